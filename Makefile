@@ -1,0 +1,41 @@
+# netgis: `make demo` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+SAMPLE ?= data/sample.gpkg
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test bench lint sysdeps venv postgres clean
+
+sysdeps:
+	./scripts/install-system.sh
+
+$(VENV)/.installed: pyproject.toml
+	$(MAKE) sysdeps
+	test -x $(PY) || /usr/bin/python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: sysdeps $(VENV)/.installed
+
+postgres:
+	./scripts/ensure-postgres.sh
+
+demo: venv
+	$(BIN)/netgis analyze $(SAMPLE) --out netgis-out
+
+lint: venv
+	$(BIN)/ruff check netgis api maps tests benchmarks
+	$(BIN)/mypy
+
+test: venv postgres lint
+	$(BIN)/pytest
+
+bench: venv postgres
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) netgis-out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,89 @@
+"""One exception hierarchy for netgis.
+
+Every error a user can cause is a :class:`NetgisError`. Problems found in a
+dataset carry the layer, feature id, field and reason, so the command line and
+the API can report each one without parsing messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem found in a dataset.
+
+    Examples
+    --------
+    >>> Problem("spans", "s1", "to_node", "names no existing node: 'X'").as_dict()["field"]
+    'to_node'
+    """
+
+    layer: str
+    id: str | None
+    field: str | None
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        where = self.layer
+        if self.id is not None:
+            where += f" id={self.id}"
+        if self.field is not None:
+            where += f" field={self.field}"
+        return f"{where}: {self.reason}"
+
+
+class NetgisError(Exception):
+    """Base class of every error netgis raises on purpose."""
+
+
+class ValidationError(NetgisError, ValueError):
+    """A dataset, a record or a parameter breaks the data contract.
+
+    ``problems`` lists every problem found, not only the first.
+    """
+
+    def __init__(self, problems: list[Problem], warnings: list[Problem] | None = None) -> None:
+        self.problems = list(problems)
+        self.warnings = list(warnings or [])
+        n = len(self.problems)
+        head = "; ".join(str(p) for p in self.problems[:5])
+        more = f" (and {n - 5} more)" if n > 5 else ""
+        super().__init__(f"{n} problem{'s' if n != 1 else ''}: {head}{more}")
+
+
+class DatasetFormatError(ValidationError):
+    """A dataset path cannot be read: unknown format, missing file, two files for one layer."""
+
+
+class NotFoundError(NetgisError, KeyError):
+    """A feature, layer or run that was asked for does not exist."""
+
+    def __init__(self, layer: str, id: str) -> None:
+        self.layer = layer
+        self.id = id
+        super().__init__(f"{layer} has no feature with id {id!r}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ConflictError(NetgisError):
+    """A write would create an id that already exists (insert mode) or break a reference."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems[:5]))
+
+
+class StorageError(NetgisError):
+    """The database cannot be reached or is not initialised."""
+
+
+class ConfigError(NetgisError, ValueError):
+    """A setting or option has a value netgis cannot use."""

@@ -1,0 +1,96 @@
+"""Meters done right: working CRS choice, geodesic lengths and distances.
+
+Metric work happens in a local conformal CRS (the data's UTM zone), never in
+degrees or web mercator. Reported lengths and distances are WGS84 geodesic.
+
+Examples
+--------
+>>> utm_epsg(8.68, 50.1)
+32632
+>>> round(float(geodesic_distance_m([8.0], [50.0], [8.0], [50.001])[0]), 2)
+111.23
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pyproj
+import shapely
+from pyproj import CRS, Geod, Transformer
+
+WGS84 = CRS.from_epsg(4326)
+_GEOD = Geod(ellps="WGS84")
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def utm_epsg(lon: float, lat: float) -> int:
+    """EPSG code of the UTM zone holding ``lon``/``lat`` (WGS84 datum)."""
+    zone = int(np.floor((lon + 180.0) / 6.0)) % 60 + 1
+    return (32600 if lat >= 0 else 32700) + zone
+
+
+def utm_zone_numbers(lon: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """UTM zone number (1..60) of each longitude."""
+    lon_arr = np.asarray(lon, dtype=float)
+    return (np.floor((lon_arr + 180.0) / 6.0).astype(np.int64) % 60) + 1
+
+
+def working_crs_for(lon: npt.ArrayLike, lat: npt.ArrayLike) -> CRS:
+    """The UTM CRS of the median position of the given WGS84 coordinates."""
+    lon_arr = np.asarray(lon, dtype=float)
+    lat_arr = np.asarray(lat, dtype=float)
+    if lon_arr.size == 0:
+        return CRS.from_epsg(32631)
+    return CRS.from_epsg(utm_epsg(float(np.median(lon_arr)), float(np.median(lat_arr))))
+
+
+def transformer(src: CRS | str | int, dst: CRS | str | int) -> Transformer:
+    """An always_xy transformer between two CRSs."""
+    return Transformer.from_crs(pyproj.CRS(src), pyproj.CRS(dst), always_xy=True)
+
+
+def transform_geoms(geoms: npt.ArrayLike, src: CRS, dst: CRS) -> npt.NDArray[np.object_]:
+    """Reproject shapely geometries vertex by vertex (edges stay straight in ``dst``)."""
+    arr = np.asarray(geoms, dtype=object)
+    if pyproj.CRS(src) == pyproj.CRS(dst):
+        return arr
+    t = transformer(src, dst)
+    return np.asarray(
+        shapely.transform(arr, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1]))),
+        dtype=object,
+    )
+
+
+def geodesic_distance_m(
+    lon1: npt.ArrayLike, lat1: npt.ArrayLike, lon2: npt.ArrayLike, lat2: npt.ArrayLike
+) -> FloatArray:
+    """WGS84 geodesic distance between point pairs, in meters."""
+    a = [np.asarray(v, dtype=float) for v in (lon1, lat1, lon2, lat2)]
+    if a[0].size == 0:
+        return np.zeros(0)
+    _, _, dist = _GEOD.inv(a[0], a[1], a[2], a[3])
+    return np.asarray(dist, dtype=float)
+
+
+def geodesic_lengths_m(lines_wgs84: Sequence[object] | npt.NDArray[np.object_]) -> FloatArray:
+    """Geodesic length of each (Multi)LineString given in WGS84 lon/lat, in meters.
+
+    Vectorized: one call to the geodesic solver for all vertex pairs.
+    """
+    arr = np.asarray(lines_wgs84, dtype=object)
+    n = arr.size
+    if n == 0:
+        return np.zeros(0)
+    parts, part_of = shapely.get_parts(arr, return_index=True)
+    coords, idx = shapely.get_coordinates(parts, return_index=True)
+    if len(coords) < 2:
+        return np.zeros(n)
+    same = idx[1:] == idx[:-1]
+    seg = _GEOD.inv(coords[:-1, 0][same], coords[:-1, 1][same], coords[1:, 0][same],
+                    coords[1:, 1][same])[2]
+    per_part = np.bincount(idx[1:][same], weights=np.asarray(seg), minlength=len(parts))
+    return np.bincount(part_of, weights=per_part, minlength=n).astype(float)

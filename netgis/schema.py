@@ -1,0 +1,132 @@
+"""The data contract: the four layers of a dataset, their fields, enums and defaults.
+
+Validation, file I/O, storage and the API all read this module; none of them
+spells a field name or an enum of its own.
+
+Examples
+--------
+>>> LAYERS["spans"].id_field
+'span_id'
+>>> [f.name for f in LAYERS["nodes"].fields][:3]
+['node_id', 'kind', 'status']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+FieldType = Literal["text", "int", "bool"]
+
+NODE_KINDS = ("core", "cabinet", "splice", "splitter", "handhole", "pole", "other")
+STATUSES = ("in_service", "planned", "retired")
+PLACEMENTS = ("aerial", "underground", "buried", "submarine", "other")
+PREMISE_KINDS = ("residential", "business", "anchor", "other")
+
+IN_SERVICE = "in_service"
+CORE = "core"
+
+#: Default tolerance between a span's ends and its nodes, in meters (a warning only).
+SNAP_TOLERANCE_M = 5.0
+#: Default maximum drop length for a premise to count as passed, in meters.
+DEFAULT_DROP_M = 150.0
+
+
+@dataclass(frozen=True)
+class Field:
+    """One attribute column of a layer."""
+
+    name: str
+    type: FieldType
+    required: bool = False
+    enum: tuple[str, ...] | None = None
+    default: str | int | bool | None = None
+    minimum: int | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of a dataset: an id field, attribute fields and allowed geometry types."""
+
+    name: str
+    id_field: str
+    fields: tuple[Field, ...]
+    geometry_types: tuple[str, ...]
+    required: bool = True
+    description: str = ""
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+NODES = Layer(
+    name="nodes",
+    id_field="node_id",
+    description="Points of the plant: central offices, cabinets, splices, poles.",
+    geometry_types=("Point",),
+    fields=(
+        Field("node_id", "text", required=True, description="Unique node id."),
+        Field("kind", "text", enum=NODE_KINDS, default="other",
+              description="core nodes are sources of service."),
+        Field("status", "text", enum=STATUSES, default=IN_SERVICE),
+        Field("name", "text"),
+    ),
+)
+
+SPANS = Layer(
+    name="spans",
+    id_field="span_id",
+    description="Fiber cable sections between two nodes.",
+    geometry_types=("LineString",),
+    fields=(
+        Field("span_id", "text", required=True, description="Unique span id."),
+        Field("from_node", "text", required=True, description="node_id of one end."),
+        Field("to_node", "text", required=True, description="node_id of the other end."),
+        Field("status", "text", enum=STATUSES, default=IN_SERVICE),
+        Field("fiber_count", "int", minimum=0),
+        Field("fibers_used", "int", minimum=0, description="0..fiber_count."),
+        Field("placement", "text", enum=PLACEMENTS),
+        Field("duct_id", "text", description="Spans sharing a duct_id fail together."),
+        Field("owner", "text"),
+        Field("install_year", "int"),
+    ),
+)
+
+PREMISES = Layer(
+    name="premises",
+    id_field="premise_id",
+    description="Homes, businesses and other locations to serve.",
+    geometry_types=("Point",),
+    fields=(
+        Field("premise_id", "text", required=True, description="Unique premise id."),
+        Field("units", "int", default=1, minimum=1, description="Living/business units."),
+        Field("kind", "text", enum=PREMISE_KINDS, default="residential"),
+        Field("connected", "bool", default=False, description="Has an active subscription."),
+        Field("address", "text"),
+        Field("location_id", "text", description="FCC Fabric location id where known."),
+    ),
+)
+
+AREAS = Layer(
+    name="areas",
+    id_field="area_id",
+    description="Polygons for roll-ups: districts, counties, service areas.",
+    geometry_types=("Polygon", "MultiPolygon"),
+    required=False,
+    fields=(
+        Field("area_id", "text", required=True, description="Unique area id."),
+        Field("name", "text"),
+    ),
+)
+
+LAYERS: dict[str, Layer] = {layer.name: layer for layer in (NODES, SPANS, PREMISES, AREAS)}
+LAYER_NAMES: tuple[str, ...] = tuple(LAYERS)
+REQUIRED_LAYERS: tuple[str, ...] = tuple(n for n, layer in LAYERS.items() if layer.required)

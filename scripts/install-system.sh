@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages netgis needs and makes sure PostgreSQL runs.
+# Idempotent and quick when everything is already there.
+set -euo pipefail
+PKGS=(python3-venv libsqlite3-mod-spatialite gdal-data postgresql-15-postgis-3 chromium fonts-dejavu-core)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing system packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
