@@ -1,0 +1,179 @@
+"""The one graph contract: a networkx MultiGraph of the plant.
+
+``network_from_gdfs`` turns the ``nodes`` and ``spans`` layers into a
+``networkx.MultiGraph`` whose vertices are node ids and whose edges are keyed
+by ``span_id`` (parallel spans stay separate edges). Every edge carries
+``length_m`` (WGS84 geodesic), ``status``, ``duct_id``, ``fiber_count``,
+``fibers_used`` and ``geometry``; every vertex ``kind``, ``status`` and
+``geometry``. ``G.graph["crs"]`` is the CRS of the geometries.
+
+:func:`analysis_graph` derives the analysis graph G of SPEC section 2 from it:
+in-service nodes, in-service spans between in-service nodes, and all core
+nodes merged into one super-core ``S`` (vertex 0). It is an array form of the
+same graph, which the linear-time algorithms in :mod:`netgis.redundancy` use.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely import LineString, Point
+>>> nodes = gpd.GeoDataFrame({"node_id": ["C", "A"], "kind": ["core", "cabinet"],
+...     "status": ["in_service"] * 2}, geometry=[Point(0, 0), Point(300, 0)], crs=32632)
+>>> spans = gpd.GeoDataFrame({"span_id": ["s1"], "from_node": ["C"], "to_node": ["A"],
+...     "status": ["in_service"]}, geometry=[LineString([(0, 0), (300, 0)])], crs=32632)
+>>> G = network_from_gdfs(nodes, spans)
+>>> round(G.edges["C", "A", "s1"]["length_m"], 1)
+299.2
+>>> analysis_graph(G).n_vertices
+2
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from pyproj import CRS
+
+from netgis.geodesy import WGS84, geodesic_lengths_m, transform_geoms
+from netgis.schema import CORE, IN_SERVICE, NODES, SPANS
+
+IntArray = npt.NDArray[np.int64]
+
+_EDGE_ATTRS = ("status", "duct_id", "fiber_count", "fibers_used", "placement")
+
+
+def span_lengths_m(spans: gpd.GeoDataFrame) -> npt.NDArray[np.float64]:
+    """WGS84 geodesic length of every span, in meters."""
+    if spans.crs is None:
+        raise ValueError("spans have no CRS")
+    lines = transform_geoms(spans.geometry.to_numpy(), CRS(spans.crs), WGS84)
+    return geodesic_lengths_m(lines)
+
+
+def network_from_gdfs(
+    nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *, lengths_m: npt.ArrayLike | None = None
+) -> nx.MultiGraph:
+    """Build the plant graph from validated ``nodes`` and ``spans`` layers.
+
+    Parameters
+    ----------
+    nodes, spans
+        Layers as :func:`netgis.io.read_dataset` returns them.
+    lengths_m
+        Precomputed geodesic span lengths (same order as ``spans``); computed when omitted.
+
+    Returns
+    -------
+    networkx.MultiGraph
+        Vertices keyed by node_id, edges keyed by span_id, ``G.graph["crs"]`` set.
+    """
+    lengths = span_lengths_m(spans) if lengths_m is None else np.asarray(lengths_m, dtype=float)
+    G = nx.MultiGraph(crs=CRS(nodes.crs) if nodes.crs is not None else None)
+    node_cols = [c for c in NODES.field_names if c in nodes.columns and c != "node_id"]
+    node_records = nodes[node_cols].to_dict("records")
+    G.add_nodes_from(
+        (nid, {**rec, "geometry": geom})
+        for nid, rec, geom in zip(nodes["node_id"], node_records, nodes.geometry, strict=True)
+    )
+    edge_cols = [c for c in SPANS.field_names if c in spans.columns and c != "span_id"]
+    edge_records = spans[edge_cols].to_dict("records")
+    G.add_edges_from(
+        (rec["from_node"], rec["to_node"], sid, {**rec, "length_m": float(length), "geometry": geom})
+        for sid, rec, geom, length in zip(
+            spans["span_id"], edge_records, spans.geometry, lengths, strict=True
+        )
+    )
+    return G
+
+
+def network_to_gdfs(G: nx.MultiGraph) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The inverse of :func:`network_from_gdfs`: ``(nodes, spans)`` GeoDataFrames."""
+    crs = G.graph.get("crs")
+    node_rows = [{"node_id": n, **data} for n, data in G.nodes(data=True)]
+    nodes = gpd.GeoDataFrame(pd.DataFrame(node_rows), geometry="geometry", crs=crs)
+    span_rows = [
+        {"span_id": k, **{key: val for key, val in data.items() if key != "length_m"},
+         "length_m": data["length_m"]}
+        for _, _, k, data in G.edges(keys=True, data=True)
+    ]
+    spans = gpd.GeoDataFrame(pd.DataFrame(span_rows), geometry="geometry", crs=crs)
+    return nodes, spans
+
+
+@dataclass(frozen=True)
+class AnalysisGraph:
+    """Array form of the analysis graph G (SPEC section 2) with the cores merged.
+
+    Vertex 0 is the super-core S when ``has_core``; every other in-service node
+    has its own vertex. ``edge_span`` lists the span_ids of G's edges, with
+    ``eu``/``ev`` their end vertices (a span between two cores is a loop at S).
+    """
+
+    node_ids: npt.NDArray[np.object_]      #: node_id of every in-service node
+    node_vertex: IntArray                   #: vertex of each entry of node_ids
+    is_core: npt.NDArray[np.bool_]          #: per entry of node_ids
+    n_vertices: int
+    has_core: bool
+    edge_span: npt.NDArray[np.object_]      #: span_id per edge of G
+    eu: IntArray
+    ev: IntArray
+    edge_from: npt.NDArray[np.object_]      #: from_node per edge
+    edge_to: npt.NDArray[np.object_]        #: to_node per edge
+    edge_duct: npt.NDArray[np.object_]      #: duct_id per edge (None when absent)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.edge_span)
+
+    def vertex_of(self) -> dict[Any, int]:
+        """node_id -> vertex for every in-service node."""
+        return dict(zip(self.node_ids.tolist(), self.node_vertex.tolist(), strict=True))
+
+
+def analysis_graph(G: nx.MultiGraph) -> AnalysisGraph:
+    """Derive the analysis graph of SPEC section 2 from the plant graph ``G``."""
+    ids: list[Any] = []
+    core: list[bool] = []
+    for n, data in G.nodes(data=True):
+        if data.get("status", IN_SERVICE) == IN_SERVICE:
+            ids.append(n)
+            core.append(data.get("kind") == CORE)
+    node_ids = np.asarray(ids, dtype=object)
+    is_core = np.asarray(core, dtype=bool)
+    has_core = bool(is_core.any())
+    vertex = np.zeros(len(ids), dtype=np.int64)
+    first = 1 if has_core else 0
+    vertex[~is_core] = np.arange(first, first + int((~is_core).sum()))
+    n_vertices = first + int((~is_core).sum())
+    index = dict(zip(ids, vertex.tolist(), strict=True))
+
+    spans: list[Any] = []
+    eu: list[int] = []
+    ev: list[int] = []
+    froms: list[Any] = []
+    tos: list[Any] = []
+    ducts: list[Any] = []
+    for _, _, key, data in G.edges(keys=True, data=True):
+        # edge direction in a networkx MultiGraph is arbitrary; from_node/to_node are kept as data
+        a, b = data["from_node"], data["to_node"]
+        if data.get("status", IN_SERVICE) != IN_SERVICE or a not in index or b not in index:
+            continue
+        spans.append(key)
+        eu.append(index[a])
+        ev.append(index[b])
+        froms.append(a)
+        tos.append(b)
+        duct = data.get("duct_id")
+        ducts.append(None if duct is None or (isinstance(duct, float) and np.isnan(duct)) else duct)
+    return AnalysisGraph(
+        node_ids=node_ids, node_vertex=vertex, is_core=is_core, n_vertices=n_vertices,
+        has_core=has_core, edge_span=np.asarray(spans, dtype=object),
+        eu=np.asarray(eu, dtype=np.int64), ev=np.asarray(ev, dtype=np.int64),
+        edge_from=np.asarray(froms, dtype=object), edge_to=np.asarray(tos, dtype=object),
+        edge_duct=np.asarray(ducts, dtype=object),
+    )
