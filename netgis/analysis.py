@@ -216,7 +216,8 @@ def scenario(
 
 def _in_area(ds: Dataset, area: shapely.Geometry, area_crs: CRS) -> tuple[set[str], set[str]]:
     """Spans intersecting and nodes covered by ``area``, tested in the area's UTM zone."""
-    centroid = transform_geoms(np.asarray([area.centroid], dtype=object), area_crs, WGS84)[0]
+    centroid = transform_geoms(np.asarray([shapely.centroid(area)], dtype=object), area_crs,
+                               WGS84)[0]
     w = CRS.from_epsg(utm_epsg(centroid.x, centroid.y))
     poly = transform_geoms(np.asarray([area], dtype=object), area_crs, w)[0]
     lines = transform_geoms(ds.spans.geometry.to_numpy(), ds.crs, w)

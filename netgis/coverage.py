@@ -126,7 +126,7 @@ def locate(
         spans_w = transform_geoms(span_geoms, CRS(lit_spans.crs), wcrs)
         idx, xy = _nearest_in_zone(pts_w, spans_w)
         nearest[sel] = idx
-        attach[sel] = lonlat(shapely.points(xy), wcrs)
+        attach[sel] = lonlat(np.asarray(shapely.points(xy), dtype=object), wcrs)
     dist = geodesic_distance_m(pt_ll[:, 0], pt_ll[:, 1], attach[:, 0], attach[:, 1])
     passed = dist <= drop_m
     ids = span_ids[nearest]
@@ -155,7 +155,8 @@ def _nearest_in_zone(
     best = np.full(len(q), np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(best, qi2, si2)
     missing = best == np.iinfo(np.int64).max
-    if missing.any():  # rounding kept the nearest out of the dwithin test: keep query_nearest's pick
+    if missing.any():
+        # rounding kept the nearest out of the dwithin test: keep query_nearest's pick
         best[qi[missing[qi]]] = si[missing[qi]]
     line = shapely.shortest_line(spans[best], q)
     xy = shapely.get_coordinates(shapely.get_point(line, 0))

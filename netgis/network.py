@@ -83,7 +83,8 @@ def network_from_gdfs(
     edge_cols = [c for c in SPANS.field_names if c in spans.columns and c != "span_id"]
     edge_records = spans[edge_cols].to_dict("records")
     G.add_edges_from(
-        (rec["from_node"], rec["to_node"], sid, {**rec, "length_m": float(length), "geometry": geom})
+        (rec["from_node"], rec["to_node"], sid,
+         {**rec, "length_m": float(length), "geometry": geom})
         for sid, rec, geom, length in zip(
             spans["span_id"], edge_records, spans.geometry, lengths, strict=True
         )

@@ -219,7 +219,7 @@ def _duct_exposed(g: AnalysisGraph, st: Structure, in_h: BoolArray, *, seed: int
         return exposed
     idx = np.flatnonzero(has_duct)
     ducts = g.edge_duct[idx].astype(str)
-    uniq, inv, counts = np.unique(ducts, return_inverse=True, return_counts=True)
+    _uniq, inv, counts = np.unique(ducts, return_inverse=True, return_counts=True)
     multi = counts[inv] >= 2
     if not multi.any():
         return exposed
