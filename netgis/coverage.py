@@ -124,7 +124,7 @@ def locate(
         wcrs = CRS.from_epsg(int(zone))
         pts_w = transform_geoms(points.to_numpy()[sel], CRS(points.crs), wcrs)
         spans_w = transform_geoms(span_geoms, CRS(lit_spans.crs), wcrs)
-        idx, xy = _nearest_in_zone(pts_w, spans_w)
+        idx, xy = _nearest_in_zone(pts_w, spans_w, tie_within_m=drop_m * 1.01 + 1.0)
         nearest[sel] = idx
         attach[sel] = lonlat(np.asarray(shapely.points(xy), dtype=object), wcrs)
     dist = geodesic_distance_m(pt_ll[:, 0], pt_ll[:, 1], attach[:, 0], attach[:, 1])
@@ -140,24 +140,31 @@ def locate(
 
 
 def _nearest_in_zone(
-    pts: npt.NDArray[np.object_], spans: npt.NDArray[np.object_]
+    pts: npt.NDArray[np.object_], spans: npt.NDArray[np.object_], *, tie_within_m: float
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Index of the winning span and attachment point (working coords) for each point."""
+    """Index of the winning span and attachment point (working coords) for each point.
+
+    Ties are resolved for points nearer than ``tie_within_m`` (those that can be
+    passed); farther points keep an arbitrary nearest span, which changes
+    neither their distance nor any output.
+    """
     tree = shapely.STRtree(spans)
     # querying in spatial order keeps the tree walk cache-friendly (about 2x faster)
     sort = np.argsort(_morton(shapely.get_coordinates(pts)), kind="stable")
     q = pts[sort]
     (qi, si), dist = tree.query_nearest(q, return_distance=True, all_matches=False)
+    best = np.empty(len(q), dtype=np.int64)
+    best[qi] = si
     least = np.full(len(q), np.inf)
-    np.minimum.at(least, qi, dist)
+    least[qi] = dist
+    near = np.flatnonzero(least <= tie_within_m)
     # all spans within TIE_M of the least distance tie; the lowest index (span_id order) wins
-    qi2, si2 = tree.query(q, predicate="dwithin", distance=least + TIE_M)
-    best = np.full(len(q), np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(best, qi2, si2)
-    missing = best == np.iinfo(np.int64).max
-    if missing.any():
-        # rounding kept the nearest out of the dwithin test: keep query_nearest's pick
-        best[qi[missing[qi]]] = si[missing[qi]]
+    qi2, si2 = tree.query(q[near], predicate="dwithin", distance=least[near] + TIE_M)
+    tied = np.full(len(near), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(tied, qi2, si2)
+    # rounding can keep the nearest out of the dwithin test: then query_nearest's pick stays
+    found = tied != np.iinfo(np.int64).max
+    best[near[found]] = tied[found]
     line = shapely.shortest_line(spans[best], q)
     xy = shapely.get_coordinates(shapely.get_point(line, 0))
     idx = np.empty(len(q), dtype=np.int64)
