@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -48,7 +49,8 @@ def test_locate_matches_brute_force(case: tuple[list[LineString], list[Point], l
         attach = shapely.shortest_line(lines[j], p).coords[0]
         ll = transform_geoms(np.asarray([p, Point(attach)], dtype=object), 32632, 4326)
         geo = geodesic_distance_m([ll[0].x], [ll[0].y], [ll[1].x], [ll[1].y])[0]
-        assert out["distance_m"].iat[i] == geo
+        # beyond the drop an arbitrary tied span may be kept: same distance up to rounding
+        assert out["distance_m"].iat[i] == pytest.approx(geo, rel=1e-7)
         assert out["nearest_span_id"].iat[i] == winner or geo > drop_m * 1.01 + 1
         assert out["passed"].iat[i] == (geo <= drop_m)
         assert out["served_span_id"].iat[i] == (winner if geo <= drop_m else None)
