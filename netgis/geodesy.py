@@ -28,7 +28,16 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def utm_epsg(lon: float, lat: float) -> int:
-    """EPSG code of the UTM zone holding ``lon``/``lat`` (WGS84 datum)."""
+    """EPSG code of the UTM zone holding ``lon``/``lat`` (WGS84 datum).
+
+    Zones follow the regular 6-degree grid (no Norway/Svalbard exceptions);
+    the equator itself counts as north.
+
+    Examples
+    --------
+    >>> utm_epsg(-43.2, -22.9)  # Rio de Janeiro
+    32723
+    """
     zone = int(np.floor((lon + 180.0) / 6.0)) % 60 + 1
     return (32600 if lat >= 0 else 32700) + zone
 
@@ -53,8 +62,20 @@ def transformer(src: CRS | str | int, dst: CRS | str | int) -> Transformer:
     return Transformer.from_crs(pyproj.CRS(src), pyproj.CRS(dst), always_xy=True)
 
 
-def transform_geoms(geoms: npt.ArrayLike, src: CRS, dst: CRS) -> npt.NDArray[np.object_]:
-    """Reproject shapely geometries vertex by vertex (edges stay straight in ``dst``)."""
+def transform_geoms(
+    geoms: npt.ArrayLike | Sequence[object], src: CRS | str | int, dst: CRS | str | int
+) -> npt.NDArray[np.object_]:
+    """Reproject shapely geometries vertex by vertex (edges stay straight in ``dst``).
+
+    Missing geometries stay missing.
+
+    Examples
+    --------
+    >>> from shapely import Point
+    >>> p = transform_geoms([Point(0, 0)], 4326, 3857)[0]
+    >>> (round(p.x, 6), round(p.y, 6))
+    (0.0, 0.0)
+    """
     arr = np.asarray(geoms, dtype=object)
     if pyproj.CRS(src) == pyproj.CRS(dst):
         return arr
@@ -76,15 +97,28 @@ def geodesic_distance_m(
     return np.asarray(dist, dtype=float)
 
 
-def geodesic_lengths_m(lines_wgs84: Sequence[object] | npt.NDArray[np.object_]) -> FloatArray:
-    """Geodesic length of each (Multi)LineString given in WGS84 lon/lat, in meters.
+def geodesic_lengths_m(
+    lines_wgs84: Sequence[object] | npt.NDArray[np.object_], *, crs: CRS | str | int | None = None
+) -> FloatArray:
+    """Geodesic length of each (Multi)LineString, in meters.
 
+    The lines are in WGS84 lon/lat unless ``crs`` names their CRS; they are
+    then reprojected vertex by vertex first, so a line in EPSG:3857 measures
+    the same as its WGS84 copy. Missing or empty geometries measure 0.
     Vectorized: one call to the geodesic solver for all vertex pairs.
+
+    Examples
+    --------
+    >>> from shapely import LineString
+    >>> round(float(geodesic_lengths_m([LineString([(8, 50), (8, 50.001)])])[0]), 2)
+    111.23
     """
-    arr = np.asarray(lines_wgs84, dtype=object)
+    arr = np.asarray(lines_wgs84, dtype=object).reshape(-1)
     n = arr.size
     if n == 0:
         return np.zeros(0)
+    if crs is not None:
+        arr = transform_geoms(arr, pyproj.CRS(crs), WGS84)
     parts, part_of = shapely.get_parts(arr, return_index=True)
     coords, idx = shapely.get_coordinates(parts, return_index=True)
     if len(coords) < 2:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -33,8 +34,9 @@ _SUFFIX_FORMAT: dict[str, str] = {
     ".parquet": "parquet",
     ".geoparquet": "parquet",
 }
-#: Formats whose files may lack a CRS; a layer read without one is an error.
-_CRS_REQUIRED = {"gpkg", "fgb"}
+#: Formats whose files may lack a CRS; a layer read without one is an error. GeoJSON and
+#: GeoParquet without one are WGS84, as their standards say.
+CRS_REQUIRED_FORMATS = frozenset({"gpkg", "fgb"})
 
 
 @dataclass
@@ -74,17 +76,33 @@ class Dataset:
 
 
 def dataset_format(path: str | os.PathLike[str]) -> str:
-    """``gpkg`` for a GeoPackage file, ``dir`` for a directory of layer files."""
+    """``gpkg`` for a GeoPackage file, ``dir`` for a directory of layer files.
+
+    Examples
+    --------
+    >>> dataset_format("tests/examples/ring_spur/dataset.gpkg")
+    'gpkg'
+    """
     p = Path(path)
     if p.is_dir():
         return "dir"
-    if p.suffix.lower() == ".gpkg":
+    if not p.exists():
+        raise DatasetFormatError([Problem("dataset", None, None, f"{str(p)!r} does not exist")])
+    if p.suffix.lower() == ".gpkg" or _is_sqlite(p):
         return "gpkg"
     raise DatasetFormatError(
         [Problem("dataset", None, None,
-                 f"{str(p)!r} is neither a .gpkg file nor a directory of layer files"
-                 + ("" if p.exists() else " (it does not exist)"))]
+                 f"{str(p)!r} is neither a .gpkg file nor a directory of layer files")]
     )
+
+
+def _is_sqlite(path: Path) -> bool:
+    """A GeoPackage written under another name is still one (it is an SQLite file)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
@@ -98,16 +116,20 @@ def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
     fmt = dataset_format(p)
     layers: dict[str, RawLayer] = {}
     if fmt == "gpkg":
-        present = {str(row[0]) for row in pyogrio.list_layers(p)}
+        present = _gpkg_layers(p)
         for name in LAYER_NAMES:
             if name in present:
-                layers[name] = RawLayer(name, _read_ogr(p, layer=name), str(p), "gpkg")
+                frame = _read_ogr(p, layer=present[name])
+                if _gpkg_srs_id(p, present[name]) in (0, -1):
+                    # the GeoPackage "undefined" SRSs: GDAL invents a CRS, the data has none
+                    frame = frame.set_crs(None, allow_override=True)
+                layers[name] = RawLayer(name, frame, str(p), "gpkg")
         return layers
     problems: list[Problem] = []
     for name in LAYER_NAMES:
         found = sorted(
             f for f in p.iterdir()
-            if f.is_file() and f.stem == name and f.suffix.lower() in _SUFFIX_FORMAT
+            if f.is_file() and f.stem.lower() == name and f.suffix.lower() in _SUFFIX_FORMAT
         )
         if len(found) > 1:
             problems.append(Problem(name, None, None,
@@ -128,11 +150,49 @@ def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
     return layers
 
 
+def _gpkg_layers(path: Path) -> dict[str, str]:
+    """Contract layer name -> layer name in the file (matched case-insensitively)."""
+    try:
+        with warnings.catch_warnings():
+            # GDAL notes a GeoPackage named without .gpkg; it reads it all the same
+            warnings.simplefilter("ignore", RuntimeWarning)
+            names = [str(row[0]) for row in pyogrio.list_layers(path)]
+    except Exception as exc:  # pyogrio raises several unrelated classes for unreadable files
+        raise DatasetFormatError(
+            [Problem("dataset", None, None, f"cannot read {path.name}: {exc}")]
+        ) from exc
+    found: dict[str, str] = {}
+    for n in names:
+        if n.lower() in LAYERS and (n.lower() not in found or n == n.lower()):
+            found[n.lower()] = n
+    return found
+
+
+def _gpkg_srs_id(path: Path, layer: str) -> int | None:
+    """The srs_id a GeoPackage declares for ``layer`` (None when not declared)."""
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = con.execute(
+                "SELECT srs_id FROM gpkg_geometry_columns WHERE lower(table_name) = lower(?)",
+                (layer,),
+            ).fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise DatasetFormatError(
+            [Problem(layer, None, None, f"cannot read {path.name}: {exc}")]
+        ) from exc
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def _read_ogr(path: Path, layer: str | None = None) -> gpd.GeoDataFrame:
     try:
         with warnings.catch_warnings():
             # GDAL notes about layer options (e.g. measured geometries) are not problems here.
             warnings.simplefilter("ignore", RuntimeWarning)
+            # GeoJSON properties of mixed JSON types arrive as text, which validation coerces
+            warnings.filterwarnings("ignore", "Could not parse column", UserWarning)
             frame = pyogrio.read_dataframe(path, layer=layer)
     except Exception as exc:  # pyogrio raises several unrelated classes for unreadable files
         raise DatasetFormatError(
@@ -192,7 +252,8 @@ def write_dataset(
     out = Path(path)
     fmt = fmt or _format_from_suffix(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    layers = dataset.layers()
+    # an empty optional layer is left out: GeoJSON cannot keep the schema of an empty layer
+    layers = {n: f for n, f in dataset.layers().items() if LAYERS[n].required or len(f)}
     if fmt == "gpkg":
         fd, tmp_name = tempfile.mkstemp(suffix=".gpkg", dir=out.parent, prefix=".netgis-")
         os.close(fd)
@@ -217,16 +278,29 @@ def write_dataset(
                 driver = "GeoJSON" if fmt == "geojson" else "FlatGeobuf"
                 pyogrio.write_dataframe(frame, target, driver=driver)
         if out.exists():
-            backup = out.with_name(f".{out.name}.old")
-            os.replace(out, backup)
-            os.replace(tmp_dir, out)
-            shutil.rmtree(backup) if backup.is_dir() else backup.unlink()
+            # a directory cannot replace another in one rename: move the old one aside first
+            backup = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+            os.replace(out, backup / "old")
+            try:
+                os.replace(tmp_dir, out)
+            except OSError:
+                os.replace(backup / "old", out)
+                raise
+            finally:
+                _remove(backup)
         else:
             os.replace(tmp_dir, out)
     finally:
         if tmp_dir.exists():
             shutil.rmtree(tmp_dir)
     return out
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def _format_from_suffix(path: Path) -> str:

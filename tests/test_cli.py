@@ -1,0 +1,80 @@
+"""The command line as a user meets it: help, usage errors and unreadable input, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).parent / "examples"
+NETGIS = Path(sys.executable).with_name("netgis")
+
+
+def netgis(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``netgis`` script in a fresh process."""
+    return subprocess.run([str(NETGIS), *map(str, args)], capture_output=True, text=True,
+                          timeout=120, cwd=cwd, check=False)
+
+
+def test_help() -> None:
+    run = netgis("--help")
+    assert run.returncode == 0, run.stderr
+    assert "Usage" in run.stdout and "validate" in run.stdout
+    assert netgis("validate", "--help").returncode == 0
+
+
+def test_no_arguments_shows_help() -> None:
+    run = netgis()
+    assert "Usage" in run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("validate",),                                   # missing argument
+    ("validate", "x.gpkg", "--no-such-option"),      # unknown option
+    ("no-such-command",),                            # unknown command
+    ("validate", "x.gpkg", "--snap-tolerance-m", "far"),  # bad option value
+])
+def test_usage_error_exits_2_without_traceback(args: tuple[str, ...]) -> None:
+    run = netgis(*args)
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert "Traceback" not in run.stderr + run.stdout
+    assert run.stderr.strip()
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00garbage" * 64, b"SQLite format 3\x00broken"])
+def test_unreadable_file_exits_2_naming_it(content: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "broken.gpkg"
+    path.write_bytes(content)
+    run = netgis("validate", path)
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert "Traceback" not in run.stderr
+    errors = json.loads(run.stdout)["errors"]
+    assert len(errors) == 1 and "broken.gpkg" in errors[0]["reason"]
+
+
+def test_missing_path_exits_2_naming_it(tmp_path: Path) -> None:
+    run = netgis("validate", tmp_path / "nowhere.gpkg")
+    assert run.returncode == 2
+    report = json.loads(run.stdout)
+    assert report["warnings"] == []
+    [error] = report["errors"]
+    assert error["layer"] == "dataset" and "nowhere.gpkg" in error["reason"]
+    assert "does not exist" in error["reason"]
+
+
+def test_unreadable_layer_file_in_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "nodes.fgb").write_bytes(b"not a flatgeobuf")
+    run = netgis("validate", tmp_path)
+    assert run.returncode == 2
+    [error] = json.loads(run.stdout)["errors"]
+    assert error["layer"] == "nodes" and "nodes.fgb" in error["reason"]
+
+
+def test_valid_example_exits_0() -> None:
+    run = netgis("validate", EXAMPLES / "ring_spur" / "dataset.gpkg")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"errors": [], "warnings": []}
