@@ -1,0 +1,350 @@
+"""KPI feeds: rows, CSV round trip, Prometheus text read by prometheus_client, goal view,
+and `netgis kpis` (including snapshots around a write in SpatiaLite and PostGIS)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
+
+from netgis.errors import ValidationError
+from netgis.feeds import (
+    KPI_HELP,
+    ROW_COLUMNS,
+    Goal,
+    goal_progress,
+    kpi_rows,
+    kpis_csv,
+    metric_name,
+    pace_units_per_month,
+    prometheus_text,
+    read_kpis_csv,
+)
+from netgis.kpis import AREA_KEYS, NETWORK_KEYS
+
+EXAMPLES = Path(__file__).parent / "examples"
+RING_SPUR = EXAMPLES / "ring_spur" / "dataset.gpkg"
+EXPECTED = json.loads((EXAMPLES / "ring_spur" / "expected" / "kpis.json").read_text())
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+REPO_ROOT = Path(__file__).parents[1]
+
+
+def samples_by_name(text: str) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append(sample)
+    return out
+
+
+# ---------------------------------------------------------------------------------- rows
+
+
+def test_rows_follow_the_kpis_object() -> None:
+    rows = kpi_rows(EXPECTED)
+    assert [r["scope"] for r in rows] == ["network"] + ["area"] * len(EXPECTED["areas"])
+    assert [r["area_id"] for r in rows] == [None] + [a["area_id"] for a in EXPECTED["areas"]]
+    assert all(list(r) == list(ROW_COLUMNS) for r in rows)
+    assert {k: rows[0][k] for k in NETWORK_KEYS} == EXPECTED["network"]
+    for row, area in zip(rows[1:], EXPECTED["areas"], strict=True):
+        assert row["name"] == area["name"]
+        assert {k: row[k] for k in AREA_KEYS} == {k: area[k] for k in AREA_KEYS}
+        assert row["spof_spans"] is None and row["spof_nodes"] is None
+
+
+def test_rows_need_a_network() -> None:
+    with pytest.raises(ValidationError) as err:
+        kpi_rows({"areas": []})
+    assert err.value.problems[0].field == "network"
+
+
+# ----------------------------------------------------------------------------------- CSV
+
+
+def test_csv_round_trip_of_the_reference_kpis() -> None:
+    text = kpis_csv(EXPECTED)
+    assert text.splitlines()[0] == ",".join(ROW_COLUMNS)
+    assert len(text.splitlines()) == 1 + 1 + len(EXPECTED["areas"])
+    assert read_kpis_csv(text) == kpi_rows(EXPECTED)
+
+
+_floats = st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False))
+_ints = st.one_of(st.none(), st.integers(min_value=0, max_value=10**15))
+
+
+def _kpi_values() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries({k: _ints if k in ("premises_total", "units_total",
+                                                    "premises_passed", "units_passed",
+                                                    "units_connected", "spof_spans",
+                                                    "spof_nodes") else _floats
+                                  for k in NETWORK_KEYS})
+
+
+_text = st.text(st.characters(codec="utf-8"),
+                min_size=1, max_size=12)
+
+
+@st.composite
+def kpi_objects(draw: st.DrawFn) -> dict[str, Any]:
+    network = draw(_kpi_values())
+    ids = draw(st.lists(_text, max_size=4, unique=True))
+    areas = []
+    for area_id in ids:
+        values = draw(_kpi_values())
+        areas.append({"area_id": area_id, "name": draw(st.one_of(st.none(), _text)),
+                      **{k: values[k] for k in AREA_KEYS}})
+    return {"network": network, "areas": areas}
+
+
+@settings(max_examples=150, deadline=None)
+@given(kpi_objects())
+def test_csv_round_trip_keeps_every_value(kpis: dict[str, Any]) -> None:
+    assert read_kpis_csv(kpis_csv(kpis)) == kpi_rows(kpis)
+
+
+def test_csv_with_a_bad_number_names_the_cell() -> None:
+    text = kpis_csv(EXPECTED).replace(",6,11,", ",6,eleven,", 1)
+    with pytest.raises(ValidationError) as err:
+        read_kpis_csv(text)
+    assert [(p.id, p.field) for p in err.value.problems] == [("network", "units_total")]
+
+
+def test_csv_without_a_column_is_refused() -> None:
+    text = kpis_csv(EXPECTED).replace("coverage_pct,", "", 1)
+    with pytest.raises(ValidationError) as err:
+        read_kpis_csv(text)
+    assert [p.field for p in err.value.problems] == ["coverage_pct"]
+
+
+# ---------------------------------------------------------------------------- Prometheus
+
+
+def test_prometheus_text_parsed_by_prometheus_client() -> None:
+    text = prometheus_text(EXPECTED, data_version=7)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert set(families) == {metric_name(k) for k in NETWORK_KEYS} | {"netgis_data_version"}
+    assert all(f.type == "gauge" for f in families.values())
+    assert families["netgis_coverage_pct"].documentation == KPI_HELP["coverage_pct"]
+    cov = {s.labels["area"]: s for s in families["netgis_coverage_pct"].samples}
+    assert cov[""].labels == {"scope": "network", "area": "", "area_name": ""}
+    assert cov[""].value == EXPECTED["network"]["coverage_pct"]
+    for area in EXPECTED["areas"]:
+        sample = cov[area["area_id"]]
+        assert sample.labels == {"scope": "area", "area": area["area_id"],
+                                 "area_name": area["name"]}
+        assert sample.value == area["coverage_pct"]
+    # spof KPIs exist for the network only
+    assert [s.labels["scope"] for s in families["netgis_spof_spans"].samples] == ["network"]
+    assert families["netgis_spof_spans"].samples[0].value == EXPECTED["network"]["spof_spans"]
+    assert families["netgis_units"].samples[0].value == EXPECTED["network"]["units_total"]
+    assert families["netgis_data_version"].samples[0].value == 7
+
+
+@settings(max_examples=150, deadline=None)
+@given(kpi_objects())
+def test_prometheus_values_and_labels_survive_parsing(kpis: dict[str, Any]) -> None:
+    samples = samples_by_name(prometheus_text(kpis))
+    for key in NETWORK_KEYS:
+        got = {(s.labels["scope"], s.labels["area"], s.labels["area_name"]): s.value
+               for s in samples.get(metric_name(key), [])}
+        want = {(r["scope"], r["area_id"] or "", r["name"] or ""): float(r[key])
+                for r in kpi_rows(kpis) if r[key] is not None}
+        assert got == want
+        # nulls are left out, never written as NaN
+        assert not any(math.isnan(v) for v in got.values())
+
+
+def test_null_kpis_give_no_sample() -> None:
+    kpis = {"network": {"units_total": 0, "coverage_pct": None, "take_rate_pct": None}}
+    samples = samples_by_name(prometheus_text(kpis))
+    assert "netgis_coverage_pct" not in samples and "netgis_take_rate_pct" not in samples
+    assert [s.value for s in samples["netgis_units"]] == [0]
+    assert "NaN" not in prometheus_text(kpis)
+
+
+# ----------------------------------------------------------------------------- goal view
+
+
+def _hist(*points: tuple[str, int]) -> list[dict[str, Any]]:
+    return [{"taken_at": f"{day}T00:00:00+00:00", "units_passed": u} for day, u in points]
+
+
+def test_pace_is_the_least_squares_slope_per_month() -> None:
+    # 0, 30, 60 units at day 0, 30.436875 and 60.87375 (exactly 0, 1 and 2 months apart)
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    month = timedelta(days=365.2425 / 12)
+    history = [{"taken_at": t0 + i * month, "units_passed": 30 * i} for i in range(3)]
+    assert pace_units_per_month(history) == pytest.approx(30.0, rel=1e-9)
+    # a point off the line: slope of (0,0), (1,30), (2,30) is 15
+    history[2]["units_passed"] = 30
+    assert pace_units_per_month(history) == pytest.approx(15.0, rel=1e-9)
+    assert pace_units_per_month(history[:1]) is None
+    same_time = [{"taken_at": t0, "units_passed": 1}, {"taken_at": t0, "units_passed": 5}]
+    assert pace_units_per_month(same_time) is None
+
+
+def test_goal_progress_per_scope() -> None:
+    kpis = {"network": {"units_total": 200, "units_passed": 150, "coverage_pct": 75.0},
+            "areas": [{"area_id": "done", "name": "Done", "units_total": 50, "units_passed": 50,
+                       "coverage_pct": 100.0},
+                      {"area_id": "slow", "name": "Slow", "units_total": 100,
+                       "units_passed": 40, "coverage_pct": 40.0},
+                      {"area_id": "empty", "name": None, "units_total": 0, "units_passed": 0,
+                       "coverage_pct": None}]}
+    as_of = date(2026, 1, 1)
+    goal = Goal(90.0, date(2027, 1, 1))   # 365 days = 11.992 months
+    months = 365 / (365.2425 / 12)
+    history = {None: _hist(("2025-01-01", 120), ("2026-01-01", 150)),
+               "slow": _hist(("2025-01-01", 40), ("2026-01-01", 40))}
+    out = {g["area_id"]: g for g in goal_progress(kpis, goal=goal, as_of=as_of,
+                                                  history=history)}
+    net = out[None]
+    assert net["target_units"] == 180 and net["gap_units"] == 30
+    assert net["months_left"] == pytest.approx(months)
+    assert net["required_units_per_month"] == pytest.approx(30 / months)
+    assert net["pace_units_per_month"] == pytest.approx(30 / months)
+    assert net["on_track"] is True and net["history_points"] == 2
+    assert net["projected_coverage_pct"] == pytest.approx(90.0)
+    assert out["done"]["gap_units"] == 0 and out["done"]["on_track"] is True
+    assert out["done"]["required_units_per_month"] == 0.0
+    assert out["done"]["pace_units_per_month"] is None
+    slow = out["slow"]
+    assert slow["gap_units"] == 50 and slow["pace_units_per_month"] == 0.0
+    assert slow["on_track"] is False and slow["projected_coverage_pct"] == 40.0
+    assert out["empty"]["on_track"] is None and out["empty"]["gap_units"] == 0
+    assert [g["scope"] for g in out.values()] == ["network", "area", "area", "area"]
+
+
+def test_goal_without_history_or_after_the_deadline() -> None:
+    kpis = {"network": {"units_total": 10, "units_passed": 3, "coverage_pct": 30.0}}
+    fresh = goal_progress(kpis, goal=Goal(100.0, date(2030, 12, 31)), as_of=date(2026, 1, 1))[0]
+    assert fresh["on_track"] is None and fresh["pace_units_per_month"] is None
+    assert fresh["gap_units"] == 7 and fresh["target_date"] == "2030-12-31"
+    late = goal_progress(kpis, goal=Goal(100.0, date(2025, 1, 1)), as_of=date(2026, 1, 1))[0]
+    assert late["on_track"] is False and late["required_units_per_month"] is None
+
+
+@pytest.mark.parametrize("pct", [0.0, -5.0, 100.5, float("nan")])
+def test_goal_target_must_be_a_percentage(pct: float) -> None:
+    with pytest.raises(ValidationError) as err:
+        Goal(pct)
+    assert err.value.problems[0].field == "target_pct"
+
+
+# --------------------------------------------------------------------------- command line
+
+
+class Ran:
+    """What a command printed and returned."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def _netgis(*args: str, env: dict[str, str] | None = None) -> Ran:
+    """The real typer app, run in this process (a fresh interpreter per call costs seconds)."""
+    from typer.testing import CliRunner
+
+    from netgis.cli import app
+
+    result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+def test_entry_point_refuses_unknown_format() -> None:
+    done = subprocess.run([sys.executable, "-m", "netgis.cli", "kpis", str(RING_SPUR),
+                           "--format", "xml"], capture_output=True, text=True, cwd=REPO_ROOT,
+                          env=dict(os.environ), timeout=300, check=False)
+    assert done.returncode == 2 and "--format" in done.stderr and done.stdout == ""
+
+
+@pytest.fixture(scope="module")
+def ring_spur_kpis() -> dict[str, Any]:
+    from netgis.analysis import analyze
+    from netgis.io import read_dataset
+
+    kpis: dict[str, Any] = analyze(read_dataset(RING_SPUR)).kpis
+    return kpis
+
+
+def test_cli_formats_agree_with_the_analysis(ring_spur_kpis: dict[str, Any]) -> None:
+    as_json = _netgis("kpis", str(RING_SPUR))
+    assert as_json.returncode == 0, as_json.stderr
+    body = json.loads(as_json.stdout)
+    assert body["data"] == kpi_rows(ring_spur_kpis) and body["data_version"] is None
+    as_csv = _netgis("kpis", str(RING_SPUR), "--format", "csv")
+    assert as_csv.returncode == 0, as_csv.stderr
+    assert read_kpis_csv(as_csv.stdout) == kpi_rows(ring_spur_kpis)
+    as_prom = _netgis("kpis", str(RING_SPUR), "--format", "prom", "--drop-m", "1")
+    assert as_prom.returncode == 0, as_prom.stderr
+    cov = samples_by_name(as_prom.stdout)["netgis_coverage_pct"]
+    # with a 1 m drop no premise of the example is passed
+    assert {s.labels["area"]: s.value for s in cov if s.labels["scope"] == "network"} == {"": 0.0}
+
+
+@pytest.fixture(params=["spatialite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "spatialite":
+        yield f"sqlite:///{tmp_path / 'feeds.db'}"
+        return
+    name = f"netgis_feeds_test_{uuid.uuid4().hex[:12]}"
+    # PostgreSQL down is a failure, never a skip
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_cli_snapshots_around_a_write(database_url: str) -> None:
+    from netgis.analysis import analyze
+    from netgis.io import read_dataset
+    from netgis.storage import Repository
+
+    repo = Repository.from_url(database_url)
+    try:
+        repo.init()
+        repo.load_dataset(read_dataset(RING_SPUR))
+        env = {"NETGIS_DATABASE_URL": database_url}
+        first = _netgis("kpis", "snapshot", env=env)
+        assert first.returncode == 0, first.stderr
+        before = analyze(repo.read_dataset()).kpis
+        units = int(repo.get_item("premises", "p_end")["units"].iat[0])
+        repo.patch_item("premises", "p_end", {"units": units + 4})
+        second = _netgis("kpis", "snapshot", env=env)
+        assert second.returncode == 0, second.stderr
+        after = analyze(repo.read_dataset()).kpis
+
+        history = repo.kpi_history()
+        assert [h["snapshot_id"] for h in history] == [json.loads(first.stdout)["snapshot_id"],
+                                                       json.loads(second.stdout)["snapshot_id"]]
+        assert [h["data_version"] for h in history] == [1, 2]
+        assert history[0]["taken_at"] <= history[1]["taken_at"]
+        for snap, kpis in zip(history, (before, after), strict=True):
+            assert {k: snap[k] for k in NETWORK_KEYS} == pytest.approx(kpis["network"])
+        assert history[1]["units_total"] == history[0]["units_total"] + 4
+        area = EXPECTED["areas"][0]["area_id"]
+        area_history = repo.kpi_history(area_id=area)
+        assert [h["area_id"] for h in area_history] == [area, area]
+        assert {k: area_history[1][k] for k in AREA_KEYS} == pytest.approx(
+            {k: next(a for a in after["areas"] if a["area_id"] == area)[k] for k in AREA_KEYS})
+        from_db = _netgis("kpis", "--db", "--format", "csv", env=env)
+        assert from_db.returncode == 0, from_db.stderr
+        assert read_kpis_csv(from_db.stdout)[0]["units_total"] == history[1]["units_total"]
+    finally:
+        repo.engine.dispose()
