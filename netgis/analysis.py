@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from netgis.coverage import locate
+from netgis.coverage import SpanIndex, lonlat, locate, working_zones, zones_near
 from netgis.errors import Problem, ValidationError
 from netgis.geodesy import WGS84, transform_geoms, utm_epsg
 from netgis.io import Dataset
@@ -64,11 +65,18 @@ class Analysis:
     structure: Structure
     protection: Protection
     served_edge: npt.NDArray[np.int64]
+    span_index: SpanIndex
+    home_zone: int | None = None
     warnings: list[Problem] = field(default_factory=list)
 
     @property
     def lit_spans(self) -> gpd.GeoDataFrame:
         return self.spans[self.spans["lit"]]
+
+    @functools.cached_property
+    def edge_of(self) -> dict[str, int]:
+        """span_id -> edge index in ``graph`` for the spans of G."""
+        return {sid: i for i, sid in enumerate(self.graph.edge_span.tolist())}
 
 
 def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
@@ -104,8 +112,11 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
     span_lit[span_edge >= 0] = st.lit[span_edge[span_edge >= 0]]
 
     step("coverage")
-    lit_spans = dataset.spans.loc[span_lit, ["span_id", "geometry"]]
-    located = locate(dataset.premises.geometry, lit_spans, drop_m=drop_m)
+    span_index = SpanIndex(dataset.spans.loc[span_lit, ["span_id", "geometry"]])
+    prem_ll = lonlat(dataset.premises.geometry.to_numpy(), dataset.crs)
+    zones = working_zones(prem_ll[:, 0], prem_ll[:, 1])
+    home_zone = int(zones[0]) if len(zones) and (zones == zones[0]).all() else None
+    located = locate(dataset.premises.geometry, span_index, drop_m=drop_m, zones=zones)
     served = located["served_span_id"].to_numpy(dtype=object)
     served_edge = np.asarray([edge_of[s] if s is not None else -1 for s in served.tolist()],
                              dtype=np.int64)
@@ -154,7 +165,7 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
     return Analysis(
         dataset=dataset, drop_m=drop_m, premises=premises, spans=spans, nodes=nodes, kpis=kpis,
         network=G, graph=g, structure=st, protection=prot, served_edge=served_edge,
-        warnings=warnings,
+        span_index=span_index, home_zone=home_zone, warnings=warnings,
     )
 
 
@@ -233,11 +244,12 @@ def serviceability(analysis: Analysis, lon: float, lat: float) -> dict[str, Any]
         raise ValidationError([Problem("parameters", None, "lon/lat",
                                        f"not a WGS84 position: {lon}, {lat}")])
     pts = gpd.GeoSeries([shapely.Point(lon, lat)], crs=WGS84)
-    row = locate(pts, analysis.lit_spans, drop_m=analysis.drop_m).iloc[0]
+    zones = zones_near(np.array([lon]), np.array([lat]), analysis.home_zone)
+    row = locate(pts, analysis.span_index, drop_m=analysis.drop_m, zones=zones).iloc[0]
     served = row["served_span_id"]
     flags = {"span_protected": False, "node_protected": False, "duct_protected": False}
     if served is not None:
-        e = analysis.graph.edge_span.tolist().index(served)
+        e = analysis.edge_of[served]
         flags = {"span_protected": bool(analysis.protection.span[e]),
                  "node_protected": bool(analysis.protection.node[e]),
                  "duct_protected": bool(analysis.protection.duct[e])}

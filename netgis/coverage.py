@@ -70,9 +70,50 @@ def working_zones(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) ->
     return (base + utm_zone_numbers(lon)).astype(np.int64)
 
 
+class SpanIndex:
+    """The lit spans, sorted by span_id, projected and indexed once per working zone.
+
+    Build it once and pass it to :func:`locate` for many queries (the API's
+    serviceability lookups); a plain GeoDataFrame works too but is indexed anew.
+    """
+
+    def __init__(self, lit_spans: gpd.GeoDataFrame) -> None:
+        order = np.argsort(lit_spans["span_id"].to_numpy().astype(str), kind="stable")
+        self.span_ids = lit_spans["span_id"].to_numpy()[order]
+        self.geoms = lit_spans.geometry.to_numpy()[order]
+        self.crs = CRS(lit_spans.crs)
+        self._zones: dict[int, tuple[npt.NDArray[np.object_], shapely.STRtree]] = {}
+
+    def __len__(self) -> int:
+        return len(self.span_ids)
+
+    def in_zone(self, zone: int) -> tuple[npt.NDArray[np.object_], shapely.STRtree]:
+        """Spans projected to UTM ``zone`` (an EPSG code) and their STRtree."""
+        if zone not in self._zones:
+            spans_w = transform_geoms(self.geoms, self.crs, CRS.from_epsg(zone))
+            self._zones[zone] = (spans_w, shapely.STRtree(spans_w))
+        return self._zones[zone]
+
+
+def zones_near(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64],
+               home: int | None) -> npt.NDArray[np.int64]:
+    """Working zone per position: ``home`` where its scale error stays small, else the own zone.
+
+    Locating single addresses with the zone the whole dataset used keeps their
+    answers identical to the premises' answers.
+    """
+    own = working_zones(lon, lat) if home is None else np.full(lon.size, home, dtype=np.int64)
+    if home is None:
+        return own
+    central = (home % 100) * 6 - 183
+    spread = np.abs(((lon - central + 180) % 360) - 180) * np.cos(np.radians(lat))
+    base = np.where(lat >= 0, 32600, 32700)
+    return np.where(spread <= _ONE_ZONE_DEG, own, base + utm_zone_numbers(lon)).astype(np.int64)
+
+
 def locate(
     points: gpd.GeoSeries,
-    lit_spans: gpd.GeoDataFrame,
+    lit_spans: gpd.GeoDataFrame | SpanIndex,
     *,
     drop_m: float = DEFAULT_DROP_M,
     zones: npt.NDArray[np.int64] | None = None,
@@ -84,7 +125,7 @@ def locate(
     points
         Point geometries (any CRS) to locate, e.g. premises or FCC locations.
     lit_spans
-        The lit spans with a ``span_id`` column (any CRS).
+        The lit spans with a ``span_id`` column (any CRS), or a :class:`SpanIndex`.
     drop_m
         A point is passed when its distance is at most ``drop_m`` meters.
     zones
@@ -109,27 +150,25 @@ def locate(
         },
         index=points.index,
     )
-    if n == 0 or len(lit_spans) == 0:
+    index = lit_spans if isinstance(lit_spans, SpanIndex) else SpanIndex(lit_spans)
+    if n == 0 or len(index) == 0:
         return out
     pt_ll = lonlat(points.to_numpy(), CRS(points.crs))
     if zones is None:
         zones = working_zones(pt_ll[:, 0], pt_ll[:, 1])
-    order = np.argsort(lit_spans["span_id"].to_numpy().astype(str), kind="stable")
-    span_ids = lit_spans["span_id"].to_numpy()[order]
-    span_geoms = lit_spans.geometry.to_numpy()[order]
     nearest = np.full(n, -1, dtype=np.int64)
     attach = np.full((n, 2), np.nan)
     for zone in np.unique(zones):
         sel = np.flatnonzero(zones == zone)
         wcrs = CRS.from_epsg(int(zone))
         pts_w = transform_geoms(points.to_numpy()[sel], CRS(points.crs), wcrs)
-        spans_w = transform_geoms(span_geoms, CRS(lit_spans.crs), wcrs)
-        idx, xy = _nearest_in_zone(pts_w, spans_w, tie_within_m=drop_m * 1.01 + 1.0)
+        spans_w, tree = index.in_zone(int(zone))
+        idx, xy = _nearest_in_zone(pts_w, spans_w, tree, tie_within_m=drop_m * 1.01 + 1.0)
         nearest[sel] = idx
         attach[sel] = lonlat(np.asarray(shapely.points(xy), dtype=object), wcrs)
     dist = geodesic_distance_m(pt_ll[:, 0], pt_ll[:, 1], attach[:, 0], attach[:, 1])
     passed = dist <= drop_m
-    ids = span_ids[nearest]
+    ids = index.span_ids[nearest]
     out["nearest_span_id"] = pd.Series(ids, index=out.index, dtype=object)
     out["distance_m"] = dist
     out["passed"] = passed
@@ -140,7 +179,8 @@ def locate(
 
 
 def _nearest_in_zone(
-    pts: npt.NDArray[np.object_], spans: npt.NDArray[np.object_], *, tie_within_m: float
+    pts: npt.NDArray[np.object_], spans: npt.NDArray[np.object_], tree: shapely.STRtree, *,
+    tie_within_m: float,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Index of the winning span and attachment point (working coords) for each point.
 
@@ -148,7 +188,6 @@ def _nearest_in_zone(
     passed); farther points keep an arbitrary nearest span, which changes
     neither their distance nor any output.
     """
-    tree = shapely.STRtree(spans)
     # querying in spatial order keeps the tree walk cache-friendly (about 2x faster)
     sort = np.argsort(_morton(shapely.get_coordinates(pts)), kind="stable")
     q = pts[sort]
