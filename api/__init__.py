@@ -1,0 +1,1 @@
+"""netgis HTTP API: FastAPI application over netgis and its storage."""

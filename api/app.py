@@ -1,0 +1,75 @@
+"""The FastAPI application factory.
+
+Examples
+--------
+>>> from api.app import create_app
+>>> from api.settings import Settings
+>>> app = create_app(Settings(database_url="sqlite:///./example.db"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.cache import AnalysisCache
+from api.errors import ProblemDetail, install_error_handlers
+from api.geojson import FeatureCollectionIn, FeatureIn, FeaturePatch
+from api.openapi import install_openapi
+from api.routers import analysis, collections, health, imports, landing
+from api.routers import bead as bead_router
+from api.routers import gaps as gaps_router
+from api.routers import kpis as kpi_feeds
+from api.routers import metrics as service_metrics
+from api.routers.analysis import ScenarioIn
+from api.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API for ``settings`` (default: read from the ``NETGIS_`` environment).
+
+    The database is opened (and its schema brought up to date) when the
+    application starts, not when it is built.
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from netgis.storage import Repository
+
+        repo = Repository.from_url(settings.database_url)
+        repo.init()
+        app.state.repo = repo
+        try:
+            yield
+        finally:
+            repo.engine.dispose()
+
+    app = FastAPI(
+        title=settings.title,
+        version="0.1.0",
+        description=(
+            "Fiber plant as OGC API - Features (nodes, spans, premises, areas), coverage, "
+            "serviceability, criticality and failure scenarios. Errors are "
+            "application/problem+json."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.cache = AnalysisCache(settings.analysis_cache_size)
+    install_error_handlers(app)
+    for module in (landing, collections, imports, analysis, health):
+        app.include_router(module.router)
+    app.include_router(gaps_router.router)
+    app.include_router(bead_router.router)
+    # metrics middleware inside the snapshot one: a write's latency excludes its snapshot
+    service_metrics.install(app)
+    kpi_feeds.install(app)
+    install_openapi(app, extra_schemas={
+        "ProblemDetail": ProblemDetail, "FeatureIn": FeatureIn,
+        "FeatureCollectionIn": FeatureCollectionIn, "FeaturePatch": FeaturePatch,
+        "ScenarioIn": ScenarioIn,
+    })
+    return app

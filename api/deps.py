@@ -1,0 +1,84 @@
+"""Dependencies shared by the routers: settings, repository, cache, API key, request bodies."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from api.cache import AnalysisCache
+from api.errors import ApiError
+from api.settings import Settings
+from netgis.storage import Repository
+
+JSON_MEDIA_TYPES = ("application/json", "application/geo+json", "application/merge-patch+json")
+
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False,
+    description="One of the keys in NETGIS_API_KEYS; needed for every write.",
+)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_repo(request: Request) -> Repository:
+    repo: Repository = request.app.state.repo
+    return repo
+
+
+def get_cache(request: Request) -> AnalysisCache:
+    cache: AnalysisCache = request.app.state.cache
+    return cache
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RepoDep = Annotated[Repository, Depends(get_repo)]
+CacheDep = Annotated[AnalysisCache, Depends(get_cache)]
+
+
+def require_api_key(
+    settings: SettingsDep,
+    key: Annotated[str | None, Security(_api_key_header)] = None,
+) -> None:
+    """401 without a key, 403 with a key that is not in NETGIS_API_KEYS."""
+    if not key:
+        raise ApiError(401, "this request changes data and needs an X-API-Key header",
+                       headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'})
+    # compare against every key without stopping early, so timing says nothing about keys
+    ok = False
+    for candidate in settings.api_keys:
+        ok |= secrets.compare_digest(key.encode(), candidate.encode())
+    if not ok:
+        raise ApiError(403, "the X-API-Key is not valid")
+
+
+async def require_json_body(request: Request, settings: SettingsDep) -> None:
+    """415 unless the body is JSON / GeoJSON, 413 when it is larger than allowed."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in JSON_MEDIA_TYPES:
+        raise ApiError(415, f"unsupported media type {media_type or '(none)'!r}; send one of "
+                       + ", ".join(JSON_MEDIA_TYPES))
+    _check_length(request, settings.max_body_bytes)
+    body = await request.body()
+    if len(body) > settings.max_body_bytes:
+        raise ApiError(413, f"the request body is larger than {settings.max_body_bytes} bytes")
+
+
+def _check_length(request: Request, limit: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"the request body is larger than {limit} bytes")
+
+
+def check_upload_length(request: Request, settings: SettingsDep) -> None:
+    """413 before reading an upload whose declared length is too large."""
+    _check_length(request, settings.max_upload_bytes)
+
+
+WriteAccess = [Depends(require_api_key)]
+JsonWrite = [Depends(require_api_key), Depends(require_json_body)]

@@ -1,0 +1,208 @@
+"""GeoJSON in and out: GeoDataFrames to features, request bodies to GeoDataFrames, and the
+pydantic models that document both in the OpenAPI document.
+
+Responses are built as plain dicts (fast for 10 k features) and only described by
+the models; request bodies are checked against the data contract by
+:mod:`netgis.validate` inside the repository, so that an HTTP write and a file load
+report the same problems.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from netgis.errors import Problem, ValidationError
+from netgis.schema import Field as SchemaField
+from netgis.schema import Layer
+
+
+class Link(BaseModel):
+    """A link of an OGC API resource."""
+
+    href: str
+    rel: str
+    type: str | None = None
+    title: str | None = None
+
+
+class Geometry(BaseModel):
+    """A GeoJSON geometry in WGS84 longitude/latitude."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString",
+                  "MultiPolygon"]
+    coordinates: list[Any]
+
+
+def _python_type(f: SchemaField) -> Any:
+    if f.enum:
+        return Literal.__getitem__(f.enum)
+    return {"text": str, "int": int, "bool": bool}[f.type]
+
+
+def properties_model(layer: Layer, extra: Mapping[str, Any] | None = None,
+                     name: str | None = None) -> type[BaseModel]:
+    """A pydantic model of a layer's properties, from :mod:`netgis.schema` (plus ``extra``)."""
+    fields: dict[str, Any] = {}
+    for f in layer.fields:
+        typ = _python_type(f)
+        if f.required or f.default is not None:
+            fields[f.name] = (typ, Field(description=f.description or None))
+        else:
+            fields[f.name] = (typ | None, Field(None, description=f.description or None))
+    for key, typ in (extra or {}).items():
+        fields[key] = (typ, ...)
+    model_name = name or f"{layer.name.capitalize()}Properties"
+    return create_model(model_name, __config__=ConfigDict(extra="allow"), **fields)
+
+
+_FEATURE: Any = Literal["Feature"]
+_FEATURE_COLLECTION: Any = Literal["FeatureCollection"]
+
+
+def feature_model(layer: Layer, props: type[BaseModel], name: str) -> type[BaseModel]:
+    """A GeoJSON Feature model whose properties follow ``props``."""
+    return create_model(
+        name,
+        type=(_FEATURE, ...),
+        id=(str, Field(description=f"The {layer.id_field}.")),
+        geometry=(Geometry, ...),
+        properties=(props, ...),
+        links=(list[Link], Field(default_factory=list)),
+    )
+
+
+def collection_model(feature: type[BaseModel], name: str, paged: bool = True) -> type[BaseModel]:
+    """A GeoJSON FeatureCollection model of ``feature`` items (OGC API paging members)."""
+    fields: dict[str, Any] = {
+        "type": (_FEATURE_COLLECTION, ...),
+        "features": (list[feature], ...),  # type: ignore[valid-type]
+        "links": (list[Link], Field(default_factory=list)),
+    }
+    if paged:
+        fields["numberMatched"] = (int, ...)
+        fields["numberReturned"] = (int, ...)
+        fields["timeStamp"] = (str, ...)
+    return create_model(name, **fields)
+
+
+class FeatureIn(BaseModel):
+    """A GeoJSON Feature sent to the API (WGS84); properties follow the layer's contract."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["Feature"]
+    id: str | int | None = None
+    geometry: Geometry
+    properties: dict[str, Any] | None = None
+
+
+class FeatureCollectionIn(BaseModel):
+    """A GeoJSON FeatureCollection sent to the API (WGS84)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["FeatureCollection"]
+    features: list[FeatureIn]
+
+
+class FeaturePatch(BaseModel):
+    """A partial Feature: the properties to change and, optionally, a new geometry."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["Feature"] | None = None
+    geometry: Geometry | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return _json_value(value.item())
+    return value
+
+
+def frame_to_features(
+    frame: gpd.GeoDataFrame, layer: Layer, columns: Sequence[str],
+    item_href: str | None = None,
+) -> list[dict[str, Any]]:
+    """GeoJSON features of ``frame`` (already in WGS84), properties limited to ``columns``.
+
+    ``item_href`` (a URL prefix) adds a ``self`` link per feature.
+
+    Examples
+    --------
+    >>> from shapely import Point
+    >>> from netgis.schema import LAYERS
+    >>> f = gpd.GeoDataFrame({"node_id": ["a"], "kind": ["core"]}, geometry=[Point(1, 2)])
+    >>> frame_to_features(f, LAYERS["nodes"], ["node_id", "kind"])[0]["geometry"]
+    {'type': 'Point', 'coordinates': [1.0, 2.0]}
+    """
+    n = len(frame)
+    cols = [c for c in columns if c in frame.columns]
+    values = {c: [_json_value(v) for v in frame[c].astype(object).tolist()] for c in cols}
+    geoms = shapely.to_geojson(np.asarray(frame.geometry.values, dtype=object))
+    ids = [str(v) for v in frame[layer.id_field].tolist()]
+    features = []
+    for i in range(n):
+        feature: dict[str, Any] = {
+            "type": "Feature",
+            "id": ids[i],
+            "geometry": json.loads(geoms[i]) if geoms[i] is not None else None,
+            "properties": {c: values[c][i] for c in cols},
+        }
+        if item_href is not None:
+            feature["links"] = [{"href": f"{item_href}/{ids[i]}", "rel": "self",
+                                 "type": "application/geo+json"}]
+        features.append(feature)
+    return features
+
+
+def features_to_frame(layer: Layer, features: Sequence[FeatureIn],
+                      path_id: str | None = None) -> gpd.GeoDataFrame:
+    """A WGS84 GeoDataFrame of ``features`` for ``layer`` (not yet validated by the contract).
+
+    The feature id is taken from the id field of the properties, else from the
+    Feature's ``id``; ``path_id`` (PUT) must agree with both where they are given.
+    """
+    problems: list[Problem] = []
+    rows: list[dict[str, Any]] = []
+    geoms: list[Any] = []
+    for i, feat in enumerate(features):
+        props = dict(feat.properties or {})
+        fid = props.get(layer.id_field)
+        if fid is None and feat.id is not None:
+            fid = str(feat.id)
+        if path_id is not None:
+            if fid is not None and str(fid) != path_id:
+                problems.append(Problem(layer.name, str(fid), layer.id_field,
+                                        f"does not match the id in the path ({path_id!r})"))
+            fid = path_id
+        if fid is not None:
+            props[layer.id_field] = fid
+        try:
+            geom = shapely.from_geojson(json.dumps(feat.geometry.model_dump(exclude_none=True)))
+        except shapely.errors.GEOSException as exc:
+            problems.append(Problem(layer.name, None if fid is None else str(fid), "geometry",
+                                    f"feature {i}: not a valid GeoJSON geometry ({exc})"))
+            geom = None
+        rows.append(props)
+        geoms.append(geom)
+    if problems:
+        raise ValidationError(problems)
+    frame = pd.DataFrame(rows, columns=sorted({k for r in rows for k in r}) or None)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=4326), crs=4326)

@@ -1,0 +1,117 @@
+"""The OpenAPI document, in version 3.0 as OGC API - Features Part 1 asks (conformance class oas30).
+
+FastAPI writes OpenAPI 3.1 (JSON Schema 2020-12); :func:`to_openapi_30` rewrites
+the few constructs that 3.0 spells differently (``null`` types, ``const``,
+numeric exclusive bounds, binary strings, example lists).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+
+def _nullable(schema: dict[str, Any], key: str) -> None:
+    options = schema[key]
+    rest = [o for o in options if o != {"type": "null"}]
+    if len(rest) == len(options):
+        return
+    del schema[key]
+    if len(rest) == 1:
+        only = rest[0]
+        if "$ref" in only:
+            schema["allOf"] = [only]
+        else:
+            schema.update(only)
+    else:
+        schema[key] = rest
+    schema["nullable"] = True
+
+
+def _convert(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_convert(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _convert(v) for k, v in node.items()}
+    for key in ("anyOf", "oneOf"):
+        if isinstance(out.get(key), list):
+            _nullable(out, key)
+    if isinstance(out.get("type"), list):
+        types = [t for t in out["type"] if t != "null"]
+        if len(types) < len(out["type"]):
+            out["nullable"] = True
+        out["type"] = types[0] if len(types) == 1 else types
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    for bound, plain in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(out.get(bound), int | float) and not isinstance(out.get(bound), bool):
+            out[plain] = out[bound]
+            out[bound] = True
+    if out.get("type") == "string" and "contentMediaType" in out:
+        out.pop("contentMediaType")
+        out["format"] = "binary"
+    if isinstance(out.get("examples"), list) and "type" in out:
+        examples = out.pop("examples")
+        if examples:
+            out["example"] = examples[0]
+    return out
+
+
+def to_openapi_30(document: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite a FastAPI (OpenAPI 3.1) document as OpenAPI 3.0.3.
+
+    Examples
+    --------
+    >>> doc = {"openapi": "3.1.0", "components": {"schemas": {"A": {
+    ...     "anyOf": [{"type": "string"}, {"type": "null"}]}}}}
+    >>> to_openapi_30(doc)["components"]["schemas"]["A"]
+    {'type': 'string', 'nullable': True}
+    """
+    out: dict[str, Any] = _convert(document)
+    out["openapi"] = "3.0.3"
+    return out
+
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/ProblemDetail"}
+
+
+def _problems_for_bad_parameters(doc: dict[str, Any]) -> None:
+    # FastAPI documents a 422 HTTPValidationError for every parameter; the error handlers
+    # answer a bad parameter with a 400 problem instead (see api.errors)
+    for path_item in doc.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.get("responses", {})
+            fastapi_422 = responses.get("422", {})
+            if "HTTPValidationError" in str(fastapi_422):
+                del responses["422"]
+            if operation.get("parameters") or "HTTPValidationError" in str(fastapi_422):
+                responses.setdefault("400", {
+                    "description": "Bad Request",
+                    "content": {"application/problem+json": {"schema": _PROBLEM_REF}},
+                })
+    schemas = doc.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+
+
+def install_openapi(app: FastAPI, extra_schemas: dict[str, type[BaseModel]]) -> None:
+    """Serve a cached OpenAPI 3.0 document that also holds ``extra_schemas`` components."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version,
+                              description=app.description, routes=app.routes)
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            for name, model in extra_schemas.items():
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(schema.pop("$defs", {}))
+                schemas[name] = schema
+            _problems_for_bad_parameters(doc)
+            app.openapi_schema = to_openapi_30(doc)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

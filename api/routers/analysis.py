@@ -1,0 +1,239 @@
+"""Analysis endpoints: coverage KPIs, one premise, serviceability of any point, criticality
+ranking and failure scenarios. Results come from the per-data-version cache."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from api.deps import CacheDep, RepoDep, SettingsDep, require_json_body
+from api.errors import problem_responses
+from api.geojson import (
+    Geometry,
+    collection_model,
+    feature_model,
+    frame_to_features,
+    properties_model,
+)
+from api.routers.common import (
+    GeoJSONResponse,
+    body_of,
+    paging_links,
+    request_body,
+    timestamp,
+)
+from netgis.errors import Problem, ValidationError
+from netgis.schema import LAYERS
+
+router = APIRouter(prefix="/analysis", tags=["Analysis"])
+
+#: Extra columns the analysis adds to each layer (see netgis.analysis.Analysis).
+PREMISE_RESULT = {"passed": bool, "distance_m": float | None, "served_span_id": str | None,
+                  "span_protected": bool, "node_protected": bool, "duct_protected": bool}
+SPAN_RESULT = {"lit": bool, "cut_premises": int, "cut_units": int, "length_m": float}
+NODE_RESULT = {"failure_premises": int, "failure_units": int}
+#: How each layer is ranked by criticality (impact first, id as the tie breaker).
+RANKING = {"spans": ("cut_units", "cut_premises"), "nodes": ("failure_units", "failure_premises")}
+
+DropParam = Annotated[float | None, Query(
+    gt=0, le=100_000, description="Maximum drop length in meters (default: the server's).")]
+
+PremiseResult = feature_model(LAYERS["premises"], properties_model(
+    LAYERS["premises"], PREMISE_RESULT, "PremiseResultProperties"), "PremiseResult")
+SpanImpact = feature_model(LAYERS["spans"], properties_model(
+    LAYERS["spans"], SPAN_RESULT, "SpanImpactProperties"), "SpanImpact")
+NodeImpact = feature_model(LAYERS["nodes"], properties_model(
+    LAYERS["nodes"], NODE_RESULT, "NodeImpactProperties"), "NodeImpact")
+Criticality = collection_model(SpanImpact | NodeImpact, "Criticality")  # type: ignore[arg-type]
+
+
+class Coverage(BaseModel):
+    """KPIs of the whole network and per area (SPEC section 2)."""
+
+    data_version: int
+    drop_m: float
+    network: dict[str, float | int | None]
+    areas: list[dict[str, Any]]
+
+
+class Serviceability(BaseModel):
+    """Whether a location is passed, by which span, how far, and how well protected."""
+
+    lon: float
+    lat: float
+    passed: bool
+    distance_m: float | None = Field(description="Geodesic distance to the nearest lit span.")
+    served_span_id: str | None
+    nearest_span_id: str | None
+    drop_m: float
+    span_protected: bool
+    node_protected: bool
+    duct_protected: bool
+    data_version: int
+
+
+class ScenarioIn(BaseModel):
+    """Everything that fails at once: spans, nodes, ducts and an area (WGS84 polygon)."""
+
+    spans: list[str] = Field(default_factory=list)
+    nodes: list[str] = Field(default_factory=list)
+    ducts: list[str] = Field(default_factory=list)
+    area: Geometry | None = Field(None, description="A Polygon or MultiPolygon (WGS84).")
+    drop_m: float | None = Field(None, gt=0, le=100_000)
+
+
+class ScenarioResult(BaseModel):
+    """The premises passed before the scenario that lose every path to a working core."""
+
+    data_version: int
+    drop_m: float
+    impacted_premises: int
+    impacted_units: int
+    failed_spans: list[str]
+    failed_nodes: list[str]
+    premises: Any = Field(description="The impacted premises as a GeoJSON FeatureCollection "
+                          "(at most the server's page limit; numberMatched tells all).")
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: NaN and infinities become null, numpy scalars Python numbers."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _drop(settings: Any, drop_m: float | None) -> float:
+    return float(drop_m if drop_m is not None else settings.drop_m)
+
+
+@router.get("/coverage", response_model=Coverage, summary="Coverage KPIs",
+            responses=problem_responses(400))
+def coverage(repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+             drop_m: DropParam = None) -> Coverage:
+    """Premises and units passed, take rate, protection and km KPIs, network-wide and per area."""
+    version, result = cache.analysis(repo, _drop(settings, drop_m))
+    kpis = _clean(result.kpis)
+    return Coverage(data_version=version, drop_m=result.drop_m, network=kpis["network"],
+                    areas=kpis["areas"])
+
+
+def _premise_columns() -> list[str]:
+    return [*LAYERS["premises"].field_names, *PREMISE_RESULT]
+
+
+@router.get("/premises/{premise_id}", response_model=PremiseResult,
+            response_class=GeoJSONResponse, responses=problem_responses(400, 404),
+            summary="One premise's coverage")
+def premise(premise_id: str, repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+            drop_m: DropParam = None) -> Response:
+    """Whether the premise is passed, by which span, how far, and its protections."""
+    from netgis.errors import NotFoundError
+
+    _, result = cache.analysis(repo, _drop(settings, drop_m))
+    rows = result.premises[result.premises["premise_id"] == premise_id]
+    if rows.empty:
+        raise NotFoundError("premises", premise_id)
+    feature = frame_to_features(rows.to_crs(4326), LAYERS["premises"], _premise_columns())[0]
+    return GeoJSONResponse(feature)
+
+
+@router.get("/serviceability", response_model=Serviceability,
+            responses=problem_responses(400), summary="Is this location served?")
+def serviceability(
+    repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+    lon: Annotated[float, Query(ge=-180, le=180, description="WGS84 longitude.")],
+    lat: Annotated[float, Query(ge=-90, le=90, description="WGS84 latitude.")],
+    drop_m: DropParam = None,
+) -> Serviceability:
+    """The lookup a citizen portal or a sales planner calls for one address."""
+    from netgis.analysis import serviceability as locate
+
+    version, result = cache.analysis(repo, _drop(settings, drop_m))
+    return Serviceability(**_clean(locate(result, lon, lat)), data_version=version)
+
+
+@router.get("/criticality", response_model=Criticality, response_class=GeoJSONResponse,
+            responses=problem_responses(400), summary="Single points of failure, worst first")
+def criticality(
+    request: Request, repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+    layer: Annotated[Literal["spans", "nodes"], Query(
+        description="Rank spans by cut impact or nodes by failure impact.")] = "spans",
+    limit: Annotated[int | None, Query(ge=1, description="Items per page (clamped).")] = None,
+    offset: Annotated[int, Query(ge=0, le=2**53)] = 0,
+    drop_m: DropParam = None,
+) -> Response:
+    """Spans (or nodes) whose failure disconnects passed premises, by units lost."""
+    _, result = cache.analysis(repo, _drop(settings, drop_m))
+    frame: gpd.GeoDataFrame = result.spans if layer == "spans" else result.nodes
+    units, premises = RANKING[layer]
+    spof = frame[frame[premises] > 0]
+    id_field = LAYERS[layer].id_field
+    ranked = spof.sort_values([units, premises, id_field], ascending=[False, False, True],
+                              kind="stable")
+    size = min(limit or settings.default_limit, settings.max_limit)
+    page = ranked.iloc[offset:offset + size].to_crs(4326)
+    extra = SPAN_RESULT if layer == "spans" else NODE_RESULT
+    features = frame_to_features(page, LAYERS[layer], [*LAYERS[layer].field_names, *extra])
+    return GeoJSONResponse({
+        "type": "FeatureCollection", "features": features,
+        "numberMatched": len(ranked), "numberReturned": len(features),
+        "timeStamp": timestamp(),
+        "links": paging_links(request, offset, size, len(features), len(ranked)),
+    })
+
+
+@router.post(
+    "/scenarios", response_model=ScenarioResult, summary="What if these fail?",
+    dependencies=[Depends(require_json_body)],
+    responses=problem_responses(400, 413, 415, 422),
+    openapi_extra=request_body(["ScenarioIn"], ["application/json"]),
+)
+def scenarios(
+    repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+    body: Annotated[ScenarioIn, Depends(body_of(ScenarioIn))],
+) -> ScenarioResult:
+    """Fail spans, nodes (cores too), ducts and everything in an area at once; the premises
+    that lose service, worst case."""
+    from netgis.analysis import scenario
+
+    area = None
+    if body.area is not None:
+        if body.area.type not in ("Polygon", "MultiPolygon"):
+            raise ValidationError([Problem("scenario", None, "area",
+                                           "must be a Polygon or MultiPolygon")])
+        try:
+            area = shapely.from_geojson(body.area.model_dump_json(exclude_none=True))
+        except shapely.errors.GEOSException as exc:
+            raise ValidationError([Problem("scenario", None, "area",
+                                           f"not a valid GeoJSON geometry ({exc})")]) from None
+        if area.is_empty or not area.is_valid:
+            raise ValidationError([Problem("scenario", None, "area",
+                                           "the polygon is empty or not valid")])
+    version, result = cache.analysis(repo, _drop(settings, body.drop_m))
+    out = scenario(result, spans=body.spans, nodes=body.nodes, ducts=body.ducts, area=area,
+                   area_crs=4326)
+    lost = result.premises[np.asarray(out["lost"], dtype=bool)]
+    shown = lost.sort_values("premise_id").iloc[:settings.max_limit].to_crs(4326)
+    features = frame_to_features(shown, LAYERS["premises"], _premise_columns())
+    return ScenarioResult(
+        data_version=version, drop_m=result.drop_m,
+        impacted_premises=int(out["premises"]), impacted_units=int(out["units"]),
+        failed_spans=list(out["failed_spans"]), failed_nodes=list(out["failed_nodes"]),
+        premises={"type": "FeatureCollection", "features": features,
+                  "numberMatched": len(lost), "numberReturned": len(features),
+                  "timeStamp": timestamp(), "links": []},
+    )
+
+

@@ -1,0 +1,135 @@
+"""Gap analysis: unpassed premises per H3 hexagon, or ranked build clusters, as GeoJSON.
+
+Both views come from the cached analysis of the current data version; the
+build plan of one analysis is kept next to it (a few plans per process).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from typing import Annotated, Any, Literal
+
+import geopandas as gpd
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from api.deps import CacheDep, RepoDep, SettingsDep
+from api.errors import ApiError, problem_responses
+from api.routers.analysis import DropParam
+from api.routers.common import GeoJSONResponse, paging_links, timestamp
+from netgis.errors import ValidationError
+
+router = APIRouter(prefix="/analysis", tags=["Analysis"])
+
+_LOCK = threading.Lock()
+_PLANS: OrderedDict[tuple[int, float, str], tuple[Any, Any]] = OrderedDict()
+_KEEP = 4
+
+
+class GapFeature(BaseModel):
+    """One hexagon or one cluster (WGS84 polygon) and its figures."""
+
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: dict[str, Any]
+    properties: dict[str, Any]
+
+
+class GapCollection(BaseModel):
+    """Hexagons (``view=hexagons``) or ranked clusters (``view=clusters``)."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[GapFeature]
+    numberMatched: int
+    numberReturned: int
+    timeStamp: str
+    links: list[dict[str, Any]] = Field(default_factory=list)
+    data_version: int
+    drop_m: float
+    view: str
+
+
+def _plan(result: Any, link_m: float, placement: str) -> Any:
+    """The build plan of ``result`` (an Analysis), computed once per analysis object."""
+    from netgis.gaps import plan_builds
+
+    key = (id(result), float(link_m), placement)
+    with _LOCK:
+        hit = _PLANS.get(key)
+        # the analysis object itself is kept in the entry, so its id cannot be reused meanwhile
+        if hit is not None and hit[0] is result:
+            _PLANS.move_to_end(key)
+            return hit[1]
+    plan = plan_builds(result.premises, result.spans, result.nodes, drop_m=result.drop_m,
+                       link_m=link_m, placement=placement)
+    with _LOCK:
+        _PLANS[key] = (result, plan)
+        while len(_PLANS) > _KEEP:
+            _PLANS.popitem(last=False)
+    return plan
+
+
+def _features(frame: gpd.GeoDataFrame, id_column: str) -> list[dict[str, Any]]:
+    features: list[dict[str, Any]] = json.loads(
+        frame.to_crs(4326).to_json(na="null", drop_id=True))["features"]
+    for feature, ident in zip(features, frame[id_column].tolist(), strict=True):
+        feature["id"] = str(ident)
+    return features
+
+
+@router.get("/gaps", response_model=GapCollection, response_class=GeoJSONResponse,
+            responses=problem_responses(400, 404), summary="Where premises are not passed")
+def gaps(
+    request: Request, repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+    view: Annotated[Literal["hexagons", "clusters"], Query(
+        description="hexagons: unpassed premises/units per H3 cell; clusters: ranked build "
+                    "list (cost per unit, lowest first).")] = "hexagons",
+    h3_res: Annotated[int, Query(ge=0, le=15, description="H3 resolution of the hexagons.")] = 8,
+    area_id: Annotated[str | None, Query(description="Only premises this area covers.")] = None,
+    h3_cell: Annotated[str | None, Query(description="Only premises in this H3 cell (any "
+                                         "resolution).")] = None,
+    link_m: Annotated[float, Query(gt=0, le=10_000, description="Cluster linkage (m).")] = 250.0,
+    placement: Annotated[Literal["aerial", "underground", "buried", "submarine", "other"],
+                         Query(description="Placement that prices new route.")] = "underground",
+    limit: Annotated[int | None, Query(ge=1, description="Items per page (clamped).")] = None,
+    offset: Annotated[int, Query(ge=0, le=2**53)] = 0,
+    drop_m: DropParam = None,
+) -> Response:
+    """Unpassed premises rolled up by H3 cell, or gap clusters with their build estimate."""
+    import numpy as np
+
+    from netgis.gaps import in_area, in_cell, rollup_h3
+
+    version, result = cache.analysis(repo, float(drop_m if drop_m is not None
+                                                 else settings.drop_m))
+    premises = result.premises
+    keep = np.ones(len(premises), dtype=bool)
+    if area_id is not None:
+        keep &= in_area(premises, result.dataset.areas, area_id)
+    if h3_cell is not None:
+        try:
+            keep &= in_cell(premises.geometry, h3_cell)
+        except ValidationError as exc:  # a bad query parameter is a 400, as for bbox
+            raise ApiError(400, str(exc), exc.problems) from None
+    if view == "hexagons":
+        frame = rollup_h3(premises[keep], h3_res=h3_res)
+        id_column = "h3_cell"
+    else:
+        plan = _plan(result, link_m, placement)
+        chosen = premises.loc[keep & ~premises["passed"].to_numpy(dtype=bool), "premise_id"]
+        wanted = set(plan.premise_cluster.loc[
+            plan.premise_cluster["premise_id"].isin(chosen), "cluster_id"])
+        frame = plan.clusters[plan.clusters["cluster_id"].isin(wanted)]
+        id_column = "cluster_id"
+    size = min(limit or settings.default_limit, settings.max_limit)
+    page = frame.iloc[offset:offset + size]
+    features = _features(page, id_column)
+    return GeoJSONResponse({
+        "type": "FeatureCollection", "features": features,
+        "numberMatched": len(frame), "numberReturned": len(features),
+        "timeStamp": timestamp(),
+        "links": paging_links(request, offset, size, len(features), len(frame)),
+        "data_version": version, "drop_m": result.drop_m, "view": view,
+    })

@@ -1,0 +1,133 @@
+"""Bulk import of a whole dataset file (a GeoPackage, or a zip of one or of layer files)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from api.deps import RepoDep, SettingsDep, check_upload_length, require_api_key
+from api.errors import ApiError, problem_responses
+from netgis.errors import Problem
+from netgis.io import read_dataset
+from netgis.schema import LAYER_NAMES
+
+router = APIRouter(tags=["Import"])
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_ZIP_MAGIC = b"PK\x03\x04"
+_CHUNK = 1024 * 1024
+
+
+class ImportResult(BaseModel):
+    """What an import stored."""
+
+    mode: str
+    counts: dict[str, int]
+    data_version: int
+
+
+_UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {
+        "type": "object",
+        "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary", "description":
+                                "A .gpkg, or a .zip of a .gpkg or of <layer>.geojson/.fgb/"
+                                ".parquet files."}},
+    }}}}}
+
+
+@router.post(
+    "/import", response_model=ImportResult, summary="Load a dataset file",
+    dependencies=[Depends(require_api_key), Depends(check_upload_length)],
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422),
+    openapi_extra=_UPLOAD_BODY,
+)
+async def import_dataset(
+    request: Request, repo: RepoDep, settings: SettingsDep,
+    mode: Annotated[Literal["insert", "upsert"], Query(
+        description="insert: every id must be new; upsert: existing ids are replaced.")] = "insert",
+) -> ImportResult:
+    """Validate the uploaded dataset by the contract and store it, all or nothing."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "multipart/form-data":
+        raise ApiError(415, f"unsupported media type {media_type or '(none)'!r}; send "
+                       "multipart/form-data with a 'file' part")
+    with tempfile.TemporaryDirectory(prefix="netgis-import-") as tmp:
+        async with request.form(max_files=1, max_fields=10) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise ApiError(422, "the form has no 'file' part",
+                               [Problem("body", None, "file", "a file part is required")])
+            target = Path(tmp) / "upload"
+            size = 0
+            with target.open("wb") as out:
+                while chunk := await upload.read(_CHUNK):
+                    size += len(chunk)
+                    if size > settings.max_upload_bytes:
+                        raise ApiError(413, f"the upload is larger than "
+                                       f"{settings.max_upload_bytes} bytes")
+                    out.write(chunk)
+        counts = await run_in_threadpool(_load, repo, target, mode, settings.max_upload_bytes)
+        version = await run_in_threadpool(repo.data_version)
+    return ImportResult(mode=mode, counts=counts, data_version=int(version))
+
+
+def _load(repo: Any, upload: Path, mode: str, max_bytes: int) -> dict[str, int]:
+    dataset = read_dataset(_dataset_path(upload, max_bytes))
+    repo.load_dataset(dataset, mode=mode)
+    return {name: len(frame) for name, frame in dataset.layers().items()}
+
+
+def _dataset_path(upload: Path, max_bytes: int) -> Path:
+    """The GeoPackage or layer directory inside ``upload`` (415 for anything else)."""
+    with upload.open("rb") as fh:
+        head = fh.read(16)
+    if head.startswith(_SQLITE_MAGIC):
+        return upload.rename(upload.with_suffix(".gpkg"))
+    if not head.startswith(_ZIP_MAGIC):
+        raise ApiError(415, "the file is neither a GeoPackage nor a zip archive")
+    out = upload.parent / "unzipped"
+    try:
+        with zipfile.ZipFile(upload) as archive:
+            _safe_extract(archive, out, max_bytes)
+    except zipfile.BadZipFile as exc:
+        raise ApiError(422, f"the zip archive cannot be read: {exc}",
+                       [Problem("dataset", None, None, "broken zip archive")]) from None
+    packages = sorted(out.rglob("*.gpkg"))
+    if len(packages) == 1:
+        return packages[0]
+    dirs = sorted({p.parent for p in out.rglob("*") if p.is_file() and p.stem in LAYER_NAMES})
+    if len(packages) > 1 or len(dirs) != 1:
+        raise ApiError(422, "the zip must hold one .gpkg or one folder of layer files",
+                       [Problem("dataset", None, None,
+                                f"found {len(packages)} GeoPackages and {len(dirs)} "
+                                "layer folders")])
+    return dirs[0]
+
+
+def _safe_extract(archive: zipfile.ZipFile, out: Path, max_bytes: int) -> None:
+    # member names come from the client: refuse paths that leave the folder, and zip bombs
+    total = 0
+    out.mkdir()
+    for info in archive.infolist():
+        name = PurePosixPath(info.filename)
+        if name.is_absolute() or ".." in name.parts:
+            raise ApiError(422, f"unsafe path in zip: {info.filename!r}",
+                           [Problem("dataset", None, None, "zip member leaves the archive")])
+        if info.is_dir():
+            continue
+        total += info.file_size
+        if total > max_bytes:
+            raise ApiError(413, f"the unzipped dataset is larger than {max_bytes} bytes")
+        target = out.joinpath(*name.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with archive.open(info) as src, target.open("wb") as dst:
+            shutil.copyfileobj(src, dst, _CHUNK)

@@ -1,0 +1,306 @@
+"""KPI feeds: JSON and CSV rows, the stored history, and progress toward a coverage goal.
+
+``/kpis`` and ``/kpis.csv`` carry an ETag made of the data version and the
+drop length, so a poller that sends ``If-None-Match`` gets a 304 after one
+cheap version query, without any analysis.
+
+A KPI snapshot (at the server's drop length) is stored once per data
+version: right after a successful write request through this API (the
+response has already gone out by then), and otherwise on the first KPI read
+that finds the data changed (for example after ``netgis db load``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import anyio
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.deps import CacheDep, RepoDep, SettingsDep
+from api.errors import problem_responses
+from api.routers.common import timestamp
+from netgis.errors import NetgisError
+from netgis.feeds import Goal, goal_progress, kpi_rows, kpis_csv
+
+if TYPE_CHECKING:
+    from api.cache import AnalysisCache
+    from api.settings import Settings
+    from netgis.storage import Repository
+
+router = APIRouter(tags=["KPIs"])
+log = logging.getLogger("netgis.api.kpis")
+
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+DropParam = Annotated[float | None, Query(
+    gt=0, le=100_000, description="Maximum drop length in meters (default: the server's).")]
+
+
+class KpiFeed(BaseModel):
+    """Every KPI of SPEC section 2, one row per scope (the network first, then each area)."""
+
+    data: list[dict[str, Any]] = Field(description="Rows with scope, area_id, name and the KPIs.")
+    generated_at: str
+    data_version: int
+    drop_m: float
+
+
+class KpiHistory(BaseModel):
+    """Stored KPI snapshots of the network or one area, oldest first."""
+
+    data: list[dict[str, Any]] = Field(
+        description="Per snapshot: snapshot_id, taken_at, data_version and the KPIs.")
+    area_id: str | None
+    since: str | None
+
+
+class GoalView(BaseModel):
+    """Progress of the network and every area toward a coverage target."""
+
+    data: list[dict[str, Any]]
+    target_pct: float
+    target_date: str
+    as_of: str
+    data_version: int
+    drop_m: float
+
+
+# ------------------------------------------------------------------------------ snapshots
+
+
+class SnapshotKeeper:
+    """Stores one KPI snapshot per data version (at the server's drop length).
+
+    The data versions known to have a snapshot are remembered, so the common
+    case costs no query; the database is asked once per new version, so
+    several processes rarely store the same version twice.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stored: set[int] = set()
+
+    def ensure(self, repo: Repository, cache: AnalysisCache, drop_m: float) -> int | None:
+        """Store a snapshot of the current data unless one exists; returns the new id or None."""
+        with self._lock:
+            version = int(repo.data_version())
+            # version 0: nothing was ever loaded, there is no network to measure
+            if version == 0 or version in self._stored:
+                return None
+            if self._has_snapshot(repo, version):
+                self._stored.add(version)
+                return None
+            version, result = cache.analysis(repo, drop_m)
+            if version in self._stored or self._has_snapshot(repo, version):
+                self._stored.add(version)
+                return None
+            snapshot_id = repo.save_kpi_snapshot({**result.kpis, "drop_m": drop_m},
+                                                 data_version=version)
+            self._stored.add(version)
+            return snapshot_id
+
+    @staticmethod
+    def _has_snapshot(repo: Repository, version: int) -> bool:
+        from sqlalchemy import select
+
+        from netgis.storage.models import KpiSnapshot
+
+        table = KpiSnapshot.__table__
+        with repo.engine.connect() as conn:
+            found = conn.execute(select(table.c.snapshot_id)
+                                 .where(table.c.data_version == version).limit(1)).first()
+        return found is not None
+
+
+def _keeper(app: Any) -> SnapshotKeeper:
+    keeper: SnapshotKeeper = app.state.kpi_snapshots
+    return keeper
+
+
+def current_kpis(request: Request, repo: Repository, cache: AnalysisCache, settings: Settings,
+                 drop_m: float) -> tuple[int, dict[str, Any]]:
+    """The data version and KPIs for ``drop_m``; stores a snapshot when the data changed."""
+    version, result = cache.analysis(repo, drop_m)
+    if drop_m == float(settings.drop_m):
+        _keeper(request.app).ensure(repo, cache, drop_m)
+    kpis: dict[str, Any] = result.kpis
+    return version, kpis
+
+
+class SnapshotOnWrite:
+    """ASGI middleware: after a successful write request, snapshot the KPIs of the new data.
+
+    It runs once the response is complete, so the writer is not kept waiting
+    for the analysis.
+    """
+
+    def __init__(self, app: ASGIApp, *, fastapi_app: FastAPI) -> None:
+        self.app = app
+        self.fastapi_app = fastapi_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _UNSAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        status: list[int] = []
+
+        async def remember_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(int(message["status"]))
+            await send(message)
+
+        await self.app(scope, receive, remember_status)
+        if status and 200 <= status[0] < 300:
+            await anyio.to_thread.run_sync(self._snapshot)
+
+    def _snapshot(self) -> None:
+        state = self.fastapi_app.state
+        try:
+            _keeper(self.fastapi_app).ensure(state.repo, state.cache, float(state.settings.drop_m))
+        except NetgisError as exc:
+            # the write itself succeeded; a dataset that cannot be analysed has no KPIs to keep
+            log.warning("no KPI snapshot after write: %s", exc)
+
+
+def install(app: FastAPI) -> None:
+    """Register the KPI routes and the snapshot-on-write middleware on ``app``."""
+    app.state.kpi_snapshots = SnapshotKeeper()
+    app.include_router(router)
+    app.add_middleware(SnapshotOnWrite, fastapi_app=app)
+
+
+# ----------------------------------------------------------------------------- endpoints
+
+
+def _drop(settings: Settings, drop_m: float | None) -> float:
+    return float(drop_m if drop_m is not None else settings.drop_m)
+
+
+def etag(version: int, drop_m: float, kind: str) -> str:
+    """Weak ETag of a KPI representation: same data version and drop length, same KPIs."""
+    return f'W/"kpis-{version}-{drop_m!r}-{kind}"'
+
+
+def _matches(request: Request, tag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    if header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    # If-None-Match compares weakly (RFC 9110 13.1.2): the W/ prefix does not matter
+    wanted = tag.removeprefix("W/")
+    return any(t.strip().removeprefix("W/") == wanted for t in header.split(","))
+
+
+def _not_modified(tag: str) -> Response:
+    return Response(status_code=304, headers={"ETag": tag, "Cache-Control": "no-cache"})
+
+
+@router.get("/kpis", response_model=KpiFeed, summary="Every KPI, network-wide and per area",
+            responses={304: {"description": "Not Modified (If-None-Match matched the ETag)"},
+                       **problem_responses(400)})
+def kpis_json(request: Request, repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+              drop_m: DropParam = None) -> Response:
+    """KPI rows as JSON with an ETag; 304 when ``If-None-Match`` names the current one."""
+    drop = _drop(settings, drop_m)
+    known = etag(repo.data_version(), drop, "json")
+    if _matches(request, known):
+        return _not_modified(known)
+    version, kpis = current_kpis(request, repo, cache, settings, drop)
+    body = KpiFeed(data=kpi_rows(kpis), generated_at=timestamp(), data_version=version,
+                   drop_m=drop)
+    tag = etag(version, drop, "json")
+    return Response(body.model_dump_json(), media_type="application/json",
+                    headers={"ETag": tag, "Cache-Control": "no-cache"})
+
+
+@router.get("/kpis.csv", summary="Every KPI as CSV", response_class=Response,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                             "description": "One row per scope; empty cell for null."},
+                       304: {"description": "Not Modified (If-None-Match matched the ETag)"},
+                       **problem_responses(400)})
+def kpis_csv_feed(request: Request, repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+                  drop_m: DropParam = None) -> Response:
+    """The KPI rows as CSV (columns scope, area_id, name, then every KPI) with an ETag."""
+    drop = _drop(settings, drop_m)
+    known = etag(repo.data_version(), drop, "csv")
+    if _matches(request, known):
+        return _not_modified(known)
+    version, kpis = current_kpis(request, repo, cache, settings, drop)
+    return Response(kpis_csv(kpis), media_type=CSV_MEDIA_TYPE,
+                    headers={"ETag": etag(version, drop, "csv"), "Cache-Control": "no-cache",
+                             "Content-Disposition": 'inline; filename="kpis.csv"',
+                             "X-Data-Version": str(version)})
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+@router.get("/kpis/history", response_model=KpiHistory, summary="Stored KPI snapshots",
+            responses=problem_responses(400))
+def kpis_history(
+    request: Request, repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+    area_id: Annotated[str | None, Query(description="One area's series (default: network).")]
+    = None,
+    since_text: Annotated[str | None, Query(
+        alias="since", json_schema_extra={"format": "date-time"},
+        description="Only snapshots taken at or after this instant (ISO 8601; UTC if no "
+                    "offset).")] = None,
+) -> KpiHistory:
+    """The series of KPI snapshots (one per data change), oldest first."""
+    since = _parse_instant(since_text)
+    _keeper(request.app).ensure(repo, cache, float(settings.drop_m))
+    rows = repo.kpi_history(area_id=area_id, since=since)
+    data = [{k: _iso(v) for k, v in row.items()} for row in rows]
+    return KpiHistory(data=data, area_id=area_id, since=_iso(since))
+
+
+@router.get("/kpis/goal", response_model=GoalView, summary="Progress toward a coverage goal",
+            responses=problem_responses(400))
+def kpis_goal(
+    request: Request, repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+    target_pct: Annotated[float, Query(gt=0, le=100, description="Target coverage, percent of "
+                                       "units passed.")] = Goal.target_pct,
+    target_date: Annotated[date, Query(description="Day the target should be reached.")] =
+    Goal.target_date,
+    as_of: Annotated[date | None, Query(description="Day to measure on (default: today, "
+                                        "UTC).")] = None,
+) -> GoalView:
+    """Per scope: gap to the target in units, units per month needed, pace from the history
+    (slope of units passed over the stored snapshots) and whether that pace is enough."""
+    drop = float(settings.drop_m)
+    version, kpis = current_kpis(request, repo, cache, settings, drop)
+    history: dict[str | None, list[dict[str, Any]]] = {None: repo.kpi_history()}
+    for area in kpis.get("areas") or []:
+        history[str(area["area_id"])] = repo.kpi_history(area_id=str(area["area_id"]))
+    day = as_of or datetime.now(UTC).date()
+    data = goal_progress(kpis, goal=Goal(target_pct, target_date), as_of=day, history=history)
+    return GoalView(data=data, target_pct=target_pct, target_date=target_date.isoformat(),
+                    as_of=day.isoformat(), data_version=version, drop_m=drop)
+
+
+def _parse_instant(text: str | None) -> datetime | None:
+    """An ISO 8601 date-time (UTC when it has no offset); a bare number is not one.
+
+    pydantic's lax datetime parsing would read ``5787`` as a Unix timestamp.
+    """
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is None or "T" not in text.upper():
+        raise RequestValidationError([{
+            "type": "datetime_from_date_parsing", "loc": ("query", "since"),
+            "msg": "not an ISO 8601 date-time", "input": text}])
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

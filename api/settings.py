@@ -1,0 +1,48 @@
+"""Settings of the HTTP API, read from the environment (``NETGIS_`` prefix).
+
+Only this module (and the command line) reads the environment; everything
+else receives a :class:`Settings` object.
+
+Examples
+--------
+>>> Settings(api_keys="k1, k2").api_keys
+['k1', 'k2']
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from netgis.schema import DEFAULT_DROP_M
+
+
+class Settings(BaseSettings):
+    """Everything the API can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="NETGIS_", extra="ignore")
+
+    database_url: Annotated[str, Field(
+        description="SQLAlchemy URL of the SpatiaLite or PostGIS database.")] = \
+        "sqlite:///./netgis.db"
+    #: NETGIS_API_KEYS is a comma separated list; an empty list disables every write.
+    api_keys: Annotated[list[str], NoDecode, Field(description="Keys allowed to write.")] = []
+    drop_m: Annotated[float, Field(gt=0, description="Default maximum drop length (m).")] = \
+        DEFAULT_DROP_M
+    default_limit: Annotated[int, Field(ge=1, description="Items per page by default.")] = 100
+    max_limit: Annotated[int, Field(ge=1, description="Larger limits are clamped.")] = 10_000
+    max_upload_bytes: Annotated[int, Field(ge=1, description="Largest upload.")] = 256 * 2**20
+    max_body_bytes: Annotated[int, Field(ge=1, description="Largest JSON body.")] = 32 * 2**20
+    analysis_cache_size: Annotated[int, Field(ge=1, description="Analyses kept.")] = 4
+    tiles_url: Annotated[str, Field(description="Basemap tiles for maps.")] = \
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    title: str = "netgis"
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
