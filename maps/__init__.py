@@ -1,0 +1,38 @@
+"""Interactive Folium maps of a netgis analysis: GeoDataFrames in, ``folium.Map`` out.
+
+Every builder takes the frames :func:`netgis.analysis.analyze` returns (any
+CRS), draws them with a legend, tooltips, popups and a layer control, fits
+the view, and loads only assets netgis serves itself (:func:`static_dir`).
+Large layers are rolled up into H3 hexagons so that a city of a million
+premises still opens.
+
+Examples
+--------
+>>> from maps import coverage_map, inline_html  # doctest: +SKIP
+>>> html = inline_html(coverage_map(r.premises, r.spans, r.nodes))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from maps._base import DEFAULT_HEX_RESOLUTION, DEFAULT_MAX_FEATURES
+from maps.areas import areas_map
+from maps.assets import inline_html, static_dir, use_local_assets
+from maps.coverage import coverage_map
+from maps.criticality import criticality_map
+from maps.gaps import gaps_map
+from maps.kinds import MAP_KINDS, build_map, clip
+
+__all__ = [
+    "DEFAULT_HEX_RESOLUTION",
+    "DEFAULT_MAX_FEATURES",
+    "MAP_KINDS",
+    "areas_map",
+    "build_map",
+    "clip",
+    "coverage_map",
+    "criticality_map",
+    "gaps_map",
+    "inline_html",
+    "static_dir",
+    "use_local_assets",
+]

@@ -1,0 +1,326 @@
+"""Pieces every map builder shares: the map itself, GeoJSON layers, legend, H3 roll-ups."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import folium
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element, MacroElement
+from jinja2 import Template
+
+from maps.assets import figure_of, use_local_assets
+from netgis.errors import ConfigError, Problem, ValidationError
+
+#: Above this many features a layer is aggregated (H3 hexagons) or capped.
+DEFAULT_MAX_FEATURES = 20_000
+#: H3 resolution of aggregated premises: res 9 cells are ~0.1 km2, a few street blocks.
+DEFAULT_HEX_RESOLUTION = 9
+#: Coordinates are rounded to 1e-6 degree (~0.1 m): invisible on screen, half the HTML.
+_DECIMALS = 6
+
+Style = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LegendItem:
+    """One legend row: a swatch of ``shape`` (``line``, ``dot``, ``fill``) and a label."""
+
+    shape: str
+    color: str
+    label: str
+
+
+def require_columns(frame: pd.DataFrame, layer: str, columns: Sequence[str]) -> None:
+    """Raise a ValidationError naming every column of ``columns`` that ``frame`` lacks."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValidationError(
+            [
+                Problem(layer, None, c, "missing: pass the output of netgis.analysis.analyze")
+                for c in missing
+            ]
+        )
+
+
+def to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``frame`` in EPSG:4326 with coordinates rounded for display."""
+    if frame.crs is None:
+        raise ValidationError([Problem("map", None, "geometry", "layer has no CRS")])
+    out = frame.to_crs(4326) if not frame.crs.equals("EPSG:4326") else frame.copy()
+    out.geometry = shapely.transform(out.geometry.values, lambda xy: np.round(xy, _DECIMALS))
+    return out
+
+
+def start_map(
+    m: folium.Map | None,
+    *,
+    tiles_url: str | None,
+    tiles_attribution: str,
+    base_url: str,
+    prefer_canvas: bool = False,
+) -> folium.Map:
+    """A new map (or ``m``) with the base map chosen and local assets."""
+    if m is None:
+        m = folium.Map(tiles=None, prefer_canvas=prefer_canvas, control_scale=True)
+        if tiles_url:
+            folium.TileLayer(
+                tiles=tiles_url,
+                attr=tiles_attribution or "base map",
+                name="Base map",
+                overlay=False,
+                control=True,
+                max_zoom=22,
+                max_native_zoom=19,
+            ).add_to(m)
+    # an inline icon: otherwise the browser asks the server for /favicon.ico
+    figure_of(m).header.add_child(Element('<link rel="icon" href="data:,">'),
+                                  name="netgis_favicon")
+    return use_local_assets(m, base_url=base_url)
+
+
+def check_options(max_features: int, hex_resolution: int) -> None:
+    """Raise ConfigError for a feature cap or H3 resolution that cannot work."""
+    if max_features < 1:
+        raise ConfigError(f"max_features must be >= 1, got {max_features}")
+    if not 0 <= hex_resolution <= 15:
+        raise ConfigError(f"hex_resolution must be 0..15, got {hex_resolution}")
+
+
+def _jsonable(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Columns GeoJSON can carry: numpy scalars and NaN become plain values and null."""
+    out = frame.copy()
+    for col in out.columns:
+        if col == "geometry":
+            continue
+        s = out[col]
+        if pd.api.types.is_float_dtype(s):
+            out[col] = s.round(2)
+        elif not (pd.api.types.is_bool_dtype(s) or pd.api.types.is_integer_dtype(s)):
+            out[col] = s.astype(object).where(s.notna(), None)
+    return out
+
+
+def feature_collection(frame: gpd.GeoDataFrame, id_field: str | None) -> dict[str, Any]:
+    """GeoJSON of ``frame`` (EPSG:4326); feature ids from ``id_field`` when given."""
+    data = _jsonable(frame)
+    if id_field is not None:
+        data = data.set_index(data[id_field].astype(str))
+        data.index.name = None
+    fc: dict[str, Any] = json.loads(data.to_json(drop_id=id_field is None))
+    if id_field is None:
+        for i, feat in enumerate(fc["features"]):
+            feat["id"] = str(i)
+    return fc
+
+
+def geojson_layer(
+    frame: gpd.GeoDataFrame,
+    *,
+    name: str,
+    id_field: str | None,
+    style: Style,
+    css_class: str,
+    fields: Sequence[str] = (),
+    aliases: Sequence[str] | None = None,
+    tooltip_fields: Sequence[str] | None = None,
+    point_radius: float | None = None,
+) -> folium.GeoJson:
+    """One GeoJSON layer drawn in one style, with tooltip and popup over ``fields``.
+
+    Every path gets the CSS class ``css_class`` (Leaflet's ``className``), which
+    is how tests and users find the features of a layer in the page.
+    """
+    cols = [c for c in fields if c in frame.columns]
+    keep = gpd.GeoDataFrame(frame[[*cols, "geometry"]], geometry="geometry", crs=frame.crs)
+    fc = feature_collection(keep, id_field)
+    full_style = {**style, "className": css_class}
+    labels = list(aliases) if aliases is not None else list(cols)
+    label_of = dict(zip(fields, labels, strict=False))
+    tip_cols = [c for c in (tooltip_fields or cols[:1]) if c in cols]
+    kwargs: dict[str, Any] = {}
+    if cols and len(keep):  # folium checks the fields against the first feature
+        kwargs["popup"] = folium.GeoJsonPopup(
+            fields=cols, aliases=[label_of.get(c, c) for c in cols], localize=True
+        )
+        kwargs["tooltip"] = folium.GeoJsonTooltip(
+            fields=tip_cols, aliases=[label_of.get(c, c) for c in tip_cols], sticky=False
+        )
+    if point_radius is not None:
+        kwargs["marker"] = folium.CircleMarker(radius=point_radius, **_marker_style(full_style))
+    return folium.GeoJson(
+        fc,
+        name=name,
+        style_function=lambda _feature: full_style,
+        control=False,
+        zoom_on_click=False,
+        **kwargs,
+    )
+
+
+def _marker_style(style: Style) -> Style:
+    # folium's CircleMarker takes Leaflet path options with snake_case names
+    names = {"fillColor": "fill_color", "fillOpacity": "fill_opacity"}
+    return {names.get(k, k): v for k, v in style.items() if k in {"color", "weight", "fill",
+                                                                   "fillColor", "fillOpacity",
+                                                                   "opacity"}}
+
+
+def feature_group(m: folium.Map, name: str, *, show: bool = True) -> folium.FeatureGroup:
+    """An overlay listed in the layer control."""
+    group = folium.FeatureGroup(name=name, show=show)
+    group.add_to(m)
+    return group
+
+
+def merged_lines(frame: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
+    """All of ``frame``'s lines as one MultiLineString feature (no per-span tooltip)."""
+    geom = shapely.multilinestrings(shapely.get_parts(frame.geometry.values))
+    return gpd.GeoDataFrame(
+        {"layer": [label], "features": [len(frame)]}, geometry=[geom], crs=frame.crs
+    )
+
+
+def hex_frame(table: pd.DataFrame, cell_col: str = "h3_cell") -> gpd.GeoDataFrame:
+    """``table`` with a polygon (EPSG:4326) for the H3 cell in ``cell_col``."""
+    polys = [
+        shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)])
+        for c in table[cell_col]
+    ]
+    out = gpd.GeoDataFrame(table.reset_index(drop=True), geometry=polys, crs=4326)
+    out.geometry = shapely.transform(out.geometry.values, lambda xy: np.round(xy, _DECIMALS))
+    return out
+
+
+def color_bins(values: pd.Series, edges: Sequence[float], colors: Sequence[str]) -> pd.Series:
+    """Colour of each value: ``colors[i]`` for ``edges[i] <= value < edges[i+1]``."""
+    if len(colors) != len(edges) - 1:
+        raise ConfigError("color_bins needs one colour per interval")
+    idx = np.clip(np.searchsorted(np.asarray(edges), values.to_numpy(float), "right") - 1,
+                  0, len(colors) - 1)
+    return pd.Series(np.asarray(colors, dtype=object)[idx], index=values.index)
+
+
+def nice_edges(values: pd.Series, n: int) -> list[float]:
+    """``n`` intervals over ``values`` on rounded quantiles (at least one interval)."""
+    v = values.dropna().to_numpy(float)
+    if v.size == 0:
+        return [0.0, 1.0]
+    qs = np.unique(np.ceil(np.quantile(v, np.linspace(0, 1, n + 1))))
+    if qs.size < 2:
+        qs = np.array([qs[0], qs[0] + 1])
+    else:
+        qs[-1] += 1  # the top value belongs to the last interval
+    return [float(q) for q in qs]
+
+
+def add_by_color(
+    group: folium.FeatureGroup,
+    frame: gpd.GeoDataFrame,
+    colors: pd.Series,
+    *,
+    base_style: Style,
+    color_keys: Sequence[str],
+    **layer_kwargs: Any,
+) -> None:
+    """One GeoJSON layer per distinct colour: each layer has one constant style.
+
+    folium writes a per-feature style switch otherwise, which grows the page by
+    one line per feature.
+    """
+    for color in pd.unique(colors):
+        part = frame[colors.to_numpy() == color]
+        if part.empty:
+            continue
+        style = {**base_style, **dict.fromkeys(color_keys, color)}
+        geojson_layer(part, style=style, **layer_kwargs).add_to(group)
+
+
+class Legend(MacroElement):
+    """A Leaflet control (bottom right) with a title and coloured swatches."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.control({position: "bottomright"});
+        {{ this.get_name() }}.onAdd = function () {
+            var div = L.DomUtil.create("div", "netgis-legend");
+            div.innerHTML = {{ this.body|tojson }};
+            L.DomEvent.disableClickPropagation(div);
+            return div;
+        };
+        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    css = """<style>
+    .netgis-legend { background: rgba(255,255,255,0.92); padding: 6px 9px; font: 12px/1.35
+      sans-serif; border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.35); max-width: 260px; }
+    .netgis-legend b { display: block; margin-bottom: 3px; }
+    .netgis-legend .sw { display: inline-block; width: 14px; height: 10px; margin-right: 6px;
+      vertical-align: middle; }
+    .netgis-legend .sw.line { height: 0; border-top: 3px solid; }
+    .netgis-legend .sw.dot { width: 10px; border-radius: 50%; }
+    .netgis-legend .note { color: #555; margin-top: 3px; }
+    .leaflet-control-layers { font: 13px/1.4 sans-serif; }
+    </style>"""
+
+    def __init__(self, title: str, items: Sequence[LegendItem], notes: Sequence[str] = ()) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "Legend"
+        rows = []
+        for it in items:
+            c = html.escape(it.color)
+            css = f"border-color:{c}" if it.shape == "line" else f"background:{c}"
+            rows.append(
+                f'<div><span class="sw {html.escape(it.shape)}" style="{css}"></span>'
+                f"{html.escape(it.label)}</div>"
+            )
+        notes_html = "".join(f'<div class="note">{html.escape(n)}</div>' for n in notes)
+        self.body = f"<b>{html.escape(title)}</b>{''.join(rows)}{notes_html}"
+
+
+def finish_map(
+    m: folium.Map,
+    bounds_frames: Sequence[gpd.GeoDataFrame],
+    legend: Legend,
+) -> folium.Map:
+    """Add the legend and one layer control (kept last) and fit the view to the data."""
+    legend.add_to(m)
+    figure_of(m).header.add_child(Element(Legend.css), name="netgis_legend_css")
+    for key, child in list(m._children.items()):
+        # the control lists the layers rendered before it, so it must come last
+        if isinstance(child, folium.LayerControl):
+            del m._children[key]
+            m.add_child(child, name=key)
+            break
+    else:
+        folium.LayerControl(collapsed=False).add_to(m)
+    boxes = [f.total_bounds for f in bounds_frames if len(f) and not f.geometry.is_empty.all()]
+    for key, child in list(m._children.items()):
+        # a map drawn on before keeps its extent: one fit over both
+        if isinstance(child, folium.FitBounds):
+            (south, west), (north, east) = child.bounds
+            boxes.append(np.array([west, south, east, north], dtype=float))
+            del m._children[key]
+    if boxes:
+        b = np.vstack(boxes)
+        minx, miny = np.nanmin(b[:, 0]), np.nanmin(b[:, 1])
+        maxx, maxy = np.nanmax(b[:, 2]), np.nanmax(b[:, 3])
+        m.fit_bounds([[float(miny), float(minx)], [float(maxy), float(maxx)]])
+    return m
+
+
+def popup_columns(frame: pd.DataFrame, preferred: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """The ``preferred`` columns ``frame`` has, and their labels."""
+    cols = [c for c in preferred if c in frame.columns]
+    return cols, [preferred[c] for c in cols]

@@ -1,0 +1,129 @@
+"""Areas map: choropleths of coverage % and protected % per area."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import folium
+import geopandas as gpd
+import pandas as pd
+
+from maps._base import (
+    DEFAULT_MAX_FEATURES,
+    Legend,
+    LegendItem,
+    add_by_color,
+    color_bins,
+    feature_group,
+    finish_map,
+    popup_columns,
+    require_columns,
+    start_map,
+    to_wgs84,
+)
+from netgis.errors import ConfigError
+
+#: Percentage classes, red (low) to green (high); null (no premises) is grey.
+PCT_EDGES = (0.0, 25.0, 50.0, 75.0, 90.0, 100.001)
+PCT_COLORS = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")
+NULL_COLOR = "#bdbdbd"
+PROTECTED_KPIS = ("span_protected_pct", "node_protected_pct", "duct_protected_pct")
+
+AREA_POPUP = {
+    "area_id": "area",
+    "name": "name",
+    "premises_total": "premises",
+    "units_total": "units",
+    "units_passed": "units passed",
+    "coverage_pct": "coverage %",
+    "take_rate_pct": "take rate %",
+    "span_protected_pct": "span protected %",
+    "node_protected_pct": "node protected %",
+    "duct_protected_pct": "duct protected %",
+    "cable_km": "cable km",
+    "utilization_pct": "utilization %",
+}
+
+
+def _pct_colors(values: pd.Series) -> pd.Series:
+    colors = color_bins(values.fillna(0.0), PCT_EDGES, PCT_COLORS)
+    return colors.where(values.notna(), NULL_COLOR)
+
+
+def areas_map(
+    areas: gpd.GeoDataFrame,
+    area_kpis: Sequence[Mapping[str, Any]] | pd.DataFrame,
+    *,
+    protected: str = "node_protected_pct",
+    m: folium.Map | None = None,
+    tiles_url: str | None = None,
+    tiles_attribution: str = "",
+    base_url: str = "/static",
+    max_features: int = DEFAULT_MAX_FEATURES,
+) -> folium.Map:
+    """Choropleth of coverage % (shown) and protected % (a second layer) per area.
+
+    Parameters
+    ----------
+    areas
+        The dataset's areas (``area_id``, ``name``, polygons; any CRS).
+    area_kpis
+        ``result.kpis["areas"]`` of :func:`netgis.analysis.analyze` (a list of
+        dicts keyed by ``area_id``) or the same as a DataFrame.
+    protected
+        Which protection to map: ``span_protected_pct``,
+        ``node_protected_pct`` (default) or ``duct_protected_pct``.
+    m, tiles_url, tiles_attribution, base_url
+        As for :func:`maps.coverage_map`.
+    max_features
+        Areas beyond this count are an error: a choropleth of more polygons
+        than that does not open in a browser, map a coarser area layer.
+
+    Returns
+    -------
+    folium.Map
+
+    Examples
+    --------
+    >>> r = analyze(dataset)  # doctest: +SKIP
+    >>> areas_map(dataset.areas, r.kpis["areas"]).save("areas.html")  # doctest: +SKIP
+    """
+    if protected not in PROTECTED_KPIS:
+        raise ConfigError(f"protected must be one of {', '.join(PROTECTED_KPIS)}: {protected!r}")
+    if len(areas) > max_features:
+        raise ConfigError(f"{len(areas)} areas > max_features={max_features}")
+    require_columns(areas, "areas", ["area_id"])
+    kpis = pd.DataFrame(list(area_kpis)) if not isinstance(area_kpis, pd.DataFrame) else area_kpis
+    if kpis.empty:
+        kpis = pd.DataFrame(columns=["area_id", "coverage_pct", protected])
+    require_columns(kpis, "areas", ["area_id", "coverage_pct", protected])
+    m = start_map(m, tiles_url=tiles_url, tiles_attribution=tiles_attribution, base_url=base_url)
+    a = to_wgs84(areas)
+    extra = [c for c in kpis.columns if c not in a.columns or c == "area_id"]
+    joined = a.merge(kpis[extra], on="area_id", how="left")
+    for col in [c for c in AREA_POPUP if c.endswith(("_pct", "_km"))]:
+        if col in joined:
+            joined[col] = pd.to_numeric(joined[col], errors="coerce").round(1)
+    cols, labels = popup_columns(joined, AREA_POPUP)
+    for kpi, title, show, css in (
+        ("coverage_pct", "Coverage %", True, "netgis-area-coverage"),
+        (protected, protected.removesuffix("_pct").replace("_", " ").capitalize() + " %",
+         False, "netgis-area-protected"),
+    ):
+        if joined.empty:
+            continue
+        add_by_color(
+            feature_group(m, f"{title} ({len(joined)} areas)", show=show), joined,
+            _pct_colors(joined[kpi]),
+            base_style={"color": "#333333", "weight": 1.5, "fillOpacity": 0.55},
+            color_keys=("fillColor",), name=kpi, id_field="area_id", css_class=css,
+            fields=cols, aliases=labels,
+            tooltip_fields=[c for c in ("name", kpi) if c in cols],
+        )
+    labels_pct = ("< 25 %", "25-50 %", "50-75 %", "75-90 %", ">= 90 %")
+    items = [LegendItem("fill", c, lab) for c, lab in zip(PCT_COLORS, labels_pct, strict=True)]
+    items.append(LegendItem("fill", NULL_COLOR, "no premises"))
+    notes = ["Coverage % shown; switch to protected % in the layer list",
+             "units weighted; protected = of passed units"]
+    return finish_map(m, [a], Legend("Areas", items, notes))

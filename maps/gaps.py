@@ -1,0 +1,224 @@
+"""Gaps map: where the premises the plant does not pass are, and where to build first."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import folium
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import MacroElement
+from jinja2 import Template
+
+from maps._base import (
+    DEFAULT_MAX_FEATURES,
+    Legend,
+    LegendItem,
+    add_by_color,
+    check_options,
+    color_bins,
+    feature_group,
+    finish_map,
+    geojson_layer,
+    merged_lines,
+    nice_edges,
+    popup_columns,
+    require_columns,
+    start_map,
+    to_wgs84,
+)
+from maps.assets import figure_of
+from maps.coverage import LIT_COLOR, NOT_PASSED_COLOR, PREMISE_POPUP
+from netgis.gaps import rollup_h3
+
+#: H3 resolution of the gap roll-up (SPEC section 2: resolution 8 by default).
+DEFAULT_GAP_RESOLUTION = 8
+#: Unserved-unit classes, light to dark.
+GAP_COLORS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+RANK_CSS = """<style>
+.netgis-rank { background: #1d1d1d; color: #fff; border: 2px solid #fff; border-radius: 12px;
+  font: bold 12px/20px sans-serif; text-align: center; width: 24px; height: 20px;
+  box-shadow: 0 1px 3px rgba(0,0,0,0.5); }
+</style>"""
+
+
+def _rank_points(ranking: pd.DataFrame) -> gpd.GeoDataFrame:
+    """One WGS84 point per ranked gap: from its geometry, or from its ``h3_cell``."""
+    if isinstance(ranking, gpd.GeoDataFrame) and ranking.geometry.name in ranking:
+        pts = to_wgs84(ranking)
+        pts.geometry = shapely.point_on_surface(pts.geometry.values)
+        return pts
+    require_columns(ranking, "ranking", ["h3_cell"])
+    lat_lng = [h3.cell_to_latlng(c) for c in ranking["h3_cell"]]
+    geom = shapely.points([(lng, lat) for lat, lng in lat_lng])
+    return gpd.GeoDataFrame(ranking.copy(), geometry=geom, crs=4326)
+
+
+class RankLabels(MacroElement):
+    """Numbered labels with a popup each, written as plain Leaflet (folium's Popup needs jQuery)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this.labels|tojson }}.forEach(function (d) {
+            L.marker([d.lat, d.lng], {icon: L.divIcon({
+                html: '<div class="netgis-rank">' + d.label + '</div>',
+                className: "netgis-rank-icon", iconSize: [24, 20], iconAnchor: [12, 10]})})
+             .bindTooltip("build rank " + d.label)
+             .bindPopup(d.popup, {maxWidth: 320})
+             .addTo({{ this._parent.get_name() }});
+        });
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, labels: list[dict[str, Any]]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "RankLabels"
+        self.labels = labels
+
+
+def _cell_text(value: Any) -> str:
+    return "" if value is None or value is pd.NA or value != value else html.escape(str(value))
+
+
+def _rank_labels(m: folium.Map, ranking: pd.DataFrame, max_labels: int) -> gpd.GeoDataFrame:
+    require_columns(ranking, "ranking", ["rank"])
+    top = ranking.sort_values("rank").head(max_labels)
+    pts = _rank_points(top)
+    group = feature_group(m, f"Build ranking (top {len(pts)})")
+    if isinstance(top, gpd.GeoDataFrame) and top.geometry.name in top:
+        hulls = to_wgs84(top[top.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()])
+        if not hulls.empty:
+            # outlines only: a click inside a cluster still reaches the hexagon below
+            geojson_layer(hulls, name="clusters", id_field=None, css_class="netgis-gap-cluster",
+                          style={"color": "#1d1d1d", "weight": 1.5, "dashArray": "5 4",
+                                 "fill": False},
+                          fields=[c for c in ("rank", "cluster_id", "units", "cost_per_unit")
+                                  if c in hulls.columns]).add_to(group)
+    figure_of(m).header.add_child(folium.Element(RANK_CSS), name="netgis_rank_css")
+    fields = [c for c in pts.columns if c != pts.geometry.name]
+    table = pd.DataFrame({c: (pts[c].round(2) if pd.api.types.is_float_dtype(pts[c]) else pts[c])
+                          .map(_cell_text) for c in fields})
+    rows = pd.Series("", index=pts.index)
+    for c in fields:  # one pass per column, not per label
+        rows = rows + f"<tr><th>{html.escape(str(c))}</th><td>" + table[c] + "</td></tr>"
+    labels = [
+        {"lat": float(y), "lng": float(x), "label": html.escape(str(rank)),
+         "popup": f'<table class="netgis-rank-popup">{body}</table>'}
+        for x, y, rank, body in zip(shapely.get_x(pts.geometry.values),
+                                    shapely.get_y(pts.geometry.values), pts["rank"], rows,
+                                    strict=True)
+    ]
+    RankLabels(labels).add_to(group)
+    return pts
+
+
+def gaps_map(
+    premises: gpd.GeoDataFrame,
+    *,
+    spans: gpd.GeoDataFrame | None = None,
+    ranking: pd.DataFrame | None = None,
+    resolution: int = DEFAULT_GAP_RESOLUTION,
+    max_rank_labels: int = 20,
+    m: folium.Map | None = None,
+    tiles_url: str | None = None,
+    tiles_attribution: str = "",
+    base_url: str = "/static",
+    max_features: int = DEFAULT_MAX_FEATURES,
+) -> folium.Map:
+    """H3 hexagons coloured by units not passed, with build-rank labels.
+
+    Parameters
+    ----------
+    premises
+        ``result.premises`` of :func:`netgis.analysis.analyze` (``passed``,
+        ``units``, ``distance_m``).
+    spans
+        ``result.spans``; lit spans are drawn thin for orientation when given.
+    ranking
+        Ranked gaps (e.g. build clusters): a ``rank`` column (1 = build first)
+        and either a geometry (any CRS; labelled at a point on it) or an
+        ``h3_cell`` column. Every other column shows in the label's popup.
+    resolution
+        H3 resolution of the hexagons (default 8, as the gap KPIs).
+    max_rank_labels
+        Label only the best ranks.
+    m, tiles_url, tiles_attribution, base_url, max_features
+        As for :func:`maps.coverage_map`. The premises not passed are drawn
+        one by one (hidden at first) only up to ``max_features``.
+
+    Returns
+    -------
+    folium.Map
+
+    Examples
+    --------
+    >>> r = analyze(dataset)  # doctest: +SKIP
+    >>> gaps_map(r.premises, spans=r.spans).save("gaps.html")  # doctest: +SKIP
+    """
+    check_options(max_features, resolution)
+    require_columns(premises, "premises", ["premise_id", "passed"])
+    m = start_map(m, tiles_url=tiles_url, tiles_attribution=tiles_attribution, base_url=base_url)
+    p = to_wgs84(premises)
+    frames = [p]
+    items: list[LegendItem] = []
+    notes: list[str] = []
+    if spans is not None:
+        require_columns(spans, "spans", ["span_id", "lit"])
+        lit = to_wgs84(spans[spans["lit"].fillna(False).to_numpy(bool)])
+        if not lit.empty:
+            style = {"color": LIT_COLOR, "weight": 2, "opacity": 0.7}
+            group = feature_group(m, f"Lit spans ({len(lit)})")
+            if len(lit) > max_features:
+                geojson_layer(merged_lines(lit, "lit spans"), name="lit", id_field=None,
+                              style=style, css_class="netgis-span-lit",
+                              fields=["layer", "features"]).add_to(group)
+            else:
+                geojson_layer(lit, name="lit", id_field="span_id", style=style,
+                              css_class="netgis-span-lit", fields=["span_id"]).add_to(group)
+            items.append(LegendItem("line", LIT_COLOR, "lit span"))
+            frames.append(lit)
+
+    require_columns(premises, "premises", ["units", "distance_m"])
+    hexes = rollup_h3(premises, h3_res=resolution).sort_values("units", ascending=False)
+    hexes.geometry = shapely.transform(hexes.geometry.values, lambda xy: np.round(xy, 6))
+    if len(hexes) > max_features:
+        notes.append(f"{len(hexes)} gap cells: the {max_features} with most units shown")
+        hexes = hexes.head(max_features)
+    if not hexes.empty:
+        edges = nice_edges(hexes["units"], len(GAP_COLORS))
+        colors = GAP_COLORS[-(len(edges) - 1):]
+        add_by_color(
+            feature_group(m, f"Units not passed by H3 cell ({len(hexes)})"), hexes,
+            color_bins(hexes["units"], edges, colors),
+            base_style={"color": "#7f2704", "weight": 0.7, "fillOpacity": 0.6},
+            color_keys=("fillColor",), name="gap-hexes", id_field="h3_cell",
+            css_class="netgis-gap-hex",
+            fields=["h3_cell", "premises", "units", "min_distance_m", "median_distance_m"],
+            aliases=["H3 cell", "premises not passed", "units not passed", "min distance m",
+                     "median distance m"],
+            tooltip_fields=["units"],
+        )
+        for c, lo, hi in zip(colors, edges[:-1], edges[1:], strict=True):
+            top = int(hi) - 1
+            label = f"{int(lo)}" if top <= lo else f"{int(lo)}-{top}"
+            items.append(LegendItem("fill", c, f"{label} units not passed"))
+    unpassed = p[~p["passed"].fillna(False).to_numpy(bool)]
+    if 0 < len(unpassed) <= max_features:
+        cols, labels = popup_columns(unpassed, PREMISE_POPUP)
+        geojson_layer(unpassed, name="unpassed", id_field="premise_id",
+                      style={"color": NOT_PASSED_COLOR, "fillColor": NOT_PASSED_COLOR,
+                             "fillOpacity": 0.85, "weight": 1},
+                      css_class="netgis-premise-unpassed", fields=cols, aliases=labels,
+                      point_radius=3).add_to(
+            feature_group(m, f"Premises not passed ({len(unpassed)})"))
+        items.append(LegendItem("dot", NOT_PASSED_COLOR, "premise not passed"))
+    if ranking is not None and len(ranking):
+        frames.append(_rank_labels(m, ranking, max_rank_labels))
+        items.append(LegendItem("dot", "#1d1d1d", "build rank (1 = first)"))
+    return finish_map(m, frames, Legend("Gaps", items, notes))

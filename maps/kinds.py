@@ -1,0 +1,146 @@
+"""One entry point per map kind over an :class:`netgis.analysis.Analysis` (CLI and API)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import folium
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from maps.areas import areas_map
+from maps.coverage import coverage_map
+from maps.criticality import criticality_map
+from maps.gaps import gaps_map
+from netgis.errors import ConfigError, NotFoundError, Problem, ValidationError
+from netgis.geodesy import transform_geoms
+
+if TYPE_CHECKING:
+    from netgis.analysis import Analysis
+
+#: The map kinds, as the command line and the API name them.
+MAP_KINDS = ("coverage", "criticality", "gaps", "areas")
+
+
+def build_map(
+    kind: str,
+    analysis: Analysis,
+    *,
+    scenario: Mapping[str, Any] | None = None,
+    ranking: pd.DataFrame | None = None,
+    hex_resolution: int | None = None,
+    bbox: Sequence[float] | None = None,
+    area_id: str | None = None,
+    **options: Any,
+) -> folium.Map:
+    """The ``kind`` map of an analysis.
+
+    Parameters
+    ----------
+    kind
+        One of :data:`MAP_KINDS`.
+    analysis
+        The result of :func:`netgis.analysis.analyze`.
+    scenario
+        criticality only: the dict :func:`netgis.analysis.scenario` returns.
+    ranking
+        gaps only: ranked build clusters (``netgis.gaps.gap_analysis(...).plan.clusters``).
+    hex_resolution
+        H3 resolution: of rolled-up premises (coverage, criticality) or of the
+        gap cells (gaps); each builder's default when None.
+    bbox, area_id
+        Draw only what lies in this WGS84 box (min lon, min lat, max lon,
+        max lat) and/or in this area: premises and nodes inside, spans,
+        areas and ranked clusters that intersect it (see :func:`clip`).
+    **options
+        ``m``, ``tiles_url``, ``tiles_attribution``, ``base_url``, ``max_features``.
+
+    Examples
+    --------
+    >>> build_map("coverage", analyze(dataset), tiles_url=None)  # doctest: +SKIP
+    """
+    if bbox is not None or area_id is not None:
+        analysis, ranking = clip(analysis, ranking, bbox=bbox, area_id=area_id)
+    res: dict[str, Any] = {} if hex_resolution is None else {"hex_resolution": hex_resolution}
+    if kind == "coverage":
+        return coverage_map(analysis.premises, analysis.spans, analysis.nodes, **res, **options)
+    if kind == "criticality":
+        return criticality_map(analysis.spans, analysis.nodes, premises=analysis.premises,
+                               scenario=scenario, **res, **options)
+    if kind == "gaps":
+        gap_res: dict[str, Any] = {} if hex_resolution is None else {"resolution": hex_resolution}
+        return gaps_map(analysis.premises, spans=analysis.spans, ranking=ranking, **gap_res,
+                        **options)
+    if kind == "areas":
+        return areas_map(analysis.dataset.areas, analysis.kpis["areas"], **options)
+    raise ConfigError(f"map kind must be one of {', '.join(MAP_KINDS)}, not {kind!r}")
+
+
+def _window(analysis: Analysis, bbox: Sequence[float] | None,
+            area_id: str | None) -> shapely.Geometry:
+    """The clip polygon in the dataset CRS."""
+    crs = analysis.premises.crs
+    parts = []
+    if bbox is not None:
+        if len(bbox) != 4 or not (bbox[0] < bbox[2] and bbox[1] < bbox[3]):
+            raise ValidationError([Problem("parameters", None, "bbox",
+                                           "must be min lon, min lat, max lon, max lat")])
+        # densified so that the box's edges stay where they are once reprojected
+        west, south, east, north = (float(v) for v in bbox)
+        box = shapely.segmentize(shapely.box(west, south, east, north), 0.001)
+        parts.append(transform_geoms([box], 4326, crs)[0])
+    if area_id is not None:
+        areas = analysis.dataset.areas
+        hit = areas[areas["area_id"] == area_id]
+        if hit.empty:
+            raise NotFoundError("areas", area_id)
+        parts.append(hit.geometry.iloc[0])
+    return shapely.intersection_all(parts) if len(parts) > 1 else parts[0]
+
+
+def clip(
+    analysis: Analysis,
+    ranking: pd.DataFrame | None = None,
+    *,
+    bbox: Sequence[float] | None = None,
+    area_id: str | None = None,
+) -> tuple[Analysis, pd.DataFrame | None]:
+    """The analysis (and ranking) cut down to a WGS84 ``bbox`` and/or an area.
+
+    Premises and nodes inside (boundary included), spans, areas and ranked
+    clusters intersecting; the KPI rows of the areas kept. Figures are not
+    recomputed: a cut span still shows its network-wide cut impact.
+
+    Examples
+    --------
+    >>> small, _ = clip(analyze(dataset), bbox=(8.67, 50.10, 8.69, 50.12))  # doctest: +SKIP
+    """
+    window = _window(analysis, bbox, area_id)
+
+    def keep(frame: gpd.GeoDataFrame, inside: bool) -> gpd.GeoDataFrame:
+        geoms = frame.geometry.values
+        mask = shapely.covers(window, geoms) if inside else shapely.intersects(window, geoms)
+        return frame[mask]
+
+    areas = keep(analysis.dataset.areas, False)
+    if area_id is not None:
+        areas = areas[areas["area_id"] == area_id]
+    kept_ids = set(areas["area_id"])
+    kpis = {**analysis.kpis,
+            "areas": [a for a in analysis.kpis.get("areas", []) if a["area_id"] in kept_ids]}
+    clipped = replace(
+        analysis,
+        premises=keep(analysis.premises, True),
+        spans=keep(analysis.spans, False),
+        nodes=keep(analysis.nodes, True),
+        kpis=kpis,
+        dataset=replace(analysis.dataset, areas=areas),
+    )
+    if isinstance(ranking, gpd.GeoDataFrame):
+        ranked: Any = ranking  # geopandas is untyped; pandas-stubs would see a DataFrame
+        hits = shapely.intersects(window, ranked.to_crs(analysis.premises.crs).geometry.values)
+        ranking = ranked[hits]
+    return clipped, ranking
