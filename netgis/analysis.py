@@ -28,7 +28,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from netgis.coverage import SpanIndex, lonlat, locate, working_zones, zones_near
+from netgis.coverage import SpanIndex, locate, lonlat, working_zones, zones_near
 from netgis.errors import Problem, ValidationError
 from netgis.geodesy import WGS84, transform_geoms, utm_epsg
 from netgis.io import Dataset
