@@ -26,6 +26,10 @@ postgres:
 
 demo: venv
 	$(BIN)/netgis analyze $(SAMPLE) --out netgis-out
+	NETGIS_DATABASE_URL=sqlite:///./netgis.db $(BIN)/netgis db init > /dev/null
+	NETGIS_DATABASE_URL=sqlite:///./netgis.db $(BIN)/netgis db load $(SAMPLE) --mode upsert
+	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops): /collections /docs /analysis/coverage /health"
+	NETGIS_DATABASE_URL=sqlite:///./netgis.db $(BIN)/netgis serve --host $(HOST) --port $(PORT)
 
 lint: venv
 	$(BIN)/ruff check netgis api maps tests benchmarks

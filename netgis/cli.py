@@ -60,6 +60,34 @@ def validate(
         raise typer.Exit(2)
 
 
+@app.command()
+def generate(
+    premises: Annotated[int, typer.Option(help="Number of premises.")],
+    out: Annotated[Path, typer.Option(help="Output: FILE.gpkg, or DIR.geojson/.fgb/.parquet.")],
+    spans: Annotated[int | None, typer.Option(help="About how many spans (default N/10).")] =
+    None,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same city.")] = 0,
+) -> None:
+    """Write a synthetic city fiber plant; print a one-line JSON summary."""
+    import time
+
+    from netgis.generate import write_city
+
+    started = time.perf_counter()
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=Console(stderr=True)) as bar:
+            task = bar.add_task("premises", total=premises)
+            summary = write_city(out, premises=premises, spans=spans, seed=seed,
+                                 progress=lambda done: bar.update(task, completed=done))
+    else:
+        summary = write_city(out, premises=premises, spans=spans, seed=seed)
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    sys.stdout.write(json.dumps(summary) + "\n")
+
+
 # ---- netgis db: storage in SpatiaLite (default) or PostGIS -------------------------------
 
 db_app = typer.Typer(help="Store datasets in SpatiaLite (default ./netgis.db) or PostGIS.",
@@ -75,6 +103,7 @@ DatabaseUrlOpt = Annotated[
 
 
 def _repository(database_url: str | None) -> Any:
+    """A Repository to use in a ``with`` block (closes its connections at the end)."""
     from netgis.storage import Repository
 
     return Repository.from_url(database_url)
@@ -83,9 +112,9 @@ def _repository(database_url: str | None) -> Any:
 @db_app.command("init")
 def db_init(database_url: DatabaseUrlOpt = None) -> None:
     """Create the spatial metadata, tables and indexes (safe to repeat)."""
-    repo = _repository(database_url)
-    repo.init()
-    _echo_json(repo.stats())
+    with _repository(database_url) as repo:
+        repo.init()
+        _echo_json(repo.stats())
 
 
 @db_app.command("upgrade")
@@ -96,9 +125,9 @@ def db_upgrade(
     """Run the database migrations up to REVISION (default: the newest)."""
     from netgis.storage import migrate
 
-    repo = _repository(database_url)
-    migrate.upgrade(repo.engine, revision)
-    _echo_json({"revision": repo.revision()})
+    with _repository(database_url) as repo:
+        migrate.upgrade(repo.engine, revision)
+        _echo_json({"revision": repo.revision()})
 
 
 @db_app.command("load")
@@ -108,7 +137,7 @@ def db_load(
     mode: Annotated[str, typer.Option(help="insert (refuse existing ids) or upsert (replace).")]
     = "insert",
 ) -> None:
-    """Validate DATASET and load it into the database, all or nothing."""
+    """Validate DATASET and load it into the database (created if new), all or nothing."""
     from netgis.errors import ConflictError
     from netgis.io import read_dataset
 
@@ -118,15 +147,16 @@ def db_load(
     data = read_dataset(dataset)
     for w in data.warnings:
         typer.echo(f"warning: {w}", err=True)
-    repo = _repository(database_url)
-    try:
-        counts = repo.load_dataset(data, mode=mode)
-    except ConflictError as exc:
-        typer.echo(f"error: nothing loaded: {len(exc.problems)} conflict(s)", err=True)
-        for p in exc.problems:
-            typer.echo(f"  {p}", err=True)
-        raise typer.Exit(2) from None
-    _echo_json({"loaded": counts, "data_version": repo.data_version()})
+    with _repository(database_url) as repo:
+        repo.init()  # a no-op on an initialised database; makes `db load` enough on a new one
+        try:
+            counts = repo.load_dataset(data, mode=mode)
+        except ConflictError as exc:
+            typer.echo(f"error: nothing loaded: {len(exc.problems)} conflict(s)", err=True)
+            for p in exc.problems:
+                typer.echo(f"  {p}", err=True)
+            raise typer.Exit(2) from None
+        _echo_json({"loaded": counts, "data_version": repo.data_version()})
 
 
 @db_app.command("export")
@@ -138,7 +168,8 @@ def db_export(
     """Write the stored dataset (EPSG:4326) to FILE."""
     from netgis.io import write_dataset
 
-    data = _repository(database_url).read_dataset()
+    with _repository(database_url) as repo:
+        data = repo.read_dataset()
     out = write_dataset(data, file)
     _echo_json({"written": str(out), **{k: len(v) for k, v in data.layers().items()}})
 
@@ -146,7 +177,8 @@ def db_export(
 @db_app.command("stats")
 def db_stats(database_url: DatabaseUrlOpt = None) -> None:
     """Print the feature count per layer and the data version as JSON."""
-    _echo_json(_repository(database_url).stats())
+    with _repository(database_url) as repo:
+        _echo_json(repo.stats())
 
 
 def main() -> None:
@@ -229,6 +261,80 @@ def scenario(
     _echo_json(impact)
 
 
+KPI_FORMATS = ("json", "csv", "prom")
+
+
+@app.command()
+def kpis(
+    target: Annotated[str | None, typer.Argument(
+        metavar="[DATASET|snapshot]",
+        help="A .gpkg file or directory of layer files (omit with --db), or the word "
+             "'snapshot' to store the database's KPIs in its history (write ./snapshot for "
+             "a dataset of that name).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json, csv or prom (Prometheus "
+                                     "text).")] = "json",
+    drop_m: DropOpt = DEFAULT_DROP_M,
+    db: Annotated[bool, typer.Option("--db", help="Read the dataset from the database "
+                                     "(NETGIS_DATABASE_URL, default ./netgis.db).")] = False,
+) -> None:
+    """Every KPI, network-wide and per area, as JSON rows, CSV or Prometheus text.
+
+    `netgis kpis snapshot` analyses the database and stores the KPIs with its
+    data version in the KPI history (served by GET /kpis/history).
+    """
+    from netgis.analysis import analyze as run_analysis
+    from netgis.feeds import kpi_rows, kpis_csv, prometheus_text
+
+    if fmt not in KPI_FORMATS:
+        typer.echo(f"error: --format must be one of {', '.join(KPI_FORMATS)}, not {fmt!r}",
+                   err=True)
+        raise typer.Exit(2)
+    snapshot = target == "snapshot"
+    version: int | None = None
+    with _progress() as step:
+        if db or snapshot:
+            from netgis.storage import Repository
+
+            repo = Repository.from_url(_database_url())
+            try:
+                version, ds = _stored_dataset(repo)
+                result = run_analysis(ds, drop_m=drop_m, progress=step)
+                snapshot_id = repo.save_kpi_snapshot(
+                    {**result.kpis, "drop_m": drop_m}, data_version=version) if snapshot else None
+            finally:
+                repo.engine.dispose()
+        else:
+            ds = _load(Path(target) if target is not None else None, False)
+            result = run_analysis(ds, drop_m=drop_m, progress=step)
+    for w in [*ds.warnings, *result.warnings]:
+        typer.echo(f"warning: {w}", err=True)
+    if snapshot:
+        _echo_json({"snapshot_id": snapshot_id, "data_version": version, "drop_m": drop_m,
+                    "network": result.kpis["network"]})
+    elif fmt == "csv":
+        sys.stdout.write(kpis_csv(result.kpis))
+    elif fmt == "prom":
+        sys.stdout.write(prometheus_text(result.kpis, data_version=version))
+    else:
+        from datetime import UTC, datetime
+
+        _echo_json({"data": kpi_rows(result.kpis),
+                    "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "data_version": version, "drop_m": drop_m})
+
+
+def _stored_dataset(repo: Any) -> tuple[int, Any]:
+    """The stored dataset and the data version it belongs to (a write in between re-reads)."""
+    version = int(repo.data_version())
+    for _ in range(5):
+        ds = repo.read_dataset()
+        after = int(repo.data_version())
+        if after == version:
+            break
+        version = after
+    return version, ds
+
+
 def _split(values: list[str] | None) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
 
@@ -268,24 +374,210 @@ def _database_url() -> str | None:
 
 
 class _progress:
-    """A rich progress display on stderr when it is a terminal; silent otherwise."""
+    """A rich progress bar over the analysis steps on stderr when it is a terminal.
+
+    Silent when stderr is not a terminal (pipes, CI, tests).
+    """
+
+    STEPS = ("read", "graph", "coverage", "redundancy", "kpis", "write")
 
     def __enter__(self) -> Any:
         if not sys.stderr.isatty():
             return lambda _name: None
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                             TimeElapsedColumn(), transient=True,
-                             console=__import__("rich.console").console.Console(stderr=True))
+        self._bar = Progress(TextColumn("{task.description:<10}"), BarColumn(),
+                             TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                             transient=True, console=Console(stderr=True))
         self._bar.__enter__()
-        self._task = self._bar.add_task("read", total=None)
-        return lambda name: self._bar.update(self._task, description=name)
+        self._task = self._bar.add_task("read", total=len(self.STEPS))
+
+        def step(name: str) -> None:
+            done = self.STEPS.index(name) if name in self.STEPS else 0
+            self._bar.update(self._task, description=name, completed=done)
+
+        return step
 
     def __exit__(self, *exc: object) -> None:
         if hasattr(self, "_bar"):
             self._bar.__exit__(None, None, None)
 
+
+# ---- netgis gaps / bead: where to build next, FCC BDC eligibility ------------------------
+
+@app.command()
+def gaps(
+    dataset: DatasetArg,
+    drop_m: DropOpt = DEFAULT_DROP_M,
+    h3_res: Annotated[int, typer.Option("--h3-res", help="H3 resolution of the roll-up.")] = 8,
+    link_m: Annotated[float, typer.Option("--link-m", help="Unpassed premises this close "
+                                          "(meters) share one build cluster.")] = 250.0,
+    placement: Annotated[str, typer.Option(help="Placement of the new route (prices it).")] =
+    "underground",
+    cost_per_m: Annotated[float | None, typer.Option("--cost-per-m", help="Cost per meter of "
+                                                     "new route (default by placement).")] = None,
+    roads: Annotated[Path | None, typer.Option("--roads", help="Road lines: joins follow "
+                                               "them.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("netgis-out"),
+    after: Annotated[Path | None, typer.Option("--after", help="Also write the dataset plus "
+                                               "the sketch (in service) here, for `netgis "
+                                               "analyze`.")] = None,
+) -> None:
+    """Gap roll-ups (H3, areas) and a ranked build list with a sketch of the new routes."""
+    from netgis.analysis import analyze as run_analysis
+    from netgis.gaps import gap_analysis, write_gaps
+
+    road_frame = _read_lines(roads) if roads is not None else None
+    with _progress() as step:
+        ds = _load(dataset, False)
+        for w in ds.warnings:
+            typer.echo(f"warning: {w}", err=True)
+        result = run_analysis(ds, drop_m=drop_m, progress=step)
+        step("gaps")
+        found = gap_analysis(result, h3_res=h3_res, link_m=link_m, placement=placement,
+                             cost_per_m=None if cost_per_m is None else {placement: cost_per_m},
+                             roads=road_frame)
+        write_gaps(found, out)
+        if after is not None:
+            from netgis.gaps import apply_plan
+            from netgis.io import write_dataset
+
+            write_dataset(apply_plan(ds, found.plan), after)
+    clusters = found.plan.clusters.drop(columns="geometry")
+    top = json.loads(clusters.head(10).to_json(orient="records"))
+    _echo_json({"premises_not_passed": int(found.hexes["premises"].sum()),
+                "units_not_passed": int(found.hexes["units"].sum()),
+                "h3_cells": len(found.hexes), "clusters": len(clusters),
+                "planned_spans": len(found.plan.spans), "top": top, "out": str(out)})
+
+
+def _read_lines(path: Path) -> Any:
+    import pyogrio
+
+    from netgis.errors import Problem
+
+    try:
+        frame = pyogrio.read_dataframe(path)
+    except Exception as exc:  # pyogrio raises several classes for unreadable files
+        raise ValidationError([Problem("roads", None, None, f"cannot read {path}: {exc}")]) \
+            from exc
+    if frame.crs is None:
+        raise ValidationError([Problem("roads", None, "geometry", f"{path} has no CRS")])
+    return frame[frame.geometry.geom_type.isin(["LineString", "MultiLineString"])]
+
+
+@app.command()
+def bead(
+    dataset: DatasetArg,
+    availability: Annotated[list[Path], typer.Option("--availability", help="FCC BDC "
+                                                     "availability CSV (repeat for several).")],
+    locations: Annotated[Path, typer.Option("--locations", help="Fabric-style CSV (location_id,"
+                                            " latitude, longitude) or a point layer.")],
+    drop_m: DropOpt = DEFAULT_DROP_M,
+    reach_m: Annotated[float, typer.Option("--reach-m", help="Unpassed locations within this "
+                                           "many meters count as reachable.")] = 500.0,
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("netgis-out"),
+) -> None:
+    """BEAD class of every FCC location, joined to the plant: writes bead.csv, prints counts."""
+    from netgis.analysis import analyze as run_analysis
+    from netgis.bead import bead as run_bead
+    from netgis.bead import write_bead
+
+    with _progress() as step:
+        ds = _load(dataset, False)
+        for w in ds.warnings:
+            typer.echo(f"warning: {w}", err=True)
+        result = run_analysis(ds, drop_m=drop_m, progress=step)
+        step("bead")
+        answer = run_bead(result.lit_spans, availability, locations, drop_m=drop_m,
+                          reach_m=reach_m)
+        write_bead(answer, out)
+    _echo_json(answer.summary)
+
+
+# ---- netgis map: interactive Folium maps as one self-contained HTML file --------------------
+
+MAP_KINDS = ("coverage", "criticality", "gaps", "areas")
+
+
+@app.command("map")
+def map_(
+    kind: Annotated[str, typer.Argument(help="coverage, criticality, gaps or areas.")],
+    dataset: DatasetArg,
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")],
+    drop_m: DropOpt = DEFAULT_DROP_M,
+    tiles: Annotated[str | None, typer.Option(
+        "--tiles", envvar="NETGIS_TILES_URL",
+        help="XYZ tile URL of the base map ({z}/{x}/{y}); none by default.")] = None,
+    tiles_attribution: Annotated[str, typer.Option(help="Attribution of the tiles.")] = "",
+    max_features: Annotated[int, typer.Option(help="Roll up into H3 hexagons above this "
+                                              "many features.")] = 20_000,
+    hex_res: Annotated[int, typer.Option("--hex-res", help="H3 resolution of rolled-up "
+                                         "premises.")] = 9,
+    cut_spans: Annotated[list[str] | None, typer.Option(
+        "--cut-spans", help="criticality: a scenario's span_id(s), comma-separated.")] = None,
+    fail_nodes: Annotated[list[str] | None, typer.Option("--fail-nodes")] = None,
+    fail_ducts: Annotated[list[str] | None, typer.Option("--fail-ducts")] = None,
+) -> None:
+    """Write a KIND map of DATASET as one self-contained HTML page (no CDN, works offline)."""
+    if kind not in MAP_KINDS:
+        raise typer.BadParameter(f"KIND must be one of {', '.join(MAP_KINDS)}, not {kind!r}")
+    import os
+    import tempfile
+
+    import maps
+    from netgis.analysis import analyze as run_analysis
+    from netgis.analysis import scenario as run_scenario
+
+    with _progress() as step:
+        result = run_analysis(_load(dataset, False), drop_m=drop_m, progress=step)
+    for w in result.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    impact = None
+    failed = (_split(cut_spans), _split(fail_nodes), _split(fail_ducts))
+    if kind == "criticality" and any(failed):
+        impact = run_scenario(result, spans=failed[0], nodes=failed[1], ducts=failed[2])
+    ranking = None
+    if kind == "gaps":
+        from netgis.gaps import gap_analysis
+
+        ranking = gap_analysis(result).plan.clusters
+    m = maps.build_map(kind, result, scenario=impact, ranking=ranking,
+                       hex_resolution=hex_res if kind != "gaps" else None, tiles_url=tiles,
+                       tiles_attribution=tiles_attribution, max_features=max_features)
+    html = maps.inline_html(m)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # written beside the target and renamed: a reader never sees half a page
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(html)
+    os.replace(tmp, out)
+    _echo_json({"map": kind, "out": str(out), "bytes": len(html.encode("utf-8"))})
+
+
+# ---- netgis serve: the HTTP API ------------------------------------------------------------
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Serve the HTTP API (OGC API - Features, analysis, KPI feeds) on HOST:PORT; Ctrl-C stops."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    # NETGIS_* settings come from the environment; --database-url wins over it
+    settings = Settings() if database_url is None else Settings(database_url=database_url)
+    base = f"http://{host}:{port}"
+    typer.echo(f"netgis serves {settings.database_url} on {base}/", err=True)
+    for what, path in (("OGC API - Features", "/collections"), ("API docs", "/docs"),
+                       ("coverage KPIs", "/analysis/coverage"), ("health", "/health")):
+        typer.echo(f"  {what:<20} {base}{path}", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 if __name__ == "__main__":
     main()

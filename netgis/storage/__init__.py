@@ -1,0 +1,31 @@
+"""Storage of netgis datasets in SpatiaLite (default) or PostGIS.
+
+- ``sqlite:///FILE`` is a SpatiaLite file (default ``./netgis.db``);
+  ``postgresql+psycopg://USER@HOST/DB`` is PostGIS. :func:`create_engine`
+  makes either; :mod:`netgis.storage.dialects` holds every difference.
+- One model (:mod:`netgis.storage.models`), created by the packaged Alembic
+  migrations (:meth:`Repository.init`, ``netgis db upgrade``).
+- Geometries are stored in EPSG:4326 whatever the CRS of the input; reads
+  return EPSG:4326. Analysis on data read back gives the same answers as on
+  the file (distances equal to a micrometer when the file was in another CRS).
+- Every write is validated by :mod:`netgis.validate`, is one transaction and
+  increases ``data_version``. A bulk load (:meth:`Repository.load_dataset`)
+  must be a valid dataset on its own; ``insert`` refuses ids already stored,
+  ``upsert`` replaces those rows and keeps the others.
+- Close a repository (``with`` or :meth:`Repository.close`) to release its
+  pooled connections. In-memory SQLite (``sqlite://``) is one database per
+  thread: use a file for anything multi-threaded.
+
+Examples
+--------
+>>> from netgis.storage import Repository
+>>> with Repository.from_url("sqlite:///./netgis.db") as repo:  # doctest: +SKIP
+...     repo.init()
+...     repo.stats()["data_version"]
+0
+"""
+
+from netgis.storage.engine import create_engine, default_database_url
+from netgis.storage.repository import Repository
+
+__all__ = ["Repository", "create_engine", "default_database_url"]

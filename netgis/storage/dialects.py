@@ -1,0 +1,330 @@
+"""Every difference between SpatiaLite and PostGIS that netgis relies on, in one place.
+
+Loading SpatiaLite and its metadata, creating the PostGIS extension, spatial
+indexes, bbox filters, distances in meters, upserts and the bulk write path.
+Everything else in :mod:`netgis.storage` is dialect-neutral SQLAlchemy.
+Table and column names here come from the model, never from user input;
+values always travel as bound parameters.
+
+Examples
+--------
+>>> from sqlalchemy import create_engine
+>>> engine = create_engine("sqlite://")
+>>> dialect_name(engine.dialect)
+'sqlite'
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pyogrio  # noqa: F401  -- must be imported before mod_spatialite is loaded
+from geoalchemy2 import Geography
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Connection,
+    Dialect,
+    Index,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from netgis.errors import StorageError
+from netgis.storage.models import SRID
+
+SPATIALITE_MODULE = "mod_spatialite"
+#: Internal tables of SpatiaLite (and GDAL) that migrations must ignore.
+SPATIALITE_TABLE_PREFIXES = (
+    "geometry_columns", "spatial_ref_sys", "spatialite_history", "sqlite_", "views_geometry",
+    "virts_geometry", "idx_", "sql_statements_log", "spatial_ref_sys_aux", "SpatialIndex",
+    "ElementaryGeometries", "KNN", "data_licenses", "gpkg_", "vgpkg_", "rl2map",
+    "SE_", "ISO_metadata", "wms_", "topologies", "networks", "raster_coverages",
+    "vector_coverages", "stored_", "geom_cols_ref_sys", "spatial_ref_sys_all", "KNN2",
+)
+
+
+def dialect_name(dialect: Dialect) -> str:
+    """``sqlite`` or ``postgresql``; any other database is a :class:`StorageError`."""
+    if dialect.name not in ("sqlite", "postgresql"):
+        raise StorageError(f"unsupported database {dialect.name!r}: use SpatiaLite or PostGIS")
+    return dialect.name
+
+
+def load_spatialite(dbapi_conn: Any) -> None:
+    """Load mod_spatialite into a fresh sqlite3 connection (called on every connect)."""
+    dbapi_conn.enable_load_extension(True)
+    try:
+        dbapi_conn.load_extension(SPATIALITE_MODULE)
+    except Exception as exc:  # sqlite3.OperationalError: library missing
+        raise StorageError(f"cannot load {SPATIALITE_MODULE} (install libsqlite3-mod-spatialite): "
+                           f"{exc}") from exc
+    finally:
+        dbapi_conn.enable_load_extension(False)
+
+
+def prepare_database(conn: Connection) -> None:
+    """Make the database spatial: SpatiaLite metadata or the PostGIS extension (idempotent)."""
+    if dialect_name(conn.dialect) == "sqlite":
+        if not conn.execute(text("SELECT CheckSpatialMetaData()")).scalar():
+            # WGS84-only metadata takes a fraction of a second instead of many; 0: we are
+            # already inside the migration's transaction.
+            conn.execute(text("SELECT InitSpatialMetaData(0, 'WGS84')"))
+    else:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+
+
+def spatial_index_name(table: str, column: str = "geometry") -> str:
+    """Name of the spatial index of ``table.column`` (GeoAlchemy2's convention)."""
+    return f"idx_{table}_{column}"
+
+
+def create_spatial_index(conn: Connection, table: Table, column: str = "geometry") -> None:
+    """Create the spatial index of ``table.column`` if it does not exist yet."""
+    if dialect_name(conn.dialect) == "sqlite":
+        exists = conn.execute(
+            text("SELECT spatial_index_enabled FROM geometry_columns "
+                 "WHERE f_table_name = :t AND f_geometry_column = :c"),
+            {"t": table.name.lower(), "c": column.lower()},
+        ).scalar()
+        if not exists:
+            conn.execute(select(func.CreateSpatialIndex(table.name, column)))
+    else:
+        Index(spatial_index_name(table.name, column), table.c[column],
+              postgresql_using="gist").create(conn, checkfirst=True)
+
+
+def envelope(dialect: Dialect, bbox: Sequence[float]) -> ColumnElement[Any]:
+    """A WGS84 rectangle (minx, miny, maxx, maxy) as a geometry expression."""
+    minx, miny, maxx, maxy = (float(v) for v in bbox)
+    if dialect_name(dialect) == "sqlite":
+        return func.BuildMbr(minx, miny, maxx, maxy, SRID)
+    return func.ST_MakeEnvelope(minx, miny, maxx, maxy, SRID)
+
+
+def bbox_filter(dialect: Dialect, table: Table, bbox: Sequence[float],
+                column: str = "geometry") -> ColumnElement[bool]:
+    """Rows of ``table`` whose geometry intersects the WGS84 ``bbox``, using the spatial index.
+
+    PostGIS uses its GIST index through ``ST_Intersects``; SpatiaLite needs the
+    R*Tree asked explicitly through its ``SpatialIndex`` virtual table.
+    """
+    geom = table.c[column]
+    box = envelope(dialect, bbox)
+    if dialect_name(dialect) == "postgresql":
+        # a bare ST_Intersects (not "IS TRUE") is what lets the planner use the GIST index
+        return func.ST_Intersects(geom, box, type_=Boolean)
+    candidates = text(
+        "SELECT ROWID FROM SpatialIndex WHERE f_table_name = :sx_table "
+        "AND f_geometry_column = :sx_column AND search_frame = BuildMbr(:sx_minx, :sx_miny, "
+        ":sx_maxx, :sx_maxy, :sx_srid)"
+    ).bindparams(sx_table=table.name, sx_column=column, sx_srid=SRID,
+                 **dict(zip(("sx_minx", "sx_miny", "sx_maxx", "sx_maxy"),
+                            (float(v) for v in bbox), strict=True)))
+    # ROWID is what the SpatiaLite R*Tree indexes; the name comes from the model.
+    rowid: ColumnElement[Any] = literal_column(f"{table.name}.ROWID")
+    return and_(rowid.in_(candidates), func.ST_Intersects(geom, box) == 1)
+
+
+def distance_m(dialect: Dialect, a: ColumnElement[Any],
+               b: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Geodesic distance in meters between two WGS84 geometries (never degrees)."""
+    if dialect_name(dialect) == "sqlite":
+        return func.ST_Distance(a, b, 1)  # 1: on the ellipsoid, in meters
+    return func.ST_Distance(a.cast(Geography(srid=SRID)), b.cast(Geography(srid=SRID)))
+
+
+def point(dialect: Dialect, lon: float, lat: float) -> ColumnElement[Any]:
+    """A WGS84 point as a geometry expression with bound coordinates."""
+    if dialect_name(dialect) == "sqlite":
+        return func.MakePoint(float(lon), float(lat), SRID)
+    return func.ST_SetSRID(func.ST_MakePoint(float(lon), float(lat)), SRID)
+
+
+def upsert_statement(dialect: Dialect, table: Table, columns: Sequence[str]) -> Any:
+    """``INSERT ... ON CONFLICT (id) DO UPDATE`` replacing every column but the id."""
+    pk = [c.name for c in table.primary_key.columns]
+    mod = sqlite if dialect_name(dialect) == "sqlite" else postgresql
+    stmt = mod.insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=pk,
+        set_={c: stmt.excluded[c] for c in columns if c not in pk},
+    )
+
+
+#: How many ids go into one ``IN (...)`` list on SQLite (it allows 32766 bound values).
+_ID_CHUNK = 5000
+
+
+def ids_present(conn: Connection, column: ColumnElement[Any], ids: Sequence[str]) -> list[str]:
+    """Which of ``ids`` exist in ``column``: one array parameter on PostgreSQL, chunks on SQLite."""
+    if dialect_name(conn.dialect) == "postgresql":
+        wanted = bindparam("ids", list(ids), type_=postgresql.ARRAY(String))
+        return list(conn.execute(select(column).where(column == any_(wanted))).scalars())
+    found: list[str] = []
+    for start in range(0, len(ids), _ID_CHUNK):
+        chunk = list(ids[start:start + _ID_CHUNK])
+        found.extend(conn.execute(select(column).where(column.in_(chunk))).scalars())
+    return found
+
+
+def bulk_write(conn: Connection, table: Table, columns: Sequence[str],
+               rows: Sequence[tuple[Any, ...]], *, upsert: bool) -> None:
+    """Write many rows at once; the last value of each row is the geometry as WKB.
+
+    SpatiaLite: one ``executemany`` of a prepared insert (``GeomFromWKB``).
+    PostGIS: ``COPY`` into a temporary staging table, then one
+    ``INSERT ... SELECT`` (with ``ON CONFLICT`` for upserts). No ORM, no
+    per-row round trip.
+    """
+    if not rows:
+        return
+    if dialect_name(conn.dialect) == "sqlite":
+        _sqlite_write(conn, table, columns, rows, upsert=upsert)
+    else:
+        _postgis_write(conn, table, columns, rows, upsert=upsert)
+
+
+def _sqlite_write(conn: Connection, table: Table, columns: Sequence[str],
+                  rows: Sequence[tuple[Any, ...]], *, upsert: bool) -> None:
+    attrs = list(columns)
+    values: dict[str, Any] = {c: bindparam(c) for c in attrs}
+    # the SRID is our constant, written into the statement so every row binds the same slots
+    values["geometry"] = func.GeomFromWKB(bindparam("geometry"), literal_column(str(SRID)))
+    stmt = upsert_statement(conn.dialect, table, [*attrs, "geometry"]) if upsert \
+        else insert(table)
+    compiled = stmt.values(values).compile(dialect=conn.dialect)
+    order = [*attrs, "geometry"]
+    names = list(compiled.positiontup or [])
+    if names == order:
+        params: Sequence[Sequence[Any]] = rows
+    else:
+        # SQLAlchemy put the parameters in another order: rearrange each row once
+        picks = [order.index(n) for n in names]
+        params = [tuple(r[i] for i in picks) for r in rows]
+    with _rtree_filled_afterwards(conn, table, active=len(rows) >= _RTREE_BULK_ROWS):
+        dbapi_cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            # one prepared statement for all rows: SQLAlchemy's per-row parameter handling
+            # would cost more than SQLite's own work here
+            dbapi_cursor.executemany(str(compiled), params)
+        finally:
+            dbapi_cursor.close()
+
+
+#: From this many rows on, per-row spatial index upkeep gives way to set-based statements.
+_RTREE_BULK_ROWS = 1000
+
+
+@contextlib.contextmanager
+def _rtree_filled_afterwards(conn: Connection, table: Table, *, active: bool) -> Iterator[None]:
+    """Insert rows without SpatiaLite's per-row insert triggers, then do their work at once.
+
+    The triggers (R*Tree entry, geometry type/SRID check, last-insert time)
+    cost about nine tenths of a bulk insert. Inside the load's transaction
+    they are dropped; afterwards the new rows (ROWIDs above the old maximum;
+    upserted rows keep theirs and go through the update triggers) enter the
+    R*Tree in one ``INSERT ... SELECT``, are checked against the column's
+    type and SRID in one query, and the triggers are recreated from
+    SpatiaLite's own definitions. A failure rolls all of it back.
+    """
+    names = [f"{kind}_{table.name}_geometry" for kind in ("gii", "ggi", "tmi")]
+    found: dict[str, str] = dict(conn.execute(
+        text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN "
+             "(:a, :b, :c)"), dict(zip("abc", names, strict=True))).all()) if active else {}
+    if not found:
+        yield
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    rowid: ColumnElement[Any] = literal_column("ROWID")
+    before = int(conn.execute(select(func.max(rowid)).select_from(table)).scalar() or 0)
+    # identifiers come from the model and SpatiaLite; DDL takes no bound parameters
+    for name in found:
+        conn.exec_driver_sql(f"DROP TRIGGER {quote(name)}")
+    yield
+    new_rows = {"before": before}
+    if names[0] in found:
+        conn.execute(text(
+            f"INSERT INTO {quote(spatial_index_name(table.name))} (pkid, xmin, xmax, ymin, ymax) "
+            "SELECT ROWID, MbrMinX(geometry), MbrMaxX(geometry), MbrMinY(geometry), "
+            f"MbrMaxY(geometry) FROM {quote(table.name)} WHERE ROWID > :before"), new_rows)
+    if names[1] in found:
+        bad = conn.execute(text(
+            f"SELECT count(*) FROM {quote(table.name)} t JOIN geometry_columns g "
+            "ON g.f_table_name = :table AND g.f_geometry_column = 'geometry' "
+            "WHERE t.ROWID > :before "
+            "AND GeometryConstraints(t.geometry, g.geometry_type, g.srid) IS NOT 1"),
+            {**new_rows, "table": table.name.lower()}).scalar()
+        if bad:
+            raise StorageError(f"{bad} geometries of {table.name} do not fit the column "
+                               "(type or SRID)")
+    if names[2] in found:
+        conn.execute(text(
+            "UPDATE geometry_columns_time SET last_insert = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+            "WHERE f_table_name = :table AND f_geometry_column = 'geometry'"),
+            {"table": table.name.lower()})
+    for name in names:
+        if name in found:
+            conn.exec_driver_sql(str(found[name]))
+
+
+def _postgis_write(conn: Connection, table: Table, columns: Sequence[str],
+                   rows: Sequence[tuple[Any, ...]], *, upsert: bool) -> None:
+    from sqlalchemy import Column, LargeBinary, MetaData
+    from sqlalchemy import Table as SaTable
+
+    attrs = list(columns)
+    stage = SaTable(
+        f"netgis_stage_{table.name}", MetaData(),
+        *(Column(c, table.c[c].type) for c in attrs),
+        Column("geometry_wkb", LargeBinary),
+        prefixes=["TEMPORARY"], postgresql_on_commit="DROP",
+    )
+    stage.create(conn)
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    copy_sql = _copy_statement(conn, stage)
+    with dbapi.cursor() as cur, cur.copy(copy_sql) as copy:  # type: ignore[attr-defined]
+        for row in rows:
+            copy.write_row(row)
+    geom = func.ST_SetSRID(func.ST_GeomFromWKB(stage.c.geometry_wkb), SRID)
+    source = select(*(stage.c[c] for c in attrs), geom)
+    target = [*attrs, "geometry"]
+    if upsert:
+        stmt = upsert_statement(conn.dialect, table, target).from_select(target, source)
+    else:
+        stmt = insert(table).from_select(target, source)
+    # Into an empty table, building the GIST index once afterwards (a sorted build)
+    # is several times faster than growing it row by row. DDL is transactional here.
+    rebuild = len(rows) >= _RTREE_BULK_ROWS and conn.execute(
+        select(literal_column("1")).select_from(table).limit(1)).first() is None
+    index = Index(spatial_index_name(table.name), table.c.geometry, postgresql_using="gist")
+    if rebuild:
+        index.drop(conn, checkfirst=True)
+    conn.execute(stmt)
+    if rebuild:
+        index.create(conn)
+    stage.drop(conn)
+    if len(rows) >= _RTREE_BULK_ROWS:
+        # fresh statistics, or the planner scans the whole table for a bbox until autovacuum
+        # gets round to it; the name comes from the model
+        conn.exec_driver_sql(f"ANALYZE {conn.dialect.identifier_preparer.quote(table.name)}")
+
+
+def _copy_statement(conn: Connection, stage: Table) -> str:
+    """``COPY stage (cols) FROM STDIN`` with identifiers quoted by the dialect."""
+    prep = conn.dialect.identifier_preparer
+    cols = ", ".join(prep.quote(c.name) for c in stage.columns)
+    return f"COPY {prep.quote(stage.name)} ({cols}) FROM STDIN"
+

@@ -1,0 +1,62 @@
+"""Alembic migrations packaged with netgis, run programmatically (no alembic.ini needed).
+
+Examples
+--------
+>>> from netgis.storage.engine import create_engine
+>>> engine = create_engine("sqlite:///:memory:")
+>>> current_revision(engine) is None
+True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from netgis.storage.dialects import SPATIALITE_TABLE_PREFIXES
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def include_object(obj: Any, name: str | None, obj_type: str, reflected: bool,
+                   compare_to: Any) -> bool:
+    """Alembic filter: leave the spatial extensions' own tables and indexes alone."""
+    internal = (SPATIALITE_TABLE_PREFIXES, "spatial_ref_sys", "alembic_version")
+    if obj_type == "table" and name is not None and name.startswith(internal[0]):
+        return False
+    if obj_type == "table" and name in internal[1:]:
+        return False
+    # spatial indexes are made by netgis.storage.dialects, not described in the model
+    return not (obj_type == "index" and name is not None and name.startswith("idx_"))
+
+
+def alembic_config(connection: sqlalchemy.Connection | None = None) -> Config:
+    """An Alembic configuration pointing at the packaged migrations."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(engine: sqlalchemy.Engine, revision: str = "head") -> None:
+    """Bring the database to ``revision`` (default: the newest), in one transaction."""
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), revision)
+
+
+def current_revision(engine: sqlalchemy.Engine) -> str | None:
+    """The revision the database is at, or None for a database never migrated."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped with this version of netgis."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

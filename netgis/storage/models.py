@@ -1,0 +1,163 @@
+"""The one SQLAlchemy 2 model of a netgis database, for SpatiaLite and PostGIS alike.
+
+Geometries are stored in WGS84 (EPSG:4326) whatever CRS a dataset came in, so
+that both databases hold the same numbers and bbox queries take lon/lat.
+The attribute columns are those of :mod:`netgis.schema`; a test checks that
+they never drift apart.
+
+Examples
+--------
+>>> sorted(LAYER_TABLES)
+['areas', 'nodes', 'premises', 'spans']
+>>> LAYER_TABLES["spans"].c.from_node.nullable
+False
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: SRID of every stored geometry.
+SRID = 4326
+
+# Explicit constraint names keep both dialects and the migrations in step.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base holding the netgis metadata."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _geometry(kind: str) -> Any:
+    # spatial_index=False: the migrations create the spatial indexes through
+    # netgis.storage.dialects, the one place that knows how each database does it.
+    return Geometry(geometry_type=kind, srid=SRID, spatial_index=False, nullable=False)
+
+
+class Node(Base):
+    """A point of the plant (layer ``nodes``)."""
+
+    __tablename__ = "nodes"
+
+    node_id: Mapped[str] = mapped_column(String, primary_key=True)
+    kind: Mapped[str] = mapped_column(String, nullable=False)
+    status: Mapped[str] = mapped_column(String, nullable=False)
+    name: Mapped[str | None] = mapped_column(String)
+    geometry: Mapped[WKBElement] = mapped_column(_geometry("POINT"), nullable=False)
+
+
+class Span(Base):
+    """A fiber cable section between two nodes (layer ``spans``)."""
+
+    __tablename__ = "spans"
+    __table_args__ = (
+        Index("ix_spans_from_node", "from_node"),
+        Index("ix_spans_to_node", "to_node"),
+    )
+
+    span_id: Mapped[str] = mapped_column(String, primary_key=True)
+    from_node: Mapped[str] = mapped_column(
+        String, ForeignKey("nodes.node_id", ondelete="RESTRICT"), nullable=False)
+    to_node: Mapped[str] = mapped_column(
+        String, ForeignKey("nodes.node_id", ondelete="RESTRICT"), nullable=False)
+    status: Mapped[str] = mapped_column(String, nullable=False)
+    fiber_count: Mapped[int | None] = mapped_column(Integer)
+    fibers_used: Mapped[int | None] = mapped_column(Integer)
+    placement: Mapped[str | None] = mapped_column(String)
+    duct_id: Mapped[str | None] = mapped_column(String)
+    owner: Mapped[str | None] = mapped_column(String)
+    install_year: Mapped[int | None] = mapped_column(Integer)
+    geometry: Mapped[WKBElement] = mapped_column(_geometry("LINESTRING"), nullable=False)
+
+
+class Premise(Base):
+    """A home, business or other location to serve (layer ``premises``)."""
+
+    __tablename__ = "premises"
+
+    premise_id: Mapped[str] = mapped_column(String, primary_key=True)
+    units: Mapped[int] = mapped_column(Integer, nullable=False)
+    kind: Mapped[str] = mapped_column(String, nullable=False)
+    connected: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    address: Mapped[str | None] = mapped_column(String)
+    location_id: Mapped[str | None] = mapped_column(String)
+    geometry: Mapped[WKBElement] = mapped_column(_geometry("POINT"), nullable=False)
+
+
+class Area(Base):
+    """A roll-up polygon (layer ``areas``): Polygon or MultiPolygon, hence GEOMETRY."""
+
+    __tablename__ = "areas"
+
+    area_id: Mapped[str] = mapped_column(String, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String)
+    geometry: Mapped[WKBElement] = mapped_column(_geometry("GEOMETRY"), nullable=False)
+
+
+class AnalysisRun(Base):
+    """One run of the analysis engine over the stored data."""
+
+    __tablename__ = "analysis_runs"
+
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ran_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    drop_m: Mapped[float] = mapped_column(Float, nullable=False)
+    data_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+
+class KpiSnapshot(Base):
+    """The KPIs (``kpis.json`` shape) at one moment, with the data version they describe."""
+
+    __tablename__ = "kpi_snapshots"
+    __table_args__ = (Index("ix_kpi_snapshots_taken_at", "taken_at"),)
+
+    snapshot_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    data_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    kpis: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+
+class Meta(Base):
+    """Key/integer pairs; ``data_version`` grows with every successful write."""
+
+    __tablename__ = "netgis_meta"
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+ANALYSIS_RUNS = cast(Table, AnalysisRun.__table__)
+KPI_SNAPSHOTS = cast(Table, KpiSnapshot.__table__)
+META = cast(Table, Meta.__table__)
+#: The table of each dataset layer, by layer name.
+LAYER_TABLES: dict[str, Table] = {
+    model.__tablename__: cast(Table, model.__table__) for model in (Node, Span, Premise, Area)
+}
+#: Tables in load order: nodes before the spans that reference them.
+LOAD_ORDER: tuple[str, ...] = ("nodes", "spans", "premises", "areas")
+DATA_VERSION_KEY = "data_version"

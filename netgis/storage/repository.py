@@ -1,0 +1,561 @@
+"""Read and write netgis datasets in SpatiaLite or PostGIS through one API.
+
+Every write is validated by :mod:`netgis.validate` (the same contract as
+files), runs in one transaction (all or nothing) and increases the stored
+``data_version``, so that several processes agree on what they are looking
+at. Geometries are stored and returned in WGS84 (EPSG:4326).
+
+Examples
+--------
+>>> from netgis.io import read_dataset
+>>> repo = Repository.from_url("sqlite:///:memory:")
+>>> repo.init()
+>>> counts = repo.load_dataset(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+>>> counts["nodes"] > 0, repo.data_version()
+(True, 1)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import sqlalchemy
+from sqlalchemy import (
+    Connection,
+    LargeBinary,
+    Table,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from netgis.errors import ConflictError, NotFoundError, Problem, StorageError, ValidationError
+from netgis.io import Dataset, empty_layer
+from netgis.schema import LAYER_NAMES, LAYERS, Field
+from netgis.storage import dialects, migrate
+from netgis.storage.engine import create_engine
+from netgis.storage.models import (
+    ANALYSIS_RUNS,
+    DATA_VERSION_KEY,
+    KPI_SNAPSHOTS,
+    LAYER_TABLES,
+    LOAD_ORDER,
+    META,
+    SRID,
+)
+from netgis.validate import validate_frames
+
+WriteMode = Literal["insert", "upsert"]
+_TRUE = {"true", "1", "t", "yes", "y"}
+_FALSE = {"false", "0", "f", "no", "n"}
+
+
+class Repository:
+    """The netgis data in one database: layers, KPI snapshots and analysis runs.
+
+    Parameters
+    ----------
+    engine
+        From :func:`netgis.storage.create_engine` (SpatiaLite or PostGIS).
+
+    Examples
+    --------
+    >>> repo = Repository.from_url("sqlite:///:memory:")
+    >>> repo.init()
+    >>> repo.count("premises"), repo.data_version()
+    (0, 0)
+    """
+
+    def __init__(self, engine: sqlalchemy.Engine) -> None:
+        dialects.dialect_name(engine.dialect)
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str | None = None) -> Repository:
+        """A repository on the database at ``url`` (default: SpatiaLite ``./netgis.db``)."""
+        return cls(create_engine(url))
+
+    def close(self) -> None:
+        """Close every pooled connection (the repository can be used again afterwards)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ schema
+
+    def init(self) -> None:
+        """Create the spatial metadata/extension, tables and indexes (idempotent).
+
+        Runs the packaged Alembic migrations up to the newest revision.
+        """
+        with _storage_errors():
+            migrate.upgrade(self.engine)
+
+    def revision(self) -> str | None:
+        """The migration revision of the database (None when never initialised)."""
+        with _storage_errors():
+            return migrate.current_revision(self.engine)
+
+    # ------------------------------------------------------------- bulk loads
+
+    def load_dataset(self, dataset: Dataset, *, mode: WriteMode = "insert") -> dict[str, int]:
+        """Validate and write a whole dataset in one transaction.
+
+        ``insert`` refuses ids that already exist (a :class:`ConflictError`
+        naming them); ``upsert`` replaces the stored rows with those ids. The
+        dataset must be valid on its own (spans name nodes of the same
+        dataset). Nothing is written if anything is wrong.
+
+        Returns
+        -------
+        dict
+            Rows written per layer.
+
+        Examples
+        --------
+        >>> from netgis.io import read_dataset
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> repo.load_dataset(read_dataset("tests/examples/ring_spur/dataset.gpkg"))["spans"]
+        6
+        """
+        if mode not in ("insert", "upsert"):
+            raise ValidationError([Problem("dataset", None, "mode",
+                                           f"unknown load mode {mode!r}; use insert or upsert")])
+        report = validate_frames(dataset.layers())
+        clean = report.dataset_or_raise()
+        frames = {name: _to_wgs84(frame) for name, frame in clean.layers().items()}
+        counts: dict[str, int] = {}
+        with _storage_errors(), self.engine.begin() as conn:
+            if mode == "insert":
+                conflicts = [
+                    Problem(name, i, LAYERS[name].id_field,
+                            "id already exists in the database (load with mode upsert to "
+                            "replace it)")
+                    for name in LOAD_ORDER
+                    for i in self._existing_ids(conn, name, frames[name][LAYERS[name].id_field])
+                ]
+                if conflicts:
+                    raise ConflictError(conflicts)
+            for name in LOAD_ORDER:
+                self._write(conn, name, frames[name], upsert=mode == "upsert")
+                counts[name] = len(frames[name])
+            _bump_version(conn)
+        return counts
+
+    def read_dataset(self) -> Dataset:
+        """The whole stored dataset, validated like a file, in EPSG:4326.
+
+        Examples
+        --------
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> repo.read_dataset().crs.to_epsg()
+        4326
+        """
+        with _storage_errors(), self.engine.connect() as conn:
+            frames = {name: self._select_frame(conn, name) for name in LAYER_NAMES}
+        return validate_frames(frames).dataset_or_raise()
+
+    # ---------------------------------------------------------------- queries
+
+    def count(self, layer: str) -> int:
+        """Number of stored features of ``layer``."""
+        table = _table(layer)
+        with _storage_errors(), self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+    def query_items(
+        self,
+        layer: str,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        filters: Mapping[str, str] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+    ) -> tuple[gpd.GeoDataFrame, int]:
+        """One page of ``layer``, ordered by id, and how many features match in all.
+
+        Parameters
+        ----------
+        bbox
+            WGS84 ``(min_lon, min_lat, max_lon, max_lat)``; features whose
+            geometry intersects it.
+        filters
+            Field name to value (as text, coerced to the field's type); all
+            must be equal.
+        limit, offset
+            The page.
+
+        Examples
+        --------
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> page, matched = repo.query_items("premises", filters={"kind": "business"})
+        >>> matched
+        0
+        """
+        table = _table(layer)
+        if limit < 0 or offset < 0:
+            raise ValidationError([Problem(layer, None, "limit" if limit < 0 else "offset",
+                                           "must be >= 0")])
+        conditions: list[Any] = []
+        for key, value in (filters or {}).items():
+            coerced = _coerce_filter(layer, key, value)
+            conditions.append(table.c[key] == coerced)
+        if bbox is not None:
+            conditions.append(dialects.bbox_filter(self.engine.dialect, table, _check_bbox(bbox)))
+        id_col = table.c[LAYERS[layer].id_field]
+        with _storage_errors(), self.engine.connect() as conn:
+            matched = int(conn.execute(
+                select(func.count()).select_from(table).where(*conditions)).scalar_one())
+            page = self._select_frame(conn, layer, where=conditions,
+                                      order_by=id_col, limit=limit, offset=offset)
+        return page, matched
+
+    def get_item(self, layer: str, item_id: str) -> gpd.GeoDataFrame:
+        """The feature ``item_id`` of ``layer`` as a one-row GeoDataFrame.
+
+        Raises
+        ------
+        NotFoundError
+            When there is no such feature.
+        """
+        table = _table(layer)
+        id_col = table.c[LAYERS[layer].id_field]
+        with _storage_errors(), self.engine.connect() as conn:
+            frame = self._select_frame(conn, layer, where=[id_col == str(item_id)])
+        if frame.empty:
+            raise NotFoundError(layer, str(item_id))
+        return frame
+
+    # ----------------------------------------------------------- item writes
+
+    def insert_items(self, layer: str, items: gpd.GeoDataFrame) -> int:
+        """Validate and add new features to ``layer``; all or nothing.
+
+        A span's nodes must exist in the database. Ids that exist already are a
+        :class:`ConflictError`. Items without a CRS are taken as WGS84.
+        """
+        _table(layer)
+        with _storage_errors(), self.engine.begin() as conn:
+            clean = self._validate_items(conn, layer, items)
+            id_field = LAYERS[layer].id_field
+            existing = self._existing_ids(conn, layer, clean[id_field])
+            if existing:
+                raise ConflictError([Problem(layer, i, id_field, "id already exists")
+                                     for i in existing])
+            self._write(conn, layer, clean, upsert=False)
+            _bump_version(conn)
+        return len(clean)
+
+    def replace_item(self, layer: str, item_id: str, item: gpd.GeoDataFrame) -> None:
+        """Replace every field and the geometry of an existing feature."""
+        _table(layer)
+        id_field = LAYERS[layer].id_field
+        if len(item) != 1:
+            raise ValidationError([Problem(layer, str(item_id), None,
+                                           f"expected one feature, got {len(item)}")])
+        item = item.copy()
+        if id_field in item.columns and item[id_field].notna().all():
+            given = str(item[id_field].iat[0])
+            if given != str(item_id):
+                raise ValidationError([Problem(layer, str(item_id), id_field,
+                                               f"id in the body ({given!r}) differs from the "
+                                               "id in the path")])
+        item[id_field] = str(item_id)
+        with _storage_errors(), self.engine.begin() as conn:
+            if not self._existing_ids(conn, layer, pd.Series([str(item_id)])):
+                raise NotFoundError(layer, str(item_id))
+            clean = self._validate_items(conn, layer, item)
+            self._write(conn, layer, clean, upsert=True)
+            _bump_version(conn)
+
+    def patch_item(self, layer: str, item_id: str, changes: Mapping[str, Any]) -> None:
+        """Change some fields (or ``geometry``: shapely or GeoJSON, WGS84) of a feature."""
+        current = self.get_item(layer, item_id)
+        allowed = {*LAYERS[layer].field_names, "geometry"}
+        problems = [Problem(layer, str(item_id), key, "not a field of this layer")
+                    for key in changes if key not in allowed]
+        if problems:
+            raise ValidationError(problems)
+        row = current.copy()
+        for key, value in changes.items():
+            if key == "geometry":
+                geom = value if isinstance(value, shapely.Geometry) else \
+                    shapely.geometry.shape(value)
+                row = row.set_geometry(gpd.GeoSeries([geom], index=row.index, crs=SRID))
+            else:
+                row[key] = pd.Series([value], index=row.index, dtype=object)
+        self.replace_item(layer, item_id, row)
+
+    def delete_item(self, layer: str, item_id: str) -> None:
+        """Delete one feature; a node that spans still reference is a :class:`ConflictError`."""
+        table = _table(layer)
+        id_col = table.c[LAYERS[layer].id_field]
+        with _storage_errors(), self.engine.begin() as conn:
+            if layer == "nodes":
+                spans = LAYER_TABLES["spans"]
+                users = conn.execute(
+                    select(spans.c.span_id)
+                    .where(or_(spans.c.from_node == str(item_id), spans.c.to_node == str(item_id)))
+                    .order_by(spans.c.span_id)
+                ).scalars().all()
+                if users:
+                    raise ConflictError([Problem(
+                        "nodes", str(item_id), "node_id",
+                        f"still referenced by {len(users)} span(s): " + ", ".join(users[:20]))])
+            deleted = conn.execute(delete(table).where(id_col == str(item_id))).rowcount
+            if not deleted:
+                raise NotFoundError(layer, str(item_id))
+            _bump_version(conn)
+
+    # ---------------------------------------------------- versions, KPIs, runs
+
+    def data_version(self) -> int:
+        """A number that grows with every successful write, shared by all processes."""
+        with _storage_errors(), self.engine.connect() as conn:
+            return _read_version(conn)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts per layer, the data version and the migration revision."""
+        with _storage_errors(), self.engine.connect() as conn:
+            layers = {name: int(conn.execute(
+                select(func.count()).select_from(LAYER_TABLES[name])).scalar_one())
+                for name in LAYER_NAMES}
+            version = _read_version(conn)
+        return {"layers": layers, "data_version": version, "revision": self.revision(),
+                "dialect": self.engine.dialect.name}
+
+    def save_kpi_snapshot(self, kpis: Mapping[str, Any], *, data_version: int,
+                          taken_at: datetime | None = None) -> int:
+        """Store ``kpis`` (the ``kpis.json`` shape) and return the snapshot id."""
+        if "network" not in kpis:
+            raise ValidationError([Problem("kpi_snapshots", None, "network",
+                                           "KPIs must have a 'network' object")])
+        when = _utc(taken_at or datetime.now(UTC))
+        table = KPI_SNAPSHOTS
+        with _storage_errors(), self.engine.begin() as conn:
+            result = conn.execute(insert(table).values(
+                taken_at=when, data_version=int(data_version), kpis=dict(kpis)))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def kpi_history(self, *, area_id: str | None = None,
+                    since: datetime | None = None) -> list[dict[str, Any]]:
+        """KPI snapshots in time order: the network's KPIs, or one area's.
+
+        Each item is ``{"snapshot_id", "taken_at", "data_version", KPI: value,
+        ...}`` (plus ``area_id`` and ``name`` for an area). Snapshots that do
+        not know ``area_id`` are left out.
+        """
+        table = KPI_SNAPSHOTS
+        stmt = select(table).order_by(table.c.taken_at, table.c.snapshot_id)
+        if since is not None:
+            stmt = stmt.where(table.c.taken_at >= _utc(since))
+        with _storage_errors(), self.engine.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        out: list[dict[str, Any]] = []
+        for row in rows:
+            head = {"snapshot_id": row["snapshot_id"], "taken_at": _aware(row["taken_at"]),
+                    "data_version": row["data_version"]}
+            kpis = row["kpis"]
+            if area_id is None:
+                out.append({**head, **kpis.get("network", {})})
+                continue
+            for area in kpis.get("areas", []):
+                if str(area.get("area_id")) == str(area_id):
+                    out.append({**head, **area})
+                    break
+        return out
+
+    def record_analysis_run(self, *, drop_m: float, data_version: int,
+                            counts: Mapping[str, int], ran_at: datetime | None = None,
+                            duration_s: float | None = None) -> int:
+        """Remember one analysis run (when, drop_m, data version, counts); returns its id."""
+        table = ANALYSIS_RUNS
+        with _storage_errors(), self.engine.begin() as conn:
+            result = conn.execute(insert(table).values(
+                ran_at=_utc(ran_at or datetime.now(UTC)), drop_m=float(drop_m),
+                data_version=int(data_version), duration_s=duration_s,
+                counts={k: int(v) for k, v in counts.items()}))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def analysis_runs(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The most recent analysis runs, newest first."""
+        table = ANALYSIS_RUNS
+        with _storage_errors(), self.engine.connect() as conn:
+            rows = conn.execute(select(table).order_by(table.c.ran_at.desc(),
+                                                       table.c.run_id.desc()).limit(limit))
+            return [{**row, "ran_at": _aware(row["ran_at"])} for row in rows.mappings()]
+
+    # ---------------------------------------------------------------- helpers
+
+    def _existing_ids(self, conn: Connection, layer: str, ids: pd.Series) -> list[str]:
+        """The ids among ``ids`` that the database holds already, sorted."""
+        table = LAYER_TABLES[layer]
+        values = [str(v) for v in ids.dropna().unique()]
+        if not values or conn.execute(select(table.c[LAYERS[layer].id_field])
+                                      .limit(1)).first() is None:
+            return []
+        return sorted(dialects.ids_present(conn, table.c[LAYERS[layer].id_field], values))
+
+    def _validate_items(self, conn: Connection, layer: str,
+                        items: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """Items checked against the contract and, for spans, against the stored nodes."""
+        if not isinstance(items, gpd.GeoDataFrame):
+            raise ValidationError([Problem(layer, None, "geometry", "features need a geometry")])
+        frame = items.set_crs(SRID) if items.crs is None else items.to_crs(SRID)
+        frames: dict[str, gpd.GeoDataFrame] = {name: empty_layer(name, SRID)
+                                               for name in ("nodes", "spans", "premises")}
+        frames[layer] = frame
+        if layer == "spans":
+            ends = pd.concat([frame.get("from_node", pd.Series(dtype=object)),
+                              frame.get("to_node", pd.Series(dtype=object))])
+            wanted = [str(v) for v in ends.dropna().unique()]
+            frames["nodes"] = self._select_frame(
+                conn, "nodes", where=[LAYER_TABLES["nodes"].c.node_id.in_(wanted)]) \
+                if wanted else frames["nodes"]
+        report = validate_frames(frames, crs_required=False)
+        errors = [p for p in report.errors if p.layer == layer or layer == "spans"]
+        if errors:
+            raise ValidationError(errors, [w for w in report.warnings if w.layer == layer])
+        clean = report.dataset_or_raise().layers()[layer]
+        return _to_wgs84(clean)
+
+    def _write(self, conn: Connection, layer: str, frame: gpd.GeoDataFrame, *,
+               upsert: bool) -> None:
+        if frame.empty:
+            return
+        columns = LAYERS[layer].field_names
+        attrs = frame[columns].astype(object)
+        attrs = attrs.where(attrs.notna(), None)
+        wkb = shapely.to_wkb(np.asarray(frame.geometry.array, dtype=object))
+        rows = [(*values, geom) for values, geom in
+                zip(attrs.itertuples(index=False, name=None), wkb, strict=True)]
+        dialects.bulk_write(conn, LAYER_TABLES[layer], columns, rows, upsert=upsert)
+
+    def _select_frame(self, conn: Connection, layer: str, *, where: Sequence[Any] = (),
+                      order_by: Any = None, limit: int | None = None,
+                      offset: int | None = None) -> gpd.GeoDataFrame:
+        table = LAYER_TABLES[layer]
+        fields = LAYERS[layer].fields
+        stmt = select(*(table.c[f.name] for f in fields),
+                      func.ST_AsBinary(table.c.geometry, type_=LargeBinary)).where(*where)
+        if order_by is not None:
+            stmt = stmt.order_by(order_by)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        if offset:
+            stmt = stmt.offset(offset)
+        rows = conn.execute(stmt).all()
+        return _rows_to_frame(layer, fields, rows)
+
+
+def _rows_to_frame(layer: str, fields: Sequence[Field], rows: Sequence[Any]) -> gpd.GeoDataFrame:
+    if not rows:
+        return empty_layer(layer, SRID)
+    columns = list(zip(*rows, strict=True))
+    data: dict[str, Any] = {}
+    for f, values in zip(fields, columns[:-1], strict=True):
+        if f.type == "int":
+            data[f.name] = pd.array(values, dtype="Int64")
+        elif f.type == "bool":
+            data[f.name] = np.asarray(values, dtype=bool)
+        else:
+            data[f.name] = np.asarray(values, dtype=object)
+    geoms = shapely.from_wkb(np.asarray([bytes(b) for b in columns[-1]], dtype=object))
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=SRID), crs=SRID)
+
+
+def _to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if frame.crs is None:
+        return frame.set_crs(SRID)
+    return frame if frame.crs.to_epsg() == SRID else frame.to_crs(SRID)
+
+
+def _table(layer: str) -> Table:
+    if layer not in LAYER_TABLES:
+        raise NotFoundError("layers", str(layer))
+    return LAYER_TABLES[layer]
+
+
+def _coerce_filter(layer: str, key: str, value: str) -> Any:
+    if key not in LAYERS[layer].field_names:
+        raise ValidationError([Problem(layer, None, key,
+                                       "cannot filter on this; fields are "
+                                       + ", ".join(LAYERS[layer].field_names))])
+    kind = LAYERS[layer].field(key).type
+    text = str(value).strip()
+    if kind == "int":
+        try:
+            return int(text)
+        except ValueError:
+            raise ValidationError([Problem(layer, None, key,
+                                           f"not an integer: {value!r}")]) from None
+    if kind == "bool":
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ValidationError([Problem(layer, None, key, f"not a boolean: {value!r}")])
+    return text
+
+
+def _check_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        raise ValidationError([Problem("bbox", None, "bbox",
+                                       "expected four numbers: min_lon,min_lat,max_lon,max_lat")
+                               ]) from None
+    if not all(np.isfinite([minx, miny, maxx, maxy])) or minx > maxx or miny > maxy:
+        raise ValidationError([Problem("bbox", None, "bbox",
+                                       f"not a WGS84 rectangle: {tuple(bbox)!r}")])
+    return minx, miny, maxx, maxy
+
+
+def _read_version(conn: Connection) -> int:
+    table = META
+    value = conn.execute(select(table.c.value).where(table.c.key == DATA_VERSION_KEY)).scalar()
+    if value is None:
+        raise StorageError("the database has no data version: run `netgis db init`")
+    return int(value)
+
+
+def _bump_version(conn: Connection) -> None:
+    table = META
+    conn.execute(update(table).where(table.c.key == DATA_VERSION_KEY)
+                 .values(value=table.c.value + 1))
+
+
+def _utc(when: datetime) -> datetime:
+    """An aware UTC timestamp (naive ones are taken as UTC); SQLite stores it as UTC text."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _aware(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+@contextlib.contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Database trouble (unreachable, not initialised, concurrent id clash) as NetgisErrors."""
+    try:
+        yield
+    except sqlalchemy.exc.IntegrityError as exc:
+        raise ConflictError([Problem("database", None, None,
+                                     f"a concurrent write conflicts: {exc.orig}")]) from exc
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError) as exc:
+        raise StorageError(f"database error (is it reachable and initialised with "
+                           f"`netgis db init`?): {exc.orig}") from exc

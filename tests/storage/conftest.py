@@ -1,0 +1,146 @@
+"""Fixtures running the same storage tests against SpatiaLite and PostGIS.
+
+PostGIS runs on the local PostgreSQL (127.0.0.1:5432, user postgres): one
+database with a unique name per test session, dropped at the end. When the
+server is not reachable the PostGIS tests fail, they are not skipped
+(``make test`` starts it). Each test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from sqlalchemy import delete, update
+from storage_helpers import BACKENDS
+
+from netgis.storage import Repository, create_engine
+from netgis.storage.models import ANALYSIS_RUNS, DATA_VERSION_KEY, KPI_SNAPSHOTS, LAYER_TABLES, META
+
+ADMIN_URL = os.environ.get("NETGIS_TEST_POSTGRES_URL",
+                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+class PostgresDatabases:
+    """Creates uniquely named PostgreSQL databases and drops them all at the end."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.names: list[str] = []
+        self.engines: list[sqlalchemy.Engine] = []
+
+    def create(self) -> str:
+        name = f"netgis_test_{uuid.uuid4().hex[:12]}"
+        with self.admin.connect() as conn:
+            # the name is generated above, never user input; DDL takes no bound parameters
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        self.names.append(name)
+        return self.admin.url.set(database=name).render_as_string(hide_password=False)
+
+    def engine(self, url: str) -> sqlalchemy.Engine:
+        engine = create_engine(url)
+        self.engines.append(engine)
+        return engine
+
+    def drop_all(self) -> None:
+        for engine in self.engines:
+            engine.dispose()
+        with self.admin.connect() as conn:
+            for name in self.names:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[PostgresDatabases]:
+    dbs = PostgresDatabases(ADMIN_URL)
+    try:
+        with dbs.admin.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except sqlalchemy.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {ADMIN_URL} (run `make postgres`): {exc}")
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture
+def new_engine(request: pytest.FixtureRequest,
+               tmp_path: Path) -> Iterator[Callable[[str], sqlalchemy.Engine]]:
+    """A factory: an engine on a brand-new, empty database of the given backend."""
+    made: list[sqlalchemy.Engine] = []
+
+    def make(backend: str) -> sqlalchemy.Engine:
+        if backend == "spatialite":
+            engine = create_engine(f"sqlite:///{tmp_path / f'db{len(made)}.sqlite'}")
+            made.append(engine)
+            return engine
+        dbs: PostgresDatabases = request.getfixturevalue("pg_databases")
+        return dbs.engine(dbs.create())
+
+    yield make
+    for engine in made:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _session_repos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Repository]]:
+    repos: dict[str, Repository] = {}
+    yield repos
+    for repo in repos.values():
+        repo.engine.dispose()
+
+
+def _clean(repo: Repository) -> None:
+    """Empty every table and reset the data version (the migrations stay)."""
+    with repo.engine.begin() as conn:
+        for table in (ANALYSIS_RUNS, KPI_SNAPSHOTS,
+                      *(LAYER_TABLES[n] for n in ("areas", "premises", "spans", "nodes"))):
+            conn.execute(delete(table))
+        conn.execute(update(META).where(META.c.key == DATA_VERSION_KEY).values(value=0))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _ready_repo(backend: str, request: pytest.FixtureRequest,
+                session_repos: dict[str, Repository],
+                tmp_path_factory: pytest.TempPathFactory) -> Repository:
+    """The session's initialised repository of ``backend``, emptied."""
+    if backend not in session_repos:
+        if backend == "spatialite":
+            path = tmp_path_factory.mktemp("spatialite") / "netgis.db"
+            r = Repository.from_url(f"sqlite:///{path}")
+        else:
+            dbs: PostgresDatabases = request.getfixturevalue("pg_databases")
+            r = Repository(dbs.engine(dbs.create()))
+        r.init()
+        session_repos[backend] = r
+    _clean(session_repos[backend])
+    return session_repos[backend]
+
+
+@pytest.fixture
+def repo(backend: str, request: pytest.FixtureRequest,
+         _session_repos: dict[str, Repository],
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repository]:
+    """An initialised repository with empty tables, on the backend under test."""
+    r = _ready_repo(backend, request, _session_repos, tmp_path_factory)
+    yield r
+    _clean(r)
+
+
+@pytest.fixture
+def all_repos(request: pytest.FixtureRequest, _session_repos: dict[str, Repository],
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Repository]]:
+    """Both databases at once, empty (for comparing their answers)."""
+    repos = {b: _ready_repo(b, request, _session_repos, tmp_path_factory)
+             for b in ("spatialite", "postgis")}
+    yield repos
+    for r in repos.values():
+        _clean(r)

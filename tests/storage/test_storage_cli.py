@@ -1,0 +1,101 @@
+"""`netgis db ...` end to end in a subprocess, on both databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from storage_helpers import BACKENDS, assert_same_layers, chain_dataset
+
+from netgis.cli import main
+from netgis.io import read_dataset, write_dataset
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "ring_spur" / "dataset.gpkg"
+
+
+def _netgis(*args: str, env_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The real entry point in a subprocess (slow: a fresh interpreter each time)."""
+    env = {k: v for k, v in os.environ.items() if k != "NETGIS_DATABASE_URL"}
+    if env_url is not None:
+        env["NETGIS_DATABASE_URL"] = env_url
+    return subprocess.run([sys.executable, "-m", "netgis.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=300, check=False)
+
+
+@pytest.fixture
+def netgis_main(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+                ) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``netgis.cli.main`` in this process, with argv and environment as a shell would set."""
+
+    def run(*args: str, env_url: str | None = None) -> subprocess.CompletedProcess[str]:
+        if env_url is None:
+            monkeypatch.delenv("NETGIS_DATABASE_URL", raising=False)
+        else:
+            monkeypatch.setenv("NETGIS_DATABASE_URL", env_url)
+        monkeypatch.setattr(sys, "argv", ["netgis", *args])
+        with pytest.raises(SystemExit) as done:
+            main()
+        out, err = capsys.readouterr()
+        code = done.value.code
+        return subprocess.CompletedProcess(list(args), code if isinstance(code, int) else 1,
+                                           out, err)
+
+    return run
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_db_commands(backend: str, new_engine: Callable[[str], sqlalchemy.Engine],
+                     tmp_path: Path,
+                     netgis_main: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    url = new_engine(backend).url.render_as_string(hide_password=False)
+    # SpatiaLite through the environment variable, PostGIS through the option
+    opts = ["--database-url", url] if backend == "postgis" else []
+    env_url = url if backend == "spatialite" else None
+
+    # `db load` alone is enough on a new database; init and upgrade are then no-ops
+    run = netgis_main("db", "load", str(EXAMPLE), *opts, env_url=env_url)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["loaded"]["spans"] == len(read_dataset(EXAMPLE).spans)
+    run = netgis_main("db", "init", *opts, env_url=env_url)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["data_version"] == 1
+    run = netgis_main("db", "upgrade", *opts, env_url=env_url)
+    assert run.returncode == 0 and json.loads(run.stdout)["revision"] == "0001"
+
+    again = netgis_main("db", "load", str(EXAMPLE), *opts, env_url=env_url)
+    assert again.returncode == 2
+    assert "spans id=s1 field=span_id" in again.stderr and "Traceback" not in again.stderr
+    assert netgis_main("db", "load", str(EXAMPLE), "--mode", "upsert", *opts,
+                   env_url=env_url).returncode == 0
+
+    bad = chain_dataset(40, prefix="z")
+    bad.spans.loc[17, "from_node"] = "ghost"
+    bad_path = write_dataset(bad, tmp_path / "bad.gpkg")
+    run = netgis_main("db", "load", str(bad_path), *opts, env_url=env_url)
+    assert run.returncode == 2
+    assert "spans id=zs17 field=from_node" in run.stderr
+
+    stats = json.loads(netgis_main("db", "stats", *opts, env_url=env_url).stdout)
+    assert stats["data_version"] == 2
+    assert stats["layers"]["premises"] == len(read_dataset(EXAMPLE).premises)
+
+    out = tmp_path / "export.gpkg"
+    run = netgis_main("db", "export", str(out), *opts, env_url=env_url)
+    assert run.returncode == 0, run.stderr
+    assert_same_layers(read_dataset(out), read_dataset(EXAMPLE))
+
+
+def test_db_commands_report_bad_databases(
+        tmp_path: Path, netgis_main: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    run = netgis_main("db", "stats", "--database-url", "mysql://x@127.0.0.1/db")
+    assert run.returncode == 2 and "unsupported database" in run.stderr
+    # the installed entry point, in a fresh interpreter, on a database never initialised
+    run = _netgis("db", "stats", env_url=f"sqlite:///{tmp_path / 'never_initialised.db'}")
+    assert run.returncode == 2 and "netgis db init" in run.stderr
+    assert "Traceback" not in run.stderr
