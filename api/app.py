@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api.cache import AnalysisCache
 from api.errors import ProblemDetail, install_error_handlers
@@ -22,9 +23,11 @@ from api.routers import analysis, collections, health, imports, landing
 from api.routers import bead as bead_router
 from api.routers import gaps as gaps_router
 from api.routers import kpis as kpi_feeds
+from api.routers import maps as map_pages
 from api.routers import metrics as service_metrics
 from api.routers.analysis import ScenarioIn
 from api.settings import Settings
+from maps.assets import static_dir
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -64,6 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(gaps_router.router)
     app.include_router(bead_router.router)
+    app.include_router(map_pages.router)
+    # the maps' Leaflet files: every page loads its scripts from this server, no CDN
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     # metrics middleware inside the snapshot one: a write's latency excludes its snapshot
     service_metrics.install(app)
     kpi_feeds.install(app)

@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     max_upload_bytes: Annotated[int, Field(ge=1, description="Largest upload.")] = 256 * 2**20
     max_body_bytes: Annotated[int, Field(ge=1, description="Largest JSON body.")] = 32 * 2**20
     analysis_cache_size: Annotated[int, Field(ge=1, description="Analyses kept.")] = 4
-    tiles_url: Annotated[str, Field(description="Basemap tiles for maps.")] = \
-        "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    #: empty by default: maps work offline and show the plant without a base map
+    tiles_url: Annotated[str, Field(description="Basemap tiles for maps ({z}/{x}/{y} URL); "
+                                                "empty for none.")] = ""
     title: str = "netgis"
 
     @field_validator("api_keys", mode="before")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import html
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import folium
 import geopandas as gpd
@@ -56,8 +57,73 @@ def to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if frame.crs is None:
         raise ValidationError([Problem("map", None, "geometry", "layer has no CRS")])
     out = frame.to_crs(4326) if not frame.crs.equals("EPSG:4326") else frame.copy()
-    out.geometry = shapely.transform(out.geometry.values, lambda xy: np.round(xy, _DECIMALS))
-    return out
+    return round_coords(out)
+
+
+def round_coords(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``frame`` (EPSG:4326, modified in place) with coordinates rounded for display."""
+    frame.geometry = shapely.transform(frame.geometry.values, lambda xy: np.round(xy, _DECIMALS))
+    return frame
+
+
+class MapOptions(TypedDict, total=False):
+    """The keyword options every builder takes.
+
+    Attributes
+    ----------
+    m
+        An existing map to draw on (its base map is kept); a new one by default.
+    tiles_url
+        XYZ tile URL of the base map (``{z}/{x}/{y}``); None (default) draws no base map.
+    tiles_attribution
+        Attribution shown for the tiles.
+    base_url
+        Where the page finds the vendored assets (:func:`maps.static_dir`),
+        ``/static`` by default.
+    max_features
+        Above this many features a layer is rolled up into H3 hexagons, merged
+        into one line or cut to its worst items (each builder says which);
+        :data:`DEFAULT_MAX_FEATURES` by default.
+    """
+
+    m: folium.Map | None
+    tiles_url: str | None
+    tiles_attribution: str
+    base_url: str
+    max_features: int
+
+
+@dataclass(frozen=True)
+class Options:
+    """:class:`MapOptions` checked and with their defaults filled in."""
+
+    m: folium.Map | None = None
+    tiles_url: str | None = None
+    tiles_attribution: str = ""
+    base_url: str = "/static"
+    max_features: int = DEFAULT_MAX_FEATURES
+
+    @classmethod
+    def of(cls, options: MapOptions, hex_resolution: int = DEFAULT_HEX_RESOLUTION) -> Options:
+        """Check ``options`` (and an H3 resolution); TypeError for an unknown name.
+
+        Examples
+        --------
+        >>> Options.of({"max_features": 10}).max_features
+        10
+        """
+        unknown = sorted(set(options) - set(MapOptions.__annotations__))
+        if unknown:
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
+        out = cls(**options)
+        check_options(out.max_features, hex_resolution)
+        return out
+
+    def start(self, *, prefer_canvas: bool = False) -> folium.Map:
+        """The map to draw on (see :func:`start_map`)."""
+        return start_map(self.m, tiles_url=self.tiles_url,
+                         tiles_attribution=self.tiles_attribution, base_url=self.base_url,
+                         prefer_canvas=prefer_canvas)
 
 
 def start_map(
@@ -189,15 +255,125 @@ def merged_lines(frame: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
     )
 
 
+#: Popup rows (column: label) of premises, spans and nodes, in every map that draws them.
+PREMISE_POPUP = {
+    "premise_id": "premise",
+    "units": "units",
+    "kind": "kind",
+    "passed": "passed",
+    "distance_m": "distance m",
+    "served_span_id": "served span",
+    "span_protected": "span protected",
+    "node_protected": "node protected",
+    "duct_protected": "duct protected",
+    "connected": "connected",
+    "address": "address",
+}
+SPAN_POPUP = {
+    "span_id": "span",
+    "status": "status",
+    "lit": "lit",
+    "from_node": "from",
+    "to_node": "to",
+    "length_m": "length m",
+    "fiber_count": "fibers",
+    "fibers_used": "fibers used",
+    "cut_units": "cut units",
+    "duct_id": "duct",
+}
+NODE_POPUP = {
+    "node_id": "node",
+    "kind": "kind",
+    "status": "status",
+    "name": "name",
+    "failure_units": "failure units",
+}
+
+
+def premise_points(
+    group: folium.FeatureGroup,
+    premises: gpd.GeoDataFrame,
+    color: str,
+    css_class: str,
+    *,
+    name: str | None = None,
+    radius: float = 3.5,
+    fill_opacity: float = 0.85,
+) -> None:
+    """Premises (WGS84) as circle markers with id tooltip and full popup."""
+    cols, labels = popup_columns(premises, PREMISE_POPUP)
+    geojson_layer(
+        premises,
+        name=name or css_class,
+        id_field="premise_id",
+        style={"color": color, "fillColor": color, "fillOpacity": fill_opacity, "weight": 1},
+        css_class=css_class,
+        fields=cols,
+        aliases=labels,
+        point_radius=radius,
+    ).add_to(group)
+
+
+def plant_nodes(
+    m: folium.Map,
+    nodes: gpd.GeoDataFrame,
+    kind: str,
+    *,
+    color: str,
+    radius: float,
+    label: str,
+    popup: Mapping[str, str],
+) -> list[LegendItem]:
+    """The ``kind`` nodes (WGS84) as white-ringed dots in an overlay ``label``; their legend."""
+    part = nodes[nodes["kind"] == kind]
+    if part.empty:
+        return []
+    cols, labels = popup_columns(part, popup)
+    geojson_layer(
+        part, name=kind, id_field="node_id", css_class=f"netgis-{kind}",
+        style={"color": "#ffffff", "weight": 2, "fillColor": color, "fillOpacity": 1.0},
+        fields=cols, aliases=labels, point_radius=radius,
+    ).add_to(feature_group(m, f"{label} ({len(part)})"))
+    return [LegendItem("dot", color, kind)]
+
+
+def span_layer(
+    group: folium.FeatureGroup,
+    spans: gpd.GeoDataFrame,
+    *,
+    merge: bool,
+    label: str,
+    name: str,
+    css_class: str,
+    style: Style,
+    popup: Mapping[str, str],
+) -> None:
+    """Spans (WGS84) one by one with their ``popup`` rows, or (``merge``) as one line."""
+    if merge:
+        geojson_layer(merged_lines(spans, label), name=name, id_field=None, style=style,
+                      css_class=css_class, fields=["layer", "features"]).add_to(group)
+        return
+    cols, labels = popup_columns(spans, popup)
+    geojson_layer(spans, name=name, id_field="span_id", style=style, css_class=css_class,
+                  fields=cols, aliases=labels).add_to(group)
+
+
+def first_rows(frame: pd.DataFrame, limit: int, notes: list[str], what: str,
+               which: str = "worst") -> pd.DataFrame:
+    """The first ``limit`` rows; above that a legend note says what was left out."""
+    if len(frame) <= limit:
+        return frame
+    notes.append(f"{len(frame)} {what}: the {limit} {which} shown")
+    return frame.head(limit)
+
+
 def hex_frame(table: pd.DataFrame, cell_col: str = "h3_cell") -> gpd.GeoDataFrame:
     """``table`` with a polygon (EPSG:4326) for the H3 cell in ``cell_col``."""
     polys = [
         shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)])
         for c in table[cell_col]
     ]
-    out = gpd.GeoDataFrame(table.reset_index(drop=True), geometry=polys, crs=4326)
-    out.geometry = shapely.transform(out.geometry.values, lambda xy: np.round(xy, _DECIMALS))
-    return out
+    return round_coords(gpd.GeoDataFrame(table.reset_index(drop=True), geometry=polys, crs=4326))
 
 
 def color_bins(values: pd.Series, edges: Sequence[float], colors: Sequence[str]) -> pd.Series:
@@ -220,6 +396,29 @@ def nice_edges(values: pd.Series, n: int) -> list[float]:
     else:
         qs[-1] += 1  # the top value belongs to the last interval
     return [float(q) for q in qs]
+
+
+def interval_labels(edges: Sequence[float]) -> list[str]:
+    """``lo-hi`` labels of integer intervals ``[edges[i], edges[i+1])`` (``lo`` when one value).
+
+    Examples
+    --------
+    >>> interval_labels([1.0, 2.0, 5.0])
+    ['1', '2-4']
+    """
+    out = []
+    for lo, hi in itertools.pairwise(edges):
+        top = int(hi) - 1
+        out.append(f"{int(lo)}" if top <= lo else f"{int(lo)}-{top}")
+    return out
+
+
+def class_legend(shape: str, colors: Sequence[str], edges: Sequence[float],
+                 label: str) -> list[LegendItem]:
+    """One legend row per interval of ``edges`` (the last colours when there are fewer)."""
+    n = len(edges) - 1
+    return [LegendItem(shape, c, label.format(lab))
+            for c, lab in zip(colors[-n:], interval_labels(edges), strict=True)]
 
 
 def add_by_color(

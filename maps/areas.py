@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 import folium
 import geopandas as gpd
 import pandas as pd
 
-from maps._base import (
-    DEFAULT_MAX_FEATURES,
-    Legend,
-    LegendItem,
-    add_by_color,
-    color_bins,
-    feature_group,
-    finish_map,
-    popup_columns,
-    require_columns,
-    start_map,
-    to_wgs84,
-)
+from maps import _base as base
 from netgis.errors import ConfigError
 
 #: Percentage classes, red (low) to green (high); null (no premises) is grey.
@@ -47,7 +35,7 @@ AREA_POPUP = {
 
 
 def _pct_colors(values: pd.Series) -> pd.Series:
-    colors = color_bins(values.fillna(0.0), PCT_EDGES, PCT_COLORS)
+    colors = base.color_bins(values.fillna(0.0), PCT_EDGES, PCT_COLORS)
     return colors.where(values.notna(), NULL_COLOR)
 
 
@@ -56,11 +44,7 @@ def areas_map(
     area_kpis: Sequence[Mapping[str, Any]] | pd.DataFrame,
     *,
     protected: str = "node_protected_pct",
-    m: folium.Map | None = None,
-    tiles_url: str | None = None,
-    tiles_attribution: str = "",
-    base_url: str = "/static",
-    max_features: int = DEFAULT_MAX_FEATURES,
+    **options: Unpack[base.MapOptions],
 ) -> folium.Map:
     """Choropleth of coverage % (shown) and protected % (a second layer) per area.
 
@@ -74,15 +58,15 @@ def areas_map(
     protected
         Which protection to map: ``span_protected_pct``,
         ``node_protected_pct`` (default) or ``duct_protected_pct``.
-    m, tiles_url, tiles_attribution, base_url
-        As for :func:`maps.coverage_map`.
-    max_features
-        Areas beyond this count are an error: a choropleth of more polygons
-        than that does not open in a browser, map a coarser area layer.
+    **options
+        :class:`maps._base.MapOptions`. More areas than ``max_features`` are
+        an error: a choropleth of more polygons than that does not open in a
+        browser, map a coarser area layer.
 
     Returns
     -------
     folium.Map
+        The coverage % layer (shown), the protected % layer (listed, hidden).
 
     Examples
     --------
@@ -91,21 +75,22 @@ def areas_map(
     """
     if protected not in PROTECTED_KPIS:
         raise ConfigError(f"protected must be one of {', '.join(PROTECTED_KPIS)}: {protected!r}")
-    if len(areas) > max_features:
-        raise ConfigError(f"{len(areas)} areas > max_features={max_features}")
-    require_columns(areas, "areas", ["area_id"])
+    opts = base.Options.of(options)
+    if len(areas) > opts.max_features:
+        raise ConfigError(f"{len(areas)} areas > max_features={opts.max_features}")
+    base.require_columns(areas, "areas", ["area_id"])
     kpis = pd.DataFrame(list(area_kpis)) if not isinstance(area_kpis, pd.DataFrame) else area_kpis
     if kpis.empty:
         kpis = pd.DataFrame(columns=["area_id", "coverage_pct", protected])
-    require_columns(kpis, "areas", ["area_id", "coverage_pct", protected])
-    m = start_map(m, tiles_url=tiles_url, tiles_attribution=tiles_attribution, base_url=base_url)
-    a = to_wgs84(areas)
+    base.require_columns(kpis, "areas", ["area_id", "coverage_pct", protected])
+    m = opts.start()
+    a = base.to_wgs84(areas)
     extra = [c for c in kpis.columns if c not in a.columns or c == "area_id"]
     joined = a.merge(kpis[extra], on="area_id", how="left")
     for col in [c for c in AREA_POPUP if c.endswith(("_pct", "_km"))]:
         if col in joined:
             joined[col] = pd.to_numeric(joined[col], errors="coerce").round(1)
-    cols, labels = popup_columns(joined, AREA_POPUP)
+    cols, labels = base.popup_columns(joined, AREA_POPUP)
     for kpi, title, show, css in (
         ("coverage_pct", "Coverage %", True, "netgis-area-coverage"),
         (protected, protected.removesuffix("_pct").replace("_", " ").capitalize() + " %",
@@ -113,8 +98,8 @@ def areas_map(
     ):
         if joined.empty:
             continue
-        add_by_color(
-            feature_group(m, f"{title} ({len(joined)} areas)", show=show), joined,
+        base.add_by_color(
+            base.feature_group(m, f"{title} ({len(joined)} areas)", show=show), joined,
             _pct_colors(joined[kpi]),
             base_style={"color": "#333333", "weight": 1.5, "fillOpacity": 0.55},
             color_keys=("fillColor",), name=kpi, id_field="area_id", css_class=css,
@@ -122,8 +107,8 @@ def areas_map(
             tooltip_fields=[c for c in ("name", kpi) if c in cols],
         )
     labels_pct = ("< 25 %", "25-50 %", "50-75 %", "75-90 %", ">= 90 %")
-    items = [LegendItem("fill", c, lab) for c, lab in zip(PCT_COLORS, labels_pct, strict=True)]
-    items.append(LegendItem("fill", NULL_COLOR, "no premises"))
+    items = [base.LegendItem("fill", c, lab) for c, lab in zip(PCT_COLORS, labels_pct, strict=True)]
+    items.append(base.LegendItem("fill", NULL_COLOR, "no premises"))
     notes = ["Coverage % shown; switch to protected % in the layer list",
              "units weighted; protected = of passed units"]
-    return finish_map(m, [a], Legend("Areas", items, notes))
+    return base.finish_map(m, [a], base.Legend("Areas", items, notes))

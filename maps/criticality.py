@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 import folium
 import geopandas as gpd
 import pandas as pd
 import shapely
 
-from maps._base import (
-    DEFAULT_HEX_RESOLUTION,
-    DEFAULT_MAX_FEATURES,
-    Legend,
-    LegendItem,
-    add_by_color,
-    check_options,
-    color_bins,
-    feature_group,
-    finish_map,
-    geojson_layer,
-    merged_lines,
-    nice_edges,
-    popup_columns,
-    require_columns,
-    start_map,
-    to_wgs84,
-)
-from maps.coverage import NODE_POPUP, PREMISE_POPUP, SPAN_POPUP, premise_hexes
+from maps import _base as base
+from maps.coverage import CORE_COLOR, premise_hexes
 from netgis.schema import CORE
 
 SAFE_COLOR = "#9e9e9e"
@@ -37,27 +19,18 @@ SAFE_COLOR = "#9e9e9e"
 IMPACT_COLORS = ("#fdae61", "#f46d43", "#d73027", "#a50026")
 IMPACT_WEIGHTS = (3, 4.5, 6, 8)
 SCENARIO_COLOR = "#6a3d9a"
-CORE_COLOR = "#40004b"
 
-CRIT_SPAN_POPUP = {"cut_premises": "cut premises", **SPAN_POPUP}
-CRIT_NODE_POPUP = {**NODE_POPUP, "failure_premises": "failure premises"}
+CRIT_SPAN_POPUP = {"cut_premises": "cut premises", **base.SPAN_POPUP}
+CRIT_NODE_POPUP = {**base.NODE_POPUP, "failure_premises": "failure premises"}
 
 
 def _impact_classes(values: pd.Series) -> tuple[list[float], pd.Series, pd.Series]:
     """Quantile classes of positive impacts: edges, colour and weight per value."""
-    edges = nice_edges(values, len(IMPACT_COLORS))
+    edges = base.nice_edges(values, len(IMPACT_COLORS))
     n = len(edges) - 1
-    colors = color_bins(values, edges, IMPACT_COLORS[-n:])
-    weights = color_bins(values, edges, [str(w) for w in IMPACT_WEIGHTS[-n:]])
+    colors = base.color_bins(values, edges, IMPACT_COLORS[-n:])
+    weights = base.color_bins(values, edges, [str(w) for w in IMPACT_WEIGHTS[-n:]])
     return edges, colors, weights
-
-
-def _impact_labels(edges: list[float], what: str) -> list[str]:
-    out = []
-    for lo, hi in itertools.pairwise(edges):
-        top = int(hi) - 1
-        out.append(f"{what} {int(lo)}" if top <= lo else f"{what} {int(lo)}-{top}")
-    return out
 
 
 def criticality_map(
@@ -68,12 +41,8 @@ def criticality_map(
     scenario: Mapping[str, Any] | None = None,
     scenario_area: shapely.Geometry | None = None,
     scenario_area_crs: Any = 4326,
-    m: folium.Map | None = None,
-    tiles_url: str | None = None,
-    tiles_attribution: str = "",
-    base_url: str = "/static",
-    max_features: int = DEFAULT_MAX_FEATURES,
-    hex_resolution: int = DEFAULT_HEX_RESOLUTION,
+    hex_resolution: int = base.DEFAULT_HEX_RESOLUTION,
+    **options: Unpack[base.MapOptions],
 ) -> folium.Map:
     """Spans coloured and weighted by cut units, single points of failure, a scenario overlay.
 
@@ -90,8 +59,10 @@ def criticality_map(
         an overlay.
     scenario_area, scenario_area_crs
         The scenario's area polygon and its CRS, outlined when given.
-    m, tiles_url, tiles_attribution, base_url, max_features, hex_resolution
-        As for :func:`maps.coverage_map`. Above ``max_features`` the spans
+    hex_resolution
+        H3 resolution of the hexagons of lost premises.
+    **options
+        :class:`maps._base.MapOptions`. Above ``max_features`` the spans
         without cut impact are merged into one line, only the ``max_features``
         worst single points of failure keep their own popup, and lost
         premises are rolled up into H3 hexagons.
@@ -99,6 +70,8 @@ def criticality_map(
     Returns
     -------
     folium.Map
+        Safe spans in grey, single points of failure by impact class, cores,
+        and the scenario (when given) in purple.
 
     Examples
     --------
@@ -106,85 +79,66 @@ def criticality_map(
     >>> sc = scenario(r, spans=["s5"])  # doctest: +SKIP
     >>> criticality_map(r.spans, r.nodes, premises=r.premises, scenario=sc)  # doctest: +SKIP
     """
-    check_options(max_features, hex_resolution)
-    require_columns(spans, "spans", ["span_id", "cut_units"])
-    require_columns(nodes, "nodes", ["node_id", "kind", "failure_units"])
+    opts = base.Options.of(options, hex_resolution)
+    max_features = opts.max_features
+    base.require_columns(spans, "spans", ["span_id", "cut_units"])
+    base.require_columns(nodes, "nodes", ["node_id", "kind", "failure_units"])
     big = len(spans) > max_features
-    m = start_map(m, tiles_url=tiles_url, tiles_attribution=tiles_attribution, base_url=base_url,
-                  prefer_canvas=big)
-    s = to_wgs84(spans)
-    n = to_wgs84(nodes)
-    items: list[LegendItem] = [LegendItem("line", SAFE_COLOR, "no cut impact")]
+    m = opts.start(prefer_canvas=big)
+    s = base.to_wgs84(spans)
+    n = base.to_wgs84(nodes)
+    items: list[base.LegendItem] = [base.LegendItem("line", SAFE_COLOR, "no cut impact")]
     notes: list[str] = []
 
     spof = s["cut_units"].fillna(0).to_numpy(float) > 0
     safe = s[~spof]
     if not safe.empty:
-        group = feature_group(m, f"Spans without cut impact ({len(safe)})")
-        style = {"color": SAFE_COLOR, "weight": 2, "opacity": 0.8}
-        if big:
-            geojson_layer(merged_lines(safe, "no cut impact"), name="safe", id_field=None,
-                          style=style, css_class="netgis-span-safe",
-                          fields=["layer", "features"]).add_to(group)
-        else:
-            cols, labels = popup_columns(safe, CRIT_SPAN_POPUP)
-            geojson_layer(safe, name="safe", id_field="span_id", style=style,
-                          css_class="netgis-span-safe", fields=cols, aliases=labels).add_to(group)
+        group = base.feature_group(m, f"Spans without cut impact ({len(safe)})")
+        base.span_layer(group, safe, merge=big, label="no cut impact", name="safe",
+                        css_class="netgis-span-safe",
+                        style={"color": SAFE_COLOR, "weight": 2, "opacity": 0.8},
+                        popup=CRIT_SPAN_POPUP)
     crit = s[spof].sort_values("cut_units", ascending=False)
     if not crit.empty:
-        if len(crit) > max_features:
-            notes.append(f"{len(crit)} critical spans: the {max_features} worst shown")
-            crit = crit.head(max_features)
+        crit = base.first_rows(crit, max_features, notes, "critical spans")
         edges, colors, weights = _impact_classes(crit["cut_units"])
-        group = feature_group(m, f"Single-point-of-failure spans ({int(spof.sum())})")
-        cols, labels = popup_columns(crit, CRIT_SPAN_POPUP)
+        group = base.feature_group(m, f"Single-point-of-failure spans ({int(spof.sum())})")
+        cols, labels = base.popup_columns(crit, CRIT_SPAN_POPUP)
         key = colors + "|" + weights
         for k in pd.unique(key):
             color, weight = k.split("|")
-            geojson_layer(crit[(key == k).to_numpy()], name="spof", id_field="span_id",
-                          style={"color": color, "weight": float(weight), "opacity": 0.95},
-                          css_class="netgis-span-spof", fields=cols, aliases=labels,
-                          tooltip_fields=["span_id", "cut_units"]).add_to(group)
-        items += [LegendItem("line", c, lab) for c, lab in
-                  zip(IMPACT_COLORS[-(len(edges) - 1):], _impact_labels(edges, "cut units"),
-                      strict=True)]
+            base.geojson_layer(crit[(key == k).to_numpy()], name="spof", id_field="span_id",
+                               style={"color": color, "weight": float(weight), "opacity": 0.95},
+                               css_class="netgis-span-spof", fields=cols, aliases=labels,
+                               tooltip_fields=["span_id", "cut_units"]).add_to(group)
+        items += base.class_legend("line", IMPACT_COLORS, edges, "cut units {}")
 
-    cols, labels = popup_columns(n, CRIT_NODE_POPUP)
-    cores = n[n["kind"] == CORE]
-    if not cores.empty:
-        geojson_layer(cores, name="cores", id_field="node_id", css_class="netgis-core",
-                      style={"color": "#ffffff", "weight": 2, "fillColor": CORE_COLOR,
-                             "fillOpacity": 1.0},
-                      fields=cols, aliases=labels, point_radius=8,
-                      ).add_to(feature_group(m, f"Cores ({len(cores)})"))
-        items.append(LegendItem("dot", CORE_COLOR, "core"))
+    items += base.plant_nodes(m, n, CORE, color=CORE_COLOR, radius=8, label="Cores",
+                              popup=CRIT_NODE_POPUP)
     weak = n[n["failure_units"].fillna(0).to_numpy(float) > 0].sort_values(
         "failure_units", ascending=False)
     if not weak.empty:
         total = len(weak)
-        if total > max_features:
-            notes.append(f"{total} critical nodes: the {max_features} worst shown")
-            weak = weak.head(max_features)
+        weak = base.first_rows(weak, max_features, notes, "critical nodes")
         edges, colors, _ = _impact_classes(weak["failure_units"])
-        add_by_color(
-            feature_group(m, f"Single-point-of-failure nodes ({total})"), weak, colors,
+        cols, labels = base.popup_columns(n, CRIT_NODE_POPUP)
+        base.add_by_color(
+            base.feature_group(m, f"Single-point-of-failure nodes ({total})"), weak, colors,
             base_style={"color": "#000000", "weight": 1, "fillOpacity": 0.95},
             color_keys=("fillColor",), name="spof-nodes", id_field="node_id",
             css_class="netgis-node-spof", fields=cols, aliases=labels,
             tooltip_fields=["node_id", "failure_units"], point_radius=5,
         )
-        items += [LegendItem("dot", c, lab) for c, lab in
-                  zip(IMPACT_COLORS[-(len(edges) - 1):],
-                      _impact_labels(edges, "node failure units"), strict=True)]
+        items += base.class_legend("dot", IMPACT_COLORS, edges, "node failure units {}")
 
     frames = [s, n]
     if scenario is not None:
         frames += _scenario_overlay(m, scenario, s, n, premises, scenario_area, scenario_area_crs,
                                     max_features=max_features, hex_resolution=hex_resolution)
-        items.append(LegendItem("line", SCENARIO_COLOR, "scenario: failed / lost"))
+        items.append(base.LegendItem("line", SCENARIO_COLOR, "scenario: failed / lost"))
         notes.append(f"scenario: {scenario.get('premises', 0)} premises, "
                      f"{scenario.get('units', 0)} units lost")
-    return finish_map(m, frames, Legend("Criticality", items, notes))
+    return base.finish_map(m, frames, base.Legend("Criticality", items, notes))
 
 
 def _scenario_overlay(
@@ -200,49 +154,46 @@ def _scenario_overlay(
     hex_resolution: int,
 ) -> list[gpd.GeoDataFrame]:
     """Failed spans and nodes, lost premises and the area outline, in one overlay group."""
-    group = feature_group(m, f"Scenario ({scenario.get('premises', 0)} premises lost)")
+    group = base.feature_group(m, f"Scenario ({scenario.get('premises', 0)} premises lost)")
     drawn: list[gpd.GeoDataFrame] = []
     failed_spans = s[s["span_id"].isin(list(scenario.get("failed_spans", [])))]
     if not failed_spans.empty:
-        cols, labels = popup_columns(failed_spans, CRIT_SPAN_POPUP)
-        geojson_layer(failed_spans, name="failed-spans", id_field="span_id",
-                      style={"color": SCENARIO_COLOR, "weight": 5, "dashArray": "8 6"},
-                      css_class="netgis-scenario-span", fields=cols, aliases=labels).add_to(group)
+        cols, labels = base.popup_columns(failed_spans, CRIT_SPAN_POPUP)
+        base.geojson_layer(failed_spans, name="failed-spans", id_field="span_id",
+                           style={"color": SCENARIO_COLOR, "weight": 5, "dashArray": "8 6"},
+                           css_class="netgis-scenario-span", fields=cols,
+                           aliases=labels).add_to(group)
         drawn.append(failed_spans)
     failed_nodes = n[n["node_id"].isin(list(scenario.get("failed_nodes", [])))]
     if not failed_nodes.empty:
-        cols, labels = popup_columns(failed_nodes, CRIT_NODE_POPUP)
-        geojson_layer(failed_nodes, name="failed-nodes", id_field="node_id",
-                      style={"color": SCENARIO_COLOR, "weight": 3, "fillColor": "#ffffff",
-                             "fillOpacity": 1.0},
-                      css_class="netgis-scenario-node", fields=cols, aliases=labels,
-                      point_radius=7).add_to(group)
+        cols, labels = base.popup_columns(failed_nodes, CRIT_NODE_POPUP)
+        base.geojson_layer(failed_nodes, name="failed-nodes", id_field="node_id",
+                           style={"color": SCENARIO_COLOR, "weight": 3, "fillColor": "#ffffff",
+                                  "fillOpacity": 1.0},
+                           css_class="netgis-scenario-node", fields=cols, aliases=labels,
+                           point_radius=7).add_to(group)
         drawn.append(failed_nodes)
     lost_ids = list(scenario.get("premise_ids", []))
     if premises is not None and lost_ids:
-        require_columns(premises, "premises", ["premise_id"])
-        lost = to_wgs84(premises[premises["premise_id"].isin(lost_ids)])
+        base.require_columns(premises, "premises", ["premise_id"])
+        lost = base.to_wgs84(premises[premises["premise_id"].isin(lost_ids)])
         if len(lost) > max_features:
             hexes = premise_hexes(lost.assign(passed=True), hex_resolution)
-            geojson_layer(hexes, name="lost-hexes", id_field="h3_cell",
-                          style={"color": SCENARIO_COLOR, "fillColor": SCENARIO_COLOR,
-                                 "weight": 0.5, "fillOpacity": 0.5},
-                          css_class="netgis-scenario-hex",
-                          fields=["h3_cell", "premises", "units"]).add_to(group)
+            base.geojson_layer(hexes, name="lost-hexes", id_field="h3_cell",
+                               style={"color": SCENARIO_COLOR, "fillColor": SCENARIO_COLOR,
+                                      "weight": 0.5, "fillOpacity": 0.5},
+                               css_class="netgis-scenario-hex",
+                               fields=["h3_cell", "premises", "units"]).add_to(group)
         else:
-            cols, labels = popup_columns(lost, PREMISE_POPUP)
-            geojson_layer(lost, name="lost", id_field="premise_id",
-                          style={"color": SCENARIO_COLOR, "fillColor": SCENARIO_COLOR,
-                                 "fillOpacity": 0.9, "weight": 1},
-                          css_class="netgis-scenario-premise", fields=cols, aliases=labels,
-                          point_radius=3).add_to(group)
+            base.premise_points(group, lost, SCENARIO_COLOR, "netgis-scenario-premise", name="lost",
+                                radius=3, fill_opacity=0.9)
         drawn.append(lost)
     if area is not None:
-        outline = to_wgs84(gpd.GeoDataFrame({"layer": ["scenario area"]}, geometry=[area],
-                                            crs=area_crs))
-        geojson_layer(outline, name="area", id_field=None, css_class="netgis-scenario-area",
-                      style={"color": SCENARIO_COLOR, "weight": 2, "fillOpacity": 0.08,
-                             "dashArray": "4 4"}, fields=["layer"]).add_to(group)
+        outline = base.to_wgs84(gpd.GeoDataFrame({"layer": ["scenario area"]}, geometry=[area],
+                                                 crs=area_crs))
+        base.geojson_layer(outline, name="area", id_field=None, css_class="netgis-scenario-area",
+                           style={"color": SCENARIO_COLOR, "weight": 2, "fillOpacity": 0.08,
+                                  "dashArray": "4 4"}, fields=["layer"]).add_to(group)
         drawn.append(outline)
     return drawn
 

@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import Any, Unpack
 
 import folium
 import geopandas as gpd
 import h3
-import numpy as np
 import pandas as pd
 import shapely
 from branca.element import MacroElement
 from jinja2 import Template
 
-from maps._base import (
-    DEFAULT_MAX_FEATURES,
-    Legend,
-    LegendItem,
-    add_by_color,
-    check_options,
-    color_bins,
-    feature_group,
-    finish_map,
-    geojson_layer,
-    merged_lines,
-    nice_edges,
-    popup_columns,
-    require_columns,
-    start_map,
-    to_wgs84,
-)
+from maps import _base as base
 from maps.assets import figure_of
-from maps.coverage import LIT_COLOR, NOT_PASSED_COLOR, PREMISE_POPUP
+from maps.coverage import LIT_COLOR, NOT_PASSED_COLOR
 from netgis.gaps import rollup_h3
 
 #: H3 resolution of the gap roll-up (SPEC section 2: resolution 8 by default).
@@ -49,10 +32,10 @@ RANK_CSS = """<style>
 def _rank_points(ranking: pd.DataFrame) -> gpd.GeoDataFrame:
     """One WGS84 point per ranked gap: from its geometry, or from its ``h3_cell``."""
     if isinstance(ranking, gpd.GeoDataFrame) and ranking.geometry.name in ranking:
-        pts = to_wgs84(ranking)
+        pts = base.to_wgs84(ranking)
         pts.geometry = shapely.point_on_surface(pts.geometry.values)
         return pts
-    require_columns(ranking, "ranking", ["h3_cell"])
+    base.require_columns(ranking, "ranking", ["h3_cell"])
     lat_lng = [h3.cell_to_latlng(c) for c in ranking["h3_cell"]]
     geom = shapely.points([(lng, lat) for lat, lng in lat_lng])
     return gpd.GeoDataFrame(ranking.copy(), geometry=geom, crs=4326)
@@ -87,19 +70,20 @@ def _cell_text(value: Any) -> str:
 
 
 def _rank_labels(m: folium.Map, ranking: pd.DataFrame, max_labels: int) -> gpd.GeoDataFrame:
-    require_columns(ranking, "ranking", ["rank"])
+    base.require_columns(ranking, "ranking", ["rank"])
     top = ranking.sort_values("rank").head(max_labels)
     pts = _rank_points(top)
-    group = feature_group(m, f"Build ranking (top {len(pts)})")
+    group = base.feature_group(m, f"Build ranking (top {len(pts)})")
     if isinstance(top, gpd.GeoDataFrame) and top.geometry.name in top:
-        hulls = to_wgs84(top[top.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()])
+        hulls = base.to_wgs84(top[top.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()])
         if not hulls.empty:
             # outlines only: a click inside a cluster still reaches the hexagon below
-            geojson_layer(hulls, name="clusters", id_field=None, css_class="netgis-gap-cluster",
-                          style={"color": "#1d1d1d", "weight": 1.5, "dashArray": "5 4",
-                                 "fill": False},
-                          fields=[c for c in ("rank", "cluster_id", "units", "cost_per_unit")
-                                  if c in hulls.columns]).add_to(group)
+            base.geojson_layer(hulls, name="clusters", id_field=None,
+                               css_class="netgis-gap-cluster",
+                               style={"color": "#1d1d1d", "weight": 1.5, "dashArray": "5 4",
+                                      "fill": False},
+                               fields=[c for c in ("rank", "cluster_id", "units", "cost_per_unit")
+                                       if c in hulls.columns]).add_to(group)
     figure_of(m).header.add_child(folium.Element(RANK_CSS), name="netgis_rank_css")
     fields = [c for c in pts.columns if c != pts.geometry.name]
     table = pd.DataFrame({c: (pts[c].round(2) if pd.api.types.is_float_dtype(pts[c]) else pts[c])
@@ -125,11 +109,7 @@ def gaps_map(
     ranking: pd.DataFrame | None = None,
     resolution: int = DEFAULT_GAP_RESOLUTION,
     max_rank_labels: int = 20,
-    m: folium.Map | None = None,
-    tiles_url: str | None = None,
-    tiles_attribution: str = "",
-    base_url: str = "/static",
-    max_features: int = DEFAULT_MAX_FEATURES,
+    **options: Unpack[base.MapOptions],
 ) -> folium.Map:
     """H3 hexagons coloured by units not passed, with build-rank labels.
 
@@ -148,54 +128,51 @@ def gaps_map(
         H3 resolution of the hexagons (default 8, as the gap KPIs).
     max_rank_labels
         Label only the best ranks.
-    m, tiles_url, tiles_attribution, base_url, max_features
-        As for :func:`maps.coverage_map`. The premises not passed are drawn
-        one by one (hidden at first) only up to ``max_features``.
+    **options
+        :class:`maps._base.MapOptions`. The premises not passed are drawn one
+        by one (hidden at first) only up to ``max_features``, and at most
+        ``max_features`` cells, those with most units.
 
     Returns
     -------
     folium.Map
+        Gap hexagons by units not passed, lit spans, the premises not passed
+        and the build-rank labels.
 
     Examples
     --------
     >>> r = analyze(dataset)  # doctest: +SKIP
     >>> gaps_map(r.premises, spans=r.spans).save("gaps.html")  # doctest: +SKIP
     """
-    check_options(max_features, resolution)
-    require_columns(premises, "premises", ["premise_id", "passed"])
-    m = start_map(m, tiles_url=tiles_url, tiles_attribution=tiles_attribution, base_url=base_url)
-    p = to_wgs84(premises)
+    opts = base.Options.of(options, resolution)
+    max_features = opts.max_features
+    base.require_columns(premises, "premises", ["premise_id", "passed"])
+    m = opts.start()
+    p = base.to_wgs84(premises)
     frames = [p]
-    items: list[LegendItem] = []
+    items: list[base.LegendItem] = []
     notes: list[str] = []
     if spans is not None:
-        require_columns(spans, "spans", ["span_id", "lit"])
-        lit = to_wgs84(spans[spans["lit"].fillna(False).to_numpy(bool)])
+        base.require_columns(spans, "spans", ["span_id", "lit"])
+        lit = base.to_wgs84(spans[spans["lit"].fillna(False).to_numpy(bool)])
         if not lit.empty:
-            style = {"color": LIT_COLOR, "weight": 2, "opacity": 0.7}
-            group = feature_group(m, f"Lit spans ({len(lit)})")
-            if len(lit) > max_features:
-                geojson_layer(merged_lines(lit, "lit spans"), name="lit", id_field=None,
-                              style=style, css_class="netgis-span-lit",
-                              fields=["layer", "features"]).add_to(group)
-            else:
-                geojson_layer(lit, name="lit", id_field="span_id", style=style,
-                              css_class="netgis-span-lit", fields=["span_id"]).add_to(group)
-            items.append(LegendItem("line", LIT_COLOR, "lit span"))
+            base.span_layer(base.feature_group(m, f"Lit spans ({len(lit)})"), lit,
+                            merge=len(lit) > max_features, label="lit spans", name="lit",
+                            css_class="netgis-span-lit",
+                            style={"color": LIT_COLOR, "weight": 2, "opacity": 0.7},
+                            popup={"span_id": "span_id"})
+            items.append(base.LegendItem("line", LIT_COLOR, "lit span"))
             frames.append(lit)
 
-    require_columns(premises, "premises", ["units", "distance_m"])
+    base.require_columns(premises, "premises", ["units", "distance_m"])
     hexes = rollup_h3(premises, h3_res=resolution).sort_values("units", ascending=False)
-    hexes.geometry = shapely.transform(hexes.geometry.values, lambda xy: np.round(xy, 6))
-    if len(hexes) > max_features:
-        notes.append(f"{len(hexes)} gap cells: the {max_features} with most units shown")
-        hexes = hexes.head(max_features)
+    hexes = base.first_rows(base.round_coords(hexes), max_features, notes, "gap cells",
+                            "with most units")
     if not hexes.empty:
-        edges = nice_edges(hexes["units"], len(GAP_COLORS))
-        colors = GAP_COLORS[-(len(edges) - 1):]
-        add_by_color(
-            feature_group(m, f"Units not passed by H3 cell ({len(hexes)})"), hexes,
-            color_bins(hexes["units"], edges, colors),
+        edges = base.nice_edges(hexes["units"], len(GAP_COLORS))
+        base.add_by_color(
+            base.feature_group(m, f"Units not passed by H3 cell ({len(hexes)})"), hexes,
+            base.color_bins(hexes["units"], edges, GAP_COLORS[-(len(edges) - 1):]),
             base_style={"color": "#7f2704", "weight": 0.7, "fillOpacity": 0.6},
             color_keys=("fillColor",), name="gap-hexes", id_field="h3_cell",
             css_class="netgis-gap-hex",
@@ -204,21 +181,14 @@ def gaps_map(
                      "median distance m"],
             tooltip_fields=["units"],
         )
-        for c, lo, hi in zip(colors, edges[:-1], edges[1:], strict=True):
-            top = int(hi) - 1
-            label = f"{int(lo)}" if top <= lo else f"{int(lo)}-{top}"
-            items.append(LegendItem("fill", c, f"{label} units not passed"))
+        items += base.class_legend("fill", GAP_COLORS, edges, "{} units not passed")
     unpassed = p[~p["passed"].fillna(False).to_numpy(bool)]
     if 0 < len(unpassed) <= max_features:
-        cols, labels = popup_columns(unpassed, PREMISE_POPUP)
-        geojson_layer(unpassed, name="unpassed", id_field="premise_id",
-                      style={"color": NOT_PASSED_COLOR, "fillColor": NOT_PASSED_COLOR,
-                             "fillOpacity": 0.85, "weight": 1},
-                      css_class="netgis-premise-unpassed", fields=cols, aliases=labels,
-                      point_radius=3).add_to(
-            feature_group(m, f"Premises not passed ({len(unpassed)})"))
-        items.append(LegendItem("dot", NOT_PASSED_COLOR, "premise not passed"))
+        group = base.feature_group(m, f"Premises not passed ({len(unpassed)})")
+        base.premise_points(group, unpassed, NOT_PASSED_COLOR, "netgis-premise-unpassed",
+                            name="unpassed", radius=3)
+        items.append(base.LegendItem("dot", NOT_PASSED_COLOR, "premise not passed"))
     if ranking is not None and len(ranking):
         frames.append(_rank_labels(m, ranking, max_rank_labels))
-        items.append(LegendItem("dot", "#1d1d1d", "build rank (1 = first)"))
-    return finish_map(m, frames, Legend("Gaps", items, notes))
+        items.append(base.LegendItem("dot", "#1d1d1d", "build rank (1 = first)"))
+    return base.finish_map(m, frames, base.Legend("Gaps", items, notes))

@@ -577,6 +577,8 @@ def serve(
     for what, path in (("OGC API - Features", "/collections"), ("API docs", "/docs"),
                        ("coverage KPIs", "/analysis/coverage"), ("health", "/health")):
         typer.echo(f"  {what:<20} {base}{path}", err=True)
+    for kind in MAP_KINDS:
+        typer.echo(f"  {kind + ' map':<20} {base}/maps/{kind}", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 if __name__ == "__main__":

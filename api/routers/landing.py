@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from api.geojson import Link
 from api.routers.common import FormatParam, url_for
 from api.settings import Settings
+from maps.kinds import MAP_KINDS
 
 router = APIRouter(tags=["Capabilities"])
 
@@ -49,6 +50,8 @@ def landing_page(request: Request, f: FormatParam = None) -> LandingPage:
         Link(href=url_for(request, "/health"), rel="related", type="application/json",
              title="Health"),
     ]
+    links += [Link(href=url_for(request, f"/maps/{kind}"), rel="related", type="text/html",
+                   title=f"{kind.capitalize()} map") for kind in MAP_KINDS]
     return LandingPage(
         title=settings.title,
         description="Open GIS service for broadband and fiber network assets.",

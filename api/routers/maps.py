@@ -1,0 +1,82 @@
+"""Interactive maps (HTML pages) of the current data: coverage, criticality, gaps, areas.
+
+Each page is a Folium map of the cached analysis of the current data version,
+optionally cut down to an area and/or a WGS84 box. Its scripts and styles come
+from this server (``/static``, see :func:`maps.assets.static_dir`), never from a
+CDN; the base map tiles come from ``NETGIS_TILES_URL`` (empty: no base map).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
+
+from api.deps import CacheDep, RepoDep, SettingsDep
+from api.errors import ApiError, problem_responses
+from api.routers.analysis import DropParam
+from api.routers.common import BboxParam, parse_bbox
+from api.routers.gaps import _plan
+from netgis.errors import ValidationError
+
+router = APIRouter(prefix="/maps", tags=["Maps"])
+
+#: Map kind -> (summary, description) as the OpenAPI document shows them.
+PAGES = {
+    "coverage": ("Coverage map", "Premises passed / not passed, lit, unlit and planned spans, "
+                 "cores and cabinets."),
+    "criticality": ("Criticality map", "Spans coloured and weighted by the units a cut takes "
+                    "down; single-point-of-failure spans and nodes."),
+    "gaps": ("Gaps map", "H3 hexagons coloured by units not passed, with the build ranking "
+             "of the gap clusters."),
+    "areas": ("Areas map", "Choropleth of coverage % and protected % per area."),
+}
+
+AreaParam = Annotated[str | None, Query(
+    description="Only what lies in this area (premises and nodes inside, spans crossing it).")]
+
+_HTML_PAGE: dict[int | str, dict[str, Any]] = {200: {
+    "description": "An interactive map (HTML page, Leaflet served from /static).",
+    "content": {"text/html": {}},
+}}
+
+
+def _page(kind: str) -> Callable[..., HTMLResponse]:
+    """The handler of ``/maps/{kind}``."""
+
+    def handler(repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+                area_id: AreaParam = None, bbox: BboxParam = None,
+                drop_m: DropParam = None) -> HTMLResponse:
+        from maps.kinds import build_map
+
+        box = parse_bbox(bbox)
+        _, result = cache.analysis(repo, float(drop_m if drop_m is not None
+                                               else settings.drop_m))
+        extra: dict[str, Any] = {}
+        if kind == "gaps":
+            # the same cached plan GET /analysis/gaps?view=clusters ranks
+            from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
+
+            extra["ranking"] = _plan(result, DEFAULT_LINK_M, DEFAULT_PLACEMENT).clusters
+        try:
+            m = build_map(kind, result, bbox=box, area_id=area_id,
+                          tiles_url=settings.tiles_url or None, base_url="/static", **extra)
+        except ValidationError as exc:
+            # a box with no area is a bad query parameter (400), as parse_bbox's checks
+            if any(p.field == "bbox" for p in exc.problems):
+                raise ApiError(400, f"invalid bbox: {exc}", exc.problems) from None
+            raise
+        return HTMLResponse(m.get_root().render())
+
+    handler.__name__ = f"{kind}_map"
+    handler.__doc__ = PAGES[kind][1]
+    return handler
+
+
+for _kind, (_summary, _) in PAGES.items():
+    router.add_api_route(
+        f"/{_kind}", _page(_kind), methods=["GET"], response_class=HTMLResponse,
+        summary=_summary, responses={**_HTML_PAGE, **problem_responses(400, 404, 422)},
+    )
