@@ -22,6 +22,9 @@ Examples
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
@@ -91,7 +94,9 @@ class SpanIndex:
         """Spans projected to UTM ``zone`` (an EPSG code) and their STRtree."""
         if zone not in self._zones:
             spans_w = transform_geoms(self.geoms, self.crs, CRS.from_epsg(zone))
-            self._zones[zone] = (spans_w, shapely.STRtree(spans_w))
+            # small nodes make nearest searches over short street spans ~35 % faster
+            # than the default capacity of 10 (measured: benchmarks/RESULTS.md)
+            self._zones[zone] = (spans_w, shapely.STRtree(spans_w, node_capacity=4))
         return self._zones[zone]
 
 
@@ -178,19 +183,48 @@ def locate(
     return out
 
 
+#: Points per task of the nearest search; chunks keep memory bounded and feed the threads.
+_CHUNK = 65_536
+
+
 def _nearest_in_zone(
     pts: npt.NDArray[np.object_], spans: npt.NDArray[np.object_], tree: shapely.STRtree, *,
     tie_within_m: float,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Index of the winning span and attachment point (working coords) for each point.
 
+    The points are sorted in Z-order (spatially close queries keep the tree walk
+    cache-friendly, about 2x faster) and cut into contiguous chunks that run on
+    a thread per core: shapely releases the GIL inside GEOS.
+    """
+    sort = np.argsort(_morton(shapely.get_coordinates(pts)), kind="stable")
+    q = pts[sort]
+    chunks = [q[a:a + _CHUNK] for a in range(0, len(q), _CHUNK)]
+    workers = min(len(chunks), os.cpu_count() or 1)
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(
+                lambda c: _nearest_chunk(c, spans, tree, tie_within_m=tie_within_m), chunks))
+    else:
+        parts = [_nearest_chunk(c, spans, tree, tie_within_m=tie_within_m) for c in chunks]
+    idx = np.empty(len(q), dtype=np.int64)
+    att = np.empty((len(q), 2))
+    if parts:
+        idx[sort] = np.concatenate([p[0] for p in parts])
+        att[sort] = np.concatenate([p[1] for p in parts])
+    return idx, att
+
+
+def _nearest_chunk(
+    q: npt.NDArray[np.object_], spans: npt.NDArray[np.object_], tree: shapely.STRtree, *,
+    tie_within_m: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Winning span and attachment point for one chunk of query points.
+
     Ties are resolved for points nearer than ``tie_within_m`` (those that can be
     passed); farther points keep an arbitrary nearest span, which changes
     neither their distance nor any output.
     """
-    # querying in spatial order keeps the tree walk cache-friendly (about 2x faster)
-    sort = np.argsort(_morton(shapely.get_coordinates(pts)), kind="stable")
-    q = pts[sort]
     (qi, si), dist = tree.query_nearest(q, return_distance=True, all_matches=False)
     best = np.empty(len(q), dtype=np.int64)
     best[qi] = si
@@ -205,12 +239,8 @@ def _nearest_in_zone(
     found = tied != np.iinfo(np.int64).max
     best[near[found]] = tied[found]
     line = shapely.shortest_line(spans[best], q)
-    xy = shapely.get_coordinates(shapely.get_point(line, 0))
-    idx = np.empty(len(q), dtype=np.int64)
-    idx[sort] = best
-    att = np.empty((len(q), 2))
-    att[sort] = xy
-    return idx, att
+    xy = np.asarray(shapely.get_coordinates(shapely.get_point(line, 0)), dtype=float)
+    return best, xy
 
 
 def _morton(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.uint64]:

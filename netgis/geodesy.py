@@ -117,12 +117,17 @@ def geodesic_lengths_m(
     n = arr.size
     if n == 0:
         return np.zeros(0)
-    if crs is not None:
-        arr = transform_geoms(arr, pyproj.CRS(crs), WGS84)
-    parts, part_of = shapely.get_parts(arr, return_index=True)
+    if (shapely.get_type_id(arr) == 1).all():  # plain LineStrings: no parts to split
+        parts, part_of = arr, np.arange(n)
+    else:
+        parts, part_of = shapely.get_parts(arr, return_index=True)
     coords, idx = shapely.get_coordinates(parts, return_index=True)
     if len(coords) < 2:
         return np.zeros(n)
+    if crs is not None and pyproj.CRS(crs) != WGS84:
+        # transform the coordinate arrays only: no geometry is rebuilt
+        lon, lat = transformer(crs, WGS84).transform(coords[:, 0], coords[:, 1])
+        coords = np.column_stack([lon, lat])
     same = idx[1:] == idx[:-1]
     seg = _GEOD.inv(coords[:-1, 0][same], coords[:-1, 1][same], coords[1:, 0][same],
                     coords[1:, 1][same])[2]

@@ -75,3 +75,17 @@ def test_distances_stay_geodesic_across_utm_zones() -> None:
                                [40.005, 40.005])
     assert out["served_span_id"].tolist() == ["w", "e"]
     assert np.allclose(out["distance_m"].to_numpy(), want, rtol=1e-4)
+
+
+def test_chunked_threaded_search_gives_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from netgis import coverage
+    from netgis.generate import generate_city
+
+    ds = generate_city(premises=3000, seed=3)
+    lit = ds.spans[["span_id", "geometry"]]
+    whole = locate(ds.premises.geometry, lit)
+    monkeypatch.setattr(coverage, "_CHUNK", 97)  # about 30 chunks over the thread pool
+    chunked = locate(ds.premises.geometry, lit)
+    assert chunked["nearest_span_id"].tolist() == whole["nearest_span_id"].tolist()
+    assert chunked["distance_m"].to_numpy() == pytest.approx(whole["distance_m"].to_numpy(),
+                                                             rel=1e-12)
