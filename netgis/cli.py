@@ -217,16 +217,10 @@ def analyze(
                                      "(NETGIS_DATABASE_URL, default ./netgis.db).")] = False,
 ) -> None:
     """Coverage and redundancy of DATASET: KPIs on stdout, CSVs and kpis.json in --out."""
-    from netgis.analysis import analyze as run_analysis
     from netgis.report import write_outputs
 
     with _progress() as step:
-        ds = _load(dataset, db)
-        for w in ds.warnings:
-            typer.echo(f"warning: {w}", err=True)
-        result = run_analysis(ds, drop_m=drop_m, progress=step)
-        for w in result.warnings:
-            typer.echo(f"warning: {w}", err=True)
+        result = _analyze(dataset, db, drop_m, step)
         step("write")
         write_outputs(result, out)
     _echo_json(result.kpis["network"])
@@ -247,12 +241,11 @@ def scenario(
     True,
 ) -> None:
     """Premises and units that lose every path to a working core when things fail together."""
-    from netgis.analysis import analyze as run_analysis
     from netgis.analysis import scenario as run_scenario
 
     polygon, polygon_crs = _read_area(area) if area is not None else (None, 4326)
     with _progress() as step:
-        result = run_analysis(_load(dataset, db), drop_m=drop_m, progress=step)
+        result = _analyze(dataset, db, drop_m, step)
     impact = run_scenario(result, spans=_split(cut_spans), nodes=_split(fail_nodes),
                           ducts=_split(fail_ducts), area=polygon, area_crs=polygon_crs)
     impact.pop("lost")
@@ -359,12 +352,24 @@ def _load(dataset: Path | None, db: bool) -> Any:
     if db:
         from netgis.storage import Repository
 
-        return Repository.from_url(_database_url()).read_dataset()
+        with Repository.from_url(_database_url()) as repo:
+            return repo.read_dataset()
     if dataset is None:
         raise typer.BadParameter("give a DATASET or --db")
     from netgis.io import read_dataset
 
     return read_dataset(dataset)
+
+
+def _analyze(dataset: Path | None, db: bool, drop_m: float, step: Any) -> Any:
+    """Load, analyze and echo the dataset's and the analysis's warnings on stderr."""
+    from netgis.analysis import analyze as run_analysis
+
+    ds = _load(dataset, db)
+    result = run_analysis(ds, drop_m=drop_m, progress=step)
+    for w in [*ds.warnings, *result.warnings]:
+        typer.echo(f"warning: {w}", err=True)
+    return result
 
 
 def _database_url() -> str | None:
@@ -425,15 +430,11 @@ def gaps(
                                                "analyze`.")] = None,
 ) -> None:
     """Gap roll-ups (H3, areas) and a ranked build list with a sketch of the new routes."""
-    from netgis.analysis import analyze as run_analysis
     from netgis.gaps import gap_analysis, write_gaps
 
     road_frame = _read_lines(roads) if roads is not None else None
     with _progress() as step:
-        ds = _load(dataset, False)
-        for w in ds.warnings:
-            typer.echo(f"warning: {w}", err=True)
-        result = run_analysis(ds, drop_m=drop_m, progress=step)
+        result = _analyze(dataset, False, drop_m, step)
         step("gaps")
         found = gap_analysis(result, h3_res=h3_res, link_m=link_m, placement=placement,
                              cost_per_m=None if cost_per_m is None else {placement: cost_per_m},
@@ -443,7 +444,7 @@ def gaps(
             from netgis.gaps import apply_plan
             from netgis.io import write_dataset
 
-            write_dataset(apply_plan(ds, found.plan), after)
+            write_dataset(apply_plan(result.dataset, found.plan), after)
     clusters = found.plan.clusters.drop(columns="geometry")
     top = json.loads(clusters.head(10).to_json(orient="records"))
     _echo_json({"premises_not_passed": int(found.hexes["premises"].sum()),
@@ -480,15 +481,11 @@ def bead(
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("netgis-out"),
 ) -> None:
     """BEAD class of every FCC location, joined to the plant: writes bead.csv, prints counts."""
-    from netgis.analysis import analyze as run_analysis
     from netgis.bead import bead as run_bead
     from netgis.bead import write_bead
 
     with _progress() as step:
-        ds = _load(dataset, False)
-        for w in ds.warnings:
-            typer.echo(f"warning: {w}", err=True)
-        result = run_analysis(ds, drop_m=drop_m, progress=step)
+        result = _analyze(dataset, False, drop_m, step)
         step("bead")
         answer = run_bead(result.lit_spans, availability, locations, drop_m=drop_m,
                           reach_m=reach_m)
@@ -527,13 +524,10 @@ def map_(
     import tempfile
 
     import maps
-    from netgis.analysis import analyze as run_analysis
     from netgis.analysis import scenario as run_scenario
 
     with _progress() as step:
-        result = run_analysis(_load(dataset, False), drop_m=drop_m, progress=step)
-    for w in result.warnings:
-        typer.echo(f"warning: {w}", err=True)
+        result = _analyze(dataset, False, drop_m, step)
     impact = None
     failed = (_split(cut_spans), _split(fail_nodes), _split(fail_ducts))
     if kind == "criticality" and any(failed):
