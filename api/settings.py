@@ -11,11 +11,13 @@ Examples
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from netgis.feeds import Goal
 from netgis.schema import DEFAULT_DROP_M
 
 
@@ -40,6 +42,11 @@ class Settings(BaseSettings):
     tiles_url: Annotated[str, Field(description="Basemap tiles for maps ({z}/{x}/{y} URL); "
                                                 "empty for none.")] = ""
     title: str = "netgis"
+    goal_coverage_pct: Annotated[float, Field(gt=0, le=100, description="Coverage target of "
+                                              "GET /kpis/goal, percent of units passed.")] = \
+        Goal.target_pct
+    goal_date: Annotated[date, Field(description="Day the coverage target should be "
+                                     "reached.")] = Goal.target_date
 
     @field_validator("api_keys", mode="before")
     @classmethod

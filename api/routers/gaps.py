@@ -51,7 +51,7 @@ class GapCollection(BaseModel):
     view: str
 
 
-def _plan(result: Any, link_m: float, placement: str) -> Any:
+def cached_plan(result: Any, link_m: float, placement: str) -> Any:
     """The build plan of ``result`` (an Analysis), computed once per analysis object."""
     from netgis.gaps import plan_builds
 
@@ -117,7 +117,7 @@ def gaps(
         frame = rollup_h3(premises[keep], h3_res=h3_res)
         id_column = "h3_cell"
     else:
-        plan = _plan(result, link_m, placement)
+        plan = cached_plan(result, link_m, placement)
         chosen = premises.loc[keep & ~premises["passed"].to_numpy(dtype=bool), "premise_id"]
         wanted = set(plan.premise_cluster.loc[
             plan.premise_cluster["premise_id"].isin(chosen), "cluster_id"])

@@ -95,29 +95,17 @@ class SnapshotKeeper:
             # version 0: nothing was ever loaded, there is no network to measure
             if version == 0 or version in self._stored:
                 return None
-            if self._has_snapshot(repo, version):
+            if repo.has_kpi_snapshot(version):
                 self._stored.add(version)
                 return None
             version, result = cache.analysis(repo, drop_m)
-            if version in self._stored or self._has_snapshot(repo, version):
+            if version in self._stored or repo.has_kpi_snapshot(version):
                 self._stored.add(version)
                 return None
             snapshot_id = repo.save_kpi_snapshot({**result.kpis, "drop_m": drop_m},
                                                  data_version=version)
             self._stored.add(version)
             return snapshot_id
-
-    @staticmethod
-    def _has_snapshot(repo: Repository, version: int) -> bool:
-        from sqlalchemy import select
-
-        from netgis.storage.models import KpiSnapshot
-
-        table = KpiSnapshot.__table__
-        with repo.engine.connect() as conn:
-            found = conn.execute(select(table.c.snapshot_id)
-                                 .where(table.c.data_version == version).limit(1)).first()
-        return found is not None
 
 
 def _keeper(app: Any) -> SnapshotKeeper:
@@ -268,15 +256,18 @@ def kpis_history(
             responses=problem_responses(400))
 def kpis_goal(
     request: Request, repo: RepoDep, cache: CacheDep, settings: SettingsDep,
-    target_pct: Annotated[float, Query(gt=0, le=100, description="Target coverage, percent of "
-                                       "units passed.")] = Goal.target_pct,
-    target_date: Annotated[date, Query(description="Day the target should be reached.")] =
-    Goal.target_date,
+    target_pct: Annotated[float | None, Query(gt=0, le=100, description="Target coverage, "
+                                              "percent of units passed (default: "
+                                              "NETGIS_GOAL_COVERAGE_PCT).")] = None,
+    target_date: Annotated[date | None, Query(description="Day the target should be reached "
+                                              "(default: NETGIS_GOAL_DATE).")] = None,
     as_of: Annotated[date | None, Query(description="Day to measure on (default: today, "
                                         "UTC).")] = None,
 ) -> GoalView:
     """Per scope: gap to the target in units, units per month needed, pace from the history
     (slope of units passed over the stored snapshots) and whether that pace is enough."""
+    target_pct = settings.goal_coverage_pct if target_pct is None else target_pct
+    target_date = settings.goal_date if target_date is None else target_date
     drop = float(settings.drop_m)
     version, kpis = current_kpis(request, repo, cache, settings, drop)
     history: dict[str | None, list[dict[str, Any]]] = {None: repo.kpi_history()}

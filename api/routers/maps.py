@@ -18,7 +18,7 @@ from api.deps import CacheDep, RepoDep, SettingsDep
 from api.errors import ApiError, problem_responses
 from api.routers.analysis import DropParam
 from api.routers.common import BboxParam, parse_bbox
-from api.routers.gaps import _plan
+from api.routers.gaps import cached_plan
 from netgis.errors import ValidationError
 
 router = APIRouter(prefix="/maps", tags=["Maps"])
@@ -37,6 +37,14 @@ PAGES = {
 AreaParam = Annotated[str | None, Query(
     description="Only what lies in this area (premises and nodes inside, spans crossing it).")]
 
+FailParam = Annotated[str | None, Query(
+    description="criticality only: comma-separated ids failed together as a scenario overlay.")]
+
+
+def _ids(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
 _HTML_PAGE: dict[int | str, dict[str, Any]] = {200: {
     "description": "An interactive map (HTML page, Leaflet served from /static).",
     "content": {"text/html": {}},
@@ -48,18 +56,27 @@ def _page(kind: str) -> Callable[..., HTMLResponse]:
 
     def handler(repo: RepoDep, cache: CacheDep, settings: SettingsDep,
                 area_id: AreaParam = None, bbox: BboxParam = None,
-                drop_m: DropParam = None) -> HTMLResponse:
+                drop_m: DropParam = None, cut_spans: FailParam = None,
+                fail_nodes: FailParam = None, fail_ducts: FailParam = None) -> HTMLResponse:
         from maps.kinds import build_map
+        from netgis.analysis import scenario
 
         box = parse_bbox(bbox)
         _, result = cache.analysis(repo, float(drop_m if drop_m is not None
                                                else settings.drop_m))
         extra: dict[str, Any] = {}
+        failed = [_ids(cut_spans), _ids(fail_nodes), _ids(fail_ducts)]
+        if any(failed):
+            if kind != "criticality":
+                raise ApiError(400, "cut_spans, fail_nodes and fail_ducts apply to the "
+                               "criticality map only")
+            extra["scenario"] = scenario(result, spans=failed[0], nodes=failed[1],
+                                         ducts=failed[2])
         if kind == "gaps":
             # the same cached plan GET /analysis/gaps?view=clusters ranks
             from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
 
-            extra["ranking"] = _plan(result, DEFAULT_LINK_M, DEFAULT_PLACEMENT).clusters
+            extra["ranking"] = cached_plan(result, DEFAULT_LINK_M, DEFAULT_PLACEMENT).clusters
         try:
             m = build_map(kind, result, bbox=box, area_id=area_id,
                           tiles_url=settings.tiles_url or None, base_url="/static", **extra)

@@ -351,6 +351,14 @@ class Repository:
                 taken_at=when, data_version=int(data_version), kpis=dict(kpis)))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
+    def has_kpi_snapshot(self, data_version: int) -> bool:
+        """Whether a KPI snapshot of ``data_version`` is stored."""
+        table = KPI_SNAPSHOTS
+        stmt = select(table.c.snapshot_id).where(
+            table.c.data_version == int(data_version)).limit(1)
+        with _storage_errors(), self.engine.connect() as conn:
+            return conn.execute(stmt).first() is not None
+
     def kpi_history(self, *, area_id: str | None = None,
                     since: datetime | None = None) -> list[dict[str, Any]]:
         """KPI snapshots in time order: the network's KPIs, or one area's.

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -223,3 +224,16 @@ def test_scrape_a_running_server(app: FastAPI) -> None:
                             area=area["area_id"]) == pytest.approx(area["coverage_pct"])
     assert sample_value(fams, "netgis_http_requests", "netgis_http_requests_total",
                         method="GET", route="/kpis", status="200") == 1
+
+
+def test_goal_defaults_come_from_the_settings(tmp_path: Path) -> None:
+    from api.app import create_app
+    from tests.api.conftest import make_settings
+
+    url = f"sqlite:///{tmp_path / 'goal.db'}"
+    settings = make_settings(url, goal_coverage_pct=95.0, goal_date="2029-06-30")
+    with TestClient(create_app(settings)) as client:
+        body = client.get("/kpis/goal", params={"as_of": "2026-01-01"}).json()
+        assert (body["target_pct"], body["target_date"]) == (95.0, "2029-06-30")
+        asked = client.get("/kpis/goal", params={"target_pct": 80, "as_of": "2026-01-01"})
+        assert asked.json()["target_pct"] == 80.0

@@ -92,6 +92,21 @@ def test_criticality_page_ranks_the_single_points_of_failure(client: TestClient)
     assert features["B"]["properties"]["failure_units"] == 7
 
 
+def test_criticality_page_overlays_a_scenario(client: TestClient) -> None:
+    plain = client.get("/maps/criticality").text
+    resp = client.get("/maps/criticality", params={"cut_spans": "s5"})
+    assert resp.status_code == 200
+    # cutting s5 loses p_spur1, p_spur2 and p_end (3 premises, 7 units): the overlay says so
+    assert "Scenario (3 premises lost)" in resp.text and "Scenario" not in plain
+    assert "p_spur2" in resp.text
+    bad = client.get("/maps/criticality", params={"cut_spans": "nope"})
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert "nope" in bad.text
+    wrong_kind = client.get("/maps/coverage", params={"fail_nodes": "B"})
+    assert wrong_kind.status_code == 400
+
+
 def test_gaps_page_shows_the_unpassed_premise_and_its_rank(client: TestClient) -> None:
     html = client.get("/maps/gaps").text
     features = page_features(html)

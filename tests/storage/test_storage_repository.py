@@ -361,3 +361,10 @@ def test_spatial_index_follows_bulk_and_single_writes(repo: Repository) -> None:
                     "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"),
                     {"t": table}).scalars())
                 assert {f"{k}_{table}_geometry" for k in ("gii", "ggi", "tmi")} <= triggers
+
+
+def test_has_kpi_snapshot_by_version(repo: Repository) -> None:
+    assert not repo.has_kpi_snapshot(3)
+    repo.save_kpi_snapshot(_kpis(50.0, {}), data_version=3)
+    assert repo.has_kpi_snapshot(3)
+    assert not repo.has_kpi_snapshot(4)
