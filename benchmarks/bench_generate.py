@@ -54,7 +54,7 @@ def run_case(premises: int, suffix: str, workdir: Path) -> dict[str, float | int
 
 
 def main(argv: list[str] | None = None) -> None:
-    sizes = [int(a) for a in (sys.argv[1:] if argv is None else argv)] or [1_000_000]
+    sizes = [int(a) for a in (sys.argv[1:] if argv is None else argv)] or [1_000_000, 10_000_000]
     cases = [(n, ".gpkg") for n in sizes] + [(sizes[0], ".parquet")]
     with tempfile.TemporaryDirectory(prefix="netgis-bench-") as tmp:
         rows = [run_case(n, suffix, Path(tmp)) for n, suffix in cases]
