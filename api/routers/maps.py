@@ -38,7 +38,7 @@ AreaParam = Annotated[str | None, Query(
     description="Only what lies in this area (premises and nodes inside, spans crossing it).")]
 
 FailParam = Annotated[str | None, Query(
-    description="criticality only: comma-separated ids failed together as a scenario overlay.")]
+    description="Comma-separated ids failed together, drawn as a scenario overlay.")]
 
 
 def _ids(text: str | None) -> list[str]:
@@ -51,45 +51,54 @@ _HTML_PAGE: dict[int | str, dict[str, Any]] = {200: {
 }}
 
 
+def _render(kind: str, repo: Any, cache: Any, settings: Any, area_id: str | None,
+            bbox: str | None, drop_m: float | None,
+            failed: tuple[list[str], list[str], list[str]] = ([], [], [])) -> HTMLResponse:
+    """Build the ``kind`` page of the cached analysis (with a scenario overlay when given)."""
+    from maps.kinds import build_map
+    from netgis.analysis import scenario
+
+    box = parse_bbox(bbox)
+    _, result = cache.analysis(repo, float(drop_m if drop_m is not None else settings.drop_m))
+    extra: dict[str, Any] = {}
+    if any(failed):
+        extra["scenario"] = scenario(result, spans=failed[0], nodes=failed[1],
+                                     ducts=failed[2])
+    if kind == "gaps":
+        # the same cached plan GET /analysis/gaps?view=clusters ranks
+        from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
+
+        extra["ranking"] = cached_plan(result, DEFAULT_LINK_M, DEFAULT_PLACEMENT).clusters
+    try:
+        m = build_map(kind, result, bbox=box, area_id=area_id,
+                      tiles_url=settings.tiles_url or None, base_url="/static", **extra)
+    except ValidationError as exc:
+        # a box with no area is a bad query parameter (400), as parse_bbox's checks
+        if any(p.field == "bbox" for p in exc.problems):
+            raise ApiError(400, f"invalid bbox: {exc}", exc.problems) from None
+        raise
+    return HTMLResponse(m.get_root().render())
+
+
 def _page(kind: str) -> Callable[..., HTMLResponse]:
-    """The handler of ``/maps/{kind}``."""
+    """The handler of ``/maps/{kind}``; only the criticality page takes a scenario."""
 
     def handler(repo: RepoDep, cache: CacheDep, settings: SettingsDep,
                 area_id: AreaParam = None, bbox: BboxParam = None,
-                drop_m: DropParam = None, cut_spans: FailParam = None,
-                fail_nodes: FailParam = None, fail_ducts: FailParam = None) -> HTMLResponse:
-        from maps.kinds import build_map
-        from netgis.analysis import scenario
+                drop_m: DropParam = None) -> HTMLResponse:
+        return _render(kind, repo, cache, settings, area_id, bbox, drop_m)
 
-        box = parse_bbox(bbox)
-        _, result = cache.analysis(repo, float(drop_m if drop_m is not None
-                                               else settings.drop_m))
-        extra: dict[str, Any] = {}
-        failed = [_ids(cut_spans), _ids(fail_nodes), _ids(fail_ducts)]
-        if any(failed):
-            if kind != "criticality":
-                raise ApiError(400, "cut_spans, fail_nodes and fail_ducts apply to the "
-                               "criticality map only")
-            extra["scenario"] = scenario(result, spans=failed[0], nodes=failed[1],
-                                         ducts=failed[2])
-        if kind == "gaps":
-            # the same cached plan GET /analysis/gaps?view=clusters ranks
-            from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
+    def criticality(repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+                    area_id: AreaParam = None, bbox: BboxParam = None,
+                    drop_m: DropParam = None, cut_spans: FailParam = None,
+                    fail_nodes: FailParam = None, fail_ducts: FailParam = None) -> HTMLResponse:
+        failed = (_ids(cut_spans), _ids(fail_nodes), _ids(fail_ducts))
+        return _render(kind, repo, cache, settings, area_id, bbox, drop_m, failed)
 
-            extra["ranking"] = cached_plan(result, DEFAULT_LINK_M, DEFAULT_PLACEMENT).clusters
-        try:
-            m = build_map(kind, result, bbox=box, area_id=area_id,
-                          tiles_url=settings.tiles_url or None, base_url="/static", **extra)
-        except ValidationError as exc:
-            # a box with no area is a bad query parameter (400), as parse_bbox's checks
-            if any(p.field == "bbox" for p in exc.problems):
-                raise ApiError(400, f"invalid bbox: {exc}", exc.problems) from None
-            raise
-        return HTMLResponse(m.get_root().render())
-
-    handler.__name__ = f"{kind}_map"
-    handler.__doc__ = PAGES[kind][1]
-    return handler
+    chosen = criticality if kind == "criticality" else handler
+    chosen.__name__ = f"{kind}_map"
+    chosen.__doc__ = PAGES[kind][1]
+    return chosen
 
 
 for _kind, (_summary, _) in PAGES.items():
