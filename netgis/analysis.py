@@ -15,7 +15,6 @@ Examples
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +64,7 @@ class Analysis:
     structure: Structure
     protection: Protection
     served_edge: npt.NDArray[np.int64]
+    edge_of: dict[str, int]  #: span_id -> edge index in ``graph`` for the spans of G
     span_index: SpanIndex
     home_zone: int | None = None
     warnings: list[Problem] = field(default_factory=list)
@@ -73,10 +73,6 @@ class Analysis:
     def lit_spans(self) -> gpd.GeoDataFrame:
         return self.spans[self.spans["lit"]]
 
-    @functools.cached_property
-    def edge_of(self) -> dict[str, int]:
-        """span_id -> edge index in ``graph`` for the spans of G."""
-        return {sid: i for i, sid in enumerate(self.graph.edge_span.tolist())}
 
 
 def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
@@ -116,7 +112,8 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
     prem_ll = lonlat(dataset.premises.geometry.to_numpy(), dataset.crs)
     zones = working_zones(prem_ll[:, 0], prem_ll[:, 1])
     home_zone = int(zones[0]) if len(zones) and (zones == zones[0]).all() else None
-    located = locate(dataset.premises.geometry, span_index, drop_m=drop_m, zones=zones)
+    located = locate(dataset.premises.geometry, span_index, drop_m=drop_m, zones=zones,
+                     points_lonlat=prem_ll)
     served = located["served_span_id"].to_numpy(dtype=object)
     served_edge = np.asarray([edge_of[s] if s is not None else -1 for s in served.tolist()],
                              dtype=np.int64)
@@ -159,13 +156,14 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
         nodes[name] = col
 
     step("kpis")
-    kpis = compute_kpis(premises, dataset.spans, dataset.areas,
+    kpis = compute_kpis(premises, dataset.spans, dataset.areas, span_lengths_m=lengths,
+                        home_zone=home_zone,
                         spof_spans=int((spans["cut_premises"] > 0).sum()),
                         spof_nodes=int((nodes["failure_premises"] > 0).sum()))
     return Analysis(
         dataset=dataset, drop_m=drop_m, premises=premises, spans=spans, nodes=nodes, kpis=kpis,
         network=G, graph=g, structure=st, protection=prot, served_edge=served_edge,
-        span_index=span_index, home_zone=home_zone, warnings=warnings,
+        edge_of=edge_of, span_index=span_index, home_zone=home_zone, warnings=warnings,
     )
 
 
@@ -194,10 +192,11 @@ def scenario(
     span_ids = list(dict.fromkeys(spans))
     node_ids = list(dict.fromkeys(nodes))
     duct_ids = list(dict.fromkeys(ducts))
+    known_spans, known_nodes = set(ds.spans["span_id"]), set(ds.nodes["node_id"])
     problems = [Problem("spans", s, "span_id", "no such span")
-                for s in span_ids if s not in set(ds.spans["span_id"])]
+                for s in span_ids if s not in known_spans]
     problems += [Problem("nodes", n, "node_id", "no such node")
-                 for n in node_ids if n not in set(ds.nodes["node_id"])]
+                 for n in node_ids if n not in known_nodes]
     known_ducts = set(ds.spans["duct_id"].dropna())
     problems += [Problem("spans", None, "duct_id", f"no span has duct_id {d!r}")
                  for d in duct_ids if d not in known_ducts]

@@ -107,13 +107,12 @@ def zones_near(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64],
     Locating single addresses with the zone the whole dataset used keeps their
     answers identical to the premises' answers.
     """
-    own = working_zones(lon, lat) if home is None else np.full(lon.size, home, dtype=np.int64)
     if home is None:
-        return own
+        return working_zones(lon, lat)
     central = (home % 100) * 6 - 183
     spread = np.abs(((lon - central + 180) % 360) - 180) * np.cos(np.radians(lat))
-    base = np.where(lat >= 0, 32600, 32700)
-    return np.where(spread <= _ONE_ZONE_DEG, own, base + utm_zone_numbers(lon)).astype(np.int64)
+    own = np.where(lat >= 0, 32600, 32700) + utm_zone_numbers(lon)
+    return np.where(spread <= _ONE_ZONE_DEG, home, own).astype(np.int64)
 
 
 def locate(
@@ -122,6 +121,7 @@ def locate(
     *,
     drop_m: float = DEFAULT_DROP_M,
     zones: npt.NDArray[np.int64] | None = None,
+    points_lonlat: npt.NDArray[np.float64] | None = None,
 ) -> pd.DataFrame:
     """Nearest lit span, attachment point and geodesic distance for each point.
 
@@ -135,6 +135,8 @@ def locate(
         A point is passed when its distance is at most ``drop_m`` meters.
     zones
         EPSG code of the working CRS per point (default: :func:`working_zones`).
+    points_lonlat
+        The points' WGS84 lon/lat (n x 2) when the caller already has them.
 
     Returns
     -------
@@ -158,7 +160,8 @@ def locate(
     index = lit_spans if isinstance(lit_spans, SpanIndex) else SpanIndex(lit_spans)
     if n == 0 or len(index) == 0:
         return out
-    pt_ll = lonlat(points.to_numpy(), CRS(points.crs))
+    pt_ll = lonlat(points.to_numpy(), CRS(points.crs)) if points_lonlat is None \
+        else points_lonlat
     if zones is None:
         zones = working_zones(pt_ll[:, 0], pt_ll[:, 1])
     nearest = np.full(n, -1, dtype=np.int64)

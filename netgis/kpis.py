@@ -139,14 +139,20 @@ def compute_kpis(
     *,
     spof_spans: int,
     spof_nodes: int,
+    span_lengths_m: npt.ArrayLike | None = None,
+    home_zone: int | None = None,
 ) -> dict[str, Any]:
     """The ``kpis.json`` object: ``{"network": {...}, "areas": [...]}``.
 
     ``premises`` carries the analysis columns (passed, protection flags) and
     ``units``/``connected``; ``spans`` is the whole spans layer.
+    ``span_lengths_m`` (geodesic, one per row of ``spans``) and ``home_zone``
+    (EPSG code of the data's UTM zone) are computed when not given.
     """
-    in_service = spans[spans["status"] == IN_SERVICE]
-    lengths_m = geodesic_lengths_m(in_service.geometry.to_numpy(), crs=CRS(spans.crs))
+    is_in = (spans["status"] == IN_SERVICE).to_numpy()
+    in_service = spans[is_in]
+    lengths_m = geodesic_lengths_m(in_service.geometry.to_numpy(), crs=CRS(spans.crs)) \
+        if span_lengths_m is None else np.asarray(span_lengths_m, dtype=float)[is_in]
     zones: dict[int, _Zone] = {}
 
     def zone(epsg: int) -> _Zone:
@@ -154,7 +160,7 @@ def compute_kpis(
             zones[epsg] = _Zone(epsg, premises, in_service, lengths_m)
         return zones[epsg]
 
-    home = _home_zone(in_service)
+    home = home_zone or _home_zone(in_service)
     network = premise_kpis(premises)
     fibers = in_service["fiber_count"].to_numpy(dtype=float, na_value=np.nan)
     route_m = float(zone(home).piece_lengths_m.sum()) if home else 0.0
