@@ -39,13 +39,13 @@ def _median_ms(client: httpx.Client, path: str, n: int, **kwargs: Any) -> tuple[
 
 def _formatting() -> tuple[float, float, float]:
     from netgis.feeds import INT_KEYS, kpis_csv, prometheus_text, read_kpis_csv
-    from netgis.kpis import AREA_KEYS, NETWORK_KEYS
+    from netgis.schema import AREA_KPIS, NETWORK_KPIS
 
     def value(key: str, i: int) -> float:
         return i if key in INT_KEYS else i / 3
 
-    network = {k: value(k, 10**6) for k in NETWORK_KEYS}
-    areas = [{"area_id": f"a{i}", "name": f"Area {i}", **{k: value(k, i) for k in AREA_KEYS}}
+    network = {k: value(k, 10**6) for k in NETWORK_KPIS}
+    areas = [{"area_id": f"a{i}", "name": f"Area {i}", **{k: value(k, i) for k in AREA_KPIS}}
              for i in range(N_AREAS)]
     kpis = {"network": network, "areas": areas}
     t0 = time.perf_counter()

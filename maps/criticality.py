@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 import folium
 import geopandas as gpd
@@ -13,6 +12,9 @@ import shapely
 from maps import _base as base
 from maps.coverage import CORE_COLOR, premise_hexes
 from netgis.schema import CORE
+
+if TYPE_CHECKING:
+    from netgis.analysis import ScenarioResult
 
 SAFE_COLOR = "#9e9e9e"
 #: Cut-impact classes of single-point-of-failure spans and nodes, light to dark.
@@ -38,7 +40,7 @@ def criticality_map(
     nodes: gpd.GeoDataFrame,
     *,
     premises: gpd.GeoDataFrame | None = None,
-    scenario: Mapping[str, Any] | None = None,
+    scenario: ScenarioResult | None = None,
     scenario_area: shapely.Geometry | None = None,
     scenario_area_crs: Any = 4326,
     hex_resolution: int = base.DEFAULT_HEX_RESOLUTION,
@@ -54,7 +56,7 @@ def criticality_map(
     premises
         ``result.premises``; needed only to draw a scenario's lost premises.
     scenario
-        The dict :func:`netgis.analysis.scenario` returns (``failed_spans``,
+        What :func:`netgis.analysis.scenario` returns (``failed_spans``,
         ``failed_nodes``, ``premise_ids``, ``premises``, ``units``), drawn as
         an overlay.
     scenario_area, scenario_area_crs
@@ -136,14 +138,14 @@ def criticality_map(
         frames += _scenario_overlay(m, scenario, s, n, premises, scenario_area, scenario_area_crs,
                                     max_features=max_features, hex_resolution=hex_resolution)
         items.append(base.LegendItem("line", SCENARIO_COLOR, "scenario: failed / lost"))
-        notes.append(f"scenario: {scenario.get('premises', 0)} premises, "
-                     f"{scenario.get('units', 0)} units lost")
+        notes.append(f"scenario: {scenario.premises} premises, "
+                     f"{scenario.units} units lost")
     return base.finish_map(m, frames, base.Legend("Criticality", items, notes))
 
 
 def _scenario_overlay(
     m: folium.Map,
-    scenario: Mapping[str, Any],
+    scenario: ScenarioResult,
     s: gpd.GeoDataFrame,
     n: gpd.GeoDataFrame,
     premises: gpd.GeoDataFrame | None,
@@ -154,9 +156,9 @@ def _scenario_overlay(
     hex_resolution: int,
 ) -> list[gpd.GeoDataFrame]:
     """Failed spans and nodes, lost premises and the area outline, in one overlay group."""
-    group = base.feature_group(m, f"Scenario ({scenario.get('premises', 0)} premises lost)")
+    group = base.feature_group(m, f"Scenario ({scenario.premises} premises lost)")
     drawn: list[gpd.GeoDataFrame] = []
-    failed_spans = s[s["span_id"].isin(list(scenario.get("failed_spans", [])))]
+    failed_spans = s[s["span_id"].isin(scenario.failed_spans)]
     if not failed_spans.empty:
         cols, labels = base.popup_columns(failed_spans, CRIT_SPAN_POPUP)
         base.geojson_layer(failed_spans, name="failed-spans", id_field="span_id",
@@ -164,7 +166,7 @@ def _scenario_overlay(
                            css_class="netgis-scenario-span", fields=cols,
                            aliases=labels).add_to(group)
         drawn.append(failed_spans)
-    failed_nodes = n[n["node_id"].isin(list(scenario.get("failed_nodes", [])))]
+    failed_nodes = n[n["node_id"].isin(scenario.failed_nodes)]
     if not failed_nodes.empty:
         cols, labels = base.popup_columns(failed_nodes, CRIT_NODE_POPUP)
         base.geojson_layer(failed_nodes, name="failed-nodes", id_field="node_id",
@@ -173,7 +175,7 @@ def _scenario_overlay(
                            css_class="netgis-scenario-node", fields=cols, aliases=labels,
                            point_radius=7).add_to(group)
         drawn.append(failed_nodes)
-    lost_ids = list(scenario.get("premise_ids", []))
+    lost_ids = scenario.premise_ids
     if premises is not None and lost_ids:
         base.require_columns(premises, "premises", ["premise_id"])
         lost = base.to_wgs84(premises[premises["premise_id"].isin(lost_ids)])

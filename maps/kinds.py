@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,8 @@ from netgis.errors import ConfigError, NotFoundError, Problem, ValidationError
 from netgis.geodesy import transform_geoms
 
 if TYPE_CHECKING:
-    from netgis.analysis import Analysis
+    from netgis.analysis import Analysis, ScenarioResult
+    from netgis.kpis import Kpis
 
 #: The map kinds, as the command line and the API name them.
 MAP_KINDS = ("coverage", "criticality", "gaps", "areas")
@@ -29,7 +30,7 @@ def build_map(
     kind: str,
     analysis: Analysis,
     *,
-    scenario: Mapping[str, Any] | None = None,
+    scenario: ScenarioResult | None = None,
     ranking: pd.DataFrame | None = None,
     hex_resolution: int | None = None,
     bbox: Sequence[float] | None = None,
@@ -45,7 +46,7 @@ def build_map(
     analysis
         The result of :func:`netgis.analysis.analyze`.
     scenario
-        criticality only: the dict :func:`netgis.analysis.scenario` returns.
+        criticality only: what :func:`netgis.analysis.scenario` returns.
     ranking
         gaps only: ranked build clusters (``netgis.gaps.gap_analysis(...).plan.clusters``).
     hex_resolution
@@ -129,8 +130,8 @@ def clip(
     if area_id is not None:
         areas = areas[areas["area_id"] == area_id]
     kept_ids = set(areas["area_id"])
-    kpis = {**analysis.kpis,
-            "areas": [a for a in analysis.kpis.get("areas", []) if a["area_id"] in kept_ids]}
+    kpis: Kpis = {"network": analysis.kpis["network"],
+                  "areas": [a for a in analysis.kpis["areas"] if a["area_id"] in kept_ids]}
     clipped = replace(
         analysis,
         premises=keep(analysis.premises, True),

@@ -31,17 +31,27 @@ from netgis.coverage import SpanIndex, locate, lonlat, working_zones, zones_near
 from netgis.errors import Problem, ValidationError
 from netgis.geodesy import WGS84, transform_geoms, utm_epsg
 from netgis.io import Dataset
-from netgis.kpis import compute_kpis
+from netgis.kpis import Kpis, compute_kpis
 from netgis.network import AnalysisGraph, analysis_graph, network_from_gdfs, span_lengths_m
-from netgis.redundancy import Protection, Structure, impacts, protection, scenario_lost, structure
-from netgis.schema import DEFAULT_DROP_M
+from netgis.redundancy import (
+    Impact,
+    Protection,
+    Structure,
+    impacts,
+    protection,
+    scenario_lost,
+    structure,
+)
+from netgis.schema import DEFAULT_DROP_M, result_columns
 
 Progress = Callable[[str], None]
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
 
-PREMISE_COLUMNS = ("premise_id", "passed", "distance_m", "served_span_id", "span_protected",
-                   "node_protected", "duct_protected")
-SPAN_COLUMNS = ("span_id", "lit", "cut_premises", "cut_units")
-NODE_COLUMNS = ("node_id", "failure_premises", "failure_units")
+#: Columns of ``premises.csv`` / ``spans.csv`` / ``nodes.csv`` (SPEC section 3), from the schema.
+PREMISE_COLUMNS = result_columns("premises", contract_only=True)
+SPAN_COLUMNS = result_columns("spans", contract_only=True)
+NODE_COLUMNS = result_columns("nodes", contract_only=True)
 
 
 @dataclass
@@ -49,8 +59,8 @@ class Analysis:
     """The result of :func:`analyze`.
 
     ``premises``, ``spans`` and ``nodes`` are the dataset's layers with the
-    analysis columns added (see ``PREMISE_COLUMNS`` etc.); ``kpis`` is the
-    ``kpis.json`` object.
+    analysis columns of :data:`netgis.schema.RESULT_FIELDS` added; ``kpis`` is
+    the ``kpis.json`` object.
     """
 
     dataset: Dataset
@@ -58,14 +68,13 @@ class Analysis:
     premises: gpd.GeoDataFrame
     spans: gpd.GeoDataFrame
     nodes: gpd.GeoDataFrame
-    kpis: dict[str, Any]
+    kpis: Kpis
     network: nx.MultiGraph
     graph: AnalysisGraph
     structure: Structure
     protection: Protection
-    served_edge: npt.NDArray[np.int64]
-    edge_of: dict[str, int]  #: span_id -> edge index in ``graph`` for the spans of G
-    span_index: SpanIndex
+    served_edge: IntArray      #: edge of G serving each premise, -1 when not passed
+    span_index: SpanIndex      #: the lit spans, indexed for nearest searches
     home_zone: int | None = None
     warnings: list[Problem] = field(default_factory=list)
 
@@ -73,11 +82,131 @@ class Analysis:
     def lit_spans(self) -> gpd.GeoDataFrame:
         return self.spans[self.spans["lit"]]
 
+    def edges_of(self, span_ids: npt.ArrayLike) -> IntArray:
+        """Edge index in ``graph`` of each span id; -1 for spans not in G (or None)."""
+        return _positions(self.graph.edge_span, span_ids)
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """What a scenario takes off line (:func:`scenario`).
+
+    ``lost`` flags, per row of ``analysis.premises``, the passed premises that
+    lose every path to a working core; ``premise_ids`` are their ids, sorted.
+    """
+
+    premises: int
+    units: int
+    premise_ids: list[str]
+    failed_spans: list[str]
+    failed_nodes: list[str]
+    lost: BoolArray
+
+    def summary(self) -> dict[str, int | list[str]]:
+        """The JSON-ready part: counts, lost premise ids and the failed elements."""
+        return {"premises": self.premises, "units": self.units, "premise_ids": self.premise_ids,
+                "failed_spans": self.failed_spans, "failed_nodes": self.failed_nodes}
+
+
+def _positions(keys: npt.ArrayLike, values: npt.ArrayLike) -> IntArray:
+    """Position of each of ``values`` in the unique ``keys``; -1 where absent."""
+    found: IntArray = pd.Index(np.asarray(keys, dtype=object)).get_indexer(
+        np.asarray(values, dtype=object)).astype(np.int64)
+    return found
+
+
+def _check_drop(drop_m: float) -> None:
+    if not np.isfinite(drop_m) or drop_m < 0:
+        raise ValidationError([Problem("parameters", None, "drop_m",
+                                       f"must be a finite number >= 0, got {drop_m}")])
+
+
+def _scatter(index: IntArray, per_item: npt.NDArray[Any], dtype: type) -> npt.NDArray[Any]:
+    """``per_item[index]`` where ``index >= 0``, else zero/false."""
+    out: npt.NDArray[Any] = np.zeros(len(index), dtype=dtype)
+    ok = index >= 0
+    out[ok] = per_item[index[ok]]
+    return out
+
+
+def _lit(spans: gpd.GeoDataFrame, g: AnalysisGraph, st: Structure) -> tuple[IntArray, BoolArray]:
+    """Edge of G per span row (-1 when the span is not in G) and whether it is lit."""
+    span_edge = _positions(g.edge_span, spans["span_id"])
+    return span_edge, _scatter(span_edge, st.lit, bool)
+
+
+@dataclass(frozen=True)
+class _Located:
+    frame: pd.DataFrame        #: :func:`netgis.coverage.locate` per premise
+    served_edge: IntArray
+    span_index: SpanIndex
+    home_zone: int | None
+
+
+def _locate_premises(premises: gpd.GeoDataFrame, lit_spans: gpd.GeoDataFrame,
+                     g: AnalysisGraph, crs: CRS, drop_m: float) -> _Located:
+    """Nearest lit span of every premise, in the premises' working UTM zones."""
+    span_index = SpanIndex(lit_spans[["span_id", "geometry"]])
+    prem_ll = lonlat(premises.geometry.to_numpy(), crs)
+    zones = working_zones(prem_ll[:, 0], prem_ll[:, 1])
+    home_zone = int(zones[0]) if len(zones) and (zones == zones[0]).all() else None
+    frame = locate(premises.geometry, span_index, drop_m=drop_m, zones=zones,
+                   points_lonlat=prem_ll)
+    served_edge = _positions(g.edge_span, frame["served_span_id"])
+    return _Located(frame, served_edge, span_index, home_zone)
+
+
+def _premise_results(premises: gpd.GeoDataFrame, located: _Located,
+                     prot: Protection) -> gpd.GeoDataFrame:
+    out = premises.copy()
+    out["passed"] = located.frame["passed"].to_numpy()
+    out["distance_m"] = located.frame["distance_m"].to_numpy()
+    out["served_span_id"] = pd.Series(located.frame["served_span_id"].to_numpy(dtype=object),
+                                      index=out.index, dtype=object)
+    for name, per_edge in (("span_protected", prot.span), ("node_protected", prot.node),
+                           ("duct_protected", prot.duct)):
+        out[name] = _scatter(located.served_edge, per_edge, bool)
+    return out
+
+
+def _impacts(g: AnalysisGraph, st: Structure, served_edge: IntArray,
+             units: npt.NDArray[np.int64]) -> Impact:
+    """Cut and failure impacts, from the passed premises and units on each edge."""
+    has = served_edge >= 0
+    edge_p = np.bincount(served_edge[has], minlength=g.n_edges).astype(np.int64)
+    edge_u = np.bincount(served_edge[has], weights=units[has],
+                         minlength=g.n_edges).astype(np.int64)
+    return impacts(g, st, edge_p, edge_u)
+
+
+def _span_results(spans: gpd.GeoDataFrame, span_edge: IntArray, span_lit: BoolArray,
+                  lengths_m: npt.NDArray[np.float64], imp: Impact) -> gpd.GeoDataFrame:
+    out = spans.copy()
+    out["lit"] = span_lit
+    out["length_m"] = lengths_m
+    out["cut_premises"] = _scatter(span_edge, imp.cut_premises, np.int64)
+    out["cut_units"] = _scatter(span_edge, imp.cut_units, np.int64)
+    return out
+
+
+def _node_results(nodes: gpd.GeoDataFrame, g: AnalysisGraph, imp: Impact) -> gpd.GeoDataFrame:
+    """Failure impact per node; cores and nodes out of service cannot fail (0)."""
+    at = _positions(g.node_ids, nodes["node_id"])
+    non_core = (at >= 0) & ~g.is_core[np.maximum(at, 0)]
+    vertex = np.where(non_core, g.node_vertex[np.maximum(at, 0)], -1)
+    out = nodes.copy()
+    out["failure_premises"] = _scatter(vertex, imp.failure_premises, np.int64)
+    out["failure_units"] = _scatter(vertex, imp.failure_units, np.int64)
+    return out
 
 
 def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
             progress: Progress | None = None) -> Analysis:
     """Coverage, redundancy and KPIs of ``dataset`` (SPEC section 2).
+
+    A pipeline of named steps, each frame in and frame or array out:
+    the graph and its structure, lit spans, the premises located on them,
+    protection, impacts, the three result layers, and the KPIs.
 
     Parameters
     ----------
@@ -88,11 +217,10 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
     progress
         Called with a step name as each step starts (for progress bars).
     """
-    if not np.isfinite(drop_m) or drop_m < 0:
-        raise ValidationError([Problem("parameters", None, "drop_m",
-                                       f"must be a finite number >= 0, got {drop_m}")])
+    _check_drop(drop_m)
     step = progress or (lambda _name: None)
     warnings: list[Problem] = []
+
     step("graph")
     lengths = span_lengths_m(dataset.spans)
     G = network_from_gdfs(dataset.nodes, dataset.spans, lengths_m=lengths)
@@ -101,69 +229,27 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
     if not g.has_core:
         warnings.append(Problem("nodes", None, "kind",
                                 "no in-service core node: nothing is lit"))
-    edge_of = {sid: i for i, sid in enumerate(g.edge_span.tolist())}
-    span_edge = np.asarray([edge_of.get(s, -1) for s in dataset.spans["span_id"].tolist()],
-                           dtype=np.int64)
-    span_lit = np.zeros(len(span_edge), dtype=bool)
-    span_lit[span_edge >= 0] = st.lit[span_edge[span_edge >= 0]]
+    span_edge, span_lit = _lit(dataset.spans, g, st)
 
     step("coverage")
-    span_index = SpanIndex(dataset.spans.loc[span_lit, ["span_id", "geometry"]])
-    prem_ll = lonlat(dataset.premises.geometry.to_numpy(), dataset.crs)
-    zones = working_zones(prem_ll[:, 0], prem_ll[:, 1])
-    home_zone = int(zones[0]) if len(zones) and (zones == zones[0]).all() else None
-    located = locate(dataset.premises.geometry, span_index, drop_m=drop_m, zones=zones,
-                     points_lonlat=prem_ll)
-    served = located["served_span_id"].to_numpy(dtype=object)
-    served_edge = np.asarray([edge_of[s] if s is not None else -1 for s in served.tolist()],
-                             dtype=np.int64)
+    located = _locate_premises(dataset.premises, dataset.spans[span_lit], g, dataset.crs, drop_m)
 
     step("redundancy")
     prot = protection(g, st)
-    has = served_edge >= 0
-    premises = dataset.premises.copy()
-    premises["passed"] = located["passed"].to_numpy()
-    premises["distance_m"] = located["distance_m"].to_numpy()
-    premises["served_span_id"] = pd.Series(served, index=premises.index, dtype=object)
-    for name, flags in (("span_protected", prot.span), ("node_protected", prot.node),
-                        ("duct_protected", prot.duct)):
-        col = np.zeros(len(premises), dtype=bool)
-        col[has] = flags[served_edge[has]]
-        premises[name] = col
-    units = premises["units"].to_numpy(dtype=np.int64)
-    edge_p = np.bincount(served_edge[has], minlength=g.n_edges).astype(np.int64)
-    edge_u = np.bincount(served_edge[has], weights=units[has], minlength=g.n_edges).astype(
-        np.int64)
-    imp = impacts(g, st, edge_p, edge_u)
-
-    spans = dataset.spans.copy()
-    spans["lit"] = span_lit
-    spans["length_m"] = lengths
-    for name, per_edge in (("cut_premises", imp.cut_premises), ("cut_units", imp.cut_units)):
-        col = np.zeros(len(spans), dtype=np.int64)
-        col[span_edge >= 0] = per_edge[span_edge[span_edge >= 0]]
-        spans[name] = col
-
-    nodes = dataset.nodes.copy()
-    vertex = g.vertex_of()
-    core_ids = set(g.node_ids[g.is_core].tolist())
-    node_vertex = np.asarray([-1 if n in core_ids else vertex.get(n, -1)
-                              for n in nodes["node_id"].tolist()], dtype=np.int64)
-    for name, per_vertex in (("failure_premises", imp.failure_premises),
-                             ("failure_units", imp.failure_units)):
-        col = np.zeros(len(nodes), dtype=np.int64)
-        col[node_vertex >= 0] = per_vertex[node_vertex[node_vertex >= 0]]
-        nodes[name] = col
+    premises = _premise_results(dataset.premises, located, prot)
+    imp = _impacts(g, st, located.served_edge, premises["units"].to_numpy(dtype=np.int64))
+    spans = _span_results(dataset.spans, span_edge, span_lit, lengths, imp)
+    nodes = _node_results(dataset.nodes, g, imp)
 
     step("kpis")
     kpis = compute_kpis(premises, dataset.spans, dataset.areas, span_lengths_m=lengths,
-                        home_zone=home_zone,
+                        home_zone=located.home_zone,
                         spof_spans=int((spans["cut_premises"] > 0).sum()),
                         spof_nodes=int((nodes["failure_premises"] > 0).sum()))
     return Analysis(
         dataset=dataset, drop_m=drop_m, premises=premises, spans=spans, nodes=nodes, kpis=kpis,
-        network=G, graph=g, structure=st, protection=prot, served_edge=served_edge,
-        edge_of=edge_of, span_index=span_index, home_zone=home_zone, warnings=warnings,
+        network=G, graph=g, structure=st, protection=prot, served_edge=located.served_edge,
+        span_index=located.span_index, home_zone=located.home_zone, warnings=warnings,
     )
 
 
@@ -175,7 +261,7 @@ def scenario(
     ducts: Iterable[str] = (),
     area: shapely.Geometry | None = None,
     area_crs: CRS | str | int = 4326,
-) -> dict[str, Any]:
+) -> ScenarioResult:
     """Premises passed before the scenario that lose every path to a working core.
 
     Any set of spans, nodes (cores included) and ducts fail at once; every
@@ -184,9 +270,10 @@ def scenario(
 
     Returns
     -------
-    dict
-        ``premises`` and ``units`` lost, ``premise_ids`` (sorted), and the
-        failed ``spans`` / ``nodes`` after expanding ducts and the area.
+    ScenarioResult
+        ``premises`` and ``units`` lost, ``premise_ids`` (sorted), the failed
+        ``failed_spans`` / ``failed_nodes`` after expanding ducts and the area,
+        and the ``lost`` flags per premise row.
     """
     ds = analysis.dataset
     span_ids = list(dict.fromkeys(spans))
@@ -209,19 +296,18 @@ def scenario(
         hit_spans, hit_nodes = _in_area(ds, area, CRS(area_crs))
         failed_spans |= hit_spans
         failed_nodes |= hit_nodes
-    g = analysis.graph
-    cut_edges = [i for i, s in enumerate(g.edge_span.tolist()) if s in failed_spans]
-    lost = scenario_lost(g, analysis.served_edge, cut_edges=cut_edges, failed_nodes=failed_nodes)
+    cut_edges = analysis.edges_of(sorted(failed_spans))
+    lost = scenario_lost(analysis.graph, analysis.served_edge,
+                         cut_edges=cut_edges[cut_edges >= 0], failed_nodes=failed_nodes)
     prem = analysis.premises
-    lost_ids = sorted(prem["premise_id"].to_numpy()[lost].tolist())
-    return {
-        "premises": int(lost.sum()),
-        "units": int(prem["units"].to_numpy()[lost].sum()),
-        "premise_ids": lost_ids,
-        "failed_spans": sorted(failed_spans),
-        "failed_nodes": sorted(failed_nodes),
-        "lost": lost,
-    }
+    return ScenarioResult(
+        premises=int(lost.sum()),
+        units=int(prem["units"].to_numpy()[lost].sum()),
+        premise_ids=sorted(prem["premise_id"].to_numpy()[lost].tolist()),
+        failed_spans=sorted(failed_spans),
+        failed_nodes=sorted(failed_nodes),
+        lost=lost,
+    )
 
 
 def _in_area(ds: Dataset, area: shapely.Geometry, area_crs: CRS) -> tuple[set[str], set[str]]:
@@ -248,7 +334,7 @@ def serviceability(analysis: Analysis, lon: float, lat: float) -> dict[str, Any]
     served = row["served_span_id"]
     flags = {"span_protected": False, "node_protected": False, "duct_protected": False}
     if served is not None:
-        e = analysis.edge_of[served]
+        e = int(analysis.edges_of([served])[0])
         flags = {"span_protected": bool(analysis.protection.span[e]),
                  "node_protected": bool(analysis.protection.node[e]),
                  "duct_protected": bool(analysis.protection.duct[e])}

@@ -248,10 +248,10 @@ def scenario(
         result = _analyze(dataset, db, drop_m, step)
     impact = run_scenario(result, spans=_split(cut_spans), nodes=_split(fail_nodes),
                           ducts=_split(fail_ducts), area=polygon, area_crs=polygon_crs)
-    impact.pop("lost")
+    summary = impact.summary()
     if not ids:
-        impact.pop("premise_ids")
-    _echo_json(impact)
+        del summary["premise_ids"]
+    _echo_json(summary)
 
 
 KPI_FORMATS = ("json", "csv", "prom")

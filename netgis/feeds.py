@@ -6,7 +6,7 @@ and, for the goal view, a KPI history go in; new rows, text or dicts come out.
 One *row* per scope: the network first, then every area in the order of
 ``kpis["areas"]``. Each row has ``scope`` (``"network"`` or ``"area"``),
 ``area_id`` and ``name`` (``None`` for the network), then every KPI of
-:data:`netgis.kpis.NETWORK_KEYS` (``spof_spans`` / ``spof_nodes`` are ``None``
+:data:`netgis.schema.NETWORK_KPIS` (``spof_spans`` / ``spof_nodes`` are ``None``
 for areas, which have no such KPIs).
 
 Examples
@@ -33,37 +33,17 @@ from typing import Any
 import numpy as np
 
 from netgis.errors import Problem, ValidationError
-from netgis.kpis import NETWORK_KEYS
+from netgis.schema import KPI_FIELDS, NETWORK_KPIS
 
 #: Columns of a KPI row, in CSV order.
-ROW_COLUMNS: tuple[str, ...] = ("scope", "area_id", "name", *NETWORK_KEYS)
+ROW_COLUMNS: tuple[str, ...] = ("scope", "area_id", "name", *NETWORK_KPIS)
 #: KPIs that are whole numbers (everything else is a float).
-INT_KEYS = frozenset({"premises_total", "units_total", "premises_passed", "units_passed",
-                      "units_connected", "spof_spans", "spof_nodes"})
+INT_KEYS = frozenset(f.name for f in KPI_FIELDS if f.type == "int")
 NETWORK_SCOPE = "network"
 AREA_SCOPE = "area"
 
 #: Prometheus help text of each KPI (the metric name is :func:`metric_name` of the key).
-KPI_HELP: dict[str, str] = {
-    "premises_total": "Premise records in scope.",
-    "units_total": "Living/business units in scope.",
-    "premises_passed": "Premise records passed (lit span within the drop length).",
-    "units_passed": "Units passed.",
-    "coverage_pct": "Coverage: 100 * units passed / units total.",
-    "units_connected": "Units connected (active subscription) and passed.",
-    "take_rate_pct": "Take rate: 100 * units connected / units passed.",
-    "span_protected_pct": "Percent of passed units protected against any single span cut.",
-    "node_protected_pct": "Percent of passed units protected against span cuts and node "
-                          "failures.",
-    "duct_protected_pct": "Percent of passed units protected against span cuts and duct "
-                          "failures.",
-    "cable_km": "Sum of in-service span lengths, km.",
-    "route_km": "Length of the union of in-service span geometries, km.",
-    "fiber_km": "Sum of span length times fiber count over in-service spans, km.",
-    "utilization_pct": "100 * fibers used / fiber count over in-service spans that record both.",
-    "spof_spans": "Spans whose cut disconnects passed premises (single points of failure).",
-    "spof_nodes": "Nodes whose failure disconnects passed premises (single points of failure).",
-}
+KPI_HELP: dict[str, str] = {f.name: f.description for f in KPI_FIELDS}
 METRIC_PREFIX = "netgis_"
 _LABELS = ("scope", "area", "area_name")
 _DAYS_PER_MONTH = 365.2425 / 12
@@ -86,10 +66,10 @@ def kpi_rows(kpis: Mapping[str, Any]) -> list[dict[str, Any]]:
                                        "a KPI object needs a 'network' member")])
     network = kpis["network"]
     rows = [{"scope": NETWORK_SCOPE, "area_id": None, "name": None,
-             **{k: network.get(k) for k in NETWORK_KEYS}}]
+             **{k: network.get(k) for k in NETWORK_KPIS}}]
     for area in kpis.get("areas") or []:
         rows.append({"scope": AREA_SCOPE, "area_id": area.get("area_id"),
-                     "name": area.get("name"), **{k: area.get(k) for k in NETWORK_KEYS}})
+                     "name": area.get("name"), **{k: area.get(k) for k in NETWORK_KPIS}})
     return rows
 
 
@@ -207,7 +187,7 @@ def prometheus_families(kpis: Mapping[str, Any], *,
     """
     rows = kpi_rows(kpis)
     families: list[MetricFamily] = []
-    for key in NETWORK_KEYS:
+    for key in NETWORK_KPIS:
         fam = MetricFamily(metric_name(key), KPI_HELP[key])
         for row in rows:
             value = _number(row[key])

@@ -19,7 +19,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import geopandas as gpd
 import numpy as np
@@ -29,15 +29,56 @@ import shapely
 from pyproj import CRS
 
 from netgis.geodesy import WGS84, geodesic_lengths_m, transform_geoms, utm_epsg
-from netgis.schema import IN_SERVICE
+from netgis.schema import AREA_KPIS, IN_SERVICE, NETWORK_KPIS
 
-NETWORK_KEYS = (
-    "premises_total", "units_total", "premises_passed", "units_passed", "coverage_pct",
-    "units_connected", "take_rate_pct", "span_protected_pct", "node_protected_pct",
-    "duct_protected_pct", "cable_km", "route_km", "fiber_km", "utilization_pct",
-    "spof_spans", "spof_nodes",
-)
-AREA_KEYS = NETWORK_KEYS[:-2]
+
+class NetworkKpis(TypedDict):
+    """``kpis.json["network"]``: every KPI of :data:`netgis.schema.KPI_FIELDS`."""
+
+    premises_total: int
+    units_total: int
+    premises_passed: int
+    units_passed: int
+    coverage_pct: float | None
+    units_connected: int
+    take_rate_pct: float | None
+    span_protected_pct: float | None
+    node_protected_pct: float | None
+    duct_protected_pct: float | None
+    cable_km: float
+    route_km: float
+    fiber_km: float
+    utilization_pct: float | None
+    spof_spans: int
+    spof_nodes: int
+
+
+class AreaKpis(TypedDict):
+    """One entry of ``kpis.json["areas"]``: the per-area KPIs, no spof counts."""
+
+    area_id: str
+    name: str | None
+    premises_total: int
+    units_total: int
+    premises_passed: int
+    units_passed: int
+    coverage_pct: float | None
+    units_connected: int
+    take_rate_pct: float | None
+    span_protected_pct: float | None
+    node_protected_pct: float | None
+    duct_protected_pct: float | None
+    cable_km: float
+    route_km: float
+    fiber_km: float
+    utilization_pct: float | None
+
+
+class Kpis(TypedDict):
+    """The ``kpis.json`` object."""
+
+    network: NetworkKpis
+    areas: list[AreaKpis]
 
 
 def _pct(num: float, den: float) -> float | None:
@@ -141,7 +182,7 @@ def compute_kpis(
     spof_nodes: int,
     span_lengths_m: npt.ArrayLike | None = None,
     home_zone: int | None = None,
-) -> dict[str, Any]:
+) -> Kpis:
     """The ``kpis.json`` object: ``{"network": {...}, "areas": [...]}``.
 
     ``premises`` carries the analysis columns (passed, protection flags) and
@@ -169,7 +210,7 @@ def compute_kpis(
     network["spof_spans"] = int(spof_spans)
     network["spof_nodes"] = int(spof_nodes)
     return {
-        "network": {k: network[k] for k in NETWORK_KEYS},
+        "network": cast(NetworkKpis, {k: network[k] for k in NETWORK_KPIS}),
         "areas": area_kpis(premises, in_service, areas, zone=zone, fibers=fibers),
     }
 
@@ -185,7 +226,7 @@ def _home_zone(lines: gpd.GeoDataFrame) -> int:
 
 def area_kpis(premises: gpd.GeoDataFrame, in_service: gpd.GeoDataFrame,
               areas: gpd.GeoDataFrame, *, zone: Callable[[int], _Zone],
-              fibers: npt.NDArray[np.float64]) -> list[dict[str, Any]]:
+              fibers: npt.NDArray[np.float64]) -> list[AreaKpis]:
     """Per-area KPIs in the dataset's area order; no spof keys.
 
     SPEC asks for area_id order while its reference output keeps the dataset's
@@ -198,7 +239,7 @@ def area_kpis(premises: gpd.GeoDataFrame, in_service: gpd.GeoDataFrame,
     cxy = shapely.get_coordinates(shapely.centroid(
         transform_geoms(areas.geometry.to_numpy(), area_crs, WGS84)))
     columns = {c: premises[c].to_numpy() for c in _PREMISE_INPUTS}
-    out: list[dict[str, Any]] = []
+    out: list[AreaKpis] = []
     for (_, area), (x, y) in zip(areas.iterrows(), cxy, strict=True):
         z = zone(utm_epsg(float(x), float(y)))
         poly = transform_geoms(np.asarray([area.geometry], dtype=object), area_crs, z.crs)[0]
@@ -210,6 +251,6 @@ def area_kpis(premises: gpd.GeoDataFrame, in_service: gpd.GeoDataFrame,
         _, route_m = z.clip(z.piece_tree, z.pieces, z.piece_lengths_m, poly)
         row.update(_lengths_km(cable_m, fibers[hit], float(route_m.sum())))
         row["utilization_pct"] = utilization_pct(in_service.iloc[hit])
-        out.append({"area_id": row["area_id"], "name": row["name"],
-                    **{k: row[k] for k in AREA_KEYS}})
+        out.append(cast(AreaKpis, {"area_id": row["area_id"], "name": row["name"],
+                                   **{k: row[k] for k in AREA_KPIS}}))
     return out

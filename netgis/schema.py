@@ -130,3 +130,123 @@ AREAS = Layer(
 LAYERS: dict[str, Layer] = {layer.name: layer for layer in (NODES, SPANS, PREMISES, AREAS)}
 LAYER_NAMES: tuple[str, ...] = tuple(LAYERS)
 REQUIRED_LAYERS: tuple[str, ...] = tuple(n for n, layer in LAYERS.items() if layer.required)
+
+
+# --------------------------------------------------------------------------- analysis results
+
+ResultType = Literal["text", "int", "float", "bool"]
+
+
+@dataclass(frozen=True)
+class ResultField:
+    """One analysis column added to a layer by :func:`netgis.analysis.analyze`.
+
+    ``contract`` marks the columns SPEC section 3 lists for ``netgis analyze``'s
+    CSV files (written in this order after the layer's id); the others are
+    served by the API and the maps but not written to the CSVs. ``nullable``
+    columns may hold null (an empty CSV cell).
+    """
+
+    name: str
+    type: ResultType
+    unit: str | None = None
+    description: str = ""
+    contract: bool = True
+    nullable: bool = False
+
+
+RESULT_FIELDS: dict[str, tuple[ResultField, ...]] = {
+    "premises": (
+        ResultField("passed", "bool", description="A lit span lies within drop_m."),
+        ResultField("distance_m", "float", "m",
+                    "Geodesic distance to the nearest lit span (null when nothing is lit).",
+                    nullable=True),
+        ResultField("served_span_id", "text",
+                    description="The span that passes the premise (null when not passed).",
+                    nullable=True),
+        ResultField("span_protected", "bool", description="Survives any single span cut."),
+        ResultField("node_protected", "bool",
+                    description="Survives any single span cut or node failure."),
+        ResultField("duct_protected", "bool",
+                    description="Survives any single span cut or duct failure."),
+    ),
+    "spans": (
+        ResultField("lit", "bool", description="In the component of G that holds a core."),
+        ResultField("cut_premises", "int", "premises",
+                    "Passed premises cut off, worst case, when this span alone is cut."),
+        ResultField("cut_units", "int", "units", "Their units."),
+        ResultField("length_m", "float", "m", "WGS84 geodesic length.", contract=False),
+    ),
+    "nodes": (
+        ResultField("failure_premises", "int", "premises",
+                    "Passed premises cut off, worst case, when this node alone fails."),
+        ResultField("failure_units", "int", "units", "Their units."),
+    ),
+}
+
+
+def result_columns(layer: str, *, contract_only: bool = False) -> tuple[str, ...]:
+    """The id field and the analysis columns of ``layer``, in output order.
+
+    Examples
+    --------
+    >>> result_columns("spans", contract_only=True)
+    ('span_id', 'lit', 'cut_premises', 'cut_units')
+    """
+    fields = RESULT_FIELDS[layer]
+    return (LAYERS[layer].id_field,
+            *(f.name for f in fields if f.contract or not contract_only))
+
+
+KpiType = Literal["int", "float"]
+
+
+@dataclass(frozen=True)
+class KpiField:
+    """One KPI of SPEC section 2: its type, unit and meaning.
+
+    ``per_area`` is false for the network-only KPIs (the spof counts).
+    A ``float`` KPI may be null (a zero denominator).
+    """
+
+    name: str
+    type: KpiType
+    unit: str
+    description: str
+    per_area: bool = True
+
+
+KPI_FIELDS: tuple[KpiField, ...] = (
+    KpiField("premises_total", "int", "premises", "Premise records in scope."),
+    KpiField("units_total", "int", "units", "Living/business units in scope."),
+    KpiField("premises_passed", "int", "premises",
+             "Premise records passed (lit span within the drop length)."),
+    KpiField("units_passed", "int", "units", "Units passed."),
+    KpiField("coverage_pct", "float", "%", "Coverage: 100 * units passed / units total."),
+    KpiField("units_connected", "int", "units",
+             "Units connected (active subscription) and passed."),
+    KpiField("take_rate_pct", "float", "%", "Take rate: 100 * units connected / units passed."),
+    KpiField("span_protected_pct", "float", "%",
+             "Percent of passed units protected against any single span cut."),
+    KpiField("node_protected_pct", "float", "%",
+             "Percent of passed units protected against span cuts and node failures."),
+    KpiField("duct_protected_pct", "float", "%",
+             "Percent of passed units protected against span cuts and duct failures."),
+    KpiField("cable_km", "float", "km", "Sum of in-service span lengths, km."),
+    KpiField("route_km", "float", "km",
+             "Length of the union of in-service span geometries, km."),
+    KpiField("fiber_km", "float", "km",
+             "Sum of span length times fiber count over in-service spans, km."),
+    KpiField("utilization_pct", "float", "%",
+             "100 * fibers used / fiber count over in-service spans that record both."),
+    KpiField("spof_spans", "int", "spans",
+             "Spans whose cut disconnects passed premises (single points of failure).",
+             per_area=False),
+    KpiField("spof_nodes", "int", "nodes",
+             "Nodes whose failure disconnects passed premises (single points of failure).",
+             per_area=False),
+)
+#: Network-wide KPIs in ``kpis.json`` order.
+NETWORK_KPIS: tuple[str, ...] = tuple(f.name for f in KPI_FIELDS)
+#: Per-area KPIs in ``kpis.json`` order (after ``area_id`` and ``name``).
+AREA_KPIS: tuple[str, ...] = tuple(f.name for f in KPI_FIELDS if f.per_area)

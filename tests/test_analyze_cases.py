@@ -47,8 +47,8 @@ def test_two_cores_make_a_line_a_ring() -> None:
     assert row["span_protected"] and row["node_protected"] and row["duct_protected"]
     assert r.spans["cut_premises"].sum() == 0 and r.nodes["failure_premises"].sum() == 0
     # a failed core stops being a source: with C1 down, p still reaches C2
-    assert scenario(r, nodes=["C1"])["premises"] == 0
-    assert scenario(r, nodes=["C1", "C2"])["premises"] == 1
+    assert scenario(r, nodes=["C1"]).premises == 0
+    assert scenario(r, nodes=["C1", "C2"]).premises == 1
 
 
 def test_span_between_two_cores_is_protected() -> None:
@@ -84,13 +84,13 @@ def test_shared_duct_across_a_ring_and_scenarios() -> None:
     row = r.premises.iloc[0]
     assert row["span_protected"] and row["node_protected"] and not row["duct_protected"]
     lost = scenario(r, ducts=["d1"])
-    assert (lost["premises"], lost["units"]) == (1, 2)
-    assert lost["failed_spans"] == ["s1", "s4"]
-    assert scenario(r, spans=["s1"])["premises"] == 0
+    assert (lost.premises, lost.units) == (1, 2)
+    assert lost.failed_spans == ["s1", "s4"]
+    assert scenario(r, spans=["s1"]).premises == 0
     # an area around A and B: both fail and every span touching them is cut
     around_ab = translate(box(250, -50, 350, 350), *ORIGIN)
     hit = scenario(r, area=around_ab, area_crs=32632)
-    assert hit["failed_nodes"] == ["A", "B"] and hit["premises"] == 1
+    assert hit.failed_nodes == ["A", "B"] and hit.premises == 1
     with pytest.raises(ValidationError, match="no such span"):
         scenario(r, spans=["nope"])
 

@@ -33,7 +33,7 @@ from netgis.feeds import (
     prometheus_text,
     read_kpis_csv,
 )
-from netgis.kpis import AREA_KEYS, NETWORK_KEYS
+from netgis.schema import AREA_KPIS, NETWORK_KPIS
 
 EXAMPLES = Path(__file__).parent / "examples"
 RING_SPUR = EXAMPLES / "ring_spur" / "dataset.gpkg"
@@ -58,10 +58,10 @@ def test_rows_follow_the_kpis_object() -> None:
     assert [r["scope"] for r in rows] == ["network"] + ["area"] * len(EXPECTED["areas"])
     assert [r["area_id"] for r in rows] == [None] + [a["area_id"] for a in EXPECTED["areas"]]
     assert all(list(r) == list(ROW_COLUMNS) for r in rows)
-    assert {k: rows[0][k] for k in NETWORK_KEYS} == EXPECTED["network"]
+    assert {k: rows[0][k] for k in NETWORK_KPIS} == EXPECTED["network"]
     for row, area in zip(rows[1:], EXPECTED["areas"], strict=True):
         assert row["name"] == area["name"]
-        assert {k: row[k] for k in AREA_KEYS} == {k: area[k] for k in AREA_KEYS}
+        assert {k: row[k] for k in AREA_KPIS} == {k: area[k] for k in AREA_KPIS}
         assert row["spof_spans"] is None and row["spof_nodes"] is None
 
 
@@ -90,7 +90,7 @@ def _kpi_values() -> st.SearchStrategy[dict[str, Any]]:
                                                     "premises_passed", "units_passed",
                                                     "units_connected", "spof_spans",
                                                     "spof_nodes") else _floats
-                                  for k in NETWORK_KEYS})
+                                  for k in NETWORK_KPIS})
 
 
 _text = st.text(st.characters(codec="utf-8"),
@@ -105,7 +105,7 @@ def kpi_objects(draw: st.DrawFn) -> dict[str, Any]:
     for area_id in ids:
         values = draw(_kpi_values())
         areas.append({"area_id": area_id, "name": draw(st.one_of(st.none(), _text)),
-                      **{k: values[k] for k in AREA_KEYS}})
+                      **{k: values[k] for k in AREA_KPIS}})
     return {"network": network, "areas": areas}
 
 
@@ -135,7 +135,7 @@ def test_csv_without_a_column_is_refused() -> None:
 def test_prometheus_text_parsed_by_prometheus_client() -> None:
     text = prometheus_text(EXPECTED, data_version=7)
     families = {f.name: f for f in text_string_to_metric_families(text)}
-    assert set(families) == {metric_name(k) for k in NETWORK_KEYS} | {"netgis_data_version"}
+    assert set(families) == {metric_name(k) for k in NETWORK_KPIS} | {"netgis_data_version"}
     assert all(f.type == "gauge" for f in families.values())
     assert families["netgis_coverage_pct"].documentation == KPI_HELP["coverage_pct"]
     cov = {s.labels["area"]: s for s in families["netgis_coverage_pct"].samples}
@@ -157,7 +157,7 @@ def test_prometheus_text_parsed_by_prometheus_client() -> None:
 @given(kpi_objects())
 def test_prometheus_values_and_labels_survive_parsing(kpis: dict[str, Any]) -> None:
     samples = samples_by_name(prometheus_text(kpis))
-    for key in NETWORK_KEYS:
+    for key in NETWORK_KPIS:
         got = {(s.labels["scope"], s.labels["area"], s.labels["area_name"]): s.value
                for s in samples.get(metric_name(key), [])}
         want = {(r["scope"], r["area_id"] or "", r["name"] or ""): float(r[key])
@@ -336,13 +336,13 @@ def test_cli_snapshots_around_a_write(database_url: str) -> None:
         assert [h["data_version"] for h in history] == [1, 2]
         assert history[0]["taken_at"] <= history[1]["taken_at"]
         for snap, kpis in zip(history, (before, after), strict=True):
-            assert {k: snap[k] for k in NETWORK_KEYS} == pytest.approx(kpis["network"])
+            assert {k: snap[k] for k in NETWORK_KPIS} == pytest.approx(kpis["network"])
         assert history[1]["units_total"] == history[0]["units_total"] + 4
         area = EXPECTED["areas"][0]["area_id"]
         area_history = repo.kpi_history(area_id=area)
         assert [h["area_id"] for h in area_history] == [area, area]
-        assert {k: area_history[1][k] for k in AREA_KEYS} == pytest.approx(
-            {k: next(a for a in after["areas"] if a["area_id"] == area)[k] for k in AREA_KEYS})
+        assert {k: area_history[1][k] for k in AREA_KPIS} == pytest.approx(
+            {k: next(a for a in after["areas"] if a["area_id"] == area)[k] for k in AREA_KPIS})
         from_db = _netgis("kpis", "--db", "--format", "csv", env=env)
         assert from_db.returncode == 0, from_db.stderr
         assert read_kpis_csv(from_db.stdout)[0]["units_total"] == history[1]["units_total"]

@@ -29,15 +29,23 @@ from api.routers.common import (
     timestamp,
 )
 from netgis.errors import Problem, ValidationError
-from netgis.schema import LAYERS
+from netgis.schema import LAYERS, RESULT_FIELDS
 
 router = APIRouter(prefix="/analysis", tags=["Analysis"])
 
+_PY_TYPES: dict[str, Any] = {"text": str, "int": int, "float": float, "bool": bool}
+
+
+def _result_types(layer: str) -> dict[str, Any]:
+    """Python type of each analysis column of ``layer`` (netgis.schema.RESULT_FIELDS)."""
+    return {f.name: _PY_TYPES[f.type] | None if f.nullable else _PY_TYPES[f.type]
+            for f in RESULT_FIELDS[layer]}
+
+
 #: Extra columns the analysis adds to each layer (see netgis.analysis.Analysis).
-PREMISE_RESULT = {"passed": bool, "distance_m": float | None, "served_span_id": str | None,
-                  "span_protected": bool, "node_protected": bool, "duct_protected": bool}
-SPAN_RESULT = {"lit": bool, "cut_premises": int, "cut_units": int, "length_m": float}
-NODE_RESULT = {"failure_premises": int, "failure_units": int}
+PREMISE_RESULT = _result_types("premises")
+SPAN_RESULT = _result_types("spans")
+NODE_RESULT = _result_types("nodes")
 #: How each layer is ranked by criticality (impact first, id as the tie breaker).
 RANKING = {"spans": ("cut_units", "cut_premises"), "nodes": ("failure_units", "failure_premises")}
 
@@ -224,13 +232,13 @@ def scenarios(
     version, result = cache.analysis(repo, _drop(settings, body.drop_m))
     out = scenario(result, spans=body.spans, nodes=body.nodes, ducts=body.ducts, area=area,
                    area_crs=4326)
-    lost = result.premises[np.asarray(out["lost"], dtype=bool)]
+    lost = result.premises[out.lost]
     shown = lost.sort_values("premise_id").iloc[:settings.max_limit].to_crs(4326)
     features = frame_to_features(shown, LAYERS["premises"], _premise_columns())
     return ScenarioResult(
         data_version=version, drop_m=result.drop_m,
-        impacted_premises=int(out["premises"]), impacted_units=int(out["units"]),
-        failed_spans=list(out["failed_spans"]), failed_nodes=list(out["failed_nodes"]),
+        impacted_premises=out.premises, impacted_units=out.units,
+        failed_spans=out.failed_spans, failed_nodes=out.failed_nodes,
         premises={"type": "FeatureCollection", "features": features,
                   "numberMatched": len(lost), "numberReturned": len(features),
                   "timeStamp": timestamp(), "links": []},

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from netgis.analysis import analyze
 from netgis.feeds import kpi_rows, read_kpis_csv
 from netgis.io import read_dataset
-from netgis.kpis import AREA_KEYS, NETWORK_KEYS
+from netgis.schema import AREA_KPIS, NETWORK_KPIS
 from netgis.storage import Repository
 from tests.api.conftest import API_KEY, EXAMPLES, LiveServer
 
@@ -157,14 +157,14 @@ def test_history_before_and_after_a_write(client: TestClient, repo: Repository) 
     assert data[0]["taken_at"] <= data[1]["taken_at"]
     assert data[0]["snapshot_id"] < data[1]["snapshot_id"]
     for snap, kpis in zip(data, (before, after), strict=True):
-        assert {k: snap[k] for k in NETWORK_KEYS} == pytest.approx(kpis["network"], rel=1e-12)
+        assert {k: snap[k] for k in NETWORK_KPIS} == pytest.approx(kpis["network"], rel=1e-12)
     assert data[1]["units_total"] - data[0]["units_total"] == 5
 
     area = before["areas"][0]["area_id"]
     per_area = client.get("/kpis/history", params={"area_id": area}).json()
     assert [h["area_id"] for h in per_area["data"]] == [area, area]
-    assert {k: per_area["data"][1][k] for k in AREA_KEYS} == pytest.approx(
-        {k: after["areas"][0][k] for k in AREA_KEYS}, rel=1e-12)
+    assert {k: per_area["data"][1][k] for k in AREA_KPIS} == pytest.approx(
+        {k: after["areas"][0][k] for k in AREA_KPIS}, rel=1e-12)
     assert client.get("/kpis/history", params={"area_id": "nowhere"}).json()["data"] == []
     since = client.get("/kpis/history", params={"since": data[1]["taken_at"]}).json()["data"]
     assert [h["snapshot_id"] for h in since] == [data[1]["snapshot_id"]]

@@ -163,7 +163,7 @@ def test_criticality_page(browser_context: Any, server: PageServer, ring: Analys
     assert page.count("path.netgis-node-spof") == 2  # B and E
     assert page.count("path.netgis-scenario-span") == 1
     assert page.count("path.netgis-scenario-premise") == 3  # p_spur1, p_spur2, p_end
-    assert click_premises(page, ring.premises, sc["premise_ids"], "netgis-scenario-premise",
+    assert click_premises(page, ring.premises, sc.premise_ids, "netgis-scenario-premise",
                           want=3) == 3
     page.page.screenshot(path=tmp_path / "criticality.png")
     page.page.close()

@@ -93,7 +93,7 @@ def test_criticality_ring_spur(ring: Analysis) -> None:
     assert {p["span_id"]: p["cut_units"] for p in properties(m, "netgis-span-spof")} == {
         "s5": 7, "s6": 6}
     lost = sorted(p["premise_id"] for p in properties(m, "netgis-scenario-premise"))
-    assert lost == sorted(sc["premise_ids"]) == ["p_end", "p_spur2"]
+    assert lost == sorted(sc.premise_ids) == ["p_end", "p_spur2"]
     assert [p["node_id"] for p in properties(m, "netgis-scenario-node")] == ["E"]
     assert counts["netgis-scenario-area"] == 1
     assert "2 premises, 6 units lost" in m.get_root().render()
