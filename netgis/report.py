@@ -20,17 +20,22 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from netgis.analysis import NODE_COLUMNS, PREMISE_COLUMNS, SPAN_COLUMNS, Analysis
+from netgis.schema import RESULT_FIELDS
 
 OUTPUT_FILES = ("premises.csv", "spans.csv", "nodes.csv", "kpis.json")
 _STRUCTURAL = r'[,"\r\n]'
+
+
+_DECIMALS = {f.name: f.decimals for fields in RESULT_FIELDS.values() for f in fields
+             if f.decimals is not None}
 
 
 def _table(frame: pd.DataFrame, columns: tuple[str, ...]) -> pa.Table:
     arrays = {}
     for col in columns:
         s = frame[col]
-        if col == "distance_m":
-            s = s.round(4)
+        if col in _DECIMALS:
+            s = s.round(_DECIMALS[col])
         if s.dtype == bool:
             arrays[col] = pa.array(s.to_numpy(), type=pa.bool_())
         elif pd.api.types.is_integer_dtype(s.dtype):

@@ -25,6 +25,10 @@ PREMISE_KINDS = ("residential", "business", "anchor", "other")
 
 IN_SERVICE = "in_service"
 CORE = "core"
+SPLICE = "splice"
+SPLITTER = "splitter"
+#: Split ratios N of a 1:N passive splitter that a ``splitter`` node may carry.
+SPLIT_RATIOS = (2, 4, 8, 16, 32, 64, 128)
 
 #: Default tolerance between a span's ends and its nodes, in meters (a warning only).
 SNAP_TOLERANCE_M = 5.0
@@ -78,6 +82,8 @@ NODES = Layer(
               description="core nodes are sources of service."),
         Field("status", "text", enum=STATUSES, default=IN_SERVICE),
         Field("name", "text"),
+        Field("split_ratio", "int", minimum=2,
+              description="splitter nodes only: N of a 1:N splitter (2, 4, ..., 128)."),
     ),
 )
 
@@ -144,7 +150,8 @@ class ResultField:
     ``contract`` marks the columns SPEC section 3 lists for ``netgis analyze``'s
     CSV files (written in this order after the layer's id); the others are
     served by the API and the maps but not written to the CSVs. ``nullable``
-    columns may hold null (an empty CSV cell).
+    columns may hold null (an empty CSV cell). ``decimals`` rounds a float in
+    the CSVs (0.1 mm, 0.0001 dB: far below any tolerance, and stable text).
     """
 
     name: str
@@ -153,6 +160,7 @@ class ResultField:
     description: str = ""
     contract: bool = True
     nullable: bool = False
+    decimals: int | None = None
 
 
 RESULT_FIELDS: dict[str, tuple[ResultField, ...]] = {
@@ -160,7 +168,7 @@ RESULT_FIELDS: dict[str, tuple[ResultField, ...]] = {
         ResultField("passed", "bool", description="A lit span lies within drop_m."),
         ResultField("distance_m", "float", "m",
                     "Geodesic distance to the nearest lit span (null when nothing is lit).",
-                    nullable=True),
+                    nullable=True, decimals=4),
         ResultField("served_span_id", "text",
                     description="The span that passes the premise (null when not passed).",
                     nullable=True),
@@ -169,6 +177,13 @@ RESULT_FIELDS: dict[str, tuple[ResultField, ...]] = {
                     description="Survives any single span cut or node failure."),
         ResultField("duct_protected", "bool",
                     description="Survives any single span cut or duct failure."),
+        ResultField("loss_db", "float", "dB",
+                    "Optical loss from the core on the least-loss path (null when not passed).",
+                    nullable=True, decimals=4),
+        ResultField("in_budget", "bool",
+                    description="Passed and loss_db within the PON class's budget."),
+        ResultField("margin_db", "float", "dB", "budget_db - loss_db (null when not passed).",
+                    contract=False, nullable=True),
     ),
     "spans": (
         ResultField("lit", "bool", description="In the component of G that holds a core."),
@@ -245,6 +260,10 @@ KPI_FIELDS: tuple[KpiField, ...] = (
     KpiField("spof_nodes", "int", "nodes",
              "Nodes whose failure disconnects passed premises (single points of failure).",
              per_area=False),
+    KpiField("units_in_budget", "int", "units",
+             "Units passed whose optical loss is within the budget."),
+    KpiField("budget_coverage_pct", "float", "%",
+             "Serviceable coverage: 100 * units in budget / units total."),
 )
 #: Network-wide KPIs in ``kpis.json`` order.
 NETWORK_KPIS: tuple[str, ...] = tuple(f.name for f in KPI_FIELDS)

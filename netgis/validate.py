@@ -35,7 +35,15 @@ from pyproj import CRS
 from netgis.errors import Problem, ValidationError
 from netgis.geodesy import WGS84, geodesic_distance_m, transform_geoms
 from netgis.io import CRS_REQUIRED_FORMATS, Dataset, RawLayer, empty_layer
-from netgis.schema import LAYER_NAMES, LAYERS, SNAP_TOLERANCE_M, Field, Layer
+from netgis.schema import (
+    LAYER_NAMES,
+    LAYERS,
+    SNAP_TOLERANCE_M,
+    SPLIT_RATIOS,
+    SPLITTER,
+    Field,
+    Layer,
+)
 
 #: GEOS geometry type names by shapely type id.
 _TYPE_NAMES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
@@ -184,6 +192,8 @@ def _clean_layer(layer: Layer, raw: RawLayer, report: ValidationReport) -> gpd.G
         out[f.name] = _coerce_field(name, f, col, row_label, report)
     if name == "spans":
         _check_fibers(out, row_label, report)
+    if name == "nodes":
+        _check_split_ratio(out, row_label, report)
     geoms = _clean_geometry(layer, frame.geometry, row_label, report)
     return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
 
@@ -350,6 +360,26 @@ def _coerce_int(layer: str, f: Field, col: pd.Series, row_label: npt.NDArray[Any
             report.errors.append(Problem(layer, str(row_label[i]), f.name,
                                          f"must be >= {f.minimum}, got {values[i]}"))
     return pd.Series(pd.arrays.IntegerArray(values, mask), index=col.index)
+
+
+def _check_split_ratio(out: dict[str, Any], row_label: npt.NDArray[Any],
+                       report: ValidationReport) -> None:
+    """SPEC: a ratio only on splitters, from the list; a splitter without one is a warning."""
+    ratio, kind = out["split_ratio"], out["kind"]
+    has = ratio.notna().to_numpy()
+    splitter = (kind == SPLITTER).to_numpy(dtype=bool, na_value=False)
+    listed = ratio.isin(SPLIT_RATIOS).to_numpy(dtype=bool, na_value=False)
+    choices = ", ".join(map(str, SPLIT_RATIOS))
+    for i in np.flatnonzero(has & ~splitter):
+        report.errors.append(Problem("nodes", str(row_label[i]), "split_ratio",
+                                     f"only splitter nodes carry a split_ratio (kind is "
+                                     f"{kind.iat[i]})"))
+    for i in np.flatnonzero(has & splitter & ~listed):
+        report.errors.append(Problem("nodes", str(row_label[i]), "split_ratio",
+                                     f"must be one of {choices}, got {ratio.iat[i]}"))
+    for i in np.flatnonzero(~has & splitter):
+        report.warnings.append(Problem("nodes", str(row_label[i]), "split_ratio",
+                                       "splitter without split_ratio: it adds no loss"))
 
 
 def _check_fibers(out: dict[str, Any], row_label: npt.NDArray[Any],

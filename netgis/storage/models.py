@@ -66,6 +66,7 @@ class Node(Base):
     kind: Mapped[str] = mapped_column(String, nullable=False)
     status: Mapped[str] = mapped_column(String, nullable=False)
     name: Mapped[str | None] = mapped_column(String)
+    split_ratio: Mapped[int | None] = mapped_column(Integer)
     geometry: Mapped[WKBElement] = mapped_column(_geometry("POINT"), nullable=False)
 
 
