@@ -24,7 +24,8 @@ def dataset(
     *,
     crs: int = UTM,
 ) -> Dataset:
-    """nodes: (id, x, y[, kind[, status[, split_ratio]]]); spans: (id, a, b[, status[, duct[, fiber_count]]]);
+    """nodes: (id, x, y[, kind[, status[, split_ratio]]]);
+    spans: (id, a, b[, status[, duct[, fiber_count]]]);
     premises: (id, x, y[, units[, connected]]); areas: (id, shapely polygon in drawing meters).
     Coordinates are drawing meters; the dataset is returned in ``crs``."""
     ox, oy = ORIGIN

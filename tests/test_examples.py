@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).parent / "examples"
-CASES = [(name, form) for name in ("ring_spur", "duct_ring", "optical_ring") for form in ("dataset.gpkg",
-                                                                          "dataset")]
+NAMES = ("ring_spur", "duct_ring", "optical_ring")
+CASES = [(name, form) for name in NAMES for form in ("dataset.gpkg", "dataset")]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
