@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from netgis.errors import NetgisError, ValidationError
+from netgis.errors import NetgisError, Problem, ValidationError
 from netgis.schema import DEFAULT_DROP_M, SNAP_TOLERANCE_M
 
 app = typer.Typer(
@@ -26,6 +26,16 @@ app = typer.Typer(
 
 DatasetArg = Annotated[Path, typer.Argument(help="A .gpkg file or a directory of layer files.")]
 DropOpt = Annotated[float, typer.Option("--drop-m", help="Maximum drop length in meters.")]
+BudgetOpt = Annotated[float | None, typer.Option(
+    "--budget-db", help="Optical budget in dB (default 28, GPON class B+).")]
+PonClassOpt = Annotated[str | None, typer.Option(
+    "--pon-class", help="Budget of a PON class: gpon-b+, gpon-c+, xgs-pon-n1, xgs-pon-n2.")]
+AttenOpt = Annotated[float | None, typer.Option(
+    "--atten-db-per-km", help="Fiber attenuation in dB/km (default 0.35).")]
+SpliceOpt = Annotated[float | None, typer.Option(
+    "--splice-db", help="Loss per splice node in dB (default 0.1).")]
+FixedOpt = Annotated[float | None, typer.Option(
+    "--fixed-db", help="Connector loss at both ends in dB (default 1.0).")]
 
 
 @app.callback()
@@ -215,12 +225,18 @@ def analyze(
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("netgis-out"),
     db: Annotated[bool, typer.Option("--db", help="Read the dataset from the database "
                                      "(NETGIS_DATABASE_URL, default ./netgis.db).")] = False,
+    budget_db: BudgetOpt = None,
+    pon_class: PonClassOpt = None,
+    atten_db_per_km: AttenOpt = None,
+    splice_db: SpliceOpt = None,
+    fixed_db: FixedOpt = None,
 ) -> None:
-    """Coverage and redundancy of DATASET: KPIs on stdout, CSVs and kpis.json in --out."""
+    """Coverage, redundancy and optical reach of DATASET: KPIs on stdout, CSVs and kpis.json."""
     from netgis.report import write_outputs
 
+    budget = _budget(pon_class, budget_db, atten_db_per_km, splice_db, fixed_db)
     with _progress() as step:
-        result = _analyze(dataset, db, drop_m, step)
+        result = _analyze(dataset, db, drop_m, step, budget=budget)
         step("write")
         write_outputs(result, out)
     _echo_json(result.kpis["network"])
@@ -239,19 +255,64 @@ def scenario(
     db: Annotated[bool, typer.Option("--db")] = False,
     ids: Annotated[bool, typer.Option("--ids/--no-ids", help="List the lost premise ids.")] =
     True,
+    budget_db: BudgetOpt = None,
+    pon_class: PonClassOpt = None,
+    atten_db_per_km: AttenOpt = None,
+    splice_db: SpliceOpt = None,
+    fixed_db: FixedOpt = None,
+    split: Annotated[list[str] | None, typer.Option(
+        "--split", help="NODE=RATIO: what if NODE were a 1:RATIO splitter; repeatable.")] = None,
 ) -> None:
-    """Premises and units that lose every path to a working core when things fail together."""
+    """What fails together and what-ifs on the optical parameters.
+
+    Failures (--cut-spans, --fail-nodes, --fail-ducts, --area) report the premises
+    and units that lose every path to a working core. Optical options (--budget-db,
+    --pon-class, ..., --split) report the premises that enter or leave the budget
+    compared with the default parameters, without editing the data.
+    """
+    from netgis.analysis import budget_scenario
     from netgis.analysis import scenario as run_scenario
 
     polygon, polygon_crs = _read_area(area) if area is not None else (None, 4326)
+    what_if = _budget(pon_class, budget_db, atten_db_per_km, splice_db, fixed_db)
+    ratios = _split_ratios(split)
     with _progress() as step:
         result = _analyze(dataset, db, drop_m, step)
     impact = run_scenario(result, spans=_split(cut_spans), nodes=_split(fail_nodes),
                           ducts=_split(fail_ducts), area=polygon, area_crs=polygon_crs)
-    summary = impact.summary()
+    summary: dict[str, Any] = dict(impact.summary())
     if not ids:
         del summary["premise_ids"]
+    if what_if is not None or ratios:
+        optics = budget_scenario(result, budget=what_if, split_ratios=ratios).summary()
+        if not ids:
+            del optics["entering"], optics["leaving"]
+        summary["optics"] = optics
     _echo_json(summary)
+
+
+def _budget(pon_class: str | None, budget_db: float | None, atten_db_per_km: float | None,
+            splice_db: float | None, fixed_db: float | None) -> Any:
+    """The loss parameters the options ask for; None when none is given (the defaults)."""
+    from netgis.optics import LossBudget
+
+    if pon_class is None and all(v is None for v in (budget_db, atten_db_per_km, splice_db,
+                                                     fixed_db)):
+        return None
+    base = LossBudget.preset(pon_class) if pon_class is not None else LossBudget()
+    return base.with_(budget_db=budget_db, atten_db_per_km=atten_db_per_km,
+                      splice_db=splice_db, fixed_db=fixed_db)
+
+
+def _split_ratios(values: list[str] | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in _split(values):
+        node, _, ratio = item.partition("=")
+        if not node or not ratio.isdigit():
+            raise ValidationError([Problem("parameters", None, "split",
+                                           f"expected NODE=RATIO, got {item!r}")])
+        out[node] = int(ratio)
+    return out
 
 
 KPI_FORMATS = ("json", "csv", "prom")
@@ -361,12 +422,13 @@ def _load(dataset: Path | None, db: bool) -> Any:
     return read_dataset(dataset)
 
 
-def _analyze(dataset: Path | None, db: bool, drop_m: float, step: Any) -> Any:
+def _analyze(dataset: Path | None, db: bool, drop_m: float, step: Any, *,
+             budget: Any = None) -> Any:
     """Load, analyze and echo the dataset's and the analysis's warnings on stderr."""
     from netgis.analysis import analyze as run_analysis
 
     ds = _load(dataset, db)
-    result = run_analysis(ds, drop_m=drop_m, progress=step)
+    result = run_analysis(ds, drop_m=drop_m, budget=budget, progress=step)
     for w in [*ds.warnings, *result.warnings]:
         typer.echo(f"warning: {w}", err=True)
     return result
@@ -384,7 +446,7 @@ class _progress:
     Silent when stderr is not a terminal (pipes, CI, tests).
     """
 
-    STEPS = ("read", "graph", "coverage", "redundancy", "kpis", "write")
+    STEPS = ("read", "graph", "coverage", "optics", "redundancy", "kpis", "write")
 
     def __enter__(self) -> Any:
         if not sys.stderr.isatty():

@@ -7,6 +7,8 @@ Drawings are in UTM 32N meters near Frankfurt: a drawn kilometre is about
 from __future__ import annotations
 
 import itertools
+import json
+from pathlib import Path
 
 import geopandas as gpd
 import networkx as nx
@@ -271,3 +273,29 @@ def test_brute_force_sees_parallel_spans() -> None:
     best = _brute_dist(r, r.budget)
     assert best["n1"] == pytest.approx(0.35 * 2.0008 + 7.3, abs=TOL_DB)
     assert list(itertools.islice(best, 1)) == ["n0"]
+
+
+def test_cli_budget_flags_and_what_if() -> None:
+    from tests.test_examples import EXAMPLES, run_cli
+
+    gpkg = str(EXAMPLES / "optical_ring" / "dataset.gpkg")
+    proc = run_cli("analyze", gpkg, "--pon-class", "gpon-c+", "--out", "/dev/null/x")
+    assert proc.returncode != 0  # cannot write there: nothing half-written, an error
+    proc = run_cli("scenario", gpkg, "--pon-class", "gpon-c+", "--split", "G=4")
+    assert proc.returncode == 0, proc.stderr
+    optics = json.loads(proc.stdout)["optics"]
+    # p_tight (27.88 dB) and p_too_far (28.58 dB) gain 7.3 dB behind a 1:4 at G: out even of C+
+    assert optics["leaving"] == ["p_tight"] and optics["entering"] == []
+    assert (optics["units_in_budget_before"], optics["units_in_budget_after"]) == (5, 4)
+    bad = run_cli("scenario", gpkg, "--split", "G=3")
+    assert bad.returncode == 2 and "split_ratio" in bad.stderr and "G" in bad.stderr
+
+
+def test_cli_budget_db_changes_the_answer(tmp_path: Path) -> None:
+    from tests.test_examples import EXAMPLES, run_cli
+
+    gpkg = str(EXAMPLES / "optical_ring" / "dataset.gpkg")
+    proc = run_cli("analyze", gpkg, "--budget-db", "29", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    kpis = json.loads(proc.stdout)
+    assert kpis["units_in_budget"] == 6 and kpis["budget_coverage_pct"] == pytest.approx(100.0)
