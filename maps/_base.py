@@ -299,9 +299,10 @@ def premise_points(
     name: str | None = None,
     radius: float = 3.5,
     fill_opacity: float = 0.85,
+    popup: Mapping[str, str] = PREMISE_POPUP,
 ) -> None:
     """Premises (WGS84) as circle markers with id tooltip and full popup."""
-    cols, labels = popup_columns(premises, PREMISE_POPUP)
+    cols, labels = popup_columns(premises, popup)
     geojson_layer(
         premises,
         name=name or css_class,

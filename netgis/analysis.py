@@ -220,14 +220,17 @@ def _optics(dataset: Dataset, g: AnalysisGraph, span_edge: IntArray,
 
 def _loss_columns(optics: Optics, g: AnalysisGraph, served_edge: IntArray,
                   distance_m: npt.NDArray[np.float64]) -> dict[str, npt.NDArray[Any]]:
-    """``loss_db``, ``in_budget`` and ``margin_db`` per premise."""
-    loss_db = premise_loss_db(optics.loss, g, optics.budget, served_edge=served_edge,
-                              frac_from=optics.frac_from, distance_m=distance_m,
-                              edge_length_m=optics.edge_length_m)
+    """``loss_db``, ``in_budget``, ``margin_db`` and the loss parts per premise."""
+    parts = premise_loss_db(optics.loss, g, optics.budget, served_edge=served_edge,
+                            frac_from=optics.frac_from, distance_m=distance_m,
+                            edge_length_m=optics.edge_length_m)
+    loss_db = parts["loss_db"]
     margin = optics.budget.budget_db - loss_db
-    # no finite loss (no core reaches the span's ends) is not passed light: out of budget
+    # no finite loss (no core reaches the span's ends) is no light at all: out of budget
     in_budget = np.isfinite(loss_db) & (loss_db <= optics.budget.budget_db)
-    return {"loss_db": loss_db, "in_budget": in_budget, "margin_db": margin}
+    return {"loss_db": loss_db, "in_budget": in_budget, "margin_db": margin,
+            "loss_fiber_km": parts["fiber_km"], "loss_splitter_db": parts["splitter_db"],
+            "loss_splice_db": parts["splice_db"]}
 
 
 def _premise_results(premises: gpd.GeoDataFrame, located: _Located,

@@ -202,23 +202,54 @@ def vertex_loss(g: AnalysisGraph, edge_length_m: FloatArray, nodes: VertexNodes,
     return VertexLoss(np.asarray(dist, dtype=float), np.asarray(pred, dtype=np.int64), nodes)
 
 
+def path_node_losses(loss: VertexLoss) -> tuple[FloatArray, FloatArray]:
+    """Splice and splitter dB summed along each vertex's least-loss path from S.
+
+    Prefix sums over the Dijkstra tree by pointer jumping: log(depth) array
+    passes, no loop per vertex.
+    """
+    nodes = loss.nodes
+    splice = np.where(nodes.is_splice, nodes.loss_db, 0.0)
+    split = np.where(np.isnan(nodes.split_ratio), 0.0, nodes.loss_db)
+    parent = np.where(loss.predecessor >= 0, loss.predecessor, 0).astype(np.int64)
+    parent[0] = 0
+    splice[0] = split[0] = 0.0
+    while (parent != 0).any():
+        splice = splice + np.where(parent != 0, splice[parent], 0.0)
+        split = split + np.where(parent != 0, split[parent], 0.0)
+        parent = parent[parent]
+    return splice, split
+
+
 def premise_loss_db(loss: VertexLoss, g: AnalysisGraph, budget: LossBudget, *,
                     served_edge: IntArray, frac_from: FloatArray, distance_m: FloatArray,
-                    edge_length_m: FloatArray) -> FloatArray:
-    """``loss_db`` of each premise; NaN where it is not passed (``served_edge < 0``).
+                    edge_length_m: FloatArray) -> dict[str, FloatArray]:
+    """``loss_db`` of each premise and its parts; NaN where it is not passed.
 
     ``frac_from`` is where the attachment point lies along the served span, as
-    a fraction of its length from its ``from_node`` end.
+    a fraction of its length from its ``from_node`` end. Besides ``loss_db``
+    the result holds ``splitter_db``, ``splice_db`` and ``fiber_km`` of the
+    least-loss path (drop included).
     """
-    out = np.full(len(served_edge), np.nan)
+    n = len(served_edge)
+    out = {k: np.full(n, np.nan) for k in ("loss_db", "splitter_db", "splice_db", "fiber_km")}
     has = served_edge >= 0
     e = served_edge[has]
     atten = budget.atten_db_per_km / 1000.0
     length_m = np.asarray(edge_length_m, dtype=float)[e]
     along_m = length_m * np.nan_to_num(frac_from[has])
-    via = np.minimum(loss.dist_db[g.eu[e]] + atten * along_m,
-                     loss.dist_db[g.ev[e]] + atten * (length_m - along_m))
-    out[has] = budget.fixed_db + atten * distance_m[has] + via
+    via_from = loss.dist_db[g.eu[e]] + atten * along_m
+    via_to = loss.dist_db[g.ev[e]] + atten * (length_m - along_m)
+    from_side = via_from <= via_to
+    end = np.where(from_side, g.eu[e], g.ev[e])
+    out["loss_db"][has] = budget.fixed_db + atten * distance_m[has] + np.minimum(via_from,
+                                                                                 via_to)
+    splice, split = path_node_losses(loss)
+    out["splice_db"][has] = splice[end]
+    out["splitter_db"][has] = split[end]
+    fiber_db = out["loss_db"][has] - budget.fixed_db - splice[end] - split[end]
+    if budget.atten_db_per_km > 0:
+        out["fiber_km"][has] = fiber_db / budget.atten_db_per_km
     return out
 
 

@@ -51,6 +51,10 @@ def test_splitter_cascade_with_a_splice() -> None:
     assert parts["fixed_db"] + parts["fiber_db"] + parts["splice_db"] + parts["splitter_db"] \
         == pytest.approx(out["loss_db"], abs=1e-9)
     assert parts["path"] == ["A", "S", "B"]
+    row = r.premises.iloc[0]
+    assert row["loss_splitter_db"] == pytest.approx(7.3 + 10.5)
+    assert row["loss_splice_db"] == pytest.approx(0.1)
+    assert row["loss_fiber_km"] == pytest.approx(parts["fiber_km"], rel=1e-9)
     assert out["margin_db"] == pytest.approx(28.0 - want, abs=TOL_DB) and out["in_budget"]
 
 
@@ -263,6 +267,8 @@ def test_loss_equals_brute_force_over_all_simple_paths(net: dict[str, object]) -
         assert row.loss_db == pytest.approx(want, abs=1e-6), row.premise_id
         assert row.in_budget == (row.loss_db <= budget.budget_db)
         assert row.margin_db == pytest.approx(budget.budget_db - row.loss_db)
+        assert budget.fixed_db + budget.atten_db_per_km * row.loss_fiber_km \
+            + row.loss_splitter_db + row.loss_splice_db == pytest.approx(row.loss_db)
 
 
 def test_brute_force_sees_parallel_spans() -> None:
