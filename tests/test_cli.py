@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).parent / "examples"
+from tests.helpers import EXAMPLES_DIR
+
 NETGIS = Path(sys.executable).with_name("netgis")
 
 
@@ -75,6 +76,6 @@ def test_unreadable_layer_file_in_a_directory(tmp_path: Path) -> None:
 
 
 def test_valid_example_exits_0() -> None:
-    run = netgis("validate", EXAMPLES / "ring_spur" / "dataset.gpkg")
+    run = netgis("validate", EXAMPLES_DIR / "ring_spur" / "dataset.gpkg")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"errors": [], "warnings": []}

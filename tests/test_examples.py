@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).parent / "examples"
-NAMES = ("ring_spur", "duct_ring", "optical_ring")
-CASES = [(name, form) for name in NAMES for form in ("dataset.gpkg", "dataset")]
+from tests.helpers import EXAMPLES, EXAMPLES_DIR, OPTICAL_EXAMPLES
+
+CASES = [(name, form) for name in (*EXAMPLES, *OPTICAL_EXAMPLES)
+         for form in ("dataset.gpkg", "dataset")]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -41,9 +42,9 @@ def _close(key: str, got: object, want: object) -> bool:
 @pytest.mark.parametrize(("name", "form"), CASES)
 def test_example_outputs(name: str, form: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = run_cli("analyze", str(EXAMPLES / name / form), "--out", str(out))
+    proc = run_cli("analyze", str(EXAMPLES_DIR / name / form), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    expected = EXAMPLES / name / "expected"
+    expected = EXAMPLES_DIR / name / "expected"
     kpis = json.loads((expected / "kpis.json").read_text())
     stdout = json.loads(proc.stdout)
     # examples drawn before optical reach lack its KPIs: the listed ones come first, in order
@@ -84,7 +85,7 @@ def test_example_outputs(name: str, form: str, tmp_path: Path) -> None:
 def test_invalid_input_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
-    src = EXAMPLES / "ring_spur" / "dataset"
+    src = EXAMPLES_DIR / "ring_spur" / "dataset"
     for layer in ("nodes", "premises"):
         (bad / f"{layer}.geojson").write_text((src / f"{layer}.geojson").read_text())
     spans = json.loads((src / "spans.geojson").read_text())
@@ -102,7 +103,8 @@ def test_invalid_input_exits_2_and_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_scenario_command() -> None:
-    proc = run_cli("scenario", str(EXAMPLES / "ring_spur" / "dataset.gpkg"), "--cut-spans", "s5")
+    proc = run_cli("scenario", str(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"),
+                   "--cut-spans", "s5")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert (out["premises"], out["units"]) == (3, 7)

@@ -8,13 +8,11 @@ import math
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,16 +32,15 @@ from netgis.feeds import (
     read_kpis_csv,
 )
 from netgis.schema import AREA_KPIS, KPI_FIELDS, NETWORK_KPIS
+from tests.helpers import EXAMPLES_DIR, PostgresDatabases
 
-EXAMPLES = Path(__file__).parent / "examples"
-RING_SPUR = EXAMPLES / "ring_spur" / "dataset.gpkg"
-EXPECTED = json.loads((EXAMPLES / "ring_spur" / "expected" / "kpis.json").read_text())
+RING_SPUR = EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"
+EXPECTED = json.loads((EXAMPLES_DIR / "ring_spur" / "expected" / "kpis.json").read_text())
 # ring_spur was drawn before optical reach; its reference has no budget KPIs: every one of
 # its passed premises is within 28 dB (short spans, no splitter), so they equal units_passed
 for _scope in (EXPECTED["network"], *EXPECTED["areas"]):
     _scope["units_in_budget"] = _scope["units_passed"]
     _scope["budget_coverage_pct"] = _scope["coverage_pct"]
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 REPO_ROOT = Path(__file__).parents[1]
 
 
@@ -302,15 +299,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "spatialite":
         yield f"sqlite:///{tmp_path / 'feeds.db'}"
         return
-    name = f"netgis_feeds_test_{uuid.uuid4().hex[:12]}"
     # PostgreSQL down is a failure, never a skip
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    dbs: PostgresDatabases = request.getfixturevalue("pg_databases")
+    url = dbs.create(prefix="netgis_feeds_test")
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        yield url
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        dbs.drop(url)
 
 
 def test_cli_snapshots_around_a_write(database_url: str) -> None:

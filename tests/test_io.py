@@ -20,8 +20,8 @@ from netgis.errors import DatasetFormatError, ValidationError
 from netgis.io import Dataset, empty_layer, read_dataset, read_raw, write_dataset
 from netgis.schema import LAYERS
 from netgis.validate import validate_frames
+from tests.helpers import EXAMPLES, EXAMPLES_DIR
 
-EXAMPLES = Path(__file__).parent / "examples"
 UTM32 = 32632
 X0, Y0 = 477_000.0, 5_550_000.0  # near Frankfurt in UTM 32N
 
@@ -104,7 +104,7 @@ def assert_same_dataset(got: Dataset, want: Dataset, *, tolerance: float = 1e-6)
 def dataset(request: pytest.FixtureRequest) -> Dataset:
     if request.param == "rich":
         return rich_dataset()
-    return read_dataset(EXAMPLES / str(request.param) / "dataset.gpkg")
+    return read_dataset(EXAMPLES_DIR / str(request.param) / "dataset.gpkg")
 
 
 def test_rich_dataset_is_what_it_claims() -> None:
@@ -149,7 +149,7 @@ def test_format_from_suffix(tmp_path: Path) -> None:
 
 
 def test_empty_areas_layer_round_trips_as_empty(tmp_path: Path) -> None:
-    ds = read_dataset(EXAMPLES / "duct_ring" / "dataset.gpkg")
+    ds = read_dataset(EXAMPLES_DIR / "duct_ring" / "dataset.gpkg")
     assert len(ds.areas) == 0
     for fmt in ("geojson", "gpkg"):
         back = read_dataset(write_dataset(ds, tmp_path / fmt, fmt=fmt))
@@ -159,9 +159,9 @@ def test_empty_areas_layer_round_trips_as_empty(tmp_path: Path) -> None:
 
 def test_examples_agree_across_copies() -> None:
     """The shipped GeoPackage (UTM) and GeoJSON (WGS84) copies hold the same features."""
-    for example in ("ring_spur", "duct_ring"):
-        gpkg = read_dataset(EXAMPLES / example / "dataset.gpkg")
-        geojson = read_dataset(EXAMPLES / example / "dataset")
+    for example in EXAMPLES:
+        gpkg = read_dataset(EXAMPLES_DIR / example / "dataset.gpkg")
+        geojson = read_dataset(EXAMPLES_DIR / example / "dataset")
         assert geojson.crs.to_epsg() == 4326 and gpkg.crs.to_epsg() == UTM32
         moved = Dataset(**{n: f.to_crs(UTM32) for n, f in geojson.layers().items()})
         # GeoJSON keeps about 1e-7 degrees: ~1 cm
@@ -187,7 +187,7 @@ def test_write_replaces_an_existing_target(tmp_path: Path) -> None:
     ds = rich_dataset()
     for fmt, name in (("geojson", "t"), ("gpkg", "t.gpkg")):
         target = tmp_path / name
-        write_dataset(read_dataset(EXAMPLES / "ring_spur" / "dataset.gpkg"), target, fmt=fmt)
+        write_dataset(read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"), target, fmt=fmt)
         write_dataset(ds, target, fmt=fmt)
         assert_same_dataset(read_dataset(target), ds)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t", "t.gpkg"]
@@ -210,7 +210,7 @@ def _snapshot(path: Path) -> dict[str, bytes]:
     ("gpkg", "t.gpkg"), ("geojson", "t"), ("fgb", "t.fgb"), ("parquet", "t.parquet"),
 ])
 def test_failed_write_leaves_target_untouched(fmt: str, name: str, tmp_path: Path) -> None:
-    target = write_dataset(read_dataset(EXAMPLES / "ring_spur" / "dataset.gpkg"),
+    target = write_dataset(read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"),
                            tmp_path / name, fmt=fmt)
     before = _snapshot(target)
     with pytest.raises(Exception, match=r"(?i)complex|not implemented|unsupported"):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -24,7 +26,13 @@ from netgis.errors import ValidationError
 from netgis.geodesy import WGS84, transform_geoms
 from netgis.optics import PON_CLASSES, SPLITTER_DB, LossBudget
 from netgis.validate import validate_frames
+from tests.helpers import EXAMPLES_DIR
 from tests.netbuild import ORIGIN, UTM, dataset
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "netgis.cli", *args], capture_output=True,
+                          text=True, timeout=300)
 
 TOL_DB = 0.02
 
@@ -282,9 +290,7 @@ def test_brute_force_sees_parallel_spans() -> None:
 
 
 def test_cli_budget_flags_and_what_if() -> None:
-    from tests.test_examples import EXAMPLES, run_cli
-
-    gpkg = str(EXAMPLES / "optical_ring" / "dataset.gpkg")
+    gpkg = str(EXAMPLES_DIR / "optical_ring" / "dataset.gpkg")
     proc = run_cli("analyze", gpkg, "--pon-class", "gpon-c+", "--out", "/dev/null/x")
     assert proc.returncode != 0  # cannot write there: nothing half-written, an error
     proc = run_cli("scenario", gpkg, "--pon-class", "gpon-c+", "--split", "G=4")
@@ -298,9 +304,7 @@ def test_cli_budget_flags_and_what_if() -> None:
 
 
 def test_cli_budget_db_changes_the_answer(tmp_path: Path) -> None:
-    from tests.test_examples import EXAMPLES, run_cli
-
-    gpkg = str(EXAMPLES / "optical_ring" / "dataset.gpkg")
+    gpkg = str(EXAMPLES_DIR / "optical_ring" / "dataset.gpkg")
     proc = run_cli("analyze", gpkg, "--budget-db", "29", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     kpis = json.loads(proc.stdout)

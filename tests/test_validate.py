@@ -30,6 +30,7 @@ from netgis.errors import Problem
 from netgis.io import read_dataset, read_raw
 from netgis.schema import LAYERS
 from netgis.validate import validate_frames, validate_path, validate_raw
+from tests.helpers import EXAMPLES, EXAMPLES_DIR
 
 Feature = tuple[dict[str, Any], Any]  # (properties, shapely geometry or None)
 Layers = dict[str, list[Feature]]
@@ -153,11 +154,11 @@ def test_valid_base_has_no_problem(check: Callable[..., dict[str, Any]]) -> None
     assert check(base(), 0) == {"errors": [], "warnings": []}
 
 
-@pytest.mark.parametrize("example", ["ring_spur", "duct_ring"])
+@pytest.mark.parametrize("example", EXAMPLES)
 @pytest.mark.parametrize("copy", ["dataset.gpkg", "dataset"])
 def test_shipped_examples_are_clean(example: str, copy: str, monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    path = Path(__file__).parent / "examples" / example / copy
+    path = EXAMPLES_DIR / example / copy
     assert run_validate(path, monkeypatch, capsys) == (0, {"errors": [], "warnings": []})
 
 

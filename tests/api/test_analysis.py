@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from netgis.storage import Repository
-from tests.api.conftest import API_KEY, EXAMPLES, make_settings
+from tests.api.helpers import API_KEY, make_settings
+from tests.helpers import EXAMPLES_DIR, PostgresDatabases
 
-EXPECTED = EXAMPLES / "ring_spur" / "expected"
+EXPECTED = EXAMPLES_DIR / "ring_spur" / "expected"
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -142,24 +143,19 @@ def test_unexpected_errors_are_plain_500_problems(db_url: str) -> None:
 
 
 @pytest.mark.postgis
-def test_lost_database_is_a_503_problem(postgis_server: str) -> None:
+def test_lost_database_is_a_503_problem(pg_databases: PostgresDatabases,
+                                        postgis_server: str) -> None:
     from api.app import create_app
-    from tests.api.conftest import PG_ADMIN, _postgis_database
 
-    databases = _postgis_database(postgis_server)
-    url = next(databases)
+    url = pg_databases.create(prefix="netgis_api_test", template=postgis_server)
     try:
         app = create_app(make_settings(url))
         with TestClient(app) as c:
             assert c.get("/health").status_code == 200
-            name = url.rsplit("/", 1)[1]
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            pg_databases.drop(url)
             r = c.get("/health")
             assert r.status_code == 503
             assert r.headers["content-type"].startswith("application/problem+json")
             assert "postgres@" not in r.text
     finally:
-        databases.close()
+        pg_databases.drop(url)

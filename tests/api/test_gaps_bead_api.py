@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from netgis.bead import AVAILABILITY_COLUMNS
-from tests.api.conftest import LiveServer, make_settings
+from tests.api.helpers import LiveServer, make_settings
 
 
 def _lonlat(client: TestClient, premise_id: str) -> tuple[float, float]:
@@ -124,10 +124,10 @@ def test_bead_over_a_real_server(app: FastAPI, client: TestClient) -> None:
 def test_upload_limit(db_url: str) -> None:
     from api.app import create_app
     from netgis.io import read_dataset
-    from tests.api.conftest import EXAMPLES
+    from tests.helpers import EXAMPLES_DIR
 
     small = create_app(make_settings(db_url, max_upload_bytes=300))
     with TestClient(small) as c:
-        small.state.repo.load_dataset(read_dataset(EXAMPLES / "ring_spur" / "dataset.gpkg"))
+        small.state.repo.load_dataset(read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"))
         r = c.post("/analysis/bead", files=_files(c))
         assert r.status_code == 413

@@ -18,7 +18,8 @@ from netgis.feeds import kpi_rows, read_kpis_csv
 from netgis.io import read_dataset
 from netgis.schema import AREA_KPIS, NETWORK_KPIS
 from netgis.storage import Repository
-from tests.api.conftest import API_KEY, EXAMPLES, LiveServer
+from tests.api.helpers import API_KEY, LiveServer, make_settings
+from tests.helpers import EXAMPLES_DIR
 
 KEY = {"X-API-Key": API_KEY}
 
@@ -51,7 +52,7 @@ def test_kpis_json_matches_the_analysis(client: TestClient, repo: Repository) ->
     assert body["data_version"] == repo.data_version() == 1
     assert body["drop_m"] == 150.0 and body["generated_at"].endswith("Z")
     # and the stored dataset gives the reference answers of the example
-    reference = kpi_rows(analyze(read_dataset(EXAMPLES / "ring_spur" / "dataset.gpkg")).kpis)
+    reference = kpi_rows(analyze(read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg")).kpis)
     for row, ref in zip(body["data"], reference, strict=True):
         assert row.keys() == ref.keys()
         for key, value in ref.items():
@@ -126,7 +127,6 @@ def test_metrics_parsed_by_prometheus_client(client: TestClient) -> None:
 
 def test_each_app_counts_its_own_requests(db_url: str) -> None:
     from api.app import create_app
-    from tests.api.conftest import make_settings
 
     one, two = create_app(make_settings(db_url)), create_app(make_settings(db_url))
     with TestClient(one) as a, TestClient(two) as b:
@@ -210,7 +210,7 @@ def test_goal_view(client: TestClient, repo: Repository) -> None:
 def test_scrape_a_running_server(app: FastAPI) -> None:
     with LiveServer(app) as server:
         repo: Repository = app.state.repo
-        repo.load_dataset(read_dataset(EXAMPLES / "ring_spur" / "dataset.gpkg"))
+        repo.load_dataset(read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"))
         with httpx.Client(base_url=server.url, timeout=120) as http:
             kpis = http.get("/kpis").json()
             scrape = http.get("/metrics")
@@ -228,7 +228,6 @@ def test_scrape_a_running_server(app: FastAPI) -> None:
 
 def test_goal_defaults_come_from_the_settings(tmp_path: Path) -> None:
     from api.app import create_app
-    from tests.api.conftest import make_settings
 
     url = f"sqlite:///{tmp_path / 'goal.db'}"
     settings = make_settings(url, goal_coverage_pct=95.0, goal_date="2029-06-30")

@@ -12,7 +12,7 @@ from owslib.ogcapi.features import Features
 from api.app import create_app
 from netgis.generate import generate_city
 from netgis.storage import Repository
-from tests.api.conftest import LiveServer, make_settings
+from tests.api.helpers import LiveServer, make_settings
 
 N_PREMISES = 10_000
 

@@ -22,7 +22,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from api.app import create_app
 from netgis.io import read_dataset
 from netgis.storage import Repository
-from tests.api.conftest import API_KEY, EXAMPLES, LiveServer, make_settings
+from tests.api.helpers import API_KEY, LiveServer, make_settings
+from tests.helpers import EXAMPLES_DIR
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     url = f"sqlite:///{Path(tmp_path_factory.mktemp('st')) / 'st.db'}"
     repo = Repository.from_url(url)
     repo.init()
-    repo.load_dataset(read_dataset(EXAMPLES / "ring_spur" / "dataset.gpkg"))
+    repo.load_dataset(read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"))
     repo.engine.dispose()
     with LiveServer(create_app(make_settings(url))) as live:
         yield live

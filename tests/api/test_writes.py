@@ -11,7 +11,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from netgis.storage import Repository
-from tests.api.conftest import API_KEY, EXAMPLES
+from tests.api.helpers import API_KEY
+from tests.helpers import EXAMPLES_DIR
 
 KEY = {"X-API-Key": API_KEY}
 
@@ -30,7 +31,7 @@ def snapshot(repo: Repository) -> tuple[int, dict[str, int]]:
 def test_writes_without_a_key_get_401_and_change_nothing(client: TestClient,
                                                           repo: Repository) -> None:
     before = snapshot(repo)
-    gpkg = (EXAMPLES / "duct_ring" / "dataset.gpkg").read_bytes()
+    gpkg = (EXAMPLES_DIR / "duct_ring" / "dataset.gpkg").read_bytes()
     attempts = [
         client.post("/collections/nodes/items", json=node("x")),
         client.put("/collections/nodes/items/A", json=node("A")),
@@ -146,7 +147,7 @@ def _zip_dir(folder: Path) -> bytes:
 
 
 def test_import_gpkg_and_zip(client: TestClient, repo: Repository) -> None:
-    gpkg = (EXAMPLES / "ring_spur" / "dataset.gpkg").read_bytes()
+    gpkg = (EXAMPLES_DIR / "ring_spur" / "dataset.gpkg").read_bytes()
     again = client.post("/import", files={"file": ("ring.gpkg", gpkg)}, headers=KEY)
     assert again.status_code == 409
     before = snapshot(repo)
@@ -154,7 +155,7 @@ def test_import_gpkg_and_zip(client: TestClient, repo: Repository) -> None:
     assert up.status_code == 200
     assert up.json()["counts"]["spans"] == before[1]["spans"]
     assert repo.data_version() > before[0]
-    zipped = _zip_dir(EXAMPLES / "duct_ring" / "dataset")
+    zipped = _zip_dir(EXAMPLES_DIR / "duct_ring" / "dataset")
     r = client.post("/import", files={"file": ("duct.zip", zipped)}, headers=KEY)
     assert r.status_code in (200, 409)
     if r.status_code == 200:

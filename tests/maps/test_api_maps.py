@@ -21,14 +21,9 @@ from netgis.analysis import Analysis
 from netgis.generate import generate_city
 from netgis.io import read_dataset
 from netgis.storage import Repository
-from tests.api.conftest import (  # noqa: F401  (fixtures)
-    EXAMPLES,
-    LiveServer,
-    db_url,
-    make_settings,
-    postgis_server,
-)
-from tests.maps.conftest import PageServer
+from tests.api.helpers import LiveServer, make_settings
+from tests.helpers import EXAMPLES_DIR
+from tests.maps.helpers import PageServer
 from tests.maps.test_browser import Loaded, assert_clean, click_premises, load, settled_xy
 
 TILES = "http://127.0.0.1:9/tiles/{z}/{x}/{y}.png"
@@ -52,7 +47,7 @@ def analysis_of(app: FastAPI) -> Analysis:
 
 
 @pytest.fixture
-def app(db_url: str) -> FastAPI:  # noqa: F811
+def app(db_url: str) -> FastAPI:
     return create_app(make_settings(db_url, tiles_url=TILES))
 
 
@@ -60,7 +55,7 @@ def app(db_url: str) -> FastAPI:  # noqa: F811
 def client(app: FastAPI) -> Iterator[TestClient]:
     """A client of an app whose database holds the ring_spur example."""
     with TestClient(app) as c:
-        app.state.repo.load_dataset(read_dataset(EXAMPLES / "ring_spur" / "dataset.gpkg"))
+        app.state.repo.load_dataset(read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"))
         yield c
 
 

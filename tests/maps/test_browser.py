@@ -13,7 +13,7 @@ import pytest
 
 from maps import areas_map, coverage_map, criticality_map, gaps_map, inline_html
 from netgis.analysis import Analysis, scenario
-from tests.maps.conftest import PageServer, closed_port
+from tests.maps.helpers import PageServer, closed_port
 
 pytestmark = pytest.mark.browser
 

@@ -11,11 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from netgis.cli import app
-from tests.maps.conftest import EXAMPLES, PageServer
-from tests.maps.helpers import asset_urls
+from tests.helpers import EXAMPLES_DIR
+from tests.maps.helpers import PageServer, asset_urls
 from tests.maps.test_browser import assert_clean, click_premises, load
 
-RING = EXAMPLES / "ring_spur" / "dataset.gpkg"
+RING = EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"
 
 
 @pytest.mark.parametrize(("kind", "marker"), [

@@ -1,70 +1,22 @@
 """Fixtures running the same storage tests against SpatiaLite and PostGIS.
 
-PostGIS runs on the local PostgreSQL (127.0.0.1:5432, user postgres): one
-database with a unique name per test session, dropped at the end. When the
-server is not reachable the PostGIS tests fail, they are not skipped
-(``make test`` starts it). Each test starts from empty tables.
+PostGIS databases come from ``pg_databases`` (tests/conftest.py): one per backend
+for the session, dropped at the end. Each test starts from empty tables.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy
 from sqlalchemy import delete, update
-from storage_helpers import BACKENDS
 
 from netgis.storage import Repository, create_engine
 from netgis.storage.models import ANALYSIS_RUNS, DATA_VERSION_KEY, KPI_SNAPSHOTS, LAYER_TABLES, META
-
-ADMIN_URL = os.environ.get("NETGIS_TEST_POSTGRES_URL",
-                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-class PostgresDatabases:
-    """Creates uniquely named PostgreSQL databases and drops them all at the end."""
-
-    def __init__(self, admin_url: str) -> None:
-        self.admin = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        self.names: list[str] = []
-        self.engines: list[sqlalchemy.Engine] = []
-
-    def create(self) -> str:
-        name = f"netgis_test_{uuid.uuid4().hex[:12]}"
-        with self.admin.connect() as conn:
-            # the name is generated above, never user input; DDL takes no bound parameters
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        self.names.append(name)
-        return self.admin.url.set(database=name).render_as_string(hide_password=False)
-
-    def engine(self, url: str) -> sqlalchemy.Engine:
-        engine = create_engine(url)
-        self.engines.append(engine)
-        return engine
-
-    def drop_all(self) -> None:
-        for engine in self.engines:
-            engine.dispose()
-        with self.admin.connect() as conn:
-            for name in self.names:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        self.admin.dispose()
-
-
-@pytest.fixture(scope="session")
-def pg_databases() -> Iterator[PostgresDatabases]:
-    dbs = PostgresDatabases(ADMIN_URL)
-    try:
-        with dbs.admin.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-    except sqlalchemy.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {ADMIN_URL} (run `make postgres`): {exc}")
-    yield dbs
-    dbs.drop_all()
+from tests.helpers import PostgresDatabases
+from tests.storage.helpers import BACKENDS
 
 
 @pytest.fixture
@@ -79,7 +31,8 @@ def new_engine(request: pytest.FixtureRequest,
             made.append(engine)
             return engine
         dbs: PostgresDatabases = request.getfixturevalue("pg_databases")
-        return dbs.engine(dbs.create())
+        # without the postgis extension: the migrations under test create it
+        return dbs.engine(dbs.create(postgis=False))
 
     yield make
     for engine in made:

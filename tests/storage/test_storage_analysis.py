@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -12,16 +11,15 @@ import pytest
 from netgis.analysis import NODE_COLUMNS, PREMISE_COLUMNS, SPAN_COLUMNS, Analysis, analyze
 from netgis.io import Dataset, read_dataset
 from netgis.storage import Repository
-
-EXAMPLES = Path(__file__).parents[1] / "examples"
+from tests.helpers import EXAMPLES_DIR
 
 
 def _ring_spur() -> Dataset:
-    return read_dataset(EXAMPLES / "ring_spur" / "dataset.gpkg")
+    return read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg")
 
 
 def _duct_ring() -> Dataset:
-    return read_dataset(EXAMPLES / "duct_ring" / "dataset.gpkg")
+    return read_dataset(EXAMPLES_DIR / "duct_ring" / "dataset.gpkg")
 
 
 def _generated() -> Dataset:

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
-from storage_helpers import BACKENDS, assert_same_layers, chain_dataset
 
 from netgis.cli import main
 from netgis.io import read_dataset, write_dataset
 from netgis.storage.migrate import head_revision
+from tests.helpers import EXAMPLES_DIR
+from tests.storage.helpers import BACKENDS, assert_same_layers, chain_dataset
 
-EXAMPLE = Path(__file__).parents[1] / "examples" / "ring_spur" / "dataset.gpkg"
+EXAMPLE = EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"
 
 
 def _netgis(*args: str, env_url: str | None = None) -> subprocess.CompletedProcess[str]:

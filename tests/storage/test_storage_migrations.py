@@ -8,11 +8,11 @@ import pytest
 import sqlalchemy
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from storage_helpers import BACKENDS
 
 from netgis.schema import LAYERS
 from netgis.storage import Repository, migrate
 from netgis.storage.models import LAYER_TABLES, Base
+from tests.storage.helpers import BACKENDS
 
 SPATIAL_TABLES = ("nodes", "spans", "premises", "areas")
 

@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from storage_helpers import assert_same_layers, chain_dataset
 
 from netgis.errors import ConflictError, NotFoundError, ValidationError
 from netgis.io import Dataset, read_dataset
 from netgis.storage import Repository, migrate
+from tests.helpers import EXAMPLES_DIR
+from tests.storage.helpers import assert_same_layers, chain_dataset
 
-EXAMPLES = Path(__file__).parents[1] / "examples"
-SAMPLES = [EXAMPLES / "ring_spur" / "dataset.gpkg", EXAMPLES / "duct_ring" / "dataset"]
+SAMPLES = [EXAMPLES_DIR / "ring_spur" / "dataset.gpkg", EXAMPLES_DIR / "duct_ring" / "dataset"]
 
 
 def _snapshot(repo: Repository) -> tuple[Any, ...]:

@@ -1,4 +1,4 @@
-"""Test data and comparisons shared by the storage tests (imported as a plain module)."""
+"""Test data and comparisons shared by the storage tests."""
 
 from __future__ import annotations
 
@@ -16,8 +16,6 @@ from netgis.validate import validate_frames
 
 #: The databases every storage test runs against.
 BACKENDS = ["spatialite", pytest.param("postgis", marks=pytest.mark.postgis)]
-
-
 
 
 def _maybe(keep: Any, values: list[str]) -> Any:
