@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     # metrics middleware inside the snapshot one: a write's latency excludes its snapshot
     service_metrics.install(app)
-    kpi_feeds.install(app)
+    kpi_feeds.install(app, services)
     install_openapi(app, extra_schemas={
         "ProblemDetail": ProblemDetail, "FeatureIn": FeatureIn,
         "FeatureCollectionIn": FeatureCollectionIn, "FeaturePatch": FeaturePatch,

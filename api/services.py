@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from netgis.io import Dataset
     from netgis.storage import Repository
 
-#: Build plans kept per process (a plan is much smaller than its analysis).
+#: Build plans kept per application.
 PLAN_CACHE_SIZE = 4
 #: Key of a cached build plan: data version, drop_m, link_m, placement.
 PlanKey = tuple[int, float, float, str]
@@ -127,7 +127,7 @@ class PlanCache:
                 self._plans.popitem(last=False)
             return plan
 
-    def keys(self) -> list[PlanKey]:
+    def kept(self) -> list[PlanKey]:
         """The keys of the plans kept, least recently used first."""
         with self._lock:
             return list(self._plans)

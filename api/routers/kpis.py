@@ -106,10 +106,10 @@ class SnapshotOnWrite:
             log.warning("no KPI snapshot after write: %s", exc)
 
 
-def install(app: FastAPI) -> None:
-    """Register the KPI routes and the snapshot-on-write middleware on ``app``."""
+def install(app: FastAPI, services: Services) -> None:
+    """Register the KPI routes and the middleware snapshotting ``services`` after writes."""
     app.include_router(router)
-    app.add_middleware(SnapshotOnWrite, services=app.state.services)
+    app.add_middleware(SnapshotOnWrite, services=services)
 
 
 # ----------------------------------------------------------------------------- endpoints
