@@ -32,7 +32,7 @@ def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
 
     Examples
     --------
-    >>> parse_bbox("8.6,50.0,8.8,50.2,0,100")
+    >>> parse_bbox("8.6,50.0,0,8.8,50.2,100")
     (8.6, 50.0, 8.8, 50.2)
     """
     if bbox is None:
