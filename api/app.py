@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.cache import AnalysisCache
 from api.errors import ProblemDetail, install_error_handlers
 from api.geojson import FeatureCollectionIn, FeatureIn, FeaturePatch
 from api.openapi import install_openapi
@@ -26,6 +25,7 @@ from api.routers import kpis as kpi_feeds
 from api.routers import maps as map_pages
 from api.routers import metrics as service_metrics
 from api.routers.analysis import ScenarioIn
+from api.services import Services
 from api.settings import Settings
 from maps.assets import static_dir
 
@@ -37,18 +37,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     application starts, not when it is built.
     """
     settings = settings or Settings()
+    services = Services(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from netgis.storage import Repository
-
-        repo = Repository.from_url(settings.database_url)
-        repo.init()
-        app.state.repo = repo
-        try:
+        with services.opened() as repo:
+            # also on the state, for tools and tests that load data directly
+            app.state.repo = repo
             yield
-        finally:
-            repo.engine.dispose()
 
     app = FastAPI(
         title=settings.title,
@@ -61,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.cache = AnalysisCache(settings.analysis_cache_size)
+    app.state.services = services
     install_error_handlers(app)
     for module in (landing, collections, imports, analysis, health):
         app.include_router(module.router)
@@ -72,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     # metrics middleware inside the snapshot one: a write's latency excludes its snapshot
     service_metrics.install(app)
-    kpi_feeds.install(app)
+    kpi_feeds.install(app, services)
     install_openapi(app, extra_schemas={
         "ProblemDetail": ProblemDetail, "FeatureIn": FeatureIn,
         "FeatureCollectionIn": FeatureCollectionIn, "FeaturePatch": FeaturePatch,

@@ -1,4 +1,4 @@
-"""Dependencies shared by the routers: settings, repository, cache, API key, request bodies."""
+"""Dependencies shared by the routers: settings, services, repository, API key, request bodies."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from api.cache import AnalysisCache
 from api.errors import ApiError
+from api.services import Services
 from api.settings import Settings
 from netgis.storage import Repository
 
@@ -26,19 +26,20 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
 def get_repo(request: Request) -> Repository:
-    repo: Repository = request.app.state.repo
-    return repo
-
-
-def get_cache(request: Request) -> AnalysisCache:
-    cache: AnalysisCache = request.app.state.cache
-    return cache
+    return get_services(request).repo
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+#: The application's state: the consistent read, analyses, build plans, KPI snapshots.
+ServicesDep = Annotated[Services, Depends(get_services)]
+#: The open repository, for plain reads and writes of features.
 RepoDep = Annotated[Repository, Depends(get_repo)]
-CacheDep = Annotated[AnalysisCache, Depends(get_cache)]
 
 
 def require_api_key(

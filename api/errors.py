@@ -9,7 +9,7 @@ ever reaches a client, not even for a bug (that is a plain 500 problem).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -24,6 +24,7 @@ from netgis.errors import (
     ConflictError,
     NetgisError,
     NotFoundError,
+    ParameterError,
     Problem,
     StorageError,
     ValidationError,
@@ -81,16 +82,18 @@ def problem(status: int, detail: str, problems: Sequence[Problem] = (),
     return ProblemResponse(body.model_dump(), status_code=status, headers=headers)
 
 
-def _status_of(exc: NetgisError) -> int:
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, ConflictError):
-        return 409
-    if isinstance(exc, ValidationError | ConfigError):
-        return 422
-    if isinstance(exc, StorageError):
-        return 503
-    return 400
+#: The HTTP status of each netgis error class. An exception takes the status of the first
+#: class of its MRO listed here (Starlette looks handlers up that way), so a ParameterError,
+#: though a ValidationError, is a 400, and a class not listed gets its base class's status.
+STATUS_CODES: Mapping[type[NetgisError], int] = {
+    NetgisError: 400,
+    ParameterError: 400,
+    ValidationError: 422,
+    ConfigError: 422,
+    NotFoundError: 404,
+    ConflictError: 409,
+    StorageError: 503,
+}
 
 
 def _problems_of(exc: NetgisError) -> list[Problem]:
@@ -110,14 +113,21 @@ def _request_validation_problems(errors: Sequence[Any]) -> list[Problem]:
     return out
 
 
-async def _netgis_handler(request: Request, exc: Exception) -> ProblemResponse:
-    assert isinstance(exc, NetgisError)
-    status = _status_of(exc)
-    if status == 503:
-        # the message may carry connection details; they stay in the log
-        log.error("storage error on %s: %s", request.url.path, exc)
-        return problem(503, "the database is not reachable")
-    return problem(status, str(exc), _problems_of(exc))
+Handler = Callable[[Request, Exception], Awaitable[ProblemResponse]]
+
+
+def _netgis_handler(status: int) -> Handler:
+    """The handler answering ``status`` for a :class:`NetgisError`."""
+
+    async def handler(request: Request, exc: Exception) -> ProblemResponse:
+        assert isinstance(exc, NetgisError)
+        if status == 503:
+            # the message may carry connection details; they stay in the log
+            log.error("storage error on %s: %s", request.url.path, exc)
+            return problem(503, "the database is not reachable")
+        return problem(status, str(exc), _problems_of(exc))
+
+    return handler
 
 
 async def _api_error_handler(request: Request, exc: Exception) -> ProblemResponse:
@@ -145,9 +155,11 @@ async def _unexpected_handler(request: Request, exc: Exception) -> ProblemRespon
     return problem(500, "internal server error")
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register every handler on ``app``."""
-    app.add_exception_handler(NetgisError, _netgis_handler)
+def install_error_handlers(app: FastAPI,
+                           status_codes: Mapping[type[NetgisError], int] = STATUS_CODES) -> None:
+    """Register every handler on ``app``: one per entry of ``status_codes``, then the rest."""
+    for exc_class, status in status_codes.items():
+        app.add_exception_handler(exc_class, _netgis_handler(status))
     app.add_exception_handler(ApiError, _api_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
     app.add_exception_handler(RequestValidationError, _request_validation_handler)

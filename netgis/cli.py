@@ -351,7 +351,7 @@ def kpis(
 
             repo = Repository.from_url(_database_url())
             try:
-                version, ds = _stored_dataset(repo)
+                version, ds = repo.read_consistent()
                 result = run_analysis(ds, drop_m=drop_m, progress=step)
                 snapshot_id = repo.save_kpi_snapshot(
                     {**result.kpis, "drop_m": drop_m}, data_version=version) if snapshot else None
@@ -375,18 +375,6 @@ def kpis(
         _echo_json({"data": kpi_rows(result.kpis),
                     "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "data_version": version, "drop_m": drop_m})
-
-
-def _stored_dataset(repo: Any) -> tuple[int, Any]:
-    """The stored dataset and the data version it belongs to (a write in between re-reads)."""
-    version = int(repo.data_version())
-    for _ in range(5):
-        ds = repo.read_dataset()
-        after = int(repo.data_version())
-        if after == version:
-            break
-        version = after
-    return version, ds
 
 
 def _split(values: list[str] | None) -> list[str]:

@@ -57,6 +57,24 @@ class ValidationError(NetgisError, ValueError):
         super().__init__(f"{n} problem{'s' if n != 1 else ''}: {head}{more}")
 
 
+class ParameterError(ValidationError):
+    """A request parameter (a query value such as a bounding box or an H3 cell) is not usable.
+
+    The API answers 400 for it, where a :class:`ValidationError` of the data is a 422.
+    ``detail`` replaces the message made from the problems, when given.
+
+    Examples
+    --------
+    >>> str(ParameterError([Problem("query", None, "bbox", "4 numbers")], "invalid bbox"))
+    'invalid bbox'
+    """
+
+    def __init__(self, problems: list[Problem], detail: str | None = None) -> None:
+        super().__init__(problems)
+        if detail is not None:
+            self.args = (detail,)
+
+
 class DatasetFormatError(ValidationError):
     """A dataset path cannot be read: unknown format, missing file, two files for one layer."""
 

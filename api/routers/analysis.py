@@ -1,5 +1,6 @@
 """Analysis endpoints: coverage KPIs, one premise, serviceability of any point, criticality
-ranking and failure scenarios. Results come from the per-data-version cache."""
+ranking and failure scenarios. Results come from the per-data-version cache of
+:class:`api.services.Services`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import shapely
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import CacheDep, RepoDep, SettingsDep, require_json_body
+from api.deps import ServicesDep, SettingsDep, require_json_body
 from api.errors import problem_responses
 from api.geojson import (
     Geometry,
@@ -21,6 +22,7 @@ from api.geojson import (
     frame_to_features,
     properties_model,
 )
+from api.params import DropParam
 from api.routers.common import (
     GeoJSONResponse,
     body_of,
@@ -28,7 +30,7 @@ from api.routers.common import (
     request_body,
     timestamp,
 )
-from netgis.errors import Problem, ValidationError
+from netgis.errors import NotFoundError, Problem, ValidationError
 from netgis.schema import LAYERS, RESULT_FIELDS
 
 router = APIRouter(prefix="/analysis", tags=["Analysis"])
@@ -48,9 +50,6 @@ SPAN_RESULT = _result_types("spans")
 NODE_RESULT = _result_types("nodes")
 #: How each layer is ranked by criticality (impact first, id as the tie breaker).
 RANKING = {"spans": ("cut_units", "cut_premises"), "nodes": ("failure_units", "failure_premises")}
-
-DropParam = Annotated[float | None, Query(
-    gt=0, le=100_000, description="Maximum drop length in meters (default: the server's).")]
 
 PremiseResult = feature_model(LAYERS["premises"], properties_model(
     LAYERS["premises"], PREMISE_RESULT, "PremiseResultProperties"), "PremiseResult")
@@ -122,16 +121,11 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _drop(settings: Any, drop_m: float | None) -> float:
-    return float(drop_m if drop_m is not None else settings.drop_m)
-
-
 @router.get("/coverage", response_model=Coverage, summary="Coverage KPIs",
             responses=problem_responses(400))
-def coverage(repo: RepoDep, cache: CacheDep, settings: SettingsDep,
-             drop_m: DropParam = None) -> Coverage:
+def coverage(services: ServicesDep, drop_m: DropParam = None) -> Coverage:
     """Premises and units passed, take rate, protection and km KPIs, network-wide and per area."""
-    version, result = cache.analysis(repo, _drop(settings, drop_m))
+    version, result = services.analysis(drop_m)
     kpis = _clean(result.kpis)
     return Coverage(data_version=version, drop_m=result.drop_m, network=kpis["network"],
                     areas=kpis["areas"])
@@ -144,12 +138,9 @@ def _premise_columns() -> list[str]:
 @router.get("/premises/{premise_id}", response_model=PremiseResult,
             response_class=GeoJSONResponse, responses=problem_responses(400, 404),
             summary="One premise's coverage")
-def premise(premise_id: str, repo: RepoDep, cache: CacheDep, settings: SettingsDep,
-            drop_m: DropParam = None) -> Response:
+def premise(premise_id: str, services: ServicesDep, drop_m: DropParam = None) -> Response:
     """Whether the premise is passed, by which span, how far, and its protections."""
-    from netgis.errors import NotFoundError
-
-    _, result = cache.analysis(repo, _drop(settings, drop_m))
+    _, result = services.analysis(drop_m)
     rows = result.premises[result.premises["premise_id"] == premise_id]
     if rows.empty:
         raise NotFoundError("premises", premise_id)
@@ -160,7 +151,7 @@ def premise(premise_id: str, repo: RepoDep, cache: CacheDep, settings: SettingsD
 @router.get("/serviceability", response_model=Serviceability,
             responses=problem_responses(400), summary="Is this location served?")
 def serviceability(
-    repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+    services: ServicesDep,
     lon: Annotated[float, Query(ge=-180, le=180, description="WGS84 longitude.")],
     lat: Annotated[float, Query(ge=-90, le=90, description="WGS84 latitude.")],
     drop_m: DropParam = None,
@@ -168,14 +159,14 @@ def serviceability(
     """The lookup a citizen portal or a sales planner calls for one address."""
     from netgis.analysis import serviceability as locate
 
-    version, result = cache.analysis(repo, _drop(settings, drop_m))
+    version, result = services.analysis(drop_m)
     return Serviceability(**_clean(locate(result, lon, lat)), data_version=version)
 
 
 @router.get("/criticality", response_model=Criticality, response_class=GeoJSONResponse,
             responses=problem_responses(400), summary="Single points of failure, worst first")
 def criticality(
-    request: Request, repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+    request: Request, services: ServicesDep, settings: SettingsDep,
     layer: Annotated[Literal["spans", "nodes"], Query(
         description="Rank spans by cut impact or nodes by failure impact.")] = "spans",
     limit: Annotated[int | None, Query(ge=1, description="Items per page (clamped).")] = None,
@@ -183,7 +174,7 @@ def criticality(
     drop_m: DropParam = None,
 ) -> Response:
     """Spans (or nodes) whose failure disconnects passed premises, by units lost."""
-    _, result = cache.analysis(repo, _drop(settings, drop_m))
+    _, result = services.analysis(drop_m)
     frame: gpd.GeoDataFrame = result.spans if layer == "spans" else result.nodes
     units, premises = RANKING[layer]
     spof = frame[frame[premises] > 0]
@@ -209,7 +200,7 @@ def criticality(
     openapi_extra=request_body(["ScenarioIn"], ["application/json"]),
 )
 def scenarios(
-    repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+    services: ServicesDep, settings: SettingsDep,
     body: Annotated[ScenarioIn, Depends(body_of(ScenarioIn))],
 ) -> ScenarioResult:
     """Fail spans, nodes (cores too), ducts and everything in an area at once; the premises
@@ -229,7 +220,7 @@ def scenarios(
         if area.is_empty or not area.is_valid:
             raise ValidationError([Problem("scenario", None, "area",
                                            "the polygon is empty or not valid")])
-    version, result = cache.analysis(repo, _drop(settings, body.drop_m))
+    version, result = services.analysis(body.drop_m)
     out = scenario(result, spans=body.spans, nodes=body.nodes, ducts=body.ducts, area=area,
                    area_crs=4326)
     lost = result.premises[out.lost]

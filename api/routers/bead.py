@@ -12,9 +12,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from api.deps import CacheDep, RepoDep, SettingsDep, check_upload_length
+from api.deps import ServicesDep, SettingsDep, check_upload_length
 from api.errors import ApiError, problem_responses
-from api.routers.analysis import DropParam
+from api.params import DropParam
 from netgis.errors import Problem
 
 router = APIRouter(prefix="/analysis", tags=["Analysis"])
@@ -90,7 +90,7 @@ async def _save(upload: UploadFile, target: Path, budget: list[int]) -> None:
     openapi_extra=_UPLOAD_BODY,
 )
 async def bead(
-    request: Request, repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+    request: Request, services: ServicesDep, settings: SettingsDep,
     drop_m: DropParam = None,
     reach_m: Annotated[float, Query(ge=0, le=1_000_000, description="Unpassed locations within "
                                     "this many meters count as reachable.")] = 500.0,
@@ -121,8 +121,8 @@ async def bead(
             suffix = PurePath(loc.filename or "").suffix.lower()
             loc_path = Path(tmp) / f"locations{suffix if suffix in _LOCATION_SUFFIXES else '.csv'}"
             await _save(loc, loc_path, budget)
-        drop = float(drop_m if drop_m is not None else settings.drop_m)
-        version, result = await run_in_threadpool(cache.analysis, repo, drop)
+        drop = services.drop_m(drop_m)
+        version, result = await run_in_threadpool(services.analysis, drop)
         answer = await run_in_threadpool(_run, result, avail_paths, loc_path, drop, reach_m)
     rows = answer.locations.sort_values("location_id", kind="stable")
     shown = rows.iloc[:settings.max_limit]

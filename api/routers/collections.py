@@ -24,16 +24,14 @@ from api.geojson import (
     frame_to_features,
     properties_model,
 )
+from api.params import BboxParam, FormatParam, parse_bbox
 from api.routers.common import (
     GEOJSON,
-    BboxParam,
-    FormatParam,
     GeoJSONResponse,
     body_of,
     fit,
     json_body,
     paging_links,
-    parse_bbox,
     request_body,
     timestamp,
     url_for,

@@ -1,14 +1,16 @@
-"""Small helpers shared by the routers: URLs, GeoJSON responses, query parameters, bodies."""
+"""Small helpers shared by the routers: URLs, GeoJSON responses, paging links, bodies.
+
+This module holds no routes; query parameters are in :mod:`api.params`.
+"""
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from fastapi import Query, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
@@ -24,18 +26,6 @@ class GeoJSONResponse(JSONResponse):
     media_type = GEOJSON
 
 
-FormatParam = Annotated[
-    Literal["json", "geojson"] | None,
-    Query(description="Response format; only JSON / GeoJSON is offered."),
-]
-BboxParam = Annotated[
-    str | None,
-    Query(description="minLon,minLat,maxLon,maxLat in WGS84 (CRS84); a 6-number 3D box "
-          "is accepted and its heights ignored.",
-          examples=["-0.2,51.4,0.1,51.6"]),
-]
-
-
 def url_for(request: Request, path: str, **params: Any) -> str:
     """Absolute URL of ``path`` on this server (behind any root path), with query ``params``."""
     base = str(request.base_url).rstrip("/")
@@ -46,30 +36,6 @@ def url_for(request: Request, path: str, **params: Any) -> str:
 
 def timestamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
-    """``minx,miny,maxx,maxy`` as floats, or a 400 problem naming the bbox parameter."""
-    if bbox is None:
-        return None
-
-    def bad(reason: str) -> ApiError:
-        return ApiError(400, f"invalid bbox: {reason}", [Problem("query", None, "bbox", reason)])
-
-    try:
-        values = [float(v) for v in bbox.split(",")]
-    except ValueError:
-        raise bad("expected 4 (or 6) comma separated numbers") from None
-    if len(values) == 6:
-        values = [values[0], values[1], values[3], values[4]]
-    if len(values) != 4 or not all(math.isfinite(v) for v in values):
-        raise bad("expected 4 (or 6) comma separated finite numbers")
-    minx, miny, maxx, maxy = values
-    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise bad("longitudes must lie in [-180, 180], latitudes in [-90, 90], miny <= maxy")
-    if minx > maxx:
-        raise bad("minx > maxx (boxes across the antimeridian are not supported)")
-    return minx, miny, maxx, maxy
 
 
 def paging_links(request: Request, offset: int, limit: int, returned: int,

@@ -1,31 +1,25 @@
 """Gap analysis: unpassed premises per H3 hexagon, or ranked build clusters, as GeoJSON.
 
-Both views come from the cached analysis of the current data version; the
-build plan of one analysis is kept next to it (a few plans per process).
+Both views come from the cached analysis of the current data version; build
+plans are cached per data version and parameters (see :class:`api.services.Services`).
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from typing import Annotated, Any, Literal
 
 import geopandas as gpd
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import CacheDep, RepoDep, SettingsDep
-from api.errors import ApiError, problem_responses
-from api.routers.analysis import DropParam
+from api.deps import ServicesDep, SettingsDep
+from api.errors import problem_responses
+from api.params import DropParam
 from api.routers.common import GeoJSONResponse, paging_links, timestamp
-from netgis.errors import ValidationError
+from netgis.errors import ParameterError, ValidationError
 
 router = APIRouter(prefix="/analysis", tags=["Analysis"])
-
-_LOCK = threading.Lock()
-_PLANS: OrderedDict[tuple[int, float, str], tuple[Any, Any]] = OrderedDict()
-_KEEP = 4
 
 
 class GapFeature(BaseModel):
@@ -51,26 +45,6 @@ class GapCollection(BaseModel):
     view: str
 
 
-def cached_plan(result: Any, link_m: float, placement: str) -> Any:
-    """The build plan of ``result`` (an Analysis), computed once per analysis object."""
-    from netgis.gaps import plan_builds
-
-    key = (id(result), float(link_m), placement)
-    with _LOCK:
-        hit = _PLANS.get(key)
-        # the analysis object itself is kept in the entry, so its id cannot be reused meanwhile
-        if hit is not None and hit[0] is result:
-            _PLANS.move_to_end(key)
-            return hit[1]
-    plan = plan_builds(result.premises, result.spans, result.nodes, drop_m=result.drop_m,
-                       link_m=link_m, placement=placement)
-    with _LOCK:
-        _PLANS[key] = (result, plan)
-        while len(_PLANS) > _KEEP:
-            _PLANS.popitem(last=False)
-    return plan
-
-
 def _features(frame: gpd.GeoDataFrame, id_column: str) -> list[dict[str, Any]]:
     features: list[dict[str, Any]] = json.loads(
         frame.to_crs(4326).to_json(na="null", drop_id=True))["features"]
@@ -82,7 +56,7 @@ def _features(frame: gpd.GeoDataFrame, id_column: str) -> list[dict[str, Any]]:
 @router.get("/gaps", response_model=GapCollection, response_class=GeoJSONResponse,
             responses=problem_responses(400, 404), summary="Where premises are not passed")
 def gaps(
-    request: Request, repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+    request: Request, services: ServicesDep, settings: SettingsDep,
     view: Annotated[Literal["hexagons", "clusters"], Query(
         description="hexagons: unpassed premises/units per H3 cell; clusters: ranked build "
                     "list (cost per unit, lowest first).")] = "hexagons",
@@ -102,8 +76,7 @@ def gaps(
 
     from netgis.gaps import in_area, in_cell, rollup_h3
 
-    version, result = cache.analysis(repo, float(drop_m if drop_m is not None
-                                                 else settings.drop_m))
+    version, result = services.analysis(drop_m)
     premises = result.premises
     keep = np.ones(len(premises), dtype=bool)
     if area_id is not None:
@@ -111,13 +84,13 @@ def gaps(
     if h3_cell is not None:
         try:
             keep &= in_cell(premises.geometry, h3_cell)
-        except ValidationError as exc:  # a bad query parameter is a 400, as for bbox
-            raise ApiError(400, str(exc), exc.problems) from None
+        except ValidationError as exc:  # netgis.gaps cannot know the cell is a parameter
+            raise ParameterError(exc.problems) from None
     if view == "hexagons":
         frame = rollup_h3(premises[keep], h3_res=h3_res)
         id_column = "h3_cell"
     else:
-        plan = cached_plan(result, link_m, placement)
+        plan = services.plan(version, result, link_m, placement)
         chosen = premises.loc[keep & ~premises["passed"].to_numpy(dtype=bool), "premise_id"]
         wanted = set(plan.premise_cluster.loc[
             plan.premise_cluster["premise_id"].isin(chosen), "cluster_id"])

@@ -7,13 +7,13 @@ cheap version query, without any analysis.
 A KPI snapshot (at the server's drop length) is stored once per data
 version: right after a successful write request through this API (the
 response has already gone out by then), and otherwise on the first KPI read
-that finds the data changed (for example after ``netgis db load``).
+that finds the data changed (for example after ``netgis db load``). The
+snapshots are kept by :class:`api.services.Services`; this module serves them.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,25 +23,21 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import CacheDep, RepoDep, SettingsDep
+from api.deps import RepoDep, ServicesDep, SettingsDep
 from api.errors import problem_responses
+from api.params import DropParam
 from api.routers.common import timestamp
 from netgis.errors import NetgisError
 from netgis.feeds import Goal, goal_progress, kpi_rows, kpis_csv
 
 if TYPE_CHECKING:
-    from api.cache import AnalysisCache
-    from api.settings import Settings
-    from netgis.storage import Repository
+    from api.services import Services
 
 router = APIRouter(tags=["KPIs"])
 log = logging.getLogger("netgis.api.kpis")
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-DropParam = Annotated[float | None, Query(
-    gt=0, le=100_000, description="Maximum drop length in meters (default: the server's).")]
 
 
 class KpiFeed(BaseModel):
@@ -76,53 +72,6 @@ class GoalView(BaseModel):
 # ------------------------------------------------------------------------------ snapshots
 
 
-class SnapshotKeeper:
-    """Stores one KPI snapshot per data version (at the server's drop length).
-
-    The data versions known to have a snapshot are remembered, so the common
-    case costs no query; the database is asked once per new version, so
-    several processes rarely store the same version twice.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stored: set[int] = set()
-
-    def ensure(self, repo: Repository, cache: AnalysisCache, drop_m: float) -> int | None:
-        """Store a snapshot of the current data unless one exists; returns the new id or None."""
-        with self._lock:
-            version = int(repo.data_version())
-            # version 0: nothing was ever loaded, there is no network to measure
-            if version == 0 or version in self._stored:
-                return None
-            if repo.has_kpi_snapshot(version):
-                self._stored.add(version)
-                return None
-            version, result = cache.analysis(repo, drop_m)
-            if version in self._stored or repo.has_kpi_snapshot(version):
-                self._stored.add(version)
-                return None
-            snapshot_id = repo.save_kpi_snapshot({**result.kpis, "drop_m": drop_m},
-                                                 data_version=version)
-            self._stored.add(version)
-            return snapshot_id
-
-
-def _keeper(app: Any) -> SnapshotKeeper:
-    keeper: SnapshotKeeper = app.state.kpi_snapshots
-    return keeper
-
-
-def current_kpis(request: Request, repo: Repository, cache: AnalysisCache, settings: Settings,
-                 drop_m: float) -> tuple[int, dict[str, Any]]:
-    """The data version and KPIs for ``drop_m``; stores a snapshot when the data changed."""
-    version, result = cache.analysis(repo, drop_m)
-    if drop_m == float(settings.drop_m):
-        _keeper(request.app).ensure(repo, cache, drop_m)
-    kpis: dict[str, Any] = result.kpis
-    return version, kpis
-
-
 class SnapshotOnWrite:
     """ASGI middleware: after a successful write request, snapshot the KPIs of the new data.
 
@@ -130,9 +79,9 @@ class SnapshotOnWrite:
     for the analysis.
     """
 
-    def __init__(self, app: ASGIApp, *, fastapi_app: FastAPI) -> None:
+    def __init__(self, app: ASGIApp, *, services: Services) -> None:
         self.app = app
-        self.fastapi_app = fastapi_app
+        self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _UNSAFE_METHODS:
@@ -150,26 +99,20 @@ class SnapshotOnWrite:
             await anyio.to_thread.run_sync(self._snapshot)
 
     def _snapshot(self) -> None:
-        state = self.fastapi_app.state
         try:
-            _keeper(self.fastapi_app).ensure(state.repo, state.cache, float(state.settings.drop_m))
+            self.services.ensure_snapshot()
         except NetgisError as exc:
             # the write itself succeeded; a dataset that cannot be analysed has no KPIs to keep
             log.warning("no KPI snapshot after write: %s", exc)
 
 
-def install(app: FastAPI) -> None:
-    """Register the KPI routes and the snapshot-on-write middleware on ``app``."""
-    app.state.kpi_snapshots = SnapshotKeeper()
+def install(app: FastAPI, services: Services) -> None:
+    """Register the KPI routes and the middleware snapshotting ``services`` after writes."""
     app.include_router(router)
-    app.add_middleware(SnapshotOnWrite, fastapi_app=app)
+    app.add_middleware(SnapshotOnWrite, services=services)
 
 
 # ----------------------------------------------------------------------------- endpoints
-
-
-def _drop(settings: Settings, drop_m: float | None) -> float:
-    return float(drop_m if drop_m is not None else settings.drop_m)
 
 
 def etag(version: int, drop_m: float, kind: str) -> str:
@@ -195,15 +138,14 @@ def _not_modified(tag: str) -> Response:
 @router.get("/kpis", response_model=KpiFeed, summary="Every KPI, network-wide and per area",
             responses={304: {"description": "Not Modified (If-None-Match matched the ETag)"},
                        **problem_responses(400)})
-def kpis_json(request: Request, repo: RepoDep, cache: CacheDep, settings: SettingsDep,
-              drop_m: DropParam = None) -> Response:
+def kpis_json(request: Request, services: ServicesDep, drop_m: DropParam = None) -> Response:
     """KPI rows as JSON with an ETag; 304 when ``If-None-Match`` names the current one."""
-    drop = _drop(settings, drop_m)
-    known = etag(repo.data_version(), drop, "json")
+    drop = services.drop_m(drop_m)
+    known = etag(services.data_version(), drop, "json")
     if _matches(request, known):
         return _not_modified(known)
-    version, kpis = current_kpis(request, repo, cache, settings, drop)
-    body = KpiFeed(data=kpi_rows(kpis), generated_at=timestamp(), data_version=version,
+    version, result = services.kpis(drop)
+    body = KpiFeed(data=kpi_rows(result.kpis), generated_at=timestamp(), data_version=version,
                    drop_m=drop)
     tag = etag(version, drop, "json")
     return Response(body.model_dump_json(), media_type="application/json",
@@ -215,15 +157,15 @@ def kpis_json(request: Request, repo: RepoDep, cache: CacheDep, settings: Settin
                              "description": "One row per scope; empty cell for null."},
                        304: {"description": "Not Modified (If-None-Match matched the ETag)"},
                        **problem_responses(400)})
-def kpis_csv_feed(request: Request, repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+def kpis_csv_feed(request: Request, services: ServicesDep,
                   drop_m: DropParam = None) -> Response:
     """The KPI rows as CSV (columns scope, area_id, name, then every KPI) with an ETag."""
-    drop = _drop(settings, drop_m)
-    known = etag(repo.data_version(), drop, "csv")
+    drop = services.drop_m(drop_m)
+    known = etag(services.data_version(), drop, "csv")
     if _matches(request, known):
         return _not_modified(known)
-    version, kpis = current_kpis(request, repo, cache, settings, drop)
-    return Response(kpis_csv(kpis), media_type=CSV_MEDIA_TYPE,
+    version, result = services.kpis(drop)
+    return Response(kpis_csv(result.kpis), media_type=CSV_MEDIA_TYPE,
                     headers={"ETag": etag(version, drop, "csv"), "Cache-Control": "no-cache",
                              "Content-Disposition": 'inline; filename="kpis.csv"',
                              "X-Data-Version": str(version)})
@@ -236,7 +178,7 @@ def _iso(value: Any) -> Any:
 @router.get("/kpis/history", response_model=KpiHistory, summary="Stored KPI snapshots",
             responses=problem_responses(400))
 def kpis_history(
-    request: Request, repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+    services: ServicesDep, repo: RepoDep,
     area_id: Annotated[str | None, Query(description="One area's series (default: network).")]
     = None,
     since_text: Annotated[str | None, Query(
@@ -246,7 +188,7 @@ def kpis_history(
 ) -> KpiHistory:
     """The series of KPI snapshots (one per data change), oldest first."""
     since = _parse_instant(since_text)
-    _keeper(request.app).ensure(repo, cache, float(settings.drop_m))
+    services.ensure_snapshot()
     rows = repo.kpi_history(area_id=area_id, since=since)
     data = [{k: _iso(v) for k, v in row.items()} for row in rows]
     return KpiHistory(data=data, area_id=area_id, since=_iso(since))
@@ -255,7 +197,7 @@ def kpis_history(
 @router.get("/kpis/goal", response_model=GoalView, summary="Progress toward a coverage goal",
             responses=problem_responses(400))
 def kpis_goal(
-    request: Request, repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+    services: ServicesDep, repo: RepoDep, settings: SettingsDep,
     target_pct: Annotated[float | None, Query(gt=0, le=100, description="Target coverage, "
                                               "percent of units passed (default: "
                                               "NETGIS_GOAL_COVERAGE_PCT).")] = None,
@@ -269,7 +211,8 @@ def kpis_goal(
     target_pct = settings.goal_coverage_pct if target_pct is None else target_pct
     target_date = settings.goal_date if target_date is None else target_date
     drop = float(settings.drop_m)
-    version, kpis = current_kpis(request, repo, cache, settings, drop)
+    version, result = services.kpis(drop)
+    kpis = result.kpis
     history: dict[str | None, list[dict[str, Any]]] = {None: repo.kpi_history()}
     for area in kpis.get("areas") or []:
         history[str(area["area_id"])] = repo.kpi_history(area_id=str(area["area_id"]))

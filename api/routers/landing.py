@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from api.geojson import Link
-from api.routers.common import FormatParam, url_for
+from api.params import FormatParam
+from api.routers.common import url_for
 from api.settings import Settings
 from maps.kinds import MAP_KINDS
 

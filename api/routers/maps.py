@@ -9,17 +9,19 @@ CDN; the base map tiles come from ``NETGIS_TILES_URL`` (empty: no base map).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from api.deps import CacheDep, RepoDep, SettingsDep
-from api.errors import ApiError, problem_responses
-from api.routers.analysis import DropParam
-from api.routers.common import BboxParam, parse_bbox
-from api.routers.gaps import cached_plan
-from netgis.errors import ValidationError
+from api.deps import ServicesDep, SettingsDep
+from api.errors import problem_responses
+from api.params import BboxParam, DropParam, parse_bbox
+from netgis.errors import ParameterError, ValidationError
+
+if TYPE_CHECKING:
+    from api.services import Services
+    from api.settings import Settings
 
 router = APIRouter(prefix="/maps", tags=["Maps"])
 
@@ -51,7 +53,7 @@ _HTML_PAGE: dict[int | str, dict[str, Any]] = {200: {
 }}
 
 
-def _render(kind: str, repo: Any, cache: Any, settings: Any, area_id: str | None,
+def _render(kind: str, services: Services, settings: Settings, area_id: str | None,
             bbox: str | None, drop_m: float | None,
             failed: tuple[list[str], list[str], list[str]] = ([], [], [])) -> HTMLResponse:
     """Build the ``kind`` page of the cached analysis (with a scenario overlay when given)."""
@@ -59,7 +61,7 @@ def _render(kind: str, repo: Any, cache: Any, settings: Any, area_id: str | None
     from netgis.analysis import scenario
 
     box = parse_bbox(bbox)
-    _, result = cache.analysis(repo, float(drop_m if drop_m is not None else settings.drop_m))
+    version, result = services.analysis(drop_m)
     extra: dict[str, Any] = {}
     if any(failed):
         extra["scenario"] = scenario(result, spans=failed[0], nodes=failed[1],
@@ -68,14 +70,15 @@ def _render(kind: str, repo: Any, cache: Any, settings: Any, area_id: str | None
         # the same cached plan GET /analysis/gaps?view=clusters ranks
         from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
 
-        extra["ranking"] = cached_plan(result, DEFAULT_LINK_M, DEFAULT_PLACEMENT).clusters
+        extra["ranking"] = services.plan(version, result, DEFAULT_LINK_M,
+                                         DEFAULT_PLACEMENT).clusters
     try:
         m = build_map(kind, result, bbox=box, area_id=area_id,
                       tiles_url=settings.tiles_url or None, base_url="/static", **extra)
     except ValidationError as exc:
         # a box with no area is a bad query parameter (400), as parse_bbox's checks
         if any(p.field == "bbox" for p in exc.problems):
-            raise ApiError(400, f"invalid bbox: {exc}", exc.problems) from None
+            raise ParameterError(exc.problems, f"invalid bbox: {exc}") from None
         raise
     return HTMLResponse(m.get_root().render())
 
@@ -83,17 +86,17 @@ def _render(kind: str, repo: Any, cache: Any, settings: Any, area_id: str | None
 def _page(kind: str) -> Callable[..., HTMLResponse]:
     """The handler of ``/maps/{kind}``; only the criticality page takes a scenario."""
 
-    def handler(repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+    def handler(services: ServicesDep, settings: SettingsDep,
                 area_id: AreaParam = None, bbox: BboxParam = None,
                 drop_m: DropParam = None) -> HTMLResponse:
-        return _render(kind, repo, cache, settings, area_id, bbox, drop_m)
+        return _render(kind, services, settings, area_id, bbox, drop_m)
 
-    def criticality(repo: RepoDep, cache: CacheDep, settings: SettingsDep,
+    def criticality(services: ServicesDep, settings: SettingsDep,
                     area_id: AreaParam = None, bbox: BboxParam = None,
                     drop_m: DropParam = None, cut_spans: FailParam = None,
                     fail_nodes: FailParam = None, fail_ducts: FailParam = None) -> HTMLResponse:
         failed = (_ids(cut_spans), _ids(fail_nodes), _ids(fail_ducts))
-        return _render(kind, repo, cache, settings, area_id, bbox, drop_m, failed)
+        return _render(kind, services, settings, area_id, bbox, drop_m, failed)
 
     chosen = criticality if kind == "criticality" else handler
     chosen.__name__ = f"{kind}_map"

@@ -18,8 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import CacheDep, RepoDep, SettingsDep
-from api.routers.kpis import current_kpis
+from api.deps import ServicesDep
 from netgis.errors import NetgisError
 from netgis.feeds import prometheus_text
 
@@ -104,15 +103,14 @@ def _metrics_of(app: Any) -> ServiceMetrics:
             response_class=Response,
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                              "description": "Prometheus text exposition format 0.0.4."}})
-def metrics_feed(request: Request, repo: RepoDep, cache: CacheDep,
-                 settings: SettingsDep) -> Response:
+def metrics_feed(request: Request, services: ServicesDep) -> Response:
     """Every KPI as a gauge labelled by scope and area (at the server's drop length), the
     data version, and request counts and latencies of this process."""
     metrics = _metrics_of(request.app)
     kpi_text = ""
     try:
-        version, kpis = current_kpis(request, repo, cache, settings, float(settings.drop_m))
-        kpi_text = prometheus_text(kpis, data_version=version)
+        version, result = services.kpis()
+        kpi_text = prometheus_text(result.kpis, data_version=version)
         metrics.kpis_up.set(1)
     except NetgisError as exc:
         # a scrape must still deliver the service metrics when the data cannot be analysed

@@ -169,7 +169,44 @@ class Repository:
             frames = {name: self._select_frame(conn, name) for name in LAYER_NAMES}
         return validate_frames(frames).dataset_or_raise()
 
-    # ---------------------------------------------------------------- queries
+    def read_consistent(self, *, attempts: int = 5) -> tuple[int, Dataset]:
+        """The stored dataset and the data version it belongs to.
+
+        The layers are read in several queries, so a write from another
+        process in between could mix old and new rows, or label new data with
+        the old version. The version is read before and after the dataset, and
+        the read is repeated until the two agree.
+
+        Parameters
+        ----------
+        attempts
+            Reads at most; when writes keep arriving, the last read is returned
+            with the version seen after it.
+
+        Returns
+        -------
+        tuple of (int, Dataset)
+            The data version and the dataset (EPSG:4326, validated).
+
+        Examples
+        --------
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> version, dataset = repo.read_consistent()
+        >>> version, len(dataset.premises)
+        (0, 0)
+        """
+        version = self.data_version()
+        dataset = self.read_dataset()
+        for _ in range(attempts - 1):
+            after = self.data_version()
+            if after == version:
+                break
+            version = after
+            dataset = self.read_dataset()
+        else:
+            # out of attempts: label the last read with the version seen after it
+            version = self.data_version()
+        return version, dataset
 
     def count(self, layer: str) -> int:
         """Number of stored features of ``layer``."""

@@ -42,7 +42,7 @@ def page_features(html: str) -> dict[str, dict[str, Any]]:
 
 def analysis_of(app: FastAPI) -> Analysis:
     """The analysis the server itself serves (its cache, default drop)."""
-    _, result = app.state.cache.analysis(app.state.repo, app.state.settings.drop_m)
+    _, result = app.state.services.analysis()
     return result  # type: ignore[no-any-return]
 
 

@@ -1,0 +1,218 @@
+"""The API's service layer: the consistent read, the analysis and plan caches, KPI snapshots.
+
+Against the ring_spur example (SpatiaLite and PostGIS). p_far has 1 unit and is
+the only premise not passed; raising its units is a write that changes the KPIs.
+Calls of ``analyze`` and ``plan_builds`` are counted to see what was recomputed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+import netgis.analysis
+import netgis.gaps
+from api.services import Services
+from netgis.io import Dataset
+from netgis.storage import Repository
+from tests.api.conftest import API_KEY
+
+KEY = {"X-API-Key": API_KEY}
+
+
+def services_of(app: FastAPI) -> Services:
+    services: Services = app.state.services
+    return services
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[Any]:
+    """Record the calls of ``module.name`` (looked up at call time by the services)."""
+    calls: list[Any] = []
+    real = getattr(module, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def far_units(dataset: Dataset) -> int:
+    return int(dataset.premises.set_index("premise_id").loc["p_far", "units"])
+
+
+# ------------------------------------------------------------------- consistent read
+
+
+def test_read_consistent_reads_again_when_a_write_lands_in_between(
+        repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = repo.read_dataset
+    reads: list[int] = []
+
+    def read_then_write() -> Dataset:
+        dataset = real()
+        reads.append(1)
+        if len(reads) == 1:  # another process writes while the first read is under way
+            repo.patch_item("premises", "p_far", {"units": 3})
+        return dataset
+
+    monkeypatch.setattr(repo, "read_dataset", read_then_write)
+    before = repo.data_version()
+    version, dataset = repo.read_consistent()
+    assert len(reads) == 2
+    assert version == before + 1 == repo.data_version()
+    assert far_units(dataset) == 3
+
+
+def test_read_consistent_gives_up_after_its_attempts(
+        repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = repo.read_dataset
+    reads: list[int] = []
+
+    def read_then_write() -> Dataset:
+        dataset = real()
+        reads.append(1)
+        repo.patch_item("premises", "p_far", {"units": 1 + len(reads)})
+        return dataset
+
+    monkeypatch.setattr(repo, "read_dataset", read_then_write)
+    version, dataset = repo.read_consistent(attempts=3)
+    assert len(reads) == 3
+    # the last read, labelled with the version seen after it
+    assert version == repo.data_version()
+    assert far_units(dataset) == 3
+
+
+def test_the_api_labels_data_with_the_version_it_was_read_at(
+        app: FastAPI, client: TestClient, repo: Repository,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real = repo.read_dataset
+    wrote: list[int] = []
+
+    def read_then_write() -> Dataset:
+        dataset = real()
+        if not wrote:
+            wrote.append(1)
+            repo.patch_item("premises", "p_far", {"units": 3})
+        return dataset
+
+    before = repo.data_version()
+    monkeypatch.setattr(repo, "read_dataset", read_then_write)
+    body = client.get("/analysis/coverage").json()
+    assert wrote and body["data_version"] == before + 1
+    version, dataset = services_of(app).dataset()
+    assert version == before + 1 and far_units(dataset) == 3
+
+
+# ------------------------------------------------------------------- analysis cache
+
+
+def test_same_version_and_parameters_reuse_the_analysis(
+        app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    services = services_of(app)
+    calls = count_calls(monkeypatch, netgis.analysis, "analyze")
+    first = client.get("/analysis/coverage")
+    assert client.get("/analysis/coverage").json() == first.json()
+    assert client.get("/analysis/criticality").status_code == 200
+    assert len(calls) == 1
+    version, result = services.analysis()
+    assert services.analysis() == (version, result)
+    assert services.analysis()[1] is result
+    assert services.analysis(services.settings.drop_m)[1] is result
+    # another drop length is another analysis, computed once as well
+    assert client.get("/analysis/coverage", params={"drop_m": 60}).json()["drop_m"] == 60.0
+    assert client.get("/analysis/coverage", params={"drop_m": 60}).status_code == 200
+    assert [c["drop_m"] for c in calls] == [150.0, 60.0]
+    assert services.analysis(60)[1] is services.analysis(60.0)[1] is not result
+
+
+def test_a_write_raises_the_version_and_the_next_read_recomputes(
+        app: FastAPI, client: TestClient, repo: Repository,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    services = services_of(app)
+    calls = count_calls(monkeypatch, netgis.analysis, "analyze")
+    first = client.get("/analysis/coverage").json()
+    _, before = services.analysis()
+    # a write by another process (no request through this API)
+    repo.patch_item("premises", "p_far", {"units": 3})
+    after = client.get("/analysis/coverage").json()
+    assert after["data_version"] == first["data_version"] + 1
+    assert after["network"]["units_total"] == first["network"]["units_total"] + 2
+    assert len(calls) == 2
+    version, again = services.analysis()
+    assert version == after["data_version"] and again is not before
+    # a write through the API: its KPI snapshot computes the analysis the next read serves
+    done = client.patch("/collections/premises/items/p_far", headers=KEY,
+                        json={"properties": {"units": 4}})
+    assert done.status_code == 200
+    assert len(calls) == 3
+    latest = client.get("/analysis/coverage").json()
+    assert latest["data_version"] == version + 1
+    assert latest["network"]["units_total"] == first["network"]["units_total"] + 3
+    assert len(calls) == 3
+
+
+# ----------------------------------------------------------------------- plan cache
+
+
+def test_build_plans_are_kept_per_data_version_and_parameters(
+        app: FastAPI, client: TestClient, repo: Repository,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    services = services_of(app)
+    plans = count_calls(monkeypatch, netgis.gaps, "plan_builds")
+    analyses = count_calls(monkeypatch, netgis.analysis, "analyze")
+    clusters = {"view": "clusters"}
+    body = client.get("/analysis/gaps", params=clusters).json()
+    version = body["data_version"]
+    assert client.get("/analysis/gaps", params=clusters).json()["features"] == body["features"]
+    assert len(plans) == 1
+    assert services.plans.kept() == [(version, 150.0, 250.0, "underground")]
+    # other parameters: another plan
+    client.get("/analysis/gaps", params={**clusters, "placement": "aerial"})
+    client.get("/analysis/gaps", params={**clusters, "link_m": 100})
+    assert len(plans) == 3
+    # the gaps map ranks the plan of the default parameters: the same one
+    assert client.get("/maps/gaps").status_code == 200
+    assert len(plans) == 3
+    # the analysis recomputed (pushed out of its cache), same data: the plan is still valid
+    for extra in range(services.analyses.size):
+        services.analysis(10.0 + extra)
+    computed = len(analyses)
+    client.get("/analysis/gaps", params=clusters)
+    assert len(analyses) == computed + 1
+    assert len(plans) == 3
+    # new data: a new plan, under the new version
+    repo.patch_item("premises", "p_far", {"units": 3})
+    after = client.get("/analysis/gaps", params=clusters).json()
+    assert after["data_version"] == version + 1
+    assert after["features"][0]["properties"]["units"] == 3
+    assert len(plans) == 4
+    assert services.plans.kept()[-1] == (version + 1, 150.0, 250.0, "underground")
+    assert all(key[0] in (version, version + 1) for key in services.plans.kept())
+
+
+# -------------------------------------------------------------------- KPI snapshots
+
+
+def test_one_kpi_snapshot_per_data_version_at_the_server_drop(
+        app: FastAPI, client: TestClient, repo: Repository) -> None:
+    services = services_of(app)
+    # the example was loaded straight into the database: no snapshot yet
+    assert repo.kpi_history() == []
+    version, result = services.kpis(60)
+    assert result.drop_m == 60.0 and repo.kpi_history() == []
+    version, result = services.kpis()
+    (row,) = repo.kpi_history()
+    assert row["data_version"] == version
+    assert row["units_total"] == result.kpis["network"]["units_total"]
+    assert services.ensure_snapshot() is None
+    assert client.get("/kpis").status_code == 200 and len(repo.kpi_history()) == 1
+    repo.patch_item("premises", "p_far", {"units": 3})
+    snapshot_id = services.ensure_snapshot()
+    assert isinstance(snapshot_id, int)
+    assert [r["data_version"] for r in repo.kpi_history()] == [version, version + 1]
+    assert services.ensure_snapshot() is None
