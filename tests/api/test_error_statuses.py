@@ -33,7 +33,7 @@ from netgis.errors import (
     ValidationError,
 )
 from netgis.storage import Repository
-from tests.api.conftest import API_KEY, make_settings
+from tests.api.helpers import API_KEY, make_settings
 
 KEY = {"X-API-Key": API_KEY}
 PROBLEM = Problem("layer", "id1", "field", "reason")

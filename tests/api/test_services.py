@@ -18,7 +18,7 @@ import netgis.gaps
 from api.services import Services
 from netgis.io import Dataset
 from netgis.storage import Repository
-from tests.api.conftest import API_KEY
+from tests.api.helpers import API_KEY
 
 KEY = {"X-API-Key": API_KEY}
 
