@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from netgis.analysis import Analysis
     from netgis.gaps import BuildPlan
     from netgis.io import Dataset
+    from netgis.optics import LossBudget
     from netgis.storage import Repository
 
 #: Build plans kept per application.
@@ -57,23 +58,26 @@ class AnalysisCache:
         # one lock: two requests asking for the same missing result compute it once
         self._lock = threading.Lock()
         self._dataset: tuple[int, Dataset] | None = None
-        self._analyses: OrderedDict[tuple[int, float], Analysis] = OrderedDict()
+        self._analyses: OrderedDict[tuple[object, ...], Analysis] = OrderedDict()
 
     def dataset(self, repo: Repository) -> tuple[int, Dataset]:
         """The repository's dataset (WGS84) and the data version it belongs to."""
         with self._lock:
             return self._dataset_locked(repo)
 
-    def analysis(self, repo: Repository, drop_m: float) -> tuple[int, Analysis]:
-        """The analysis of the repository's current data for ``drop_m``, and its version."""
+    def analysis(self, repo: Repository, drop_m: float,
+                 budget: LossBudget | None = None) -> tuple[int, Analysis]:
+        """The analysis of the repository's current data for ``drop_m`` and ``budget``."""
         from netgis.analysis import analyze
+        from netgis.optics import LossBudget
 
+        budget = budget or LossBudget()
         with self._lock:
             version, dataset = self._dataset_locked(repo)
-            key = (version, float(drop_m))
+            key = (version, float(drop_m), *budget.key())
             hit = self._analyses.get(key)
             if hit is None:
-                hit = analyze(dataset, drop_m=float(drop_m))
+                hit = analyze(dataset, drop_m=float(drop_m), budget=budget)
                 self._analyses[key] = hit
                 while len(self._analyses) > self.size:
                     self._analyses.popitem(last=False)
@@ -145,7 +149,8 @@ class SnapshotKeeper:
         self._lock = threading.Lock()
         self._stored: set[int] = set()
 
-    def ensure(self, repo: Repository, analyses: AnalysisCache, drop_m: float) -> int | None:
+    def ensure(self, repo: Repository, analyses: AnalysisCache, drop_m: float,
+               budget: LossBudget | None = None) -> int | None:
         """Store a snapshot of the current data unless one exists; returns the new id or None."""
         with self._lock:
             version = repo.data_version()
@@ -155,7 +160,7 @@ class SnapshotKeeper:
             if repo.has_kpi_snapshot(version):
                 self._stored.add(version)
                 return None
-            version, result = analyses.analysis(repo, drop_m)
+            version, result = analyses.analysis(repo, drop_m, budget)
             if version in self._stored or repo.has_kpi_snapshot(version):
                 self._stored.add(version)
                 return None
@@ -219,6 +224,10 @@ class Services:
         """``drop_m`` as a float, or the server's default when None."""
         return float(drop_m if drop_m is not None else self.settings.drop_m)
 
+    def budget(self, budget: LossBudget | None = None) -> LossBudget:
+        """``budget``, or the server's optical parameters (settings) when None."""
+        return budget if budget is not None else self.settings.loss_budget()
+
     def data_version(self) -> int:
         """The database's data version (one query, no analysis)."""
         return self.repo.data_version()
@@ -227,9 +236,11 @@ class Services:
         """The current dataset (WGS84) and its data version, read consistently."""
         return self.analyses.dataset(self.repo)
 
-    def analysis(self, drop_m: float | None = None) -> tuple[int, Analysis]:
-        """The data version and the analysis of the current data (cached per both)."""
-        return self.analyses.analysis(self.repo, self.drop_m(drop_m))
+    def analysis(self, drop_m: float | None = None,
+                 budget: LossBudget | None = None) -> tuple[int, Analysis]:
+        """The data version and the analysis of the current data (cached per version,
+        drop length and optical parameters)."""
+        return self.analyses.analysis(self.repo, self.drop_m(drop_m), self.budget(budget))
 
     def plan(self, version: int, analysis: Analysis, link_m: float,
              placement: str) -> BuildPlan:
@@ -252,4 +263,5 @@ class Services:
 
     def ensure_snapshot(self) -> int | None:
         """Store a KPI snapshot of the current data unless one exists (its id, or None)."""
-        return self.snapshots.ensure(self.repo, self.analyses, float(self.settings.drop_m))
+        return self.snapshots.ensure(self.repo, self.analyses, float(self.settings.drop_m),
+                                     self.budget())

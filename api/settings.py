@@ -18,6 +18,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from netgis.feeds import Goal
+from netgis.optics import LossBudget
 from netgis.schema import DEFAULT_DROP_M
 
 
@@ -33,6 +34,17 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode, Field(description="Keys allowed to write.")] = []
     drop_m: Annotated[float, Field(gt=0, description="Default maximum drop length (m).")] = \
         DEFAULT_DROP_M
+    pon_class: Annotated[str | None, Field(
+        description="Optical budget of a named PON class (gpon-b+, gpon-c+, xgs-pon-n1, "
+                    "xgs-pon-n2); budget_db overrides it.")] = None
+    budget_db: Annotated[float | None, Field(ge=0, description="Optical budget in dB "
+                                             "(default 28, GPON class B+).")] = None
+    atten_db_per_km: Annotated[float | None, Field(ge=0, description="Fiber attenuation, "
+                                                   "dB/km (default 0.35).")] = None
+    splice_db: Annotated[float | None, Field(ge=0, description="Loss per splice node, dB "
+                                             "(default 0.1).")] = None
+    fixed_db: Annotated[float | None, Field(ge=0, description="Connector loss at both ends, "
+                                            "dB (default 1.0).")] = None
     default_limit: Annotated[int, Field(ge=1, description="Items per page by default.")] = 100
     max_limit: Annotated[int, Field(ge=1, description="Larger limits are clamped.")] = 10_000
     max_upload_bytes: Annotated[int, Field(ge=1, description="Largest upload.")] = 256 * 2**20
@@ -47,6 +59,12 @@ class Settings(BaseSettings):
         Goal.target_pct
     goal_date: Annotated[date, Field(description="Day the coverage target should be "
                                      "reached.")] = Goal.target_date
+
+    def loss_budget(self) -> LossBudget:
+        """The optical parameters these settings ask for (SPEC's defaults otherwise)."""
+        base = LossBudget.preset(self.pon_class) if self.pon_class else LossBudget()
+        return base.with_(budget_db=self.budget_db, atten_db_per_km=self.atten_db_per_km,
+                          splice_db=self.splice_db, fixed_db=self.fixed_db)
 
     @field_validator("api_keys", mode="before")
     @classmethod
