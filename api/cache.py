@@ -12,7 +12,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from netgis.io import Dataset
+    from netgis.dataset import Dataset
 
 
 class AnalysisCache:

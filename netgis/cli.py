@@ -52,7 +52,7 @@ def validate(
     SNAP_TOLERANCE_M,
 ) -> None:
     """Print every problem of DATASET as JSON; exit 2 if there is any error."""
-    from netgis.validate import validate_path
+    from netgis.io import validate_path
 
     report = validate_path(str(dataset), snap_tolerance_m=snap_tolerance_m)
     _echo_json(report.as_dict())

@@ -58,9 +58,9 @@ from shapely import ops
 
 from netgis.analysis import Analysis
 from netgis.coverage import locate, lonlat
+from netgis.dataset import Dataset, empty_layer
 from netgis.errors import NotFoundError, Problem, ValidationError
 from netgis.geodesy import WGS84, geodesic_distance_m, transform_geoms, transformer, utm_epsg
-from netgis.io import Dataset, empty_layer
 from netgis.schema import DEFAULT_DROP_M, PLACEMENTS
 
 FloatArray = npt.NDArray[np.float64]

@@ -63,9 +63,10 @@ from pyproj.exceptions import CRSError
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 
+from netgis.dataset import Dataset
 from netgis.errors import DatasetFormatError, Problem, ValidationError
 from netgis.geodesy import WGS84, transformer, utm_epsg
-from netgis.io import DIR_FORMATS, Dataset
+from netgis.io import DIR_FORMATS
 from netgis.schema import LAYERS
 
 FloatArray = npt.NDArray[np.float64]

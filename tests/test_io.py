@@ -16,8 +16,9 @@ import pytest
 import shapely
 from shapely import LineString, MultiPolygon, Point, Polygon
 
+from netgis.dataset import Dataset, empty_layer
 from netgis.errors import DatasetFormatError, ValidationError
-from netgis.io import Dataset, empty_layer, read_dataset, read_raw, write_dataset
+from netgis.io import read_dataset, read_raw, write_dataset
 from netgis.schema import LAYERS
 from netgis.validate import validate_frames
 

@@ -13,8 +13,9 @@ import pytest
 import shapely
 from storage_helpers import assert_same_layers, chain_dataset
 
+from netgis.dataset import Dataset
 from netgis.errors import ConflictError, NotFoundError, ValidationError
-from netgis.io import Dataset, read_dataset
+from netgis.io import read_dataset
 from netgis.storage import Repository, migrate
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
