@@ -333,15 +333,12 @@ def _split(values: list[str] | None) -> list[str]:
 
 
 def _read_area(path: Path) -> tuple[Any, Any]:
-    import pyogrio
     import shapely
 
     from netgis.errors import Problem
+    from netgis.io import read_frame
 
-    try:
-        frame = pyogrio.read_dataframe(path)
-    except Exception as exc:  # pyogrio raises several classes for unreadable files
-        raise ValidationError([Problem("area", None, None, f"cannot read {path}: {exc}")]) from exc
+    frame = read_frame(path, subject="area", shown=str(path))
     polys = frame.geometry[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
     if polys.empty:
         raise ValidationError([Problem("area", None, "geometry", f"{path} has no polygon")])
@@ -454,15 +451,10 @@ def gaps(
 
 
 def _read_lines(path: Path) -> Any:
-    import pyogrio
-
     from netgis.errors import Problem
+    from netgis.io import read_frame
 
-    try:
-        frame = pyogrio.read_dataframe(path)
-    except Exception as exc:  # pyogrio raises several classes for unreadable files
-        raise ValidationError([Problem("roads", None, None, f"cannot read {path}: {exc}")]) \
-            from exc
+    frame = read_frame(path, subject="roads", shown=str(path))
     if frame.crs is None:
         raise ValidationError([Problem("roads", None, "geometry", f"{path} has no CRS")])
     return frame[frame.geometry.geom_type.isin(["LineString", "MultiLineString"])]
@@ -520,11 +512,9 @@ def map_(
     """Write a KIND map of DATASET as one self-contained HTML page (no CDN, works offline)."""
     if kind not in MAP_KINDS:
         raise typer.BadParameter(f"KIND must be one of {', '.join(MAP_KINDS)}, not {kind!r}")
-    import os
-    import tempfile
-
     import maps
     from netgis.analysis import scenario as run_scenario
+    from netgis.io import atomic_file
 
     with _progress() as step:
         result = _analyze(dataset, False, drop_m, step)
@@ -541,12 +531,9 @@ def map_(
                        hex_resolution=hex_res if kind != "gaps" else None, tiles_url=tiles,
                        tiles_attribution=tiles_attribution, max_features=max_features)
     html = maps.inline_html(m)
-    out.parent.mkdir(parents=True, exist_ok=True)
     # written beside the target and renamed: a reader never sees half a page
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(html)
-    os.replace(tmp, out)
+    with atomic_file(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
     _echo_json({"map": kind, "out": str(out), "bytes": len(html.encode("utf-8"))})
 
 

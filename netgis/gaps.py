@@ -35,8 +35,6 @@ Examples
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +59,7 @@ from netgis.coverage import locate, lonlat
 from netgis.dataset import Dataset, empty_layer
 from netgis.errors import NotFoundError, Problem, ValidationError
 from netgis.geodesy import WGS84, geodesic_distance_m, transform_geoms, transformer, utm_epsg
+from netgis.io import atomic_dir
 from netgis.schema import DEFAULT_DROP_M, PLACEMENTS
 
 FloatArray = npt.NDArray[np.float64]
@@ -755,9 +754,7 @@ def write_gaps(gaps: Gaps, out_dir: str | os.PathLike[str]) -> Path:
     ``spans``, status planned, dataset CRS).
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out, prefix=".netgis-"))
-    try:
+    with atomic_dir(out, merge=True) as tmp:
         gaps.plan.clusters.drop(columns="geometry").to_csv(tmp / "gaps_clusters.csv",
                                                            index=False)
         gaps.hexes.drop(columns="geometry").to_csv(tmp / "gaps_h3.csv", index=False)
@@ -769,10 +766,6 @@ def write_gaps(gaps: Gaps, out_dir: str | os.PathLike[str]) -> Path:
             # an empty layer still gets written so the file always has both layers
             pyogrio.write_dataframe(frame, tmp / "gaps_plan.gpkg", layer=layer, driver="GPKG",
                                     append=layer == "spans")
-        for name in GAP_FILES:
-            os.replace(tmp / name, out / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

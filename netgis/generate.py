@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,9 +62,16 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 
 from netgis.dataset import Dataset
-from netgis.errors import DatasetFormatError, Problem, ValidationError
+from netgis.errors import Problem, ValidationError
 from netgis.geodesy import WGS84, transformer, utm_epsg
-from netgis.io import DIR_FORMATS
+from netgis.io import (
+    DIR_FORMATS,
+    OGR_DRIVERS,
+    atomic_dir,
+    atomic_file,
+    detect_format,
+    write_layer_file,
+)
 from netgis.schema import LAYERS
 
 FloatArray = npt.NDArray[np.float64]
@@ -770,11 +775,8 @@ def write_city(path: str | os.PathLike[str], *, premises: int, spans: int | None
     1000
     """
     out = Path(path)
-    fmt = fmt or _format_for(out)
-    if fmt != "gpkg" and fmt not in DIR_FORMATS:
-        raise DatasetFormatError([Problem("dataset", None, None, f"unknown format {fmt!r}")])
+    fmt = detect_format(out, fmt)
     city = _plan(premises, spans, seed, crs, center)
-    out.parent.mkdir(parents=True, exist_ok=True)
     batches = _premise_batches(city, chunk_size)
     counts = {"premises": 0, "units": 0}
 
@@ -794,14 +796,6 @@ def write_city(path: str | os.PathLike[str], *, premises: int, spans: int | None
             "premises": counts["premises"], "units": counts["units"], "areas": len(city.areas)}
 
 
-def _format_for(path: Path) -> str:
-    suffix = path.suffix.lower().lstrip(".")
-    if suffix == "gpkg":
-        return "gpkg"
-    aliases = {"json": "geojson", "geoparquet": "parquet"}
-    return aliases.get(suffix, suffix if suffix in DIR_FORMATS else "geojson")
-
-
 def _arrow_stream(city: _City, batches: Iterator[dict[str, Any]],
                   geo_metadata: bool) -> pa.RecordBatchReader:
     schema = _premise_schema(city.crs, geo_metadata)
@@ -817,46 +811,22 @@ def _write_ogr_premises(city: _City, target: Path, driver: str,
 
 
 def _write_gpkg(city: _City, out: Path, batches: Iterator[dict[str, Any]]) -> None:
-    fd, tmp_name = tempfile.mkstemp(suffix=".gpkg", dir=out.parent, prefix=".netgis-")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()
-    try:
+    with atomic_file(out, suffix=".gpkg") as tmp:
         pyogrio.write_dataframe(city.nodes, tmp, layer="nodes", driver="GPKG")
         pyogrio.write_dataframe(city.spans, tmp, layer="spans", driver="GPKG")
         _write_ogr_premises(city, tmp, "GPKG", batches)
         pyogrio.write_dataframe(city.areas, tmp, layer="areas", driver="GPKG")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _write_dir(city: _City, out: Path, fmt: str, batches: Iterator[dict[str, Any]]) -> None:
     ext = DIR_FORMATS[fmt]
-    tmp_dir = Path(tempfile.mkdtemp(dir=out.parent, prefix=".netgis-"))
-    tmp_dir.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary directory
-    try:
+    with atomic_dir(out) as tmp_dir:
         for name, frame in (("nodes", city.nodes), ("spans", city.spans), ("areas", city.areas)):
-            if fmt == "parquet":
-                frame.to_parquet(tmp_dir / f"{name}{ext}", index=False)
-            else:
-                pyogrio.write_dataframe(frame, tmp_dir / f"{name}{ext}",
-                                        driver="GeoJSON" if fmt == "geojson" else "FlatGeobuf")
+            write_layer_file(frame, tmp_dir / f"{name}{ext}", fmt)
         if fmt == "parquet":
             stream = _arrow_stream(city, batches, geo_metadata=True)
             with pq.ParquetWriter(tmp_dir / f"premises{ext}", stream.schema) as writer:
                 for batch in stream:
                     writer.write_batch(batch)
         else:
-            _write_ogr_premises(city, tmp_dir / f"premises{ext}",
-                                "GeoJSON" if fmt == "geojson" else "FlatGeobuf", batches)
-        if out.exists():
-            backup = out.with_name(f".{out.name}.old")
-            os.replace(out, backup)
-            os.replace(tmp_dir, out)
-            shutil.rmtree(backup) if backup.is_dir() else backup.unlink()
-        else:
-            os.replace(tmp_dir, out)
-    finally:
-        if tmp_dir.exists():
-            shutil.rmtree(tmp_dir)
+            _write_ogr_premises(city, tmp_dir / f"premises{ext}", OGR_DRIVERS[fmt], batches)
