@@ -12,7 +12,7 @@ import shapely
 
 from maps import _base as base
 from maps.coverage import CORE_COLOR, premise_hexes
-from netgis.schema import CORE
+from netgis.schema import CORE, DEFAULT_HEX_RESOLUTION
 
 SAFE_COLOR = "#9e9e9e"
 #: Cut-impact classes of single-point-of-failure spans and nodes, light to dark.
@@ -41,7 +41,7 @@ def criticality_map(
     scenario: Mapping[str, Any] | None = None,
     scenario_area: shapely.Geometry | None = None,
     scenario_area_crs: Any = 4326,
-    hex_resolution: int = base.DEFAULT_HEX_RESOLUTION,
+    hex_resolution: int = DEFAULT_HEX_RESOLUTION,
     **options: Unpack[base.MapOptions],
 ) -> folium.Map:
     """Spans coloured and weighted by cut units, single points of failure, a scenario overlay.

@@ -43,7 +43,7 @@ from netgis.coverage import locate
 from netgis.errors import Problem, ValidationError
 from netgis.geodesy import WGS84
 from netgis.io import atomic_file, read_frame
-from netgis.schema import DEFAULT_DROP_M
+from netgis.schema import DEFAULT_DROP_M, DEFAULT_REACH_M
 
 #: Technology codes that count for BEAD: copper, cable, fiber, licensed and licensed-by-rule
 #: fixed wireless.
@@ -59,8 +59,6 @@ AVAILABILITY_COLUMNS = (
     "business_residential_code", "state_usps", "block_geoid", "h3_res8_id",
 )
 REQUIRED_COLUMNS = AVAILABILITY_COLUMNS[:5]
-#: Default distance, meters, within which an unpassed location counts as reachable.
-DEFAULT_REACH_M = 500.0
 #: At most this many malformed rows are listed one by one (all are counted).
 MAX_LISTED_PROBLEMS = 1000
 _BLOCK_BYTES = 8 << 20

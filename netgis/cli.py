@@ -14,7 +14,17 @@ from typing import Annotated, Any
 import typer
 
 from netgis.errors import NetgisError, ValidationError
-from netgis.schema import DEFAULT_DROP_M, SNAP_TOLERANCE_M
+from netgis.schema import (
+    DEFAULT_DROP_M,
+    DEFAULT_H3_RES,
+    DEFAULT_HEX_RESOLUTION,
+    DEFAULT_LINK_M,
+    DEFAULT_MAX_FEATURES,
+    DEFAULT_PLACEMENT,
+    DEFAULT_REACH_M,
+    MAP_KINDS,
+    SNAP_TOLERANCE_M,
+)
 
 app = typer.Typer(
     name="netgis",
@@ -412,11 +422,13 @@ class _progress:
 def gaps(
     dataset: DatasetArg,
     drop_m: DropOpt = DEFAULT_DROP_M,
-    h3_res: Annotated[int, typer.Option("--h3-res", help="H3 resolution of the roll-up.")] = 8,
+    h3_res: Annotated[int, typer.Option("--h3-res", help="H3 resolution of the roll-up.")] =
+    DEFAULT_H3_RES,
     link_m: Annotated[float, typer.Option("--link-m", help="Unpassed premises this close "
-                                          "(meters) share one build cluster.")] = 250.0,
+                                          "(meters) share one build cluster.")] =
+    DEFAULT_LINK_M,
     placement: Annotated[str, typer.Option(help="Placement of the new route (prices it).")] =
-    "underground",
+    DEFAULT_PLACEMENT,
     cost_per_m: Annotated[float | None, typer.Option("--cost-per-m", help="Cost per meter of "
                                                      "new route (default by placement).")] = None,
     roads: Annotated[Path | None, typer.Option("--roads", help="Road lines: joins follow "
@@ -469,7 +481,8 @@ def bead(
                                             " latitude, longitude) or a point layer.")],
     drop_m: DropOpt = DEFAULT_DROP_M,
     reach_m: Annotated[float, typer.Option("--reach-m", help="Unpassed locations within this "
-                                           "many meters count as reachable.")] = 500.0,
+                                           "many meters count as reachable.")] =
+    DEFAULT_REACH_M,
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("netgis-out"),
 ) -> None:
     """BEAD class of every FCC location, joined to the plant: writes bead.csv, prints counts."""
@@ -487,12 +500,9 @@ def bead(
 
 # ---- netgis map: interactive Folium maps as one self-contained HTML file --------------------
 
-MAP_KINDS = ("coverage", "criticality", "gaps", "areas")
-
-
 @app.command("map")
 def map_(
-    kind: Annotated[str, typer.Argument(help="coverage, criticality, gaps or areas.")],
+    kind: Annotated[str, typer.Argument(help=f"{', '.join(MAP_KINDS[:-1])} or {MAP_KINDS[-1]}.")],
     dataset: DatasetArg,
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")],
     drop_m: DropOpt = DEFAULT_DROP_M,
@@ -501,9 +511,11 @@ def map_(
         help="XYZ tile URL of the base map ({z}/{x}/{y}); none by default.")] = None,
     tiles_attribution: Annotated[str, typer.Option(help="Attribution of the tiles.")] = "",
     max_features: Annotated[int, typer.Option(help="Roll up into H3 hexagons above this "
-                                              "many features.")] = 20_000,
+                                              "many features.")] =
+    DEFAULT_MAX_FEATURES,
     hex_res: Annotated[int, typer.Option("--hex-res", help="H3 resolution of rolled-up "
-                                         "premises.")] = 9,
+                                         "premises.")] =
+    DEFAULT_HEX_RESOLUTION,
     cut_spans: Annotated[list[str] | None, typer.Option(
         "--cut-spans", help="criticality: a scenario's span_id(s), comma-separated.")] = None,
     fail_nodes: Annotated[list[str] | None, typer.Option("--fail-nodes")] = None,

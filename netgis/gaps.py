@@ -62,15 +62,14 @@ from netgis.geodesy import WGS84, geodesic_distance_m, transform_geoms, transfor
 from netgis.io import atomic_dir
 from netgis.schema import DEFAULT_DROP_M, PLACEMENTS
 
+# the gap defaults, as the API and the maps import them from here
+from netgis.schema import DEFAULT_H3_RES as DEFAULT_H3_RES
+from netgis.schema import DEFAULT_LINK_M as DEFAULT_LINK_M
+from netgis.schema import DEFAULT_PLACEMENT as DEFAULT_PLACEMENT
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-#: Default H3 resolution of the gap roll-up (about 0.74 km² per cell).
-DEFAULT_H3_RES = 8
-#: Default linkage distance of gap clusters, meters: premises this close share a build.
-DEFAULT_LINK_M = 250.0
-#: Default placement of new route.
-DEFAULT_PLACEMENT = "underground"
 #: Default cost of new route per meter by placement, in currency units (order of magnitude of
 #: US 2024 contractor prices: aerial strand and lash, plowed, directional bore, marine).
 COST_PER_M: Mapping[str, float] = {
