@@ -59,6 +59,8 @@ FORMATS = ("gpkg", *DIR_FORMATS)
 OGR_DRIVERS: dict[str, str] = {"gpkg": "GPKG", "geojson": "GeoJSON", "fgb": "FlatGeobuf"}
 #: Prefix of every temporary netgis writes beside a target.
 TEMP_PREFIX = ".netgis-"
+#: Where Linux shows the process umask (read by :func:`_umask`).
+_PROC_STATUS = "/proc/self/status"
 
 
 # ---- formats --------------------------------------------------------------------------------
@@ -322,7 +324,7 @@ def _umask(probe_dir: Path) -> int:
     file created with mode 0o777 shows it.
     """
     try:
-        with open("/proc/self/status", encoding="ascii") as fh:
+        with open(_PROC_STATUS, encoding="ascii") as fh:
             for line in fh:
                 if line.startswith("Umask:"):
                     return int(line.split()[1], 8)
@@ -463,7 +465,12 @@ def atomic_dir(path: str | os.PathLike[str], *, merge: bool = False) -> Iterator
         yield tmp
         _settle(tmp, _umask(parent))
         if merge:
-            for entry in sorted(tmp.iterdir()):
+            entries = sorted(tmp.iterdir())
+            # a file cannot replace a directory: refuse before the first rename, not halfway
+            for entry in entries:
+                if (out / entry.name).is_dir() and not entry.is_dir():
+                    raise IsADirectoryError(f"cannot write {out / entry.name}: it is a directory")
+            for entry in entries:
                 os.replace(entry, out / entry.name)
         else:
             _replace_dir(tmp, out)
