@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from api.settings import Settings
     from netgis.analysis import Analysis
+    from netgis.dataset import Dataset
     from netgis.gaps import BuildPlan
-    from netgis.io import Dataset
     from netgis.optics import LossBudget
     from netgis.storage import Repository
 

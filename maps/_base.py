@@ -20,11 +20,8 @@ from jinja2 import Template
 
 from maps.assets import figure_of, use_local_assets
 from netgis.errors import ConfigError, Problem, ValidationError
+from netgis.schema import DEFAULT_HEX_RESOLUTION, DEFAULT_MAX_FEATURES
 
-#: Above this many features a layer is aggregated (H3 hexagons) or capped.
-DEFAULT_MAX_FEATURES = 20_000
-#: H3 resolution of aggregated premises: res 9 cells are ~0.1 km2, a few street blocks.
-DEFAULT_HEX_RESOLUTION = 9
 #: Coordinates are rounded to 1e-6 degree (~0.1 m): invisible on screen, half the HTML.
 _DECIMALS = 6
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from maps import _base as base
 from netgis.gaps import h3_cells
-from netgis.schema import CORE
+from netgis.schema import CORE, DEFAULT_HEX_RESOLUTION
 
 PASSED_COLOR = "#1a9850"
 NOT_PASSED_COLOR = "#d73027"
@@ -114,7 +114,7 @@ def coverage_map(
     spans: gpd.GeoDataFrame,
     nodes: gpd.GeoDataFrame,
     *,
-    hex_resolution: int = base.DEFAULT_HEX_RESOLUTION,
+    hex_resolution: int = DEFAULT_HEX_RESOLUTION,
     **options: Unpack[base.MapOptions],
 ) -> folium.Map:
     """Premises passed / not passed, lit / unlit / planned spans, cores and cabinets.

@@ -11,7 +11,7 @@ import shapely
 
 from maps import _base as base
 from maps.coverage import CORE_COLOR, premise_hexes
-from netgis.schema import CORE
+from netgis.schema import CORE, DEFAULT_HEX_RESOLUTION
 
 if TYPE_CHECKING:
     from netgis.analysis import ScenarioResult
@@ -43,7 +43,7 @@ def criticality_map(
     scenario: ScenarioResult | None = None,
     scenario_area: shapely.Geometry | None = None,
     scenario_area_crs: Any = 4326,
-    hex_resolution: int = base.DEFAULT_HEX_RESOLUTION,
+    hex_resolution: int = DEFAULT_HEX_RESOLUTION,
     **options: Unpack[base.MapOptions],
 ) -> folium.Map:
     """Spans coloured and weighted by cut units, single points of failure, a scenario overlay.

@@ -17,13 +17,12 @@ from maps.criticality import criticality_map
 from maps.gaps import gaps_map
 from netgis.errors import ConfigError, NotFoundError, Problem, ValidationError
 from netgis.geodesy import transform_geoms
+from netgis.schema import MAP_KINDS as MAP_KINDS  # defined where netgis reads it without folium
 
 if TYPE_CHECKING:
     from netgis.analysis import Analysis, ScenarioResult
     from netgis.kpis import Kpis
 
-#: The map kinds, as the command line and the API name them.
-MAP_KINDS = ("coverage", "criticality", "gaps", "areas")
 
 
 def build_map(

@@ -28,9 +28,9 @@ import shapely
 from pyproj import CRS
 
 from netgis.coverage import SpanIndex, locate, lonlat, working_zones, zones_near
+from netgis.dataset import Dataset
 from netgis.errors import Problem, ValidationError
 from netgis.geodesy import WGS84, transform_geoms, utm_epsg
-from netgis.io import Dataset
 from netgis.kpis import Kpis, compute_kpis
 from netgis.network import AnalysisGraph, analysis_graph, network_from_gdfs, span_lengths_m
 from netgis.optics import (

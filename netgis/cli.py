@@ -14,7 +14,17 @@ from typing import Annotated, Any
 import typer
 
 from netgis.errors import NetgisError, Problem, ValidationError
-from netgis.schema import DEFAULT_DROP_M, SNAP_TOLERANCE_M
+from netgis.schema import (
+    DEFAULT_DROP_M,
+    DEFAULT_H3_RES,
+    DEFAULT_HEX_RESOLUTION,
+    DEFAULT_LINK_M,
+    DEFAULT_MAX_FEATURES,
+    DEFAULT_PLACEMENT,
+    DEFAULT_REACH_M,
+    MAP_KINDS,
+    SNAP_TOLERANCE_M,
+)
 
 app = typer.Typer(
     name="netgis",
@@ -62,7 +72,7 @@ def validate(
     SNAP_TOLERANCE_M,
 ) -> None:
     """Print every problem of DATASET as JSON; exit 2 if there is any error."""
-    from netgis.validate import validate_path
+    from netgis.io import validate_path
 
     report = validate_path(str(dataset), snap_tolerance_m=snap_tolerance_m)
     _echo_json(report.as_dict())
@@ -382,15 +392,12 @@ def _split(values: list[str] | None) -> list[str]:
 
 
 def _read_area(path: Path) -> tuple[Any, Any]:
-    import pyogrio
     import shapely
 
     from netgis.errors import Problem
+    from netgis.io import read_frame
 
-    try:
-        frame = pyogrio.read_dataframe(path)
-    except Exception as exc:  # pyogrio raises several classes for unreadable files
-        raise ValidationError([Problem("area", None, None, f"cannot read {path}: {exc}")]) from exc
+    frame = read_frame(path, subject="area", shown=str(path))
     polys = frame.geometry[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
     if polys.empty:
         raise ValidationError([Problem("area", None, "geometry", f"{path} has no polygon")])
@@ -465,11 +472,13 @@ class _progress:
 def gaps(
     dataset: DatasetArg,
     drop_m: DropOpt = DEFAULT_DROP_M,
-    h3_res: Annotated[int, typer.Option("--h3-res", help="H3 resolution of the roll-up.")] = 8,
+    h3_res: Annotated[int, typer.Option("--h3-res", help="H3 resolution of the roll-up.")] =
+    DEFAULT_H3_RES,
     link_m: Annotated[float, typer.Option("--link-m", help="Unpassed premises this close "
-                                          "(meters) share one build cluster.")] = 250.0,
+                                          "(meters) share one build cluster.")] =
+    DEFAULT_LINK_M,
     placement: Annotated[str, typer.Option(help="Placement of the new route (prices it).")] =
-    "underground",
+    DEFAULT_PLACEMENT,
     cost_per_m: Annotated[float | None, typer.Option("--cost-per-m", help="Cost per meter of "
                                                      "new route (default by placement).")] = None,
     roads: Annotated[Path | None, typer.Option("--roads", help="Road lines: joins follow "
@@ -504,15 +513,10 @@ def gaps(
 
 
 def _read_lines(path: Path) -> Any:
-    import pyogrio
-
     from netgis.errors import Problem
+    from netgis.io import read_frame
 
-    try:
-        frame = pyogrio.read_dataframe(path)
-    except Exception as exc:  # pyogrio raises several classes for unreadable files
-        raise ValidationError([Problem("roads", None, None, f"cannot read {path}: {exc}")]) \
-            from exc
+    frame = read_frame(path, subject="roads", shown=str(path))
     if frame.crs is None:
         raise ValidationError([Problem("roads", None, "geometry", f"{path} has no CRS")])
     return frame[frame.geometry.geom_type.isin(["LineString", "MultiLineString"])]
@@ -527,7 +531,8 @@ def bead(
                                             " latitude, longitude) or a point layer.")],
     drop_m: DropOpt = DEFAULT_DROP_M,
     reach_m: Annotated[float, typer.Option("--reach-m", help="Unpassed locations within this "
-                                           "many meters count as reachable.")] = 500.0,
+                                           "many meters count as reachable.")] =
+    DEFAULT_REACH_M,
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("netgis-out"),
 ) -> None:
     """BEAD class of every FCC location, joined to the plant: writes bead.csv, prints counts."""
@@ -545,12 +550,9 @@ def bead(
 
 # ---- netgis map: interactive Folium maps as one self-contained HTML file --------------------
 
-MAP_KINDS = ("coverage", "criticality", "gaps", "areas")
-
-
 @app.command("map")
 def map_(
-    kind: Annotated[str, typer.Argument(help="coverage, criticality, gaps or areas.")],
+    kind: Annotated[str, typer.Argument(help=f"{', '.join(MAP_KINDS[:-1])} or {MAP_KINDS[-1]}.")],
     dataset: DatasetArg,
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")],
     drop_m: DropOpt = DEFAULT_DROP_M,
@@ -559,9 +561,11 @@ def map_(
         help="XYZ tile URL of the base map ({z}/{x}/{y}); none by default.")] = None,
     tiles_attribution: Annotated[str, typer.Option(help="Attribution of the tiles.")] = "",
     max_features: Annotated[int, typer.Option(help="Roll up into H3 hexagons above this "
-                                              "many features.")] = 20_000,
+                                              "many features.")] =
+    DEFAULT_MAX_FEATURES,
     hex_res: Annotated[int, typer.Option("--hex-res", help="H3 resolution of rolled-up "
-                                         "premises.")] = 9,
+                                         "premises.")] =
+    DEFAULT_HEX_RESOLUTION,
     cut_spans: Annotated[list[str] | None, typer.Option(
         "--cut-spans", help="criticality: a scenario's span_id(s), comma-separated.")] = None,
     fail_nodes: Annotated[list[str] | None, typer.Option("--fail-nodes")] = None,
@@ -570,11 +574,9 @@ def map_(
     """Write a KIND map of DATASET as one self-contained HTML page (no CDN, works offline)."""
     if kind not in MAP_KINDS:
         raise typer.BadParameter(f"KIND must be one of {', '.join(MAP_KINDS)}, not {kind!r}")
-    import os
-    import tempfile
-
     import maps
     from netgis.analysis import scenario as run_scenario
+    from netgis.io import atomic_file
 
     with _progress() as step:
         result = _analyze(dataset, False, drop_m, step)
@@ -591,12 +593,9 @@ def map_(
                        hex_resolution=hex_res if kind != "gaps" else None, tiles_url=tiles,
                        tiles_attribution=tiles_attribution, max_features=max_features)
     html = maps.inline_html(m)
-    out.parent.mkdir(parents=True, exist_ok=True)
     # written beside the target and renamed: a reader never sees half a page
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(html)
-    os.replace(tmp, out)
+    with atomic_file(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
     _echo_json({"map": kind, "out": str(out), "bytes": len(html.encode("utf-8"))})
 
 

@@ -35,6 +35,25 @@ SNAP_TOLERANCE_M = 5.0
 #: Default maximum drop length for a premise to count as passed, in meters.
 DEFAULT_DROP_M = 150.0
 
+# Defaults of the commands, the API and the maps, each defined here once: the command line
+# reads them without importing the heavy modules that use them.
+
+#: Default H3 resolution of the gap roll-up (SPEC section 2): res 8 cells are about 0.74 km².
+DEFAULT_H3_RES = 8
+#: Default H3 resolution of premises rolled up on maps: res 9 cells are about 0.1 km², a few
+#: street blocks.
+DEFAULT_HEX_RESOLUTION = 9
+#: Above this many features a map layer is rolled up into H3 hexagons or capped.
+DEFAULT_MAX_FEATURES = 20_000
+#: Default linkage distance of gap clusters, meters: premises this close share a build.
+DEFAULT_LINK_M = 250.0
+#: Default placement of new route, which prices a build.
+DEFAULT_PLACEMENT = "underground"
+#: Default distance, meters, within which an unpassed BEAD location counts as reachable.
+DEFAULT_REACH_M = 500.0
+#: The map kinds, as the command line and the API name them (the maps package builds them).
+MAP_KINDS = ("coverage", "criticality", "gaps", "areas")
+
 
 @dataclass(frozen=True)
 class Field:

@@ -10,7 +10,7 @@ Examples
 --------
 >>> import geopandas as gpd
 >>> from shapely import Point
->>> from netgis.io import RawLayer
+>>> from netgis.dataset import RawLayer
 >>> nodes = gpd.GeoDataFrame({"node_id": ["a"]}, geometry=[Point(8, 50)], crs=4326)
 >>> report = validate_raw({"nodes": RawLayer("nodes", nodes, "mem", "geojson")})
 >>> sorted({p.layer for p in report.errors})
@@ -19,7 +19,6 @@ Examples
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +31,9 @@ import pyarrow.compute as pc
 import shapely
 from pyproj import CRS
 
+from netgis.dataset import CRS_REQUIRED_FORMATS, Dataset, RawLayer, empty_layer
 from netgis.errors import Problem, ValidationError
 from netgis.geodesy import WGS84, geodesic_distance_m, transform_geoms
-from netgis.io import CRS_REQUIRED_FORMATS, Dataset, RawLayer, empty_layer
 from netgis.schema import (
     LAYER_NAMES,
     LAYERS,
@@ -74,25 +73,6 @@ class ValidationReport:
         if self.errors or self.dataset is None:
             raise ValidationError(self.errors, self.warnings)
         return self.dataset
-
-
-def validate_path(
-    path: str | os.PathLike[str], *, snap_tolerance_m: float = SNAP_TOLERANCE_M
-) -> ValidationReport:
-    """Validate the dataset at ``path`` (errors reading it become problems too).
-
-    Examples
-    --------
-    >>> validate_path("tests/examples/ring_spur/dataset.gpkg").as_dict()
-    {'errors': [], 'warnings': []}
-    """
-    from netgis.io import read_raw
-
-    try:
-        raw = read_raw(path)
-    except ValidationError as exc:
-        return ValidationReport(errors=exc.problems)
-    return validate_raw(raw, snap_tolerance_m=snap_tolerance_m)
 
 
 def validate_frames(

@@ -8,7 +8,7 @@ from typing import Any
 import geopandas as gpd
 from shapely import LineString, Point
 
-from netgis.io import Dataset
+from netgis.dataset import Dataset
 from netgis.validate import validate_frames
 
 #: Drawings are in UTM 32N meters, offset to near Frankfurt (lat 50) like the shared examples.

@@ -39,8 +39,8 @@ from sqlalchemy import (
     update,
 )
 
+from netgis.dataset import Dataset, empty_layer
 from netgis.errors import ConflictError, NotFoundError, Problem, StorageError, ValidationError
-from netgis.io import Dataset, empty_layer
 from netgis.schema import LAYER_NAMES, LAYERS, Field
 from netgis.storage import dialects, migrate
 from netgis.storage.engine import create_engine
