@@ -180,10 +180,12 @@ def plan_plant(rng: np.random.Generator, grid: FloatArray, *, tile_side: int, ti
             2025, tile_year[child_tile] + rng.integers(0, 3, len(child)))),
     ))
 
-    # street links that close loops: meshed downtown (in service), planned elsewhere
+    # street links that close loops in the distribution layer: densely meshed downtown,
+    # a few in the suburbs (in service), planned elsewhere
     spare = np.flatnonzero(~in_tree & ~tile_planned[tile[edge_from]])
-    central = tile_r[tile[edge_from[spare]]] < 0.35
-    mesh = spare[central & (rng.random(len(spare)) < 0.12)]
+    spare_r = tile_r[tile[edge_from[spare]]]
+    mesh_share = np.where(spare_r < 0.35, 0.3, np.where(spare_r < 0.7, 0.1, 0.02))
+    mesh = spare[rng.random(len(spare)) < mesh_share]
     rest = np.setdiff1d(spare, mesh)
     to_plan = rng.choice(rest, min(len(rest), max(1, round(0.015 * len(spare)))), replace=False)
     for pick, status in ((mesh, "in_service"), (np.sort(to_plan), "planned")):
@@ -219,8 +221,17 @@ def plan_plant(rng: np.random.Generator, grid: FloatArray, *, tile_side: int, ti
     in_aerial = np.zeros(n_plant, bool)
     in_aerial[child] = aerial
     kind = np.where(children >= 2, "splice", np.where(in_aerial, "pole", "handhole")).astype(object)
-    splitter = (kind == "splice") & (depth <= 3) & (rng.random(n_plant) < 0.25)
-    kind[splitter] = "splitter"
+    # splitter cascades: a first split near the cabinet (1:4; 1:8 in the rural outskirts)
+    # and a second one deeper in the tree (1:8; 1:32 in the outskirts, where a long
+    # run behind both leaves some premises out of a class B+ budget)
+    branch = kind == "splice"
+    first = branch & (depth >= 1) & (depth <= 2) & (rng.random(n_plant) < 0.9)
+    second = branch & (depth >= 3) & (depth <= 6) & (rng.random(n_plant) < 0.5)
+    rural = tile_r[tile] > 0.7
+    split_ratio = np.full(n_plant, np.nan)
+    split_ratio[first] = np.where(rural[first], 8, 4)
+    split_ratio[second] = np.where(rural[second], rng.choice([16, 32], n_plant)[second], 8)
+    kind[first | second] = "splitter"
     kind[root] = np.where(is_core_tile, "core", "cabinet")
     name = np.full(n_plant, None, dtype=object)
     name[root] = [f"CAB-{number + 1:04d}" for number in range(n_tiles)]
@@ -234,6 +245,8 @@ def plan_plant(rng: np.random.Generator, grid: FloatArray, *, tile_side: int, ti
             "kind": np.concatenate([kind, np.full(n_poles, "pole", dtype=object)]),
             "status": np.concatenate([node_status, np.full(n_poles, "retired", dtype=object)]),
             "name": np.concatenate([name, np.full(n_poles, None, dtype=object)]),
+            "split_ratio": pd.array(np.concatenate([split_ratio, np.full(n_poles, np.nan)]),
+                                    dtype="Int64"),
         },
         geometry=shapely.points(np.concatenate([xy, pole_xy])),
     )
