@@ -326,7 +326,7 @@ def test_read_frame_names_the_file_in_one_error_form(tmp_path: Path) -> None:
             read_frame(tmp_path / name, subject="roads", shown=f"the {name}")
         (problem,) = info.value.problems
         assert problem.layer == "roads" and problem.reason.startswith(f"cannot read the {name}")
-    frame = read_frame(EXAMPLES / "ring_spur" / "dataset" / "nodes.geojson")
+    frame = read_frame(EXAMPLES_DIR / "ring_spur" / "dataset" / "nodes.geojson")
     assert frame.geometry.name == "geometry" and len(frame) > 0
 
 
