@@ -24,8 +24,10 @@ from netgis.errors import (
     ConflictError,
     NetgisError,
     NotFoundError,
+    PreconditionFailed,
     Problem,
     StorageError,
+    StorageUnavailable,
     ValidationError,
 )
 
@@ -86,6 +88,8 @@ def _status_of(exc: NetgisError) -> int:
         return 404
     if isinstance(exc, ConflictError):
         return 409
+    if isinstance(exc, PreconditionFailed):
+        return 412
     if isinstance(exc, ValidationError | ConfigError):
         return 422
     if isinstance(exc, StorageError):
@@ -98,6 +102,8 @@ def _problems_of(exc: NetgisError) -> list[Problem]:
         return exc.problems
     if isinstance(exc, NotFoundError):
         return [Problem(exc.layer, exc.id, None, "no such feature")]
+    if isinstance(exc, PreconditionFailed):
+        return [Problem(exc.layer, exc.id, None, "changed since the version in If-Match")]
     return []
 
 
@@ -113,6 +119,11 @@ def _request_validation_problems(errors: Sequence[Any]) -> list[Problem]:
 async def _netgis_handler(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, NetgisError)
     status = _status_of(exc)
+    if isinstance(exc, StorageUnavailable):
+        # an outage, a file fault or contention past the busy timeout: worth retrying
+        log.warning("database unavailable on %s: %s", request.url.path, exc)
+        return problem(503, f"{exc.reason}; retry later",
+                       headers={"Retry-After": str(exc.retry_after)})
     if status == 503:
         # the message may carry connection details; they stay in the log
         log.error("storage error on %s: %s", request.url.path, exc)
