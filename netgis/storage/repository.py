@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -25,6 +26,7 @@ from typing import Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import psycopg
 import shapely
 import sqlalchemy
 from sqlalchemy import (
@@ -39,11 +41,18 @@ from sqlalchemy import (
     update,
 )
 
-from netgis.errors import ConflictError, NotFoundError, Problem, StorageError, ValidationError
+from netgis.errors import (
+    ConflictError,
+    NotFoundError,
+    Problem,
+    StorageError,
+    StorageUnavailable,
+    ValidationError,
+)
 from netgis.io import Dataset, empty_layer
 from netgis.schema import LAYER_NAMES, LAYERS, Field
-from netgis.storage import dialects, migrate
-from netgis.storage.engine import create_engine
+from netgis.storage import dialects, faults, migrate
+from netgis.storage.engine import begin_write, create_engine
 from netgis.storage.models import (
     ANALYSIS_RUNS,
     DATA_VERSION_KEY,
@@ -139,7 +148,7 @@ class Repository:
         clean = report.dataset_or_raise()
         frames = {name: _to_wgs84(frame) for name, frame in clean.layers().items()}
         counts: dict[str, int] = {}
-        with _storage_errors(), self.engine.begin() as conn:
+        with _storage_errors(), begin_write(self.engine) as conn:
             if mode == "insert":
                 conflicts = [
                     Problem(name, i, LAYERS[name].id_field,
@@ -249,7 +258,7 @@ class Repository:
         :class:`ConflictError`. Items without a CRS are taken as WGS84.
         """
         _table(layer)
-        with _storage_errors(), self.engine.begin() as conn:
+        with _storage_errors(), begin_write(self.engine) as conn:
             clean = self._validate_items(conn, layer, items)
             id_field = LAYERS[layer].id_field
             existing = self._existing_ids(conn, layer, clean[id_field])
@@ -275,7 +284,7 @@ class Repository:
                                                f"id in the body ({given!r}) differs from the "
                                                "id in the path")])
         item[id_field] = str(item_id)
-        with _storage_errors(), self.engine.begin() as conn:
+        with _storage_errors(), begin_write(self.engine) as conn:
             if not self._existing_ids(conn, layer, pd.Series([str(item_id)])):
                 raise NotFoundError(layer, str(item_id))
             clean = self._validate_items(conn, layer, item)
@@ -304,7 +313,7 @@ class Repository:
         """Delete one feature; a node that spans still reference is a :class:`ConflictError`."""
         table = _table(layer)
         id_col = table.c[LAYERS[layer].id_field]
-        with _storage_errors(), self.engine.begin() as conn:
+        with _storage_errors(), begin_write(self.engine) as conn:
             if layer == "nodes":
                 spans = LAYER_TABLES["spans"]
                 users = conn.execute(
@@ -346,7 +355,7 @@ class Repository:
                                            "KPIs must have a 'network' object")])
         when = _utc(taken_at or datetime.now(UTC))
         table = KPI_SNAPSHOTS
-        with _storage_errors(), self.engine.begin() as conn:
+        with _storage_errors(), begin_write(self.engine) as conn:
             result = conn.execute(insert(table).values(
                 taken_at=when, data_version=int(data_version), kpis=dict(kpis)))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -392,7 +401,7 @@ class Repository:
                             duration_s: float | None = None) -> int:
         """Remember one analysis run (when, drop_m, data version, counts); returns its id."""
         table = ANALYSIS_RUNS
-        with _storage_errors(), self.engine.begin() as conn:
+        with _storage_errors(), begin_write(self.engine) as conn:
             result = conn.execute(insert(table).values(
                 ran_at=_utc(ran_at or datetime.now(UTC)), drop_m=float(drop_m),
                 data_version=int(data_version), duration_s=duration_s,
@@ -558,12 +567,22 @@ def _aware(when: datetime) -> datetime:
 
 @contextlib.contextmanager
 def _storage_errors() -> Iterator[None]:
-    """Database trouble (unreachable, not initialised, concurrent id clash) as NetgisErrors."""
+    """Database trouble as NetgisErrors.
+
+    A concurrent id clash is a :class:`ConflictError`; an outage, a file fault or
+    contention past the busy timeout is :class:`StorageUnavailable` (retry later);
+    any other database error (most often: not initialised) is a :class:`StorageError`.
+    """
     try:
         yield
     except sqlalchemy.exc.IntegrityError as exc:
         raise ConflictError([Problem("database", None, None,
                                      f"a concurrent write conflicts: {exc.orig}")]) from exc
-    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError) as exc:
-        raise StorageError(f"database error (is it reachable and initialised with "
-                           f"`netgis db init`?): {exc.orig}") from exc
+    except (sqlalchemy.exc.SQLAlchemyError, sqlite3.Error, psycopg.Error) as exc:
+        if faults.is_unavailable(exc):
+            raise StorageUnavailable(f"database unavailable: {exc}",
+                                     reason=faults.public_reason(exc)) from exc
+        if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.ProgrammingError):
+            raise StorageError(f"database error (is it reachable and initialised with "
+                               f"`netgis db init`?): {exc.orig}") from exc
+        raise
