@@ -28,6 +28,7 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Index,
+    LargeBinary,
     String,
     Table,
     and_,
@@ -151,6 +152,14 @@ def point(dialect: Dialect, lon: float, lat: float) -> ColumnElement[Any]:
     if dialect_name(dialect) == "sqlite":
         return func.MakePoint(float(lon), float(lat), SRID)
     return func.ST_SetSRID(func.ST_MakePoint(float(lon), float(lat)), SRID)
+
+
+def geometry_from_wkb(dialect: Dialect, wkb: bytes) -> ColumnElement[Any]:
+    """A WGS84 geometry expression from WKB bytes (bound as a parameter)."""
+    value = bindparam("geometry_wkb", bytes(wkb), type_=LargeBinary)
+    if dialect_name(dialect) == "sqlite":
+        return func.GeomFromWKB(value, SRID)
+    return func.ST_SetSRID(func.ST_GeomFromWKB(value), SRID)
 
 
 def upsert_statement(dialect: Dialect, table: Table, columns: Sequence[str]) -> Any:
@@ -279,7 +288,7 @@ def _rtree_filled_afterwards(conn: Connection, table: Table, *, active: bool) ->
 
 def _postgis_write(conn: Connection, table: Table, columns: Sequence[str],
                    rows: Sequence[tuple[Any, ...]], *, upsert: bool) -> None:
-    from sqlalchemy import Column, LargeBinary, MetaData
+    from sqlalchemy import Column, MetaData
     from sqlalchemy import Table as SaTable
 
     attrs = list(columns)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -44,6 +44,7 @@ from sqlalchemy import (
 from netgis.errors import (
     ConflictError,
     NotFoundError,
+    PreconditionFailed,
     Problem,
     StorageError,
     StorageUnavailable,
@@ -60,11 +61,14 @@ from netgis.storage.models import (
     LAYER_TABLES,
     LOAD_ORDER,
     META,
+    ROW_VERSION,
     SRID,
 )
 from netgis.validate import validate_frames
 
 WriteMode = Literal["insert", "upsert"]
+#: The version column read like a field, for :meth:`Repository._select_frame`.
+_VERSION_FIELD = Field(ROW_VERSION, "int", required=True)
 _TRUE = {"true", "1", "t", "yes", "y"}
 _FALSE = {"false", "0", "f", "no", "n"}
 
@@ -149,6 +153,7 @@ class Repository:
         frames = {name: _to_wgs84(frame) for name, frame in clean.layers().items()}
         counts: dict[str, int] = {}
         with _storage_errors(), begin_write(self.engine) as conn:
+            version = _next_version(conn)
             if mode == "insert":
                 conflicts = [
                     Problem(name, i, LAYERS[name].id_field,
@@ -160,9 +165,8 @@ class Repository:
                 if conflicts:
                     raise ConflictError(conflicts)
             for name in LOAD_ORDER:
-                self._write(conn, name, frames[name], upsert=mode == "upsert")
+                self._write(conn, name, frames[name], upsert=mode == "upsert", version=version)
                 counts[name] = len(frames[name])
-            _bump_version(conn)
         return counts
 
     def read_dataset(self) -> Dataset:
@@ -241,13 +245,31 @@ class Repository:
         NotFoundError
             When there is no such feature.
         """
-        table = _table(layer)
-        id_col = table.c[LAYERS[layer].id_field]
+        return self.get_item_versioned(layer, item_id)[0]
+
+    def get_item_versioned(self, layer: str, item_id: str) -> tuple[gpd.GeoDataFrame, int]:
+        """The feature ``item_id`` of ``layer`` and its version, read together.
+
+        The version is the data version of the write that last changed the
+        feature: it grows with every change and is never given to another state
+        of the feature (the HTTP API's ETag).
+
+        Raises
+        ------
+        NotFoundError
+            When there is no such feature.
+
+        Examples
+        --------
+        >>> from netgis.io import read_dataset
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> _ = repo.load_dataset(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+        >>> frame, version = repo.get_item_versioned("nodes", "A")
+        >>> version == repo.data_version()
+        True
+        """
         with _storage_errors(), self.engine.connect() as conn:
-            frame = self._select_frame(conn, layer, where=[id_col == str(item_id)])
-        if frame.empty:
-            raise NotFoundError(layer, str(item_id))
-        return frame
+            return self._item(conn, layer, item_id)
 
     # ----------------------------------------------------------- item writes
 
@@ -259,18 +281,32 @@ class Repository:
         """
         _table(layer)
         with _storage_errors(), begin_write(self.engine) as conn:
+            version = _next_version(conn)
             clean = self._validate_items(conn, layer, items)
             id_field = LAYERS[layer].id_field
             existing = self._existing_ids(conn, layer, clean[id_field])
             if existing:
                 raise ConflictError([Problem(layer, i, id_field, "id already exists")
                                      for i in existing])
-            self._write(conn, layer, clean, upsert=False)
-            _bump_version(conn)
+            self._write(conn, layer, clean, upsert=False, version=version)
         return len(clean)
 
-    def replace_item(self, layer: str, item_id: str, item: gpd.GeoDataFrame) -> None:
-        """Replace every field and the geometry of an existing feature."""
+    def replace_item(self, layer: str, item_id: str, item: gpd.GeoDataFrame, *,
+                     if_match: Collection[int] | None = None) -> int:
+        """Replace every field and the geometry of an existing feature.
+
+        Parameters
+        ----------
+        if_match
+            When given, the write happens only if the feature's version is one of
+            these (else :class:`PreconditionFailed`, nothing written). None: the
+            last writer wins.
+
+        Returns
+        -------
+        int
+            The feature's new version.
+        """
         _table(layer)
         id_field = LAYERS[layer].id_field
         if len(item) != 1:
@@ -285,35 +321,69 @@ class Repository:
                                                "id in the path")])
         item[id_field] = str(item_id)
         with _storage_errors(), begin_write(self.engine) as conn:
-            if not self._existing_ids(conn, layer, pd.Series([str(item_id)])):
-                raise NotFoundError(layer, str(item_id))
+            version = _next_version(conn)
+            _check_version(layer, str(item_id), self._version_of(conn, layer, item_id), if_match)
             clean = self._validate_items(conn, layer, item)
-            self._write(conn, layer, clean, upsert=True)
-            _bump_version(conn)
+            self._write(conn, layer, clean, upsert=True, version=version)
+        return version
 
-    def patch_item(self, layer: str, item_id: str, changes: Mapping[str, Any]) -> None:
-        """Change some fields (or ``geometry``: shapely or GeoJSON, WGS84) of a feature."""
-        current = self.get_item(layer, item_id)
+    def patch_item(self, layer: str, item_id: str, changes: Mapping[str, Any], *,
+                   if_match: Collection[int] | None = None) -> int:
+        """Change some fields (or ``geometry``: shapely or GeoJSON, WGS84) of a feature.
+
+        Only the named fields are written, in one transaction that reads the
+        feature as it is then: a concurrent change of other fields survives.
+        The whole feature, changes applied, is validated as for a replace.
+
+        Parameters
+        ----------
+        if_match
+            When given, the write happens only if the feature's version is one of
+            these (else :class:`PreconditionFailed`, nothing written).
+
+        Returns
+        -------
+        int
+            The feature's new version.
+        """
+        table = _table(layer)
+        id_field = LAYERS[layer].id_field
         allowed = {*LAYERS[layer].field_names, "geometry"}
         problems = [Problem(layer, str(item_id), key, "not a field of this layer")
                     for key in changes if key not in allowed]
+        if id_field in changes and str(changes[id_field]) != str(item_id):
+            problems.append(Problem(layer, str(item_id), id_field,
+                                    "an id cannot be changed; delete and insert instead"))
         if problems:
             raise ValidationError(problems)
-        row = current.copy()
-        for key, value in changes.items():
-            if key == "geometry":
-                geom = value if isinstance(value, shapely.Geometry) else \
-                    shapely.geometry.shape(value)
-                row = row.set_geometry(gpd.GeoSeries([geom], index=row.index, crs=SRID))
-            else:
-                row[key] = pd.Series([value], index=row.index, dtype=object)
-        self.replace_item(layer, item_id, row)
+        with _storage_errors(), begin_write(self.engine) as conn:
+            version = _next_version(conn)
+            current, current_version = self._item(conn, layer, item_id)
+            _check_version(layer, str(item_id), current_version, if_match)
+            row = current.copy()
+            for key, value in changes.items():
+                if key == "geometry":
+                    geom = value if isinstance(value, shapely.Geometry) else \
+                        shapely.geometry.shape(value)
+                    row = row.set_geometry(gpd.GeoSeries([geom], index=row.index, crs=SRID))
+                else:
+                    row[key] = pd.Series([value], index=row.index, dtype=object)
+            clean = self._validate_items(conn, layer, row)
+            values: dict[str, Any] = {key: _db_value(clean[key].iat[0])
+                                      for key in changes if key not in ("geometry", id_field)}
+            if "geometry" in changes:
+                values["geometry"] = dialects.geometry_from_wkb(
+                    conn.dialect, shapely.to_wkb(clean.geometry.iat[0]))
+            values[ROW_VERSION] = version
+            conn.execute(update(table).where(table.c[id_field] == str(item_id)).values(values))
+        return version
 
     def delete_item(self, layer: str, item_id: str) -> None:
         """Delete one feature; a node that spans still reference is a :class:`ConflictError`."""
         table = _table(layer)
         id_col = table.c[LAYERS[layer].id_field]
         with _storage_errors(), begin_write(self.engine) as conn:
+            _next_version(conn)
             if layer == "nodes":
                 spans = LAYER_TABLES["spans"]
                 users = conn.execute(
@@ -328,7 +398,6 @@ class Repository:
             deleted = conn.execute(delete(table).where(id_col == str(item_id))).rowcount
             if not deleted:
                 raise NotFoundError(layer, str(item_id))
-            _bump_version(conn)
 
     # ---------------------------------------------------- versions, KPIs, runs
 
@@ -451,22 +520,45 @@ class Repository:
         return _to_wgs84(clean)
 
     def _write(self, conn: Connection, layer: str, frame: gpd.GeoDataFrame, *,
-               upsert: bool) -> None:
+               upsert: bool, version: int) -> None:
+        """Write ``frame`` (validated, WGS84) to ``layer``; every row gets ``version``."""
         if frame.empty:
             return
-        columns = LAYERS[layer].field_names
-        attrs = frame[columns].astype(object)
+        columns = [*LAYERS[layer].field_names, ROW_VERSION]
+        attrs = frame[LAYERS[layer].field_names].astype(object)
         attrs = attrs.where(attrs.notna(), None)
         wkb = shapely.to_wkb(np.asarray(frame.geometry.array, dtype=object))
-        rows = [(*values, geom) for values, geom in
+        rows = [(*values, version, geom) for values, geom in
                 zip(attrs.itertuples(index=False, name=None), wkb, strict=True)]
         dialects.bulk_write(conn, LAYER_TABLES[layer], columns, rows, upsert=upsert)
 
+    def _item(self, conn: Connection, layer: str, item_id: str) -> tuple[gpd.GeoDataFrame, int]:
+        """One feature and its version, in one statement (:class:`NotFoundError` if none)."""
+        table = _table(layer)
+        frame = self._select_frame(conn, layer, where=[
+            table.c[LAYERS[layer].id_field] == str(item_id)], with_version=True)
+        if frame.empty:
+            raise NotFoundError(layer, str(item_id))
+        version = int(frame[ROW_VERSION].iat[0])
+        return frame.drop(columns=ROW_VERSION), version
+
+    def _version_of(self, conn: Connection, layer: str, item_id: str) -> int:
+        """The version of one feature (:class:`NotFoundError` if there is none)."""
+        table = _table(layer)
+        found = conn.execute(select(table.c[ROW_VERSION]).where(
+            table.c[LAYERS[layer].id_field] == str(item_id))).first()
+        if found is None:
+            raise NotFoundError(layer, str(item_id))
+        return int(found[0])
+
     def _select_frame(self, conn: Connection, layer: str, *, where: Sequence[Any] = (),
                       order_by: Any = None, limit: int | None = None,
-                      offset: int | None = None) -> gpd.GeoDataFrame:
+                      offset: int | None = None, with_version: bool = False
+                      ) -> gpd.GeoDataFrame:
         table = LAYER_TABLES[layer]
-        fields = LAYERS[layer].fields
+        fields = list(LAYERS[layer].fields)
+        if with_version:
+            fields.append(_VERSION_FIELD)
         stmt = select(*(table.c[f.name] for f in fields),
                       func.ST_AsBinary(table.c.geometry, type_=LargeBinary)).where(*where)
         if order_by is not None:
@@ -550,10 +642,33 @@ def _read_version(conn: Connection) -> int:
     return int(value)
 
 
-def _bump_version(conn: Connection) -> None:
+def _next_version(conn: Connection) -> int:
+    """Raise the data version as the first step of a write and return the new value.
+
+    Done first, it is also the write's turn: on PostgreSQL the row lock on the
+    version makes concurrent writes run one after the other (as SQLite's write
+    lock does), so the version identifies the write and every row it writes.
+    """
     table = META
-    conn.execute(update(table).where(table.c.key == DATA_VERSION_KEY)
-                 .values(value=table.c.value + 1))
+    value = conn.execute(update(table).where(table.c.key == DATA_VERSION_KEY)
+                         .values(value=table.c.value + 1).returning(table.c.value)).scalar()
+    if value is None:
+        raise StorageError("the database has no data version: run `netgis db init`")
+    return int(value)
+
+
+def _check_version(layer: str, item_id: str, current: int,
+                   if_match: Collection[int] | None) -> None:
+    """:class:`PreconditionFailed` unless ``if_match`` is None or holds ``current``."""
+    if if_match is not None and current not in {int(v) for v in if_match}:
+        raise PreconditionFailed(layer, item_id, current)
+
+
+def _db_value(value: Any) -> Any:
+    """A validated cell as the database driver takes it: None for missing, no numpy types."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _utc(when: datetime) -> datetime:

@@ -146,3 +146,73 @@ def test_write_busy_past_the_timeout_is_503_with_retry_after(
         done = client.patch(f"/collections/premises/items/{pid}",
                             json={"properties": {"units": 77}})
         assert done.status_code == 200 and done.json()["properties"]["units"] == 77
+
+
+def test_parallel_patches_of_different_fields_of_one_feature_all_survive(
+        server: ThreadServer) -> None:
+    base = server.url
+    pid = _premise_ids(base, 1)[0]
+    fields = [("units", lambda r: 100 + r), ("address", lambda r: f"{r} Station Rd"),
+              ("connected", lambda r: r % 2 == 0), ("location_id", lambda r: f"LOC-{r}")]
+
+    def writer(i: int) -> list[int]:
+        name, value = fields[i]
+        with httpx.Client(base_url=base, headers=KEY, timeout=120) as client:
+            return [client.patch(f"/collections/premises/items/{pid}",
+                                 json={"properties": {name: value(r)}}).status_code
+                    for r in range(ROUNDS)]
+
+    results = run_threads(len(fields), writer)
+    assert [s for r in results for s in r] == [200] * (len(fields) * ROUNDS), results
+    props = httpx.get(f"{base}/collections/premises/items/{pid}", timeout=60).json()["properties"]
+    assert {name: props[name] for name, _ in fields} == \
+        {name: value(ROUNDS - 1) for name, value in fields}
+
+
+def test_etag_and_if_match(server: ThreadServer) -> None:
+    with httpx.Client(base_url=server.url, headers=KEY, timeout=60) as client:
+        pid = _premise_ids(server.url, 1)[0]
+        path = f"/collections/premises/items/{pid}"
+        first = client.get(path)
+        tag = first.headers["etag"]
+        assert tag.startswith('"') and tag.endswith('"')
+        assert client.get(path).headers["etag"] == tag  # stable while nothing changes
+
+        patched = client.patch(path, json={"properties": {"units": 5}},
+                               headers={"If-Match": tag})
+        assert patched.status_code == 200, patched.text
+        new_tag = patched.headers["etag"]
+        assert new_tag != tag and client.get(path).headers["etag"] == new_tag
+
+        body = first.json()
+        unchanged = client.get(path).json()
+        for stale in (
+            client.patch(path, json={"properties": {"units": 6}}, headers={"If-Match": tag}),
+            client.put(path, json={"type": "Feature", "geometry": body["geometry"],
+                                   "properties": body["properties"]},
+                       headers={"If-Match": tag}),
+            # a weak tag never matches (If-Match compares strongly), nor does garbage
+            client.patch(path, json={"properties": {"units": 6}},
+                         headers={"If-Match": f"W/{new_tag}"}),
+            client.patch(path, json={"properties": {"units": 6}},
+                         headers={"If-Match": '"not-a-version"'}),
+        ):
+            assert stale.status_code == 412, stale.text
+            assert stale.headers["content-type"].startswith("application/problem+json")
+        assert client.get(path).json() == unchanged
+        assert client.get(path).headers["etag"] == new_tag
+
+        put = client.put(path, json={"type": "Feature", "geometry": body["geometry"],
+                                     "properties": body["properties"]},
+                         headers={"If-Match": f'"0", {new_tag}'})
+        assert put.status_code == 200 and put.json()["properties"]["units"] == \
+            body["properties"]["units"]
+        assert put.headers["etag"] not in (tag, new_tag)
+        # "*" and no If-Match at all: unconditional
+        assert client.patch(path, json={"properties": {"units": 7}},
+                            headers={"If-Match": "*"}).status_code == 200
+        assert client.patch(path, json={"properties": {"units": 8}}).status_code == 200
+        assert client.get(path).json()["properties"]["units"] == 8
+        missing = client.patch("/collections/premises/items/ghost",
+                               json={"properties": {"units": 8}}, headers={"If-Match": tag})
+        assert missing.status_code == 404
