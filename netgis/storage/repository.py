@@ -53,7 +53,7 @@ from netgis.errors import (
 from netgis.io import Dataset, empty_layer
 from netgis.schema import LAYER_NAMES, LAYERS, Field
 from netgis.storage import dialects, faults, migrate
-from netgis.storage.engine import begin_write, create_engine
+from netgis.storage.engine import begin_read, begin_write, create_engine
 from netgis.storage.models import (
     ANALYSIS_RUNS,
     DATA_VERSION_KEY,
@@ -178,7 +178,9 @@ class Repository:
         >>> repo.read_dataset().crs.to_epsg()
         4326
         """
-        with _storage_errors(), self.engine.connect() as conn:
+        # one snapshot for the four tables: an import committing between two of the reads
+        # would otherwise show spans whose nodes were not read
+        with _storage_errors(), begin_read(self.engine) as conn:
             frames = {name: self._select_frame(conn, name) for name in LAYER_NAMES}
         return validate_frames(frames).dataset_or_raise()
 
@@ -230,7 +232,8 @@ class Repository:
         if bbox is not None:
             conditions.append(dialects.bbox_filter(self.engine.dialect, table, _check_bbox(bbox)))
         id_col = table.c[LAYERS[layer].id_field]
-        with _storage_errors(), self.engine.connect() as conn:
+        # the count and the page from one snapshot, so numberMatched fits the page
+        with _storage_errors(), begin_read(self.engine) as conn:
             matched = int(conn.execute(
                 select(func.count()).select_from(table).where(*conditions)).scalar_one())
             page = self._select_frame(conn, layer, where=conditions,
@@ -408,7 +411,7 @@ class Repository:
 
     def stats(self) -> dict[str, Any]:
         """Counts per layer, the data version and the migration revision."""
-        with _storage_errors(), self.engine.connect() as conn:
+        with _storage_errors(), begin_read(self.engine) as conn:
             layers = {name: int(conn.execute(
                 select(func.count()).select_from(LAYER_TABLES[name])).scalar_one())
                 for name in LAYER_NAMES}
