@@ -9,11 +9,15 @@ Examples
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from api.cache import AnalysisCache
 from api.errors import ProblemDetail, install_error_handlers
@@ -28,26 +32,64 @@ from api.routers import metrics as service_metrics
 from api.routers.analysis import ScenarioIn
 from api.settings import Settings
 from maps.assets import static_dir
+from netgis.errors import StorageError
+from netgis.storage import Repository
+
+#: Seconds between attempts to reach a database that was down when the server started.
+PREPARE_RETRY_S = 2.0
+log = logging.getLogger("netgis.api")
+
+
+def _prepare_database(repo: Repository, *, create: bool, first: bool) -> bool:
+    """Create the file if allowed and bring the schema up to date; False if unavailable."""
+    try:
+        if create:
+            repo.create_file()
+        repo.init()
+    except StorageError as exc:
+        # the first failure is news; the retries every few seconds are not
+        log.log(logging.WARNING if first else logging.DEBUG,
+                "database not available (%s): answering 503 until it is", exc)
+        return False
+    if not first:
+        log.warning("database available again")
+    return True
+
+
+async def _prepare_when_back(repo: Repository) -> None:
+    """Retry until the database can be prepared (it came back or its file appeared)."""
+    # never creates a file: that is for the start only (NETGIS_CREATE_DATABASE)
+    while not await run_in_threadpool(_prepare_database, repo, create=False, first=False):
+        await asyncio.sleep(PREPARE_RETRY_S)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: read from the ``NETGIS_`` environment).
 
     The database is opened (and its schema brought up to date) when the
-    application starts, not when it is built.
+    application starts, not when it is built. A database that is down then
+    does not stop the start: requests answer 503 and the server retries every
+    :data:`PREPARE_RETRY_S` seconds until it can prepare the database.
     """
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from netgis.storage import Repository
-
-        repo = Repository.from_url(settings.database_url)
-        repo.init()
+        # create=False: a SpatiaLite file that goes missing while serving is an outage,
+        # never silently replaced by a new empty database
+        repo = Repository.from_url(settings.database_url, create=False)
         app.state.repo = repo
+        retry: asyncio.Task[None] | None = None
+        if not _prepare_database(repo, create=settings.create_database, first=True):
+            # start anyway: requests answer 503 until the database is there
+            retry = asyncio.create_task(_prepare_when_back(repo))
         try:
             yield
         finally:
+            if retry is not None:
+                retry.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await retry
             repo.engine.dispose()
 
     app = FastAPI(

@@ -53,7 +53,13 @@ from netgis.errors import (
 from netgis.io import Dataset, empty_layer
 from netgis.schema import LAYER_NAMES, LAYERS, Field
 from netgis.storage import dialects, faults, migrate
-from netgis.storage.engine import begin_read, begin_write, create_engine
+from netgis.storage.engine import (
+    begin_read,
+    begin_write,
+    check_file_writable,
+    create_engine,
+    sqlite_file,
+)
 from netgis.storage.models import (
     ANALYSIS_RUNS,
     DATA_VERSION_KEY,
@@ -94,9 +100,14 @@ class Repository:
         self.engine = engine
 
     @classmethod
-    def from_url(cls, url: str | None = None) -> Repository:
-        """A repository on the database at ``url`` (default: SpatiaLite ``./netgis.db``)."""
-        return cls(create_engine(url))
+    def from_url(cls, url: str | None = None, *, create: bool = True) -> Repository:
+        """A repository on the database at ``url`` (default: SpatiaLite ``./netgis.db``).
+
+        ``create=False`` (what a server uses): a SpatiaLite file that does not
+        exist is an outage (:class:`StorageUnavailable`), never created
+        implicitly; :meth:`create_file` creates it on purpose.
+        """
+        return cls(create_engine(url, create=create))
 
     def close(self) -> None:
         """Close every pooled connection (the repository can be used again afterwards)."""
@@ -117,6 +128,44 @@ class Repository:
         """
         with _storage_errors():
             migrate.upgrade(self.engine)
+
+    def create_file(self) -> bool:
+        """Create the SpatiaLite file if there is none (empty; :meth:`init` adds the schema).
+
+        Returns whether a file was created; nothing to do for PostgreSQL or an
+        in-memory database.
+        """
+        path = sqlite_file(self.engine)
+        if path is None or path.exists():
+            return False
+        with _storage_errors():
+            sqlite3.connect(path).close()
+        return True
+
+    def check_writable(self) -> None:
+        """Check what a write needs, without writing (for health checks).
+
+        SpatiaLite: the file is there, is the one the pooled connections hold,
+        and can be written (with its WAL files). PostgreSQL: the server answers
+        and accepts writes (not a standby, not read-only). Either way the schema
+        must be initialised.
+
+        Raises
+        ------
+        StorageUnavailable
+            When a write would fail now for a reason that may pass.
+        StorageError
+            When the database is not initialised.
+        """
+        with _storage_errors(), self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                check_file_writable(conn)
+            elif conn.exec_driver_sql(
+                    "SELECT pg_is_in_recovery() OR "
+                    "current_setting('transaction_read_only') = 'on'").scalar():
+                raise StorageUnavailable("the database server is read-only",
+                                         reason="the database server refuses writes")
+            _read_version(conn)
 
     def revision(self) -> str | None:
         """The migration revision of the database (None when never initialised)."""

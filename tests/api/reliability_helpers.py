@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,22 @@ def give_to(path: Path, user: str | None) -> None:
         os.chown(p, entry.pw_uid, entry.pw_gid)
 
 
+@contextlib.contextmanager
+def user_dir(user: str | None, prefix: str = "netgis-fault-") -> Iterator[Path]:
+    """A fresh directory ``user`` owns and can reach, removed at the end.
+
+    pytest's own temporary directories are private to root (mode 0700 on the
+    way), so a server running as another user could not reach them.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        os.chmod(path, 0o755)
+        give_to(path, user)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def as_user(argv: Sequence[str], user: str | None) -> list[str]:
     return list(argv) if user is None else ["runuser", "-u", user, "--", *argv]
 
@@ -180,9 +196,10 @@ class ThrowawayPostgres:
     directory. The main cluster on port 5432 is never touched.
     """
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self) -> None:
         self.user = non_root_user()
-        self.dir = Path(tempfile.mkdtemp(prefix="netgis-pg-", dir=base))
+        # not below pytest's temporary directory: the cluster's user must reach it
+        self.dir = Path(tempfile.mkdtemp(prefix="netgis-pg-"))
         self.data = self.dir / "data"
         self.port = free_port()
         self.log = self.dir / "postgres.log"
