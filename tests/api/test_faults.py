@@ -208,9 +208,13 @@ def pg() -> Iterator[ThrowawayPostgres]:
     cluster = ThrowawayPostgres()
     try:
         cluster.start()
-        with sqlalchemy.create_engine(cluster.url(), isolation_level="AUTOCOMMIT").connect() \
-                as conn:
-            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+        # in template1, so that every database created afterwards has PostGIS
+        admin = sqlalchemy.create_engine(cluster.url("template1"), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+        finally:
+            admin.dispose()
         yield cluster
     finally:
         cluster.destroy()
