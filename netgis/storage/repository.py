@@ -424,8 +424,8 @@ class Repository:
             values: dict[str, Any] = {key: _db_value(clean[key].iat[0])
                                       for key in changes if key not in ("geometry", id_field)}
             if "geometry" in changes:
-                values["geometry"] = dialects.geometry_from_wkb(
-                    conn.dialect, shapely.to_wkb(clean.geometry.iat[0]))
+                wkb = shapely.to_wkb(np.asarray(clean.geometry.array, dtype=object))[0]
+                values["geometry"] = dialects.geometry_from_wkb(conn.dialect, bytes(wkb))
             values[ROW_VERSION] = version
             conn.execute(update(table).where(table.c[id_field] == str(item_id)).values(values))
         return version
@@ -591,7 +591,7 @@ class Repository:
             table.c[LAYERS[layer].id_field] == str(item_id)], with_version=True)
         if frame.empty:
             raise NotFoundError(layer, str(item_id))
-        version = int(frame[ROW_VERSION].iat[0])
+        version = int(frame[ROW_VERSION].to_numpy()[0])
         return frame.drop(columns=ROW_VERSION), version
 
     def _version_of(self, conn: Connection, layer: str, item_id: str) -> int:
