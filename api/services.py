@@ -195,7 +195,7 @@ class Services:
 
     @contextmanager
     def opened(self) -> Iterator[Repository]:
-        """Connect to the settings' database (schema brought up to date) for one run of the app.
+        """Connect to the settings' database for one run of the app.
 
         Runs may overlap, as a test client and a live server of one app do:
         the newest repository serves, and each run closes the connections of
@@ -203,8 +203,9 @@ class Services:
         """
         from netgis.storage import Repository
 
-        repo = Repository.from_url(self.settings.database_url)
-        repo.init()
+        # create=False: a SpatiaLite file that goes missing while serving is an outage,
+        # never silently replaced by a new empty database; the app prepares the schema
+        repo = Repository.from_url(self.settings.database_url, create=False)
         self._repo = repo
         try:
             yield repo

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     database_url: Annotated[str, Field(
         description="SQLAlchemy URL of the SpatiaLite or PostGIS database.")] = \
         "sqlite:///./netgis.db"
+    #: The one moment a server may make a database: at start, when the SpatiaLite file does not
+    #: exist. Afterwards a missing file is an outage (503), never a new empty database.
+    create_database: Annotated[bool, Field(
+        description="At start, create (and migrate) the SpatiaLite file if it does not exist; "
+                    "false: a missing file answers 503 until it appears.")] = True
     #: NETGIS_API_KEYS is a comma separated list; an empty list disables every write.
     api_keys: Annotated[list[str], NoDecode, Field(description="Keys allowed to write.")] = []
     drop_m: Annotated[float, Field(gt=0, description="Default maximum drop length (m).")] = \

@@ -103,5 +103,48 @@ class StorageError(NetgisError):
     """The database cannot be reached or is not initialised."""
 
 
+class StorageUnavailable(StorageError):
+    """The database cannot serve now, but may again later: retrying makes sense.
+
+    Raised for faults (the server is down or unreachable, the SpatiaLite file is
+    missing, moved or read-only, the disk is full) and for contention past the
+    busy timeout (a write waited that long for others to finish).
+
+    Parameters
+    ----------
+    message
+        What happened, for logs and the command line (may name hosts and paths).
+    reason
+        A short phrase safe to show to any client (names no host or path).
+    retry_after
+        Seconds after which a retry may succeed (HTTP ``Retry-After``).
+
+    Examples
+    --------
+    >>> StorageUnavailable("sqlite3: database is locked", reason="the database is busy").retry_after
+    5
+    """
+
+    def __init__(self, message: str, *, reason: str = "the database is not available",
+                 retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = int(retry_after)
+
+
+class PreconditionFailed(NetgisError):
+    """A conditional write (HTTP ``If-Match``) names a version the feature no longer has.
+
+    Nothing was written. ``current`` is the version the feature has now.
+    """
+
+    def __init__(self, layer: str, id: str, current: int) -> None:
+        self.layer = layer
+        self.id = id
+        self.current = int(current)
+        super().__init__(f"{layer} {id!r} has changed (its version is now {self.current}); "
+                         "read it again and retry")
+
+
 class ConfigError(NetgisError, ValueError):
     """A setting or option has a value netgis cannot use."""

@@ -51,6 +51,17 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+#: The column holding each feature's version: the data version of the write that last
+#: changed it (so it grows with every change and is never reused, not even by a feature
+#: deleted and created again). The API shows it as the feature's ETag.
+ROW_VERSION = "row_version"
+
+
+def _row_version() -> Any:
+    # 0 for rows written by anything but netgis; netgis always writes the version itself
+    return mapped_column(ROW_VERSION, Integer, nullable=False, server_default="0")
+
+
 def _geometry(kind: str) -> Any:
     # spatial_index=False: the migrations create the spatial indexes through
     # netgis.storage.dialects, the one place that knows how each database does it.
@@ -68,6 +79,7 @@ class Node(Base):
     name: Mapped[str | None] = mapped_column(String)
     split_ratio: Mapped[int | None] = mapped_column(Integer)
     geometry: Mapped[WKBElement] = mapped_column(_geometry("POINT"), nullable=False)
+    row_version: Mapped[int] = _row_version()
 
 
 class Span(Base):
@@ -92,6 +104,7 @@ class Span(Base):
     owner: Mapped[str | None] = mapped_column(String)
     install_year: Mapped[int | None] = mapped_column(Integer)
     geometry: Mapped[WKBElement] = mapped_column(_geometry("LINESTRING"), nullable=False)
+    row_version: Mapped[int] = _row_version()
 
 
 class Premise(Base):
@@ -106,6 +119,7 @@ class Premise(Base):
     address: Mapped[str | None] = mapped_column(String)
     location_id: Mapped[str | None] = mapped_column(String)
     geometry: Mapped[WKBElement] = mapped_column(_geometry("POINT"), nullable=False)
+    row_version: Mapped[int] = _row_version()
 
 
 class Area(Base):
@@ -116,6 +130,7 @@ class Area(Base):
     area_id: Mapped[str] = mapped_column(String, primary_key=True)
     name: Mapped[str | None] = mapped_column(String)
     geometry: Mapped[WKBElement] = mapped_column(_geometry("GEOMETRY"), nullable=False)
+    row_version: Mapped[int] = _row_version()
 
 
 class AnalysisRun(Base):

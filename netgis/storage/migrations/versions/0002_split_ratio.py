@@ -22,5 +22,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("nodes") as batch:
-        batch.drop_column("split_ratio")
+    # plain ALTER TABLE ... DROP COLUMN (SQLite >= 3.35): a batch copy would lose
+    # SpatiaLite's geometry triggers and spatial index
+    op.drop_column("nodes", "split_ratio")
