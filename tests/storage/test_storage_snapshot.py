@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
-from storage_helpers import chain_dataset
 
 from netgis.storage import Repository, create_engine
+from tests.storage.helpers import chain_dataset
 
 
 @pytest.fixture
