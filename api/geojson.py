@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
+from urllib.parse import quote
 
 import geopandas as gpd
 import numpy as np
@@ -166,7 +167,7 @@ def frame_to_features(
             "properties": {c: values[c][i] for c in cols},
         }
         if item_href is not None:
-            feature["links"] = [{"href": f"{item_href}/{ids[i]}", "rel": "self",
+            feature["links"] = [{"href": f"{item_href}/{quote(ids[i], safe='')}", "rel": "self",
                                  "type": "application/geo+json"}]
         features.append(feature)
     return features
