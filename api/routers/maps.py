@@ -3,7 +3,8 @@
 Each page is a Folium map of the cached analysis of the current data version,
 optionally cut down to an area and/or a WGS84 box. Its scripts and styles come
 from this server (``/static``, see :func:`maps.assets.static_dir`), never from a
-CDN; the base map tiles come from ``NETGIS_TILES_URL`` (empty: no base map).
+CDN; the base map tiles come from ``NETGIS_TILES_URL`` (empty: no base map). Every
+page carries a Content-Security-Policy (:mod:`maps.csp`), as a header and in the page.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def _render(kind: str, repo: Any, cache: Any, settings: Any, area_id: str | None
             bbox: str | None, drop_m: float | None,
             failed: tuple[list[str], list[str], list[str]] = ([], [], [])) -> HTMLResponse:
     """Build the ``kind`` page of the cached analysis (with a scenario overlay when given)."""
+    from maps.csp import secure_html
     from maps.kinds import build_map
     from netgis.analysis import scenario
 
@@ -77,7 +79,9 @@ def _render(kind: str, repo: Any, cache: Any, settings: Any, area_id: str | None
         if any(p.field == "bbox" for p in exc.problems):
             raise ApiError(400, f"invalid bbox: {exc}", exc.problems) from None
         raise
-    return HTMLResponse(m.get_root().render())
+    # the policy twice: the header governs this response, the <meta> a saved copy
+    page, policy = secure_html(m)
+    return HTMLResponse(page, headers={"Content-Security-Policy": policy})
 
 
 def _page(kind: str) -> Callable[..., HTMLResponse]:

@@ -6,7 +6,8 @@ drawn by the API (/maps/{kind} from a real uvicorn server) and by the command
 line (``netgis map KIND``). Headless Chromium opens every popup and tooltip;
 no payload may run (no dialog, no request for the ``x`` image), every payload
 must show literally, and the page's Content-Security-Policy must not block
-the map's own scripts (a violation is a console error).
+the map's own scripts (a violation is a console error) while it does refuse a
+script injected into the page.
 """
 
 from __future__ import annotations
@@ -144,6 +145,14 @@ def check(result: dict[str, Any], kind: str) -> None:
     assert result["page"].evaluate(
         "() => document.querySelectorAll('img[src=x], svg[onload], iframe, b[onmouseover]')"
         ".length") == 0
+    # and the Content-Security-Policy is in force: a script injected into the page
+    # (as a payload that slipped through would be) is refused
+    assert result["page"].evaluate("""() => {
+        const s = document.createElement('script');
+        s.textContent = 'window.__injected = 1';
+        document.head.appendChild(s);
+        return window.__injected === 1;
+    }""") is False
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
