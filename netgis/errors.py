@@ -32,10 +32,21 @@ class Problem:
     def __str__(self) -> str:
         where = self.layer
         if self.id is not None:
-            where += f" id={self.id}"
+            where += f" id={_printable(self.id)}"
         if self.field is not None:
             where += f" field={self.field}"
         return f"{where}: {self.reason}"
+
+
+def _printable(text: str) -> str:
+    """``text`` as it stands, or quoted with escapes when it holds a control character.
+
+    Problems are printed to terminals: a CR, a line feed or an ANSI escape in an id
+    read from a file would otherwise rewrite what the user sees.
+    """
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text):
+        return repr(text)
+    return text
 
 
 class NetgisError(Exception):

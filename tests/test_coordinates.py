@@ -250,3 +250,21 @@ def test_read_dataset_raises_for_bad_coordinates(tmp_path: Path) -> None:
         read_dataset(write_geojson_dir(tmp_path / "ds", layers))
     assert any((p.layer, p.id, p.field) == ("nodes", "c", "geometry")
                for p in info.value.problems)
+
+
+def test_problems_print_control_characters_escaped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """An id with CR or an ANSI escape would rewrite the user's terminal line: escaped."""
+    from netgis.errors import Problem
+
+    assert str(Problem("premises", "p1", "units", "x")) == "premises id=p1 field=units: x"
+    assert (str(Problem("premises", "p\r\n1", "premise_id", "x"))
+            == "premises id='p\\r\\n1' field=premise_id: x")
+    layers = base()
+    layers["premises"][0][0]["premise_id"] = "p\x1b[2Kx"
+    path = write_geojson_dir(tmp_path / "ds", layers)
+    code, _, stderr = run_cli(monkeypatch, capsys, "analyze", str(path), "--out",
+                              str(tmp_path / "out"))
+    assert code == 2
+    assert "\x1b" not in stderr and "id='p\\x1b[2Kx'" in stderr
