@@ -268,3 +268,26 @@ def test_problems_print_control_characters_escaped(
                               str(tmp_path / "out"))
     assert code == 2
     assert "\x1b" not in stderr and "id='p\\x1b[2Kx'" in stderr
+
+
+def test_problems_are_always_encodable() -> None:
+    """A lone surrogate (from a JSON escape) in a problem must not break its report."""
+    import json
+
+    from netgis.errors import Problem
+
+    p = Problem("premises", "p\ud8001", "address", "bad \udcff text")
+    json.dumps(p.as_dict(), ensure_ascii=False).encode("utf-8")
+    str(p).encode("utf-8")
+    assert p.id == "p\\ud8001"
+
+
+def test_text_that_is_not_unicode_is_an_error_not_a_crash() -> None:
+    import pandas as pd
+
+    layers = frames(base())
+    premises = layers["premises"]
+    # object dtype: pandas' own string dtype would refuse the value before netgis sees it
+    premises["address"] = pd.Series(["ok", "x\ud800y"], index=premises.index, dtype=object)
+    report = validate_frames(layers)
+    assert [(p.layer, p.id, p.field) for p in report.errors] == [("premises", "p2", "address")]
