@@ -120,3 +120,44 @@ def test_import_of_a_bad_coordinate_is_422(client: TestClient, repo: Repository,
                     headers=KEY)
     assert_problem(r, "premises", str(premises["premise_id"].iat[0]), "geometry", "outside")
     assert state(repo) == before
+
+
+def _store_unchecked(repo: Repository, item_id: str, geom: Any) -> None:
+    """A premise written past the validator, as rows stored before the fix may be."""
+    from netgis.io import empty_layer
+    from netgis.storage import repository as storage
+
+    frame = empty_layer("premises", 4326)
+    frame = gpd.GeoDataFrame({**{c: [None] for c in frame.columns if c != "geometry"},
+                              "premise_id": [item_id], "units": [1], "kind": ["residential"],
+                              "connected": [False]}, geometry=[geom], crs=4326)
+    with repo.engine.begin() as conn:
+        repo._write(conn, "premises", frame, upsert=False)
+        storage._bump_version(conn)
+
+
+def test_a_bad_stored_row_is_named_not_a_500(client: TestClient, repo: Repository) -> None:
+    """Reading the store validates it: the analysis endpoints name the row to fix."""
+    _store_unchecked(repo, "legacy", Point(500, 95))
+    r = client.get("/analysis/coverage")
+    assert r.status_code == 422, r.text
+    assert any((e["layer"], e["id"], e["field"]) == ("premises", "legacy", "geometry")
+               for e in r.json()["errors"])
+    assert client.get("/health").status_code == 200
+    assert client.delete("/collections/premises/items/legacy", headers=KEY).status_code == 204
+    assert_analysis_still_served(client)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "needs api/cache.py (being restructured elsewhere): keep serving the last good "
+    "analysis while the stored data cannot be analysed, and report the failure"))
+def test_a_bad_stored_row_keeps_the_last_good_analysis(client: TestClient,
+                                                       repo: Repository) -> None:
+    good = client.get("/analysis/coverage")
+    assert good.status_code == 200
+    _store_unchecked(repo, "legacy", Point(500, 95))
+    for path in ("/analysis/coverage", "/kpis", "/metrics", "/maps/areas"):
+        assert client.get(path).status_code == 200, path
+    again = client.get("/analysis/coverage")
+    assert again.json()["network"] == good.json()["network"]
+    assert "Warning" in again.headers or "analysis" in client.get("/health").json()
