@@ -241,12 +241,15 @@ def _run_file_case(case: FileCase, root: Path, store: str, client: TestClient,
     judge("netgis analyze", "" if code == 2 and not out and not out_dir.exists()
           and _stderr_names(err, case.expect) else f"exit {code}, stderr={err[-400:]!r}")
 
-    code, out, err = _cli(monkeypatch, capsys, "db", "load", str(path), "--database-url", store)
+    # upsert: an id clash with the stored example must not be what keeps a bad input out
+    code, out, err = _cli(monkeypatch, capsys, "db", "load", str(path), "--database-url", store,
+                          "--mode", "upsert")
     judge("netgis db load", "" if code == 2 and _stderr_names(err, case.expect)
           else f"exit {code}, stderr={err[-400:]!r}")
 
     name, data = _upload(path)
-    r = client.post("/import", files={"file": (name, data)}, headers=KEY)
+    r = client.post("/import", params={"mode": "upsert"}, files={"file": (name, data)},
+                    headers=KEY)
     judge("POST /import", _api_clear(r, case.import_status, case.expect, ids))
     return tally
 
