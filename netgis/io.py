@@ -150,6 +150,18 @@ def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
     return layers
 
 
+def _reason(exc: Exception, path: Path) -> str:
+    """The reader's message with the file named by its name only.
+
+    GDAL puts the full path into its messages; for an upload that is a temporary
+    folder of the server, which is none of the client's business.
+    """
+    text = str(exc)
+    for form in {str(path), str(path.resolve()), path.as_posix()}:
+        text = text.replace(form, path.name)
+    return text
+
+
 def _gpkg_layers(path: Path) -> dict[str, str]:
     """Contract layer name -> layer name in the file (matched case-insensitively)."""
     try:
@@ -159,7 +171,7 @@ def _gpkg_layers(path: Path) -> dict[str, str]:
             names = [str(row[0]) for row in pyogrio.list_layers(path)]
     except Exception as exc:  # pyogrio raises several unrelated classes for unreadable files
         raise DatasetFormatError(
-            [Problem("dataset", None, None, f"cannot read {path.name}: {exc}")]
+            [Problem("dataset", None, None, f"cannot read {path.name}: {_reason(exc, path)}")]
         ) from exc
     found: dict[str, str] = {}
     for n in names:
@@ -181,7 +193,7 @@ def _gpkg_srs_id(path: Path, layer: str) -> int | None:
             con.close()
     except sqlite3.Error as exc:
         raise DatasetFormatError(
-            [Problem(layer, None, None, f"cannot read {path.name}: {exc}")]
+            [Problem(layer, None, None, f"cannot read {path.name}: {_reason(exc, path)}")]
         ) from exc
     return None if row is None or row[0] is None else int(row[0])
 
@@ -196,7 +208,8 @@ def _read_ogr(path: Path, layer: str | None = None) -> gpd.GeoDataFrame:
             frame = pyogrio.read_dataframe(path, layer=layer)
     except Exception as exc:  # pyogrio raises several unrelated classes for unreadable files
         raise DatasetFormatError(
-            [Problem(layer or path.stem, None, None, f"cannot read {path.name}: {exc}")]
+            [Problem(layer or path.stem, None, None,
+                     f"cannot read {path.name}: {_reason(exc, path)}")]
         ) from exc
     return _as_geoframe(frame)
 
@@ -206,7 +219,8 @@ def _read_parquet(path: Path, name: str) -> gpd.GeoDataFrame:
         frame = gpd.read_parquet(path)
     except (ValueError, OSError) as exc:
         raise DatasetFormatError(
-            [Problem(name, None, None, f"cannot read {path.name} as GeoParquet: {exc}")]
+            [Problem(name, None, None,
+                     f"cannot read {path.name} as GeoParquet: {_reason(exc, path)}")]
         ) from exc
     if frame.crs is None:
         frame = frame.set_crs(4326)

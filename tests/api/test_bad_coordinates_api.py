@@ -161,3 +161,16 @@ def test_a_bad_stored_row_keeps_the_last_good_analysis(client: TestClient,
     again = client.get("/analysis/coverage")
     assert again.json()["network"] == good.json()["network"]
     assert "Warning" in again.headers or "analysis" in client.get("/health").json()
+
+
+def test_an_unreadable_upload_names_no_server_path(client: TestClient) -> None:
+    """GDAL's message names the file it could not read: only its name reaches the client."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("dataset/dataset.gpkg", b"\x89not a geopackage\x00" * 64)
+    r = client.post("/import", files={"file": ("d.zip", buf.getvalue())}, headers=KEY)
+    assert r.status_code == 422, r.text
+    assert "dataset.gpkg" in r.json()["detail"]
+    assert "netgis-import-" not in r.text and "/tmp" not in r.text
