@@ -143,7 +143,7 @@ def _reading(path: Path, subject: str, shown: str, how: str = "") -> Iterator[No
             yield
     except Exception as exc:
         raise DatasetFormatError(
-            [Problem(subject, None, None, f"cannot read {shown}{how}: {exc}")]
+            [Problem(subject, None, None, f"cannot read {shown}{how}: {_reason(exc, path)}")]
         ) from exc
 
 
@@ -252,6 +252,18 @@ def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
     return layers
 
 
+def _reason(exc: Exception, path: Path) -> str:
+    """The reader's message with the file named by its name only.
+
+    GDAL puts the full path into its messages; for an upload that is a temporary
+    folder of the server, which is none of the client's business.
+    """
+    text = str(exc)
+    for form in {str(path), str(path.resolve()), path.as_posix()}:
+        text = text.replace(form, path.name)
+    return text
+
+
 def _gpkg_layers(path: Path) -> dict[str, str]:
     """Contract layer name -> layer name in the file (matched case-insensitively)."""
     with _reading(path, "dataset", path.name):
@@ -276,7 +288,7 @@ def _gpkg_srs_id(path: Path, layer: str) -> int | None:
             con.close()
     except sqlite3.Error as exc:
         raise DatasetFormatError(
-            [Problem(layer, None, None, f"cannot read {path.name}: {exc}")]
+            [Problem(layer, None, None, f"cannot read {path.name}: {_reason(exc, path)}")]
         ) from exc
     return None if row is None or row[0] is None else int(row[0])
 
