@@ -19,7 +19,8 @@ from shapely import Point
 
 from netgis.io import read_dataset
 from netgis.storage import Repository
-from tests.api.conftest import API_KEY, EXAMPLES
+from tests.api.helpers import API_KEY
+from tests.helpers import EXAMPLES_DIR
 
 KEY = {"X-API-Key": API_KEY}
 BAD_XY = [[500, 95], [1e308, 1e308], [-180.5, 10], [8.7, 90.01]]
@@ -108,7 +109,7 @@ def test_location_of_a_non_latin1_id_is_percent_encoded(client: TestClient) -> N
 def test_import_of_a_bad_coordinate_is_422(client: TestClient, repo: Repository,
                                            tmp_path: Any) -> None:
     before = state(repo)
-    ds = read_dataset(EXAMPLES / "duct_ring" / "dataset.gpkg")
+    ds = read_dataset(EXAMPLES_DIR / "duct_ring" / "dataset.gpkg")
     premises = ds.premises.to_crs(4326)
     geoms = premises.geometry.to_numpy().copy()
     geoms[0] = Point(500, 95)
@@ -124,7 +125,7 @@ def test_import_of_a_bad_coordinate_is_422(client: TestClient, repo: Repository,
 
 def _store_unchecked(repo: Repository, item_id: str, geom: Any) -> None:
     """A premise written past the validator, as rows stored before the fix may be."""
-    from netgis.io import empty_layer
+    from netgis.dataset import empty_layer
     from netgis.storage import repository as storage
 
     frame = empty_layer("premises", 4326)
@@ -132,8 +133,8 @@ def _store_unchecked(repo: Repository, item_id: str, geom: Any) -> None:
                               "premise_id": [item_id], "units": [1], "kind": ["residential"],
                               "connected": [False]}, geometry=[geom], crs=4326)
     with repo.engine.begin() as conn:
-        repo._write(conn, "premises", frame, upsert=False)
-        storage._bump_version(conn)
+        repo._write(conn, "premises", frame, upsert=False,
+                    version=storage._next_version(conn))
 
 
 def test_a_bad_stored_row_is_named_not_a_500(client: TestClient, repo: Repository) -> None:

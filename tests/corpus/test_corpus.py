@@ -36,7 +36,7 @@ from netgis.errors import Problem
 from netgis.io import read_dataset
 from netgis.storage import Repository
 from netgis.storage.models import ANALYSIS_RUNS, KPI_SNAPSHOTS, LAYER_TABLES, META
-from tests.api.conftest import API_KEY, EXAMPLES, PG_ADMIN, PG_URL, make_settings
+from tests.api.helpers import API_KEY, make_settings
 from tests.corpus.cases import (
     FILE_CASES,
     GOOD,
@@ -49,6 +49,7 @@ from tests.corpus.cases import (
     FileCase,
     ItemCase,
 )
+from tests.helpers import EXAMPLES_DIR, PostgresDatabases
 
 KEY = {"X-API-Key": API_KEY}
 TABLES = [*LAYER_TABLES.values(), META, KPI_SNAPSHOTS, ANALYSIS_RUNS]
@@ -81,18 +82,11 @@ TOTAL = Tally()
 
 
 def _postgis_url() -> Iterator[str]:
-    import uuid
-
-    import psycopg
-
-    name = f"netgis_corpus_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    databases = PostgresDatabases()
     try:
-        yield f"{PG_URL}/{name}"
+        yield databases.create(prefix="netgis_corpus")
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        databases.drop_all()
 
 
 @pytest.fixture(scope="module",
@@ -107,7 +101,7 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     url = next(urls)
     repo = Repository.from_url(url)
     repo.init()
-    repo.load_dataset(read_dataset(EXAMPLES / "ring_spur" / "dataset.gpkg"))
+    repo.load_dataset(read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"))
     repo.close()
     yield url
     for _ in urls:  # runs the generator's clean-up

@@ -25,7 +25,8 @@ from api.app import create_app
 from maps import coverage_map, inline_html
 from netgis.analysis import Analysis
 from netgis.io import read_dataset
-from tests.api.conftest import EXAMPLES, make_settings
+from tests.api.helpers import make_settings
+from tests.helpers import EXAMPLES_DIR
 
 TILES = "https://{s}.tiles.example.org/base/{z}/{x}/{y}.png"
 META = re.compile(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', re.I)
@@ -75,7 +76,7 @@ def check_page(page: str, policy: str, *, tiles_origin: str | None = None) -> No
 def client(tmp_path: Path) -> Iterator[TestClient]:
     app = create_app(make_settings(f"sqlite:///{tmp_path / 'csp.db'}", tiles_url=TILES))
     with TestClient(app) as c:
-        app.state.repo.load_dataset(read_dataset(EXAMPLES / "ring_spur" / "dataset.gpkg"))
+        app.state.repo.load_dataset(read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"))
         yield c
 
 

@@ -24,8 +24,9 @@ from api.app import create_app
 from netgis.cli import main
 from netgis.io import read_dataset, write_dataset
 from netgis.storage import Repository
-from tests.api.conftest import EXAMPLES, LiveServer, make_settings
-from tests.maps.conftest import PageServer
+from tests.api.helpers import LiveServer, make_settings
+from tests.helpers import EXAMPLES_DIR
+from tests.maps.helpers import PageServer
 from tests.maps.test_browser import settled_xy
 
 pytestmark = pytest.mark.browser
@@ -75,7 +76,7 @@ OPEN_ALL = """() => {
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ring_spur with the payloads in its text fields, as a GeoPackage."""
-    ds = read_dataset(EXAMPLES / "ring_spur" / "dataset.gpkg")
+    ds = read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg")
     ds.areas.loc[ds.areas["area_id"] == "west", "name"] = AREA_NAME
     ds.areas.loc[ds.areas["area_id"] == "east", "area_id"] = AREA_ID
     ds.premises.loc[ds.premises["premise_id"] == "p_ring", "premise_id"] = PREMISE_ID
@@ -178,7 +179,7 @@ def test_a_real_click_on_the_hostile_area(browser_context: Any, api_server: Live
     result = visit(browser_context, f"{api_server.url}/maps/areas")
     page = result["page"]
     page.evaluate("() => window[document.querySelector('.folium-map').id].closePopup()")
-    ds = read_dataset(EXAMPLES / "ring_spur" / "dataset.gpkg")
+    ds = read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg")
     west = ds.areas[ds.areas["area_id"] == "west"]
     x, y = settled_xy(type("L", (), {"page": page})(), west.geometry.representative_point())
     page.mouse.click(x, y)
