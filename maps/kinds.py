@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import folium
 import geopandas as gpd
@@ -20,6 +20,8 @@ from netgis.geodesy import transform_geoms
 from netgis.schema import MAP_KINDS as MAP_KINDS  # defined where netgis reads it without folium
 
 if TYPE_CHECKING:
+    from pyproj import CRS
+
     from netgis.analysis import Analysis, ScenarioResult
     from netgis.kpis import Kpis
 
@@ -82,7 +84,7 @@ def build_map(
 def _window(analysis: Analysis, bbox: Sequence[float] | None,
             area_id: str | None) -> shapely.Geometry:
     """The clip polygon in the dataset CRS."""
-    crs = analysis.premises.crs
+    crs = cast("CRS", analysis.premises.crs)  # analyzed layers always carry the dataset CRS
     parts = []
     if bbox is not None:
         if len(bbox) != 4 or not (bbox[0] < bbox[2] and bbox[1] < bbox[3]):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -25,6 +25,9 @@ from netgis.schema import (
     MAP_KINDS,
     SNAP_TOLERANCE_M,
 )
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 app = typer.Typer(
     name="netgis",
@@ -398,7 +401,9 @@ def _read_area(path: Path) -> tuple[Any, Any]:
     from netgis.io import read_frame
 
     frame = read_frame(path, subject="area", shown=str(path))
-    polys = frame.geometry[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    # types-geopandas types a masked GeoSeries as a plain Series
+    polys = cast("gpd.GeoSeries",
+                 frame.geometry[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])])
     if polys.empty:
         raise ValidationError([Problem("area", None, "geometry", f"{path} has no polygon")])
     return shapely.union_all(polys.to_numpy()), frame.crs or 4326
