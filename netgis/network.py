@@ -133,14 +133,14 @@ class AnalysisGraph:
     def n_edges(self) -> int:
         return len(self.edge_span)
 
-    def vertex_of(self) -> dict[Any, int]:
+    def vertex_of(self) -> dict[str, int]:
         """node_id -> vertex for every in-service node."""
         return dict(zip(self.node_ids.tolist(), self.node_vertex.tolist(), strict=True))
 
 
 def analysis_graph(G: nx.MultiGraph[str]) -> AnalysisGraph:
     """Derive the analysis graph of SPEC section 2 from the plant graph ``G``."""
-    ids: list[Any] = []
+    ids: list[str] = []
     core: list[bool] = []
     for n, data in G.nodes(data=True):
         if data.get("status", IN_SERVICE) == IN_SERVICE:
@@ -155,12 +155,12 @@ def analysis_graph(G: nx.MultiGraph[str]) -> AnalysisGraph:
     n_vertices = first + int((~is_core).sum())
     index = dict(zip(ids, vertex.tolist(), strict=True))
 
-    spans: list[Any] = []
+    spans: list[str] = []
     eu: list[int] = []
     ev: list[int] = []
-    froms: list[Any] = []
-    tos: list[Any] = []
-    ducts: list[Any] = []
+    froms: list[str] = []
+    tos: list[str] = []
+    ducts: list[str | None] = []
     for _, _, key, data in G.edges(keys=True, data=True):
         # edge direction in a networkx MultiGraph is arbitrary; from_node/to_node are kept as data
         a, b = data["from_node"], data["to_node"]

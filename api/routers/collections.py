@@ -5,7 +5,7 @@ properties and filters (the contract's enum fields, e.g. ``?status=planned``).
 """
 
 import inspect
-from typing import Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import shapely
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -38,6 +38,9 @@ from api.routers.common import (
 )
 from netgis.errors import Problem, ValidationError
 from netgis.schema import LAYER_NAMES, LAYERS, Layer
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 router = APIRouter(tags=["Features"])
 
@@ -112,7 +115,7 @@ def _columns(layer: Layer) -> list[str]:
     return layer.field_names
 
 
-def _feature_response(request: Request, layer: Layer, frame: Any,
+def _feature_response(request: Request, layer: Layer, frame: "gpd.GeoDataFrame",
                       status_code: int = 200) -> GeoJSONResponse:
     feature = frame_to_features(frame, layer, _columns(layer))[0]
     base = url_for(request, f"/collections/{layer.name}")

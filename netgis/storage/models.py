@@ -51,7 +51,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-def _geometry(kind: str) -> Any:
+def _geometry(kind: str) -> Geometry:
     # spatial_index=False: the migrations create the spatial indexes through
     # netgis.storage.dialects, the one place that knows how each database does it.
     return Geometry(geometry_type=kind, srid=SRID, spatial_index=False, nullable=False)
