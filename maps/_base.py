@@ -7,7 +7,7 @@ import itertools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
 
 import folium
 import geopandas as gpd
@@ -23,10 +23,14 @@ from maps.assets import figure_of, use_local_assets
 from netgis.errors import ConfigError, Problem, ValidationError
 from netgis.schema import DEFAULT_HEX_RESOLUTION, DEFAULT_MAX_FEATURES
 
+if TYPE_CHECKING:
+    from shapely import MultiLineString
+
 #: Coordinates are rounded to 1e-6 degree (~0.1 m): invisible on screen, half the HTML.
 _DECIMALS = 6
 
 Style = dict[str, Any]
+FrameT = TypeVar("FrameT", bound=pd.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -293,7 +297,9 @@ def feature_group(m: folium.Map, name: str, *, show: bool = True) -> folium.Feat
 
 def merged_lines(frame: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
     """All of ``frame``'s lines as one MultiLineString feature (no per-span tooltip)."""
-    geom = shapely.multilinestrings(shapely.get_parts(frame.geometry.values))
+    # types-shapely: a flat array of lines without indices gives one MultiLineString
+    geom = cast("MultiLineString",
+                shapely.multilinestrings(shapely.get_parts(frame.geometry.values)))
     return gpd.GeoDataFrame(
         {"layer": [label], "features": [len(frame)]}, geometry=[geom], crs=frame.crs
     )
@@ -403,8 +409,8 @@ def span_layer(
                   fields=cols, aliases=labels).add_to(group)
 
 
-def first_rows(frame: pd.DataFrame, limit: int, notes: list[str], what: str,
-               which: str = "worst") -> pd.DataFrame:
+def first_rows(frame: FrameT, limit: int, notes: list[str], what: str,
+               which: str = "worst") -> FrameT:
     """The first ``limit`` rows; above that a legend note says what was left out."""
     if len(frame) <= limit:
         return frame

@@ -198,7 +198,8 @@ def read_frame(
 
 def _as_geoframe(frame: pd.DataFrame) -> gpd.GeoDataFrame:
     if not isinstance(frame, gpd.GeoDataFrame):
-        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([None] * len(frame)))
+        # types-geopandas leaves missing geometries (None) out of the GeoSeries data
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([None] * len(frame)))  # type: ignore[arg-type]
     if frame.geometry.name != "geometry":
         frame = frame.rename_geometry("geometry")
     return frame
@@ -225,7 +226,8 @@ def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
                 frame = read_frame(p, layer=present[name])
                 if _gpkg_srs_id(p, present[name]) in (0, -1):
                     # the GeoPackage "undefined" SRSs: GDAL invents a CRS, the data has none
-                    frame = frame.set_crs(None, allow_override=True)
+                    # types-geopandas: set_crs(None, allow_override=True) clears the CRS at runtime
+                    frame = frame.set_crs(None, allow_override=True)  # type: ignore[call-overload]
                 layers[name] = RawLayer(name, frame, str(p), "gpkg")
         return layers
     problems: list[Problem] = []

@@ -154,7 +154,6 @@ AREAS = Layer(
 
 LAYERS: dict[str, Layer] = {layer.name: layer for layer in (NODES, SPANS, PREMISES, AREAS)}
 LAYER_NAMES: tuple[str, ...] = tuple(LAYERS)
-REQUIRED_LAYERS: tuple[str, ...] = tuple(n for n, layer in LAYERS.items() if layer.required)
 
 
 # --------------------------------------------------------------------------- analysis results

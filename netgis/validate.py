@@ -786,7 +786,7 @@ def _check_snap(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, report: Valida
         pts.reindex(sub["to_node"]).to_numpy(), CRS(nodes.crs), WGS84))
     for coords, node_xy, end in ((starts, pt_from, "from_node"), (ends, pt_to, "to_node")):
         d = geodesic_distance_m(coords[:, 0], coords[:, 1], node_xy[:, 0], node_xy[:, 1])
-        for j in np.flatnonzero(d > snap_tolerance_m):
+        for j in np.flatnonzero(d > snap_tolerance_m).tolist():
             report.warnings.append(Problem(
                 "spans", str(sub["span_id"].iat[j]), "geometry",
                 f"{end} end lies {d[j]:.1f} m from node {sub[end].iat[j]} "

@@ -6,7 +6,7 @@ properties and filters (the contract's enum fields, e.g. ``?status=planned``).
 
 import inspect
 import re
-from typing import Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 from urllib.parse import quote
 
 import shapely
@@ -40,6 +40,9 @@ from api.routers.common import (
 )
 from netgis.errors import Problem, ValidationError
 from netgis.schema import LAYER_NAMES, LAYERS, Layer
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 router = APIRouter(tags=["Features"])
 
@@ -119,7 +122,7 @@ def _quoted(item_id: str) -> str:
     return quote(str(item_id), safe="")
 
 
-def _feature_response(request: Request, layer: Layer, frame: Any,
+def _feature_response(request: Request, layer: Layer, frame: "gpd.GeoDataFrame",
                       status_code: int = 200, version: int | None = None) -> GeoJSONResponse:
     feature = frame_to_features(frame, layer, _columns(layer))[0]
     base = url_for(request, f"/collections/{layer.name}")
