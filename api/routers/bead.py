@@ -17,6 +17,7 @@ from api.deps import ServicesDep, SettingsDep, check_upload_length
 from api.errors import ApiError, problem_responses
 from api.params import DropParam
 from netgis.errors import Problem
+from netgis.schema import DEFAULT_REACH_M
 
 if TYPE_CHECKING:
     from netgis.analysis import Analysis
@@ -98,7 +99,7 @@ async def bead(
     request: Request, services: ServicesDep, settings: SettingsDep,
     drop_m: DropParam = None,
     reach_m: Annotated[float, Query(ge=0, le=1_000_000, description="Unpassed locations within "
-                                    "this many meters count as reachable.")] = 500.0,
+                                    "this many meters count as reachable.")] = DEFAULT_REACH_M,
 ) -> BeadResult:
     """Class every location (served / underserved / unserved) from its availability records and
     join it with the plant: passed, reachable within ``reach_m``, or beyond."""
