@@ -1,13 +1,33 @@
-"""Limits that keep one client from using up the server: request body sizes.
+"""Limits that keep one client from using up the server: body sizes and new analyses.
 
 :class:`BodyLimit` counts request body bytes as they arrive and stops reading at the
 route's limit, so a body larger than allowed never sits whole in memory or in
 temporary files (chunked bodies carry no Content-Length to check up front).
+
+:class:`RateLimiter` is a token bucket per client for requests that would start a
+new analysis; :func:`current_client` tells the service layer who is asking (see
+:func:`api.deps.identify_client`), without changing the services' signatures.
+
+Examples
+--------
+>>> limiter = RateLimiter(per_minute=60, burst=2)
+>>> limiter.take("10.0.0.1", now=0.0), limiter.take("10.0.0.1", now=0.0)
+(None, None)
+>>> limiter.take("10.0.0.1", now=0.0)  # empty: one token comes back each second
+1
+>>> limiter.take("10.0.0.1", now=1.0) is None
+True
 """
 
 from __future__ import annotations
 
+import contextvars
+import math
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -106,3 +126,92 @@ def _body_headers(scope: Scope) -> tuple[int | None, bool]:
         elif name == b"transfer-encoding":
             chunked = True
     return declared, chunked
+
+
+# -------------------------------------------------------------------------- new analyses
+
+
+class RateLimited(ApiError):
+    """429: the client started as many new analyses as it may for now."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            429, "too many new analyses from this client: repeat a request whose result "
+            f"is cached, send an X-API-Key, or retry in {retry_after} s",
+            [Problem("request", None, None, "new analyses are rate limited per client")],
+            headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
+class RateLimiter:
+    """A token bucket per client: ``burst`` tokens, refilled at ``per_minute``.
+
+    Parameters
+    ----------
+    per_minute
+        Tokens a client gets back per minute; 0 turns the limit off.
+    burst
+        Tokens a client holds at most (new analyses in a row).
+    clients
+        Buckets kept, least recently used dropped first (a dropped client starts full
+        again), so that many clients cannot grow the table without bound.
+    """
+
+    def __init__(self, per_minute: float, burst: int, clients: int = 10_000) -> None:
+        self.per_second = per_minute / 60.0
+        self.burst = max(1, int(burst))
+        self.clients = clients
+        self._lock = threading.Lock()
+        # client -> (tokens, time of the last update)
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        return self.per_second > 0
+
+    def take(self, client: str, now: float | None = None) -> int | None:
+        """Take a token for ``client``: None when granted, else the seconds to wait."""
+        if not self.enabled:
+            return None
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens, last = self._buckets.pop(client, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.per_second)
+            granted = tokens >= 1.0
+            if granted:
+                tokens -= 1.0
+            self._buckets[client] = (tokens, now)
+            while len(self._buckets) > self.clients:
+                self._buckets.popitem(last=False)
+        if granted:
+            return None
+        return max(1, math.ceil((1.0 - tokens) / self.per_second))
+
+    def admit(self, client: str) -> None:
+        """Take a token for ``client`` or raise :class:`RateLimited`."""
+        wait = self.take(client)
+        if wait is not None:
+            raise RateLimited(wait)
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who sent the request being answered: address, and whether it holds a valid key."""
+
+    address: str
+    keyed: bool
+
+
+#: The client of the request this thread (or task) answers; None outside requests.
+_client: contextvars.ContextVar[Client | None] = contextvars.ContextVar(
+    "netgis_client", default=None)
+
+
+def set_current_client(client: Client) -> None:
+    """Record the client of the current request (each request runs in its own context)."""
+    _client.set(client)
+
+
+def current_client() -> Client | None:
+    """The client of the request being answered, or None (startup, snapshots after writes)."""
+    return _client.get()

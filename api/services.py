@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from api.limits import RateLimiter, current_client
 
 if TYPE_CHECKING:
     from api.settings import Settings
@@ -36,15 +39,136 @@ if TYPE_CHECKING:
 PLAN_CACHE_SIZE = 4
 #: Key of a cached build plan: data version, drop_m, link_m, placement.
 PlanKey = tuple[int, float, float, str]
+#: Key of a cached analysis: see :func:`analysis_key`. Opaque to everything but this module.
+AnalysisKey = tuple[Hashable, ...]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def analysis_key(version: int, drop_m: float, *extra: Hashable) -> AnalysisKey:
+    """The cache key of an analysis: data version, drop length and any further parameters.
+
+    The one place the key is built, so a new analysis parameter (an optical loss
+    budget, say) is one more ``extra`` item here and nowhere else.
+
+    Examples
+    --------
+    >>> analysis_key(3, 150, None)
+    (3, 150.0, None)
+    """
+    return (int(version), float(drop_m), *extra)
+
+
+class SingleFlight(Generic[K, V]):
+    """An LRU of computed values in which each missing key is computed once, by one caller.
+
+    A caller that finds its key computed returns at once, whatever else is being
+    computed: there is no lock around computations, only a short one around the
+    table. A caller whose key is being computed by another waits for that result
+    (or its exception) instead of computing it again. A failed computation is not
+    kept; the next caller tries again.
+
+    Parameters
+    ----------
+    size
+        Values kept, least recently used dropped first.
+
+    Examples
+    --------
+    >>> memo: SingleFlight[str, int] = SingleFlight(size=1)
+    >>> memo.get("a", lambda: 1), memo.get("a", lambda: 2), memo.get("b", lambda: 3)
+    (1, 1, 3)
+    >>> memo.keys()
+    ['b']
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._done: OrderedDict[K, V] = OrderedDict()
+        self._running: dict[K, Future[V]] = {}
+
+    def get(self, key: K, compute: Callable[[], V],
+            admit: Callable[[], None] | None = None) -> V:
+        """The value of ``key``, computed by ``compute()`` when missing.
+
+        ``admit`` is called before this caller starts a computation (not when the
+        value is kept or being computed by another caller); it may raise to refuse.
+        """
+        with self._lock:
+            if key in self._done:
+                self._done.move_to_end(key)
+                return self._done[key]
+            future = self._running.get(key)
+            if future is None:
+                if admit is not None:
+                    admit()
+                future = Future()
+                self._running[key] = future
+                owner = True
+            else:
+                owner = False
+        if not owner:
+            return future.result()
+        try:
+            value = compute()
+        except BaseException as exc:
+            with self._lock:
+                del self._running[key]
+            future.set_exception(exc)
+            raise
+        with self._lock:
+            del self._running[key]
+            self._put_locked(key, value)
+        future.set_result(value)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        """Keep ``value`` for ``key`` (most recently used)."""
+        with self._lock:
+            self._put_locked(key, value)
+
+    def _put_locked(self, key: K, value: V) -> None:
+        self._done[key] = value
+        self._done.move_to_end(key)
+        while len(self._done) > self.size:
+            self._done.popitem(last=False)
+
+    def peek(self, key: K) -> V | None:
+        """The kept value of ``key`` (not marked as used), or None."""
+        with self._lock:
+            return self._done.get(key)
+
+    def keys(self) -> list[K]:
+        """The keys kept, least recently used first."""
+        with self._lock:
+            return list(self._done)
+
+    def keep_only(self, wanted: Callable[[K], bool]) -> None:
+        """Drop every kept value whose key is not ``wanted``."""
+        with self._lock:
+            for key in [k for k in self._done if not wanted(k)]:
+                del self._done[key]
+
+
+def _version_of(key: AnalysisKey) -> int:
+    version = key[0]
+    assert isinstance(version, int)
+    return version
 
 
 class AnalysisCache:
     """The newest dataset read from the database and the last few analyses of it.
 
+    Analyses are kept per :func:`analysis_key` (data version and parameters), at
+    most ``size`` of them. A request for a kept analysis never waits for another
+    one being computed; two requests for the same missing one compute it once.
+
     Parameters
     ----------
     size
-        Analyses kept (one per drop length), least recently used dropped first.
+        Analyses kept, least recently used dropped first.
 
     Examples
     --------
@@ -54,48 +178,63 @@ class AnalysisCache:
 
     def __init__(self, size: int = 4) -> None:
         self.size = size
-        # one lock: two requests asking for the same missing result compute it once
-        self._lock = threading.Lock()
-        self._dataset: tuple[int, Dataset] | None = None
-        self._analyses: OrderedDict[tuple[int, float], Analysis] = OrderedDict()
+        # the dataset of the newest version only: reading it is the expensive part of a change
+        self._datasets: SingleFlight[int, tuple[int, Dataset]] = SingleFlight(1)
+        self._analyses: SingleFlight[AnalysisKey, tuple[int, Analysis]] = SingleFlight(size)
 
     def dataset(self, repo: Repository) -> tuple[int, Dataset]:
         """The repository's dataset (WGS84) and the data version it belongs to."""
-        with self._lock:
-            return self._dataset_locked(repo)
+        return self._dataset_of(repo, repo.data_version())
 
-    def analysis(self, repo: Repository, drop_m: float) -> tuple[int, Analysis]:
-        """The analysis of the repository's current data for ``drop_m``, and its version."""
-        from netgis.analysis import analyze
+    def analysis(self, repo: Repository, drop_m: float, budget: Any = None,
+                 admit: Callable[[], None] | None = None) -> tuple[int, Analysis]:
+        """The analysis of the repository's current data for ``drop_m`` (and ``budget``).
 
-        with self._lock:
-            version, dataset = self._dataset_locked(repo)
-            key = (version, float(drop_m))
-            hit = self._analyses.get(key)
-            if hit is None:
-                hit = analyze(dataset, drop_m=float(drop_m))
-                self._analyses[key] = hit
-                while len(self._analyses) > self.size:
-                    self._analyses.popitem(last=False)
-            else:
-                self._analyses.move_to_end(key)
-            return version, hit
-
-    def _dataset_locked(self, repo: Repository) -> tuple[int, Dataset]:
+        ``admit`` is called only when this request would start a new analysis.
+        """
         version = repo.data_version()
-        if self._dataset is not None and self._dataset[0] == version:
-            return self._dataset
-        self._dataset = repo.read_consistent()
-        version = self._dataset[0]
-        # analyses of older data can never be asked for again through this cache
-        self._analyses = OrderedDict(
-            (k, v) for k, v in self._analyses.items() if k[0] == version
-        )
-        return self._dataset
+        key = analysis_key(version, drop_m, budget)
+
+        def compute() -> tuple[int, Analysis]:
+            from netgis.analysis import analyze
+
+            read_version, dataset = self._dataset_of(repo, version)
+            # the optical budget exists on newer analysis engines only; pass it when given
+            extra = {} if budget is None else {"budget": budget}
+            result = analyze(dataset, drop_m=float(drop_m), **extra)
+            if read_version != version:
+                # written to meanwhile: the result belongs to the newer version as well
+                self._analyses.put(analysis_key(read_version, drop_m, budget),
+                                   (read_version, result))
+            return read_version, result
+
+        return self._analyses.get(key, compute, admit)
+
+    def kept(self) -> list[AnalysisKey]:
+        """The keys of the analyses kept, least recently used first."""
+        return self._analyses.keys()
+
+    def _dataset_of(self, repo: Repository, version: int) -> tuple[int, Dataset]:
+        def read() -> tuple[int, Dataset]:
+            read_version, dataset = repo.read_consistent()
+            # analyses of older data can never be asked for again through this cache
+            self._analyses.keep_only(lambda key: _version_of(key) >= read_version)
+            return read_version, dataset
+
+        newest = self._datasets.keys()
+        if newest and newest[0] > version:
+            # a newer version is already read (a request saw the old one a moment ago)
+            kept = self._datasets.peek(newest[0])
+            if kept is not None:
+                return kept
+        return self._datasets.get(version, read)
 
 
 class PlanCache:
     """Build plans of the gap clusters per (data version, drop_m, link_m, placement).
+
+    Like :class:`AnalysisCache`: a kept plan is served while another is computed,
+    and a missing one is computed once.
 
     Parameters
     ----------
@@ -105,32 +244,21 @@ class PlanCache:
 
     def __init__(self, size: int = PLAN_CACHE_SIZE) -> None:
         self.size = size
-        # held while a plan is computed: two requests for the same missing plan compute it once
-        self._lock = threading.Lock()
-        self._plans: OrderedDict[PlanKey, BuildPlan] = OrderedDict()
+        self._plans: SingleFlight[PlanKey, BuildPlan] = SingleFlight(size)
 
-    def plan(self, version: int, analysis: Analysis, link_m: float,
-             placement: str) -> BuildPlan:
+    def plan(self, version: int, analysis: Analysis, link_m: float, placement: str,
+             admit: Callable[[], None] | None = None) -> BuildPlan:
         """The build plan of ``analysis``, the analysis of data version ``version``."""
         from netgis.gaps import plan_builds
 
         key: PlanKey = (int(version), float(analysis.drop_m), float(link_m), placement)
-        with self._lock:
-            hit = self._plans.get(key)
-            if hit is not None:
-                self._plans.move_to_end(key)
-                return hit
-            plan = plan_builds(analysis.premises, analysis.spans, analysis.nodes,
-                               drop_m=analysis.drop_m, link_m=link_m, placement=placement)
-            self._plans[key] = plan
-            while len(self._plans) > self.size:
-                self._plans.popitem(last=False)
-            return plan
+        return self._plans.get(key, lambda: plan_builds(
+            analysis.premises, analysis.spans, analysis.nodes, drop_m=analysis.drop_m,
+            link_m=link_m, placement=placement), admit)
 
     def kept(self) -> list[PlanKey]:
         """The keys of the plans kept, least recently used first."""
-        with self._lock:
-            return list(self._plans)
+        return self._plans.keys()
 
 
 class SnapshotKeeper:
@@ -171,7 +299,8 @@ class Services:
     Parameters
     ----------
     settings
-        The application's settings: database URL, default drop length, cache size.
+        The application's settings: database URL, default drop length, cache size,
+        rate of new analyses per anonymous client.
 
     Notes
     -----
@@ -184,6 +313,7 @@ class Services:
         self.analyses = AnalysisCache(settings.analysis_cache_size)
         self.plans = PlanCache()
         self.snapshots = SnapshotKeeper()
+        self.limiter = RateLimiter(settings.analysis_rate_per_minute, settings.analysis_burst)
         self._repo: Repository | None = None
 
     # ---------------------------------------------------------------- lifecycle
@@ -227,14 +357,39 @@ class Services:
         """The current dataset (WGS84) and its data version, read consistently."""
         return self.analyses.dataset(self.repo)
 
-    def analysis(self, drop_m: float | None = None) -> tuple[int, Analysis]:
-        """The data version and the analysis of the current data (cached per both)."""
-        return self.analyses.analysis(self.repo, self.drop_m(drop_m))
+    def analysis(self, drop_m: float | None = None, budget: Any = None) -> tuple[int, Analysis]:
+        """The data version and the analysis of the current data (cached per both).
+
+        ``budget`` (an optical loss budget, hashable) is passed on to the analysis
+        when given. A request that would start a new analysis at other than the
+        server's defaults counts against its client's rate (429 when used up).
+        """
+        drop = self.drop_m(drop_m)
+        default = drop == float(self.settings.drop_m) and budget is None
+        return self.analyses.analysis(self.repo, drop, budget,
+                                      admit=None if default else self._admit)
 
     def plan(self, version: int, analysis: Analysis, link_m: float,
              placement: str) -> BuildPlan:
         """The build plan of ``analysis``, as :meth:`analysis` returned it with ``version``."""
-        return self.plans.plan(version, analysis, link_m, placement)
+        from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
+
+        default = (float(analysis.drop_m) == float(self.settings.drop_m)
+                   and float(link_m) == float(DEFAULT_LINK_M) and placement == DEFAULT_PLACEMENT)
+        return self.plans.plan(version, analysis, link_m, placement,
+                               admit=None if default else self._admit)
+
+    def _admit(self) -> None:
+        """Called before a new analysis or plan starts: anonymous clients spend a token.
+
+        The analysis at the server's defaults is never limited: it is computed at
+        most once per data version, and every client shares it. Keyed clients and
+        work outside a request (snapshots after a write) are not limited either.
+        """
+        client = current_client()
+        if client is None or client.keyed:
+            return
+        self.limiter.admit(client.address)
 
     # ------------------------------------------------------------ KPI snapshots
 
