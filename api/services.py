@@ -19,7 +19,9 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future
@@ -27,6 +29,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from api.limits import RateLimiter, current_client
+from netgis.errors import StorageError
 
 if TYPE_CHECKING:
     from api.settings import Settings
@@ -35,12 +38,16 @@ if TYPE_CHECKING:
     from netgis.io import Dataset
     from netgis.storage import Repository
 
+log = logging.getLogger("netgis.api.services")
+
 #: Build plans kept per application.
 PLAN_CACHE_SIZE = 4
 #: Key of a cached build plan: data version, drop_m, link_m, placement.
 PlanKey = tuple[int, float, float, str]
 #: Key of a cached analysis: see :func:`analysis_key`. Opaque to everything but this module.
 AnalysisKey = tuple[Hashable, ...]
+#: Seconds between two attempts to reach a database that was down.
+RECONNECT_INTERVAL_S = 1.0
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -305,7 +312,10 @@ class Services:
     Notes
     -----
     The database is opened by :meth:`opened` (when the application starts), not
-    when the object is made.
+    when the object is made. A database that cannot be reached then does not stop
+    the application: every request needing it answers 503 (a
+    :class:`~netgis.errors.StorageError`) and tries to reach it again, at most once
+    per :data:`RECONNECT_INTERVAL_S`, until it is back.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -315,6 +325,9 @@ class Services:
         self.snapshots = SnapshotKeeper()
         self.limiter = RateLimiter(settings.analysis_rate_per_minute, settings.analysis_burst)
         self._repo: Repository | None = None
+        self._ready = False
+        self._connect_lock = threading.Lock()
+        self._last_attempt = -float("inf")
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -329,18 +342,42 @@ class Services:
         from netgis.storage import Repository
 
         repo = Repository.from_url(self.settings.database_url)
-        repo.init()
         self._repo = repo
+        self._ready = False
+        self._last_attempt = -float("inf")
+        try:
+            self._connect()
+        except StorageError as exc:
+            # serve anyway: /health and every request say 503 until the database is back
+            log.error("the database is not reachable at start; answering 503 until it is: "
+                      "%s", exc)
         try:
             yield repo
         finally:
             repo.close()
 
+    def _connect(self) -> None:
+        """Bring the schema up to date (once per run); a StorageError while it cannot."""
+        with self._connect_lock:
+            if self._ready:
+                return
+            now = time.monotonic()
+            if now - self._last_attempt < RECONNECT_INTERVAL_S:
+                # many requests during an outage must not each wait for a connection attempt
+                raise StorageError("the database was not reachable a moment ago")
+            self._last_attempt = now
+            assert self._repo is not None
+            self._repo.init()
+            self._ready = True
+            log.info("connected to the database")
+
     @property
     def repo(self) -> Repository:
-        """The open repository."""
+        """The open repository (a StorageError, answered 503, while it cannot be reached)."""
         if self._repo is None:
             raise RuntimeError("the services are not open: the application has not started")
+        if not self._ready:
+            self._connect()
         return self._repo
 
     # ------------------------------------------------------------------- reads
