@@ -22,6 +22,7 @@ from api.errors import ProblemDetail, install_error_handlers
 from api.geojson import FeatureCollectionIn, FeatureIn, FeaturePatch
 from api.limits import BodyLimit
 from api.openapi import install_openapi
+from api.params import reject_unknown_query
 from api.routers import analysis, collections, health, imports, landing
 from api.routers import bead as bead_router
 from api.routers import gaps as gaps_router
@@ -59,8 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "application/problem+json."
         ),
         lifespan=lifespan,
-        # every route: who asks, for the limits on new analyses
-        dependencies=[Depends(identify_client)],
+        # every route: unknown query parameters are a 400; who asks, for the analysis limits
+        dependencies=[Depends(reject_unknown_query), Depends(identify_client)],
     )
     app.state.settings = settings
     app.state.services = services

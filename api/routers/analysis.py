@@ -11,7 +11,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ServicesDep, SettingsDep, require_json_body
 from api.errors import problem_responses
@@ -87,6 +87,8 @@ class Serviceability(BaseModel):
 
 class ScenarioIn(BaseModel):
     """Everything that fails at once: spans, nodes, ducts and an area (WGS84 polygon)."""
+
+    model_config = ConfigDict(extra="forbid")  # {"span": [...]} is a 422, not "no impact"
 
     spans: list[str] = Field(default_factory=list)
     nodes: list[str] = Field(default_factory=list)

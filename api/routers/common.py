@@ -61,6 +61,10 @@ async def json_body(request: Request) -> Any:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}",
                        [Problem("body", None, None, "not valid JSON")]) from None
+    except RecursionError:
+        # the parser recurses once per level of arrays/objects: ~1000 levels is its end
+        raise ApiError(400, "the body is nested too deeply to read as JSON",
+                       [Problem("body", None, None, "nested too deeply")]) from None
 
 
 def fit(model: type[M], data: Any) -> M:
