@@ -2,13 +2,16 @@
 
 SPEC section 3: an unknown query parameter is a 400 naming it on every endpoint; an
 unknown JSON key in a body is a 422 naming it. JSON nested too deeply to parse is
-a 400 (not a 500). What OGC API clients send (``f``, ``limit``,
+a 400 (not a 500), and errors about an uploaded file name the client's file, not
+the server's temporary path. What OGC API clients send (``f``, ``limit``,
 ``offset``, ``bbox``, the enum filters) keeps working.
 """
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -175,3 +178,41 @@ def test_moderately_nested_json_is_refused_without_a_500(client: TestClient) -> 
     assert client.post("/collections/nodes/items", headers=KEY, json=point).status_code == 422
     area = {"area": {"type": "Polygon", "coordinates": nested}}
     assert client.post("/analysis/scenarios", json=area).status_code == 422
+
+
+# ------------------------------------------------------------------- upload file names
+
+
+def _no_server_path(problem: dict[str, Any], name: str) -> None:
+    text = str(problem)
+    assert name in problem["detail"], problem
+    assert "/tmp" not in text and "netgis-" not in text, text
+    assert "upload" not in text.replace(name, ""), text
+
+
+def test_import_errors_name_the_uploaded_file(client: TestClient) -> None:
+    junk = b"SQLite format 3\x00" + b"junk" * 100
+    r = client.post("/import", files={"file": ("my city.gpkg", junk)}, headers=KEY)
+    assert r.status_code == 422
+    _no_server_path(r.json(), "my city.gpkg")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("city/nodes.geojson", "{not json")
+        z.writestr("city/spans.geojson", "{not json")
+    r = client.post("/import", files={"file": ("city.zip", archive.getvalue())}, headers=KEY)
+    assert r.status_code == 422
+    _no_server_path(r.json(), "city.zip")
+    assert "city.zip/city/nodes.geojson" in r.json()["detail"]
+
+
+def test_bead_errors_name_the_uploaded_file(client: TestClient) -> None:
+    r = client.post("/analysis/bead", files={
+        "availability": ("avail.csv", b"location_id,technology\n1,50\n"),
+        "locations": ("fabric.csv", b"a,b\n1,2\n")})
+    assert r.status_code == 422
+    _no_server_path(r.json(), "fabric.csv")
+    r = client.post("/analysis/bead", files={
+        "availability": ("avail.csv", b"location_id,technology\n1,50\n"),
+        "locations": ("../../etc/fabric.gpkg", b"SQLite format 3\x00junk")})
+    assert r.status_code == 422
+    _no_server_path(r.json(), "fabric.gpkg")
