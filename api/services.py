@@ -282,10 +282,14 @@ class SnapshotKeeper:
 
     def ensure(self, repo: Repository, analyses: AnalysisCache, drop_m: float) -> int | None:
         """Store a snapshot of the current data unless one exists; returns the new id or None."""
+        version = repo.data_version()
+        # version 0: nothing was ever loaded, there is no network to measure. Checked before
+        # the lock, so that a feed whose snapshot exists never waits for one being taken.
+        if version == 0 or version in self._stored:
+            return None
         with self._lock:
             version = repo.data_version()
-            # version 0: nothing was ever loaded, there is no network to measure
-            if version == 0 or version in self._stored:
+            if version in self._stored:
                 return None
             if repo.has_kpi_snapshot(version):
                 self._stored.add(version)
