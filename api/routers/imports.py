@@ -102,7 +102,7 @@ def _dataset_path(upload: Path, max_bytes: int) -> Path:
         head = fh.read(16)
     if head.startswith(_SQLITE_MAGIC):
         # the reader goes by the suffix; the client's name stays visible in front of it
-        if upload.suffix.lower() == ".gpkg":
+        if upload.suffix == ".gpkg":
             return upload
         return upload.rename(upload.with_name(upload.name + ".gpkg"))
     if not head.startswith(_ZIP_MAGIC):
