@@ -131,7 +131,11 @@ def main() -> None:
             f"{r.lost_writes} | {r.latency(50) * 1000:.0f} ms | {r.latency(99) * 1000:.0f} ms | "
             f"{r.latency(99, 'write') * 1000:.0f} ms | {r.wall_s:.1f} s"
             + (" (capped)" if r.capped else "") + " |")
-    lines += ["", f"Command: `.venv/bin/python -m benchmarks.bench_api_load {premises}`."]
+    load_1m, load_5m, _ = os.getloadavg()
+    lines += ["", f"Load average at the end {load_1m:.1f} (1 min), {load_5m:.1f} (5 min) on "
+              f"{os.cpu_count()} cores shared with other jobs (absolute "
+              "latencies are noisy; each write's snapshot analyses the whole city).",
+              f"Command: `.venv/bin/python -m benchmarks.bench_api_load {premises}`."]
     record("api_load", "\n".join(lines))
 
 
