@@ -15,13 +15,18 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
+from api.deps import identify_client
 from api.errors import ProblemDetail, install_error_handlers
 from api.geojson import FeatureCollectionIn, FeatureIn, FeaturePatch
+from api.limits import BodyLimit
 from api.openapi import install_openapi
+from api.params import reject_unknown_query
 from api.routers import analysis, collections, health, imports, landing
 from api.routers import bead as bead_router
 from api.routers import gaps as gaps_router
@@ -100,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "application/problem+json."
         ),
         lifespan=lifespan,
+        # every route: unknown query parameters are a 400; who asks, for the analysis limits
+        dependencies=[Depends(reject_unknown_query), Depends(identify_client)],
     )
     app.state.settings = settings
     app.state.services = services
@@ -111,6 +118,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(map_pages.router)
     # the maps' Leaflet files: every page loads its scripts from this server, no CDN
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+    # innermost: the metrics and snapshot middlewares see its 413 like any other answer
+    app.add_middleware(BodyLimit, limit_of=lambda scope: body_limit(settings, scope))
     # metrics middleware inside the snapshot one: a write's latency excludes its snapshot
     service_metrics.install(app)
     kpi_feeds.install(app, services)
@@ -120,3 +129,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "ScenarioIn": ScenarioIn,
     })
     return app
+
+
+def takes_upload(route: APIRoute) -> bool:
+    """Whether ``route`` takes a multipart file upload (so its documented request body says)."""
+    body = (route.openapi_extra or {}).get("requestBody", {})
+    return "multipart/form-data" in body.get("content", {})
+
+
+def body_limit(settings: Settings, scope: Scope) -> int:
+    """The largest request body for ``scope``'s route (put there by the router): uploads
+    ``max_upload_bytes``, any other body (JSON) ``max_body_bytes``."""
+    route = scope.get("route")
+    if isinstance(route, APIRoute) and takes_upload(route):
+        return settings.max_upload_bytes
+    return settings.max_body_bytes

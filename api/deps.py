@@ -9,6 +9,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from api.errors import ApiError
+from api.limits import Client, set_current_client
 from api.services import Services
 from api.settings import Settings
 from netgis.storage import Repository
@@ -42,6 +43,15 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 RepoDep = Annotated[Repository, Depends(get_repo)]
 
 
+def key_is_valid(settings: Settings, key: str) -> bool:
+    """Whether ``key`` is one of NETGIS_API_KEYS."""
+    # compare against every key without stopping early, so timing says nothing about keys
+    ok = False
+    for candidate in settings.api_keys:
+        ok |= secrets.compare_digest(key.encode(), candidate.encode())
+    return ok
+
+
 def require_api_key(
     settings: SettingsDep,
     key: Annotated[str | None, Security(_api_key_header)] = None,
@@ -50,12 +60,21 @@ def require_api_key(
     if not key:
         raise ApiError(401, "this request changes data and needs an X-API-Key header",
                        headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'})
-    # compare against every key without stopping early, so timing says nothing about keys
-    ok = False
-    for candidate in settings.api_keys:
-        ok |= secrets.compare_digest(key.encode(), candidate.encode())
-    if not ok:
+    if not key_is_valid(settings, key):
         raise ApiError(403, "the X-API-Key is not valid")
+
+
+async def identify_client(request: Request) -> None:
+    """Record who asks (address, valid key or not) for the limits on new analyses.
+
+    An application-wide dependency. It is async so that it runs in the request's
+    own context, which the route's thread inherits (see :func:`api.limits.current_client`).
+    A key that is not valid counts as none; it is not refused here (reads need no key).
+    """
+    key = request.headers.get("x-api-key")
+    keyed = bool(key) and key_is_valid(get_settings(request), key or "")
+    address = request.client.host if request.client is not None else "unknown"
+    set_current_client(Client(address, keyed))
 
 
 async def require_json_body(request: Request, settings: SettingsDep) -> None:

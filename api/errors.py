@@ -33,6 +33,8 @@ from netgis.errors import (
 )
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+#: Seconds a client is told to wait before retrying after a database fault (503).
+RETRY_AFTER_S = 5
 log = logging.getLogger("netgis.api")
 
 
@@ -135,7 +137,9 @@ def _netgis_handler(status: int) -> Handler:
         if status == 503:
             # the message may carry connection details; they stay in the log
             log.error("storage error on %s: %s", request.url.path, exc)
-            return problem(503, "the database is not reachable")
+            # a fault, not the client's doing: worth retrying (SPEC: 503 with Retry-After)
+            return problem(503, "the database is not reachable",
+                           headers={"Retry-After": str(RETRY_AFTER_S)})
         return problem(status, str(exc), _problems_of(exc))
 
     return handler

@@ -19,7 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from netgis.errors import Problem, ValidationError
 from netgis.schema import Field as SchemaField
@@ -35,14 +35,37 @@ class Link(BaseModel):
     title: str | None = None
 
 
+#: Arrays in GeoJSON coordinates: a MultiPolygon is polygons of rings of positions.
+MAX_COORDINATE_DEPTH = 4
+#: GeoJSON's own optional members (RFC 7946), accepted wherever the standard allows them.
+BboxMember = Field(None, description="The extent (RFC 7946 section 5); not used.")
+LinksMember = Field(None, description="Links, as the API serves them; not used.")
+
+
 class Geometry(BaseModel):
     """A GeoJSON geometry in WGS84 longitude/latitude."""
 
-    model_config = ConfigDict(extra="allow")
+    # an unknown member is a 422 naming it (SPEC): it may be a misspelt one
+    model_config = ConfigDict(extra="forbid")
 
     type: Literal["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString",
                   "MultiPolygon"]
     coordinates: list[Any]
+    bbox: list[float] | None = BboxMember
+
+    @field_validator("coordinates")
+    @classmethod
+    def _geojson_depth(cls, value: list[Any]) -> list[Any]:
+        # GeoJSON nests positions at most 4 deep (MultiPolygon); deeper input would only
+        # burden every reader after this one (the checks are iterative, not recursive)
+        stack: list[tuple[list[Any], int]] = [(value, 1)]
+        while stack:
+            items, depth = stack.pop()
+            if depth > MAX_COORDINATE_DEPTH:
+                raise ValueError(f"nested deeper than GeoJSON coordinates are "
+                                 f"({MAX_COORDINATE_DEPTH} levels)")
+            stack.extend((item, depth + 1) for item in items if isinstance(item, list))
+        return value
 
 
 def _python_type(f: SchemaField) -> Any:
@@ -97,30 +120,69 @@ def collection_model(feature: type[BaseModel], name: str, paged: bool = True) ->
     return create_model(name, **fields)
 
 
-class FeatureIn(BaseModel):
-    """A GeoJSON Feature sent to the API (WGS84); properties follow the layer's contract."""
+#: Names of WGS84 longitude/latitude in the legacy GeoJSON ``crs`` member (GDAL writes it).
+WGS84_NAMES = ("urn:ogc:def:crs:OGC:1.3:CRS84", "urn:ogc:def:crs:OGC::CRS84",
+               "http://www.opengis.net/def/crs/OGC/1.3/CRS84", "urn:ogc:def:crs:EPSG::4326",
+               "EPSG:4326")
 
-    model_config = ConfigDict(extra="allow")
+
+class LegacyCrs(BaseModel):
+    """The ``crs`` member of GeoJSON 2008 files: only WGS84 longitude/latitude is accepted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["name"]
+    properties: dict[str, str]
+
+    @field_validator("properties")
+    @classmethod
+    def _wgs84(cls, value: dict[str, str]) -> dict[str, str]:
+        if value.get("name") not in WGS84_NAMES:
+            raise ValueError("coordinates must be WGS84 longitude/latitude (CRS84)")
+        return value
+
+
+class FeatureIn(BaseModel):
+    """A GeoJSON Feature sent to the API (WGS84); properties follow the layer's contract.
+
+    The members a Feature served by this API carries (``links``) may be sent back;
+    any other member is a 422 naming it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     type: Literal["Feature"]
     id: str | int | None = None
     geometry: Geometry
     properties: dict[str, Any] | None = None
+    bbox: list[float] | None = BboxMember
+    links: list[dict[str, Any]] | None = LinksMember
 
 
 class FeatureCollectionIn(BaseModel):
-    """A GeoJSON FeatureCollection sent to the API (WGS84)."""
+    """A GeoJSON FeatureCollection sent to the API (WGS84).
 
-    model_config = ConfigDict(extra="allow")
+    Besides ``features``, the members GDAL writes (``name``, ``crs`` naming CRS84)
+    and those of a page this API serves are accepted and not used.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     type: Literal["FeatureCollection"]
     features: list[FeatureIn]
+    bbox: list[float] | None = BboxMember
+    links: list[dict[str, Any]] | None = LinksMember
+    name: str | None = Field(None, description="A layer name (GDAL writes it); not used.")
+    crs: LegacyCrs | None = Field(None, description="GeoJSON 2008 crs; CRS84 only.")
+    numberMatched: int | None = None
+    numberReturned: int | None = None
+    timeStamp: str | None = None
 
 
 class FeaturePatch(BaseModel):
     """A partial Feature: the properties to change and, optionally, a new geometry."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     type: Literal["Feature"] | None = None
     geometry: Geometry | None = None
@@ -208,9 +270,13 @@ def features_to_frame(layer: Layer, features: Sequence[FeatureIn],
     problems: list[Problem] = []
     rows: list[dict[str, Any]] = []
     geoms: list[Any] = []
+    known = set(layer.field_names)
     for i, feat in enumerate(features):
         props = dict(feat.properties or {})
         fid = props.get(layer.id_field)
+        # as PATCH does: a property the layer does not have is named, not dropped (SPEC)
+        problems += [Problem(layer.name, None if fid is None else str(fid), name,
+                             "not a field of this layer") for name in props if name not in known]
         if fid is None and feat.id is not None:
             fid = str(feat.id)
         if path_id is not None:

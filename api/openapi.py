@@ -98,6 +98,28 @@ def _problems_for_bad_parameters(doc: dict[str, Any]) -> None:
         schemas.pop(name, None)
 
 
+#: The parameter whose other values start a new analysis (see api.services.Services.analysis).
+ANALYSIS_PARAMETER = "drop_m"
+
+
+def _rate_limit_responses(doc: dict[str, Any]) -> None:
+    # an operation taking analysis parameters may start a new analysis, which anonymous
+    # clients may do only so often (api.limits): it may answer 429 with Retry-After
+    for path_item in doc.get("paths", {}).values():
+        for operation in path_item.values():
+            names = {p.get("name") for p in operation.get("parameters", [])}
+            if ANALYSIS_PARAMETER in names:
+                operation.setdefault("responses", {})["429"] = {
+                    "description": "Too Many Requests: this client started as many new "
+                                   "analyses as it may for now (cached answers and requests "
+                                   "with an X-API-Key are never limited).",
+                    "headers": {"Retry-After": {
+                        "description": "Seconds until a new analysis is allowed again.",
+                        "schema": {"type": "integer"}}},
+                    "content": {"application/problem+json": {"schema": _PROBLEM_REF}},
+                }
+
+
 def install_openapi(app: FastAPI, extra_schemas: dict[str, type[BaseModel]]) -> None:
     """Serve a cached OpenAPI 3.0 document that also holds ``extra_schemas`` components."""
 
@@ -111,6 +133,7 @@ def install_openapi(app: FastAPI, extra_schemas: dict[str, type[BaseModel]]) -> 
                 schemas.update(schema.pop("$defs", {}))
                 schemas[name] = schema
             _problems_for_bad_parameters(doc)
+            _rate_limit_responses(doc)
             app.openapi_schema = to_openapi_30(doc)
         return app.openapi_schema
 

@@ -7,9 +7,10 @@ FastAPI checks their types and bounds (a bad value is a 400 problem, see
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
+from fastapi.routing import APIRoute
 
 from netgis.errors import ParameterError, Problem
 from netgis.optics import LossBudget
@@ -81,3 +82,42 @@ def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
     if minx > maxx:
         raise bad("minx > maxx (boxes across the antimeridian are not supported)")
     return minx, miny, maxx, maxy
+
+
+#: Query parameter names each route declares, by ``id(route)`` (routes live as long as the app).
+_DECLARED: dict[int, frozenset[str]] = {}
+
+
+def declared_query_parameters(route: APIRoute) -> frozenset[str]:
+    """Every query parameter ``route`` declares: its own and its dependencies', by alias.
+
+    Taken from the route's dependency tree, the same tree the OpenAPI document is
+    made from, so what is accepted is exactly what is documented.
+    """
+    names = _DECLARED.get(id(route))
+    if names is None:
+        names = frozenset(_query_names(route.dependant))
+        _DECLARED[id(route)] = names
+    return names
+
+
+def _query_names(dependant: Any) -> set[str]:
+    names = {str(field.alias) for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """400 naming each query parameter the route does not declare (an application-wide
+    dependency): a misspelt ``drop_mm=40`` must not quietly give the default's answer."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    declared = declared_query_parameters(route)
+    unknown = sorted(set(request.query_params.keys()) - declared)
+    if unknown:
+        raise ParameterError(
+            [Problem("query", None, name, "unknown query parameter") for name in unknown],
+            f"unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}"
+            f" (this endpoint takes: {', '.join(sorted(declared)) or 'none'})")

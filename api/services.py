@@ -19,11 +19,17 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from api.limits import RateLimiter, current_client
+from netgis.errors import StorageError
 
 if TYPE_CHECKING:
     from api.settings import Settings
@@ -33,19 +39,144 @@ if TYPE_CHECKING:
     from netgis.optics import LossBudget
     from netgis.storage import Repository
 
+log = logging.getLogger("netgis.api.services")
+
 #: Build plans kept per application.
 PLAN_CACHE_SIZE = 4
 #: Key of a cached build plan: data version, drop_m, link_m, placement.
 PlanKey = tuple[int, float, float, str]
+#: Key of a cached analysis: see :func:`analysis_key`. Opaque to everything but this module.
+AnalysisKey = tuple[Hashable, ...]
+#: Seconds between two attempts to reach a database that was down.
+RECONNECT_INTERVAL_S = 1.0
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def analysis_key(version: int, drop_m: float, *extra: Hashable) -> AnalysisKey:
+    """The cache key of an analysis: data version, drop length and any further parameters.
+
+    The one place the key is built, so a new analysis parameter (an optical loss
+    budget, say) is one more ``extra`` item here and nowhere else.
+
+    Examples
+    --------
+    >>> analysis_key(3, 150, None)
+    (3, 150.0, None)
+    """
+    return (int(version), float(drop_m), *extra)
+
+
+class SingleFlight(Generic[K, V]):
+    """An LRU of computed values in which each missing key is computed once, by one caller.
+
+    A caller that finds its key computed returns at once, whatever else is being
+    computed: there is no lock around computations, only a short one around the
+    table. A caller whose key is being computed by another waits for that result
+    (or its exception) instead of computing it again. A failed computation is not
+    kept; the next caller tries again.
+
+    Parameters
+    ----------
+    size
+        Values kept, least recently used dropped first.
+
+    Examples
+    --------
+    >>> memo: SingleFlight[str, int] = SingleFlight(size=1)
+    >>> memo.get("a", lambda: 1), memo.get("a", lambda: 2), memo.get("b", lambda: 3)
+    (1, 1, 3)
+    >>> memo.keys()
+    ['b']
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._done: OrderedDict[K, V] = OrderedDict()
+        self._running: dict[K, Future[V]] = {}
+
+    def get(self, key: K, compute: Callable[[], V],
+            admit: Callable[[], None] | None = None) -> V:
+        """The value of ``key``, computed by ``compute()`` when missing.
+
+        ``admit`` is called before this caller starts a computation (not when the
+        value is kept or being computed by another caller); it may raise to refuse.
+        """
+        with self._lock:
+            if key in self._done:
+                self._done.move_to_end(key)
+                return self._done[key]
+            future = self._running.get(key)
+            if future is None:
+                if admit is not None:
+                    admit()
+                future = Future()
+                self._running[key] = future
+                owner = True
+            else:
+                owner = False
+        if not owner:
+            return future.result()
+        try:
+            value = compute()
+        except BaseException as exc:
+            with self._lock:
+                del self._running[key]
+            future.set_exception(exc)
+            raise
+        with self._lock:
+            del self._running[key]
+            self._put_locked(key, value)
+        future.set_result(value)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        """Keep ``value`` for ``key`` (most recently used)."""
+        with self._lock:
+            self._put_locked(key, value)
+
+    def _put_locked(self, key: K, value: V) -> None:
+        self._done[key] = value
+        self._done.move_to_end(key)
+        while len(self._done) > self.size:
+            self._done.popitem(last=False)
+
+    def peek(self, key: K) -> V | None:
+        """The kept value of ``key`` (not marked as used), or None."""
+        with self._lock:
+            return self._done.get(key)
+
+    def keys(self) -> list[K]:
+        """The keys kept, least recently used first."""
+        with self._lock:
+            return list(self._done)
+
+    def keep_only(self, wanted: Callable[[K], bool]) -> None:
+        """Drop every kept value whose key is not ``wanted``."""
+        with self._lock:
+            for key in [k for k in self._done if not wanted(k)]:
+                del self._done[key]
+
+
+def _version_of(key: AnalysisKey) -> int:
+    version = key[0]
+    assert isinstance(version, int)
+    return version
 
 
 class AnalysisCache:
     """The newest dataset read from the database and the last few analyses of it.
 
+    Analyses are kept per :func:`analysis_key` (data version and parameters), at
+    most ``size`` of them. A request for a kept analysis never waits for another
+    one being computed; two requests for the same missing one compute it once.
+
     Parameters
     ----------
     size
-        Analyses kept (one per drop length), least recently used dropped first.
+        Analyses kept, least recently used dropped first.
 
     Examples
     --------
@@ -55,51 +186,63 @@ class AnalysisCache:
 
     def __init__(self, size: int = 4) -> None:
         self.size = size
-        # one lock: two requests asking for the same missing result compute it once
-        self._lock = threading.Lock()
-        self._dataset: tuple[int, Dataset] | None = None
-        self._analyses: OrderedDict[tuple[object, ...], Analysis] = OrderedDict()
+        # the dataset of the newest version only: reading it is the expensive part of a change
+        self._datasets: SingleFlight[int, tuple[int, Dataset]] = SingleFlight(1)
+        self._analyses: SingleFlight[AnalysisKey, tuple[int, Analysis]] = SingleFlight(size)
 
     def dataset(self, repo: Repository) -> tuple[int, Dataset]:
         """The repository's dataset (WGS84) and the data version it belongs to."""
-        with self._lock:
-            return self._dataset_locked(repo)
+        return self._dataset_of(repo, repo.data_version())
 
-    def analysis(self, repo: Repository, drop_m: float,
-                 budget: LossBudget | None = None) -> tuple[int, Analysis]:
-        """The analysis of the repository's current data for ``drop_m`` and ``budget``."""
-        from netgis.analysis import analyze
-        from netgis.optics import LossBudget
+    def analysis(self, repo: Repository, drop_m: float, budget: LossBudget | None = None,
+                 admit: Callable[[], None] | None = None) -> tuple[int, Analysis]:
+        """The analysis of the repository's current data for ``drop_m`` (and ``budget``).
 
-        budget = budget or LossBudget()
-        with self._lock:
-            version, dataset = self._dataset_locked(repo)
-            key = (version, float(drop_m), *budget.key())
-            hit = self._analyses.get(key)
-            if hit is None:
-                hit = analyze(dataset, drop_m=float(drop_m), budget=budget)
-                self._analyses[key] = hit
-                while len(self._analyses) > self.size:
-                    self._analyses.popitem(last=False)
-            else:
-                self._analyses.move_to_end(key)
-            return version, hit
-
-    def _dataset_locked(self, repo: Repository) -> tuple[int, Dataset]:
+        ``admit`` is called only when this request would start a new analysis.
+        """
         version = repo.data_version()
-        if self._dataset is not None and self._dataset[0] == version:
-            return self._dataset
-        self._dataset = repo.read_consistent()
-        version = self._dataset[0]
-        # analyses of older data can never be asked for again through this cache
-        self._analyses = OrderedDict(
-            (k, v) for k, v in self._analyses.items() if k[0] == version
-        )
-        return self._dataset
+        # a LossBudget holds a dict: its key() is the hashable identity
+        optics = budget.key() if budget is not None else ()
+        key = analysis_key(version, drop_m, *optics)
+
+        def compute() -> tuple[int, Analysis]:
+            from netgis.analysis import analyze
+
+            read_version, dataset = self._dataset_of(repo, version)
+            result = analyze(dataset, drop_m=float(drop_m), budget=budget)
+            if read_version != version:
+                # written to meanwhile: the result belongs to the newer version as well
+                self._analyses.put(analysis_key(read_version, drop_m, *optics),
+                                   (read_version, result))
+            return read_version, result
+
+        return self._analyses.get(key, compute, admit)
+
+    def kept(self) -> list[AnalysisKey]:
+        """The keys of the analyses kept, least recently used first."""
+        return self._analyses.keys()
+
+    def _dataset_of(self, repo: Repository, version: int) -> tuple[int, Dataset]:
+        def read() -> tuple[int, Dataset]:
+            read_version, dataset = repo.read_consistent()
+            # analyses of older data can never be asked for again through this cache
+            self._analyses.keep_only(lambda key: _version_of(key) >= read_version)
+            return read_version, dataset
+
+        newest = self._datasets.keys()
+        if newest and newest[0] > version:
+            # a newer version is already read (a request saw the old one a moment ago)
+            kept = self._datasets.peek(newest[0])
+            if kept is not None:
+                return kept
+        return self._datasets.get(version, read)
 
 
 class PlanCache:
     """Build plans of the gap clusters per (data version, drop_m, link_m, placement).
+
+    Like :class:`AnalysisCache`: a kept plan is served while another is computed,
+    and a missing one is computed once.
 
     Parameters
     ----------
@@ -109,32 +252,21 @@ class PlanCache:
 
     def __init__(self, size: int = PLAN_CACHE_SIZE) -> None:
         self.size = size
-        # held while a plan is computed: two requests for the same missing plan compute it once
-        self._lock = threading.Lock()
-        self._plans: OrderedDict[PlanKey, BuildPlan] = OrderedDict()
+        self._plans: SingleFlight[PlanKey, BuildPlan] = SingleFlight(size)
 
-    def plan(self, version: int, analysis: Analysis, link_m: float,
-             placement: str) -> BuildPlan:
+    def plan(self, version: int, analysis: Analysis, link_m: float, placement: str,
+             admit: Callable[[], None] | None = None) -> BuildPlan:
         """The build plan of ``analysis``, the analysis of data version ``version``."""
         from netgis.gaps import plan_builds
 
         key: PlanKey = (int(version), float(analysis.drop_m), float(link_m), placement)
-        with self._lock:
-            hit = self._plans.get(key)
-            if hit is not None:
-                self._plans.move_to_end(key)
-                return hit
-            plan = plan_builds(analysis.premises, analysis.spans, analysis.nodes,
-                               drop_m=analysis.drop_m, link_m=link_m, placement=placement)
-            self._plans[key] = plan
-            while len(self._plans) > self.size:
-                self._plans.popitem(last=False)
-            return plan
+        return self._plans.get(key, lambda: plan_builds(
+            analysis.premises, analysis.spans, analysis.nodes, drop_m=analysis.drop_m,
+            link_m=link_m, placement=placement), admit)
 
     def kept(self) -> list[PlanKey]:
         """The keys of the plans kept, least recently used first."""
-        with self._lock:
-            return list(self._plans)
+        return self._plans.keys()
 
 
 class SnapshotKeeper:
@@ -152,10 +284,14 @@ class SnapshotKeeper:
     def ensure(self, repo: Repository, analyses: AnalysisCache, drop_m: float,
                budget: LossBudget | None = None) -> int | None:
         """Store a snapshot of the current data unless one exists; returns the new id or None."""
+        version = repo.data_version()
+        # version 0: nothing was ever loaded, there is no network to measure. Checked before
+        # the lock, so that a feed whose snapshot exists never waits for one being taken.
+        if version == 0 or version in self._stored:
+            return None
         with self._lock:
             version = repo.data_version()
-            # version 0: nothing was ever loaded, there is no network to measure
-            if version == 0 or version in self._stored:
+            if version in self._stored:
                 return None
             if repo.has_kpi_snapshot(version):
                 self._stored.add(version)
@@ -176,12 +312,16 @@ class Services:
     Parameters
     ----------
     settings
-        The application's settings: database URL, default drop length, cache size.
+        The application's settings: database URL, default drop length, cache size,
+        rate of new analyses per anonymous client.
 
     Notes
     -----
     The database is opened by :meth:`opened` (when the application starts), not
-    when the object is made.
+    when the object is made. A database that cannot be reached then does not stop
+    the application: every request needing it answers 503 (a
+    :class:`~netgis.errors.StorageError`) and tries to reach it again, at most once
+    per :data:`RECONNECT_INTERVAL_S`, until it is back.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -189,13 +329,17 @@ class Services:
         self.analyses = AnalysisCache(settings.analysis_cache_size)
         self.plans = PlanCache()
         self.snapshots = SnapshotKeeper()
+        self.limiter = RateLimiter(settings.analysis_rate_per_minute, settings.analysis_burst)
         self._repo: Repository | None = None
+        self._ready = False
+        self._connect_lock = threading.Lock()
+        self._last_attempt = -float("inf")
 
     # ---------------------------------------------------------------- lifecycle
 
     @contextmanager
     def opened(self) -> Iterator[Repository]:
-        """Connect to the settings' database for one run of the app.
+        """Connect to the settings' database (schema brought up to date) for one run of the app.
 
         Runs may overlap, as a test client and a live server of one app do:
         the newest repository serves, and each run closes the connections of
@@ -204,19 +348,39 @@ class Services:
         from netgis.storage import Repository
 
         # create=False: a SpatiaLite file that goes missing while serving is an outage,
-        # never silently replaced by a new empty database; the app prepares the schema
+        # never silently replaced by a new empty database; the app creates it at start
+        # when allowed (api.app), and the first request brings the schema up to date
         repo = Repository.from_url(self.settings.database_url, create=False)
         self._repo = repo
+        self._ready = False
+        self._last_attempt = -float("inf")
         try:
             yield repo
         finally:
             repo.close()
 
+    def _connect(self) -> None:
+        """Bring the schema up to date (once per run); a StorageError while it cannot."""
+        with self._connect_lock:
+            if self._ready:
+                return
+            now = time.monotonic()
+            if now - self._last_attempt < RECONNECT_INTERVAL_S:
+                # many requests during an outage must not each wait for a connection attempt
+                raise StorageError("the database was not reachable a moment ago")
+            self._last_attempt = now
+            assert self._repo is not None
+            self._repo.init()
+            self._ready = True
+            log.info("connected to the database")
+
     @property
     def repo(self) -> Repository:
-        """The open repository."""
+        """The open repository (a StorageError, answered 503, while it cannot be reached)."""
         if self._repo is None:
             raise RuntimeError("the services are not open: the application has not started")
+        if not self._ready:
+            self._connect()
         return self._repo
 
     # ------------------------------------------------------------------- reads
@@ -239,14 +403,38 @@ class Services:
 
     def analysis(self, drop_m: float | None = None,
                  budget: LossBudget | None = None) -> tuple[int, Analysis]:
-        """The data version and the analysis of the current data (cached per version,
-        drop length and optical parameters)."""
-        return self.analyses.analysis(self.repo, self.drop_m(drop_m), self.budget(budget))
+        """The data version and the analysis of the current data, cached per version, drop
+        length and optical parameters (``budget``; the server's settings when None).
+
+        A request that would start a new analysis at other than the server's defaults
+        counts against its client's rate (429 when used up).
+        """
+        drop = self.drop_m(drop_m)
+        default = drop == float(self.settings.drop_m) and budget is None
+        return self.analyses.analysis(self.repo, drop, self.budget(budget),
+                                      admit=None if default else self._admit)
 
     def plan(self, version: int, analysis: Analysis, link_m: float,
              placement: str) -> BuildPlan:
         """The build plan of ``analysis``, as :meth:`analysis` returned it with ``version``."""
-        return self.plans.plan(version, analysis, link_m, placement)
+        from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
+
+        default = (float(analysis.drop_m) == float(self.settings.drop_m)
+                   and float(link_m) == float(DEFAULT_LINK_M) and placement == DEFAULT_PLACEMENT)
+        return self.plans.plan(version, analysis, link_m, placement,
+                               admit=None if default else self._admit)
+
+    def _admit(self) -> None:
+        """Called before a new analysis or plan starts: anonymous clients spend a token.
+
+        The analysis at the server's defaults is never limited: it is computed at
+        most once per data version, and every client shares it. Keyed clients and
+        work outside a request (snapshots after a write) are not limited either.
+        """
+        client = current_client()
+        if client is None or client.keyed:
+            return
+        self.limiter.admit(client.address)
 
     # ------------------------------------------------------------ KPI snapshots
 

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     max_upload_bytes: Annotated[int, Field(ge=1, description="Largest upload.")] = 256 * 2**20
     max_body_bytes: Annotated[int, Field(ge=1, description="Largest JSON body.")] = 32 * 2**20
     analysis_cache_size: Annotated[int, Field(ge=1, description="Analyses kept.")] = 4
+    #: requests that would start a new analysis (a cache miss at other than the default
+    #: parameters) per client address without an X-API-Key; cached answers are never limited
+    analysis_rate_per_minute: Annotated[float, Field(ge=0, description=(
+        "New analyses an anonymous client may start per minute (429 beyond); 0: no "
+        "limit."))] = 10.0
+    analysis_burst: Annotated[int, Field(ge=1, description=(
+        "New analyses an anonymous client may start in a row."))] = 5
     #: empty by default: maps work offline and show the plant without a base map
     tiles_url: Annotated[str, Field(description="Basemap tiles for maps ({z}/{x}/{y} URL); "
                                                 "empty for none.")] = ""

@@ -136,6 +136,8 @@ class ScenarioIn(BaseModel):
     """Everything that fails at once: spans, nodes, ducts and an area (WGS84 polygon);
     and what-ifs on the optical parameters."""
 
+    model_config = ConfigDict(extra="forbid")  # {"span": [...]} is a 422, not "no impact"
+
     spans: list[str] = Field(default_factory=list)
     nodes: list[str] = Field(default_factory=list)
     ducts: list[str] = Field(default_factory=list)

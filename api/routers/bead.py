@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 from api.deps import ServicesDep, SettingsDep, check_upload_length
 from api.errors import ApiError, problem_responses
 from api.params import DropParam
+from api.routers.common import UploadNames, safe_filename
 from netgis.errors import Problem
 from netgis.schema import DEFAULT_REACH_M
 
@@ -120,16 +121,27 @@ async def bead(
                 raise ApiError(422, "the form needs 'availability' and 'locations' file parts",
                                missing)
             assert isinstance(loc, UploadFile)
+            # each part in a folder of its own under the client's name, so that messages
+            # about a file name the client's file (two parts may share a name)
+            names = UploadNames(Path(tmp))
             for i, part in enumerate(parts):
-                target = Path(tmp) / f"availability-{i}.csv"
+                client_name = safe_filename(part.filename, "availability.csv")
+                target = _folder(tmp, f"availability-{i}") / client_name
+                names.add(target, client_name)
                 await _save(part, target, budget)
                 avail_paths.append(target)
-            suffix = PurePath(loc.filename or "").suffix.lower()
-            loc_path = Path(tmp) / f"locations{suffix if suffix in _LOCATION_SUFFIXES else '.csv'}"
+            client_name = safe_filename(loc.filename, "locations.csv")
+            suffix = PurePath(client_name).suffix.lower()
+            # the reader goes by the suffix: an unknown one is read as CSV
+            loc_path = _folder(tmp, "locations") / (
+                client_name if suffix in _LOCATION_SUFFIXES else client_name + ".csv")
+            names.add(loc_path, client_name)
             await _save(loc, loc_path, budget)
         drop = services.drop_m(drop_m)
         version, result = await run_in_threadpool(services.analysis, drop)
-        answer = await run_in_threadpool(_run, result, avail_paths, loc_path, drop, reach_m)
+        with names.client_errors():
+            answer = await run_in_threadpool(_run, result, avail_paths, loc_path, drop,
+                                             reach_m)
     rows = answer.locations.sort_values("location_id", kind="stable")
     shown = rows.iloc[:settings.max_limit]
     s = answer.summary
@@ -147,6 +159,12 @@ async def bead(
                    for r in cast("Iterator[Any]", shown.itertuples(index=False))],
         numberMatched=len(rows), numberReturned=len(shown),
     )
+
+
+def _folder(tmp: str, name: str) -> Path:
+    folder = Path(tmp) / name
+    folder.mkdir()
+    return folder
 
 
 def _run(result: Analysis, availability: list[Path], locations: Path, drop_m: float,

@@ -5,9 +5,14 @@ This module holds no routes; query parameters are in :mod:`api.params`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable, Sequence
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -16,7 +21,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from api.errors import ApiError
-from netgis.errors import Problem
+from netgis.errors import NetgisError, Problem
 
 GEOJSON = "application/geo+json"
 M = TypeVar("M", bound=BaseModel)
@@ -61,6 +66,10 @@ async def json_body(request: Request) -> Any:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}",
                        [Problem("body", None, None, "not valid JSON")]) from None
+    except RecursionError:
+        # the parser recurses once per level of arrays/objects: ~1000 levels is its end
+        raise ApiError(400, "the body is nested too deeply to read as JSON",
+                       [Problem("body", None, None, "nested too deeply")]) from None
 
 
 def fit(model: type[M], data: Any) -> M:
@@ -89,3 +98,81 @@ def request_body(schema_names: Sequence[str], media_types: Sequence[str]) -> dic
     schema = refs[0] if len(refs) == 1 else {"oneOf": refs}
     return {"requestBody": {"required": True,
                             "content": {m: {"schema": schema} for m in media_types}}}
+
+
+def safe_filename(name: str | None, default: str) -> str:
+    """The last part of a file name a client sent, cut to characters safe in a path.
+
+    Examples
+    --------
+    >>> safe_filename("C:\\data\\My city.gpkg", "upload"), safe_filename("../..", "upload")
+    ('My city.gpkg', 'upload')
+    """
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    base = re.sub(r"[^\w.\- ]", "_", base)[:120].strip(" .")
+    return base or default
+
+
+class UploadNames:
+    """Where uploads were saved on the server, and the names their client gave them.
+
+    Messages about a saved upload (a dataset that cannot be read, a CSV with a bad
+    line) name the server's temporary path; :meth:`client_errors` rewrites every
+    error raised inside it so that it names the client's own file instead.
+
+    Parameters
+    ----------
+    tmp
+        The temporary folder of the request; any path inside it that is left over
+        after the known uploads are renamed is shortened to its part inside.
+    """
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = str(tmp)
+        self._pairs: list[tuple[str, str]] = []
+
+    def add(self, saved: Path, client_name: str) -> None:
+        """``saved`` holds the upload the client called ``client_name``."""
+        self._pairs.append((str(saved), client_name))
+        if saved.name != client_name:
+            self._pairs.append((saved.name, client_name))
+
+    def add_folder(self, folder: Path, shown_as: str) -> None:
+        """Files under ``folder`` are shown as ``shown_as/<their path inside>``."""
+        self._pairs.append((str(folder) + os.sep, shown_as.rstrip("/") + "/"))
+
+    def text(self, message: str) -> str:
+        """``message`` with every known server path replaced by what the client knows."""
+        for server, client in sorted(self._pairs, key=lambda p: len(p[0]), reverse=True):
+            message = message.replace(server, client)
+        return message.replace(self.tmp + os.sep, "").replace(self.tmp, "")
+
+    def _problem(self, p: Problem) -> Problem:
+        def fix(value: str | None) -> str | None:
+            return None if value is None else self.text(value)
+
+        return dataclasses.replace(p, layer=fix(p.layer) or p.layer, id=fix(p.id),
+                                   field=fix(p.field), reason=self.text(p.reason))
+
+    def renamed(self, exc: NetgisError | ApiError) -> NetgisError | ApiError:
+        """A copy of ``exc`` whose message and problems name the client's files."""
+        # not copy.copy: exception classes here take other arguments than their args
+        new = exc.__class__.__new__(exc.__class__)
+        new.__dict__.update(exc.__dict__)
+        new.args = tuple(self.text(a) if isinstance(a, str) else a for a in exc.args)
+        for attr in ("problems", "warnings"):
+            items = getattr(exc, attr, None)
+            if isinstance(items, list):
+                setattr(new, attr, [self._problem(p) if isinstance(p, Problem) else p
+                                    for p in items])
+        if isinstance(new, ApiError):
+            new.detail = self.text(new.detail)
+        return new
+
+    @contextmanager
+    def client_errors(self) -> Iterator[None]:
+        """Raise the errors of the block with the client's file names in them."""
+        try:
+            yield
+        except (NetgisError, ApiError) as exc:
+            raise self.renamed(exc) from None

@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 
 from api.deps import RepoDep, SettingsDep, check_upload_length, require_api_key
 from api.errors import ApiError, problem_responses
+from api.routers.common import UploadNames, safe_filename
 from netgis.errors import Problem
 from netgis.io import read_dataset
 from netgis.schema import LAYER_NAMES
@@ -70,7 +71,14 @@ async def import_dataset(
             if not isinstance(upload, UploadFile):
                 raise ApiError(422, "the form has no 'file' part",
                                [Problem("body", None, "file", "a file part is required")])
-            target = Path(tmp) / "upload"
+            # saved under the client's own name, so that messages about it name that file
+            client_name = safe_filename(upload.filename, "upload")
+            names = UploadNames(Path(tmp))
+            (Path(tmp) / "upload").mkdir()
+            target = Path(tmp) / "upload" / client_name
+            names.add(target, client_name)
+            names.add(target.with_name(client_name + ".gpkg"), client_name)
+            names.add_folder(Path(tmp) / "unzipped", client_name)
             size = 0
             with target.open("wb") as out:
                 while chunk := await upload.read(_CHUNK):
@@ -79,7 +87,9 @@ async def import_dataset(
                         raise ApiError(413, f"the upload is larger than "
                                        f"{settings.max_upload_bytes} bytes")
                     out.write(chunk)
-        counts = await run_in_threadpool(_load, repo, target, mode, settings.max_upload_bytes)
+        with names.client_errors():
+            counts = await run_in_threadpool(_load, repo, target, mode,
+                                             settings.max_upload_bytes)
         version = await run_in_threadpool(repo.data_version)
     return ImportResult(mode=mode, counts=counts, data_version=int(version))
 
@@ -95,10 +105,13 @@ def _dataset_path(upload: Path, max_bytes: int) -> Path:
     with upload.open("rb") as fh:
         head = fh.read(16)
     if head.startswith(_SQLITE_MAGIC):
-        return upload.rename(upload.with_suffix(".gpkg"))
+        # the reader goes by the suffix; the client's name stays visible in front of it
+        if upload.suffix == ".gpkg":
+            return upload
+        return upload.rename(upload.with_name(upload.name + ".gpkg"))
     if not head.startswith(_ZIP_MAGIC):
         raise ApiError(415, "the file is neither a GeoPackage nor a zip archive")
-    out = upload.parent / "unzipped"
+    out = upload.parent.parent / "unzipped"
     try:
         with zipfile.ZipFile(upload) as archive:
             _safe_extract(archive, out, max_bytes)

@@ -98,8 +98,9 @@ def test_criticality_page_overlays_a_scenario(client: TestClient) -> None:
     assert bad.status_code == 422
     assert bad.headers["content-type"].startswith("application/problem+json")
     assert "nope" in bad.text
-    # other pages take no scenario: the parameter is not theirs and changes nothing
-    assert client.get("/maps/coverage", params={"fail_nodes": "B"}).status_code == 200
+    # other pages take no scenario: the parameter is not theirs, a 400 naming it (SPEC)
+    other = client.get("/maps/coverage", params={"fail_nodes": "B"})
+    assert other.status_code == 400 and other.json()["errors"][0]["field"] == "fail_nodes"
 
 
 def test_gaps_page_shows_the_unpassed_premise_and_its_rank(client: TestClient) -> None:
