@@ -19,7 +19,8 @@ from branca.element import Element, MacroElement
 from folium.template import Template as FoliumTemplate
 from jinja2 import Template
 
-from maps.assets import figure_of, use_local_assets
+from maps.assets import use_local_assets
+from maps.figure import figure_of
 from netgis.errors import ConfigError, Problem, ValidationError
 from netgis.schema import DEFAULT_HEX_RESOLUTION, DEFAULT_MAX_FEATURES
 

@@ -22,7 +22,8 @@ import re
 from pathlib import Path
 
 import folium
-from branca.element import Figure
+
+from maps.figure import figure_of
 
 #: Script files a page loads, as (folium link name, path under the static directory).
 VENDOR_JS: tuple[tuple[str, str], ...] = (("leaflet", "vendor/leaflet/dist/leaflet.js"),)
@@ -79,14 +80,6 @@ def _inline_css(path: Path) -> str:
         return f'url("{_data_uri((path.parent / ref).resolve())}")'
 
     return _CSS_URL.sub(embed, path.read_text(encoding="utf-8"))
-
-
-def figure_of(m: folium.Map) -> Figure:
-    """The page (branca Figure) holding ``m``."""
-    root = m.get_root()
-    if not isinstance(root, Figure):
-        raise TypeError("a folium.Map always sits in a Figure")
-    return root
 
 
 def inline_html(m: folium.Map) -> str:

@@ -91,9 +91,9 @@ def _premise_classes(m: folium.Map, p: gpd.GeoDataFrame, passed: np.ndarray
         out = passed & ~roomy & ~tight
         classes = [
             (roomy, PASSED_COLOR, "netgis-premise-passed",
-             f"passed, in budget (margin >= {TIGHT_MARGIN_DB:g} dB)"),
+             f"passed, in budget (margin {TIGHT_MARGIN_DB:g} dB or more)"),
             (tight, TIGHT_COLOR, "netgis-premise-tight",
-             f"passed, tight (margin < {TIGHT_MARGIN_DB:g} dB)"),
+             f"passed, tight (margin under {TIGHT_MARGIN_DB:g} dB)"),
             (out, OUT_OF_BUDGET_COLOR, "netgis-premise-out-of-budget",
              "passed, out of optical budget"),
         ]

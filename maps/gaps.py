@@ -14,8 +14,8 @@ from branca.element import MacroElement
 from jinja2 import Template
 
 from maps import _base as base
-from maps.assets import figure_of
 from maps.coverage import LIT_COLOR, NOT_PASSED_COLOR
+from maps.figure import figure_of
 from netgis.gaps import rollup_h3
 from netgis.schema import DEFAULT_H3_RES
 

@@ -42,7 +42,7 @@ def test_coverage_ring_spur_counts_and_popups(ring: Analysis) -> None:
     assert spur2["served_span_id"] == "s6" and spur2["distance_m"] == pytest.approx(50.02, abs=0.05)
     assert spur2["units"] == 5
     names = overlay_names(m)
-    assert "Premises passed, in budget (margin >= 3 dB) (5)" in names
+    assert "Premises passed, in budget (margin 3 dB or more) (5)" in names
     assert "Premises not passed (1)" in names
     html = m.get_root().render()
     assert "netgis-legend" in html and "not passed" in html
