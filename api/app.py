@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from api.deps import PUBLIC_PATHS, read_access
 from api.errors import ProblemDetail, install_error_handlers
 from api.geojson import FeatureCollectionIn, FeatureIn, FeaturePatch
 from api.openapi import install_openapi
@@ -100,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "application/problem+json."
         ),
         lifespan=lifespan,
+        # NETGIS_OPEN_READS=false: every route but PUBLIC_PATHS needs a key with the read scope
+        dependencies=read_access(settings),
     )
     app.state.settings = settings
     app.state.services = services
@@ -118,5 +121,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "ProblemDetail": ProblemDetail, "FeatureIn": FeatureIn,
         "FeatureCollectionIn": FeatureCollectionIn, "FeaturePatch": FeaturePatch,
         "ScenarioIn": ScenarioIn,
-    })
+    }, public_paths=PUBLIC_PATHS)
     return app
