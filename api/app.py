@@ -23,7 +23,7 @@ from api.deps import PUBLIC_PATHS, read_access
 from api.errors import ProblemDetail, install_error_handlers
 from api.geojson import FeatureCollectionIn, FeatureIn, FeaturePatch
 from api.openapi import install_openapi
-from api.routers import analysis, collections, health, imports, landing
+from api.routers import analysis, audit, collections, health, imports, landing
 from api.routers import bead as bead_router
 from api.routers import gaps as gaps_router
 from api.routers import kpis as kpi_feeds
@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.services = services
     install_error_handlers(app)
-    for module in (landing, collections, imports, analysis, health):
+    for module in (landing, collections, imports, analysis, health, audit):
         app.include_router(module.router)
     app.include_router(gaps_router.router)
     app.include_router(bead_router.router)
