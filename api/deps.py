@@ -55,10 +55,13 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 RepoDep = Annotated[Repository, Depends(get_repo)]
 
 
-def _authorize(settings: Settings, key: str | None, scope: Scope, needs: str) -> ApiKey:
-    """The configured key sent in ``key`` if it has ``scope``; else a 401 or 403 problem."""
+def _authorize(settings: Settings, key: str | None, scope: Scope, missing: str) -> ApiKey:
+    """The configured key sent in ``key`` if it has ``scope``; else a 401 or 403 problem.
+
+    ``missing`` is the detail of the 401 (it names the X-API-Key header).
+    """
     if not key:
-        raise ApiError(401, f"this request {needs} and needs an X-API-Key header",
+        raise ApiError(401, missing,
                        headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'})
     found = authenticate(settings.api_keys, key)
     if found is None:
@@ -77,7 +80,8 @@ def require_api_key(
     key: Annotated[str | None, Security(_api_key_header)] = None,
 ) -> ApiKey:
     """The writing key: 401 without a key, 403 for an unknown key or one without write scope."""
-    return _authorize(settings, key, "write", "changes data")
+    return _authorize(settings, key, "write",
+                      "this request changes data and needs an X-API-Key header")
 
 
 def require_read_key(
@@ -85,7 +89,8 @@ def require_read_key(
     key: Annotated[str | None, Security(_api_key_header)] = None,
 ) -> ApiKey:
     """A key with the read scope, whether reads are open or not (for the audit log)."""
-    return _authorize(settings, key, "read", "reads the audit log")
+    return _authorize(settings, key, "read",
+                      "the audit log tells who changed what and needs an X-API-Key header")
 
 
 def _closed_reads(
@@ -93,10 +98,14 @@ def _closed_reads(
     settings: SettingsDep,
     key: Annotated[str | None, Security(_api_key_header)] = None,
 ) -> None:
+    """With closed reads: a key with the read scope for every route but PUBLIC_PATHS."""
+    # the matched route's path template (e.g. /collections/nodes/items/{featureId}); when a
+    # framework does not say, the request is treated as closed
     route = request.scope.get("route")
     if getattr(route, "path", None) in PUBLIC_PATHS:
         return
-    _authorize(settings, key, "read", "reads data")
+    _authorize(settings, key, "read",
+               "reads are closed on this server: every request needs an X-API-Key header")
 
 
 def read_access(settings: Settings) -> list[Any]:
