@@ -92,6 +92,9 @@ def figure_of(m: folium.Map) -> Figure:
 def inline_html(m: folium.Map) -> str:
     """Render ``m`` as one self-contained HTML page: no request leaves the file.
 
+    The page carries its Content-Security-Policy (:mod:`maps.csp`) in a
+    ``<meta http-equiv>`` element.
+
     Examples
     --------
     >>> html = inline_html(folium.Map(tiles=None))
@@ -109,5 +112,8 @@ def inline_html(m: folium.Map) -> str:
         # the source map comment would make dev tools fetch a file that is not there
         js = _SOURCE_MAP.sub("", (root / path).read_text(encoding="utf-8"))
         header.add_child(folium.Element(f"<script>{js}</script>"), name=f"inline_{name}")
-    html: str = figure_of(m).render()
+    from maps.csp import secure_html
+
+    # a saved page keeps its Content-Security-Policy: only its own scripts run
+    html, _ = secure_html(m)
     return html

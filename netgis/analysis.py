@@ -77,7 +77,7 @@ class Analysis:
     spans: gpd.GeoDataFrame
     nodes: gpd.GeoDataFrame
     kpis: Kpis
-    network: nx.MultiGraph
+    network: nx.MultiGraph[str]
     graph: AnalysisGraph
     structure: Structure
     protection: Protection

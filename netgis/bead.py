@@ -25,7 +25,7 @@ Examples
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,7 +218,8 @@ def _blocks(path: Path, block_bytes: int, problems: list[Problem], counts: dict[
 
 
 def _read_blocks(path: Path, block_bytes: int, problems: list[Problem], counts: dict[str, int],
-                 on_invalid: Any, bad_lines: list[int]) -> Iterable[tuple[pa.Table, int, int]]:
+                 on_invalid: Callable[[Any], str], bad_lines: list[int]
+                 ) -> Iterable[tuple[pa.Table, int, int]]:
     reader = pacsv.open_csv(
         path,
         # serial reading is what makes pyarrow report the line number of a malformed row

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -25,6 +25,17 @@ from netgis.schema import (
     MAP_KINDS,
     SNAP_TOLERANCE_M,
 )
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import shapely
+    from pyproj import CRS
+
+    from netgis.analysis import Analysis, Progress
+    from netgis.dataset import Dataset
+    from netgis.optics import LossBudget
+    from netgis.storage import Repository
+    from netgis.storage.repository import WriteMode
 
 app = typer.Typer(
     name="netgis",
@@ -53,7 +64,7 @@ def _root() -> None:
     """Coverage and redundancy analysis of fiber plant."""
 
 
-def _echo_json(obj: Any) -> None:
+def _echo_json(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, indent=1, allow_nan=False) + "\n")
 
 
@@ -122,7 +133,7 @@ DatabaseUrlOpt = Annotated[
 ]
 
 
-def _repository(database_url: str | None) -> Any:
+def _repository(database_url: str | None) -> Repository:
     """A Repository to use in a ``with`` block (closes its connections at the end)."""
     from netgis.storage import Repository
 
@@ -170,8 +181,9 @@ def db_load(
     with _repository(database_url) as repo:
         repo.init()  # a no-op on an initialised database; makes `db load` enough on a new one
         try:
-            # the audit log names the command line as the one who wrote
-            counts = repo.load_dataset(data, mode=mode, actor="cli", action="load")
+            # checked above; the audit log names the command line as the one who wrote
+            counts = repo.load_dataset(data, mode=cast("WriteMode", mode), actor="cli",
+                                       action="load")
         except ConflictError as exc:
             typer.echo(f"error: nothing loaded: {len(exc.problems)} conflict(s)", err=True)
             for p in exc.problems:
@@ -348,7 +360,7 @@ def scenario(
 
 
 def _budget(pon_class: str | None, budget_db: float | None, atten_db_per_km: float | None,
-            splice_db: float | None, fixed_db: float | None) -> Any:
+            splice_db: float | None, fixed_db: float | None) -> LossBudget | None:
     """The loss parameters the options ask for; None when none is given (the defaults)."""
     from netgis.optics import LossBudget
 
@@ -437,20 +449,22 @@ def _split(values: list[str] | None) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
 
 
-def _read_area(path: Path) -> tuple[Any, Any]:
+def _read_area(path: Path) -> tuple[shapely.Geometry, CRS | int]:
     import shapely
 
     from netgis.errors import Problem
     from netgis.io import read_frame
 
     frame = read_frame(path, subject="area", shown=str(path))
-    polys = frame.geometry[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    # types-geopandas types a masked GeoSeries as a plain Series
+    polys = cast("gpd.GeoSeries",
+                 frame.geometry[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])])
     if polys.empty:
         raise ValidationError([Problem("area", None, "geometry", f"{path} has no polygon")])
     return shapely.union_all(polys.to_numpy()), frame.crs or 4326
 
 
-def _load(dataset: Path | None, db: bool) -> Any:
+def _load(dataset: Path | None, db: bool) -> Dataset:
     if db:
         from netgis.storage import Repository
 
@@ -463,8 +477,8 @@ def _load(dataset: Path | None, db: bool) -> Any:
     return read_dataset(dataset)
 
 
-def _analyze(dataset: Path | None, db: bool, drop_m: float, step: Any, *,
-             budget: Any = None) -> Any:
+def _analyze(dataset: Path | None, db: bool, drop_m: float, step: Progress, *,
+             budget: LossBudget | None = None) -> Analysis:
     """Load, analyze and echo the dataset's and the analysis's warnings on stderr."""
     from netgis.analysis import analyze as run_analysis
 
@@ -489,7 +503,7 @@ class _progress:
 
     STEPS = ("read", "graph", "coverage", "optics", "redundancy", "kpis", "write")
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Progress:
         if not sys.stderr.isatty():
             return lambda _name: None
         from rich.console import Console
@@ -558,7 +572,7 @@ def gaps(
                 "planned_spans": len(found.plan.spans), "top": top, "out": str(out)})
 
 
-def _read_lines(path: Path) -> Any:
+def _read_lines(path: Path) -> gpd.GeoDataFrame:
     from netgis.errors import Problem
     from netgis.io import read_frame
 

@@ -186,7 +186,8 @@ def locate(
     out["nearest_span_id"] = pd.Series(ids, index=out.index, dtype=object)
     out["distance_m"] = dist
     out["passed"] = passed
-    out["served_span_id"] = pd.Series(np.where(passed, ids, None), index=out.index, dtype=object)
+    # numpy stubs leave None (a valid object scalar) out of ArrayLike (arg-type follows from it)
+    out["served_span_id"] = pd.Series(np.where(passed, ids, None), index=out.index, dtype=object)  # type: ignore[call-overload, arg-type]
     out["attach_lon"] = attach[:, 0]
     out["attach_lat"] = attach[:, 1]
     out["attach_frac"] = frac

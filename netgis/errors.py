@@ -26,16 +26,45 @@ class Problem:
     field: str | None
     reason: str
 
+    def __post_init__(self) -> None:
+        # a problem is for reporting: text that no UTF-8 encoder accepts (a lone surrogate
+        # from a JSON "\\ud800" escape) would make the report itself fail to print or to
+        # be sent, so such characters are kept as backslash escapes
+        for name in ("layer", "id", "field", "reason"):
+            value = getattr(self, name)
+            if isinstance(value, str) and not _encodable(value):
+                object.__setattr__(self, name, value.encode("utf-8", "backslashreplace")
+                                   .decode("utf-8"))
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def __str__(self) -> str:
         where = self.layer
         if self.id is not None:
-            where += f" id={self.id}"
+            where += f" id={_printable(self.id)}"
         if self.field is not None:
             where += f" field={self.field}"
         return f"{where}: {self.reason}"
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    """``text`` as it stands, or quoted with escapes when it holds a control character.
+
+    Problems are printed to terminals: a CR, a line feed or an ANSI escape in an id
+    read from a file would otherwise rewrite what the user sees.
+    """
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text):
+        return repr(text)
+    return text
 
 
 class NetgisError(Exception):

@@ -143,7 +143,7 @@ def _reading(path: Path, subject: str, shown: str, how: str = "") -> Iterator[No
             yield
     except Exception as exc:
         raise DatasetFormatError(
-            [Problem(subject, None, None, f"cannot read {shown}{how}: {exc}")]
+            [Problem(subject, None, None, f"cannot read {shown}{how}: {_reason(exc, path)}")]
         ) from exc
 
 
@@ -198,7 +198,8 @@ def read_frame(
 
 def _as_geoframe(frame: pd.DataFrame) -> gpd.GeoDataFrame:
     if not isinstance(frame, gpd.GeoDataFrame):
-        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([None] * len(frame)))
+        # types-geopandas leaves missing geometries (None) out of the GeoSeries data
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([None] * len(frame)))  # type: ignore[arg-type]
     if frame.geometry.name != "geometry":
         frame = frame.rename_geometry("geometry")
     return frame
@@ -225,7 +226,8 @@ def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
                 frame = read_frame(p, layer=present[name])
                 if _gpkg_srs_id(p, present[name]) in (0, -1):
                     # the GeoPackage "undefined" SRSs: GDAL invents a CRS, the data has none
-                    frame = frame.set_crs(None, allow_override=True)
+                    # types-geopandas: set_crs(None, allow_override=True) clears the CRS at runtime
+                    frame = frame.set_crs(None, allow_override=True)  # type: ignore[call-overload]
                 layers[name] = RawLayer(name, frame, str(p), "gpkg")
         return layers
     problems: list[Problem] = []
@@ -252,6 +254,18 @@ def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
     return layers
 
 
+def _reason(exc: Exception, path: Path) -> str:
+    """The reader's message with the file named by its name only.
+
+    GDAL puts the full path into its messages; for an upload that is a temporary
+    folder of the server, which is none of the client's business.
+    """
+    text = str(exc)
+    for form in {str(path), str(path.resolve()), path.as_posix()}:
+        text = text.replace(form, path.name)
+    return text
+
+
 def _gpkg_layers(path: Path) -> dict[str, str]:
     """Contract layer name -> layer name in the file (matched case-insensitively)."""
     with _reading(path, "dataset", path.name):
@@ -276,7 +290,7 @@ def _gpkg_srs_id(path: Path, layer: str) -> int | None:
             con.close()
     except sqlite3.Error as exc:
         raise DatasetFormatError(
-            [Problem(layer, None, None, f"cannot read {path.name}: {exc}")]
+            [Problem(layer, None, None, f"cannot read {path.name}: {_reason(exc, path)}")]
         ) from exc
     return None if row is None or row[0] is None else int(row[0])
 

@@ -212,6 +212,8 @@ def path_node_losses(loss: VertexLoss) -> tuple[FloatArray, FloatArray]:
     splice = np.where(nodes.is_splice, nodes.loss_db, 0.0)
     split = np.where(np.isnan(nodes.split_ratio), 0.0, nodes.loss_db)
     parent = np.where(loss.predecessor >= 0, loss.predecessor, 0).astype(np.int64)
+    if len(parent) == 0:  # an empty network
+        return splice, split
     parent[0] = 0
     splice[0] = split[0] = 0.0
     while (parent != 0).any():

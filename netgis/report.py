@@ -22,7 +22,6 @@ from netgis.analysis import NODE_COLUMNS, PREMISE_COLUMNS, SPAN_COLUMNS, Analysi
 from netgis.io import atomic_dir
 from netgis.schema import RESULT_FIELDS
 
-OUTPUT_FILES = ("premises.csv", "spans.csv", "nodes.csv", "kpis.json")
 _STRUCTURAL = r'[,"\r\n]'
 
 

@@ -14,13 +14,14 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 FieldType = Literal["text", "int", "bool"]
 
 NODE_KINDS = ("core", "cabinet", "splice", "splitter", "handhole", "pole", "other")
 STATUSES = ("in_service", "planned", "retired")
-PLACEMENTS = ("aerial", "underground", "buried", "submarine", "other")
+Placement = Literal["aerial", "underground", "buried", "submarine", "other"]
+PLACEMENTS: tuple[str, ...] = get_args(Placement)
 PREMISE_KINDS = ("residential", "business", "anchor", "other")
 
 IN_SERVICE = "in_service"
@@ -48,7 +49,7 @@ DEFAULT_MAX_FEATURES = 20_000
 #: Default linkage distance of gap clusters, meters: premises this close share a build.
 DEFAULT_LINK_M = 250.0
 #: Default placement of new route, which prices a build.
-DEFAULT_PLACEMENT = "underground"
+DEFAULT_PLACEMENT: Placement = "underground"
 #: Default distance, meters, within which an unpassed BEAD location counts as reachable.
 DEFAULT_REACH_M = 500.0
 #: The map kinds, as the command line and the API name them (the maps package builds them).
@@ -154,7 +155,6 @@ AREAS = Layer(
 
 LAYERS: dict[str, Layer] = {layer.name: layer for layer in (NODES, SPANS, PREMISES, AREAS)}
 LAYER_NAMES: tuple[str, ...] = tuple(LAYERS)
-REQUIRED_LAYERS: tuple[str, ...] = tuple(n for n, layer in LAYERS.items() if layer.required)
 
 
 # --------------------------------------------------------------------------- analysis results

@@ -309,3 +309,13 @@ def test_cli_budget_db_changes_the_answer(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     kpis = json.loads(proc.stdout)
     assert kpis["units_in_budget"] == 6 and kpis["budget_coverage_pct"] == pytest.approx(100.0)
+
+
+def test_an_empty_network_has_no_loss_and_no_crash() -> None:
+    import geopandas as gpd
+
+    empty = {layer: gpd.GeoDataFrame(geometry=[], crs=UTM)
+             for layer in ("nodes", "spans", "premises")}
+    r = analyze(validate_frames(empty).dataset_or_raise())
+    assert r.kpis["network"]["units_in_budget"] == 0
+    assert r.kpis["network"]["budget_coverage_pct"] is None

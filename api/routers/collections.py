@@ -6,7 +6,8 @@ properties and filters (the contract's enum fields, e.g. ``?status=planned``).
 
 import inspect
 import re
-from typing import Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+from urllib.parse import quote
 
 import shapely
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -39,6 +40,9 @@ from api.routers.common import (
 )
 from netgis.errors import Problem, ValidationError
 from netgis.schema import LAYER_NAMES, LAYERS, Layer
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 router = APIRouter(tags=["Features"])
 
@@ -113,12 +117,17 @@ def _columns(layer: Layer) -> list[str]:
     return layer.field_names
 
 
-def _feature_response(request: Request, layer: Layer, frame: Any,
+def _quoted(item_id: str) -> str:
+    """``item_id`` as one URL path segment (percent-encoded UTF-8, "/" included)."""
+    return quote(str(item_id), safe="")
+
+
+def _feature_response(request: Request, layer: Layer, frame: "gpd.GeoDataFrame",
                       status_code: int = 200, version: int | None = None) -> GeoJSONResponse:
     feature = frame_to_features(frame, layer, _columns(layer))[0]
     base = url_for(request, f"/collections/{layer.name}")
     feature["links"] = [
-        {"href": f"{base}/items/{feature['id']}", "rel": "self", "type": GEOJSON},
+        {"href": f"{base}/items/{_quoted(feature['id'])}", "rel": "self", "type": GEOJSON},
         {"href": base, "rel": "collection", "type": "application/json"},
     ]
     headers = None if version is None else {"ETag": f'"{version}"'}
@@ -239,7 +248,9 @@ def _add_layer(layer: Layer) -> None:
         repo.insert_items(name, frame, actor=writer.name)
         ids = [str(v) for v in frame[layer.id_field].tolist()]
         if len(ids) == 1:
-            response.headers["Location"] = url_for(request, f"/collections/{name}/items/{ids[0]}")
+            # quoted: an id may hold "/", "?" or letters an HTTP header cannot carry raw
+            response.headers["Location"] = url_for(
+                request, f"/collections/{name}/items/{_quoted(ids[0])}")
         return WriteResult(layer=name, ids=ids, count=len(ids))
 
     @router.put(

@@ -6,7 +6,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
@@ -18,6 +18,10 @@ from api.errors import ApiError, problem_responses
 from netgis.errors import Problem
 from netgis.io import read_dataset
 from netgis.schema import LAYER_NAMES
+
+if TYPE_CHECKING:
+    from netgis.storage import Repository
+    from netgis.storage.repository import WriteMode
 
 router = APIRouter(tags=["Import"])
 
@@ -81,7 +85,8 @@ async def import_dataset(
     return ImportResult(mode=mode, counts=counts, data_version=int(version))
 
 
-def _load(repo: Any, upload: Path, mode: str, max_bytes: int, actor: str) -> dict[str, int]:
+def _load(repo: Repository, upload: Path, mode: WriteMode, max_bytes: int,
+          actor: str) -> dict[str, int]:
     dataset = read_dataset(_dataset_path(upload, max_bytes))
     repo.load_dataset(dataset, mode=mode, actor=actor, action="import")
     return {name: len(frame) for name, frame in dataset.layers().items()}

@@ -9,6 +9,8 @@ the span it reaches, where the new route is spliced in.
 
 from __future__ import annotations
 
+from typing import cast
+
 import geopandas as gpd
 import networkx as nx
 import numpy as np
@@ -56,7 +58,8 @@ def join_roots(roots: gpd.GeoSeries, lit: gpd.GeoDataFrame, nodes: gpd.GeoDataFr
     }
     if len(lit) == 0:
         return out
-    straight = locate(roots.reset_index(drop=True), lit, drop_m=0.0)
+    # types-geopandas types GeoSeries.reset_index as a plain Series
+    straight = locate(cast("gpd.GeoSeries", roots.reset_index(drop=True)), lit, drop_m=0.0)
     out["straight_m"] = straight["distance_m"].to_numpy()
     span_ids = straight["nearest_span_id"].to_numpy(dtype=object)
     attach = np.column_stack([straight["attach_lon"], straight["attach_lat"]])
@@ -130,7 +133,7 @@ def road_joins(roots: gpd.GeoSeries, lit: gpd.GeoDataFrame, roads: gpd.GeoDataFr
     src = np.flatnonzero(near["passed"].to_numpy())
     if len(src) == 0:
         return None
-    G = nx.Graph()
+    G: nx.Graph[int] = nx.Graph()
     G.add_weighted_edges_from(zip(a.tolist(), b.tolist(), seg_m.tolist(), strict=True))
     source = -1
     G.add_weighted_edges_from((source, int(v), float(d)) for v, d in

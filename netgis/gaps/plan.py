@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import geopandas as gpd
 import numpy as np
@@ -189,8 +190,9 @@ def plan_builds(
     distribution_m = np.bincount(labels[kept_edge], weights=edge_m[kept_edge], minlength=k)
 
     lit = spans[spans["lit"].to_numpy(dtype=bool)] if "lit" in spans else spans.iloc[:0]
-    join = join_roots(gap.geometry.iloc[root], lit, nodes, roads=roads, road_snap_m=road_snap_m,
-                  drop_m=drop_m)
+    # types-geopandas types GeoSeries.iloc as a plain Series
+    join = join_roots(cast("gpd.GeoSeries", gap.geometry.iloc[root]), lit, nodes, roads=roads,
+                      road_snap_m=road_snap_m, drop_m=drop_m)
     join_m = np.where(np.isnan(join["road_m"]), join["straight_m"], join["road_m"])
     route_m = join_m + distribution_m
     unit_sum = np.bincount(labels, weights=units, minlength=k).astype(np.int64)
@@ -217,7 +219,7 @@ def plan_builds(
         "cost": cost,
         "units_per_km": units_per_km,
         "cost_per_unit": cost_per_unit,
-        "h3_cell": h3_cells(gap.geometry.iloc[first], res=h3_res),
+        "h3_cell": h3_cells(cast("gpd.GeoSeries", gap.geometry.iloc[first]), res=h3_res),
     })
     rank_order = np.lexsort((cluster_id.astype(str), -unit_sum,
                              np.where(np.isnan(cost_per_unit), np.inf, cost_per_unit)))

@@ -225,8 +225,9 @@ def plan_plant(rng: np.random.Generator, grid: FloatArray, *, tile_side: int, ti
     # and a second one deeper in the tree (1:8; 1:32 in the outskirts, where a long
     # run behind both leaves some premises out of a class B+ budget)
     branch = kind == "splice"
-    first = branch & (depth >= 1) & (depth <= 2) & (rng.random(n_plant) < 0.9)
-    second = branch & (depth >= 3) & (depth <= 6) & (rng.random(n_plant) < 0.5)
+    # one tree level each, so that no path from the cabinet passes more than two splitters
+    first = branch & (depth == 1) & (rng.random(n_plant) < 0.9)
+    second = branch & (depth == 3) & (rng.random(n_plant) < 0.6)
     rural = tile_r[tile] > 0.7
     split_ratio = np.full(n_plant, np.nan)
     split_ratio[first] = np.where(rural[first], 8, 4)

@@ -62,7 +62,7 @@ def _row_version() -> Any:
     return mapped_column(ROW_VERSION, Integer, nullable=False, server_default="0")
 
 
-def _geometry(kind: str) -> Any:
+def _geometry(kind: str) -> Geometry:
     # spatial_index=False: the migrations create the spatial indexes through
     # netgis.storage.dialects, the one place that knows how each database does it.
     return Geometry(geometry_type=kind, srid=SRID, spatial_index=False, nullable=False)

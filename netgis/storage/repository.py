@@ -781,7 +781,7 @@ def _table(layer: str) -> Table:
     return LAYER_TABLES[layer]
 
 
-def _coerce_filter(layer: str, key: str, value: str) -> Any:
+def _coerce_filter(layer: str, key: str, value: str) -> int | bool | str:
     if key not in LAYERS[layer].field_names:
         raise ValidationError([Problem(layer, None, key,
                                        "cannot filter on this; fields are "

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
-from storage_helpers import chain_dataset
 
 from netgis.storage import Repository, create_engine
+from tests.storage.helpers import chain_dataset
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_reader_loop_during_an_import_loop_never_fails(
     reads, failures = 0, []
     deadline = time.monotonic() + 8
     try:
-        while time.monotonic() < deadline or len(imports) < 5:
+        while time.monotonic() < deadline or len(imports) < 5 or reads < 20:
             try:
                 ds = repo.read_dataset()
             except Exception as exc:  # counted: not one may fail

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 import shapely
-from storage_helpers import chain_dataset
 
 from netgis.errors import NotFoundError, PreconditionFailed
 from netgis.storage import Repository
+from tests.storage.helpers import chain_dataset
 
 ROUNDS = 12
 
