@@ -21,13 +21,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
-from api.deps import identify_client
+from api.deps import PUBLIC_PATHS, identify_client, read_access
 from api.errors import ProblemDetail, install_error_handlers
 from api.geojson import FeatureCollectionIn, FeatureIn, FeaturePatch
 from api.limits import BodyLimit
 from api.openapi import install_openapi
 from api.params import reject_unknown_query
-from api.routers import analysis, collections, health, imports, landing
+from api.routers import analysis, audit, collections, health, imports, landing
 from api.routers import bead as bead_router
 from api.routers import gaps as gaps_router
 from api.routers import kpis as kpi_feeds
@@ -105,13 +105,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "application/problem+json."
         ),
         lifespan=lifespan,
-        # every route: unknown query parameters are a 400; who asks, for the analysis limits
-        dependencies=[Depends(reject_unknown_query), Depends(identify_client)],
+        # every route: unknown query parameters are a 400; who asks, for the analysis limits;
+        # NETGIS_OPEN_READS=false: every route but PUBLIC_PATHS needs a key with the read scope
+        dependencies=[Depends(reject_unknown_query), Depends(identify_client),
+                      *read_access(settings)],
     )
     app.state.settings = settings
     app.state.services = services
     install_error_handlers(app)
-    for module in (landing, collections, imports, analysis, health):
+    for module in (landing, collections, imports, analysis, health, audit):
         app.include_router(module.router)
     app.include_router(gaps_router.router)
     app.include_router(bead_router.router)
@@ -127,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "ProblemDetail": ProblemDetail, "FeatureIn": FeatureIn,
         "FeatureCollectionIn": FeatureCollectionIn, "FeaturePatch": FeaturePatch,
         "ScenarioIn": ScenarioIn,
-    })
+    }, public_paths=PUBLIC_PATHS)
     return app
 
 

@@ -181,7 +181,9 @@ def db_load(
     with _repository(database_url) as repo:
         repo.init()  # a no-op on an initialised database; makes `db load` enough on a new one
         try:
-            counts = repo.load_dataset(data, mode=cast("WriteMode", mode))  # checked above
+            # checked above; the audit log names the command line as the one who wrote
+            counts = repo.load_dataset(data, mode=cast("WriteMode", mode), actor="cli",
+                                       action="load")
         except ConflictError as exc:
             typer.echo(f"error: nothing loaded: {len(exc.problems)} conflict(s)", err=True)
             for p in exc.problems:
@@ -203,6 +205,51 @@ def db_export(
         data = repo.read_dataset()
     out = write_dataset(data, file)
     _echo_json({"written": str(out), **{k: len(v) for k, v in data.layers().items()}})
+
+
+@db_app.command("history")
+def db_history(
+    database_url: DatabaseUrlOpt = None,
+    layer: Annotated[str | None, typer.Option(help="Only writes of this layer.")] = None,
+    feature_id: Annotated[str | None, typer.Option(
+        "--id", help="Only writes of this feature id (bulk loads included).")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="Only writes at or after this ISO 8601 time (without an offset: UTC).")] = None,
+    actor: Annotated[str | None, typer.Option(
+        help="Only writes by this API key name (cli: the command line).")] = None,
+    action: Annotated[str | None, typer.Option(
+        help="Only create, replace, patch, delete, import or load.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Entries at most.")] = 100,
+    offset: Annotated[int, typer.Option(min=0, help="Entries to skip.")] = 0,
+) -> None:
+    """Print the audit log of writes, newest first, as JSON lines (one entry per line).
+
+    Each entry: id, time (UTC), actor (an API key's name, cli, local), action, layer,
+    feature_ids, count, mode (bulk loads), data_version, and before/after (the features as
+    GeoJSON, for writes of single features).
+    """
+    from datetime import datetime
+
+    from netgis.schema import LAYER_NAMES
+    from netgis.storage.audit import ACTIONS
+
+    if layer is not None and layer not in LAYER_NAMES:
+        typer.echo(f"error: --layer must be one of {', '.join(LAYER_NAMES)}", err=True)
+        raise typer.Exit(2)
+    if action is not None and action not in ACTIONS:
+        typer.echo(f"error: --action must be one of {', '.join(ACTIONS)}", err=True)
+        raise typer.Exit(2)
+    try:
+        when = None if since is None else datetime.fromisoformat(since)
+    except ValueError:
+        typer.echo(f"error: --since is not an ISO 8601 time: {since!r}", err=True)
+        raise typer.Exit(2) from None
+    with _repository(database_url) as repo:
+        entries, _ = repo.audit_log(layer=layer, feature_id=feature_id, since=when,
+                                    actor=actor, action=action, limit=limit, offset=offset)
+    for entry in entries:
+        line = {**entry, "time": entry["time"].isoformat().replace("+00:00", "Z")}
+        sys.stdout.write(json.dumps(line, allow_nan=False) + "\n")
 
 
 @db_app.command("stats")

@@ -13,7 +13,7 @@ import shapely
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel
 
-from api.deps import JSON_MEDIA_TYPES, JsonWrite, RepoDep, SettingsDep, WriteAccess
+from api.deps import JSON_MEDIA_TYPES, JsonWrite, RepoDep, SettingsDep, WriteAccess, WriterDep
 from api.errors import ApiError, problem_responses
 from api.geojson import (
     FeatureCollectionIn,
@@ -240,12 +240,12 @@ def _add_layer(layer: Layer) -> None:
         openapi_extra=request_body(["FeatureIn", "FeatureCollectionIn"], body_types),
     )
     def create(
-        request: Request, response: Response, repo: RepoDep,
+        request: Request, response: Response, repo: RepoDep, writer: WriterDep,
         features: Annotated[list[FeatureIn], Depends(_feature_or_collection)],
     ) -> WriteResult:
         """Insert one Feature or a FeatureCollection (WGS84), all or nothing; ids must be new."""
         frame = features_to_frame(layer, features)
-        repo.insert_items(name, frame)
+        repo.insert_items(name, frame, actor=writer.name)
         ids = [str(v) for v in frame[layer.id_field].tolist()]
         if len(ids) == 1:
             # quoted: an id may hold "/", "?" or letters an HTTP header cannot carry raw
@@ -259,13 +259,14 @@ def _add_layer(layer: Layer) -> None:
         name=f"{name}_replace", openapi_extra=request_body(["FeatureIn"], body_types),
     )
     def replace(
-        request: Request, repo: RepoDep, featureId: str,
+        request: Request, repo: RepoDep, writer: WriterDep, featureId: str,
         body: Annotated[FeatureIn, Depends(body_of(FeatureIn))],
         if_match: IfMatchHeader = None,
     ) -> Response:
         """Replace every field and the geometry of one feature (If-Match: only if unchanged)."""
         frame = features_to_frame(layer, [body], path_id=featureId)
-        repo.replace_item(name, featureId, frame, if_match=if_match_versions(if_match))
+        repo.replace_item(name, featureId, frame, if_match=if_match_versions(if_match),
+                          actor=writer.name)
         stored, version = repo.get_item_versioned(name, featureId)
         return _feature_response(request, layer, stored, version=version)
 
@@ -276,7 +277,7 @@ def _add_layer(layer: Layer) -> None:
         openapi_extra=request_body(["FeaturePatch"], list(JSON_MEDIA_TYPES)),
     )
     def patch(
-        request: Request, repo: RepoDep, featureId: str,
+        request: Request, repo: RepoDep, writer: WriterDep, featureId: str,
         body: Annotated[FeaturePatch, Depends(body_of(FeaturePatch))],
         if_match: IfMatchHeader = None,
     ) -> Response:
@@ -296,7 +297,8 @@ def _add_layer(layer: Layer) -> None:
             except shapely.errors.GEOSException as exc:
                 raise ValidationError([Problem(name, featureId, "geometry",
                                                f"not a valid GeoJSON geometry ({exc})")]) from None
-        repo.patch_item(name, featureId, changes, if_match=if_match_versions(if_match))
+        repo.patch_item(name, featureId, changes, if_match=if_match_versions(if_match),
+                        actor=writer.name)
         stored, version = repo.get_item_versioned(name, featureId)
         return _feature_response(request, layer, stored, version=version)
 
@@ -305,9 +307,9 @@ def _add_layer(layer: Layer) -> None:
         responses={**problem_responses(401, 403, 404, 409)}, summary=f"Delete one of the {name}",
         name=f"{name}_delete", response_class=Response,
     )
-    def delete(repo: RepoDep, featureId: str) -> Response:
+    def delete(repo: RepoDep, writer: WriterDep, featureId: str) -> Response:
         """Delete one feature (409 if other features still refer to it)."""
-        repo.delete_item(name, featureId)
+        repo.delete_item(name, featureId, actor=writer.name)
         return Response(status_code=204)
 
 

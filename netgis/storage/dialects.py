@@ -1,7 +1,8 @@
 """Every difference between SpatiaLite and PostGIS that netgis relies on, in one place.
 
 Loading SpatiaLite and its metadata, creating the PostGIS extension, spatial
-indexes, bbox filters, distances in meters, upserts and the bulk write path.
+indexes, bbox filters, distances in meters, upserts, the bulk write path and
+membership in a JSON array.
 Everything else in :mod:`netgis.storage` is dialect-neutral SQLAlchemy.
 Table and column names here come from the model, never from user input;
 values always travel as bound parameters.
@@ -34,6 +35,8 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    cast,
+    exists,
     func,
     insert,
     literal_column,
@@ -187,6 +190,21 @@ def ids_present(conn: Connection, column: ColumnElement[Any], ids: Sequence[str]
         chunk = list(ids[start:start + _ID_CHUNK])
         found.extend(conn.execute(select(column).where(column.in_(chunk))).scalars())
     return found
+
+
+def json_array_contains(dialect: Dialect, column: ColumnElement[Any],
+                        value: str) -> ColumnElement[bool]:
+    """Whether the JSON array of strings in ``column`` holds ``value`` (exactly).
+
+    SQLite: ``EXISTS`` over ``json_each``; PostgreSQL: ``jsonb @>`` (the column
+    is ``json``, cast per row). Neither uses an index: meant for the audit log,
+    read seldom and filtered by layer or time as well.
+    """
+    if dialect_name(dialect) == "sqlite":
+        items = func.json_each(column).table_valued("value")
+        return exists(select(literal_column("1")).select_from(items)
+                      .where(items.c.value == value))
+    return cast(column, postgresql.JSONB).contains([value])
 
 
 def bulk_write(conn: Connection, table: Table, columns: Sequence[str],

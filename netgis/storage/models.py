@@ -158,6 +158,42 @@ class KpiSnapshot(Base):
     kpis: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
 
 
+class AuditEntry(Base):
+    """One write of features: who, when, what, and the features before and after.
+
+    Written in the transaction of the write it describes, so a committed change
+    always has its entry and a rolled-back one never does. ``before`` and
+    ``after`` are GeoJSON FeatureCollections (WGS84) of the changed features,
+    whole, for the writes of single items; bulk loads (``load``, ``import``)
+    keep only the ids and count of each layer (``before`` and ``after`` null),
+    so that loads stay fast and the log stays small.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_changed_at", "changed_at"),
+        Index("ix_audit_log_layer", "layer"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: UTC
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    #: the API key's name, "cli" for the command line, "local" for Python callers
+    actor: Mapped[str] = mapped_column(String, nullable=False)
+    #: create, replace, patch, delete, import (HTTP upload) or load (command line, Python)
+    action: Mapped[str] = mapped_column(String, nullable=False)
+    layer: Mapped[str] = mapped_column(String, nullable=False)
+    #: the ids of the features written, as a JSON array of strings
+    feature_ids: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: insert or upsert for bulk loads; null for single writes
+    mode: Mapped[str | None] = mapped_column(String)
+    #: the data version the write gave the database (and the rows it wrote)
+    data_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
 class Meta(Base):
     """Key/integer pairs; ``data_version`` grows with every successful write."""
 
@@ -168,6 +204,7 @@ class Meta(Base):
 
 
 ANALYSIS_RUNS = cast(Table, AnalysisRun.__table__)
+AUDIT_LOG = cast(Table, AuditEntry.__table__)
 KPI_SNAPSHOTS = cast(Table, KpiSnapshot.__table__)
 META = cast(Table, Meta.__table__)
 #: The table of each dataset layer, by layer name.

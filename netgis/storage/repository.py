@@ -1,9 +1,11 @@
 """Read and write netgis datasets in SpatiaLite or PostGIS through one API.
 
 Every write is validated by :mod:`netgis.validate` (the same contract as
-files), runs in one transaction (all or nothing) and increases the stored
+files), runs in one transaction (all or nothing), increases the stored
 ``data_version``, so that several processes agree on what they are looking
-at. Geometries are stored and returned in WGS84 (EPSG:4326).
+at, and leaves an entry in the audit log in that same transaction
+(:mod:`netgis.storage.audit`, :meth:`Repository.audit_log`). Geometries are
+stored and returned in WGS84 (EPSG:4326).
 
 Examples
 --------
@@ -52,7 +54,8 @@ from netgis.errors import (
     ValidationError,
 )
 from netgis.schema import LAYER_NAMES, LAYERS, Field
-from netgis.storage import dialects, faults, migrate
+from netgis.storage import audit, dialects, faults, migrate
+from netgis.storage.audit import DEFAULT_ACTOR
 from netgis.storage.engine import (
     begin_read,
     begin_write,
@@ -62,6 +65,7 @@ from netgis.storage.engine import (
 )
 from netgis.storage.models import (
     ANALYSIS_RUNS,
+    AUDIT_LOG,
     DATA_VERSION_KEY,
     KPI_SNAPSHOTS,
     LAYER_TABLES,
@@ -73,6 +77,8 @@ from netgis.storage.models import (
 from netgis.validate import validate_frames
 
 WriteMode = Literal["insert", "upsert"]
+#: How a bulk load is named in the audit log: ``import`` over HTTP, ``load`` otherwise.
+LoadAction = Literal["load", "import"]
 #: The version column read like a field, for :meth:`Repository._select_frame`.
 _VERSION_FIELD = Field(ROW_VERSION, "int", required=True)
 _TRUE = {"true", "1", "t", "yes", "y"}
@@ -174,13 +180,17 @@ class Repository:
 
     # ------------------------------------------------------------- bulk loads
 
-    def load_dataset(self, dataset: Dataset, *, mode: WriteMode = "insert") -> dict[str, int]:
+    def load_dataset(self, dataset: Dataset, *, mode: WriteMode = "insert",
+                     actor: str = DEFAULT_ACTOR, action: LoadAction = "load") -> dict[str, int]:
         """Validate and write a whole dataset in one transaction.
 
         ``insert`` refuses ids that already exist (a :class:`ConflictError`
         naming them); ``upsert`` replaces the stored rows with those ids. The
         dataset must be valid on its own (spans name nodes of the same
         dataset). Nothing is written if anything is wrong.
+
+        The audit log gets one entry per layer (``actor``, ``action``, the ids
+        and count written, the mode), without the features' bodies.
 
         Returns
         -------
@@ -216,6 +226,8 @@ class Repository:
             for name in LOAD_ORDER:
                 self._write(conn, name, frames[name], upsert=mode == "upsert", version=version)
                 counts[name] = len(frames[name])
+                audit.record(conn, actor=actor, action=action, layer=name,
+                             ids=_ids(frames[name], name), data_version=version, mode=mode)
         return counts
 
     def read_dataset(self) -> Dataset:
@@ -362,11 +374,13 @@ class Repository:
 
     # ----------------------------------------------------------- item writes
 
-    def insert_items(self, layer: str, items: gpd.GeoDataFrame) -> int:
+    def insert_items(self, layer: str, items: gpd.GeoDataFrame, *,
+                     actor: str = DEFAULT_ACTOR) -> int:
         """Validate and add new features to ``layer``; all or nothing.
 
         A span's nodes must exist in the database. Ids that exist already are a
-        :class:`ConflictError`. Items without a CRS are taken as WGS84.
+        :class:`ConflictError`. Items without a CRS are taken as WGS84. The audit
+        log gets one ``create`` entry by ``actor`` holding the new features.
         """
         _table(layer)
         with _storage_errors(), begin_write(self.engine) as conn:
@@ -378,10 +392,13 @@ class Repository:
                 raise ConflictError([Problem(layer, i, id_field, "id already exists")
                                      for i in existing])
             self._write(conn, layer, clean, upsert=False, version=version)
+            audit.record(conn, actor=actor, action="create", layer=layer,
+                         ids=_ids(clean, layer), data_version=version, after=clean)
         return len(clean)
 
     def replace_item(self, layer: str, item_id: str, item: gpd.GeoDataFrame, *,
-                     if_match: Collection[int] | None = None) -> int:
+                     if_match: Collection[int] | None = None,
+                     actor: str = DEFAULT_ACTOR) -> int:
         """Replace every field and the geometry of an existing feature.
 
         Parameters
@@ -390,6 +407,9 @@ class Repository:
             When given, the write happens only if the feature's version is one of
             these (else :class:`PreconditionFailed`, nothing written). None: the
             last writer wins.
+        actor
+            Who writes, for the ``replace`` entry of the audit log (the feature
+            before and after).
 
         Returns
         -------
@@ -411,13 +431,16 @@ class Repository:
         item[id_field] = str(item_id)
         with _storage_errors(), begin_write(self.engine) as conn:
             version = _next_version(conn)
-            _check_version(layer, str(item_id), self._version_of(conn, layer, item_id), if_match)
+            before, current_version = self._item(conn, layer, item_id)
+            _check_version(layer, str(item_id), current_version, if_match)
             clean = self._validate_items(conn, layer, item)
             self._write(conn, layer, clean, upsert=True, version=version)
+            audit.record(conn, actor=actor, action="replace", layer=layer, ids=[str(item_id)],
+                         data_version=version, before=before, after=clean)
         return version
 
     def patch_item(self, layer: str, item_id: str, changes: Mapping[str, Any], *,
-                   if_match: Collection[int] | None = None) -> int:
+                   if_match: Collection[int] | None = None, actor: str = DEFAULT_ACTOR) -> int:
         """Change some fields (or ``geometry``: shapely or GeoJSON, WGS84) of a feature.
 
         Only the named fields are written, in one transaction that reads the
@@ -429,6 +452,9 @@ class Repository:
         if_match
             When given, the write happens only if the feature's version is one of
             these (else :class:`PreconditionFailed`, nothing written).
+        actor
+            Who writes, for the ``patch`` entry of the audit log (the whole
+            feature before and after, not only the fields sent).
 
         Returns
         -------
@@ -465,14 +491,20 @@ class Repository:
                 values["geometry"] = dialects.geometry_from_wkb(conn.dialect, bytes(wkb))
             values[ROW_VERSION] = version
             conn.execute(update(table).where(table.c[id_field] == str(item_id)).values(values))
+            audit.record(conn, actor=actor, action="patch", layer=layer, ids=[str(item_id)],
+                         data_version=version, before=current, after=clean)
         return version
 
-    def delete_item(self, layer: str, item_id: str) -> None:
-        """Delete one feature; a node that spans still reference is a :class:`ConflictError`."""
+    def delete_item(self, layer: str, item_id: str, *, actor: str = DEFAULT_ACTOR) -> None:
+        """Delete one feature; a node that spans still reference is a :class:`ConflictError`.
+
+        The audit log gets a ``delete`` entry by ``actor`` holding the feature as it was.
+        """
         table = _table(layer)
         id_col = table.c[LAYERS[layer].id_field]
         with _storage_errors(), begin_write(self.engine) as conn:
-            _next_version(conn)
+            version = _next_version(conn)
+            before, _ = self._item(conn, layer, item_id)
             if layer == "nodes":
                 spans = LAYER_TABLES["spans"]
                 users = conn.execute(
@@ -487,6 +519,72 @@ class Repository:
             deleted = conn.execute(delete(table).where(id_col == str(item_id))).rowcount
             if not deleted:
                 raise NotFoundError(layer, str(item_id))
+            audit.record(conn, actor=actor, action="delete", layer=layer, ids=[str(item_id)],
+                         data_version=version, before=before)
+
+    # -------------------------------------------------------------- audit log
+
+    def audit_log(self, *, layer: str | None = None, feature_id: str | None = None,
+                  since: datetime | None = None, actor: str | None = None,
+                  action: str | None = None, limit: int = 100,
+                  offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Entries of the audit log, newest first, and how many match in all.
+
+        Parameters
+        ----------
+        layer
+            Only writes of this layer.
+        feature_id
+            Only writes that wrote this id (with ``layer``: this feature), bulk
+            loads included.
+        since
+            Only writes at or after this time (naive: UTC).
+        actor, action
+            Only writes by this key name (``cli``, ``local``) / of this kind.
+        limit, offset
+            The page.
+
+        Returns
+        -------
+        tuple of (list of dict, int)
+            Each entry ``{"id", "time", "actor", "action", "layer",
+            "feature_ids", "count", "mode", "data_version", "before",
+            "after"}`` (see :mod:`netgis.storage.audit`), and the number of
+            entries matching.
+
+        Examples
+        --------
+        >>> from netgis.io import read_dataset
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> _ = repo.load_dataset(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+        >>> repo.delete_item("premises", "p_far", actor="alice")
+        >>> entries, matched = repo.audit_log(feature_id="p_far")
+        >>> [(e["actor"], e["action"]) for e in entries], matched
+        ([('alice', 'delete'), ('local', 'load')], 2)
+        """
+        if limit < 0 or offset < 0:
+            raise ValidationError([Problem("audit_log", None, "limit" if limit < 0 else "offset",
+                                           "must be >= 0")])
+        table = AUDIT_LOG
+        conditions: list[Any] = []
+        if layer is not None:
+            conditions.append(table.c.layer == layer)
+        if since is not None:
+            conditions.append(table.c.changed_at >= _utc(since))
+        if actor is not None:
+            conditions.append(table.c.actor == actor)
+        if action is not None:
+            conditions.append(table.c.action == action)
+        if feature_id is not None:
+            conditions.append(dialects.json_array_contains(
+                self.engine.dialect, table.c.feature_ids, str(feature_id)))
+        stmt = (select(table).where(*conditions).order_by(table.c.id.desc())
+                .limit(limit).offset(offset))
+        with _storage_errors(), begin_read(self.engine) as conn:
+            matched = int(conn.execute(
+                select(func.count()).select_from(table).where(*conditions)).scalar_one())
+            rows = conn.execute(stmt).mappings().all()
+        return [audit.entry(row) for row in rows], matched
 
     # ---------------------------------------------------- versions, KPIs, runs
 
@@ -631,15 +729,6 @@ class Repository:
         version = int(frame[ROW_VERSION].to_numpy()[0])
         return frame.drop(columns=ROW_VERSION), version
 
-    def _version_of(self, conn: Connection, layer: str, item_id: str) -> int:
-        """The version of one feature (:class:`NotFoundError` if there is none)."""
-        table = _table(layer)
-        found = conn.execute(select(table.c[ROW_VERSION]).where(
-            table.c[LAYERS[layer].id_field] == str(item_id))).first()
-        if found is None:
-            raise NotFoundError(layer, str(item_id))
-        return int(found[0])
-
     def _select_frame(self, conn: Connection, layer: str, *, where: Sequence[Any] = (),
                       order_by: Any = None, limit: int | None = None,
                       offset: int | None = None, with_version: bool = False
@@ -674,6 +763,10 @@ def _rows_to_frame(layer: str, fields: Sequence[Field], rows: Sequence[Any]) -> 
             data[f.name] = np.asarray(values, dtype=object)
     geoms = shapely.from_wkb(np.asarray([bytes(b) for b in columns[-1]], dtype=object))
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=SRID), crs=SRID)
+
+
+def _ids(frame: gpd.GeoDataFrame, layer: str) -> list[str]:
+    return [str(v) for v in frame[LAYERS[layer].id_field].tolist()]
 
 
 def _to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
