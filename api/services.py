@@ -26,10 +26,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from api.limits import RateLimiter, current_client
-from netgis.errors import StorageError
+from netgis.errors import NetgisError, StorageError
 
 if TYPE_CHECKING:
     from api.settings import Settings
@@ -166,6 +167,15 @@ def _version_of(key: AnalysisKey) -> int:
     return version
 
 
+@dataclass(frozen=True)
+class AnalysisFailure:
+    """The newest data could not be analysed; an older analysis is served meanwhile."""
+
+    failed_version: int
+    served_version: int
+    error: str
+
+
 class AnalysisCache:
     """The newest dataset read from the database and the last few analyses of it.
 
@@ -189,6 +199,12 @@ class AnalysisCache:
         # the dataset of the newest version only: reading it is the expensive part of a change
         self._datasets: SingleFlight[int, tuple[int, Dataset]] = SingleFlight(1)
         self._analyses: SingleFlight[AnalysisKey, tuple[int, Analysis]] = SingleFlight(size)
+        # the newest good analysis per (drop, optics), served while newer data cannot be
+        # analysed (one bad stored row must not take the service down), and that failure
+        self._lock = threading.Lock()
+        self._last_good: dict[tuple[object, ...], tuple[int, Analysis]] = {}
+        self._failed: dict[AnalysisKey, NetgisError] = {}
+        self.failure: AnalysisFailure | None = None
 
     def dataset(self, repo: Repository) -> tuple[int, Dataset]:
         """The repository's dataset (WGS84) and the data version it belongs to."""
@@ -216,7 +232,36 @@ class AnalysisCache:
                                    (read_version, result))
             return read_version, result
 
-        return self._analyses.get(key, compute, admit)
+        params = (float(drop_m), *optics)
+        with self._lock:
+            failed = self._failed.get(key)
+        try:
+            if failed is not None:
+                # this version already failed: do not read and validate it again
+                raise failed
+            result = self._analyses.get(key, compute, admit)
+        except StorageError:
+            raise  # an outage is a 503, not stale data
+        except NetgisError as exc:
+            with self._lock:
+                self._failed = {k: e for k, e in self._failed.items()
+                                if _version_of(k) >= version}
+                self._failed[key] = exc
+                last = self._last_good.get(params)
+                if last is None:
+                    raise
+                self.failure = AnalysisFailure(failed_version=version, served_version=last[0],
+                                               error=str(exc))
+            log.error("analysis of data version %s failed; serving version %s: %s", version,
+                      last[0], exc)
+            return last
+        with self._lock:
+            kept = self._last_good.get(params)
+            if kept is None or kept[0] <= result[0]:
+                self._last_good[params] = result
+            if self.failure is not None and result[0] >= self.failure.failed_version:
+                self.failure = None
+        return result
 
     def kept(self) -> list[AnalysisKey]:
         """The keys of the analyses kept, least recently used first."""
