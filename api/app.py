@@ -9,21 +9,25 @@ Examples
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
-from api.deps import identify_client
+from api.deps import PUBLIC_PATHS, identify_client, read_access
 from api.errors import ProblemDetail, install_error_handlers
 from api.geojson import FeatureCollectionIn, FeatureIn, FeaturePatch
 from api.limits import BodyLimit
 from api.openapi import install_openapi
 from api.params import reject_unknown_query
-from api.routers import analysis, collections, health, imports, landing
+from api.routers import analysis, audit, collections, health, imports, landing
 from api.routers import bead as bead_router
 from api.routers import gaps as gaps_router
 from api.routers import kpis as kpi_feeds
@@ -33,13 +37,44 @@ from api.routers.analysis import ScenarioIn
 from api.services import Services
 from api.settings import Settings
 from maps.assets import static_dir
+from netgis.errors import StorageError
+from netgis.storage import Repository
+
+#: Seconds between attempts to reach a database that was down when the server started.
+PREPARE_RETRY_S = 2.0
+log = logging.getLogger("netgis.api")
+
+
+def _prepare_database(repo: Repository, *, create: bool, first: bool) -> bool:
+    """Create the file if allowed and bring the schema up to date; False if unavailable."""
+    try:
+        if create:
+            repo.create_file()
+        repo.init()
+    except StorageError as exc:
+        # the first failure is news; the retries every few seconds are not
+        log.log(logging.WARNING if first else logging.DEBUG,
+                "database not available (%s): answering 503 until it is", exc)
+        return False
+    if not first:
+        log.warning("database available again")
+    return True
+
+
+async def _prepare_when_back(repo: Repository) -> None:
+    """Retry until the database can be prepared (it came back or its file appeared)."""
+    # never creates a file: that is for the start only (NETGIS_CREATE_DATABASE)
+    while not await run_in_threadpool(_prepare_database, repo, create=False, first=False):
+        await asyncio.sleep(PREPARE_RETRY_S)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: read from the ``NETGIS_`` environment).
 
     The database is opened (and its schema brought up to date) when the
-    application starts, not when it is built.
+    application starts, not when it is built. A database that is down then
+    does not stop the start: requests answer 503 and the server retries every
+    :data:`PREPARE_RETRY_S` seconds until it can prepare the database.
     """
     settings = settings or Settings()
     services = Services(settings)
@@ -49,7 +84,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with services.opened() as repo:
             # also on the state, for tools and tests that load data directly
             app.state.repo = repo
-            yield
+            retry: asyncio.Task[None] | None = None
+            if not _prepare_database(repo, create=settings.create_database, first=True):
+                # start anyway: requests answer 503 until the database is there
+                retry = asyncio.create_task(_prepare_when_back(repo))
+            try:
+                yield
+            finally:
+                if retry is not None:
+                    retry.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await retry
 
     app = FastAPI(
         title=settings.title,
@@ -60,13 +105,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "application/problem+json."
         ),
         lifespan=lifespan,
-        # every route: unknown query parameters are a 400; who asks, for the analysis limits
-        dependencies=[Depends(reject_unknown_query), Depends(identify_client)],
+        # every route: unknown query parameters are a 400; who asks, for the analysis limits;
+        # NETGIS_OPEN_READS=false: every route but PUBLIC_PATHS needs a key with the read scope
+        dependencies=[Depends(reject_unknown_query), Depends(identify_client),
+                      *read_access(settings)],
     )
     app.state.settings = settings
     app.state.services = services
     install_error_handlers(app)
-    for module in (landing, collections, imports, analysis, health):
+    for module in (landing, collections, imports, analysis, health, audit):
         app.include_router(module.router)
     app.include_router(gaps_router.router)
     app.include_router(bead_router.router)
@@ -82,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "ProblemDetail": ProblemDetail, "FeatureIn": FeatureIn,
         "FeatureCollectionIn": FeatureCollectionIn, "FeaturePatch": FeaturePatch,
         "ScenarioIn": ScenarioIn,
-    })
+    }, public_paths=PUBLIC_PATHS)
     return app
 
 

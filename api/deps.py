@@ -1,13 +1,22 @@
-"""Dependencies shared by the routers: settings, services, repository, API key, request bodies."""
+"""Dependencies shared by the routers: settings, services, repository, API keys, request bodies.
+
+Access: writes need a key with the ``write`` scope (:func:`require_api_key`);
+reads need none unless ``NETGIS_OPEN_READS=false``, when every route but
+:data:`PUBLIC_PATHS` needs a key with the ``read`` scope (:func:`read_access`,
+installed on the whole app); the audit log always needs one
+(:func:`require_read_key`). No key: 401; an unknown key or one without the
+scope: 403. Keys are parsed and checked in :mod:`api.auth`.
+"""
 
 from __future__ import annotations
 
-import secrets
-from typing import Annotated
+import logging
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
+from api.auth import ApiKey, Scope, authenticate
 from api.errors import ApiError
 from api.limits import Client, set_current_client
 from api.services import Services
@@ -18,8 +27,12 @@ JSON_MEDIA_TYPES = ("application/json", "application/geo+json", "application/mer
 
 _api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False,
-    description="One of the keys in NETGIS_API_KEYS; needed for every write.",
+    description="One of the keys in NETGIS_API_KEYS: writes need the write scope, the audit "
+                "log (and, with NETGIS_OPEN_READS=false, every read) the read scope.",
 )
+#: Routes that answer without a key even when reads are closed: liveness probes carry no key.
+PUBLIC_PATHS = frozenset({"/health"})
+log = logging.getLogger("netgis.api")
 
 
 def get_settings(request: Request) -> Settings:
@@ -43,25 +56,67 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 RepoDep = Annotated[Repository, Depends(get_repo)]
 
 
-def key_is_valid(settings: Settings, key: str) -> bool:
-    """Whether ``key`` is one of NETGIS_API_KEYS."""
-    # compare against every key without stopping early, so timing says nothing about keys
-    ok = False
-    for candidate in settings.api_keys:
-        ok |= secrets.compare_digest(key.encode(), candidate.encode())
-    return ok
+def _authorize(settings: Settings, key: str | None, scope: Scope, missing: str) -> ApiKey:
+    """The configured key sent in ``key`` if it has ``scope``; else a 401 or 403 problem.
+
+    ``missing`` is the detail of the 401 (it names the X-API-Key header).
+    """
+    if not key:
+        raise ApiError(401, missing,
+                       headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'})
+    found = authenticate(settings.api_keys, key)
+    if found is None:
+        # the presented value is never logged or echoed: it may be a real key mistyped
+        log.info("refused an unknown X-API-Key")
+        raise ApiError(403, "the X-API-Key is not valid")
+    if not found.allows(scope):
+        log.info("refused key %r: it has no %s scope", found.name, scope)
+        raise ApiError(403, f"the key {found.name!r} has the {found.scope} scope; this "
+                       f"request needs {scope}")
+    return found
 
 
 def require_api_key(
     settings: SettingsDep,
     key: Annotated[str | None, Security(_api_key_header)] = None,
+) -> ApiKey:
+    """The writing key: 401 without a key, 403 for an unknown key or one without write scope."""
+    return _authorize(settings, key, "write",
+                      "this request changes data and needs an X-API-Key header")
+
+
+def require_read_key(
+    settings: SettingsDep,
+    key: Annotated[str | None, Security(_api_key_header)] = None,
+) -> ApiKey:
+    """A key with the read scope, whether reads are open or not (for the audit log)."""
+    return _authorize(settings, key, "read",
+                      "the audit log tells who changed what and needs an X-API-Key header")
+
+
+def _closed_reads(
+    request: Request,
+    settings: SettingsDep,
+    key: Annotated[str | None, Security(_api_key_header)] = None,
 ) -> None:
-    """401 without a key, 403 with a key that is not in NETGIS_API_KEYS."""
-    if not key:
-        raise ApiError(401, "this request changes data and needs an X-API-Key header",
-                       headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'})
-    if not key_is_valid(settings, key):
-        raise ApiError(403, "the X-API-Key is not valid")
+    """With closed reads: a key with the read scope for every route but PUBLIC_PATHS."""
+    # the matched route's path template (e.g. /collections/nodes/items/{featureId}); when a
+    # framework does not say, the request is treated as closed
+    route = request.scope.get("route")
+    if getattr(route, "path", None) in PUBLIC_PATHS:
+        return
+    _authorize(settings, key, "read",
+               "reads are closed on this server: every request needs an X-API-Key header")
+
+
+def read_access(settings: Settings) -> list[Any]:
+    """The app-wide dependencies the read setting asks for: none when reads are open.
+
+    Installed on the whole application (not per router), so a route added later
+    is closed too unless it is listed in :data:`PUBLIC_PATHS`; with open reads
+    nothing is installed and the OpenAPI document shows no key on reads.
+    """
+    return [] if settings.open_reads else [Depends(_closed_reads)]
 
 
 async def identify_client(request: Request) -> None:
@@ -72,7 +127,7 @@ async def identify_client(request: Request) -> None:
     A key that is not valid counts as none; it is not refused here (reads need no key).
     """
     key = request.headers.get("x-api-key")
-    keyed = bool(key) and key_is_valid(get_settings(request), key or "")
+    keyed = bool(key) and authenticate(get_settings(request).api_keys, key or "") is not None
     address = request.client.host if request.client is not None else "unknown"
     set_current_client(Client(address, keyed))
 
@@ -102,3 +157,9 @@ def check_upload_length(request: Request, settings: SettingsDep) -> None:
 
 WriteAccess = [Depends(require_api_key)]
 JsonWrite = [Depends(require_api_key), Depends(require_json_body)]
+#: The key of a write, for its audit entry (the same call as in WriteAccess: FastAPI runs it
+#: once per request).
+WriterDep = Annotated[ApiKey, Depends(require_api_key)]
+#: A key with the read scope, whatever NETGIS_OPEN_READS says (the audit log tells who
+#: changed what).
+AuditAccess = [Depends(require_read_key)]

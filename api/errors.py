@@ -25,8 +25,10 @@ from netgis.errors import (
     NetgisError,
     NotFoundError,
     ParameterError,
+    PreconditionFailed,
     Problem,
     StorageError,
+    StorageUnavailable,
     ValidationError,
 )
 
@@ -94,7 +96,9 @@ STATUS_CODES: Mapping[type[NetgisError], int] = {
     ConfigError: 422,
     NotFoundError: 404,
     ConflictError: 409,
+    PreconditionFailed: 412,
     StorageError: 503,
+    StorageUnavailable: 503,
 }
 
 
@@ -103,6 +107,8 @@ def _problems_of(exc: NetgisError) -> list[Problem]:
         return exc.problems
     if isinstance(exc, NotFoundError):
         return [Problem(exc.layer, exc.id, None, "no such feature")]
+    if isinstance(exc, PreconditionFailed):
+        return [Problem(exc.layer, exc.id, None, "changed since the version in If-Match")]
     return []
 
 
@@ -123,6 +129,11 @@ def _netgis_handler(status: int) -> Handler:
 
     async def handler(request: Request, exc: Exception) -> ProblemResponse:
         assert isinstance(exc, NetgisError)
+        if isinstance(exc, StorageUnavailable):
+            # an outage, a file fault or contention past the busy timeout: worth retrying
+            log.warning("database unavailable on %s: %s", request.url.path, exc)
+            return problem(503, f"{exc.reason}; retry later",
+                           headers={"Retry-After": str(exc.retry_after)})
         if status == 503:
             # the message may carry connection details; they stay in the log
             log.error("storage error on %s: %s", request.url.path, exc)

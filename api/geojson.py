@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
+from urllib.parse import quote
 
 import geopandas as gpd
 import numpy as np
@@ -228,10 +229,35 @@ def frame_to_features(
             "properties": {c: values[c][i] for c in cols},
         }
         if item_href is not None:
-            feature["links"] = [{"href": f"{item_href}/{ids[i]}", "rel": "self",
+            feature["links"] = [{"href": f"{item_href}/{quote(ids[i], safe='')}", "rel": "self",
                                  "type": "application/geo+json"}]
         features.append(feature)
     return features
+
+
+def _unicode_problems(layer: Layer, index: int, fid: Any,
+                      props: Mapping[str, Any]) -> list[Problem]:
+    """A problem per property holding text that is not valid Unicode.
+
+    JSON may escape lone surrogates (``"\\ud800"``); Python's parser takes them,
+    but no column store, database or response encoder does: found here, they
+    are a 422 naming the field instead of a crash.
+    """
+    out: list[Problem] = []
+    for key, value in props.items():
+        if not _encodable(str(key)) or (isinstance(value, str) and not _encodable(value)):
+            out.append(Problem(layer.name, None if fid is None else str(fid), str(key),
+                               f"feature {index}: text is not valid Unicode (a lone surrogate "
+                               "such as \\ud800)"))
+    return out
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def features_to_frame(layer: Layer, features: Sequence[FeatureIn],
@@ -260,6 +286,7 @@ def features_to_frame(layer: Layer, features: Sequence[FeatureIn],
             fid = path_id
         if fid is not None:
             props[layer.id_field] = fid
+        problems += _unicode_problems(layer, i, fid, props)
         try:
             geom = shapely.from_geojson(json.dumps(feat.geometry.model_dump(exclude_none=True)))
         except shapely.errors.GEOSException as exc:

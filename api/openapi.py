@@ -7,6 +7,7 @@ numeric exclusive bounds, binary strings, example lists).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from fastapi import FastAPI
@@ -120,8 +121,30 @@ def _rate_limit_responses(doc: dict[str, Any]) -> None:
                 }
 
 
-def install_openapi(app: FastAPI, extra_schemas: dict[str, type[BaseModel]]) -> None:
-    """Serve a cached OpenAPI 3.0 document that also holds ``extra_schemas`` components."""
+def _problems_for_keys(doc: dict[str, Any], public_paths: Collection[str]) -> None:
+    # every operation that takes a key answers 401 without one and 403 with a wrong one;
+    # the public paths take none even when the app-wide read check lists it for them
+    for path, path_item in doc.get("paths", {}).items():
+        for operation in path_item.values():
+            if path in public_paths:
+                operation.pop("security", None)
+                continue
+            if not operation.get("security"):
+                continue
+            for status, phrase in (("401", "Unauthorized"), ("403", "Forbidden")):
+                operation.setdefault("responses", {}).setdefault(status, {
+                    "description": phrase,
+                    "content": {"application/problem+json": {"schema": _PROBLEM_REF}},
+                })
+
+
+def install_openapi(app: FastAPI, extra_schemas: dict[str, type[BaseModel]],
+                    public_paths: Collection[str] = ()) -> None:
+    """Serve a cached OpenAPI 3.0 document that also holds ``extra_schemas`` components.
+
+    Operations under ``public_paths`` are shown without a key requirement; every
+    other operation that takes a key is shown with its 401 and 403 answers.
+    """
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -134,6 +157,7 @@ def install_openapi(app: FastAPI, extra_schemas: dict[str, type[BaseModel]]) -> 
                 schemas[name] = schema
             _problems_for_bad_parameters(doc)
             _rate_limit_responses(doc)
+            _problems_for_keys(doc, public_paths)
             app.openapi_schema = to_openapi_30(doc)
         return app.openapi_schema
 

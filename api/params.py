@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.routing import APIRoute
 
 from netgis.errors import ParameterError, Problem
+from netgis.optics import LossBudget
 
 FormatParam = Annotated[
     Literal["json", "geojson"] | None,
@@ -26,6 +27,31 @@ BboxParam = Annotated[
 ]
 DropParam = Annotated[float | None, Query(
     gt=0, le=100_000, description="Maximum drop length in meters (default: the server's).")]
+
+
+def optics_params(
+    budget_db: Annotated[float | None, Query(
+        ge=0, le=100, description="Optical budget in dB (default: the server's).")] = None,
+    pon_class: Annotated[Literal["gpon-b+", "gpon-c+", "xgs-pon-n1", "xgs-pon-n2"] | None, Query(
+        description="Budget of a named PON class; budget_db overrides it.")] = None,
+    atten_db_per_km: Annotated[float | None, Query(
+        ge=0, le=10, description="Fiber attenuation in dB/km (default 0.35).")] = None,
+    splice_db: Annotated[float | None, Query(
+        ge=0, le=10, description="Loss per splice node in dB (default 0.1).")] = None,
+    fixed_db: Annotated[float | None, Query(
+        ge=0, le=50, description="Connector loss at both ends in dB (default 1.0).")] = None,
+) -> LossBudget | None:
+    """The optical parameters a request asks for; None keeps the server's (settings)."""
+    if pon_class is None and all(v is None for v in (budget_db, atten_db_per_km, splice_db,
+                                                     fixed_db)):
+        return None
+    base = LossBudget.preset(pon_class) if pon_class else LossBudget()
+    return base.with_(budget_db=budget_db, atten_db_per_km=atten_db_per_km,
+                      splice_db=splice_db, fixed_db=fixed_db)
+
+
+#: Optical loss parameters of a request (None: the server's).
+OpticsParam = Annotated[LossBudget | None, Depends(optics_params)]
 
 
 def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:

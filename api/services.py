@@ -26,16 +26,18 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from api.limits import RateLimiter, current_client
-from netgis.errors import StorageError
+from netgis.errors import NetgisError, StorageError
 
 if TYPE_CHECKING:
     from api.settings import Settings
     from netgis.analysis import Analysis
+    from netgis.dataset import Dataset
     from netgis.gaps import BuildPlan
-    from netgis.io import Dataset
+    from netgis.optics import LossBudget
     from netgis.storage import Repository
 
 log = logging.getLogger("netgis.api.services")
@@ -165,6 +167,15 @@ def _version_of(key: AnalysisKey) -> int:
     return version
 
 
+@dataclass(frozen=True)
+class AnalysisFailure:
+    """The newest data could not be analysed; an older analysis is served meanwhile."""
+
+    failed_version: int
+    served_version: int
+    error: str
+
+
 class AnalysisCache:
     """The newest dataset read from the database and the last few analyses of it.
 
@@ -188,34 +199,69 @@ class AnalysisCache:
         # the dataset of the newest version only: reading it is the expensive part of a change
         self._datasets: SingleFlight[int, tuple[int, Dataset]] = SingleFlight(1)
         self._analyses: SingleFlight[AnalysisKey, tuple[int, Analysis]] = SingleFlight(size)
+        # the newest good analysis per (drop, optics), served while newer data cannot be
+        # analysed (one bad stored row must not take the service down), and that failure
+        self._lock = threading.Lock()
+        self._last_good: dict[tuple[object, ...], tuple[int, Analysis]] = {}
+        self._failed: dict[AnalysisKey, NetgisError] = {}
+        self.failure: AnalysisFailure | None = None
 
     def dataset(self, repo: Repository) -> tuple[int, Dataset]:
         """The repository's dataset (WGS84) and the data version it belongs to."""
         return self._dataset_of(repo, repo.data_version())
 
-    def analysis(self, repo: Repository, drop_m: float, budget: Any = None,
+    def analysis(self, repo: Repository, drop_m: float, budget: LossBudget | None = None,
                  admit: Callable[[], None] | None = None) -> tuple[int, Analysis]:
         """The analysis of the repository's current data for ``drop_m`` (and ``budget``).
 
         ``admit`` is called only when this request would start a new analysis.
         """
         version = repo.data_version()
-        key = analysis_key(version, drop_m, budget)
+        # a LossBudget holds a dict: its key() is the hashable identity
+        optics = budget.key() if budget is not None else ()
+        key = analysis_key(version, drop_m, *optics)
 
         def compute() -> tuple[int, Analysis]:
             from netgis.analysis import analyze
 
             read_version, dataset = self._dataset_of(repo, version)
-            # the optical budget exists on newer analysis engines only; pass it when given
-            extra = {} if budget is None else {"budget": budget}
-            result = analyze(dataset, drop_m=float(drop_m), **extra)
+            result = analyze(dataset, drop_m=float(drop_m), budget=budget)
             if read_version != version:
                 # written to meanwhile: the result belongs to the newer version as well
-                self._analyses.put(analysis_key(read_version, drop_m, budget),
+                self._analyses.put(analysis_key(read_version, drop_m, *optics),
                                    (read_version, result))
             return read_version, result
 
-        return self._analyses.get(key, compute, admit)
+        params = (float(drop_m), *optics)
+        with self._lock:
+            failed = self._failed.get(key)
+        try:
+            if failed is not None:
+                # this version already failed: do not read and validate it again
+                raise failed
+            result = self._analyses.get(key, compute, admit)
+        except StorageError:
+            raise  # an outage is a 503, not stale data
+        except NetgisError as exc:
+            with self._lock:
+                self._failed = {k: e for k, e in self._failed.items()
+                                if _version_of(k) >= version}
+                self._failed[key] = exc
+                last = self._last_good.get(params)
+                if last is None:
+                    raise
+                self.failure = AnalysisFailure(failed_version=version, served_version=last[0],
+                                               error=str(exc))
+            log.error("analysis of data version %s failed; serving version %s: %s", version,
+                      last[0], exc)
+            return last
+        with self._lock:
+            kept = self._last_good.get(params)
+            if kept is None or kept[0] <= result[0]:
+                self._last_good[params] = result
+            if self.failure is not None and result[0] >= self.failure.failed_version:
+                self.failure = None
+        return result
 
     def kept(self) -> list[AnalysisKey]:
         """The keys of the analyses kept, least recently used first."""
@@ -280,7 +326,8 @@ class SnapshotKeeper:
         self._lock = threading.Lock()
         self._stored: set[int] = set()
 
-    def ensure(self, repo: Repository, analyses: AnalysisCache, drop_m: float) -> int | None:
+    def ensure(self, repo: Repository, analyses: AnalysisCache, drop_m: float,
+               budget: LossBudget | None = None) -> int | None:
         """Store a snapshot of the current data unless one exists; returns the new id or None."""
         version = repo.data_version()
         # version 0: nothing was ever loaded, there is no network to measure. Checked before
@@ -294,7 +341,7 @@ class SnapshotKeeper:
             if repo.has_kpi_snapshot(version):
                 self._stored.add(version)
                 return None
-            version, result = analyses.analysis(repo, drop_m)
+            version, result = analyses.analysis(repo, drop_m, budget)
             if version in self._stored or repo.has_kpi_snapshot(version):
                 self._stored.add(version)
                 return None
@@ -345,16 +392,13 @@ class Services:
         """
         from netgis.storage import Repository
 
-        repo = Repository.from_url(self.settings.database_url)
+        # create=False: a SpatiaLite file that goes missing while serving is an outage,
+        # never silently replaced by a new empty database; the app creates it at start
+        # when allowed (api.app), and the first request brings the schema up to date
+        repo = Repository.from_url(self.settings.database_url, create=False)
         self._repo = repo
         self._ready = False
         self._last_attempt = -float("inf")
-        try:
-            self._connect()
-        except StorageError as exc:
-            # serve anyway: /health and every request say 503 until the database is back
-            log.error("the database is not reachable at start; answering 503 until it is: "
-                      "%s", exc)
         try:
             yield repo
         finally:
@@ -390,6 +434,10 @@ class Services:
         """``drop_m`` as a float, or the server's default when None."""
         return float(drop_m if drop_m is not None else self.settings.drop_m)
 
+    def budget(self, budget: LossBudget | None = None) -> LossBudget:
+        """``budget``, or the server's optical parameters (settings) when None."""
+        return budget if budget is not None else self.settings.loss_budget()
+
     def data_version(self) -> int:
         """The database's data version (one query, no analysis)."""
         return self.repo.data_version()
@@ -398,16 +446,17 @@ class Services:
         """The current dataset (WGS84) and its data version, read consistently."""
         return self.analyses.dataset(self.repo)
 
-    def analysis(self, drop_m: float | None = None, budget: Any = None) -> tuple[int, Analysis]:
-        """The data version and the analysis of the current data (cached per both).
+    def analysis(self, drop_m: float | None = None,
+                 budget: LossBudget | None = None) -> tuple[int, Analysis]:
+        """The data version and the analysis of the current data, cached per version, drop
+        length and optical parameters (``budget``; the server's settings when None).
 
-        ``budget`` (an optical loss budget, hashable) is passed on to the analysis
-        when given. A request that would start a new analysis at other than the
-        server's defaults counts against its client's rate (429 when used up).
+        A request that would start a new analysis at other than the server's defaults
+        counts against its client's rate (429 when used up).
         """
         drop = self.drop_m(drop_m)
         default = drop == float(self.settings.drop_m) and budget is None
-        return self.analyses.analysis(self.repo, drop, budget,
+        return self.analyses.analysis(self.repo, drop, self.budget(budget),
                                       admit=None if default else self._admit)
 
     def plan(self, version: int, analysis: Analysis, link_m: float,
@@ -448,4 +497,5 @@ class Services:
 
     def ensure_snapshot(self) -> int | None:
         """Store a KPI snapshot of the current data unless one exists (its id, or None)."""
-        return self.snapshots.ensure(self.repo, self.analyses, float(self.settings.drop_m))
+        return self.snapshots.ensure(self.repo, self.analyses, float(self.settings.drop_m),
+                                     self.budget())

@@ -3,10 +3,17 @@
 Only this module (and the command line) reads the environment; everything
 else receives a :class:`Settings` object.
 
+``NETGIS_API_KEYS`` takes bare keys and named, scoped keys (syntax in
+:mod:`api.auth`); only their SHA-256 digests are kept, so neither the settings
+nor their ``repr`` hold a secret.
+
 Examples
 --------
->>> Settings(api_keys="k1, k2").api_keys
-['k1', 'k2']
+>>> settings = Settings(api_keys="k1, viewer:read:k2", open_reads=False)
+>>> settings.api_keys
+[ApiKey(name='key1', scope='write'), ApiKey(name='viewer', scope='read')]
+>>> "k2" in repr(settings)
+False
 """
 
 from __future__ import annotations
@@ -17,22 +24,48 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from api.auth import ApiKey, parse_api_keys
 from netgis.feeds import Goal
+from netgis.optics import LossBudget
 from netgis.schema import DEFAULT_DROP_M
 
 
 class Settings(BaseSettings):
     """Everything the API can be configured with."""
 
-    model_config = SettingsConfigDict(env_prefix="NETGIS_", extra="ignore")
+    # hide_input_in_errors: a NETGIS_API_KEYS that does not parse must not print its secrets
+    model_config = SettingsConfigDict(env_prefix="NETGIS_", extra="ignore",
+                                      hide_input_in_errors=True)
 
     database_url: Annotated[str, Field(
         description="SQLAlchemy URL of the SpatiaLite or PostGIS database.")] = \
         "sqlite:///./netgis.db"
-    #: NETGIS_API_KEYS is a comma separated list; an empty list disables every write.
-    api_keys: Annotated[list[str], NoDecode, Field(description="Keys allowed to write.")] = []
+    #: The one moment a server may make a database: at start, when the SpatiaLite file does not
+    #: exist. Afterwards a missing file is an outage (503), never a new empty database.
+    create_database: Annotated[bool, Field(
+        description="At start, create (and migrate) the SpatiaLite file if it does not exist; "
+                    "false: a missing file answers 503 until it appears.")] = True
+    #: NETGIS_API_KEYS is a comma separated list (see api.auth); an empty list disables every
+    #: write (and, with closed reads, every read).
+    api_keys: Annotated[list[ApiKey], NoDecode, Field(
+        description="Keys, comma separated: SECRET (read-write, named key<N>), "
+                    "NAME:read|write:SECRET or NAME:read|write:sha256=HEX.")] = []
+    open_reads: Annotated[bool, Field(
+        description="Reads need no key; false: every read but /health needs a key with "
+                    "the read scope. The audit log always needs one.")] = True
     drop_m: Annotated[float, Field(gt=0, description="Default maximum drop length (m).")] = \
         DEFAULT_DROP_M
+    pon_class: Annotated[str | None, Field(
+        description="Optical budget of a named PON class (gpon-b+, gpon-c+, xgs-pon-n1, "
+                    "xgs-pon-n2); budget_db overrides it.")] = None
+    budget_db: Annotated[float | None, Field(ge=0, description="Optical budget in dB "
+                                             "(default 28, GPON class B+).")] = None
+    atten_db_per_km: Annotated[float | None, Field(ge=0, description="Fiber attenuation, "
+                                                   "dB/km (default 0.35).")] = None
+    splice_db: Annotated[float | None, Field(ge=0, description="Loss per splice node, dB "
+                                             "(default 0.1).")] = None
+    fixed_db: Annotated[float | None, Field(ge=0, description="Connector loss at both ends, "
+                                            "dB (default 1.0).")] = None
     default_limit: Annotated[int, Field(ge=1, description="Items per page by default.")] = 100
     max_limit: Annotated[int, Field(ge=1, description="Larger limits are clamped.")] = 10_000
     max_upload_bytes: Annotated[int, Field(ge=1, description="Largest upload.")] = 256 * 2**20
@@ -55,9 +88,18 @@ class Settings(BaseSettings):
     goal_date: Annotated[date, Field(description="Day the coverage target should be "
                                      "reached.")] = Goal.target_date
 
+    def loss_budget(self) -> LossBudget:
+        """The optical parameters these settings ask for (SPEC's defaults otherwise)."""
+        base = LossBudget.preset(self.pon_class) if self.pon_class else LossBudget()
+        return base.with_(budget_db=self.budget_db, atten_db_per_km=self.atten_db_per_km,
+                          splice_db=self.splice_db, fixed_db=self.fixed_db)
+
     @field_validator("api_keys", mode="before")
     @classmethod
-    def _split_keys(cls, value: Any) -> Any:
+    def _parse_keys(cls, value: Any) -> Any:
+        # the plain secrets end here: only their digests reach the settings
         if isinstance(value, str):
-            return [k.strip() for k in value.split(",") if k.strip()]
+            return parse_api_keys(value)
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return parse_api_keys(value)
         return value

@@ -24,7 +24,7 @@ import shapely
 import sqlalchemy
 
 from benchmarks._record import peak_rss_mb, record
-from netgis.io import Dataset, empty_layer
+from netgis.dataset import Dataset, empty_layer
 from netgis.storage import Repository, create_engine
 from netgis.validate import validate_frames
 

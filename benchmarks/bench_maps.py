@@ -21,6 +21,7 @@ import shapely
 
 from benchmarks._record import peak_rss_mb, record
 from maps import areas_map, coverage_map, criticality_map, gaps_map, inline_html
+from netgis.schema import DEFAULT_DROP_M
 
 CRS = 32632  # UTM 32N, around Frankfurt
 X0, Y0 = 470_000.0, 5_550_000.0
@@ -60,7 +61,7 @@ def synthetic(n_premises: int, seed: int = 0) -> dict[str, Any]:
     offset = rng.normal(0, 90, n_premises)
     px = a[on, 0] + rng.random(n_premises) * BLOCK_M
     py = a[on, 1] + offset
-    passed = (np.abs(offset) <= 150) & lit[on]
+    passed = (np.abs(offset) <= DEFAULT_DROP_M) & lit[on]
     premises = gpd.GeoDataFrame({
         "premise_id": np.array([f"p{k}" for k in range(n_premises)], dtype=object),
         "units": rng.integers(1, 4, n_premises),

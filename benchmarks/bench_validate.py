@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 
 from benchmarks._record import peak_rss_mb, record
-from netgis.io import RawLayer
+from netgis.dataset import RawLayer
 from netgis.validate import validate_raw
 
 CRS = 32632

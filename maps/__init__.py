@@ -14,13 +14,13 @@ Examples
 
 from __future__ import annotations
 
-from maps._base import DEFAULT_HEX_RESOLUTION, DEFAULT_MAX_FEATURES
 from maps.areas import areas_map
 from maps.assets import inline_html, static_dir, use_local_assets
 from maps.coverage import coverage_map
 from maps.criticality import criticality_map
 from maps.gaps import gaps_map
-from maps.kinds import MAP_KINDS, build_map, clip
+from maps.kinds import build_map, clip
+from netgis.schema import DEFAULT_HEX_RESOLUTION, DEFAULT_MAX_FEATURES, MAP_KINDS
 
 __all__ = [
     "DEFAULT_HEX_RESOLUTION",

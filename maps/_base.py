@@ -7,7 +7,7 @@ import itertools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
 
 import folium
 import geopandas as gpd
@@ -16,19 +16,22 @@ import numpy as np
 import pandas as pd
 import shapely
 from branca.element import Element, MacroElement
+from folium.template import Template as FoliumTemplate
 from jinja2 import Template
 
-from maps.assets import figure_of, use_local_assets
+from maps.assets import use_local_assets
+from maps.figure import figure_of
 from netgis.errors import ConfigError, Problem, ValidationError
+from netgis.schema import DEFAULT_HEX_RESOLUTION, DEFAULT_MAX_FEATURES
 
-#: Above this many features a layer is aggregated (H3 hexagons) or capped.
-DEFAULT_MAX_FEATURES = 20_000
-#: H3 resolution of aggregated premises: res 9 cells are ~0.1 km2, a few street blocks.
-DEFAULT_HEX_RESOLUTION = 9
+if TYPE_CHECKING:
+    from shapely import MultiLineString
+
 #: Coordinates are rounded to 1e-6 degree (~0.1 m): invisible on screen, half the HTML.
 _DECIMALS = 6
 
 Style = dict[str, Any]
+FrameT = TypeVar("FrameT", bound=pd.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,52 @@ def feature_collection(frame: gpd.GeoDataFrame, id_field: str | None) -> dict[st
     return fc
 
 
+#: The body of a popup / tooltip of GeoJSON properties, built from DOM text nodes.
+#:
+#: folium's GeoJsonPopup / GeoJsonTooltip join the property values into an HTML
+#: string and assign it to ``innerHTML``: a name such as ``<img src=x onerror=...>``
+#: runs as script. Here every label and value goes in through ``textContent``, so
+#: data is always shown as the text it is (same table, same CSS class, same
+#: number formatting as folium's).
+_SAFE_DETAIL = """function (layer) {
+    var div = L.DomUtil.create("div");
+    var fields = {{ this.fields|tojson }};
+    var aliases = {{ this.aliases|tojson }};
+    var text = function (value) {
+        if (value === null || value === undefined) { return ""; }
+        if (typeof value === "object") { return JSON.stringify(value); }
+        return {% if this.localize %}value.toLocaleString(){% else %}String(value){% endif %};
+    };
+    var table = L.DomUtil.create("table", "", div);
+    fields.forEach(function (field, i) {
+        var row = L.DomUtil.create("tr", "", table);
+        {%- if this.labels %}
+        L.DomUtil.create("th", "", row).textContent = String(aliases[i]);
+        {%- endif %}
+        L.DomUtil.create("td", "", row).textContent = text(layer.feature.properties[field]);
+    });
+    return div;
+}"""
+
+
+class SafeGeoJsonPopup(folium.GeoJsonPopup):
+    """folium's GeoJsonPopup with values shown as text, never parsed as HTML."""
+
+    _template = FoliumTemplate(
+        "{% macro script(this, kwargs) %}\n{{ this._parent.get_name() }}.bindPopup("
+        + _SAFE_DETAIL + ", {{ this.popup_options|tojavascript }});\n{% endmacro %}"
+    )
+
+
+class SafeGeoJsonTooltip(folium.GeoJsonTooltip):
+    """folium's GeoJsonTooltip with values shown as text, never parsed as HTML."""
+
+    _template = FoliumTemplate(
+        "{% macro script(this, kwargs) %}\n{{ this._parent.get_name() }}.bindTooltip("
+        + _SAFE_DETAIL + ", {{ this.tooltip_options|tojavascript }});\n{% endmacro %}"
+    )
+
+
 def geojson_layer(
     frame: gpd.GeoDataFrame,
     *,
@@ -214,10 +263,10 @@ def geojson_layer(
     tip_cols = [c for c in (tooltip_fields or cols[:1]) if c in cols]
     kwargs: dict[str, Any] = {}
     if cols and len(keep):  # folium checks the fields against the first feature
-        kwargs["popup"] = folium.GeoJsonPopup(
+        kwargs["popup"] = SafeGeoJsonPopup(
             fields=cols, aliases=[label_of.get(c, c) for c in cols], localize=True
         )
-        kwargs["tooltip"] = folium.GeoJsonTooltip(
+        kwargs["tooltip"] = SafeGeoJsonTooltip(
             fields=tip_cols, aliases=[label_of.get(c, c) for c in tip_cols], sticky=False
         )
     if point_radius is not None:
@@ -241,15 +290,17 @@ def _marker_style(style: Style) -> Style:
 
 
 def feature_group(m: folium.Map, name: str, *, show: bool = True) -> folium.FeatureGroup:
-    """An overlay listed in the layer control."""
-    group = folium.FeatureGroup(name=name, show=show)
+    """An overlay listed in the layer control (Leaflet shows its name as HTML: escaped)."""
+    group = folium.FeatureGroup(name=html.escape(name), show=show)
     group.add_to(m)
     return group
 
 
 def merged_lines(frame: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
     """All of ``frame``'s lines as one MultiLineString feature (no per-span tooltip)."""
-    geom = shapely.multilinestrings(shapely.get_parts(frame.geometry.values))
+    # types-shapely: a flat array of lines without indices gives one MultiLineString
+    geom = cast("MultiLineString",
+                shapely.multilinestrings(shapely.get_parts(frame.geometry.values)))
     return gpd.GeoDataFrame(
         {"layer": [label], "features": [len(frame)]}, geometry=[geom], crs=frame.crs
     )
@@ -299,9 +350,10 @@ def premise_points(
     name: str | None = None,
     radius: float = 3.5,
     fill_opacity: float = 0.85,
+    popup: Mapping[str, str] = PREMISE_POPUP,
 ) -> None:
     """Premises (WGS84) as circle markers with id tooltip and full popup."""
-    cols, labels = popup_columns(premises, PREMISE_POPUP)
+    cols, labels = popup_columns(premises, popup)
     geojson_layer(
         premises,
         name=name or css_class,
@@ -358,8 +410,8 @@ def span_layer(
                   fields=cols, aliases=labels).add_to(group)
 
 
-def first_rows(frame: pd.DataFrame, limit: int, notes: list[str], what: str,
-               which: str = "worst") -> pd.DataFrame:
+def first_rows(frame: FrameT, limit: int, notes: list[str], what: str,
+               which: str = "worst") -> FrameT:
     """The first ``limit`` rows; above that a legend note says what was left out."""
     if len(frame) <= limit:
         return frame

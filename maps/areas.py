@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Unpack
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Unpack
 
 import folium
 import geopandas as gpd
@@ -11,6 +11,9 @@ import pandas as pd
 
 from maps import _base as base
 from netgis.errors import ConfigError
+
+if TYPE_CHECKING:
+    from netgis.kpis import AreaKpis
 
 #: Percentage classes, red (low) to green (high); null (no premises) is grey.
 PCT_EDGES = (0.0, 25.0, 50.0, 75.0, 90.0, 100.001)
@@ -41,7 +44,7 @@ def _pct_colors(values: pd.Series) -> pd.Series:
 
 def areas_map(
     areas: gpd.GeoDataFrame,
-    area_kpis: Sequence[Mapping[str, Any]] | pd.DataFrame,
+    area_kpis: Sequence[AreaKpis] | pd.DataFrame,
     *,
     protected: str = "node_protected_pct",
     **options: Unpack[base.MapOptions],

@@ -22,7 +22,8 @@ import re
 from pathlib import Path
 
 import folium
-from branca.element import Figure
+
+from maps.figure import figure_of
 
 #: Script files a page loads, as (folium link name, path under the static directory).
 VENDOR_JS: tuple[tuple[str, str], ...] = (("leaflet", "vendor/leaflet/dist/leaflet.js"),)
@@ -81,16 +82,11 @@ def _inline_css(path: Path) -> str:
     return _CSS_URL.sub(embed, path.read_text(encoding="utf-8"))
 
 
-def figure_of(m: folium.Map) -> Figure:
-    """The page (branca Figure) holding ``m``."""
-    root = m.get_root()
-    if not isinstance(root, Figure):
-        raise TypeError("a folium.Map always sits in a Figure")
-    return root
-
-
 def inline_html(m: folium.Map) -> str:
     """Render ``m`` as one self-contained HTML page: no request leaves the file.
+
+    The page carries its Content-Security-Policy (:mod:`maps.csp`) in a
+    ``<meta http-equiv>`` element.
 
     Examples
     --------
@@ -109,5 +105,8 @@ def inline_html(m: folium.Map) -> str:
         # the source map comment would make dev tools fetch a file that is not there
         js = _SOURCE_MAP.sub("", (root / path).read_text(encoding="utf-8"))
         header.add_child(folium.Element(f"<script>{js}</script>"), name=f"inline_{name}")
-    html: str = figure_of(m).render()
+    from maps.csp import secure_html
+
+    # a saved page keeps its Content-Security-Policy: only its own scripts run
+    html, _ = secure_html(m)
     return html

@@ -11,7 +11,7 @@ import pandas as pd
 
 from maps import _base as base
 from netgis.gaps import h3_cells
-from netgis.schema import CORE
+from netgis.schema import CORE, DEFAULT_HEX_RESOLUTION
 
 PASSED_COLOR = "#1a9850"
 NOT_PASSED_COLOR = "#d73027"
@@ -23,6 +23,14 @@ CABINET_COLOR = "#35978f"
 #: Coverage % classes of aggregated hexagons, red (none passed) to green (all passed).
 COVERAGE_EDGES = (0.0, 25.0, 50.0, 75.0, 95.0, 100.001)
 COVERAGE_COLORS = ("#d73027", "#fc8d59", "#fee08b", "#91cf60", "#1a9850")
+#: A passed premise whose optical margin is below this many dB is drawn as "tight".
+TIGHT_MARGIN_DB = 3.0
+TIGHT_COLOR = "#fdae61"
+OUT_OF_BUDGET_COLOR = "#7b3294"
+#: The coverage popup adds the optical reach and where its loss goes.
+COVERAGE_POPUP = {**base.PREMISE_POPUP, "loss_db": "optical loss dB", "margin_db": "margin dB",
+                  "in_budget": "in budget", "loss_fiber_km": "loss: fiber km",
+                  "loss_splitter_db": "loss: splitters dB", "loss_splice_db": "loss: splices dB"}
 
 
 def premise_hexes(premises: gpd.GeoDataFrame, resolution: int) -> gpd.GeoDataFrame:
@@ -73,12 +81,40 @@ def span_lines(
     return []
 
 
+def _premise_classes(m: folium.Map, p: gpd.GeoDataFrame, passed: np.ndarray
+                     ) -> list[base.LegendItem]:
+    """Passed premises by optical margin (when the analysis has it), then the unpassed."""
+    if "margin_db" in p.columns:
+        margin = p["margin_db"].to_numpy(dtype=float, na_value=np.nan)
+        roomy = passed & (margin >= TIGHT_MARGIN_DB)
+        tight = passed & (margin >= 0) & (margin < TIGHT_MARGIN_DB)
+        out = passed & ~roomy & ~tight
+        classes = [
+            (roomy, PASSED_COLOR, "netgis-premise-passed",
+             f"passed, in budget (margin {TIGHT_MARGIN_DB:g} dB or more)"),
+            (tight, TIGHT_COLOR, "netgis-premise-tight",
+             f"passed, tight (margin under {TIGHT_MARGIN_DB:g} dB)"),
+            (out, OUT_OF_BUDGET_COLOR, "netgis-premise-out-of-budget",
+             "passed, out of optical budget"),
+        ]
+    else:
+        classes = [(passed, PASSED_COLOR, "netgis-premise-passed", "passed")]
+    classes.append((~passed, NOT_PASSED_COLOR, "netgis-premise-unpassed", "not passed"))
+    items = []
+    for mask, color, css_class, label in classes:
+        count = int(mask.sum())
+        base.premise_points(base.feature_group(m, f"Premises {label} ({count})"), p[mask], color,
+                            css_class, popup=COVERAGE_POPUP)
+        items.append(base.LegendItem("dot", color, label))
+    return items
+
+
 def coverage_map(
     premises: gpd.GeoDataFrame,
     spans: gpd.GeoDataFrame,
     nodes: gpd.GeoDataFrame,
     *,
-    hex_resolution: int = base.DEFAULT_HEX_RESOLUTION,
+    hex_resolution: int = DEFAULT_HEX_RESOLUTION,
     **options: Unpack[base.MapOptions],
 ) -> folium.Map:
     """Premises passed / not passed, lit / unlit / planned spans, cores and cabinets.
@@ -140,12 +176,7 @@ def coverage_map(
                       strict=True)]
         notes.append(f"{len(p)} premises > {max_features}: rolled up to H3 res {hex_resolution}")
     else:
-        base.premise_points(base.feature_group(m, f"Premises passed ({int(passed.sum())})"),
-                            p[passed], PASSED_COLOR, "netgis-premise-passed")
-        base.premise_points(base.feature_group(m, f"Premises not passed ({int((~passed).sum())})"),
-                            p[~passed], NOT_PASSED_COLOR, "netgis-premise-unpassed")
-        items += [base.LegendItem("dot", PASSED_COLOR, "premise passed"),
-                  base.LegendItem("dot", NOT_PASSED_COLOR, "premise not passed")]
+        items += _premise_classes(m, p, passed)
 
     lit = s["lit"].fillna(False).to_numpy(bool)
     planned = (s["status"] == "planned").to_numpy()

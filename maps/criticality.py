@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Unpack
 
 import folium
 import geopandas as gpd
@@ -11,9 +11,11 @@ import shapely
 
 from maps import _base as base
 from maps.coverage import CORE_COLOR, premise_hexes
-from netgis.schema import CORE
+from netgis.schema import CORE, DEFAULT_HEX_RESOLUTION
 
 if TYPE_CHECKING:
+    from pyproj import CRS
+
     from netgis.analysis import ScenarioResult
 
 SAFE_COLOR = "#9e9e9e"
@@ -42,8 +44,8 @@ def criticality_map(
     premises: gpd.GeoDataFrame | None = None,
     scenario: ScenarioResult | None = None,
     scenario_area: shapely.Geometry | None = None,
-    scenario_area_crs: Any = 4326,
-    hex_resolution: int = base.DEFAULT_HEX_RESOLUTION,
+    scenario_area_crs: CRS | str | int = 4326,
+    hex_resolution: int = DEFAULT_HEX_RESOLUTION,
     **options: Unpack[base.MapOptions],
 ) -> folium.Map:
     """Spans coloured and weighted by cut units, single points of failure, a scenario overlay.
@@ -150,7 +152,7 @@ def _scenario_overlay(
     n: gpd.GeoDataFrame,
     premises: gpd.GeoDataFrame | None,
     area: shapely.Geometry | None,
-    area_crs: Any,
+    area_crs: CRS | str | int,
     *,
     max_features: int,
     hex_resolution: int,

@@ -14,12 +14,11 @@ from branca.element import MacroElement
 from jinja2 import Template
 
 from maps import _base as base
-from maps.assets import figure_of
 from maps.coverage import LIT_COLOR, NOT_PASSED_COLOR
+from maps.figure import figure_of
 from netgis.gaps import rollup_h3
+from netgis.schema import DEFAULT_H3_RES
 
-#: H3 resolution of the gap roll-up (SPEC section 2: resolution 8 by default).
-DEFAULT_GAP_RESOLUTION = 8
 #: Unserved-unit classes, light to dark.
 GAP_COLORS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 RANK_CSS = """<style>
@@ -107,7 +106,7 @@ def gaps_map(
     *,
     spans: gpd.GeoDataFrame | None = None,
     ranking: pd.DataFrame | None = None,
-    resolution: int = DEFAULT_GAP_RESOLUTION,
+    resolution: int = DEFAULT_H3_RES,
     max_rank_labels: int = 20,
     **options: Unpack[base.MapOptions],
 ) -> folium.Map:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack, cast
 
 import folium
 import geopandas as gpd
@@ -17,13 +17,15 @@ from maps.criticality import criticality_map
 from maps.gaps import gaps_map
 from netgis.errors import ConfigError, NotFoundError, Problem, ValidationError
 from netgis.geodesy import transform_geoms
+from netgis.schema import MAP_KINDS as MAP_KINDS  # defined where netgis reads it without folium
 
 if TYPE_CHECKING:
+    from pyproj import CRS
+
+    from maps._base import MapOptions
     from netgis.analysis import Analysis, ScenarioResult
     from netgis.kpis import Kpis
 
-#: The map kinds, as the command line and the API name them.
-MAP_KINDS = ("coverage", "criticality", "gaps", "areas")
 
 
 def build_map(
@@ -35,7 +37,7 @@ def build_map(
     hex_resolution: int | None = None,
     bbox: Sequence[float] | None = None,
     area_id: str | None = None,
-    **options: Any,
+    **options: Unpack[MapOptions],
 ) -> folium.Map:
     """The ``kind`` map of an analysis.
 
@@ -83,7 +85,7 @@ def build_map(
 def _window(analysis: Analysis, bbox: Sequence[float] | None,
             area_id: str | None) -> shapely.Geometry:
     """The clip polygon in the dataset CRS."""
-    crs = analysis.premises.crs
+    crs = cast("CRS", analysis.premises.crs)  # analyzed layers always carry the dataset CRS
     parts = []
     if bbox is not None:
         if len(bbox) != 4 or not (bbox[0] < bbox[2] and bbox[1] < bbox[3]):
@@ -141,7 +143,7 @@ def clip(
         dataset=replace(analysis.dataset, areas=areas),
     )
     if isinstance(ranking, gpd.GeoDataFrame):
-        ranked: Any = ranking  # geopandas is untyped; pandas-stubs would see a DataFrame
-        hits = shapely.intersects(window, ranked.to_crs(analysis.premises.crs).geometry.values)
-        ranking = ranked[hits]
+        crs = cast("CRS", analysis.premises.crs)  # analyzed layers always carry the dataset CRS
+        hits = shapely.intersects(window, ranking.to_crs(crs).geometry.values)
+        ranking = ranking[hits]
     return clipped, ranking

@@ -15,8 +15,8 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import geopandas as gpd
@@ -28,11 +28,19 @@ import shapely
 from pyproj import CRS
 
 from netgis.coverage import SpanIndex, locate, lonlat, working_zones, zones_near
+from netgis.dataset import Dataset
 from netgis.errors import Problem, ValidationError
 from netgis.geodesy import WGS84, transform_geoms, utm_epsg
-from netgis.io import Dataset
 from netgis.kpis import Kpis, compute_kpis
 from netgis.network import AnalysisGraph, analysis_graph, network_from_gdfs, span_lengths_m
+from netgis.optics import (
+    LossBudget,
+    VertexLoss,
+    loss_breakdown,
+    premise_loss_db,
+    vertex_loss,
+    vertex_nodes,
+)
 from netgis.redundancy import (
     Impact,
     Protection,
@@ -69,14 +77,19 @@ class Analysis:
     spans: gpd.GeoDataFrame
     nodes: gpd.GeoDataFrame
     kpis: Kpis
-    network: nx.MultiGraph
+    network: nx.MultiGraph[str]
     graph: AnalysisGraph
     structure: Structure
     protection: Protection
     served_edge: IntArray      #: edge of G serving each premise, -1 when not passed
     span_index: SpanIndex      #: the lit spans, indexed for nearest searches
+    optics: Optics             #: loss parameters, dist(v) and what each premise needs
     home_zone: int | None = None
     warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def budget(self) -> LossBudget:
+        return self.optics.budget
 
     @property
     def lit_spans(self) -> gpd.GeoDataFrame:
@@ -85,6 +98,22 @@ class Analysis:
     def edges_of(self, span_ids: npt.ArrayLike) -> IntArray:
         """Edge index in ``graph`` of each span id; -1 for spans not in G (or None)."""
         return _positions(self.graph.edge_span, span_ids)
+
+
+@dataclass(frozen=True)
+class Optics:
+    """The optical reach of an analysis: parameters, ``dist(v)`` and per-premise inputs.
+
+    ``frac_from`` is where each premise attaches along its served span, as a
+    fraction from the span's ``from_node`` (NaN when not passed);
+    ``edge_length_m`` the geodesic length of each edge of G.
+    """
+
+    budget: LossBudget
+    loss: VertexLoss
+    edge_length_m: npt.NDArray[np.float64]
+    edge_reversed: BoolArray   #: the span's geometry starts at its to_node
+    frac_from: npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -156,8 +185,57 @@ def _locate_premises(premises: gpd.GeoDataFrame, lit_spans: gpd.GeoDataFrame,
     return _Located(frame, served_edge, span_index, home_zone)
 
 
+def _edge_reversed(dataset: Dataset, g: AnalysisGraph, span_edge: IntArray) -> BoolArray:
+    """Per edge of G: does its span's geometry start at its ``to_node``?
+
+    SPEC does not fix a span's drawing direction; the end nearer its first
+    vertex decides (compared in the dataset's CRS).
+    """
+    in_g = span_edge >= 0
+    lines = dataset.spans.geometry.to_numpy()[in_g]
+    start = shapely.get_point(lines, 0)
+    where = pd.Series(dataset.nodes.geometry.to_numpy(), index=dataset.nodes["node_id"])
+    from_pt = where.reindex(dataset.spans["from_node"].to_numpy()[in_g]).to_numpy()
+    to_pt = where.reindex(dataset.spans["to_node"].to_numpy()[in_g]).to_numpy()
+    out = np.zeros(g.n_edges, dtype=bool)
+    out[span_edge[in_g]] = shapely.distance(start, to_pt) < shapely.distance(start, from_pt)
+    return out
+
+
+def _optics(dataset: Dataset, g: AnalysisGraph, span_edge: IntArray,
+            lengths_m: npt.NDArray[np.float64], located: _Located,
+            budget: LossBudget) -> Optics:
+    """dist(v) for every vertex by one Dijkstra, and where each premise attaches."""
+    edge_length_m = np.zeros(g.n_edges)
+    in_g = span_edge >= 0
+    edge_length_m[span_edge[in_g]] = lengths_m[in_g]
+    reversed_ = _edge_reversed(dataset, g, span_edge)
+    frac = located.frame["attach_frac"].to_numpy(dtype=float)
+    served = located.served_edge
+    frac_from = np.where(reversed_[np.maximum(served, 0)], 1.0 - frac, frac)
+    frac_from[served < 0] = np.nan
+    loss = vertex_loss(g, edge_length_m, vertex_nodes(g, dataset.nodes, budget), budget)
+    return Optics(budget, loss, edge_length_m, reversed_, frac_from)
+
+
+def _loss_columns(optics: Optics, g: AnalysisGraph, served_edge: IntArray,
+                  distance_m: npt.NDArray[np.float64]) -> dict[str, npt.NDArray[Any]]:
+    """``loss_db``, ``in_budget``, ``margin_db`` and the loss parts per premise."""
+    parts = premise_loss_db(optics.loss, g, optics.budget, served_edge=served_edge,
+                            frac_from=optics.frac_from, distance_m=distance_m,
+                            edge_length_m=optics.edge_length_m)
+    loss_db = parts["loss_db"]
+    margin = optics.budget.budget_db - loss_db
+    # no finite loss (no core reaches the span's ends) is no light at all: out of budget
+    in_budget = np.isfinite(loss_db) & (loss_db <= optics.budget.budget_db)
+    return {"loss_db": loss_db, "in_budget": in_budget, "margin_db": margin,
+            "loss_fiber_km": parts["fiber_km"], "loss_splitter_db": parts["splitter_db"],
+            "loss_splice_db": parts["splice_db"]}
+
+
 def _premise_results(premises: gpd.GeoDataFrame, located: _Located,
-                     prot: Protection) -> gpd.GeoDataFrame:
+                     prot: Protection, loss: Mapping[str, npt.NDArray[Any]]
+                     ) -> gpd.GeoDataFrame:
     out = premises.copy()
     out["passed"] = located.frame["passed"].to_numpy()
     out["distance_m"] = located.frame["distance_m"].to_numpy()
@@ -166,6 +244,8 @@ def _premise_results(premises: gpd.GeoDataFrame, located: _Located,
     for name, per_edge in (("span_protected", prot.span), ("node_protected", prot.node),
                            ("duct_protected", prot.duct)):
         out[name] = _scatter(located.served_edge, per_edge, bool)
+    for name, values in loss.items():
+        out[name] = values
     return out
 
 
@@ -201,7 +281,7 @@ def _node_results(nodes: gpd.GeoDataFrame, g: AnalysisGraph, imp: Impact) -> gpd
 
 
 def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
-            progress: Progress | None = None) -> Analysis:
+            budget: LossBudget | None = None, progress: Progress | None = None) -> Analysis:
     """Coverage, redundancy and KPIs of ``dataset`` (SPEC section 2).
 
     A pipeline of named steps, each frame in and frame or array out:
@@ -214,6 +294,9 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
         A validated dataset (:func:`netgis.io.read_dataset`).
     drop_m
         Maximum drop length, meters (default 150).
+    budget
+        Optical loss parameters (default: :class:`netgis.optics.LossBudget`'s,
+        GPON class B+).
     progress
         Called with a step name as each step starts (for progress bars).
     """
@@ -234,9 +317,15 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
     step("coverage")
     located = _locate_premises(dataset.premises, dataset.spans[span_lit], g, dataset.crs, drop_m)
 
+    step("optics")
+    budget = budget or LossBudget()
+    optics = _optics(dataset, g, span_edge, lengths, located, budget)
+    loss = _loss_columns(optics, g, located.served_edge,
+                         located.frame["distance_m"].to_numpy(dtype=float))
+
     step("redundancy")
     prot = protection(g, st)
-    premises = _premise_results(dataset.premises, located, prot)
+    premises = _premise_results(dataset.premises, located, prot, loss)
     imp = _impacts(g, st, located.served_edge, premises["units"].to_numpy(dtype=np.int64))
     spans = _span_results(dataset.spans, span_edge, span_lit, lengths, imp)
     nodes = _node_results(dataset.nodes, g, imp)
@@ -249,7 +338,8 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
     return Analysis(
         dataset=dataset, drop_m=drop_m, premises=premises, spans=spans, nodes=nodes, kpis=kpis,
         network=G, graph=g, structure=st, protection=prot, served_edge=located.served_edge,
-        span_index=located.span_index, home_zone=located.home_zone, warnings=warnings,
+        span_index=located.span_index, optics=optics, home_zone=located.home_zone,
+        warnings=warnings,
     )
 
 
@@ -339,9 +429,97 @@ def serviceability(analysis: Analysis, lon: float, lat: float) -> dict[str, Any]
                  "node_protected": bool(analysis.protection.node[e]),
                  "duct_protected": bool(analysis.protection.duct[e])}
     dist = row["distance_m"]
+    optical = {"loss_db": None, "margin_db": None, "in_budget": False, "loss": None}
+    if served is not None:
+        frac = float(row["attach_frac"])
+        optical = optical_reach(analysis, edge=e, distance_m=float(dist),
+                                frac_from=1.0 - frac if analysis.optics.edge_reversed[e]
+                                else frac)
     return {
         "lon": lon, "lat": lat, "passed": bool(row["passed"]),
         "distance_m": None if pd.isna(dist) else float(dist),
         "served_span_id": served, "nearest_span_id": row["nearest_span_id"],
-        "drop_m": analysis.drop_m, **flags,
+        "drop_m": analysis.drop_m, **flags, **optical,
     }
+
+
+def optical_reach(analysis: Analysis, *, edge: int, distance_m: float,
+                  frac_from: float) -> dict[str, Any]:
+    """``loss_db``, ``margin_db``, ``in_budget`` and the loss breakdown of one attachment.
+
+    ``edge`` is the served edge of G, ``frac_from`` where the location attaches
+    along it (from its from_node), ``distance_m`` its drop.
+    """
+    optics = analysis.optics
+    cols = _loss_columns(replace(optics, frac_from=np.asarray([frac_from])), analysis.graph,
+                         np.asarray([edge], dtype=np.int64), np.asarray([distance_m]))
+    loss_db = float(cols["loss_db"][0])
+    if not np.isfinite(loss_db):
+        return {"loss_db": None, "margin_db": None, "in_budget": False, "loss": None}
+    breakdown = loss_breakdown(optics.loss, analysis.graph, optics.budget, edge=edge,
+                               frac_from=frac_from, distance_m=distance_m,
+                               edge_length_m=optics.edge_length_m)
+    return {"loss_db": loss_db, "margin_db": float(cols["margin_db"][0]),
+            "in_budget": bool(cols["in_budget"][0]), "loss": breakdown}
+
+
+def premise_optics(analysis: Analysis, position: int) -> dict[str, Any]:
+    """:func:`optical_reach` of the premise in row ``position`` of ``analysis.premises``."""
+    edge = int(analysis.served_edge[position])
+    if edge < 0:
+        return {"loss_db": None, "margin_db": None, "in_budget": False, "loss": None}
+    return optical_reach(analysis, edge=edge,
+                         distance_m=float(analysis.premises["distance_m"].iloc[position]),
+                         frac_from=float(analysis.optics.frac_from[position]))
+
+
+@dataclass(frozen=True)
+class BudgetScenarioResult:
+    """Premises that enter or leave the budget under other loss parameters or split ratios."""
+
+    budget: LossBudget
+    split_ratios: dict[str, int]
+    entering: list[str]       #: premise ids in budget now that were not before (sorted)
+    leaving: list[str]        #: premise ids no longer in budget (sorted)
+    units_entering: int
+    units_leaving: int
+    units_in_budget_before: int
+    units_in_budget_after: int
+    in_budget: BoolArray      #: per premise row, under the new parameters
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-ready part."""
+        return {"budget_db": self.budget.budget_db, "split_ratios": self.split_ratios,
+                "units_in_budget_before": self.units_in_budget_before,
+                "units_in_budget_after": self.units_in_budget_after,
+                "units_entering": self.units_entering, "units_leaving": self.units_leaving,
+                "entering": self.entering, "leaving": self.leaving}
+
+
+def budget_scenario(analysis: Analysis, *, budget: LossBudget | None = None,
+                    split_ratios: Mapping[str, int] | None = None) -> BudgetScenarioResult:
+    """What-if on the optical parameters without editing data.
+
+    ``budget`` replaces the analysis's loss parameters (e.g. a class C+
+    budget); ``split_ratios`` sets the ratio of some nodes (``{"n7": 64}``
+    makes n7 a 1:64 splitter). Passed premises and their attachment stay.
+    """
+    new = budget or analysis.optics.budget
+    ratios = dict(split_ratios or {})
+    g = analysis.graph
+    loss = vertex_loss(g, analysis.optics.edge_length_m,
+                       vertex_nodes(g, analysis.dataset.nodes, new, split_ratios=ratios), new)
+    optics = replace(analysis.optics, budget=new, loss=loss)
+    prem = analysis.premises
+    after = _loss_columns(optics, g, analysis.served_edge,
+                          prem["distance_m"].to_numpy(dtype=float))["in_budget"]
+    before = prem["in_budget"].to_numpy(dtype=bool)
+    ids = prem["premise_id"].to_numpy()
+    units = prem["units"].to_numpy(dtype=np.int64)
+    entering, leaving = after & ~before, before & ~after
+    return BudgetScenarioResult(
+        budget=new, split_ratios=ratios,
+        entering=sorted(ids[entering].tolist()), leaving=sorted(ids[leaving].tolist()),
+        units_entering=int(units[entering].sum()), units_leaving=int(units[leaving].sum()),
+        units_in_budget_before=int(units[before].sum()),
+        units_in_budget_after=int(units[after].sum()), in_budget=after)

@@ -25,8 +25,7 @@ Examples
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,8 @@ import shapely
 from netgis.coverage import locate
 from netgis.errors import Problem, ValidationError
 from netgis.geodesy import WGS84
-from netgis.schema import DEFAULT_DROP_M
+from netgis.io import atomic_file, read_frame
+from netgis.schema import DEFAULT_DROP_M, DEFAULT_REACH_M
 
 #: Technology codes that count for BEAD: copper, cable, fiber, licensed and licensed-by-rule
 #: fixed wireless.
@@ -59,8 +59,6 @@ AVAILABILITY_COLUMNS = (
     "business_residential_code", "state_usps", "block_geoid", "h3_res8_id",
 )
 REQUIRED_COLUMNS = AVAILABILITY_COLUMNS[:5]
-#: Default distance, meters, within which an unpassed location counts as reachable.
-DEFAULT_REACH_M = 500.0
 #: At most this many malformed rows are listed one by one (all are counted).
 MAX_LISTED_PROBLEMS = 1000
 _BLOCK_BYTES = 8 << 20
@@ -220,7 +218,8 @@ def _blocks(path: Path, block_bytes: int, problems: list[Problem], counts: dict[
 
 
 def _read_blocks(path: Path, block_bytes: int, problems: list[Problem], counts: dict[str, int],
-                 on_invalid: Any, bad_lines: list[int]) -> Iterable[tuple[pa.Table, int, int]]:
+                 on_invalid: Callable[[Any], str], bad_lines: list[int]
+                 ) -> Iterable[tuple[pa.Table, int, int]]:
     reader = pacsv.open_csv(
         path,
         # serial reading is what makes pyarrow report the line number of a malformed row
@@ -344,14 +343,7 @@ def read_locations(path: str | os.PathLike[str]) -> gpd.GeoDataFrame:
         lon = pd.to_numeric(frame["longitude"].str.strip(), errors="coerce").to_numpy(dtype=float)
         where = [f"{p.name} line {i + 2}" for i in range(len(frame))]
     else:
-        import pyogrio
-
-        try:
-            layer = pyogrio.read_dataframe(p) if p.suffix.lower() != ".parquet" \
-                else gpd.read_parquet(p)
-        except Exception as exc:  # pyogrio raises several classes for unreadable files
-            raise ValidationError([Problem("locations", None, None,
-                                           f"cannot read {p}: {exc}")]) from exc
+        layer = read_frame(p, subject="locations", shown=str(p))
         if "location_id" not in layer:
             raise ValidationError([Problem("locations", None, "location_id", "missing column")])
         if layer.crs is None:
@@ -482,16 +474,10 @@ def write_bead(result: BeadResult, out_dir: str | os.PathLike[str]) -> Path:
 
     Booleans are ``true``/``false``; an unknown distance (nothing lit) is an empty cell.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    target = Path(out_dir) / "bead.csv"
     frame = result.locations.copy()
     frame["passed"] = np.where(frame["passed"].to_numpy(dtype=bool), "true", "false")
     frame["distance_m"] = frame["distance_m"].round(4)
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".bead-", suffix=".csv")
-    os.close(fd)
-    try:
+    with atomic_file(target) as tmp:
         frame.to_csv(tmp, index=False)
-        os.replace(tmp, out / "bead.csv")
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return out / "bead.csv"
+    return target

@@ -9,12 +9,33 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from netgis.errors import NetgisError, ValidationError
-from netgis.schema import DEFAULT_DROP_M, SNAP_TOLERANCE_M
+from netgis.errors import NetgisError, Problem, ValidationError
+from netgis.schema import (
+    DEFAULT_DROP_M,
+    DEFAULT_H3_RES,
+    DEFAULT_HEX_RESOLUTION,
+    DEFAULT_LINK_M,
+    DEFAULT_MAX_FEATURES,
+    DEFAULT_PLACEMENT,
+    DEFAULT_REACH_M,
+    MAP_KINDS,
+    SNAP_TOLERANCE_M,
+)
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import shapely
+    from pyproj import CRS
+
+    from netgis.analysis import Analysis, Progress
+    from netgis.dataset import Dataset
+    from netgis.optics import LossBudget
+    from netgis.storage import Repository
+    from netgis.storage.repository import WriteMode
 
 app = typer.Typer(
     name="netgis",
@@ -26,6 +47,16 @@ app = typer.Typer(
 
 DatasetArg = Annotated[Path, typer.Argument(help="A .gpkg file or a directory of layer files.")]
 DropOpt = Annotated[float, typer.Option("--drop-m", help="Maximum drop length in meters.")]
+BudgetOpt = Annotated[float | None, typer.Option(
+    "--budget-db", help="Optical budget in dB (default 28, GPON class B+).")]
+PonClassOpt = Annotated[str | None, typer.Option(
+    "--pon-class", help="Budget of a PON class: gpon-b+, gpon-c+, xgs-pon-n1, xgs-pon-n2.")]
+AttenOpt = Annotated[float | None, typer.Option(
+    "--atten-db-per-km", help="Fiber attenuation in dB/km (default 0.35).")]
+SpliceOpt = Annotated[float | None, typer.Option(
+    "--splice-db", help="Loss per splice node in dB (default 0.1).")]
+FixedOpt = Annotated[float | None, typer.Option(
+    "--fixed-db", help="Connector loss at both ends in dB (default 1.0).")]
 
 
 @app.callback()
@@ -33,7 +64,7 @@ def _root() -> None:
     """Coverage and redundancy analysis of fiber plant."""
 
 
-def _echo_json(obj: Any) -> None:
+def _echo_json(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, indent=1, allow_nan=False) + "\n")
 
 
@@ -52,7 +83,7 @@ def validate(
     SNAP_TOLERANCE_M,
 ) -> None:
     """Print every problem of DATASET as JSON; exit 2 if there is any error."""
-    from netgis.validate import validate_path
+    from netgis.io import validate_path
 
     report = validate_path(str(dataset), snap_tolerance_m=snap_tolerance_m)
     _echo_json(report.as_dict())
@@ -102,7 +133,7 @@ DatabaseUrlOpt = Annotated[
 ]
 
 
-def _repository(database_url: str | None) -> Any:
+def _repository(database_url: str | None) -> Repository:
     """A Repository to use in a ``with`` block (closes its connections at the end)."""
     from netgis.storage import Repository
 
@@ -150,7 +181,9 @@ def db_load(
     with _repository(database_url) as repo:
         repo.init()  # a no-op on an initialised database; makes `db load` enough on a new one
         try:
-            counts = repo.load_dataset(data, mode=mode)
+            # checked above; the audit log names the command line as the one who wrote
+            counts = repo.load_dataset(data, mode=cast("WriteMode", mode), actor="cli",
+                                       action="load")
         except ConflictError as exc:
             typer.echo(f"error: nothing loaded: {len(exc.problems)} conflict(s)", err=True)
             for p in exc.problems:
@@ -172,6 +205,51 @@ def db_export(
         data = repo.read_dataset()
     out = write_dataset(data, file)
     _echo_json({"written": str(out), **{k: len(v) for k, v in data.layers().items()}})
+
+
+@db_app.command("history")
+def db_history(
+    database_url: DatabaseUrlOpt = None,
+    layer: Annotated[str | None, typer.Option(help="Only writes of this layer.")] = None,
+    feature_id: Annotated[str | None, typer.Option(
+        "--id", help="Only writes of this feature id (bulk loads included).")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="Only writes at or after this ISO 8601 time (without an offset: UTC).")] = None,
+    actor: Annotated[str | None, typer.Option(
+        help="Only writes by this API key name (cli: the command line).")] = None,
+    action: Annotated[str | None, typer.Option(
+        help="Only create, replace, patch, delete, import or load.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Entries at most.")] = 100,
+    offset: Annotated[int, typer.Option(min=0, help="Entries to skip.")] = 0,
+) -> None:
+    """Print the audit log of writes, newest first, as JSON lines (one entry per line).
+
+    Each entry: id, time (UTC), actor (an API key's name, cli, local), action, layer,
+    feature_ids, count, mode (bulk loads), data_version, and before/after (the features as
+    GeoJSON, for writes of single features).
+    """
+    from datetime import datetime
+
+    from netgis.schema import LAYER_NAMES
+    from netgis.storage.audit import ACTIONS
+
+    if layer is not None and layer not in LAYER_NAMES:
+        typer.echo(f"error: --layer must be one of {', '.join(LAYER_NAMES)}", err=True)
+        raise typer.Exit(2)
+    if action is not None and action not in ACTIONS:
+        typer.echo(f"error: --action must be one of {', '.join(ACTIONS)}", err=True)
+        raise typer.Exit(2)
+    try:
+        when = None if since is None else datetime.fromisoformat(since)
+    except ValueError:
+        typer.echo(f"error: --since is not an ISO 8601 time: {since!r}", err=True)
+        raise typer.Exit(2) from None
+    with _repository(database_url) as repo:
+        entries, _ = repo.audit_log(layer=layer, feature_id=feature_id, since=when,
+                                    actor=actor, action=action, limit=limit, offset=offset)
+    for entry in entries:
+        line = {**entry, "time": entry["time"].isoformat().replace("+00:00", "Z")}
+        sys.stdout.write(json.dumps(line, allow_nan=False) + "\n")
 
 
 @db_app.command("stats")
@@ -215,12 +293,18 @@ def analyze(
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("netgis-out"),
     db: Annotated[bool, typer.Option("--db", help="Read the dataset from the database "
                                      "(NETGIS_DATABASE_URL, default ./netgis.db).")] = False,
+    budget_db: BudgetOpt = None,
+    pon_class: PonClassOpt = None,
+    atten_db_per_km: AttenOpt = None,
+    splice_db: SpliceOpt = None,
+    fixed_db: FixedOpt = None,
 ) -> None:
-    """Coverage and redundancy of DATASET: KPIs on stdout, CSVs and kpis.json in --out."""
+    """Coverage, redundancy and optical reach of DATASET: KPIs on stdout, CSVs and kpis.json."""
     from netgis.report import write_outputs
 
+    budget = _budget(pon_class, budget_db, atten_db_per_km, splice_db, fixed_db)
     with _progress() as step:
-        result = _analyze(dataset, db, drop_m, step)
+        result = _analyze(dataset, db, drop_m, step, budget=budget)
         step("write")
         write_outputs(result, out)
     _echo_json(result.kpis["network"])
@@ -239,19 +323,64 @@ def scenario(
     db: Annotated[bool, typer.Option("--db")] = False,
     ids: Annotated[bool, typer.Option("--ids/--no-ids", help="List the lost premise ids.")] =
     True,
+    budget_db: BudgetOpt = None,
+    pon_class: PonClassOpt = None,
+    atten_db_per_km: AttenOpt = None,
+    splice_db: SpliceOpt = None,
+    fixed_db: FixedOpt = None,
+    split: Annotated[list[str] | None, typer.Option(
+        "--split", help="NODE=RATIO: what if NODE were a 1:RATIO splitter; repeatable.")] = None,
 ) -> None:
-    """Premises and units that lose every path to a working core when things fail together."""
+    """What fails together and what-ifs on the optical parameters.
+
+    Failures (--cut-spans, --fail-nodes, --fail-ducts, --area) report the premises
+    and units that lose every path to a working core. Optical options (--budget-db,
+    --pon-class, ..., --split) report the premises that enter or leave the budget
+    compared with the default parameters, without editing the data.
+    """
+    from netgis.analysis import budget_scenario
     from netgis.analysis import scenario as run_scenario
 
     polygon, polygon_crs = _read_area(area) if area is not None else (None, 4326)
+    what_if = _budget(pon_class, budget_db, atten_db_per_km, splice_db, fixed_db)
+    ratios = _split_ratios(split)
     with _progress() as step:
         result = _analyze(dataset, db, drop_m, step)
     impact = run_scenario(result, spans=_split(cut_spans), nodes=_split(fail_nodes),
                           ducts=_split(fail_ducts), area=polygon, area_crs=polygon_crs)
-    summary = impact.summary()
+    summary: dict[str, Any] = dict(impact.summary())
     if not ids:
         del summary["premise_ids"]
+    if what_if is not None or ratios:
+        optics = budget_scenario(result, budget=what_if, split_ratios=ratios).summary()
+        if not ids:
+            del optics["entering"], optics["leaving"]
+        summary["optics"] = optics
     _echo_json(summary)
+
+
+def _budget(pon_class: str | None, budget_db: float | None, atten_db_per_km: float | None,
+            splice_db: float | None, fixed_db: float | None) -> LossBudget | None:
+    """The loss parameters the options ask for; None when none is given (the defaults)."""
+    from netgis.optics import LossBudget
+
+    if pon_class is None and all(v is None for v in (budget_db, atten_db_per_km, splice_db,
+                                                     fixed_db)):
+        return None
+    base = LossBudget.preset(pon_class) if pon_class is not None else LossBudget()
+    return base.with_(budget_db=budget_db, atten_db_per_km=atten_db_per_km,
+                      splice_db=splice_db, fixed_db=fixed_db)
+
+
+def _split_ratios(values: list[str] | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in _split(values):
+        node, _, ratio = item.partition("=")
+        if not node or not ratio.isdigit():
+            raise ValidationError([Problem("parameters", None, "split",
+                                           f"expected NODE=RATIO, got {item!r}")])
+        out[node] = int(ratio)
+    return out
 
 
 KPI_FORMATS = ("json", "csv", "prom")
@@ -320,23 +449,22 @@ def _split(values: list[str] | None) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
 
 
-def _read_area(path: Path) -> tuple[Any, Any]:
-    import pyogrio
+def _read_area(path: Path) -> tuple[shapely.Geometry, CRS | int]:
     import shapely
 
     from netgis.errors import Problem
+    from netgis.io import read_frame
 
-    try:
-        frame = pyogrio.read_dataframe(path)
-    except Exception as exc:  # pyogrio raises several classes for unreadable files
-        raise ValidationError([Problem("area", None, None, f"cannot read {path}: {exc}")]) from exc
-    polys = frame.geometry[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    frame = read_frame(path, subject="area", shown=str(path))
+    # types-geopandas types a masked GeoSeries as a plain Series
+    polys = cast("gpd.GeoSeries",
+                 frame.geometry[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])])
     if polys.empty:
         raise ValidationError([Problem("area", None, "geometry", f"{path} has no polygon")])
     return shapely.union_all(polys.to_numpy()), frame.crs or 4326
 
 
-def _load(dataset: Path | None, db: bool) -> Any:
+def _load(dataset: Path | None, db: bool) -> Dataset:
     if db:
         from netgis.storage import Repository
 
@@ -349,12 +477,13 @@ def _load(dataset: Path | None, db: bool) -> Any:
     return read_dataset(dataset)
 
 
-def _analyze(dataset: Path | None, db: bool, drop_m: float, step: Any) -> Any:
+def _analyze(dataset: Path | None, db: bool, drop_m: float, step: Progress, *,
+             budget: LossBudget | None = None) -> Analysis:
     """Load, analyze and echo the dataset's and the analysis's warnings on stderr."""
     from netgis.analysis import analyze as run_analysis
 
     ds = _load(dataset, db)
-    result = run_analysis(ds, drop_m=drop_m, progress=step)
+    result = run_analysis(ds, drop_m=drop_m, budget=budget, progress=step)
     for w in [*ds.warnings, *result.warnings]:
         typer.echo(f"warning: {w}", err=True)
     return result
@@ -372,9 +501,9 @@ class _progress:
     Silent when stderr is not a terminal (pipes, CI, tests).
     """
 
-    STEPS = ("read", "graph", "coverage", "redundancy", "kpis", "write")
+    STEPS = ("read", "graph", "coverage", "optics", "redundancy", "kpis", "write")
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Progress:
         if not sys.stderr.isatty():
             return lambda _name: None
         from rich.console import Console
@@ -403,11 +532,13 @@ class _progress:
 def gaps(
     dataset: DatasetArg,
     drop_m: DropOpt = DEFAULT_DROP_M,
-    h3_res: Annotated[int, typer.Option("--h3-res", help="H3 resolution of the roll-up.")] = 8,
+    h3_res: Annotated[int, typer.Option("--h3-res", help="H3 resolution of the roll-up.")] =
+    DEFAULT_H3_RES,
     link_m: Annotated[float, typer.Option("--link-m", help="Unpassed premises this close "
-                                          "(meters) share one build cluster.")] = 250.0,
+                                          "(meters) share one build cluster.")] =
+    DEFAULT_LINK_M,
     placement: Annotated[str, typer.Option(help="Placement of the new route (prices it).")] =
-    "underground",
+    DEFAULT_PLACEMENT,
     cost_per_m: Annotated[float | None, typer.Option("--cost-per-m", help="Cost per meter of "
                                                      "new route (default by placement).")] = None,
     roads: Annotated[Path | None, typer.Option("--roads", help="Road lines: joins follow "
@@ -441,16 +572,11 @@ def gaps(
                 "planned_spans": len(found.plan.spans), "top": top, "out": str(out)})
 
 
-def _read_lines(path: Path) -> Any:
-    import pyogrio
-
+def _read_lines(path: Path) -> gpd.GeoDataFrame:
     from netgis.errors import Problem
+    from netgis.io import read_frame
 
-    try:
-        frame = pyogrio.read_dataframe(path)
-    except Exception as exc:  # pyogrio raises several classes for unreadable files
-        raise ValidationError([Problem("roads", None, None, f"cannot read {path}: {exc}")]) \
-            from exc
+    frame = read_frame(path, subject="roads", shown=str(path))
     if frame.crs is None:
         raise ValidationError([Problem("roads", None, "geometry", f"{path} has no CRS")])
     return frame[frame.geometry.geom_type.isin(["LineString", "MultiLineString"])]
@@ -465,7 +591,8 @@ def bead(
                                             " latitude, longitude) or a point layer.")],
     drop_m: DropOpt = DEFAULT_DROP_M,
     reach_m: Annotated[float, typer.Option("--reach-m", help="Unpassed locations within this "
-                                           "many meters count as reachable.")] = 500.0,
+                                           "many meters count as reachable.")] =
+    DEFAULT_REACH_M,
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("netgis-out"),
 ) -> None:
     """BEAD class of every FCC location, joined to the plant: writes bead.csv, prints counts."""
@@ -483,12 +610,9 @@ def bead(
 
 # ---- netgis map: interactive Folium maps as one self-contained HTML file --------------------
 
-MAP_KINDS = ("coverage", "criticality", "gaps", "areas")
-
-
 @app.command("map")
 def map_(
-    kind: Annotated[str, typer.Argument(help="coverage, criticality, gaps or areas.")],
+    kind: Annotated[str, typer.Argument(help=f"{', '.join(MAP_KINDS[:-1])} or {MAP_KINDS[-1]}.")],
     dataset: DatasetArg,
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")],
     drop_m: DropOpt = DEFAULT_DROP_M,
@@ -497,9 +621,11 @@ def map_(
         help="XYZ tile URL of the base map ({z}/{x}/{y}); none by default.")] = None,
     tiles_attribution: Annotated[str, typer.Option(help="Attribution of the tiles.")] = "",
     max_features: Annotated[int, typer.Option(help="Roll up into H3 hexagons above this "
-                                              "many features.")] = 20_000,
+                                              "many features.")] =
+    DEFAULT_MAX_FEATURES,
     hex_res: Annotated[int, typer.Option("--hex-res", help="H3 resolution of rolled-up "
-                                         "premises.")] = 9,
+                                         "premises.")] =
+    DEFAULT_HEX_RESOLUTION,
     cut_spans: Annotated[list[str] | None, typer.Option(
         "--cut-spans", help="criticality: a scenario's span_id(s), comma-separated.")] = None,
     fail_nodes: Annotated[list[str] | None, typer.Option("--fail-nodes")] = None,
@@ -508,11 +634,9 @@ def map_(
     """Write a KIND map of DATASET as one self-contained HTML page (no CDN, works offline)."""
     if kind not in MAP_KINDS:
         raise typer.BadParameter(f"KIND must be one of {', '.join(MAP_KINDS)}, not {kind!r}")
-    import os
-    import tempfile
-
     import maps
     from netgis.analysis import scenario as run_scenario
+    from netgis.io import atomic_file
 
     with _progress() as step:
         result = _analyze(dataset, False, drop_m, step)
@@ -529,12 +653,9 @@ def map_(
                        hex_resolution=hex_res if kind != "gaps" else None, tiles_url=tiles,
                        tiles_attribution=tiles_attribution, max_features=max_features)
     html = maps.inline_html(m)
-    out.parent.mkdir(parents=True, exist_ok=True)
     # written beside the target and renamed: a reader never sees half a page
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(html)
-    os.replace(tmp, out)
+    with atomic_file(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
     _echo_json({"map": kind, "out": str(out), "bytes": len(html.encode("utf-8"))})
 
 

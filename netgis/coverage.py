@@ -143,7 +143,10 @@ def locate(
     pandas.DataFrame
         Indexed like ``points``: ``nearest_span_id``, ``distance_m`` (NaN when
         nothing is lit), ``passed``, ``served_span_id`` (None unless passed),
-        ``attach_lon``, ``attach_lat``.
+        ``attach_lon``, ``attach_lat`` and ``attach_frac``: where the
+        attachment point lies along the span's geometry, as a fraction of its
+        length from its first vertex, measured in the working CRS (NaN unless
+        the point can be passed).
     """
     n = len(points)
     out = pd.DataFrame(
@@ -154,6 +157,7 @@ def locate(
             "served_span_id": pd.Series([None] * n, dtype=object),
             "attach_lon": np.full(n, np.nan),
             "attach_lat": np.full(n, np.nan),
+            "attach_frac": np.full(n, np.nan),
         },
         index=points.index,
     )
@@ -166,12 +170,14 @@ def locate(
         zones = working_zones(pt_ll[:, 0], pt_ll[:, 1])
     nearest = np.full(n, -1, dtype=np.int64)
     attach = np.full((n, 2), np.nan)
+    frac = np.full(n, np.nan)
     for zone in np.unique(zones):
         sel = np.flatnonzero(zones == zone)
         wcrs = CRS.from_epsg(int(zone))
         pts_w = transform_geoms(points.to_numpy()[sel], CRS(points.crs), wcrs)
         spans_w, tree = index.in_zone(int(zone))
-        idx, xy = _nearest_in_zone(pts_w, spans_w, tree, tie_within_m=drop_m * 1.01 + 1.0)
+        idx, xy, frac[sel] = _nearest_in_zone(pts_w, spans_w, tree,
+                                              tie_within_m=drop_m * 1.01 + 1.0)
         nearest[sel] = idx
         attach[sel] = lonlat(np.asarray(shapely.points(xy), dtype=object), wcrs)
     dist = geodesic_distance_m(pt_ll[:, 0], pt_ll[:, 1], attach[:, 0], attach[:, 1])
@@ -180,9 +186,11 @@ def locate(
     out["nearest_span_id"] = pd.Series(ids, index=out.index, dtype=object)
     out["distance_m"] = dist
     out["passed"] = passed
-    out["served_span_id"] = pd.Series(np.where(passed, ids, None), index=out.index, dtype=object)
+    # numpy stubs leave None (a valid object scalar) out of ArrayLike (arg-type follows from it)
+    out["served_span_id"] = pd.Series(np.where(passed, ids, None), index=out.index, dtype=object)  # type: ignore[call-overload, arg-type]
     out["attach_lon"] = attach[:, 0]
     out["attach_lat"] = attach[:, 1]
+    out["attach_frac"] = frac
     return out
 
 
@@ -193,8 +201,8 @@ _CHUNK = 65_536
 def _nearest_in_zone(
     pts: npt.NDArray[np.object_], spans: npt.NDArray[np.object_], tree: shapely.STRtree, *,
     tie_within_m: float,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Index of the winning span and attachment point (working coords) for each point.
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Winning span, attachment point (working coords) and its fraction along the span.
 
     The points are sorted in Z-order (spatially close queries keep the tree walk
     cache-friendly, about 2x faster) and cut into contiguous chunks that run on
@@ -212,17 +220,19 @@ def _nearest_in_zone(
         parts = [_nearest_chunk(c, spans, tree, tie_within_m=tie_within_m) for c in chunks]
     idx = np.empty(len(q), dtype=np.int64)
     att = np.empty((len(q), 2))
+    frac = np.empty(len(q))
     if parts:
         idx[sort] = np.concatenate([p[0] for p in parts])
         att[sort] = np.concatenate([p[1] for p in parts])
-    return idx, att
+        frac[sort] = np.concatenate([p[2] for p in parts])
+    return idx, att, frac
 
 
 def _nearest_chunk(
     q: npt.NDArray[np.object_], spans: npt.NDArray[np.object_], tree: shapely.STRtree, *,
     tie_within_m: float,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Winning span and attachment point for one chunk of query points.
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Winning span, attachment point and its fraction along the span, for one chunk.
 
     Ties are resolved for points nearer than ``tie_within_m`` (those that can be
     passed); farther points keep an arbitrary nearest span, which changes
@@ -242,8 +252,12 @@ def _nearest_chunk(
     found = tied != np.iinfo(np.int64).max
     best[near[found]] = tied[found]
     line = shapely.shortest_line(spans[best], q)
-    xy = np.asarray(shapely.get_coordinates(shapely.get_point(line, 0)), dtype=float)
-    return best, xy
+    attach = shapely.get_point(line, 0)
+    xy = np.asarray(shapely.get_coordinates(attach), dtype=float)
+    # only points that can be passed need the fraction (optical loss along the span)
+    frac = np.full(len(q), np.nan)
+    frac[near] = shapely.line_locate_point(spans[best[near]], attach[near], normalized=True)
+    return best, xy, frac
 
 
 def _morton(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.uint64]:

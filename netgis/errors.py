@@ -26,16 +26,45 @@ class Problem:
     field: str | None
     reason: str
 
+    def __post_init__(self) -> None:
+        # a problem is for reporting: text that no UTF-8 encoder accepts (a lone surrogate
+        # from a JSON "\\ud800" escape) would make the report itself fail to print or to
+        # be sent, so such characters are kept as backslash escapes
+        for name in ("layer", "id", "field", "reason"):
+            value = getattr(self, name)
+            if isinstance(value, str) and not _encodable(value):
+                object.__setattr__(self, name, value.encode("utf-8", "backslashreplace")
+                                   .decode("utf-8"))
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def __str__(self) -> str:
         where = self.layer
         if self.id is not None:
-            where += f" id={self.id}"
+            where += f" id={_printable(self.id)}"
         if self.field is not None:
             where += f" field={self.field}"
         return f"{where}: {self.reason}"
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    """``text`` as it stands, or quoted with escapes when it holds a control character.
+
+    Problems are printed to terminals: a CR, a line feed or an ANSI escape in an id
+    read from a file would otherwise rewrite what the user sees.
+    """
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text):
+        return repr(text)
+    return text
 
 
 class NetgisError(Exception):
@@ -101,6 +130,49 @@ class ConflictError(NetgisError):
 
 class StorageError(NetgisError):
     """The database cannot be reached or is not initialised."""
+
+
+class StorageUnavailable(StorageError):
+    """The database cannot serve now, but may again later: retrying makes sense.
+
+    Raised for faults (the server is down or unreachable, the SpatiaLite file is
+    missing, moved or read-only, the disk is full) and for contention past the
+    busy timeout (a write waited that long for others to finish).
+
+    Parameters
+    ----------
+    message
+        What happened, for logs and the command line (may name hosts and paths).
+    reason
+        A short phrase safe to show to any client (names no host or path).
+    retry_after
+        Seconds after which a retry may succeed (HTTP ``Retry-After``).
+
+    Examples
+    --------
+    >>> StorageUnavailable("sqlite3: database is locked", reason="the database is busy").retry_after
+    5
+    """
+
+    def __init__(self, message: str, *, reason: str = "the database is not available",
+                 retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = int(retry_after)
+
+
+class PreconditionFailed(NetgisError):
+    """A conditional write (HTTP ``If-Match``) names a version the feature no longer has.
+
+    Nothing was written. ``current`` is the version the feature has now.
+    """
+
+    def __init__(self, layer: str, id: str, current: int) -> None:
+        self.layer = layer
+        self.id = id
+        self.current = int(current)
+        super().__init__(f"{layer} {id!r} has changed (its version is now {self.current}); "
+                         "read it again and retry")
 
 
 class ConfigError(NetgisError, ValueError):

@@ -1,82 +1,94 @@
-"""Read and write datasets: a GeoPackage, or a directory of GeoJSON / FlatGeobuf / GeoParquet.
+"""Files in and out: datasets (a GeoPackage, or a directory of GeoJSON / FlatGeobuf /
+GeoParquet layer files) and every output file netgis writes.
 
-:func:`read_raw` reads the layers as they are; :func:`read_dataset` reads and
-validates them (see :mod:`netgis.validate`) and returns a clean
-:class:`Dataset`, or raises :class:`~netgis.errors.ValidationError` listing
-every problem. Writes are atomic: a temporary file or directory is renamed
-into place only once it is complete.
+Reading: :func:`read_raw` reads the layers as they are; :func:`read_dataset`
+reads and validates them (see :mod:`netgis.validate`) and returns a clean
+:class:`~netgis.dataset.Dataset`, or raises
+:class:`~netgis.errors.ValidationError` listing every problem;
+:func:`validate_path` reports instead of raising. :func:`read_frame` reads one
+vector file and is the one place where pyogrio/GDAL and GeoParquet errors
+become a :class:`~netgis.errors.DatasetFormatError` naming the file.
+:func:`detect_format` tells the format from a path.
+
+Writing: every output goes through :func:`atomic_file` (one file) or
+:func:`atomic_dir` (a directory, or a set of files in a directory). The
+content is written to a temporary beside the target, made durable (fsync)
+and renamed into place only once it is complete; on any error the temporary
+is removed and the target is left as it was. Outputs get the usual modes:
+files ``0o666`` and directories ``0o777`` less the process umask (0644 and
+0755 under umask 022).
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import secrets
 import shutil
 import sqlite3
+import stat
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pyogrio  # imported before anything loads mod_spatialite (see storage)
-from pyproj import CRS
 
-from netgis.errors import DatasetFormatError, Problem
+from netgis.dataset import Dataset, RawLayer
+from netgis.errors import DatasetFormatError, Problem, ValidationError
 from netgis.schema import LAYER_NAMES, LAYERS, SNAP_TOLERANCE_M
+from netgis.validate import ValidationReport, validate_raw
 
-#: Directory formats: file suffix per format name.
+#: Directory formats: layer file suffix per format name.
 DIR_FORMATS: dict[str, str] = {"geojson": ".geojson", "fgb": ".fgb", "parquet": ".parquet"}
-_SUFFIX_FORMAT: dict[str, str] = {
+#: Format named by a file or directory suffix (lower case).
+SUFFIX_FORMATS: dict[str, str] = {
+    ".gpkg": "gpkg",
     ".geojson": "geojson",
     ".json": "geojson",
     ".fgb": "fgb",
     ".parquet": "parquet",
     ".geoparquet": "parquet",
 }
-#: Formats whose files may lack a CRS; a layer read without one is an error. GeoJSON and
-#: GeoParquet without one are WGS84, as their standards say.
-CRS_REQUIRED_FORMATS = frozenset({"gpkg", "fgb"})
+#: Every format :func:`write_dataset` and :func:`netgis.generate.write_city` write.
+FORMATS = ("gpkg", *DIR_FORMATS)
+#: GDAL driver of each format pyogrio writes (GeoParquet is written by pyarrow).
+OGR_DRIVERS: dict[str, str] = {"gpkg": "GPKG", "geojson": "GeoJSON", "fgb": "FlatGeobuf"}
+#: Prefix of every temporary netgis writes beside a target.
+TEMP_PREFIX = ".netgis-"
+#: Where Linux shows the process umask (read by :func:`_umask`).
+_PROC_STATUS = "/proc/self/status"
 
 
-@dataclass
-class RawLayer:
-    """One layer as read from disk, before validation."""
+# ---- formats --------------------------------------------------------------------------------
 
-    name: str
-    frame: gpd.GeoDataFrame
-    source: str
-    fmt: str
+def detect_format(path: str | os.PathLike[str], fmt: str | None = None) -> str:
+    """The format to write ``path`` in: ``fmt`` when given, else the one its suffix names.
 
+    ``.gpkg`` is a GeoPackage; ``.geojson``/``.json``, ``.fgb`` and
+    ``.parquet``/``.geoparquet`` are directories of layer files in that
+    format; any other name is a directory of GeoJSON files. An unknown
+    ``fmt`` raises :class:`~netgis.errors.DatasetFormatError`.
 
-@dataclass
-class Dataset:
-    """A validated dataset: clean GeoDataFrames in one CRS.
-
-    ``areas`` is always present (empty when the dataset has none).
+    Examples
+    --------
+    >>> detect_format("city.parquet"), detect_format("out/city"), detect_format("x.GPKG")
+    ('parquet', 'geojson', 'gpkg')
+    >>> detect_format("city.gpkg", fmt="fgb")
+    'fgb'
     """
-
-    nodes: gpd.GeoDataFrame
-    spans: gpd.GeoDataFrame
-    premises: gpd.GeoDataFrame
-    areas: gpd.GeoDataFrame
-    warnings: list[Problem] = field(default_factory=list)
-
-    @property
-    def crs(self) -> CRS:
-        return CRS(self.nodes.crs)
-
-    def layers(self) -> dict[str, gpd.GeoDataFrame]:
-        return {
-            "nodes": self.nodes,
-            "spans": self.spans,
-            "premises": self.premises,
-            "areas": self.areas,
-        }
+    if fmt is None:
+        return SUFFIX_FORMATS.get(Path(path).suffix.lower(), "geojson")
+    if fmt not in FORMATS:
+        raise DatasetFormatError([Problem("dataset", None, None, f"unknown format {fmt!r}")])
+    return fmt
 
 
 def dataset_format(path: str | os.PathLike[str]) -> str:
-    """``gpkg`` for a GeoPackage file, ``dir`` for a directory of layer files.
+    """How the dataset at ``path`` is stored: ``gpkg`` (one file) or ``dir`` (layer files).
 
     Examples
     --------
@@ -88,7 +100,7 @@ def dataset_format(path: str | os.PathLike[str]) -> str:
         return "dir"
     if not p.exists():
         raise DatasetFormatError([Problem("dataset", None, None, f"{str(p)!r} does not exist")])
-    if p.suffix.lower() == ".gpkg" or _is_sqlite(p):
+    if detect_format(p) == "gpkg" or _is_sqlite(p):
         return "gpkg"
     raise DatasetFormatError(
         [Problem("dataset", None, None,
@@ -105,31 +117,124 @@ def _is_sqlite(path: Path) -> bool:
         return False
 
 
+def _layer_file_format(path: Path) -> str | None:
+    """Format of a layer file in a dataset directory (None: not a layer file)."""
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIX_FORMATS or SUFFIX_FORMATS[suffix] not in DIR_FORMATS:
+        return None
+    return SUFFIX_FORMATS[suffix]
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+@contextmanager
+def _reading(path: Path, subject: str, shown: str, how: str = "") -> Iterator[None]:
+    """Turn whatever a reader raises into a DatasetFormatError naming the file.
+
+    pyogrio, GDAL and pyarrow raise several unrelated classes for unreadable
+    files, so everything is caught here, once.
+    """
+    try:
+        with warnings.catch_warnings():
+            # GDAL notes (a GeoPackage named without .gpkg, measured geometries) are no problem
+            warnings.simplefilter("ignore", RuntimeWarning)
+            # GeoJSON properties of mixed JSON types arrive as text, which validation coerces
+            warnings.filterwarnings("ignore", "Could not parse column", UserWarning)
+            yield
+    except Exception as exc:
+        raise DatasetFormatError(
+            [Problem(subject, None, None, f"cannot read {shown}{how}: {_reason(exc, path)}")]
+        ) from exc
+
+
+def read_frame(
+    path: str | os.PathLike[str],
+    *,
+    layer: str | None = None,
+    subject: str | None = None,
+    shown: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read one layer of a vector file: GeoParquet by its suffix, anything else through GDAL.
+
+    Values are not changed; the geometry column is called ``geometry`` (a
+    table without geometry gets an empty one). A missing CRS stays missing.
+
+    Parameters
+    ----------
+    path
+        The file.
+    layer
+        Layer to read from a multi-layer file (GeoPackage); the first by default.
+    subject, shown
+        How an error names what was read (the layer of its
+        :class:`~netgis.errors.Problem`; default ``layer`` or the file's stem)
+        and the file (default its name).
+
+    Raises
+    ------
+    DatasetFormatError
+        When the file cannot be read, whatever the reader raised.
+
+    Examples
+    --------
+    >>> nodes = read_frame("tests/examples/ring_spur/dataset.gpkg", layer="nodes")
+    >>> nodes.geometry.name, nodes.crs.to_epsg()
+    ('geometry', 32632)
+    >>> read_frame("nowhere.fgb")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    netgis.errors.DatasetFormatError: 1 problem: nowhere: cannot read nowhere.fgb: ...
+    """
+    p = Path(path)
+    subject = subject or layer or p.stem
+    shown = shown or p.name
+    if detect_format(p) == "parquet":
+        with _reading(p, subject, shown, " as GeoParquet"):
+            frame = gpd.read_parquet(p)
+    else:
+        with _reading(p, subject, shown):
+            frame = pyogrio.read_dataframe(p, layer=layer)
+    return _as_geoframe(frame)
+
+
+def _as_geoframe(frame: pd.DataFrame) -> gpd.GeoDataFrame:
+    if not isinstance(frame, gpd.GeoDataFrame):
+        # types-geopandas leaves missing geometries (None) out of the GeoSeries data
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([None] * len(frame)))  # type: ignore[arg-type]
+    if frame.geometry.name != "geometry":
+        frame = frame.rename_geometry("geometry")
+    return frame
+
+
 def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
     """Read every layer present at ``path`` without changing any value.
 
     GeoJSON and GeoParquet layers without a CRS are WGS84, as their standards
     say; GeoPackage and FlatGeobuf layers without one keep ``crs=None`` so
     that validation reports it.
+
+    Examples
+    --------
+    >>> sorted(read_raw("tests/examples/ring_spur/dataset"))
+    ['areas', 'nodes', 'premises', 'spans']
     """
     p = Path(path)
-    fmt = dataset_format(p)
     layers: dict[str, RawLayer] = {}
-    if fmt == "gpkg":
+    if dataset_format(p) == "gpkg":
         present = _gpkg_layers(p)
         for name in LAYER_NAMES:
             if name in present:
-                frame = _read_ogr(p, layer=present[name])
+                frame = read_frame(p, layer=present[name])
                 if _gpkg_srs_id(p, present[name]) in (0, -1):
                     # the GeoPackage "undefined" SRSs: GDAL invents a CRS, the data has none
-                    frame = frame.set_crs(None, allow_override=True)
+                    # types-geopandas: set_crs(None, allow_override=True) clears the CRS at runtime
+                    frame = frame.set_crs(None, allow_override=True)  # type: ignore[call-overload]
                 layers[name] = RawLayer(name, frame, str(p), "gpkg")
         return layers
     problems: list[Problem] = []
     for name in LAYER_NAMES:
         found = sorted(
             f for f in p.iterdir()
-            if f.is_file() and f.stem.lower() == name and f.suffix.lower() in _SUFFIX_FORMAT
+            if f.is_file() and f.stem.lower() == name and _layer_file_format(f) is not None
         )
         if len(found) > 1:
             problems.append(Problem(name, None, None,
@@ -137,30 +242,34 @@ def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
             continue
         if found:
             f = found[0]
-            lfmt = _SUFFIX_FORMAT[f.suffix.lower()]
-            if lfmt == "parquet":
-                frame = _read_parquet(f, name)
-            else:
-                frame = _read_ogr(f)
-                if lfmt == "geojson" and frame.crs is None:
-                    frame = frame.set_crs(4326)
-            layers[name] = RawLayer(name, frame, str(f), lfmt)
+            fmt = _layer_file_format(f)
+            assert fmt is not None
+            # an unreadable GeoParquet file is reported under the contract's layer name
+            frame = read_frame(f, subject=name) if fmt == "parquet" else read_frame(f)
+            if fmt in ("geojson", "parquet") and frame.crs is None:
+                frame = frame.set_crs(4326)
+            layers[name] = RawLayer(name, frame, str(f), fmt)
     if problems:
         raise DatasetFormatError(problems)
     return layers
 
 
+def _reason(exc: Exception, path: Path) -> str:
+    """The reader's message with the file named by its name only.
+
+    GDAL puts the full path into its messages; for an upload that is a temporary
+    folder of the server, which is none of the client's business.
+    """
+    text = str(exc)
+    for form in {str(path), str(path.resolve()), path.as_posix()}:
+        text = text.replace(form, path.name)
+    return text
+
+
 def _gpkg_layers(path: Path) -> dict[str, str]:
     """Contract layer name -> layer name in the file (matched case-insensitively)."""
-    try:
-        with warnings.catch_warnings():
-            # GDAL notes a GeoPackage named without .gpkg; it reads it all the same
-            warnings.simplefilter("ignore", RuntimeWarning)
-            names = [str(row[0]) for row in pyogrio.list_layers(path)]
-    except Exception as exc:  # pyogrio raises several unrelated classes for unreadable files
-        raise DatasetFormatError(
-            [Problem("dataset", None, None, f"cannot read {path.name}: {exc}")]
-        ) from exc
+    with _reading(path, "dataset", path.name):
+        names = [str(row[0]) for row in pyogrio.list_layers(path)]
     found: dict[str, str] = {}
     for n in names:
         if n.lower() in LAYERS and (n.lower() not in found or n == n.lower()):
@@ -181,44 +290,9 @@ def _gpkg_srs_id(path: Path, layer: str) -> int | None:
             con.close()
     except sqlite3.Error as exc:
         raise DatasetFormatError(
-            [Problem(layer, None, None, f"cannot read {path.name}: {exc}")]
+            [Problem(layer, None, None, f"cannot read {path.name}: {_reason(exc, path)}")]
         ) from exc
     return None if row is None or row[0] is None else int(row[0])
-
-
-def _read_ogr(path: Path, layer: str | None = None) -> gpd.GeoDataFrame:
-    try:
-        with warnings.catch_warnings():
-            # GDAL notes about layer options (e.g. measured geometries) are not problems here.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            # GeoJSON properties of mixed JSON types arrive as text, which validation coerces
-            warnings.filterwarnings("ignore", "Could not parse column", UserWarning)
-            frame = pyogrio.read_dataframe(path, layer=layer)
-    except Exception as exc:  # pyogrio raises several unrelated classes for unreadable files
-        raise DatasetFormatError(
-            [Problem(layer or path.stem, None, None, f"cannot read {path.name}: {exc}")]
-        ) from exc
-    return _as_geoframe(frame)
-
-
-def _read_parquet(path: Path, name: str) -> gpd.GeoDataFrame:
-    try:
-        frame = gpd.read_parquet(path)
-    except (ValueError, OSError) as exc:
-        raise DatasetFormatError(
-            [Problem(name, None, None, f"cannot read {path.name} as GeoParquet: {exc}")]
-        ) from exc
-    if frame.crs is None:
-        frame = frame.set_crs(4326)
-    return _as_geoframe(frame)
-
-
-def _as_geoframe(frame: pd.DataFrame) -> gpd.GeoDataFrame:
-    if not isinstance(frame, gpd.GeoDataFrame):
-        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([None] * len(frame)))
-    if frame.geometry.name != "geometry":
-        frame = frame.rename_geometry("geometry")
-    return frame
 
 
 def read_dataset(
@@ -228,15 +302,218 @@ def read_dataset(
 
     Examples
     --------
-    >>> from netgis.io import read_dataset
-    >>> ds = read_dataset("data/sample.gpkg")  # doctest: +SKIP
-    >>> len(ds.premises) > 0  # doctest: +SKIP
+    >>> ds = read_dataset("tests/examples/ring_spur/dataset.gpkg")
+    >>> len(ds.premises) > 0
     True
     """
-    from netgis.validate import validate_raw
-
     report = validate_raw(read_raw(path), snap_tolerance_m=snap_tolerance_m)
     return report.dataset_or_raise()
+
+
+def validate_path(
+    path: str | os.PathLike[str], *, snap_tolerance_m: float = SNAP_TOLERANCE_M
+) -> ValidationReport:
+    """Validate the dataset at ``path`` (errors reading it become problems too).
+
+    Examples
+    --------
+    >>> validate_path("tests/examples/ring_spur/dataset.gpkg").as_dict()
+    {'errors': [], 'warnings': []}
+    """
+    try:
+        raw = read_raw(path)
+    except ValidationError as exc:
+        return ValidationReport(errors=exc.problems)
+    return validate_raw(raw, snap_tolerance_m=snap_tolerance_m)
+
+
+# ---- writing --------------------------------------------------------------------------------
+
+def _umask(probe_dir: Path) -> int:
+    """The process umask, read without changing it.
+
+    ``os.umask`` reads the mask only by setting another, and a thread that
+    creates a file in between (the API server writes uploads) would get the
+    wrong mode. Linux shows the mask in /proc/self/status; elsewhere a probe
+    file created with mode 0o777 shows it.
+    """
+    try:
+        with open(_PROC_STATUS, encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    probe = probe_dir / f"{TEMP_PREFIX}{secrets.token_hex(6)}.umask"
+    fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o777)
+    try:
+        return 0o777 & ~stat.S_IMODE(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+        probe.unlink()
+
+
+def _temp_name(parent: Path, suffix: str = "") -> Path:
+    """A name in ``parent`` that nothing uses: the writer creates the file or directory."""
+    while True:
+        candidate = parent / f"{TEMP_PREFIX}{secrets.token_hex(6)}{suffix}"
+        if not os.path.lexists(candidate):
+            return candidate
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a directory; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+def _settle(path: Path, umask: int) -> None:
+    """Give ``path`` (a file, or a directory tree) the usual modes and flush it to disk.
+
+    The writers (GDAL, pyarrow, pandas) create files with the usual modes,
+    but a library that stages through ``mkstemp`` would leave 0600: the
+    modes are set here, once, for every output.
+    """
+    file_mode, dir_mode = 0o666 & ~umask, 0o777 & ~umask
+    if path.is_dir() and not path.is_symlink():
+        for root, _dirs, files in os.walk(path):
+            for name in files:
+                os.chmod(Path(root) / name, file_mode)
+                _fsync(Path(root) / name)
+            os.chmod(root, dir_mode)
+            _fsync(Path(root))
+    else:
+        os.chmod(path, file_mode)
+        _fsync(path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        path.unlink(missing_ok=True)
+
+
+def _remove_temp(tmp: Path) -> None:
+    """Remove a temporary and whatever a writer left beside it (``-journal``, ``.aux.xml``)."""
+    for leftover in tmp.parent.glob(f"{glob.escape(tmp.name)}*"):
+        _remove(leftover)
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
+    """Write one file atomically: yield a temporary path beside ``path`` to write to.
+
+    The temporary does not exist yet (GDAL and pyarrow create their files);
+    it ends in ``suffix`` (default: the suffix of ``path``) so that writers
+    that look at the name see the right one. When the block ends without an
+    error the file gets the usual mode, is flushed to disk and renamed onto
+    ``path``, replacing any file there; on any error it is removed and
+    ``path`` is left as it was. Missing parent directories are created.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "hello.txt"
+    >>> with atomic_file(target) as tmp:
+    ...     _ = tmp.write_text("hello")
+    >>> target.read_text(), oct(target.stat().st_mode & 0o777)  # under umask 022
+    ('hello', '0o644')
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_name(out.parent, out.suffix if suffix is None else suffix)
+    try:
+        yield tmp
+        _settle(tmp, _umask(out.parent))
+        os.replace(tmp, out)
+        _fsync(out.parent)
+    finally:
+        _remove_temp(tmp)
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike[str], *, merge: bool = False) -> Iterator[Path]:
+    """Write a directory atomically: yield an empty staging directory to write into.
+
+    When the block ends without an error every file and directory in it gets
+    the usual mode and is flushed to disk, then:
+
+    - ``merge=False``: the staging directory replaces ``path`` whole (a
+      dataset directory: no layer file of an earlier write survives). A
+      directory cannot replace another in one rename, so an existing
+      ``path`` is first moved aside and put back should the rename fail.
+    - ``merge=True``: each file written replaces its namesake in ``path``
+      (created when missing) and other files there stay: the output
+      directory that ``analyze``, ``gaps`` and ``bead`` share. The staging
+      directory lies inside ``path``, so every rename stays on one file system.
+
+    On any error the staging directory is removed and ``path`` is left as it
+    was (a ``path`` this call created is removed again).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "out"
+    >>> with atomic_dir(target) as tmp:
+    ...     _ = (tmp / "a.csv").write_text("x\\n1\\n")
+    >>> sorted(p.name for p in target.iterdir()), oct(target.stat().st_mode & 0o777)
+    (['a.csv'], '0o755')
+    """
+    out = Path(path)
+    created = False
+    if merge:
+        created = not out.exists()
+        out.mkdir(parents=True, exist_ok=True)
+        parent = out
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        parent = out.parent
+    tmp = _temp_name(parent)
+    tmp.mkdir()
+    try:
+        yield tmp
+        _settle(tmp, _umask(parent))
+        if merge:
+            entries = sorted(tmp.iterdir())
+            # a file cannot replace a directory: refuse before the first rename, not halfway
+            for entry in entries:
+                if (out / entry.name).is_dir() and not entry.is_dir():
+                    raise IsADirectoryError(f"cannot write {out / entry.name}: it is a directory")
+            for entry in entries:
+                os.replace(entry, out / entry.name)
+        else:
+            _replace_dir(tmp, out)
+        _fsync(out if merge else out.parent)
+    except BaseException:
+        _remove(tmp)
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    finally:
+        _remove(tmp)
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    """Rename directory ``tmp`` onto ``out``, which may exist (a directory or a file)."""
+    if not os.path.lexists(out):
+        os.replace(tmp, out)
+        return
+    # a directory cannot replace another in one rename: move the old one aside first
+    backup = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+    try:
+        os.replace(out, backup / "old")
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            os.replace(backup / "old", out)
+            raise
+    finally:
+        _remove(backup)
 
 
 def write_dataset(
@@ -244,77 +521,37 @@ def write_dataset(
 ) -> Path:
     """Write ``dataset`` to ``path`` atomically.
 
-    ``fmt`` is ``gpkg``, ``geojson``, ``fgb`` or ``parquet``. By default it
-    comes from the suffix of ``path``: ``.gpkg`` writes one GeoPackage;
-    ``.geojson``, ``.fgb`` or ``.parquet`` (or no suffix: GeoJSON) writes a
-    directory of ``<layer>.<ext>`` files.
+    ``fmt`` is ``gpkg``, ``geojson``, ``fgb`` or ``parquet``; by default it
+    comes from ``path`` (see :func:`detect_format`): ``.gpkg`` writes one
+    GeoPackage; ``.geojson``, ``.fgb`` or ``.parquet`` (or no suffix: GeoJSON)
+    writes a directory of ``<layer>.<ext>`` files, replacing any there.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ds = read_dataset("tests/examples/ring_spur/dataset.gpkg")
+    >>> out = write_dataset(ds, Path(tempfile.mkdtemp()) / "ring.parquet")
+    >>> sorted(p.name for p in out.iterdir())
+    ['areas.parquet', 'nodes.parquet', 'premises.parquet', 'spans.parquet']
     """
     out = Path(path)
-    fmt = fmt or _format_from_suffix(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    fmt = detect_format(out, fmt)
     # an empty optional layer is left out: GeoJSON cannot keep the schema of an empty layer
     layers = {n: f for n, f in dataset.layers().items() if LAYERS[n].required or len(f)}
     if fmt == "gpkg":
-        fd, tmp_name = tempfile.mkstemp(suffix=".gpkg", dir=out.parent, prefix=".netgis-")
-        os.close(fd)
-        tmp = Path(tmp_name)
-        tmp.unlink()
-        try:
+        with atomic_file(out, suffix=".gpkg") as tmp:
             for name, frame in layers.items():
                 pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG")
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
         return out
-    if fmt not in DIR_FORMATS:
-        raise DatasetFormatError([Problem("dataset", None, None, f"unknown format {fmt!r}")])
-    tmp_dir = Path(tempfile.mkdtemp(dir=out.parent, prefix=".netgis-"))
-    try:
+    with atomic_dir(out) as tmp_dir:
         for name, frame in layers.items():
-            target = tmp_dir / f"{name}{DIR_FORMATS[fmt]}"
-            if fmt == "parquet":
-                frame.to_parquet(target, index=False)
-            else:
-                driver = "GeoJSON" if fmt == "geojson" else "FlatGeobuf"
-                pyogrio.write_dataframe(frame, target, driver=driver)
-        if out.exists():
-            # a directory cannot replace another in one rename: move the old one aside first
-            backup = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-            os.replace(out, backup / "old")
-            try:
-                os.replace(tmp_dir, out)
-            except OSError:
-                os.replace(backup / "old", out)
-                raise
-            finally:
-                _remove(backup)
-        else:
-            os.replace(tmp_dir, out)
-    finally:
-        if tmp_dir.exists():
-            shutil.rmtree(tmp_dir)
+            write_layer_file(frame, tmp_dir / f"{name}{DIR_FORMATS[fmt]}", fmt)
     return out
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
-def _format_from_suffix(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix == ".gpkg":
-        return "gpkg"
-    return _SUFFIX_FORMAT.get(suffix, "geojson")
-
-
-def empty_layer(name: str, crs: CRS | str | int | None = 4326) -> gpd.GeoDataFrame:
-    """An empty GeoDataFrame with the contract's columns for layer ``name``."""
-    cols = {f.name: pd.Series(dtype=_DTYPES[f.type]) for f in LAYERS[name].fields}
-    return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
-
-
-#: pandas dtypes of the contract's field types in clean frames.
-_DTYPES: dict[str, str] = {"text": "object", "int": "Int64", "bool": "bool"}
+def write_layer_file(frame: gpd.GeoDataFrame, target: Path, fmt: str) -> None:
+    """Write one layer file of a dataset directory (not atomic: inside :func:`atomic_dir`)."""
+    if fmt == "parquet":
+        frame.to_parquet(target, index=False)
+    else:
+        pyogrio.write_dataframe(frame, target, driver=OGR_DRIVERS[fmt])

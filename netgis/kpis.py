@@ -10,7 +10,7 @@ Examples
 >>> import pandas as pd
 >>> prem = pd.DataFrame({"units": [2, 1], "passed": [True, False], "connected": [True, True],
 ...     "span_protected": [True, False], "node_protected": [True, False],
-...     "duct_protected": [False, False]})
+...     "duct_protected": [False, False], "in_budget": [True, False]})
 >>> k = premise_kpis(prem)
 >>> k["coverage_pct"], k["take_rate_pct"], k["duct_protected_pct"]
 (66.66666666666667, 100.0, 0.0)
@@ -51,6 +51,8 @@ class NetworkKpis(TypedDict):
     utilization_pct: float | None
     spof_spans: int
     spof_nodes: int
+    units_in_budget: int
+    budget_coverage_pct: float | None
 
 
 class AreaKpis(TypedDict):
@@ -72,6 +74,8 @@ class AreaKpis(TypedDict):
     route_km: float
     fiber_km: float
     utilization_pct: float | None
+    units_in_budget: int
+    budget_coverage_pct: float | None
 
 
 class Kpis(TypedDict):
@@ -86,7 +90,7 @@ def _pct(num: float, den: float) -> float | None:
 
 
 _PREMISE_INPUTS = ("units", "passed", "connected", "span_protected", "node_protected",
-                   "duct_protected")
+                   "duct_protected", "in_budget")
 
 
 def premise_kpis(premises: pd.DataFrame | Mapping[str, npt.NDArray[Any]]) -> dict[str, Any]:
@@ -112,6 +116,9 @@ def premise_kpis(premises: pd.DataFrame | Mapping[str, npt.NDArray[Any]]) -> dic
     for flag in ("span_protected", "node_protected", "duct_protected"):
         mask = passed & np.asarray(premises[flag], dtype=bool)
         out[f"{flag}_pct"] = _pct(int(units[mask].sum()), units_passed)
+    units_in_budget = int(units[passed & np.asarray(premises["in_budget"], dtype=bool)].sum())
+    out["units_in_budget"] = units_in_budget
+    out["budget_coverage_pct"] = _pct(units_in_budget, units_total)
     return out
 
 

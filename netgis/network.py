@@ -30,7 +30,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import networkx as nx
@@ -57,7 +57,7 @@ def span_lengths_m(spans: gpd.GeoDataFrame) -> npt.NDArray[np.float64]:
 
 def network_from_gdfs(
     nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *, lengths_m: npt.ArrayLike | None = None
-) -> nx.MultiGraph:
+) -> nx.MultiGraph[str]:
     """Build the plant graph from validated ``nodes`` and ``spans`` layers.
 
     Parameters
@@ -73,17 +73,19 @@ def network_from_gdfs(
         Vertices keyed by node_id, edges keyed by span_id, ``G.graph["crs"]`` set.
     """
     lengths = span_lengths_m(spans) if lengths_m is None else np.asarray(lengths_m, dtype=float)
-    G = nx.MultiGraph(crs=CRS(nodes.crs) if nodes.crs is not None else None)
+    G: nx.MultiGraph[str] = nx.MultiGraph(crs=CRS(nodes.crs) if nodes.crs is not None else None)
     node_cols = [c for c in NODES.field_names if c in nodes.columns and c != "node_id"]
-    node_records = nodes[node_cols].to_dict("records")
+    # pandas-stubs types record keys as Hashable; the columns here are str field names
+    node_records = cast("list[dict[str, Any]]", nodes[node_cols].to_dict("records"))
     G.add_nodes_from(
         (nid, {**rec, "geometry": geom})
         for nid, rec, geom in zip(nodes["node_id"], node_records, nodes.geometry, strict=True)
     )
     edge_cols = [c for c in SPANS.field_names if c in spans.columns and c != "span_id"]
-    edge_records = spans[edge_cols].to_dict("records")
+    edge_records = cast("list[dict[str, Any]]", spans[edge_cols].to_dict("records"))
+    # types-networkx: MultiGraph.add_edges_from does not list the (u, v, key, data) form
     G.add_edges_from(
-        (rec["from_node"], rec["to_node"], sid,
+        (rec["from_node"], rec["to_node"], sid,  # type: ignore[misc]
          {**rec, "length_m": float(length), "geometry": geom})
         for sid, rec, geom, length in zip(
             spans["span_id"], edge_records, spans.geometry, lengths, strict=True
@@ -92,7 +94,7 @@ def network_from_gdfs(
     return G
 
 
-def network_to_gdfs(G: nx.MultiGraph) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+def network_to_gdfs(G: nx.MultiGraph[str]) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """The inverse of :func:`network_from_gdfs`: ``(nodes, spans)`` GeoDataFrames."""
     crs = G.graph.get("crs")
     node_rows = [{"node_id": n, **data} for n, data in G.nodes(data=True)]
@@ -131,14 +133,14 @@ class AnalysisGraph:
     def n_edges(self) -> int:
         return len(self.edge_span)
 
-    def vertex_of(self) -> dict[Any, int]:
+    def vertex_of(self) -> dict[str, int]:
         """node_id -> vertex for every in-service node."""
         return dict(zip(self.node_ids.tolist(), self.node_vertex.tolist(), strict=True))
 
 
-def analysis_graph(G: nx.MultiGraph) -> AnalysisGraph:
+def analysis_graph(G: nx.MultiGraph[str]) -> AnalysisGraph:
     """Derive the analysis graph of SPEC section 2 from the plant graph ``G``."""
-    ids: list[Any] = []
+    ids: list[str] = []
     core: list[bool] = []
     for n, data in G.nodes(data=True):
         if data.get("status", IN_SERVICE) == IN_SERVICE:
@@ -153,12 +155,12 @@ def analysis_graph(G: nx.MultiGraph) -> AnalysisGraph:
     n_vertices = first + int((~is_core).sum())
     index = dict(zip(ids, vertex.tolist(), strict=True))
 
-    spans: list[Any] = []
+    spans: list[str] = []
     eu: list[int] = []
     ev: list[int] = []
-    froms: list[Any] = []
-    tos: list[Any] = []
-    ducts: list[Any] = []
+    froms: list[str] = []
+    tos: list[str] = []
+    ducts: list[str | None] = []
     for _, _, key, data in G.edges(keys=True, data=True):
         # edge direction in a networkx MultiGraph is arbitrary; from_node/to_node are kept as data
         a, b = data["from_node"], data["to_node"]

@@ -14,22 +14,46 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 FieldType = Literal["text", "int", "bool"]
 
 NODE_KINDS = ("core", "cabinet", "splice", "splitter", "handhole", "pole", "other")
 STATUSES = ("in_service", "planned", "retired")
-PLACEMENTS = ("aerial", "underground", "buried", "submarine", "other")
+Placement = Literal["aerial", "underground", "buried", "submarine", "other"]
+PLACEMENTS: tuple[str, ...] = get_args(Placement)
 PREMISE_KINDS = ("residential", "business", "anchor", "other")
 
 IN_SERVICE = "in_service"
 CORE = "core"
+SPLICE = "splice"
+SPLITTER = "splitter"
+#: Split ratios N of a 1:N passive splitter that a ``splitter`` node may carry.
+SPLIT_RATIOS = (2, 4, 8, 16, 32, 64, 128)
 
 #: Default tolerance between a span's ends and its nodes, in meters (a warning only).
 SNAP_TOLERANCE_M = 5.0
 #: Default maximum drop length for a premise to count as passed, in meters.
 DEFAULT_DROP_M = 150.0
+
+# Defaults of the commands, the API and the maps, each defined here once: the command line
+# reads them without importing the heavy modules that use them.
+
+#: Default H3 resolution of the gap roll-up (SPEC section 2): res 8 cells are about 0.74 km².
+DEFAULT_H3_RES = 8
+#: Default H3 resolution of premises rolled up on maps: res 9 cells are about 0.1 km², a few
+#: street blocks.
+DEFAULT_HEX_RESOLUTION = 9
+#: Above this many features a map layer is rolled up into H3 hexagons or capped.
+DEFAULT_MAX_FEATURES = 20_000
+#: Default linkage distance of gap clusters, meters: premises this close share a build.
+DEFAULT_LINK_M = 250.0
+#: Default placement of new route, which prices a build.
+DEFAULT_PLACEMENT: Placement = "underground"
+#: Default distance, meters, within which an unpassed BEAD location counts as reachable.
+DEFAULT_REACH_M = 500.0
+#: The map kinds, as the command line and the API name them (the maps package builds them).
+MAP_KINDS = ("coverage", "criticality", "gaps", "areas")
 
 
 @dataclass(frozen=True)
@@ -78,6 +102,8 @@ NODES = Layer(
               description="core nodes are sources of service."),
         Field("status", "text", enum=STATUSES, default=IN_SERVICE),
         Field("name", "text"),
+        Field("split_ratio", "int", minimum=2,
+              description="splitter nodes only: N of a 1:N splitter (2, 4, ..., 128)."),
     ),
 )
 
@@ -129,7 +155,6 @@ AREAS = Layer(
 
 LAYERS: dict[str, Layer] = {layer.name: layer for layer in (NODES, SPANS, PREMISES, AREAS)}
 LAYER_NAMES: tuple[str, ...] = tuple(LAYERS)
-REQUIRED_LAYERS: tuple[str, ...] = tuple(n for n, layer in LAYERS.items() if layer.required)
 
 
 # --------------------------------------------------------------------------- analysis results
@@ -144,7 +169,8 @@ class ResultField:
     ``contract`` marks the columns SPEC section 3 lists for ``netgis analyze``'s
     CSV files (written in this order after the layer's id); the others are
     served by the API and the maps but not written to the CSVs. ``nullable``
-    columns may hold null (an empty CSV cell).
+    columns may hold null (an empty CSV cell). ``decimals`` rounds a float in
+    the CSVs (0.1 mm, 0.0001 dB: far below any tolerance, and stable text).
     """
 
     name: str
@@ -153,6 +179,7 @@ class ResultField:
     description: str = ""
     contract: bool = True
     nullable: bool = False
+    decimals: int | None = None
 
 
 RESULT_FIELDS: dict[str, tuple[ResultField, ...]] = {
@@ -160,7 +187,7 @@ RESULT_FIELDS: dict[str, tuple[ResultField, ...]] = {
         ResultField("passed", "bool", description="A lit span lies within drop_m."),
         ResultField("distance_m", "float", "m",
                     "Geodesic distance to the nearest lit span (null when nothing is lit).",
-                    nullable=True),
+                    nullable=True, decimals=4),
         ResultField("served_span_id", "text",
                     description="The span that passes the premise (null when not passed).",
                     nullable=True),
@@ -169,6 +196,22 @@ RESULT_FIELDS: dict[str, tuple[ResultField, ...]] = {
                     description="Survives any single span cut or node failure."),
         ResultField("duct_protected", "bool",
                     description="Survives any single span cut or duct failure."),
+        ResultField("loss_db", "float", "dB",
+                    "Optical loss from the core on the least-loss path (null when not passed).",
+                    nullable=True, decimals=4),
+        ResultField("in_budget", "bool",
+                    description="Passed and loss_db within the PON class's budget."),
+        ResultField("margin_db", "float", "dB", "budget_db - loss_db (null when not passed).",
+                    contract=False, nullable=True),
+        ResultField("loss_fiber_km", "float", "km",
+                    "Fiber on the least-loss path, drop included (null when not passed).",
+                    contract=False, nullable=True),
+        ResultField("loss_splitter_db", "float", "dB",
+                    "Splitter loss on the least-loss path (null when not passed).",
+                    contract=False, nullable=True),
+        ResultField("loss_splice_db", "float", "dB",
+                    "Splice loss on the least-loss path (null when not passed).",
+                    contract=False, nullable=True),
     ),
     "spans": (
         ResultField("lit", "bool", description="In the component of G that holds a core."),
@@ -245,6 +288,10 @@ KPI_FIELDS: tuple[KpiField, ...] = (
     KpiField("spof_nodes", "int", "nodes",
              "Nodes whose failure disconnects passed premises (single points of failure).",
              per_area=False),
+    KpiField("units_in_budget", "int", "units",
+             "Units passed whose optical loss is within the budget."),
+    KpiField("budget_coverage_pct", "float", "%",
+             "Serviceable coverage: 100 * units in budget / units total."),
 )
 #: Network-wide KPIs in ``kpis.json`` order.
 NETWORK_KPIS: tuple[str, ...] = tuple(f.name for f in KPI_FIELDS)

@@ -8,7 +8,7 @@ from typing import Any
 import geopandas as gpd
 from shapely import LineString, Point
 
-from netgis.io import Dataset
+from netgis.dataset import Dataset
 from netgis.validate import validate_frames
 
 #: Drawings are in UTM 32N meters, offset to near Frankfurt (lat 50) like the shared examples.
@@ -24,7 +24,8 @@ def dataset(
     *,
     crs: int = UTM,
 ) -> Dataset:
-    """nodes: (id, x, y[, kind[, status]]); spans: (id, a, b[, status[, duct[, fiber_count]]]);
+    """nodes: (id, x, y[, kind[, status[, split_ratio]]]);
+    spans: (id, a, b[, status[, duct[, fiber_count]]]);
     premises: (id, x, y[, units[, connected]]); areas: (id, shapely polygon in drawing meters).
     Coordinates are drawing meters; the dataset is returned in ``crs``."""
     ox, oy = ORIGIN
@@ -34,6 +35,7 @@ def dataset(
             "node_id": [n[0] for n in nodes],
             "kind": [n[3] if len(n) > 3 else "cabinet" for n in nodes],
             "status": [n[4] if len(n) > 4 else "in_service" for n in nodes],
+            "split_ratio": [n[5] if len(n) > 5 else None for n in nodes],
         },
         geometry=[Point(pos[n[0]]) for n in nodes], crs=UTM,
     )

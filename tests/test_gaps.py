@@ -34,9 +34,10 @@ from hypothesis import strategies as st
 from shapely import LineString, Point, box
 
 from netgis.analysis import analyze
+from netgis.dataset import Dataset, empty_layer
 from netgis.errors import ValidationError
 from netgis.gaps import apply_plan, gap_analysis, h3_cells, plan_builds, rollup_h3, write_gaps
-from netgis.io import Dataset, empty_layer, write_dataset
+from netgis.io import write_dataset
 
 X0, Y0 = 478000.0, 5551000.0
 UTM = 32632

@@ -15,10 +15,10 @@ import pytest
 import shapely
 
 from netgis.analysis import analyze
+from netgis.dataset import Dataset
 from netgis.errors import ValidationError
 from netgis.generate import BLOCK, generate_city, write_city
-from netgis.io import Dataset, read_dataset
-from netgis.validate import validate_path
+from netgis.io import read_dataset, validate_path
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,8 @@
 """File I/O: round trips through every format keep every field and geometry; writes are atomic.
 
+The writer API (:func:`netgis.io.atomic_file`, :func:`netgis.io.atomic_dir`) is tested here
+in-process; tests/test_output_modes.py checks the modes of every command's outputs.
+
 Comparisons are made on validated datasets (:func:`netgis.io.read_dataset`),
 whose column types come from the contract, so "keeps every field" means the
 same values with the same pandas dtypes after a trip through the files.
@@ -7,6 +10,8 @@ same values with the same pandas dtypes after a trip through the files.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,8 +21,18 @@ import pytest
 import shapely
 from shapely import LineString, MultiPolygon, Point, Polygon
 
+from netgis.dataset import Dataset, empty_layer
 from netgis.errors import DatasetFormatError, ValidationError
-from netgis.io import Dataset, empty_layer, read_dataset, read_raw, write_dataset
+from netgis.io import (
+    TEMP_PREFIX,
+    atomic_dir,
+    atomic_file,
+    detect_format,
+    read_dataset,
+    read_frame,
+    read_raw,
+    write_dataset,
+)
 from netgis.schema import LAYERS
 from netgis.validate import validate_frames
 from tests.helpers import EXAMPLES, EXAMPLES_DIR
@@ -287,3 +302,106 @@ def test_dataset_crs_and_layers() -> None:
     assert ds.crs.to_epsg() == UTM32
     assert list(ds.layers()) == ["nodes", "spans", "premises", "areas"]
     assert np.array_equal(ds.layers()["nodes"]["node_id"], ds.nodes["node_id"])
+
+
+@pytest.mark.parametrize(("name", "fmt", "expected"), [
+    ("x.gpkg", None, "gpkg"), ("X.GPKG", None, "gpkg"), ("x.geojson", None, "geojson"),
+    ("x.json", None, "geojson"), ("x.fgb", None, "fgb"), ("x.parquet", None, "parquet"),
+    ("x.geoparquet", None, "parquet"), ("plain", None, "geojson"), ("x.shp", None, "geojson"),
+    ("x.gpkg", "fgb", "fgb"),
+])
+def test_detect_format(name: str, fmt: str | None, expected: str) -> None:
+    assert detect_format(name, fmt) == expected
+
+
+def test_detect_format_refuses_an_unknown_format() -> None:
+    with pytest.raises(DatasetFormatError, match="unknown format 'shapefile'"):
+        detect_format("x", "shapefile")
+
+
+def test_read_frame_names_the_file_in_one_error_form(tmp_path: Path) -> None:
+    for name in ("a.fgb", "a.parquet", "a.gpkg"):
+        (tmp_path / name).write_bytes(b"garbage" * 10)
+        with pytest.raises(DatasetFormatError) as info:
+            read_frame(tmp_path / name, subject="roads", shown=f"the {name}")
+        (problem,) = info.value.problems
+        assert problem.layer == "roads" and problem.reason.startswith(f"cannot read the {name}")
+    frame = read_frame(EXAMPLES_DIR / "ring_spur" / "dataset" / "nodes.geojson")
+    assert frame.geometry.name == "geometry" and len(frame) > 0
+
+
+def _listing(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir())
+
+
+def test_atomic_file_replaces_only_when_the_block_succeeds(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "page.html"
+    with atomic_file(target) as tmp:
+        assert tmp.parent == target.parent and tmp.suffix == ".html" and not tmp.exists()
+        tmp.write_text("first")
+    assert target.read_text() == "first"
+    with pytest.raises(RuntimeError), atomic_file(target) as tmp:
+        tmp.write_text("half")
+        (tmp.parent / f"{tmp.name}-journal").write_text("sidecar")  # as SQLite leaves one
+        raise RuntimeError("writer failed")
+    assert target.read_text() == "first"
+    assert _listing(target.parent) == ["page.html"]
+
+
+def test_atomic_file_leaves_nothing_when_the_rename_fails(tmp_path: Path) -> None:
+    (tmp_path / "out.csv").mkdir()
+    with pytest.raises(IsADirectoryError), atomic_file(tmp_path / "out.csv") as tmp:
+        tmp.write_text("x")
+    assert _listing(tmp_path) == ["out.csv"]
+
+
+def test_atomic_dir_replaces_a_directory_whole(tmp_path: Path) -> None:
+    target = tmp_path / "ds.geojson"
+    with atomic_dir(target) as tmp:
+        (tmp / "old.geojson").write_text("{}")
+    with atomic_dir(target) as tmp:
+        (tmp / "new.geojson").write_text("{}")
+    assert _listing(target) == ["new.geojson"]
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "half.geojson").write_text("{")
+        raise RuntimeError("writer failed")
+    assert _listing(target) == ["new.geojson"]
+    assert _listing(tmp_path) == ["ds.geojson"]
+
+
+def test_atomic_dir_merge_keeps_other_files_and_is_all_or_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with atomic_dir(out, merge=True) as tmp:
+        (tmp / "a.csv").write_text("1")
+    with atomic_dir(out, merge=True) as tmp:
+        (tmp / "b.csv").write_text("2")
+    assert _listing(out) == ["a.csv", "b.csv"]
+    (out / "c.csv").mkdir()
+    with pytest.raises(IsADirectoryError), atomic_dir(out, merge=True) as tmp:
+        (tmp / "a.csv").write_text("changed")
+        (tmp / "c.csv").write_text("blocked")
+    assert (out / "a.csv").read_text() == "1"  # checked before the first rename
+    assert _listing(out) == ["a.csv", "b.csv", "c.csv"]
+    fresh = tmp_path / "fresh"
+    with pytest.raises(RuntimeError), atomic_dir(fresh, merge=True) as tmp:
+        raise RuntimeError("writer failed")
+    assert not fresh.exists()  # the directory this write created goes again
+
+
+def test_writers_use_the_umask_without_changing_it(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    old = os.umask(0o027)
+    try:
+        with atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "f.txt").write_text("x")
+            os.chmod(tmp / "f.txt", 0o600)  # as a writer that stages through mkstemp would
+        # where /proc is missing, a probe file tells the umask
+        monkeypatch.setattr("netgis.io._PROC_STATUS", str(tmp_path / "no-proc"))
+        with atomic_file(tmp_path / "g.txt") as tmp:
+            tmp.write_text("y")
+        assert os.umask(0o027) == 0o027
+    finally:
+        os.umask(old)
+    mode = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.rglob("*")}
+    assert mode == {"d": 0o750, "f.txt": 0o640, "g.txt": 0o640}
+    assert not [p for p in tmp_path.rglob(f"{TEMP_PREFIX}*")]

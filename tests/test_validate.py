@@ -27,9 +27,9 @@ from shapely import LineString, MultiPoint, Point, Polygon
 
 from netgis.cli import main
 from netgis.errors import Problem
-from netgis.io import read_dataset, read_raw
+from netgis.io import read_dataset, read_raw, validate_path
 from netgis.schema import LAYERS
-from netgis.validate import validate_frames, validate_path, validate_raw
+from netgis.validate import validate_frames, validate_raw
 from tests.helpers import EXAMPLES, EXAMPLES_DIR
 
 Feature = tuple[dict[str, Any], Any]  # (properties, shapely geometry or None)

@@ -22,7 +22,7 @@ from api.geojson import (
     frame_to_features,
     properties_model,
 )
-from api.params import DropParam
+from api.params import DropParam, OpticsParam
 from api.routers.common import (
     GeoJSONResponse,
     body_of,
@@ -52,7 +52,8 @@ NODE_RESULT = _result_types("nodes")
 RANKING = {"spans": ("cut_units", "cut_premises"), "nodes": ("failure_units", "failure_premises")}
 
 PremiseResult = feature_model(LAYERS["premises"], properties_model(
-    LAYERS["premises"], PREMISE_RESULT, "PremiseResultProperties"), "PremiseResult")
+    LAYERS["premises"], {**PREMISE_RESULT, "loss": dict[str, Any] | None},
+    "PremiseResultProperties"), "PremiseResult")
 SpanImpact = feature_model(LAYERS["spans"], properties_model(
     LAYERS["spans"], SPAN_RESULT, "SpanImpactProperties"), "SpanImpact")
 NodeImpact = feature_model(LAYERS["nodes"], properties_model(
@@ -82,11 +83,58 @@ class Serviceability(BaseModel):
     span_protected: bool
     node_protected: bool
     duct_protected: bool
+    loss_db: float | None = Field(description="Optical loss from the core, dB (null when "
+                                  "not passed).")
+    margin_db: float | None = Field(description="budget_db - loss_db.")
+    in_budget: bool
+    budget_db: float
+    loss: LossBreakdown | None = Field(description="Where the loss goes (null when not "
+                                       "passed).")
     data_version: int
 
 
+class SplitterLoss(BaseModel):
+    """One splitter on the least-loss path."""
+
+    node_id: str
+    ratio: int
+    loss_db: float
+
+
+class LossBreakdown(BaseModel):
+    """The parts of a location's optical loss; they add up to ``loss_db``."""
+
+    fiber_km: float = Field(description="Fiber from the core, drop included.")
+    fiber_db: float
+    splices: int
+    splice_db: float
+    splitters: list[SplitterLoss]
+    splitter_db: float
+    fixed_db: float
+    loss_db: float
+    path: list[str] = Field(description="node_ids from the core's side to the served span.")
+
+
+Serviceability.model_rebuild()
+
+
+class OpticsWhatIf(BaseModel):
+    """Other optical parameters, or split ratios at some nodes, without editing data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pon_class: Literal["gpon-b+", "gpon-c+", "xgs-pon-n1", "xgs-pon-n2"] | None = None
+    budget_db: float | None = Field(None, ge=0, le=100)
+    atten_db_per_km: float | None = Field(None, ge=0, le=10)
+    splice_db: float | None = Field(None, ge=0, le=10)
+    fixed_db: float | None = Field(None, ge=0, le=50)
+    split_ratios: dict[str, int] = Field(
+        default_factory=dict, description="node_id -> N: the node becomes a 1:N splitter.")
+
+
 class ScenarioIn(BaseModel):
-    """Everything that fails at once: spans, nodes, ducts and an area (WGS84 polygon)."""
+    """Everything that fails at once: spans, nodes, ducts and an area (WGS84 polygon);
+    and what-ifs on the optical parameters."""
 
     model_config = ConfigDict(extra="forbid")  # {"span": [...]} is a 422, not "no impact"
 
@@ -95,6 +143,21 @@ class ScenarioIn(BaseModel):
     ducts: list[str] = Field(default_factory=list)
     area: Geometry | None = Field(None, description="A Polygon or MultiPolygon (WGS84).")
     drop_m: float | None = Field(None, gt=0, le=100_000)
+    optics: OpticsWhatIf | None = Field(
+        None, description="Premises that enter or leave the budget under these parameters.")
+
+
+class BudgetChange(BaseModel):
+    """Premises that enter or leave the optical budget under a what-if."""
+
+    budget_db: float
+    split_ratios: dict[str, int]
+    units_in_budget_before: int
+    units_in_budget_after: int
+    units_entering: int
+    units_leaving: int
+    entering: list[str]
+    leaving: list[str]
 
 
 class ScenarioResult(BaseModel):
@@ -108,6 +171,7 @@ class ScenarioResult(BaseModel):
     failed_nodes: list[str]
     premises: Any = Field(description="The impacted premises as a GeoJSON FeatureCollection "
                           "(at most the server's page limit; numberMatched tells all).")
+    optics: BudgetChange | None = None
 
 
 def _clean(value: Any) -> Any:
@@ -125,9 +189,10 @@ def _clean(value: Any) -> Any:
 
 @router.get("/coverage", response_model=Coverage, summary="Coverage KPIs",
             responses=problem_responses(400))
-def coverage(services: ServicesDep, drop_m: DropParam = None) -> Coverage:
-    """Premises and units passed, take rate, protection and km KPIs, network-wide and per area."""
-    version, result = services.analysis(drop_m)
+def coverage(services: ServicesDep, optics: OpticsParam, drop_m: DropParam = None) -> Coverage:
+    """Premises and units passed, take rate, protection, km and optical budget KPIs,
+    network-wide and per area."""
+    version, result = services.analysis(drop_m, optics)
     kpis = _clean(result.kpis)
     return Coverage(data_version=version, drop_m=result.drop_m, network=kpis["network"],
                     areas=kpis["areas"])
@@ -140,13 +205,19 @@ def _premise_columns() -> list[str]:
 @router.get("/premises/{premise_id}", response_model=PremiseResult,
             response_class=GeoJSONResponse, responses=problem_responses(400, 404),
             summary="One premise's coverage")
-def premise(premise_id: str, services: ServicesDep, drop_m: DropParam = None) -> Response:
-    """Whether the premise is passed, by which span, how far, and its protections."""
-    _, result = services.analysis(drop_m)
-    rows = result.premises[result.premises["premise_id"] == premise_id]
-    if rows.empty:
+def premise(premise_id: str, services: ServicesDep, optics: OpticsParam,
+            drop_m: DropParam = None) -> Response:
+    """Whether the premise is passed, by which span, how far, its protections, its optical
+    loss and where that loss goes (``loss``)."""
+    from netgis.analysis import premise_optics
+
+    _, result = services.analysis(drop_m, optics)
+    at = np.flatnonzero((result.premises["premise_id"] == premise_id).to_numpy())
+    if len(at) == 0:
         raise NotFoundError("premises", premise_id)
+    rows = result.premises.iloc[at[:1]]
     feature = frame_to_features(rows.to_crs(4326), LAYERS["premises"], _premise_columns())[0]
+    feature["properties"]["loss"] = _clean(premise_optics(result, int(at[0]))["loss"])
     return GeoJSONResponse(feature)
 
 
@@ -156,13 +227,16 @@ def serviceability(
     services: ServicesDep,
     lon: Annotated[float, Query(ge=-180, le=180, description="WGS84 longitude.")],
     lat: Annotated[float, Query(ge=-90, le=90, description="WGS84 latitude.")],
+    optics: OpticsParam,
     drop_m: DropParam = None,
 ) -> Serviceability:
-    """The lookup a citizen portal or a sales planner calls for one address."""
+    """The lookup a citizen portal or a sales planner calls for one address: passed,
+    protected, and whether the light arrives within the optical budget."""
     from netgis.analysis import serviceability as locate
 
-    version, result = services.analysis(drop_m)
-    return Serviceability(**_clean(locate(result, lon, lat)), data_version=version)
+    version, result = services.analysis(drop_m, optics)
+    return Serviceability(**_clean(locate(result, lon, lat)), budget_db=result.budget.budget_db,
+                          data_version=version)
 
 
 @router.get("/criticality", response_model=Criticality, response_class=GeoJSONResponse,
@@ -207,7 +281,8 @@ def scenarios(
 ) -> ScenarioResult:
     """Fail spans, nodes (cores too), ducts and everything in an area at once; the premises
     that lose service, worst case."""
-    from netgis.analysis import scenario
+    from netgis.analysis import budget_scenario, scenario
+    from netgis.optics import LossBudget
 
     area = None
     if body.area is not None:
@@ -225,6 +300,14 @@ def scenarios(
     version, result = services.analysis(body.drop_m)
     out = scenario(result, spans=body.spans, nodes=body.nodes, ducts=body.ducts, area=area,
                    area_crs=4326)
+    change = None
+    if body.optics is not None:
+        what_if = body.optics
+        base = LossBudget.preset(what_if.pon_class) if what_if.pon_class else result.budget
+        budget = base.with_(budget_db=what_if.budget_db, atten_db_per_km=what_if.atten_db_per_km,
+                            splice_db=what_if.splice_db, fixed_db=what_if.fixed_db)
+        change = BudgetChange(**budget_scenario(result, budget=budget,
+                                                split_ratios=what_if.split_ratios).summary())
     lost = result.premises[out.lost]
     shown = lost.sort_values("premise_id").iloc[:settings.max_limit].to_crs(4326)
     features = frame_to_features(shown, LAYERS["premises"], _premise_columns())
@@ -235,6 +318,7 @@ def scenarios(
         premises={"type": "FeatureCollection", "features": features,
                   "numberMatched": len(lost), "numberReturned": len(features),
                   "timeStamp": timestamp(), "links": []},
+        optics=change,
     )
 
 

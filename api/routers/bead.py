@@ -4,8 +4,9 @@ plant join back (SPEC section 2, the same rules as ``netgis bead``)."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path, PurePath
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
@@ -17,6 +18,11 @@ from api.errors import ApiError, problem_responses
 from api.params import DropParam
 from api.routers.common import UploadNames, safe_filename
 from netgis.errors import Problem
+from netgis.schema import DEFAULT_REACH_M
+
+if TYPE_CHECKING:
+    from netgis.analysis import Analysis
+    from netgis.bead import BeadResult as BeadJoin
 
 router = APIRouter(prefix="/analysis", tags=["Analysis"])
 
@@ -94,7 +100,7 @@ async def bead(
     request: Request, services: ServicesDep, settings: SettingsDep,
     drop_m: DropParam = None,
     reach_m: Annotated[float, Query(ge=0, le=1_000_000, description="Unpassed locations within "
-                                    "this many meters count as reachable.")] = 500.0,
+                                    "this many meters count as reachable.")] = DEFAULT_REACH_M,
 ) -> BeadResult:
     """Class every location (served / underserved / unserved) from its availability records and
     join it with the plant: passed, reachable within ``reach_m``, or beyond."""
@@ -149,7 +155,8 @@ async def bead(
                                 passed=bool(r.passed),
                                 distance_m=None if r.distance_m != r.distance_m
                                 else float(r.distance_m), plant=r.plant)
-                   for r in shown.itertuples(index=False)],
+                   # pandas-stubs cannot know the column types of a row
+                   for r in cast("Iterator[Any]", shown.itertuples(index=False))],
         numberMatched=len(rows), numberReturned=len(shown),
     )
 
@@ -160,8 +167,8 @@ def _folder(tmp: str, name: str) -> Path:
     return folder
 
 
-def _run(result: Any, availability: list[Path], locations: Path, drop_m: float,
-         reach_m: float) -> Any:
+def _run(result: Analysis, availability: list[Path], locations: Path, drop_m: float,
+         reach_m: float) -> BeadJoin:
     from netgis.bead import bead as run_bead
 
     return run_bead(result.lit_spans, availability, locations, drop_m=drop_m, reach_m=reach_m)

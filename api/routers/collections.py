@@ -5,13 +5,15 @@ properties and filters (the contract's enum fields, e.g. ``?status=planned``).
 """
 
 import inspect
-from typing import Annotated, Any, Literal, cast
+import re
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+from urllib.parse import quote
 
 import shapely
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel
 
-from api.deps import JSON_MEDIA_TYPES, JsonWrite, RepoDep, SettingsDep, WriteAccess
+from api.deps import JSON_MEDIA_TYPES, JsonWrite, RepoDep, SettingsDep, WriteAccess, WriterDep
 from api.errors import ApiError, problem_responses
 from api.geojson import (
     FeatureCollectionIn,
@@ -38,6 +40,9 @@ from api.routers.common import (
 )
 from netgis.errors import Problem, ValidationError
 from netgis.schema import LAYER_NAMES, LAYERS, Layer
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 router = APIRouter(tags=["Features"])
 
@@ -112,15 +117,62 @@ def _columns(layer: Layer) -> list[str]:
     return layer.field_names
 
 
-def _feature_response(request: Request, layer: Layer, frame: Any,
-                      status_code: int = 200) -> GeoJSONResponse:
+def _quoted(item_id: str) -> str:
+    """``item_id`` as one URL path segment (percent-encoded UTF-8, "/" included)."""
+    return quote(str(item_id), safe="")
+
+
+def _feature_response(request: Request, layer: Layer, frame: "gpd.GeoDataFrame",
+                      status_code: int = 200, version: int | None = None) -> GeoJSONResponse:
     feature = frame_to_features(frame, layer, _columns(layer))[0]
     base = url_for(request, f"/collections/{layer.name}")
     feature["links"] = [
-        {"href": f"{base}/items/{feature['id']}", "rel": "self", "type": GEOJSON},
+        {"href": f"{base}/items/{_quoted(feature['id'])}", "rel": "self", "type": GEOJSON},
         {"href": base, "rel": "collection", "type": "application/json"},
     ]
-    return GeoJSONResponse(feature, status_code=status_code)
+    headers = None if version is None else {"ETag": f'"{version}"'}
+    return GeoJSONResponse(feature, status_code=status_code, headers=headers)
+
+
+IfMatchHeader = Annotated[str | None, Header(
+    alias="If-Match",
+    description="Write only if the feature still has this ETag (from GET, PUT or PATCH); "
+                "412 if it changed since. `*` or no header: unconditional.")]
+#: A strong entity tag at the head of an If-Match list (RFC 9110: DQUOTE *etagc DQUOTE).
+_ETAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
+_ETAG_HEADERS: dict[str, Any] = {"ETag": {
+    "description": "The feature's version; send it back in If-Match to write only if "
+                   "nobody changed the feature meanwhile.",
+    "schema": {"type": "string"}}}
+
+
+def if_match_versions(header: str | None) -> frozenset[int] | None:
+    """The versions an ``If-Match`` header accepts; None for no condition.
+
+    ``*`` is no condition (the feature must exist, which PUT and PATCH require
+    anyway). Weak tags never match (If-Match compares strongly), and neither
+    does a tag that is not one of ours, so they leave the set empty: 412.
+
+    Examples
+    --------
+    >>> sorted(if_match_versions('"3", W/"4", "x", "5"'))
+    [3, 5]
+    >>> if_match_versions("*") is None, if_match_versions(None) is None
+    (True, True)
+    """
+    if header is None or header.strip() == "*":
+        return None
+    versions: set[int] = set()
+    pos = 0
+    while pos < len(header):
+        match = _ETAG.match(header, pos)
+        if match is None or match.end() == pos:
+            break  # the rest is not a list of entity tags: it matches nothing
+        weak, tag = match.group(1), match.group(2)
+        if not weak and tag.isdigit():
+            versions.add(int(tag))
+        pos = match.end()
+    return frozenset(versions)
 
 
 def _add_layer(layer: Layer) -> None:
@@ -170,12 +222,15 @@ def _add_layer(layer: Layer) -> None:
         })
 
     @router.get(item_path, response_model=feature, response_class=GeoJSONResponse,
-                responses=problem_responses(404), summary=f"One of the {name}",
-                name=f"{name}_item")
+                responses={200: {"headers": _ETAG_HEADERS}, **problem_responses(404)},
+                summary=f"One of the {name}", name=f"{name}_item")
     def item(request: Request, repo: RepoDep, featureId: str, f: FormatParam = None) -> Response:
-        return _feature_response(request, layer, repo.get_item(name, featureId))
+        frame, version = repo.get_item_versioned(name, featureId)
+        return _feature_response(request, layer, frame, version=version)
 
     write_errors = problem_responses(400, 401, 403, 409, 413, 415, 422)
+    conditional_errors = {200: {"headers": _ETAG_HEADERS}, **write_errors,
+                          **problem_responses(404, 412)}
     body_types = list(JSON_MEDIA_TYPES[:2])
 
     @router.post(
@@ -185,42 +240,51 @@ def _add_layer(layer: Layer) -> None:
         openapi_extra=request_body(["FeatureIn", "FeatureCollectionIn"], body_types),
     )
     def create(
-        request: Request, response: Response, repo: RepoDep,
+        request: Request, response: Response, repo: RepoDep, writer: WriterDep,
         features: Annotated[list[FeatureIn], Depends(_feature_or_collection)],
     ) -> WriteResult:
         """Insert one Feature or a FeatureCollection (WGS84), all or nothing; ids must be new."""
         frame = features_to_frame(layer, features)
-        repo.insert_items(name, frame)
+        repo.insert_items(name, frame, actor=writer.name)
         ids = [str(v) for v in frame[layer.id_field].tolist()]
         if len(ids) == 1:
-            response.headers["Location"] = url_for(request, f"/collections/{name}/items/{ids[0]}")
+            # quoted: an id may hold "/", "?" or letters an HTTP header cannot carry raw
+            response.headers["Location"] = url_for(
+                request, f"/collections/{name}/items/{_quoted(ids[0])}")
         return WriteResult(layer=name, ids=ids, count=len(ids))
 
     @router.put(
         item_path, response_model=feature, response_class=GeoJSONResponse, dependencies=JsonWrite,
-        responses={**write_errors, **problem_responses(404)}, summary=f"Replace one of the {name}",
+        responses=conditional_errors, summary=f"Replace one of the {name}",
         name=f"{name}_replace", openapi_extra=request_body(["FeatureIn"], body_types),
     )
     def replace(
-        request: Request, repo: RepoDep, featureId: str,
+        request: Request, repo: RepoDep, writer: WriterDep, featureId: str,
         body: Annotated[FeatureIn, Depends(body_of(FeatureIn))],
+        if_match: IfMatchHeader = None,
     ) -> Response:
-        """Replace every field and the geometry of one feature."""
+        """Replace every field and the geometry of one feature (If-Match: only if unchanged)."""
         frame = features_to_frame(layer, [body], path_id=featureId)
-        repo.replace_item(name, featureId, frame)
-        return _feature_response(request, layer, repo.get_item(name, featureId))
+        repo.replace_item(name, featureId, frame, if_match=if_match_versions(if_match),
+                          actor=writer.name)
+        stored, version = repo.get_item_versioned(name, featureId)
+        return _feature_response(request, layer, stored, version=version)
 
     @router.patch(
         item_path, response_model=feature, response_class=GeoJSONResponse, dependencies=JsonWrite,
-        responses={**write_errors, **problem_responses(404)}, summary=f"Change one of the {name}",
+        responses=conditional_errors, summary=f"Change one of the {name}",
         name=f"{name}_patch",
         openapi_extra=request_body(["FeaturePatch"], list(JSON_MEDIA_TYPES)),
     )
     def patch(
-        request: Request, repo: RepoDep, featureId: str,
+        request: Request, repo: RepoDep, writer: WriterDep, featureId: str,
         body: Annotated[FeaturePatch, Depends(body_of(FeaturePatch))],
+        if_match: IfMatchHeader = None,
     ) -> Response:
-        """Change the given properties (and the geometry, if one is sent) of one feature."""
+        """Change the given properties (and the geometry, if one is sent) of one feature.
+
+        Only the fields sent are written; a concurrent change of other fields stays.
+        """
         changes: dict[str, Any] = dict(body.properties)
         if layer.id_field in changes and str(changes[layer.id_field]) != featureId:
             raise ValidationError([Problem(name, featureId, layer.id_field,
@@ -233,17 +297,19 @@ def _add_layer(layer: Layer) -> None:
             except shapely.errors.GEOSException as exc:
                 raise ValidationError([Problem(name, featureId, "geometry",
                                                f"not a valid GeoJSON geometry ({exc})")]) from None
-        repo.patch_item(name, featureId, changes)
-        return _feature_response(request, layer, repo.get_item(name, featureId))
+        repo.patch_item(name, featureId, changes, if_match=if_match_versions(if_match),
+                        actor=writer.name)
+        stored, version = repo.get_item_versioned(name, featureId)
+        return _feature_response(request, layer, stored, version=version)
 
     @router.delete(
         item_path, status_code=204, dependencies=WriteAccess,
         responses={**problem_responses(401, 403, 404, 409)}, summary=f"Delete one of the {name}",
         name=f"{name}_delete", response_class=Response,
     )
-    def delete(repo: RepoDep, featureId: str) -> Response:
+    def delete(repo: RepoDep, writer: WriterDep, featureId: str) -> Response:
         """Delete one feature (409 if other features still refer to it)."""
-        repo.delete_item(name, featureId)
+        repo.delete_item(name, featureId, actor=writer.name)
         return Response(status_code=204)
 
 

@@ -18,6 +18,7 @@ from api.errors import problem_responses
 from api.params import DropParam
 from api.routers.common import GeoJSONResponse, paging_links, timestamp
 from netgis.errors import ParameterError, ValidationError
+from netgis.schema import DEFAULT_H3_RES, DEFAULT_LINK_M, DEFAULT_PLACEMENT, Placement
 
 router = APIRouter(prefix="/analysis", tags=["Analysis"])
 
@@ -60,13 +61,15 @@ def gaps(
     view: Annotated[Literal["hexagons", "clusters"], Query(
         description="hexagons: unpassed premises/units per H3 cell; clusters: ranked build "
                     "list (cost per unit, lowest first).")] = "hexagons",
-    h3_res: Annotated[int, Query(ge=0, le=15, description="H3 resolution of the hexagons.")] = 8,
+    h3_res: Annotated[int, Query(ge=0, le=15, description="H3 resolution of the hexagons.")] = \
+        DEFAULT_H3_RES,
     area_id: Annotated[str | None, Query(description="Only premises this area covers.")] = None,
     h3_cell: Annotated[str | None, Query(description="Only premises in this H3 cell (any "
                                          "resolution).")] = None,
-    link_m: Annotated[float, Query(gt=0, le=10_000, description="Cluster linkage (m).")] = 250.0,
-    placement: Annotated[Literal["aerial", "underground", "buried", "submarine", "other"],
-                         Query(description="Placement that prices new route.")] = "underground",
+    link_m: Annotated[float, Query(gt=0, le=10_000, description="Cluster linkage (m).")] = \
+        DEFAULT_LINK_M,
+    placement: Annotated[Placement, Query(
+        description="Placement that prices new route.")] = DEFAULT_PLACEMENT,
     limit: Annotated[int | None, Query(ge=1, description="Items per page (clamped).")] = None,
     offset: Annotated[int, Query(ge=0, le=2**53)] = 0,
     drop_m: DropParam = None,

@@ -5,10 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.deps import RepoDep
+from api.deps import RepoDep, ServicesDep
 from api.errors import problem_responses
 
 router = APIRouter(tags=["Health"])
+
+
+class StaleAnalysis(BaseModel):
+    """The newest data could not be analysed; the last good analysis is served meanwhile."""
+
+    status: str = "stale"
+    failed_version: int
+    served_version: int
+    error: str
 
 
 class Health(BaseModel):
@@ -16,12 +25,23 @@ class Health(BaseModel):
     database: str
     dialect: str
     data_version: int
+    analysis: StaleAnalysis | None = None
 
 
 @router.get("/health", response_model=Health, responses=problem_responses(503),
-            summary="Is the service up and its database reachable?")
-def health(repo: RepoDep) -> Health:
-    """200 with the data version when the database answers, else a 503 problem."""
+            summary="Is the service up and can its database take writes?")
+def health(repo: RepoDep, services: ServicesDep) -> Health:
+    """200 with the data version when the database could take a write now, else a 503 problem.
+
+    Checks what writes need (SpatiaLite: the file is there, is the one being served
+    and is writable; PostGIS: the server answers and accepts writes), not only that
+    a read works.
+    """
+    repo.check_writable()
     version = repo.data_version()
+    failure = services.analyses.failure
+    stale = None if failure is None else StaleAnalysis(
+        failed_version=failure.failed_version, served_version=failure.served_version,
+        error=failure.error)
     return Health(status="ok", database="ok", dialect=repo.engine.dialect.name,
-                  data_version=version)
+                  data_version=version, analysis=stale)

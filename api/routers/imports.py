@@ -6,19 +6,23 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from api.deps import RepoDep, SettingsDep, check_upload_length, require_api_key
+from api.deps import RepoDep, SettingsDep, WriterDep, check_upload_length, require_api_key
 from api.errors import ApiError, problem_responses
 from api.routers.common import UploadNames, safe_filename
 from netgis.errors import Problem
 from netgis.io import read_dataset
 from netgis.schema import LAYER_NAMES
+
+if TYPE_CHECKING:
+    from netgis.storage import Repository
+    from netgis.storage.repository import WriteMode
 
 router = APIRouter(tags=["Import"])
 
@@ -52,7 +56,7 @@ _UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     openapi_extra=_UPLOAD_BODY,
 )
 async def import_dataset(
-    request: Request, repo: RepoDep, settings: SettingsDep,
+    request: Request, repo: RepoDep, settings: SettingsDep, writer: WriterDep,
     mode: Annotated[Literal["insert", "upsert"], Query(
         description="insert: every id must be new; upsert: existing ids are replaced.")] = "insert",
 ) -> ImportResult:
@@ -85,14 +89,15 @@ async def import_dataset(
                     out.write(chunk)
         with names.client_errors():
             counts = await run_in_threadpool(_load, repo, target, mode,
-                                             settings.max_upload_bytes)
+                                             settings.max_upload_bytes, writer.name)
         version = await run_in_threadpool(repo.data_version)
     return ImportResult(mode=mode, counts=counts, data_version=int(version))
 
 
-def _load(repo: Any, upload: Path, mode: str, max_bytes: int) -> dict[str, int]:
+def _load(repo: Repository, upload: Path, mode: WriteMode, max_bytes: int,
+          actor: str) -> dict[str, int]:
     dataset = read_dataset(_dataset_path(upload, max_bytes))
-    repo.load_dataset(dataset, mode=mode)
+    repo.load_dataset(dataset, mode=mode, actor=actor, action="import")
     return {name: len(frame) for name, frame in dataset.layers().items()}
 
 

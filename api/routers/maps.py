@@ -3,7 +3,8 @@
 Each page is a Folium map of the cached analysis of the current data version,
 optionally cut down to an area and/or a WGS84 box. Its scripts and styles come
 from this server (``/static``, see :func:`maps.assets.static_dir`), never from a
-CDN; the base map tiles come from ``NETGIS_TILES_URL`` (empty: no base map).
+CDN; the base map tiles come from ``NETGIS_TILES_URL`` (empty: no base map). Every
+page carries a Content-Security-Policy (:mod:`maps.csp`), as a header and in the page.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def _render(kind: str, services: Services, settings: Settings, area_id: str | No
             bbox: str | None, drop_m: float | None,
             failed: tuple[list[str], list[str], list[str]] = ([], [], [])) -> HTMLResponse:
     """Build the ``kind`` page of the cached analysis (with a scenario overlay when given)."""
+    from maps.csp import secure_html
     from maps.kinds import build_map
     from netgis.analysis import scenario
 
@@ -80,7 +82,9 @@ def _render(kind: str, services: Services, settings: Settings, area_id: str | No
         if any(p.field == "bbox" for p in exc.problems):
             raise ParameterError(exc.problems, f"invalid bbox: {exc}") from None
         raise
-    return HTMLResponse(m.get_root().render())
+    # the policy twice: the header governs this response, the <meta> a saved copy
+    page, policy = secure_html(m)
+    return HTMLResponse(page, headers={"Content-Security-Policy": policy})
 
 
 def _page(kind: str) -> Callable[..., HTMLResponse]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -94,7 +93,7 @@ def install(app: FastAPI) -> None:
     app.add_middleware(RequestMetrics, metrics=metrics)
 
 
-def _metrics_of(app: Any) -> ServiceMetrics:
+def _metrics_of(app: FastAPI) -> ServiceMetrics:
     metrics: ServiceMetrics = app.state.service_metrics
     return metrics
 

@@ -1,7 +1,8 @@
 """Every difference between SpatiaLite and PostGIS that netgis relies on, in one place.
 
 Loading SpatiaLite and its metadata, creating the PostGIS extension, spatial
-indexes, bbox filters, distances in meters, upserts and the bulk write path.
+indexes, bbox filters, distances in meters, upserts, the bulk write path and
+membership in a JSON array.
 Everything else in :mod:`netgis.storage` is dialect-neutral SQLAlchemy.
 Table and column names here come from the model, never from user input;
 values always travel as bound parameters.
@@ -28,11 +29,14 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Index,
+    LargeBinary,
     String,
     Table,
     and_,
     any_,
     bindparam,
+    cast,
+    exists,
     func,
     insert,
     literal_column,
@@ -40,6 +44,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from netgis.errors import StorageError
 from netgis.storage.models import SRID
@@ -152,6 +157,14 @@ def point(dialect: Dialect, lon: float, lat: float) -> ColumnElement[Any]:
     return func.ST_SetSRID(func.ST_MakePoint(float(lon), float(lat)), SRID)
 
 
+def geometry_from_wkb(dialect: Dialect, wkb: bytes) -> ColumnElement[Any]:
+    """A WGS84 geometry expression from WKB bytes (bound as a parameter)."""
+    value = bindparam("geometry_wkb", bytes(wkb), type_=LargeBinary)
+    if dialect_name(dialect) == "sqlite":
+        return func.GeomFromWKB(value, SRID)
+    return func.ST_SetSRID(func.ST_GeomFromWKB(value), SRID)
+
+
 def upsert_statement(dialect: Dialect, table: Table, columns: Sequence[str]) -> Any:
     """``INSERT ... ON CONFLICT (id) DO UPDATE`` replacing every column but the id."""
     pk = [c.name for c in table.primary_key.columns]
@@ -177,6 +190,21 @@ def ids_present(conn: Connection, column: ColumnElement[Any], ids: Sequence[str]
         chunk = list(ids[start:start + _ID_CHUNK])
         found.extend(conn.execute(select(column).where(column.in_(chunk))).scalars())
     return found
+
+
+def json_array_contains(dialect: Dialect, column: ColumnElement[Any],
+                        value: str) -> ColumnElement[bool]:
+    """Whether the JSON array of strings in ``column`` holds ``value`` (exactly).
+
+    SQLite: ``EXISTS`` over ``json_each``; PostgreSQL: ``jsonb @>`` (the column
+    is ``json``, cast per row). Neither uses an index: meant for the audit log,
+    read seldom and filtered by layer or time as well.
+    """
+    if dialect_name(dialect) == "sqlite":
+        items = func.json_each(column).table_valued("value")
+        return exists(select(literal_column("1")).select_from(items)
+                      .where(items.c.value == value))
+    return cast(column, postgresql.JSONB).contains([value])
 
 
 def bulk_write(conn: Connection, table: Table, columns: Sequence[str],
@@ -214,13 +242,10 @@ def _sqlite_write(conn: Connection, table: Table, columns: Sequence[str],
         picks = [order.index(n) for n in names]
         params = [tuple(r[i] for i in picks) for r in rows]
     with _rtree_filled_afterwards(conn, table, active=len(rows) >= _RTREE_BULK_ROWS):
-        dbapi_cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            # one prepared statement for all rows: SQLAlchemy's per-row parameter handling
-            # would cost more than SQLite's own work here
-            dbapi_cursor.executemany(str(compiled), params)
-        finally:
-            dbapi_cursor.close()
+        # one prepared statement for all rows, as positional tuples: SQLAlchemy hands them
+        # to executemany untouched (no per-row parameter processing), and its error
+        # handling still applies (errors wrapped, a file fault replaces the connections)
+        conn.exec_driver_sql(str(compiled), list(params) if len(params) > 1 else params[0])
 
 
 #: From this many rows on, per-row spatial index upkeep gives way to set-based statements.
@@ -281,7 +306,7 @@ def _rtree_filled_afterwards(conn: Connection, table: Table, *, active: bool) ->
 
 def _postgis_write(conn: Connection, table: Table, columns: Sequence[str],
                    rows: Sequence[tuple[Any, ...]], *, upsert: bool) -> None:
-    from sqlalchemy import Column, LargeBinary, MetaData
+    from sqlalchemy import Column, MetaData
     from sqlalchemy import Table as SaTable
 
     attrs = list(columns)
@@ -295,7 +320,8 @@ def _postgis_write(conn: Connection, table: Table, columns: Sequence[str],
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
     copy_sql = _copy_statement(conn, stage)
-    with dbapi.cursor() as cur, cur.copy(copy_sql) as copy:  # type: ignore[attr-defined]
+    with _driver_errors(conn, copy_sql), \
+            dbapi.cursor() as cur, cur.copy(copy_sql) as copy:  # type: ignore[attr-defined]
         for row in rows:
             copy.write_row(row)
     geom = func.ST_SetSRID(func.ST_GeomFromWKB(stage.c.geometry_wkb), SRID)
@@ -320,6 +346,25 @@ def _postgis_write(conn: Connection, table: Table, columns: Sequence[str],
         # fresh statistics, or the planner scans the whole table for a bbox until autovacuum
         # gets round to it; the name comes from the model
         conn.exec_driver_sql(f"ANALYZE {conn.dialect.identifier_preparer.quote(table.name)}")
+
+
+@contextlib.contextmanager
+def _driver_errors(conn: Connection, statement: str) -> Iterator[None]:
+    """Errors of the driver used directly (COPY) as SQLAlchemy reports its own.
+
+    Wrapped in SQLAlchemy's exception classes, and a lost connection is
+    invalidated, so the caller maps them like any other database error and the
+    pool does not hand the broken connection out again.
+    """
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.Error as exc:
+        if conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None):
+            conn.invalidate(exc)
+        raise DBAPIError.instance(statement, None, exc, dbapi.Error,
+                                  connection_invalidated=conn.invalidated,
+                                  dialect=conn.dialect) from exc
 
 
 def _copy_statement(conn: Connection, stage: Table) -> str:

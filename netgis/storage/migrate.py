@@ -20,6 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from netgis.storage.dialects import SPATIALITE_TABLE_PREFIXES
+from netgis.storage.engine import begin_write
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -46,8 +47,15 @@ def alembic_config(connection: sqlalchemy.Connection | None = None) -> Config:
 
 
 def upgrade(engine: sqlalchemy.Engine, revision: str = "head") -> None:
-    """Bring the database to ``revision`` (default: the newest), in one transaction."""
-    with engine.begin() as conn:
+    """Bring the database to ``revision`` (default: the newest), in one transaction.
+
+    A database already at the newest revision is only read, so a server can start
+    on a database it cannot write (and answer reads). Otherwise the migration is a
+    write transaction that waits for other writers (SQLite: ``BEGIN IMMEDIATE``).
+    """
+    if revision == "head" and current_revision(engine) == head_revision():
+        return
+    with begin_write(engine) as conn:
         command.upgrade(alembic_config(conn), revision)
 
 

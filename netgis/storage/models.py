@@ -51,7 +51,18 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-def _geometry(kind: str) -> Any:
+#: The column holding each feature's version: the data version of the write that last
+#: changed it (so it grows with every change and is never reused, not even by a feature
+#: deleted and created again). The API shows it as the feature's ETag.
+ROW_VERSION = "row_version"
+
+
+def _row_version() -> Any:
+    # 0 for rows written by anything but netgis; netgis always writes the version itself
+    return mapped_column(ROW_VERSION, Integer, nullable=False, server_default="0")
+
+
+def _geometry(kind: str) -> Geometry:
     # spatial_index=False: the migrations create the spatial indexes through
     # netgis.storage.dialects, the one place that knows how each database does it.
     return Geometry(geometry_type=kind, srid=SRID, spatial_index=False, nullable=False)
@@ -66,7 +77,9 @@ class Node(Base):
     kind: Mapped[str] = mapped_column(String, nullable=False)
     status: Mapped[str] = mapped_column(String, nullable=False)
     name: Mapped[str | None] = mapped_column(String)
+    split_ratio: Mapped[int | None] = mapped_column(Integer)
     geometry: Mapped[WKBElement] = mapped_column(_geometry("POINT"), nullable=False)
+    row_version: Mapped[int] = _row_version()
 
 
 class Span(Base):
@@ -91,6 +104,7 @@ class Span(Base):
     owner: Mapped[str | None] = mapped_column(String)
     install_year: Mapped[int | None] = mapped_column(Integer)
     geometry: Mapped[WKBElement] = mapped_column(_geometry("LINESTRING"), nullable=False)
+    row_version: Mapped[int] = _row_version()
 
 
 class Premise(Base):
@@ -105,6 +119,7 @@ class Premise(Base):
     address: Mapped[str | None] = mapped_column(String)
     location_id: Mapped[str | None] = mapped_column(String)
     geometry: Mapped[WKBElement] = mapped_column(_geometry("POINT"), nullable=False)
+    row_version: Mapped[int] = _row_version()
 
 
 class Area(Base):
@@ -115,6 +130,7 @@ class Area(Base):
     area_id: Mapped[str] = mapped_column(String, primary_key=True)
     name: Mapped[str | None] = mapped_column(String)
     geometry: Mapped[WKBElement] = mapped_column(_geometry("GEOMETRY"), nullable=False)
+    row_version: Mapped[int] = _row_version()
 
 
 class AnalysisRun(Base):
@@ -142,6 +158,42 @@ class KpiSnapshot(Base):
     kpis: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
 
 
+class AuditEntry(Base):
+    """One write of features: who, when, what, and the features before and after.
+
+    Written in the transaction of the write it describes, so a committed change
+    always has its entry and a rolled-back one never does. ``before`` and
+    ``after`` are GeoJSON FeatureCollections (WGS84) of the changed features,
+    whole, for the writes of single items; bulk loads (``load``, ``import``)
+    keep only the ids and count of each layer (``before`` and ``after`` null),
+    so that loads stay fast and the log stays small.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_changed_at", "changed_at"),
+        Index("ix_audit_log_layer", "layer"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: UTC
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    #: the API key's name, "cli" for the command line, "local" for Python callers
+    actor: Mapped[str] = mapped_column(String, nullable=False)
+    #: create, replace, patch, delete, import (HTTP upload) or load (command line, Python)
+    action: Mapped[str] = mapped_column(String, nullable=False)
+    layer: Mapped[str] = mapped_column(String, nullable=False)
+    #: the ids of the features written, as a JSON array of strings
+    feature_ids: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: insert or upsert for bulk loads; null for single writes
+    mode: Mapped[str | None] = mapped_column(String)
+    #: the data version the write gave the database (and the rows it wrote)
+    data_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
 class Meta(Base):
     """Key/integer pairs; ``data_version`` grows with every successful write."""
 
@@ -152,6 +204,7 @@ class Meta(Base):
 
 
 ANALYSIS_RUNS = cast(Table, AnalysisRun.__table__)
+AUDIT_LOG = cast(Table, AuditEntry.__table__)
 KPI_SNAPSHOTS = cast(Table, KpiSnapshot.__table__)
 META = cast(Table, Meta.__table__)
 #: The table of each dataset layer, by layer name.

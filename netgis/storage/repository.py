@@ -1,9 +1,11 @@
 """Read and write netgis datasets in SpatiaLite or PostGIS through one API.
 
 Every write is validated by :mod:`netgis.validate` (the same contract as
-files), runs in one transaction (all or nothing) and increases the stored
+files), runs in one transaction (all or nothing), increases the stored
 ``data_version``, so that several processes agree on what they are looking
-at. Geometries are stored and returned in WGS84 (EPSG:4326).
+at, and leaves an entry in the audit log in that same transaction
+(:mod:`netgis.storage.audit`, :meth:`Repository.audit_log`). Geometries are
+stored and returned in WGS84 (EPSG:4326).
 
 Examples
 --------
@@ -18,13 +20,15 @@ Examples
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+import sqlite3
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import psycopg
 import shapely
 import sqlalchemy
 from sqlalchemy import (
@@ -39,23 +43,44 @@ from sqlalchemy import (
     update,
 )
 
-from netgis.errors import ConflictError, NotFoundError, Problem, StorageError, ValidationError
-from netgis.io import Dataset, empty_layer
+from netgis.dataset import Dataset, empty_layer
+from netgis.errors import (
+    ConflictError,
+    NotFoundError,
+    PreconditionFailed,
+    Problem,
+    StorageError,
+    StorageUnavailable,
+    ValidationError,
+)
 from netgis.schema import LAYER_NAMES, LAYERS, Field
-from netgis.storage import dialects, migrate
-from netgis.storage.engine import create_engine
+from netgis.storage import audit, dialects, faults, migrate
+from netgis.storage.audit import DEFAULT_ACTOR
+from netgis.storage.engine import (
+    begin_read,
+    begin_write,
+    check_file_writable,
+    create_engine,
+    sqlite_file,
+)
 from netgis.storage.models import (
     ANALYSIS_RUNS,
+    AUDIT_LOG,
     DATA_VERSION_KEY,
     KPI_SNAPSHOTS,
     LAYER_TABLES,
     LOAD_ORDER,
     META,
+    ROW_VERSION,
     SRID,
 )
 from netgis.validate import validate_frames
 
 WriteMode = Literal["insert", "upsert"]
+#: How a bulk load is named in the audit log: ``import`` over HTTP, ``load`` otherwise.
+LoadAction = Literal["load", "import"]
+#: The version column read like a field, for :meth:`Repository._select_frame`.
+_VERSION_FIELD = Field(ROW_VERSION, "int", required=True)
 _TRUE = {"true", "1", "t", "yes", "y"}
 _FALSE = {"false", "0", "f", "no", "n"}
 
@@ -81,9 +106,14 @@ class Repository:
         self.engine = engine
 
     @classmethod
-    def from_url(cls, url: str | None = None) -> Repository:
-        """A repository on the database at ``url`` (default: SpatiaLite ``./netgis.db``)."""
-        return cls(create_engine(url))
+    def from_url(cls, url: str | None = None, *, create: bool = True) -> Repository:
+        """A repository on the database at ``url`` (default: SpatiaLite ``./netgis.db``).
+
+        ``create=False`` (what a server uses): a SpatiaLite file that does not
+        exist is an outage (:class:`StorageUnavailable`), never created
+        implicitly; :meth:`create_file` creates it on purpose.
+        """
+        return cls(create_engine(url, create=create))
 
     def close(self) -> None:
         """Close every pooled connection (the repository can be used again afterwards)."""
@@ -105,6 +135,44 @@ class Repository:
         with _storage_errors():
             migrate.upgrade(self.engine)
 
+    def create_file(self) -> bool:
+        """Create the SpatiaLite file if there is none (empty; :meth:`init` adds the schema).
+
+        Returns whether a file was created; nothing to do for PostgreSQL or an
+        in-memory database.
+        """
+        path = sqlite_file(self.engine)
+        if path is None or path.exists():
+            return False
+        with _storage_errors():
+            sqlite3.connect(path).close()
+        return True
+
+    def check_writable(self) -> None:
+        """Check what a write needs, without writing (for health checks).
+
+        SpatiaLite: the file is there, is the one the pooled connections hold,
+        and can be written (with its WAL files). PostgreSQL: the server answers
+        and accepts writes (not a standby, not read-only). Either way the schema
+        must be initialised.
+
+        Raises
+        ------
+        StorageUnavailable
+            When a write would fail now for a reason that may pass.
+        StorageError
+            When the database is not initialised.
+        """
+        with _storage_errors(), self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                check_file_writable(conn)
+            elif conn.exec_driver_sql(
+                    "SELECT pg_is_in_recovery() OR "
+                    "current_setting('transaction_read_only') = 'on'").scalar():
+                raise StorageUnavailable("the database server is read-only",
+                                         reason="the database server refuses writes")
+            _read_version(conn)
+
     def revision(self) -> str | None:
         """The migration revision of the database (None when never initialised)."""
         with _storage_errors():
@@ -112,13 +180,17 @@ class Repository:
 
     # ------------------------------------------------------------- bulk loads
 
-    def load_dataset(self, dataset: Dataset, *, mode: WriteMode = "insert") -> dict[str, int]:
+    def load_dataset(self, dataset: Dataset, *, mode: WriteMode = "insert",
+                     actor: str = DEFAULT_ACTOR, action: LoadAction = "load") -> dict[str, int]:
         """Validate and write a whole dataset in one transaction.
 
         ``insert`` refuses ids that already exist (a :class:`ConflictError`
         naming them); ``upsert`` replaces the stored rows with those ids. The
         dataset must be valid on its own (spans name nodes of the same
         dataset). Nothing is written if anything is wrong.
+
+        The audit log gets one entry per layer (``actor``, ``action``, the ids
+        and count written, the mode), without the features' bodies.
 
         Returns
         -------
@@ -139,7 +211,8 @@ class Repository:
         clean = report.dataset_or_raise()
         frames = {name: _to_wgs84(frame) for name, frame in clean.layers().items()}
         counts: dict[str, int] = {}
-        with _storage_errors(), self.engine.begin() as conn:
+        with _storage_errors(), begin_write(self.engine) as conn:
+            version = _next_version(conn)
             if mode == "insert":
                 conflicts = [
                     Problem(name, i, LAYERS[name].id_field,
@@ -151,9 +224,10 @@ class Repository:
                 if conflicts:
                     raise ConflictError(conflicts)
             for name in LOAD_ORDER:
-                self._write(conn, name, frames[name], upsert=mode == "upsert")
+                self._write(conn, name, frames[name], upsert=mode == "upsert", version=version)
                 counts[name] = len(frames[name])
-            _bump_version(conn)
+                audit.record(conn, actor=actor, action=action, layer=name,
+                             ids=_ids(frames[name], name), data_version=version, mode=mode)
         return counts
 
     def read_dataset(self) -> Dataset:
@@ -165,7 +239,9 @@ class Repository:
         >>> repo.read_dataset().crs.to_epsg()
         4326
         """
-        with _storage_errors(), self.engine.connect() as conn:
+        # one snapshot for the four tables: an import committing between two of the reads
+        # would otherwise show spans whose nodes were not read
+        with _storage_errors(), begin_read(self.engine) as conn:
             frames = {name: self._select_frame(conn, name) for name in LAYER_NAMES}
         return validate_frames(frames).dataset_or_raise()
 
@@ -254,7 +330,8 @@ class Repository:
         if bbox is not None:
             conditions.append(dialects.bbox_filter(self.engine.dialect, table, _check_bbox(bbox)))
         id_col = table.c[LAYERS[layer].id_field]
-        with _storage_errors(), self.engine.connect() as conn:
+        # the count and the page from one snapshot, so numberMatched fits the page
+        with _storage_errors(), begin_read(self.engine) as conn:
             matched = int(conn.execute(
                 select(func.count()).select_from(table).where(*conditions)).scalar_one())
             page = self._select_frame(conn, layer, where=conditions,
@@ -269,36 +346,76 @@ class Repository:
         NotFoundError
             When there is no such feature.
         """
-        table = _table(layer)
-        id_col = table.c[LAYERS[layer].id_field]
+        return self.get_item_versioned(layer, item_id)[0]
+
+    def get_item_versioned(self, layer: str, item_id: str) -> tuple[gpd.GeoDataFrame, int]:
+        """The feature ``item_id`` of ``layer`` and its version, read together.
+
+        The version is the data version of the write that last changed the
+        feature: it grows with every change and is never given to another state
+        of the feature (the HTTP API's ETag).
+
+        Raises
+        ------
+        NotFoundError
+            When there is no such feature.
+
+        Examples
+        --------
+        >>> from netgis.io import read_dataset
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> _ = repo.load_dataset(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+        >>> frame, version = repo.get_item_versioned("nodes", "A")
+        >>> version == repo.data_version()
+        True
+        """
         with _storage_errors(), self.engine.connect() as conn:
-            frame = self._select_frame(conn, layer, where=[id_col == str(item_id)])
-        if frame.empty:
-            raise NotFoundError(layer, str(item_id))
-        return frame
+            return self._item(conn, layer, item_id)
 
     # ----------------------------------------------------------- item writes
 
-    def insert_items(self, layer: str, items: gpd.GeoDataFrame) -> int:
+    def insert_items(self, layer: str, items: gpd.GeoDataFrame, *,
+                     actor: str = DEFAULT_ACTOR) -> int:
         """Validate and add new features to ``layer``; all or nothing.
 
         A span's nodes must exist in the database. Ids that exist already are a
-        :class:`ConflictError`. Items without a CRS are taken as WGS84.
+        :class:`ConflictError`. Items without a CRS are taken as WGS84. The audit
+        log gets one ``create`` entry by ``actor`` holding the new features.
         """
         _table(layer)
-        with _storage_errors(), self.engine.begin() as conn:
+        with _storage_errors(), begin_write(self.engine) as conn:
+            version = _next_version(conn)
             clean = self._validate_items(conn, layer, items)
             id_field = LAYERS[layer].id_field
             existing = self._existing_ids(conn, layer, clean[id_field])
             if existing:
                 raise ConflictError([Problem(layer, i, id_field, "id already exists")
                                      for i in existing])
-            self._write(conn, layer, clean, upsert=False)
-            _bump_version(conn)
+            self._write(conn, layer, clean, upsert=False, version=version)
+            audit.record(conn, actor=actor, action="create", layer=layer,
+                         ids=_ids(clean, layer), data_version=version, after=clean)
         return len(clean)
 
-    def replace_item(self, layer: str, item_id: str, item: gpd.GeoDataFrame) -> None:
-        """Replace every field and the geometry of an existing feature."""
+    def replace_item(self, layer: str, item_id: str, item: gpd.GeoDataFrame, *,
+                     if_match: Collection[int] | None = None,
+                     actor: str = DEFAULT_ACTOR) -> int:
+        """Replace every field and the geometry of an existing feature.
+
+        Parameters
+        ----------
+        if_match
+            When given, the write happens only if the feature's version is one of
+            these (else :class:`PreconditionFailed`, nothing written). None: the
+            last writer wins.
+        actor
+            Who writes, for the ``replace`` entry of the audit log (the feature
+            before and after).
+
+        Returns
+        -------
+        int
+            The feature's new version.
+        """
         _table(layer)
         id_field = LAYERS[layer].id_field
         if len(item) != 1:
@@ -312,36 +429,82 @@ class Repository:
                                                f"id in the body ({given!r}) differs from the "
                                                "id in the path")])
         item[id_field] = str(item_id)
-        with _storage_errors(), self.engine.begin() as conn:
-            if not self._existing_ids(conn, layer, pd.Series([str(item_id)])):
-                raise NotFoundError(layer, str(item_id))
+        with _storage_errors(), begin_write(self.engine) as conn:
+            version = _next_version(conn)
+            before, current_version = self._item(conn, layer, item_id)
+            _check_version(layer, str(item_id), current_version, if_match)
             clean = self._validate_items(conn, layer, item)
-            self._write(conn, layer, clean, upsert=True)
-            _bump_version(conn)
+            self._write(conn, layer, clean, upsert=True, version=version)
+            audit.record(conn, actor=actor, action="replace", layer=layer, ids=[str(item_id)],
+                         data_version=version, before=before, after=clean)
+        return version
 
-    def patch_item(self, layer: str, item_id: str, changes: Mapping[str, Any]) -> None:
-        """Change some fields (or ``geometry``: shapely or GeoJSON, WGS84) of a feature."""
-        current = self.get_item(layer, item_id)
+    def patch_item(self, layer: str, item_id: str, changes: Mapping[str, Any], *,
+                   if_match: Collection[int] | None = None, actor: str = DEFAULT_ACTOR) -> int:
+        """Change some fields (or ``geometry``: shapely or GeoJSON, WGS84) of a feature.
+
+        Only the named fields are written, in one transaction that reads the
+        feature as it is then: a concurrent change of other fields survives.
+        The whole feature, changes applied, is validated as for a replace.
+
+        Parameters
+        ----------
+        if_match
+            When given, the write happens only if the feature's version is one of
+            these (else :class:`PreconditionFailed`, nothing written).
+        actor
+            Who writes, for the ``patch`` entry of the audit log (the whole
+            feature before and after, not only the fields sent).
+
+        Returns
+        -------
+        int
+            The feature's new version.
+        """
+        table = _table(layer)
+        id_field = LAYERS[layer].id_field
         allowed = {*LAYERS[layer].field_names, "geometry"}
         problems = [Problem(layer, str(item_id), key, "not a field of this layer")
                     for key in changes if key not in allowed]
+        if id_field in changes and str(changes[id_field]) != str(item_id):
+            problems.append(Problem(layer, str(item_id), id_field,
+                                    "an id cannot be changed; delete and insert instead"))
         if problems:
             raise ValidationError(problems)
-        row = current.copy()
-        for key, value in changes.items():
-            if key == "geometry":
-                geom = value if isinstance(value, shapely.Geometry) else \
-                    shapely.geometry.shape(value)
-                row = row.set_geometry(gpd.GeoSeries([geom], index=row.index, crs=SRID))
-            else:
-                row[key] = pd.Series([value], index=row.index, dtype=object)
-        self.replace_item(layer, item_id, row)
+        with _storage_errors(), begin_write(self.engine) as conn:
+            version = _next_version(conn)
+            current, current_version = self._item(conn, layer, item_id)
+            _check_version(layer, str(item_id), current_version, if_match)
+            row = current.copy()
+            for key, value in changes.items():
+                if key == "geometry":
+                    geom = value if isinstance(value, shapely.Geometry) else \
+                        shapely.geometry.shape(value)
+                    row = row.set_geometry(gpd.GeoSeries([geom], index=row.index, crs=SRID))
+                else:
+                    row[key] = pd.Series([value], index=row.index, dtype=object)
+            clean = self._validate_items(conn, layer, row)
+            values: dict[str, Any] = {key: _db_value(clean[key].iat[0])
+                                      for key in changes if key not in ("geometry", id_field)}
+            if "geometry" in changes:
+                wkb = shapely.to_wkb(np.asarray(clean.geometry.array, dtype=object))[0]
+                values["geometry"] = dialects.geometry_from_wkb(conn.dialect, bytes(wkb))
+            values[ROW_VERSION] = version
+            conn.execute(update(table).where(table.c[id_field] == str(item_id)).values(values))
+            audit.record(conn, actor=actor, action="patch", layer=layer, ids=[str(item_id)],
+                         data_version=version, before=current, after=clean)
+        return version
 
-    def delete_item(self, layer: str, item_id: str) -> None:
-        """Delete one feature; a node that spans still reference is a :class:`ConflictError`."""
+    def delete_item(self, layer: str, item_id: str, *, actor: str = DEFAULT_ACTOR) -> None:
+        """Delete one feature; a node that spans still reference is a :class:`ConflictError`.
+
+        The audit log gets a ``delete`` entry by ``actor`` holding the feature as it was.
+        """
         table = _table(layer)
         id_col = table.c[LAYERS[layer].id_field]
-        with _storage_errors(), self.engine.begin() as conn:
+        with _storage_errors(), begin_write(self.engine) as conn:
+            version = _next_version(conn)
+            before, _ = self._item(conn, layer, item_id)
             if layer == "nodes":
                 spans = LAYER_TABLES["spans"]
                 users = conn.execute(
@@ -356,7 +519,72 @@ class Repository:
             deleted = conn.execute(delete(table).where(id_col == str(item_id))).rowcount
             if not deleted:
                 raise NotFoundError(layer, str(item_id))
-            _bump_version(conn)
+            audit.record(conn, actor=actor, action="delete", layer=layer, ids=[str(item_id)],
+                         data_version=version, before=before)
+
+    # -------------------------------------------------------------- audit log
+
+    def audit_log(self, *, layer: str | None = None, feature_id: str | None = None,
+                  since: datetime | None = None, actor: str | None = None,
+                  action: str | None = None, limit: int = 100,
+                  offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Entries of the audit log, newest first, and how many match in all.
+
+        Parameters
+        ----------
+        layer
+            Only writes of this layer.
+        feature_id
+            Only writes that wrote this id (with ``layer``: this feature), bulk
+            loads included.
+        since
+            Only writes at or after this time (naive: UTC).
+        actor, action
+            Only writes by this key name (``cli``, ``local``) / of this kind.
+        limit, offset
+            The page.
+
+        Returns
+        -------
+        tuple of (list of dict, int)
+            Each entry ``{"id", "time", "actor", "action", "layer",
+            "feature_ids", "count", "mode", "data_version", "before",
+            "after"}`` (see :mod:`netgis.storage.audit`), and the number of
+            entries matching.
+
+        Examples
+        --------
+        >>> from netgis.io import read_dataset
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> _ = repo.load_dataset(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+        >>> repo.delete_item("premises", "p_far", actor="alice")
+        >>> entries, matched = repo.audit_log(feature_id="p_far")
+        >>> [(e["actor"], e["action"]) for e in entries], matched
+        ([('alice', 'delete'), ('local', 'load')], 2)
+        """
+        if limit < 0 or offset < 0:
+            raise ValidationError([Problem("audit_log", None, "limit" if limit < 0 else "offset",
+                                           "must be >= 0")])
+        table = AUDIT_LOG
+        conditions: list[Any] = []
+        if layer is not None:
+            conditions.append(table.c.layer == layer)
+        if since is not None:
+            conditions.append(table.c.changed_at >= _utc(since))
+        if actor is not None:
+            conditions.append(table.c.actor == actor)
+        if action is not None:
+            conditions.append(table.c.action == action)
+        if feature_id is not None:
+            conditions.append(dialects.json_array_contains(
+                self.engine.dialect, table.c.feature_ids, str(feature_id)))
+        stmt = (select(table).where(*conditions).order_by(table.c.id.desc())
+                .limit(limit).offset(offset))
+        with _storage_errors(), begin_read(self.engine) as conn:
+            matched = int(conn.execute(
+                select(func.count()).select_from(table).where(*conditions)).scalar_one())
+            rows = conn.execute(stmt).mappings().all()
+        return [audit.entry(row) for row in rows], matched
 
     # ---------------------------------------------------- versions, KPIs, runs
 
@@ -367,7 +595,7 @@ class Repository:
 
     def stats(self) -> dict[str, Any]:
         """Counts per layer, the data version and the migration revision."""
-        with _storage_errors(), self.engine.connect() as conn:
+        with _storage_errors(), begin_read(self.engine) as conn:
             layers = {name: int(conn.execute(
                 select(func.count()).select_from(LAYER_TABLES[name])).scalar_one())
                 for name in LAYER_NAMES}
@@ -383,7 +611,7 @@ class Repository:
                                            "KPIs must have a 'network' object")])
         when = _utc(taken_at or datetime.now(UTC))
         table = KPI_SNAPSHOTS
-        with _storage_errors(), self.engine.begin() as conn:
+        with _storage_errors(), begin_write(self.engine) as conn:
             result = conn.execute(insert(table).values(
                 taken_at=when, data_version=int(data_version), kpis=dict(kpis)))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -429,7 +657,7 @@ class Repository:
                             duration_s: float | None = None) -> int:
         """Remember one analysis run (when, drop_m, data version, counts); returns its id."""
         table = ANALYSIS_RUNS
-        with _storage_errors(), self.engine.begin() as conn:
+        with _storage_errors(), begin_write(self.engine) as conn:
             result = conn.execute(insert(table).values(
                 ran_at=_utc(ran_at or datetime.now(UTC)), drop_m=float(drop_m),
                 data_version=int(data_version), duration_s=duration_s,
@@ -479,22 +707,36 @@ class Repository:
         return _to_wgs84(clean)
 
     def _write(self, conn: Connection, layer: str, frame: gpd.GeoDataFrame, *,
-               upsert: bool) -> None:
+               upsert: bool, version: int) -> None:
+        """Write ``frame`` (validated, WGS84) to ``layer``; every row gets ``version``."""
         if frame.empty:
             return
-        columns = LAYERS[layer].field_names
-        attrs = frame[columns].astype(object)
+        columns = [*LAYERS[layer].field_names, ROW_VERSION]
+        attrs = frame[LAYERS[layer].field_names].astype(object)
         attrs = attrs.where(attrs.notna(), None)
         wkb = shapely.to_wkb(np.asarray(frame.geometry.array, dtype=object))
-        rows = [(*values, geom) for values, geom in
+        rows = [(*values, version, geom) for values, geom in
                 zip(attrs.itertuples(index=False, name=None), wkb, strict=True)]
         dialects.bulk_write(conn, LAYER_TABLES[layer], columns, rows, upsert=upsert)
 
+    def _item(self, conn: Connection, layer: str, item_id: str) -> tuple[gpd.GeoDataFrame, int]:
+        """One feature and its version, in one statement (:class:`NotFoundError` if none)."""
+        table = _table(layer)
+        frame = self._select_frame(conn, layer, where=[
+            table.c[LAYERS[layer].id_field] == str(item_id)], with_version=True)
+        if frame.empty:
+            raise NotFoundError(layer, str(item_id))
+        version = int(frame[ROW_VERSION].to_numpy()[0])
+        return frame.drop(columns=ROW_VERSION), version
+
     def _select_frame(self, conn: Connection, layer: str, *, where: Sequence[Any] = (),
                       order_by: Any = None, limit: int | None = None,
-                      offset: int | None = None) -> gpd.GeoDataFrame:
+                      offset: int | None = None, with_version: bool = False
+                      ) -> gpd.GeoDataFrame:
         table = LAYER_TABLES[layer]
-        fields = LAYERS[layer].fields
+        fields = list(LAYERS[layer].fields)
+        if with_version:
+            fields.append(_VERSION_FIELD)
         stmt = select(*(table.c[f.name] for f in fields),
                       func.ST_AsBinary(table.c.geometry, type_=LargeBinary)).where(*where)
         if order_by is not None:
@@ -523,6 +765,10 @@ def _rows_to_frame(layer: str, fields: Sequence[Field], rows: Sequence[Any]) -> 
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=SRID), crs=SRID)
 
 
+def _ids(frame: gpd.GeoDataFrame, layer: str) -> list[str]:
+    return [str(v) for v in frame[LAYERS[layer].id_field].tolist()]
+
+
 def _to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if frame.crs is None:
         return frame.set_crs(SRID)
@@ -535,7 +781,7 @@ def _table(layer: str) -> Table:
     return LAYER_TABLES[layer]
 
 
-def _coerce_filter(layer: str, key: str, value: str) -> Any:
+def _coerce_filter(layer: str, key: str, value: str) -> int | bool | str:
     if key not in LAYERS[layer].field_names:
         raise ValidationError([Problem(layer, None, key,
                                        "cannot filter on this; fields are "
@@ -578,10 +824,33 @@ def _read_version(conn: Connection) -> int:
     return int(value)
 
 
-def _bump_version(conn: Connection) -> None:
+def _next_version(conn: Connection) -> int:
+    """Raise the data version as the first step of a write and return the new value.
+
+    Done first, it is also the write's turn: on PostgreSQL the row lock on the
+    version makes concurrent writes run one after the other (as SQLite's write
+    lock does), so the version identifies the write and every row it writes.
+    """
     table = META
-    conn.execute(update(table).where(table.c.key == DATA_VERSION_KEY)
-                 .values(value=table.c.value + 1))
+    value = conn.execute(update(table).where(table.c.key == DATA_VERSION_KEY)
+                         .values(value=table.c.value + 1).returning(table.c.value)).scalar()
+    if value is None:
+        raise StorageError("the database has no data version: run `netgis db init`")
+    return int(value)
+
+
+def _check_version(layer: str, item_id: str, current: int,
+                   if_match: Collection[int] | None) -> None:
+    """:class:`PreconditionFailed` unless ``if_match`` is None or holds ``current``."""
+    if if_match is not None and current not in {int(v) for v in if_match}:
+        raise PreconditionFailed(layer, item_id, current)
+
+
+def _db_value(value: Any) -> Any:
+    """A validated cell as the database driver takes it: None for missing, no numpy types."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _utc(when: datetime) -> datetime:
@@ -595,12 +864,22 @@ def _aware(when: datetime) -> datetime:
 
 @contextlib.contextmanager
 def _storage_errors() -> Iterator[None]:
-    """Database trouble (unreachable, not initialised, concurrent id clash) as NetgisErrors."""
+    """Database trouble as NetgisErrors.
+
+    A concurrent id clash is a :class:`ConflictError`; an outage, a file fault or
+    contention past the busy timeout is :class:`StorageUnavailable` (retry later);
+    any other database error (most often: not initialised) is a :class:`StorageError`.
+    """
     try:
         yield
     except sqlalchemy.exc.IntegrityError as exc:
         raise ConflictError([Problem("database", None, None,
                                      f"a concurrent write conflicts: {exc.orig}")]) from exc
-    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError) as exc:
-        raise StorageError(f"database error (is it reachable and initialised with "
-                           f"`netgis db init`?): {exc.orig}") from exc
+    except (sqlalchemy.exc.SQLAlchemyError, sqlite3.Error, psycopg.Error) as exc:
+        if faults.is_unavailable(exc):
+            raise StorageUnavailable(f"database unavailable: {exc}",
+                                     reason=faults.public_reason(exc)) from exc
+        if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.ProgrammingError):
+            raise StorageError(f"database error (is it reachable and initialised with "
+                               f"`netgis db init`?): {exc.orig}") from exc
+        raise

@@ -145,6 +145,11 @@ def test_a_failed_analysis_is_not_kept(app: FastAPI, client: TestClient,
 
     monkeypatch.setattr(netgis.analysis, "analyze", flaky)
     assert client.get("/analysis/coverage", params={"drop_m": 33}).status_code == 422
+    # a failure on the same data is remembered (a bad stored row must not cost a full read
+    # and validation per request); the next data version is analysed afresh
+    assert client.get("/analysis/coverage", params={"drop_m": 33}).status_code == 422
+    repo: Repository = app.state.repo
+    repo.load_dataset(read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"), mode="upsert")
     assert client.get("/analysis/coverage", params={"drop_m": 33}).status_code == 200
 
 

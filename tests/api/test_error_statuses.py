@@ -28,8 +28,10 @@ from netgis.errors import (
     NetgisError,
     NotFoundError,
     ParameterError,
+    PreconditionFailed,
     Problem,
     StorageError,
+    StorageUnavailable,
     ValidationError,
 )
 from netgis.storage import Repository
@@ -47,7 +49,9 @@ EXPECTED = {
     ConfigError: 422,
     NotFoundError: 404,
     ConflictError: 409,
+    PreconditionFailed: 412,
     StorageError: 503,
+    StorageUnavailable: 503,
 }
 
 MAKE: dict[type[NetgisError], Callable[[], NetgisError]] = {
@@ -59,6 +63,8 @@ MAKE: dict[type[NetgisError], Callable[[], NetgisError]] = {
     NotFoundError: lambda: NotFoundError("nodes", "n9"),
     ConflictError: lambda: ConflictError([PROBLEM]),
     StorageError: lambda: StorageError("postgresql://secret@host is down"),
+    PreconditionFailed: lambda: PreconditionFailed("nodes", "n9", 3),
+    StorageUnavailable: lambda: StorageUnavailable("the database is busy"),
 }
 
 
@@ -113,6 +119,16 @@ def test_each_class_answers_its_status_and_body(raising_client: TestClient,
     if cls is StorageError:
         # connection details stay in the log
         assert body["detail"] == "the database is not reachable" and body["errors"] == []
+        return
+    if cls is StorageUnavailable:
+        # a client-safe reason and when to come back; the driver's message stays in the log
+        assert isinstance(exc, StorageUnavailable)
+        assert body["detail"] == f"{exc.reason}; retry later"
+        assert r.headers["Retry-After"] == str(exc.retry_after)
+        return
+    if cls is PreconditionFailed:
+        assert body["errors"] == [{"layer": "nodes", "id": "n9", "field": None,
+                                   "reason": "changed since the version in If-Match"}]
         return
     assert body["detail"] == str(exc)
     assert body["type"] == f"https://netgis.dev/problems/{EXPECTED[cls]}"

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 import netgis.analysis
 import netgis.gaps
 from api.services import Services
-from netgis.io import Dataset
+from netgis.dataset import Dataset
 from netgis.storage import Repository
 from tests.api.helpers import API_KEY
 

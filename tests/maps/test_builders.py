@@ -42,9 +42,10 @@ def test_coverage_ring_spur_counts_and_popups(ring: Analysis) -> None:
     assert spur2["served_span_id"] == "s6" and spur2["distance_m"] == pytest.approx(50.02, abs=0.05)
     assert spur2["units"] == 5
     names = overlay_names(m)
-    assert "Premises passed (5)" in names and "Premises not passed (1)" in names
+    assert "Premises passed, in budget (margin 3 dB or more) (5)" in names
+    assert "Premises not passed (1)" in names
     html = m.get_root().render()
-    assert "netgis-legend" in html and "premise not passed" in html
+    assert "netgis-legend" in html and "not passed" in html
     layer_controls = [e for e in walk(m) if isinstance(e, folium.LayerControl)]
     assert len(layer_controls) == 1
 
@@ -265,3 +266,23 @@ def test_build_map_clipped_to_area_and_bbox(ring: Analysis) -> None:
         build_map("coverage", ring, area_id="nowhere")
     with pytest.raises(ValidationError):
         build_map("coverage", ring, bbox=(1.0, 2.0, 0.0, 3.0))
+
+
+def test_coverage_colours_passed_premises_by_optical_margin() -> None:
+    from netgis.analysis import analyze
+    from netgis.io import read_dataset
+    from tests.helpers import EXAMPLES_DIR
+
+    r = analyze(read_dataset(EXAMPLES_DIR / "optical_ring" / "dataset.gpkg"))
+    m = coverage_map(r.premises, r.spans, r.nodes)
+    counts = features_by_class(m)
+    # README: p_tight has 0.12 dB to spare, p_too_far is 0.58 dB over, three have room
+    assert counts["netgis-premise-passed"] == 3
+    assert counts["netgis-premise-tight"] == 1 and counts["netgis-premise-out-of-budget"] == 1
+    (tight,) = properties(m, "netgis-premise-tight")
+    assert tight["premise_id"] == "p_tight" and tight["margin_db"] == pytest.approx(0.12, abs=0.02)
+    (out,) = properties(m, "netgis-premise-out-of-budget")
+    assert out["premise_id"] == "p_too_far" and out["in_budget"] is False
+    assert out["loss_splitter_db"] == pytest.approx(13.7) and out["loss_fiber_km"] > 36
+    html = m.get_root().render()
+    assert "out of optical budget" in html and "optical loss dB" in html

@@ -14,7 +14,14 @@ import sqlalchemy
 from sqlalchemy import delete, update
 
 from netgis.storage import Repository, create_engine
-from netgis.storage.models import ANALYSIS_RUNS, DATA_VERSION_KEY, KPI_SNAPSHOTS, LAYER_TABLES, META
+from netgis.storage.models import (
+    ANALYSIS_RUNS,
+    AUDIT_LOG,
+    DATA_VERSION_KEY,
+    KPI_SNAPSHOTS,
+    LAYER_TABLES,
+    META,
+)
 from tests.helpers import PostgresDatabases
 from tests.storage.helpers import BACKENDS
 
@@ -50,7 +57,7 @@ def _session_repos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
 def _clean(repo: Repository) -> None:
     """Empty every table and reset the data version (the migrations stay)."""
     with repo.engine.begin() as conn:
-        for table in (ANALYSIS_RUNS, KPI_SNAPSHOTS,
+        for table in (ANALYSIS_RUNS, KPI_SNAPSHOTS, AUDIT_LOG,
                       *(LAYER_TABLES[n] for n in ("areas", "premises", "spans", "nodes"))):
             conn.execute(delete(table))
         conn.execute(update(META).where(META.c.key == DATA_VERSION_KEY).values(value=0))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from netgis.io import Dataset, empty_layer
+from netgis.dataset import Dataset, empty_layer
 from netgis.schema import LAYER_NAMES, LAYERS
 from netgis.validate import validate_frames
 

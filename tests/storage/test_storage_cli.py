@@ -14,6 +14,7 @@ import sqlalchemy
 
 from netgis.cli import main
 from netgis.io import read_dataset, write_dataset
+from netgis.storage.migrate import head_revision
 from tests.helpers import EXAMPLES_DIR
 from tests.storage.helpers import BACKENDS, assert_same_layers, chain_dataset
 
@@ -67,7 +68,7 @@ def test_db_commands(backend: str, new_engine: Callable[[str], sqlalchemy.Engine
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["data_version"] == 1
     run = netgis_main("db", "upgrade", *opts, env_url=env_url)
-    assert run.returncode == 0 and json.loads(run.stdout)["revision"] == "0001"
+    assert run.returncode == 0 and json.loads(run.stdout)["revision"] == head_revision()
 
     again = netgis_main("db", "load", str(EXAMPLE), *opts, env_url=env_url)
     assert again.returncode == 2
@@ -100,3 +101,35 @@ def test_db_commands_report_bad_databases(
     run = _netgis("db", "stats", env_url=f"sqlite:///{tmp_path / 'never_initialised.db'}")
     assert run.returncode == 2 and "netgis db init" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_db_history_lists_the_loads_of_the_command_line(
+        backend: str, new_engine: Callable[[str], sqlalchemy.Engine],
+        netgis_main: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    url = new_engine(backend).url.render_as_string(hide_password=False)
+    opts = ["--database-url", url]
+    assert netgis_main("db", "load", str(EXAMPLE), *opts).returncode == 0
+    assert netgis_main("db", "load", str(EXAMPLE), "--mode", "upsert", *opts).returncode == 0
+
+    run = netgis_main("db", "history", *opts)
+    assert run.returncode == 0, run.stderr
+    entries = [json.loads(line) for line in run.stdout.splitlines()]
+    # one entry per layer and load, newest first, by the command line
+    assert len(entries) == 8
+    assert {(e["actor"], e["action"]) for e in entries} == {("cli", "load")}
+    assert [e["mode"] for e in entries] == ["upsert"] * 4 + ["insert"] * 4
+    assert [e["id"] for e in entries] == sorted((e["id"] for e in entries), reverse=True)
+    assert entries[0]["time"].endswith("Z")
+    spans = read_dataset(EXAMPLE).spans
+    first_spans = next(e for e in entries[4:] if e["layer"] == "spans")
+    assert first_spans["count"] == len(spans)
+    assert sorted(first_spans["feature_ids"]) == sorted(str(s) for s in spans["span_id"])
+
+    run = netgis_main("db", "history", "--layer", "spans", "--id", "s1", "--limit", "1", *opts)
+    assert [json.loads(line)["mode"] for line in run.stdout.splitlines()] == ["upsert"]
+    run = netgis_main("db", "history", "--since", "2999-01-01T00:00:00Z", *opts)
+    assert run.returncode == 0 and run.stdout == ""
+    for bad in (["--since", "yesterday"], ["--layer", "ducts"], ["--action", "drop"]):
+        run = netgis_main("db", "history", *bad, *opts)
+        assert run.returncode == 2 and bad[0] in run.stderr and "Traceback" not in run.stderr

@@ -37,7 +37,7 @@ def test_bbox_filter_uses_exact_intersection(repo: Repository) -> None:
                              geometry=[shapely.LineString([(0, 0), (2, 2)]),
                                        shapely.LineString([(0, 2), (2, 2)])], crs=4326)
     premises = gpd.GeoDataFrame({"premise_id": ["p"]}, geometry=[shapely.Point(1, 1)], crs=4326)
-    from netgis.io import Dataset, empty_layer
+    from netgis.dataset import Dataset, empty_layer
 
     repo.load_dataset(Dataset(nodes, spans, premises, empty_layer("areas")))
     table = LAYER_TABLES["spans"]

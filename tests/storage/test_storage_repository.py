@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 import shapely
 
+from netgis.dataset import Dataset
 from netgis.errors import ConflictError, NotFoundError, ValidationError
-from netgis.io import Dataset, read_dataset
+from netgis.io import read_dataset
 from netgis.storage import Repository, migrate
 from tests.helpers import EXAMPLES_DIR
 from tests.storage.helpers import assert_same_layers, chain_dataset

@@ -1,0 +1,49 @@
+"""The files of ``netgis gaps``: ranked build list, roll-ups and the sketch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyogrio
+
+from netgis.gaps.result import Gaps
+from netgis.io import atomic_dir
+
+#: Files written by :func:`write_gaps`.
+GAP_FILES = ("gaps_clusters.csv", "gaps_h3.csv", "gaps_h3.geojson", "gaps_areas.csv",
+             "gaps_premises.csv", "gaps_plan.gpkg")
+
+
+def write_gaps(gaps: Gaps, out_dir: str | os.PathLike[str]) -> Path:
+    """Write the ranked build list, the roll-ups and the sketch into ``out_dir``, all or nothing.
+
+    ``gaps_clusters.csv`` (ranked build list), ``gaps_h3.csv`` and
+    ``gaps_h3.geojson`` (hexagons), ``gaps_areas.csv``, ``gaps_premises.csv``
+    (premise_id, cluster_id) and ``gaps_plan.gpkg`` (layers ``nodes`` and
+    ``spans``, status planned, dataset CRS). Other files in ``out_dir`` stay.
+
+    Examples
+    --------
+    >>> from netgis.analysis import analyze
+    >>> from netgis.gaps import gap_analysis
+    >>> from netgis.io import read_dataset
+    >>> gaps = gap_analysis(analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg")))
+    >>> out = write_gaps(gaps, "/tmp/netgis-doctest-gaps")
+    >>> sorted(p.name for p in out.iterdir() if p.name in GAP_FILES) == sorted(GAP_FILES)
+    True
+    """
+    out = Path(out_dir)
+    with atomic_dir(out, merge=True) as tmp:
+        gaps.plan.clusters.drop(columns="geometry").to_csv(tmp / "gaps_clusters.csv",
+                                                           index=False)
+        gaps.hexes.drop(columns="geometry").to_csv(tmp / "gaps_h3.csv", index=False)
+        (tmp / "gaps_h3.geojson").write_text(gaps.hexes.to_json(na="null", drop_id=True))
+        gaps.areas.to_csv(tmp / "gaps_areas.csv", index=False)
+        gaps.plan.premise_cluster.to_csv(tmp / "gaps_premises.csv", index=False)
+        for layer in ("nodes", "spans"):
+            frame = getattr(gaps.plan, layer)
+            # an empty layer still gets written so the file always has both layers
+            pyogrio.write_dataframe(frame, tmp / "gaps_plan.gpkg", layer=layer, driver="GPKG",
+                                    append=layer == "spans")
+    return out

@@ -1,0 +1,1 @@
+"""A corpus of bad inputs run through every entry point (issue 19): see :mod:`.cases`."""
