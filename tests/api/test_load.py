@@ -28,13 +28,7 @@ def live(app: FastAPI, client: TestClient) -> Iterator[LiveServer]:
         yield server
 
 
-def test_mixed_load_with_concurrent_writers(live: LiveServer, client: TestClient, db_url: str,
-                                            request: pytest.FixtureRequest) -> None:
-    if db_url.startswith("sqlite"):
-        # concurrent SpatiaLite writers get 'database is locked' as a 500 here; the storage
-        # layer's busy handling is being fixed on its own branch, whose merge flips this
-        request.applymarker(pytest.mark.xfail(strict=True,
-                                              reason="defect 1, fixed on branch rel-store"))
+def test_mixed_load_with_concurrent_writers(live: LiveServer, client: TestClient) -> None:
     first = client.get("/collections/premises/items", params={"limit": 1}).json()
     lon, lat = first["features"][0]["geometry"]["coordinates"]
     result = run_load(live.url, near=(lon, lat), key=API_KEY, writers=WRITERS, writes_each=10,

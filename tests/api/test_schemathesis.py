@@ -55,34 +55,23 @@ POSITIVE_EXAMPLES = 12
 NEGATIVE_EXAMPLES = 6
 DEADLINE = timedelta(seconds=30)
 HTTP_METHODS = {"get", "put", "post", "patch", "delete", "head", "options"}
-WRITE_METHODS = {"PUT", "POST", "PATCH", "DELETE"}
 
 
 def _run(operation: schemathesis.APIOperation, mode: schemathesis.GenerationMode,
-         examples: int, tolerated: list[str] | None) -> None:
+         examples: int) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(max_examples=examples, deadline=DEADLINE,
               suppress_health_check=list(HealthCheck),
               derandomize=True, database=None, phases=[Phase.explicit, Phase.generate])
     def check(case: schemathesis.Case) -> None:
-        response = case.call(headers={"X-API-Key": API_KEY}, timeout=60)
-        if (tolerated is not None and case.method in WRITE_METHODS
-                and response.status_code == 503 and "Retry-After" in response.headers):
-            # SpatiaLite: a write racing the KPI snapshot that the previous write triggers
-            # (after its response) can get 'database is locked' instead of waiting: issue 19
-            # defect 1, fixed on branch rel-store; drop this tolerance once that is merged
-            tolerated.append(f"{case.method} {case.formatted_path}")
-            return
-        case.validate_response(response, excluded_checks=[positive_data_acceptance])
+        case.call_and_validate(headers={"X-API-Key": API_KEY}, timeout=60,
+                               excluded_checks=[positive_data_acceptance])
 
     check()
 
 
-def test_api_conforms_to_its_openapi_document(api_schema: schemathesis.BaseSchema,
-                                              request: pytest.FixtureRequest) -> None:
+def test_api_conforms_to_its_openapi_document(api_schema: schemathesis.BaseSchema) -> None:
     failures: list[str] = []
-    spatialite = request.node.callspec.params["server"] == "spatialite"
-    tolerated: list[str] | None = [] if spatialite else None
     operations = [result.ok() for result in api_schema.get_all_operations()]
     # every operation of the document, none left out
     paths = api_schema.raw_schema["paths"]
@@ -92,12 +81,10 @@ def test_api_conforms_to_its_openapi_document(api_schema: schemathesis.BaseSchem
         for mode, examples in ((schemathesis.GenerationMode.POSITIVE, POSITIVE_EXAMPLES),
                                (schemathesis.GenerationMode.NEGATIVE, NEGATIVE_EXAMPLES)):
             try:
-                _run(operation, mode, examples, tolerated)
+                _run(operation, mode, examples)
             except Unsatisfiable:
                 # an operation without parameters or body has no invalid request to make
                 assert mode is schemathesis.GenerationMode.NEGATIVE
             except (Exception, BaseExceptionGroup) as exc:  # report every operation's failure
                 failures.append(f"{operation.label} [{mode.value}]: {exc}")
-    if tolerated:
-        print(f"tolerated on SpatiaLite (defect 1): {len(tolerated)} x 503: {tolerated[:5]}")
     assert not failures, "\n\n".join(failures)
