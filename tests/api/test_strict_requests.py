@@ -210,8 +210,7 @@ def test_import_errors_name_the_uploaded_file(client: TestClient) -> None:
         z.writestr("city/spans.geojson", "{not json")
     r = client.post("/import", files={"file": ("city.zip", archive.getvalue())}, headers=KEY)
     assert r.status_code == 422
-    # a member of the archive is named by its own name (netgis.io names files so), or by
-    # its path inside the archive behind the archive's name: never by a server path
+    # the member of the archive is named by its own file name, never by a server path
     _no_server_path(r.json(), "nodes.geojson")
 
 
