@@ -7,7 +7,10 @@ FastAPI checks their types and bounds (a bad value is a 400 problem, see
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from collections import Counter
+from collections.abc import Sequence
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from fastapi import Depends, Query, Request
 from fastapi.routing import APIRoute
@@ -84,8 +87,17 @@ def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
     return minx, miny, maxx, maxy
 
 
-#: Query parameter names each route declares, by ``id(route)`` (routes live as long as the app).
-_DECLARED: dict[int, frozenset[str]] = {}
+#: Per route (by ``id(route)``; routes live as long as the app): each query parameter it
+#: declares, and whether it takes several values (a list).
+_DECLARED: dict[int, dict[str, bool]] = {}
+
+
+def _query_fields(route: APIRoute) -> dict[str, bool]:
+    fields = _DECLARED.get(id(route))
+    if fields is None:
+        fields = _query_names(route.dependant)
+        _DECLARED[id(route)] = fields
+    return fields
 
 
 def declared_query_parameters(route: APIRoute) -> frozenset[str]:
@@ -94,30 +106,45 @@ def declared_query_parameters(route: APIRoute) -> frozenset[str]:
     Taken from the route's dependency tree, the same tree the OpenAPI document is
     made from, so what is accepted is exactly what is documented.
     """
-    names = _DECLARED.get(id(route))
-    if names is None:
-        names = frozenset(_query_names(route.dependant))
-        _DECLARED[id(route)] = names
-    return names
+    return frozenset(_query_fields(route))
 
 
-def _query_names(dependant: Any) -> set[str]:
-    names = {str(field.alias) for field in dependant.query_params}
+def _query_names(dependant: Any) -> dict[str, bool]:
+    names = {str(field.alias): _takes_many(field.field_info.annotation)
+             for field in dependant.query_params}
     for sub in dependant.dependencies:
-        names |= _query_names(sub)
+        names.update(_query_names(sub))
     return names
+
+
+def _takes_many(annotation: Any) -> bool:
+    """Whether a parameter of this type takes several values (``list[str] | None``...)."""
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_takes_many(a) for a in get_args(annotation))
+    return get_origin(annotation) in (list, tuple, set, frozenset, Sequence)
 
 
 async def reject_unknown_query(request: Request) -> None:
-    """400 naming each query parameter the route does not declare (an application-wide
-    dependency): a misspelt ``drop_mm=40`` must not quietly give the default's answer."""
+    """400 naming each query parameter the route does not declare, and each one given more
+    than once that takes one value (an application-wide dependency): a misspelt
+    ``drop_mm=40`` must not quietly give the default's answer, nor ``limit=5&limit=500``
+    one of the two."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    declared = declared_query_parameters(route)
-    unknown = sorted(set(request.query_params.keys()) - declared)
+    fields = _query_fields(route)
+    given = request.query_params.multi_items()
+    unknown = sorted({name for name, _ in given} - set(fields))
     if unknown:
         raise ParameterError(
             [Problem("query", None, name, "unknown query parameter") for name in unknown],
             f"unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}"
-            f" (this endpoint takes: {', '.join(sorted(declared)) or 'none'})")
+            f" (this endpoint takes: {', '.join(sorted(fields)) or 'none'})")
+    counts = Counter(name for name, _ in given)
+    repeated = sorted(name for name, n in counts.items() if n > 1 and not fields[name])
+    if repeated:
+        raise ParameterError(
+            [Problem("query", None, name, f"given {counts[name]} times; it takes one value")
+             for name in repeated],
+            f"query parameter{'s' if len(repeated) > 1 else ''} given more than once: "
+            f"{', '.join(repeated)}")

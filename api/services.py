@@ -455,8 +455,11 @@ class Services:
         counts against its client's rate (429 when used up).
         """
         drop = self.drop_m(drop_m)
-        default = drop == float(self.settings.drop_m) and budget is None
-        return self.analyses.analysis(self.repo, drop, self.budget(budget),
+        optics = self.budget(budget)
+        # the defaults, however asked for (a budget equal to the settings' one is the default)
+        default = (drop == float(self.settings.drop_m)
+                   and optics.key() == self.settings.loss_budget().key())
+        return self.analyses.analysis(self.repo, drop, optics,
                                       admit=None if default else self._admit)
 
     def plan(self, version: int, analysis: Analysis, link_m: float,

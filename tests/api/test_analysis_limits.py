@@ -188,7 +188,11 @@ def test_new_analyses_are_rate_limited_per_anonymous_client(limited: TestClient)
     for _ in range(5):
         assert limited.get("/analysis/coverage", params={"drop_m": 11}).status_code == 200
         assert limited.get("/kpis", params={"drop_m": 12}).status_code == 200
-    # nor is the analysis at the server's defaults, which every client shares
+    # nor is the analysis at the server's defaults, which every client shares, however
+    # asked for (optical parameters equal to the server's are the defaults)
+    default_db = limited.app.state.settings.loss_budget().budget_db  # type: ignore[attr-defined]
+    assert_429(limited.get("/analysis/coverage", params={"budget_db": default_db + 1}))
+    assert limited.get("/analysis/coverage", params={"budget_db": default_db}).status_code == 200
     assert limited.get("/analysis/coverage").status_code == 200
     assert limited.get("/kpis").status_code == 200
     assert limited.get("/analysis/gaps", params={"view": "clusters"}).status_code == 200

@@ -25,12 +25,18 @@ from api.app import create_app
 from netgis.io import read_dataset
 from netgis.storage import Repository
 from tests.api.helpers import API_KEY, LiveServer, make_settings
-from tests.helpers import EXAMPLES_DIR
+from tests.helpers import EXAMPLES_DIR, PostgresDatabases
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    url = f"sqlite:///{Path(tmp_path_factory.mktemp('st')) / 'st.db'}"
+@pytest.fixture(scope="module",
+                params=["spatialite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def server(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    if request.param == "spatialite":
+        url = f"sqlite:///{Path(tmp_path_factory.mktemp('st')) / 'st.db'}"
+    else:
+        dbs: PostgresDatabases = request.getfixturevalue("pg_databases")
+        url = dbs.create(prefix="netgis_st", template=request.getfixturevalue("postgis_server"))
     repo = Repository.from_url(url)
     repo.init()
     repo.load_dataset(read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"))

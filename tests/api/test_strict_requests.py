@@ -72,6 +72,15 @@ def test_every_endpoint_names_an_unknown_query_parameter(app: FastAPI,
                                       "reason": "unknown query parameter"}]
 
 
+def test_a_parameter_given_twice_is_a_400_naming_it(client: TestClient) -> None:
+    for path, name in (("/collections/spans/items", "limit"), ("/analysis/coverage", "drop_m"),
+                       ("/audit", "actor")):
+        r = client.get(f"{path}?{name}=5&{name}=6", headers=KEY)
+        assert r.status_code == 400, (path, r.text[:300])
+        assert r.json()["errors"] == [{"layer": "query", "id": None, "field": name,
+                                       "reason": "given 2 times; it takes one value"}]
+
+
 def test_accepted_query_parameters_are_the_documented_ones(app: FastAPI,
                                                            client: TestClient) -> None:
     document = client.get("/openapi.json").json()
