@@ -155,34 +155,37 @@ class LayerRule(_Strict):
 
 
 class Mapping(_Strict):
-    """A mapping file: one :class:`LayerRule` per target layer (spans required)."""
+    """A mapping file: one :class:`LayerRule` per target layer (spans required).
+
+    :func:`parse_mapping` checks the structure and :meth:`problems`.
+    """
 
     nodes: LayerRule | None = None
     spans: LayerRule
     premises: LayerRule | None = None
     areas: LayerRule | None = None
 
-    @model_validator(mode="after")
-    def _known_fields(self) -> Mapping:
-        for name in LAYER_NAMES:
-            rule: LayerRule | None = getattr(self, name)
-            if rule is None:
-                continue
-            unknown = sorted(set(rule.fields) - set(LAYERS[name].field_names))
-            if unknown:
-                raise ValueError(f"{name}: no field {', '.join(unknown)} in the data model "
-                                 f"(fields: {', '.join(LAYERS[name].field_names)})")
+    def layers(self) -> dict[str, LayerRule]:
+        return {n: r for n in LAYER_NAMES if (r := getattr(self, n)) is not None}
+
+    def problems(self) -> list[Problem]:
+        """What the file's structure allows but the data model does not: target fields
+        that do not exist, snapping outside spans, CRSs pyproj does not know."""
+        out: list[Problem] = []
+        for name, rule in self.layers().items():
+            known = LAYERS[name].field_names
+            out += [Problem("mapping", None, f"{name}.fields.{f}", "no such field in the data "
+                            f"model's {name} (fields: {', '.join(known)})")
+                    for f in rule.fields if f not in known]
             if rule.snap is not None and name != "spans":
-                raise ValueError(f"{name}: snap is for spans only")
+                out.append(Problem("mapping", None, f"{name}.snap", "snap is for spans only"))
             if rule.crs is not None:
                 try:
                     CRS(rule.crs)
                 except CRSError as exc:
-                    raise ValueError(f"{name}: crs {rule.crs!r} is not a CRS: {exc}") from None
-        return self
-
-    def layers(self) -> dict[str, LayerRule]:
-        return {n: r for n in LAYER_NAMES if (r := getattr(self, n)) is not None}
+                    out.append(Problem("mapping", None, f"{name}.crs",
+                                       f"{rule.crs!r} is not a CRS: {exc}"))
+        return out
 
 
 def parse_mapping(text: str) -> Mapping:
@@ -195,12 +198,16 @@ def parse_mapping(text: str) -> Mapping:
     except tomllib.TOMLDecodeError as exc:
         raise ValidationError([Problem("mapping", None, None, f"not TOML: {exc}")]) from None
     try:
-        return Mapping.model_validate(data)
+        mapping = Mapping.model_validate(data)
     except pydantic.ValidationError as exc:
         raise ValidationError([
             Problem("mapping", None, ".".join(str(p) for p in e["loc"]) or None,
                     e["msg"].removeprefix("Value error, "))
             for e in exc.errors()]) from None
+    problems = mapping.problems()
+    if problems:
+        raise ValidationError(problems)
+    return mapping
 
 
 def read_mapping(path: str | os.PathLike[str]) -> Mapping:
@@ -240,6 +247,8 @@ def import_mapped(sources: Sequence[str | os.PathLike[str]],
     (['cabinet', 'core'], 288)
     """
     rules = mapping if isinstance(mapping, Mapping) else read_mapping(mapping)
+    if rules.problems():
+        raise ValidationError(rules.problems())
     found = _source_layers(sources)
     mapped = {name: _map_layer(name, rule, found) for name, rule in rules.layers().items()}
     problems = [p for m in mapped.values() for p in m.problems]
