@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +22,6 @@ OFDS_DATA = Path(__file__).resolve().parent / "data" / "ofds"
 MAPPINGS = ROOT / "data" / "mappings"
 
 
-def netgis_process(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m netgis.cli ARGS`` (this checkout's code) in a fresh process."""
-    return subprocess.run([sys.executable, "-m", "netgis.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=120, check=False, cwd=ROOT)
-
-
 @dataclass
 class Run:
     """What a command did: its exit code and what it printed."""
@@ -41,7 +34,7 @@ class Run:
 def netgis(*args: str | Path) -> Run:
     """Run the command line's entry point in this process (its exit-code and error handling
     included), capturing what it prints: a fresh interpreter per call would spend seconds
-    importing geopandas each time. :func:`netgis_process` runs the real script."""
+    importing geopandas each time (tests/test_cli.py runs the installed script)."""
     from netgis.cli import main
 
     out, err = io.StringIO(), io.StringIO()

@@ -16,7 +16,7 @@ from netgis.geodesy import WGS84, transform_geoms
 from netgis.interop.ofds import read_ofds
 from netgis.io import read_dataset
 from tests.helpers import EXAMPLES_DIR
-from tests.interop.helpers import OFDS_DATA, ROOT, netgis, netgis_process, ofds_report
+from tests.interop.helpers import OFDS_DATA, ROOT, netgis, ofds_report
 
 SAMPLE = ROOT / "data" / "sample.gpkg"
 
@@ -57,9 +57,7 @@ def test_every_publication_format_maps_the_same(sources: list[str]) -> None:
 
 
 def test_cores_light_the_network_and_without_them_nothing_is(tmp_path: Path) -> None:
-    # the installed command, in its own process, once
-    run = netgis_process("import", "ofds", OFDS_DATA / "network.json",
-                         "--out", tmp_path / "n.gpkg")
+    run = netgis("import", "ofds", OFDS_DATA / "network.json", "--out", tmp_path / "n.gpkg")
     assert run.returncode == 0, run.stderr
     assert "nothing is lit" in run.stderr
     summary = json.loads(run.stdout)
