@@ -54,7 +54,7 @@ from netgis.errors import DatasetFormatError, Problem, ValidationError
 from netgis.geodesy import WGS84, transform_geoms, working_crs_for
 from netgis.io import read_frame
 from netgis.schema import LAYER_NAMES, LAYERS, NODE_KINDS, SNAP_TOLERANCE_M
-from netgis.validate import validate_frames
+from netgis.validate import as_text, validate_frames
 
 #: File suffixes taken as GIS sources inside a folder (or an uploaded zip).
 SOURCE_SUFFIXES = frozenset({".shp", ".gpkg", ".geojson", ".json", ".kml", ".kmz", ".csv",
@@ -349,12 +349,9 @@ def _map_layer(target: str, rule: LayerRule, found: dict[str, tuple[Path, str]])
 
 
 def _text(col: pd.Series) -> pd.Series:
-    """Values as trimmed text, whole numbers without ``.0``; empty -> NA."""
-    values = col.astype(object)
-    whole = values.map(lambda v: isinstance(v, float) and v.is_integer())
-    values = values.where(~whole, values[whole].map(lambda v: int(v)))
-    text = values.where(values.isna(), values.astype(str)).astype("string").str.strip()
-    return text.where(text != "", pd.NA)
+    """Values as trimmed text the way the validator reads them (whole numbers without
+    ``.0``, vectorized per dtype); empty -> NA."""
+    return as_text(col).astype("string")
 
 
 def _apply(rule: FieldRule, src: gpd.GeoDataFrame, fids: pd.Series, layer: str,
@@ -377,7 +374,8 @@ def _apply(rule: FieldRule, src: gpd.GeoDataFrame, fids: pd.Series, layer: str,
         for i, part in enumerate(parts):
             # odd parts are placeholders: a field (or fid); a missing value leaves no text
             if i % 2:
-                text = text + (fids if part == "fid" else _text(src[part])).astype("string")
+                value = fids.astype("string") if part == "fid" else _text(src[part])
+                text = text + value.fillna("")
             else:
                 text = text + part
         text = text.where(text.str.strip() != "", pd.NA)
@@ -397,7 +395,7 @@ def _apply(rule: FieldRule, src: gpd.GeoDataFrame, fids: pd.Series, layer: str,
     if rule.map is not None:
         table = {str(k).strip().casefold(): v for k, v in rule.map.items()}
         keys = pd.Series(values, dtype="string").str.casefold()
-        mapped = keys.map(lambda k: table.get(k) if isinstance(k, str) else None)
+        mapped = keys.astype(object).map(table)
         unmapped = keys.notna() & mapped.isna()
         if rule.default is None:
             problems += [Problem(layer, row_ids[i], shown, f"{target}: code {values.iat[int(i)]!r} "
