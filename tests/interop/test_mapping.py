@@ -193,3 +193,24 @@ tolerance_m = 1
     assert sorted(ds.nodes["node_id"]) == ["snap-1", "snap-2", "snap-3"]
     assert set(ds.nodes["kind"]) == {"splice"}
     assert np.all(spans["from_node"] != spans["to_node"])
+
+
+@pytest.mark.parametrize(("name", "driver"), [("plant.kml", "KML"), ("plant.gpkg", "GPKG")])
+def test_kml_and_geopackage_sources(name: str, driver: str, tmp_path: Path) -> None:
+    lines = gpd.GeoDataFrame(
+        {"Name": ["c1", "c2"], "SIZE": ["144F", "48F"]},
+        geometry=gpd.GeoSeries.from_wkt(["LINESTRING (8.7 50.1, 8.701 50.1)",
+                                         "LINESTRING (8.701 50.1, 8.701 50.101)"]), crs=4326)
+    lines.to_file(tmp_path / name, layer="cables", driver=driver)
+    mapping = parse_mapping('''
+[spans]
+layer = "cables"
+fields = { span_id = "Name", fiber_count = { field = "SIZE", regex = '^(\\d+)F$' } }
+snap = { tolerance_m = 1 }
+''')
+    ds = import_mapped([tmp_path / name], mapping)
+    spans = ds.spans.set_index("span_id").sort_index()
+    assert plain(spans["fiber_count"]) == [144, 48]
+    # the two cables meet: three nodes, the middle one shared
+    assert spans.at["c1", "to_node"] == spans.at["c2", "from_node"]
+    assert len(ds.nodes) == 3
