@@ -192,6 +192,12 @@ def parse_mapping(text: str) -> Mapping:
     """Parse and check a mapping file's text; a :class:`ValidationError` names each mistake.
 
     Problems have layer ``mapping`` and the dotted key as field.
+
+    Examples
+    --------
+    >>> parse_mapping('[spans]\\nlayer = "c"\\nfields = { length = "L" }')  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    netgis.errors.ValidationError: 1 problem: mapping field=spans.fields.length: no such field ...
     """
     try:
         data = tomllib.loads(text)
@@ -211,7 +217,13 @@ def parse_mapping(text: str) -> Mapping:
 
 
 def read_mapping(path: str | os.PathLike[str]) -> Mapping:
-    """:func:`parse_mapping` of a file."""
+    """:func:`parse_mapping` of a file.
+
+    Examples
+    --------
+    >>> read_mapping("data/mappings/csv-wkt-lonlat.toml").spans.snap.new_node_kind
+    'handhole'
+    """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

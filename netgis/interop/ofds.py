@@ -130,7 +130,18 @@ def read_ofds(sources: Sequence[str | os.PathLike[str]], *, cores: Iterable[str]
 
 def ofds_to_dataset(docs: Sequence[tuple[str, Any]], *, cores: Iterable[str] = (),
                     skip_invalid: bool = False) -> OfdsImport:
-    """:func:`read_ofds` on parsed JSON documents, each given with the name errors show."""
+    """:func:`read_ofds` on parsed JSON documents, each given with the name errors show.
+
+    Examples
+    --------
+    >>> network = {"id": "n", "links": [], "nodes": [
+    ...     {"id": "A", "location": {"type": "Point", "coordinates": [8.7, 50.1]}},
+    ...     {"id": "B", "location": {"type": "Point", "coordinates": [8.701, 50.1]}}],
+    ...     "spans": [{"id": "S1", "start": "A", "end": "B", "status": "planned"}]}
+    >>> ds = ofds_to_dataset([("inline", network)], cores=["A"]).dataset
+    >>> ds.spans[["span_id", "from_node", "to_node", "status"]].values.tolist()
+    [['S1', 'A', 'B', 'planned']]
+    """
     records: list[_Record] = []
     for shown, data in docs:
         records += _records_of(shown, data)
@@ -473,6 +484,15 @@ def write_ofds(dataset: Dataset, out_dir: str | os.PathLike[str], *,
 
     Both files are staged and renamed into ``out_dir`` only once both are complete;
     other files in ``out_dir`` stay.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from netgis.io import read_dataset
+    >>> out = write_ofds(read_dataset("tests/examples/ring_spur/dataset.gpkg"),
+    ...                  Path(tempfile.mkdtemp()) / "ofds", network_name="Ring")
+    >>> sorted(p.name for p in out.iterdir())
+    ['nodes.geojson', 'spans.geojson']
     """
     nodes, spans = ofds_geojson(dataset, network_name=network_name, network_id=network_id)
     out = Path(out_dir)
