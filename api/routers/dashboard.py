@@ -11,6 +11,12 @@ one area. The data and charts are made by :mod:`netgis.dashboard`, the pages by
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -67,6 +73,41 @@ def board_of(services: Services, settings: Settings, repo: Repository,
         data_version=version)
 
 
+class RenderedReports:
+    """The last few reports rendered, by format and content, so that a report asked for
+    again (the same data, history, goal and day) is not drawn and printed again."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._kept: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(fmt: str, board: Dashboard, base_url: str) -> tuple[str, str]:
+        content = {**asdict(board), "generated_at": None, "base_url": base_url}
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode())
+        return fmt, digest.hexdigest()
+
+    def get(self, key: tuple[str, str], render: Callable[[], bytes]) -> bytes:
+        with self._lock:
+            if key in self._kept:
+                self._kept.move_to_end(key)
+                return self._kept[key]
+        body = render()
+        with self._lock:
+            self._kept[key] = body
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return body
+
+
+def _reports_of(request: Request) -> RenderedReports:
+    reports = getattr(request.app.state, "rendered_reports", None)
+    if reports is None:
+        reports = request.app.state.rendered_reports = RenderedReports()
+    return reports
+
+
 def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
@@ -108,11 +149,16 @@ def report(request: Request, services: ServicesDep, settings: SettingsDep, repo:
     from maps.dashboard import report_html, report_pdf
 
     board = board_of(services, settings, repo, area_id)
-    html = report_html(board, base_url=_base_url(request))
+    base = _base_url(request)
+    reports = _reports_of(request)
+    html = reports.get(RenderedReports.key("html", board, base),
+                       lambda: report_html(board, base_url=base).encode("utf-8"))
     if format is ReportFormat.pdf:
+        pdf = reports.get(RenderedReports.key("pdf", board, base),
+                          lambda: report_pdf(html.decode("utf-8")))
         name = "netgis-report" + (f"-{area_id}" if area_id else "")
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-        return Response(report_pdf(html), media_type="application/pdf",
+        return Response(pdf, media_type="application/pdf",
                         headers={"Content-Disposition": f'inline; filename="{safe}.pdf"'})
     return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP,
                                        "Cache-Control": "no-cache"})
