@@ -760,7 +760,8 @@ def serve(
     base = f"http://{host}:{port}"
     typer.echo(f"netgis serves {settings.database_url} on {base}/", err=True)
     for what, path in (("OGC API - Features", "/collections"), ("API docs", "/docs"),
-                       ("coverage KPIs", "/analysis/coverage"), ("health", "/health")):
+                       ("coverage KPIs", "/analysis/coverage"), ("dashboard", "/dashboard"),
+                       ("report", "/report"), ("health", "/health")):
         typer.echo(f"  {what:<20} {base}{path}", err=True)
     for kind in MAP_KINDS:
         typer.echo(f"  {kind + ' map':<20} {base}/maps/{kind}", err=True)
