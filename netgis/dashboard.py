@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -95,7 +95,6 @@ class Dashboard:
     data_version: int | None = None
     history_source: str = "database"
     drop_m: float | None = None
-    links: dict[str, str] = field(default_factory=dict)
 
     @property
     def scope_name(self) -> str:
@@ -229,12 +228,12 @@ def build_dashboard(
     if area_id is not None:
         scope, shape = _area(analysis, area_id)
         area_name = scope.get("name")
-        kpis_of_scope = {"network": scope, "areas": []}
         areas = [scope]
     else:
         scope = dict(analysis.kpis["network"])
-        kpis_of_scope = {"network": scope, "areas": []}
         areas = [dict(a) for a in analysis.kpis.get("areas") or []]
+    # the goal view of the one scope shown: its KPIs as a network of their own
+    kpis_of_scope = {"network": scope, "areas": []}
     series = [{**{k: _clean(v) for k, v in h.items() if k not in ("area_id", "name")},
                "taken_at": _iso(h["taken_at"])} for h in (history or ())]
     progress = goal_progress(kpis_of_scope, goal=goal or Goal(), as_of=day,
@@ -292,7 +291,7 @@ def summary(board: Dashboard) -> str:
     units = (f"{int(kpis.get('units_passed') or 0)} of {int(kpis.get('units_total') or 0)} "
              "units passed")
     first = next((h for h in board.history if h.get("coverage_pct") is not None), None)
-    if first is None or first.get("coverage_pct") is None or len(board.history) < 1:
+    if first is None:
         where = f"Coverage of {board.scope_name} is {_pct(now)} ({units})."
     else:
         before = float(first["coverage_pct"])

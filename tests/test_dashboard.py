@@ -117,7 +117,8 @@ def test_cli_report_of_a_dataset_file(tmp_path: Path) -> None:
 
 
 def test_cli_report_of_an_unknown_area_writes_nothing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     from netgis.cli import main
 
     monkeypatch.setattr(sys, "argv", ["netgis", "report", str(RING_SPUR), "--out",
