@@ -29,6 +29,7 @@ from api.openapi import install_openapi
 from api.params import reject_unknown_query
 from api.routers import analysis, audit, collections, health, imports, landing
 from api.routers import bead as bead_router
+from api.routers import dashboard as dashboard_pages
 from api.routers import gaps as gaps_router
 from api.routers import kpis as kpi_feeds
 from api.routers import maps as map_pages
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(gaps_router.router)
     app.include_router(bead_router.router)
     app.include_router(map_pages.router)
+    app.include_router(dashboard_pages.router)
     # the maps' Leaflet files: every page loads its scripts from this server, no CDN
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     # innermost: the metrics and snapshot middlewares see its 413 like any other answer

@@ -25,7 +25,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.auth import ApiKey, parse_api_keys
-from netgis.feeds import Goal
+from netgis.feeds import DEFAULT_MIN_SPAN_DAYS, DEFAULT_PACE_WINDOW_DAYS, Goal
 from netgis.optics import LossBudget
 from netgis.schema import DEFAULT_DROP_M
 
@@ -87,6 +87,12 @@ class Settings(BaseSettings):
         Goal.target_pct
     goal_date: Annotated[date, Field(description="Day the coverage target should be "
                                      "reached.")] = Goal.target_date
+    goal_window_days: Annotated[int, Field(ge=1, le=36_500, description=(
+        "Days of KPI history (up to the day asked for) the goal view's pace is measured "
+        "over."))] = DEFAULT_PACE_WINDOW_DAYS
+    goal_min_span_days: Annotated[float, Field(ge=0, description=(
+        "Least time the snapshots of that window must span for a pace to be given."))] = \
+        DEFAULT_MIN_SPAN_DAYS
 
     def loss_budget(self) -> LossBudget:
         """The optical parameters these settings ask for (SPEC's defaults otherwise)."""

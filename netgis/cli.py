@@ -747,6 +747,86 @@ def export_ofds(
     written = write_ofds(data, out, network_name=network_name or dataset.stem,
                          network_id=network_id)
     _echo_json({"written": str(written), "nodes": len(data.nodes), "spans": len(data.spans)})
+# ---- netgis report: the coverage progress report for a council meeting ---------------------
+
+@app.command()
+def report(
+    dataset: Annotated[Path | None, typer.Argument(
+        help="A .gpkg file or directory of layer files (omit with --db).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write (self-contained, "
+                                      "printable).")] = Path("report.html"),
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also write the report as PDF beside "
+                                      "it (OUT with the suffix .pdf).")] = False,
+    db: Annotated[bool, typer.Option("--db", help="Read the data and its KPI history from the "
+                                     "database (NETGIS_DATABASE_URL, default ./netgis.db).")]
+    = False,
+    area_id: Annotated[str | None, typer.Option("--area-id", help="Narrow the report to one "
+                                                "area.")] = None,
+    drop_m: DropOpt = DEFAULT_DROP_M,
+    goal_pct: Annotated[float, typer.Option(
+        "--goal-pct", envvar="NETGIS_GOAL_COVERAGE_PCT", help="Coverage target, percent of "
+        "units passed.")] = 100.0,
+    goal_date: Annotated[str, typer.Option(
+        "--goal-date", envvar="NETGIS_GOAL_DATE", help="Day the target should be reached "
+        "(YYYY-MM-DD).")] = "2030-12-31",
+    window_days: Annotated[int, typer.Option(
+        "--window-days", envvar="NETGIS_GOAL_WINDOW_DAYS", min=1,
+        help="Days of KPI history the pace is measured over.")] = 365,
+    min_span_days: Annotated[float, typer.Option(
+        "--min-span-days", envvar="NETGIS_GOAL_MIN_SPAN_DAYS", min=0,
+        help="Least time the snapshots of the window must span for a pace.")] = 28.0,
+) -> None:
+    """Write the coverage progress report (the content of /dashboard) as one printable HTML
+    file, with a plain-words summary; --pdf also prints it to PDF.
+
+    From a dataset file there is no KPI history (the summary says so); with --db the
+    history is the database's KPI snapshots (GET /kpis/history), at the database's
+    drop length.
+    """
+    from datetime import date
+
+    from maps.dashboard import report_html, report_pdf
+    from netgis.analysis import analyze as run_analysis
+    from netgis.dashboard import build_dashboard, ranked_clusters, summary
+    from netgis.feeds import Goal
+    from netgis.io import atomic_file
+
+    try:
+        goal = Goal(goal_pct, date.fromisoformat(goal_date))
+    except ValueError as exc:
+        raise typer.BadParameter(f"--goal-date: {exc}") from None
+    if dataset is None and not db:
+        raise typer.BadParameter("give a DATASET or --db")
+    history: list[dict[str, Any]] | None = None
+    version: int | None = None
+    with _progress() as step:
+        if db:
+            from netgis.storage import Repository
+
+            with Repository.from_url(_database_url()) as repo:
+                version, ds = repo.read_consistent()
+                history = repo.kpi_history(area_id=area_id)
+            result = run_analysis(ds, drop_m=drop_m, progress=step)
+        else:
+            assert dataset is not None
+            ds = _load(dataset, False)
+            result = run_analysis(ds, drop_m=drop_m, progress=step)
+    for w in [*ds.warnings, *result.warnings]:
+        typer.echo(f"warning: {w}", err=True)
+    board = build_dashboard(result, history=history, goal=goal, area_id=area_id,
+                            clusters=ranked_clusters(result), window_days=window_days,
+                            min_span_days=min_span_days, data_version=version)
+    html = report_html(board)
+    document = report_pdf(html) if pdf else None
+    pdf_path = out.with_suffix(".pdf")
+    # each file written beside its target and renamed: no half-written report
+    with atomic_file(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    if document is not None:
+        with atomic_file(pdf_path) as tmp:
+            tmp.write_bytes(document)
+    _echo_json({"out": str(out), "pdf": str(pdf_path) if document is not None else None,
+                "area_id": area_id, "data_version": version, "summary": summary(board)})
 
 
 # ---- netgis serve: the HTTP API ------------------------------------------------------------
@@ -768,7 +848,8 @@ def serve(
     base = f"http://{host}:{port}"
     typer.echo(f"netgis serves {settings.database_url} on {base}/", err=True)
     for what, path in (("OGC API - Features", "/collections"), ("API docs", "/docs"),
-                       ("coverage KPIs", "/analysis/coverage"), ("health", "/health")):
+                       ("coverage KPIs", "/analysis/coverage"), ("dashboard", "/dashboard"),
+                       ("report", "/report"), ("health", "/health")):
         typer.echo(f"  {what:<20} {base}{path}", err=True)
     for kind in MAP_KINDS:
         typer.echo(f"  {kind + ' map':<20} {base}/maps/{kind}", err=True)

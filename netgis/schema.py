@@ -293,6 +293,8 @@ KPI_FIELDS: tuple[KpiField, ...] = (
     KpiField("budget_coverage_pct", "float", "%",
              "Serviceable coverage: 100 * units in budget / units total."),
 )
+#: Each KPI by its key.
+KPI_BY_NAME: dict[str, KpiField] = {f.name: f for f in KPI_FIELDS}
 #: Network-wide KPIs in ``kpis.json`` order.
 NETWORK_KPIS: tuple[str, ...] = tuple(f.name for f in KPI_FIELDS)
 #: Per-area KPIs in ``kpis.json`` order (after ``area_id`` and ``name``).
