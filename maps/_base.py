@@ -275,8 +275,10 @@ def geojson_layer(
     if pane is not None:
         kwargs["pane"] = pane  # lines and polygons take the GeoJSON layer's options
     if point_radius is not None:
-        marker_style = _marker_style(full_style) | ({"pane": pane} if pane else {})
-        kwargs["marker"] = folium.CircleMarker(radius=point_radius, **marker_style)
+        marker = folium.CircleMarker(radius=point_radius, **_marker_style(full_style))
+        if pane is not None:
+            marker.options["pane"] = pane  # folium's path options drop the name
+        kwargs["marker"] = marker
     return folium.GeoJson(
         fc,
         name=name,

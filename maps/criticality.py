@@ -38,7 +38,7 @@ LOST_RING = "#2d004b"
 FAILED_PANE, FAILED_Z = "netgis-failed", 640
 LOST_PANE, LOST_Z = "netgis-lost", 630
 #: Thresholds the page's "worst N" control offers (and the current one).
-TOP_CHOICES = (25, 50, 100, 200, 500, 1000, 2000, 5000)
+TOP_CHOICES = (10, 25, 50, 100, 200, 500, 1000, 2000, 5000)
 
 CRIT_SPAN_POPUP = {"cut_premises": "cut premises", **base.SPAN_POPUP}
 CRIT_NODE_POPUP = {**base.NODE_POPUP, "failure_premises": "failure premises"}
