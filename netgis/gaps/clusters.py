@@ -11,9 +11,14 @@ one cluster of tens of thousands. :func:`split_clusters` keeps clusters
 buildable by cutting each one that is too large (units) or too wide (extent)
 at the longest edge of its spanning tree, again and again, until every piece
 fits: the cuts fall on the widest gaps between premises, the natural breaks.
+Since a piece is never larger nor wider than what it was cut from, an edge is
+cut exactly when the single-linkage cluster it completes breaks a bound, so
+one union-find pass over the edges, shortest first, finds every cut.
 """
 
 from __future__ import annotations
+
+import math
 
 import geopandas as gpd
 import numpy as np
@@ -141,18 +146,15 @@ def check_bounds(max_units: float, max_extent_m: float) -> None:
         raise ValidationError(problems)
 
 
-def cluster_extent_m(xyz: FloatArray, labels: IntArray, k: int) -> FloatArray:
-    """Diagonal (m) of each cluster's bounding box in its own local east/north plane.
-
-    The plane is tangent to the ellipsoid under the cluster's mean position, so
-    the figure holds anywhere on Earth; every two premises of a cluster are at
-    most this far apart.
+def local_plane(xyz: FloatArray, labels: IntArray, k: int) -> FloatArray:
+    """East/north meters of each point in the plane tangent to the ellipsoid under the mean
+    position of its cluster (so the figures hold anywhere on Earth).
 
     Examples
     --------
-    >>> xyz = ecef(np.array([[8.0, 50.0], [8.0, 50.009], [8.014, 50.0]]))
-    >>> cluster_extent_m(xyz, np.array([0, 0, 0]), 1).round(-1).tolist()  # 1,002 m x 1,000 m
-    [1420.0]
+    >>> xyz = ecef(np.array([[8.0, 50.0], [8.0, 50.009]]))
+    >>> np.diff(local_plane(xyz, np.array([0, 0]), 1), axis=0).round(0).tolist()  # 0.009 deg north
+    [[0.0, 1001.0]]
     """
     count = np.bincount(labels, minlength=k).astype(float)
     centre = np.column_stack([np.bincount(labels, weights=xyz[:, i], minlength=k)
@@ -163,14 +165,60 @@ def cluster_extent_m(xyz: FloatArray, labels: IntArray, k: int) -> FloatArray:
     east = np.where(norm[:, None] > 1e-9, east / np.maximum(norm, 1e-9)[:, None], [1.0, 0.0, 0.0])
     north = np.cross(up, east)
     rel = xyz - centre[labels]
-    local = np.column_stack([np.einsum("ij,ij->i", rel, east[labels]),
-                             np.einsum("ij,ij->i", rel, north[labels])])
+    return np.column_stack([np.einsum("ij,ij->i", rel, east[labels]),
+                            np.einsum("ij,ij->i", rel, north[labels])])
+
+
+def cluster_extent_m(xyz: FloatArray, labels: IntArray, k: int) -> FloatArray:
+    """Diagonal (m) of each cluster's bounding box in its own plane (:func:`local_plane`).
+
+    Every two premises of a cluster are at most this far apart.
+
+    Examples
+    --------
+    >>> xyz = ecef(np.array([[8.0, 50.0], [8.0, 50.009], [8.014, 50.0]]))
+    >>> cluster_extent_m(xyz, np.array([0, 0, 0]), 1).round(-1).tolist()  # 1,002 m x 1,000 m
+    [1420.0]
+    """
+    local = local_plane(xyz, labels, k)
     lo = np.full((k, 2), np.inf)
     hi = np.full((k, 2), -np.inf)
     np.minimum.at(lo, labels, local)
     np.maximum.at(hi, labels, local)
     extent: FloatArray = np.hypot(*(np.maximum(hi - lo, 0.0).T))
     return extent
+
+
+def _unfit_merges(pairs: IntArray, local: FloatArray, units: IntArray, max_units: float,
+                  max_extent_m: float) -> npt.NDArray[np.bool_]:
+    """For tree edges in ascending order, whether the cluster each one completes (the node
+    of the single-linkage dendrogram it makes) breaks a bound.
+
+    One union-find pass over the edges, with each set's units and bounding box: the
+    dendrogram has to be built edge by edge, which no array operation does.
+    """
+    n = len(local)
+    parent = list(range(n))
+    load = units.astype(float).tolist()
+    x0 = local[:, 0].tolist()
+    x1 = list(x0)
+    y0 = local[:, 1].tolist()
+    y1 = list(y0)
+    out = []
+    for a, b in pairs.tolist():
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        parent[b] = a
+        load[a] += load[b]
+        x0[a], x1[a] = min(x0[a], x0[b]), max(x1[a], x1[b])
+        y0[a], y1[a] = min(y0[a], y0[b]), max(y1[a], y1[b])
+        out.append(load[a] > max_units
+                   or math.hypot(x1[a] - x0[a], y1[a] - y0[a]) > max_extent_m)
+    return np.asarray(out, dtype=bool)
 
 
 def split_clusters(
@@ -186,12 +234,14 @@ def split_clusters(
     """Clusters cut at the longest edges of their spanning trees until each one fits.
 
     A cluster of more than ``max_units`` units or wider than ``max_extent_m``
-    (:func:`cluster_extent_m`) loses the longest edge of its spanning tree (ties:
-    the first edge) and falls into two; each piece is checked again. All the
-    clusters too large at one moment are cut in one vectorised round. This is
-    the top of the single-linkage dendrogram undone, piece by piece: what is
-    left of each tree is the spanning tree of its piece. A single premise is
-    never cut, so it may stand alone above ``max_units``.
+    (its bounding box diagonal in the plane of its single-linkage cluster, see
+    :func:`local_plane`) loses the longest edge of its spanning tree (ties: the
+    later edge) and falls into two; each piece is checked again, and so on. This
+    undoes the top of the single-linkage dendrogram: as a piece is never larger
+    nor wider than the cluster it came from, an edge is cut exactly when the
+    dendrogram node it makes breaks a bound, which one pass over the edges
+    finds. What is left of each tree is the spanning tree of its piece. A single
+    premise is never cut, so it may stand alone above ``max_units``.
 
     Parameters
     ----------
@@ -222,26 +272,28 @@ def split_clusters(
     check_bounds(max_units, max_extent_m)
     n = len(labels)
     kept = np.ones(len(edges), dtype=bool)
-    weights = units.astype(float)
-    while True:
-        k = int(labels.max()) + 1 if n else 0
-        size = np.bincount(labels, minlength=k)
-        load = np.bincount(labels, weights=weights, minlength=k)
-        over = (size > 1) & ((load > max_units) | (cluster_extent_m(xyz, labels, k) > max_extent_m))
-        cut_from = kept & over[labels[edges[:, 0]]] if len(edges) else kept
-        if not cut_from.any():
-            return labels, kept
-        idx = np.flatnonzero(cut_from)
-        owner = labels[edges[idx, 0]]
-        # per cluster, its longest edge (first on ties): sort by owner, length down, index
-        order = np.lexsort((idx, -edge_m[idx], owner))
-        first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
-        kept[idx[first]] = False
-        live = edges[kept]
-        graph = sparse.coo_matrix((np.ones(len(live)), (live[:, 0], live[:, 1])),
-                                  shape=(n, n)).tocsr()
-        _, comp = csgraph.connected_components(graph, directed=False)
-        labels = comp.astype(np.int64)
+    if n == 0 or len(edges) == 0:
+        return labels, kept
+    k = int(labels.max()) + 1
+    local = local_plane(xyz, labels, k)
+    size = np.bincount(labels, minlength=k)
+    load = np.bincount(labels, weights=units.astype(float), minlength=k)
+    lo = np.full((k, 2), np.inf)
+    hi = np.full((k, 2), -np.inf)
+    np.minimum.at(lo, labels, local)
+    np.maximum.at(hi, labels, local)
+    over = (size > 1) & ((load > max_units) | (np.hypot(*(hi - lo).T) > max_extent_m))
+    # only the trees of clusters that break a bound are walked, shortest edge first
+    sel = np.flatnonzero(over[labels[edges[:, 0]]])
+    if len(sel) == 0:
+        return labels, kept
+    order = sel[np.lexsort((sel, edge_m[sel]))]
+    kept[order[_unfit_merges(edges[order], local, units, max_units, max_extent_m)]] = False
+    live = edges[kept]
+    graph = sparse.coo_matrix((np.ones(len(live)), (live[:, 0], live[:, 1])),
+                              shape=(n, n)).tocsr()
+    _, comp = csgraph.connected_components(graph, directed=False)
+    return comp.astype(np.int64), kept
 
 
 def orient_forest(n: int, edges: IntArray, roots: IntArray, ll: FloatArray
