@@ -12,12 +12,16 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 
 from benchmarks._record import peak_rss_mb, record
 from netgis.schema import DEFAULT_LINK_M, DEFAULT_MAX_CLUSTER_EXTENT_M, DEFAULT_MAX_CLUSTER_UNITS
+
+if TYPE_CHECKING:
+    from netgis.analysis import Analysis
 
 N_PREMISES = 200_000
 SEED = 61
@@ -35,15 +39,25 @@ def _sizes(labels: np.ndarray, units: np.ndarray, xyz: np.ndarray) -> tuple[int,
 
 def main(argv: list[str]) -> int:
     from netgis.analysis import analyze
-    from netgis.coverage import lonlat
-    from netgis.gaps import bounded_clusters, plan_builds
-    from netgis.gaps.clusters import ecef
     from netgis.generate import generate_city
 
     n = int(argv[0]) if argv else N_PREMISES
     t = time.perf_counter()
     result = analyze(generate_city(premises=n, seed=SEED))
     prep_s = time.perf_counter() - t
+    lines = measure(result, f"`.venv/bin/python -m benchmarks.bench_clusters {n}` (through "
+                    f"`flock /tmp/netgis-heavy.lock`): `generate_city(premises={n:,}, "
+                    f"seed={SEED})`, analysed ({prep_s:.0f} s)")
+    record("clusters", "\n".join(lines))
+    return 0
+
+
+def measure(result: Analysis, how: str) -> list[str]:
+    """Cluster and plan the gaps of ``result`` unbounded and bounded; the section's lines."""
+    from netgis.coverage import lonlat
+    from netgis.gaps import bounded_clusters, plan_builds
+    from netgis.gaps.clusters import ecef
+
     gap = result.premises[~result.premises["passed"].to_numpy(bool)]
     points = gpd.GeoSeries(gap.geometry.to_numpy(), crs=gap.crs)
     units = gap["units"].to_numpy(np.int64)
@@ -70,9 +84,7 @@ def main(argv: list[str]) -> int:
     lines = [
         "## clusters: gap clusters bounded in size (issue 14)",
         "",
-        f"`.venv/bin/python -m benchmarks.bench_clusters {n}` (through `flock "
-        f"/tmp/netgis-heavy.lock`): `generate_city(premises={n:,}, seed={SEED})`, analysed "
-        f"({prep_s:.0f} s), {len(gap):,} premises not passed, link {DEFAULT_LINK_M:.0f} m. "
+        f"{how}, {len(gap):,} premises not passed, link {DEFAULT_LINK_M:.0f} m. "
         "*clustering* = `bounded_clusters` (single linkage, then the splits); *plan* = "
         "`plan_builds` end to end (clusters, trees, joins, sketch, hulls, ranking). Extent = "
         "diagonal of the cluster's bounding box in its local plane.",
@@ -86,8 +98,7 @@ def main(argv: list[str]) -> int:
     lines += ["", f"Peak RSS {peak_rss_mb():,.0f} MiB. Load average at the end {load[0]:.1f} / "
               f"{load[1]:.1f} / {load[2]:.1f} (1/5/15 min) on {os.cpu_count()} cores, other "
               "helpers' jobs running."]
-    record("clusters", "\n".join(lines))
-    return 0
+    return lines
 
 
 if __name__ == "__main__":
