@@ -27,7 +27,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from api.auth import ApiKey, parse_api_keys
 from netgis.feeds import DEFAULT_MIN_SPAN_DAYS, DEFAULT_PACE_WINDOW_DAYS, Goal
 from netgis.optics import LossBudget
-from netgis.schema import DEFAULT_DROP_M
+from netgis.schema import DEFAULT_DROP_M, DEFAULT_MAX_CLUSTER_EXTENT_M, DEFAULT_MAX_CLUSTER_UNITS
 
 
 class Settings(BaseSettings):
@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     max_upload_bytes: Annotated[int, Field(ge=1, description="Largest upload.")] = 256 * 2**20
     max_body_bytes: Annotated[int, Field(ge=1, description="Largest JSON body.")] = 32 * 2**20
     analysis_cache_size: Annotated[int, Field(ge=1, description="Analyses kept.")] = 4
+    map_cache_size: Annotated[int, Field(ge=1, description="Map pages kept (per data "
+                                         "version and parameters).")] = 16
+    gap_max_units: Annotated[float, Field(gt=0, description="Largest gap cluster, in units, "
+                                          "by default (a larger one is split).")] = \
+        DEFAULT_MAX_CLUSTER_UNITS
+    gap_max_extent_m: Annotated[float, Field(gt=0, description="Widest gap cluster, meters "
+                                             "(bounding box diagonal), by default.")] = \
+        DEFAULT_MAX_CLUSTER_EXTENT_M
     #: requests that would start a new analysis (a cache miss at other than the default
     #: parameters) per client address without an X-API-Key; cached answers are never limited
     analysis_rate_per_minute: Annotated[float, Field(ge=0, description=(

@@ -15,10 +15,13 @@ import typer
 
 from netgis.errors import NetgisError, Problem, ValidationError
 from netgis.schema import (
+    DEFAULT_CRITICAL_TOP,
     DEFAULT_DROP_M,
     DEFAULT_H3_RES,
     DEFAULT_HEX_RESOLUTION,
     DEFAULT_LINK_M,
+    DEFAULT_MAX_CLUSTER_EXTENT_M,
+    DEFAULT_MAX_CLUSTER_UNITS,
     DEFAULT_MAX_FEATURES,
     DEFAULT_PLACEMENT,
     DEFAULT_REACH_M,
@@ -537,6 +540,12 @@ def gaps(
     link_m: Annotated[float, typer.Option("--link-m", help="Unpassed premises this close "
                                           "(meters) share one build cluster.")] =
     DEFAULT_LINK_M,
+    max_units: Annotated[float, typer.Option("--max-units", help="Largest build cluster in "
+                                             "units; a larger one is split at its natural "
+                                             "breaks.")] = DEFAULT_MAX_CLUSTER_UNITS,
+    max_extent_m: Annotated[float, typer.Option("--max-extent-m", help="Widest build cluster, "
+                                                "meters (bounding box diagonal).")] =
+    DEFAULT_MAX_CLUSTER_EXTENT_M,
     placement: Annotated[str, typer.Option(help="Placement of the new route (prices it).")] =
     DEFAULT_PLACEMENT,
     cost_per_m: Annotated[float | None, typer.Option("--cost-per-m", help="Cost per meter of "
@@ -555,7 +564,8 @@ def gaps(
     with _progress() as step:
         result = _analyze(dataset, False, drop_m, step)
         step("gaps")
-        found = gap_analysis(result, h3_res=h3_res, link_m=link_m, placement=placement,
+        found = gap_analysis(result, h3_res=h3_res, link_m=link_m, max_units=max_units,
+                             max_extent_m=max_extent_m, placement=placement,
                              cost_per_m=None if cost_per_m is None else {placement: cost_per_m},
                              roads=road_frame)
         write_gaps(found, out)
@@ -630,6 +640,9 @@ def map_(
         "--cut-spans", help="criticality: a scenario's span_id(s), comma-separated.")] = None,
     fail_nodes: Annotated[list[str] | None, typer.Option("--fail-nodes")] = None,
     fail_ducts: Annotated[list[str] | None, typer.Option("--fail-ducts")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="criticality: draw this many of the "
+                                     "worst spans, and of the worst nodes.")] =
+    DEFAULT_CRITICAL_TOP,
 ) -> None:
     """Write a KIND map of DATASET as one self-contained HTML page (no CDN, works offline)."""
     if kind not in MAP_KINDS:
@@ -649,7 +662,7 @@ def map_(
         from netgis.gaps import gap_analysis
 
         ranking = gap_analysis(result).plan.clusters
-    m = maps.build_map(kind, result, scenario=impact, ranking=ranking,
+    m = maps.build_map(kind, result, scenario=impact, ranking=ranking, top=top,
                        hex_resolution=hex_res if kind != "gaps" else None, tiles_url=tiles,
                        tiles_attribution=tiles_attribution, max_features=max_features)
     html = maps.inline_html(m)

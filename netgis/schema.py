@@ -46,8 +46,16 @@ DEFAULT_H3_RES = 8
 DEFAULT_HEX_RESOLUTION = 9
 #: Above this many features a map layer is rolled up into H3 hexagons or capped.
 DEFAULT_MAX_FEATURES = 20_000
+#: Default number of the worst spans, and of the worst nodes, a criticality map draws.
+DEFAULT_CRITICAL_TOP = 200
 #: Default linkage distance of gap clusters, meters: premises this close share a build.
 DEFAULT_LINK_M = 250.0
+#: Default largest gap cluster, in units: 16 PON ports of a 1:32 split serve 512 homes, the
+#: size of a common distribution cabinet. A larger cluster is split at its natural breaks.
+DEFAULT_MAX_CLUSTER_UNITS = 512
+#: Default largest extent of a gap cluster, meters (diagonal of its bounding box): about the
+#: reach of one distribution area from its cabinet.
+DEFAULT_MAX_CLUSTER_EXTENT_M = 2_000.0
 #: Default placement of new route, which prices a build.
 DEFAULT_PLACEMENT: Placement = "underground"
 #: Default distance, meters, within which an unpassed BEAD location counts as reachable.

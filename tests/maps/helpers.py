@@ -157,3 +157,25 @@ def run_axe(page: Any, axe_url: str) -> list[dict[str, Any]]:
             id: v.id, impact: v.impact, help: v.help,
             nodes: v.nodes.slice(0, 3).map(n => n.html)}))""")
     return violations
+
+
+def page_layers(html: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every GeoJSON feature a rendered folium page embeds, by CSS class, then by feature id.
+
+    Each GeoJSON layer has one style (its ``className``, see ``maps._base.geojson_layer``)
+    written in its styler function, and its data in its ``_add(...)`` call.
+    """
+    import json
+
+    css_of = dict(re.findall(r'function (geo_json_\w+)_styler\(feature\) \{.*?"className": '
+                             r'"([^"]+)"', html, flags=re.S))
+    decoder = json.JSONDecoder()
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for match in re.finditer(r"(geo_json_\w+)_add\(", html):
+        if match.group(1) not in css_of:
+            continue
+        data, _ = decoder.raw_decode(html, match.end())
+        layer = out.setdefault(css_of[match.group(1)], {})
+        for feature in data.get("features", []):
+            layer[str(feature["id"])] = feature
+    return out
