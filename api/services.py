@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from netgis.dataset import Dataset
     from netgis.gaps import BuildPlan
     from netgis.optics import LossBudget
+    from netgis.search import PremiseSearch
     from netgis.storage import Repository
 
 log = logging.getLogger("netgis.api.services")
@@ -374,6 +375,8 @@ class Services:
         self.analyses = AnalysisCache(settings.analysis_cache_size)
         self.plans = PlanCache()
         self.snapshots = SnapshotKeeper()
+        # the address index of the default analysis of the newest data version
+        self.searches: SingleFlight[int, PremiseSearch] = SingleFlight(1)
         self.limiter = RateLimiter(settings.analysis_rate_per_minute, settings.analysis_burst)
         self._repo: Repository | None = None
         self._ready = False
@@ -471,6 +474,18 @@ class Services:
                    and float(link_m) == float(DEFAULT_LINK_M) and placement == DEFAULT_PLACEMENT)
         return self.plans.plan(version, analysis, link_m, placement,
                                admit=None if default else self._admit)
+
+    def search(self) -> tuple[int, Analysis, PremiseSearch]:
+        """The address index of the current data, built once per data version.
+
+        It indexes the analysis at the server's defaults (which is never rate-limited),
+        so every hit carries that analysis's serviceability.
+        """
+        from netgis.search import premise_search
+
+        version, result = self.analysis()
+        return version, result, self.searches.get(version,
+                                                   lambda: premise_search(result.premises))
 
     def _admit(self) -> None:
         """Called before a new analysis or plan starts: anonymous clients spend a token.

@@ -52,6 +52,9 @@ DEFAULT_LINK_M = 250.0
 DEFAULT_PLACEMENT: Placement = "underground"
 #: Default distance, meters, within which an unpassed BEAD location counts as reachable.
 DEFAULT_REACH_M = 500.0
+#: Hits an address search returns when the caller does not say, and at most (API ``limit``).
+DEFAULT_SEARCH_LIMIT = 10
+MAX_SEARCH_LIMIT = 50
 #: The map kinds, as the command line and the API name them (the maps package builds them).
 MAP_KINDS = ("coverage", "criticality", "gaps", "areas")
 
