@@ -509,6 +509,28 @@ def position_warnings(analysis: Analysis, lon: float, lat: float, *,
     return out
 
 
+def lit_spans_near(analysis: Analysis, lon: float, lat: float,
+                   radius_m: float) -> npt.NDArray[np.object_]:
+    """The lit spans within ``radius_m`` of ``lon``/``lat``, as WGS84 line geometries.
+
+    Examples
+    --------
+    >>> from netgis.generate import generate_city
+    >>> result = analyze(generate_city(premises=100, seed=1))
+    >>> west, south, east, north = result.plant_extent
+    >>> len(lit_spans_near(result, (west + east) / 2, (south + north) / 2, 2000)) > 0
+    True
+    """
+    zone = int(zones_near(np.array([lon]), np.array([lat]), analysis.home_zone)[0])
+    _, tree = analysis.span_index.in_zone(zone)
+    point = transform_geoms(np.asarray([shapely.Point(lon, lat)], dtype=object), WGS84,
+                            CRS.from_epsg(zone))[0]
+    hits = tree.query(point, predicate="dwithin", distance=radius_m)
+    index = analysis.span_index
+    out: npt.NDArray[np.object_] = transform_geoms(index.geoms[np.sort(hits)], index.crs, WGS84)
+    return out
+
+
 def optical_reach(analysis: Analysis, *, edge: int, distance_m: float,
                   frac_from: float) -> dict[str, Any]:
     """``loss_db``, ``margin_db``, ``in_budget`` and the loss breakdown of one attachment.
