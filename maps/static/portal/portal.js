@@ -157,6 +157,8 @@
 
   function submit() {
     var text = input.value.trim();
+    // the answer to this text replaces any type-ahead still waiting to ask
+    if (timer !== null) { clearTimeout(timer); timer = null; }
     if (!text) { status.textContent = say("empty_query"); return; }
     if (active >= 0) { choose(active); return; }
     status.textContent = say("searching");
