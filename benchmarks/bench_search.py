@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> None:
                 cold_s = time.perf_counter() - t0
                 texts = _latency_queries(addresses, ids, N_REQUESTS)
                 times = np.empty(len(texts))
+                # the same server's /health, interleaved: what the machine's load alone costs
+                health = np.empty(len(texts) // 4)
                 empty = 0
                 for i, text in enumerate(texts):
                     t0 = time.perf_counter()
@@ -205,6 +207,10 @@ def main(argv: list[str] | None = None) -> None:
                     times[i] = time.perf_counter() - t0
                     r.raise_for_status()
                     empty += not r.json()["features"]
+                    if i % 4 == 0:
+                        t0 = time.perf_counter()
+                        client.get("/health").raise_for_status()
+                        health[i // 4] = time.perf_counter() - t0
         finally:
             server.terminate()
             server.wait(timeout=60)
@@ -228,6 +234,8 @@ of typo queries with the right first hit.
 | first search after start (analysis + index) | {cold_s:.1f} s |
 | `GET /search` p50 / p95 / p99, {N_REQUESTS:,} requests \
 | {p50:.1f} / {p95:.1f} / **{p99:.1f} ms** |
+| `GET /health` of the same server p50 / p99, interleaved \
+| {np.percentile(health, 50) * 1000:.1f} / {np.percentile(health, 99) * 1000:.1f} ms |
 | requests with no hit (street-only prefixes of 4-8 characters included) | {empty} |
 
 Mix of requests: a quarter each typo queries (seed 8), exact addresses, premise ids and the

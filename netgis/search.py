@@ -441,11 +441,14 @@ class PremiseSearch:
     """An :class:`AddressIndex` over analysed premises, answering with GeoJSON.
 
     ``premises`` is ``Analysis.premises`` (the result columns included);
-    ``lonlat`` the WGS84 position of each of its rows.
+    ``columns`` holds its :data:`HIT_PROPERTIES` as plain arrays (taking a few rows
+    of a million-row frame costs more than the search), ``lonlat`` the WGS84
+    position of each row.
     """
 
     index: AddressIndex
     premises: pd.DataFrame
+    columns: dict[str, npt.NDArray[np.object_]]
     lonlat: npt.NDArray[np.float64]
 
     def search(self, text: str, *, limit: int = DEFAULT_SEARCH_LIMIT) -> dict[str, object]:
@@ -456,14 +459,12 @@ class PremiseSearch:
         collection carries ``suggestions`` (nearby spellings when nothing matched).
         """
         found = self.index.search(text, limit=limit)
-        columns = [c for c in HIT_PROPERTIES if c in self.premises]
-        rows = self.premises.iloc[found.positions][columns]
         features = []
-        for i, record in enumerate(rows.itertuples(index=False, name=None)):
-            properties = {c: _plain(v) for c, v in zip(columns, record, strict=True)}
+        for i, row in enumerate(found.positions.tolist()):
+            properties = {c: _plain(values[row]) for c, values in self.columns.items()}
             properties["match"] = found.match[i]
             properties["score"] = found.score[i]
-            lon, lat = self.lonlat[int(found.positions[i])]
+            lon, lat = self.lonlat[row]
             features.append({
                 "type": "Feature", "id": properties["premise_id"],
                 "geometry": {"type": "Point", "coordinates": [float(lon), float(lat)]},
@@ -488,5 +489,7 @@ def premise_search(premises: gpd.GeoDataFrame) -> PremiseSearch:
     from netgis.coverage import lonlat
 
     crs = premises.crs if premises.crs is not None else 4326
-    return PremiseSearch(build_index(premises), premises,
+    columns = {c: premises[c].astype(object).where(premises[c].notna(), None).to_numpy()
+               for c in HIT_PROPERTIES if c in premises}
+    return PremiseSearch(build_index(premises), premises, columns,
                          lonlat(premises.geometry.to_numpy(), CRS(crs)))
