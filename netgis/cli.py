@@ -688,6 +688,96 @@ def map_(
     _echo_json({"map": kind, "out": str(out), "bytes": len(html.encode("utf-8"))})
 
 
+# ---- netgis import / export: OFDS and mapped GIS layers -----------------------------------
+
+@app.command("import")
+def import_(
+    sources: Annotated[list[str], typer.Argument(
+        metavar="[ofds] SOURCE...",
+        help="'ofds' then OFDS files (a JSON network package or network, or the GeoJSON "
+             "nodes and spans files in any order); or GIS sources (any file GDAL reads, or "
+             "a folder of them) with --mapping.")],
+    out: Annotated[Path, typer.Option("--out", help="The dataset to write: FILE.gpkg, or "
+                                      "DIR(.geojson|.fgb|.parquet).")],
+    mapping: Annotated[Path | None, typer.Option(
+        "--mapping", help="TOML file mapping the sources' layers, fields and codes into the "
+                          "data model (docs/interop.md).")] = None,
+    cores: Annotated[list[str] | None, typer.Option(
+        "--cores", help="ofds: node ids that become core nodes (comma-separated or "
+                        "repeated); OFDS has no core.")] = None,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="ofds: leave out features that break the data model (listed "
+                               "on stderr) instead of failing.")] = False,
+) -> None:
+    """Import plant from another format into a dataset file, all or nothing.
+
+    `netgis import ofds SOURCE... --out DATASET [--cores ID,...] [--skip-invalid]` reads the
+    Open Fibre Data Standard; `netgis import SOURCE... --mapping MAPPING.toml --out DATASET`
+    reads any GIS layers through a mapping file. Prints a JSON summary; warnings and
+    left-out features go to stderr. Invalid input: exit 2, nothing written.
+    """
+    from netgis.io import write_dataset
+
+    if sources[0] == "ofds":
+        from netgis.interop.ofds import read_ofds
+
+        if mapping is not None:
+            raise typer.BadParameter("--mapping is for GIS sources, not for ofds")
+        if len(sources) < 2:
+            raise typer.BadParameter("give the OFDS file(s) after 'ofds'")
+        result = read_ofds(sources[1:], cores=_split(cores), skip_invalid=skip_invalid)
+        data, skipped = result.dataset, result.skipped
+    else:
+        from netgis.interop.mapping import import_mapped
+
+        if mapping is None:
+            raise typer.BadParameter("give --mapping MAPPING.toml (or 'ofds' first for OFDS)")
+        if cores or skip_invalid:
+            raise typer.BadParameter("--cores and --skip-invalid are for 'netgis import ofds'")
+        data, skipped = import_mapped(sources, mapping), []
+    for w in data.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    for p in skipped:
+        typer.echo(f"skipped: {p}", err=True)
+    written = write_dataset(data, out)
+    _echo_json({"written": str(written), "nodes": len(data.nodes), "spans": len(data.spans),
+                "premises": len(data.premises), "areas": len(data.areas),
+                "skipped": len(skipped)})
+
+
+export_app = typer.Typer(help="Write a dataset in another format.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("ofds")
+def export_ofds(
+    dataset: DatasetArg,
+    out: Annotated[Path, typer.Option("--out", help="Folder for nodes.geojson and "
+                                      "spans.geojson.")],
+    network_name: Annotated[str | None, typer.Option(
+        help="The OFDS network's name (default: the dataset's file name).")] = None,
+    network_id: Annotated[str | None, typer.Option(
+        help="The OFDS network's UUID (default: one made from the name).")] = None,
+) -> None:
+    """Write the nodes and spans of DATASET in the OFDS GeoJSON publication format."""
+    import uuid
+
+    from netgis.interop.ofds import write_ofds
+    from netgis.io import read_dataset
+
+    if network_id is not None:
+        try:
+            network_id = str(uuid.UUID(network_id))
+        except ValueError:
+            raise typer.BadParameter(f"--network-id is not a UUID: {network_id!r}") from None
+    data = read_dataset(dataset)
+    for w in data.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    written = write_ofds(data, out, network_name=network_name or dataset.stem,
+                         network_id=network_id)
+    _echo_json({"written": str(written), "nodes": len(data.nodes), "spans": len(data.spans)})
+
+
 # ---- netgis serve: the HTTP API ------------------------------------------------------------
 
 @app.command()
