@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from netgis.dataset import Dataset
     from netgis.gaps import BuildPlan
     from netgis.optics import LossBudget
+    from netgis.search import PremiseSearch
     from netgis.storage import Repository
 
 log = logging.getLogger("netgis.api.services")
@@ -441,6 +442,8 @@ class Services:
         self.plans = PlanCache()
         self.pages = PageCache(settings.map_cache_size)
         self.snapshots = SnapshotKeeper()
+        # the address index of the default analysis of the newest data version
+        self.searches: SingleFlight[int, PremiseSearch] = SingleFlight(1)
         self.limiter = RateLimiter(settings.analysis_rate_per_minute, settings.analysis_burst)
         self._repo: Repository | None = None
         self._ready = False
@@ -548,6 +551,17 @@ class Services:
     def map_page(self, key: PageKey, render: Callable[[], MapPage]) -> MapPage:
         """A map page, cached per data version (``key[0]``) and normalised parameters."""
         return self.pages.page(key, render)
+    def search(self) -> tuple[int, Analysis, PremiseSearch]:
+        """The address index of the current data, built once per data version.
+
+        It indexes the analysis at the server's defaults (which is never rate-limited),
+        so every hit carries that analysis's serviceability.
+        """
+        from netgis.search import premise_search
+
+        version, result = self.analysis()
+        return version, result, self.searches.get(version,
+                                                   lambda: premise_search(result.premises))
 
     def _admit(self) -> None:
         """Called before a new analysis or plan starts: anonymous clients spend a token.

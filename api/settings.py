@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     #: empty by default: maps work offline and show the plant without a base map
     tiles_url: Annotated[str, Field(description="Basemap tiles for maps ({z}/{x}/{y} URL); "
                                                 "empty for none.")] = ""
+    portal_messages: Annotated[str | None, Field(
+        description="JSON file with every text of the /portal page (a translation of "
+                    "maps/static/portal/messages.json); unset: English.")] = None
     title: str = "netgis"
     goal_coverage_pct: Annotated[float, Field(gt=0, le=100, description="Coverage target of "
                                               "GET /kpis/goal, percent of units passed.")] = \

@@ -25,7 +25,9 @@ from netgis.schema import (
     DEFAULT_MAX_FEATURES,
     DEFAULT_PLACEMENT,
     DEFAULT_REACH_M,
+    DEFAULT_SEARCH_LIMIT,
     MAP_KINDS,
+    MAX_SEARCH_LIMIT,
     SNAP_TOLERANCE_M,
 )
 
@@ -527,6 +529,33 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if hasattr(self, "_bar"):
             self._bar.__exit__(None, None, None)
+
+
+@app.command()
+def search(
+    dataset: Annotated[str | None, typer.Argument(
+        metavar="[DATASET]", help="A .gpkg file or a directory of layer files (omit with "
+        "--db).")] = None,
+    text: Annotated[str | None, typer.Argument(
+        metavar="TEXT", help="An address (typos, case, accents and the order of street and "
+        "number do not matter), a premise_id or a location_id.")] = None,
+    limit: Annotated[int, typer.Option(help="Most hits to print.", min=1,
+                                       max=MAX_SEARCH_LIMIT)] = DEFAULT_SEARCH_LIMIT,
+    drop_m: DropOpt = DEFAULT_DROP_M,
+    db: Annotated[bool, typer.Option("--db", help="Read the dataset from the database "
+                                     "(NETGIS_DATABASE_URL, default ./netgis.db).")] = False,
+) -> None:
+    """Find premises by address or id; print the hits (GeoJSON, best first) with their
+    serviceability, or no hit and the nearest spellings (`suggestions`)."""
+    from netgis.search import premise_search
+
+    if db and text is None:
+        dataset, text = None, dataset
+    if text is None or not text.strip():
+        raise typer.BadParameter("give the TEXT to search for", param_hint="TEXT")
+    with _progress() as step:
+        result = _analyze(None if dataset is None else Path(dataset), db, drop_m, step)
+    _echo_json(premise_search(result.premises).search(text.strip(), limit=limit))
 
 
 # ---- netgis gaps / bead: where to build next, FCC BDC eligibility ------------------------

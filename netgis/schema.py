@@ -60,6 +60,12 @@ DEFAULT_MAX_CLUSTER_EXTENT_M = 2_000.0
 DEFAULT_PLACEMENT: Placement = "underground"
 #: Default distance, meters, within which an unpassed BEAD location counts as reachable.
 DEFAULT_REACH_M = 500.0
+#: A position asked about more than this many meters beyond the box of the plant's nodes
+#: is "far outside" the plant (a warning; a swap of lon/lat that lands inside is suggested).
+FAR_OUTSIDE_M = 10_000.0
+#: Hits an address search returns when the caller does not say, and at most (API ``limit``).
+DEFAULT_SEARCH_LIMIT = 10
+MAX_SEARCH_LIMIT = 50
 #: The map kinds, as the command line and the API name them (the maps package builds them).
 MAP_KINDS = ("coverage", "criticality", "gaps", "areas")
 
