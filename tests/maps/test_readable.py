@@ -76,7 +76,9 @@ def test_criticality_page_draws_exactly_the_worst_n(
         assert nodes == set(_worst(result.nodes, "failure_units", "node_id", top))
         # every other span is there, grey
         assert set(layers["netgis-span-safe"]) == set(result.spans["span_id"]) - spans
-    assert len(spans) == 20 and len(nodes) == 15  # top 200: every one there is
+    # top 200 is more than this city has: every span and node that cuts anything is there
+    assert len(spans) == int((result.spans["cut_units"] > 0).sum()) > 5
+    assert len(nodes) == int((result.nodes["failure_units"] > 0).sum()) > 5
     bad = client.get("/maps/criticality", params={"top": 0})
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "top"
 
