@@ -29,6 +29,7 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Index,
+    Integer,
     LargeBinary,
     String,
     Table,
@@ -140,6 +141,31 @@ def bbox_filter(dialect: Dialect, table: Table, bbox: Sequence[float],
     # ROWID is what the SpatiaLite R*Tree indexes; the name comes from the model.
     rowid: ColumnElement[Any] = literal_column(f"{table.name}.ROWID")
     return and_(rowid.in_(candidates), func.ST_Intersects(geom, box) == 1)
+
+
+def grid_cell(dialect: Dialect, table: Table, bbox: Sequence[float], grid: int,
+              column: str = "geometry") -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """Column and row of each geometry's bounding-box corner (min x, min y) on a ``grid`` x
+    ``grid`` grid over the WGS84 ``bbox`` (vector-tile thinning); a corner left of or below
+    the box counts in the first column or row.
+    """
+    geom = table.c[column]
+    west, south, east, north = (float(v) for v in bbox)
+    sx, sy = grid / (east - west), grid / (north - south)
+    if dialect_name(dialect) == "sqlite":
+        # SQLite's CAST truncates: the corner is clamped into the box first, so it floors
+        return (cast((func.max(func.MbrMinX(geom), west) - west) * sx, Integer),
+                cast((func.max(func.MbrMinY(geom), south) - south) * sy, Integer))
+    return (func.floor((func.greatest(func.ST_XMin(geom), west) - west) * sx),
+            func.floor((func.greatest(func.ST_YMin(geom), south) - south) * sy))
+
+
+def lowest_id(dialect: Dialect, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The lowest of ``column``'s text values in code point order (an aggregate)."""
+    if dialect_name(dialect) == "postgresql":
+        # the database's collation may sort by language; "C" is code point order
+        return func.min(column.collate("C"))
+    return func.min(column)  # SQLite's BINARY: UTF-8 bytes, the code point order
 
 
 def distance_m(dialect: Dialect, a: ColumnElement[Any],
