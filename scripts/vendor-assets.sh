@@ -3,10 +3,13 @@
 # the released npm packages (no CDN at run time). Run by hand when upgrading an
 # asset; tests and builds never run it. Needs `npm` and the npm registry.
 #
-# Only Leaflet is vendored: the map builders draw premises as circle markers,
-# write their own legend HTML and aggregate large layers to H3 hexagons, so
-# folium's other defaults (jquery, bootstrap, awesome-markers, font-awesome)
-# and leaflet.markercluster are never referenced (see maps/assets.py).
+# Leaflet, and Leaflet.VectorGrid for the layers a page draws from the server's
+# vector tiles (maps/_base.py VectorTileLayer; its bundled build carries pbf and
+# vector-tile, BSD licensed; its README holds its Beerware licence and theirs).
+# The map builders draw premises as circle markers, write their own legend HTML
+# and aggregate large layers to H3 hexagons or vector tiles, so folium's other
+# defaults (jquery, bootstrap, awesome-markers, font-awesome) and
+# leaflet.markercluster are never referenced (see maps/assets.py).
 #
 # Usage: scripts/vendor-assets.sh            (from the repository root)
 set -euo pipefail
@@ -14,6 +17,7 @@ set -euo pipefail
 # package@version  then the files to keep, relative to the package root
 ASSETS=(
   "leaflet@1.9.4 LICENSE dist/leaflet.js dist/leaflet.css dist/images/layers.png dist/images/layers-2x.png dist/images/marker-icon.png dist/images/marker-icon-2x.png dist/images/marker-shadow.png"
+  "leaflet.vectorgrid@1.3.0 README.md dist/Leaflet.VectorGrid.bundled.min.js"
 )
 
 root="$(cd "$(dirname "$0")/.." && pwd)"

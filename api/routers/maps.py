@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
@@ -74,9 +75,12 @@ def _render(kind: str, services: Services, settings: Settings, area_id: str | No
 
         extra["ranking"] = services.plan(version, result, DEFAULT_LINK_M,
                                          DEFAULT_PLACEMENT).clusters
+    # layers above the page's feature limit are drawn from /tiles, at the same drop length
+    query = f"?{urlencode({'drop_m': drop_m})}" if drop_m is not None else ""
     try:
         m = build_map(kind, result, bbox=box, area_id=area_id,
-                      tiles_url=settings.tiles_url or None, base_url="/static", **extra)
+                      tiles_url=settings.tiles_url or None, base_url="/static",
+                      vector_tiles=f"/tiles/{{layer}}/{{z}}/{{x}}/{{y}}.mvt{query}", **extra)
     except ValidationError as exc:
         # a box with no area is a bad query parameter (400), as parse_bbox's checks
         if any(p.field == "bbox" for p in exc.problems):
