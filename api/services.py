@@ -33,15 +33,13 @@ from api.limits import RateLimiter, current_client
 from netgis.errors import NetgisError, StorageError
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from api.settings import Settings
     from netgis.analysis import Analysis
     from netgis.dataset import Dataset
     from netgis.gaps import BuildPlan
     from netgis.optics import LossBudget
     from netgis.storage import Repository
-    from netgis.tiles import TileAddress
+    from netgis.tiles import TileAddress, TileAttributes
 
 log = logging.getLogger("netgis.api.services")
 
@@ -444,7 +442,7 @@ class Services:
         self.snapshots = SnapshotKeeper()
         self.limiter = RateLimiter(settings.analysis_rate_per_minute, settings.analysis_burst)
         self.tiles = TileCache()
-        self._tile_attributes: SingleFlight[tuple[AnalysisKey, str], pd.DataFrame | None] = (
+        self._tile_attributes: SingleFlight[tuple[AnalysisKey, str], TileAttributes | None] = (
             SingleFlight(4 * max(1, settings.analysis_cache_size)))
         self._repo: Repository | None = None
         self._ready = False
@@ -589,7 +587,7 @@ class Services:
 
     def tile_attributes(self, layer: str, drop_m: float | None = None,
                         budget: LossBudget | None = None
-                        ) -> tuple[AnalysisKey, pd.DataFrame | None]:
+                        ) -> tuple[AnalysisKey, TileAttributes | None]:
         """The analysis columns vector tiles of ``layer`` carry, indexed by the layer's id.
 
         The one place tiles get analysis values from: today the cached in-memory

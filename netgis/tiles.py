@@ -31,9 +31,9 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -251,18 +251,17 @@ def _values_field(values: np.ndarray, kind: str) -> bytes:
     return b"".join(out)
 
 
-def _properties(frame: pd.DataFrame, fields: dict[str, str]
+def _properties(columns: Mapping[str, np.ndarray], n: int, fields: dict[str, str]
                 ) -> tuple[list[str], list[bytes], np.ndarray, np.ndarray]:
     """Keys, values and each feature's tags (flat tag values, their feature index)."""
-    n = len(frame)
     keys: list[str] = []
     values: list[bytes] = []
     n_values = 0
     key_idx, value_idx = [], []
     for name, kind in fields.items():
-        if name not in frame.columns:
+        if name not in columns:
             continue
-        codes, uniques = pd.factorize(frame[name], use_na_sentinel=True)
+        codes, uniques = pd.factorize(columns[name], use_na_sentinel=True)
         if len(uniques) == 0:
             continue
         key_idx.append(np.full(n, len(keys)))
@@ -361,16 +360,35 @@ def encode_tile(frame: gpd.GeoDataFrame, address: TileAddress,
     >>> len(encode_tile(pts, TileAddress("premises", 14, 8580, 5541))) > 0
     True
     """
-    if len(frame) == 0:
+    columns = {c: _plain(frame[c]) for c in frame.columns if c != frame.geometry.name}
+    return encode_features(np.asarray(frame.geometry.values), columns, address, fields)
+
+
+def _plain(values: Any) -> np.ndarray:
+    """A column as a numpy array whose nulls are None or NaN (what factorize drops)."""
+    series = pd.Series(values)
+    if pd.api.types.is_bool_dtype(series.dtype) and not series.hasnans:
+        return series.to_numpy(dtype=bool)
+    if pd.api.types.is_float_dtype(series.dtype):
+        return series.to_numpy(dtype=float, na_value=np.nan)
+    out: np.ndarray = series.astype(object).where(series.notna(), None).to_numpy(dtype=object)
+    return out
+
+
+def encode_features(geoms: np.ndarray, columns: Mapping[str, np.ndarray],
+                    address: TileAddress, fields: dict[str, str] | None = None) -> bytes:
+    """The MVT of WGS84 ``geoms`` with properties ``columns`` (arrays, nulls as None or NaN)
+    as tile ``address``: :func:`encode_tile` without pandas, for the hot path."""
+    if len(geoms) == 0:
         return b""
-    kind, cmds, cmd_feature, drawn = _geometry_commands(
-        np.asarray(frame.geometry.values), address)
+    kind, cmds, cmd_feature, drawn = _geometry_commands(geoms, address)
     if not drawn.any():
         return b""
-    frame = frame[drawn]
+    if not drawn.all():
+        columns = {name: values[drawn] for name, values in columns.items()}
+    n = int(drawn.sum())
     keys, values, tags, tag_feature = _properties(
-        frame, fields if fields is not None else tile_fields(address.layer))
-    n = len(frame)
+        columns, n, fields if fields is not None else tile_fields(address.layer))
     nt = np.bincount(tag_feature, minlength=n)
     ng = np.bincount(cmd_feature, minlength=n)
     tag_bytes = np.bincount(tag_feature, weights=_varint_len(tags), minlength=n).astype(np.int64)
@@ -405,33 +423,48 @@ def encode_tile(frame: gpd.GeoDataFrame, address: TileAddress,
     return _field(3, layer)
 
 
-def tile_attributes(result: Analysis, layer: str) -> pd.DataFrame | None:
-    """The analysis columns of ``layer``'s tiles from an analysis, indexed by id (text).
+@dataclass(frozen=True)
+class TileAttributes:
+    """The analysis columns of one layer's tiles, looked up by feature id.
+
+    Examples
+    --------
+    >>> att = TileAttributes(pd.Index(["a", "b"]), {"lit": np.array([True, False])})
+    >>> att.lookup(np.array(["b", "x"], dtype=object))["lit"].tolist()
+    [False, None]
+    """
+
+    index: pd.Index
+    columns: dict[str, np.ndarray]
+
+    def lookup(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """Each column's values of ``ids`` (an id the analysis does not know: null)."""
+        where = self.index.get_indexer(pd.Index(ids))
+        missing = where < 0
+        out: dict[str, np.ndarray] = {}
+        for name, values in self.columns.items():
+            taken = values[where]
+            if missing.any():
+                taken = taken.astype(float if values.dtype.kind == "f" else object)
+                taken[missing] = np.nan if values.dtype.kind == "f" else None
+            out[name] = taken
+        return out
+
+
+def tile_attributes(result: Analysis, layer: str) -> TileAttributes | None:
+    """The analysis columns of ``layer``'s tiles from an analysis, by id (text).
 
     None for a layer without analysis columns (areas).
 
     Examples
     --------
     >>> from netgis.analysis import analyze  # doctest: +SKIP
-    >>> tile_attributes(analyze(dataset), "spans").columns.tolist()  # doctest: +SKIP
+    >>> list(tile_attributes(analyze(dataset), "spans").columns)  # doctest: +SKIP
     ['lit', 'cut_premises', 'cut_units', 'length_m']
     """
-    columns = TILE_RESULT_COLUMNS[check_layer(layer)]
-    if not columns:
+    names = TILE_RESULT_COLUMNS[check_layer(layer)]
+    if not names:
         return None
     frame = getattr(result, layer)
-    present = [c for c in columns if c in frame.columns]
-    index = pd.Index(frame[LAYERS[layer].id_field].astype(str).to_numpy(), name=None)
-    return pd.DataFrame({c: frame[c].to_numpy() for c in present}, index=index)
-
-
-def join_attributes(frame: gpd.GeoDataFrame, id_field: str,
-                    attributes: pd.DataFrame | None) -> gpd.GeoDataFrame:
-    """``frame`` with the analysis columns of its ids from ``attributes`` (indexed by id)."""
-    if attributes is None or frame.empty:
-        return frame
-    looked_up = attributes.reindex(frame[id_field].astype(str).to_numpy())
-    out = frame.copy()
-    for col in attributes.columns:
-        out[col] = looked_up[col].to_numpy()
-    return out
+    index = pd.Index(frame[LAYERS[layer].id_field].astype(str).to_numpy(dtype=object))
+    return TileAttributes(index, {c: _plain(frame[c]) for c in names if c in frame.columns})

@@ -120,15 +120,20 @@ def envelope(dialect: Dialect, bbox: Sequence[float]) -> ColumnElement[Any]:
 
 
 def bbox_filter(dialect: Dialect, table: Table, bbox: Sequence[float],
-                column: str = "geometry") -> ColumnElement[bool]:
+                column: str = "geometry", *, exact: bool = True) -> ColumnElement[bool]:
     """Rows of ``table`` whose geometry intersects the WGS84 ``bbox``, using the spatial index.
 
     PostGIS uses its GIST index through ``ST_Intersects``; SpatiaLite needs the
     R*Tree asked explicitly through its ``SpatialIndex`` virtual table.
+    ``exact=False``: rows whose bounding box intersects it, a superset that
+    spares the database the exact test of each row (exact for points); the
+    caller tests the rest.
     """
     geom = table.c[column]
     box = envelope(dialect, bbox)
     if dialect_name(dialect) == "postgresql":
+        if not exact:
+            return geom.op("&&", return_type=Boolean)(box)
         # a bare ST_Intersects (not "IS TRUE") is what lets the planner use the GIST index
         return func.ST_Intersects(geom, box, type_=Boolean)
     candidates = text(
@@ -140,6 +145,8 @@ def bbox_filter(dialect: Dialect, table: Table, bbox: Sequence[float],
                             (float(v) for v in bbox), strict=True)))
     # ROWID is what the SpatiaLite R*Tree indexes; the name comes from the model.
     rowid: ColumnElement[Any] = literal_column(f"{table.name}.ROWID")
+    if not exact:
+        return and_(rowid.in_(candidates), func.MbrIntersects(geom, box) == 1)
     return and_(rowid.in_(candidates), func.ST_Intersects(geom, box) == 1)
 
 

@@ -74,15 +74,7 @@ from netgis.storage.models import (
     ROW_VERSION,
     SRID,
 )
-from netgis.tiles import (
-    BUFFER,
-    EXTENT,
-    TileAddress,
-    encode_tile,
-    join_attributes,
-    render_tile,
-    tile_fields,
-)
+from netgis.tiles import TileAddress, TileAttributes, encode_features, render_tile
 from netgis.validate import validate_frames
 
 WriteMode = Literal["insert", "upsert"]
@@ -347,15 +339,18 @@ class Repository:
                                       order_by=id_col, limit=limit, offset=offset)
         return page, matched
 
-    def vector_tile(self, address: TileAddress, attributes: pd.DataFrame | None = None) -> bytes:
+    def vector_tile(self, address: TileAddress,
+                    attributes: TileAttributes | None = None) -> bytes:
         """The Mapbox Vector Tile of ``address`` (see :mod:`netgis.tiles`); ``b""`` when empty.
 
         Features come through the spatial index (PostGIS GIST, SpatiaLite R*Tree):
         every one intersecting the tile, or below z14 the thinned ones. Each
         carries the layer's fields and, joined by id, the columns of
-        ``attributes`` (indexed by the layer's id: the analysis). PostGIS
-        encodes the tile itself (``ST_AsMVT``); SpatiaLite's rows are encoded by
-        :func:`netgis.tiles.encode_tile`.
+        ``attributes`` (by the layer's id: the analysis). The rows of either
+        database are encoded by :func:`netgis.tiles.encode_features`: measured on
+        a z14 tile of 1,436 premises, PostGIS's ``ST_AsMVT`` over the rows joined
+        with the analysis values (bound as arrays) took 175-280 ms against 80 ms
+        for the same rows read and encoded here (docs/vector-tiles.md).
 
         Examples
         --------
@@ -364,17 +359,30 @@ class Repository:
         >>> repo.vector_tile(TileAddress.of("premises", 0, 0, 0))
         b''
         """
-        postgis = dialects.dialect_name(self.engine.dialect) == "postgresql"
 
         def encode(tile: TileAddress, grid: int | None) -> bytes:
             table = _table(tile.layer)
             conditions = self._tile_conditions(table, tile, grid)
+            fields = LAYERS[tile.layer].fields
             with _storage_errors(), begin_read(self.engine) as conn:
-                if postgis:
-                    return _postgis_tile(conn, table, tile, conditions, attributes)
-                frame = self._select_frame(conn, tile.layer, where=conditions)
-            return encode_tile(join_attributes(frame, LAYERS[tile.layer].id_field, attributes),
-                               tile)
+                rows = conn.execute(select(
+                    *(table.c[f.name] for f in fields),
+                    func.ST_AsBinary(table.c.geometry, type_=LargeBinary)).where(
+                        *conditions)).all()
+            if not rows:
+                return b""
+            # plain arrays, no frames: this is the hot path of a tile
+            cells = list(zip(*rows, strict=True))
+            columns = {f.name: np.asarray(v, dtype=object)
+                       for f, v in zip(fields, cells[:-1], strict=True)}
+            if attributes is not None:
+                columns.update(attributes.lookup(columns[LAYERS[tile.layer].id_field]))
+            geoms = shapely.from_wkb(np.asarray([bytes(b) for b in cells[-1]], dtype=object))
+            hit = shapely.intersects(geoms, shapely.box(*tile.bounds()))
+            if not hit.all():
+                geoms = geoms[hit]
+                columns = {name: values[hit] for name, values in columns.items()}
+            return encode_features(geoms, columns, tile)
 
         return render_tile(address, encode)
 
@@ -382,7 +390,8 @@ class Repository:
         """Rows of ``tile``: intersecting it, and (``grid``) the lowest id of each cell."""
         dialect = self.engine.dialect
         box = tile.bounds()
-        inside = dialects.bbox_filter(dialect, table, box)
+        # bounding boxes only: vector_tile tests the candidates exactly, all at once
+        inside = dialects.bbox_filter(dialect, table, box, exact=False)
         if grid is None:
             return [inside]
         id_col = table.c[LAYERS[tile.layer].id_field]
@@ -799,48 +808,6 @@ class Repository:
             stmt = stmt.offset(offset)
         rows = conn.execute(stmt).all()
         return _rows_to_frame(layer, fields, rows)
-
-
-#: PostgreSQL array types of the analysis columns passed to a tile query.
-_PG_ARRAY = {"bool": "boolean[]", "int": "bigint[]", "float": "float8[]", "text": "text[]"}
-
-
-def _postgis_tile(conn: Connection, table: Table, tile: TileAddress, conditions: Sequence[Any],
-                  attributes: pd.DataFrame | None) -> bytes:
-    """``ST_AsMVT`` of the tile's rows joined with their analysis columns.
-
-    Two steps: the ids of the tile's rows (spatial index), then one query that
-    joins those rows with the analysis values of those ids, passed as bound
-    arrays (``unnest``), and encodes them. Names come from the schema, values
-    are bound.
-    """
-    spec = LAYERS[tile.layer]
-    id_col = table.c[spec.id_field]
-    ids = [str(v) for v in conn.execute(select(id_col).where(*conditions)).scalars()]
-    if not ids:
-        return b""
-    types = tile_fields(tile.layer)
-    extra = [c for c in (attributes.columns if attributes is not None else ())
-             if c in types and c not in spec.field_names]
-    params: dict[str, Any] = {"ids": ids, "name": tile.layer, "z": tile.z, "x": tile.x,
-                              "y": tile.y}
-    looked_up = attributes.reindex(ids) if attributes is not None else None
-    unnest = ["CAST(:ids AS text[])"]
-    for i, col in enumerate(extra):
-        assert looked_up is not None
-        values = looked_up[col].astype(object)
-        params[f"c{i}"] = [None if pd.isna(v) else _db_value(v) for v in values.tolist()]
-        unnest.append(f"CAST(:c{i} AS {_PG_ARRAY[types[col]]})")
-    own = ", ".join(f"l.{f.name}" for f in spec.fields)
-    joined = "".join(f", a.{c}" for c in extra)
-    sql = sqlalchemy.text(
-        f"SELECT ST_AsMVT(t, :name, {EXTENT}, 'geom') FROM ("
-        f"SELECT {own}{joined}, ST_AsMVTGeom(ST_Transform(l.geometry, 3857), "
-        f"ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS geom "
-        f"FROM unnest({', '.join(unnest)}) AS a(_id{joined.replace('a.', '')}) "
-        f"JOIN {table.name} l ON l.{spec.id_field} = a._id) t WHERE t.geom IS NOT NULL")
-    body = conn.execute(sql, params).scalar()
-    return bytes(body) if body else b""
 
 
 def _rows_to_frame(layer: str, fields: Sequence[Field], rows: Sequence[Any]) -> gpd.GeoDataFrame:
