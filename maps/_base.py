@@ -383,6 +383,7 @@ class VectorTileLayer(MacroElement):
                 rendererFactory: L.svg.tile,
                 vectorTileLayerStyles: styles,
                 interactive: true,
+                minZoom: {{ this.min_zoom }},
                 maxNativeZoom: {{ this.max_zoom }},
                 maxZoom: {{ this.max_zoom }},
                 getFeatureId: function (f) { return f.properties[idField]; }
@@ -420,7 +421,7 @@ class VectorTileLayer(MacroElement):
     )
 
     def __init__(self, url: str, layer: str, id_field: str, classes: Sequence[TileClass],
-                 popup: Mapping[str, str], max_zoom: int = 22) -> None:
+                 popup: Mapping[str, str], min_zoom: int = 0, max_zoom: int = 22) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._name = "VectorTileLayer"
         self.url = url.replace("{layer}", layer)
@@ -429,18 +430,51 @@ class VectorTileLayer(MacroElement):
         self.rules = [c.rule() for c in classes]
         self.fields = list(popup)
         self.labels = list(popup.values())
+        self.min_zoom = int(min_zoom)
         self.max_zoom = int(max_zoom)
 
 
 def vector_tile_layer(m: folium.Map, opts: Options, group: folium.FeatureGroup, layer: str,
                       id_field: str, classes: Sequence[TileClass],
-                      popup: Mapping[str, str]) -> list[LegendItem]:
-    """Draw ``layer`` from ``opts.vector_tiles`` into ``group``; the legend rows of its classes."""
+                      popup: Mapping[str, str], *, min_zoom: int = 0) -> list[LegendItem]:
+    """Draw ``layer`` from ``opts.vector_tiles`` into ``group`` (from ``min_zoom`` up); the
+    legend rows of its classes."""
     if opts.vector_tiles is None:
         raise ConfigError("vector_tile_layer needs the vector_tiles option")
     use_vector_grid(m, base_url=opts.base_url)
-    VectorTileLayer(opts.vector_tiles, layer, id_field, classes, popup).add_to(group)
+    VectorTileLayer(opts.vector_tiles, layer, id_field, classes, popup,
+                    min_zoom=min_zoom).add_to(group)
     return [c.legend for c in classes]
+
+
+class BelowZoom(MacroElement):
+    """Shows a layer of the map only below ``zoom`` (e.g. a roll-up that vector tiles replace
+    from that zoom up)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var map = {{ this._parent.get_name() }};
+            var layer = {{ this.layer_name }};
+            var sync = function () {
+                var wanted = map.getZoom() < {{ this.zoom }};
+                if (wanted !== map.hasLayer(layer)) {
+                    if (wanted) { map.addLayer(layer); } else { map.removeLayer(layer); }
+                }
+            };
+            map.on("zoomend", sync);
+            map.whenReady(sync);
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, layer: folium.FeatureGroup, zoom: int) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "BelowZoom"
+        self.layer_name = layer.get_name()
+        self.zoom = int(zoom)
 
 
 def _marker_style(style: Style) -> Style:

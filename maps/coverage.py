@@ -144,10 +144,13 @@ def _premise_classes(m: folium.Map, p: gpd.GeoDataFrame) -> list[base.LegendItem
 
 def _premise_tiles(m: folium.Map, opts: base.Options, p: gpd.GeoDataFrame
                    ) -> list[base.LegendItem]:
-    """All premises from the server's vector tiles, in the classes of :func:`premise_classes`."""
-    group = base.feature_group(m, f"Premises ({len(p)}, vector tiles)")
+    """Every premise from the server's vector tiles from zoom :data:`THIN_BELOW_ZOOM` up, in
+    the classes of :func:`premise_classes` (below it the tiles are thinned: the page shows
+    its H3 roll-up there instead)."""
+    group = base.feature_group(m, f"Premises ({len(p)}, from zoom {THIN_BELOW_ZOOM})")
     return base.vector_tile_layer(m, opts, group, "premises", "premise_id",
-                                  premise_classes("margin_db" in p.columns), COVERAGE_POPUP)
+                                  premise_classes("margin_db" in p.columns), COVERAGE_POPUP,
+                                  min_zoom=THIN_BELOW_ZOOM)
 
 
 def coverage_map(
@@ -203,11 +206,7 @@ def coverage_map(
         base.LegendItem("line", UNLIT_COLOR, "unlit span"),
         base.LegendItem("line", PLANNED_COLOR, "planned span"),
     ]
-    if aggregate and opts.vector_tiles:
-        items += _premise_tiles(m, opts, p)
-        notes.append(f"{len(p)} premises > {max_features}: drawn from vector tiles "
-                     f"(every premise from zoom {THIN_BELOW_ZOOM})")
-    elif aggregate:
+    if aggregate:
         hexes = premise_hexes(p, hex_resolution)
         group = base.feature_group(m, f"Premises by H3 cell ({len(p)} premises)")
         cols = ["h3_cell", "premises", "premises_passed", "units", "units_passed", "coverage_pct"]
@@ -220,7 +219,15 @@ def coverage_map(
         items += [base.LegendItem("fill", c, f"units passed {lab}") for c, lab in
                   zip(COVERAGE_COLORS, ("< 25 %", "25-50 %", "50-75 %", "75-95 %", ">= 95 %"),
                       strict=True)]
-        notes.append(f"{len(p)} premises > {max_features}: rolled up to H3 res {hex_resolution}")
+        if opts.vector_tiles:
+            base.BelowZoom(group, THIN_BELOW_ZOOM).add_to(m)
+            items += _premise_tiles(m, opts, p)
+            notes.append(f"{len(p)} premises > {max_features}: rolled up to H3 res "
+                         f"{hex_resolution} below zoom {THIN_BELOW_ZOOM}, every premise from "
+                         "vector tiles from there")
+        else:
+            notes.append(f"{len(p)} premises > {max_features}: rolled up to H3 res "
+                         f"{hex_resolution}")
     else:
         items += _premise_classes(m, p)
 
