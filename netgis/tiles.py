@@ -15,17 +15,18 @@ box starts (lower left corner) in it. Should the encoded tile still exceed
 thinned (a handful of polygons). From z14 up nothing is thinned.
 
 Where the features come from is the repository's business
-(:meth:`netgis.storage.Repository.tile_features`, over each database's spatial
-index); PostGIS encodes its tiles itself (``ST_AsMVT``), SpatiaLite's rows are
-encoded here by :func:`encode_tile`, a vectorised MVT writer (numpy; the
-``mapbox-vector-tile`` package decodes its output in the tests, but its own
-encoder takes ~0.6 s for 6,000 points, over ten times the latency target).
+(:meth:`netgis.storage.Repository.vector_tile`, over each database's spatial
+index); the rows of either database are encoded here by :func:`encode_features`,
+a vectorised MVT writer (numpy). ``mapbox-vector-tile`` decodes its output in
+the tests, but its own encoder takes ~0.6 s for 6,000 points and PostGIS's
+``ST_AsMVT`` over rows joined with the analysis 2-3 times what this writer
+takes (measured in docs/vector-tiles.md).
 
 Examples
 --------
 >>> tile = TileAddress("premises", 14, 8580, 5541)
 >>> [round(v, 4) for v in tile.bounds()]
-[8.5254, 50.0994, 8.5474, 50.1135]
+[8.5254, 50.205, 8.5474, 50.2191]
 """
 
 from __future__ import annotations
