@@ -10,7 +10,9 @@ server), runs ``netgis serve`` on each in its own process and, once the analysis
   (a cache miss: read through the spatial index, joined with the analysis, encoded), then
   once more (served from the tile cache): p50 / p99 / max latency of each pass;
 - tile sizes: at each zoom 0-16 the ``N_PER_ZOOM`` busiest tiles (by premises) of the
-  premises and spans layers; the largest body at each zoom.
+  premises and spans layers; the largest body at each zoom;
+- the coverage map page opened in headless Chromium, then taken to street zoom over the
+  busiest z14 tile (the SpatiaLite one is the README's screenshot).
 
 Heavy: run it through ``flock /tmp/netgis-heavy.lock`` on a shared machine.
 """
@@ -39,6 +41,8 @@ ZOOMS = range(0, 17)
 POSTGRES = os.environ.get("NETGIS_BENCH_POSTGRES",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 DATA = Path(__file__).with_name(".data")
+#: The README's picture of the 1 M-premise city at street zoom (from the SpatiaLite server).
+SCREENSHOT = Path(__file__).parents[1] / "docs" / "map-coverage-1m-street.png"
 
 
 def _free_port() -> int:
@@ -52,6 +56,12 @@ def _tile_of(lon: np.ndarray, lat: np.ndarray, z: int) -> np.ndarray:
     x = np.floor((lon + 180) / 360 * n).astype(np.int64)
     y = np.floor((1 - np.arcsinh(np.tan(np.radians(lat))) / math.pi) / 2 * n).astype(np.int64)
     return np.column_stack([x, y])
+
+
+def _tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    n = 2 ** z
+    lat = [math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * v / n)))) for v in (y + 1, y)]
+    return x / n * 360 - 180, lat[0], (x + 1) / n * 360 - 180, lat[1]
 
 
 def _busiest(lon: np.ndarray, lat: np.ndarray, z: int, k: int) -> list[tuple[int, int]]:
@@ -137,6 +147,39 @@ def _measure(base: str, lon: np.ndarray, lat: np.ndarray) -> dict[str, object]:
     return out
 
 
+#: Waits until every vector-tile layer of a map page has loaded the tiles of a new view.
+_SET_VIEW = """([lat, lng, zoom]) => new Promise((done) => {
+    const map = window[document.querySelector('.folium-map').id];
+    const grids = Object.keys(window).filter(n => n.startsWith('vector_tile_layer_'))
+        .map(n => window[n]);
+    let waiting = grids.length;
+    grids.forEach(g => g.once('load', () => { if (--waiting === 0) done(true); }));
+    map.setView([lat, lng], zoom, {animate: false});
+})"""
+
+
+def _map_page(base: str, lon: float, lat: float, shot: Path) -> tuple[float, float]:
+    """Seconds to open /maps/coverage in Chromium (page and its tiles: network idle), then
+    to show street zoom (z17) at ``lon``/``lat`` with every premise; a screenshot there."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                     args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        t0 = time.perf_counter()
+        page.goto(f"{base}/maps/coverage", timeout=1_800_000)
+        page.wait_for_load_state("networkidle", timeout=1_800_000)
+        open_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        page.evaluate(_SET_VIEW, [lat, lon, 17])
+        page.wait_for_load_state("networkidle")
+        street_s = time.perf_counter() - t0
+        page.screenshot(path=str(shot))
+        browser.close()
+    return open_s, street_s
+
+
 def main(argv: list[str] | None = None) -> None:
     from netgis.io import read_dataset
     from netgis.storage import Repository
@@ -167,6 +210,11 @@ def main(argv: list[str] | None = None) -> None:
             server, base = _serve(url)
             try:
                 results[kind] = _measure(base, lon, lat)
+                x, y = _busiest(lon, lat, 14, 1)[0]
+                west, south, east, north = _tile_bounds(14, x, y)
+                results[kind]["page"] = _map_page(
+                    base, (west + east) / 2, (south + north) / 2,
+                    SCREENSHOT if kind == "SpatiaLite" else Path(tmp) / "street.png")
             finally:
                 server.terminate()
                 server.wait(timeout=60)
@@ -188,6 +236,12 @@ def main(argv: list[str] | None = None) -> None:
         + " | ".join(_ms(results[k]["cold"]) for k in results) + " |",  # type: ignore[arg-type]
         "| the same tiles again (tile cache), p50 / p99 / max | "
         + " | ".join(_ms(results[k]["cached"]) for k in results) + " |",  # type: ignore[arg-type]
+        "| /maps/coverage opened in Chromium (page and tiles, network idle) | "
+        + " | ".join(f"{results[k]['page'][0]:.1f} s" for k in results)  # type: ignore[index]
+        + " |",
+        "| then street zoom (z17) with every premise drawn | "
+        + " | ".join(f"{results[k]['page'][1]:.1f} s" for k in results)  # type: ignore[index]
+        + " |",
         "| z14 premises tile, largest | "
         + " | ".join(f"{max(results[k]['z14_bytes']) / 1000:.0f} kB"  # type: ignore[call-overload]
                      for k in results) + " |",

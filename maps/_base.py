@@ -442,6 +442,10 @@ def vector_tile_layer(m: folium.Map, opts: Options, group: folium.FeatureGroup, 
     if opts.vector_tiles is None:
         raise ConfigError("vector_tile_layer needs the vector_tiles option")
     use_vector_grid(m, base_url=opts.base_url)
+    # a dot near a tile's edge overflows it: drawn whole, not cut at the tile's SVG
+    figure_of(m).header.add_child(
+        Element("<style>svg.leaflet-tile { overflow: visible; }</style>"),
+        name="netgis_vector_tile_css")
     VectorTileLayer(opts.vector_tiles, layer, id_field, classes, popup,
                     min_zoom=min_zoom).add_to(group)
     return [c.legend for c in classes]

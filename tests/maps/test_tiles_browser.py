@@ -161,6 +161,13 @@ def test_an_attack_in_a_tile_property_stays_text(
     assert len(target) == 1
     pt = target.geometry.iloc[0]
     page = _open_at(browser_context, srv, pt.y, pt.x, 19)
+    # the spans drawn over the premises are put away, as a user unticks their overlay
+    page.page.evaluate("""() => {
+        const map = window[document.querySelector('.folium-map').id];
+        Object.keys(window).filter(n => n.startsWith('vector_tile_layer_'))
+            .map(n => window[n]).filter(g => g.getDataLayerNames().includes('spans'))
+            .forEach(g => map.removeLayer(g));
+    }""")
     xy = page.page.evaluate(
         """([lat, lng]) => {
             const map = window[document.querySelector('.folium-map').id];
@@ -168,6 +175,9 @@ def test_an_attack_in_a_tile_property_stays_text(
             const q = map.latLngToContainerPoint([lat, lng]);
             return [q.x + r.left, q.y + r.top];
         }""", [pt.y, pt.x])
+    hit = page.page.evaluate(
+        "([x, y]) => (document.elementFromPoint(x, y) || {}).getAttribute?.('class')", xy)
+    assert "netgis-premise" in (hit or ""), hit
     page.page.mouse.click(*xy)
     popup = page.page.locator(".leaflet-popup-content")
     popup.wait_for()
