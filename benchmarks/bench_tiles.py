@@ -36,7 +36,7 @@ from benchmarks._record import record
 N_PREMISES = 1_000_000
 SEED = 61
 N_Z14 = 200
-N_PER_ZOOM = 3
+N_PER_ZOOM = 2
 ZOOMS = range(0, 17)
 POSTGRES = os.environ.get("NETGIS_BENCH_POSTGRES",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
