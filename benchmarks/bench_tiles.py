@@ -153,6 +153,9 @@ _SET_VIEW = """([lat, lng, zoom]) => new Promise((done) => {
     const grids = Object.keys(window).filter(n => n.startsWith('vector_tile_layer_'))
         .map(n => window[n]);
     let waiting = grids.length;
+    if (waiting === 0) { done(false); return; }
+    // a view whose tiles never all arrive is an answer too, not a hang
+    setTimeout(() => done(false), 180000);
     grids.forEach(g => g.once('load', () => { if (--waiting === 0) done(true); }));
     map.setView([lat, lng], zoom, {animate: false});
 })"""
@@ -172,7 +175,8 @@ def _map_page(base: str, lon: float, lat: float, shot: Path) -> tuple[float, flo
         page.wait_for_load_state("networkidle", timeout=1_800_000)
         open_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        page.evaluate(_SET_VIEW, [lat, lon, 17])
+        if not page.evaluate(_SET_VIEW, [lat, lon, 17]):
+            raise RuntimeError("the street-zoom tiles did not all load")
         page.wait_for_load_state("networkidle")
         street_s = time.perf_counter() - t0
         page.screenshot(path=str(shot))

@@ -80,6 +80,9 @@ SET_VIEW = """([lat, lng, zoom]) => new Promise((done) => {
     const grids = Object.keys(window).filter(n => n.startsWith('vector_tile_layer_'))
         .map(n => window[n]);
     let waiting = grids.length;
+    if (waiting === 0) { done(false); return; }
+    // a view whose tiles never all arrive is an answer too, not a hang
+    setTimeout(() => done(false), 180000);
     grids.forEach(g => g.once('load', () => { if (--waiting === 0) done(true); }));
     map.setView([lat, lng], zoom, {animate: false});
 })"""
