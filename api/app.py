@@ -36,6 +36,7 @@ from api.routers import maps as map_pages
 from api.routers import metrics as service_metrics
 from api.routers import portal as citizen_portal
 from api.routers import search as address_search
+from api.routers import tiles as vector_tiles
 from api.routers.analysis import ScenarioIn
 from api.services import Services
 from api.settings import Settings
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dashboard_pages.router)
     app.include_router(address_search.router)
     app.include_router(citizen_portal.router)
+    app.include_router(vector_tiles.router)
     # the maps' Leaflet files: every page loads its scripts from this server, no CDN
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     # innermost: the metrics and snapshot middlewares see its 413 like any other answer

@@ -103,10 +103,16 @@ def _problems_for_bad_parameters(doc: dict[str, Any]) -> None:
 ANALYSIS_PARAMETER = "drop_m"
 
 
+#: Paths that take analysis parameters but are never rate limited (SPEC: never for tiles).
+NEVER_LIMITED = ("/tiles/",)
+
+
 def _rate_limit_responses(doc: dict[str, Any]) -> None:
     # an operation taking analysis parameters may start a new analysis, which anonymous
     # clients may do only so often (api.limits): it may answer 429 with Retry-After
-    for path_item in doc.get("paths", {}).values():
+    for path, path_item in doc.get("paths", {}).items():
+        if path.startswith(NEVER_LIMITED):
+            continue
         for operation in path_item.values():
             names = {p.get("name") for p in operation.get("parameters", [])}
             if ANALYSIS_PARAMETER in names:

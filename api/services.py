@@ -41,11 +41,14 @@ if TYPE_CHECKING:
     from netgis.optics import LossBudget
     from netgis.search import PremiseSearch
     from netgis.storage import Repository
+    from netgis.tiles import TileAddress, TileAttributes
 
 log = logging.getLogger("netgis.api.services")
 
 #: Build plans kept per application.
 PLAN_CACHE_SIZE = 4
+#: Bytes of encoded vector tiles kept per application (least recently used dropped first).
+TILE_CACHE_BYTES = 64 * 1024 * 1024
 #: Key of a cached build plan: data version, drop_m, link_m, placement, max_units,
 #: max_extent_m.
 PlanKey = tuple[int, float, float, str, float, float]
@@ -381,6 +384,69 @@ class PageCache:
         return self._pages.keys()
 
 
+@dataclass(frozen=True)
+class TileAnswer:
+    """A vector tile as the API answers it: its ETag and its bytes (None: not modified)."""
+
+    etag: str
+    body: bytes | None
+
+
+class TileCache:
+    """Encoded vector tiles by (analysis key, layer, z, x, y), at most ``max_bytes`` of them.
+
+    A tile missing from the cache is encoded by the caller; two callers asking for
+    the same missing tile at once may both encode it (cheap, and never wrong).
+
+    Examples
+    --------
+    >>> cache = TileCache(max_bytes=5)
+    >>> cache.put(("a",), b"1234"); cache.put(("b",), b"56"); cache.get(("a",)) is None
+    True
+    """
+
+    def __init__(self, max_bytes: int = TILE_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._tiles: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: Hashable) -> bytes | None:
+        """The kept tile of ``key`` (marked as used), or None."""
+        with self._lock:
+            body = self._tiles.get(key)
+            if body is not None:
+                self._tiles.move_to_end(key)
+            return body
+
+    def put(self, key: Hashable, body: bytes) -> None:
+        """Keep ``body`` for ``key``, dropping the least recently used tiles beyond the budget."""
+        with self._lock:
+            old = self._tiles.pop(key, None)
+            self._bytes -= len(old) if old is not None else 0
+            self._tiles[key] = body
+            self._bytes += len(body)
+            while self._bytes > self.max_bytes and len(self._tiles) > 1:
+                _, dropped = self._tiles.popitem(last=False)
+                self._bytes -= len(dropped)
+
+
+def tile_etag(key: AnalysisKey, address: TileAddress) -> str:
+    """The strong ETag of a tile: its address and the analysis (data version, parameters)."""
+    import hashlib
+
+    text = repr((key, address.layer, address.z, address.x, address.y))
+    return '"' + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] + '"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header names ``etag`` (or is ``*``), weak tags included."""
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
 class SnapshotKeeper:
     """Stores one KPI snapshot per data version (at the server's drop length).
 
@@ -445,6 +511,9 @@ class Services:
         # the address index of the default analysis of the newest data version
         self.searches: SingleFlight[int, PremiseSearch] = SingleFlight(1)
         self.limiter = RateLimiter(settings.analysis_rate_per_minute, settings.analysis_burst)
+        self.tiles = TileCache()
+        self._tile_attributes: SingleFlight[tuple[AnalysisKey, str], TileAttributes | None] = (
+            SingleFlight(4 * max(1, settings.analysis_cache_size)))
         self._repo: Repository | None = None
         self._ready = False
         self._connect_lock = threading.Lock()
@@ -593,3 +662,48 @@ class Services:
         """Store a KPI snapshot of the current data unless one exists (its id, or None)."""
         return self.snapshots.ensure(self.repo, self.analyses, float(self.settings.drop_m),
                                      self.budget())
+
+    # ------------------------------------------------------------------ vector tiles
+
+    def analysis_for_tiles(self, drop_m: float | None = None, budget: LossBudget | None = None
+                           ) -> tuple[AnalysisKey, Analysis]:
+        """The analysis tiles are made of and its key (data version and parameters).
+
+        Never refused: tiles are not rate limited (SPEC), whatever the parameters.
+        """
+        drop = self.drop_m(drop_m)
+        optics = self.budget(budget)
+        version, result = self.analyses.analysis(self.repo, drop, optics)
+        return analysis_key(version, drop, *optics.key()), result
+
+    def tile_attributes(self, layer: str, drop_m: float | None = None,
+                        budget: LossBudget | None = None
+                        ) -> tuple[AnalysisKey, TileAttributes | None]:
+        """The analysis columns vector tiles of ``layer`` carry, indexed by the layer's id.
+
+        The one place tiles get analysis values from: today the cached in-memory
+        analysis (computed once per data version and parameters, never refused:
+        tiles are not rate limited); stored result tables can take its place here.
+        Returns the analysis key (data version and parameters) the values belong
+        to, and the frame (None for a layer without analysis columns).
+        """
+        from netgis.tiles import tile_attributes
+
+        key, result = self.analysis_for_tiles(drop_m, budget)
+        return key, self._tile_attributes.get((key, layer),
+                                              lambda: tile_attributes(result, layer))
+
+    def tile(self, address: TileAddress, drop_m: float | None = None,
+             budget: LossBudget | None = None, if_none_match: str | None = None) -> TileAnswer:
+        """The vector tile ``address`` of the current data, cached per data version and
+        analysis parameters; no body when ``if_none_match`` names its ETag."""
+        key, attributes = self.tile_attributes(address.layer, drop_m, budget)
+        etag = tile_etag(key, address)
+        if etag_matches(if_none_match, etag):
+            return TileAnswer(etag, None)
+        cache_key = (key, address)
+        body = self.tiles.get(cache_key)
+        if body is None:
+            body = self.repo.vector_tile(address, attributes)
+            self.tiles.put(cache_key, body)
+        return TileAnswer(etag, body)

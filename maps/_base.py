@@ -6,7 +6,7 @@ import html
 import itertools
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
 
 import folium
@@ -19,7 +19,7 @@ from branca.element import Element, MacroElement
 from folium.template import Template as FoliumTemplate
 from jinja2 import Template
 
-from maps.assets import use_local_assets
+from maps.assets import use_local_assets, use_vector_grid
 from maps.figure import figure_of
 from netgis.errors import ConfigError, Problem, ValidationError
 from netgis.schema import DEFAULT_HEX_RESOLUTION, DEFAULT_MAX_FEATURES
@@ -87,6 +87,12 @@ class MapOptions(TypedDict, total=False):
         Above this many features a layer is rolled up into H3 hexagons, merged
         into one line or cut to its worst items (each builder says which);
         :data:`DEFAULT_MAX_FEATURES` by default.
+    vector_tiles
+        URL template of the server's vector tiles of a layer, with ``{layer}``,
+        ``{z}``, ``{x}`` and ``{y}`` (e.g. ``/tiles/{layer}/{z}/{x}/{y}.mvt``).
+        When given, a layer above ``max_features`` is drawn from these tiles
+        (every feature at street zoom) instead of being rolled up; None (the
+        default, a self-contained page) rolls it up.
     """
 
     m: folium.Map | None
@@ -94,6 +100,7 @@ class MapOptions(TypedDict, total=False):
     tiles_attribution: str
     base_url: str
     max_features: int
+    vector_tiles: str | None
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ class Options:
     tiles_attribution: str = ""
     base_url: str = "/static"
     max_features: int = DEFAULT_MAX_FEATURES
+    vector_tiles: str | None = None
 
     @classmethod
     def of(cls, options: MapOptions, hex_resolution: int = DEFAULT_HEX_RESOLUTION) -> Options:
@@ -287,6 +295,198 @@ def geojson_layer(
         zoom_on_click=False,
         **kwargs,
     )
+
+
+@dataclass(frozen=True)
+class TileClass:
+    """One style class of a vector-tile layer: the features whose properties match, how they
+    are drawn (Leaflet path options, with ``className``), and their legend row.
+
+    A feature matches when each ``equal`` property has that value and each ``at_least`` /
+    ``below`` property is a number in that range; the first matching class wins.
+    """
+
+    style: Style
+    legend: LegendItem
+    equal: Mapping[str, Any] = field(default_factory=dict)
+    at_least: Mapping[str, float] = field(default_factory=dict)
+    below: Mapping[str, float] = field(default_factory=dict)
+
+    def rule(self) -> dict[str, Any]:
+        """The class as the page's style function reads it."""
+        return {"equal": dict(self.equal), "at_least": dict(self.at_least),
+                "below": dict(self.below), "style": self.style}
+
+    def matches(self, frame: pd.DataFrame) -> np.ndarray:
+        """Which rows of ``frame`` match, as the page decides it (a missing column: none)."""
+        out = np.ones(len(frame), dtype=bool)
+        for name, value in self.equal.items():
+            col = frame[name] if name in frame.columns else pd.Series(pd.NA, index=frame.index)
+            out &= (col == value).fillna(False).to_numpy(bool)
+        for name, lo in self.at_least.items():
+            out &= _numbers(frame, name) >= lo
+        for name, hi in self.below.items():
+            out &= _numbers(frame, name) < hi
+        return out
+
+
+def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """Column ``name`` as floats (NaN where missing: no comparison holds)."""
+    if name not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return frame[name].to_numpy(dtype=float, na_value=np.nan)
+
+
+def class_masks(frame: pd.DataFrame, classes: Sequence[TileClass]) -> list[np.ndarray]:
+    """Each row in the first of ``classes`` it matches (one mask per class)."""
+    left = np.ones(len(frame), dtype=bool)
+    masks = []
+    for c in classes:
+        mask = left & c.matches(frame)
+        left &= ~mask
+        masks.append(mask)
+    return masks
+
+
+class VectorTileLayer(MacroElement):
+    """A layer drawn from the server's vector tiles (Leaflet.VectorGrid, vendored, SVG).
+
+    Each feature is styled by the first of ``classes`` its tile properties
+    match (features matching none are not drawn); a click opens a popup of
+    ``popup`` rows built from DOM text nodes (values are never parsed as HTML).
+    The layer object is ``window[<name>]`` and keeps the features of its
+    loaded tiles by id (VectorGrid's ``getFeatureId``), for tools and tests.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = (function () {
+            var rules = {{ this.rules|tojson }};
+            var fields = {{ this.fields|tojson }};
+            var labels = {{ this.labels|tojson }};
+            var idField = {{ this.id_field|tojson }};
+            var number = function (v) { return typeof v === "number" && isFinite(v); };
+            var matches = function (rule, p) {
+                var k;
+                for (k in rule.equal) {
+                    if (p[k] !== rule.equal[k]) { return false; }
+                }
+                for (k in rule.at_least) {
+                    if (!number(p[k]) || p[k] < rule.at_least[k]) { return false; }
+                }
+                for (k in rule.below) {
+                    if (!number(p[k]) || p[k] >= rule.below[k]) { return false; }
+                }
+                return true;
+            };
+            var styles = {};
+            styles[{{ this.layer|tojson }}] = function (p) {
+                for (var i = 0; i < rules.length; i++) {
+                    if (matches(rules[i], p)) { return rules[i].style; }
+                }
+                return [];
+            };
+            var grid = L.vectorGrid.protobuf({{ this.url|tojson }}, {
+                rendererFactory: L.svg.tile,
+                vectorTileLayerStyles: styles,
+                interactive: true,
+                minZoom: {{ this.min_zoom }},
+                maxNativeZoom: {{ this.max_zoom }},
+                maxZoom: {{ this.max_zoom }},
+                getFeatureId: function (f) { return f.properties[idField]; }
+            });
+            // Leaflet 1.9 places an event on a small circle by its getLatLng(), which a
+            // tile's point (VectorGrid 1.3) inherits without having a position: the event
+            // is placed at the mouse instead
+            var createLayer = grid._createLayer;
+            grid._createLayer = function (feat, pxPerExtent) {
+                var featureLayer = createLayer.call(this, feat, pxPerExtent);
+                featureLayer.getLatLng = undefined;
+                return featureLayer;
+            };
+            grid.on("click", function (e) {
+                var p = e.layer.properties || {};
+                var div = L.DomUtil.create("div");
+                var table = L.DomUtil.create("table", "", div);
+                fields.forEach(function (name, i) {
+                    var v = p[name];
+                    if (v === undefined || v === null) { return; }
+                    var row = L.DomUtil.create("tr", "", table);
+                    L.DomUtil.create("th", "", row).textContent = String(labels[i]);
+                    L.DomUtil.create("td", "", row).textContent =
+                        typeof v === "number" ? v.toLocaleString() : String(v);
+                });
+                // a tile's SVG events carry no position: the map reads it from the mouse
+                var at = e.latlng || grid._map.mouseEventToLatLng(e.originalEvent);
+                L.popup().setLatLng(at).setContent(div).openOn(grid._map);
+            });
+            grid.addTo({{ this._parent.get_name() }});
+            return grid;
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, url: str, layer: str, id_field: str, classes: Sequence[TileClass],
+                 popup: Mapping[str, str], min_zoom: int = 0, max_zoom: int = 22) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "VectorTileLayer"
+        self.url = url.replace("{layer}", layer)
+        self.layer = layer
+        self.id_field = id_field
+        self.rules = [c.rule() for c in classes]
+        self.fields = list(popup)
+        self.labels = list(popup.values())
+        self.min_zoom = int(min_zoom)
+        self.max_zoom = int(max_zoom)
+
+
+def vector_tile_layer(m: folium.Map, opts: Options, group: folium.FeatureGroup, layer: str,
+                      id_field: str, classes: Sequence[TileClass],
+                      popup: Mapping[str, str], *, min_zoom: int = 0) -> list[LegendItem]:
+    """Draw ``layer`` from ``opts.vector_tiles`` into ``group`` (from ``min_zoom`` up); the
+    legend rows of its classes."""
+    if opts.vector_tiles is None:
+        raise ConfigError("vector_tile_layer needs the vector_tiles option")
+    use_vector_grid(m, base_url=opts.base_url)
+    # a dot near a tile's edge overflows it: drawn whole, not cut at the tile's SVG
+    figure_of(m).header.add_child(
+        Element("<style>svg.leaflet-tile { overflow: visible; }</style>"),
+        name="netgis_vector_tile_css")
+    VectorTileLayer(opts.vector_tiles, layer, id_field, classes, popup,
+                    min_zoom=min_zoom).add_to(group)
+    return [c.legend for c in classes]
+
+
+class BelowZoom(MacroElement):
+    """Shows a layer of the map only below ``zoom`` (e.g. a roll-up that vector tiles replace
+    from that zoom up)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var map = {{ this._parent.get_name() }};
+            var layer = {{ this.layer_name }};
+            var sync = function () {
+                var wanted = map.getZoom() < {{ this.zoom }};
+                if (wanted !== map.hasLayer(layer)) {
+                    if (wanted) { map.addLayer(layer); } else { map.removeLayer(layer); }
+                }
+            };
+            map.on("zoomend", sync);
+            map.whenReady(sync);
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, layer: folium.FeatureGroup, zoom: int) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "BelowZoom"
+        self.layer_name = layer.get_name()
+        self.zoom = int(zoom)
 
 
 def _marker_style(style: Style) -> Style:

@@ -29,6 +29,10 @@ from maps.figure import figure_of
 VENDOR_JS: tuple[tuple[str, str], ...] = (("leaflet", "vendor/leaflet/dist/leaflet.js"),)
 #: Style sheets a page loads, as (folium link name, path under the static directory).
 VENDOR_CSS: tuple[tuple[str, str], ...] = (("leaflet_css", "vendor/leaflet/dist/leaflet.css"),)
+#: Leaflet.VectorGrid (bundled with pbf and vector-tile): loaded only by a page that draws a
+#: layer from the server's vector tiles (:class:`maps._base.VectorTileLayer`).
+VECTORGRID_JS = ("leaflet_vectorgrid",
+                 "vendor/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js")
 
 _SOURCE_MAP = re.compile(r"^\s*//# sourceMappingURL=.*$", re.M)
 _CSS_URL = re.compile(r"url\((['\"]?)([^)'\"]+)\1\)")
@@ -61,6 +65,13 @@ def use_local_assets(m: folium.Map, *, base_url: str = "/static") -> folium.Map:
     m.default_js = [(name, f"{root}/{path}") for name, path in VENDOR_JS]
     m.default_css = [(name, f"{root}/{path}") for name, path in VENDOR_CSS]
     return m
+
+
+def use_vector_grid(m: folium.Map, *, base_url: str = "/static") -> None:
+    """Load Leaflet.VectorGrid (after Leaflet) in ``m``'s page, once."""
+    name, path = VECTORGRID_JS
+    if all(n != name for n, _ in m.default_js):
+        m.default_js = [*m.default_js, (name, f"{base_url.rstrip('/')}/{path}")]
 
 
 def _data_uri(path: Path) -> str:

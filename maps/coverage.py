@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Unpack
+from typing import Any, Unpack
 
 import folium
 import geopandas as gpd
@@ -12,6 +12,7 @@ import pandas as pd
 from maps import _base as base
 from netgis.gaps import h3_cells
 from netgis.schema import CORE, DEFAULT_HEX_RESOLUTION
+from netgis.tiles import THIN_BELOW_ZOOM
 
 PASSED_COLOR = "#1a9850"
 NOT_PASSED_COLOR = "#d73027"
@@ -81,32 +82,75 @@ def span_lines(
     return []
 
 
-def _premise_classes(m: folium.Map, p: gpd.GeoDataFrame, passed: np.ndarray
-                     ) -> list[base.LegendItem]:
-    """Passed premises by optical margin (when the analysis has it), then the unpassed."""
-    if "margin_db" in p.columns:
-        margin = p["margin_db"].to_numpy(dtype=float, na_value=np.nan)
-        roomy = passed & (margin >= TIGHT_MARGIN_DB)
-        tight = passed & (margin >= 0) & (margin < TIGHT_MARGIN_DB)
-        out = passed & ~roomy & ~tight
+#: Premises drawn as dots: radius and fill of every class.
+_DOT = {"radius": 3.5, "weight": 1, "fill": True, "fillOpacity": 0.85}
+
+
+def _dot_class(color: str, css_class: str, label: str, **match: Any) -> base.TileClass:
+    style = {**_DOT, "color": color, "fillColor": color, "className": css_class}
+    return base.TileClass(style, base.LegendItem("dot", color, label), **match)
+
+
+def premise_classes(with_margin: bool) -> list[base.TileClass]:
+    """The premise classes of the coverage map, first match wins: passed premises by optical
+    margin (``with_margin``: when the analysis has it), then the unpassed."""
+    if with_margin:
         classes = [
-            (roomy, PASSED_COLOR, "netgis-premise-passed",
-             f"passed, in budget (margin {TIGHT_MARGIN_DB:g} dB or more)"),
-            (tight, TIGHT_COLOR, "netgis-premise-tight",
-             f"passed, tight (margin under {TIGHT_MARGIN_DB:g} dB)"),
-            (out, OUT_OF_BUDGET_COLOR, "netgis-premise-out-of-budget",
-             "passed, out of optical budget"),
+            _dot_class(PASSED_COLOR, "netgis-premise-passed",
+                       f"passed, in budget (margin {TIGHT_MARGIN_DB:g} dB or more)",
+                       equal={"passed": True}, at_least={"margin_db": TIGHT_MARGIN_DB}),
+            _dot_class(TIGHT_COLOR, "netgis-premise-tight",
+                       f"passed, tight (margin under {TIGHT_MARGIN_DB:g} dB)",
+                       equal={"passed": True}, at_least={"margin_db": 0.0},
+                       below={"margin_db": TIGHT_MARGIN_DB}),
+            _dot_class(OUT_OF_BUDGET_COLOR, "netgis-premise-out-of-budget",
+                       "passed, out of optical budget", equal={"passed": True}),
         ]
     else:
-        classes = [(passed, PASSED_COLOR, "netgis-premise-passed", "passed")]
-    classes.append((~passed, NOT_PASSED_COLOR, "netgis-premise-unpassed", "not passed"))
+        classes = [_dot_class(PASSED_COLOR, "netgis-premise-passed", "passed",
+                              equal={"passed": True})]
+    classes.append(_dot_class(NOT_PASSED_COLOR, "netgis-premise-unpassed", "not passed"))
+    return classes
+
+
+def span_classes() -> list[base.TileClass]:
+    """The span classes of the coverage map, first match wins: lit, planned, unlit."""
+    def line(color: str, css_class: str, label: str, dash: str | None, weight: float,
+             **match: Any) -> base.TileClass:
+        style: dict[str, Any] = {"color": color, "weight": weight, "opacity": 0.9,
+                                 "className": css_class}
+        if dash:
+            style["dashArray"] = dash
+        return base.TileClass(style, base.LegendItem("line", color, label), **match)
+
+    return [line(LIT_COLOR, "netgis-span-lit", "lit span", None, 3, equal={"lit": True}),
+            line(PLANNED_COLOR, "netgis-span-planned", "planned span", "2 5", 2,
+                 equal={"status": "planned"}),
+            line(UNLIT_COLOR, "netgis-span-unlit", "unlit span", "6 4", 3)]
+
+
+def _premise_classes(m: folium.Map, p: gpd.GeoDataFrame) -> list[base.LegendItem]:
+    """Passed premises by optical margin (when the analysis has it), then the unpassed."""
+    classes = premise_classes("margin_db" in p.columns)
     items = []
-    for mask, color, css_class, label in classes:
+    for cls, mask in zip(classes, base.class_masks(p, classes), strict=True):
         count = int(mask.sum())
-        base.premise_points(base.feature_group(m, f"Premises {label} ({count})"), p[mask], color,
-                            css_class, popup=COVERAGE_POPUP)
-        items.append(base.LegendItem("dot", color, label))
+        base.premise_points(base.feature_group(m, f"Premises {cls.legend.label} ({count})"),
+                            p[mask], cls.legend.color, cls.style["className"],
+                            popup=COVERAGE_POPUP)
+        items.append(cls.legend)
     return items
+
+
+def _premise_tiles(m: folium.Map, opts: base.Options, p: gpd.GeoDataFrame
+                   ) -> list[base.LegendItem]:
+    """Every premise from the server's vector tiles from zoom :data:`THIN_BELOW_ZOOM` up, in
+    the classes of :func:`premise_classes` (below it the tiles are thinned: the page shows
+    its H3 roll-up there instead)."""
+    group = base.feature_group(m, f"Premises ({len(p)}, from zoom {THIN_BELOW_ZOOM})")
+    return base.vector_tile_layer(m, opts, group, "premises", "premise_id",
+                                  premise_classes("margin_db" in p.columns), COVERAGE_POPUP,
+                                  min_zoom=THIN_BELOW_ZOOM)
 
 
 def coverage_map(
@@ -149,13 +193,14 @@ def coverage_map(
     base.require_columns(spans, "spans", ["span_id", "status", "lit"])
     base.require_columns(nodes, "nodes", ["node_id", "kind"])
     aggregate = len(premises) > max_features
-    m = opts.start(prefer_canvas=aggregate or len(spans) > max_features)
+    # a canvas for big GeoJSON layers; none with vector tiles (it would take their clicks)
+    m = opts.start(prefer_canvas=not opts.vector_tiles
+                   and (aggregate or len(spans) > max_features))
     p = base.to_wgs84(premises)
     s = base.to_wgs84(spans)
     n = base.to_wgs84(nodes)
 
     notes: list[str] = []
-    passed = p["passed"].fillna(False).to_numpy(bool)
     items: list[base.LegendItem] = [
         base.LegendItem("line", LIT_COLOR, "lit span"),
         base.LegendItem("line", UNLIT_COLOR, "unlit span"),
@@ -174,26 +219,31 @@ def coverage_map(
         items += [base.LegendItem("fill", c, f"units passed {lab}") for c, lab in
                   zip(COVERAGE_COLORS, ("< 25 %", "25-50 %", "50-75 %", "75-95 %", ">= 95 %"),
                       strict=True)]
-        notes.append(f"{len(p)} premises > {max_features}: rolled up to H3 res {hex_resolution}")
+        if opts.vector_tiles:
+            base.BelowZoom(group, THIN_BELOW_ZOOM).add_to(m)
+            items += _premise_tiles(m, opts, p)
+            notes.append(f"{len(p)} premises > {max_features}: rolled up to H3 res "
+                         f"{hex_resolution} below zoom {THIN_BELOW_ZOOM}, every premise from "
+                         "vector tiles from there")
+        else:
+            notes.append(f"{len(p)} premises > {max_features}: rolled up to H3 res "
+                         f"{hex_resolution}")
     else:
-        items += _premise_classes(m, p, passed)
+        items += _premise_classes(m, p)
 
-    lit = s["lit"].fillna(False).to_numpy(bool)
-    planned = (s["status"] == "planned").to_numpy()
     # drawn over the premises: the plant stays visible in dense streets
-    notes += span_lines(
-        m,
-        s,
-        [
-            ("Lit spans", "netgis-span-lit", lit,
-             {"color": LIT_COLOR, "weight": 3, "opacity": 0.9}, True),
-            ("Unlit spans", "netgis-span-unlit", ~lit & ~planned,
-             {"color": UNLIT_COLOR, "weight": 3, "opacity": 0.9, "dashArray": "6 4"}, True),
-            ("Planned spans", "netgis-span-planned", planned & ~lit,
-             {"color": PLANNED_COLOR, "weight": 2, "opacity": 0.9, "dashArray": "2 5"}, True),
-        ],
-        max_features=max_features,
-    )
+    classes = span_classes()
+    if len(s) > max_features and opts.vector_tiles:
+        group = base.feature_group(m, f"Spans ({len(s)}, vector tiles)")
+        base.vector_tile_layer(m, opts, group, "spans", "span_id", classes, base.SPAN_POPUP)
+        notes.append(f"{len(s)} spans > {max_features}: drawn from vector tiles")
+    else:
+        overlays = {"netgis-span-lit": "Lit spans", "netgis-span-planned": "Planned spans",
+                    "netgis-span-unlit": "Unlit spans"}
+        groups = [(overlays[c.style["className"]], c.style["className"], mask, c.style, True)
+                  for c, mask in zip(classes, base.class_masks(s, classes), strict=True)]
+        # the overlays in their usual order: lit, unlit, planned
+        notes += span_lines(m, s, [groups[0], groups[2], groups[1]], max_features=max_features)
 
     items += base.plant_nodes(m, n, CORE, color=CORE_COLOR, radius=8, label="Cores",
                               popup=base.NODE_POPUP)

@@ -3,10 +3,14 @@
 # the released npm packages (no CDN at run time). Run by hand when upgrading an
 # asset; tests and builds never run it. Needs `npm` and the npm registry.
 #
-# Leaflet for the maps: the map builders draw premises as circle markers,
-# write their own legend HTML and aggregate large layers to H3 hexagons, so
-# folium's other defaults (jquery, bootstrap, awesome-markers, font-awesome)
-# and leaflet.markercluster are never referenced (see maps/assets.py).
+# Leaflet, and Leaflet.VectorGrid for the layers a page draws from the server's
+# vector tiles (maps/_base.py VectorTileLayer; its bundled build carries pbf and
+# vector-tile, BSD licensed; its README holds its Beerware licence and theirs).
+# The map builders draw premises as circle markers, write their own legend HTML
+# and aggregate large layers to H3 hexagons or vector tiles, so folium's other
+# defaults (jquery, bootstrap, awesome-markers, font-awesome) and
+# leaflet.markercluster are never referenced (see maps/assets.py). Vega, Vega-Lite
+# and vega-embed draw the dashboard's charts; axe-core runs only in the browser tests.
 #
 # Usage: scripts/vendor-assets.sh            (from the repository root)
 set -euo pipefail
@@ -18,6 +22,7 @@ ASSETS=(
   "vega-lite@6.5.0 LICENSE build/vega-lite.min.js"
   "vega-embed@7.3.0 LICENSE build/vega-embed.min.js"
   "axe-core@4.10.3 LICENSE LICENSE-3RD-PARTY.txt axe.min.js"
+  "leaflet.vectorgrid@1.3.0 README.md dist/Leaflet.VectorGrid.bundled.min.js"
 )
 
 root="$(cd "$(dirname "$0")/.." && pwd)"

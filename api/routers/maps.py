@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import HTMLResponse
@@ -70,7 +71,7 @@ _HTML_PAGE: dict[int | str, dict[str, Any]] = {
 
 def _build(kind: str, services: Services, settings: Settings, version: int, result: Any,
            area_id: str | None, box: tuple[float, float, float, float] | None,
-           failed: tuple[tuple[str, ...], ...], top: int) -> MapPage:
+           failed: tuple[tuple[str, ...], ...], top: int, drop_m: float | None) -> MapPage:
     """Render the ``kind`` page of ``result`` (with a scenario overlay when given)."""
     from maps.csp import secure_html
     from maps.kinds import build_map
@@ -88,9 +89,12 @@ def _build(kind: str, services: Services, settings: Settings, version: int, resu
 
         extra["ranking"] = services.plan(version, result, DEFAULT_LINK_M,
                                          DEFAULT_PLACEMENT).clusters
+    # layers above the page's feature limit are drawn from /tiles, at the same drop length
+    query = f"?{urlencode({'drop_m': drop_m})}" if drop_m is not None else ""
     try:
         m = build_map(kind, result, bbox=box, area_id=area_id,
-                      tiles_url=settings.tiles_url or None, base_url="/static", **extra)
+                      tiles_url=settings.tiles_url or None, base_url="/static",
+                      vector_tiles=f"/tiles/{{layer}}/{{z}}/{{x}}/{{y}}.mvt{query}", **extra)
     except ValidationError as exc:
         # a box with no area is a bad query parameter (400), as parse_bbox's checks
         if any(p.field == "bbox" for p in exc.problems):
@@ -110,7 +114,7 @@ def _render(kind: str, services: Services, settings: Settings, area_id: str | No
     key = (version, kind, float(result.drop_m), area_id, box, failed,
            top if kind == "criticality" else None)
     page = services.map_page(key, lambda: _build(kind, services, settings, version, result,
-                                                 area_id, box, failed, top))
+                                                 area_id, box, failed, top, drop_m))
     # no-cache: a browser may keep the page but asks again (with If-None-Match) every time
     headers = {"ETag": page.etag, "Cache-Control": "no-cache"}
     if page.matches(if_none_match):

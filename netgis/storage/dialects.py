@@ -29,6 +29,7 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Index,
+    Integer,
     LargeBinary,
     String,
     Table,
@@ -119,15 +120,20 @@ def envelope(dialect: Dialect, bbox: Sequence[float]) -> ColumnElement[Any]:
 
 
 def bbox_filter(dialect: Dialect, table: Table, bbox: Sequence[float],
-                column: str = "geometry") -> ColumnElement[bool]:
+                column: str = "geometry", *, exact: bool = True) -> ColumnElement[bool]:
     """Rows of ``table`` whose geometry intersects the WGS84 ``bbox``, using the spatial index.
 
     PostGIS uses its GIST index through ``ST_Intersects``; SpatiaLite needs the
     R*Tree asked explicitly through its ``SpatialIndex`` virtual table.
+    ``exact=False``: rows whose bounding box intersects it, a superset that
+    spares the database the exact test of each row (exact for points); the
+    caller tests the rest.
     """
     geom = table.c[column]
     box = envelope(dialect, bbox)
     if dialect_name(dialect) == "postgresql":
+        if not exact:
+            return geom.op("&&", return_type=Boolean)(box)
         # a bare ST_Intersects (not "IS TRUE") is what lets the planner use the GIST index
         return func.ST_Intersects(geom, box, type_=Boolean)
     candidates = text(
@@ -139,7 +145,34 @@ def bbox_filter(dialect: Dialect, table: Table, bbox: Sequence[float],
                             (float(v) for v in bbox), strict=True)))
     # ROWID is what the SpatiaLite R*Tree indexes; the name comes from the model.
     rowid: ColumnElement[Any] = literal_column(f"{table.name}.ROWID")
+    if not exact:
+        return and_(rowid.in_(candidates), func.MbrIntersects(geom, box) == 1)
     return and_(rowid.in_(candidates), func.ST_Intersects(geom, box) == 1)
+
+
+def grid_cell(dialect: Dialect, table: Table, bbox: Sequence[float], grid: int,
+              column: str = "geometry") -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """Column and row of each geometry's bounding-box corner (min x, min y) on a ``grid`` x
+    ``grid`` grid over the WGS84 ``bbox`` (vector-tile thinning); a corner left of or below
+    the box counts in the first column or row.
+    """
+    geom = table.c[column]
+    west, south, east, north = (float(v) for v in bbox)
+    sx, sy = grid / (east - west), grid / (north - south)
+    if dialect_name(dialect) == "sqlite":
+        # SQLite's CAST truncates: the corner is clamped into the box first, so it floors
+        return (cast((func.max(func.MbrMinX(geom), west) - west) * sx, Integer),
+                cast((func.max(func.MbrMinY(geom), south) - south) * sy, Integer))
+    return (func.floor((func.greatest(func.ST_XMin(geom), west) - west) * sx),
+            func.floor((func.greatest(func.ST_YMin(geom), south) - south) * sy))
+
+
+def lowest_id(dialect: Dialect, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The lowest of ``column``'s text values in code point order (an aggregate)."""
+    if dialect_name(dialect) == "postgresql":
+        # the database's collation may sort by language; "C" is code point order
+        return func.min(column.collate("C"))
+    return func.min(column)  # SQLite's BINARY: UTF-8 bytes, the code point order
 
 
 def distance_m(dialect: Dialect, a: ColumnElement[Any],

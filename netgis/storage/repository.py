@@ -74,6 +74,7 @@ from netgis.storage.models import (
     ROW_VERSION,
     SRID,
 )
+from netgis.tiles import TileAddress, TileAttributes, encode_features, render_tile
 from netgis.validate import validate_frames
 
 WriteMode = Literal["insert", "upsert"]
@@ -337,6 +338,66 @@ class Repository:
             page = self._select_frame(conn, layer, where=conditions,
                                       order_by=id_col, limit=limit, offset=offset)
         return page, matched
+
+    def vector_tile(self, address: TileAddress,
+                    attributes: TileAttributes | None = None) -> bytes:
+        """The Mapbox Vector Tile of ``address`` (see :mod:`netgis.tiles`); ``b""`` when empty.
+
+        Features come through the spatial index (PostGIS GIST, SpatiaLite R*Tree):
+        every one intersecting the tile, or below z14 the thinned ones. Each
+        carries the layer's fields and, joined by id, the columns of
+        ``attributes`` (by the layer's id: the analysis). The rows of either
+        database are encoded by :func:`netgis.tiles.encode_features`: measured on
+        a z14 tile of 1,436 premises, PostGIS's ``ST_AsMVT`` over the rows joined
+        with the analysis values (bound as arrays) took 175-280 ms against 80 ms
+        for the same rows read and encoded here (docs/vector-tiles.md).
+
+        Examples
+        --------
+        >>> from netgis.tiles import TileAddress
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> repo.vector_tile(TileAddress.of("premises", 0, 0, 0))
+        b''
+        """
+
+        def encode(tile: TileAddress, grid: int | None) -> bytes:
+            table = _table(tile.layer)
+            conditions = self._tile_conditions(table, tile, grid)
+            fields = LAYERS[tile.layer].fields
+            with _storage_errors(), begin_read(self.engine) as conn:
+                rows = conn.execute(select(
+                    *(table.c[f.name] for f in fields),
+                    func.ST_AsBinary(table.c.geometry, type_=LargeBinary)).where(
+                        *conditions)).all()
+            if not rows:
+                return b""
+            # plain arrays, no frames: this is the hot path of a tile
+            cells = list(zip(*rows, strict=True))
+            columns = {f.name: np.asarray(v, dtype=object)
+                       for f, v in zip(fields, cells[:-1], strict=True)}
+            if attributes is not None:
+                columns.update(attributes.lookup(columns[LAYERS[tile.layer].id_field]))
+            geoms = shapely.from_wkb(np.asarray([bytes(b) for b in cells[-1]], dtype=object))
+            hit = shapely.intersects(geoms, shapely.box(*tile.bounds()))
+            if not hit.all():
+                geoms = geoms[hit]
+                columns = {name: values[hit] for name, values in columns.items()}
+            return encode_features(geoms, columns, tile)
+
+        return render_tile(address, encode)
+
+    def _tile_conditions(self, table: Table, tile: TileAddress, grid: int | None) -> list[Any]:
+        """Rows of ``tile``: intersecting it, and (``grid``) the lowest id of each cell."""
+        dialect = self.engine.dialect
+        box = tile.bounds()
+        # bounding boxes only: vector_tile tests the candidates exactly, all at once
+        inside = dialects.bbox_filter(dialect, table, box, exact=False)
+        if grid is None:
+            return [inside]
+        id_col = table.c[LAYERS[tile.layer].id_field]
+        cells = dialects.grid_cell(dialect, table, box, grid)
+        kept = select(dialects.lowest_id(dialect, id_col)).where(inside).group_by(*cells)
+        return [id_col.in_(kept.scalar_subquery())]
 
     def get_item(self, layer: str, item_id: str) -> gpd.GeoDataFrame:
         """The feature ``item_id`` of ``layer`` as a one-row GeoDataFrame.

@@ -230,11 +230,14 @@ def test_the_document_describes_the_429(limited: TestClient) -> None:
     paths = limited.get("/openapi.json").json()["paths"]
     limitable = [(path, method) for path, item in paths.items()
                  for method, op in item.items()
-                 if any(p["name"] == "drop_m" for p in op.get("parameters", []))]
+                 if any(p["name"] == "drop_m" for p in op.get("parameters", []))
+                 and not path.startswith("/tiles/")]
     assert ("/analysis/coverage", "get") in limitable and ("/kpis", "get") in limitable
     for path, method in limitable:
         assert "Retry-After" in paths[path][method]["responses"]["429"]["headers"]
     assert "429" not in paths["/collections/premises/items"]["get"]["responses"]
+    # tiles take the analysis parameters but are never limited (SPEC)
+    assert "429" not in paths["/tiles/{layer}/{z}/{x}/{y}.mvt"]["get"]["responses"]
 
 
 def test_the_cache_is_bounded_by_parameters(app: FastAPI, client: TestClient) -> None:

@@ -1,0 +1,95 @@
+"""Vector tiles of the four layers (Mapbox Vector Tiles) and their TileJSON documents.
+
+``GET /tiles/{layer}/{z}/{x}/{y}.mvt`` (XYZ, Web Mercator, z 0-22) and
+``GET /tiles/{layer}.json`` (TileJSON 3.0), so QGIS, MapLibre and the netgis
+maps open a layer of any size by URL. Tiles carry the layer's fields and its
+analysis columns (:mod:`netgis.tiles` says which, and how tiles below z14 are
+thinned), are cached per data version and analysis parameters, answer 304 to
+a matching ``If-None-Match`` and 204 when empty. Tiles are never rate limited.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from api.deps import ServicesDep
+from api.errors import problem_responses
+from api.params import DropParam, OpticsParam
+from netgis.schema import LAYERS
+from netgis.tiles import EXTENT, MAX_ZOOM, THIN_BELOW_ZOOM, TileAddress, check_layer, tile_fields
+
+router = APIRouter(prefix="/tiles", tags=["Tiles"])
+
+#: Media type of a Mapbox Vector Tile.
+MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+#: Tiles change with every write: a client keeps them but asks again (a cheap 304).
+CACHE_CONTROL = "no-cache"
+#: TileJSON names of the field types.
+_TILEJSON_TYPES = {"text": "String", "int": "Number", "float": "Number", "bool": "Boolean"}
+
+_TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A Mapbox Vector Tile (one layer named after the layer, extent "
+                         f"{EXTENT}).", "content": {MVT_MEDIA_TYPE: {}}},
+    204: {"description": "No feature of the layer in this tile."},
+    304: {"description": "Not modified: the tile named by If-None-Match is current."},
+}
+
+
+@router.get("/{layer}.json", summary="TileJSON of a layer's vector tiles",
+            responses={200: {"description": "A TileJSON 3.0 document.",
+                             "content": {"application/json": {}}},
+                       **problem_responses(400, 404)})
+def tilejson(request: Request, layer: str, services: ServicesDep, drop_m: DropParam = None,
+             optics: OpticsParam = None) -> JSONResponse:
+    """TileJSON 3.0 of ``layer``: the tile URL template (absolute, with this request's
+    analysis parameters), zoom range, bounds, center and the fields of its features."""
+    check_layer(layer)
+    _, result = services.analysis_for_tiles(drop_m, optics)
+    frame = getattr(result.dataset, layer)
+    if len(frame) and not frame.geometry.is_empty.all():
+        west, south, east, north = (float(v) for v in frame.to_crs(4326).total_bounds)
+    else:
+        west, south, east, north = -180.0, -85.0511287798066, 180.0, 85.0511287798066
+    span = max(east - west, north - south, 1e-9)
+    zoom = int(min(MAX_ZOOM, max(0, math.floor(math.log2(360.0 / span)))))
+    query = f"?{request.url.query}" if request.url.query else ""
+    base = str(request.base_url).rstrip("/")
+    fields = {name: _TILEJSON_TYPES[kind] for name, kind in tile_fields(layer).items()}
+    doc = {
+        "tilejson": "3.0.0",
+        "name": f"netgis {layer}",
+        "description": f"The {layer} layer with its analysis columns; every feature from "
+                       f"z{THIN_BELOW_ZOOM} up, thinned below.",
+        "version": "1.0.0",
+        "scheme": "xyz",
+        "tiles": [f"{base}/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt{query}"],
+        "minzoom": 0,
+        "maxzoom": MAX_ZOOM,
+        "bounds": [west, south, east, north],
+        "center": [(west + east) / 2, (south + north) / 2, zoom],
+        "vector_layers": [{"id": layer, "description": LAYERS[layer].description,
+                           "minzoom": 0, "maxzoom": MAX_ZOOM, "fields": fields}],
+    }
+    return JSONResponse(doc, headers={"Cache-Control": CACHE_CONTROL})
+
+
+@router.get("/{layer}/{z}/{x}/{y}.mvt", summary="A vector tile of a layer",
+            response_class=Response,
+            responses={**_TILE_RESPONSES, **problem_responses(400, 404)})
+def tile(request: Request, layer: str, z: int, x: int, y: int, services: ServicesDep,
+         drop_m: DropParam = None, optics: OpticsParam = None) -> Response:
+    """Every feature of ``layer`` intersecting tile ``z/x/y`` (thinned below z14), with the
+    layer's fields and analysis columns, as a Mapbox Vector Tile."""
+    address = TileAddress.of(layer, z, x, y)
+    answer = services.tile(address, drop_m, optics,
+                           if_none_match=request.headers.get("if-none-match"))
+    headers = {"ETag": answer.etag, "Cache-Control": CACHE_CONTROL}
+    if answer.body is None:
+        return Response(status_code=304, headers=headers)
+    if not answer.body:
+        return Response(status_code=204, headers=headers)
+    return Response(answer.body, media_type=MVT_MEDIA_TYPE, headers=headers)
