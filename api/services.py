@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from netgis.gaps import BuildPlan
     from netgis.optics import LossBudget
     from netgis.storage import Repository
+    from netgis.storage.repository import LayerExtent
 
 log = logging.getLogger("netgis.api.services")
 
@@ -375,6 +376,7 @@ class Services:
         self.plans = PlanCache()
         self.snapshots = SnapshotKeeper()
         self.limiter = RateLimiter(settings.analysis_rate_per_minute, settings.analysis_burst)
+        self._extents: SingleFlight[int, dict[str, LayerExtent]] = SingleFlight(1)
         self._repo: Repository | None = None
         self._ready = False
         self._connect_lock = threading.Lock()
@@ -441,6 +443,21 @@ class Services:
     def data_version(self) -> int:
         """The database's data version (one query, no analysis)."""
         return self.repo.data_version()
+
+    def extents(self, years: Mapping[str, str]) -> dict[str, LayerExtent]:
+        """Every layer's extent (bbox, and year range of the ``years`` fields), computed once
+        per data version by the database's extent aggregate."""
+        repo = self.repo
+
+        def read() -> dict[str, LayerExtent]:
+            read_version, found = repo.extents(years=years)
+            if read_version != version:
+                # a write came in between: what was read belongs to the newer version
+                self._extents.put(read_version, found)
+            return found
+
+        version = repo.data_version()
+        return self._extents.get(version, read)
 
     def dataset(self) -> tuple[int, Dataset]:
         """The current dataset (WGS84) and its data version, read consistently."""

@@ -3,10 +3,12 @@
 # the released npm packages (no CDN at run time). Run by hand when upgrading an
 # asset; tests and builds never run it. Needs `npm` and the npm registry.
 #
-# Only Leaflet is vendored: the map builders draw premises as circle markers,
-# write their own legend HTML and aggregate large layers to H3 hexagons, so
-# folium's other defaults (jquery, bootstrap, awesome-markers, font-awesome)
-# and leaflet.markercluster are never referenced (see maps/assets.py).
+# Leaflet is vendored for the maps and the API's HTML pages: the map builders
+# draw premises as circle markers, write their own legend HTML and aggregate
+# large layers to H3 hexagons, so folium's other defaults (jquery, bootstrap,
+# awesome-markers, font-awesome) and leaflet.markercluster are never
+# referenced (see maps/assets.py). Swagger UI and ReDoc serve /docs and /redoc
+# offline (api/app.py), with the licences of what their bundles contain.
 #
 # Usage: scripts/vendor-assets.sh            (from the repository root)
 set -euo pipefail
@@ -14,6 +16,8 @@ set -euo pipefail
 # package@version  then the files to keep, relative to the package root
 ASSETS=(
   "leaflet@1.9.4 LICENSE dist/leaflet.js dist/leaflet.css dist/images/layers.png dist/images/layers-2x.png dist/images/marker-icon.png dist/images/marker-icon-2x.png dist/images/marker-shadow.png"
+  "swagger-ui-dist@5.35.0 LICENSE NOTICE swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css favicon-32x32.png"
+  "redoc@2.5.4 LICENSE bundles/redoc.standalone.js bundles/redoc.standalone.js.LICENSE.txt"
 )
 
 root="$(cd "$(dirname "$0")/.." && pwd)"

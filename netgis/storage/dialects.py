@@ -165,6 +165,60 @@ def geometry_from_wkb(dialect: Dialect, wkb: bytes) -> ColumnElement[Any]:
     return func.ST_SetSRID(func.ST_GeomFromWKB(value), SRID)
 
 
+def geometry_literal(dialect: Dialect, wkb: bytes) -> ColumnElement[Any]:
+    """A WGS84 geometry from WKB bytes as an anonymous bound parameter (several may share a
+    statement, as in a filter with two geometries)."""
+    value = bindparam(None, bytes(wkb), type_=LargeBinary)
+    if dialect_name(dialect) == "sqlite":
+        return func.GeomFromWKB(value, SRID)
+    return func.ST_SetSRID(func.ST_GeomFromWKB(value), SRID)
+
+
+def _glob_pattern(pattern: str) -> str:
+    """A SQL LIKE pattern (``%``, ``_``, ``\\`` escapes) as the equivalent SQLite GLOB pattern."""
+    out: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            ch = next(chars, "\\")
+            out.append(f"[{ch}]" if ch in "*?[" else ch)
+        elif ch == "%":
+            out.append("*")
+        elif ch == "_":
+            out.append("?")
+        elif ch in "*?[":
+            out.append(f"[{ch}]")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def like(dialect: Dialect, expr: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
+    """``expr LIKE pattern``, case-sensitive on both databases (``\\`` escapes).
+
+    SQLite's LIKE ignores ASCII case, so there the pattern becomes a GLOB,
+    which does not.
+
+    Examples
+    --------
+    >>> _glob_pattern(r"50\\% off_*")
+    '50% off?[*]'
+    """
+    if dialect_name(dialect) == "sqlite":
+        return expr.op("GLOB", is_comparison=True)(_glob_pattern(pattern))
+    return expr.like(pattern, escape="\\")
+
+
+def extent_columns(dialect: Dialect, column: ColumnElement[Any]) -> list[ColumnElement[Any]]:
+    """min x, min y, max x, max y of every geometry in ``column``: one spatial aggregate
+    (``ST_Extent`` on PostGIS, ``Extent`` on SpatiaLite) for a whole table."""
+    if dialect_name(dialect) == "sqlite":
+        box = func.Extent(column)
+        return [func.MbrMinX(box), func.MbrMinY(box), func.MbrMaxX(box), func.MbrMaxY(box)]
+    box = func.ST_Extent(column)
+    return [func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box)]
+
+
 def upsert_statement(dialect: Dialect, table: Table, columns: Sequence[str]) -> Any:
     """``INSERT ... ON CONFLICT (id) DO UPDATE`` replacing every column but the id."""
     pk = [c.name for c in table.primary_key.columns]
