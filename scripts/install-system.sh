@@ -2,7 +2,7 @@
 # Installs the Debian packages netgis needs and makes sure PostgreSQL runs.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
-PKGS=(python3-venv libsqlite3-mod-spatialite gdal-data postgresql-15-postgis-3 chromium fonts-dejavu-core)
+PKGS=(python3-venv libsqlite3-mod-spatialite gdal-data postgresql-15-postgis-3 chromium fonts-dejavu-core gdal-bin)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

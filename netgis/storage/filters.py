@@ -28,6 +28,7 @@ premises.kind = ? AND premises.units >= ?
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
@@ -81,6 +82,10 @@ _SPATIAL = {
 #: The geometry arguments swap when the property is on the right: A contains B = B within A.
 _SWAPPED = {"ST_Contains": "ST_Within", "ST_Within": "ST_Contains"}
 _NUMERIC = ("int", "float")
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq, "<>": operator.ne, "<": operator.lt, "<=": operator.le,
+    ">": operator.gt, ">=": operator.ge,
+}
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -233,10 +238,7 @@ class _Translator(Evaluator):  # type: ignore[misc]
     @_handles(ast.Comparison, subclasses=True)
     def _comparison(self, node: Any, lhs: Any, rhs: Any) -> Any:
         left, right = self._pair(lhs, rhs, node.op.value)
-        return {
-            "=": left == right, "<>": left != right, "<": left < right,
-            "<=": left <= right, ">": left > right, ">=": left >= right,
-        }[node.op.value]
+        return _COMPARE[node.op.value](left, right)
 
     @_handles(ast.Between)
     def _between(self, node: Any, lhs: Any, low: Any, high: Any) -> Any:
