@@ -209,6 +209,17 @@ def like(dialect: Dialect, expr: ColumnElement[Any], pattern: str) -> ColumnElem
     return expr.like(pattern, escape="\\")
 
 
+#: Decimals of coordinates the database writes in GeoJSON (WGS84: far below a micrometer).
+GEOJSON_DECIMALS = 15
+
+
+def as_geojson(dialect: Dialect, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The GeoJSON geometry object of ``column`` as text, written by the database."""
+    if dialect_name(dialect) == "sqlite":
+        return func.AsGeoJSON(column, GEOJSON_DECIMALS, type_=String)
+    return func.ST_AsGeoJSON(column, GEOJSON_DECIMALS, type_=String)
+
+
 def extent_columns(dialect: Dialect, column: ColumnElement[Any]) -> list[ColumnElement[Any]]:
     """min x, min y, max x, max y of every geometry in ``column``: one spatial aggregate
     (``ST_Extent`` on PostGIS, ``Extent`` on SpatiaLite) for a whole table."""

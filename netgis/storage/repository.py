@@ -334,6 +334,41 @@ class Repository:
         >>> matched
         0
         """
+        page, matched = self._query_page(layer, bbox=bbox, filters=filters, cql2=cql2,
+                                         limit=limit, offset=offset, geojson=False)
+        return page, matched  # type: ignore[return-value]
+
+    def query_items_geojson(
+        self,
+        layer: str,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        filters: Mapping[str, str] | None = None,
+        cql2: ParsedFilter | None = None,
+        limit: int = 10,
+        offset: int = 0,
+    ) -> tuple[pd.DataFrame, int]:
+        """:meth:`query_items` with each geometry as GeoJSON text written by the database.
+
+        The page is a plain DataFrame whose ``geometry`` column holds GeoJSON
+        geometry objects as text (15 decimals), for serving pages without
+        building geometry objects.
+
+        Examples
+        --------
+        >>> from netgis.io import read_dataset
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> _ = repo.load_dataset(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+        >>> page, matched = repo.query_items_geojson("nodes", limit=1)
+        >>> page.loc[0, "geometry"][:35], matched
+        ('{"type":"Point","coordinates":[8.68', 7)
+        """
+        return self._query_page(layer, bbox=bbox, filters=filters, cql2=cql2, limit=limit,
+                                offset=offset, geojson=True)
+
+    def _query_page(self, layer: str, *, bbox: tuple[float, float, float, float] | None,
+                    filters: Mapping[str, str] | None, cql2: ParsedFilter | None, limit: int,
+                    offset: int, geojson: bool) -> tuple[pd.DataFrame, int]:
         table = _table(layer)
         if limit < 0 or offset < 0:
             raise ValidationError([Problem(layer, None, "limit" if limit < 0 else "offset",
@@ -351,8 +386,8 @@ class Repository:
         with _storage_errors(), begin_read(self.engine) as conn:
             matched = int(conn.execute(
                 select(func.count()).select_from(table).where(*conditions)).scalar_one())
-            page = self._select_frame(conn, layer, where=conditions,
-                                      order_by=id_col, limit=limit, offset=offset)
+            page = self._select_frame(conn, layer, where=conditions, order_by=id_col,
+                                      limit=limit, offset=offset, geojson=geojson)
         return page, matched
 
     def extents(self, *, years: Mapping[str, str] | None = None
@@ -787,14 +822,15 @@ class Repository:
 
     def _select_frame(self, conn: Connection, layer: str, *, where: Sequence[Any] = (),
                       order_by: Any = None, limit: int | None = None,
-                      offset: int | None = None, with_version: bool = False
-                      ) -> gpd.GeoDataFrame:
+                      offset: int | None = None, with_version: bool = False,
+                      geojson: bool = False) -> gpd.GeoDataFrame:
         table = LAYER_TABLES[layer]
         fields = list(LAYERS[layer].fields)
         if with_version:
             fields.append(_VERSION_FIELD)
-        stmt = select(*(table.c[f.name] for f in fields),
-                      func.ST_AsBinary(table.c.geometry, type_=LargeBinary)).where(*where)
+        geometry = dialects.as_geojson(conn.dialect, table.c.geometry) if geojson \
+            else func.ST_AsBinary(table.c.geometry, type_=LargeBinary)
+        stmt = select(*(table.c[f.name] for f in fields), geometry).where(*where)
         if order_by is not None:
             stmt = stmt.order_by(order_by)
         if limit is not None:
@@ -802,12 +838,15 @@ class Repository:
         if offset:
             stmt = stmt.offset(offset)
         rows = conn.execute(stmt).all()
-        return _rows_to_frame(layer, fields, rows)
+        return _rows_to_frame(layer, fields, rows, geojson=geojson)
 
 
-def _rows_to_frame(layer: str, fields: Sequence[Field], rows: Sequence[Any]) -> gpd.GeoDataFrame:
+def _rows_to_frame(layer: str, fields: Sequence[Field], rows: Sequence[Any],
+                   geojson: bool = False) -> gpd.GeoDataFrame:
     if not rows:
-        return empty_layer(layer, SRID)
+        empty = empty_layer(layer, SRID)
+        return pd.DataFrame(empty.drop(columns="geometry")).assign(  # type: ignore[return-value]
+            geometry=pd.Series(dtype=object)) if geojson else empty
     columns = list(zip(*rows, strict=True))
     data: dict[str, Any] = {}
     for f, values in zip(fields, columns[:-1], strict=True):
@@ -817,6 +856,9 @@ def _rows_to_frame(layer: str, fields: Sequence[Field], rows: Sequence[Any]) -> 
             data[f.name] = np.asarray(values, dtype=bool)
         else:
             data[f.name] = np.asarray(values, dtype=object)
+    if geojson:
+        data["geometry"] = np.asarray(columns[-1], dtype=object)
+        return pd.DataFrame(data)  # type: ignore[return-value]
     geoms = shapely.from_wkb(np.asarray([bytes(b) for b in columns[-1]], dtype=object))
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=SRID), crs=SRID)
 
