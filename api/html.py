@@ -46,6 +46,19 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
 )
 
+
+
+def _cell(value: Any) -> Any:
+    """A property as a table cell shows it: booleans as in JSON, nothing for null."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+_env.filters["cell"] = _cell
+
 #: The 200 answer's extra media type, for the ``responses`` of a route that has a page.
 HTML_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {HTML: {"schema": {"type": "string"}}},
