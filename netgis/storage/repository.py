@@ -361,7 +361,7 @@ class Repository:
         >>> _ = repo.load_dataset(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
         >>> page, matched = repo.query_items_geojson("nodes", limit=1)
         >>> page.loc[0, "geometry"][:35], matched
-        ('{"type":"Point","coordinates":[8.68', 7)
+        ('{"type":"Point","coordinates":[8.68', 6)
         """
         return self._query_page(layer, bbox=bbox, filters=filters, cql2=cql2, limit=limit,
                                 offset=offset, geojson=True)
