@@ -235,38 +235,26 @@ def frame_to_features(
     return features
 
 
-def features_json(frame: pd.DataFrame, layer: Layer, columns: Sequence[str],
-                  item_href: str) -> str:
-    """The features of ``frame`` as the text of a JSON array: what :func:`frame_to_features`
-    gives, serialised, without building a dict per feature.
-
-    ``frame``'s ``geometry`` column holds GeoJSON geometry objects as text (as
-    :meth:`netgis.storage.Repository.query_items_geojson` reads them). A page
-    of the maximum size (10,000 features) is most of an ``ogr2ogr`` copy's
-    time: the properties are written by pandas' JSON writer (one line per
-    row) and joined with the geometries as text.
+def features_json(rows: Sequence[tuple[str, str | None, str]], item_href: str) -> str:
+    """The text of a JSON array of GeoJSON features from ``(id, geometry, properties)`` rows
+    whose geometry and properties are JSON text already (as
+    :meth:`netgis.storage.Repository.query_items_json` reads them), each with its ``self``
+    link under ``item_href``: what :func:`frame_to_features` gives, serialised, without
+    building a dict per feature (a 10,000-feature page is most of a bulk copy's time).
 
     Examples
     --------
-    >>> from netgis.schema import LAYERS
-    >>> f = pd.DataFrame({"node_id": ["a/1"], "kind": ["core"],
-    ...                   "geometry": ['{"type":"Point","coordinates":[1,2]}']})
-    >>> json.loads(features_json(f, LAYERS["nodes"], ["node_id", "kind"], "/n"))[0]["links"]
+    >>> rows = [("a/1", '{"type":"Point","coordinates":[1,2]}', '{"node_id":"a/1"}')]
+    >>> json.loads(features_json(rows, "/n"))[0]["links"]
     [{'href': '/n/a%2F1', 'rel': 'self', 'type': 'application/geo+json'}]
     """
-    if frame.empty:
-        return "[]"
-    cols = [c for c in columns if c in frame.columns]
-    properties = frame[cols].to_json(
-        orient="records", lines=True, double_precision=15).splitlines()
-    geoms = frame["geometry"].tolist()
-    ids = [str(v) for v in frame[layer.id_field].tolist()]
     dumps = json.dumps
     parts = [
-        f'{{"type":"Feature","id":{dumps(fid)},"geometry":{geom or "null"},'
-        f'"properties":{props},"links":[{{"href":{dumps(item_href + "/" + quote(fid, safe=""))},'
+        f'{{"type":"Feature","id":{dumps(str(fid))},"geometry":{geom or "null"},'
+        f'"properties":{props},"links":[{{"href":'
+        f'{dumps(item_href + "/" + quote(str(fid), safe=""))},'
         f'"rel":"self","type":"application/geo+json"}}]}}'
-        for fid, geom, props in zip(ids, geoms, properties, strict=True)
+        for fid, geom, props in rows
     ]
     return "[" + ",".join(parts) + "]"
 

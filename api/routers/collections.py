@@ -375,15 +375,16 @@ def _add_layer(layer: Layer) -> None:
             return links
 
         if not wants_html(request, f):
-            # the database writes the geometries' GeoJSON and the page is joined as text
+            # the database writes each feature's geometry and properties as JSON, the page is
+            # joined as text
             # (api.geojson.features_json): no geometry object nor dict per feature, since
             # pages of 10,000 are the whole of a bulk copy's time
-            rows, count = repo.query_items_geojson(name, **query)
+            rows, count = repo.query_items_json(name, **query)
             tail = json.dumps({"numberMatched": int(count), "numberReturned": len(rows),
                                "timeStamp": timestamp(),
                                "links": page_links(len(rows), int(count))})[1:]
             body = ('{"type":"FeatureCollection","features":'
-                    f"{features_json(rows, layer, _columns(layer), items_url)},{tail}")
+                    f"{features_json(rows, items_url)},{tail}")
             return Response(body, media_type=GEOJSON)
         frame, matched = repo.query_items(name, **query)
         links = page_links(len(frame), int(matched))

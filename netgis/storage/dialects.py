@@ -35,10 +35,12 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     cast,
     exists,
     func,
     insert,
+    literal,
     literal_column,
     select,
     text,
@@ -218,6 +220,27 @@ def as_geojson(dialect: Dialect, column: ColumnElement[Any]) -> ColumnElement[An
     if dialect_name(dialect) == "sqlite":
         return func.AsGeoJSON(column, GEOJSON_DECIMALS, type_=String)
     return func.ST_AsGeoJSON(column, GEOJSON_DECIMALS, type_=String)
+
+
+def properties_json(dialect: Dialect, table: Table,
+                    fields: Sequence[tuple[str, str]]) -> ColumnElement[Any]:
+    """A JSON object of ``fields`` (name, contract type) of each row, as text written by the
+    database (``json_object`` on SQLite, ``json_build_object`` on PostgreSQL), in order.
+
+    SQLite stores booleans as 0/1: they are written as JSON ``true``/``false``.
+    """
+    args: list[Any] = []
+    for name, kind in fields:
+        column = table.c[name]
+        if dialect_name(dialect) == "sqlite" and kind == "bool":
+            value: Any = func.json(case((column.is_(None), None), (column != 0, "true"),
+                                        else_="false"))
+        else:
+            value = column
+        args += [literal(name, String), value]
+    if dialect_name(dialect) == "sqlite":
+        return func.json_object(*args, type_=String)
+    return cast(func.json_build_object(*args), String)
 
 
 def extent_columns(dialect: Dialect, column: ColumnElement[Any]) -> list[ColumnElement[Any]]:

@@ -335,10 +335,10 @@ class Repository:
         0
         """
         page, matched = self._query_page(layer, bbox=bbox, filters=filters, cql2=cql2,
-                                         limit=limit, offset=offset, geojson=False)
-        return page, matched  # type: ignore[return-value]
+                                         limit=limit, offset=offset, as_json=False)
+        return page, matched
 
-    def query_items_geojson(
+    def query_items_json(
         self,
         layer: str,
         *,
@@ -347,28 +347,30 @@ class Repository:
         cql2: ParsedFilter | None = None,
         limit: int = 10,
         offset: int = 0,
-    ) -> tuple[pd.DataFrame, int]:
-        """:meth:`query_items` with each geometry as GeoJSON text written by the database.
+    ) -> tuple[list[tuple[str, str | None, str]], int]:
+        """:meth:`query_items` as JSON text written by the database, for serving pages.
 
-        The page is a plain DataFrame whose ``geometry`` column holds GeoJSON
-        geometry objects as text (15 decimals), for serving pages without
-        building geometry objects.
+        Each row is ``(id, geometry, properties)``: the id, the GeoJSON
+        geometry object (15 decimals) and the JSON object of the layer's fields
+        in contract order, as text; no geometry object nor dict is built.
 
         Examples
         --------
         >>> from netgis.io import read_dataset
         >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
         >>> _ = repo.load_dataset(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
-        >>> page, matched = repo.query_items_geojson("nodes", limit=1)
-        >>> page.loc[0, "geometry"][:35], matched
-        ('{"type":"Point","coordinates":[8.68', 6)
+        >>> rows, matched = repo.query_items_json("premises", limit=1)
+        >>> rows[0][0], rows[0][1][:30], matched
+        ('p_end', '{"type":"Point","coordinates":', 6)
+        >>> rows[0][2]  # doctest: +ELLIPSIS
+        '{"premise_id":"p_end","units":1,"kind":"residential","connected":false,...'
         """
-        return self._query_page(layer, bbox=bbox, filters=filters, cql2=cql2, limit=limit,
-                                offset=offset, geojson=True)
+        return self._query_page(layer, bbox=bbox, filters=filters, cql2=cql2,
+                                limit=limit, offset=offset, as_json=True)
 
     def _query_page(self, layer: str, *, bbox: tuple[float, float, float, float] | None,
                     filters: Mapping[str, str] | None, cql2: ParsedFilter | None, limit: int,
-                    offset: int, geojson: bool) -> tuple[pd.DataFrame, int]:
+                    offset: int, as_json: bool) -> tuple[Any, int]:
         table = _table(layer)
         if limit < 0 or offset < 0:
             raise ValidationError([Problem(layer, None, "limit" if limit < 0 else "offset",
@@ -386,8 +388,16 @@ class Repository:
         with _storage_errors(), begin_read(self.engine) as conn:
             matched = int(conn.execute(
                 select(func.count()).select_from(table).where(*conditions)).scalar_one())
+            if as_json:
+                dialect = conn.dialect
+                fields = [(f.name, f.type) for f in LAYERS[layer].fields]
+                stmt = select(id_col, dialects.as_geojson(dialect, table.c.geometry),
+                              dialects.properties_json(dialect, table, fields)).where(
+                    *conditions).order_by(id_col).limit(limit)
+                rows = conn.execute(stmt.offset(offset) if offset else stmt).all()
+                return [tuple(r) for r in rows], matched
             page = self._select_frame(conn, layer, where=conditions, order_by=id_col,
-                                      limit=limit, offset=offset, geojson=geojson)
+                                      limit=limit, offset=offset)
         return page, matched
 
     def extents(self, *, years: Mapping[str, str] | None = None
@@ -822,15 +832,14 @@ class Repository:
 
     def _select_frame(self, conn: Connection, layer: str, *, where: Sequence[Any] = (),
                       order_by: Any = None, limit: int | None = None,
-                      offset: int | None = None, with_version: bool = False,
-                      geojson: bool = False) -> gpd.GeoDataFrame:
+                      offset: int | None = None, with_version: bool = False
+                      ) -> gpd.GeoDataFrame:
         table = LAYER_TABLES[layer]
         fields = list(LAYERS[layer].fields)
         if with_version:
             fields.append(_VERSION_FIELD)
-        geometry = dialects.as_geojson(conn.dialect, table.c.geometry) if geojson \
-            else func.ST_AsBinary(table.c.geometry, type_=LargeBinary)
-        stmt = select(*(table.c[f.name] for f in fields), geometry).where(*where)
+        stmt = select(*(table.c[f.name] for f in fields),
+                      func.ST_AsBinary(table.c.geometry, type_=LargeBinary)).where(*where)
         if order_by is not None:
             stmt = stmt.order_by(order_by)
         if limit is not None:
@@ -838,15 +847,12 @@ class Repository:
         if offset:
             stmt = stmt.offset(offset)
         rows = conn.execute(stmt).all()
-        return _rows_to_frame(layer, fields, rows, geojson=geojson)
+        return _rows_to_frame(layer, fields, rows)
 
 
-def _rows_to_frame(layer: str, fields: Sequence[Field], rows: Sequence[Any],
-                   geojson: bool = False) -> gpd.GeoDataFrame:
+def _rows_to_frame(layer: str, fields: Sequence[Field], rows: Sequence[Any]) -> gpd.GeoDataFrame:
     if not rows:
-        empty = empty_layer(layer, SRID)
-        return pd.DataFrame(empty.drop(columns="geometry")).assign(  # type: ignore[return-value]
-            geometry=pd.Series(dtype=object)) if geojson else empty
+        return empty_layer(layer, SRID)
     columns = list(zip(*rows, strict=True))
     data: dict[str, Any] = {}
     for f, values in zip(fields, columns[:-1], strict=True):
@@ -856,9 +862,6 @@ def _rows_to_frame(layer: str, fields: Sequence[Field], rows: Sequence[Any],
             data[f.name] = np.asarray(values, dtype=bool)
         else:
             data[f.name] = np.asarray(values, dtype=object)
-    if geojson:
-        data["geometry"] = np.asarray(columns[-1], dtype=object)
-        return pd.DataFrame(data)  # type: ignore[return-value]
     geoms = shapely.from_wkb(np.asarray([bytes(b) for b in columns[-1]], dtype=object))
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=SRID), crs=SRID)
 
