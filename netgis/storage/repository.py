@@ -391,11 +391,15 @@ class Repository:
             if as_json:
                 dialect = conn.dialect
                 fields = [(f.name, f.type) for f in LAYERS[layer].fields]
+                # the page's ids first (the id index alone), then their JSON: PostgreSQL
+                # would compute the JSON of every row an OFFSET skips as well
+                ids = select(id_col.label("page_id")).where(*conditions).order_by(
+                    id_col).limit(limit)
+                page_ids = (ids.offset(offset) if offset else ids).subquery()
                 stmt = select(id_col, dialects.as_geojson(dialect, table.c.geometry),
-                              dialects.properties_json(dialect, table, fields)).where(
-                    *conditions).order_by(id_col).limit(limit)
-                rows = conn.execute(stmt.offset(offset) if offset else stmt).all()
-                return [tuple(r) for r in rows], matched
+                              dialects.properties_json(dialect, table, fields)).join(
+                    page_ids, page_ids.c.page_id == id_col).order_by(id_col)
+                return [tuple(r) for r in conn.execute(stmt).all()], matched
             page = self._select_frame(conn, layer, where=conditions, order_by=id_col,
                                       limit=limit, offset=offset)
         return page, matched
