@@ -24,10 +24,12 @@ from starlette.types import Scope
 from api.deps import PUBLIC_PATHS, identify_client, read_access
 from api.errors import ProblemDetail, install_error_handlers
 from api.geojson import FeatureCollectionIn, FeatureIn, FeaturePatch
+from api.html import STATIC_DIR as API_STATIC_DIR
+from api.html import STATIC_URL as API_STATIC_URL
 from api.limits import BodyLimit
 from api.openapi import install_openapi
 from api.params import reject_unknown_query
-from api.routers import analysis, audit, collections, health, imports, landing
+from api.routers import analysis, audit, collections, docs, health, imports, landing
 from api.routers import bead as bead_router
 from api.routers import dashboard as dashboard_pages
 from api.routers import gaps as gaps_router
@@ -110,6 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "application/problem+json."
         ),
         lifespan=lifespan,
+        # /docs and /redoc come from api.routers.docs: the vendored assets, no CDN
+        docs_url=None, redoc_url=None,
         # every route: unknown query parameters are a 400; who asks, for the analysis limits;
         # NETGIS_OPEN_READS=false: every route but PUBLIC_PATHS needs a key with the read scope
         dependencies=[Depends(reject_unknown_query), Depends(identify_client),
@@ -129,6 +133,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(address_search.router)
     app.include_router(citizen_portal.router)
     app.include_router(vector_tiles.router)
+    app.include_router(docs.router)
+    # the HTML pages' own script and style; mounted first, as /static would match it too
+    app.mount(API_STATIC_URL, StaticFiles(directory=API_STATIC_DIR), name="api-static")
     # the maps' Leaflet files: every page loads its scripts from this server, no CDN
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     # innermost: the metrics and snapshot middlewares see its 413 like any other answer
@@ -140,7 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "ProblemDetail": ProblemDetail, "FeatureIn": FeatureIn,
         "FeatureCollectionIn": FeatureCollectionIn, "FeaturePatch": FeaturePatch,
         "ScenarioIn": ScenarioIn,
-    }, public_paths=PUBLIC_PATHS)
+    }, public_paths=PUBLIC_PATHS, item_limits=(settings.default_limit, settings.max_limit))
     return app
 
 

@@ -235,6 +235,30 @@ def frame_to_features(
     return features
 
 
+def features_json(rows: Sequence[tuple[str, str | None, str]], item_href: str) -> str:
+    """The text of a JSON array of GeoJSON features from ``(id, geometry, properties)`` rows
+    whose geometry and properties are JSON text already (as
+    :meth:`netgis.storage.Repository.query_items_json` reads them), each with its ``self``
+    link under ``item_href``: what :func:`frame_to_features` gives, serialised, without
+    building a dict per feature (a 10,000-feature page is most of a bulk copy's time).
+
+    Examples
+    --------
+    >>> rows = [("a/1", '{"type":"Point","coordinates":[1,2]}', '{"node_id":"a/1"}')]
+    >>> json.loads(features_json(rows, "/n"))[0]["links"]
+    [{'href': '/n/a%2F1', 'rel': 'self', 'type': 'application/geo+json'}]
+    """
+    dumps = json.dumps
+    parts = [
+        f'{{"type":"Feature","id":{dumps(str(fid))},"geometry":{geom or "null"},'
+        f'"properties":{props},"links":[{{"href":'
+        f'{dumps(item_href + "/" + quote(str(fid), safe=""))},'
+        f'"rel":"self","type":"application/geo+json"}}]}}'
+        for fid, geom, props in rows
+    ]
+    return "[" + ",".join(parts) + "]"
+
+
 def _unicode_problems(layer: Layer, index: int, fid: Any,
                       props: Mapping[str, Any]) -> list[Problem]:
     """A problem per property holding text that is not valid Unicode.

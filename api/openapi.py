@@ -144,12 +144,29 @@ def _problems_for_keys(doc: dict[str, Any], public_paths: Collection[str]) -> No
                 })
 
 
+def _item_limits(doc: dict[str, Any], default: int, maximum: int) -> None:
+    # GDAL 3.8+ and QGIS take their page size from the maximum of the items' limit
+    for path, path_item in doc.get("paths", {}).items():
+        if not path.endswith("/items") or "get" not in path_item:
+            continue
+        for parameter in path_item["get"].get("parameters", []):
+            if parameter.get("name") == "limit" and parameter.get("in") == "query":
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": maximum,
+                                       "default": default}
+                parameter["description"] = (
+                    f"Items per page: {default} by default, at most {maximum} (a larger value "
+                    "is a 400 naming limit).")
+
+
 def install_openapi(app: FastAPI, extra_schemas: dict[str, type[BaseModel]],
-                    public_paths: Collection[str] = ()) -> None:
+                    public_paths: Collection[str] = (),
+                    item_limits: tuple[int, int] | None = None) -> None:
     """Serve a cached OpenAPI 3.0 document that also holds ``extra_schemas`` components.
 
     Operations under ``public_paths`` are shown without a key requirement; every
     other operation that takes a key is shown with its 401 and 403 answers.
+    ``item_limits`` (default, maximum) documents the ``limit`` of every items
+    endpoint.
     """
 
     def openapi() -> dict[str, Any]:
@@ -164,6 +181,8 @@ def install_openapi(app: FastAPI, extra_schemas: dict[str, type[BaseModel]],
             _problems_for_bad_parameters(doc)
             _rate_limit_responses(doc)
             _problems_for_keys(doc, public_paths)
+            if item_limits is not None:
+                _item_limits(doc, *item_limits)
             app.openapi_schema = to_openapi_30(doc)
         return app.openapi_schema
 

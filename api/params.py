@@ -19,8 +19,9 @@ from netgis.errors import ParameterError, Problem
 from netgis.optics import LossBudget
 
 FormatParam = Annotated[
-    Literal["json", "geojson"] | None,
-    Query(description="Response format; only JSON / GeoJSON is offered."),
+    Literal["json", "geojson", "html"] | None,
+    Query(description="Response format: JSON (GeoJSON for features) or an HTML page. Without "
+          "it, an Accept header preferring text/html gets the page; JSON is the default."),
 ]
 BboxParam = Annotated[
     str | None,

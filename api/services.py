@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from netgis.optics import LossBudget
     from netgis.search import PremiseSearch
     from netgis.storage import Repository
+    from netgis.storage.repository import LayerExtent
     from netgis.tiles import TileAddress, TileAttributes
 
 log = logging.getLogger("netgis.api.services")
@@ -514,6 +515,7 @@ class Services:
         self.tiles = TileCache()
         self._tile_attributes: SingleFlight[tuple[AnalysisKey, str], TileAttributes | None] = (
             SingleFlight(4 * max(1, settings.analysis_cache_size)))
+        self._extents: SingleFlight[int, dict[str, LayerExtent]] = SingleFlight(1)
         self._repo: Repository | None = None
         self._ready = False
         self._connect_lock = threading.Lock()
@@ -580,6 +582,21 @@ class Services:
     def data_version(self) -> int:
         """The database's data version (one query, no analysis)."""
         return self.repo.data_version()
+
+    def extents(self, years: Mapping[str, str]) -> dict[str, LayerExtent]:
+        """Every layer's extent (bbox, and year range of the ``years`` fields), computed once
+        per data version by the database's extent aggregate."""
+        repo = self.repo
+
+        def read() -> dict[str, LayerExtent]:
+            read_version, found = repo.extents(years=years)
+            if read_version != version:
+                # a write came in between: what was read belongs to the newer version
+                self._extents.put(read_version, found)
+            return found
+
+        version = repo.data_version()
+        return self._extents.get(version, read)
 
     def dataset(self) -> tuple[int, Dataset]:
         """The current dataset (WGS84) and its data version, read consistently."""

@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 invalid input (every problem listed on stderr),
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from pathlib import Path
@@ -895,7 +896,11 @@ def serve(
         typer.echo(f"  {what:<20} {base}{path}", err=True)
     for kind in MAP_KINDS:
         typer.echo(f"  {kind + ' map':<20} {base}/maps/{kind}", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    app = create_app(settings)
+    # everything loaded so far lives as long as the server: kept out of the garbage
+    # collector's full passes, which would rescan it while big pages (10,000 features) are built
+    gc.freeze()
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 if __name__ == "__main__":
     main()

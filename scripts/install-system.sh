@@ -4,8 +4,9 @@
 set -euo pipefail
 # prometheus: its promtool checks the /metrics scrape in the tests (the service is not started)
 # libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0: WeasyPrint (netgis report --pdf)
+# gdal-bin: ogrinfo/ogr2ogr, the OGC API clients the tests run against the server
 PKGS=(python3-venv libsqlite3-mod-spatialite gdal-data postgresql-15-postgis-3 chromium fonts-dejavu-core
-      prometheus libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
+      prometheus libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 gdal-bin)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

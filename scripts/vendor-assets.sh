@@ -11,6 +11,8 @@
 # defaults (jquery, bootstrap, awesome-markers, font-awesome) and
 # leaflet.markercluster are never referenced (see maps/assets.py). Vega, Vega-Lite
 # and vega-embed draw the dashboard's charts; axe-core runs only in the browser tests.
+# Swagger UI and ReDoc serve /docs and /redoc offline (api/routers/docs.py), with the
+# licences of what their bundles contain.
 #
 # Usage: scripts/vendor-assets.sh            (from the repository root)
 set -euo pipefail
@@ -23,6 +25,8 @@ ASSETS=(
   "vega-embed@7.3.0 LICENSE build/vega-embed.min.js"
   "axe-core@4.10.3 LICENSE LICENSE-3RD-PARTY.txt axe.min.js"
   "leaflet.vectorgrid@1.3.0 README.md dist/Leaflet.VectorGrid.bundled.min.js"
+  "swagger-ui-dist@5.35.0 LICENSE NOTICE swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css favicon-32x32.png"
+  "redoc@2.5.4 LICENSE bundles/redoc.standalone.js bundles/redoc.standalone.js.LICENSE.txt"
 )
 
 root="$(cd "$(dirname "$0")/.." && pwd)"

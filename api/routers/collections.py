@@ -1,19 +1,34 @@
 """OGC API - Features collections: the four layers of the plant, read and (with a key) written.
 
 Each layer gets its own paths, so the OpenAPI document names each layer's
-properties and filters (the contract's enum fields, e.g. ``?status=planned``).
+properties and filters (the contract's fields, e.g. ``?status=planned`` or
+``?units=2``). Items also take a CQL2 ``filter`` (text or JSON, OGC API -
+Features Part 3; see :mod:`netgis.storage.filters`). Every collection has its
+spatial extent (and spans their years) from the database's extent aggregate,
+cached per data version. Every read answers JSON, or an HTML page for
+``f=html`` or a browser's Accept header (:mod:`api.html`).
 """
 
 import inspect
+import json
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 from urllib.parse import quote
 
 import shapely
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.deps import JSON_MEDIA_TYPES, JsonWrite, RepoDep, SettingsDep, WriteAccess, WriterDep
+from api.deps import (
+    JSON_MEDIA_TYPES,
+    JsonWrite,
+    RepoDep,
+    ServicesDep,
+    SettingsDep,
+    WriteAccess,
+    WriterDep,
+)
 from api.errors import ApiError, problem_responses
 from api.geojson import (
     FeatureCollectionIn,
@@ -22,10 +37,12 @@ from api.geojson import (
     Link,
     collection_model,
     feature_model,
+    features_json,
     features_to_frame,
     frame_to_features,
     properties_model,
 )
+from api.html import HTML_RESPONSE, page_url, render, wants_html
 from api.params import BboxParam, FormatParam, parse_bbox
 from api.routers.common import (
     GEOJSON,
@@ -38,8 +55,10 @@ from api.routers.common import (
     timestamp,
     url_for,
 )
-from netgis.errors import Problem, ValidationError
+from netgis.errors import ParameterError, Problem, ValidationError
 from netgis.schema import LAYER_NAMES, LAYERS, Layer
+from netgis.storage.filters import GEOMETRY, parse_filter
+from netgis.storage.repository import LayerExtent
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -47,14 +66,37 @@ if TYPE_CHECKING:
 router = APIRouter(tags=["Features"])
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
+#: Per layer, the integer year field that gives it a temporal extent (SPEC section 1: the
+#: only time in the data model is a span's install_year).
+YEAR_FIELDS = {"spans": "install_year"}
+#: The contract's fields offered as query parameters where a layer has them (besides
+#: every enum field): equality, like the enum filters.
+PROPERTY_FILTERS = ("address", "location_id", "kind", "status", "units")
 #: SQL engines take 64-bit offsets; anything beyond is certainly past the end.
 MAX_OFFSET = 2**53
+
+
+class SpatialExtent(BaseModel):
+    bbox: list[list[float]]
+    crs: str = CRS84
+
+
+class TemporalExtent(BaseModel):
+    interval: list[list[str | None]]
+    trs: str = GREGORIAN
+
+
+class Extent(BaseModel):
+    spatial: SpatialExtent | None = None
+    temporal: TemporalExtent | None = None
 
 
 class Collection(BaseModel):
     id: str
     title: str
     description: str
+    extent: Extent | None = None
     itemType: str = "feature"
     crs: list[str] = [CRS84]
     links: list[Link]
@@ -65,6 +107,18 @@ class Collections(BaseModel):
     collections: list[Collection]
 
 
+FilterParam = Annotated[str | None, Query(
+    alias="filter",
+    description="A CQL2 filter on the queryables (see /collections/{layer}/queryables), in "
+                "the filter-lang encoding: comparisons, AND/OR/NOT, LIKE, BETWEEN, IN, IS NULL, "
+                "CASEI, and S_INTERSECTS etc. on geometry with WGS84 literals.",
+    examples=["kind = 'business' AND units >= 2"])]
+FilterLangParam = Annotated[Literal["cql2-text", "cql2-json"] | None, Query(
+    alias="filter-lang", description="The encoding of filter (default cql2-text).")]
+FilterCrsParam = Annotated[Literal["http://www.opengis.net/def/crs/OGC/1.3/CRS84"] | None, Query(
+    alias="filter-crs", description="The CRS of geometries in filter: only CRS84.")]
+
+
 class WriteResult(BaseModel):
     """What a write stored."""
 
@@ -73,44 +127,114 @@ class WriteResult(BaseModel):
     count: int
 
 
-def _collection(request: Request, layer: Layer) -> Collection:
+def _extent(found: LayerExtent) -> Extent | None:
+    """The OGC extent object of a layer (None for an empty one: clients then read no box)."""
+    if found.bbox is None:
+        return None
+    temporal = None
+    if found.years is not None:
+        first, last = found.years
+        temporal = TemporalExtent(interval=[[f"{first:04d}-01-01T00:00:00Z",
+                                             f"{last:04d}-12-31T23:59:59Z"]])
+    return Extent(spatial=SpatialExtent(bbox=[list(found.bbox)]), temporal=temporal)
+
+
+def _collection(request: Request, layer: Layer, found: LayerExtent) -> Collection:
     base = url_for(request, f"/collections/{layer.name}")
     return Collection(
         id=layer.name,
         title=layer.name.capitalize(),
         description=layer.description,
+        extent=_extent(found),
         links=[
             Link(href=base, rel="self", type="application/json", title=layer.name),
+            Link(href=page_url(base), rel="alternate", type="text/html",
+                 title=f"{layer.name} as HTML"),
             Link(href=f"{base}/items", rel="items", type=GEOJSON, title=f"{layer.name} items"),
+            Link(href=f"{base}/queryables", rel="http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                 type="application/schema+json", title=f"what {layer.name} can be filtered on"),
         ],
     )
 
 
-@router.get("/collections", response_model=Collections, summary="The layers of the plant")
-def collections(request: Request, f: FormatParam = None) -> Collections:
-    """nodes, spans, premises and areas as OGC API feature collections."""
-    return Collections(
-        links=[Link(href=url_for(request, "/collections"), rel="self", type="application/json")],
-        collections=[_collection(request, LAYERS[name]) for name in LAYER_NAMES],
+def _crumbs(request: Request, *parts: tuple[str, str]) -> list[tuple[str, str]]:
+    """Breadcrumbs of a page: the landing page, then (title, path) pairs, as HTML links."""
+    return [("netgis", page_url(url_for(request, "/"))),
+            *((title, page_url(url_for(request, path))) for title, path in parts)]
+
+
+@router.get("/collections", response_model=Collections, response_model_exclude_none=True,
+            responses=HTML_RESPONSE, summary="The layers of the plant")
+def collections(request: Request, services: ServicesDep, f: FormatParam = None) -> Any:
+    """nodes, spans, premises and areas as OGC API feature collections, with their extents."""
+    found = services.extents(YEAR_FIELDS)
+    result = Collections(
+        links=[Link(href=url_for(request, "/collections"), rel="self", type="application/json"),
+               Link(href=page_url(url_for(request, "/collections")), rel="alternate",
+                    type="text/html", title="This document as HTML")],
+        collections=[_collection(request, LAYERS[name], found[name]) for name in LAYER_NAMES],
     )
+    if wants_html(request, f):
+        rows = [{**c.model_dump(), "href": url_for(request, f"/collections/{c.id}")}
+                for c in result.collections]
+        return render(request, "collections.html", title="Collections",
+                      json_url=page_url(str(request.url), "json"),
+                      crumbs=_crumbs(request), collections=rows)
+    return result
+
+
+def _filter_fields(layer: Layer) -> list[Any]:
+    """The fields of ``layer`` offered as query parameters: its enums and the contract's
+    :data:`PROPERTY_FILTERS`."""
+    return [f for f in layer.fields if f.enum or f.name in PROPERTY_FILTERS]
 
 
 def _filter_dependency(layer: Layer) -> Any:
-    """A dependency taking one optional query parameter per enum field of ``layer``."""
-    enum_fields = [f for f in layer.fields if f.enum]
+    """A dependency taking one optional query parameter per filterable field of ``layer``."""
 
-    def filters(**kwargs: str | None) -> dict[str, str]:
-        return {k: v for k, v in kwargs.items() if v is not None}
+    def filters(**kwargs: Any) -> dict[str, str]:
+        return {k: str(v) for k, v in kwargs.items() if v is not None}
+
+    def annotation(field: Any) -> Any:
+        if field.enum:
+            return cast(Any, Literal.__getitem__(field.enum)) | None
+        return int | None if field.type == "int" else str | None
 
     filters.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
         inspect.Parameter(
             f.name, inspect.Parameter.KEYWORD_ONLY,
-            default=Query(None, description=f"Only {layer.name} whose {f.name} is this value."),
-            annotation=cast(Any, Literal.__getitem__(f.enum)) | None,
+            default=Query(None, description=f"Only {layer.name} whose {f.name} is this value "
+                                            "(exactly)."),
+            annotation=annotation(f),
         )
-        for f in enum_fields
+        for f in _filter_fields(layer)
     ])
     return filters
+
+
+_JSON_TYPES = {"int": "integer", "float": "number", "bool": "boolean", "text": "string"}
+
+
+def queryables_schema(request: Request, layer: Layer) -> dict[str, Any]:
+    """The JSON Schema of what ``layer``'s items can be filtered on (OGC API - Features Part 3)."""
+    properties: dict[str, Any] = {}
+    for field in layer.fields:
+        spec: dict[str, Any] = {"title": field.name, "type": _JSON_TYPES[field.type]}
+        if field.enum:
+            spec["enum"] = list(field.enum)
+        if field.description:
+            spec["description"] = field.description
+        properties[field.name] = spec
+    properties[GEOMETRY] = {"title": GEOMETRY, "format": "geometry-any",
+                            "description": "The feature's geometry (WGS84 longitude/latitude)."}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": url_for(request, f"/collections/{layer.name}/queryables"),
+        "type": "object",
+        "title": f"{layer.name.capitalize()} queryables",
+        "properties": properties,
+        "additionalProperties": False,
+    }
 
 
 def _columns(layer: Layer) -> list[str]:
@@ -184,13 +308,38 @@ def _add_layer(layer: Layer) -> None:
     item_path = f"/collections/{name}/items/{{featureId}}"
 
     @router.get(f"/collections/{name}", response_model=Collection,
+                response_model_exclude_none=True, responses=HTML_RESPONSE,
                 summary=f"The {name} collection", name=f"{name}_collection")
-    def collection(request: Request, f: FormatParam = None) -> Collection:
-        return _collection(request, layer)
+    def collection(request: Request, services: ServicesDep, f: FormatParam = None) -> Any:
+        result = _collection(request, layer, services.extents(YEAR_FIELDS)[name])
+        if wants_html(request, f):
+            return render(request, "collection.html", title=title,
+                          json_url=page_url(str(request.url), "json"),
+                          crumbs=_crumbs(request, ("Collections", "/collections")),
+                          collection=result.model_dump(),
+                          extent=result.extent.model_dump() if result.extent else None,
+                          href=url_for(request, f"/collections/{name}"))
+        return result
+
+    @router.get(f"/collections/{name}/queryables", response_class=JSONResponse,
+                responses={200: {"content": {"application/schema+json": {
+                    "schema": {"type": "object"}}, **HTML_RESPONSE[200]["content"]},
+                    "description": "A JSON Schema of the properties"}},
+                summary=f"What {name} can be filtered on", name=f"{name}_queryables")
+    def queryables(request: Request, f: FormatParam = None) -> Response:
+        """The properties of the items, as a JSON Schema, for ``filter`` and query parameters."""
+        schema = queryables_schema(request, layer)
+        if wants_html(request, f):
+            return render(request, "queryables.html", title=f"{title} queryables",
+                          json_url=page_url(str(request.url), "json"),
+                          crumbs=_crumbs(request, ("Collections", "/collections"),
+                                         (title, f"/collections/{name}")),
+                          layer=name, properties=schema["properties"])
+        return JSONResponse(schema, media_type="application/schema+json")
 
     @router.get(
         f"/collections/{name}/items", response_model=page, response_class=GeoJSONResponse,
-        responses=problem_responses(400), summary=f"{title}, one page",
+        responses={**HTML_RESPONSE, **problem_responses(400)}, summary=f"{title}, one page",
         name=f"{name}_items",
     )
     def items(
@@ -198,35 +347,75 @@ def _add_layer(layer: Layer) -> None:
         filters: Annotated[dict[str, str], Depends(_filter_dependency(layer))],
         bbox: BboxParam = None,
         limit: Annotated[int | None, Query(ge=1, description=(
-            "Items per page; larger values are clamped to the server's maximum."))] = None,
+            "Items per page (the document gives the default and the maximum; a larger "
+            "value is a 400)."))] = None,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
+        filter_: FilterParam = None,
+        filter_lang: FilterLangParam = None,
+        filter_crs: FilterCrsParam = None,
         f: FormatParam = None,
     ) -> Response:
-        """One page of features, optionally within a WGS84 ``bbox`` and filtered by enum fields."""
+        """One page of features, optionally within a WGS84 ``bbox``, with property filters and
+        a CQL2 ``filter`` (all must hold)."""
+        if limit is not None and limit > settings.max_limit:
+            raise ParameterError(
+                [Problem("query", None, "limit", f"at most {settings.max_limit}")],
+                f"limit {limit} is above this server's maximum of {settings.max_limit}")
         box = parse_bbox(bbox)
-        size = min(limit or settings.default_limit, settings.max_limit)
-        frame, matched = repo.query_items(name, bbox=box, filters=filters or None,
-                                          limit=size, offset=offset)
-        features = frame_to_features(frame, layer, _columns(layer),
-                                     item_href=url_for(request, f"/collections/{name}/items"))
-        links = paging_links(request, offset, size, len(features), int(matched))
-        links.append({"href": url_for(request, f"/collections/{name}"), "rel": "collection",
-                      "type": "application/json"})
-        return GeoJSONResponse({
-            "type": "FeatureCollection",
-            "features": features,
-            "numberMatched": int(matched),
-            "numberReturned": len(features),
-            "timeStamp": timestamp(),
-            "links": links,
-        })
+        cql2 = None if filter_ is None else parse_filter(filter_, filter_lang)
+        size = limit or settings.default_limit
+        query: dict[str, Any] = {"bbox": box, "filters": filters or None, "cql2": cql2,
+                                 "limit": size, "offset": offset}
+        items_url = url_for(request, f"/collections/{name}/items")
+
+        def page_links(returned: int, matched: int) -> list[dict[str, Any]]:
+            links = paging_links(request, offset, size, returned, matched)
+            links.append({"href": url_for(request, f"/collections/{name}"),
+                          "rel": "collection", "type": "application/json"})
+            return links
+
+        if not wants_html(request, f):
+            # the database writes each feature's geometry and properties as JSON, the page is
+            # joined as text
+            # (api.geojson.features_json): no geometry object nor dict per feature, since
+            # pages of 10,000 are the whole of a bulk copy's time
+            rows, count = repo.query_items_json(name, **query)
+            tail = json.dumps({"numberMatched": int(count), "numberReturned": len(rows),
+                               "timeStamp": timestamp(),
+                               "links": page_links(len(rows), int(count))})[1:]
+            body = ('{"type":"FeatureCollection","features":'
+                    f"{features_json(rows, items_url)},{tail}")
+            return Response(body, media_type=GEOJSON)
+        frame, matched = repo.query_items(name, **query)
+        links = page_links(len(frame), int(matched))
+        features = frame_to_features(frame, layer, _columns(layer), item_href=items_url)
+        labels = {"prev": "« previous page", "next": "next page »"}
+        paging = [(link["rel"], labels[link["rel"]], page_url(link["href"]))
+                  for link in links if link["rel"] in labels]
+        return render(request, "items.html", title=f"{title} items",
+                      json_url=page_url(str(request.url), "json"),
+                      crumbs=_crumbs(request, ("Collections", "/collections"),
+                                     (title, f"/collections/{name}")),
+                      layer=name, features=features, columns=_columns(layer),
+                      matched=int(matched), returned=len(features), offset=offset,
+                      paging=paging, geojson_url=page_url(str(request.url), "json"))
 
     @router.get(item_path, response_model=feature, response_class=GeoJSONResponse,
-                responses={200: {"headers": _ETAG_HEADERS}, **problem_responses(404)},
+                responses={200: {"headers": _ETAG_HEADERS, **HTML_RESPONSE[200]},
+                           **problem_responses(404)},
                 summary=f"One of the {name}", name=f"{name}_item")
     def item(request: Request, repo: RepoDep, featureId: str, f: FormatParam = None) -> Response:
         frame, version = repo.get_item_versioned(name, featureId)
-        return _feature_response(request, layer, frame, version=version)
+        response = _feature_response(request, layer, frame, version=version)
+        if wants_html(request, f):
+            feature = frame_to_features(frame, layer, _columns(layer))[0]
+            return render(request, "item.html", title=f"{title} {feature['id']}",
+                          json_url=page_url(str(request.url), "json"),
+                          crumbs=_crumbs(request, ("Collections", "/collections"),
+                                         (title, f"/collections/{name}"),
+                                         ("Items", f"/collections/{name}/items")),
+                          feature=feature, geojson_url=page_url(str(request.url), "json"))
+        return response
 
     write_errors = problem_responses(400, 401, 403, 409, 413, 415, 422)
     conditional_errors = {200: {"headers": _ETAG_HEADERS}, **write_errors,

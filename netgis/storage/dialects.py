@@ -36,10 +36,12 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     cast,
     exists,
     func,
     insert,
+    literal,
     literal_column,
     select,
     text,
@@ -196,6 +198,92 @@ def geometry_from_wkb(dialect: Dialect, wkb: bytes) -> ColumnElement[Any]:
     if dialect_name(dialect) == "sqlite":
         return func.GeomFromWKB(value, SRID)
     return func.ST_SetSRID(func.ST_GeomFromWKB(value), SRID)
+
+
+def geometry_literal(dialect: Dialect, wkb: bytes) -> ColumnElement[Any]:
+    """A WGS84 geometry from WKB bytes as an anonymous bound parameter (several may share a
+    statement, as in a filter with two geometries)."""
+    value = bindparam(None, bytes(wkb), type_=LargeBinary)
+    if dialect_name(dialect) == "sqlite":
+        return func.GeomFromWKB(value, SRID)
+    return func.ST_SetSRID(func.ST_GeomFromWKB(value), SRID)
+
+
+def _glob_pattern(pattern: str) -> str:
+    """A SQL LIKE pattern (``%``, ``_``, ``\\`` escapes) as the equivalent SQLite GLOB pattern."""
+    out: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            ch = next(chars, "\\")
+            out.append(f"[{ch}]" if ch in "*?[" else ch)
+        elif ch == "%":
+            out.append("*")
+        elif ch == "_":
+            out.append("?")
+        elif ch in "*?[":
+            out.append(f"[{ch}]")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def like(dialect: Dialect, expr: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
+    """``expr LIKE pattern``, case-sensitive on both databases (``\\`` escapes).
+
+    SQLite's LIKE ignores ASCII case, so there the pattern becomes a GLOB,
+    which does not.
+
+    Examples
+    --------
+    >>> _glob_pattern(r"50\\% off_*")
+    '50% off?[*]'
+    """
+    if dialect_name(dialect) == "sqlite":
+        return expr.op("GLOB", is_comparison=True)(_glob_pattern(pattern))
+    return expr.like(pattern, escape="\\")
+
+
+#: Decimals of coordinates the database writes in GeoJSON (WGS84: far below a micrometer).
+GEOJSON_DECIMALS = 15
+
+
+def as_geojson(dialect: Dialect, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The GeoJSON geometry object of ``column`` as text, written by the database."""
+    if dialect_name(dialect) == "sqlite":
+        return func.AsGeoJSON(column, GEOJSON_DECIMALS, type_=String)
+    return func.ST_AsGeoJSON(column, GEOJSON_DECIMALS, type_=String)
+
+
+def properties_json(dialect: Dialect, table: Table,
+                    fields: Sequence[tuple[str, str]]) -> ColumnElement[Any]:
+    """A JSON object of ``fields`` (name, contract type) of each row, as text written by the
+    database (``json_object`` on SQLite, ``json_build_object`` on PostgreSQL), in order.
+
+    SQLite stores booleans as 0/1: they are written as JSON ``true``/``false``.
+    """
+    args: list[Any] = []
+    for name, kind in fields:
+        column = table.c[name]
+        if dialect_name(dialect) == "sqlite" and kind == "bool":
+            value: Any = func.json(case((column.is_(None), None), (column != 0, "true"),
+                                        else_="false"))
+        else:
+            value = column
+        args += [literal(name, String), value]
+    if dialect_name(dialect) == "sqlite":
+        return func.json_object(*args, type_=String)
+    return cast(func.json_build_object(*args), String)
+
+
+def extent_columns(dialect: Dialect, column: ColumnElement[Any]) -> list[ColumnElement[Any]]:
+    """min x, min y, max x, max y of every geometry in ``column``: one spatial aggregate
+    (``ST_Extent`` on PostGIS, ``Extent`` on SpatiaLite) for a whole table."""
+    if dialect_name(dialect) == "sqlite":
+        box = func.Extent(column)
+        return [func.MbrMinX(box), func.MbrMinY(box), func.MbrMaxX(box), func.MbrMaxY(box)]
+    box = func.ST_Extent(column)
+    return [func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box)]
 
 
 def upsert_statement(dialect: Dialect, table: Table, columns: Sequence[str]) -> Any:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -63,6 +64,7 @@ from netgis.storage.engine import (
     create_engine,
     sqlite_file,
 )
+from netgis.storage.filters import ParsedFilter, filter_condition
 from netgis.storage.models import (
     ANALYSIS_RUNS,
     AUDIT_LOG,
@@ -84,6 +86,15 @@ LoadAction = Literal["load", "import"]
 _VERSION_FIELD = Field(ROW_VERSION, "int", required=True)
 _TRUE = {"true", "1", "t", "yes", "y"}
 _FALSE = {"false", "0", "f", "no", "n"}
+
+
+@dataclass(frozen=True)
+class LayerExtent:
+    """Where (WGS84 min lon, min lat, max lon, max lat) and when (first and last year) a
+    layer's features lie; None when the layer is empty or has no such field."""
+
+    bbox: tuple[float, float, float, float] | None
+    years: tuple[int, int] | None = None
 
 
 class Repository:
@@ -297,6 +308,7 @@ class Repository:
         *,
         bbox: tuple[float, float, float, float] | None = None,
         filters: Mapping[str, str] | None = None,
+        cql2: ParsedFilter | None = None,
         limit: int = 10,
         offset: int = 0,
     ) -> tuple[gpd.GeoDataFrame, int]:
@@ -310,6 +322,9 @@ class Repository:
         filters
             Field name to value (as text, coerced to the field's type); all
             must be equal.
+        cql2
+            A CQL2 filter from :func:`netgis.storage.filters.parse_filter`
+            (a :class:`ParameterError` if it does not fit the layer).
         limit, offset
             The page.
 
@@ -320,6 +335,43 @@ class Repository:
         >>> matched
         0
         """
+        page, matched = self._query_page(layer, bbox=bbox, filters=filters, cql2=cql2,
+                                         limit=limit, offset=offset, as_json=False)
+        return page, matched
+
+    def query_items_json(
+        self,
+        layer: str,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        filters: Mapping[str, str] | None = None,
+        cql2: ParsedFilter | None = None,
+        limit: int = 10,
+        offset: int = 0,
+    ) -> tuple[list[tuple[str, str | None, str]], int]:
+        """:meth:`query_items` as JSON text written by the database, for serving pages.
+
+        Each row is ``(id, geometry, properties)``: the id, the GeoJSON
+        geometry object (15 decimals) and the JSON object of the layer's fields
+        in contract order, as text; no geometry object nor dict is built.
+
+        Examples
+        --------
+        >>> from netgis.io import read_dataset
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> _ = repo.load_dataset(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+        >>> rows, matched = repo.query_items_json("premises", limit=1)
+        >>> rows[0][0], rows[0][1][:30], matched
+        ('p_end', '{"type":"Point","coordinates":', 6)
+        >>> rows[0][2]  # doctest: +ELLIPSIS
+        '{"premise_id":"p_end","units":1,"kind":"residential","connected":false,...'
+        """
+        return self._query_page(layer, bbox=bbox, filters=filters, cql2=cql2,
+                                limit=limit, offset=offset, as_json=True)
+
+    def _query_page(self, layer: str, *, bbox: tuple[float, float, float, float] | None,
+                    filters: Mapping[str, str] | None, cql2: ParsedFilter | None, limit: int,
+                    offset: int, as_json: bool) -> tuple[Any, int]:
         table = _table(layer)
         if limit < 0 or offset < 0:
             raise ValidationError([Problem(layer, None, "limit" if limit < 0 else "offset",
@@ -330,13 +382,27 @@ class Repository:
             conditions.append(table.c[key] == coerced)
         if bbox is not None:
             conditions.append(dialects.bbox_filter(self.engine.dialect, table, _check_bbox(bbox)))
+        if cql2 is not None:
+            conditions.append(filter_condition(cql2, layer, table, self.engine.dialect))
         id_col = table.c[LAYERS[layer].id_field]
         # the count and the page from one snapshot, so numberMatched fits the page
         with _storage_errors(), begin_read(self.engine) as conn:
             matched = int(conn.execute(
                 select(func.count()).select_from(table).where(*conditions)).scalar_one())
-            page = self._select_frame(conn, layer, where=conditions,
-                                      order_by=id_col, limit=limit, offset=offset)
+            if as_json:
+                dialect = conn.dialect
+                fields = [(f.name, f.type) for f in LAYERS[layer].fields]
+                # the page's ids first (the id index alone), then their JSON: PostgreSQL
+                # would compute the JSON of every row an OFFSET skips as well
+                ids = select(id_col.label("page_id")).where(*conditions).order_by(
+                    id_col).limit(limit)
+                page_ids = (ids.offset(offset) if offset else ids).subquery()
+                stmt = select(id_col, dialects.as_geojson(dialect, table.c.geometry),
+                              dialects.properties_json(dialect, table, fields)).join(
+                    page_ids, page_ids.c.page_id == id_col).order_by(id_col)
+                return [tuple(r) for r in conn.execute(stmt).all()], matched
+            page = self._select_frame(conn, layer, where=conditions, order_by=id_col,
+                                      limit=limit, offset=offset)
         return page, matched
 
     def vector_tile(self, address: TileAddress,
@@ -398,6 +464,45 @@ class Repository:
         cells = dialects.grid_cell(dialect, table, box, grid)
         kept = select(dialects.lowest_id(dialect, id_col)).where(inside).group_by(*cells)
         return [id_col.in_(kept.scalar_subquery())]
+
+    def extents(self, *, years: Mapping[str, str] | None = None
+                ) -> tuple[int, dict[str, LayerExtent]]:
+        """Every layer's WGS84 bounding box (and year range), with the data version they
+        belong to, read in one snapshot.
+
+        Each box is one spatial aggregate of the database (``ST_Extent`` /
+        ``Extent``), not a read of the features.
+
+        Parameters
+        ----------
+        years
+            Layer name to an integer year field (``{"spans": "install_year"}``)
+            whose smallest and largest values are the layer's time range.
+
+        Examples
+        --------
+        >>> from netgis.io import read_dataset
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> _ = repo.load_dataset(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+        >>> version, found = repo.extents()
+        >>> [round(v, 3) for v in found["nodes"].bbox], found["nodes"].years
+        ([8.68, 50.11, 8.69, 50.113], None)
+        """
+        years = dict(years or {})
+        out: dict[str, LayerExtent] = {}
+        with _storage_errors(), begin_read(self.engine) as conn:
+            version = _read_version(conn)
+            for name in LAYER_NAMES:
+                table = LAYER_TABLES[name]
+                columns = dialects.extent_columns(conn.dialect, table.c.geometry)
+                year_field = years.get(name)
+                if year_field is not None:
+                    columns += [func.min(table.c[year_field]), func.max(table.c[year_field])]
+                row = conn.execute(select(*columns).select_from(table)).one()
+                box = tuple(float(v) for v in row[:4]) if row[0] is not None else None
+                span = (int(row[4]), int(row[5])) if year_field and row[4] is not None else None
+                out[name] = LayerExtent(bbox=box, years=span)  # type: ignore[arg-type]
+        return version, out
 
     def get_item(self, layer: str, item_id: str) -> gpd.GeoDataFrame:
         """The feature ``item_id`` of ``layer`` as a one-row GeoDataFrame.

@@ -56,12 +56,17 @@ def test_items_page_with_links_and_counts(client: TestClient) -> None:
     assert feature["properties"]["duct_id"] is None
 
 
-def test_limit_is_clamped_to_the_maximum(client: TestClient) -> None:
-    # the test settings allow at most 50 items per page
-    body = client.get("/collections/premises/items", params={"limit": 10**9}).json()
+def test_limit_above_the_documented_maximum_is_a_400(client: TestClient) -> None:
+    # the test settings allow at most 50 items per page, as the document says
+    limit = client.get("/openapi.json").json()["paths"]["/collections/premises/items"]["get"]
+    schema = next(p for p in limit["parameters"] if p["name"] == "limit")["schema"]
+    assert (schema["default"], schema["maximum"]) == (10, 50)
+    body = client.get("/collections/premises/items", params={"limit": 50}).json()
     assert body["numberReturned"] == 6
-    nxt = [link for link in body["links"] if link["rel"] == "next"]
-    assert nxt == []
+    assert [link for link in body["links"] if link["rel"] == "next"] == []
+    r = client.get("/collections/premises/items", params={"limit": 51})
+    assert r.status_code == 400
+    assert [e["field"] for e in r.json()["errors"]] == ["limit"]
 
 
 def test_bbox_and_enum_filters(client: TestClient) -> None:

@@ -3,10 +3,13 @@ pages from a local HTTP server."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import re
+import shutil
 import socket
 import struct
+import tempfile
 import threading
 import zlib
 from collections import Counter
@@ -179,3 +182,28 @@ def page_layers(html: str) -> dict[str, dict[str, dict[str, Any]]]:
         for feature in data.get("features", []):
             layer[str(feature["id"])] = feature
     return out
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless /usr/bin/chromium context with a fresh profile and no background traffic
+    (what the ``browser_context`` fixture gives, for test modules outside tests/maps)."""
+    import pytest
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path("/usr/bin/chromium").exists():
+        pytest.fail("/usr/bin/chromium is missing: run scripts/install-system.sh")
+    profile = tempfile.mkdtemp(prefix="netgis-chromium-")
+    try:
+        with playwright.sync_playwright() as p:
+            ctx = p.chromium.launch_persistent_context(
+                profile, executable_path="/usr/bin/chromium", headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                      "--disable-component-update", "--no-first-run"],
+                viewport={"width": 1200, "height": 800})
+            try:
+                yield ctx
+            finally:
+                ctx.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
