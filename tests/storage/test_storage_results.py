@@ -69,14 +69,18 @@ def test_migration_0005_up_and_down_keeps_plain_runs(
     assert not {"premise_results", "span_results", "node_results"} & set(
         inspector.get_table_names())
     assert "params_key" not in {c["name"] for c in inspector.get_columns("analysis_runs")}
-    # the stored run went with its tables; the plain one stays
-    assert [r["run_id"] for r in repo.analysis_runs()] == [plain]
+    # the stored run went with its tables; the plain one stays (read as revision 0004 has it)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT run_id FROM analysis_runs").scalars().all() == \
+            [plain]
     migrate.upgrade(engine)
     assert migrate.current_revision(engine) == migrate.head_revision() == "0005"
 
 
-@pytest.mark.parametrize("example", [*EXAMPLES, *OPTICAL_EXAMPLES])
-@pytest.mark.parametrize("atten", [0.35, 0.0])
+@pytest.mark.parametrize(("example", "atten"), [
+    *((e, 0.35) for e in (*EXAMPLES, *OPTICAL_EXAMPLES)),
+    # no fiber loss: the breakdown's fiber_km comes from the tree's span lengths
+    *((e, 0.0) for e in OPTICAL_EXAMPLES)])
 def test_stored_results_answer_as_the_analysis(repo: Repository, example: str,
                                                atten: float) -> None:
     budget = LossBudget(atten_db_per_km=atten)
@@ -119,8 +123,7 @@ def test_stored_results_answer_as_the_analysis(repo: Repository, example: str,
     pts = result.premises.to_crs(4326).geometry
     cx, cy = float(pts.x.mean()), float(pts.y.mean())
     spots = [*zip(pts.x, pts.y, strict=True),
-             *((cx + dx, cy + dy) for dx in (-0.02, -0.004, 0.0, 0.003, 0.05)
-               for dy in (-0.01, -0.002, 0.0, 0.001, 0.03))]
+             *((cx + dx, cy + dy) for dx in (-0.02, 0.0, 0.003) for dy in (-0.002, 0.0, 0.03))]
     for lon, lat in spots:
         assert _json(reader.serviceability(run, lon, lat)) == \
             _json(serviceability(result, lon, lat)), (lon, lat)
