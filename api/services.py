@@ -33,13 +33,15 @@ from api.limits import RateLimiter, current_client
 from netgis.errors import NetgisError, StorageError
 
 if TYPE_CHECKING:
+    import geopandas as gpd
+
     from api.settings import Settings
     from netgis.analysis import Analysis
     from netgis.dataset import Dataset
     from netgis.gaps import BuildPlan
     from netgis.optics import LossBudget
     from netgis.storage import Repository
-    from netgis.storage.results import ResultReader, StoredRun
+    from netgis.storage.results import StoredRun
 
 log = logging.getLogger("netgis.api.services")
 
@@ -585,11 +587,21 @@ class Services:
         with _storage_errors():
             return self.results.run(self.repo, self.data_version(), key)
 
-    def reader(self) -> ResultReader:
-        """Per-item reads of stored results (a premise, a serviceability lookup)."""
+    def stored_premise(self, run: StoredRun, premise_id: str) -> tuple[
+            gpd.GeoDataFrame, dict[str, Any] | None] | None:
+        """A premise and its loss breakdown from ``run`` (None: the data changed since)."""
         from netgis.storage.results import ResultReader
 
-        return ResultReader(self.repo.engine)
+        with _storage_errors():
+            return ResultReader(self.repo.engine).premise(run, premise_id)
+
+    def stored_serviceability(self, run: StoredRun, lon: float,
+                              lat: float) -> dict[str, Any] | None:
+        """A serviceability lookup from ``run`` (None: the data changed since)."""
+        from netgis.storage.results import ResultReader
+
+        with _storage_errors():
+            return ResultReader(self.repo.engine).serviceability(run, lon, lat)
 
     def plan(self, version: int, analysis: Analysis, link_m: float,
              placement: str) -> BuildPlan:

@@ -346,6 +346,7 @@ def _store_results(result: Analysis, version: int, keep: int) -> None:
     from netgis.storage.results import find_run, params_key, store_analysis
 
     with Repository.from_url(_database_url()) as repo:
+        repo.init()  # the result tables of a database loaded before they existed
         run_id = store_analysis(repo.engine, result, data_version=version, keep=keep)
         if run_id is None:
             run = find_run(repo.engine, version, params_key(result.drop_m, result.budget))

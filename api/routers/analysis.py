@@ -222,7 +222,7 @@ def premise(premise_id: str, services: ServicesDep, optics: OpticsParam,
     from netgis.analysis import premise_optics
 
     run = services.stored(drop_m, optics)
-    stored = None if run is None else services.reader().premise(run, premise_id)
+    stored = None if run is None else services.stored_premise(run, premise_id)
     if stored is not None:
         # the stored run of the current data: an indexed lookup, no analysis in memory
         frame, loss = stored
@@ -255,7 +255,7 @@ def serviceability(
     from netgis.analysis import serviceability as locate
 
     run = services.stored(drop_m, optics)
-    answer = None if run is None else services.reader().serviceability(run, lon, lat)
+    answer = None if run is None else services.stored_serviceability(run, lon, lat)
     if run is not None and answer is not None:
         return Serviceability(**_clean(answer), budget_db=run.budget.budget_db,
                               data_version=run.data_version)
