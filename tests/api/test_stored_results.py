@@ -29,8 +29,8 @@ pytestmark = pytest.mark.postgis
 
 
 def _requests(repo: Repository) -> list[tuple[str, dict[str, Any]]]:
-    """Every per-item request the stored results answer, for each premise of the data."""
-    premises = repo.read_dataset().premises.to_crs(4326)
+    """Every per-item request the stored results answer, for some premises of the data."""
+    premises = repo.read_dataset().premises.to_crs(4326).iloc[:6]
     out: list[tuple[str, dict[str, Any]]] = [("/analysis/coverage", {}), ("/kpis", {}),
                                              ("/kpis.csv", {})]
     for pid, point in zip(premises["premise_id"], premises.geometry, strict=True):
