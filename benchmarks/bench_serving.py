@@ -82,6 +82,10 @@ def _prepare(premises: int, url: str) -> dict[str, Any]:
             steps["generate_s"], _ = _cli("generate", "--premises", str(premises), "--seed",
                                           str(SEED), "--out", str(city))
             steps["load_s"], _ = _cli("db", "load", str(city), "--database-url", url)
+    from netgis.storage import Repository
+
+    with Repository.from_url(url) as repo:
+        repo.init()  # the result tables (migration 0005) in a database loaded before them
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as conn:
