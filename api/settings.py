@@ -76,8 +76,8 @@ class Settings(BaseSettings):
     stored_results: Annotated[bool, Field(
         description="Store each analysis in the database's result tables and answer "
                     "per-item requests (a premise, serviceability, KPIs) from them.")] = True
-    results_keep: Annotated[int, Field(ge=1, description="Stored runs kept per analysis "
-                                       "parameters (the newest data versions).")] = 1
+    results_keep: Annotated[int, Field(ge=1, description="Data versions whose stored "
+                                       "results are kept (the newest).")] = 1
     #: requests that would start a new analysis (a cache miss at other than the default
     #: parameters) per client address without an X-API-Key; cached answers are never limited
     analysis_rate_per_minute: Annotated[float, Field(ge=0, description=(

@@ -303,8 +303,8 @@ def analyze(
                         "(keyed by data version and parameters), where API servers read "
                         "them.")] = False,
     keep: Annotated[int, typer.Option(
-        "--keep", min=1, help="With --store: runs kept per parameters (newest data "
-                              "versions).")] = 1,
+        "--keep", min=1, help="With --store: data versions whose stored results are "
+                              "kept (the newest).")] = 1,
 ) -> None:
     """Coverage, redundancy and optical reach of DATASET: KPIs on stdout, CSVs and kpis.json."""
     from netgis.report import write_outputs

@@ -14,8 +14,9 @@ pandas; SQLite one ``executemany``) and atomic: the run and all its rows are
 one transaction, so a reader sees a run complete or not at all. The run is
 inserted first with ``ON CONFLICT DO NOTHING`` on the unique index
 (data_version, params_key): of two processes storing the same analysis, the
-second waits for the first's transaction and then stores nothing. Older runs
-of the same parameters are pruned afterwards (the newest ``keep`` stay).
+second waits for the first's transaction and then stores nothing. Runs of
+older data versions are pruned afterwards (those of the newest ``keep``
+versions stay: only the current version's are ever served).
 
 Reads (:class:`ResultReader`) are indexed lookups by (run_id, id); the
 serviceability of an arbitrary point is a spatial-index search of the lit
@@ -264,8 +265,8 @@ def store_analysis(engine: sqlalchemy.Engine, analysis: Analysis, *, data_versio
     """Store ``analysis`` (of data version ``data_version``) unless that run exists.
 
     Returns the new run's id, or None when a run of this data version and these
-    parameters was stored already (by this or another process). Then prunes
-    older runs of the same parameters, keeping the newest ``keep``.
+    parameters was stored already (by this or another process). Then prunes the
+    runs of older data versions, keeping those of the newest ``keep`` versions.
     """
     if keep < 1:
         raise ValidationError([Problem("parameters", None, "keep", "must be >= 1")])
@@ -296,7 +297,7 @@ def store_analysis(engine: sqlalchemy.Engine, analysis: Analysis, *, data_versio
         with begin_write(engine) as conn:
             conn.execute(ANALYSIS_RUNS.update().where(ANALYSIS_RUNS.c.run_id == run_id)
                          .values(duration_s=time.perf_counter() - started))
-    prune_runs(engine, key, keep=keep)
+    prune_runs(engine, keep=keep)
     return int(run_id)
 
 
@@ -339,13 +340,23 @@ def _bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame, run_id: in
     conn.exec_driver_sql(f"ANALYZE {prep.quote(table.name)}")
 
 
-def prune_runs(engine: sqlalchemy.Engine, key: str, *, keep: int = DEFAULT_KEEP) -> list[int]:
-    """Delete the runs of parameters ``key`` but the ``keep`` newest data versions; their ids."""
+def prune_runs(engine: sqlalchemy.Engine, *, keep: int = DEFAULT_KEEP) -> list[int]:
+    """Delete the stored runs of all but the ``keep`` newest data versions; their ids.
+
+    Only the current data version's runs are ever served, so runs of older data
+    (of any parameters) are kept only as far as ``keep`` asks. Runs without
+    stored results (no ``params_key``) are not touched.
+    """
     table = ANALYSIS_RUNS
+    stored = table.c.params_key.is_not(None)
     with begin_write(engine) as conn:
-        ids = [int(r) for r in conn.execute(
-            select(table.c.run_id).where(table.c.params_key == key)
-            .order_by(table.c.data_version.desc(), table.c.run_id.desc()).offset(keep)).scalars()]
+        versions = conn.execute(select(table.c.data_version).where(stored).distinct()
+                                .order_by(table.c.data_version.desc())).scalars().all()
+        if len(versions) <= keep:
+            return []
+        oldest_kept = int(versions[keep - 1])
+        ids = [int(r) for r in conn.execute(select(table.c.run_id).where(
+            stored, table.c.data_version < oldest_kept).order_by(table.c.run_id)).scalars()]
         if ids:
             for result in RESULT_TABLES.values():
                 conn.execute(delete(result).where(result.c.run_id.in_(ids)))

@@ -144,10 +144,12 @@ def test_runs_are_stored_once_and_pruned(repo: Repository) -> None:
     second = store_analysis(repo.engine, result2, data_version=version2, keep=2)
     assert second is not None
     key = params_key(150.0, LossBudget())
-    # keep=2: both versions of the default parameters; the 60 m run is another key
-    assert [r.data_version for r in stored_runs(repo.engine) if r.params_key == key] == \
-        [version2, version]
-    assert prune_runs(repo.engine, key, keep=1) == [first]
+    # keep=2: the runs of both data versions stay, whatever their parameters
+    assert [(r.data_version, r.drop_m) for r in stored_runs(repo.engine)] == \
+        [(version2, 150.0), (version, 60.0), (version, 150.0)]
+    (sixty,) = [r.run_id for r in stored_runs(repo.engine) if r.drop_m == 60.0]
+    # keep=1: only the newest version's; the old data's runs go, of any parameters
+    assert prune_runs(repo.engine, keep=1) == sorted([first, sixty])
     assert find_run(repo.engine, version, key) is None
     with repo.engine.connect() as conn:
         for table in RESULT_TABLES.values():
