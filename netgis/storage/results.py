@@ -559,23 +559,29 @@ class ResultReader:
         drop_m = run.drop_m
         pts = gpd.GeoSeries([shapely.Point(lon, lat)], crs=SRID)
         zones = zones_near(np.array([lon]), np.array([lat]), run.home_zone)
+        # the point is WGS84 already: its lon/lat are the input (as the engine reads them)
+        lonlat = np.array([[float(lon), float(lat)]])
         with begin_read(self.engine) as conn:
             if _read_version(conn) != run.data_version:
                 return None
-            radius = max(4.0 * drop_m, 500.0)
+            # a box that holds, for any point passed (distance <= drop_m), every span the
+            # engine's search could pick: then one query and one search suffice
+            radius = max(2.2 * drop_m + 60.0, 250.0)
             found = self._lit_near(conn, run, lon, lat, radius)
             while found.empty and radius < 4.1e7:
                 radius *= 8.0
                 found = self._lit_near(conn, run, lon, lat, radius)
+            row = None
             if not found.empty:
-                first = locate(pts, SpanIndex(found), drop_m=drop_m, zones=zones).iloc[0]
+                row = locate(pts, SpanIndex(found), drop_m=drop_m, zones=zones,
+                             points_lonlat=lonlat).iloc[0]
                 # every span as near as the one found, with room for the working zone's
                 # scale error and the engine's tie window
-                reach = float(first["distance_m"]) * 1.05 + drop_m * 1.01 + 50.0
+                reach = float(row["distance_m"]) * 1.05 + drop_m * 1.01 + 50.0
                 if reach > radius:
                     found = self._lit_near(conn, run, lon, lat, reach)
-            row = None if found.empty else \
-                locate(pts, SpanIndex(found), drop_m=drop_m, zones=zones).iloc[0]
+                    row = locate(pts, SpanIndex(found), drop_m=drop_m, zones=zones,
+                                 points_lonlat=lonlat).iloc[0]
             served = None if row is None else row["served_span_id"]
             flags = {"span_protected": False, "node_protected": False, "duct_protected": False}
             optical: dict[str, Any] = {"loss_db": None, "margin_db": None, "in_budget": False,
