@@ -29,6 +29,7 @@ demo: venv
 	NETGIS_DATABASE_URL=sqlite:///./netgis.db $(BIN)/netgis db init > /dev/null
 	NETGIS_DATABASE_URL=sqlite:///./netgis.db $(BIN)/netgis db load $(SAMPLE) --mode upsert
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops): /collections /docs /analysis/coverage /health"
+	@echo "Dashboard: http://$(HOST):$(PORT)/dashboard  report: http://$(HOST):$(PORT)/report"
 	@echo "Maps: http://$(HOST):$(PORT)/maps/coverage http://$(HOST):$(PORT)/maps/criticality http://$(HOST):$(PORT)/maps/gaps http://$(HOST):$(PORT)/maps/areas"
 	NETGIS_DATABASE_URL=sqlite:///./netgis.db $(BIN)/netgis serve --host $(HOST) --port $(PORT)
 

@@ -29,14 +29,18 @@ from api.openapi import install_openapi
 from api.params import reject_unknown_query
 from api.routers import analysis, audit, collections, health, imports, landing
 from api.routers import bead as bead_router
+from api.routers import dashboard as dashboard_pages
 from api.routers import gaps as gaps_router
 from api.routers import kpis as kpi_feeds
 from api.routers import maps as map_pages
 from api.routers import metrics as service_metrics
+from api.routers import portal as citizen_portal
+from api.routers import search as address_search
 from api.routers.analysis import ScenarioIn
 from api.services import Services
 from api.settings import Settings
 from maps.assets import static_dir
+from maps.portal import load_messages
 from netgis.errors import StorageError
 from netgis.storage import Repository
 
@@ -112,12 +116,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.services = services
+    # checked now: a city's translation with a missing or misspelt key stops the start
+    app.state.portal_messages = load_messages(settings.portal_messages)
     install_error_handlers(app)
     for module in (landing, collections, imports, analysis, health, audit):
         app.include_router(module.router)
     app.include_router(gaps_router.router)
     app.include_router(bead_router.router)
     app.include_router(map_pages.router)
+    app.include_router(dashboard_pages.router)
+    app.include_router(address_search.router)
+    app.include_router(citizen_portal.router)
     # the maps' Leaflet files: every page loads its scripts from this server, no CDN
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     # innermost: the metrics and snapshot middlewares see its 413 like any other answer

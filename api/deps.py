@@ -30,8 +30,9 @@ _api_key_header = APIKeyHeader(
     description="One of the keys in NETGIS_API_KEYS: writes need the write scope, the audit "
                 "log (and, with NETGIS_OPEN_READS=false, every read) the read scope.",
 )
-#: Routes that answer without a key even when reads are closed: liveness probes carry no key.
-PUBLIC_PATHS = frozenset({"/health"})
+#: Routes that answer without a key even when reads are closed: liveness probes carry no key,
+#: and the residents' portal shows only what a resident may see (api/routers/portal.py).
+PUBLIC_PATHS = frozenset({"/health", "/portal", "/portal/addresses", "/portal/plant"})
 log = logging.getLogger("netgis.api")
 
 

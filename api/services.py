@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from netgis.dataset import Dataset
     from netgis.gaps import BuildPlan
     from netgis.optics import LossBudget
+    from netgis.search import PremiseSearch
     from netgis.storage import Repository
     from netgis.storage.results import StoredRun
 
@@ -47,8 +49,11 @@ log = logging.getLogger("netgis.api.services")
 
 #: Build plans kept per application.
 PLAN_CACHE_SIZE = 4
-#: Key of a cached build plan: data version, drop_m, link_m, placement.
-PlanKey = tuple[int, float, float, str]
+#: Key of a cached build plan: data version, drop_m, link_m, placement, max_units,
+#: max_extent_m.
+PlanKey = tuple[int, float, float, str, float, float]
+#: Key of a cached map page: data version first, then the normalised parameters.
+PageKey = tuple[Hashable, ...]
 #: Key of a cached analysis: see :func:`analysis_key`. Opaque to everything but this module.
 AnalysisKey = tuple[Hashable, ...]
 #: Seconds between two attempts to reach a database that was down.
@@ -291,7 +296,7 @@ class AnalysisCache:
 
 
 class PlanCache:
-    """Build plans of the gap clusters per (data version, drop_m, link_m, placement).
+    """Build plans of the gap clusters per (data version, drop_m, link_m, placement, bounds).
 
     Like :class:`AnalysisCache`: a kept plan is served while another is computed,
     and a missing one is computed once.
@@ -307,18 +312,80 @@ class PlanCache:
         self._plans: SingleFlight[PlanKey, BuildPlan] = SingleFlight(size)
 
     def plan(self, version: int, analysis: Analysis, link_m: float, placement: str,
+             max_units: float, max_extent_m: float,
              admit: Callable[[], None] | None = None) -> BuildPlan:
         """The build plan of ``analysis``, the analysis of data version ``version``."""
         from netgis.gaps import plan_builds
 
-        key: PlanKey = (int(version), float(analysis.drop_m), float(link_m), placement)
+        key: PlanKey = (int(version), float(analysis.drop_m), float(link_m), placement,
+                        float(max_units), float(max_extent_m))
         return self._plans.get(key, lambda: plan_builds(
             analysis.premises, analysis.spans, analysis.nodes, drop_m=analysis.drop_m,
-            link_m=link_m, placement=placement), admit)
+            link_m=link_m, placement=placement, max_units=max_units,
+            max_extent_m=max_extent_m), admit)
 
     def kept(self) -> list[PlanKey]:
         """The keys of the plans kept, least recently used first."""
         return self._plans.keys()
+
+
+@dataclass(frozen=True)
+class MapPage:
+    """A rendered map page, its Content-Security-Policy and its (strong) ETag."""
+
+    body: bytes
+    policy: str
+    etag: str
+
+    @classmethod
+    def of(cls, html: str, policy: str) -> MapPage:
+        """The page of ``html``; its ETag is a digest of the bytes served.
+
+        Examples
+        --------
+        >>> MapPage.of("<p>hi</p>", "default-src 'none'").etag
+        '"0a4735281db700223af63abc387c351f"'
+        """
+        body = html.encode("utf-8")
+        return cls(body, policy, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+
+    def matches(self, if_none_match: str | None) -> bool:
+        """Whether an ``If-None-Match`` header names this page (a 304 then)."""
+        if not if_none_match:
+            return False
+        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+        return "*" in tags or self.etag in tags
+
+
+class PageCache:
+    """Rendered map pages per data version and normalised parameters, least recently used
+    dropped first; a page being rendered is rendered once however many ask for it.
+
+    Parameters
+    ----------
+    size
+        Pages kept.
+    """
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._pages: SingleFlight[PageKey, MapPage] = SingleFlight(size)
+
+    def page(self, key: PageKey, render: Callable[[], MapPage]) -> MapPage:
+        """The page of ``key`` (data version first), rendered by ``render()`` when missing.
+
+        Pages of older data versions are dropped when a newer one is rendered.
+        """
+        version = key[0]
+        assert isinstance(version, int)
+        kept = self._pages.keys()
+        if kept and any(k[0] != version for k in kept):
+            self._pages.keep_only(lambda k: isinstance(k[0], int) and k[0] >= version)
+        return self._pages.get(key, render)
+
+    def kept(self) -> list[PageKey]:
+        """The keys of the pages kept, least recently used first."""
+        return self._pages.keys()
 
 
 class SnapshotKeeper:
@@ -478,8 +545,11 @@ class Services:
         self.settings = settings
         self.analyses = AnalysisCache(settings.analysis_cache_size)
         self.plans = PlanCache()
+        self.pages = PageCache(settings.map_cache_size)
         self.snapshots = SnapshotKeeper()
         self.results = ResultStore(settings.results_keep)
+        # the address index of the default analysis of the newest data version
+        self.searches: SingleFlight[int, PremiseSearch] = SingleFlight(1)
         self.limiter = RateLimiter(settings.analysis_rate_per_minute, settings.analysis_burst)
         self._repo: Repository | None = None
         self._ready = False
@@ -603,15 +673,37 @@ class Services:
         with _storage_errors():
             return ResultReader(self.repo.engine).serviceability(run, lon, lat)
 
-    def plan(self, version: int, analysis: Analysis, link_m: float,
-             placement: str) -> BuildPlan:
-        """The build plan of ``analysis``, as :meth:`analysis` returned it with ``version``."""
+    def plan(self, version: int, analysis: Analysis, link_m: float, placement: str,
+             max_units: float | None = None, max_extent_m: float | None = None) -> BuildPlan:
+        """The build plan of ``analysis``, as :meth:`analysis` returned it with ``version``;
+        cluster bounds None are the server's (settings)."""
         from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
 
+        units = float(max_units if max_units is not None else self.settings.gap_max_units)
+        extent = float(max_extent_m if max_extent_m is not None
+                       else self.settings.gap_max_extent_m)
         default = (float(analysis.drop_m) == float(self.settings.drop_m)
-                   and float(link_m) == float(DEFAULT_LINK_M) and placement == DEFAULT_PLACEMENT)
-        return self.plans.plan(version, analysis, link_m, placement,
+                   and float(link_m) == float(DEFAULT_LINK_M) and placement == DEFAULT_PLACEMENT
+                   and units == float(self.settings.gap_max_units)
+                   and extent == float(self.settings.gap_max_extent_m))
+        return self.plans.plan(version, analysis, link_m, placement, units, extent,
                                admit=None if default else self._admit)
+
+    def map_page(self, key: PageKey, render: Callable[[], MapPage]) -> MapPage:
+        """A map page, cached per data version (``key[0]``) and normalised parameters."""
+        return self.pages.page(key, render)
+
+    def search(self) -> tuple[int, Analysis, PremiseSearch]:
+        """The address index of the current data, built once per data version.
+
+        It indexes the analysis at the server's defaults (which is never rate-limited),
+        so every hit carries that analysis's serviceability.
+        """
+        from netgis.search import premise_search
+
+        version, result = self.analysis()
+        return version, result, self.searches.get(version,
+                                                   lambda: premise_search(result.premises))
 
     def _admit(self) -> None:
         """Called before a new analysis or plan starts: anonymous clients spend a token.

@@ -25,9 +25,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.auth import ApiKey, parse_api_keys
-from netgis.feeds import Goal
+from netgis.feeds import DEFAULT_MIN_SPAN_DAYS, DEFAULT_PACE_WINDOW_DAYS, Goal
 from netgis.optics import LossBudget
-from netgis.schema import DEFAULT_DROP_M
+from netgis.schema import DEFAULT_DROP_M, DEFAULT_MAX_CLUSTER_EXTENT_M, DEFAULT_MAX_CLUSTER_UNITS
 
 
 class Settings(BaseSettings):
@@ -78,6 +78,14 @@ class Settings(BaseSettings):
                     "per-item requests (a premise, serviceability, KPIs) from them.")] = True
     results_keep: Annotated[int, Field(ge=1, description="Data versions whose stored "
                                        "results are kept (the newest).")] = 1
+    map_cache_size: Annotated[int, Field(ge=1, description="Map pages kept (per data "
+                                         "version and parameters).")] = 16
+    gap_max_units: Annotated[float, Field(gt=0, description="Largest gap cluster, in units, "
+                                          "by default (a larger one is split).")] = \
+        DEFAULT_MAX_CLUSTER_UNITS
+    gap_max_extent_m: Annotated[float, Field(gt=0, description="Widest gap cluster, meters "
+                                             "(bounding box diagonal), by default.")] = \
+        DEFAULT_MAX_CLUSTER_EXTENT_M
     #: requests that would start a new analysis (a cache miss at other than the default
     #: parameters) per client address without an X-API-Key; cached answers are never limited
     analysis_rate_per_minute: Annotated[float, Field(ge=0, description=(
@@ -88,12 +96,21 @@ class Settings(BaseSettings):
     #: empty by default: maps work offline and show the plant without a base map
     tiles_url: Annotated[str, Field(description="Basemap tiles for maps ({z}/{x}/{y} URL); "
                                                 "empty for none.")] = ""
+    portal_messages: Annotated[str | None, Field(
+        description="JSON file with every text of the /portal page (a translation of "
+                    "maps/static/portal/messages.json); unset: English.")] = None
     title: str = "netgis"
     goal_coverage_pct: Annotated[float, Field(gt=0, le=100, description="Coverage target of "
                                               "GET /kpis/goal, percent of units passed.")] = \
         Goal.target_pct
     goal_date: Annotated[date, Field(description="Day the coverage target should be "
                                      "reached.")] = Goal.target_date
+    goal_window_days: Annotated[int, Field(ge=1, le=36_500, description=(
+        "Days of KPI history (up to the day asked for) the goal view's pace is measured "
+        "over."))] = DEFAULT_PACE_WINDOW_DAYS
+    goal_min_span_days: Annotated[float, Field(ge=0, description=(
+        "Least time the snapshots of that window must span for a pace to be given."))] = \
+        DEFAULT_MIN_SPAN_DAYS
 
     def loss_budget(self) -> LossBudget:
         """The optical parameters these settings ask for (SPEC's defaults otherwise)."""

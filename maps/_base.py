@@ -248,11 +248,14 @@ def geojson_layer(
     aliases: Sequence[str] | None = None,
     tooltip_fields: Sequence[str] | None = None,
     point_radius: float | None = None,
+    pane: str | None = None,
 ) -> folium.GeoJson:
     """One GeoJSON layer drawn in one style, with tooltip and popup over ``fields``.
 
     Every path gets the CSS class ``css_class`` (Leaflet's ``className``), which
-    is how tests and users find the features of a layer in the page.
+    is how tests and users find the features of a layer in the page. ``pane``
+    names a map pane (:class:`folium.map.CustomPane`) to draw it in, above or
+    below Leaflet's overlay pane.
     """
     cols = [c for c in fields if c in frame.columns]
     keep = gpd.GeoDataFrame(frame[[*cols, "geometry"]], geometry="geometry", crs=frame.crs)
@@ -269,8 +272,13 @@ def geojson_layer(
         kwargs["tooltip"] = SafeGeoJsonTooltip(
             fields=tip_cols, aliases=[label_of.get(c, c) for c in tip_cols], sticky=False
         )
+    if pane is not None:
+        kwargs["pane"] = pane  # lines and polygons take the GeoJSON layer's options
     if point_radius is not None:
-        kwargs["marker"] = folium.CircleMarker(radius=point_radius, **_marker_style(full_style))
+        marker = folium.CircleMarker(radius=point_radius, **_marker_style(full_style))
+        if pane is not None:
+            marker.options["pane"] = pane  # folium's path options drop the name
+        kwargs["marker"] = marker
     return folium.GeoJson(
         fc,
         name=name,
@@ -351,18 +359,26 @@ def premise_points(
     radius: float = 3.5,
     fill_opacity: float = 0.85,
     popup: Mapping[str, str] = PREMISE_POPUP,
+    outline: str | None = None,
+    pane: str | None = None,
 ) -> None:
-    """Premises (WGS84) as circle markers with id tooltip and full popup."""
+    """Premises (WGS84) as circle markers with id tooltip and full popup.
+
+    ``outline`` draws a ring of that colour around each (else the fill colour);
+    ``pane`` is the map pane to draw them in (see :func:`geojson_layer`).
+    """
     cols, labels = popup_columns(premises, popup)
     geojson_layer(
         premises,
         name=name or css_class,
         id_field="premise_id",
-        style={"color": color, "fillColor": color, "fillOpacity": fill_opacity, "weight": 1},
+        style={"color": outline or color, "fillColor": color, "fillOpacity": fill_opacity,
+               "weight": 2 if outline else 1},
         css_class=css_class,
         fields=cols,
         aliases=labels,
         point_radius=radius,
+        pane=pane,
     ).add_to(group)
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 import folium
 import geopandas as gpd
 import pandas as pd
+import shapely
+from branca.element import Element, MacroElement
+from jinja2 import Template
 
 from maps import _base as base
+from maps.figure import figure_of
 from netgis.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -35,6 +39,49 @@ AREA_POPUP = {
     "cable_km": "cable km",
     "utilization_pct": "utilization %",
 }
+
+
+class AreaLabels(MacroElement):
+    """One label per area (its name), written as text: a name is never parsed as HTML."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this.labels|tojson }}.forEach(function (d) {
+            var div = document.createElement("div");
+            div.className = "netgis-area-label";
+            div.textContent = d.text;
+            L.marker([d.lat, d.lng], {interactive: false, keyboard: false,
+                icon: L.divIcon({html: div, className: "netgis-area-label-icon",
+                                 iconSize: null})})
+             .addTo({{ this._parent.get_name() }});
+        });
+        {% endmacro %}
+        """
+    )
+
+    css = """<style>
+    .netgis-area-label-icon { background: none; border: none; }
+    .netgis-area-label { transform: translate(-50%, -50%); white-space: nowrap; font: bold 12px/1.2
+      sans-serif; color: #1d1d1d; text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff; }
+    </style>"""
+
+    def __init__(self, labels: list[dict[str, Any]]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "AreaLabels"
+        self.labels = labels
+
+
+def _area_labels(m: folium.Map, areas: gpd.GeoDataFrame) -> None:
+    """Label each area (WGS84) at a point inside it with its name, else its area_id."""
+    names = areas["name"] if "name" in areas.columns else pd.Series(None, index=areas.index)
+    text = names.astype(object).where(names.notna() & (names.astype(str) != ""),
+                                      areas["area_id"]).astype(str)
+    pts = shapely.point_on_surface(areas.geometry.values)
+    labels = [{"lat": round(float(y), 6), "lng": round(float(x), 6), "text": t}
+              for x, y, t in zip(shapely.get_x(pts), shapely.get_y(pts), text, strict=True)]
+    AreaLabels(labels).add_to(base.feature_group(m, f"Area names ({len(labels)})"))
+    figure_of(m).header.add_child(Element(AreaLabels.css), name="netgis_area_label_css")
 
 
 def _pct_colors(values: pd.Series) -> pd.Series:
@@ -69,7 +116,8 @@ def areas_map(
     Returns
     -------
     folium.Map
-        The coverage % layer (shown), the protected % layer (listed, hidden).
+        The coverage % layer (shown), the protected % layer (listed, hidden),
+        and each area's name (else its id) as a label.
 
     Examples
     --------
@@ -109,6 +157,8 @@ def areas_map(
             fields=cols, aliases=labels,
             tooltip_fields=[c for c in ("name", kpi) if c in cols],
         )
+    if not joined.empty:
+        _area_labels(m, joined)
     labels_pct = ("< 25 %", "25-50 %", "50-75 %", "75-90 %", ">= 90 %")
     items = [base.LegendItem("fill", c, lab) for c, lab in zip(PCT_COLORS, labels_pct, strict=True)]
     items.append(base.LegendItem("fill", NULL_COLOR, "no premises"))

@@ -76,11 +76,27 @@ def content_security_policy(page: str, img_sources: Iterable[str] = ()) -> str:
     ])
 
 
-def tile_sources(m: folium.Map) -> list[str]:
-    """The origins the map's base-map tiles come from, as CSP sources.
+def tile_origin(url: str) -> str | None:
+    """The CSP source of a tile URL template; None for a relative URL ('self' covers it).
 
-    ``https://{s}.tile.example.org/{z}/{x}/{y}.png`` becomes
-    ``https://*.tile.example.org``; a relative URL needs nothing beyond 'self'.
+    ``https://{s}.tile.example.org/{z}/{x}/{y}.png`` becomes ``https://*.tile.example.org``.
+
+    Examples
+    --------
+    >>> tile_origin("https://{s}.tile.example.org/{z}/{x}/{y}.png"), tile_origin("/t/{z}.png")
+    ('https://*.tile.example.org', None)
+    """
+    parts = urlsplit(url.replace("{s}", "__sub__"))
+    if not parts.scheme or not parts.netloc:
+        return None
+    host = parts.netloc.replace("__sub__.", "*.").replace("__sub__", "*")
+    if "{" in host:  # any other placeholder in the host name: any subdomain
+        host = "*." + host.split(".", 1)[-1] if "." in host else "*"
+    return f"{parts.scheme}://{host}"
+
+
+def tile_sources(m: folium.Map) -> list[str]:
+    """The origins the map's base-map tiles come from, as CSP sources (see :func:`tile_origin`).
 
     Examples
     --------
@@ -88,19 +104,9 @@ def tile_sources(m: folium.Map) -> list[str]:
     >>> tile_sources(m)
     ['https://*.tile.example.org']
     """
-    out: list[str] = []
-    for child in m._children.values():
-        if not isinstance(child, folium.TileLayer):
-            continue
-        url = str(child.tiles)
-        parts = urlsplit(url.replace("{s}", "__sub__"))
-        if not parts.scheme or not parts.netloc:
-            continue
-        host = parts.netloc.replace("__sub__.", "*.").replace("__sub__", "*")
-        if "{" in host:  # any other placeholder in the host name: any subdomain
-            host = "*." + host.split(".", 1)[-1] if "." in host else "*"
-        out.append(f"{parts.scheme}://{host}")
-    return out
+    origins = [tile_origin(str(child.tiles)) for child in m._children.values()
+               if isinstance(child, folium.TileLayer)]
+    return [o for o in origins if o is not None]
 
 
 def with_policy(page: str, policy: str) -> str:

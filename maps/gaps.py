@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import Any, Unpack
 
 import folium
@@ -101,6 +102,32 @@ def _rank_labels(m: folium.Map, ranking: pd.DataFrame, max_labels: int) -> gpd.G
     return pts
 
 
+def gap_edges(premises: gpd.GeoDataFrame, resolution: int = DEFAULT_H3_RES) -> list[float]:
+    """Class edges of units not passed per H3 cell over ``premises`` (a whole network).
+
+    Passed to :func:`gaps_map` as ``unit_edges``, they give every view of the
+    network the same legend.
+
+    Examples
+    --------
+    >>> gap_edges(analyze(dataset).premises)  # doctest: +SKIP
+    [1.0, 3.0, 7.0, 12.0, 20.0, 58.0]
+    """
+    base.require_columns(premises, "premises", ["premise_id", "passed", "units", "distance_m"])
+    return base.nice_edges(rollup_h3(premises, h3_res=resolution)["units"], len(GAP_COLORS))
+
+
+def _outline(m: folium.Map, outline: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The selected area drawn as a thick dashed outline (no fill: clicks reach the cells)."""
+    area = base.to_wgs84(outline)
+    fields = [c for c in ("area_id", "name") if c in area.columns]
+    base.geojson_layer(area, name="selected-area", id_field=None, css_class="netgis-area-outline",
+                       style={"color": "#08306b", "weight": 3, "dashArray": "10 6",
+                              "fill": False},
+                       fields=fields).add_to(base.feature_group(m, "Selected area"))
+    return area
+
+
 def gaps_map(
     premises: gpd.GeoDataFrame,
     *,
@@ -108,6 +135,8 @@ def gaps_map(
     ranking: pd.DataFrame | None = None,
     resolution: int = DEFAULT_H3_RES,
     max_rank_labels: int = 20,
+    unit_edges: Sequence[float] | None = None,
+    outline: gpd.GeoDataFrame | None = None,
     **options: Unpack[base.MapOptions],
 ) -> folium.Map:
     """H3 hexagons coloured by units not passed, with build-rank labels.
@@ -127,6 +156,12 @@ def gaps_map(
         H3 resolution of the hexagons (default 8, as the gap KPIs).
     max_rank_labels
         Label only the best ranks.
+    unit_edges
+        Class edges of units not passed per cell; by default those of the cells
+        drawn. Pass :func:`gap_edges` of the whole network so that views of parts
+        of it share one legend.
+    outline
+        Polygons (any CRS; e.g. the area the map is cut to) drawn as an outline.
     **options
         :class:`maps._base.MapOptions`. The premises not passed are drawn one
         by one (hidden at first) only up to ``max_features``, and at most
@@ -168,7 +203,8 @@ def gaps_map(
     hexes = base.first_rows(base.round_coords(hexes), max_features, notes, "gap cells",
                             "with most units")
     if not hexes.empty:
-        edges = base.nice_edges(hexes["units"], len(GAP_COLORS))
+        edges = (list(unit_edges) if unit_edges is not None
+                 else base.nice_edges(hexes["units"], len(GAP_COLORS)))
         base.add_by_color(
             base.feature_group(m, f"Units not passed by H3 cell ({len(hexes)})"), hexes,
             base.color_bins(hexes["units"], edges, GAP_COLORS[-(len(edges) - 1):]),
@@ -190,4 +226,7 @@ def gaps_map(
     if ranking is not None and len(ranking):
         frames.append(_rank_labels(m, ranking, max_rank_labels))
         items.append(base.LegendItem("dot", "#1d1d1d", "build rank (1 = first)"))
+    if outline is not None and len(outline):
+        frames.append(_outline(m, outline))
+        items.append(base.LegendItem("line", "#08306b", "selected area"))
     return base.finish_map(m, frames, base.Legend("Gaps", items, notes))

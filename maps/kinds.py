@@ -13,10 +13,11 @@ import shapely
 
 from maps.areas import areas_map
 from maps.coverage import coverage_map
-from maps.criticality import criticality_map
-from maps.gaps import gaps_map
+from maps.criticality import criticality_classes, criticality_map
+from maps.gaps import gap_edges, gaps_map
 from netgis.errors import ConfigError, NotFoundError, Problem, ValidationError
 from netgis.geodesy import transform_geoms
+from netgis.schema import DEFAULT_CRITICAL_TOP
 from netgis.schema import MAP_KINDS as MAP_KINDS  # defined where netgis reads it without folium
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ def build_map(
     hex_resolution: int | None = None,
     bbox: Sequence[float] | None = None,
     area_id: str | None = None,
+    top: int = DEFAULT_CRITICAL_TOP,
+    top_control: bool = False,
     **options: Unpack[MapOptions],
 ) -> folium.Map:
     """The ``kind`` map of an analysis.
@@ -57,7 +60,12 @@ def build_map(
     bbox, area_id
         Draw only what lies in this WGS84 box (min lon, min lat, max lon,
         max lat) and/or in this area: premises and nodes inside, spans,
-        areas and ranked clusters that intersect it (see :func:`clip`).
+        areas and ranked clusters that intersect it (see :func:`clip`). The
+        legend classes are those of the whole network, so that two views
+        compare; the gaps map outlines the area.
+    top, top_control
+        criticality only: draw the ``top`` worst spans and nodes (of the view),
+        with a control to change it (see :func:`maps.criticality_map`).
     **options
         ``m``, ``tiles_url``, ``tiles_attribution``, ``base_url``, ``max_features``.
 
@@ -65,21 +73,30 @@ def build_map(
     --------
     >>> build_map("coverage", analyze(dataset), tiles_url=None)  # doctest: +SKIP
     """
+    if kind not in MAP_KINDS:
+        raise ConfigError(f"map kind must be one of {', '.join(MAP_KINDS)}, not {kind!r}")
+    # classes of the whole network, before any clipping: every view gets the same legend
+    whole = analysis
     if bbox is not None or area_id is not None:
         analysis, ranking = clip(analysis, ranking, bbox=bbox, area_id=area_id)
     res: dict[str, Any] = {} if hex_resolution is None else {"hex_resolution": hex_resolution}
     if kind == "coverage":
         return coverage_map(analysis.premises, analysis.spans, analysis.nodes, **res, **options)
     if kind == "criticality":
+        span_edges, node_edges = criticality_classes(whole.spans, whole.nodes, top)
         return criticality_map(analysis.spans, analysis.nodes, premises=analysis.premises,
-                               scenario=scenario, **res, **options)
+                               scenario=scenario, top=top, span_edges=span_edges,
+                               node_edges=node_edges, top_control=top_control, **res, **options)
     if kind == "gaps":
         gap_res: dict[str, Any] = {} if hex_resolution is None else {"resolution": hex_resolution}
-        return gaps_map(analysis.premises, spans=analysis.spans, ranking=ranking, **gap_res,
-                        **options)
-    if kind == "areas":
-        return areas_map(analysis.dataset.areas, analysis.kpis["areas"], **options)
-    raise ConfigError(f"map kind must be one of {', '.join(MAP_KINDS)}, not {kind!r}")
+        outline = None
+        if area_id is not None:
+            areas = whole.dataset.areas
+            outline = areas[areas["area_id"] == area_id]
+        return gaps_map(analysis.premises, spans=analysis.spans, ranking=ranking,
+                        unit_edges=gap_edges(whole.premises, **gap_res), outline=outline,
+                        **gap_res, **options)
+    return areas_map(analysis.dataset.areas, analysis.kpis["areas"], **options)
 
 
 def _window(analysis: Analysis, bbox: Sequence[float] | None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
@@ -30,7 +31,7 @@ from pyproj import CRS
 from netgis.coverage import SpanIndex, locate, lonlat, working_zones, zones_near
 from netgis.dataset import Dataset
 from netgis.errors import Problem, ValidationError
-from netgis.geodesy import WGS84, transform_geoms, utm_epsg
+from netgis.geodesy import WGS84, geodesic_distance_m, transform_geoms, utm_epsg
 from netgis.kpis import Kpis, compute_kpis
 from netgis.network import AnalysisGraph, analysis_graph, network_from_gdfs, span_lengths_m
 from netgis.optics import (
@@ -50,7 +51,7 @@ from netgis.redundancy import (
     scenario_lost,
     structure,
 )
-from netgis.schema import DEFAULT_DROP_M, result_columns
+from netgis.schema import DEFAULT_DROP_M, FAR_OUTSIDE_M, result_columns
 
 Progress = Callable[[str], None]
 BoolArray = npt.NDArray[np.bool_]
@@ -90,6 +91,16 @@ class Analysis:
     @property
     def budget(self) -> LossBudget:
         return self.optics.budget
+
+    @cached_property
+    def plant_extent(self) -> tuple[float, float, float, float] | None:
+        """WGS84 box (min lon, min lat, max lon, max lat) of the nodes; None without nodes."""
+        nodes = self.dataset.nodes
+        if nodes.empty:
+            return None
+        ll = lonlat(nodes.geometry.to_numpy(), self.dataset.crs)
+        return (float(ll[:, 0].min()), float(ll[:, 1].min()), float(ll[:, 0].max()),
+                float(ll[:, 1].max()))
 
     @property
     def lit_spans(self) -> gpd.GeoDataFrame:
@@ -440,7 +451,84 @@ def serviceability(analysis: Analysis, lon: float, lat: float) -> dict[str, Any]
         "distance_m": None if pd.isna(dist) else float(dist),
         "served_span_id": served, "nearest_span_id": row["nearest_span_id"],
         "drop_m": analysis.drop_m, **flags, **optical,
+        "warnings": position_warnings(analysis, lon, lat),
     }
+
+
+def outside_extent_m(extent: tuple[float, float, float, float], lon: float, lat: float) -> float:
+    """Geodesic distance in meters from ``lon``/``lat`` to the box ``extent`` (0 inside).
+
+    Examples
+    --------
+    >>> outside_extent_m((8.0, 50.0, 9.0, 51.0), 8.5, 50.5)
+    0.0
+    >>> round(outside_extent_m((8.0, 50.0, 9.0, 51.0), 8.5, 49.0) / 1000)
+    111
+    """
+    near_lon = min(max(lon, extent[0]), extent[2])
+    near_lat = min(max(lat, extent[1]), extent[3])
+    return float(geodesic_distance_m([lon], [lat], [near_lon], [near_lat])[0])
+
+
+def position_warnings(analysis: Analysis, lon: float, lat: float, *,
+                      far_m: float = FAR_OUTSIDE_M) -> list[dict[str, Any]]:
+    """Warnings about a WGS84 position asked about: far outside the plant, swapped axes.
+
+    *Far* means more than ``far_m`` (default 10 km) beyond the box of the plant's
+    nodes. When the position is far and the swapped one (``lon=lat, lat=lon``) is
+    not, a second warning suggests the swap: a latitude given as longitude is the
+    commonest way to ask about a point 6,000 km away.
+
+    Examples
+    --------
+    >>> from netgis.generate import generate_city
+    >>> result = analyze(generate_city(premises=100, seed=1))
+    >>> [w["code"] for w in position_warnings(result, 50.1, 8.7)]
+    ['far_outside_plant', 'swapped_coordinates']
+    >>> position_warnings(result, 8.7, 50.1)
+    []
+    """
+    extent = analysis.plant_extent
+    if extent is None:
+        return []
+    away = outside_extent_m(extent, lon, lat)
+    if away <= far_m:
+        return []
+    box = ", ".join(f"{v:.4f}" for v in extent)
+    out: list[dict[str, Any]] = [{
+        "code": "far_outside_plant", "distance_m": round(away, 1),
+        "message": f"the point lies {away / 1000:,.0f} km outside the network's extent "
+                   f"(lon/lat box {box}); check the coordinates",
+    }]
+    if -90 <= lon <= 90 and outside_extent_m(extent, lat, lon) <= far_m:
+        out.append({
+            "code": "swapped_coordinates", "lon": lat, "lat": lon,
+            "message": f"lon={lat}, lat={lon} (the two swapped) lies within the network: "
+                       "were longitude and latitude given the wrong way round?",
+        })
+    return out
+
+
+def lit_spans_near(analysis: Analysis, lon: float, lat: float,
+                   radius_m: float) -> npt.NDArray[np.object_]:
+    """The lit spans within ``radius_m`` of ``lon``/``lat``, as WGS84 line geometries.
+
+    Examples
+    --------
+    >>> from netgis.generate import generate_city
+    >>> result = analyze(generate_city(premises=100, seed=1))
+    >>> west, south, east, north = result.plant_extent
+    >>> len(lit_spans_near(result, (west + east) / 2, (south + north) / 2, 2000)) > 0
+    True
+    """
+    zone = int(zones_near(np.array([lon]), np.array([lat]), analysis.home_zone)[0])
+    _, tree = analysis.span_index.in_zone(zone)
+    point = transform_geoms(np.asarray([shapely.Point(lon, lat)], dtype=object), WGS84,
+                            CRS.from_epsg(zone))[0]
+    hits = tree.query(point, predicate="dwithin", distance=radius_m)
+    index = analysis.span_index
+    out: npt.NDArray[np.object_] = transform_geoms(index.geoms[np.sort(hits)], index.crs, WGS84)
+    return out
 
 
 def optical_reach(analysis: Analysis, *, edge: int, distance_m: float,

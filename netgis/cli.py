@@ -15,14 +15,19 @@ import typer
 
 from netgis.errors import NetgisError, Problem, ValidationError
 from netgis.schema import (
+    DEFAULT_CRITICAL_TOP,
     DEFAULT_DROP_M,
     DEFAULT_H3_RES,
     DEFAULT_HEX_RESOLUTION,
     DEFAULT_LINK_M,
+    DEFAULT_MAX_CLUSTER_EXTENT_M,
+    DEFAULT_MAX_CLUSTER_UNITS,
     DEFAULT_MAX_FEATURES,
     DEFAULT_PLACEMENT,
     DEFAULT_REACH_M,
+    DEFAULT_SEARCH_LIMIT,
     MAP_KINDS,
+    MAX_SEARCH_LIMIT,
     SNAP_TOLERANCE_M,
 )
 
@@ -572,6 +577,33 @@ class _progress:
             self._bar.__exit__(None, None, None)
 
 
+@app.command()
+def search(
+    dataset: Annotated[str | None, typer.Argument(
+        metavar="[DATASET]", help="A .gpkg file or a directory of layer files (omit with "
+        "--db).")] = None,
+    text: Annotated[str | None, typer.Argument(
+        metavar="TEXT", help="An address (typos, case, accents and the order of street and "
+        "number do not matter), a premise_id or a location_id.")] = None,
+    limit: Annotated[int, typer.Option(help="Most hits to print.", min=1,
+                                       max=MAX_SEARCH_LIMIT)] = DEFAULT_SEARCH_LIMIT,
+    drop_m: DropOpt = DEFAULT_DROP_M,
+    db: Annotated[bool, typer.Option("--db", help="Read the dataset from the database "
+                                     "(NETGIS_DATABASE_URL, default ./netgis.db).")] = False,
+) -> None:
+    """Find premises by address or id; print the hits (GeoJSON, best first) with their
+    serviceability, or no hit and the nearest spellings (`suggestions`)."""
+    from netgis.search import premise_search
+
+    if db and text is None:
+        dataset, text = None, dataset
+    if text is None or not text.strip():
+        raise typer.BadParameter("give the TEXT to search for", param_hint="TEXT")
+    with _progress() as step:
+        result = _analyze(None if dataset is None else Path(dataset), db, drop_m, step)
+    _echo_json(premise_search(result.premises).search(text.strip(), limit=limit))
+
+
 # ---- netgis gaps / bead: where to build next, FCC BDC eligibility ------------------------
 
 @app.command()
@@ -583,6 +615,12 @@ def gaps(
     link_m: Annotated[float, typer.Option("--link-m", help="Unpassed premises this close "
                                           "(meters) share one build cluster.")] =
     DEFAULT_LINK_M,
+    max_units: Annotated[float, typer.Option("--max-units", help="Largest build cluster in "
+                                             "units; a larger one is split at its natural "
+                                             "breaks.")] = DEFAULT_MAX_CLUSTER_UNITS,
+    max_extent_m: Annotated[float, typer.Option("--max-extent-m", help="Widest build cluster, "
+                                                "meters (bounding box diagonal).")] =
+    DEFAULT_MAX_CLUSTER_EXTENT_M,
     placement: Annotated[str, typer.Option(help="Placement of the new route (prices it).")] =
     DEFAULT_PLACEMENT,
     cost_per_m: Annotated[float | None, typer.Option("--cost-per-m", help="Cost per meter of "
@@ -601,7 +639,8 @@ def gaps(
     with _progress() as step:
         result = _analyze(dataset, False, drop_m, step)
         step("gaps")
-        found = gap_analysis(result, h3_res=h3_res, link_m=link_m, placement=placement,
+        found = gap_analysis(result, h3_res=h3_res, link_m=link_m, max_units=max_units,
+                             max_extent_m=max_extent_m, placement=placement,
                              cost_per_m=None if cost_per_m is None else {placement: cost_per_m},
                              roads=road_frame)
         write_gaps(found, out)
@@ -676,6 +715,9 @@ def map_(
         "--cut-spans", help="criticality: a scenario's span_id(s), comma-separated.")] = None,
     fail_nodes: Annotated[list[str] | None, typer.Option("--fail-nodes")] = None,
     fail_ducts: Annotated[list[str] | None, typer.Option("--fail-ducts")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="criticality: draw this many of the "
+                                     "worst spans, and of the worst nodes.")] =
+    DEFAULT_CRITICAL_TOP,
 ) -> None:
     """Write a KIND map of DATASET as one self-contained HTML page (no CDN, works offline)."""
     if kind not in MAP_KINDS:
@@ -695,7 +737,7 @@ def map_(
         from netgis.gaps import gap_analysis
 
         ranking = gap_analysis(result).plan.clusters
-    m = maps.build_map(kind, result, scenario=impact, ranking=ranking,
+    m = maps.build_map(kind, result, scenario=impact, ranking=ranking, top=top,
                        hex_resolution=hex_res if kind != "gaps" else None, tiles_url=tiles,
                        tiles_attribution=tiles_attribution, max_features=max_features)
     html = maps.inline_html(m)
@@ -703,6 +745,176 @@ def map_(
     with atomic_file(out) as tmp:
         tmp.write_text(html, encoding="utf-8")
     _echo_json({"map": kind, "out": str(out), "bytes": len(html.encode("utf-8"))})
+
+
+# ---- netgis import / export: OFDS and mapped GIS layers -----------------------------------
+
+@app.command("import")
+def import_(
+    sources: Annotated[list[str], typer.Argument(
+        metavar="[ofds] SOURCE...",
+        help="'ofds' then OFDS files (a JSON network package or network, or the GeoJSON "
+             "nodes and spans files in any order); or GIS sources (any file GDAL reads, or "
+             "a folder of them) with --mapping.")],
+    out: Annotated[Path, typer.Option("--out", help="The dataset to write: FILE.gpkg, or "
+                                      "DIR(.geojson|.fgb|.parquet).")],
+    mapping: Annotated[Path | None, typer.Option(
+        "--mapping", help="TOML file mapping the sources' layers, fields and codes into the "
+                          "data model (docs/interop.md).")] = None,
+    cores: Annotated[list[str] | None, typer.Option(
+        "--cores", help="ofds: node ids that become core nodes (comma-separated or "
+                        "repeated); OFDS has no core.")] = None,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="ofds: leave out features that break the data model (listed "
+                               "on stderr) instead of failing.")] = False,
+) -> None:
+    """Import plant from another format into a dataset file, all or nothing.
+
+    `netgis import ofds SOURCE... --out DATASET [--cores ID,...] [--skip-invalid]` reads the
+    Open Fibre Data Standard; `netgis import SOURCE... --mapping MAPPING.toml --out DATASET`
+    reads any GIS layers through a mapping file. Prints a JSON summary; warnings and
+    left-out features go to stderr. Invalid input: exit 2, nothing written.
+    """
+    from netgis.io import write_dataset
+
+    if sources[0] == "ofds":
+        from netgis.interop.ofds import read_ofds
+
+        if mapping is not None:
+            raise typer.BadParameter("--mapping is for GIS sources, not for ofds")
+        if len(sources) < 2:
+            raise typer.BadParameter("give the OFDS file(s) after 'ofds'")
+        result = read_ofds(sources[1:], cores=_split(cores), skip_invalid=skip_invalid)
+        data, skipped = result.dataset, result.skipped
+    else:
+        from netgis.interop.mapping import import_mapped
+
+        if mapping is None:
+            raise typer.BadParameter("give --mapping MAPPING.toml (or 'ofds' first for OFDS)")
+        if cores or skip_invalid:
+            raise typer.BadParameter("--cores and --skip-invalid are for 'netgis import ofds'")
+        data, skipped = import_mapped(sources, mapping), []
+    for w in data.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    for p in skipped:
+        typer.echo(f"skipped: {p}", err=True)
+    written = write_dataset(data, out)
+    _echo_json({"written": str(written), "nodes": len(data.nodes), "spans": len(data.spans),
+                "premises": len(data.premises), "areas": len(data.areas),
+                "skipped": len(skipped)})
+
+
+export_app = typer.Typer(help="Write a dataset in another format.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("ofds")
+def export_ofds(
+    dataset: DatasetArg,
+    out: Annotated[Path, typer.Option("--out", help="Folder for nodes.geojson and "
+                                      "spans.geojson.")],
+    network_name: Annotated[str | None, typer.Option(
+        help="The OFDS network's name (default: the dataset's file name).")] = None,
+    network_id: Annotated[str | None, typer.Option(
+        help="The OFDS network's UUID (default: one made from the name).")] = None,
+) -> None:
+    """Write the nodes and spans of DATASET in the OFDS GeoJSON publication format."""
+    import uuid
+
+    from netgis.interop.ofds import write_ofds
+    from netgis.io import read_dataset
+
+    if network_id is not None:
+        try:
+            network_id = str(uuid.UUID(network_id))
+        except ValueError:
+            raise typer.BadParameter(f"--network-id is not a UUID: {network_id!r}") from None
+    data = read_dataset(dataset)
+    for w in data.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    written = write_ofds(data, out, network_name=network_name or dataset.stem,
+                         network_id=network_id)
+    _echo_json({"written": str(written), "nodes": len(data.nodes), "spans": len(data.spans)})
+# ---- netgis report: the coverage progress report for a council meeting ---------------------
+
+@app.command()
+def report(
+    dataset: Annotated[Path | None, typer.Argument(
+        help="A .gpkg file or directory of layer files (omit with --db).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write (self-contained, "
+                                      "printable).")] = Path("report.html"),
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also write the report as PDF beside "
+                                      "it (OUT with the suffix .pdf).")] = False,
+    db: Annotated[bool, typer.Option("--db", help="Read the data and its KPI history from the "
+                                     "database (NETGIS_DATABASE_URL, default ./netgis.db).")]
+    = False,
+    area_id: Annotated[str | None, typer.Option("--area-id", help="Narrow the report to one "
+                                                "area.")] = None,
+    drop_m: DropOpt = DEFAULT_DROP_M,
+    goal_pct: Annotated[float, typer.Option(
+        "--goal-pct", envvar="NETGIS_GOAL_COVERAGE_PCT", help="Coverage target, percent of "
+        "units passed.")] = 100.0,
+    goal_date: Annotated[str, typer.Option(
+        "--goal-date", envvar="NETGIS_GOAL_DATE", help="Day the target should be reached "
+        "(YYYY-MM-DD).")] = "2030-12-31",
+    window_days: Annotated[int, typer.Option(
+        "--window-days", envvar="NETGIS_GOAL_WINDOW_DAYS", min=1,
+        help="Days of KPI history the pace is measured over.")] = 365,
+    min_span_days: Annotated[float, typer.Option(
+        "--min-span-days", envvar="NETGIS_GOAL_MIN_SPAN_DAYS", min=0,
+        help="Least time the snapshots of the window must span for a pace.")] = 28.0,
+) -> None:
+    """Write the coverage progress report (the content of /dashboard) as one printable HTML
+    file, with a plain-words summary; --pdf also prints it to PDF.
+
+    From a dataset file there is no KPI history (the summary says so); with --db the
+    history is the database's KPI snapshots (GET /kpis/history), at the database's
+    drop length.
+    """
+    from datetime import date
+
+    from maps.dashboard import report_html, report_pdf
+    from netgis.analysis import analyze as run_analysis
+    from netgis.dashboard import build_dashboard, ranked_clusters, summary
+    from netgis.feeds import Goal
+    from netgis.io import atomic_file
+
+    try:
+        goal = Goal(goal_pct, date.fromisoformat(goal_date))
+    except ValueError as exc:
+        raise typer.BadParameter(f"--goal-date: {exc}") from None
+    if dataset is None and not db:
+        raise typer.BadParameter("give a DATASET or --db")
+    history: list[dict[str, Any]] | None = None
+    version: int | None = None
+    with _progress() as step:
+        if db:
+            from netgis.storage import Repository
+
+            with Repository.from_url(_database_url()) as repo:
+                version, ds = repo.read_consistent()
+                history = repo.kpi_history(area_id=area_id)
+            result = run_analysis(ds, drop_m=drop_m, progress=step)
+        else:
+            assert dataset is not None
+            ds = _load(dataset, False)
+            result = run_analysis(ds, drop_m=drop_m, progress=step)
+    for w in [*ds.warnings, *result.warnings]:
+        typer.echo(f"warning: {w}", err=True)
+    board = build_dashboard(result, history=history, goal=goal, area_id=area_id,
+                            clusters=ranked_clusters(result), window_days=window_days,
+                            min_span_days=min_span_days, data_version=version)
+    html = report_html(board)
+    document = report_pdf(html) if pdf else None
+    pdf_path = out.with_suffix(".pdf")
+    # each file written beside its target and renamed: no half-written report
+    with atomic_file(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    if document is not None:
+        with atomic_file(pdf_path) as tmp:
+            tmp.write_bytes(document)
+    _echo_json({"out": str(out), "pdf": str(pdf_path) if document is not None else None,
+                "area_id": area_id, "data_version": version, "summary": summary(board)})
 
 
 # ---- netgis serve: the HTTP API ------------------------------------------------------------
@@ -729,7 +941,8 @@ def serve(
     base = f"http://{host}:{port}"
     typer.echo(f"netgis serves {settings.database_url} on {base}/", err=True)
     for what, path in (("OGC API - Features", "/collections"), ("API docs", "/docs"),
-                       ("coverage KPIs", "/analysis/coverage"), ("health", "/health")):
+                       ("coverage KPIs", "/analysis/coverage"), ("dashboard", "/dashboard"),
+                       ("report", "/report"), ("health", "/health")):
         typer.echo(f"  {what:<20} {base}{path}", err=True)
     for kind in MAP_KINDS:
         typer.echo(f"  {kind + ' map':<20} {base}/maps/{kind}", err=True)

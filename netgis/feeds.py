@@ -16,8 +16,9 @@ Examples
 ...                    "coverage_pct": 100.0}]}
 >>> [(r["scope"], r["area_id"], r["coverage_pct"]) for r in kpi_rows(kpis)]
 [('network', None, 75.0), ('area', 'a1', 100.0)]
->>> print([ln for ln in prometheus_text(kpis).splitlines() if ln.startswith("netgis_units")][0])
-netgis_units{scope="network",area="",area_name=""} 4
+>>> [ln for ln in prometheus_text(kpis).splitlines() if ln.startswith("netgis_units ")
+...  or ln.startswith("netgis_units{")]
+['netgis_units 4', 'netgis_units{area_id="a1",area_name="North"} 2']
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
 from netgis.errors import Problem, ValidationError
-from netgis.schema import KPI_FIELDS, NETWORK_KPIS
+from netgis.schema import KPI_BY_NAME, KPI_FIELDS, NETWORK_KPIS, KpiField
 
 #: Columns of a KPI row, in CSV order.
 ROW_COLUMNS: tuple[str, ...] = ("scope", "area_id", "name", *NETWORK_KPIS)
@@ -42,10 +43,9 @@ INT_KEYS = frozenset(f.name for f in KPI_FIELDS if f.type == "int")
 NETWORK_SCOPE = "network"
 AREA_SCOPE = "area"
 
-#: Prometheus help text of each KPI (the metric name is :func:`metric_name` of the key).
-KPI_HELP: dict[str, str] = {f.name: f.description for f in KPI_FIELDS}
 METRIC_PREFIX = "netgis_"
-_LABELS = ("scope", "area", "area_name")
+#: Label of an area's samples (the network's carry none), as the JSON and CSV feeds name them.
+AREA_LABELS = ("area_id", "area_name")
 _DAYS_PER_MONTH = 365.2425 / 12
 
 
@@ -73,9 +73,12 @@ def kpi_rows(kpis: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _csv_cell(value: Any) -> str:
+def _csv_cell(value: Any, *, count: bool = False) -> str:
     if value is None:
         return ""
+    if count and not isinstance(value, bool):
+        # a count read back from JSON or summed by pandas may be a float: 12.0 is written 12
+        return str(int(value))
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -98,7 +101,7 @@ def kpis_csv(kpis: Mapping[str, Any]) -> str:
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(ROW_COLUMNS)
     for row in kpi_rows(kpis):
-        writer.writerow([_csv_cell(row[c]) for c in ROW_COLUMNS])
+        writer.writerow([_csv_cell(row[c], count=c in INT_KEYS) for c in ROW_COLUMNS])
     return buf.getvalue()
 
 
@@ -149,19 +152,59 @@ class MetricFamily:
     samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
 
 
-def metric_name(key: str) -> str:
-    """The Prometheus name of a KPI key.
+@dataclass(frozen=True)
+class PrometheusKpi:
+    """How one KPI is exposed to Prometheus: metric name, factor to base units, help text."""
 
-    ``_total`` is reserved for counters in Prometheus, so ``premises_total`` and
-    ``units_total`` (gauges that can go down) drop that suffix.
+    key: str
+    name: str
+    multiplier: float
+    divisor: float
+    help: str
+
+    def to_base(self, value: float) -> float:
+        """``value`` (in the KPI's unit) in the metric's base unit."""
+        return value * self.multiplier / self.divisor
+
+
+def prometheus_kpi(kpi: KpiField) -> PrometheusKpi:
+    """The Prometheus form of a KPI (SPEC section 3, "Prometheus names").
+
+    Prometheus wants base units: a ``_pct`` KPI becomes a ``_ratio`` (0..1), a
+    ``_km`` one ``_meters``; a count drops ``_total``, which Prometheus keeps
+    for counters (these gauges can go down).
 
     Examples
     --------
-    >>> metric_name("coverage_pct"), metric_name("units_total")
-    ('netgis_coverage_pct', 'netgis_units')
+    >>> from netgis.schema import KPI_BY_NAME
+    >>> [(p.name, p.to_base(93.5)) for p in map(prometheus_kpi, [KPI_BY_NAME["coverage_pct"],
+    ...  KPI_BY_NAME["route_km"], KPI_BY_NAME["premises_total"]])]
+    [('netgis_coverage_ratio', 0.935), ('netgis_route_meters', 93500.0), ('netgis_premises', 93.5)]
     """
-    base = key[: -len("_total")] if key.endswith("_total") else key
-    return METRIC_PREFIX + base
+    key, multiplier, divisor, unit = kpi.name, 1.0, 1.0, kpi.unit
+    if key.endswith("_pct"):
+        key, divisor, unit = key[: -len("_pct")] + "_ratio", 100.0, "ratio 0..1"
+    elif key.endswith("_km"):
+        key, multiplier, unit = key[: -len("_km")] + "_meters", 1000.0, "meters"
+    elif key.endswith("_total"):
+        key = key[: -len("_total")]
+    help_text = f"{kpi.description.rstrip('.')} (KPI {kpi.name}; unit: {unit})."
+    return PrometheusKpi(kpi.name, METRIC_PREFIX + key, multiplier, divisor, help_text)
+
+
+#: The Prometheus form of every KPI, in ``kpis.json`` order.
+PROMETHEUS_KPIS: tuple[PrometheusKpi, ...] = tuple(prometheus_kpi(f) for f in KPI_FIELDS)
+
+
+def metric_name(key: str) -> str:
+    """The Prometheus name of a KPI key.
+
+    Examples
+    --------
+    >>> metric_name("coverage_pct"), metric_name("units_total"), metric_name("cable_km")
+    ('netgis_coverage_ratio', 'netgis_units', 'netgis_cable_meters')
+    """
+    return prometheus_kpi(KPI_BY_NAME[key]).name
 
 
 def _number(value: Any) -> float | None:
@@ -173,30 +216,31 @@ def _number(value: Any) -> float | None:
 
 def prometheus_families(kpis: Mapping[str, Any], *,
                         data_version: int | None = None) -> list[MetricFamily]:
-    """Every KPI as a gauge family labelled ``scope``, ``area``, ``area_name``.
+    """Every KPI as a gauge family in base units (:data:`PROMETHEUS_KPIS`).
 
-    The network has ``scope="network", area="", area_name=""``; an area has
-    ``scope="area"`` and its id and name. Null KPIs give no sample (never NaN).
-    With ``data_version`` a ``netgis_data_version`` gauge is added.
+    The network's sample has no label; an area's carries ``area_id`` and
+    ``area_name``. Null KPIs give no sample (never NaN). With
+    ``data_version`` a ``netgis_data_version`` gauge is added.
 
     Examples
     --------
     >>> fams = prometheus_families({"network": {"coverage_pct": 80.0, "take_rate_pct": None}})
-    >>> [(f.name, len(f.samples)) for f in fams if f.samples]
-    [('netgis_coverage_pct', 1)]
+    >>> [(f.name, f.samples) for f in fams if f.samples]
+    [('netgis_coverage_ratio', [({}, 0.8)])]
     """
     rows = kpi_rows(kpis)
     families: list[MetricFamily] = []
-    for key in NETWORK_KPIS:
-        fam = MetricFamily(metric_name(key), KPI_HELP[key])
+    for kpi in PROMETHEUS_KPIS:
+        fam = MetricFamily(kpi.name, kpi.help)
         for row in rows:
-            value = _number(row[key])
+            value = _number(row[kpi.key])
             if value is None:
                 continue
-            labels = {"scope": row["scope"],
-                      "area": "" if row["area_id"] is None else str(row["area_id"]),
-                      "area_name": "" if row["name"] is None else str(row["name"])}
-            fam.samples.append((labels, value))
+            labels = {} if row["scope"] == NETWORK_SCOPE else {
+                "area_id": str(row["area_id"]), "area_name": str(row["name"] or "")}
+            # int() first: a count stays exact; a ratio is the one rounding of value / 100
+            scaled = float(int(value)) if kpi.key in INT_KEYS else kpi.to_base(value)
+            fam.samples.append((labels, scaled))
         families.append(fam)
     if data_version is not None:
         families.append(MetricFamily(
@@ -220,7 +264,7 @@ def prometheus_text(kpis: Mapping[str, Any], *, data_version: int | None = None)
     --------
     >>> text = prometheus_text({"network": {"coverage_pct": 80.5}})
     >>> [line for line in text.splitlines() if line.startswith("netgis_coverage")]
-    ['netgis_coverage_pct{scope="network",area="",area_name=""} 80.5']
+    ['netgis_coverage_ratio 0.805']
     """
     lines: list[str] = []
     for fam in prometheus_families(kpis, data_version=data_version):
@@ -229,8 +273,7 @@ def prometheus_text(kpis: Mapping[str, Any], *, data_version: int | None = None)
         lines.append(f"# TYPE {fam.name} gauge")
         for labels, value in fam.samples:
             if labels:
-                inner = ",".join(f'{k}="{_escape_label(labels[k])}"' for k in _LABELS
-                                 if k in labels)
+                inner = ",".join(f'{k}="{_escape_label(v)}"' for k, v in labels.items())
                 lines.append(f"{fam.name}{{{inner}}} {_format_value(value)}")
             else:
                 lines.append(f"{fam.name} {_format_value(value)}")
@@ -267,32 +310,83 @@ def _as_datetime(value: Any) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
-def pace_units_per_month(history: Sequence[Mapping[str, Any]]) -> float | None:
-    """Least-squares slope of ``units_passed`` over ``taken_at``, in units per month.
+#: Days of KPI history the goal view's pace is measured over, by default.
+DEFAULT_PACE_WINDOW_DAYS = 365
+#: Least time between the first and last snapshot of the window for a pace to be given:
+#: two snapshots seconds apart (a load, then a fix) say nothing about a yearly build pace.
+DEFAULT_MIN_SPAN_DAYS = 28.0
 
-    ``None`` with fewer than two snapshots at distinct times (no pace is known).
+
+@dataclass(frozen=True)
+class Pace:
+    """The build pace measured over a window of KPI snapshots.
+
+    ``units_per_month`` is the least-squares slope of ``units_passed`` over
+    ``taken_at`` of the snapshots taken from ``start`` to ``end`` (null when
+    there are fewer than two or they span less than ``min_span_days``:
+    ``note`` then says why). ``span_days`` is the time from the first to
+    the last snapshot used.
+    """
+
+    units_per_month: float | None
+    window_days: int
+    start: datetime
+    end: datetime
+    snapshots: int
+    span_days: float
+    note: str | None
+
+
+def _day_end(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+
+
+def pace_over_window(history: Sequence[Mapping[str, Any]], *, as_of: date,
+                     window_days: int = DEFAULT_PACE_WINDOW_DAYS,
+                     min_span_days: float = DEFAULT_MIN_SPAN_DAYS) -> Pace:
+    """Units passed per month over the snapshots of the ``window_days`` days up to ``as_of``.
+
+    The window ends at the end of ``as_of`` (UTC) and starts ``window_days``
+    days before; snapshots outside it are ignored.
 
     Examples
     --------
-    >>> pace = pace_units_per_month([
-    ...     {"taken_at": "2025-01-01T00:00:00+00:00", "units_passed": 10},
-    ...     {"taken_at": "2026-01-01T00:00:00+00:00", "units_passed": 22}])
-    >>> round(pace, 2)
-    1.0
+    >>> hist = [{"taken_at": "2025-01-01T00:00:00+00:00", "units_passed": 10},
+    ...         {"taken_at": "2025-07-02T12:00:00+00:00", "units_passed": 16},
+    ...         {"taken_at": "2026-01-01T00:00:00+00:00", "units_passed": 22}]
+    >>> pace = pace_over_window(hist, as_of=date(2026, 1, 1), window_days=366)
+    >>> round(pace.units_per_month, 2), pace.snapshots, pace.span_days
+    (1.0, 3, 365.0)
+    >>> pace_over_window(hist, as_of=date(2026, 1, 1)).snapshots  # 2025-01-01 is 366 days back
+    2
+    >>> pace_over_window(hist[:1], as_of=date(2026, 1, 1)).note
+    'fewer than 2 KPI snapshots in the 365 days up to 2026-01-01'
     """
-    points = [(_as_datetime(h["taken_at"]), h.get("units_passed")) for h in history]
-    usable = [(t, float(u)) for t, u in points if u is not None]
+    if window_days < 1:
+        raise ValidationError([Problem("parameters", None, "window_days",
+                                       f"must be at least 1, got {window_days}")])
+    end = _day_end(as_of)
+    start = end - timedelta(days=window_days)
+    usable = sorted((t, float(u)) for t, u in (
+        (_as_datetime(h["taken_at"]), h.get("units_passed")) for h in history)
+        if u is not None and start <= t < end)
+    span = (usable[-1][0] - usable[0][0]).total_seconds() / 86400.0 if usable else 0.0
+
+    def without(note: str) -> Pace:
+        return Pace(None, window_days, start, end, len(usable), span, note)
+
     if len(usable) < 2:
-        return None
+        return without(f"fewer than 2 KPI snapshots in the {window_days} days up to "
+                       f"{as_of.isoformat()}")
+    if span < min_span_days:
+        return without(f"the KPI snapshots in the {window_days} days up to {as_of.isoformat()} "
+                       f"span {span:.1f} days; a pace needs at least {min_span_days:g}")
     t0 = usable[0][0]
     months = np.asarray([(t - t0).total_seconds() / 86400.0 / _DAYS_PER_MONTH for t, _ in usable])
     units = np.asarray([u for _, u in usable])
     spread = months - months.mean()
-    denom = float((spread**2).sum())
-    if denom == 0.0:
-        return None
-    slope = float((spread * (units - units.mean())).sum()) / denom
-    return round(slope, 9)
+    slope = float((spread * (units - units.mean())).sum()) / float((spread**2).sum())
+    return Pace(round(slope, 9), window_days, start, end, len(usable), span, None)
 
 
 def goal_progress(
@@ -301,6 +395,8 @@ def goal_progress(
     goal: Goal | None = None,
     as_of: date,
     history: Mapping[str | None, Sequence[Mapping[str, Any]]] | None = None,
+    window_days: int = DEFAULT_PACE_WINDOW_DAYS,
+    min_span_days: float = DEFAULT_MIN_SPAN_DAYS,
 ) -> list[dict[str, Any]]:
     """Progress of every scope (network, then areas) toward ``goal``.
 
@@ -316,6 +412,10 @@ def goal_progress(
         KPI snapshots per scope, keyed by area_id (``None`` for the network),
         each a time series of dicts with ``taken_at`` and ``units_passed`` (as
         :meth:`netgis.storage.Repository.kpi_history` returns them).
+    window_days, min_span_days
+        The pace is measured over the snapshots of the ``window_days`` days up
+        to ``as_of`` (default 365), and only when they span at least
+        ``min_span_days`` (default 28): see :func:`pace_over_window`.
 
     Returns
     -------
@@ -324,10 +424,15 @@ def goal_progress(
         ``target_date``, ``as_of``, ``units_total``, ``units_passed``,
         ``coverage_pct``, ``target_units``, ``gap_units`` (units still to pass),
         ``months_left``, ``required_units_per_month`` (to close the gap in
-        time), ``pace_units_per_month`` (history slope, null without two
-        snapshots), ``projected_coverage_pct`` (at the target date at that
-        pace), ``on_track`` (gap closed, or pace >= required; null when
-        unknown or when the scope has no units) and ``history_points``.
+        time), ``pace_units_per_month`` (slope over the window, null without
+        enough history), the window (``pace_window_days``,
+        ``pace_window_start``, ``pace_window_end``, ``pace_snapshots``,
+        ``pace_span_days``, ``pace_note``: why there is no pace),
+        ``projected_coverage_pct`` (at the target date at that pace),
+        ``projected_date`` (the day the target is reached at that pace; null
+        when reached already or never at that pace), ``on_track`` (gap closed,
+        or pace >= required; null when unknown or when the scope has no
+        units) and ``history_points`` (every snapshot of the scope).
 
     Examples
     --------
@@ -335,11 +440,11 @@ def goal_progress(
     >>> hist = {None: [{"taken_at": "2025-01-01T00:00:00+00:00", "units_passed": 10},
     ...                {"taken_at": "2026-01-01T00:00:00+00:00", "units_passed": 40}]}
     >>> g = goal_progress(kpis, goal=Goal(100.0, date(2027, 1, 1)), as_of=date(2026, 1, 1),
-    ...                   history=hist)[0]
+    ...                   history=hist, window_days=366)[0]
     >>> g["gap_units"], round(g["required_units_per_month"], 1), round(g["pace_units_per_month"], 1)
     (60, 5.0, 2.5)
-    >>> g["on_track"]
-    False
+    >>> g["on_track"], g["projected_date"], g["pace_snapshots"]
+    (False, '2028-01-01', 2)
     """
     goal = goal or Goal()
     history = history or {}
@@ -351,7 +456,9 @@ def goal_progress(
         target_units = math.ceil(goal.target_pct * units_total / 100.0 - 1e-9)
         gap = max(0, target_units - units_passed)
         series = history.get(row["area_id"] if row["scope"] == AREA_SCOPE else None, ())
-        pace = pace_units_per_month(series)
+        measured = pace_over_window(series, as_of=as_of, window_days=window_days,
+                                    min_span_days=min_span_days)
+        pace = measured.units_per_month
         if gap == 0:
             required: float | None = 0.0
         else:
@@ -360,6 +467,12 @@ def goal_progress(
         if pace is not None and units_total > 0:
             at_target = units_passed + pace * max(months_left, 0.0)
             projected = min(100.0, max(0.0, 100.0 * at_target / units_total))
+        projected_date = None
+        if gap > 0 and pace is not None and pace > 0:
+            days = gap / pace * _DAYS_PER_MONTH
+            # beyond date.max the target is never reached in any calendar we can print
+            if days < (date.max - as_of).days:
+                projected_date = (as_of + timedelta(days=math.ceil(days))).isoformat()
         on_track: bool | None
         if units_total == 0:
             on_track = None
@@ -378,7 +491,12 @@ def goal_progress(
             "units_passed": units_passed, "coverage_pct": row["coverage_pct"],
             "target_units": target_units, "gap_units": gap, "months_left": months_left,
             "required_units_per_month": required, "pace_units_per_month": pace,
-            "projected_coverage_pct": projected, "on_track": on_track,
-            "history_points": len(series),
+            "pace_window_days": measured.window_days,
+            "pace_window_start": measured.start.isoformat(),
+            "pace_window_end": measured.end.isoformat(),
+            "pace_snapshots": measured.snapshots, "pace_span_days": measured.span_days,
+            "pace_note": measured.note,
+            "projected_coverage_pct": projected, "projected_date": projected_date,
+            "on_track": on_track, "history_points": len(series),
         })
     return out

@@ -153,6 +153,7 @@ def read_frame(
     layer: str | None = None,
     subject: str | None = None,
     shown: str | None = None,
+    fid_as_index: bool = False,
 ) -> gpd.GeoDataFrame:
     """Read one layer of a vector file: GeoParquet by its suffix, anything else through GDAL.
 
@@ -169,6 +170,8 @@ def read_frame(
         How an error names what was read (the layer of its
         :class:`~netgis.errors.Problem`; default ``layer`` or the file's stem)
         and the file (default its name).
+    fid_as_index
+        Index the rows by the feature ids GDAL gives them (the source's own FIDs).
 
     Raises
     ------
@@ -192,14 +195,15 @@ def read_frame(
             frame = gpd.read_parquet(p)
     else:
         with _reading(p, subject, shown):
-            frame = pyogrio.read_dataframe(p, layer=layer)
+            frame = pyogrio.read_dataframe(p, layer=layer, fid_as_index=fid_as_index)
     return _as_geoframe(frame)
 
 
 def _as_geoframe(frame: pd.DataFrame) -> gpd.GeoDataFrame:
     if not isinstance(frame, gpd.GeoDataFrame):
         # types-geopandas leaves missing geometries (None) out of the GeoSeries data
-        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([None] * len(frame)))  # type: ignore[arg-type]
+        missing = gpd.GeoSeries([None] * len(frame), index=frame.index)  # type: ignore[arg-type]
+        return gpd.GeoDataFrame(frame, geometry=missing)
     if frame.geometry.name != "geometry":
         frame = frame.rename_geometry("geometry")
     return frame

@@ -46,12 +46,26 @@ DEFAULT_H3_RES = 8
 DEFAULT_HEX_RESOLUTION = 9
 #: Above this many features a map layer is rolled up into H3 hexagons or capped.
 DEFAULT_MAX_FEATURES = 20_000
+#: Default number of the worst spans, and of the worst nodes, a criticality map draws.
+DEFAULT_CRITICAL_TOP = 200
 #: Default linkage distance of gap clusters, meters: premises this close share a build.
 DEFAULT_LINK_M = 250.0
+#: Default largest gap cluster, in units: 16 PON ports of a 1:32 split serve 512 homes, the
+#: size of a common distribution cabinet. A larger cluster is split at its natural breaks.
+DEFAULT_MAX_CLUSTER_UNITS = 512
+#: Default largest extent of a gap cluster, meters (diagonal of its bounding box): about the
+#: reach of one distribution area from its cabinet.
+DEFAULT_MAX_CLUSTER_EXTENT_M = 2_000.0
 #: Default placement of new route, which prices a build.
 DEFAULT_PLACEMENT: Placement = "underground"
 #: Default distance, meters, within which an unpassed BEAD location counts as reachable.
 DEFAULT_REACH_M = 500.0
+#: A position asked about more than this many meters beyond the box of the plant's nodes
+#: is "far outside" the plant (a warning; a swap of lon/lat that lands inside is suggested).
+FAR_OUTSIDE_M = 10_000.0
+#: Hits an address search returns when the caller does not say, and at most (API ``limit``).
+DEFAULT_SEARCH_LIMIT = 10
+MAX_SEARCH_LIMIT = 50
 #: The map kinds, as the command line and the API name them (the maps package builds them).
 MAP_KINDS = ("coverage", "criticality", "gaps", "areas")
 
@@ -293,6 +307,8 @@ KPI_FIELDS: tuple[KpiField, ...] = (
     KpiField("budget_coverage_pct", "float", "%",
              "Serviceable coverage: 100 * units in budget / units total."),
 )
+#: Each KPI by its key.
+KPI_BY_NAME: dict[str, KpiField] = {f.name: f for f in KPI_FIELDS}
 #: Network-wide KPIs in ``kpis.json`` order.
 NETWORK_KPIS: tuple[str, ...] = tuple(f.name for f in KPI_FIELDS)
 #: Per-area KPIs in ``kpis.json`` order (after ``area_id`` and ``name``).

@@ -341,6 +341,11 @@ def _as_text(col: pd.Series) -> pd.Series:
     return pd.Series(out, index=col.index, dtype=object)
 
 
+#: Public name of :func:`_as_text`: the mapped import (netgis.interop) reads source values
+#: the same way.
+as_text = _as_text
+
+
 def _arrow_text(values: pd.Series | npt.NDArray[np.object_]) -> pa.Array:
     """Strings (None or NaN for missing) as an Arrow array, for C-speed string functions."""
     return pa.array(values, type=pa.large_string(), from_pandas=True)

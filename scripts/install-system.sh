@@ -2,7 +2,10 @@
 # Installs the Debian packages netgis needs and makes sure PostgreSQL runs.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
-PKGS=(python3-venv libsqlite3-mod-spatialite gdal-data postgresql-15-postgis-3 chromium fonts-dejavu-core)
+# prometheus: its promtool checks the /metrics scrape in the tests (the service is not started)
+# libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0: WeasyPrint (netgis report --pdf)
+PKGS=(python3-venv libsqlite3-mod-spatialite gdal-data postgresql-15-postgis-3 chromium fonts-dejavu-core
+      prometheus libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -20,14 +20,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from netgis.errors import ValidationError
 from netgis.feeds import (
-    KPI_HELP,
+    PROMETHEUS_KPIS,
     ROW_COLUMNS,
     Goal,
     goal_progress,
     kpi_rows,
     kpis_csv,
     metric_name,
-    pace_units_per_month,
+    pace_over_window,
     prometheus_text,
     read_kpis_csv,
 )
@@ -134,34 +134,53 @@ def test_csv_without_a_column_is_refused() -> None:
 def test_prometheus_text_parsed_by_prometheus_client() -> None:
     text = prometheus_text(EXPECTED, data_version=7)
     families = {f.name: f for f in text_string_to_metric_families(text)}
-    assert set(families) == {metric_name(k) for k in NETWORK_KPIS} | {"netgis_data_version"}
+    assert set(families) == {p.name for p in PROMETHEUS_KPIS} | {"netgis_data_version"}
+    # SPEC section 3: base units, counts without _total
+    assert {"netgis_coverage_ratio", "netgis_route_meters", "netgis_premises", "netgis_units",
+            "netgis_premises_passed", "netgis_spof_spans"} <= set(families)
+    assert not any(name.endswith(("_pct", "_km", "_total")) for name in families)
     assert all(f.type == "gauge" for f in families.values())
-    assert families["netgis_coverage_pct"].documentation == KPI_HELP["coverage_pct"]
-    cov = {s.labels["area"]: s for s in families["netgis_coverage_pct"].samples}
-    assert cov[""].labels == {"scope": "network", "area": "", "area_name": ""}
-    assert cov[""].value == EXPECTED["network"]["coverage_pct"]
+    assert "coverage_pct" in families["netgis_coverage_ratio"].documentation
+    cov = {s.labels.get("area_id"): s for s in families["netgis_coverage_ratio"].samples}
+    # the network's sample has no label at all (no empty ones)
+    assert cov[None].labels == {}
+    assert cov[None].value == EXPECTED["network"]["coverage_pct"] / 100
     for area in EXPECTED["areas"]:
         sample = cov[area["area_id"]]
-        assert sample.labels == {"scope": "area", "area": area["area_id"],
-                                 "area_name": area["name"]}
-        assert sample.value == area["coverage_pct"]
+        assert sample.labels == {"area_id": area["area_id"], "area_name": area["name"]}
+        assert sample.value == area["coverage_pct"] / 100
+    route = {s.labels.get("area_id"): s.value for s in families["netgis_route_meters"].samples}
+    assert route[None] == EXPECTED["network"]["route_km"] * 1000
     # spof KPIs exist for the network only
-    assert [s.labels["scope"] for s in families["netgis_spof_spans"].samples] == ["network"]
+    assert [s.labels for s in families["netgis_spof_spans"].samples] == [{}]
     assert families["netgis_spof_spans"].samples[0].value == EXPECTED["network"]["spof_spans"]
     assert families["netgis_units"].samples[0].value == EXPECTED["network"]["units_total"]
     assert families["netgis_data_version"].samples[0].value == 7
+
+
+def test_every_kpi_has_one_metric_derived_from_the_schema() -> None:
+    assert [p.key for p in PROMETHEUS_KPIS] == list(NETWORK_KPIS)
+    assert len({p.name for p in PROMETHEUS_KPIS}) == len(PROMETHEUS_KPIS)
+    for field in KPI_FIELDS:
+        name = metric_name(field.name)
+        if field.unit == "%":
+            assert name == "netgis_" + field.name.removesuffix("_pct") + "_ratio"
+        elif field.unit == "km":
+            assert name == "netgis_" + field.name.removesuffix("_km") + "_meters"
+        else:
+            assert name == "netgis_" + field.name.removesuffix("_total")
 
 
 @settings(max_examples=150, deadline=None)
 @given(kpi_objects())
 def test_prometheus_values_and_labels_survive_parsing(kpis: dict[str, Any]) -> None:
     samples = samples_by_name(prometheus_text(kpis))
-    for key in NETWORK_KPIS:
-        got = {(s.labels["scope"], s.labels["area"], s.labels["area_name"]): s.value
-               for s in samples.get(metric_name(key), [])}
-        want = {(r["scope"], r["area_id"] or "", r["name"] or ""): float(r[key])
-                for r in kpi_rows(kpis) if r[key] is not None}
-        assert got == want
+    for kpi in PROMETHEUS_KPIS:
+        got = {(s.labels.get("area_id"), s.labels.get("area_name")): s.value
+               for s in samples.get(kpi.name, [])}
+        want = {(r["area_id"], None if r["scope"] == "network" else (r["name"] or "")):
+                kpi.to_base(float(r[kpi.key])) for r in kpi_rows(kpis) if r[kpi.key] is not None}
+        assert got == pytest.approx(want)
         # nulls are left out, never written as NaN
         assert not any(math.isnan(v) for v in got.values())
 
@@ -169,9 +188,17 @@ def test_prometheus_values_and_labels_survive_parsing(kpis: dict[str, Any]) -> N
 def test_null_kpis_give_no_sample() -> None:
     kpis = {"network": {"units_total": 0, "coverage_pct": None, "take_rate_pct": None}}
     samples = samples_by_name(prometheus_text(kpis))
-    assert "netgis_coverage_pct" not in samples and "netgis_take_rate_pct" not in samples
+    assert "netgis_coverage_ratio" not in samples and "netgis_take_rate_ratio" not in samples
     assert [s.value for s in samples["netgis_units"]] == [0]
     assert "NaN" not in prometheus_text(kpis)
+
+
+def test_csv_writes_counts_as_integers() -> None:
+    kpis = {"network": {"units_total": 12.0, "premises_total": 10, "coverage_pct": 50.0}}
+    row = kpis_csv(kpis).splitlines()[1].split(",")
+    cells = dict(zip(ROW_COLUMNS, row, strict=True))
+    assert (cells["units_total"], cells["premises_total"], cells["coverage_pct"]) == \
+        ("12", "10", "50.0")
 
 
 # ----------------------------------------------------------------------------- goal view
@@ -185,14 +212,40 @@ def test_pace_is_the_least_squares_slope_per_month() -> None:
     # 0, 30, 60 units at day 0, 30.436875 and 60.87375 (exactly 0, 1 and 2 months apart)
     t0 = datetime(2025, 1, 1, tzinfo=UTC)
     month = timedelta(days=365.2425 / 12)
+    day = date(2025, 3, 15)
     history = [{"taken_at": t0 + i * month, "units_passed": 30 * i} for i in range(3)]
-    assert pace_units_per_month(history) == pytest.approx(30.0, rel=1e-9)
+    pace = pace_over_window(history, as_of=day)
+    assert pace.units_per_month == pytest.approx(30.0, rel=1e-9)
+    assert (pace.snapshots, pace.note, pace.window_days) == (3, None, 365)
+    assert pace.span_days == pytest.approx(2 * 365.2425 / 12)
+    assert pace.end == datetime(2025, 3, 16, tzinfo=UTC)
+    assert pace.start == pace.end - timedelta(days=365)
     # a point off the line: slope of (0,0), (1,30), (2,30) is 15
     history[2]["units_passed"] = 30
-    assert pace_units_per_month(history) == pytest.approx(15.0, rel=1e-9)
-    assert pace_units_per_month(history[:1]) is None
-    same_time = [{"taken_at": t0, "units_passed": 1}, {"taken_at": t0, "units_passed": 5}]
-    assert pace_units_per_month(same_time) is None
+    assert pace_over_window(history, as_of=day).units_per_month == pytest.approx(15.0, rel=1e-9)
+
+
+def test_pace_needs_history_spread_over_time() -> None:
+    t0 = datetime(2025, 6, 1, tzinfo=UTC)
+    day = date(2025, 12, 1)
+    one = pace_over_window([{"taken_at": t0, "units_passed": 1}], as_of=day)
+    assert one.units_per_month is None and "fewer than 2" in (one.note or "")
+    # a load and a fix seconds apart: no pace, however steep the jump
+    seconds = [{"taken_at": t0, "units_passed": 1},
+               {"taken_at": t0 + timedelta(seconds=5), "units_passed": 500}]
+    close = pace_over_window(seconds, as_of=day)
+    assert close.units_per_month is None and close.snapshots == 2
+    assert "span 0.0 days" in (close.note or "")
+    assert pace_over_window(seconds, as_of=day, min_span_days=0).units_per_month is not None
+    # snapshots before the window, or after the day asked for, do not count
+    old = [{"taken_at": t0 - timedelta(days=400), "units_passed": 0},
+           {"taken_at": t0, "units_passed": 10}, {"taken_at": t0 + timedelta(days=60),
+                                                   "units_passed": 20}]
+    assert pace_over_window(old, as_of=day).snapshots == 2
+    assert pace_over_window(old, as_of=day, window_days=600).snapshots == 3
+    assert pace_over_window(old, as_of=date(2025, 7, 1)).snapshots == 1
+    with pytest.raises(ValidationError, match="window_days"):
+        pace_over_window(old, as_of=day, window_days=0)
 
 
 def test_goal_progress_per_scope() -> None:
@@ -209,7 +262,7 @@ def test_goal_progress_per_scope() -> None:
     history = {None: _hist(("2025-01-01", 120), ("2026-01-01", 150)),
                "slow": _hist(("2025-01-01", 40), ("2026-01-01", 40))}
     out = {g["area_id"]: g for g in goal_progress(kpis, goal=goal, as_of=as_of,
-                                                  history=history)}
+                                                  history=history, window_days=366)}
     net = out[None]
     assert net["target_units"] == 180 and net["gap_units"] == 30
     assert net["months_left"] == pytest.approx(months)
@@ -217,12 +270,17 @@ def test_goal_progress_per_scope() -> None:
     assert net["pace_units_per_month"] == pytest.approx(30 / months)
     assert net["on_track"] is True and net["history_points"] == 2
     assert net["projected_coverage_pct"] == pytest.approx(90.0)
+    # 30 units to go at 30 units a year: a year after as_of
+    assert net["projected_date"] == "2027-01-01"
+    assert (net["pace_window_days"], net["pace_snapshots"]) == (366, 2)
+    assert net["pace_window_end"] == "2026-01-02T00:00:00+00:00"
     assert out["done"]["gap_units"] == 0 and out["done"]["on_track"] is True
     assert out["done"]["required_units_per_month"] == 0.0
     assert out["done"]["pace_units_per_month"] is None
     slow = out["slow"]
     assert slow["gap_units"] == 50 and slow["pace_units_per_month"] == 0.0
     assert slow["on_track"] is False and slow["projected_coverage_pct"] == 40.0
+    assert slow["projected_date"] is None
     assert out["empty"]["on_track"] is None and out["empty"]["gap_units"] == 0
     assert [g["scope"] for g in out.values()] == ["network", "area", "area", "area"]
 
@@ -289,9 +347,9 @@ def test_cli_formats_agree_with_the_analysis(ring_spur_kpis: dict[str, Any]) -> 
     assert read_kpis_csv(as_csv.stdout) == kpi_rows(ring_spur_kpis)
     as_prom = _netgis("kpis", str(RING_SPUR), "--format", "prom", "--drop-m", "1")
     assert as_prom.returncode == 0, as_prom.stderr
-    cov = samples_by_name(as_prom.stdout)["netgis_coverage_pct"]
+    cov = samples_by_name(as_prom.stdout)["netgis_coverage_ratio"]
     # with a 1 m drop no premise of the example is passed
-    assert {s.labels["area"]: s.value for s in cov if s.labels["scope"] == "network"} == {"": 0.0}
+    assert [s.value for s in cov if not s.labels] == [0.0]
 
 
 @pytest.fixture(params=["spatialite", pytest.param("postgis", marks=pytest.mark.postgis)])

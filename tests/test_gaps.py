@@ -232,3 +232,9 @@ def test_write_and_cli(tmp_path: Path) -> None:
                           str(tmp_path / "bad")], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "h3_res" in bad.stderr
     assert not (tmp_path / "bad" / "gaps_clusters.csv").exists()
+    # cluster q (6 units) above --max-units 5: cut at one of its two 100 m edges
+    split = subprocess.run([*cli, "gaps", str(gpkg), "--max-units", "5", "--max-extent-m", "900",
+                            "--out", str(tmp_path / "s")], capture_output=True, text=True,
+                           check=False)
+    assert split.returncode == 0, split.stderr
+    assert json.loads(split.stdout)["clusters"] == 3

@@ -110,14 +110,27 @@ def test_plant_has_the_features_of_a_real_one(city: Dataset) -> None:
     assert len(np.unique(hit)) == len(premises)
 
 
-def test_far_clusters_lie_beyond_any_span(city: Dataset) -> None:
+def test_far_hamlets_lie_beyond_any_span_unless_a_rural_run_serves_them(city: Dataset) -> None:
     tree = shapely.STRtree(city.spans.geometry.to_numpy())
     pts = city.premises.geometry.to_numpy()
     _, dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
-    assert 0.03 < (dist > 150).mean() < 0.2  # far hamlets (4 %) and the unfibered fringe
-    far = city.premises["address"].str.startswith("Weiler ").to_numpy()
-    assert far.sum() > 0 and (dist[far] > 150).all()
-    assert not city.premises["connected"].to_numpy()[far].any()
+    assert 0.02 < (dist > 150).mean() < 0.2  # unserved far hamlets and the unfibered fringe
+    road = city.premises["address"].str.extract(r"^(Weiler \d+) ", expand=False)
+    far = road.notna().to_numpy()
+    # a served hamlet's splitter is named after its road
+    served_roads = set(city.nodes.loc[city.nodes["node_id"].str.startswith("nw")
+                                      & (city.nodes["kind"] == "splitter"), "name"])
+    served = road.isin(served_roads).to_numpy()
+    assert served.sum() > 0 and (far & ~served).sum() > 0  # both kinds in this city
+    assert (dist[far & ~served] > 150).all()
+    assert not city.premises["connected"].to_numpy()[far & ~served].any()
+    assert (dist[served] <= 150).all()
+    assert city.premises["connected"].to_numpy()[served].any()
+    # the run is long: at least 700 m from the plant to the hamlet
+    feeders = city.spans[city.spans["span_id"].str.startswith("sw")
+                         & ~city.spans["from_node"].str.startswith("nw")]
+    assert len(feeders) == len(served_roads)
+    assert (feeders.to_crs(feeders.estimate_utm_crs()).length > 600).all()
 
 
 def test_analysis_of_a_generated_city_is_plausible(city: Dataset) -> None:

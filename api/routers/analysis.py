@@ -97,6 +97,20 @@ class Serviceability(BaseModel):
     loss: LossBreakdown | None = Field(description="Where the loss goes (null when not "
                                        "passed).")
     data_version: int
+    warnings: list[PositionWarning] = Field(
+        default_factory=list, description="About the position itself: far outside the plant "
+        "(more than 10 km beyond the box of its nodes), and lon/lat that look swapped.")
+
+
+class PositionWarning(BaseModel):
+    """Something odd about the position asked about."""
+
+    code: Literal["far_outside_plant", "swapped_coordinates"]
+    message: str
+    distance_m: float | None = Field(None, description="far_outside_plant: meters beyond "
+                                     "the plant's extent.")
+    lon: float | None = Field(None, description="swapped_coordinates: the suggested lon.")
+    lat: float | None = Field(None, description="swapped_coordinates: the suggested lat.")
 
 
 class SplitterLoss(BaseModel):

@@ -68,6 +68,12 @@ def gaps(
                                          "resolution).")] = None,
     link_m: Annotated[float, Query(gt=0, le=10_000, description="Cluster linkage (m).")] = \
         DEFAULT_LINK_M,
+    max_units: Annotated[float | None, Query(
+        gt=0, le=1e9, description="Largest cluster in units; a larger one is split at its "
+                                  "natural breaks (default: the server's, 512).")] = None,
+    max_extent_m: Annotated[float | None, Query(
+        gt=0, le=1e7, description="Widest cluster, meters (bounding box diagonal); a wider "
+                                  "one is split (default: the server's, 2000).")] = None,
     placement: Annotated[Placement, Query(
         description="Placement that prices new route.")] = DEFAULT_PLACEMENT,
     limit: Annotated[int | None, Query(ge=1, description="Items per page (clamped).")] = None,
@@ -93,7 +99,7 @@ def gaps(
         frame = rollup_h3(premises[keep], h3_res=h3_res)
         id_column = "h3_cell"
     else:
-        plan = services.plan(version, result, link_m, placement)
+        plan = services.plan(version, result, link_m, placement, max_units, max_extent_m)
         chosen = premises.loc[keep & ~premises["passed"].to_numpy(dtype=bool), "premise_id"]
         wanted = set(plan.premise_cluster.loc[
             plan.premise_cluster["premise_id"].isin(chosen), "cluster_id"])

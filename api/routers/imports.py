@@ -1,4 +1,5 @@
-"""Bulk import of a whole dataset file (a GeoPackage, or a zip of one or of layer files)."""
+"""Bulk import of a whole dataset file (a GeoPackage, or a zip of one or of layer files), or of
+any GIS source mapped into the data model by a mapping file (docs/interop.md)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from api.deps import RepoDep, SettingsDep, WriterDep, check_upload_length, requi
 from api.errors import ApiError, problem_responses
 from api.routers.common import UploadNames, safe_filename
 from netgis.errors import Problem
+from netgis.interop.mapping import Mapping, import_mapped, parse_mapping
 from netgis.io import read_dataset
 from netgis.schema import LAYER_NAMES
 
@@ -29,6 +31,8 @@ router = APIRouter(tags=["Import"])
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _ZIP_MAGIC = b"PK\x03\x04"
 _CHUNK = 1024 * 1024
+#: A mapping file is a page of TOML: more than this is refused before parsing.
+_MAX_MAPPING_BYTES = 256 * 1024
 
 
 class ImportResult(BaseModel):
@@ -43,9 +47,17 @@ _UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {
         "type": "object",
         "required": ["file"],
-        "properties": {"file": {"type": "string", "format": "binary", "description":
-                                "A .gpkg, or a .zip of a .gpkg or of <layer>.geojson/.fgb/"
-                                ".parquet files."}},
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description":
+                     "A .gpkg, or a .zip of a .gpkg or of <layer>.geojson/.fgb/.parquet "
+                     "files. With a mapping: any file GDAL reads (a .gpkg, .geojson, .kml, "
+                     ".csv ...) or a .zip of such files (shapefiles, CSVs)."},
+            "mapping": {"type": "string", "format": "binary", "description":
+                        "Optional: a mapping file (TOML, the format of `netgis import "
+                        "SOURCE --mapping`, docs/interop.md) that maps the file's layers, "
+                        "fields and codes into the data model. Problems name the source "
+                        "layer, feature and field."},
+        },
     }}}}}
 
 
@@ -60,13 +72,18 @@ async def import_dataset(
     mode: Annotated[Literal["insert", "upsert"], Query(
         description="insert: every id must be new; upsert: existing ids are replaced.")] = "insert",
 ) -> ImportResult:
-    """Validate the uploaded dataset by the contract and store it, all or nothing."""
+    """Validate the uploaded dataset by the contract and store it, all or nothing.
+
+    With a ``mapping`` part, the file is any GIS source (or a zip of several) read
+    through that mapping file, as ``netgis import SOURCE --mapping`` reads it.
+    """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "multipart/form-data":
         raise ApiError(415, f"unsupported media type {media_type or '(none)'!r}; send "
                        "multipart/form-data with a 'file' part")
     with tempfile.TemporaryDirectory(prefix="netgis-import-") as tmp:
-        async with request.form(max_files=1, max_fields=10) as form:
+        async with request.form(max_files=2, max_fields=10) as form:
+            mapping = await _mapping_of(form.get("mapping"))
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
                 raise ApiError(422, "the form has no 'file' part",
@@ -89,16 +106,57 @@ async def import_dataset(
                     out.write(chunk)
         with names.client_errors():
             counts = await run_in_threadpool(_load, repo, target, mode,
-                                             settings.max_upload_bytes, writer.name)
+                                             settings.max_upload_bytes, writer.name, mapping)
         version = await run_in_threadpool(repo.data_version)
     return ImportResult(mode=mode, counts=counts, data_version=int(version))
 
 
+async def _mapping_of(part: UploadFile | str | None) -> Mapping | None:
+    """The mapping form part (a file or a text field), parsed; None when not sent."""
+    if part is None:
+        return None
+    if isinstance(part, UploadFile):
+        raw = await part.read(_MAX_MAPPING_BYTES + 1)
+    else:
+        raw = part.encode("utf-8")
+    if len(raw) > _MAX_MAPPING_BYTES:
+        raise ApiError(413, f"the mapping is larger than {_MAX_MAPPING_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(422, "the mapping is not UTF-8 text",
+                       [Problem("mapping", None, None, "not UTF-8")]) from None
+    return parse_mapping(text)
+
+
 def _load(repo: Repository, upload: Path, mode: WriteMode, max_bytes: int,
-          actor: str) -> dict[str, int]:
-    dataset = read_dataset(_dataset_path(upload, max_bytes))
+          actor: str, mapping: Mapping | None = None) -> dict[str, int]:
+    if mapping is not None:
+        dataset = import_mapped([_source_path(upload, max_bytes)], mapping)
+    else:
+        dataset = read_dataset(_dataset_path(upload, max_bytes))
     repo.load_dataset(dataset, mode=mode, actor=actor, action="import")
     return {name: len(frame) for name, frame in dataset.layers().items()}
+
+
+def _source_path(upload: Path, max_bytes: int) -> Path:
+    """What a mapping reads: the uploaded file, or the folder a zip unpacks to."""
+    with upload.open("rb") as fh:
+        head = fh.read(4)
+    if not head.startswith(_ZIP_MAGIC):
+        return upload
+    out = upload.parent.parent / "unzipped"
+    _unzip(upload, out, max_bytes)
+    return out
+
+
+def _unzip(upload: Path, out: Path, max_bytes: int) -> None:
+    try:
+        with zipfile.ZipFile(upload) as archive:
+            _safe_extract(archive, out, max_bytes)
+    except zipfile.BadZipFile as exc:
+        raise ApiError(422, f"the zip archive cannot be read: {exc}",
+                       [Problem("dataset", None, None, "broken zip archive")]) from None
 
 
 def _dataset_path(upload: Path, max_bytes: int) -> Path:
@@ -113,12 +171,7 @@ def _dataset_path(upload: Path, max_bytes: int) -> Path:
     if not head.startswith(_ZIP_MAGIC):
         raise ApiError(415, "the file is neither a GeoPackage nor a zip archive")
     out = upload.parent.parent / "unzipped"
-    try:
-        with zipfile.ZipFile(upload) as archive:
-            _safe_extract(archive, out, max_bytes)
-    except zipfile.BadZipFile as exc:
-        raise ApiError(422, f"the zip archive cannot be read: {exc}",
-                       [Problem("dataset", None, None, "broken zip archive")]) from None
+    _unzip(upload, out, max_bytes)
     packages = sorted(out.rglob("*.gpkg"))
     if len(packages) == 1:
         return packages[0]

@@ -14,6 +14,7 @@ snapshots are kept by :class:`api.services.Services`; this module serves them.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -37,6 +38,7 @@ router = APIRouter(tags=["KPIs"])
 log = logging.getLogger("netgis.api.kpis")
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -65,6 +67,10 @@ class GoalView(BaseModel):
     target_pct: float
     target_date: str
     as_of: str
+    window_days: int = Field(description="Days of history up to as_of the pace is measured "
+                             "over.")
+    min_span_days: float = Field(description="Least time the snapshots of the window must "
+                                 "span for a pace to be given.")
     data_version: int
     drop_m: float
 
@@ -182,9 +188,9 @@ def kpis_history(
     area_id: Annotated[str | None, Query(description="One area's series (default: network).")]
     = None,
     since_text: Annotated[str | None, Query(
-        alias="since", json_schema_extra={"format": "date-time"},
-        description="Only snapshots taken at or after this instant (ISO 8601; UTC if no "
-                    "offset).")] = None,
+        alias="since",
+        description="Only snapshots taken at or after this instant: an ISO 8601 date-time "
+                    "(UTC if no offset) or a date YYYY-MM-DD (its start, UTC).")] = None,
 ) -> KpiHistory:
     """The series of KPI snapshots (one per data change), oldest first."""
     since = _parse_instant(since_text)
@@ -205,9 +211,14 @@ def kpis_goal(
                                               "(default: NETGIS_GOAL_DATE).")] = None,
     as_of: Annotated[date | None, Query(description="Day to measure on (default: today, "
                                         "UTC).")] = None,
+    window_days: Annotated[int | None, Query(ge=1, le=36_500, description=(
+        "Days of KPI history the pace is measured over, up to as_of (default: "
+        "NETGIS_GOAL_WINDOW_DAYS, 365)."))] = None,
 ) -> GoalView:
-    """Per scope: gap to the target in units, units per month needed, pace from the history
-    (slope of units passed over the stored snapshots) and whether that pace is enough."""
+    """Per scope: gap to the target in units, units per month needed, the pace (least-squares
+    slope of units passed over the snapshots of the last ``window_days`` days; null when
+    they are fewer than two or span less than NETGIS_GOAL_MIN_SPAN_DAYS), the day the target
+    is reached at that pace, and whether that pace is enough."""
     target_pct = settings.goal_coverage_pct if target_pct is None else target_pct
     target_date = settings.goal_date if target_date is None else target_date
     drop = float(settings.drop_m)
@@ -216,24 +227,33 @@ def kpis_goal(
     for area in kpis.get("areas") or []:
         history[str(area["area_id"])] = repo.kpi_history(area_id=str(area["area_id"]))
     day = as_of or datetime.now(UTC).date()
-    data = goal_progress(kpis, goal=Goal(target_pct, target_date), as_of=day, history=history)
+    window = settings.goal_window_days if window_days is None else window_days
+    data = goal_progress(kpis, goal=Goal(target_pct, target_date), as_of=day, history=history,
+                         window_days=window, min_span_days=settings.goal_min_span_days)
     return GoalView(data=data, target_pct=target_pct, target_date=target_date.isoformat(),
-                    as_of=day.isoformat(), data_version=version, drop_m=drop)
+                    as_of=day.isoformat(), window_days=window,
+                    min_span_days=settings.goal_min_span_days, data_version=version,
+                    drop_m=drop)
 
 
 def _parse_instant(text: str | None) -> datetime | None:
-    """An ISO 8601 date-time (UTC when it has no offset); a bare number is not one.
+    """An ISO 8601 date-time (UTC when it has no offset) or a date (its 00:00 UTC).
 
-    pydantic's lax datetime parsing would read ``5787`` as a Unix timestamp.
+    A bare number is neither: pydantic's lax parsing would read ``5787`` as a Unix
+    timestamp, and ``datetime.fromisoformat`` would read ``20260105`` as a date.
     """
     if text is None:
         return None
+    value: datetime | None = None
     try:
-        value = datetime.fromisoformat(text)
+        if _ISO_DATE.fullmatch(text):
+            value = datetime.combine(date.fromisoformat(text), datetime.min.time())
+        elif "T" in text.upper():
+            value = datetime.fromisoformat(text)
     except ValueError:
         value = None
-    if value is None or "T" not in text.upper():
+    if value is None:
         raise RequestValidationError([{
             "type": "datetime_from_date_parsing", "loc": ("query", "since"),
-            "msg": "not an ISO 8601 date-time", "input": text}])
+            "msg": "not an ISO 8601 date (YYYY-MM-DD) or date-time", "input": text}])
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -5,6 +5,10 @@ optionally cut down to an area and/or a WGS84 box. Its scripts and styles come
 from this server (``/static``, see :func:`maps.assets.static_dir`), never from a
 CDN; the base map tiles come from ``NETGIS_TILES_URL`` (empty: no base map). Every
 page carries a Content-Security-Policy (:mod:`maps.csp`), as a header and in the page.
+
+Pages are cached per data version and normalised parameters (the order and
+repetition of ids do not matter), with a strong ETag: a request whose
+``If-None-Match`` names it gets a 304 and no body.
 """
 
 from __future__ import annotations
@@ -12,13 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import HTMLResponse
 
 from api.deps import ServicesDep, SettingsDep
 from api.errors import problem_responses
 from api.params import BboxParam, DropParam, parse_bbox
+from api.services import MapPage
 from netgis.errors import ParameterError, ValidationError
+from netgis.schema import DEFAULT_CRITICAL_TOP
 
 if TYPE_CHECKING:
     from api.services import Services
@@ -40,34 +46,42 @@ PAGES = {
 AreaParam = Annotated[str | None, Query(
     description="Only what lies in this area (premises and nodes inside, spans crossing it).")]
 
-FailParam = Annotated[str | None, Query(
-    description="Comma-separated ids failed together, drawn as a scenario overlay.")]
+FailParam = Annotated[list[str] | None, Query(
+    description="Ids failed together, drawn as a scenario overlay: repeat the parameter "
+                "and/or separate ids by commas; every one counts.")]
+TopParam = Annotated[int, Query(
+    ge=1, le=100_000, description="How many of the worst spans, and of the worst nodes, "
+                                  "to draw by impact (the page has a control for it).")]
+IfNoneMatch = Annotated[str | None, Header(include_in_schema=False)]
 
 
-def _ids(text: str | None) -> list[str]:
-    return [t.strip() for t in (text or "").split(",") if t.strip()]
+def _ids(values: list[str] | None) -> tuple[str, ...]:
+    """Every id of a repeated, comma-separated parameter, once each, sorted (the key of a
+    scenario: the order and repetition of ids do not change it)."""
+    return tuple(sorted({t.strip() for v in values or () for t in v.split(",") if t.strip()}))
 
 
-_HTML_PAGE: dict[int | str, dict[str, Any]] = {200: {
-    "description": "An interactive map (HTML page, Leaflet served from /static).",
-    "content": {"text/html": {}},
-}}
+_HTML_PAGE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "An interactive map (HTML page, Leaflet served from /static).",
+          "content": {"text/html": {}}},
+    304: {"description": "Not modified: the page named by If-None-Match is current."},
+}
 
 
-def _render(kind: str, services: Services, settings: Settings, area_id: str | None,
-            bbox: str | None, drop_m: float | None,
-            failed: tuple[list[str], list[str], list[str]] = ([], [], [])) -> HTMLResponse:
-    """Build the ``kind`` page of the cached analysis (with a scenario overlay when given)."""
+def _build(kind: str, services: Services, settings: Settings, version: int, result: Any,
+           area_id: str | None, box: tuple[float, float, float, float] | None,
+           failed: tuple[tuple[str, ...], ...], top: int) -> MapPage:
+    """Render the ``kind`` page of ``result`` (with a scenario overlay when given)."""
     from maps.csp import secure_html
     from maps.kinds import build_map
     from netgis.analysis import scenario
 
-    box = parse_bbox(bbox)
-    version, result = services.analysis(drop_m)
     extra: dict[str, Any] = {}
-    if any(failed):
-        extra["scenario"] = scenario(result, spans=failed[0], nodes=failed[1],
-                                     ducts=failed[2])
+    if kind == "criticality":
+        extra.update(top=top, top_control=True)
+        if any(failed):
+            extra["scenario"] = scenario(result, spans=list(failed[0]), nodes=list(failed[1]),
+                                         ducts=list(failed[2]))
     if kind == "gaps":
         # the same cached plan GET /analysis/gaps?view=clusters ranks
         from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
@@ -83,24 +97,44 @@ def _render(kind: str, services: Services, settings: Settings, area_id: str | No
             raise ParameterError(exc.problems, f"invalid bbox: {exc}") from None
         raise
     # the policy twice: the header governs this response, the <meta> a saved copy
-    page, policy = secure_html(m)
-    return HTMLResponse(page, headers={"Content-Security-Policy": policy})
+    return MapPage.of(*secure_html(m))
 
 
-def _page(kind: str) -> Callable[..., HTMLResponse]:
-    """The handler of ``/maps/{kind}``; only the criticality page takes a scenario."""
+def _render(kind: str, services: Services, settings: Settings, area_id: str | None,
+            bbox: str | None, drop_m: float | None, if_none_match: str | None,
+            failed: tuple[tuple[str, ...], ...] = ((), (), ()),
+            top: int = DEFAULT_CRITICAL_TOP) -> Response:
+    """The ``kind`` page of the cached analysis, from the page cache when it is there."""
+    box = parse_bbox(bbox)
+    version, result = services.analysis(drop_m)
+    key = (version, kind, float(result.drop_m), area_id, box, failed,
+           top if kind == "criticality" else None)
+    page = services.map_page(key, lambda: _build(kind, services, settings, version, result,
+                                                 area_id, box, failed, top))
+    # no-cache: a browser may keep the page but asks again (with If-None-Match) every time
+    headers = {"ETag": page.etag, "Cache-Control": "no-cache"}
+    if page.matches(if_none_match):
+        return Response(status_code=304, headers=headers)
+    return HTMLResponse(page.body, headers={**headers, "Content-Security-Policy": page.policy})
+
+
+def _page(kind: str) -> Callable[..., Response]:
+    """The handler of ``/maps/{kind}``; only the criticality page takes a scenario and top."""
 
     def handler(services: ServicesDep, settings: SettingsDep,
                 area_id: AreaParam = None, bbox: BboxParam = None,
-                drop_m: DropParam = None) -> HTMLResponse:
-        return _render(kind, services, settings, area_id, bbox, drop_m)
+                drop_m: DropParam = None, if_none_match: IfNoneMatch = None) -> Response:
+        return _render(kind, services, settings, area_id, bbox, drop_m, if_none_match)
 
     def criticality(services: ServicesDep, settings: SettingsDep,
                     area_id: AreaParam = None, bbox: BboxParam = None,
                     drop_m: DropParam = None, cut_spans: FailParam = None,
-                    fail_nodes: FailParam = None, fail_ducts: FailParam = None) -> HTMLResponse:
+                    fail_nodes: FailParam = None, fail_ducts: FailParam = None,
+                    top: TopParam = DEFAULT_CRITICAL_TOP,
+                    if_none_match: IfNoneMatch = None) -> Response:
         failed = (_ids(cut_spans), _ids(fail_nodes), _ids(fail_ducts))
-        return _render(kind, services, settings, area_id, bbox, drop_m, failed)
+        return _render(kind, services, settings, area_id, bbox, drop_m, if_none_match,
+                       failed, top)
 
     chosen = criticality if kind == "criticality" else handler
     chosen.__name__ = f"{kind}_map"

@@ -103,8 +103,10 @@ def _metrics_of(app: FastAPI) -> ServiceMetrics:
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                              "description": "Prometheus text exposition format 0.0.4."}})
 def metrics_feed(request: Request, services: ServicesDep) -> Response:
-    """Every KPI as a gauge labelled by scope and area (at the server's drop length), the
-    data version, and request counts and latencies of this process."""
+    """Every KPI as a gauge in base units (``netgis_coverage_ratio``, ``netgis_cable_meters``,
+    ``netgis_premises``; per-area samples labelled ``area_id`` and ``area_name``, the
+    network's unlabelled; at the server's drop length), the data version, and request
+    counts and latencies of this process. Names: docs/feeds.md."""
     metrics = _metrics_of(request.app)
     kpi_text = ""
     try:

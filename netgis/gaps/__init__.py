@@ -8,7 +8,9 @@ Pure functions over the frames of :func:`netgis.analysis.analyze`, in steps:
   and per area, with the least and the median ``distance_m``;
 - :mod:`~netgis.gaps.clusters`: :func:`cluster_labels` groups unpassed
   premises into *gap clusters* (single linkage: two premises within
-  ``link_m`` meters are in one cluster) with a minimum spanning tree each;
+  ``link_m`` meters are in one cluster) with a minimum spanning tree each,
+  and :func:`split_clusters` cuts those too large or too wide at the longest
+  edges of their trees;
 - :mod:`~netgis.gaps.joins`: the join of each cluster to the nearest lit
   span, straight or along an optional ``roads`` layer;
 - :mod:`~netgis.gaps.sketch`: the new routes as planned ``nodes`` and
@@ -39,7 +41,7 @@ Examples
 
 from __future__ import annotations
 
-from netgis.gaps.clusters import cluster_labels
+from netgis.gaps.clusters import bounded_clusters, cluster_labels, split_clusters
 from netgis.gaps.output import GAP_FILES, write_gaps
 from netgis.gaps.plan import (
     CLUSTER_COLUMNS,
@@ -51,19 +53,28 @@ from netgis.gaps.plan import (
 )
 from netgis.gaps.result import Gaps, gap_analysis
 from netgis.gaps.rollup import h3_cells, in_area, in_cell, rollup_areas, rollup_h3
-from netgis.schema import DEFAULT_H3_RES, DEFAULT_LINK_M, DEFAULT_PLACEMENT
+from netgis.schema import (
+    DEFAULT_H3_RES,
+    DEFAULT_LINK_M,
+    DEFAULT_MAX_CLUSTER_EXTENT_M,
+    DEFAULT_MAX_CLUSTER_UNITS,
+    DEFAULT_PLACEMENT,
+)
 
 __all__ = [
     "CLUSTER_COLUMNS",
     "COST_PER_M",
     "DEFAULT_H3_RES",
     "DEFAULT_LINK_M",
+    "DEFAULT_MAX_CLUSTER_EXTENT_M",
+    "DEFAULT_MAX_CLUSTER_UNITS",
     "DEFAULT_PLACEMENT",
     "DEFAULT_ROAD_SNAP_M",
     "GAP_FILES",
     "BuildPlan",
     "Gaps",
     "apply_plan",
+    "bounded_clusters",
     "cluster_labels",
     "gap_analysis",
     "h3_cells",
@@ -72,5 +83,6 @@ __all__ = [
     "plan_builds",
     "rollup_areas",
     "rollup_h3",
+    "split_clusters",
     "write_gaps",
 ]

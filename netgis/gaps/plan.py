@@ -22,7 +22,7 @@ from pyproj import CRS
 from netgis.coverage import lonlat
 from netgis.dataset import Dataset, empty_layer
 from netgis.errors import Problem, ValidationError
-from netgis.gaps.clusters import cluster_hulls, cluster_labels, orient_forest
+from netgis.gaps.clusters import bounded_clusters, cluster_hulls, orient_forest
 from netgis.gaps.joins import join_roots
 from netgis.gaps.rollup import h3_cells
 from netgis.gaps.sketch import sketch_layers
@@ -30,6 +30,8 @@ from netgis.schema import (
     DEFAULT_DROP_M,
     DEFAULT_H3_RES,
     DEFAULT_LINK_M,
+    DEFAULT_MAX_CLUSTER_EXTENT_M,
+    DEFAULT_MAX_CLUSTER_UNITS,
     DEFAULT_PLACEMENT,
     PLACEMENTS,
 )
@@ -104,6 +106,8 @@ def plan_builds(
     *,
     drop_m: float = DEFAULT_DROP_M,
     link_m: float = DEFAULT_LINK_M,
+    max_units: float = DEFAULT_MAX_CLUSTER_UNITS,
+    max_extent_m: float = DEFAULT_MAX_CLUSTER_EXTENT_M,
     placement: str = DEFAULT_PLACEMENT,
     cost_per_m: Mapping[str, float] | None = None,
     roads: gpd.GeoDataFrame | None = None,
@@ -127,6 +131,10 @@ def plan_builds(
         0.9 * drop_m of their parent are left to drops).
     link_m
         Premises within this many meters share a cluster (default 250).
+    max_units, max_extent_m
+        Bounds of a buildable cluster (defaults 512 units and 2,000 m): a larger
+        or wider one is cut at the longest edges of its spanning tree
+        (:func:`netgis.gaps.clusters.split_clusters`), each piece priced on its own.
     placement
         Placement of the new route, priced from ``cost_per_m`` (default underground).
     cost_per_m
@@ -167,7 +175,8 @@ def plan_builds(
     ids = gap["premise_id"].to_numpy().astype(str)
     units = gap["units"].to_numpy(dtype=np.int64)
     dist = gap["distance_m"].to_numpy(dtype=float)
-    labels, edges, _ = cluster_labels(gap.geometry, link_m=link_m)
+    labels, edges, _ = bounded_clusters(gap.geometry, units, link_m=link_m, max_units=max_units,
+                                        max_extent_m=max_extent_m)
     k = int(labels.max()) + 1
     ll = lonlat(gap.geometry.to_numpy(), crs)
 

@@ -11,7 +11,13 @@ import pandas as pd
 from netgis.analysis import Analysis
 from netgis.gaps.plan import DEFAULT_ROAD_SNAP_M, BuildPlan, plan_builds
 from netgis.gaps.rollup import rollup_areas, rollup_h3
-from netgis.schema import DEFAULT_H3_RES, DEFAULT_LINK_M, DEFAULT_PLACEMENT
+from netgis.schema import (
+    DEFAULT_H3_RES,
+    DEFAULT_LINK_M,
+    DEFAULT_MAX_CLUSTER_EXTENT_M,
+    DEFAULT_MAX_CLUSTER_UNITS,
+    DEFAULT_PLACEMENT,
+)
 
 
 @dataclass
@@ -28,6 +34,8 @@ def gap_analysis(
     *,
     h3_res: int = DEFAULT_H3_RES,
     link_m: float = DEFAULT_LINK_M,
+    max_units: float = DEFAULT_MAX_CLUSTER_UNITS,
+    max_extent_m: float = DEFAULT_MAX_CLUSTER_EXTENT_M,
     placement: str = DEFAULT_PLACEMENT,
     cost_per_m: Mapping[str, float] | None = None,
     roads: gpd.GeoDataFrame | None = None,
@@ -39,7 +47,7 @@ def gap_analysis(
     ----------
     analysis
         A :class:`netgis.analysis.Analysis`.
-    h3_res, link_m, placement, cost_per_m, roads, road_snap_m
+    h3_res, link_m, max_units, max_extent_m, placement, cost_per_m, roads, road_snap_m
         See :func:`rollup_h3` and :func:`plan_builds`.
 
     Examples
@@ -52,7 +60,8 @@ def gap_analysis(
     """
     premises = analysis.premises
     plan = plan_builds(premises, analysis.spans, analysis.nodes, drop_m=analysis.drop_m,
-                       link_m=link_m, placement=placement, cost_per_m=cost_per_m, roads=roads,
+                       link_m=link_m, max_units=max_units, max_extent_m=max_extent_m,
+                       placement=placement, cost_per_m=cost_per_m, roads=roads,
                        road_snap_m=road_snap_m, h3_res=h3_res)
     return Gaps(hexes=rollup_h3(premises, h3_res=h3_res),
                 areas=rollup_areas(premises, analysis.dataset.areas), plan=plan)

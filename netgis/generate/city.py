@@ -4,8 +4,14 @@
 stream (``[seed, 0]``): the jittered street grid (blocks of about 120 m),
 the plant on its inner part (:mod:`netgis.generate.plant`), the far hamlets
 (short roads well beyond the plant's reach) and the district polygons, and
-places them on the earth. The :class:`City` it returns holds what the
-premises (:mod:`netgis.generate.premises`) need.
+places them on the earth. About half of the hamlets (drawn from their own
+stream ``[seed, 2]``, so the rest of the city does not change) are served
+by a long rural run: a cable from the nearest working plant node to a
+splitter at the hamlet, and one along its road. Behind the splitters
+already on the way, that splitter often leaves the hamlet out of a class
+B+ budget: the passed-but-not-serviceable case of SPEC's optical reach.
+The :class:`City` it returns holds what the premises
+(:mod:`netgis.generate.premises`) need.
 """
 
 from __future__ import annotations
@@ -16,13 +22,15 @@ from typing import NamedTuple
 import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import pyarrow as pa
 import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
+from scipy.spatial import cKDTree
 
 from netgis.errors import Problem, ValidationError
-from netgis.generate.plant import make_ids, plan_plant
+from netgis.generate.plant import SpanBatch, make_ids, plan_plant, span_frame
 from netgis.geodesy import WGS84, transformer, utm_epsg
 
 FloatArray = npt.NDArray[np.float64]
@@ -35,8 +43,10 @@ Affine = tuple[float, float, float, float]
 #: Where the city lies by default (lon, lat) and its CRS (the UTM zone there).
 DEFAULT_CENTER = (8.7, 50.1)
 DEFAULT_CRS = "EPSG:32632"
-#: Share of premises in far unserved clusters.
+#: Share of premises in far hamlets (clusters beyond the city's plant).
 FAR_SHARE = 0.04
+#: Chance that a far hamlet is served by a long rural run.
+RURAL_RUN_SHARE = 0.5
 #: Span extras (feeder, planned, retired) per distribution span, used to size the grid.
 _EXTRA_SPANS = 0.05
 
@@ -74,6 +84,7 @@ class Hamlets(NamedTuple):
     center: FloatArray  # (K, 2)
     direction: FloatArray  # (K, 2) unit vectors
     half_length: FloatArray  # half the length of the road
+    served: BoolArray  # reached by a long rural run (see :func:`plan_rural_runs`)
 
 
 @dataclass(frozen=True)
@@ -152,6 +163,13 @@ def plan_city(premises: int, spans: int | None, seed: int, crs: CRS | str | int,
     streets = street_edges(grid, margin, plant_cols, plant_rows, tile_side, tiles_x,
                            plant.tile_planned, half_extent)
     hamlets = plan_hamlets(rng, grid, premises)
+    # the rural runs draw from their own stream: the rest of the city stays as it was
+    hamlets, rural_nodes, rural_spans = plan_rural_runs(np.random.default_rng([seed, 2]),
+                                                        plant.nodes, hamlets)
+    plant_nodes, plant_spans = plant.nodes, plant.spans
+    if rural_nodes is not None and rural_spans is not None:
+        plant_nodes = pd.concat([plant_nodes, rural_nodes], ignore_index=True)
+        plant_spans = pd.concat([plant_spans, rural_spans], ignore_index=True)
     hamlet_roads = [f"Weiler {number + 1}" for number in range(len(hamlets.center))]
     angle = rng.uniform(-0.35, 0.35)
 
@@ -171,7 +189,7 @@ def plan_city(premises: int, spans: int | None, seed: int, crs: CRS | str | int,
 
     return City(
         premises=premises, seed=seed, crs=out_crs, work_crs=work, affine=affine,
-        nodes=place(plant.nodes), spans=place(plant.spans), areas=place(areas),
+        nodes=place(plant_nodes), spans=place(plant_spans), areas=place(areas),
         streets=streets, hamlets=hamlets, street_names=pa.array(streets.names + hamlet_roads),
     )
 
@@ -287,7 +305,89 @@ def plan_hamlets(rng: np.random.Generator, grid: FloatArray, premises: int) -> H
         center=centers,
         direction=np.column_stack([np.cos(theta), np.sin(theta)]),
         half_length=rng.uniform(80.0, 200.0, count),
+        served=np.zeros(count, bool),
     )
+
+
+def plan_rural_runs(rng: np.random.Generator, nodes: gpd.GeoDataFrame, hamlets: Hamlets,
+                    ) -> tuple[Hamlets, gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+    """Serve some hamlets by a long run from the plant; their new nodes and spans (None: none).
+
+    A served hamlet gets a splitter (1:16 or 1:32) at the end of its road
+    nearer the plant, a feeder cable from the nearest working plant node (not
+    a core) to it, and a distribution cable along the road to a handhole at
+    the other end. Ids are ``nw``/``sw`` + number, apart from the plant's.
+
+    Examples
+    --------
+    >>> grid = np.stack(np.meshgrid(np.arange(3) * 100.0, np.arange(3) * 100.0), axis=-1)
+    >>> hamlets = plan_hamlets(np.random.default_rng(0), grid, 24000)
+    >>> plant = gpd.GeoDataFrame({"node_id": ["n0", "n1"], "kind": ["core", "splice"],
+    ...                           "status": ["in_service"] * 2},
+    ...                          geometry=shapely.points([[0, 0], [200, 200]]))
+    >>> hamlets, new_nodes, new_spans = plan_rural_runs(np.random.default_rng(1), plant, hamlets)
+    >>> int(hamlets.served.sum()) * 2 == len(new_nodes) == len(new_spans)
+    True
+    >>> sorted(set(new_spans["from_node"]) & {"n0", "n1"})
+    ['n1']
+    """
+    count = len(hamlets.center)
+    served = rng.random(count) < RURAL_RUN_SHARE
+    ratio = rng.choice([16, 32], count)
+    fibers = rng.choice([12, 24, 48], count)
+    year = rng.integers(2015, 2025, count)
+    aerial = rng.random(count) < 0.6
+    pick = np.flatnonzero(served)
+    hamlets = hamlets._replace(served=served)
+    working = nodes.index[(nodes["status"] == "in_service") & (nodes["kind"] != "core")]
+    if len(working) == 0 or len(pick) == 0:  # nothing to run from, or nothing to serve
+        return hamlets._replace(served=np.zeros(count, bool)), None, None
+    plant_xy = shapely.get_coordinates(nodes.geometry.to_numpy()[working])
+    ends = np.stack([hamlets.center[pick] - hamlets.direction[pick] * hamlets.half_length[pick,
+                                                                                         None],
+                     hamlets.center[pick] + hamlets.direction[pick] * hamlets.half_length[pick,
+                                                                                         None]],
+                    axis=1)  # (k, 2 ends, 2)
+    # the road's end nearer the plant takes the splitter, fed from the node nearest to it
+    dist, nearest = cKDTree(plant_xy).query(ends.reshape(-1, 2))
+    near_end = dist.reshape(-1, 2).argmin(axis=1)
+    attach = nearest.reshape(-1, 2)[np.arange(len(pick)), near_end].astype(np.int64)
+    splitter_xy = ends[np.arange(len(pick)), near_end]
+    far_xy = ends[np.arange(len(pick)), 1 - near_end]
+    k = len(pick)
+    new_ids = make_ids("nw", 2 * k)
+    new_nodes = gpd.GeoDataFrame(
+        {
+            "node_id": new_ids,
+            "kind": np.array(["splitter"] * k + ["handhole"] * k, dtype=object),
+            "status": np.full(2 * k, "in_service", dtype=object),
+            "name": np.array([f"Weiler {number + 1}" for number in pick] + [None] * k,
+                             dtype=object),
+            "split_ratio": pd.array(np.concatenate([ratio[pick], np.full(k, np.nan)]),
+                                    dtype="Int64"),
+        },
+        geometry=shapely.points(np.concatenate([splitter_xy, far_xy])),
+    )
+    # node indexes: the plant's working nodes first, then the new ones
+    node_ids = np.concatenate([nodes["node_id"].to_numpy()[working], new_ids]).astype(object)
+    n_work = len(working)
+    feeder = SpanBatch(
+        from_node=attach.astype(np.int64), to_node=n_work + np.arange(k),
+        geometry=np.asarray(shapely.linestrings(np.stack([plant_xy[attach], splitter_xy], 1)),
+                            dtype=object),
+        status="in_service", fiber_count=fibers[pick], fibers_used=np.minimum(4, fibers[pick]),
+        placement=np.where(aerial[pick], "aerial", "underground"), duct=None,
+        owner="Stadtwerke Netz", install_year=year[pick])
+    road = SpanBatch(
+        from_node=n_work + np.arange(k), to_node=n_work + k + np.arange(k),
+        geometry=np.asarray(shapely.linestrings(np.stack([splitter_xy, far_xy], 1)),
+                            dtype=object),
+        status="in_service", fiber_count=24, fibers_used=2,
+        placement=np.where(aerial[pick], "aerial", "underground"), duct=None,
+        owner="Stadtwerke Netz", install_year=year[pick])
+    spans = span_frame([feeder, road], node_ids)
+    spans["span_id"] = make_ids("sw", 2 * k)
+    return hamlets, new_nodes, spans
 
 
 def plan_areas(rng: np.random.Generator, grid: FloatArray, hamlets: Hamlets) -> gpd.GeoDataFrame:

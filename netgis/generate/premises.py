@@ -2,8 +2,8 @@
 
 Premises sit along every street of the grid (a few meters to ~60 m off the
 street), including the unfibered fringe; a share :data:`FAR_SHARE` lives on
-the far hamlets' roads. ``connected`` is set only where the street has
-working plant. Block ``b`` of :data:`BLOCK` records draws from the stream
+the far hamlets' roads. ``connected`` is set only where the street (or
+the hamlet's road) has working plant. Block ``b`` of :data:`BLOCK` records draws from the stream
 ``[seed, 1, b]``, so the data never depends on how it is batched: writing 10
 million premises chunk by chunk gives the same records as generating them
 at once, with memory bounded by the chunk size.
@@ -82,7 +82,8 @@ def premise_block(city: City, block: int) -> dict[str, Any]:
     biz_units = np.where(rng.random(count) < 0.2, rng.integers(2, 7, count), 1)
     units = np.where(mdu, mdu_units, np.where(business, biz_units, 1))
     take = np.where(anchor, 0.7, np.where(business, 0.3, 0.42))
-    connected = ~far & streets.served[edge] & (rng.random(count) < take)
+    served = np.where(far, hamlets.served[hamlet], streets.served[edge])
+    connected = served & (rng.random(count) < take)
 
     number = np.where(far, (np.abs(along_road) // 12).astype(np.int64) * 2 + 1,
                       streets.first_house[edge] + (along_edge * 20).astype(np.int64) * 2) + side

@@ -205,7 +205,8 @@ def test_closed_reads_close_every_route_but_the_public_ones(db_url: str) -> None
         for method, path in operations:
             r = c.request(method, re.sub(r"\{[^}]+\}", "1", path))
             if path in PUBLIC_PATHS:
-                assert r.status_code == 200, (method, path)
+                # answered without a key (the portal's endpoints want their parameters: 400)
+                assert r.status_code in (200, 400), (method, path, r.status_code)
             else:
                 assert r.status_code == 401, (method, path, r.status_code)
 

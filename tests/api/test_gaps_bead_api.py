@@ -70,6 +70,9 @@ def test_clusters(client: TestClient) -> None:
                                                                                 rel=1e-4)
     wide = client.get("/analysis/gaps", params={"view": "clusters", "drop_m": 400}).json()
     assert wide["numberMatched"] == 0
+    for name in ("max_units", "max_extent_m"):
+        bad = client.get("/analysis/gaps", params={"view": "clusters", name: 0})
+        assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == name
 
 
 def _files(client: TestClient, extra: str = "") -> dict[str, Any]:

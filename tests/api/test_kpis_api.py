@@ -3,20 +3,23 @@
 
 from __future__ import annotations
 
-from datetime import date
+import shutil
+import subprocess
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from netgis.analysis import analyze
-from netgis.feeds import kpi_rows, read_kpis_csv
+from netgis.feeds import PROMETHEUS_KPIS, kpi_rows, read_kpis_csv
 from netgis.io import read_dataset
-from netgis.schema import AREA_KPIS, NETWORK_KPIS
+from netgis.schema import AREA_KPIS, KPI_BY_NAME, NETWORK_KPIS
 from netgis.storage import Repository
 from tests.api.helpers import API_KEY, LiveServer, make_settings
 from tests.helpers import EXAMPLES_DIR
@@ -104,12 +107,14 @@ def test_metrics_parsed_by_prometheus_client(client: TestClient) -> None:
     assert scrape.headers["content-type"].startswith("text/plain; version=0.0.4")
     fams = families(scrape.text)
     for row in rows:
-        labels = {"scope": row["scope"], "area": row["area_id"] or ""}
-        for key in ("coverage_pct", "units_passed", "cable_km"):
-            name = f"netgis_{key}"
-            assert sample_value(fams, name, name, **labels) == pytest.approx(row[key])
-    assert sample_value(fams, "netgis_units", "netgis_units", scope="network") == \
-        rows[0]["units_total"]
+        for key, name, scale in (("coverage_pct", "netgis_coverage_ratio", 0.01),
+                                 ("units_passed", "netgis_units_passed", 1),
+                                 ("cable_km", "netgis_cable_meters", 1000)):
+            got = [s.value for s in fams[name].samples
+                   if s.labels.get("area_id") == row["area_id"]]
+            assert got == [pytest.approx(row[key] * scale)]
+    assert [s.value for s in fams["netgis_units"].samples if not s.labels] == \
+        [rows[0]["units_total"]]
     assert sample_value(fams, "netgis_data_version", "netgis_data_version") == 1
     assert sample_value(fams, "netgis_kpis_up", "netgis_kpis_up") == 1
     # the service's own metrics: route templates, not raw paths
@@ -138,7 +143,7 @@ def test_each_app_counts_its_own_requests(db_url: str) -> None:
     assert sample_value(fa, "netgis_http_requests", name, route="/health") == 2
     assert sample_value(fb, "netgis_http_requests", name, route="/health") == 1
     # an empty database has no KPIs yet but the scrape still works
-    assert "netgis_coverage_pct" not in fa or not fa["netgis_coverage_pct"].samples
+    assert "netgis_coverage_ratio" not in fa or not fa["netgis_coverage_ratio"].samples
 
 
 def test_history_before_and_after_a_write(client: TestClient, repo: Repository) -> None:
@@ -168,6 +173,17 @@ def test_history_before_and_after_a_write(client: TestClient, repo: Repository) 
     assert client.get("/kpis/history", params={"area_id": "nowhere"}).json()["data"] == []
     since = client.get("/kpis/history", params={"since": data[1]["taken_at"]}).json()["data"]
     assert [h["snapshot_id"] for h in since] == [data[1]["snapshot_id"]]
+    # a date is its first instant (UTC)
+    day = data[0]["taken_at"][:10]
+    from_day = client.get("/kpis/history", params={"since": day})
+    assert from_day.status_code == 200 and from_day.json()["data"] == data
+    assert from_day.json()["since"] == f"{day}T00:00:00+00:00"
+    next_day = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+    assert client.get("/kpis/history", params={"since": next_day}).json()["data"] == []
+    for bad in ("5787", "20260105", "2026-13-01", "yesterday"):
+        refused = client.get("/kpis/history", params={"since": bad})
+        assert refused.status_code == 400, bad
+        assert "since" in refused.text
     # reading KPIs again at the same data version stores nothing new
     client.get("/kpis")
     client.get("/metrics")
@@ -200,11 +216,47 @@ def test_goal_view(client: TestClient, repo: Repository) -> None:
         assert goal["months_left"] == pytest.approx(months)
         if goal["gap_units"]:
             assert goal["required_units_per_month"] == pytest.approx(goal["gap_units"] / months)
-    network = body["data"][0]
-    assert network["history_points"] == 2 and network["pace_units_per_month"] is not None
     bad = client.get("/kpis/goal", params={"target_pct": 0})
     assert bad.status_code == 400
     assert bad.headers["content-type"].startswith("application/problem+json")
+
+
+def test_goal_pace_over_a_window_of_history(client: TestClient, repo: Repository) -> None:
+    client.get("/kpis")
+    add_units(client, "p_end", 2)
+    # two snapshots seconds apart: no pace, and the answer says why
+    today = datetime.now(UTC).date()
+    body = client.get("/kpis/goal", params={"target_pct": 100}).json()
+    assert body["window_days"] == 365 and body["min_span_days"] == 28
+    network = body["data"][0]
+    assert network["history_points"] == 2 and network["pace_snapshots"] == 2
+    assert network["pace_units_per_month"] is None and network["projected_date"] is None
+    assert "span" in network["pace_note"]
+    # older snapshots with fewer units passed: a pace over 60 days of history
+    now = repo.kpi_history()[-1]
+    current = client.get("/kpis").json()["data"][0]["units_passed"]
+    for days_ago, fewer in ((200, 3), (60, 2), (30, 1)):
+        past = {"network": {**{k: now[k] for k in NETWORK_KPIS},
+                            "units_passed": current - fewer}, "areas": []}
+        repo.save_kpi_snapshot(past, data_version=0,
+                               taken_at=datetime.now(UTC) - timedelta(days=days_ago))
+    series = repo.kpi_history()
+    in_window = [h for h in series if h["taken_at"] > datetime.now(UTC) - timedelta(days=90)]
+    t = np.asarray([(h["taken_at"] - in_window[0]["taken_at"]).total_seconds()
+                    for h in in_window]) / 86400 / (365.2425 / 12)
+    slope = np.polyfit(t, [h["units_passed"] for h in in_window], 1)[0]
+    got = client.get("/kpis/goal", params={"target_pct": 100, "window_days": 90}).json()
+    network = got["data"][0]
+    assert got["window_days"] == 90 and network["pace_window_days"] == 90
+    assert network["pace_snapshots"] == 4 and network["pace_note"] is None
+    assert network["pace_units_per_month"] == pytest.approx(slope, rel=1e-6)
+    assert network["pace_window_end"].startswith((today + timedelta(days=1)).isoformat())
+    if network["gap_units"]:
+        ahead = date.fromisoformat(network["projected_date"]) - today
+        assert ahead.days == pytest.approx(network["gap_units"] / slope * 365.2425 / 12, abs=1)
+    # the default window (365 days) also sees the snapshot of 200 days ago
+    assert client.get("/kpis/goal").json()["data"][0]["pace_snapshots"] == 5
+    assert client.get("/kpis/goal", params={"window_days": 0}).status_code == 400
 
 
 def test_scrape_a_running_server(app: FastAPI) -> None:
@@ -216,14 +268,30 @@ def test_scrape_a_running_server(app: FastAPI) -> None:
             scrape = http.get("/metrics")
     assert scrape.status_code == 200
     fams = families(scrape.text)
-    network = kpis["data"][0]
-    assert sample_value(fams, "netgis_coverage_pct", "netgis_coverage_pct",
-                        scope="network") == pytest.approx(network["coverage_pct"])
-    for area in kpis["data"][1:]:
-        assert sample_value(fams, "netgis_coverage_pct", "netgis_coverage_pct",
-                            area=area["area_id"]) == pytest.approx(area["coverage_pct"])
+    # SPEC section 3: every KPI in base units, network samples without labels
+    for kpi in PROMETHEUS_KPIS:
+        samples = {s.labels.get("area_id"): s for s in fams[kpi.name].samples}
+        for row in kpis["data"]:
+            if row[kpi.key] is None:
+                assert row["area_id"] not in samples
+                continue
+            sample = samples[row["area_id"]]
+            want = {} if row["area_id"] is None else {"area_id": row["area_id"],
+                                                      "area_name": row["name"]}
+            assert sample.labels == want
+            scale = {"%": 1 / 100, "km": 1000}.get(KPI_BY_NAME[kpi.key].unit, 1)
+            assert sample.value == pytest.approx(row[kpi.key] * scale, rel=1e-12)
+    assert fams["netgis_coverage_ratio"].type == "gauge"
+    assert "netgis_premises" in fams and "netgis_premises_total" not in fams
     assert sample_value(fams, "netgis_http_requests", "netgis_http_requests_total",
                         method="GET", route="/kpis", status="200") == 1
+    # Prometheus's own linter finds nothing to say about the scrape
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool is missing: run scripts/install-system.sh (Debian: prometheus)")
+    lint = subprocess.run([promtool, "check", "metrics"], input=scrape.text, text=True,
+                          capture_output=True, timeout=60)
+    assert lint.returncode == 0 and lint.stdout + lint.stderr == "", lint.stdout + lint.stderr
 
 
 def test_goal_defaults_come_from_the_settings(tmp_path: Path) -> None:

@@ -170,28 +170,33 @@ def test_build_plans_are_kept_per_data_version_and_parameters(
     version = body["data_version"]
     assert client.get("/analysis/gaps", params=clusters).json()["features"] == body["features"]
     assert len(plans) == 1
-    assert services.plans.kept() == [(version, 150.0, 250.0, "underground")]
+    assert services.plans.kept() == [(version, 150.0, 250.0, "underground", 512.0, 2000.0)]
     # other parameters: another plan
     client.get("/analysis/gaps", params={**clusters, "placement": "aerial"})
     client.get("/analysis/gaps", params={**clusters, "link_m": 100})
     assert len(plans) == 3
+    # the server's cluster bounds, asked for by value: the same plan; other bounds: another
+    client.get("/analysis/gaps", params={**clusters, "max_units": 512, "max_extent_m": 2000})
+    assert len(plans) == 3
+    client.get("/analysis/gaps", params={**clusters, "max_units": 10})
+    assert len(plans) == 4
     # the gaps map ranks the plan of the default parameters: the same one
     assert client.get("/maps/gaps").status_code == 200
-    assert len(plans) == 3
+    assert len(plans) == 4
     # the analysis recomputed (pushed out of its cache), same data: the plan is still valid
     for extra in range(services.analyses.size):
         services.analysis(10.0 + extra)
     computed = len(analyses)
     client.get("/analysis/gaps", params=clusters)
     assert len(analyses) == computed + 1
-    assert len(plans) == 3
+    assert len(plans) == 4
     # new data: a new plan, under the new version
     repo.patch_item("premises", "p_far", {"units": 3})
     after = client.get("/analysis/gaps", params=clusters).json()
     assert after["data_version"] == version + 1
     assert after["features"][0]["properties"]["units"] == 3
-    assert len(plans) == 4
-    assert services.plans.kept()[-1] == (version + 1, 150.0, 250.0, "underground")
+    assert len(plans) == 5
+    assert services.plans.kept()[-1] == (version + 1, 150.0, 250.0, "underground", 512.0, 2000.0)
     assert all(key[0] in (version, version + 1) for key in services.plans.kept())
 
 

@@ -134,3 +134,48 @@ def closed_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
     return port
+
+
+def dashboard_marks(page: Any) -> dict[str, list[str]]:
+    """The ARIA label of every mark of every chart of a loaded dashboard, by chart name
+    (what a screen reader announces; the charts' data formatted in the browser)."""
+    marks: dict[str, list[str]] = page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('figure[data-chart]')].map(
+            f => [f.dataset.chart, [...f.querySelectorAll('[role=graphics-symbol][aria-label]')]
+                  .filter(e => !e.closest('.role-legend, .role-axis'))
+                  .map(e => e.getAttribute('aria-label'))]))""")
+    return marks
+
+
+def run_axe(page: Any, axe_url: str) -> list[dict[str, Any]]:
+    """axe-core's violations on ``page`` (WCAG 2 A/AA and best practices): id, impact and
+    the first offending elements. ``axe_url`` is the vendored axe.min.js on the page's own
+    server, so a Content-Security-Policy of 'self' scripts lets it run."""
+    page.add_script_tag(url=axe_url)
+    violations: list[dict[str, Any]] = page.evaluate(
+        """async () => (await axe.run(document)).violations.map(v => ({
+            id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.slice(0, 3).map(n => n.html)}))""")
+    return violations
+
+
+def page_layers(html: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every GeoJSON feature a rendered folium page embeds, by CSS class, then by feature id.
+
+    Each GeoJSON layer has one style (its ``className``, see ``maps._base.geojson_layer``)
+    written in its styler function, and its data in its ``_add(...)`` call.
+    """
+    import json
+
+    css_of = dict(re.findall(r'function (geo_json_\w+)_styler\(feature\) \{.*?"className": '
+                             r'"([^"]+)"', html, flags=re.S))
+    decoder = json.JSONDecoder()
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for match in re.finditer(r"(geo_json_\w+)_add\(", html):
+        if match.group(1) not in css_of:
+            continue
+        data, _ = decoder.raw_decode(html, match.end())
+        layer = out.setdefault(css_of[match.group(1)], {})
+        for feature in data.get("features", []):
+            layer[str(feature["id"])] = feature
+    return out

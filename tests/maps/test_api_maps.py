@@ -191,7 +191,8 @@ def test_openapi_and_landing_page_describe_the_maps(client: TestClient) -> None:
         get = doc["paths"][f"/maps/{kind}"]["get"]
         assert list(get["responses"]["200"]["content"]) == ["text/html"]
         assert {"400", "404"} <= set(get["responses"])
-        scenario = {"cut_spans", "fail_nodes", "fail_ducts"} if kind == "criticality" else set()
+        scenario = ({"cut_spans", "fail_nodes", "fail_ducts", "top"} if kind == "criticality"
+                    else set())
         assert {p["name"] for p in get["parameters"]} == {"area_id", "bbox", "drop_m"} | scenario
         assert f"http://testserver/maps/{kind}" in links
     assert not any(path.startswith("/static") for path in doc["paths"])

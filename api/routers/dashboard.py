@@ -1,0 +1,164 @@
+"""``GET /dashboard`` (coverage progress at a glance) and ``GET /report`` (the same as a
+printable, self-contained HTML page or PDF for a council meeting).
+
+Both show the KPIs of ``/kpis`` (the cached analysis at the server's drop length), the
+history of ``/kpis/history``, the goal view of ``/kpis/goal`` (goal and pace window from
+the settings), the single points of failure of the analysis and the top builds of the gap
+ranking (the plan ``/analysis/gaps?view=clusters`` ranks). ``?area_id=`` narrows them to
+one area. The data and charts are made by :mod:`netgis.dashboard`, the pages by
+:mod:`maps.dashboard`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
+
+from api.deps import RepoDep, ServicesDep, SettingsDep
+from api.errors import problem_responses
+
+if TYPE_CHECKING:
+    from api.services import Services
+    from api.settings import Settings
+    from netgis.dashboard import Dashboard
+    from netgis.storage import Repository
+
+router = APIRouter(tags=["Dashboard"])
+
+AreaParam = Annotated[str | None, Query(description="Narrow the page to this area (district).")]
+
+#: Vega compiles its expressions with the Function constructor ('unsafe-eval'); every script
+#: still comes from this server: no inline script, no other origin.
+DASHBOARD_CSP = "; ".join([
+    "default-src 'none'", "script-src 'self' 'unsafe-eval'", "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:", "connect-src 'self'", "base-uri 'none'", "form-action 'none'",
+    "object-src 'none'",
+])
+#: The report runs no script and loads nothing: its charts are inline SVG.
+REPORT_CSP = "; ".join([
+    "default-src 'none'", "style-src 'unsafe-inline'", "img-src data:", "base-uri 'none'",
+    "form-action 'none'", "object-src 'none'",
+])
+
+
+class ReportFormat(StrEnum):
+    html = "html"
+    pdf = "pdf"
+
+
+def board_of(services: Services, settings: Settings, repo: Repository,
+             area_id: str | None) -> Dashboard:
+    """The dashboard's numbers for the current data (network, or the area ``area_id``)."""
+    from netgis.dashboard import build_dashboard
+    from netgis.feeds import Goal
+    from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
+
+    version, result = services.kpis()
+    plan = services.plan(version, result, DEFAULT_LINK_M, DEFAULT_PLACEMENT)
+    return build_dashboard(
+        result, history=repo.kpi_history(area_id=area_id),
+        goal=Goal(settings.goal_coverage_pct, settings.goal_date),
+        as_of=datetime.now(UTC).date(), area_id=area_id, clusters=plan.clusters,
+        window_days=settings.goal_window_days, min_span_days=settings.goal_min_span_days,
+        data_version=version)
+
+
+class RenderedReports:
+    """The last few reports rendered, by format and content, so that a report asked for
+    again (the same data, history, goal and day) is not drawn and printed again."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._kept: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(fmt: str, board: Dashboard, base_url: str) -> tuple[str, str]:
+        content = {**asdict(board), "generated_at": None, "base_url": base_url}
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode())
+        return fmt, digest.hexdigest()
+
+    def get(self, key: tuple[str, str], render: Callable[[], bytes]) -> bytes:
+        with self._lock:
+            if key in self._kept:
+                self._kept.move_to_end(key)
+                return self._kept[key]
+        body = render()
+        with self._lock:
+            self._kept[key] = body
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return body
+
+
+def _reports_of(request: Request) -> RenderedReports:
+    reports = getattr(request.app.state, "rendered_reports", None)
+    if reports is None:
+        reports = request.app.state.rendered_reports = RenderedReports()
+    return reports
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+_HTML: dict[int | str, dict[str, Any]] = {200: {
+    "description": "An HTML page.", "content": {"text/html": {}}}}
+
+
+@router.get("/dashboard", response_class=HTMLResponse, summary="Coverage progress dashboard",
+            responses={**_HTML, **problem_responses(400, 404)})
+def dashboard(request: Request, services: ServicesDep, settings: SettingsDep, repo: RepoDep,
+              area_id: AreaParam = None) -> HTMLResponse:
+    """Coverage over time against the goal (with the projected date and its window),
+    coverage and protection per area, protection against single failures, the top single
+    points of failure and the top 10 builds, each chart linked to its map. Charts are
+    Vega-Lite, drawn by scripts this server serves (no CDN)."""
+    from maps.dashboard import dashboard_html
+
+    board = board_of(services, settings, repo, area_id)
+    _, result = services.kpis()
+    areas = [(str(a["area_id"]), str(a.get("name") or a["area_id"]))
+             for a in result.kpis.get("areas") or []]
+    page = dashboard_html(board, static_url="/static", base_url="", areas=areas)
+    return HTMLResponse(page, headers={"Content-Security-Policy": DASHBOARD_CSP,
+                                       "Cache-Control": "no-cache"})
+
+
+@router.get("/report", summary="Printable coverage progress report (HTML or PDF)",
+            response_class=Response,
+            responses={200: {"description": "The report.",
+                             "content": {"text/html": {}, "application/pdf": {}}},
+                       **problem_responses(400, 404)})
+def report(request: Request, services: ServicesDep, settings: SettingsDep, repo: RepoDep,
+           area_id: AreaParam = None,
+           format: Annotated[ReportFormat, Query(
+               description="html (self-contained page, charts as SVG) or pdf.")]
+           = ReportFormat.html) -> Response:
+    """The dashboard as one self-contained printable document with a plain-words summary."""
+    from maps.dashboard import report_html, report_pdf
+
+    board = board_of(services, settings, repo, area_id)
+    base = _base_url(request)
+    reports = _reports_of(request)
+    html = reports.get(RenderedReports.key("html", board, base),
+                       lambda: report_html(board, base_url=base).encode("utf-8"))
+    if format is ReportFormat.pdf:
+        pdf = reports.get(RenderedReports.key("pdf", board, base),
+                          lambda: report_pdf(html.decode("utf-8")))
+        name = "netgis-report" + (f"-{area_id}" if area_id else "")
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+        return Response(pdf, media_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="{safe}.pdf"'})
+    return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP,
+                                       "Cache-Control": "no-cache"})
