@@ -37,7 +37,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -96,6 +96,8 @@ class StoredRun:
     home_zone: int | None
     kpis: dict[str, Any]      #: ``{"network": {...}, "areas": [...]}`` (kpis.json)
     ran_at: datetime
+    #: WGS84 box of the nodes (:attr:`netgis.analysis.Analysis.plant_extent`)
+    plant_extent: tuple[float, float, float, float] | None = None
 
 
 # ---------------------------------------------------------------------------------- writing
@@ -274,8 +276,10 @@ def store_analysis(engine: sqlalchemy.Engine, analysis: Analysis, *, data_versio
     if find_run(engine, data_version, key) is not None:
         return None
     frames = result_frames(analysis)
+    extent = analysis.plant_extent
     params = {"drop_m": float(analysis.drop_m), **_budget_params(analysis.budget),
-              "home_zone": analysis.home_zone}
+              "home_zone": analysis.home_zone,
+              "plant_extent": None if extent is None else [float(v) for v in extent]}
     kpis = _clean(dict(analysis.kpis))
     counts = {"premises": len(analysis.premises), "spans": len(analysis.spans),
               "nodes": len(analysis.nodes)}
@@ -375,7 +379,15 @@ def _run_of(row: Any) -> StoredRun:
         params_key=str(row["params_key"]), drop_m=float(params["drop_m"]),
         budget=_budget_of(params), home_zone=params.get("home_zone"),
         kpis={"network": row["network_kpis"], "areas": row["area_kpis"] or []},
-        ran_at=ran_at.replace(tzinfo=UTC) if ran_at.tzinfo is None else ran_at)
+        ran_at=ran_at.replace(tzinfo=UTC) if ran_at.tzinfo is None else ran_at,
+        plant_extent=_extent(params.get("plant_extent")))
+
+
+def _extent(values: Any) -> tuple[float, float, float, float] | None:
+    if values is None:
+        return None
+    west, south, east, north = (float(v) for v in values)
+    return west, south, east, north
 
 
 def find_run(engine: sqlalchemy.Engine, data_version: int, key: str) -> StoredRun | None:
@@ -425,6 +437,13 @@ def _typed(layer: str, cols: Sequence[str], rows: Sequence[Any]) -> pd.DataFrame
         else:
             out[c] = np.asarray(values, dtype=object)
     return pd.DataFrame(out)
+
+
+@dataclass(frozen=True)
+class _Extent:
+    """What :func:`netgis.analysis.position_warnings` reads of an analysis: the plant's box."""
+
+    plant_extent: tuple[float, float, float, float] | None
 
 
 class ResultReader:
@@ -550,6 +569,7 @@ class ResultReader:
         search runs over those few spans, sorted by id as the whole-network index
         sorts them.
         """
+        from netgis.analysis import position_warnings
         from netgis.coverage import SpanIndex, locate, zones_near
         from netgis.storage.repository import _read_version
 
@@ -600,6 +620,7 @@ class ResultReader:
             "served_span_id": served,
             "nearest_span_id": None if row is None else row["nearest_span_id"],
             "drop_m": drop_m, **flags, **optical,
+            "warnings": position_warnings(cast("Analysis", _Extent(run.plant_extent)), lon, lat),
         }
 
     def _reach(self, conn: Connection, run: StoredRun, span: pd.Series, *, frac_from: float,
