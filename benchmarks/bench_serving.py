@@ -1,6 +1,7 @@
 """Serving a large network from stored results in PostGIS: per-item latency over loopback.
 
-``python -m benchmarks.bench_serving [PREMISES] [WORKERS]`` (default 10,000,000 and 2).
+``python -m benchmarks.bench_serving [PREMISES] [WORKERS] [ROUNDS]`` (default 10,000,000,
+2 and 1,000).
 
 The database ``netgis_bench_<N>`` (``netgis_bench_10m`` for 10 M, ``netgis_bench_1m``
 for 1 M) on 127.0.0.1:5432 is kept between runs: the first run generates the city
@@ -139,13 +140,14 @@ def _stats(times: list[float]) -> dict[str, float]:
 def main() -> None:
     premises = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000_000
     workers = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else N_REQUESTS
     url = sqlalchemy.make_url(ADMIN_URL).set(database=_db_name(premises)) \
         .render_as_string(hide_password=False)
     load_before = os.getloadavg()
     steps = _prepare(premises, url)
     print(json.dumps(steps), flush=True)
     rng = np.random.default_rng(SEED)
-    ids, lonlat = _sample(url, N_REQUESTS, rng)
+    ids, lonlat = _sample(url, rounds, rng)
     points = lonlat + rng.normal(0, 0.0005, lonlat.shape)  # ~50 m around a premise
 
     port = _free_port()
@@ -220,8 +222,8 @@ def main() -> None:
         f"ms (nothing is loaded at start). Preparation this run: {prep}.",
         f"Load average (1, 5, 15 min) before {tuple(round(x, 2) for x in load_before)}, after "
         f"{tuple(round(x, 2) for x in load_after)} on a shared 2-core machine. Command: "
-        f"`flock /tmp/netgis-heavy.lock .venv/bin/python -m benchmarks.bench_serving "
-        f"{premises} {workers}`.",
+        f"`.venv/bin/python -m benchmarks.bench_serving {premises} {workers} {rounds}` "
+        "(the database prepared before, under `flock /tmp/netgis-heavy.lock`).",
     ]
     record("serving", "\n".join(lines))
 
