@@ -589,7 +589,7 @@ class ResultReader:
             radius = max(2.2 * drop_m + 60.0, 250.0)
             found = self._lit_near(conn, run, lon, lat, radius)
             while found.empty and radius < 4.1e7:
-                radius *= 8.0
+                radius *= 2.0
                 found = self._lit_near(conn, run, lon, lat, radius)
             row = None
             if not found.empty:
