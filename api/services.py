@@ -25,15 +25,17 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from api.limits import RateLimiter, current_client
 from netgis.errors import NetgisError, StorageError
 
 if TYPE_CHECKING:
+    import geopandas as gpd
+
     from api.settings import Settings
     from netgis.analysis import Analysis
     from netgis.dataset import Dataset
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from netgis.search import PremiseSearch
     from netgis.storage import Repository
     from netgis.storage.repository import LayerExtent
+    from netgis.storage.results import StoredRun
     from netgis.tiles import TileAddress, TileAttributes
 
 log = logging.getLogger("netgis.api.services")
@@ -214,6 +217,8 @@ class AnalysisCache:
         self._last_good: dict[tuple[object, ...], tuple[int, Analysis]] = {}
         self._failed: dict[AnalysisKey, NetgisError] = {}
         self.failure: AnalysisFailure | None = None
+        #: analyses this process computed (not served from the cache or stored results)
+        self.computed = 0
 
     def dataset(self, repo: Repository) -> tuple[int, Dataset]:
         """The repository's dataset (WGS84) and the data version it belongs to."""
@@ -235,6 +240,8 @@ class AnalysisCache:
 
             read_version, dataset = self._dataset_of(repo, version)
             result = analyze(dataset, drop_m=float(drop_m), budget=budget)
+            with self._lock:
+                self.computed += 1
             if read_version != version:
                 # written to meanwhile: the result belongs to the newer version as well
                 self._analyses.put(analysis_key(read_version, drop_m, *optics),
@@ -460,9 +467,13 @@ class SnapshotKeeper:
         self._lock = threading.Lock()
         self._stored: set[int] = set()
 
-    def ensure(self, repo: Repository, analyses: AnalysisCache, drop_m: float,
-               budget: LossBudget | None = None) -> int | None:
-        """Store a snapshot of the current data unless one exists; returns the new id or None."""
+    def ensure(self, repo: Repository,
+               kpis_of: Callable[[], tuple[int, Mapping[str, Any]]], drop_m: float) -> int | None:
+        """Store a snapshot of the current data unless one exists; returns the new id or None.
+
+        ``kpis_of`` gives the data version and KPIs at the server's parameters (stored
+        results when there are, else the analysis).
+        """
         version = repo.data_version()
         # version 0: nothing was ever loaded, there is no network to measure. Checked before
         # the lock, so that a feed whose snapshot exists never waits for one being taken.
@@ -475,14 +486,108 @@ class SnapshotKeeper:
             if repo.has_kpi_snapshot(version):
                 self._stored.add(version)
                 return None
-            version, result = analyses.analysis(repo, drop_m, budget)
+            version, kpis = kpis_of()
             if version in self._stored or repo.has_kpi_snapshot(version):
                 self._stored.add(version)
                 return None
-            snapshot_id = repo.save_kpi_snapshot({**result.kpis, "drop_m": drop_m},
+            snapshot_id = repo.save_kpi_snapshot({**kpis, "drop_m": drop_m},
                                                  data_version=version)
             self._stored.add(version)
             return snapshot_id
+
+
+class ResultStore:
+    """Stored analysis results (:mod:`netgis.storage.results`) as one API process uses them.
+
+    Finds the stored run of a data version and parameters (remembered once found:
+    a run never changes), and stores each analysis the process computes, in one
+    background thread, never in a request. Of several processes that compute the
+    same analysis, the database keeps the first run stored (unique index).
+
+    Parameters
+    ----------
+    keep
+        Runs kept per parameters (the newest data versions); older ones are pruned.
+    """
+
+    #: Runs remembered per process.
+    REMEMBER = 16
+
+    def __init__(self, keep: int = 1) -> None:
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._runs: OrderedDict[tuple[int, str], StoredRun] = OrderedDict()
+        self._handled: set[tuple[int, str]] = set()
+        self._pending: list[Future[int | None]] = []
+        self._executor: ThreadPoolExecutor | None = None
+        #: runs this process stored
+        self.stored = 0
+
+    def run(self, repo: Repository, version: int, key: str) -> StoredRun | None:
+        """The stored run of data version ``version`` and parameters ``key``, or None."""
+        from netgis.storage.results import find_run
+
+        with self._lock:
+            hit = self._runs.get((version, key))
+        if hit is not None:
+            return hit
+        run = find_run(repo.engine, version, key)
+        if run is not None:
+            with self._lock:
+                self._runs[(version, key)] = run
+                while len(self._runs) > self.REMEMBER:
+                    self._runs.popitem(last=False)
+        return run
+
+    def schedule(self, repo: Repository, version: int, analysis: Analysis) -> None:
+        """Store ``analysis`` of data version ``version`` in the background (once)."""
+        from netgis.storage.results import params_key
+
+        handle = (int(version), params_key(analysis.drop_m, analysis.budget))
+        with self._lock:
+            if handle in self._handled or handle in self._runs:
+                return
+            if len(self._handled) > 4 * self.REMEMBER:
+                newest = max(v for v, _ in self._handled)
+                self._handled = {h for h in self._handled if h[0] >= newest}
+            self._handled.add(handle)
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1,
+                                                    thread_name_prefix="netgis-store")
+            self._pending = [f for f in self._pending if not f.done()]
+            self._pending.append(self._executor.submit(self._store, repo, handle, analysis))
+
+    def _store(self, repo: Repository, handle: tuple[int, str],
+               analysis: Analysis) -> int | None:
+        from netgis.storage.results import store_analysis
+
+        try:
+            run_id = store_analysis(repo.engine, analysis, data_version=handle[0],
+                                    keep=self.keep)
+        except Exception as exc:  # a background job: log it, let a later request retry
+            log.warning("analysis of data version %s not stored: %s", handle[0], exc)
+            with self._lock:
+                self._handled.discard(handle)
+            return None
+        if run_id is not None:
+            with self._lock:
+                self.stored += 1
+            log.info("stored the analysis of data version %s as run %s", handle[0], run_id)
+        return run_id
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait until the analyses scheduled so far are stored (or failed)."""
+        with self._lock:
+            pending = list(self._pending)
+        for future in pending:
+            future.exception(timeout=timeout)
+
+    def close(self) -> None:
+        """Finish the stores under way and stop the background thread."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
 
 
 class Services:
@@ -509,6 +614,7 @@ class Services:
         self.plans = PlanCache()
         self.pages = PageCache(settings.map_cache_size)
         self.snapshots = SnapshotKeeper()
+        self.results = ResultStore(settings.results_keep)
         # the address index of the default analysis of the newest data version
         self.searches: SingleFlight[int, PremiseSearch] = SingleFlight(1)
         self.limiter = RateLimiter(settings.analysis_rate_per_minute, settings.analysis_burst)
@@ -543,6 +649,7 @@ class Services:
         try:
             yield repo
         finally:
+            self.results.close()
             repo.close()
 
     def _connect(self) -> None:
@@ -615,8 +722,42 @@ class Services:
         # the defaults, however asked for (a budget equal to the settings' one is the default)
         default = (drop == float(self.settings.drop_m)
                    and optics.key() == self.settings.loss_budget().key())
-        return self.analyses.analysis(self.repo, drop, optics,
-                                      admit=None if default else self._admit)
+        version, result = self.analyses.analysis(self.repo, drop, optics,
+                                                 admit=None if default else self._admit)
+        if self.settings.stored_results:
+            self.results.schedule(self.repo, version, result)
+        return version, result
+
+    def stored(self, drop_m: float | None = None,
+               budget: LossBudget | None = None) -> StoredRun | None:
+        """The stored results of the current data at these parameters, or None.
+
+        None as well when stored results are turned off (``NETGIS_STORED_RESULTS``);
+        callers then use :meth:`analysis`.
+        """
+        if not self.settings.stored_results:
+            return None
+        from netgis.storage.results import params_key
+
+        key = params_key(self.drop_m(drop_m), self.budget(budget))
+        with _storage_errors():
+            return self.results.run(self.repo, self.data_version(), key)
+
+    def stored_premise(self, run: StoredRun, premise_id: str) -> tuple[
+            gpd.GeoDataFrame, dict[str, Any] | None] | None:
+        """A premise and its loss breakdown from ``run`` (None: the data changed since)."""
+        from netgis.storage.results import ResultReader
+
+        with _storage_errors():
+            return ResultReader(self.repo.engine).premise(run, premise_id)
+
+    def stored_serviceability(self, run: StoredRun, lon: float,
+                              lat: float) -> dict[str, Any] | None:
+        """A serviceability lookup from ``run`` (None: the data changed since)."""
+        from netgis.storage.results import ResultReader
+
+        with _storage_errors():
+            return ResultReader(self.repo.engine).serviceability(run, lon, lat)
 
     def plan(self, version: int, analysis: Analysis, link_m: float, placement: str,
              max_units: float | None = None, max_extent_m: float | None = None) -> BuildPlan:
@@ -637,6 +778,7 @@ class Services:
     def map_page(self, key: PageKey, render: Callable[[], MapPage]) -> MapPage:
         """A map page, cached per data version (``key[0]``) and normalised parameters."""
         return self.pages.page(key, render)
+
     def search(self) -> tuple[int, Analysis, PremiseSearch]:
         """The address index of the current data, built once per data version.
 
@@ -675,10 +817,35 @@ class Services:
             self.ensure_snapshot()
         return version, result
 
+    def kpi_feed(self, drop_m: float | None = None) -> tuple[int, Mapping[str, Any]]:
+        """The data version and KPIs (``kpis.json`` shape) the feeds serve.
+
+        From the stored results when the current data has them, else from the
+        analysis (:meth:`kpis`); stores a snapshot when the data changed.
+        """
+        drop = self.drop_m(drop_m)
+        run = self.stored(drop)
+        if run is None:
+            version, result = self.kpis(drop)
+            return version, result.kpis
+        if drop == float(self.settings.drop_m):
+            self.ensure_snapshot()
+        return run.data_version, run.kpis
+
+    def _default_kpis(self) -> tuple[int, Mapping[str, Any]]:
+        drop = float(self.settings.drop_m)
+        run = self.stored(drop)
+        if run is not None:
+            return run.data_version, run.kpis
+        version, result = self.analyses.analysis(self.repo, drop, self.budget())
+        if self.settings.stored_results:
+            self.results.schedule(self.repo, version, result)
+        return version, result.kpis
+
     def ensure_snapshot(self) -> int | None:
         """Store a KPI snapshot of the current data unless one exists (its id, or None)."""
-        return self.snapshots.ensure(self.repo, self.analyses, float(self.settings.drop_m),
-                                     self.budget())
+        return self.snapshots.ensure(self.repo, self._default_kpis, float(self.settings.drop_m))
+
 
     # ------------------------------------------------------------------ vector tiles
 
@@ -724,3 +891,12 @@ class Services:
             body = self.repo.vector_tile(address, attributes)
             self.tiles.put(cache_key, body)
         return TileAnswer(etag, body)
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Database errors of the stored-results queries as the repository reports them."""
+    from netgis.storage.repository import _storage_errors as storage_errors
+
+    with storage_errors():
+        yield

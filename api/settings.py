@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     max_upload_bytes: Annotated[int, Field(ge=1, description="Largest upload.")] = 256 * 2**20
     max_body_bytes: Annotated[int, Field(ge=1, description="Largest JSON body.")] = 32 * 2**20
     analysis_cache_size: Annotated[int, Field(ge=1, description="Analyses kept.")] = 4
+    #: each analysis the server computes is stored in the database (in a background thread)
+    #: and per-item requests read stored results: API workers and hosts share them
+    stored_results: Annotated[bool, Field(
+        description="Store each analysis in the database's result tables and answer "
+                    "per-item requests (a premise, serviceability, KPIs) from them.")] = True
+    results_keep: Annotated[int, Field(ge=1, description="Data versions whose stored "
+                                       "results are kept (the newest).")] = 1
     map_cache_size: Annotated[int, Field(ge=1, description="Map pages kept (per data "
                                          "version and parameters).")] = 16
     gap_max_units: Annotated[float, Field(gt=0, description="Largest gap cluster, in units, "

@@ -304,16 +304,62 @@ def analyze(
     atten_db_per_km: AttenOpt = None,
     splice_db: SpliceOpt = None,
     fixed_db: FixedOpt = None,
+    store: Annotated[bool, typer.Option(
+        "--store", help="With --db: also store the results in the database's result tables "
+                        "(keyed by data version and parameters), where API servers read "
+                        "them.")] = False,
+    keep: Annotated[int, typer.Option(
+        "--keep", min=1, help="With --store: data versions whose stored results are "
+                              "kept (the newest).")] = 1,
 ) -> None:
     """Coverage, redundancy and optical reach of DATASET: KPIs on stdout, CSVs and kpis.json."""
     from netgis.report import write_outputs
 
+    if store and not db:
+        typer.echo("error: --store needs --db (results are stored next to the data they "
+                   "belong to)", err=True)
+        raise typer.Exit(2)
     budget = _budget(pon_class, budget_db, atten_db_per_km, splice_db, fixed_db)
     with _progress() as step:
-        result = _analyze(dataset, db, drop_m, step, budget=budget)
+        if store:
+            version, result = _analyze_stored_data(drop_m, step, budget=budget)
+        else:
+            result = _analyze(dataset, db, drop_m, step, budget=budget)
         step("write")
         write_outputs(result, out)
+        if store:
+            _store_results(result, version, keep)
     _echo_json(result.kpis["network"])
+
+
+def _analyze_stored_data(drop_m: float, step: Progress, *,
+                         budget: LossBudget | None = None) -> tuple[int, Analysis]:
+    """The analysis of the database's data and the data version it belongs to."""
+    from netgis.analysis import analyze as run_analysis
+    from netgis.storage import Repository
+
+    with Repository.from_url(_database_url()) as repo:
+        version, ds = repo.read_consistent()
+    result = run_analysis(ds, drop_m=drop_m, budget=budget, progress=step)
+    for w in [*ds.warnings, *result.warnings]:
+        typer.echo(f"warning: {w}", err=True)
+    return version, result
+
+
+def _store_results(result: Analysis, version: int, keep: int) -> None:
+    """Store ``result`` as the run of data version ``version``; say so on stderr."""
+    from netgis.storage import Repository
+    from netgis.storage.results import find_run, params_key, store_analysis
+
+    with Repository.from_url(_database_url()) as repo:
+        repo.init()  # the result tables of a database loaded before they existed
+        run_id = store_analysis(repo.engine, result, data_version=version, keep=keep)
+        if run_id is None:
+            run = find_run(repo.engine, version, params_key(result.drop_m, result.budget))
+            typer.echo(f"results of data version {version} were stored already"
+                       + (f" (run {run.run_id})" if run is not None else ""), err=True)
+        else:
+            typer.echo(f"stored results of data version {version} as run {run_id}", err=True)
 
 
 @app.command()
@@ -879,8 +925,13 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     database_url: DatabaseUrlOpt = None,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Worker processes (uvicorn). They share the analysis results stored in "
+                    "the database, so each need not compute them.")] = 1,
 ) -> None:
     """Serve the HTTP API (OGC API - Features, analysis, KPI feeds) on HOST:PORT; Ctrl-C stops."""
+    import os
+
     import uvicorn
 
     from api.app import create_app
@@ -896,6 +947,12 @@ def serve(
         typer.echo(f"  {what:<20} {base}{path}", err=True)
     for kind in MAP_KINDS:
         typer.echo(f"  {kind + ' map':<20} {base}/maps/{kind}", err=True)
+    if workers > 1:
+        # each worker process builds its app from the environment (api.main)
+        os.environ["NETGIS_DATABASE_URL"] = settings.database_url
+        typer.echo(f"  {'workers':<20} {workers}", err=True)
+        uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info")
+        return
     app = create_app(settings)
     # everything loaded so far lives as long as the server: kept out of the garbage
     # collector's full passes, which would rescan it while big pages (10,000 features) are built

@@ -1,6 +1,12 @@
 """Analysis endpoints: coverage KPIs, one premise, serviceability of any point, criticality
-ranking and failure scenarios. Results come from the per-data-version cache of
-:class:`api.services.Services`."""
+ranking and failure scenarios.
+
+The per-item answers (coverage KPIs, one premise, serviceability) come from the
+results stored in the database for the current data version when there are
+(:mod:`netgis.storage.results`: indexed lookups, identical answers), so that
+API workers need not each hold the analysis; otherwise, and for everything that
+needs the whole analysis (criticality ranking, scenarios), from the
+per-data-version cache of :class:`api.services.Services`."""
 
 from __future__ import annotations
 
@@ -206,6 +212,10 @@ def _clean(value: Any) -> Any:
 def coverage(services: ServicesDep, optics: OpticsParam, drop_m: DropParam = None) -> Coverage:
     """Premises and units passed, take rate, protection, km and optical budget KPIs,
     network-wide and per area."""
+    run = services.stored(drop_m, optics)
+    if run is not None:
+        return Coverage(data_version=run.data_version, drop_m=run.drop_m,
+                        network=run.kpis["network"], areas=run.kpis["areas"])
     version, result = services.analysis(drop_m, optics)
     kpis = _clean(result.kpis)
     return Coverage(data_version=version, drop_m=result.drop_m, network=kpis["network"],
@@ -225,6 +235,16 @@ def premise(premise_id: str, services: ServicesDep, optics: OpticsParam,
     loss and where that loss goes (``loss``)."""
     from netgis.analysis import premise_optics
 
+    run = services.stored(drop_m, optics)
+    stored = None if run is None else services.stored_premise(run, premise_id)
+    if stored is not None:
+        # the stored run of the current data: an indexed lookup, no analysis in memory
+        frame, loss = stored
+        if frame.empty:
+            raise NotFoundError("premises", premise_id)
+        feature = frame_to_features(frame, LAYERS["premises"], _premise_columns())[0]
+        feature["properties"]["loss"] = _clean(loss)
+        return GeoJSONResponse(feature)
     _, result = services.analysis(drop_m, optics)
     at = np.flatnonzero((result.premises["premise_id"] == premise_id).to_numpy())
     if len(at) == 0:
@@ -248,6 +268,11 @@ def serviceability(
     protected, and whether the light arrives within the optical budget."""
     from netgis.analysis import serviceability as locate
 
+    run = services.stored(drop_m, optics)
+    answer = None if run is None else services.stored_serviceability(run, lon, lat)
+    if run is not None and answer is not None:
+        return Serviceability(**_clean(answer), budget_db=run.budget.budget_db,
+                              data_version=run.data_version)
     version, result = services.analysis(drop_m, optics)
     return Serviceability(**_clean(locate(result, lon, lat)), budget_db=result.budget.budget_db,
                           data_version=version)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import RepoDep, ServicesDep
 from api.errors import problem_responses
@@ -26,6 +26,9 @@ class Health(BaseModel):
     dialect: str
     data_version: int
     analysis: StaleAnalysis | None = None
+    analyses_computed: int = Field(0, description="Analyses this server process computed "
+                                   "since it started (stored results and cached analyses "
+                                   "served without one).")
 
 
 @router.get("/health", response_model=Health, responses=problem_responses(503),
@@ -44,4 +47,5 @@ def health(repo: RepoDep, services: ServicesDep) -> Health:
         failed_version=failure.failed_version, served_version=failure.served_version,
         error=failure.error)
     return Health(status="ok", database="ok", dialect=repo.engine.dialect.name,
-                  data_version=version, analysis=stale)
+                  data_version=version, analysis=stale,
+                  analyses_computed=services.analyses.computed)

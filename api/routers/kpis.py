@@ -150,8 +150,8 @@ def kpis_json(request: Request, services: ServicesDep, drop_m: DropParam = None)
     known = etag(services.data_version(), drop, "json")
     if _matches(request, known):
         return _not_modified(known)
-    version, result = services.kpis(drop)
-    body = KpiFeed(data=kpi_rows(result.kpis), generated_at=timestamp(), data_version=version,
+    version, kpis = services.kpi_feed(drop)
+    body = KpiFeed(data=kpi_rows(kpis), generated_at=timestamp(), data_version=version,
                    drop_m=drop)
     tag = etag(version, drop, "json")
     return Response(body.model_dump_json(), media_type="application/json",
@@ -170,8 +170,8 @@ def kpis_csv_feed(request: Request, services: ServicesDep,
     known = etag(services.data_version(), drop, "csv")
     if _matches(request, known):
         return _not_modified(known)
-    version, result = services.kpis(drop)
-    return Response(kpis_csv(result.kpis), media_type=CSV_MEDIA_TYPE,
+    version, kpis = services.kpi_feed(drop)
+    return Response(kpis_csv(kpis), media_type=CSV_MEDIA_TYPE,
                     headers={"ETag": etag(version, drop, "csv"), "Cache-Control": "no-cache",
                              "Content-Disposition": 'inline; filename="kpis.csv"',
                              "X-Data-Version": str(version)})
@@ -222,8 +222,7 @@ def kpis_goal(
     target_pct = settings.goal_coverage_pct if target_pct is None else target_pct
     target_date = settings.goal_date if target_date is None else target_date
     drop = float(settings.drop_m)
-    version, result = services.kpis(drop)
-    kpis = result.kpis
+    version, kpis = services.kpi_feed(drop)
     history: dict[str | None, list[dict[str, Any]]] = {None: repo.kpi_history()}
     for area in kpis.get("areas") or []:
         history[str(area["area_id"])] = repo.kpi_history(area_id=str(area["area_id"]))

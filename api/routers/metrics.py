@@ -110,8 +110,8 @@ def metrics_feed(request: Request, services: ServicesDep) -> Response:
     metrics = _metrics_of(request.app)
     kpi_text = ""
     try:
-        version, result = services.kpis()
-        kpi_text = prometheus_text(result.kpis, data_version=version)
+        version, kpis = services.kpi_feed()
+        kpi_text = prometheus_text(kpis, data_version=version)
         metrics.kpis_up.set(1)
     except NetgisError as exc:
         # a scrape must still deliver the service metrics when the data cannot be analysed

@@ -22,6 +22,7 @@ from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import (
     JSON,
     Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
@@ -32,6 +33,8 @@ from sqlalchemy import (
     Table,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from netgis.schema import LAYERS, RESULT_FIELDS
 
 #: SRID of every stored geometry.
 SRID = 4326
@@ -134,16 +137,98 @@ class Area(Base):
 
 
 class AnalysisRun(Base):
-    """One run of the analysis engine over the stored data."""
+    """One run of the analysis engine over the stored data.
+
+    A run with a ``params_key`` holds stored results (revision 0005): its rows
+    in the result tables below, its KPIs, and the parameters it was computed
+    with. It is written in one transaction with those rows, so a run is never
+    visible half-written; at most one run exists per data version and
+    parameters (the unique index). Runs without a ``params_key`` only record
+    that an analysis happened (:meth:`netgis.storage.Repository.record_analysis_run`).
+    """
 
     __tablename__ = "analysis_runs"
+    __table_args__ = (
+        Index("uq_analysis_runs_data_version", "data_version", "params_key", unique=True),
+    )
 
     run_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: when the run was stored (UTC): its created_at
     ran_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     drop_m: Mapped[float] = mapped_column(Float, nullable=False)
     data_version: Mapped[int] = mapped_column(Integer, nullable=False)
     duration_s: Mapped[float | None] = mapped_column(Float)
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    #: the analysis parameters as one string (netgis.storage.results.params_key)
+    params_key: Mapped[str | None] = mapped_column(String)
+    #: drop_m, the optical budget, the working zone: what serving the results needs
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: ``kpis.json``'s network object and its areas list
+    network_kpis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    area_kpis: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
+_RESULT_TYPES: dict[str, Any] = {"text": String, "int": Integer, "float": Float,
+                                 "bool": Boolean}
+
+#: Columns the result tables hold besides RESULT_FIELDS: what the API needs to answer a
+#: premise's loss breakdown and a serviceability lookup without the in-memory analysis
+#: (the optical tree of the least-loss paths, and per span its graph edge). Name, type.
+SERVING_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "premises": (
+        ("loss_end", "text"),       # node at the span's end the least-loss path enters by
+        ("loss_along_m", "float"),  # fiber from that end to the attachment point
+    ),
+    "spans": (
+        ("eu_node", "text"),        # node of the edge's first vertex (null: a core)
+        ("ev_node", "text"),        # node of its second vertex (null: a core)
+        ("eu_dist_db", "float"),    # dist(v) of those vertices, dB (null: no core reaches)
+        ("ev_dist_db", "float"),
+        ("edge_reversed", "bool"),  # the geometry starts at the edge's second vertex
+        ("span_protected", "bool"),
+        ("node_protected", "bool"),
+        ("duct_protected", "bool"),
+    ),
+    "nodes": (
+        ("tree_parent", "text"),    # previous node on the least-loss path (null: a core)
+        ("dist_db", "float"),       # dist(v), dB (null: no core reaches)
+        ("node_loss_db", "float"),  # the node's own loss (splice, splitter)
+        ("is_splice", "bool"),
+        ("split_ratio", "int"),
+        ("tree_edge_m", "float"),   # length of the least span between it and tree_parent
+    ),
+}
+#: Result table of each layer.
+RESULT_TABLE_NAMES = {"premises": "premise_results", "spans": "span_results",
+                      "nodes": "node_results"}
+
+
+def _result_table(layer: str) -> Table:
+    """``premise_results`` and co: run, the layer's id, RESULT_FIELDS, SERVING_COLUMNS.
+
+    Geometry-free: rows join the layer table by id (``premise_results.premise_id =
+    premises.premise_id``); the primary key (run_id, id) is the lookup index.
+    """
+    name = RESULT_TABLE_NAMES[layer]
+    id_field = LAYERS[layer].id_field
+    columns: list[Column[Any]] = [
+        Column("run_id", Integer, ForeignKey("analysis_runs.run_id", ondelete="CASCADE"),
+               primary_key=True, autoincrement=False),
+        Column(id_field, String, primary_key=True),
+    ]
+    columns += [Column(f.name, _RESULT_TYPES[f.type], nullable=True)
+                for f in RESULT_FIELDS[layer]]
+    columns += [Column(col, _RESULT_TYPES[kind], nullable=True)
+                for col, kind in SERVING_COLUMNS[layer]]
+    return Table(name, Base.metadata, *columns)
+
+
+PREMISE_RESULTS = _result_table("premises")
+SPAN_RESULTS = _result_table("spans")
+NODE_RESULTS = _result_table("nodes")
+#: The result table of each layer, by layer name.
+RESULT_TABLES: dict[str, Table] = {"premises": PREMISE_RESULTS, "spans": SPAN_RESULTS,
+                                   "nodes": NODE_RESULTS}
 
 
 class KpiSnapshot(Base):

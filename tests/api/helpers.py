@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,9 +83,10 @@ class ServerProcess:
         File receiving the server's output (shown when it fails to start).
     """
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, args: Sequence[str] = ()) -> None:
         self.env = env
         self.log = log
+        self.args = list(args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -102,7 +103,8 @@ class ServerProcess:
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "netgis.cli", "serve", "--host", "127.0.0.1",
-                 "--port", str(self.port)], env=env, stdout=out, stderr=subprocess.STDOUT)
+                 "--port", str(self.port), *self.args],
+                env=env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 90
         while True:
             if self.proc.poll() is not None:
