@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
@@ -32,7 +33,12 @@ from netgis.dataset import Dataset
 from netgis.errors import Problem, ValidationError
 from netgis.geodesy import WGS84, transform_geoms, utm_epsg
 from netgis.kpis import Kpis, compute_kpis
-from netgis.network import AnalysisGraph, analysis_graph, network_from_gdfs, span_lengths_m
+from netgis.network import (
+    AnalysisGraph,
+    analysis_graph_from_gdfs,
+    network_from_gdfs,
+    span_lengths_m,
+)
 from netgis.optics import (
     LossBudget,
     VertexLoss,
@@ -77,7 +83,6 @@ class Analysis:
     spans: gpd.GeoDataFrame
     nodes: gpd.GeoDataFrame
     kpis: Kpis
-    network: nx.MultiGraph[str]
     graph: AnalysisGraph
     structure: Structure
     protection: Protection
@@ -86,6 +91,12 @@ class Analysis:
     optics: Optics             #: loss parameters, dist(v) and what each premise needs
     home_zone: int | None = None
     warnings: list[Problem] = field(default_factory=list)
+
+    @cached_property
+    def network(self) -> nx.MultiGraph[str]:
+        """The plant graph (:func:`netgis.network.network_from_gdfs`), built on first use."""
+        return network_from_gdfs(self.dataset.nodes, self.dataset.spans,
+                                 lengths_m=self.spans["length_m"].to_numpy(dtype=float))
 
     @property
     def budget(self) -> LossBudget:
@@ -306,8 +317,7 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
 
     step("graph")
     lengths = span_lengths_m(dataset.spans)
-    G = network_from_gdfs(dataset.nodes, dataset.spans, lengths_m=lengths)
-    g = analysis_graph(G)
+    g = analysis_graph_from_gdfs(dataset.nodes, dataset.spans)
     st = structure(g)
     if not g.has_core:
         warnings.append(Problem("nodes", None, "kind",
@@ -337,7 +347,7 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
                         spof_nodes=int((nodes["failure_premises"] > 0).sum()))
     return Analysis(
         dataset=dataset, drop_m=drop_m, premises=premises, spans=spans, nodes=nodes, kpis=kpis,
-        network=G, graph=g, structure=st, protection=prot, served_edge=located.served_edge,
+        graph=g, structure=st, protection=prot, served_edge=located.served_edge,
         span_index=located.span_index, optics=optics, home_zone=located.home_zone,
         warnings=warnings,
     )

@@ -31,6 +31,7 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 from pyproj import CRS
+from scipy.spatial import cKDTree
 
 from netgis.geodesy import (
     WGS84,
@@ -85,19 +86,116 @@ class SpanIndex:
         self.span_ids = lit_spans["span_id"].to_numpy()[order]
         self.geoms = lit_spans.geometry.to_numpy()[order]
         self.crs = CRS(lit_spans.crs)
-        self._zones: dict[int, tuple[npt.NDArray[np.object_], shapely.STRtree]] = {}
+        self._zones: dict[int, ZoneIndex] = {}
 
     def __len__(self) -> int:
         return len(self.span_ids)
 
-    def in_zone(self, zone: int) -> tuple[npt.NDArray[np.object_], shapely.STRtree]:
-        """Spans projected to UTM ``zone`` (an EPSG code) and their STRtree."""
+    def in_zone(self, zone: int) -> ZoneIndex:
+        """The spans projected to UTM ``zone`` (an EPSG code) and their indexes."""
         if zone not in self._zones:
-            spans_w = transform_geoms(self.geoms, self.crs, CRS.from_epsg(zone))
+            self._zones[zone] = ZoneIndex(transform_geoms(self.geoms, self.crs,
+                                                          CRS.from_epsg(zone)))
+        return self._zones[zone]
+
+
+#: Longest piece of a span segment in the KD-tree of :class:`ZoneIndex`, meters: a piece's
+#: midpoint is at most half of it from any point of the piece.
+PIECE_M = 20.0
+#: Nearest piece midpoints looked at per point before the exact fallback.
+_K = 12
+#: Slack (meters) for the KD-tree's bounds, far above the ~1e-9 m by which numpy's and
+#: GEOS's point-segment distances differ.
+_SLACK_M = 1e-3
+#: Slack (meters) around the tie limit ``TIE_M``: a span this close to it goes to GEOS.
+_TIE_SLACK_M = 1e-7
+
+
+class ZoneIndex:
+    """Projected lit spans with two indexes for exact nearest searches.
+
+    A KD-tree (scipy ``cKDTree``) over the midpoints of short pieces of every
+    span segment finds candidate segments; their exact distances (numpy) give
+    an upper bound of the least distance, and the K-th midpoint distance less
+    half a piece a lower bound for every segment not looked at. When the
+    bounds separate and one span alone lies at the least distance, it is the
+    answer; otherwise (rare: far points, or several spans at one distance
+    such as two spans meeting at a node) the shapely STRtree decides as
+    before, so every answer equals that of ``STRtree.query_nearest`` with the
+    lowest span_id winning ties.
+    """
+
+    def __init__(self, spans_w: npt.NDArray[np.object_]) -> None:
+        self.spans = spans_w
+        coords, owner = shapely.get_coordinates(spans_w, return_index=True)
+        same = owner[1:] == owner[:-1]
+        self.seg_a = np.ascontiguousarray(coords[:-1][same])
+        self.seg_b = np.ascontiguousarray(coords[1:][same])
+        self.seg_span = owner[:-1][same].astype(np.int64)
+        length = np.hypot(*(self.seg_b - self.seg_a).T)
+        pieces = np.maximum(np.ceil(length / PIECE_M), 1).astype(np.int64)
+        self.piece_seg = np.repeat(np.arange(len(length)), pieces)
+        k = np.arange(len(self.piece_seg)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+        t = (k + 0.5) / pieces[self.piece_seg]
+        mid = self.seg_a[self.piece_seg] + (self.seg_b - self.seg_a)[self.piece_seg] * t[:, None]
+        self.half_piece_m = float((length / pieces).max() / 2) if len(length) else 0.0
+        self.kd = cKDTree(mid) if len(mid) else None
+        self._tree: shapely.STRtree | None = None
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        """The STRtree of the spans (built on first use: only the exact fallback needs it)."""
+        if self._tree is None:
             # small nodes make nearest searches over short street spans ~35 % faster
             # than the default capacity of 10 (measured: benchmarks/RESULTS.md)
-            self._zones[zone] = (spans_w, shapely.STRtree(spans_w, node_capacity=4))
-        return self._zones[zone]
+            self._tree = shapely.STRtree(self.spans, node_capacity=4)
+        return self._tree
+
+    def candidates(self, xy: npt.NDArray[np.float64], *, tie_within_m: float
+                   ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        """Winning span per point where the KD-tree settles it, and where it does.
+
+        Settled: the bounds prove that no segment outside the K nearest pieces
+        comes within ``_SLACK_M`` of the least distance; no span lies so close
+        to the tie limit (``TIE_M``) that numpy and GEOS could disagree about
+        it; and the tied spans (those within ``TIE_M``) are one span, or the
+        point can be passed (ties go to the lowest span_id), or they all
+        attach it at one point (two spans meeting at a node).
+        """
+        n = len(xy)
+        best = np.full(n, -1, dtype=np.int64)
+        if self.kd is None or n == 0:
+            return best, np.zeros(n, dtype=bool)
+        k = min(_K, self.kd.n)
+        dk, ik = self.kd.query(xy, k=k)
+        if k == 1:
+            dk, ik = dk[:, None], ik[:, None]
+        seg = self.piece_seg[ik]
+        a = self.seg_a[seg]
+        d = self.seg_b[seg] - a
+        px = xy[:, 0, None] - a[..., 0]
+        py = xy[:, 1, None] - a[..., 1]
+        dd = d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1]
+        t = np.clip((px * d[..., 0] + py * d[..., 1]) / np.where(dd > 0, dd, 1.0), 0.0, 1.0)
+        ax, ay = t * d[..., 0], t * d[..., 1]
+        dist = np.hypot(px - ax, py - ay)
+        least = dist.min(axis=1)
+        settled = (dk[:, -1] - self.half_piece_m > least + _SLACK_M) | (k == self.kd.n)
+        gap = dist - least[:, None]
+        tied = gap <= TIE_M - _TIE_SLACK_M
+        settled &= ~((gap > TIE_M - _TIE_SLACK_M) & (gap <= TIE_M + _TIE_SLACK_M)).any(axis=1)
+        span = self.seg_span[seg]
+        big = np.iinfo(np.int64).max
+        lo = np.where(tied, span, big).min(axis=1)
+        hi = np.where(tied, span, -1).max(axis=1)
+        # the attachment points of the tied candidates, relative to the point
+        ax = np.where(tied, ax - px, np.nan)
+        ay = np.where(tied, ay - py, np.nan)
+        one_point = ((np.nanmax(ax, axis=1) - np.nanmin(ax, axis=1) <= _TIE_SLACK_M)
+                     & (np.nanmax(ay, axis=1) - np.nanmin(ay, axis=1) <= _TIE_SLACK_M))
+        settled &= (lo == hi) | (least <= tie_within_m - _SLACK_M) | one_point
+        best[settled] = lo[settled]
+        return best, settled
 
 
 def zones_near(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64],
@@ -175,8 +273,7 @@ def locate(
         sel = np.flatnonzero(zones == zone)
         wcrs = CRS.from_epsg(int(zone))
         pts_w = transform_geoms(points.to_numpy()[sel], CRS(points.crs), wcrs)
-        spans_w, tree = index.in_zone(int(zone))
-        idx, xy, frac[sel] = _nearest_in_zone(pts_w, spans_w, tree,
+        idx, xy, frac[sel] = _nearest_in_zone(pts_w, index.in_zone(int(zone)),
                                               tie_within_m=drop_m * 1.01 + 1.0)
         nearest[sel] = idx
         attach[sel] = lonlat(np.asarray(shapely.points(xy), dtype=object), wcrs)
@@ -199,8 +296,7 @@ _CHUNK = 65_536
 
 
 def _nearest_in_zone(
-    pts: npt.NDArray[np.object_], spans: npt.NDArray[np.object_], tree: shapely.STRtree, *,
-    tie_within_m: float,
+    pts: npt.NDArray[np.object_], zone: ZoneIndex, *, tie_within_m: float,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Winning span, attachment point (working coords) and its fraction along the span.
 
@@ -215,9 +311,9 @@ def _nearest_in_zone(
     if workers > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(
-                lambda c: _nearest_chunk(c, spans, tree, tie_within_m=tie_within_m), chunks))
+                lambda c: _nearest_chunk(c, zone, tie_within_m=tie_within_m), chunks))
     else:
-        parts = [_nearest_chunk(c, spans, tree, tie_within_m=tie_within_m) for c in chunks]
+        parts = [_nearest_chunk(c, zone, tie_within_m=tie_within_m) for c in chunks]
     idx = np.empty(len(q), dtype=np.int64)
     att = np.empty((len(q), 2))
     frac = np.empty(len(q))
@@ -229,10 +325,32 @@ def _nearest_in_zone(
 
 
 def _nearest_chunk(
-    q: npt.NDArray[np.object_], spans: npt.NDArray[np.object_], tree: shapely.STRtree, *,
-    tie_within_m: float,
+    q: npt.NDArray[np.object_], zone: ZoneIndex, *, tie_within_m: float,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Winning span, attachment point and its fraction along the span, for one chunk.
+
+    The KD-tree settles most points (:meth:`ZoneIndex.candidates`); the rest
+    go through the STRtree (:func:`_nearest_exact`).
+    """
+    spans = zone.spans
+    best, settled = zone.candidates(np.asarray(shapely.get_coordinates(q), dtype=float),
+                                    tie_within_m=tie_within_m)
+    rest = np.flatnonzero(~settled)
+    if len(rest):
+        best[rest] = _nearest_exact(q[rest], zone.tree, tie_within_m=tie_within_m)
+    line = shapely.shortest_line(spans[best], q)
+    attach = shapely.get_point(line, 0)
+    xy = np.asarray(shapely.get_coordinates(attach), dtype=float)
+    # only points that can be passed need the fraction (optical loss along the span)
+    near = np.flatnonzero(shapely.length(line) <= tie_within_m)
+    frac = np.full(len(q), np.nan)
+    frac[near] = shapely.line_locate_point(spans[best[near]], attach[near], normalized=True)
+    return best, xy, frac
+
+
+def _nearest_exact(q: npt.NDArray[np.object_], tree: shapely.STRtree, *,
+                   tie_within_m: float) -> npt.NDArray[np.int64]:
+    """Winning span of each point by the STRtree: its nearest, ties to the lowest index.
 
     Ties are resolved for points nearer than ``tie_within_m`` (those that can be
     passed); farther points keep an arbitrary nearest span, which changes
@@ -251,13 +369,7 @@ def _nearest_chunk(
     # rounding can keep the nearest out of the dwithin test: then query_nearest's pick stays
     found = tied != np.iinfo(np.int64).max
     best[near[found]] = tied[found]
-    line = shapely.shortest_line(spans[best], q)
-    attach = shapely.get_point(line, 0)
-    xy = np.asarray(shapely.get_coordinates(attach), dtype=float)
-    # only points that can be passed need the fraction (optical loss along the span)
-    frac = np.full(len(q), np.nan)
-    frac[near] = shapely.line_locate_point(spans[best[near]], attach[near], normalized=True)
-    return best, xy, frac
+    return best
 
 
 def _morton(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.uint64]:

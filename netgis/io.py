@@ -57,6 +57,8 @@ SUFFIX_FORMATS: dict[str, str] = {
 FORMATS = ("gpkg", *DIR_FORMATS)
 #: GDAL driver of each format pyogrio writes (GeoParquet is written by pyarrow).
 OGR_DRIVERS: dict[str, str] = {"gpkg": "GPKG", "geojson": "GeoJSON", "fgb": "FlatGeobuf"}
+#: Formats read through Arrow (typed columns); GeoJSON is read feature by feature.
+_ARROW_FORMATS = frozenset({"gpkg", "fgb"})
 #: Prefix of every temporary netgis writes beside a target.
 TEMP_PREFIX = ".netgis-"
 #: Where Linux shows the process umask (read by :func:`_umask`).
@@ -192,7 +194,10 @@ def read_frame(
             frame = gpd.read_parquet(p)
     else:
         with _reading(p, subject, shown):
-            frame = pyogrio.read_dataframe(p, layer=layer)
+            # Arrow reads typed formats ~4x faster; GeoJSON properties of mixed JSON types
+            # need GDAL's own (per-feature) conversion, which validation then coerces
+            frame = pyogrio.read_dataframe(p, layer=layer,
+                                           use_arrow=detect_format(p) in _ARROW_FORMATS)
     return _as_geoframe(frame)
 
 
