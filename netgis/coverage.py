@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -37,6 +38,7 @@ from netgis.geodesy import (
     WGS84,
     geodesic_distance_m,
     transform_geoms,
+    transformer,
     utm_epsg,
     utm_zone_numbers,
 )
@@ -51,8 +53,21 @@ _ONE_ZONE_DEG = 3.0
 
 def lonlat(geoms: npt.ArrayLike, crs: CRS) -> npt.NDArray[np.float64]:
     """WGS84 lon/lat of point geometries given in ``crs``."""
-    pts = transform_geoms(np.asarray(geoms, dtype=object), CRS(crs), WGS84)
-    return np.asarray(shapely.get_coordinates(pts), dtype=float)
+    arr = np.asarray(geoms, dtype=object)
+    xy = np.asarray(shapely.get_coordinates(arr), dtype=float)
+    if len(xy) != len(arr):  # missing or empty points: keep each row in its place
+        xy = np.asarray(shapely.get_coordinates(transform_geoms(arr, CRS(crs), WGS84)),
+                        dtype=float)
+        return xy
+    return xy_lonlat(xy, crs)
+
+
+def xy_lonlat(xy: npt.NDArray[np.float64], crs: CRS) -> npt.NDArray[np.float64]:
+    """WGS84 lon/lat of coordinates (n x 2) given in ``crs``; no geometry is built."""
+    if CRS(crs) == WGS84:
+        return np.asarray(xy, dtype=float)
+    lon, lat = transformer(crs, WGS84).transform(xy[:, 0], xy[:, 1])
+    return np.column_stack([lon, lat]).astype(float)
 
 
 def working_zones(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> npt.NDArray[
@@ -60,7 +75,8 @@ def working_zones(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) ->
     """EPSG code of the working CRS for each position.
 
     One UTM zone (that of the median position) when its scale error stays
-    below 0.1 % over all positions, else each position's own zone.
+    below 0.1 % over all positions, else each position's own zone. Chunks of
+    positions reach the same choice through :class:`ZoneStats`.
     """
     if lon.size == 0:
         return np.zeros(0, dtype=np.int64)
@@ -72,6 +88,116 @@ def working_zones(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) ->
         return np.full(lon.size, epsg, dtype=np.int64)
     base = 32600 if mid_lat >= 0 else 32700
     return (base + utm_zone_numbers(lon)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class ZonePlan:
+    """The working CRS choice of :func:`working_zones` for a whole set of positions.
+
+    ``epsg`` is the UTM zone of the median position; ``single`` says whether it
+    serves every position (else each position takes its own zone number, in
+    the median's hemisphere). ``home`` is the one zone all positions use, if any.
+    """
+
+    epsg: int
+    single: bool
+    home: int | None
+
+    def zones(self, lon: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        """EPSG code of the working CRS of each position (by its longitude)."""
+        if self.single:
+            return np.full(len(lon), self.epsg, dtype=np.int64)
+        return (self.epsg - self.epsg % 100 + utm_zone_numbers(lon)).astype(np.int64)
+
+
+#: Longitude bins of :class:`ZoneStats`: one per UTM zone, and one for longitude 180 itself.
+_LON_BINS = 61
+
+
+@dataclass(frozen=True)
+class ZoneStats:
+    """What :func:`working_zones` needs to know of positions, in sums that chunks add up.
+
+    The median longitude's zone follows from counts per zone and the least and
+    greatest longitude in each; the median latitude's hemisphere from the count
+    south of the equator and the latitudes nearest to it on both sides; the
+    scale error test from the largest spread about every central meridian. So
+    chunks of premises (or Dask partitions) choose exactly the zones that all
+    premises at once would.
+    """
+
+    n: int
+    lon_count: npt.NDArray[np.int64]
+    lon_min: npt.NDArray[np.float64]
+    lon_max: npt.NDArray[np.float64]
+    south: int
+    south_max: float
+    north_min: float
+    spread: npt.NDArray[np.float64]   #: per UTM zone: max |lon - central| * cos(lat)
+
+    @classmethod
+    def of(cls, lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> ZoneStats:
+        """The statistics of some positions (WGS84)."""
+        lon = np.asarray(lon, dtype=float)
+        lat = np.asarray(lat, dtype=float)
+        b = np.floor((lon + 180.0) / 6.0).astype(np.int64)
+        count = np.bincount(b, minlength=_LON_BINS).astype(np.int64)
+        lo = np.full(_LON_BINS, np.inf)
+        hi = np.full(_LON_BINS, -np.inf)
+        np.minimum.at(lo, b, lon)
+        np.maximum.at(hi, b, lon)
+        south = lat < 0
+        cos = np.cos(np.radians(lat))
+        spread = np.full(60, -np.inf)
+        if lon.size:
+            for z in range(60):
+                central = (z + 1) * 6 - 183
+                spread[z] = float((np.abs(((lon - central + 180) % 360) - 180) * cos).max())
+        return cls(n=int(lon.size), lon_count=count, lon_min=lo, lon_max=hi,
+                   south=int(south.sum()),
+                   south_max=float(lat[south].max()) if south.any() else -np.inf,
+                   north_min=float(lat[~south].min()) if (~south).any() else np.inf,
+                   spread=spread)
+
+    def __add__(self, other: ZoneStats) -> ZoneStats:
+        return ZoneStats(n=self.n + other.n, lon_count=self.lon_count + other.lon_count,
+                         lon_min=np.minimum(self.lon_min, other.lon_min),
+                         lon_max=np.maximum(self.lon_max, other.lon_max),
+                         south=self.south + other.south,
+                         south_max=max(self.south_max, other.south_max),
+                         north_min=min(self.north_min, other.north_min),
+                         spread=np.maximum(self.spread, other.spread))
+
+    def _median_lon(self) -> float:
+        """``np.median`` of all longitudes, from the bins (exactly)."""
+        cum = np.cumsum(self.lon_count)
+        ranks = (self.n // 2,) if self.n % 2 else (self.n // 2 - 1, self.n // 2)
+        bins = [int(np.searchsorted(cum, r, side="right")) for r in ranks]
+        if len(bins) == 1 or bins[0] == bins[1]:
+            # both middle values, and their mean, lie in one bin: any value of it tells the zone
+            return float(self.lon_min[bins[0]])
+        return (float(self.lon_max[bins[0]]) + float(self.lon_min[bins[1]])) / 2
+
+    def _median_lat_north(self) -> bool:
+        """Is ``np.median`` of all latitudes >= 0?"""
+        ranks = (self.n // 2,) if self.n % 2 else (self.n // 2 - 1, self.n // 2)
+        if all(r >= self.south for r in ranks):
+            return True
+        if all(r < self.south for r in ranks):
+            return False
+        return (self.south_max + self.north_min) / 2 >= 0
+
+    def plan(self) -> ZonePlan:
+        """The working zone choice for all positions counted."""
+        if self.n == 0:
+            return ZonePlan(epsg=32631, single=True, home=None)
+        epsg = utm_epsg(self._median_lon(), 0.0 if self._median_lat_north() else -1.0)
+        if float(self.spread[epsg % 100 - 1]) <= _ONE_ZONE_DEG:
+            return ZonePlan(epsg=epsg, single=True, home=epsg)
+        used = np.flatnonzero(self.lon_count)
+        numbers = np.unique(used % 60 + 1)
+        home = epsg - epsg % 100 + int(numbers[0]) if len(numbers) == 1 else None
+        return ZonePlan(epsg=epsg, single=False, home=home)
 
 
 class SpanIndex:
@@ -276,7 +402,7 @@ def locate(
         idx, xy, frac[sel] = _nearest_in_zone(pts_w, index.in_zone(int(zone)),
                                               tie_within_m=drop_m * 1.01 + 1.0)
         nearest[sel] = idx
-        attach[sel] = lonlat(np.asarray(shapely.points(xy), dtype=object), wcrs)
+        attach[sel] = xy_lonlat(xy, wcrs)
     dist = geodesic_distance_m(pt_ll[:, 0], pt_ll[:, 1], attach[:, 0], attach[:, 1])
     passed = dist <= drop_m
     ids = index.span_ids[nearest]

@@ -178,7 +178,8 @@ def analysis_graph_from_gdfs(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame) -
     keep = (span_status == IN_SERVICE) & (at_from >= 0) & (at_to >= 0)
     ducts = spans["duct_id"].to_numpy(dtype=object)[keep] if "duct_id" in spans.columns \
         else np.full(int(keep.sum()), None, dtype=object)
-    ducts = np.where(pd.isna(ducts), None, ducts).astype(object)
+    ducts = ducts.copy()
+    ducts[pd.isna(ducts)] = None
     return AnalysisGraph(
         node_ids=node_ids, node_vertex=vertex, is_core=is_core, n_vertices=n_vertices,
         has_core=has_core, edge_span=spans["span_id"].to_numpy(dtype=object)[keep],
