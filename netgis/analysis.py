@@ -248,18 +248,21 @@ class PremiseChunk:
 
 
 def premise_chunk(stage: NetworkStage, premises: gpd.GeoDataFrame, *,
-                  zones: ZonePlan | None = None, areas: AreaIndex | None = None) -> PremiseChunk:
+                  zones: ZonePlan | None = None, areas: AreaIndex | None = None,
+                  halo_m: float | None = None) -> PremiseChunk:
     """Locate, protect and price some premises against ``stage``.
 
     ``zones`` is the working-zone choice for all premises of the dataset
     (:class:`netgis.coverage.ZoneStats`); by default these premises' own.
+    ``halo_m``: search the spans near these premises first (see
+    :func:`netgis.coverage.locate`); the answers are the same.
     """
     g = stage.graph
     prem_ll = lonlat(premises.geometry.to_numpy(), CRS(premises.crs))
     zone_of = zones.zones(prem_ll[:, 0]) if zones is not None \
         else working_zones(prem_ll[:, 0], prem_ll[:, 1])
     frame = locate(premises.geometry, stage.span_index, drop_m=stage.drop_m, zones=zone_of,
-                   points_lonlat=prem_ll)
+                   points_lonlat=prem_ll, halo_m=halo_m)
     served = _positions(g.edge_span, frame["served_span_id"])
     frac = frame["attach_frac"].to_numpy(dtype=float)
     frac_from = np.where(stage.optics.edge_reversed[np.maximum(served, 0)], 1.0 - frac, frac)

@@ -298,16 +298,54 @@ def analyze(
     atten_db_per_km: AttenOpt = None,
     splice_db: SpliceOpt = None,
     fixed_db: FixedOpt = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="local (one process) or dask (premise partitions on a Dask "
+                         "cluster; same outputs).")] = "local",
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Dask scheduler address (tcp://HOST:PORT); default: a local "
+                            "cluster of this machine's cores. Only with --engine dask.")] = None,
 ) -> None:
     """Coverage, redundancy and optical reach of DATASET: KPIs on stdout, CSVs and kpis.json."""
     from netgis.report import write_outputs
 
     budget = _budget(pon_class, budget_db, atten_db_per_km, splice_db, fixed_db)
+    if engine not in ("local", "dask"):
+        typer.echo(f"error: --engine must be local or dask, not {engine!r}", err=True)
+        raise typer.Exit(2)
+    if engine == "dask" or scheduler is not None:
+        if engine != "dask" or db or dataset is None:
+            typer.echo("error: --scheduler needs --engine dask, and --engine dask a DATASET "
+                       "(not --db)", err=True)
+            raise typer.Exit(2)
+        from netgis.distributed import analyze_dask
+
+        with _progress() as step:
+            done = analyze_dask(dataset, out, drop_m=drop_m, budget=budget,
+                                scheduler=scheduler, progress=step)
+        for w in done.warnings:
+            typer.echo(f"warning: {w}", err=True)
+        _echo_json(done.kpis["network"])
+        return
     with _progress() as step:
         result = _analyze(dataset, db, drop_m, step, budget=budget)
         step("write")
         write_outputs(result, out)
     _echo_json(result.kpis["network"])
+
+
+@app.command()
+def partition(
+    dataset: DatasetArg,
+    out: Annotated[Path, typer.Option("--out", help="Output directory (a dataset of "
+                                      "GeoParquet layer files).")],
+    partitions: Annotated[int | None, typer.Option(
+        min=1, help="Number of premises partitions (default: about 250,000 premises "
+                    "each).")] = None,
+) -> None:
+    """Write DATASET with its premises Hilbert-ordered in spatial GeoParquet partitions."""
+    from netgis.distributed import partition_dataset
+
+    _echo_json(partition_dataset(dataset, out, partitions=partitions))
 
 
 @app.command()

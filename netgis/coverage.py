@@ -346,6 +346,7 @@ def locate(
     drop_m: float = DEFAULT_DROP_M,
     zones: npt.NDArray[np.int64] | None = None,
     points_lonlat: npt.NDArray[np.float64] | None = None,
+    halo_m: float | None = None,
 ) -> pd.DataFrame:
     """Nearest lit span, attachment point and geodesic distance for each point.
 
@@ -361,6 +362,12 @@ def locate(
         EPSG code of the working CRS per point (default: :func:`working_zones`).
     points_lonlat
         The points' WGS84 lon/lat (n x 2) when the caller already has them.
+    halo_m
+        When given, only the spans within ``halo_m`` (at least the tie limit,
+        just over ``drop_m``) of the points' bounding box are searched first, and
+        points with none of them that near are searched against all spans: the
+        answers stay the same, the work follows the points' extent (a Dask
+        partition of premises).
 
     Returns
     -------
@@ -399,8 +406,14 @@ def locate(
         sel = np.flatnonzero(zones == zone)
         wcrs = CRS.from_epsg(int(zone))
         pts_w = transform_geoms(points.to_numpy()[sel], CRS(points.crs), wcrs)
-        idx, xy, frac[sel] = _nearest_in_zone(pts_w, index.in_zone(int(zone)),
-                                              tie_within_m=drop_m * 1.01 + 1.0)
+        tie_within_m = drop_m * 1.01 + 1.0
+        zone_index = index.in_zone(int(zone))
+        if halo_m is None:
+            idx, xy, frac[sel] = _nearest_in_zone(pts_w, zone_index, tie_within_m=tie_within_m)
+        else:
+            idx, xy, frac[sel] = _nearest_with_halo(pts_w, zone_index,
+                                                    halo_m=max(halo_m, tie_within_m + 1.0),
+                                                    tie_within_m=tie_within_m)
         nearest[sel] = idx
         attach[sel] = xy_lonlat(xy, wcrs)
     dist = geodesic_distance_m(pt_ll[:, 0], pt_ll[:, 1], attach[:, 0], attach[:, 1])
@@ -447,6 +460,38 @@ def _nearest_in_zone(
         idx[sort] = np.concatenate([p[0] for p in parts])
         att[sort] = np.concatenate([p[1] for p in parts])
         frac[sort] = np.concatenate([p[2] for p in parts])
+    return idx, att, frac
+
+
+def _nearest_with_halo(
+    pts: npt.NDArray[np.object_], zone: ZoneIndex, *, halo_m: float, tie_within_m: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """:func:`_nearest_in_zone` over the spans near the points, then all spans for the rest.
+
+    A span within ``halo_m`` of a point meets the points' bounding box grown
+    by ``halo_m``; a point whose nearest span there lies within ``halo_m``
+    therefore has it as its nearest span of all, with every tie (the tie
+    limit is below ``halo_m``). The spans keep their order (span_id), so ties
+    go the same way.
+    """
+    xy_pts = np.asarray(shapely.get_coordinates(pts), dtype=float)
+    x0, y0 = xy_pts.min(axis=0) - halo_m
+    x1, y1 = xy_pts.max(axis=0) + halo_m
+    b = shapely.bounds(zone.spans)
+    near = np.flatnonzero((b[:, 0] <= x1) & (b[:, 2] >= x0) & (b[:, 1] <= y1) & (b[:, 3] >= y0))
+    idx = np.full(len(pts), -1, dtype=np.int64)
+    att = np.full((len(pts), 2), np.nan)
+    frac = np.full(len(pts), np.nan)
+    far = np.ones(len(pts), dtype=bool)
+    if len(near):
+        sub, att, frac = _nearest_in_zone(pts, ZoneIndex(zone.spans[near]),
+                                          tie_within_m=tie_within_m)
+        idx = near[sub]
+        far = np.hypot(*(att - xy_pts).T) > halo_m
+    if far.any():
+        rest = np.flatnonzero(far)
+        idx[rest], att[rest], frac[rest] = _nearest_in_zone(pts[rest], zone,
+                                                            tie_within_m=tie_within_m)
     return idx, att, frac
 
 

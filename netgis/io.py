@@ -239,7 +239,8 @@ def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
     for name in LAYER_NAMES:
         found = sorted(
             f for f in p.iterdir()
-            if f.is_file() and f.stem.lower() == name and _layer_file_format(f) is not None
+            if f.stem.lower() == name and _layer_file_format(f) is not None
+            and (f.is_file() or is_parquet_parts(f))
         )
         if len(found) > 1:
             problems.append(Problem(name, None, None,
@@ -257,6 +258,26 @@ def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
     if problems:
         raise DatasetFormatError(problems)
     return layers
+
+
+def is_parquet_parts(path: Path) -> bool:
+    """Is ``path`` a layer stored as a directory of GeoParquet files (``netgis partition``)?"""
+    return path.is_dir() and path.suffix.lower() in (".parquet", ".geoparquet") \
+        and any(path.glob("*.parquet"))
+
+
+def layer_parts(path: str | os.PathLike[str], layer: str) -> list[Path] | None:
+    """The GeoParquet files of ``layer`` when the dataset stores it as a directory of them.
+
+    None when the layer is one file (or the dataset a GeoPackage).
+    """
+    p = Path(path)
+    if not p.is_dir():
+        return None
+    for f in sorted(p.iterdir()):
+        if f.stem.lower() == layer and is_parquet_parts(f):
+            return sorted(f.glob("*.parquet"))
+    return None
 
 
 def _reason(exc: Exception, path: Path) -> str:
