@@ -43,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+from dask.delayed import delayed
 from distributed import Client, LocalCluster
 from pyproj import CRS
 
@@ -242,7 +243,7 @@ def analyze_dask(path: str | os.PathLike[str], out: str | os.PathLike[str], *,
         [ctx_f] = client.scatter([ctx], broadcast=True)
         step("validate premises")
         checked: list[_Checked] = client.gather(
-            client.compute([dask.delayed(_check)(part, ctx_f) for part in parts]))
+            client.compute([delayed(_check)(part, ctx_f) for part in parts]))
         errors = list(base.errors) + [e for c in checked for e in c.errors]
         warnings = list(base.warnings) + [w for c in checked for w in c.warnings]
         errors += _duplicates(client, parts, ctx_f, checked)
@@ -253,7 +254,7 @@ def analyze_dask(path: str | os.PathLike[str], out: str | os.PathLike[str], *,
             stats = stats + c.zones
         plan = stats.plan()
         step("coverage")
-        futures = client.compute([dask.delayed(_analyze_part)(part, ctx_f, plan)
+        futures = client.compute([delayed(_analyze_part)(part, ctx_f, plan)
                                   for part in parts])
         totals = _Sums(stage.graph.n_edges, len(areas))
         kpis = _write(client, futures, totals, out, quote=any(c.quote for c in checked),
@@ -292,7 +293,7 @@ def _duplicates(client: Client, parts: list[Any], ctx_f: Any,
     repeated = uniq[counts > 1]
     if not len(repeated):
         return []
-    found = client.gather(client.compute([dask.delayed(_ids_with)(part, ctx_f, repeated)
+    found = client.gather(client.compute([delayed(_ids_with)(part, ctx_f, repeated)
                                           for part in parts]))
     seen_in: dict[str, int] = {}
     for ids in found:
