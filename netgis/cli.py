@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -304,6 +305,8 @@ def analyze(
     scheduler: Annotated[str | None, typer.Option(
         "--scheduler", help="Dask scheduler address (tcp://HOST:PORT); default: a local "
                             "cluster of this machine's cores. Only with --engine dask.")] = None,
+    timings: Annotated[bool, typer.Option(
+        "--timings", help="Print the seconds of each step on stderr.")] = False,
 ) -> None:
     """Coverage, redundancy and optical reach of DATASET: KPIs on stdout, CSVs and kpis.json."""
     from netgis.report import write_outputs
@@ -319,18 +322,35 @@ def analyze(
             raise typer.Exit(2)
         from netgis.distributed import analyze_dask
 
-        with _progress() as step:
+        with _progress(timings) as step:
             done = analyze_dask(dataset, out, drop_m=drop_m, budget=budget,
                                 scheduler=scheduler, progress=step)
         for w in done.warnings:
             typer.echo(f"warning: {w}", err=True)
         _echo_json(done.kpis["network"])
         return
-    with _progress() as step:
+    if not db and dataset is not None and _streams(dataset):
+        from netgis.chunked import analyze_chunked
+
+        with _progress(timings) as step:
+            done = analyze_chunked(dataset, out, drop_m=drop_m, budget=budget, progress=step)
+        for w in done.warnings:
+            typer.echo(f"warning: {w}", err=True)
+        _echo_json(done.kpis["network"])
+        return
+    with _progress(timings) as step:
         result = _analyze(dataset, db, drop_m, step, budget=budget)
         step("write")
         write_outputs(result, out)
     _echo_json(result.kpis["network"])
+
+
+def _streams(dataset: Path) -> bool:
+    """Stream the premises in chunks? Only GeoParquet premises beyond two chunks' worth."""
+    from netgis.chunked import CHUNK_ROWS, premise_rows
+
+    rows = premise_rows(dataset)
+    return rows is not None and rows > 2 * CHUNK_ROWS
 
 
 @app.command()
@@ -541,9 +561,19 @@ class _progress:
 
     STEPS = ("read", "graph", "coverage", "optics", "redundancy", "kpis", "write")
 
+    def __init__(self, timings: bool = False) -> None:
+        self.timings: list[tuple[str, float]] | None = [] if timings else None
+
+    def _timed(self, name: str) -> None:
+        import time
+
+        if self.timings is not None:
+            self.timings.append((name, time.perf_counter()))
+
     def __enter__(self) -> Progress:
+        self._timed("start")
         if not sys.stderr.isatty():
-            return lambda _name: None
+            return self._timed
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -554,6 +584,7 @@ class _progress:
         self._task = self._bar.add_task("read", total=len(self.STEPS))
 
         def step(name: str) -> None:
+            self._timed(name)
             done = self.STEPS.index(name) if name in self.STEPS else 0
             self._bar.update(self._task, description=name, completed=done)
 
@@ -562,6 +593,13 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if hasattr(self, "_bar"):
             self._bar.__exit__(None, None, None)
+        self._timed("end")
+        if self.timings:
+            # the first step runs from the start: reading and validating the dataset
+            marks = [("read", self.timings[0][1]), *self.timings[1:]] \
+                if self.timings[1][0] != "read" else self.timings[1:]
+            for (name, t0), (_, t1) in pairwise(marks):
+                typer.echo(f"timing: {name} {t1 - t0:.3f} s", err=True)
 
 
 # ---- netgis gaps / bead: where to build next, FCC BDC eligibility ------------------------

@@ -119,8 +119,14 @@ def _is_sqlite(path: Path) -> bool:
         return False
 
 
-def _layer_file_format(path: Path) -> str | None:
-    """Format of a layer file in a dataset directory (None: not a layer file)."""
+def layer_file_format(path: Path) -> str | None:
+    """Format of a layer file in a dataset directory (None: not a layer file).
+
+    Examples
+    --------
+    >>> layer_file_format(Path("premises.parquet")), layer_file_format(Path("notes.txt"))
+    ('parquet', None)
+    """
     suffix = path.suffix.lower()
     if suffix not in SUFFIX_FORMATS or SUFFIX_FORMATS[suffix] not in DIR_FORMATS:
         return None
@@ -239,7 +245,7 @@ def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
     for name in LAYER_NAMES:
         found = sorted(
             f for f in p.iterdir()
-            if f.stem.lower() == name and _layer_file_format(f) is not None
+            if f.stem.lower() == name and layer_file_format(f) is not None
             and (f.is_file() or is_parquet_parts(f))
         )
         if len(found) > 1:
@@ -248,7 +254,7 @@ def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
             continue
         if found:
             f = found[0]
-            fmt = _layer_file_format(f)
+            fmt = layer_file_format(f)
             assert fmt is not None
             # an unreadable GeoParquet file is reported under the contract's layer name
             frame = read_frame(f, subject=name) if fmt == "parquet" else read_frame(f)

@@ -22,6 +22,7 @@ import shapely
 from distributed import LocalCluster
 
 from netgis.analysis import analyze
+from netgis.chunked import analyze_chunked
 from netgis.distributed import analyze_dask, partition_dataset
 from netgis.errors import ValidationError
 from netgis.generate import generate_city
@@ -129,3 +130,11 @@ def test_dask_engine_reports_duplicates_across_partitions(partitioned: Path, clu
     found = {(p.layer, p.id, p.field, p.reason) for p in err.value.problems}
     assert ("premises", dup, "premise_id", "duplicate id") in found
     assert not (tmp_path / "out").exists()
+
+
+def test_streamed_local_engine_equals_in_memory(partitioned: Path, tmp_path: Path) -> None:
+    """Premises read 700 at a time from the GeoParquet files: the same files as all at once."""
+    write_outputs(analyze(read_dataset(partitioned)), tmp_path / "memory")
+    done = analyze_chunked(partitioned, tmp_path / "streamed", chunk_rows=700)
+    assert done.chunks > 8
+    _same_outputs(tmp_path / "memory", tmp_path / "streamed")
