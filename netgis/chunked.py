@@ -202,11 +202,20 @@ def premise_files(path: str | os.PathLike[str]) -> list[Path] | None:
 
 
 def premise_rows(path: str | os.PathLike[str]) -> int | None:
-    """How many premises a dataset directory holds in GeoParquet (None: not GeoParquet)."""
+    """How many premises a dataset directory holds in GeoParquet (None: not GeoParquet).
+
+    Examples
+    --------
+    >>> premise_rows("tests/examples/ring_spur/dataset.gpkg") is None
+    True
+    """
     files = premise_files(path)
     if files is None:
         return None
-    return int(sum(pq.ParquetFile(f).metadata.num_rows for f in files))
+    try:
+        return int(sum(pq.ParquetFile(f).metadata.num_rows for f in files))
+    except (pa.ArrowException, OSError):
+        return None  # not readable as Parquet: reading the dataset reports it properly
 
 
 def read_parquet_chunks(files: list[Path], *, rows: int) -> Iterator[gpd.GeoDataFrame]:

@@ -28,6 +28,7 @@ from dask.delayed import delayed
 from distributed import Client, LocalCluster
 
 from netgis.chunked import ChunkedResult, Context, Progress, analyze_chunked, premise_files
+from netgis.errors import DatasetFormatError, Problem
 from netgis.io import atomic_dir, read_raw, write_layer_file
 from netgis.optics import LossBudget
 from netgis.schema import DEFAULT_DROP_M
@@ -121,7 +122,12 @@ def premise_partitions(path: str | os.PathLike[str]) -> dask_geopandas.GeoDataFr
     """
     files = premise_files(path)
     if files is not None and len(files) > 1:
-        return dask_geopandas.read_parquet([str(f) for f in files])
+        try:
+            return dask_geopandas.read_parquet([str(f) for f in files])
+        except Exception as exc:  # pyarrow and dask raise several classes for bad files
+            raise DatasetFormatError([Problem("premises", None, None,
+                                              f"cannot read the premises partitions: {exc}")]) \
+                from exc
     frame = read_raw(path)["premises"].frame.reset_index(drop=True)
     n = max(1, min(len(frame), -(-len(frame) // PARTITION_ROWS)))
     return dask_geopandas.from_geopandas(frame, npartitions=n)

@@ -29,7 +29,7 @@ from netgis.generate import generate_city
 from netgis.io import read_dataset, read_raw, write_dataset
 from netgis.report import write_outputs
 
-PREMISES = 6000
+PREMISES = 3000
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,14 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def partitioned(city: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("parts") / "city"
     partition_dataset(city, out, partitions=4)
+    return out
+
+
+@pytest.fixture(scope="module")
+def local(city: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The local engine's files for the city."""
+    out = tmp_path_factory.mktemp("local") / "out"
+    write_outputs(analyze(read_dataset(city)), out)
     return out
 
 
@@ -89,25 +97,23 @@ def test_partition_keeps_every_feature_and_attribute(city: Path, partitioned: Pa
     assert areas.sum() < 2.0 * whole
 
 
-def test_partitioned_dataset_gives_the_same_answers(city: Path, partitioned: Path,
+def test_partitioned_dataset_gives_the_same_answers(local: Path, partitioned: Path,
                                                     tmp_path: Path) -> None:
-    write_outputs(analyze(read_dataset(city)), tmp_path / "file")
     write_outputs(analyze(read_dataset(partitioned)), tmp_path / "parts")
-    _same_outputs(tmp_path / "file", tmp_path / "parts")
+    _same_outputs(local, tmp_path / "parts")
 
 
 def test_dask_engine_equals_local_engine(city: Path, partitioned: Path, cluster: str,
-                                         tmp_path: Path) -> None:
-    write_outputs(analyze(read_dataset(city)), tmp_path / "local")
+                                         local: Path, tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "netgis.cli", "analyze", str(partitioned), "--engine", "dask",
          "--scheduler", cluster, "--drop-m", "150", "--out", str(tmp_path / "dask")],
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    _same_outputs(tmp_path / "local", tmp_path / "dask")
+    _same_outputs(local, tmp_path / "dask")
     # the GeoPackage read whole, cut into partitions by row order: the same answers again
     analyze_dask(city, tmp_path / "dask-gpkg", scheduler=cluster)
-    _same_outputs(tmp_path / "local", tmp_path / "dask-gpkg")
+    _same_outputs(local, tmp_path / "dask-gpkg")
 
 
 def test_dask_engine_halo_misses_fall_back_to_the_whole_network(
@@ -132,9 +138,9 @@ def test_dask_engine_reports_duplicates_across_partitions(partitioned: Path, clu
     assert not (tmp_path / "out").exists()
 
 
-def test_streamed_local_engine_equals_in_memory(partitioned: Path, tmp_path: Path) -> None:
-    """Premises read 700 at a time from the GeoParquet files: the same files as all at once."""
-    write_outputs(analyze(read_dataset(partitioned)), tmp_path / "memory")
-    done = analyze_chunked(partitioned, tmp_path / "streamed", chunk_rows=700)
+def test_streamed_local_engine_equals_in_memory(partitioned: Path, local: Path,
+                                                tmp_path: Path) -> None:
+    """Premises read 300 at a time from the GeoParquet files: the same files as all at once."""
+    done = analyze_chunked(partitioned, tmp_path / "streamed", chunk_rows=300)
     assert done.chunks > 8
-    _same_outputs(tmp_path / "memory", tmp_path / "streamed")
+    _same_outputs(local, tmp_path / "streamed")
