@@ -53,6 +53,7 @@ def partition_dataset(path: str | os.PathLike[str], out: str | os.PathLike[str],
     Examples
     --------
     >>> import tempfile
+    >>> from pathlib import Path
     >>> summary = partition_dataset("tests/examples/ring_spur/dataset.gpkg",
     ...                             Path(tempfile.mkdtemp()) / "ring", partitions=2)
     >>> summary["partitions"], sorted(summary["layers"])
