@@ -29,7 +29,7 @@ def positions(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, list[int]]:
     return lon, lat, cuts
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(positions())
 def test_zone_stats_of_chunks_choose_the_zones_of_all_positions(
         data: tuple[np.ndarray, np.ndarray, list[int]]) -> None:
