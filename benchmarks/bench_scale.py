@@ -198,11 +198,18 @@ def main(argv: list[str]) -> None:
             continue
         rows.append(_growth(name, n))
         save()
+    dask_run: dict[str, object] | None = None
+    graph: dict[str, float] | None = None
     if "dask" in want:
-        extra += ["", *_dask_section()]
+        lines, dask_run = _dask_section()
+        extra += ["", *lines]
         save()
     if "graph" in want:
-        extra += ["", *_graph_section()]
+        graph = graph_5m()
+        extra += ["", *_graph_section(graph)]
+        save()
+    if dask_run is not None and graph is not None:
+        extra += ["", *_estimate(dask_run, graph)]
         save()
     if "10M" in want:
         rows.append(_growth("10M", 10_000_000))
@@ -226,12 +233,12 @@ def _row(label: str, n: int, r: dict[str, object], base: dict[str, float] | None
             f"{n / wall:,.0f} | {parts} | {tree} | {r['load']} |")
 
 
-def _dask_section() -> list[str]:
+def _dask_section() -> tuple[list[str], dict[str, object]]:
     src = _generate(DATA / "growth-1M.parquet", 1_000_000, 62)
     parts = DATA / "growth-1M-partitioned"
     t0 = time.perf_counter()
-    subprocess.run([*PY, "partition", str(src), "--out", str(parts), "--partitions", "4"],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([*PY, "partition", str(src), "--out", str(parts), "--partitions",
+                    str(DASK_PARTITIONS)], check=True, stdout=subprocess.DEVNULL)
     t_part = time.perf_counter() - t0
     local = DATA / "out-1M"
     if not (local / "kpis.json").exists():
@@ -244,19 +251,18 @@ def _dask_section() -> list[str]:
     return [
         "### Dask engine at 1 M premises",
         "",
-        f"`netgis partition` of the 1 M GeoParquet set into 4 Hilbert partitions: "
-        f"{t_part:.1f} s. `netgis analyze --engine dask` (LocalCluster, 2 worker processes, "
-        f"cluster start included): {float(r['wall']):.1f} s, "  # type: ignore[arg-type]
+        f"`netgis partition` of the 1 M GeoParquet set into {DASK_PARTITIONS} Hilbert "
+        f"partitions: {t_part:.1f} s. `netgis analyze --engine dask` (LocalCluster, 2 worker "
+        f"processes, cluster start included): {float(r['wall']):.1f} s, "  # type: ignore[arg-type]
         f"peak RSS over client and workers {float(r['rss']):,.0f} MiB, "  # type: ignore[arg-type]
         f"load {r['load']}; steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items())
         + ".",
         f"Outputs identical to the local engine (four files, rows sorted, byte for byte): "
         f"**{'yes' if same else 'NO'}**.",
-    ]
+    ], r
 
 
-def _graph_section() -> list[str]:
-    g = graph_5m()
+def _graph_section(g: dict[str, float]) -> list[str]:
     return [
         "### Graph step at 5 M spans",
         "",
@@ -266,6 +272,44 @@ def _graph_section() -> list[str]:
         f"protection {g['protection']:.1f}, impacts {g['impacts']:.1f}, optical Dijkstra "
         f"{g['optics']:.1f}; total {sum(g[k] for k in GRAPH_STEPS):.1f} s, "
         f"RSS {g['rss']:,.0f} MiB, load {_uptime()}.",
+    ]
+
+
+#: The national case of docs/scale.md: FCC Fabric locations, spans of a national plant.
+NATIONAL_PREMISES = 115_000_000
+NATIONAL_SPANS = 5_000_000
+DASK_PARTITIONS = 4
+BUDGET_S = 15 * 60
+
+
+def _estimate(r: dict[str, object], g: dict[str, float]) -> list[str]:
+    """The national-scale arithmetic of docs/scale.md, from this run's figures."""
+    steps = r["steps"]
+    assert isinstance(steps, dict)
+    workers = 2
+    per_partition_s = (steps.get("validate", 0.0) + steps.get("coverage", 0.0)) * workers \
+        / DASK_PARTITIONS
+    rows = 1_000_000 / DASK_PARTITIONS
+    partitions = -(-NATIONAL_PREMISES // int(rows))
+    graph_s = sum(g[k] for k in GRAPH_STEPS) * NATIONAL_SPANS / g["spans"]
+    # reading spans, lengths and the lit-span index grow with the spans like the graph does
+    network_s = (steps.get("read", 0.0) + steps.get("graph", 0.0) + steps.get("optics", 0.0)
+                 + steps.get("redundancy", 0.0)) * NATIONAL_SPANS / 100_000 + graph_s
+    worker_s = partitions * per_partition_s
+    spare = BUDGET_S - network_s
+    need = -(-int(worker_s) // int(spare)) if spare > 0 else None
+    return [
+        "### National estimate (arithmetic on the figures above)",
+        "",
+        f"Per partition of {rows:,.0f} premises, both passes, one worker: "
+        f"{per_partition_s:.1f} s ({rows / per_partition_s:,.0f} premises/s per worker). "
+        f"{NATIONAL_PREMISES / 1e6:.0f} M locations = {partitions} partitions = "
+        f"{worker_s / 3600:.1f} worker-hours. Serial client part at "
+        f"{NATIONAL_SPANS / 1e6:.0f} M spans (network read and stage scaled linearly from "
+        f"the 1 M run's 100 k spans, the graph steps from the 5 M-span run): about "
+        f"{network_s / 60:.1f} min. Workers for a {BUDGET_S // 60}-minute run: "
+        + (f"**{need}**" if need else "none: the serial part alone exceeds the budget")
+        + " (each working on one partition at a time).",
     ]
 
 
