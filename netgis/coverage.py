@@ -55,10 +55,9 @@ def lonlat(geoms: npt.ArrayLike, crs: CRS) -> npt.NDArray[np.float64]:
     """WGS84 lon/lat of point geometries given in ``crs``."""
     arr = np.asarray(geoms, dtype=object)
     xy = np.asarray(shapely.get_coordinates(arr), dtype=float)
-    if len(xy) != len(arr):  # missing or empty points: keep each row in its place
-        xy = np.asarray(shapely.get_coordinates(transform_geoms(arr, CRS(crs), WGS84)),
-                        dtype=float)
-        return xy
+    if len(xy) != len(arr):  # missing or empty points: transform the geometries themselves
+        return np.asarray(shapely.get_coordinates(transform_geoms(arr, CRS(crs), WGS84)),
+                          dtype=float)
     return xy_lonlat(xy, crs)
 
 
