@@ -185,7 +185,10 @@ def small_layers(path: Path) -> dict[str, RawLayer]:
             if frame.crs is None and fmt in ("geojson", "parquet"):
                 frame = frame.set_crs(4326)  # as their standards say (see read_raw)
             raw[name] = RawLayer(name, frame, str(f), fmt)
-    first = read_frame(parts[0], subject="premises")
+    # one row tells the schema; an empty file is cheap to read whole
+    first = next(read_parquet_chunks(parts[:1], rows=1), None)
+    if first is None:
+        first = read_frame(parts[0], subject="premises")
     raw["premises"] = RawLayer("premises", first.iloc[:0], str(parts[0]), "parquet")
     return raw
 
