@@ -478,6 +478,9 @@ def _nearest_with_halo(
     x1, y1 = xy_pts.max(axis=0) + halo_m
     b = shapely.bounds(zone.spans)
     near = np.flatnonzero((b[:, 0] <= x1) & (b[:, 2] >= x0) & (b[:, 1] <= y1) & (b[:, 3] >= y0))
+    if len(near) > len(zone.spans) // 2:
+        # points spread over most of the network: its own (cached) index serves them best
+        return _nearest_in_zone(pts, zone, tie_within_m=tie_within_m)
     idx = np.full(len(pts), -1, dtype=np.int64)
     att = np.full((len(pts), 2), np.nan)
     frac = np.full(len(pts), np.nan)

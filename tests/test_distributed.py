@@ -23,6 +23,7 @@ from distributed import LocalCluster
 
 from netgis.analysis import analyze
 from netgis.chunked import analyze_chunked
+from netgis.coverage import SpanIndex, locate
 from netgis.distributed import analyze_dask, partition_dataset
 from netgis.errors import ValidationError
 from netgis.generate import generate_city
@@ -144,3 +145,16 @@ def test_streamed_local_engine_equals_in_memory(partitioned: Path, local: Path,
     done = analyze_chunked(partitioned, tmp_path / "streamed", chunk_rows=1000)
     assert done.chunks >= 4
     _same_outputs(local, tmp_path / "streamed")
+
+
+def test_halo_search_answers_as_the_whole_network(city: Path) -> None:
+    """Premises of one corner (few spans near them) and a drop_m so small that most miss."""
+    ds = read_dataset(city)
+    lit = ds.spans[ds.spans["status"] == "in_service"]
+    index = SpanIndex(lit[["span_id", "geometry"]])
+    corner = ds.premises.geometry.x.rank() <= 300
+    points = ds.premises.geometry[corner.to_numpy()]
+    for drop_m in (150.0, 1.0):
+        want = locate(points, index, drop_m=drop_m)
+        got = locate(points, index, drop_m=drop_m, halo_m=drop_m)
+        pd.testing.assert_frame_equal(got, want)
