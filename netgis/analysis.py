@@ -28,12 +28,17 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from netgis.coverage import SpanIndex, locate, lonlat, working_zones, zones_near
+from netgis.coverage import SpanIndex, ZonePlan, locate, lonlat, working_zones, zones_near
 from netgis.dataset import Dataset
 from netgis.errors import Problem, ValidationError
 from netgis.geodesy import WGS84, geodesic_distance_m, transform_geoms, utm_epsg
-from netgis.kpis import Kpis, compute_kpis
-from netgis.network import AnalysisGraph, analysis_graph, network_from_gdfs, span_lengths_m
+from netgis.kpis import AreaIndex, Kpis, assemble_kpis, line_kpis, premise_sums
+from netgis.network import (
+    AnalysisGraph,
+    analysis_graph_from_gdfs,
+    network_from_gdfs,
+    span_lengths_m,
+)
 from netgis.optics import (
     LossBudget,
     VertexLoss,
@@ -78,7 +83,6 @@ class Analysis:
     spans: gpd.GeoDataFrame
     nodes: gpd.GeoDataFrame
     kpis: Kpis
-    network: nx.MultiGraph[str]
     graph: AnalysisGraph
     structure: Structure
     protection: Protection
@@ -87,6 +91,12 @@ class Analysis:
     optics: Optics             #: loss parameters, dist(v) and what each premise needs
     home_zone: int | None = None
     warnings: list[Problem] = field(default_factory=list)
+
+    @cached_property
+    def network(self) -> nx.MultiGraph[str]:
+        """The plant graph (:func:`netgis.network.network_from_gdfs`), built on first use."""
+        return network_from_gdfs(self.dataset.nodes, self.dataset.spans,
+                                 lengths_m=self.spans["length_m"].to_numpy(dtype=float))
 
     @property
     def budget(self) -> LossBudget:
@@ -176,57 +186,161 @@ def _lit(spans: gpd.GeoDataFrame, g: AnalysisGraph, st: Structure) -> tuple[IntA
 
 
 @dataclass(frozen=True)
-class _Located:
-    frame: pd.DataFrame        #: :func:`netgis.coverage.locate` per premise
-    served_edge: IntArray
+class NetworkStage:
+    """What an analysis computes once, before and apart from the premises.
+
+    The graph, its structure and protection, lit spans and their index, span
+    lengths and the optical ``dist(v)``: premises can then be located in
+    chunks (:func:`premise_chunk`), in this process or on Dask workers, and
+    :func:`finish_analysis` adds the chunks up.
+    """
+
+    graph: AnalysisGraph
+    structure: Structure
+    protection: Protection
+    span_edge: IntArray          #: edge of G per span row, -1 when not in G
+    span_lit: BoolArray
+    lengths_m: npt.NDArray[np.float64]
+    optics: Optics               #: with no premise yet (``frac_from`` empty)
     span_index: SpanIndex
-    home_zone: int | None
+    drop_m: float
+    warnings: list[Problem]
 
 
-def _locate_premises(premises: gpd.GeoDataFrame, lit_spans: gpd.GeoDataFrame,
-                     g: AnalysisGraph, crs: CRS, drop_m: float) -> _Located:
-    """Nearest lit span of every premise, in the premises' working UTM zones."""
-    span_index = SpanIndex(lit_spans[["span_id", "geometry"]])
-    prem_ll = lonlat(premises.geometry.to_numpy(), crs)
-    zones = working_zones(prem_ll[:, 0], prem_ll[:, 1])
-    home_zone = int(zones[0]) if len(zones) and (zones == zones[0]).all() else None
-    frame = locate(premises.geometry, span_index, drop_m=drop_m, zones=zones,
-                   points_lonlat=prem_ll)
-    served_edge = _positions(g.edge_span, frame["served_span_id"])
-    return _Located(frame, served_edge, span_index, home_zone)
+def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
+                  drop_m: float = DEFAULT_DROP_M, budget: LossBudget | None = None,
+                  progress: Progress | None = None) -> NetworkStage:
+    """The premise-free part of :func:`analyze` of validated ``nodes`` and ``spans``."""
+    _check_drop(drop_m)
+    step = progress or (lambda _name: None)
+    step("graph")
+    warnings: list[Problem] = []
+    lengths = span_lengths_m(spans)
+    g = analysis_graph_from_gdfs(nodes, spans)
+    st = structure(g)
+    if not g.has_core:
+        warnings.append(Problem("nodes", None, "kind",
+                                "no in-service core node: nothing is lit"))
+    span_edge, span_lit = _lit(spans, g, st)
+    span_index = SpanIndex(spans.loc[span_lit, ["span_id", "geometry"]])
+    step("optics")
+    budget = budget or LossBudget()
+    edge_length_m = np.zeros(g.n_edges)
+    in_g = span_edge >= 0
+    edge_length_m[span_edge[in_g]] = lengths[in_g]
+    loss = vertex_loss(g, edge_length_m, vertex_nodes(g, nodes, budget), budget)
+    optics = Optics(budget, loss, edge_length_m, _edge_reversed(nodes, spans, g, span_edge),
+                    np.zeros(0))
+    step("redundancy")
+    return NetworkStage(graph=g, structure=st, protection=protection(g, st),
+                        span_edge=span_edge, span_lit=span_lit, lengths_m=lengths,
+                        optics=optics, span_index=span_index, drop_m=drop_m,
+                        warnings=warnings)
 
 
-def _edge_reversed(dataset: Dataset, g: AnalysisGraph, span_edge: IntArray) -> BoolArray:
+@dataclass(frozen=True)
+class PremiseChunk:
+    """The analysis of some premises (:func:`premise_chunk`): rows and sums that add up.
+
+    ``edge_premises``/``edge_units`` count the passed premises and units per
+    edge of G; ``sums`` and ``area_sums`` are :func:`netgis.kpis.premise_sums`
+    of the chunk and of its premises in each area.
+    """
+
+    premises: gpd.GeoDataFrame
+    served_edge: IntArray
+    frac_from: npt.NDArray[np.float64]
+    edge_premises: IntArray
+    edge_units: IntArray
+    sums: IntArray
+    area_sums: IntArray
+    home_zone: int | None    #: the one working zone of all these premises, if any
+
+
+def premise_chunk(stage: NetworkStage, premises: gpd.GeoDataFrame, *,
+                  zones: ZonePlan | None = None, areas: AreaIndex | None = None,
+                  halo_m: float | None = None) -> PremiseChunk:
+    """Locate, protect and price some premises against ``stage``.
+
+    ``zones`` is the working-zone choice for all premises of the dataset
+    (:class:`netgis.coverage.ZoneStats`); by default these premises' own.
+    ``halo_m``: search the spans near these premises first (see
+    :func:`netgis.coverage.locate`); the answers are the same.
+    """
+    g = stage.graph
+    prem_ll = lonlat(premises.geometry.to_numpy(), CRS(premises.crs))
+    zone_of = zones.zones(prem_ll[:, 0]) if zones is not None \
+        else working_zones(prem_ll[:, 0], prem_ll[:, 1])
+    frame = locate(premises.geometry, stage.span_index, drop_m=stage.drop_m, zones=zone_of,
+                   points_lonlat=prem_ll, halo_m=halo_m)
+    served = _positions(g.edge_span, frame["served_span_id"])
+    frac = frame["attach_frac"].to_numpy(dtype=float)
+    frac_from = np.where(stage.optics.edge_reversed[np.maximum(served, 0)], 1.0 - frac, frac)
+    frac_from[served < 0] = np.nan
+    distance = frame["distance_m"].to_numpy(dtype=float)
+    loss = _loss_columns(replace(stage.optics, frac_from=frac_from), g, served, distance)
+    out = premises.copy()
+    out["passed"] = frame["passed"].to_numpy()
+    out["distance_m"] = distance
+    out["served_span_id"] = pd.Series(frame["served_span_id"].to_numpy(dtype=object),
+                                      index=out.index, dtype=object)
+    prot = stage.protection
+    for name, per_edge in (("span_protected", prot.span), ("node_protected", prot.node),
+                           ("duct_protected", prot.duct)):
+        out[name] = _scatter(served, per_edge, bool)
+    for name, values in loss.items():
+        out[name] = values
+    units = out["units"].to_numpy(dtype=np.int64)
+    has = served >= 0
+    edge_p = np.bincount(served[has], minlength=g.n_edges).astype(np.int64)
+    edge_u = np.bincount(served[has], weights=units[has], minlength=g.n_edges).astype(np.int64)
+    index = areas if areas is not None else AreaIndex(None)
+    return PremiseChunk(premises=out, served_edge=served, frac_from=frac_from,
+                        edge_premises=edge_p, edge_units=edge_u, sums=premise_sums(out),
+                        area_sums=index.premise_sums(out),
+                        home_zone=int(zone_of[0]) if len(zone_of) and (zone_of == zone_of[0]).all()
+                        else None)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The layer results and KPIs of an analysis, from the sums of all its premise chunks."""
+
+    spans: gpd.GeoDataFrame
+    nodes: gpd.GeoDataFrame
+    kpis: Kpis
+
+
+def finish_analysis(stage: NetworkStage, nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame,
+                    areas: AreaIndex, *, edge_premises: IntArray, edge_units: IntArray,
+                    sums: IntArray, area_sums: IntArray, home_zone: int | None) -> Totals:
+    """Cut and failure impacts, the span and node results and the KPIs of all premises."""
+    imp = impacts(stage.graph, stage.structure, edge_premises, edge_units)
+    span_out = _span_results(spans, stage.span_edge, stage.span_lit, stage.lengths_m, imp)
+    node_out = _node_results(nodes, stage.graph, imp)
+    lines = line_kpis(spans, areas, span_lengths_m=stage.lengths_m, home_zone=home_zone)
+    kpis = assemble_kpis(sums, area_sums, lines, areas,
+                         spof_spans=int((span_out["cut_premises"] > 0).sum()),
+                         spof_nodes=int((node_out["failure_premises"] > 0).sum()))
+    return Totals(span_out, node_out, kpis)
+
+
+def _edge_reversed(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, g: AnalysisGraph,
+                   span_edge: IntArray) -> BoolArray:
     """Per edge of G: does its span's geometry start at its ``to_node``?
 
     SPEC does not fix a span's drawing direction; the end nearer its first
     vertex decides (compared in the dataset's CRS).
     """
     in_g = span_edge >= 0
-    lines = dataset.spans.geometry.to_numpy()[in_g]
+    lines = spans.geometry.to_numpy()[in_g]
     start = shapely.get_point(lines, 0)
-    where = pd.Series(dataset.nodes.geometry.to_numpy(), index=dataset.nodes["node_id"])
-    from_pt = where.reindex(dataset.spans["from_node"].to_numpy()[in_g]).to_numpy()
-    to_pt = where.reindex(dataset.spans["to_node"].to_numpy()[in_g]).to_numpy()
+    where = pd.Series(nodes.geometry.to_numpy(), index=nodes["node_id"])
+    from_pt = where.reindex(spans["from_node"].to_numpy()[in_g]).to_numpy()
+    to_pt = where.reindex(spans["to_node"].to_numpy()[in_g]).to_numpy()
     out = np.zeros(g.n_edges, dtype=bool)
     out[span_edge[in_g]] = shapely.distance(start, to_pt) < shapely.distance(start, from_pt)
     return out
-
-
-def _optics(dataset: Dataset, g: AnalysisGraph, span_edge: IntArray,
-            lengths_m: npt.NDArray[np.float64], located: _Located,
-            budget: LossBudget) -> Optics:
-    """dist(v) for every vertex by one Dijkstra, and where each premise attaches."""
-    edge_length_m = np.zeros(g.n_edges)
-    in_g = span_edge >= 0
-    edge_length_m[span_edge[in_g]] = lengths_m[in_g]
-    reversed_ = _edge_reversed(dataset, g, span_edge)
-    frac = located.frame["attach_frac"].to_numpy(dtype=float)
-    served = located.served_edge
-    frac_from = np.where(reversed_[np.maximum(served, 0)], 1.0 - frac, frac)
-    frac_from[served < 0] = np.nan
-    loss = vertex_loss(g, edge_length_m, vertex_nodes(g, dataset.nodes, budget), budget)
-    return Optics(budget, loss, edge_length_m, reversed_, frac_from)
 
 
 def _loss_columns(optics: Optics, g: AnalysisGraph, served_edge: IntArray,
@@ -242,32 +356,6 @@ def _loss_columns(optics: Optics, g: AnalysisGraph, served_edge: IntArray,
     return {"loss_db": loss_db, "in_budget": in_budget, "margin_db": margin,
             "loss_fiber_km": parts["fiber_km"], "loss_splitter_db": parts["splitter_db"],
             "loss_splice_db": parts["splice_db"]}
-
-
-def _premise_results(premises: gpd.GeoDataFrame, located: _Located,
-                     prot: Protection, loss: Mapping[str, npt.NDArray[Any]]
-                     ) -> gpd.GeoDataFrame:
-    out = premises.copy()
-    out["passed"] = located.frame["passed"].to_numpy()
-    out["distance_m"] = located.frame["distance_m"].to_numpy()
-    out["served_span_id"] = pd.Series(located.frame["served_span_id"].to_numpy(dtype=object),
-                                      index=out.index, dtype=object)
-    for name, per_edge in (("span_protected", prot.span), ("node_protected", prot.node),
-                           ("duct_protected", prot.duct)):
-        out[name] = _scatter(located.served_edge, per_edge, bool)
-    for name, values in loss.items():
-        out[name] = values
-    return out
-
-
-def _impacts(g: AnalysisGraph, st: Structure, served_edge: IntArray,
-             units: npt.NDArray[np.int64]) -> Impact:
-    """Cut and failure impacts, from the passed premises and units on each edge."""
-    has = served_edge >= 0
-    edge_p = np.bincount(served_edge[has], minlength=g.n_edges).astype(np.int64)
-    edge_u = np.bincount(served_edge[has], weights=units[has],
-                         minlength=g.n_edges).astype(np.int64)
-    return impacts(g, st, edge_p, edge_u)
 
 
 def _span_results(spans: gpd.GeoDataFrame, span_edge: IntArray, span_lit: BoolArray,
@@ -295,9 +383,10 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
             budget: LossBudget | None = None, progress: Progress | None = None) -> Analysis:
     """Coverage, redundancy and KPIs of ``dataset`` (SPEC section 2).
 
-    A pipeline of named steps, each frame in and frame or array out:
-    the graph and its structure, lit spans, the premises located on them,
-    protection, impacts, the three result layers, and the KPIs.
+    A pipeline of named steps: the network (:func:`network_stage`: graph,
+    structure, lit spans, optics, protection), the premises in one chunk
+    (:func:`premise_chunk`: located, protected, priced) and the totals
+    (:func:`finish_analysis`: impacts, result layers, KPIs).
 
     Parameters
     ----------
@@ -311,46 +400,23 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
     progress
         Called with a step name as each step starts (for progress bars).
     """
-    _check_drop(drop_m)
     step = progress or (lambda _name: None)
-    warnings: list[Problem] = []
-
-    step("graph")
-    lengths = span_lengths_m(dataset.spans)
-    G = network_from_gdfs(dataset.nodes, dataset.spans, lengths_m=lengths)
-    g = analysis_graph(G)
-    st = structure(g)
-    if not g.has_core:
-        warnings.append(Problem("nodes", None, "kind",
-                                "no in-service core node: nothing is lit"))
-    span_edge, span_lit = _lit(dataset.spans, g, st)
-
+    stage = network_stage(dataset.nodes, dataset.spans, drop_m=drop_m, budget=budget,
+                          progress=step)
     step("coverage")
-    located = _locate_premises(dataset.premises, dataset.spans[span_lit], g, dataset.crs, drop_m)
-
-    step("optics")
-    budget = budget or LossBudget()
-    optics = _optics(dataset, g, span_edge, lengths, located, budget)
-    loss = _loss_columns(optics, g, located.served_edge,
-                         located.frame["distance_m"].to_numpy(dtype=float))
-
-    step("redundancy")
-    prot = protection(g, st)
-    premises = _premise_results(dataset.premises, located, prot, loss)
-    imp = _impacts(g, st, located.served_edge, premises["units"].to_numpy(dtype=np.int64))
-    spans = _span_results(dataset.spans, span_edge, span_lit, lengths, imp)
-    nodes = _node_results(dataset.nodes, g, imp)
-
+    areas = AreaIndex(dataset.areas)
+    chunk = premise_chunk(stage, dataset.premises, areas=areas)
+    home_zone = chunk.home_zone
     step("kpis")
-    kpis = compute_kpis(premises, dataset.spans, dataset.areas, span_lengths_m=lengths,
-                        home_zone=located.home_zone,
-                        spof_spans=int((spans["cut_premises"] > 0).sum()),
-                        spof_nodes=int((nodes["failure_premises"] > 0).sum()))
+    totals = finish_analysis(stage, dataset.nodes, dataset.spans, areas,
+                             edge_premises=chunk.edge_premises, edge_units=chunk.edge_units,
+                             sums=chunk.sums, area_sums=chunk.area_sums, home_zone=home_zone)
     return Analysis(
-        dataset=dataset, drop_m=drop_m, premises=premises, spans=spans, nodes=nodes, kpis=kpis,
-        network=G, graph=g, structure=st, protection=prot, served_edge=located.served_edge,
-        span_index=located.span_index, optics=optics, home_zone=located.home_zone,
-        warnings=warnings,
+        dataset=dataset, drop_m=drop_m, premises=chunk.premises, spans=totals.spans,
+        nodes=totals.nodes, kpis=totals.kpis, graph=stage.graph, structure=stage.structure,
+        protection=stage.protection, served_edge=chunk.served_edge,
+        span_index=stage.span_index, optics=replace(stage.optics, frac_from=chunk.frac_from),
+        home_zone=home_zone, warnings=list(stage.warnings),
     )
 
 
@@ -522,7 +588,7 @@ def lit_spans_near(analysis: Analysis, lon: float, lat: float,
     True
     """
     zone = int(zones_near(np.array([lon]), np.array([lat]), analysis.home_zone)[0])
-    _, tree = analysis.span_index.in_zone(zone)
+    tree = analysis.span_index.in_zone(zone).tree
     point = transform_geoms(np.asarray([shapely.Point(lon, lat)], dtype=object), WGS84,
                             CRS.from_epsg(zone))[0]
     hits = tree.query(point, predicate="dwithin", distance=radius_m)

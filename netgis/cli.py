@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -311,6 +312,14 @@ def analyze(
     keep: Annotated[int, typer.Option(
         "--keep", min=1, help="With --store: data versions whose stored results are "
                               "kept (the newest).")] = 1,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="local (one process) or dask (premise partitions on a Dask "
+                         "cluster; same outputs).")] = "local",
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Dask scheduler address (tcp://HOST:PORT); default: a local "
+                            "cluster of this machine's cores. Only with --engine dask.")] = None,
+    timings: Annotated[bool, typer.Option(
+        "--timings", help="Print the seconds of each step on stderr.")] = False,
 ) -> None:
     """Coverage, redundancy and optical reach of DATASET: KPIs on stdout, CSVs and kpis.json."""
     from netgis.report import write_outputs
@@ -320,7 +329,33 @@ def analyze(
                    "belong to)", err=True)
         raise typer.Exit(2)
     budget = _budget(pon_class, budget_db, atten_db_per_km, splice_db, fixed_db)
-    with _progress() as step:
+    if engine not in ("local", "dask"):
+        typer.echo(f"error: --engine must be local or dask, not {engine!r}", err=True)
+        raise typer.Exit(2)
+    if engine == "dask" or scheduler is not None:
+        if engine != "dask" or db or dataset is None:
+            typer.echo("error: --scheduler needs --engine dask, and --engine dask a DATASET "
+                       "(not --db)", err=True)
+            raise typer.Exit(2)
+        from netgis.distributed import analyze_dask
+
+        with _progress(timings) as step:
+            done = analyze_dask(dataset, out, drop_m=drop_m, budget=budget,
+                                scheduler=scheduler, progress=step)
+        for w in done.warnings:
+            typer.echo(f"warning: {w}", err=True)
+        _echo_json(done.kpis["network"])
+        return
+    if not db and dataset is not None and _streams(dataset):
+        from netgis.chunked import analyze_chunked
+
+        with _progress(timings) as step:
+            done = analyze_chunked(dataset, out, drop_m=drop_m, budget=budget, progress=step)
+        for w in done.warnings:
+            typer.echo(f"warning: {w}", err=True)
+        _echo_json(done.kpis["network"])
+        return
+    with _progress(timings) as step:
         if store:
             version, result = _analyze_stored_data(drop_m, step, budget=budget)
         else:
@@ -360,6 +395,27 @@ def _store_results(result: Analysis, version: int, keep: int) -> None:
                        + (f" (run {run.run_id})" if run is not None else ""), err=True)
         else:
             typer.echo(f"stored results of data version {version} as run {run_id}", err=True)
+def _streams(dataset: Path) -> bool:
+    """Stream the premises in chunks? Only GeoParquet premises beyond two chunks' worth."""
+    from netgis.chunked import CHUNK_ROWS, premise_rows
+
+    rows = premise_rows(dataset)
+    return rows is not None and rows > 2 * CHUNK_ROWS
+
+
+@app.command()
+def partition(
+    dataset: DatasetArg,
+    out: Annotated[Path, typer.Option("--out", help="Output directory (a dataset of "
+                                      "GeoParquet layer files).")],
+    partitions: Annotated[int | None, typer.Option(
+        min=1, help="Number of premises partitions (default: about 250,000 premises "
+                    "each).")] = None,
+) -> None:
+    """Write DATASET with its premises Hilbert-ordered in spatial GeoParquet partitions."""
+    from netgis.distributed import partition_dataset
+
+    _echo_json(partition_dataset(dataset, out, partitions=partitions))
 
 
 @app.command()
@@ -555,9 +611,19 @@ class _progress:
 
     STEPS = ("read", "graph", "coverage", "optics", "redundancy", "kpis", "write")
 
+    def __init__(self, timings: bool = False) -> None:
+        self.timings: list[tuple[str, float]] | None = [] if timings else None
+
+    def _timed(self, name: str) -> None:
+        import time
+
+        if self.timings is not None:
+            self.timings.append((name, time.perf_counter()))
+
     def __enter__(self) -> Progress:
+        self._timed("start")
         if not sys.stderr.isatty():
-            return lambda _name: None
+            return self._timed
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -568,6 +634,7 @@ class _progress:
         self._task = self._bar.add_task("read", total=len(self.STEPS))
 
         def step(name: str) -> None:
+            self._timed(name)
             done = self.STEPS.index(name) if name in self.STEPS else 0
             self._bar.update(self._task, description=name, completed=done)
 
@@ -576,6 +643,13 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if hasattr(self, "_bar"):
             self._bar.__exit__(None, None, None)
+        self._timed("end")
+        if self.timings:
+            # the first step runs from the start: reading and validating the dataset
+            marks = [("read", self.timings[0][1]), *self.timings[1:]] \
+                if self.timings[1][0] != "read" else self.timings[1:]
+            for (name, t0), (_, t1) in pairwise(marks):
+                typer.echo(f"timing: {name} {t1 - t0:.3f} s", err=True)
 
 
 @app.command()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -31,11 +32,13 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 from pyproj import CRS
+from scipy.spatial import cKDTree
 
 from netgis.geodesy import (
     WGS84,
     geodesic_distance_m,
     transform_geoms,
+    transformer,
     utm_epsg,
     utm_zone_numbers,
 )
@@ -50,8 +53,20 @@ _ONE_ZONE_DEG = 3.0
 
 def lonlat(geoms: npt.ArrayLike, crs: CRS) -> npt.NDArray[np.float64]:
     """WGS84 lon/lat of point geometries given in ``crs``."""
-    pts = transform_geoms(np.asarray(geoms, dtype=object), CRS(crs), WGS84)
-    return np.asarray(shapely.get_coordinates(pts), dtype=float)
+    arr = np.asarray(geoms, dtype=object)
+    xy = np.asarray(shapely.get_coordinates(arr), dtype=float)
+    if len(xy) != len(arr):  # missing or empty points: transform the geometries themselves
+        return np.asarray(shapely.get_coordinates(transform_geoms(arr, CRS(crs), WGS84)),
+                          dtype=float)
+    return xy_lonlat(xy, crs)
+
+
+def xy_lonlat(xy: npt.NDArray[np.float64], crs: CRS) -> npt.NDArray[np.float64]:
+    """WGS84 lon/lat of coordinates (n x 2) given in ``crs``; no geometry is built."""
+    if CRS(crs) == WGS84:
+        return np.asarray(xy, dtype=float)
+    lon, lat = transformer(crs, WGS84).transform(xy[:, 0], xy[:, 1])
+    return np.column_stack([lon, lat]).astype(float)
 
 
 def working_zones(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> npt.NDArray[
@@ -59,7 +74,8 @@ def working_zones(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) ->
     """EPSG code of the working CRS for each position.
 
     One UTM zone (that of the median position) when its scale error stays
-    below 0.1 % over all positions, else each position's own zone.
+    below 0.1 % over all positions, else each position's own zone. Chunks of
+    positions reach the same choice through :class:`ZoneStats`.
     """
     if lon.size == 0:
         return np.zeros(0, dtype=np.int64)
@@ -71,6 +87,116 @@ def working_zones(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) ->
         return np.full(lon.size, epsg, dtype=np.int64)
     base = 32600 if mid_lat >= 0 else 32700
     return (base + utm_zone_numbers(lon)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class ZonePlan:
+    """The working CRS choice of :func:`working_zones` for a whole set of positions.
+
+    ``epsg`` is the UTM zone of the median position; ``single`` says whether it
+    serves every position (else each position takes its own zone number, in
+    the median's hemisphere). ``home`` is the one zone all positions use, if any.
+    """
+
+    epsg: int
+    single: bool
+    home: int | None
+
+    def zones(self, lon: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        """EPSG code of the working CRS of each position (by its longitude)."""
+        if self.single:
+            return np.full(len(lon), self.epsg, dtype=np.int64)
+        return (self.epsg - self.epsg % 100 + utm_zone_numbers(lon)).astype(np.int64)
+
+
+#: Longitude bins of :class:`ZoneStats`: one per UTM zone, and one for longitude 180 itself.
+_LON_BINS = 61
+
+
+@dataclass(frozen=True)
+class ZoneStats:
+    """What :func:`working_zones` needs to know of positions, in sums that chunks add up.
+
+    The median longitude's zone follows from counts per zone and the least and
+    greatest longitude in each; the median latitude's hemisphere from the count
+    south of the equator and the latitudes nearest to it on both sides; the
+    scale error test from the largest spread about every central meridian. So
+    chunks of premises (or Dask partitions) choose exactly the zones that all
+    premises at once would.
+    """
+
+    n: int
+    lon_count: npt.NDArray[np.int64]
+    lon_min: npt.NDArray[np.float64]
+    lon_max: npt.NDArray[np.float64]
+    south: int
+    south_max: float
+    north_min: float
+    spread: npt.NDArray[np.float64]   #: per UTM zone: max |lon - central| * cos(lat)
+
+    @classmethod
+    def of(cls, lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> ZoneStats:
+        """The statistics of some positions (WGS84)."""
+        lon = np.asarray(lon, dtype=float)
+        lat = np.asarray(lat, dtype=float)
+        b = np.floor((lon + 180.0) / 6.0).astype(np.int64)
+        count = np.bincount(b, minlength=_LON_BINS).astype(np.int64)
+        lo = np.full(_LON_BINS, np.inf)
+        hi = np.full(_LON_BINS, -np.inf)
+        np.minimum.at(lo, b, lon)
+        np.maximum.at(hi, b, lon)
+        south = lat < 0
+        cos = np.cos(np.radians(lat))
+        spread = np.full(60, -np.inf)
+        if lon.size:
+            for z in range(60):
+                central = (z + 1) * 6 - 183
+                spread[z] = float((np.abs(((lon - central + 180) % 360) - 180) * cos).max())
+        return cls(n=int(lon.size), lon_count=count, lon_min=lo, lon_max=hi,
+                   south=int(south.sum()),
+                   south_max=float(lat[south].max()) if south.any() else -np.inf,
+                   north_min=float(lat[~south].min()) if (~south).any() else np.inf,
+                   spread=spread)
+
+    def __add__(self, other: ZoneStats) -> ZoneStats:
+        return ZoneStats(n=self.n + other.n, lon_count=self.lon_count + other.lon_count,
+                         lon_min=np.minimum(self.lon_min, other.lon_min),
+                         lon_max=np.maximum(self.lon_max, other.lon_max),
+                         south=self.south + other.south,
+                         south_max=max(self.south_max, other.south_max),
+                         north_min=min(self.north_min, other.north_min),
+                         spread=np.maximum(self.spread, other.spread))
+
+    def _median_lon(self) -> float:
+        """``np.median`` of all longitudes, from the bins (exactly)."""
+        cum = np.cumsum(self.lon_count)
+        ranks = (self.n // 2,) if self.n % 2 else (self.n // 2 - 1, self.n // 2)
+        bins = [int(np.searchsorted(cum, r, side="right")) for r in ranks]
+        if len(bins) == 1 or bins[0] == bins[1]:
+            # both middle values, and their mean, lie in one bin: any value of it tells the zone
+            return float(self.lon_min[bins[0]])
+        return (float(self.lon_max[bins[0]]) + float(self.lon_min[bins[1]])) / 2
+
+    def _median_lat_north(self) -> bool:
+        """Is ``np.median`` of all latitudes >= 0?"""
+        ranks = (self.n // 2,) if self.n % 2 else (self.n // 2 - 1, self.n // 2)
+        if all(r >= self.south for r in ranks):
+            return True
+        if all(r < self.south for r in ranks):
+            return False
+        return (self.south_max + self.north_min) / 2 >= 0
+
+    def plan(self) -> ZonePlan:
+        """The working zone choice for all positions counted."""
+        if self.n == 0:
+            return ZonePlan(epsg=32631, single=True, home=None)
+        epsg = utm_epsg(self._median_lon(), 0.0 if self._median_lat_north() else -1.0)
+        if float(self.spread[epsg % 100 - 1]) <= _ONE_ZONE_DEG:
+            return ZonePlan(epsg=epsg, single=True, home=epsg)
+        used = np.flatnonzero(self.lon_count)
+        numbers = np.unique(used % 60 + 1)
+        home = epsg - epsg % 100 + int(numbers[0]) if len(numbers) == 1 else None
+        return ZonePlan(epsg=epsg, single=False, home=home)
 
 
 class SpanIndex:
@@ -85,19 +211,116 @@ class SpanIndex:
         self.span_ids = lit_spans["span_id"].to_numpy()[order]
         self.geoms = lit_spans.geometry.to_numpy()[order]
         self.crs = CRS(lit_spans.crs)
-        self._zones: dict[int, tuple[npt.NDArray[np.object_], shapely.STRtree]] = {}
+        self._zones: dict[int, ZoneIndex] = {}
 
     def __len__(self) -> int:
         return len(self.span_ids)
 
-    def in_zone(self, zone: int) -> tuple[npt.NDArray[np.object_], shapely.STRtree]:
-        """Spans projected to UTM ``zone`` (an EPSG code) and their STRtree."""
+    def in_zone(self, zone: int) -> ZoneIndex:
+        """The spans projected to UTM ``zone`` (an EPSG code) and their indexes."""
         if zone not in self._zones:
-            spans_w = transform_geoms(self.geoms, self.crs, CRS.from_epsg(zone))
+            self._zones[zone] = ZoneIndex(transform_geoms(self.geoms, self.crs,
+                                                          CRS.from_epsg(zone)))
+        return self._zones[zone]
+
+
+#: Longest piece of a span segment in the KD-tree of :class:`ZoneIndex`, meters: a piece's
+#: midpoint is at most half of it from any point of the piece.
+PIECE_M = 20.0
+#: Nearest piece midpoints looked at per point before the exact fallback.
+_K = 12
+#: Slack (meters) for the KD-tree's bounds, far above the ~1e-9 m by which numpy's and
+#: GEOS's point-segment distances differ.
+_SLACK_M = 1e-3
+#: Slack (meters) around the tie limit ``TIE_M``: a span this close to it goes to GEOS.
+_TIE_SLACK_M = 1e-7
+
+
+class ZoneIndex:
+    """Projected lit spans with two indexes for exact nearest searches.
+
+    A KD-tree (scipy ``cKDTree``) over the midpoints of short pieces of every
+    span segment finds candidate segments; their exact distances (numpy) give
+    an upper bound of the least distance, and the K-th midpoint distance less
+    half a piece a lower bound for every segment not looked at. When the
+    bounds separate and one span alone lies at the least distance, it is the
+    answer; otherwise (rare: far points, or several spans at one distance
+    such as two spans meeting at a node) the shapely STRtree decides as
+    before, so every answer equals that of ``STRtree.query_nearest`` with the
+    lowest span_id winning ties.
+    """
+
+    def __init__(self, spans_w: npt.NDArray[np.object_]) -> None:
+        self.spans = spans_w
+        coords, owner = shapely.get_coordinates(spans_w, return_index=True)
+        same = owner[1:] == owner[:-1]
+        self.seg_a = np.ascontiguousarray(coords[:-1][same])
+        self.seg_b = np.ascontiguousarray(coords[1:][same])
+        self.seg_span = owner[:-1][same].astype(np.int64)
+        length = np.hypot(*(self.seg_b - self.seg_a).T)
+        pieces = np.maximum(np.ceil(length / PIECE_M), 1).astype(np.int64)
+        self.piece_seg = np.repeat(np.arange(len(length)), pieces)
+        k = np.arange(len(self.piece_seg)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+        t = (k + 0.5) / pieces[self.piece_seg]
+        mid = self.seg_a[self.piece_seg] + (self.seg_b - self.seg_a)[self.piece_seg] * t[:, None]
+        self.half_piece_m = float((length / pieces).max() / 2) if len(length) else 0.0
+        self.kd = cKDTree(mid) if len(mid) else None
+        self._tree: shapely.STRtree | None = None
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        """The STRtree of the spans (built on first use: only the exact fallback needs it)."""
+        if self._tree is None:
             # small nodes make nearest searches over short street spans ~35 % faster
             # than the default capacity of 10 (measured: benchmarks/RESULTS.md)
-            self._zones[zone] = (spans_w, shapely.STRtree(spans_w, node_capacity=4))
-        return self._zones[zone]
+            self._tree = shapely.STRtree(self.spans, node_capacity=4)
+        return self._tree
+
+    def candidates(self, xy: npt.NDArray[np.float64], *, tie_within_m: float
+                   ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        """Winning span per point where the KD-tree settles it, and where it does.
+
+        Settled: the bounds prove that no segment outside the K nearest pieces
+        comes within ``_SLACK_M`` of the least distance; no span lies so close
+        to the tie limit (``TIE_M``) that numpy and GEOS could disagree about
+        it; and the tied spans (those within ``TIE_M``) are one span, or the
+        point can be passed (ties go to the lowest span_id), or they all
+        attach it at one point (two spans meeting at a node).
+        """
+        n = len(xy)
+        best = np.full(n, -1, dtype=np.int64)
+        if self.kd is None or n == 0:
+            return best, np.zeros(n, dtype=bool)
+        k = min(_K, self.kd.n)
+        dk, ik = self.kd.query(xy, k=k)
+        if k == 1:
+            dk, ik = dk[:, None], ik[:, None]
+        seg = self.piece_seg[ik]
+        a = self.seg_a[seg]
+        d = self.seg_b[seg] - a
+        px = xy[:, 0, None] - a[..., 0]
+        py = xy[:, 1, None] - a[..., 1]
+        dd = d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1]
+        t = np.clip((px * d[..., 0] + py * d[..., 1]) / np.where(dd > 0, dd, 1.0), 0.0, 1.0)
+        ax, ay = t * d[..., 0], t * d[..., 1]
+        dist = np.hypot(px - ax, py - ay)
+        least = dist.min(axis=1)
+        settled = (dk[:, -1] - self.half_piece_m > least + _SLACK_M) | (k == self.kd.n)
+        gap = dist - least[:, None]
+        tied = gap <= TIE_M - _TIE_SLACK_M
+        settled &= ~((gap > TIE_M - _TIE_SLACK_M) & (gap <= TIE_M + _TIE_SLACK_M)).any(axis=1)
+        span = self.seg_span[seg]
+        big = np.iinfo(np.int64).max
+        lo = np.where(tied, span, big).min(axis=1)
+        hi = np.where(tied, span, -1).max(axis=1)
+        # the attachment points of the tied candidates, relative to the point
+        ax = np.where(tied, ax - px, np.nan)
+        ay = np.where(tied, ay - py, np.nan)
+        one_point = ((np.nanmax(ax, axis=1) - np.nanmin(ax, axis=1) <= _TIE_SLACK_M)
+                     & (np.nanmax(ay, axis=1) - np.nanmin(ay, axis=1) <= _TIE_SLACK_M))
+        settled &= (lo == hi) | (least <= tie_within_m - _SLACK_M) | one_point
+        best[settled] = lo[settled]
+        return best, settled
 
 
 def zones_near(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64],
@@ -122,6 +345,7 @@ def locate(
     drop_m: float = DEFAULT_DROP_M,
     zones: npt.NDArray[np.int64] | None = None,
     points_lonlat: npt.NDArray[np.float64] | None = None,
+    halo_m: float | None = None,
 ) -> pd.DataFrame:
     """Nearest lit span, attachment point and geodesic distance for each point.
 
@@ -137,6 +361,12 @@ def locate(
         EPSG code of the working CRS per point (default: :func:`working_zones`).
     points_lonlat
         The points' WGS84 lon/lat (n x 2) when the caller already has them.
+    halo_m
+        When given, only the spans within ``halo_m`` (at least the tie limit,
+        just over ``drop_m``) of the points' bounding box are searched first, and
+        points with none of them that near are searched against all spans: the
+        answers stay the same, the work follows the points' extent (a Dask
+        partition of premises).
 
     Returns
     -------
@@ -175,11 +405,16 @@ def locate(
         sel = np.flatnonzero(zones == zone)
         wcrs = CRS.from_epsg(int(zone))
         pts_w = transform_geoms(points.to_numpy()[sel], CRS(points.crs), wcrs)
-        spans_w, tree = index.in_zone(int(zone))
-        idx, xy, frac[sel] = _nearest_in_zone(pts_w, spans_w, tree,
-                                              tie_within_m=drop_m * 1.01 + 1.0)
+        tie_within_m = drop_m * 1.01 + 1.0
+        zone_index = index.in_zone(int(zone))
+        if halo_m is None:
+            idx, xy, frac[sel] = _nearest_in_zone(pts_w, zone_index, tie_within_m=tie_within_m)
+        else:
+            idx, xy, frac[sel] = _nearest_with_halo(pts_w, zone_index,
+                                                    halo_m=max(halo_m, tie_within_m + 1.0),
+                                                    tie_within_m=tie_within_m)
         nearest[sel] = idx
-        attach[sel] = lonlat(np.asarray(shapely.points(xy), dtype=object), wcrs)
+        attach[sel] = xy_lonlat(xy, wcrs)
     dist = geodesic_distance_m(pt_ll[:, 0], pt_ll[:, 1], attach[:, 0], attach[:, 1])
     passed = dist <= drop_m
     ids = index.span_ids[nearest]
@@ -199,8 +434,7 @@ _CHUNK = 65_536
 
 
 def _nearest_in_zone(
-    pts: npt.NDArray[np.object_], spans: npt.NDArray[np.object_], tree: shapely.STRtree, *,
-    tie_within_m: float,
+    pts: npt.NDArray[np.object_], zone: ZoneIndex, *, tie_within_m: float,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Winning span, attachment point (working coords) and its fraction along the span.
 
@@ -215,9 +449,9 @@ def _nearest_in_zone(
     if workers > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(
-                lambda c: _nearest_chunk(c, spans, tree, tie_within_m=tie_within_m), chunks))
+                lambda c: _nearest_chunk(c, zone, tie_within_m=tie_within_m), chunks))
     else:
-        parts = [_nearest_chunk(c, spans, tree, tie_within_m=tie_within_m) for c in chunks]
+        parts = [_nearest_chunk(c, zone, tie_within_m=tie_within_m) for c in chunks]
     idx = np.empty(len(q), dtype=np.int64)
     att = np.empty((len(q), 2))
     frac = np.empty(len(q))
@@ -228,11 +462,68 @@ def _nearest_in_zone(
     return idx, att, frac
 
 
+def _nearest_with_halo(
+    pts: npt.NDArray[np.object_], zone: ZoneIndex, *, halo_m: float, tie_within_m: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """:func:`_nearest_in_zone` over the spans near the points, then all spans for the rest.
+
+    A span within ``halo_m`` of a point meets the points' bounding box grown
+    by ``halo_m``; a point whose nearest span there lies within ``halo_m``
+    therefore has it as its nearest span of all, with every tie (the tie
+    limit is below ``halo_m``). The spans keep their order (span_id), so ties
+    go the same way.
+    """
+    xy_pts = np.asarray(shapely.get_coordinates(pts), dtype=float)
+    x0, y0 = xy_pts.min(axis=0) - halo_m
+    x1, y1 = xy_pts.max(axis=0) + halo_m
+    b = shapely.bounds(zone.spans)
+    near = np.flatnonzero((b[:, 0] <= x1) & (b[:, 2] >= x0) & (b[:, 1] <= y1) & (b[:, 3] >= y0))
+    if len(near) > len(zone.spans) // 2:
+        # points spread over most of the network: its own (cached) index serves them best
+        return _nearest_in_zone(pts, zone, tie_within_m=tie_within_m)
+    idx = np.full(len(pts), -1, dtype=np.int64)
+    att = np.full((len(pts), 2), np.nan)
+    frac = np.full(len(pts), np.nan)
+    far = np.ones(len(pts), dtype=bool)
+    if len(near):
+        sub, att, frac = _nearest_in_zone(pts, ZoneIndex(zone.spans[near]),
+                                          tie_within_m=tie_within_m)
+        idx = near[sub]
+        far = np.hypot(*(att - xy_pts).T) > halo_m
+    if far.any():
+        rest = np.flatnonzero(far)
+        idx[rest], att[rest], frac[rest] = _nearest_in_zone(pts[rest], zone,
+                                                            tie_within_m=tie_within_m)
+    return idx, att, frac
+
+
 def _nearest_chunk(
-    q: npt.NDArray[np.object_], spans: npt.NDArray[np.object_], tree: shapely.STRtree, *,
-    tie_within_m: float,
+    q: npt.NDArray[np.object_], zone: ZoneIndex, *, tie_within_m: float,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Winning span, attachment point and its fraction along the span, for one chunk.
+
+    The KD-tree settles most points (:meth:`ZoneIndex.candidates`); the rest
+    go through the STRtree (:func:`_nearest_exact`).
+    """
+    spans = zone.spans
+    best, settled = zone.candidates(np.asarray(shapely.get_coordinates(q), dtype=float),
+                                    tie_within_m=tie_within_m)
+    rest = np.flatnonzero(~settled)
+    if len(rest):
+        best[rest] = _nearest_exact(q[rest], zone.tree, tie_within_m=tie_within_m)
+    line = shapely.shortest_line(spans[best], q)
+    attach = shapely.get_point(line, 0)
+    xy = np.asarray(shapely.get_coordinates(attach), dtype=float)
+    # only points that can be passed need the fraction (optical loss along the span)
+    near = np.flatnonzero(shapely.length(line) <= tie_within_m)
+    frac = np.full(len(q), np.nan)
+    frac[near] = shapely.line_locate_point(spans[best[near]], attach[near], normalized=True)
+    return best, xy, frac
+
+
+def _nearest_exact(q: npt.NDArray[np.object_], tree: shapely.STRtree, *,
+                   tie_within_m: float) -> npt.NDArray[np.int64]:
+    """Winning span of each point by the STRtree: its nearest, ties to the lowest index.
 
     Ties are resolved for points nearer than ``tie_within_m`` (those that can be
     passed); farther points keep an arbitrary nearest span, which changes
@@ -251,13 +542,7 @@ def _nearest_chunk(
     # rounding can keep the nearest out of the dwithin test: then query_nearest's pick stays
     found = tied != np.iinfo(np.int64).max
     best[near[found]] = tied[found]
-    line = shapely.shortest_line(spans[best], q)
-    attach = shapely.get_point(line, 0)
-    xy = np.asarray(shapely.get_coordinates(attach), dtype=float)
-    # only points that can be passed need the fraction (optical loss along the span)
-    frac = np.full(len(q), np.nan)
-    frac[near] = shapely.line_locate_point(spans[best[near]], attach[near], normalized=True)
-    return best, xy, frac
+    return best
 
 
 def _morton(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.uint64]:

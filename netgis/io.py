@@ -57,6 +57,8 @@ SUFFIX_FORMATS: dict[str, str] = {
 FORMATS = ("gpkg", *DIR_FORMATS)
 #: GDAL driver of each format pyogrio writes (GeoParquet is written by pyarrow).
 OGR_DRIVERS: dict[str, str] = {"gpkg": "GPKG", "geojson": "GeoJSON", "fgb": "FlatGeobuf"}
+#: Formats read through Arrow (typed columns); GeoJSON is read feature by feature.
+_ARROW_FORMATS = frozenset({"gpkg", "fgb"})
 #: Prefix of every temporary netgis writes beside a target.
 TEMP_PREFIX = ".netgis-"
 #: Where Linux shows the process umask (read by :func:`_umask`).
@@ -117,8 +119,14 @@ def _is_sqlite(path: Path) -> bool:
         return False
 
 
-def _layer_file_format(path: Path) -> str | None:
-    """Format of a layer file in a dataset directory (None: not a layer file)."""
+def layer_file_format(path: Path) -> str | None:
+    """Format of a layer file in a dataset directory (None: not a layer file).
+
+    Examples
+    --------
+    >>> layer_file_format(Path("premises.parquet")), layer_file_format(Path("notes.txt"))
+    ('parquet', None)
+    """
     suffix = path.suffix.lower()
     if suffix not in SUFFIX_FORMATS or SUFFIX_FORMATS[suffix] not in DIR_FORMATS:
         return None
@@ -195,7 +203,10 @@ def read_frame(
             frame = gpd.read_parquet(p)
     else:
         with _reading(p, subject, shown):
-            frame = pyogrio.read_dataframe(p, layer=layer, fid_as_index=fid_as_index)
+            # Arrow reads typed formats ~4x faster; GeoJSON properties of mixed JSON types
+            # need GDAL's own (per-feature) conversion, which validation then coerces
+            frame = pyogrio.read_dataframe(p, layer=layer, fid_as_index=fid_as_index,
+                                           use_arrow=detect_format(p) in _ARROW_FORMATS)
     return _as_geoframe(frame)
 
 
@@ -238,7 +249,8 @@ def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
     for name in LAYER_NAMES:
         found = sorted(
             f for f in p.iterdir()
-            if f.is_file() and f.stem.lower() == name and _layer_file_format(f) is not None
+            if f.stem.lower() == name and layer_file_format(f) is not None
+            and (f.is_file() or is_parquet_parts(f))
         )
         if len(found) > 1:
             problems.append(Problem(name, None, None,
@@ -246,7 +258,7 @@ def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
             continue
         if found:
             f = found[0]
-            fmt = _layer_file_format(f)
+            fmt = layer_file_format(f)
             assert fmt is not None
             # an unreadable GeoParquet file is reported under the contract's layer name
             frame = read_frame(f, subject=name) if fmt == "parquet" else read_frame(f)
@@ -256,6 +268,26 @@ def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
     if problems:
         raise DatasetFormatError(problems)
     return layers
+
+
+def is_parquet_parts(path: Path) -> bool:
+    """Is ``path`` a layer stored as a directory of GeoParquet files (``netgis partition``)?"""
+    return path.is_dir() and path.suffix.lower() in (".parquet", ".geoparquet") \
+        and any(path.glob("*.parquet"))
+
+
+def layer_parts(path: str | os.PathLike[str], layer: str) -> list[Path] | None:
+    """The GeoParquet files of ``layer`` when the dataset stores it as a directory of them.
+
+    None when the layer is one file (or the dataset a GeoPackage).
+    """
+    p = Path(path)
+    if not p.is_dir():
+        return None
+    for f in sorted(p.iterdir()):
+        if f.stem.lower() == layer and is_parquet_parts(f):
+            return sorted(f.glob("*.parquet"))
+    return None
 
 
 def _reason(exc: Exception, path: Path) -> str:

@@ -18,7 +18,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypedDict, cast
 
 import geopandas as gpd
@@ -91,35 +91,56 @@ def _pct(num: float, den: float) -> float | None:
 
 _PREMISE_INPUTS = ("units", "passed", "connected", "span_protected", "node_protected",
                    "duct_protected", "in_budget")
+#: The integer sums the premise KPIs follow from; sums of chunks of premises add up.
+PREMISE_SUMS = ("premises_total", "units_total", "premises_passed", "units_passed",
+                "units_connected", "units_span_protected", "units_node_protected",
+                "units_duct_protected", "units_in_budget")
 
 
-def premise_kpis(premises: pd.DataFrame | Mapping[str, npt.NDArray[Any]]) -> dict[str, Any]:
-    """Premise KPIs from units, passed, connected and the three protection flags.
+def premise_sums(premises: pd.DataFrame | Mapping[str, npt.ArrayLike]) -> npt.NDArray[np.int64]:
+    """The :data:`PREMISE_SUMS` of some premises (a frame or a mapping of columns).
 
-    ``premises`` is a frame or a mapping of column name to array.
+    Examples
+    --------
+    >>> prem = {"units": [2, 1], "passed": [True, False], "connected": [True, True],
+    ...     "span_protected": [True, False], "node_protected": [False, False],
+    ...     "duct_protected": [False, False], "in_budget": [True, False]}
+    >>> premise_sums(prem).tolist()
+    [2, 3, 1, 2, 2, 2, 0, 0, 2]
     """
     units = np.asarray(premises["units"], dtype=np.int64)
     passed = np.asarray(premises["passed"], dtype=bool)
-    connected = np.asarray(premises["connected"], dtype=bool)
-    units_total = int(units.sum())
-    units_passed = int(units[passed].sum())
-    units_connected = int(units[passed & connected].sum())
+    flags = [np.asarray(premises[c], dtype=bool) for c in _PREMISE_INPUTS[2:]]
+    return np.asarray([len(units), int(units.sum()), int(passed.sum()), int(units[passed].sum()),
+                       *(int(units[passed & f].sum()) for f in flags)], dtype=np.int64)
+
+
+def premise_kpis_from_sums(sums: npt.ArrayLike) -> dict[str, Any]:
+    """The premise KPIs from :func:`premise_sums` (of all premises in scope, added up)."""
+    v = dict(zip(PREMISE_SUMS, (int(x) for x in np.asarray(sums).tolist()), strict=True))
+    units_total, units_passed = v["units_total"], v["units_passed"]
     out: dict[str, Any] = {
-        "premises_total": len(units),
+        "premises_total": v["premises_total"],
         "units_total": units_total,
-        "premises_passed": int(passed.sum()),
+        "premises_passed": v["premises_passed"],
         "units_passed": units_passed,
         "coverage_pct": _pct(units_passed, units_total),
-        "units_connected": units_connected,
-        "take_rate_pct": _pct(units_connected, units_passed),
+        "units_connected": v["units_connected"],
+        "take_rate_pct": _pct(v["units_connected"], units_passed),
     }
     for flag in ("span_protected", "node_protected", "duct_protected"):
-        mask = passed & np.asarray(premises[flag], dtype=bool)
-        out[f"{flag}_pct"] = _pct(int(units[mask].sum()), units_passed)
-    units_in_budget = int(units[passed & np.asarray(premises["in_budget"], dtype=bool)].sum())
-    out["units_in_budget"] = units_in_budget
-    out["budget_coverage_pct"] = _pct(units_in_budget, units_total)
+        out[f"{flag}_pct"] = _pct(v[f"units_{flag}"], units_passed)
+    out["units_in_budget"] = v["units_in_budget"]
+    out["budget_coverage_pct"] = _pct(v["units_in_budget"], units_total)
     return out
+
+
+def premise_kpis(premises: pd.DataFrame | Mapping[str, npt.ArrayLike]) -> dict[str, Any]:
+    """Premise KPIs from units, passed, connected, the three protection flags and in_budget.
+
+    ``premises`` is a frame or a mapping of column name to array.
+    """
+    return premise_kpis_from_sums(premise_sums(premises))
 
 
 def utilization_pct(spans: pd.DataFrame) -> float | None:
@@ -140,15 +161,15 @@ def _lengths_km(lengths_m: npt.NDArray[np.float64], fibers: npt.NDArray[np.float
     }
 
 
-class _Zone:
-    """In-service lines, their union and the premises, projected once to one UTM zone.
+class _LineZone:
+    """In-service lines and their union, projected once to one UTM zone.
 
     The union of all in-service lines is computed once per zone: its pieces
     give ``route_km`` for the network and, clipped, for every area (exactly
     shared segments count once; no snapping).
     """
 
-    def __init__(self, epsg: int, premises: gpd.GeoDataFrame, in_service: gpd.GeoDataFrame,
+    def __init__(self, epsg: int, in_service: gpd.GeoDataFrame,
                  lengths_m: npt.NDArray[np.float64]) -> None:
         self.crs = CRS.from_epsg(epsg)
         self.lines = transform_geoms(in_service.geometry.to_numpy(), CRS(in_service.crs),
@@ -160,8 +181,6 @@ class _Zone:
             if union is not None else np.empty(0, dtype=object)
         self.piece_tree = shapely.STRtree(self.pieces)
         self.piece_lengths_m = geodesic_lengths_m(self.pieces, crs=self.crs)
-        self.points = transform_geoms(premises.geometry.to_numpy(), CRS(premises.crs), self.crs)
-        self.point_tree = shapely.STRtree(self.points)
 
     def clip(self, tree: shapely.STRtree, geoms: npt.NDArray[np.object_],
              whole_m: npt.NDArray[np.float64], poly: shapely.Geometry
@@ -178,6 +197,49 @@ class _Zone:
             clipped = shapely.intersection(geoms[hit[crossing]], poly)
             inside_m[crossing] = geodesic_lengths_m(clipped, crs=self.crs)
         return hit, inside_m
+
+
+class AreaIndex:
+    """The areas, each reprojected vertex by vertex to the UTM zone of its centroid.
+
+    Premises are rolled up per area chunk by chunk (:meth:`premise_sums`); the
+    sums of the chunks add up to those of all premises.
+    """
+
+    def __init__(self, areas: gpd.GeoDataFrame | None) -> None:
+        self.areas = areas if areas is not None else gpd.GeoDataFrame(geometry=[])
+        n = len(self.areas)
+        self.zones = np.zeros(n, dtype=np.int64)
+        self.polys = np.empty(n, dtype=object)
+        if not n:
+            return
+        area_crs = CRS(self.areas.crs)
+        cxy = shapely.get_coordinates(shapely.centroid(
+            transform_geoms(self.areas.geometry.to_numpy(), area_crs, WGS84)))
+        self.zones = np.asarray([utm_epsg(float(x), float(y)) for x, y in cxy], dtype=np.int64)
+        for zone in np.unique(self.zones):
+            sel = np.flatnonzero(self.zones == zone)
+            self.polys[sel] = transform_geoms(self.areas.geometry.to_numpy()[sel], area_crs,
+                                              CRS.from_epsg(int(zone)))
+        shapely.prepare(self.polys)
+
+    def __len__(self) -> int:
+        return len(self.areas)
+
+    def premise_sums(self, premises: gpd.GeoDataFrame) -> npt.NDArray[np.int64]:
+        """:func:`premise_sums` of the premises each area covers (one row per area)."""
+        out = np.zeros((len(self), len(PREMISE_SUMS)), dtype=np.int64)
+        if not len(self) or not len(premises):
+            return out
+        columns = {c: premises[c].to_numpy() for c in _PREMISE_INPUTS}
+        for zone in np.unique(self.zones):
+            points = transform_geoms(premises.geometry.to_numpy(), CRS(premises.crs),
+                                     CRS.from_epsg(int(zone)))
+            tree = shapely.STRtree(points)
+            for i in np.flatnonzero(self.zones == zone):
+                inside = tree.query(self.polys[i], predicate="covers")
+                out[i] = premise_sums({c: v[inside] for c, v in columns.items()})
+        return out
 
 
 def compute_kpis(
@@ -197,29 +259,71 @@ def compute_kpis(
     ``span_lengths_m`` (geodesic, one per row of ``spans``) and ``home_zone``
     (EPSG code of the data's UTM zone) are computed when not given.
     """
+    index = AreaIndex(areas)
+    lines = line_kpis(spans, index, span_lengths_m=span_lengths_m, home_zone=home_zone)
+    return assemble_kpis(premise_sums(premises), index.premise_sums(premises), lines, index,
+                         spof_spans=spof_spans, spof_nodes=spof_nodes)
+
+
+#: The km KPIs and utilization of the network and of each area (:func:`line_kpis`).
+LineKpis = tuple[dict[str, Any], list[dict[str, Any]]]
+
+
+def line_kpis(spans: gpd.GeoDataFrame, areas: AreaIndex, *,
+              span_lengths_m: npt.ArrayLike | None = None,
+              home_zone: int | None = None) -> LineKpis:
+    """The km KPIs and utilization of the network and of each area (no premise needed).
+
+    Each area is clipped in the UTM zone of its centroid.
+    """
     is_in = (spans["status"] == IN_SERVICE).to_numpy()
     in_service = spans[is_in]
     lengths_m = geodesic_lengths_m(in_service.geometry.to_numpy(), crs=CRS(spans.crs)) \
         if span_lengths_m is None else np.asarray(span_lengths_m, dtype=float)[is_in]
-    zones: dict[int, _Zone] = {}
+    zones: dict[int, _LineZone] = {}
 
-    def zone(epsg: int) -> _Zone:
+    def zone(epsg: int) -> _LineZone:
         if epsg not in zones:
-            zones[epsg] = _Zone(epsg, premises, in_service, lengths_m)
+            zones[epsg] = _LineZone(epsg, in_service, lengths_m)
         return zones[epsg]
 
     home = home_zone or _home_zone(in_service)
-    network = premise_kpis(premises)
     fibers = in_service["fiber_count"].to_numpy(dtype=float, na_value=np.nan)
     route_m = float(zone(home).piece_lengths_m.sum()) if home else 0.0
-    network.update(_lengths_km(lengths_m, fibers, route_m))
+    network: dict[str, Any] = dict(_lengths_km(lengths_m, fibers, route_m))
     network["utilization_pct"] = utilization_pct(in_service)
+    per_area: list[dict[str, Any]] = []
+    for i in range(len(areas)):
+        z = zone(int(areas.zones[i]))
+        poly = areas.polys[i]
+        hit, cable_m = z.clip(z.line_tree, z.lines, z.lengths_m, poly)
+        _, route_in_m = z.clip(z.piece_tree, z.pieces, z.piece_lengths_m, poly)
+        row: dict[str, Any] = dict(_lengths_km(cable_m, fibers[hit], float(route_in_m.sum())))
+        row["utilization_pct"] = utilization_pct(in_service.iloc[hit])
+        per_area.append(row)
+    return network, per_area
+
+
+def assemble_kpis(network_sums: npt.ArrayLike, area_sums: npt.ArrayLike, lines: LineKpis,
+                  areas: AreaIndex, *, spof_spans: int, spof_nodes: int) -> Kpis:
+    """``kpis.json`` from the premise sums (network and per area) and :func:`line_kpis`.
+
+    SPEC asks for area_id order while its reference output keeps the dataset's
+    order (``west`` before ``east``); we follow the reference output.
+    """
+    network = premise_kpis_from_sums(network_sums)
+    network.update(lines[0])
     network["spof_spans"] = int(spof_spans)
     network["spof_nodes"] = int(spof_nodes)
-    return {
-        "network": cast(NetworkKpis, {k: network[k] for k in NETWORK_KPIS}),
-        "areas": area_kpis(premises, in_service, areas, zone=zone, fibers=fibers),
-    }
+    rows: list[AreaKpis] = []
+    sums = np.asarray(area_sums, dtype=np.int64)
+    for i, (_, area) in enumerate(areas.areas.iterrows()):
+        row: dict[str, Any] = {"area_id": area["area_id"], "name": area.get("name")}
+        row.update(premise_kpis_from_sums(sums[i]))
+        row.update(lines[1][i])
+        rows.append(cast(AreaKpis, {"area_id": row["area_id"], "name": row["name"],
+                                    **{k: row[k] for k in AREA_KPIS}}))
+    return {"network": cast(NetworkKpis, {k: network[k] for k in NETWORK_KPIS}), "areas": rows}
 
 
 def _home_zone(lines: gpd.GeoDataFrame) -> int:
@@ -229,35 +333,3 @@ def _home_zone(lines: gpd.GeoDataFrame) -> int:
     ll = shapely.get_coordinates(transform_geoms(lines.geometry.to_numpy(), CRS(lines.crs),
                                                  WGS84))
     return utm_epsg(float(np.median(ll[:, 0])), float(np.median(ll[:, 1])))
-
-
-def area_kpis(premises: gpd.GeoDataFrame, in_service: gpd.GeoDataFrame,
-              areas: gpd.GeoDataFrame, *, zone: Callable[[int], _Zone],
-              fibers: npt.NDArray[np.float64]) -> list[AreaKpis]:
-    """Per-area KPIs in the dataset's area order; no spof keys.
-
-    SPEC asks for area_id order while its reference output keeps the dataset's
-    order (``west`` before ``east``); we follow the reference output. Each area
-    is clipped in the UTM zone of its centroid.
-    """
-    if areas is None or len(areas) == 0:
-        return []
-    area_crs = CRS(areas.crs)
-    cxy = shapely.get_coordinates(shapely.centroid(
-        transform_geoms(areas.geometry.to_numpy(), area_crs, WGS84)))
-    columns = {c: premises[c].to_numpy() for c in _PREMISE_INPUTS}
-    out: list[AreaKpis] = []
-    for (_, area), (x, y) in zip(areas.iterrows(), cxy, strict=True):
-        z = zone(utm_epsg(float(x), float(y)))
-        poly = transform_geoms(np.asarray([area.geometry], dtype=object), area_crs, z.crs)[0]
-        shapely.prepare(poly)
-        inside = np.sort(z.point_tree.query(poly, predicate="covers"))
-        row: dict[str, Any] = {"area_id": area["area_id"], "name": area.get("name")}
-        row.update(premise_kpis({c: v[inside] for c, v in columns.items()}))
-        hit, cable_m = z.clip(z.line_tree, z.lines, z.lengths_m, poly)
-        _, route_m = z.clip(z.piece_tree, z.pieces, z.piece_lengths_m, poly)
-        row.update(_lengths_km(cable_m, fibers[hit], float(route_m.sum())))
-        row["utilization_pct"] = utilization_pct(in_service.iloc[hit])
-        out.append(cast(AreaKpis, {"area_id": row["area_id"], "name": row["name"],
-                                   **{k: row[k] for k in AREA_KPIS}}))
-    return out

@@ -138,6 +138,56 @@ class AnalysisGraph:
         return dict(zip(self.node_ids.tolist(), self.node_vertex.tolist(), strict=True))
 
 
+def analysis_graph_from_gdfs(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame) -> AnalysisGraph:
+    """The analysis graph of SPEC section 2 straight from validated layers, vectorized.
+
+    The same graph as ``analysis_graph(network_from_gdfs(nodes, spans))`` with
+    the edges in the order of ``spans`` rows; no networkx graph is built, which
+    at a million spans saves seconds and a gigabyte.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import LineString, Point
+    >>> nodes = gpd.GeoDataFrame({"node_id": ["C", "A"], "kind": ["core", "cabinet"],
+    ...     "status": ["in_service"] * 2}, geometry=[Point(0, 0), Point(300, 0)], crs=32632)
+    >>> spans = gpd.GeoDataFrame({"span_id": ["s1"], "from_node": ["C"], "to_node": ["A"],
+    ...     "status": ["in_service"]}, geometry=[LineString([(0, 0), (300, 0)])], crs=32632)
+    >>> g = analysis_graph_from_gdfs(nodes, spans)
+    >>> g.n_vertices, g.eu.tolist(), g.ev.tolist()
+    (2, [0], [1])
+    """
+    status = nodes["status"].to_numpy(dtype=object) if "status" in nodes.columns \
+        else np.full(len(nodes), IN_SERVICE, dtype=object)
+    kind = nodes["kind"].to_numpy(dtype=object) if "kind" in nodes.columns \
+        else np.full(len(nodes), None, dtype=object)
+    in_service = status == IN_SERVICE
+    node_ids = nodes["node_id"].to_numpy(dtype=object)[in_service]
+    is_core = np.asarray(kind[in_service] == CORE, dtype=bool)
+    has_core = bool(is_core.any())
+    first = 1 if has_core else 0
+    vertex = np.zeros(len(node_ids), dtype=np.int64)
+    vertex[~is_core] = np.arange(first, first + int((~is_core).sum()))
+    n_vertices = first + int((~is_core).sum())
+    where = pd.Index(node_ids)
+    froms = spans["from_node"].to_numpy(dtype=object)
+    tos = spans["to_node"].to_numpy(dtype=object)
+    at_from, at_to = where.get_indexer(froms), where.get_indexer(tos)
+    span_status = spans["status"].to_numpy(dtype=object) if "status" in spans.columns \
+        else np.full(len(spans), IN_SERVICE, dtype=object)
+    keep = (span_status == IN_SERVICE) & (at_from >= 0) & (at_to >= 0)
+    ducts = spans["duct_id"].to_numpy(dtype=object)[keep] if "duct_id" in spans.columns \
+        else np.full(int(keep.sum()), None, dtype=object)
+    ducts = ducts.copy()
+    ducts[pd.isna(ducts)] = None
+    return AnalysisGraph(
+        node_ids=node_ids, node_vertex=vertex, is_core=is_core, n_vertices=n_vertices,
+        has_core=has_core, edge_span=spans["span_id"].to_numpy(dtype=object)[keep],
+        eu=vertex[at_from[keep]], ev=vertex[at_to[keep]],
+        edge_from=froms[keep], edge_to=tos[keep], edge_duct=ducts,
+    )
+
+
 def analysis_graph(G: nx.MultiGraph[str]) -> AnalysisGraph:
     """Derive the analysis graph of SPEC section 2 from the plant graph ``G``."""
     ids: list[str] = []

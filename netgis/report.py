@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -48,19 +49,37 @@ def _table(frame: pd.DataFrame, columns: tuple[str, ...]) -> pa.Table:
     return pa.table(arrays)
 
 
+def needs_quotes(table: pa.Table) -> bool:
+    """Does any text cell of ``table`` hold a comma, a quote or a line break?"""
+    return any(pc.any(pc.match_substring_regex(table[c], _STRUCTURAL)).as_py()
+               for c in table.column_names if pa.types.is_string(table[c].type))
+
+
 def write_csv(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
     """One CSV with ``columns`` in order; values are quoted only when a cell needs it."""
     table = _table(frame, columns)
-    needs_quotes = any(
-        pc.any(pc.match_substring_regex(table[c], _STRUCTURAL)).as_py()
-        for c in columns if pa.types.is_string(table[c].type)
-    )
+    write_csv_tables([table], columns, path, quote=needs_quotes(table))
+
+
+def write_csv_tables(tables: Iterable[pa.Table], columns: tuple[str, ...], path: Path, *,
+                     quote: bool) -> None:
+    """One CSV from tables (chunks of rows, :func:`result_table`) written one after another.
+
+    ``quote`` is whether any chunk :func:`needs_quotes`: then every text cell is
+    quoted, else none; so the chunks of a file all look as one table would.
+    """
     # "needed" quotes every string; plain output matches the contract's examples exactly
-    style = "needed" if needs_quotes else "none"
+    options = pacsv.WriteOptions(quoting_style="needed" if quote else "none",
+                                 include_header=False)
     with path.open("wb") as fh:
         fh.write((",".join(columns) + "\n").encode())
-        pacsv.write_csv(table, fh, write_options=pacsv.WriteOptions(
-            quoting_style=style, include_header=False))
+        for table in tables:
+            pacsv.write_csv(table, fh, write_options=options)
+
+
+def result_table(frame: pd.DataFrame, columns: tuple[str, ...]) -> pa.Table:
+    """The cells of ``columns`` as the CSVs write them (rounded, typed), as an Arrow table."""
+    return _table(frame, columns)
 
 
 def write_outputs(result: Analysis, out_dir: str | os.PathLike[str]) -> Path:

@@ -115,14 +115,8 @@ def validate_raw(
         if frame.crs is not None:
             if target_crs is None:
                 target_crs = CRS(frame.crs)
-            elif CRS(frame.crs) != target_crs:
-                frame = _reproject(frame, target_crs)
-                labels = _row_labels(frame[layer.id_field])
-                # the layer was fine in its own CRS; the dataset's CRS must hold it too
-                checked = _check_coordinates(name, frame.geometry.to_numpy(), target_crs,
-                                             labels, report, reprojected=True)
-                frame = frame.set_geometry(gpd.GeoSeries(checked, index=frame.index,
-                                                         crs=target_crs), crs=target_crs)
+            else:
+                frame = _to_crs(layer, frame, target_crs, report)
         clean[name] = frame
     if "nodes" in clean and "spans" in clean:
         _check_references(clean["nodes"], clean["spans"], report, snap_tolerance_m)
@@ -137,6 +131,39 @@ def validate_raw(
             areas=areas, warnings=list(report.warnings),
         )
     return report
+
+
+def _to_crs(layer: Layer, frame: gpd.GeoDataFrame, target_crs: CRS,
+            report: ValidationReport) -> gpd.GeoDataFrame:
+    """``frame`` in the dataset's CRS; the layer was fine in its own, the target must hold it."""
+    if CRS(frame.crs) == target_crs:
+        return frame
+    frame = _reproject(frame, target_crs)
+    labels = _row_labels(frame[layer.id_field])
+    checked = _check_coordinates(layer.name, frame.geometry.to_numpy(), target_crs,
+                                 labels, report, reprojected=True)
+    return frame.set_geometry(gpd.GeoSeries(checked, index=frame.index, crs=target_crs),
+                              crs=target_crs)
+
+
+def validate_premise_chunk(raw: RawLayer, *, target_crs: CRS,
+                           areas: gpd.GeoDataFrame | None = None
+                           ) -> tuple[gpd.GeoDataFrame | None, ValidationReport]:
+    """Validate some rows of the premises layer (a chunk, or a Dask partition) on their own.
+
+    The checks of :func:`validate_raw` for these rows: fields, values,
+    geometry, the dataset's CRS ``target_crs`` and the ``areas`` cover.
+    Duplicate ids are found within the chunk only: across chunks the caller
+    compares them. Returns the clean rows (None when they cannot be used) and
+    the report.
+    """
+    report = ValidationReport()
+    frame = _clean_layer(LAYERS["premises"], raw, report)
+    if frame is not None and frame.crs is not None:
+        frame = _to_crs(LAYERS["premises"], frame, target_crs, report)
+        if areas is not None and len(areas):
+            _check_area_cover(frame, areas, report)
+    return frame, report
 
 
 def _reproject(frame: gpd.GeoDataFrame, crs: CRS) -> gpd.GeoDataFrame:

@@ -1,0 +1,354 @@
+"""``netgis analyze`` over chunks of premises: streamed on one machine, or on Dask.
+
+Both engines run the same two passes over the premises, one chunk (a
+GeoParquet row group batch, or a Dask partition) at a time, after the client
+has validated nodes, spans and areas and run the graph analysis once
+(:func:`netgis.analysis.network_stage`):
+
+1. per chunk: validate the premises and return the statistics that fix the
+   working UTM zones (:class:`netgis.coverage.ZoneStats`), hashes of the ids
+   (to find duplicates across chunks) and whether an id needs CSV quotes;
+2. per chunk: locate the premises against the lit spans within a drop_m halo
+   of the chunk (the rest against the whole network), protect and price them,
+   and return their CSV rows and the sums that add up to impacts and KPIs
+   (:func:`netgis.analysis.premise_chunk`).
+
+The client adds the sums up (:func:`netgis.analysis.finish_analysis`) and
+writes the same four files as :func:`netgis.report.write_outputs`, streaming
+premises.csv. Invalid input stops after pass one: nothing is written. Memory
+is bounded by the network plus a chunk (per worker), not by the premises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import shapely
+from pyproj import CRS
+
+from netgis.analysis import (
+    NODE_COLUMNS,
+    PREMISE_COLUMNS,
+    SPAN_COLUMNS,
+    NetworkStage,
+    finish_analysis,
+    network_stage,
+    premise_chunk,
+)
+from netgis.coverage import ZonePlan, ZoneStats, lonlat
+from netgis.dataset import RawLayer
+from netgis.errors import DatasetFormatError, Problem, ValidationError
+from netgis.io import atomic_dir, layer_file_format, layer_parts, read_frame, read_raw
+from netgis.kpis import PREMISE_SUMS, AreaIndex, Kpis
+from netgis.optics import LossBudget
+from netgis.report import needs_quotes, result_table, write_csv, write_csv_tables
+from netgis.schema import DEFAULT_DROP_M, LAYERS
+from netgis.validate import validate_premise_chunk, validate_raw
+
+#: Premises per chunk of the streamed local engine.
+CHUNK_ROWS = 1_000_000
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every chunk task needs (sent to each Dask worker once)."""
+
+    stage: NetworkStage
+    areas: AreaIndex
+    area_frame: gpd.GeoDataFrame
+    crs: CRS
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Pass one's answer for one chunk."""
+
+    errors: list[Problem]
+    warnings: list[Problem]
+    zones: ZoneStats
+    id_hashes: npt.NDArray[np.uint64]
+    quote: bool
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Pass two's answer for one chunk: CSV rows and sums (sparse per edge)."""
+
+    table: pa.Table
+    edges: npt.NDArray[np.int64]
+    edge_premises: npt.NDArray[np.int64]
+    edge_units: npt.NDArray[np.int64]
+    sums: npt.NDArray[np.int64]
+    area_sums: npt.NDArray[np.int64]
+
+
+class Runner(Protocol):
+    """Runs a task on every chunk of premises: in this process, or on a Dask cluster."""
+
+    def share(self, ctx: Context) -> Any:
+        """``ctx`` as tasks receive it (on Dask: scattered to every worker once)."""
+
+    def map(self, fn: Callable[..., Any], *args: Any) -> Iterator[Any]:
+        """``fn(chunk, *args)`` for every chunk, results in chunk order, one at a time."""
+
+
+@dataclass(frozen=True)
+class ChunkedResult:
+    """What an engine did: the KPIs, the warnings of validation and analysis, the chunks."""
+
+    kpis: Kpis
+    warnings: list[Problem]
+    chunks: int
+
+
+# ---- the tasks (plain functions of a chunk: Dask pickles them) ----------------------------
+
+def _raw(part: pd.DataFrame) -> RawLayer:
+    frame = part if isinstance(part, gpd.GeoDataFrame) else gpd.GeoDataFrame(part)
+    if frame.crs is None:
+        frame = frame.set_crs(4326)  # GeoParquet without a CRS is WGS84
+    return RawLayer("premises", frame.reset_index(drop=True), "chunk", "parquet")
+
+
+def _id_hashes(ids: pd.Series) -> npt.NDArray[np.uint64]:
+    return np.asarray(pd.util.hash_array(ids.dropna().to_numpy(dtype=object)), dtype=np.uint64)
+
+
+def check_chunk(part: pd.DataFrame, ctx: Context) -> Checked:
+    """Pass one: validate, zone statistics, id hashes, quoting."""
+    frame, report = validate_premise_chunk(_raw(part), target_crs=ctx.crs,
+                                           areas=ctx.area_frame)
+    if frame is None or report.errors:
+        return Checked(report.errors, report.warnings, ZoneStats.of(np.zeros(0), np.zeros(0)),
+                       np.zeros(0, dtype=np.uint64), False)
+    ll = lonlat(frame.geometry.to_numpy(), CRS(frame.crs))
+    ids = pa.array(frame["premise_id"].to_numpy(dtype=object), type=pa.string())
+    return Checked(report.errors, report.warnings, ZoneStats.of(ll[:, 0], ll[:, 1]),
+                   _id_hashes(frame["premise_id"]), needs_quotes(pa.table({"premise_id": ids})))
+
+
+def ids_with_hashes(part: pd.DataFrame, ctx: Context,
+                    hashes: npt.NDArray[np.uint64]) -> list[str]:
+    """The premise ids of a chunk whose hash is one of ``hashes``."""
+    frame, _ = validate_premise_chunk(_raw(part), target_crs=ctx.crs)
+    assert frame is not None
+    ids = frame["premise_id"].dropna()
+    hit = np.isin(_id_hashes(ids), hashes)
+    return [str(i) for i in ids.to_numpy()[hit]]
+
+
+def analyze_chunk(part: pd.DataFrame, ctx: Context, zones: ZonePlan) -> Rows:
+    """Pass two: the CSV rows and sums of a (valid) chunk."""
+    frame, _ = validate_premise_chunk(_raw(part), target_crs=ctx.crs)
+    assert frame is not None
+    chunk = premise_chunk(ctx.stage, frame, zones=zones, areas=ctx.areas,
+                          halo_m=ctx.stage.drop_m)
+    edges = np.flatnonzero(chunk.edge_premises)
+    return Rows(result_table(chunk.premises, PREMISE_COLUMNS), edges,
+                chunk.edge_premises[edges], chunk.edge_units[edges], chunk.sums,
+                chunk.area_sums)
+
+
+# ---- the client side ------------------------------------------------------------------------
+
+def small_layers(path: Path) -> dict[str, RawLayer]:
+    """Nodes, spans and areas as read, and no premise (they are checked chunk by chunk).
+
+    The premises layer keeps its columns with no row, so that validation sees
+    its schema.
+    """
+    parts = premise_files(path)
+    if parts is None:
+        raw = read_raw(path)
+        premises = raw["premises"]
+        raw["premises"] = RawLayer("premises", premises.frame.iloc[:0], premises.source,
+                                   premises.fmt)
+        return raw
+    raw = {}
+    for f in sorted(path.iterdir()):
+        name, fmt = f.stem.lower(), layer_file_format(f)
+        if name in LAYERS and name != "premises" and f.is_file() and fmt is not None:
+            frame = read_frame(f, subject=name)
+            if frame.crs is None and fmt in ("geojson", "parquet"):
+                frame = frame.set_crs(4326)  # as their standards say (see read_raw)
+            raw[name] = RawLayer(name, frame, str(f), fmt)
+    # one row tells the schema; an empty file is cheap to read whole
+    first = next(read_parquet_chunks(parts[:1], rows=1), None)
+    if first is None:
+        first = read_frame(parts[0], subject="premises")
+    raw["premises"] = RawLayer("premises", first.iloc[:0], str(parts[0]), "parquet")
+    return raw
+
+
+def premise_files(path: str | os.PathLike[str]) -> list[Path] | None:
+    """The GeoParquet file(s) of the premises layer of a dataset directory, else None."""
+    p = Path(path)
+    parts = layer_parts(p, "premises")
+    if parts is not None or not p.is_dir():
+        return parts
+    single = [f for f in p.iterdir() if f.is_file() and f.stem.lower() == "premises"
+              and f.suffix.lower() in (".parquet", ".geoparquet")]
+    return single or None
+
+
+def premise_rows(path: str | os.PathLike[str]) -> int | None:
+    """How many premises a dataset directory holds in GeoParquet (None: not GeoParquet).
+
+    Examples
+    --------
+    >>> premise_rows("tests/examples/ring_spur/dataset.gpkg") is None
+    True
+    """
+    files = premise_files(path)
+    if files is None:
+        return None
+    try:
+        return int(sum(pq.ParquetFile(f).metadata.num_rows for f in files))
+    except (pa.ArrowException, OSError):
+        return None  # not readable as Parquet: reading the dataset reports it properly
+
+
+def read_parquet_chunks(files: list[Path], *, rows: int) -> Iterator[gpd.GeoDataFrame]:
+    """GeoParquet files as GeoDataFrames of at most ``rows`` rows, read one at a time."""
+    for f in files:
+        try:
+            pf = pq.ParquetFile(f)
+            geo = json.loads(pf.schema_arrow.metadata[b"geo"])
+        except Exception as exc:  # pyarrow raises several classes for unreadable files
+            raise DatasetFormatError([Problem("premises", None, None,
+                                              f"cannot read {f.name} as GeoParquet: {exc}")]) \
+                from exc
+        column = geo["primary_column"]
+        meta = geo["columns"][column]
+        crs = CRS.from_json_dict(meta["crs"]) if meta.get("crs") is not None else None
+        if "crs" not in meta:
+            crs = CRS.from_epsg(4326)  # GeoParquet: a missing crs is OGC:CRS84
+        for batch in pf.iter_batches(batch_size=rows):
+            frame = batch.to_pandas()
+            geoms = shapely.from_wkb(frame.pop(column).to_numpy())
+            yield gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
+
+
+class LocalRunner:
+    """Chunks of a GeoParquet premises layer, read and processed one at a time here."""
+
+    def __init__(self, files: list[Path], rows: int = CHUNK_ROWS) -> None:
+        self.files = files
+        self.rows = rows
+
+    def share(self, ctx: Context) -> Any:
+        return ctx
+
+    def map(self, fn: Callable[..., Any], *args: Any) -> Iterator[Any]:
+        for part in read_parquet_chunks(self.files, rows=self.rows):
+            yield fn(part, *args)
+
+
+def analyze_chunked(path: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                    drop_m: float = DEFAULT_DROP_M, budget: LossBudget | None = None,
+                    runner: Runner | None = None, chunk_rows: int = CHUNK_ROWS,
+                    progress: Progress | None = None) -> ChunkedResult:
+    """``netgis analyze`` with the premises in chunks: the same four files in ``out``.
+
+    ``runner`` runs the chunk tasks (default: :class:`LocalRunner` over the
+    dataset's GeoParquet premises, ``chunk_rows`` at a time). Raises
+    ValidationError (nothing written) for invalid input.
+    """
+    step = progress or (lambda _name: None)
+    p = Path(path)
+    step("read")
+    base = validate_raw(small_layers(p))
+    ds = base.dataset_or_raise()
+    stage = network_stage(ds.nodes, ds.spans, drop_m=drop_m, budget=budget, progress=step)
+    areas = AreaIndex(ds.areas)
+    if runner is None:
+        files = premise_files(p)
+        if files is None:
+            raise DatasetFormatError([Problem("premises", None, None, "streaming needs the "
+                                              "premises as GeoParquet")])
+        runner = LocalRunner(files, chunk_rows)
+    ctx = runner.share(Context(stage, areas, ds.areas, ds.crs))
+    step("validate")
+    checked: list[Checked] = list(runner.map(check_chunk, ctx))
+    errors = list(base.errors) + [e for c in checked for e in c.errors]
+    warnings = list(base.warnings) + [w for c in checked for w in c.warnings]
+    errors += _duplicates(runner, ctx, checked)
+    if errors:
+        raise ValidationError(errors, warnings)
+    stats = ZoneStats.of(np.zeros(0), np.zeros(0))
+    for c in checked:
+        stats = stats + c.zones
+    plan = stats.plan()
+    step("coverage")
+    kpis = _write(runner.map(analyze_chunk, ctx, plan), out, stage=stage, areas=areas,
+                  nodes=ds.nodes, spans=ds.spans, quote=any(c.quote for c in checked),
+                  home=plan.home, step=step)
+    return ChunkedResult(kpis, warnings + list(stage.warnings), len(checked))
+
+
+def _duplicates(runner: Runner, ctx: Any, checked: list[Checked]) -> list[Problem]:
+    """Ids that occur in two or more chunks (within one, pass one reported them)."""
+    every = np.concatenate([c.id_hashes for c in checked]) if checked \
+        else np.zeros(0, dtype=np.uint64)
+    uniq, counts = np.unique(every, return_counts=True)
+    repeated = uniq[counts > 1]
+    if not len(repeated):
+        return []
+    chunks_of: dict[str, int] = {}
+    for ids in runner.map(ids_with_hashes, ctx, repeated):
+        for i in set(ids):
+            chunks_of[i] = chunks_of.get(i, 0) + 1
+    return [Problem("premises", i, "premise_id", "duplicate id")
+            for i in sorted(chunks_of) if chunks_of[i] > 1]
+
+
+def _write(rows: Iterator[Rows], out: str | os.PathLike[str], *, stage: NetworkStage,
+           areas: AreaIndex, nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, quote: bool,
+           home: int | None, step: Progress) -> Kpis:
+    """Stream premises.csv from the chunks' rows, add their sums up, write the other files."""
+    g = stage.graph
+    edge_p = np.zeros(g.n_edges, dtype=np.int64)
+    edge_u = np.zeros(g.n_edges, dtype=np.int64)
+    sums = np.zeros(len(PREMISE_SUMS), dtype=np.int64)
+    area_sums = np.zeros((len(areas), len(PREMISE_SUMS)), dtype=np.int64)
+
+    def tables() -> Iterator[pa.Table]:
+        nonlocal sums, area_sums
+        for r in rows:
+            np.add.at(edge_p, r.edges, r.edge_premises)
+            np.add.at(edge_u, r.edges, r.edge_units)
+            sums = sums + r.sums
+            area_sums = area_sums + r.area_sums
+            yield r.table
+
+    lit_ids = pa.array(spans.loc[stage.span_lit, "span_id"].to_numpy(dtype=object),
+                       type=pa.string())
+    with atomic_dir(out, merge=True) as tmp:
+        # served_span_id holds lit span ids: when none needs quotes, the ids decide alone
+        if quote or not needs_quotes(pa.table({"span_id": lit_ids})):
+            write_csv_tables(tables(), PREMISE_COLUMNS, tmp / "premises.csv", quote=quote)
+        else:
+            held = list(tables())
+            write_csv_tables(held, PREMISE_COLUMNS, tmp / "premises.csv",
+                             quote=any(needs_quotes(t) for t in held))
+        step("kpis")
+        result = finish_analysis(stage, nodes, spans, areas, edge_premises=edge_p,
+                                 edge_units=edge_u, sums=sums, area_sums=area_sums,
+                                 home_zone=home)
+        write_csv(result.spans, SPAN_COLUMNS, tmp / "spans.csv")
+        write_csv(result.nodes, NODE_COLUMNS, tmp / "nodes.csv")
+        (tmp / "kpis.json").write_text(json.dumps(result.kpis, indent=1, allow_nan=False) + "\n")
+    return result.kpis
