@@ -37,8 +37,10 @@ lint: venv
 	$(BIN)/ruff check netgis api maps tests benchmarks
 	$(BIN)/mypy
 
+# three pytest workers (pytest-xdist): the suite waits on servers, browsers and
+# subprocesses much of the time, so even on 2 cores this about halves its wall time
 test: venv postgres lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3 --dist worksteal
 
 bench: venv postgres
 	$(PY) -m benchmarks.run
