@@ -38,9 +38,10 @@ lint: venv
 	$(BIN)/mypy
 
 # three pytest workers (pytest-xdist): the suite waits on servers, browsers and
-# subprocesses much of the time, so even on 2 cores this about halves its wall time
+# subprocesses much of the time, so even on 2 cores this about halves its wall time.
+# Tests spread one by one; a module marked xdist_group keeps its costly fixture on one worker.
 test: venv postgres lint
-	$(BIN)/pytest -n 3 --dist worksteal
+	$(BIN)/pytest -n 3 --dist loadgroup
 
 bench: venv postgres
 	$(PY) -m benchmarks.run

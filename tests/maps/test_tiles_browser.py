@@ -31,7 +31,8 @@ from netgis.storage import Repository
 from tests.api.helpers import LiveServer, make_settings
 from tests.maps.test_browser import Loaded, assert_clean, load
 
-pytestmark = pytest.mark.browser
+# one worker builds the 200 k city once for the whole module (pytest -n 3 --dist loadgroup)
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("tiles-browser-city")]
 
 #: Premises of the city (see the module's docstring).
 N_PREMISES = int(os.environ.get("NETGIS_TILES_BROWSER_PREMISES", "200000"))

@@ -187,7 +187,7 @@ def test_audit_migration_goes_both_ways(
         backend: str, new_engine: Callable[[str], sqlalchemy.Engine]) -> None:
     engine = new_engine(backend)
     migrate.upgrade(engine, "0003")
-    migrate.upgrade(engine)
+    migrate.upgrade(engine, "0004")
     assert migrate.current_revision(engine) == "0004"
     repo = Repository(engine)
     repo.load_dataset(chain_dataset(2))
