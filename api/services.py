@@ -355,10 +355,7 @@ class MapPage:
 
     def matches(self, if_none_match: str | None) -> bool:
         """Whether an ``If-None-Match`` header names this page (a 304 then)."""
-        if not if_none_match:
-            return False
-        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-        return "*" in tags or self.etag in tags
+        return etag_matches(if_none_match, self.etag)
 
 
 class PageCache:
@@ -441,8 +438,6 @@ class TileCache:
 
 def tile_etag(key: AnalysisKey, address: TileAddress) -> str:
     """The strong ETag of a tile: its address and the analysis (data version, parameters)."""
-    import hashlib
-
     text = repr((key, address.layer, address.z, address.x, address.y))
     return '"' + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] + '"'
 
