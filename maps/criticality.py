@@ -230,11 +230,20 @@ def criticality_map(
 
     crit = worst(s, "cut_units", "span_id", shown)
     other = s[~s.index.isin(crit.index)]
-    if not other.empty:
+    safe_style = {"color": SAFE_COLOR, "weight": 1.5, "opacity": 0.7,
+                  "className": "netgis-span-safe"}
+    if len(other) > max_features and opts.vector_tiles:
+        # every span from the server's tiles (the worst are drawn again above them), each
+        # with its own popup, instead of one merged line without any
+        group = base.feature_group(m, f"Other spans ({len(other)}, vector tiles)")
+        base.vector_tile_layer(m, opts, group, "spans", "span_id",
+                               [base.TileClass(safe_style, items[0])], CRIT_SPAN_POPUP)
+        notes.append(f"{len(other)} other spans > {max_features}: drawn from vector tiles")
+    elif not other.empty:
         group = base.feature_group(m, f"Other spans ({len(other)})")
         base.span_layer(group, other, merge=len(other) > max_features, label="other spans",
                         name="other", css_class="netgis-span-safe",
-                        style={"color": SAFE_COLOR, "weight": 1.5, "opacity": 0.7},
+                        style={k: v for k, v in safe_style.items() if k != "className"},
                         popup=CRIT_SPAN_POPUP)
     n_spof = int((_impacts(s, "cut_units") > 0).sum())
     if not crit.empty:

@@ -19,6 +19,7 @@ from maps import (
     inline_html,
     static_dir,
 )
+from maps._base import VectorTileLayer
 from netgis.analysis import Analysis, scenario
 from netgis.errors import ConfigError, NotFoundError, ValidationError
 from tests.maps.helpers import (
@@ -123,6 +124,21 @@ def test_criticality_caps_spof_layers(city: Analysis) -> None:
     assert sorted((p["cut_units"] for p in spof), reverse=True) == worst
     # every other span (critical ones beyond the cap too) is the grey line, merged
     assert properties(m, "netgis-span-safe")[0]["features"] == len(city.spans) - 3
+
+
+def test_criticality_draws_other_spans_from_vector_tiles_above_the_cap(city: Analysis) -> None:
+    tiles = "/tiles/{layer}/{z}/{x}/{y}.mvt"
+    m = criticality_map(city.spans, city.nodes, max_features=3, vector_tiles=tiles)
+    # the worst three still drawn as GeoJSON, the rest from the spans tiles (not merged)
+    assert len(properties(m, "netgis-span-spof")) == 3
+    assert "netgis-span-safe" not in features_by_class(m)
+    grids = [e for e in walk(m) if isinstance(e, VectorTileLayer)]
+    assert [(g.layer, g.id_field) for g in grids] == [("spans", "span_id")]
+    assert grids[0].url == tiles.replace("{layer}", "spans")
+    assert [r["style"]["className"] for r in grids[0].rules] == ["netgis-span-safe"]
+    # the legend says so (its text is escaped into the page's script)
+    page = m.get_root().render()
+    assert f"{len(city.spans) - 3} other spans \\u0026gt; 3: drawn from vector tiles" in page
 
 
 def test_gaps_hexagons_sum_to_unpassed_units(city: Analysis) -> None:
