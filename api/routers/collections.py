@@ -66,6 +66,7 @@ from api.routers.common import (
 from netgis.errors import ParameterError, Problem, ValidationError
 from netgis.schema import LAYER_NAMES, LAYERS, Layer
 from netgis.storage.filters import GEOMETRY, parse_filter
+from netgis.storage.models import INT_MAX, INT_MIN
 from netgis.storage.repository import LayerExtent
 
 if TYPE_CHECKING:
@@ -208,13 +209,15 @@ def _filter_dependency(layer: Layer) -> Any:
             return cast(Any, Literal.__getitem__(field.enum)) | None
         return int | None if field.type == "int" else str | None
 
+    def query(field: Any) -> Any:
+        description = f"Only {layer.name} whose {field.name} is this value (exactly)."
+        if field.type == "int":  # the stored range: a value beyond it is a 400, not a 5xx
+            return Query(None, ge=INT_MIN, le=INT_MAX, description=description)
+        return Query(None, description=description)
+
     filters.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
-        inspect.Parameter(
-            f.name, inspect.Parameter.KEYWORD_ONLY,
-            default=Query(None, description=f"Only {layer.name} whose {f.name} is this value "
-                                            "(exactly)."),
-            annotation=annotation(f),
-        )
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=query(f),
+                          annotation=annotation(f))
         for f in _filter_fields(layer)
     ])
     return filters
@@ -312,7 +315,7 @@ def _add_layer(layer: Layer) -> None:
     title = name.capitalize()
     props = properties_model(layer)
     feature = feature_model(layer, props, f"{title}Feature")
-    page = collection_model(feature, f"{title}FeatureCollection")
+    page = collection_model(feature, f"{title}FeatureCollection", counted=False)
     item_path = f"/collections/{name}/items/{{featureId}}"
 
     @router.get(f"/collections/{name}", response_model=Collection,

@@ -48,6 +48,7 @@ from netgis.dataset import Dataset, empty_layer
 from netgis.errors import (
     ConflictError,
     NotFoundError,
+    ParameterError,
     PreconditionFailed,
     Problem,
     StorageError,
@@ -69,6 +70,8 @@ from netgis.storage.models import (
     ANALYSIS_RUNS,
     AUDIT_LOG,
     DATA_VERSION_KEY,
+    INT_MAX,
+    INT_MIN,
     KPI_SNAPSHOTS,
     LAYER_TABLES,
     LOAD_ORDER,
@@ -998,10 +1001,15 @@ def _coerce_filter(layer: str, key: str, value: str) -> int | bool | str:
     text = str(value).strip()
     if kind == "int":
         try:
-            return int(text)
+            number = int(text)
         except ValueError:
             raise ValidationError([Problem(layer, None, key,
                                            f"not an integer: {value!r}")]) from None
+        if not INT_MIN <= number <= INT_MAX:
+            raise ParameterError([Problem("query", None, key,
+                                          f"out of range: {INT_MIN} to {INT_MAX}")],
+                                 f"{key} {number} is out of range ({INT_MIN} to {INT_MAX})")
+        return number
     if kind == "bool":
         if text.lower() in _TRUE:
             return True

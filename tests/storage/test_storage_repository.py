@@ -13,7 +13,7 @@ import pytest
 import shapely
 
 from netgis.dataset import Dataset
-from netgis.errors import ConflictError, NotFoundError, ValidationError
+from netgis.errors import ConflictError, NotFoundError, ParameterError, ValidationError
 from netgis.io import read_dataset
 from netgis.storage import Repository, migrate
 from tests.helpers import EXAMPLES_DIR
@@ -156,6 +156,8 @@ def test_query_items_bbox_filters_paging(repo: Repository) -> None:
         repo.query_items("premises", filters={"colour": "red"})
     with pytest.raises(ValidationError):
         repo.query_items("premises", filters={"units": "many"})
+    with pytest.raises(ParameterError, match="out of range"):
+        repo.query_items("premises", filters={"units": str(2**63)})
     with pytest.raises(ValidationError):
         repo.query_items("premises", bbox=(10.0, 50.0, 9.0, 51.0))
     with pytest.raises(NotFoundError):
