@@ -106,15 +106,21 @@ def feature_model(layer: Layer, props: type[BaseModel], name: str) -> type[BaseM
     )
 
 
-def collection_model(feature: type[BaseModel], name: str, paged: bool = True) -> type[BaseModel]:
-    """A GeoJSON FeatureCollection model of ``feature`` items (OGC API paging members)."""
+def collection_model(feature: type[BaseModel], name: str, paged: bool = True,
+                     counted: bool = True) -> type[BaseModel]:
+    """A GeoJSON FeatureCollection model of ``feature`` items (OGC API paging members).
+
+    ``counted=False``: ``numberMatched`` is optional (keyset pages leave it out).
+    """
     fields: dict[str, Any] = {
         "type": (_FEATURE_COLLECTION, ...),
         "features": (list[feature], ...),  # type: ignore[valid-type]
         "links": (list[Link], Field(default_factory=list)),
     }
     if paged:
-        fields["numberMatched"] = (int, ...)
+        fields["numberMatched"] = (int, ...) if counted else (int | None, Field(
+            default=None, description="How many features match in all: on the first page "
+                                      "and on offset pages, not on cursor pages."))
         fields["numberReturned"] = (int, ...)
         fields["timeStamp"] = (str, ...)
     return create_model(name, **fields)

@@ -6,11 +6,13 @@ FastAPI checks their types and bounds (a bad value is a 400 problem, see
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from collections import Counter
 from collections.abc import Sequence
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
 
 from fastapi import Depends, Query, Request
 from fastapi.routing import APIRoute
@@ -29,6 +31,11 @@ BboxParam = Annotated[
           "is accepted and its heights ignored.",
           examples=["-0.2,51.4,0.1,51.6"]),
 ]
+CursorParam = Annotated[str | None, Query(
+    max_length=4096,
+    description="Where the page starts, as the `next` and `prev` links of a page give it: "
+                "an opaque token (keyset paging on the id, so a deep page costs what the "
+                "first does). Not with `offset`.")]
 DropParam = Annotated[float | None, Query(
     gt=0, le=100_000, description="Maximum drop length in meters (default: the server's).")]
 
@@ -86,6 +93,58 @@ def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
     if minx > maxx:
         raise bad("minx > maxx (boxes across the antimeridian are not supported)")
     return minx, miny, maxx, maxy
+
+
+class Cursor(NamedTuple):
+    """A keyset position: the page holds the features after (or before) ``key``, by id."""
+
+    direction: Literal["after", "before"]
+    key: str
+
+
+_DIRECTIONS = {"after": "a", "before": "b"}
+_MARKS: dict[str, Literal["after", "before"]] = {"a": "after", "b": "before"}
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    """The opaque ``cursor`` query value of a keyset position (base64url, no padding).
+
+    Examples
+    --------
+    >>> token = encode_cursor(Cursor("after", "p/17"))
+    >>> token, parse_cursor(token)
+    ('YTpwLzE3', Cursor(direction='after', key='p/17'))
+    """
+    raw = f"{_DIRECTIONS[cursor.direction]}:{cursor.key}".encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def parse_cursor(token: str | None) -> Cursor | None:
+    """The keyset position of a ``cursor`` query value, or a :class:`ParameterError` naming
+    ``cursor`` for anything that is not one this server wrote.
+
+    Examples
+    --------
+    >>> parse_cursor("not a cursor")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    netgis.errors.ParameterError: invalid cursor: not a cursor of this server's paging links ...
+    """
+    if token is None:
+        return None
+    reason = ("not a cursor of this server's paging links (take the next or prev link of a "
+              "page as it is)")
+    try:
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
+        mark, _, key = raw.decode("utf-8").partition(":")
+    except (binascii.Error, ValueError):
+        mark, key = "", ""
+    direction = _MARKS.get(mark)
+    # one spelling per position (no padding, no stray bits), and no NUL (no id holds one)
+    if direction is None or "\x00" in key or encode_cursor(Cursor(direction, key)) != token:
+        raise ParameterError([Problem("query", None, "cursor", reason)],
+                             f"invalid cursor: {reason}")
+    return Cursor(direction, key)
 
 
 #: Per route (by ``id(route)``; routes live as long as the app): each query parameter it

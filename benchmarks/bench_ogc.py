@@ -7,9 +7,10 @@ A generated city of 200 k premises is loaded into SpatiaLite and into PostGIS;
 - ``ogrinfo -so OAPIF:URL premises`` (count and extent; target under 5 s),
 - ``ogr2ogr -oo PAGE_SIZE=<the document's maximum>`` of every premise to a
   GeoPackage (target under 15 s; the copy's feature count is checked),
-- one items page of the maximum size at offsets 0, 100,000 and 190,000, and
-  a ``/collections`` request right after a load (the extent aggregate) and
-  again (cached).
+- one items page of the maximum size at offsets 0, 100,000 and 190,000, the
+  same pages by ``cursor`` (keyset paging, what the ``next`` links carry and
+  GDAL follows), and a ``/collections`` request right after a load (the
+  extent aggregate) and again (cached).
 
 Run it through the shared lock: ``flock /tmp/netgis-heavy.lock python -m benchmarks.bench_ogc``.
 ``NETGIS_BENCH_OGC_PREMISES`` changes the size, ``NETGIS_BENCH_OGC_DBS=spatialite`` skips
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -33,12 +35,14 @@ from pathlib import Path
 import httpx
 import sqlalchemy
 
+from api.params import Cursor, encode_cursor
 from benchmarks._record import record
 
 N_PREMISES = int(os.environ.get("NETGIS_BENCH_OGC_PREMISES", "200000"))
 DATABASES = os.environ.get("NETGIS_BENCH_OGC_DBS", "spatialite,postgis").split(",")
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-OFFSETS = (0, 100_000, 190_000)
+#: Page depths measured: the start, the middle, the last page (0, 100,000, 190,000 at 200 k).
+OFFSETS = (0, N_PREMISES // 2, N_PREMISES - N_PREMISES // 20)
 
 
 def _free_port() -> int:
@@ -62,7 +66,7 @@ def _postgis_database() -> Iterator[str]:
 
 
 @contextmanager
-def _server(url: str) -> Iterator[str]:
+def _server(url: str) -> Iterator[tuple[str, int]]:
     port = _free_port()
     env = {**os.environ, "NETGIS_DATABASE_URL": url}
     proc = subprocess.Popen([sys.executable, "-m", "netgis.cli", "serve", "--port", str(port)],
@@ -79,7 +83,7 @@ def _server(url: str) -> Iterator[str]:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("netgis serve did not start")
             time.sleep(0.2)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -94,9 +98,21 @@ def _timed(cmd: list[str]) -> tuple[float, str]:
     return elapsed, done.stdout
 
 
+def _children_cpu_s() -> float:
+    """CPU time (user + system) of this process's finished children."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _process_cpu_s(pid: int) -> float:
+    """CPU time (user + system) used so far by the running process ``pid`` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _measure(url: str, tmp: Path) -> dict[str, object]:
     out: dict[str, object] = {}
-    with _server(url) as base, httpx.Client(base_url=base, timeout=600) as client:
+    with _server(url) as (base, pid), httpx.Client(base_url=base, timeout=600) as client:
         t0 = time.perf_counter()
         assert client.get("/collections").status_code == 200
         out["collections_first_s"] = time.perf_counter() - t0
@@ -114,15 +130,33 @@ def _measure(url: str, tmp: Path) -> dict[str, object]:
                            params={"limit": maximum, "offset": offset})
             r.raise_for_status()
             out[f"page_at_{offset}_s"] = time.perf_counter() - t0
+            # the same page by keyset: the cursor a next link would carry (after the id
+            # before the page), as GDAL follows them
+            before = client.get("/collections/premises/items",
+                                params={"limit": 1, "offset": offset - 1}) if offset else None
+            params: dict[str, object] = {"limit": maximum}
+            if before is not None:
+                last = before.json()["features"][0]["id"]
+                params["cursor"] = encode_cursor(Cursor("after", last))
+            t0 = time.perf_counter()
+            r = client.get("/collections/premises/items", params=params)
+            r.raise_for_status()
+            out[f"cursor_at_{offset}_s"] = time.perf_counter() - t0
+            assert [f["id"] for f in r.json()["features"]] == [
+                f["id"] for f in client.get("/collections/premises/items", params={
+                    "limit": maximum, "offset": offset}).json()["features"]]
         ogrinfo_s, info = _timed(["ogrinfo", "-so", f"OAPIF:{base}", "premises"])
         out["ogrinfo_s"] = ogrinfo_s
         count = re.search(r"Feature Count: (\d+)", info)
         out["ogrinfo_count"] = int(count.group(1)) if count else None
         out["ogrinfo_has_extent"] = "Extent: (" in info
         target = tmp / f"copy-{time.monotonic_ns()}.gpkg"
+        gdal_cpu, server_cpu = _children_cpu_s(), _process_cpu_s(pid)
         ogr2ogr_s, _ = _timed(["ogr2ogr", "-f", "GPKG", str(target), f"OAPIF:{base}",
                                "premises", "-oo", f"PAGE_SIZE={maximum}"])
         out["ogr2ogr_s"] = ogr2ogr_s
+        out["ogr2ogr_gdal_cpu_s"] = _children_cpu_s() - gdal_cpu
+        out["ogr2ogr_server_cpu_s"] = _process_cpu_s(pid) - server_cpu
         _, copied = _timed(["ogrinfo", "-so", str(target), "premises"])
         found = re.search(r"Feature Count: (\d+)", copied)
         out["ogr2ogr_count"] = int(found.group(1)) if found else None
@@ -137,6 +171,7 @@ def main() -> None:
         raise SystemExit("gdal-bin is missing: run scripts/install-system.sh")
     version = subprocess.run(["ogrinfo", "--version"], capture_output=True, text=True,
                              check=True).stdout.strip()
+    load_before = os.getloadavg()
     dataset = generate_city(premises=N_PREMISES, seed=1)
     results: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="netgis-bench-ogc-") as tmp_name:
@@ -167,10 +202,17 @@ def main() -> None:
     row("feature count ogrinfo reports", "ogrinfo_count", "{}")
     row("extent in the ogrinfo summary", "ogrinfo_has_extent", "{}")
     row("`ogr2ogr -oo PAGE_SIZE=max` of every premise (s; target < 15)", "ogr2ogr_s")
+    row("CPU time of ogr2ogr in that copy (GDAL reading pages, writing the GeoPackage) (s)",
+        "ogr2ogr_gdal_cpu_s")
+    row("CPU time of `netgis serve` in that copy (PostgreSQL's own not counted) (s)",
+        "ogr2ogr_server_cpu_s")
     row("premises in the copy", "ogr2ogr_count", "{}")
     row("page size (the document's maximum of limit)", "page_max", "{}")
     for offset in OFFSETS:
         row(f"one page of the maximum size at offset {offset:,} (s)", f"page_at_{offset}_s")
+    for offset in OFFSETS:
+        row(f"the same page by cursor (keyset; what `next` links carry) at {offset:,} (s)",
+            f"cursor_at_{offset}_s")
     row("/collections after a load (extent aggregate) (s)", "collections_first_s", "{:.3f}")
     row("/collections again (cached per data version) (s)", "collections_cached_s", "{:.3f}")
     row("loading the city into the database (s)", "load_s")
@@ -179,11 +221,15 @@ def main() -> None:
 
 `python -m benchmarks.bench_ogc` (through `flock /tmp/netgis-heavy.lock`): a generated city
 of {N_PREMISES:,} premises (`generate_city(seed=1)`), `netgis serve` with default settings,
-{version}, over loopback. Load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}
-(2 cores, shared with other jobs).
+{version}, over loopback. Load average (1 / 5 / 15 min) at the start: {_load(load_before)},
+at the end: {_load(load)} (2 cores, shared with other jobs).
 
 {chr(10).join(rows)}
 """)
+
+
+def _load(load: tuple[float, float, float]) -> str:
+    return " / ".join(f"{v:.1f}" for v in load)
 
 
 @contextmanager

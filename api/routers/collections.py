@@ -43,11 +43,19 @@ from api.geojson import (
     properties_model,
 )
 from api.html import HTML_RESPONSE, page_url, render, wants_html
-from api.params import BboxParam, FormatParam, parse_bbox
+from api.params import (
+    BboxParam,
+    Cursor,
+    CursorParam,
+    FormatParam,
+    parse_bbox,
+    parse_cursor,
+)
 from api.routers.common import (
     GEOJSON,
     GeoJSONResponse,
     body_of,
+    cursor_links,
     fit,
     json_body,
     paging_links,
@@ -58,6 +66,7 @@ from api.routers.common import (
 from netgis.errors import ParameterError, Problem, ValidationError
 from netgis.schema import LAYER_NAMES, LAYERS, Layer
 from netgis.storage.filters import GEOMETRY, parse_filter
+from netgis.storage.models import INT_MAX, INT_MIN
 from netgis.storage.repository import LayerExtent
 
 if TYPE_CHECKING:
@@ -200,13 +209,15 @@ def _filter_dependency(layer: Layer) -> Any:
             return cast(Any, Literal.__getitem__(field.enum)) | None
         return int | None if field.type == "int" else str | None
 
+    def query(field: Any) -> Any:
+        description = f"Only {layer.name} whose {field.name} is this value (exactly)."
+        if field.type == "int":  # the stored range: a value beyond it is a 400, not a 5xx
+            return Query(None, ge=INT_MIN, le=INT_MAX, description=description)
+        return Query(None, description=description)
+
     filters.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
-        inspect.Parameter(
-            f.name, inspect.Parameter.KEYWORD_ONLY,
-            default=Query(None, description=f"Only {layer.name} whose {f.name} is this value "
-                                            "(exactly)."),
-            annotation=annotation(f),
-        )
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=query(f),
+                          annotation=annotation(f))
         for f in _filter_fields(layer)
     ])
     return filters
@@ -304,7 +315,7 @@ def _add_layer(layer: Layer) -> None:
     title = name.capitalize()
     props = properties_model(layer)
     feature = feature_model(layer, props, f"{title}Feature")
-    page = collection_model(feature, f"{title}FeatureCollection")
+    page = collection_model(feature, f"{title}FeatureCollection", counted=False)
     item_path = f"/collections/{name}/items/{{featureId}}"
 
     @router.get(f"/collections/{name}", response_model=Collection,
@@ -349,45 +360,90 @@ def _add_layer(layer: Layer) -> None:
         limit: Annotated[int | None, Query(ge=1, description=(
             "Items per page (the document gives the default and the maximum; a larger "
             "value is a 400)."))] = None,
-        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description=(
+            "Items to skip (the `next` links page by `cursor` instead, which costs the same "
+            "at any depth)."))] = 0,
+        cursor: CursorParam = None,
         filter_: FilterParam = None,
         filter_lang: FilterLangParam = None,
         filter_crs: FilterCrsParam = None,
         f: FormatParam = None,
     ) -> Response:
         """One page of features, optionally within a WGS84 ``bbox``, with property filters and
-        a CQL2 ``filter`` (all must hold)."""
+        a CQL2 ``filter`` (all must hold).
+
+        Pages follow each other by id: without ``offset``, the ``next`` and ``prev`` links
+        carry a ``cursor`` (the last or first id of the page), and the next page is read from
+        the id index on (keyset paging).
+        """
         if limit is not None and limit > settings.max_limit:
             raise ParameterError(
                 [Problem("query", None, "limit", f"at most {settings.max_limit}")],
                 f"limit {limit} is above this server's maximum of {settings.max_limit}")
+        position = parse_cursor(cursor)
+        if position is not None and offset:
+            raise ParameterError(
+                [Problem("query", None, "cursor", "not with offset")],
+                "cursor and offset both say where the page starts: give one of them")
         box = parse_bbox(bbox)
         cql2 = None if filter_ is None else parse_filter(filter_, filter_lang)
         size = limit or settings.default_limit
         query: dict[str, Any] = {"bbox": box, "filters": filters or None, "cql2": cql2,
                                  "limit": size, "offset": offset}
+        if not offset:
+            # keyset: one row more than the page tells whether there is a page beyond it
+            query["limit"] = size + 1
+            if position is not None:
+                query[position.direction] = position.key
         items_url = url_for(request, f"/collections/{name}/items")
 
-        def page_links(returned: int, matched: int) -> list[dict[str, Any]]:
-            links = paging_links(request, offset, size, returned, matched)
+        def page_of(rows: Any) -> tuple[Any, list[dict[str, Any]] | None]:
+            """A keyset page's rows (a list or a frame) and its next/prev links (None for an
+            offset page)."""
+            if offset:
+                return rows, None
+            beyond = len(rows) > size
+            if position is not None and position.direction == "before":
+                # the extra row is the lowest id: there is a page before this one
+                rows = _rows(rows, slice(1, None) if beyond else slice(None))
+                more_before, more_after = beyond, True
+            else:
+                rows = _rows(rows, slice(size))
+                more_before, more_after = position is not None, beyond
+            ids = _row_ids(rows, layer)
+            cursors: list[tuple[str, Cursor]] = []
+            if ids and more_after:
+                cursors.append(("next", Cursor("after", ids[-1])))
+            if ids and more_before:
+                cursors.append(("prev", Cursor("before", ids[0])))
+            return rows, cursor_links(request, size, cursors)
+
+        def page_links(returned: int, matched: int,
+                       keyset: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+            links = (paging_links(request, offset, size, returned, matched) if keyset is None
+                     else [{"href": str(request.url), "rel": "self", "type": GEOJSON}, *keyset])
             links.append({"href": url_for(request, f"/collections/{name}"),
                           "rel": "collection", "type": "application/json"})
             return links
 
         if not wants_html(request, f):
             # the database writes each feature's geometry and properties as JSON, the page is
-            # joined as text
-            # (api.geojson.features_json): no geometry object nor dict per feature, since
-            # pages of 10,000 are the whole of a bulk copy's time
-            rows, count = repo.query_items_json(name, **query)
-            tail = json.dumps({"numberMatched": int(count), "numberReturned": len(rows),
+            # joined as text (api.geojson.features_json): no geometry object nor dict per
+            # feature, since pages of 10,000 are the whole of a bulk copy's time.
+            # numberMatched (optional in OGC API - Features) is on the first page and offset
+            # pages: a cursor page reads only the next rows of the id index, no count of all
+            found, count = repo.query_items_json(name, **query, count=position is None)
+            rows, keyset = page_of(found)
+            counts = {} if count is None else {"numberMatched": int(count)}
+            tail = json.dumps({**counts, "numberReturned": len(rows),
                                "timeStamp": timestamp(),
-                               "links": page_links(len(rows), int(count))})[1:]
+                               "links": page_links(len(rows), count or 0, keyset)})[1:]
             body = ('{"type":"FeatureCollection","features":'
                     f"{features_json(rows, items_url)},{tail}")
             return Response(body, media_type=GEOJSON)
-        frame, matched = repo.query_items(name, **query)
-        links = page_links(len(frame), int(matched))
+        found_frame, matched = repo.query_items(name, **query)
+        frame, keyset = page_of(found_frame)
+        links = page_links(len(frame), int(matched), keyset)
         features = frame_to_features(frame, layer, _columns(layer), item_href=items_url)
         labels = {"prev": "« previous page", "next": "next page »"}
         paging = [(link["rel"], labels[link["rel"]], page_url(link["href"]))
@@ -397,7 +453,9 @@ def _add_layer(layer: Layer) -> None:
                       crumbs=_crumbs(request, ("Collections", "/collections"),
                                      (title, f"/collections/{name}")),
                       layer=name, features=features, columns=_columns(layer),
-                      matched=int(matched), returned=len(features), offset=offset,
+                      matched=int(matched), returned=len(features),
+                      # where a cursor page starts is not known (it is not counted)
+                      offset=None if position is not None else offset,
                       paging=paging, geojson_url=page_url(str(request.url), "json"))
 
     @router.get(item_path, response_model=feature, response_class=GeoJSONResponse,
@@ -500,6 +558,18 @@ def _add_layer(layer: Layer) -> None:
         """Delete one feature (409 if other features still refer to it)."""
         repo.delete_item(name, featureId, actor=writer.name)
         return Response(status_code=204)
+
+
+def _rows(rows: Any, part: slice) -> Any:
+    """``part`` of a page's rows: a list of rows or a frame."""
+    return rows[part] if isinstance(rows, list) else rows.iloc[part]
+
+
+def _row_ids(rows: Any, layer: Layer) -> list[str]:
+    """The ids of a page's rows, in order: ``(id, ...)`` tuples or a frame."""
+    if isinstance(rows, list):
+        return [str(row[0]) for row in rows]
+    return [str(v) for v in rows[layer.id_field].tolist()]
 
 
 async def _feature_or_collection(request: Request) -> list[FeatureIn]:

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from api.errors import ApiError
+from api.params import Cursor, encode_cursor
 from netgis.errors import NetgisError, Problem
 
 GEOJSON = "application/geo+json"
@@ -56,6 +57,17 @@ def paging_links(request: Request, offset: int, limit: int, returned: int,
     if offset > 0:
         links.append(page("prev", max(0, offset - limit)))
     return links
+
+
+def cursor_links(request: Request, limit: int,
+                 cursors: Sequence[tuple[str, Cursor]]) -> list[dict[str, Any]]:
+    """The ``next`` / ``prev`` links of a keyset page: this request's URL with each cursor
+    (and ``limit``) in place of its own cursor and offset."""
+    base = request.url.remove_query_params(["cursor", "offset"])
+    return [{"href": str(base.include_query_params(cursor=encode_cursor(position),
+                                                   limit=limit)),
+             "rel": rel, "type": GEOJSON}
+            for rel, position in cursors]
 
 
 async def json_body(request: Request) -> Any:

@@ -47,6 +47,7 @@ from sqlalchemy import func as sql_func
 from netgis.errors import ParameterError, Problem
 from netgis.schema import LAYERS
 from netgis.storage import dialects
+from netgis.storage.models import INT_MAX, INT_MIN
 
 FilterLang = Literal["cql2-text", "cql2-json"]
 FILTER_LANGS: tuple[FilterLang, ...] = ("cql2-text", "cql2-json")
@@ -315,6 +316,9 @@ class _Translator(Evaluator):  # type: ignore[misc]
         if isinstance(node, bool):
             return _Operand("bool", literal=node, is_literal=True)
         if isinstance(node, int):
+            if not INT_MIN <= node <= INT_MAX:
+                # no stored integer is that large (and no database would take it as one)
+                raise _bad(f"the integer {node} is out of range ({INT_MIN} to {INT_MAX})")
             return _Operand("int", literal=node, is_literal=True)
         if isinstance(node, float):
             return _Operand("float", literal=node, is_literal=True)

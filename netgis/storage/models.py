@@ -38,6 +38,9 @@ from netgis.schema import LAYERS, RESULT_FIELDS
 
 #: SRID of every stored geometry.
 SRID = 4326
+#: The range of the contract's integer fields as stored (SQL INTEGER: 32 bits on PostgreSQL):
+#: a filter value outside it is a 400, never a database error.
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 # Explicit constraint names keep both dialects and the migrations in step.
 NAMING = {

@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import geopandas as gpd
 import numpy as np
@@ -48,6 +48,7 @@ from netgis.dataset import Dataset, empty_layer
 from netgis.errors import (
     ConflictError,
     NotFoundError,
+    ParameterError,
     PreconditionFailed,
     Problem,
     StorageError,
@@ -69,6 +70,8 @@ from netgis.storage.models import (
     ANALYSIS_RUNS,
     AUDIT_LOG,
     DATA_VERSION_KEY,
+    INT_MAX,
+    INT_MIN,
     KPI_SNAPSHOTS,
     LAYER_TABLES,
     LOAD_ORDER,
@@ -311,6 +314,8 @@ class Repository:
         cql2: ParsedFilter | None = None,
         limit: int = 10,
         offset: int = 0,
+        after: str | None = None,
+        before: str | None = None,
     ) -> tuple[gpd.GeoDataFrame, int]:
         """One page of ``layer``, ordered by id, and how many features match in all.
 
@@ -327,6 +332,16 @@ class Repository:
             (a :class:`ParameterError` if it does not fit the layer).
         limit, offset
             The page.
+        after, before
+            Keyset paging (instead of ``offset``): the first ``limit`` features
+            whose id sorts after ``after``, or the last ``limit`` whose id sorts
+            before ``before`` (still in ascending order), found on the id index
+            however deep the page is. At most one of the three.
+
+        Notes
+        -----
+        The page and the count are read in one snapshot: the count is exactly
+        that of the data the page comes from.
 
         Examples
         --------
@@ -336,8 +351,9 @@ class Repository:
         0
         """
         page, matched = self._query_page(layer, bbox=bbox, filters=filters, cql2=cql2,
-                                         limit=limit, offset=offset, as_json=False)
-        return page, matched
+                                         limit=limit, offset=offset, after=after,
+                                         before=before, as_json=False)
+        return page, cast(int, matched)  # counted: count=True
 
     def query_items_json(
         self,
@@ -348,12 +364,17 @@ class Repository:
         cql2: ParsedFilter | None = None,
         limit: int = 10,
         offset: int = 0,
-    ) -> tuple[list[tuple[str, str | None, str]], int]:
+        after: str | None = None,
+        before: str | None = None,
+        count: bool = True,
+    ) -> tuple[list[tuple[str, str | None, str]], int | None]:
         """:meth:`query_items` as JSON text written by the database, for serving pages.
 
         Each row is ``(id, geometry, properties)``: the id, the GeoJSON
         geometry object (15 decimals) and the JSON object of the layer's fields
         in contract order, as text; no geometry object nor dict is built.
+        ``count=False`` skips counting the matches (None instead): a keyset page
+        then costs only its rows.
 
         Examples
         --------
@@ -365,17 +386,26 @@ class Repository:
         ('p_end', '{"type":"Point","coordinates":', 6)
         >>> rows[0][2]  # doctest: +ELLIPSIS
         '{"premise_id":"p_end","units":1,"kind":"residential","connected":false,...'
+        >>> [r[0] for r in repo.query_items_json("premises", limit=2, after="p_end")[0]]
+        ['p_far', 'p_north100']
+        >>> [r[0] for r in repo.query_items_json("premises", limit=2, before="p_north100")[0]]
+        ['p_end', 'p_far']
         """
-        return self._query_page(layer, bbox=bbox, filters=filters, cql2=cql2,
-                                limit=limit, offset=offset, as_json=True)
+        return self._query_page(layer, bbox=bbox, filters=filters, cql2=cql2, limit=limit,
+                                offset=offset, after=after, before=before, as_json=True,
+                                count=count)
 
     def _query_page(self, layer: str, *, bbox: tuple[float, float, float, float] | None,
                     filters: Mapping[str, str] | None, cql2: ParsedFilter | None, limit: int,
-                    offset: int, as_json: bool) -> tuple[Any, int]:
+                    offset: int, after: str | None, before: str | None,
+                    as_json: bool, count: bool = True) -> tuple[Any, int | None]:
         table = _table(layer)
         if limit < 0 or offset < 0:
             raise ValidationError([Problem(layer, None, "limit" if limit < 0 else "offset",
                                            "must be >= 0")])
+        if sum((bool(offset), after is not None, before is not None)) > 1:
+            raise ValidationError([Problem(layer, None, "offset",
+                                           "offset, after and before exclude each other")])
         conditions: list[Any] = []
         for key, value in (filters or {}).items():
             coerced = _coerce_filter(layer, key, value)
@@ -385,24 +415,39 @@ class Repository:
         if cql2 is not None:
             conditions.append(filter_condition(cql2, layer, table, self.engine.dialect))
         id_col = table.c[LAYERS[layer].id_field]
+        # keyset: the page is the next (or, before, the previous) rows of the id index
+        page_where = list(conditions)
+        order: Any = id_col
+        if after is not None:
+            page_where.append(id_col > after)
+        elif before is not None:
+            page_where.append(id_col < before)
+            order = id_col.desc()
         # the count and the page from one snapshot, so numberMatched fits the page
         with _storage_errors(), begin_read(self.engine) as conn:
-            matched = int(conn.execute(
-                select(func.count()).select_from(table).where(*conditions)).scalar_one())
+            matched = int(conn.execute(select(func.count()).select_from(table).where(
+                *conditions)).scalar_one()) if count else None
             if as_json:
                 dialect = conn.dialect
                 fields = [(f.name, f.type) for f in LAYERS[layer].fields]
-                # the page's ids first (the id index alone), then their JSON: PostgreSQL
-                # would compute the JSON of every row an OFFSET skips as well
-                ids = select(id_col.label("page_id")).where(*conditions).order_by(
-                    id_col).limit(limit)
-                page_ids = (ids.offset(offset) if offset else ids).subquery()
-                stmt = select(id_col, dialects.as_geojson(dialect, table.c.geometry),
-                              dialects.properties_json(dialect, table, fields)).join(
-                    page_ids, page_ids.c.page_id == id_col).order_by(id_col)
-                return [tuple(r) for r in conn.execute(stmt).all()], matched
-            page = self._select_frame(conn, layer, where=conditions, order_by=id_col,
+                columns = (id_col, dialects.as_geojson(dialect, table.c.geometry),
+                           dialects.properties_json(dialect, table, fields))
+                if offset:
+                    # the page's ids first (the id index alone), then their JSON: PostgreSQL
+                    # would compute the JSON of every row an OFFSET skips as well
+                    page_ids = select(id_col.label("page_id")).where(*conditions).order_by(
+                        id_col).limit(limit).offset(offset).subquery()
+                    stmt = select(*columns).join(
+                        page_ids, page_ids.c.page_id == id_col).order_by(id_col)
+                else:
+                    # one scan of the id index from the key on, stopping after limit rows
+                    stmt = select(*columns).where(*page_where).order_by(order).limit(limit)
+                rows = [tuple(r) for r in conn.execute(stmt).all()]
+                return (rows[::-1] if before is not None else rows), matched
+            page = self._select_frame(conn, layer, where=page_where, order_by=order,
                                       limit=limit, offset=offset)
+        if before is not None:
+            page = page.iloc[::-1].reset_index(drop=True)
         return page, matched
 
     def vector_tile(self, address: TileAddress,
@@ -956,10 +1001,15 @@ def _coerce_filter(layer: str, key: str, value: str) -> int | bool | str:
     text = str(value).strip()
     if kind == "int":
         try:
-            return int(text)
+            number = int(text)
         except ValueError:
             raise ValidationError([Problem(layer, None, key,
                                            f"not an integer: {value!r}")]) from None
+        if not INT_MIN <= number <= INT_MAX:
+            raise ParameterError([Problem("query", None, key,
+                                          f"out of range: {INT_MIN} to {INT_MAX}")],
+                                 f"{key} {number} is out of range ({INT_MIN} to {INT_MAX})")
+        return number
     if kind == "bool":
         if text.lower() in _TRUE:
             return True

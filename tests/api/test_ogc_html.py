@@ -12,6 +12,7 @@ renders the reference, both from the vendored assets.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,26 @@ def test_paging_links_of_the_html_items_page_stay_html(live: LiveServer) -> None
     nxt = _get(live, "/collections/premises/items", None, f="html", offset="4", limit="4")
     assert "3 of 7 premises, from number 5" in nxt.text
     assert 'rel="prev"' in nxt.text and 'rel="next"' not in nxt.text
+
+
+def _link(page: str, rel: str) -> str | None:
+    found = re.search(rf'<a rel="{rel}" href="([^"]+)"', page)
+    return None if found is None else html.unescape(found.group(1))
+
+
+def test_cursor_links_of_the_html_items_page_stay_html(live: LiveServer) -> None:
+    first = _get(live, "/collections/premises/items", None, f="html", limit="4")
+    assert "4 of 7 premises, from number 1" in first.text and _link(first.text, "prev") is None
+    nxt = _link(first.text, "next")
+    assert nxt is not None and "cursor=" in nxt and "f=html" in nxt
+    second = httpx.get(nxt, timeout=30)
+    # a cursor page is not counted from the start: no "from number"
+    assert "3 of 7 premises." in second.text and _link(second.text, "next") is None
+    prev = _link(second.text, "prev")
+    assert prev is not None and "f=html" in prev
+    again = httpx.get(prev, timeout=30)
+    rows = re.compile(r'href="[^"]*/collections/premises/items/([^"?/]+)\?f=html"')
+    assert rows.findall(again.text) == rows.findall(first.text) != []
 
 
 # ------------------------------------------------------------------------ browser

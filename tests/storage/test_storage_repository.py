@@ -13,7 +13,7 @@ import pytest
 import shapely
 
 from netgis.dataset import Dataset
-from netgis.errors import ConflictError, NotFoundError, ValidationError
+from netgis.errors import ConflictError, NotFoundError, ParameterError, ValidationError
 from netgis.io import read_dataset
 from netgis.storage import Repository, migrate
 from tests.helpers import EXAMPLES_DIR
@@ -156,10 +156,51 @@ def test_query_items_bbox_filters_paging(repo: Repository) -> None:
         repo.query_items("premises", filters={"colour": "red"})
     with pytest.raises(ValidationError):
         repo.query_items("premises", filters={"units": "many"})
+    with pytest.raises(ParameterError, match="out of range"):
+        repo.query_items("premises", filters={"units": str(2**63)})
     with pytest.raises(ValidationError):
         repo.query_items("premises", bbox=(10.0, 50.0, 9.0, 51.0))
     with pytest.raises(NotFoundError):
         repo.query_items("ducts")
+
+
+def test_query_items_keyset_pages(repo: Repository) -> None:
+    data = chain_dataset(300, premises_per_span=2)
+    repo.load_dataset(data)
+    premises = data.premises
+    bbox = (8.6205, 50.1005, 8.6555, 50.1025)
+    x, y = premises.geometry.x, premises.geometry.y
+    inside = (x >= bbox[0]) & (x <= bbox[2]) & (y >= bbox[1]) & (y <= bbox[3])
+    want = sorted(premises.loc[inside, "premise_id"])
+    assert len(want) > 20
+    # forward from the start: each page is the next rows after the last id read
+    got: list[str] = []
+    after: str | None = None
+    while True:
+        page, matched = repo.query_items("premises", bbox=bbox, limit=7, after=after)
+        rows, unmatched = repo.query_items_json("premises", bbox=bbox, limit=7, after=after,
+                                                count=False)
+        assert matched == len(want) and unmatched is None
+        assert [r[0] for r in rows] == list(page["premise_id"])
+        if page.empty:
+            break
+        got.extend(page["premise_id"])
+        after = got[-1]
+    assert got == want  # every match once, in id order
+    # backward from past the end: the same ids, each page still in ascending order
+    back: list[str] = []
+    before: str | None = want[-1] + "~"
+    while before is not None:
+        page, _ = repo.query_items("premises", bbox=bbox, limit=7, before=before)
+        rows, _ = repo.query_items_json("premises", bbox=bbox, limit=7, before=before)
+        assert [r[0] for r in rows] == list(page["premise_id"]) == sorted(page["premise_id"])
+        back = list(page["premise_id"]) + back
+        before = back[0] if not page.empty else None
+    assert back == want
+    with pytest.raises(ValidationError):
+        repo.query_items("premises", after="p1", offset=3)
+    with pytest.raises(ValidationError):
+        repo.query_items_json("premises", after="p1", before="p9")
 
 
 def _one(frame: gpd.GeoDataFrame, **changes: Any) -> gpd.GeoDataFrame:
