@@ -236,7 +236,25 @@ _SLACK_M = 1e-3
 _TIE_SLACK_M = 1e-7
 
 
-class ZoneIndex:
+class SpanSegments:
+    """The segments of some lines (in one CRS), in order: what numpy searches through.
+
+    Segment ``k`` runs from ``seg_a[k]`` to ``seg_b[k]`` on line ``seg_span[k]``;
+    the segments of line ``s`` are ``seg_first[s]`` to ``seg_first[s] + seg_count[s] - 1``.
+    """
+
+    def __init__(self, lines: npt.NDArray[np.object_]) -> None:
+        self.spans = lines
+        coords, owner = shapely.get_coordinates(lines, return_index=True)
+        same = owner[1:] == owner[:-1]
+        self.seg_a = np.ascontiguousarray(coords[:-1][same])
+        self.seg_b = np.ascontiguousarray(coords[1:][same])
+        self.seg_span = owner[:-1][same].astype(np.int64)
+        self.seg_count = np.bincount(self.seg_span, minlength=len(lines)).astype(np.int64)
+        self.seg_first = np.cumsum(self.seg_count) - self.seg_count
+
+
+class ZoneIndex(SpanSegments):
     """Projected lit spans with two indexes for exact nearest searches.
 
     A KD-tree (scipy ``cKDTree``) over the midpoints of short pieces of every
@@ -251,12 +269,7 @@ class ZoneIndex:
     """
 
     def __init__(self, spans_w: npt.NDArray[np.object_]) -> None:
-        self.spans = spans_w
-        coords, owner = shapely.get_coordinates(spans_w, return_index=True)
-        same = owner[1:] == owner[:-1]
-        self.seg_a = np.ascontiguousarray(coords[:-1][same])
-        self.seg_b = np.ascontiguousarray(coords[1:][same])
-        self.seg_span = owner[:-1][same].astype(np.int64)
+        super().__init__(spans_w)
         length = np.hypot(*(self.seg_b - self.seg_a).T)
         pieces = np.maximum(np.ceil(length / PIECE_M), 1).astype(np.int64)
         self.piece_seg = np.repeat(np.arange(len(length)), pieces)
@@ -442,16 +455,18 @@ def _nearest_in_zone(
     cache-friendly, about 2x faster) and cut into contiguous chunks that run on
     a thread per core: shapely releases the GIL inside GEOS.
     """
-    sort = np.argsort(_morton(shapely.get_coordinates(pts)), kind="stable")
-    q = pts[sort]
-    chunks = [q[a:a + _CHUNK] for a in range(0, len(q), _CHUNK)]
+    _numpy_is_geos()  # checked once, before the threads
+    xy = np.asarray(shapely.get_coordinates(pts), dtype=float)
+    sort = np.argsort(_morton(xy), kind="stable")
+    q, xy = pts[sort], xy[sort]
+    chunks = [(q[a:a + _CHUNK], xy[a:a + _CHUNK]) for a in range(0, len(q), _CHUNK)]
     workers = min(len(chunks), os.cpu_count() or 1)
     if workers > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(
-                lambda c: _nearest_chunk(c, zone, tie_within_m=tie_within_m), chunks))
+                lambda c: _nearest_chunk(c[0], c[1], zone, tie_within_m=tie_within_m), chunks))
     else:
-        parts = [_nearest_chunk(c, zone, tie_within_m=tie_within_m) for c in chunks]
+        parts = [_nearest_chunk(q, xy, zone, tie_within_m=tie_within_m) for q, xy in chunks]
     idx = np.empty(len(q), dtype=np.int64)
     att = np.empty((len(q), 2))
     frac = np.empty(len(q))
@@ -498,27 +513,164 @@ def _nearest_with_halo(
 
 
 def _nearest_chunk(
-    q: npt.NDArray[np.object_], zone: ZoneIndex, *, tie_within_m: float,
+    q: npt.NDArray[np.object_], xy: npt.NDArray[np.float64], zone: ZoneIndex, *,
+    tie_within_m: float,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Winning span, attachment point and its fraction along the span, for one chunk.
 
-    The KD-tree settles most points (:meth:`ZoneIndex.candidates`); the rest
-    go through the STRtree (:func:`_nearest_exact`).
+    ``xy`` are the coordinates of the points ``q``. The KD-tree settles most
+    points (:meth:`ZoneIndex.candidates`); the rest go through the STRtree
+    (:func:`_nearest_exact`). The attachment point and its fraction are GEOS's
+    (``shortest_line``, ``line_locate_point``), computed by
+    :func:`nearest_on_spans` from the segments where numpy reproduces GEOS.
     """
-    spans = zone.spans
-    best, settled = zone.candidates(np.asarray(shapely.get_coordinates(q), dtype=float),
-                                    tie_within_m=tie_within_m)
+    best, settled = zone.candidates(xy, tie_within_m=tie_within_m)
     rest = np.flatnonzero(~settled)
     if len(rest):
         best[rest] = _nearest_exact(q[rest], zone.tree, tie_within_m=tie_within_m)
+    if _numpy_is_geos():
+        att, frac = nearest_on_spans(zone, xy, best, frac_within_m=tie_within_m)
+        return best, att, frac
+    spans = zone.spans
     line = shapely.shortest_line(spans[best], q)
     attach = shapely.get_point(line, 0)
-    xy = np.asarray(shapely.get_coordinates(attach), dtype=float)
+    att = np.asarray(shapely.get_coordinates(attach), dtype=float)
     # only points that can be passed need the fraction (optical loss along the span)
     near = np.flatnonzero(shapely.length(line) <= tie_within_m)
     frac = np.full(len(q), np.nan)
     frac[near] = shapely.line_locate_point(spans[best[near]], attach[near], normalized=True)
-    return best, xy, frac
+    return best, att, frac
+
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _point_segment_distance(px: FloatArray, py: FloatArray, ax: FloatArray, ay: FloatArray,
+                            bx: FloatArray, by: FloatArray) -> FloatArray:
+    """Distance from p to segment ab, operation for operation as GEOS's
+    ``Distance::pointToSegment`` (so bit for bit the same double)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dx, dy = bx - ax, by - ay
+        len2 = dx * dx + dy * dy
+        r = ((px - ax) * dx + (py - ay) * dy) / len2
+        s = ((ay - py) * dx - (ax - px) * dy) / len2
+        to_a = np.sqrt((px - ax) * (px - ax) + (py - ay) * (py - ay))
+        to_b = np.sqrt((px - bx) * (px - bx) + (py - by) * (py - by))
+        inner = np.abs(s) * np.sqrt(len2)
+    out: FloatArray = np.where((ax == bx) & (ay == by) | (r <= 0.0), to_a,
+                               np.where(r >= 1.0, to_b, inner))
+    return out
+
+
+def _projection_factor(px: FloatArray, py: FloatArray, ax: FloatArray, ay: FloatArray,
+                       bx: FloatArray, by: FloatArray) -> FloatArray:
+    """GEOS's ``LineSegment::projectionFactor`` of p on segment ab."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dx, dy = bx - ax, by - ay
+        r = ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)
+    out: FloatArray = np.where((px == ax) & (py == ay), 0.0,
+                               np.where((px == bx) & (py == by), 1.0, r))
+    return out
+
+
+def nearest_on_spans(zone: SpanSegments, xy: FloatArray, span: npt.NDArray[np.int64], *,
+                     frac_within_m: float) -> tuple[FloatArray, FloatArray]:
+    """Nearest point of span ``span[i]`` to ``xy[i]`` and its fraction along the span.
+
+    Numpy replays what GEOS does, in its order of operations: ``shortest_line``
+    (``DistanceOp``: the first segment at the least ``pointToSegment`` distance,
+    then ``LineSegment::closestPoint`` on it) and ``line_locate_point``
+    normalized (``LengthIndexOfPoint``: the measure along the first segment
+    nearest to the attachment point, over the line's length summed segment by
+    segment). The fraction is NaN where the attachment lies farther than
+    ``frac_within_m`` from the point (it cannot be passed).
+    """
+    n = len(xy)
+    px, py = xy[:, 0], xy[:, 1]
+    first, count = zone.seg_first[span], zone.seg_count[span]
+    sa, sb = zone.seg_a, zone.seg_b
+    least = np.full(n, np.inf)
+    seg = first.copy()
+    rounds = int(count.max()) if n else 0
+    for j in range(rounds):
+        sel = np.flatnonzero(count > j) if j else np.arange(n)
+        s = first[sel] + j
+        d = _point_segment_distance(px[sel], py[sel], sa[s, 0], sa[s, 1], sb[s, 0], sb[s, 1])
+        better = d < least[sel]
+        least[sel[better]] = d[better]
+        seg[sel[better]] = s[better]
+    ax, ay, bx, by = sa[seg, 0], sa[seg, 1], sb[seg, 0], sb[seg, 1]
+    r = _projection_factor(px, py, ax, ay, bx, by)
+    to_a = np.sqrt((ax - px) * (ax - px) + (ay - py) * (ay - py))
+    to_b = np.sqrt((bx - px) * (bx - px) + (by - py) * (by - py))
+    inside = (r > 0) & (r < 1)
+    att = np.empty((n, 2))
+    att[:, 0] = np.where(inside, ax + r * (bx - ax), np.where(to_a < to_b, ax, bx))
+    att[:, 1] = np.where(inside, ay + r * (by - ay), np.where(to_a < to_b, ay, by))
+    # the length of the shortest line, from the attachment point to the point
+    ex, ey = px - att[:, 0], py - att[:, 1]
+    near = np.flatnonzero(np.sqrt(ex * ex + ey * ey) <= frac_within_m)
+    frac = np.full(n, np.nan)
+    if not len(near):
+        return att, frac
+    qx, qy = att[near, 0], att[near, 1]
+    first, count = first[near], count[near]
+    least = np.full(len(near), np.inf)
+    measure = np.full(len(near), -1.0)
+    start = np.zeros(len(near))
+    for j in range(int(count.max())):
+        sel = np.flatnonzero(count > j) if j else np.arange(len(near))
+        s = first[sel] + j
+        ax, ay, bx, by = sa[s, 0], sa[s, 1], sb[s, 0], sb[s, 1]
+        d = _point_segment_distance(qx[sel], qy[sel], ax, ay, bx, by)
+        length = np.sqrt((ax - bx) * (ax - bx) + (ay - by) * (ay - by))
+        r = _projection_factor(qx[sel], qy[sel], ax, ay, bx, by)
+        at = start[sel]
+        m = np.where(r <= 0.0, at, np.where(r <= 1.0, at + r * length, at + length))
+        better = (d < least[sel]) & (m > -1.0)
+        least[sel[better]] = d[better]
+        measure[sel[better]] = m[better]
+        start[sel] = at + length
+    frac[near] = measure / start
+    return att, frac
+
+
+_NUMPY_IS_GEOS: list[bool] = []
+
+
+def _numpy_is_geos() -> bool:
+    """Does :func:`nearest_on_spans` give GEOS's doubles on this machine?
+
+    Checked once per process on random lines and points (points on the
+    lines, at their vertices and far off included): a build of GEOS with fused
+    multiply-adds would round differently, and then GEOS itself is used.
+    """
+    if not _NUMPY_IS_GEOS:
+        rng = np.random.default_rng(17)
+        n = 10_000
+        coords = rng.uniform(0, 1000, (n, 4, 2)).round(2)    # lines of three segments
+        lines = np.asarray(shapely.linestrings(coords), dtype=object)
+        xy = rng.uniform(-200, 1200, (n, 2))
+        xy[1::8] = coords[1::8, -1]                          # at a line's last vertex
+        xy[5::8] = coords[5::8, 0]                           # at its first vertex
+        # on the bisector at a line's second vertex: (nearly) as near one segment as the
+        # next, where the least distance's last bit picks the attachment point
+        bent = np.flatnonzero(np.arange(n) % 4 > 1)
+        coords = coords.reshape(-1, 2)
+        v = 4 * bent + 1
+        ua, ub = coords[v - 1] - coords[v], coords[v + 1] - coords[v]
+        ua /= np.hypot(*ua.T)[:, None]
+        ub /= np.hypot(*ub.T)[:, None]
+        xy[bent] = coords[v] + (ua + ub) * rng.uniform(0.1, 5, (len(bent), 1))
+        pts = shapely.points(xy)
+        att, frac = nearest_on_spans(SpanSegments(lines), xy, np.arange(n), frac_within_m=np.inf)
+        line = shapely.shortest_line(lines, pts)
+        attach = shapely.get_point(line, 0)
+        want = shapely.get_coordinates(attach)
+        want_frac = shapely.line_locate_point(lines, attach, normalized=True)
+        _NUMPY_IS_GEOS.append(bool(np.array_equal(att, want)
+                                   and np.array_equal(frac, want_frac)))
+    return _NUMPY_IS_GEOS[0]
 
 
 def _nearest_exact(q: npt.NDArray[np.object_], tree: shapely.STRtree, *,

@@ -133,3 +133,38 @@ def geodesic_lengths_m(
                     coords[1:, 1][same])[2]
     per_part = np.bincount(idx[1:][same], weights=np.asarray(seg), minlength=len(parts))
     return np.bincount(part_of, weights=per_part, minlength=n).astype(float)
+
+
+class PointsCover:
+    """Points by x, to find those a polygon covers (boundary included), without an STRtree.
+
+    A polygon tests only the points of its bounding box: a slice of the points
+    sorted by x, narrowed by y, then GEOS's prepared point-in-polygon test on
+    bare coordinates (``shapely.intersects_xy``: a point meets a polygon
+    exactly when the polygon covers it).
+    """
+
+    def __init__(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> None:
+        self.x, self.y = x, y
+        self.order = np.argsort(x, kind="stable")
+        self.sorted_x = x[self.order]
+
+    def candidates(self, poly: shapely.Geometry) -> npt.NDArray[np.intp]:
+        """Indices of the points in the bounding box of ``poly`` (ascending)."""
+        x0, y0, x1, y1 = shapely.bounds(poly)
+        lo = int(np.searchsorted(self.sorted_x, x0, side="left"))
+        hi = int(np.searchsorted(self.sorted_x, x1, side="right"))
+        cand = self.order[lo:hi]
+        y = self.y[cand]
+        return np.sort(cand[(y >= y0) & (y <= y1)])
+
+    def covered(self, poly: shapely.Geometry,
+                among: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.intp]:
+        """Indices of the points ``poly`` covers (ascending); only where ``among`` when given."""
+        cand = self.candidates(poly)
+        if among is not None:
+            cand = cand[among[cand]]
+        if not len(cand):
+            return cand
+        shapely.prepare(poly)
+        return cand[shapely.intersects_xy(poly, self.x[cand], self.y[cand])]

@@ -28,7 +28,14 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from netgis.geodesy import WGS84, geodesic_lengths_m, transform_geoms, utm_epsg
+from netgis.geodesy import (
+    WGS84,
+    PointsCover,
+    geodesic_lengths_m,
+    transform_geoms,
+    transformer,
+    utm_epsg,
+)
 from netgis.schema import AREA_KPIS, IN_SERVICE, NETWORK_KPIS
 
 
@@ -232,12 +239,15 @@ class AreaIndex:
         if not len(self) or not len(premises):
             return out
         columns = {c: premises[c].to_numpy() for c in _PREMISE_INPUTS}
+        xy = np.asarray(shapely.get_coordinates(premises.geometry.to_numpy()), dtype=float)
         for zone in np.unique(self.zones):
-            points = transform_geoms(premises.geometry.to_numpy(), CRS(premises.crs),
-                                     CRS.from_epsg(int(zone)))
-            tree = shapely.STRtree(points)
+            # the points' coordinates transformed as transform_geoms would: no geometry is built
+            x, y = xy[:, 0], xy[:, 1]
+            if CRS(premises.crs) != CRS.from_epsg(int(zone)):
+                x, y = transformer(CRS(premises.crs), CRS.from_epsg(int(zone))).transform(x, y)
+            covers = PointsCover(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
             for i in np.flatnonzero(self.zones == zone):
-                inside = tree.query(self.polys[i], predicate="covers")
+                inside = covers.covered(self.polys[i])
                 out[i] = premise_sums({c: v[inside] for c, v in columns.items()})
         return out
 
