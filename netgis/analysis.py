@@ -28,7 +28,15 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from netgis.coverage import SpanIndex, ZonePlan, locate, lonlat, working_zones, zones_near
+from netgis.coverage import (
+    SpanIndex,
+    ZonePlan,
+    locate,
+    locate_arrays,
+    lonlat,
+    working_zones,
+    zones_near,
+)
 from netgis.dataset import Dataset
 from netgis.errors import Problem, ValidationError
 from netgis.geodesy import WGS84, geodesic_distance_m, transform_geoms, utm_epsg
@@ -271,19 +279,23 @@ def premise_chunk(stage: NetworkStage, premises: gpd.GeoDataFrame, *,
     prem_ll = lonlat(premises.geometry.to_numpy(), CRS(premises.crs))
     zone_of = zones.zones(prem_ll[:, 0]) if zones is not None \
         else working_zones(prem_ll[:, 0], prem_ll[:, 1])
-    frame = locate(premises.geometry, stage.span_index, drop_m=stage.drop_m, zones=zone_of,
-                   points_lonlat=prem_ll, halo_m=halo_m)
-    served = _positions(g.edge_span, frame["served_span_id"])
-    frac = frame["attach_frac"].to_numpy(dtype=float)
+    lit = stage.span_index
+    found = locate_arrays(premises.geometry, lit, drop_m=stage.drop_m, zones=zone_of,
+                          points_lonlat=prem_ll, halo_m=halo_m)
+    # every lit span is an edge of G: the served edge by the span's position in the index
+    lit_edge = _positions(g.edge_span, lit.span_ids)
+    served = np.where(found.passed, lit_edge[np.maximum(found.nearest, 0)], -1)
+    frac = found.frac
     frac_from = np.where(stage.optics.edge_reversed[np.maximum(served, 0)], 1.0 - frac, frac)
     frac_from[served < 0] = np.nan
-    distance = frame["distance_m"].to_numpy(dtype=float)
+    distance = found.distance_m
     loss = _loss_columns(replace(stage.optics, frac_from=frac_from), g, served, distance)
     out = premises.copy()
-    out["passed"] = frame["passed"].to_numpy()
+    out["passed"] = found.passed
     out["distance_m"] = distance
-    out["served_span_id"] = pd.Series(frame["served_span_id"].to_numpy(dtype=object),
-                                      index=out.index, dtype=object)
+    served_id = np.full(len(served), None, dtype=object)
+    served_id[found.passed] = lit.span_ids[found.nearest[found.passed]]
+    out["served_span_id"] = pd.Series(served_id, index=out.index, dtype=object)
     prot = stage.protection
     for name, per_edge in (("span_protected", prot.span), ("node_protected", prot.node),
                            ("duct_protected", prot.duct)):

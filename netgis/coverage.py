@@ -392,28 +392,63 @@ def locate(
         the point can be passed).
     """
     n = len(points)
-    out = pd.DataFrame(
-        {
-            "nearest_span_id": pd.Series([None] * n, dtype=object),
-            "distance_m": np.full(n, np.nan),
-            "passed": np.zeros(n, dtype=bool),
-            "served_span_id": pd.Series([None] * n, dtype=object),
-            "attach_lon": np.full(n, np.nan),
-            "attach_lat": np.full(n, np.nan),
-            "attach_frac": np.full(n, np.nan),
-        },
-        index=points.index,
-    )
     index = lit_spans if isinstance(lit_spans, SpanIndex) else SpanIndex(lit_spans)
+    found = locate_arrays(points, index, drop_m=drop_m, zones=zones,
+                          points_lonlat=points_lonlat, halo_m=halo_m)
+    ids = np.full(n, None, dtype=object)
+    has = found.nearest >= 0
+    ids[has] = index.span_ids[found.nearest[has]]
+    served = ids.copy()
+    served[~found.passed] = None
+    return pd.DataFrame(
+        {
+            "nearest_span_id": pd.Series(ids, dtype=object),
+            "distance_m": found.distance_m,
+            "passed": found.passed,
+            "served_span_id": pd.Series(served, dtype=object),
+            "attach_lon": found.attach_lonlat[:, 0],
+            "attach_lat": found.attach_lonlat[:, 1],
+            "attach_frac": found.frac,
+        },
+    ).set_axis(points.index)
+
+
+@dataclass(frozen=True)
+class Located:
+    """What :func:`locate_arrays` finds for each point, as arrays.
+
+    ``nearest`` is the position of the nearest lit span in the
+    :class:`SpanIndex` (sorted by span_id; -1 when nothing is lit); the rest
+    as the columns of :func:`locate`.
+    """
+
+    nearest: npt.NDArray[np.int64]
+    distance_m: npt.NDArray[np.float64]
+    passed: npt.NDArray[np.bool_]
+    attach_lonlat: npt.NDArray[np.float64]
+    frac: npt.NDArray[np.float64]
+
+
+def locate_arrays(
+    points: gpd.GeoSeries,
+    index: SpanIndex,
+    *,
+    drop_m: float = DEFAULT_DROP_M,
+    zones: npt.NDArray[np.int64] | None = None,
+    points_lonlat: npt.NDArray[np.float64] | None = None,
+    halo_m: float | None = None,
+) -> Located:
+    """:func:`locate` without the frame: span positions in ``index`` instead of ids."""
+    n = len(points)
+    nearest = np.full(n, -1, dtype=np.int64)
+    attach = np.full((n, 2), np.nan)
+    frac = np.full(n, np.nan)
     if n == 0 or len(index) == 0:
-        return out
+        return Located(nearest, np.full(n, np.nan), np.zeros(n, dtype=bool), attach, frac)
     pt_ll = lonlat(points.to_numpy(), CRS(points.crs)) if points_lonlat is None \
         else points_lonlat
     if zones is None:
         zones = working_zones(pt_ll[:, 0], pt_ll[:, 1])
-    nearest = np.full(n, -1, dtype=np.int64)
-    attach = np.full((n, 2), np.nan)
-    frac = np.full(n, np.nan)
     for zone in np.unique(zones):
         sel = np.flatnonzero(zones == zone)
         wcrs = CRS.from_epsg(int(zone))
@@ -429,17 +464,7 @@ def locate(
         nearest[sel] = idx
         attach[sel] = xy_lonlat(xy, wcrs)
     dist = geodesic_distance_m(pt_ll[:, 0], pt_ll[:, 1], attach[:, 0], attach[:, 1])
-    passed = dist <= drop_m
-    ids = index.span_ids[nearest]
-    out["nearest_span_id"] = pd.Series(ids, index=out.index, dtype=object)
-    out["distance_m"] = dist
-    out["passed"] = passed
-    # numpy stubs leave None (a valid object scalar) out of ArrayLike (arg-type follows from it)
-    out["served_span_id"] = pd.Series(np.where(passed, ids, None), index=out.index, dtype=object)  # type: ignore[call-overload, arg-type]
-    out["attach_lon"] = attach[:, 0]
-    out["attach_lat"] = attach[:, 1]
-    out["attach_frac"] = frac
-    return out
+    return Located(nearest, dist, dist <= drop_m, attach, frac)
 
 
 #: Points per task of the nearest search; chunks keep memory bounded and feed the threads.
