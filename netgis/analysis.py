@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -40,7 +41,7 @@ from netgis.coverage import (
 from netgis.dataset import Dataset
 from netgis.errors import Problem, ValidationError
 from netgis.geodesy import WGS84, geodesic_distance_m, transform_geoms, utm_epsg
-from netgis.kpis import AreaIndex, Kpis, assemble_kpis, line_kpis, premise_sums
+from netgis.kpis import AreaIndex, Kpis, LineZones, assemble_kpis, line_kpis, premise_sums
 from netgis.network import (
     AnalysisGraph,
     analysis_graph_from_gdfs,
@@ -325,12 +326,18 @@ class Totals:
 
 def finish_analysis(stage: NetworkStage, nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame,
                     areas: AreaIndex, *, edge_premises: IntArray, edge_units: IntArray,
-                    sums: IntArray, area_sums: IntArray, home_zone: int | None) -> Totals:
-    """Cut and failure impacts, the span and node results and the KPIs of all premises."""
+                    sums: IntArray, area_sums: IntArray, home_zone: int | None,
+                    line_zones: LineZones | None = None) -> Totals:
+    """Cut and failure impacts, the span and node results and the KPIs of all premises.
+
+    ``line_zones``: the projected and unioned in-service ``spans`` when already
+    (being) built (:class:`netgis.kpis.LineZones`).
+    """
     imp = impacts(stage.graph, stage.structure, edge_premises, edge_units)
     span_out = _span_results(spans, stage.span_edge, stage.span_lit, stage.lengths_m, imp)
     node_out = _node_results(nodes, stage.graph, imp)
-    lines = line_kpis(spans, areas, span_lengths_m=stage.lengths_m, home_zone=home_zone)
+    lines = line_kpis(spans, areas, span_lengths_m=stage.lengths_m, home_zone=home_zone,
+                      zones=line_zones)
     kpis = assemble_kpis(sums, area_sums, lines, areas,
                          spof_spans=int((span_out["cut_premises"] > 0).sum()),
                          spof_nodes=int((node_out["failure_premises"] > 0).sum()))
@@ -413,16 +420,22 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
         Called with a step name as each step starts (for progress bars).
     """
     step = progress or (lambda _name: None)
-    stage = network_stage(dataset.nodes, dataset.spans, drop_m=drop_m, budget=budget,
-                          progress=step)
-    step("coverage")
+    _check_drop(drop_m)
     areas = AreaIndex(dataset.areas)
-    chunk = premise_chunk(stage, dataset.premises, areas=areas)
-    home_zone = chunk.home_zone
-    step("kpis")
-    totals = finish_analysis(stage, dataset.nodes, dataset.spans, areas,
-                             edge_premises=chunk.edge_premises, edge_units=chunk.edge_units,
-                             sums=chunk.sums, area_sums=chunk.area_sums, home_zone=home_zone)
+    lines = LineZones(dataset.spans)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the union of the lines for the km KPIs needs no premise: GEOS builds it meanwhile
+        pool.submit(lines.warm, areas)
+        stage = network_stage(dataset.nodes, dataset.spans, drop_m=drop_m, budget=budget,
+                              progress=step)
+        step("coverage")
+        chunk = premise_chunk(stage, dataset.premises, areas=areas)
+        home_zone = chunk.home_zone
+        step("kpis")
+        totals = finish_analysis(stage, dataset.nodes, dataset.spans, areas,
+                                 edge_premises=chunk.edge_premises, edge_units=chunk.edge_units,
+                                 sums=chunk.sums, area_sums=chunk.area_sums,
+                                 home_zone=home_zone, line_zones=lines)
     return Analysis(
         dataset=dataset, drop_m=drop_m, premises=chunk.premises, spans=totals.spans,
         nodes=totals.nodes, kpis=totals.kpis, graph=stage.graph, structure=stage.structure,
