@@ -285,7 +285,8 @@ def premise_chunk(stage: NetworkStage, premises: gpd.GeoDataFrame, *,
                           points_lonlat=prem_ll, halo_m=halo_m)
     # every lit span is an edge of G: the served edge by the span's position in the index
     lit_edge = _positions(g.edge_span, lit.span_ids)
-    served = np.where(found.passed, lit_edge[np.maximum(found.nearest, 0)], -1)
+    served = np.full(len(found.nearest), -1, dtype=np.int64)
+    served[found.passed] = lit_edge[found.nearest[found.passed]]
     frac = found.frac
     frac_from = np.where(stage.optics.edge_reversed[np.maximum(served, 0)], 1.0 - frac, frac)
     frac_from[served < 0] = np.nan
@@ -428,6 +429,8 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
         pool.submit(lines.warm, areas)
         stage = network_stage(dataset.nodes, dataset.spans, drop_m=drop_m, budget=budget,
                               progress=step)
+        # and the lit spans' KD-tree while the premises are converted and sorted
+        pool.submit(stage.span_index.warm)
         step("coverage")
         chunk = premise_chunk(stage, dataset.premises, areas=areas)
         home_zone = chunk.home_zone

@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -212,16 +213,43 @@ class SpanIndex:
         self.geoms = lit_spans.geometry.to_numpy()[order]
         self.crs = CRS(lit_spans.crs)
         self._zones: dict[int, ZoneIndex] = {}
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.span_ids)
 
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        del state["_lock"]  # a lock does not travel (Dask scatters the index to workers)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def in_zone(self, zone: int) -> ZoneIndex:
-        """The spans projected to UTM ``zone`` (an EPSG code) and their indexes."""
-        if zone not in self._zones:
-            self._zones[zone] = ZoneIndex(transform_geoms(self.geoms, self.crs,
-                                                          CRS.from_epsg(zone)))
-        return self._zones[zone]
+        """The spans projected to UTM ``zone`` (an EPSG code) and their indexes.
+
+        Built once per zone; a thread asking while another builds it waits.
+        """
+        with self._lock:
+            if zone not in self._zones:
+                self._zones[zone] = ZoneIndex(transform_geoms(self.geoms, self.crs,
+                                                              CRS.from_epsg(zone)))
+            return self._zones[zone]
+
+    def warm(self) -> None:
+        """Build the index of the spans' own working zone (see :func:`working_zones`).
+
+        Premises in the same zone as their network (the usual case) then find
+        it built; others build their own zones as usual.
+        """
+        if not len(self):
+            return
+        ll = lonlat(shapely.get_point(self.geoms, 0), self.crs)
+        zones = np.unique(working_zones(ll[:, 0], ll[:, 1]))
+        if len(zones) == 1:
+            self.in_zone(int(zones[0]))
 
 
 #: Longest piece of a span segment in the KD-tree of :class:`ZoneIndex`, meters: a piece's
