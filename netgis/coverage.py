@@ -354,12 +354,17 @@ class ZoneIndex(SpanSegments):
         big = np.iinfo(np.int64).max
         lo = np.where(tied, span, big).min(axis=1)
         hi = np.where(tied, span, -1).max(axis=1)
-        # the attachment points of the tied candidates, relative to the point
-        ax = np.where(tied, ax - px, np.nan)
-        ay = np.where(tied, ay - py, np.nan)
-        one_point = ((np.nanmax(ax, axis=1) - np.nanmin(ax, axis=1) <= _TIE_SLACK_M)
-                     & (np.nanmax(ay, axis=1) - np.nanmin(ay, axis=1) <= _TIE_SLACK_M))
-        settled &= (lo == hi) | (least <= tie_within_m - _SLACK_M) | one_point
+        ok = (lo == hi) | (least <= tie_within_m - _SLACK_M)
+        # the rest is settled when the tied candidates attach it at one point: looked at
+        # only where that decides (far points with spans tied)
+        need = np.flatnonzero(settled & ~ok)
+        if len(need):
+            on = tied[need]
+            rx = np.where(on, ax[need] - px[need], np.nan)
+            ry = np.where(on, ay[need] - py[need], np.nan)
+            ok[need] = ((np.nanmax(rx, axis=1) - np.nanmin(rx, axis=1) <= _TIE_SLACK_M)
+                        & (np.nanmax(ry, axis=1) - np.nanmin(ry, axis=1) <= _TIE_SLACK_M))
+        settled &= ok
         best[settled] = lo[settled]
         return best, settled
 
