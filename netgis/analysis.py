@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -28,11 +29,19 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from netgis.coverage import SpanIndex, ZonePlan, locate, lonlat, working_zones, zones_near
+from netgis.coverage import (
+    SpanIndex,
+    ZonePlan,
+    locate,
+    locate_arrays,
+    lonlat,
+    working_zones,
+    zones_near,
+)
 from netgis.dataset import Dataset
 from netgis.errors import Problem, ValidationError
 from netgis.geodesy import WGS84, geodesic_distance_m, transform_geoms, utm_epsg
-from netgis.kpis import AreaIndex, Kpis, assemble_kpis, line_kpis, premise_sums
+from netgis.kpis import AreaIndex, Kpis, LineZones, assemble_kpis, line_kpis, premise_sums
 from netgis.network import (
     AnalysisGraph,
     analysis_graph_from_gdfs,
@@ -271,19 +280,24 @@ def premise_chunk(stage: NetworkStage, premises: gpd.GeoDataFrame, *,
     prem_ll = lonlat(premises.geometry.to_numpy(), CRS(premises.crs))
     zone_of = zones.zones(prem_ll[:, 0]) if zones is not None \
         else working_zones(prem_ll[:, 0], prem_ll[:, 1])
-    frame = locate(premises.geometry, stage.span_index, drop_m=stage.drop_m, zones=zone_of,
-                   points_lonlat=prem_ll, halo_m=halo_m)
-    served = _positions(g.edge_span, frame["served_span_id"])
-    frac = frame["attach_frac"].to_numpy(dtype=float)
+    lit = stage.span_index
+    found = locate_arrays(premises.geometry, lit, drop_m=stage.drop_m, zones=zone_of,
+                          points_lonlat=prem_ll, halo_m=halo_m)
+    # every lit span is an edge of G: the served edge by the span's position in the index
+    lit_edge = _positions(g.edge_span, lit.span_ids)
+    served = np.full(len(found.nearest), -1, dtype=np.int64)
+    served[found.passed] = lit_edge[found.nearest[found.passed]]
+    frac = found.frac
     frac_from = np.where(stage.optics.edge_reversed[np.maximum(served, 0)], 1.0 - frac, frac)
     frac_from[served < 0] = np.nan
-    distance = frame["distance_m"].to_numpy(dtype=float)
+    distance = found.distance_m
     loss = _loss_columns(replace(stage.optics, frac_from=frac_from), g, served, distance)
     out = premises.copy()
-    out["passed"] = frame["passed"].to_numpy()
+    out["passed"] = found.passed
     out["distance_m"] = distance
-    out["served_span_id"] = pd.Series(frame["served_span_id"].to_numpy(dtype=object),
-                                      index=out.index, dtype=object)
+    served_id = np.full(len(served), None, dtype=object)
+    served_id[found.passed] = lit.span_ids[found.nearest[found.passed]]
+    out["served_span_id"] = pd.Series(served_id, index=out.index, dtype=object)
     prot = stage.protection
     for name, per_edge in (("span_protected", prot.span), ("node_protected", prot.node),
                            ("duct_protected", prot.duct)):
@@ -313,12 +327,18 @@ class Totals:
 
 def finish_analysis(stage: NetworkStage, nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame,
                     areas: AreaIndex, *, edge_premises: IntArray, edge_units: IntArray,
-                    sums: IntArray, area_sums: IntArray, home_zone: int | None) -> Totals:
-    """Cut and failure impacts, the span and node results and the KPIs of all premises."""
+                    sums: IntArray, area_sums: IntArray, home_zone: int | None,
+                    line_zones: LineZones | None = None) -> Totals:
+    """Cut and failure impacts, the span and node results and the KPIs of all premises.
+
+    ``line_zones``: the projected and unioned in-service ``spans`` when already
+    (being) built (:class:`netgis.kpis.LineZones`).
+    """
     imp = impacts(stage.graph, stage.structure, edge_premises, edge_units)
     span_out = _span_results(spans, stage.span_edge, stage.span_lit, stage.lengths_m, imp)
     node_out = _node_results(nodes, stage.graph, imp)
-    lines = line_kpis(spans, areas, span_lengths_m=stage.lengths_m, home_zone=home_zone)
+    lines = line_kpis(spans, areas, span_lengths_m=stage.lengths_m, home_zone=home_zone,
+                      zones=line_zones)
     kpis = assemble_kpis(sums, area_sums, lines, areas,
                          spof_spans=int((span_out["cut_premises"] > 0).sum()),
                          spof_nodes=int((node_out["failure_premises"] > 0).sum()))
@@ -401,16 +421,24 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
         Called with a step name as each step starts (for progress bars).
     """
     step = progress or (lambda _name: None)
-    stage = network_stage(dataset.nodes, dataset.spans, drop_m=drop_m, budget=budget,
-                          progress=step)
-    step("coverage")
+    _check_drop(drop_m)
     areas = AreaIndex(dataset.areas)
-    chunk = premise_chunk(stage, dataset.premises, areas=areas)
-    home_zone = chunk.home_zone
-    step("kpis")
-    totals = finish_analysis(stage, dataset.nodes, dataset.spans, areas,
-                             edge_premises=chunk.edge_premises, edge_units=chunk.edge_units,
-                             sums=chunk.sums, area_sums=chunk.area_sums, home_zone=home_zone)
+    lines = LineZones(dataset.spans)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the union of the lines for the km KPIs needs no premise: GEOS builds it meanwhile
+        pool.submit(lines.warm, areas)
+        stage = network_stage(dataset.nodes, dataset.spans, drop_m=drop_m, budget=budget,
+                              progress=step)
+        # and the lit spans' KD-tree while the premises are converted and sorted
+        pool.submit(stage.span_index.warm)
+        step("coverage")
+        chunk = premise_chunk(stage, dataset.premises, areas=areas)
+        home_zone = chunk.home_zone
+        step("kpis")
+        totals = finish_analysis(stage, dataset.nodes, dataset.spans, areas,
+                                 edge_premises=chunk.edge_premises, edge_units=chunk.edge_units,
+                                 sums=chunk.sums, area_sums=chunk.area_sums,
+                                 home_zone=home_zone, line_zones=lines)
     return Analysis(
         dataset=dataset, drop_m=drop_m, premises=chunk.premises, spans=totals.spans,
         nodes=totals.nodes, kpis=totals.kpis, graph=stage.graph, structure=stage.structure,

@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -212,16 +213,43 @@ class SpanIndex:
         self.geoms = lit_spans.geometry.to_numpy()[order]
         self.crs = CRS(lit_spans.crs)
         self._zones: dict[int, ZoneIndex] = {}
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.span_ids)
 
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        del state["_lock"]  # a lock does not travel (Dask scatters the index to workers)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def in_zone(self, zone: int) -> ZoneIndex:
-        """The spans projected to UTM ``zone`` (an EPSG code) and their indexes."""
-        if zone not in self._zones:
-            self._zones[zone] = ZoneIndex(transform_geoms(self.geoms, self.crs,
-                                                          CRS.from_epsg(zone)))
-        return self._zones[zone]
+        """The spans projected to UTM ``zone`` (an EPSG code) and their indexes.
+
+        Built once per zone; a thread asking while another builds it waits.
+        """
+        with self._lock:
+            if zone not in self._zones:
+                self._zones[zone] = ZoneIndex(transform_geoms(self.geoms, self.crs,
+                                                              CRS.from_epsg(zone)))
+            return self._zones[zone]
+
+    def warm(self) -> None:
+        """Build the index of the spans' own working zone (see :func:`working_zones`).
+
+        Premises in the same zone as their network (the usual case) then find
+        it built; others build their own zones as usual.
+        """
+        if not len(self):
+            return
+        ll = lonlat(shapely.get_point(self.geoms, 0), self.crs)
+        zones = np.unique(working_zones(ll[:, 0], ll[:, 1]))
+        if len(zones) == 1:
+            self.in_zone(int(zones[0]))
 
 
 #: Longest piece of a span segment in the KD-tree of :class:`ZoneIndex`, meters: a piece's
@@ -236,7 +264,25 @@ _SLACK_M = 1e-3
 _TIE_SLACK_M = 1e-7
 
 
-class ZoneIndex:
+class SpanSegments:
+    """The segments of some lines (in one CRS), in order: what numpy searches through.
+
+    Segment ``k`` runs from ``seg_a[k]`` to ``seg_b[k]`` on line ``seg_span[k]``;
+    the segments of line ``s`` are ``seg_first[s]`` to ``seg_first[s] + seg_count[s] - 1``.
+    """
+
+    def __init__(self, lines: npt.NDArray[np.object_]) -> None:
+        self.spans = lines
+        coords, owner = shapely.get_coordinates(lines, return_index=True)
+        same = owner[1:] == owner[:-1]
+        self.seg_a = np.ascontiguousarray(coords[:-1][same])
+        self.seg_b = np.ascontiguousarray(coords[1:][same])
+        self.seg_span = owner[:-1][same].astype(np.int64)
+        self.seg_count = np.bincount(self.seg_span, minlength=len(lines)).astype(np.int64)
+        self.seg_first = np.cumsum(self.seg_count) - self.seg_count
+
+
+class ZoneIndex(SpanSegments):
     """Projected lit spans with two indexes for exact nearest searches.
 
     A KD-tree (scipy ``cKDTree``) over the midpoints of short pieces of every
@@ -251,12 +297,7 @@ class ZoneIndex:
     """
 
     def __init__(self, spans_w: npt.NDArray[np.object_]) -> None:
-        self.spans = spans_w
-        coords, owner = shapely.get_coordinates(spans_w, return_index=True)
-        same = owner[1:] == owner[:-1]
-        self.seg_a = np.ascontiguousarray(coords[:-1][same])
-        self.seg_b = np.ascontiguousarray(coords[1:][same])
-        self.seg_span = owner[:-1][same].astype(np.int64)
+        super().__init__(spans_w)
         length = np.hypot(*(self.seg_b - self.seg_a).T)
         pieces = np.maximum(np.ceil(length / PIECE_M), 1).astype(np.int64)
         self.piece_seg = np.repeat(np.arange(len(length)), pieces)
@@ -313,12 +354,17 @@ class ZoneIndex:
         big = np.iinfo(np.int64).max
         lo = np.where(tied, span, big).min(axis=1)
         hi = np.where(tied, span, -1).max(axis=1)
-        # the attachment points of the tied candidates, relative to the point
-        ax = np.where(tied, ax - px, np.nan)
-        ay = np.where(tied, ay - py, np.nan)
-        one_point = ((np.nanmax(ax, axis=1) - np.nanmin(ax, axis=1) <= _TIE_SLACK_M)
-                     & (np.nanmax(ay, axis=1) - np.nanmin(ay, axis=1) <= _TIE_SLACK_M))
-        settled &= (lo == hi) | (least <= tie_within_m - _SLACK_M) | one_point
+        ok = (lo == hi) | (least <= tie_within_m - _SLACK_M)
+        # the rest is settled when the tied candidates attach it at one point: looked at
+        # only where that decides (far points with spans tied)
+        need = np.flatnonzero(settled & ~ok)
+        if len(need):
+            on = tied[need]
+            rx = np.where(on, ax[need] - px[need], np.nan)
+            ry = np.where(on, ay[need] - py[need], np.nan)
+            ok[need] = ((np.nanmax(rx, axis=1) - np.nanmin(rx, axis=1) <= _TIE_SLACK_M)
+                        & (np.nanmax(ry, axis=1) - np.nanmin(ry, axis=1) <= _TIE_SLACK_M))
+        settled &= ok
         best[settled] = lo[settled]
         return best, settled
 
@@ -379,28 +425,63 @@ def locate(
         the point can be passed).
     """
     n = len(points)
-    out = pd.DataFrame(
-        {
-            "nearest_span_id": pd.Series([None] * n, dtype=object),
-            "distance_m": np.full(n, np.nan),
-            "passed": np.zeros(n, dtype=bool),
-            "served_span_id": pd.Series([None] * n, dtype=object),
-            "attach_lon": np.full(n, np.nan),
-            "attach_lat": np.full(n, np.nan),
-            "attach_frac": np.full(n, np.nan),
-        },
-        index=points.index,
-    )
     index = lit_spans if isinstance(lit_spans, SpanIndex) else SpanIndex(lit_spans)
+    found = locate_arrays(points, index, drop_m=drop_m, zones=zones,
+                          points_lonlat=points_lonlat, halo_m=halo_m)
+    ids = np.full(n, None, dtype=object)
+    has = found.nearest >= 0
+    ids[has] = index.span_ids[found.nearest[has]]
+    served = ids.copy()
+    served[~found.passed] = None
+    return pd.DataFrame(
+        {
+            "nearest_span_id": pd.Series(ids, dtype=object),
+            "distance_m": found.distance_m,
+            "passed": found.passed,
+            "served_span_id": pd.Series(served, dtype=object),
+            "attach_lon": found.attach_lonlat[:, 0],
+            "attach_lat": found.attach_lonlat[:, 1],
+            "attach_frac": found.frac,
+        },
+    ).set_axis(points.index)
+
+
+@dataclass(frozen=True)
+class Located:
+    """What :func:`locate_arrays` finds for each point, as arrays.
+
+    ``nearest`` is the position of the nearest lit span in the
+    :class:`SpanIndex` (sorted by span_id; -1 when nothing is lit); the rest
+    as the columns of :func:`locate`.
+    """
+
+    nearest: npt.NDArray[np.int64]
+    distance_m: npt.NDArray[np.float64]
+    passed: npt.NDArray[np.bool_]
+    attach_lonlat: npt.NDArray[np.float64]
+    frac: npt.NDArray[np.float64]
+
+
+def locate_arrays(
+    points: gpd.GeoSeries,
+    index: SpanIndex,
+    *,
+    drop_m: float = DEFAULT_DROP_M,
+    zones: npt.NDArray[np.int64] | None = None,
+    points_lonlat: npt.NDArray[np.float64] | None = None,
+    halo_m: float | None = None,
+) -> Located:
+    """:func:`locate` without the frame: span positions in ``index`` instead of ids."""
+    n = len(points)
+    nearest = np.full(n, -1, dtype=np.int64)
+    attach = np.full((n, 2), np.nan)
+    frac = np.full(n, np.nan)
     if n == 0 or len(index) == 0:
-        return out
+        return Located(nearest, np.full(n, np.nan), np.zeros(n, dtype=bool), attach, frac)
     pt_ll = lonlat(points.to_numpy(), CRS(points.crs)) if points_lonlat is None \
         else points_lonlat
     if zones is None:
         zones = working_zones(pt_ll[:, 0], pt_ll[:, 1])
-    nearest = np.full(n, -1, dtype=np.int64)
-    attach = np.full((n, 2), np.nan)
-    frac = np.full(n, np.nan)
     for zone in np.unique(zones):
         sel = np.flatnonzero(zones == zone)
         wcrs = CRS.from_epsg(int(zone))
@@ -416,17 +497,7 @@ def locate(
         nearest[sel] = idx
         attach[sel] = xy_lonlat(xy, wcrs)
     dist = geodesic_distance_m(pt_ll[:, 0], pt_ll[:, 1], attach[:, 0], attach[:, 1])
-    passed = dist <= drop_m
-    ids = index.span_ids[nearest]
-    out["nearest_span_id"] = pd.Series(ids, index=out.index, dtype=object)
-    out["distance_m"] = dist
-    out["passed"] = passed
-    # numpy stubs leave None (a valid object scalar) out of ArrayLike (arg-type follows from it)
-    out["served_span_id"] = pd.Series(np.where(passed, ids, None), index=out.index, dtype=object)  # type: ignore[call-overload, arg-type]
-    out["attach_lon"] = attach[:, 0]
-    out["attach_lat"] = attach[:, 1]
-    out["attach_frac"] = frac
-    return out
+    return Located(nearest, dist, dist <= drop_m, attach, frac)
 
 
 #: Points per task of the nearest search; chunks keep memory bounded and feed the threads.
@@ -442,16 +513,18 @@ def _nearest_in_zone(
     cache-friendly, about 2x faster) and cut into contiguous chunks that run on
     a thread per core: shapely releases the GIL inside GEOS.
     """
-    sort = np.argsort(_morton(shapely.get_coordinates(pts)), kind="stable")
-    q = pts[sort]
-    chunks = [q[a:a + _CHUNK] for a in range(0, len(q), _CHUNK)]
+    _numpy_is_geos()  # checked once, before the threads
+    xy = np.asarray(shapely.get_coordinates(pts), dtype=float)
+    sort = np.argsort(_morton(xy), kind="stable")
+    q, xy = pts[sort], xy[sort]
+    chunks = [(q[a:a + _CHUNK], xy[a:a + _CHUNK]) for a in range(0, len(q), _CHUNK)]
     workers = min(len(chunks), os.cpu_count() or 1)
     if workers > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(
-                lambda c: _nearest_chunk(c, zone, tie_within_m=tie_within_m), chunks))
+                lambda c: _nearest_chunk(c[0], c[1], zone, tie_within_m=tie_within_m), chunks))
     else:
-        parts = [_nearest_chunk(c, zone, tie_within_m=tie_within_m) for c in chunks]
+        parts = [_nearest_chunk(q, xy, zone, tie_within_m=tie_within_m) for q, xy in chunks]
     idx = np.empty(len(q), dtype=np.int64)
     att = np.empty((len(q), 2))
     frac = np.empty(len(q))
@@ -498,27 +571,164 @@ def _nearest_with_halo(
 
 
 def _nearest_chunk(
-    q: npt.NDArray[np.object_], zone: ZoneIndex, *, tie_within_m: float,
+    q: npt.NDArray[np.object_], xy: npt.NDArray[np.float64], zone: ZoneIndex, *,
+    tie_within_m: float,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Winning span, attachment point and its fraction along the span, for one chunk.
 
-    The KD-tree settles most points (:meth:`ZoneIndex.candidates`); the rest
-    go through the STRtree (:func:`_nearest_exact`).
+    ``xy`` are the coordinates of the points ``q``. The KD-tree settles most
+    points (:meth:`ZoneIndex.candidates`); the rest go through the STRtree
+    (:func:`_nearest_exact`). The attachment point and its fraction are GEOS's
+    (``shortest_line``, ``line_locate_point``), computed by
+    :func:`nearest_on_spans` from the segments where numpy reproduces GEOS.
     """
-    spans = zone.spans
-    best, settled = zone.candidates(np.asarray(shapely.get_coordinates(q), dtype=float),
-                                    tie_within_m=tie_within_m)
+    best, settled = zone.candidates(xy, tie_within_m=tie_within_m)
     rest = np.flatnonzero(~settled)
     if len(rest):
         best[rest] = _nearest_exact(q[rest], zone.tree, tie_within_m=tie_within_m)
+    if _numpy_is_geos():
+        att, frac = nearest_on_spans(zone, xy, best, frac_within_m=tie_within_m)
+        return best, att, frac
+    spans = zone.spans
     line = shapely.shortest_line(spans[best], q)
     attach = shapely.get_point(line, 0)
-    xy = np.asarray(shapely.get_coordinates(attach), dtype=float)
+    att = np.asarray(shapely.get_coordinates(attach), dtype=float)
     # only points that can be passed need the fraction (optical loss along the span)
     near = np.flatnonzero(shapely.length(line) <= tie_within_m)
     frac = np.full(len(q), np.nan)
     frac[near] = shapely.line_locate_point(spans[best[near]], attach[near], normalized=True)
-    return best, xy, frac
+    return best, att, frac
+
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _point_segment_distance(px: FloatArray, py: FloatArray, ax: FloatArray, ay: FloatArray,
+                            bx: FloatArray, by: FloatArray) -> FloatArray:
+    """Distance from p to segment ab, operation for operation as GEOS's
+    ``Distance::pointToSegment`` (so bit for bit the same double)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dx, dy = bx - ax, by - ay
+        len2 = dx * dx + dy * dy
+        r = ((px - ax) * dx + (py - ay) * dy) / len2
+        s = ((ay - py) * dx - (ax - px) * dy) / len2
+        to_a = np.sqrt((px - ax) * (px - ax) + (py - ay) * (py - ay))
+        to_b = np.sqrt((px - bx) * (px - bx) + (py - by) * (py - by))
+        inner = np.abs(s) * np.sqrt(len2)
+    out: FloatArray = np.where((ax == bx) & (ay == by) | (r <= 0.0), to_a,
+                               np.where(r >= 1.0, to_b, inner))
+    return out
+
+
+def _projection_factor(px: FloatArray, py: FloatArray, ax: FloatArray, ay: FloatArray,
+                       bx: FloatArray, by: FloatArray) -> FloatArray:
+    """GEOS's ``LineSegment::projectionFactor`` of p on segment ab."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dx, dy = bx - ax, by - ay
+        r = ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)
+    out: FloatArray = np.where((px == ax) & (py == ay), 0.0,
+                               np.where((px == bx) & (py == by), 1.0, r))
+    return out
+
+
+def nearest_on_spans(zone: SpanSegments, xy: FloatArray, span: npt.NDArray[np.int64], *,
+                     frac_within_m: float) -> tuple[FloatArray, FloatArray]:
+    """Nearest point of span ``span[i]`` to ``xy[i]`` and its fraction along the span.
+
+    Numpy replays what GEOS does, in its order of operations: ``shortest_line``
+    (``DistanceOp``: the first segment at the least ``pointToSegment`` distance,
+    then ``LineSegment::closestPoint`` on it) and ``line_locate_point``
+    normalized (``LengthIndexOfPoint``: the measure along the first segment
+    nearest to the attachment point, over the line's length summed segment by
+    segment). The fraction is NaN where the attachment lies farther than
+    ``frac_within_m`` from the point (it cannot be passed).
+    """
+    n = len(xy)
+    px, py = xy[:, 0], xy[:, 1]
+    first, count = zone.seg_first[span], zone.seg_count[span]
+    sa, sb = zone.seg_a, zone.seg_b
+    least = np.full(n, np.inf)
+    seg = first.copy()
+    rounds = int(count.max()) if n else 0
+    for j in range(rounds):
+        sel = np.flatnonzero(count > j) if j else np.arange(n)
+        s = first[sel] + j
+        d = _point_segment_distance(px[sel], py[sel], sa[s, 0], sa[s, 1], sb[s, 0], sb[s, 1])
+        better = d < least[sel]
+        least[sel[better]] = d[better]
+        seg[sel[better]] = s[better]
+    ax, ay, bx, by = sa[seg, 0], sa[seg, 1], sb[seg, 0], sb[seg, 1]
+    r = _projection_factor(px, py, ax, ay, bx, by)
+    to_a = np.sqrt((ax - px) * (ax - px) + (ay - py) * (ay - py))
+    to_b = np.sqrt((bx - px) * (bx - px) + (by - py) * (by - py))
+    inside = (r > 0) & (r < 1)
+    att = np.empty((n, 2))
+    att[:, 0] = np.where(inside, ax + r * (bx - ax), np.where(to_a < to_b, ax, bx))
+    att[:, 1] = np.where(inside, ay + r * (by - ay), np.where(to_a < to_b, ay, by))
+    # the length of the shortest line, from the attachment point to the point
+    ex, ey = px - att[:, 0], py - att[:, 1]
+    near = np.flatnonzero(np.sqrt(ex * ex + ey * ey) <= frac_within_m)
+    frac = np.full(n, np.nan)
+    if not len(near):
+        return att, frac
+    qx, qy = att[near, 0], att[near, 1]
+    first, count = first[near], count[near]
+    least = np.full(len(near), np.inf)
+    measure = np.full(len(near), -1.0)
+    start = np.zeros(len(near))
+    for j in range(int(count.max())):
+        sel = np.flatnonzero(count > j) if j else np.arange(len(near))
+        s = first[sel] + j
+        ax, ay, bx, by = sa[s, 0], sa[s, 1], sb[s, 0], sb[s, 1]
+        d = _point_segment_distance(qx[sel], qy[sel], ax, ay, bx, by)
+        length = np.sqrt((ax - bx) * (ax - bx) + (ay - by) * (ay - by))
+        r = _projection_factor(qx[sel], qy[sel], ax, ay, bx, by)
+        at = start[sel]
+        m = np.where(r <= 0.0, at, np.where(r <= 1.0, at + r * length, at + length))
+        better = (d < least[sel]) & (m > -1.0)
+        least[sel[better]] = d[better]
+        measure[sel[better]] = m[better]
+        start[sel] = at + length
+    frac[near] = measure / start
+    return att, frac
+
+
+_NUMPY_IS_GEOS: list[bool] = []
+
+
+def _numpy_is_geos() -> bool:
+    """Does :func:`nearest_on_spans` give GEOS's doubles on this machine?
+
+    Checked once per process on random lines and points (points on the
+    lines, at their vertices and far off included): a build of GEOS with fused
+    multiply-adds would round differently, and then GEOS itself is used.
+    """
+    if not _NUMPY_IS_GEOS:
+        rng = np.random.default_rng(17)
+        n = 10_000
+        coords = rng.uniform(0, 1000, (n, 4, 2)).round(2)    # lines of three segments
+        lines = np.asarray(shapely.linestrings(coords), dtype=object)
+        xy = rng.uniform(-200, 1200, (n, 2))
+        xy[1::8] = coords[1::8, -1]                          # at a line's last vertex
+        xy[5::8] = coords[5::8, 0]                           # at its first vertex
+        # on the bisector at a line's second vertex: (nearly) as near one segment as the
+        # next, where the least distance's last bit picks the attachment point
+        bent = np.flatnonzero(np.arange(n) % 4 > 1)
+        coords = coords.reshape(-1, 2)
+        v = 4 * bent + 1
+        ua, ub = coords[v - 1] - coords[v], coords[v + 1] - coords[v]
+        ua /= np.hypot(*ua.T)[:, None]
+        ub /= np.hypot(*ub.T)[:, None]
+        xy[bent] = coords[v] + (ua + ub) * rng.uniform(0.1, 5, (len(bent), 1))
+        pts = shapely.points(xy)
+        att, frac = nearest_on_spans(SpanSegments(lines), xy, np.arange(n), frac_within_m=np.inf)
+        line = shapely.shortest_line(lines, pts)
+        attach = shapely.get_point(line, 0)
+        want = shapely.get_coordinates(attach)
+        want_frac = shapely.line_locate_point(lines, attach, normalized=True)
+        _NUMPY_IS_GEOS.append(bool(np.array_equal(att, want)
+                                   and np.array_equal(frac, want_frac)))
+    return _NUMPY_IS_GEOS[0]
 
 
 def _nearest_exact(q: npt.NDArray[np.object_], tree: shapely.STRtree, *,

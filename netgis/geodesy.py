@@ -133,3 +133,50 @@ def geodesic_lengths_m(
                     coords[1:, 1][same])[2]
     per_part = np.bincount(idx[1:][same], weights=np.asarray(seg), minlength=len(parts))
     return np.bincount(part_of, weights=per_part, minlength=n).astype(float)
+
+
+class PointsCover:
+    """Points in strips of x, to find those a polygon covers (boundary included).
+
+    A polygon tests only the points of its bounding box: the strips it spans,
+    narrowed by x and y, then GEOS's prepared point-in-polygon test on bare
+    coordinates (``shapely.intersects_xy``: a point meets a polygon exactly when
+    the polygon covers it). No STRtree of the points is built; points with NaN
+    coordinates are never found.
+    """
+
+    def __init__(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> None:
+        self.x, self.y = x, y
+        finite = np.isfinite(x)
+        self.strips = int(min(4096, max(1, finite.sum() // 256)))
+        self.x0 = float(x[finite].min()) if finite.any() else 0.0
+        width = float(x[finite].max()) - self.x0 if finite.any() else 0.0
+        self.width = width / self.strips if width > 0 else 1.0
+        strip = np.full(len(x), self.strips, dtype=np.int16)   # NaN: a strip past the last
+        strip[finite] = self._strip(x[finite])
+        # a stable sort of 16-bit keys is a radix sort: linear in the points
+        self.order = np.argsort(strip, kind="stable")
+        self.start = np.searchsorted(strip[self.order], np.arange(self.strips + 2))
+
+    def _strip(self, x: npt.NDArray[np.float64] | float) -> npt.NDArray[np.int16]:
+        k = np.floor((np.asarray(x, dtype=float) - self.x0) / self.width)
+        return np.clip(k, 0, self.strips - 1).astype(np.int16)
+
+    def candidates(self, poly: shapely.Geometry) -> npt.NDArray[np.intp]:
+        """Indices of the points in the bounding box of ``poly`` (in no particular order)."""
+        x0, y0, x1, y1 = shapely.bounds(poly)
+        cand = self.order[self.start[int(self._strip(x0))]:self.start[int(self._strip(x1)) + 1]]
+        x, y = self.x[cand], self.y[cand]
+        out: npt.NDArray[np.intp] = cand[(x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)]
+        return out
+
+    def covered(self, poly: shapely.Geometry,
+                among: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.intp]:
+        """Indices of the points ``poly`` covers; only where ``among`` when given."""
+        cand = self.candidates(poly)
+        if among is not None:
+            cand = cand[among[cand]]
+        if not len(cand):
+            return cand
+        shapely.prepare(poly)
+        return cand[shapely.intersects_xy(poly, self.x[cand], self.y[cand])]

@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any, TypedDict, cast
 
@@ -28,7 +29,14 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from netgis.geodesy import WGS84, geodesic_lengths_m, transform_geoms, utm_epsg
+from netgis.geodesy import (
+    WGS84,
+    PointsCover,
+    geodesic_lengths_m,
+    transform_geoms,
+    transformer,
+    utm_epsg,
+)
 from netgis.schema import AREA_KPIS, IN_SERVICE, NETWORK_KPIS
 
 
@@ -169,13 +177,11 @@ class _LineZone:
     shared segments count once; no snapping).
     """
 
-    def __init__(self, epsg: int, in_service: gpd.GeoDataFrame,
-                 lengths_m: npt.NDArray[np.float64]) -> None:
+    def __init__(self, epsg: int, in_service: gpd.GeoDataFrame) -> None:
         self.crs = CRS.from_epsg(epsg)
         self.lines = transform_geoms(in_service.geometry.to_numpy(), CRS(in_service.crs),
                                      self.crs)
         self.line_tree = shapely.STRtree(self.lines)
-        self.lengths_m = lengths_m
         union = shapely.union_all(self.lines) if len(self.lines) else None
         self.pieces = np.asarray(shapely.get_parts(union), dtype=object) \
             if union is not None else np.empty(0, dtype=object)
@@ -232,12 +238,15 @@ class AreaIndex:
         if not len(self) or not len(premises):
             return out
         columns = {c: premises[c].to_numpy() for c in _PREMISE_INPUTS}
+        xy = np.asarray(shapely.get_coordinates(premises.geometry.to_numpy()), dtype=float)
         for zone in np.unique(self.zones):
-            points = transform_geoms(premises.geometry.to_numpy(), CRS(premises.crs),
-                                     CRS.from_epsg(int(zone)))
-            tree = shapely.STRtree(points)
+            # the points' coordinates transformed as transform_geoms would: no geometry is built
+            x, y = xy[:, 0], xy[:, 1]
+            if CRS(premises.crs) != CRS.from_epsg(int(zone)):
+                x, y = transformer(CRS(premises.crs), CRS.from_epsg(int(zone))).transform(x, y)
+            covers = PointsCover(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
             for i in np.flatnonzero(self.zones == zone):
-                inside = tree.query(self.polys[i], predicate="covers")
+                inside = covers.covered(self.polys[i])
                 out[i] = premise_sums({c: v[inside] for c, v in columns.items()})
         return out
 
@@ -269,34 +278,57 @@ def compute_kpis(
 LineKpis = tuple[dict[str, Any], list[dict[str, Any]]]
 
 
+class LineZones:
+    """The in-service spans projected and unioned per UTM zone (:class:`_LineZone`).
+
+    Each zone is built once, on first use; the lock lets a background thread
+    build the zones the areas need (:meth:`warm`, GEOS works without the GIL)
+    while the premises are located, and :func:`line_kpis` then finds them done.
+    """
+
+    def __init__(self, spans: gpd.GeoDataFrame) -> None:
+        self.is_in = (spans["status"] == IN_SERVICE).to_numpy()
+        self.in_service = spans[self.is_in]
+        self._zones: dict[int, _LineZone] = {}
+        self._lock = threading.Lock()
+
+    def zone(self, epsg: int) -> _LineZone:
+        """The lines in UTM zone ``epsg`` (an EPSG code), with their union."""
+        with self._lock:
+            if epsg not in self._zones:
+                self._zones[epsg] = _LineZone(epsg, self.in_service)
+            return self._zones[epsg]
+
+    def warm(self, areas: AreaIndex) -> None:
+        """Build the zones of ``areas`` and of the spans' median vertex."""
+        for epsg in dict.fromkeys([_home_zone(self.in_service), *areas.zones.tolist()]):
+            if epsg:
+                self.zone(int(epsg))
+
+
 def line_kpis(spans: gpd.GeoDataFrame, areas: AreaIndex, *,
               span_lengths_m: npt.ArrayLike | None = None,
-              home_zone: int | None = None) -> LineKpis:
+              home_zone: int | None = None, zones: LineZones | None = None) -> LineKpis:
     """The km KPIs and utilization of the network and of each area (no premise needed).
 
-    Each area is clipped in the UTM zone of its centroid.
+    Each area is clipped in the UTM zone of its centroid. ``zones`` are the
+    projected lines of ``spans`` when already built (:class:`LineZones`).
     """
-    is_in = (spans["status"] == IN_SERVICE).to_numpy()
-    in_service = spans[is_in]
+    lines = zones if zones is not None else LineZones(spans)
+    is_in = lines.is_in
+    in_service = lines.in_service
     lengths_m = geodesic_lengths_m(in_service.geometry.to_numpy(), crs=CRS(spans.crs)) \
         if span_lengths_m is None else np.asarray(span_lengths_m, dtype=float)[is_in]
-    zones: dict[int, _LineZone] = {}
-
-    def zone(epsg: int) -> _LineZone:
-        if epsg not in zones:
-            zones[epsg] = _LineZone(epsg, in_service, lengths_m)
-        return zones[epsg]
-
     home = home_zone or _home_zone(in_service)
     fibers = in_service["fiber_count"].to_numpy(dtype=float, na_value=np.nan)
-    route_m = float(zone(home).piece_lengths_m.sum()) if home else 0.0
+    route_m = float(lines.zone(home).piece_lengths_m.sum()) if home else 0.0
     network: dict[str, Any] = dict(_lengths_km(lengths_m, fibers, route_m))
     network["utilization_pct"] = utilization_pct(in_service)
     per_area: list[dict[str, Any]] = []
     for i in range(len(areas)):
-        z = zone(int(areas.zones[i]))
+        z = lines.zone(int(areas.zones[i]))
         poly = areas.polys[i]
-        hit, cable_m = z.clip(z.line_tree, z.lines, z.lengths_m, poly)
+        hit, cable_m = z.clip(z.line_tree, z.lines, lengths_m, poly)
         _, route_in_m = z.clip(z.piece_tree, z.pieces, z.piece_lengths_m, poly)
         row: dict[str, Any] = dict(_lengths_km(cable_m, fibers[hit], float(route_in_m.sum())))
         row["utilization_pct"] = utilization_pct(in_service.iloc[hit])

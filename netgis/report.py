@@ -44,8 +44,8 @@ def _table(frame: pd.DataFrame, columns: tuple[str, ...]) -> pa.Table:
         elif pd.api.types.is_float_dtype(s.dtype):
             arrays[col] = pa.array(s.to_numpy(), type=pa.float64(), from_pandas=True)
         else:
-            arrays[col] = pa.array(s.astype(object).where(s.notna(), None).tolist(),
-                                   type=pa.string())
+            # Arrow takes None, NaN and pd.NA for null (from_pandas), straight from the array
+            arrays[col] = pa.array(s.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
     return pa.table(arrays)
 
 

@@ -34,7 +34,13 @@ from pyproj import CRS
 
 from netgis.dataset import CRS_REQUIRED_FORMATS, Dataset, RawLayer, empty_layer
 from netgis.errors import Problem, ValidationError
-from netgis.geodesy import WGS84, geodesic_distance_m, transform_geoms, transformer
+from netgis.geodesy import (
+    WGS84,
+    PointsCover,
+    geodesic_distance_m,
+    transform_geoms,
+    transformer,
+)
 from netgis.schema import (
     LAYER_NAMES,
     LAYERS,
@@ -195,7 +201,7 @@ def _clean_layer(layer: Layer, raw: RawLayer, report: ValidationReport) -> gpd.G
     frame, broken_text = _scrub_text(layer, frame)
 
     id_col = frame[layer.id_field] if layer.id_field in frame.columns else _nulls(len(frame))
-    ids = _as_text(id_col)
+    ids, ids_arrow = _as_text_arrow(id_col)
     id_missing = ids.isna().to_numpy()
     row_label = _row_labels(ids)
     if id_missing.any():
@@ -207,7 +213,7 @@ def _clean_layer(layer: Layer, raw: RawLayer, report: ValidationReport) -> gpd.G
             report.errors.append(Problem(name, str(row_label[i]), fname,
                                          "text is not valid Unicode (a lone surrogate, e.g. "
                                          "from bytes that are not UTF-8)"))
-    _check_controls(name, layer.id_field, ids, row_label, report)
+    _check_controls(name, layer.id_field, ids, row_label, report, ids_arrow)
     dup = ids[~id_missing & ids.duplicated(keep="first").to_numpy()].unique()
     for d in dup:
         report.errors.append(Problem(name, str(d), layer.id_field, "duplicate id"))
@@ -280,12 +286,16 @@ def _encodable(text: str) -> bool:
 
 
 def _check_controls(layer: str, field_name: str, text: pd.Series, row_label: npt.NDArray[Any],
-                    report: ValidationReport) -> None:
-    """An id with a control character (NUL, CR, LF, tab, ...) is an error."""
+                    report: ValidationReport, arrow: pa.Array | None = None) -> None:
+    """An id with a control character (NUL, CR, LF, tab, ...) is an error.
+
+    ``arrow`` is ``text`` as an Arrow array, when at hand.
+    """
     if not len(text):
         return
     # missing ids (null) have errors of their own
-    hit = pc.fill_null(pc.match_substring_regex(_arrow_text(text), _CONTROL_RE), False)
+    hit = pc.fill_null(pc.match_substring_regex(
+        _arrow_text(text) if arrow is None else arrow, _CONTROL_RE), False)
     for i in np.flatnonzero(hit.to_numpy(zero_copy_only=False)):
         value = str(text.iat[int(i)])
         found = re.search(_CONTROL_RE, value)
@@ -297,11 +307,15 @@ def _check_controls(layer: str, field_name: str, text: pd.Series, row_label: npt
 
 
 def _check_nul(layer: str, field_name: str, text: pd.Series, row_label: npt.NDArray[Any],
-               report: ValidationReport) -> None:
-    """Text with a NUL character is an error: PostgreSQL cannot store it."""
+               report: ValidationReport, arrow: pa.Array | None = None) -> None:
+    """Text with a NUL character is an error: PostgreSQL cannot store it.
+
+    ``arrow`` is ``text`` as an Arrow array, when at hand.
+    """
     if not len(text):
         return
-    hit = pc.fill_null(pc.match_substring(_arrow_text(text), "\x00"), False)
+    hit = pc.fill_null(pc.match_substring(_arrow_text(text) if arrow is None else arrow,
+                                          "\x00"), False)
     for i in np.flatnonzero(hit.to_numpy(zero_copy_only=False)):
         report.errors.append(Problem(layer, str(row_label[i]), field_name,
                                      "text contains a NUL character (\\x00)"))
@@ -344,10 +358,19 @@ def _as_text(col: pd.Series) -> pd.Series:
     Vectorized per dtype; only object columns that mix strings with other
     values fall back to a per-value conversion.
     """
+    return _as_text_arrow(col)[0]
+
+
+def _as_text_arrow(col: pd.Series) -> tuple[pd.Series, pa.Array | None]:
+    """:func:`_as_text`, and the same text as an Arrow array when the column held strings.
+
+    The string checks then run on that array instead of converting the
+    Python strings back (a million premises: one conversion per column).
+    """
     n = len(col)
     out: npt.NDArray[np.object_]
     if n == 0:
-        return pd.Series([], index=col.index, dtype=object)
+        return pd.Series([], index=col.index, dtype=object), None
     missing = col.isna().to_numpy()
     if pd.api.types.is_bool_dtype(col.dtype):
         out = np.where(col.to_numpy(dtype=bool, na_value=False), "true", "false").astype(object)
@@ -358,14 +381,17 @@ def _as_text(col: pd.Series) -> pd.Series:
     else:
         kind = pd.api.types.infer_dtype(col, skipna=True)
         if kind in ("string", "empty"):
-            out = pc.utf8_trim_whitespace(_arrow_text(col)).to_numpy(zero_copy_only=False)
-        else:
-            out = np.array([_value_as_text(v) for v in col.to_numpy(dtype=object)] + [None],
-                           dtype=object)[:-1]
+            text = pc.utf8_trim_whitespace(_arrow_text(col))
+            text = pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text)
+            # missing (None, NaN) is null already and blanks are now: nothing left to clear
+            out = np.array(text.to_numpy(zero_copy_only=False), dtype=object)
+            return pd.Series(out, index=col.index, dtype=object), text
+        out = np.array([_value_as_text(v) for v in col.to_numpy(dtype=object)] + [None],
+                       dtype=object)[:-1]
     out = np.array(out, dtype=object)  # pandas may hand out read-only views
     out[missing] = None
     out[out == ""] = None
-    return pd.Series(out, index=col.index, dtype=object)
+    return pd.Series(out, index=col.index, dtype=object), None
 
 
 #: Public name of :func:`_as_text`: the mapped import (netgis.interop) reads source values
@@ -378,9 +404,13 @@ def _arrow_text(values: pd.Series | npt.NDArray[np.object_]) -> pa.Array:
     return pa.array(values, type=pa.large_string(), from_pandas=True)
 
 
-def _lower(text: pd.Series) -> pd.Series:
-    """Case-folded copy of a text column from :func:`_as_text` (None stays None)."""
-    out = pc.utf8_lower(_arrow_text(text)).to_numpy(zero_copy_only=False)
+def _lower(text: pd.Series, arrow: pa.Array | None = None) -> pd.Series:
+    """Case-folded copy of a text column from :func:`_as_text` (None stays None).
+
+    ``arrow`` is the same text as an Arrow array, when at hand.
+    """
+    out = pc.utf8_lower(_arrow_text(text) if arrow is None else arrow).to_numpy(
+        zero_copy_only=False)
     return pd.Series(out, index=text.index, dtype=object)
 
 
@@ -406,12 +436,12 @@ def _value_as_text(v: Any) -> str | None:
 def _coerce_field(layer: str, f: Field, col: pd.Series, row_label: npt.NDArray[Any],
                   report: ValidationReport) -> pd.Series:
     if f.type == "text":
-        text = _as_text(col)
+        text, arrow = _as_text_arrow(col)
         if f.enum is None:
-            _check_nul(layer, f.name, text, row_label, report)
+            _check_nul(layer, f.name, text, row_label, report, arrow)
             return text
         present = text.notna().to_numpy()
-        folded_col = _lower(text)
+        folded_col = _lower(text, arrow)
         bad = present & ~folded_col.isin(f.enum).to_numpy()
         folded = folded_col.to_numpy(dtype=object).copy()
         for i in np.flatnonzero(bad):
@@ -430,7 +460,7 @@ def _coerce_bool(layer: str, f: Field, col: pd.Series, row_label: npt.NDArray[An
     default = bool(f.default)
     if pd.api.types.is_bool_dtype(col.dtype):
         return pd.Series(col.to_numpy(dtype=bool, na_value=default), index=col.index)
-    text = _lower(_as_text(col))
+    text = _lower(*_as_text_arrow(col))
     is_true = text.isin(_TRUE).to_numpy().copy()
     is_false = text.isin(_FALSE).to_numpy().copy()
     bad = text.notna().to_numpy() & ~is_true & ~is_false
@@ -808,14 +838,17 @@ def _check_snap(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, report: Valida
     if not ok.any():
         return
     idx = np.flatnonzero(ok)
-    lines = transform_geoms(geoms[idx], CRS(spans.crs), WGS84)
-    starts = shapely.get_coordinates(shapely.get_point(lines, 0))
-    ends = shapely.get_coordinates(shapely.get_point(lines, -1))
+    # the end vertices alone, transformed as transform_geoms would transform them
+    coords, line = shapely.get_coordinates(geoms[idx], return_index=True)
+    last = np.flatnonzero(np.append(line[1:] != line[:-1], True))
+    first = np.append(0, last[:-1] + 1)
+    starts = _xy_wgs84(coords[first], CRS(spans.crs))
+    ends = _xy_wgs84(coords[last], CRS(spans.crs))
     sub = spans.iloc[idx]
-    pt_from = shapely.get_coordinates(transform_geoms(
-        pts.reindex(sub["from_node"]).to_numpy(), CRS(nodes.crs), WGS84))
-    pt_to = shapely.get_coordinates(transform_geoms(
-        pts.reindex(sub["to_node"]).to_numpy(), CRS(nodes.crs), WGS84))
+    pt_from = _xy_wgs84(shapely.get_coordinates(pts.reindex(sub["from_node"]).to_numpy()),
+                        CRS(nodes.crs))
+    pt_to = _xy_wgs84(shapely.get_coordinates(pts.reindex(sub["to_node"]).to_numpy()),
+                      CRS(nodes.crs))
     for coords, node_xy, end in ((starts, pt_from, "from_node"), (ends, pt_to, "to_node")):
         d = geodesic_distance_m(coords[:, 0], coords[:, 1], node_xy[:, 0], node_xy[:, 1])
         for j in np.flatnonzero(d > snap_tolerance_m).tolist():
@@ -823,6 +856,14 @@ def _check_snap(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, report: Valida
                 "spans", str(sub["span_id"].iat[j]), "geometry",
                 f"{end} end lies {d[j]:.1f} m from node {sub[end].iat[j]} "
                 f"(snap tolerance {snap_tolerance_m:g} m)"))
+
+
+def _xy_wgs84(xy: npt.NDArray[np.float64], crs: CRS) -> npt.NDArray[np.float64]:
+    """Coordinates (n x 2) in ``crs`` as WGS84 lon/lat; no geometry is built."""
+    if crs == WGS84:
+        return xy
+    lon, lat = transformer(crs, WGS84).transform(xy[:, 0], xy[:, 1])
+    return np.column_stack([lon, lat])
 
 
 def _check_area_cover(premises: gpd.GeoDataFrame, areas: gpd.GeoDataFrame,
@@ -846,32 +887,16 @@ def _check_area_cover(premises: gpd.GeoDataFrame, areas: gpd.GeoDataFrame,
                                        "premise lies outside every area"))
 
 
-#: Above this many areas candidates come from an STRtree of the premises, below from a
-#: bounding-box test over all remaining premises (cheaper for a few large districts).
-_TREE_AREAS = 64
-
-
 def _mark_covered(pts: npt.NDArray[np.object_], polys: npt.NDArray[np.object_],
                   outside: npt.NDArray[np.bool_]) -> None:
     """Clear ``outside`` for every point covered by some polygon (boundary included).
 
     One prepared polygon at a time tests only the points in its bounding box
-    that no earlier polygon covered: a few areas over a million premises take
-    well under a second.
+    that no earlier polygon covered (:class:`netgis.geodesy.PointsCover`): a
+    few dozen areas over a million premises take a fraction of a second.
     """
     xy = np.full((len(pts), 2), np.nan)
     xy[outside] = shapely.get_coordinates(pts[outside])
-    tree = shapely.STRtree(pts[outside]) if len(polys) > _TREE_AREAS else None
-    where = np.flatnonzero(outside)
+    cover = PointsCover(xy[:, 0], xy[:, 1])
     for poly in polys:
-        x0, y0, x1, y1 = shapely.bounds(poly)
-        if tree is not None:
-            cand = where[tree.query(poly)]
-            cand = cand[outside[cand]]
-        else:
-            cand = np.flatnonzero(outside & (xy[:, 0] >= x0) & (xy[:, 0] <= x1)
-                                  & (xy[:, 1] >= y0) & (xy[:, 1] <= y1))
-        if not len(cand):
-            continue
-        shapely.prepare(poly)
-        outside[cand[shapely.covers(poly, pts[cand])]] = False
+        outside[cover.covered(poly, among=outside)] = False

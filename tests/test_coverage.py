@@ -89,3 +89,70 @@ def test_chunked_threaded_search_gives_the_same_answers(monkeypatch: pytest.Monk
     assert chunked["nearest_span_id"].tolist() == whole["nearest_span_id"].tolist()
     assert chunked["distance_m"].to_numpy() == pytest.approx(whole["distance_m"].to_numpy(),
                                                              rel=1e-12)
+
+
+def _bent_lines(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lines of 1..6 segments on a 10 m grid and points: random, at vertices, on bisectors."""
+    count = rng.integers(1, 7, n)
+    coords = (rng.integers(0, 40, (int(count.sum()) + n, 2)) * 10.0) + ORIGIN
+    owner = np.repeat(np.arange(n), count + 1)
+    lines = np.asarray(shapely.linestrings(coords, indices=owner), dtype=object)
+    start = np.cumsum(count + 1) - count - 1
+    xy = rng.uniform(-50, 450, (n, 2)) + ORIGIN
+    xy[1::6] = coords[start + count][1::6]                 # last vertex
+    xy[2::6] = coords[start + rng.integers(0, 2, n)][2::6]  # first or second vertex
+    bent = np.flatnonzero((count >= 2) & (np.arange(n) % 6 == 3))
+    v = start[bent] + 1
+    ua, ub = coords[v - 1] - coords[v], coords[v + 1] - coords[v]
+    ok = (np.hypot(*ua.T) > 0) & (np.hypot(*ub.T) > 0)
+    bent, v, ua, ub = bent[ok], v[ok], ua[ok], ub[ok]
+    ua /= np.hypot(*ua.T)[:, None]
+    ub /= np.hypot(*ub.T)[:, None]
+    xy[bent] = coords[v] + (ua + ub) * rng.uniform(0.1, 5, (len(bent), 1))
+    return lines, xy
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_nearest_on_spans_is_geos_bit_for_bit(seed: int) -> None:
+    """The numpy attachment point and fraction are the doubles GEOS computes.
+
+    GEOS's shortest_line and line_locate_point on the same lines and points:
+    zero-length segments, points on vertices and points as near one segment
+    as the next included (where the last bit of a distance picks the segment).
+    """
+    from netgis.coverage import SpanSegments, nearest_on_spans
+
+    rng = np.random.default_rng(seed)
+    lines, xy = _bent_lines(rng, 3000)
+    valid = shapely.is_valid(lines)
+    lines, xy = lines[valid], xy[valid]
+    att, frac = nearest_on_spans(SpanSegments(lines), xy, np.arange(len(lines)),
+                                 frac_within_m=100.0)
+    shortest = shapely.shortest_line(lines, shapely.points(xy))
+    attach = shapely.get_point(shortest, 0)
+    assert np.array_equal(att, shapely.get_coordinates(attach))
+    near = shapely.length(shortest) <= 100.0
+    assert near.any() and (~near).any()
+    want = np.full(len(lines), np.nan)
+    want[near] = shapely.line_locate_point(lines[near], attach[near], normalized=True)
+    assert np.array_equal(frac, want, equal_nan=True)
+
+
+def test_points_cover_is_shapely_covers() -> None:
+    """Points a polygon covers, boundary included; NaN coordinates are never covered."""
+    from netgis.geodesy import PointsCover
+
+    rng = np.random.default_rng(5)
+    xy = rng.integers(0, 200, (20_000, 2)).astype(float)   # many on polygon boundaries
+    xy[::97] = np.nan
+    polys = [shapely.box(*sorted(rng.integers(0, 200, 2)), *sorted(rng.integers(0, 200, 2)))
+             for _ in range(20)]
+    polys += [shapely.Polygon([(10, 10), (150, 30), (60, 190)]), shapely.box(-50, -50, -1, -1)]
+    cover = PointsCover(xy[:, 0], xy[:, 1])
+    among = rng.random(len(xy)) < 0.5
+    for poly in polys:
+        if poly.is_empty or not poly.is_valid:
+            continue
+        want = np.flatnonzero(shapely.covers(poly, shapely.points(xy)))
+        assert np.array_equal(np.sort(cover.covered(poly)), want)
+        assert np.array_equal(np.sort(cover.covered(poly, among=among)), want[among[want]])
