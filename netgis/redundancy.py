@@ -227,19 +227,108 @@ def _duct_exposed(g: AnalysisGraph, st: Structure, in_h: BoolArray, *, seed: int
     groups: dict[int, list[int]] = {}
     for e, k in zip(idx[multi].tolist(), inv[multi].tolist(), strict=True):
         groups.setdefault(k, []).append(e)
-    h_edges = np.flatnonzero(in_h)
+    incidence = _Incidence.of(g, in_h)
     for members in groups.values():
         if not _dependent(labels[members].tolist()):
             continue  # the group contains no edge cut of H: its failure disconnects nothing
-        failed = np.zeros(m, dtype=bool)
-        failed[members] = True
-        keep = h_edges[~failed[h_edges]]
-        comp = _components(g.n_vertices, g.eu[keep], g.ev[keep])
-        reach = comp == comp[S]
-        ru, rv = reach[g.eu], reach[g.ev]
-        lost = np.where(failed, ~(ru & rv), ~(ru | rv)) & in_h
-        exposed |= lost
+        lost = incidence.cut_off(members)
+        if lost:
+            exposed[incidence.edges_at(lost)] = True
     return exposed
+
+
+@dataclass(frozen=True)
+class _Incidence:
+    """The edges of H around each vertex (as lists, for searches that stay local)."""
+
+    start: list[int]     #: vertex v's entries are start[v]:start[v + 1]
+    other: list[int]     #: the edge's other end
+    edge: list[int]      #: the edge
+    start_a: IntArray
+    edge_a: IntArray
+    eu: list[int]
+    ev: list[int]
+
+    @classmethod
+    def of(cls, g: AnalysisGraph, in_h: BoolArray) -> _Incidence:
+        h = np.flatnonzero(in_h)  # a loop is listed twice at its vertex: harmless
+        ends = np.concatenate([g.eu[h], g.ev[h]])
+        others = np.concatenate([g.ev[h], g.eu[h]])
+        order = np.argsort(ends, kind="stable")
+        start = np.zeros(g.n_vertices + 1, dtype=np.int64)
+        np.cumsum(np.bincount(ends, minlength=g.n_vertices), out=start[1:])
+        edge_a = np.concatenate([h, h])[order]
+        return cls(start.tolist(), others[order].tolist(), edge_a.tolist(), start, edge_a,
+                   g.eu.tolist(), g.ev.tolist())
+
+    def cut_off(self, failed: list[int]) -> list[int]:
+        """Vertices of H that lose S when the edges ``failed`` (of H) fail.
+
+        Every part cut off holds an end of a failed edge (H is connected), so one
+        search starts at each end and one at S, taking a vertex each in turn;
+        searches that meet merge. Once every search but S's has run out, what
+        they visited is cut off: the work is about the size of the parts cut
+        off times the number of ends, not the size of H.
+        """
+        down = set(failed)
+        seeds = sorted({S, *(self.eu[e] for e in failed), *(self.ev[e] for e in failed)})
+        owner: dict[int, int] = {}
+        root = list(range(len(seeds)))
+
+        def find(i: int) -> int:
+            while root[i] != i:
+                root[i] = root[root[i]]
+                i = root[i]
+            return i
+
+        queues: list[list[int]] = [[v] for v in seeds]
+        heads = [0] * len(seeds)
+        for i, v in enumerate(seeds):
+            owner[v] = i
+        s_search = seeds.index(S)
+        active = set(range(len(seeds)))  # searches (roots) with vertices left to expand
+        start, other, edge = self.start, self.other, self.edge
+        while active - {find(s_search)}:
+            for i in list(active):
+                if i not in active or find(i) != i:
+                    continue
+                q = queues[i]
+                if heads[i] == len(q):
+                    active.discard(i)
+                    continue
+                v = q[heads[i]]
+                heads[i] += 1
+                for k in range(start[v], start[v + 1]):
+                    if edge[k] in down:
+                        continue
+                    w = other[k]
+                    j = owner.get(w)
+                    if j is None:
+                        owner[w] = i
+                        q.append(w)
+                        continue
+                    j = find(j)
+                    if j != i:
+                        # two searches met: one part; the longer queue keeps going
+                        a, b = (i, j) if len(queues[i]) - heads[i] >= len(queues[j]) - heads[j] \
+                            else (j, i)
+                        root[b] = a
+                        queues[a] = queues[a][heads[a]:] + queues[b][heads[b]:]
+                        heads[a] = 0
+                        active.discard(b)
+                        active.add(a)
+                        i = a
+                        q = queues[a]
+        s_root = find(s_search)
+        return [v for v, i in owner.items() if find(i) != s_root]
+
+    def edges_at(self, vertices: list[int]) -> IntArray:
+        """The edges of H at ``vertices``."""
+        v = np.asarray(vertices, dtype=np.int64)
+        lo, hi = self.start_a[v], self.start_a[v + 1]
+        pos = np.repeat(lo - np.cumsum(np.concatenate([[0], (hi - lo)[:-1]])), hi - lo) \
+            + np.arange(int((hi - lo).sum()))
+        return self.edge_a[pos]
 
 
 def _cut_labels(g: AnalysisGraph, st: Structure, *, seed: int) -> npt.NDArray[np.uint64]:
