@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,7 +52,7 @@ from netgis.coverage import ZonePlan, ZoneStats, lonlat
 from netgis.dataset import RawLayer
 from netgis.errors import DatasetFormatError, Problem, ValidationError
 from netgis.io import atomic_dir, layer_file_format, layer_parts, read_frame, read_raw
-from netgis.kpis import PREMISE_SUMS, AreaIndex, Kpis
+from netgis.kpis import PREMISE_SUMS, AreaIndex, Kpis, LineZones
 from netgis.optics import LossBudget
 from netgis.report import needs_quotes, result_table, write_csv, write_csv_tables
 from netgis.schema import DEFAULT_DROP_M, LAYERS
@@ -129,15 +131,22 @@ def _id_hashes(ids: pd.Series) -> npt.NDArray[np.uint64]:
 
 def check_chunk(part: pd.DataFrame, ctx: Context) -> Checked:
     """Pass one: validate, zone statistics, id hashes, quoting."""
+    return check_and_keep_chunk(part, ctx)[0]
+
+
+def check_and_keep_chunk(part: pd.DataFrame, ctx: Context
+                         ) -> tuple[Checked, gpd.GeoDataFrame | None]:
+    """:func:`check_chunk`, and the validated rows when they are all valid."""
     frame, report = validate_premise_chunk(_raw(part), target_crs=ctx.crs,
                                            areas=ctx.area_frame)
     if frame is None or report.errors:
         return Checked(report.errors, report.warnings, ZoneStats.of(np.zeros(0), np.zeros(0)),
-                       np.zeros(0, dtype=np.uint64), False)
+                       np.zeros(0, dtype=np.uint64), False), None
     ll = lonlat(frame.geometry.to_numpy(), CRS(frame.crs))
     ids = pa.array(frame["premise_id"].to_numpy(dtype=object), type=pa.string())
     return Checked(report.errors, report.warnings, ZoneStats.of(ll[:, 0], ll[:, 1]),
-                   _id_hashes(frame["premise_id"]), needs_quotes(pa.table({"premise_id": ids})))
+                   _id_hashes(frame["premise_id"]),
+                   needs_quotes(pa.table({"premise_id": ids}))), frame
 
 
 def ids_with_hashes(part: pd.DataFrame, ctx: Context,
@@ -154,6 +163,11 @@ def analyze_chunk(part: pd.DataFrame, ctx: Context, zones: ZonePlan) -> Rows:
     """Pass two: the CSV rows and sums of a (valid) chunk."""
     frame, _ = validate_premise_chunk(_raw(part), target_crs=ctx.crs)
     assert frame is not None
+    return analyze_valid_chunk(frame, ctx, zones)
+
+
+def analyze_valid_chunk(frame: gpd.GeoDataFrame, ctx: Context, zones: ZonePlan) -> Rows:
+    """:func:`analyze_chunk` of a chunk as validation returned it."""
     chunk = premise_chunk(ctx.stage, frame, zones=zones, areas=ctx.areas,
                           halo_m=ctx.stage.drop_m)
     edges = np.flatnonzero(chunk.edge_premises)
@@ -256,6 +270,18 @@ class LocalRunner:
         for part in read_parquet_chunks(self.files, rows=self.rows):
             yield fn(part, *args)
 
+    def check_keeping(self, ctx: Context, spill: Path) -> tuple[list[Checked], list[Path]]:
+        """Pass one, each valid chunk's validated rows kept in ``spill`` (Arrow IPC, LZ4) for
+        pass two: reading them back costs a fraction of validating them again."""
+        checked: list[Checked] = []
+        kept: list[Path] = []
+        for i, (c, frame) in enumerate(self.map(check_and_keep_chunk, ctx)):
+            checked.append(c)
+            if frame is not None:
+                kept.append(spill / f"chunk-{i:06d}.arrow")
+                frame.to_feather(kept[-1], compression="lz4")
+        return checked, kept
+
 
 def analyze_chunked(path: str | os.PathLike[str], out: str | os.PathLike[str], *,
                     drop_m: float = DEFAULT_DROP_M, budget: LossBudget | None = None,
@@ -281,21 +307,32 @@ def analyze_chunked(path: str | os.PathLike[str], out: str | os.PathLike[str], *
                                               "premises as GeoParquet")])
         runner = LocalRunner(files, chunk_rows)
     ctx = runner.share(Context(stage, areas, ds.areas, ds.crs))
-    step("validate")
-    checked: list[Checked] = list(runner.map(check_chunk, ctx))
-    errors = list(base.errors) + [e for c in checked for e in c.errors]
-    warnings = list(base.warnings) + [w for c in checked for w in c.warnings]
-    errors += _duplicates(runner, ctx, checked)
-    if errors:
-        raise ValidationError(errors, warnings)
-    stats = ZoneStats.of(np.zeros(0), np.zeros(0))
-    for c in checked:
-        stats = stats + c.zones
-    plan = stats.plan()
-    step("coverage")
-    kpis = _write(runner.map(analyze_chunk, ctx, plan), out, stage=stage, areas=areas,
-                  nodes=ds.nodes, spans=ds.spans, quote=any(c.quote for c in checked),
-                  home=plan.home, step=step)
+    lines = LineZones(ds.spans)
+    with ThreadPoolExecutor(max_workers=1) as pool, \
+            tempfile.TemporaryDirectory(prefix="netgis-chunks-") as spill:
+        # the union of the lines for the km KPIs needs no premise: GEOS builds it meanwhile
+        pool.submit(lines.warm, areas)
+        step("validate")
+        kept: list[Path] | None = None
+        if isinstance(runner, LocalRunner):
+            checked, kept = runner.check_keeping(ctx, Path(spill))
+        else:
+            checked = list(runner.map(check_chunk, ctx))
+        errors = list(base.errors) + [e for c in checked for e in c.errors]
+        warnings = list(base.warnings) + [w for c in checked for w in c.warnings]
+        errors += _duplicates(runner, ctx, checked)
+        if errors:
+            raise ValidationError(errors, warnings)
+        stats = ZoneStats.of(np.zeros(0), np.zeros(0))
+        for c in checked:
+            stats = stats + c.zones
+        plan = stats.plan()
+        step("coverage")
+        rows = runner.map(analyze_chunk, ctx, plan) if kept is None else \
+            (analyze_valid_chunk(gpd.read_feather(f), ctx, plan) for f in kept)
+        kpis = _write(rows, out, stage=stage, areas=areas, nodes=ds.nodes, spans=ds.spans,
+                      quote=any(c.quote for c in checked), home=plan.home, step=step,
+                      line_zones=lines)
     return ChunkedResult(kpis, warnings + list(stage.warnings), len(checked))
 
 
@@ -317,7 +354,7 @@ def _duplicates(runner: Runner, ctx: Any, checked: list[Checked]) -> list[Proble
 
 def _write(rows: Iterator[Rows], out: str | os.PathLike[str], *, stage: NetworkStage,
            areas: AreaIndex, nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, quote: bool,
-           home: int | None, step: Progress) -> Kpis:
+           home: int | None, step: Progress, line_zones: LineZones | None = None) -> Kpis:
     """Stream premises.csv from the chunks' rows, add their sums up, write the other files."""
     g = stage.graph
     edge_p = np.zeros(g.n_edges, dtype=np.int64)
@@ -347,7 +384,7 @@ def _write(rows: Iterator[Rows], out: str | os.PathLike[str], *, stage: NetworkS
         step("kpis")
         result = finish_analysis(stage, nodes, spans, areas, edge_premises=edge_p,
                                  edge_units=edge_u, sums=sums, area_sums=area_sums,
-                                 home_zone=home)
+                                 home_zone=home, line_zones=line_zones)
         write_csv(result.spans, SPAN_COLUMNS, tmp / "spans.csv")
         write_csv(result.nodes, NODE_COLUMNS, tmp / "nodes.csv")
         (tmp / "kpis.json").write_text(json.dumps(result.kpis, indent=1, allow_nan=False) + "\n")
