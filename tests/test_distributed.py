@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,6 +146,25 @@ def test_streamed_local_engine_equals_in_memory(partitioned: Path, local: Path,
     done = analyze_chunked(partitioned, tmp_path / "streamed", chunk_rows=1000)
     assert done.chunks >= 4
     _same_outputs(local, tmp_path / "streamed")
+
+
+def test_streamed_local_engine_names_a_bad_premise_and_writes_nothing(
+        partitioned: Path, tmp_path: Path) -> None:
+    """A bad row in a later chunk: the error names it, no output, no kept chunk left over."""
+    broken = tmp_path / "broken"
+    shutil.copytree(partitioned, broken)
+    last = sorted((broken / "premises.parquet").glob("*.parquet"))[-1]
+    frame = gpd.read_parquet(last)
+    bad = str(frame["premise_id"].iloc[-1])
+    frame.loc[frame.index[-1], "units"] = -3
+    frame.to_parquet(last)
+    before = set(Path(tempfile.gettempdir()).glob("netgis-chunks-*"))
+    with pytest.raises(ValidationError) as err:
+        analyze_chunked(broken, tmp_path / "out", chunk_rows=1000)
+    assert [(p.layer, p.id, p.field) for p in err.value.problems] == [
+        ("premises", bad, "units")]
+    assert not (tmp_path / "out").exists()
+    assert set(Path(tempfile.gettempdir()).glob("netgis-chunks-*")) == before
 
 
 def test_halo_search_answers_as_the_whole_network(city: Path) -> None:
