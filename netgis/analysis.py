@@ -268,16 +268,20 @@ class PremiseChunk:
 
 def premise_chunk(stage: NetworkStage, premises: gpd.GeoDataFrame, *,
                   zones: ZonePlan | None = None, areas: AreaIndex | None = None,
-                  halo_m: float | None = None) -> PremiseChunk:
+                  halo_m: float | None = None,
+                  points_lonlat: npt.NDArray[np.float64] | None = None) -> PremiseChunk:
     """Locate, protect and price some premises against ``stage``.
 
     ``zones`` is the working-zone choice for all premises of the dataset
     (:class:`netgis.coverage.ZoneStats`); by default these premises' own.
     ``halo_m``: search the spans near these premises first (see
     :func:`netgis.coverage.locate`); the answers are the same.
+    ``points_lonlat``: the premises' WGS84 coordinates when already computed
+    (:func:`netgis.coverage.lonlat` of their geometry), an ``(n, 2)`` array.
     """
     g = stage.graph
-    prem_ll = lonlat(premises.geometry.to_numpy(), CRS(premises.crs))
+    prem_ll = lonlat(premises.geometry.to_numpy(), CRS(premises.crs)) \
+        if points_lonlat is None else points_lonlat
     zone_of = zones.zones(prem_ll[:, 0]) if zones is not None \
         else working_zones(prem_ll[:, 0], prem_ll[:, 1])
     lit = stage.span_index

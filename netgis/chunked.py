@@ -135,18 +135,19 @@ def check_chunk(part: pd.DataFrame, ctx: Context) -> Checked:
 
 
 def check_and_keep_chunk(part: pd.DataFrame, ctx: Context
-                         ) -> tuple[Checked, gpd.GeoDataFrame | None]:
-    """:func:`check_chunk`, and the validated rows when they are all valid."""
+                         ) -> tuple[Checked, gpd.GeoDataFrame | None, npt.NDArray[np.float64]]:
+    """:func:`check_chunk`, and the validated rows with their WGS84 coordinates when they
+    are all valid."""
     frame, report = validate_premise_chunk(_raw(part), target_crs=ctx.crs,
                                            areas=ctx.area_frame)
     if frame is None or report.errors:
         return Checked(report.errors, report.warnings, ZoneStats.of(np.zeros(0), np.zeros(0)),
-                       np.zeros(0, dtype=np.uint64), False), None
+                       np.zeros(0, dtype=np.uint64), False), None, np.zeros((0, 2))
     ll = lonlat(frame.geometry.to_numpy(), CRS(frame.crs))
     ids = pa.array(frame["premise_id"].to_numpy(dtype=object), type=pa.string())
     return Checked(report.errors, report.warnings, ZoneStats.of(ll[:, 0], ll[:, 1]),
                    _id_hashes(frame["premise_id"]),
-                   needs_quotes(pa.table({"premise_id": ids}))), frame
+                   needs_quotes(pa.table({"premise_id": ids}))), frame, ll
 
 
 def ids_with_hashes(part: pd.DataFrame, ctx: Context,
@@ -166,10 +167,12 @@ def analyze_chunk(part: pd.DataFrame, ctx: Context, zones: ZonePlan) -> Rows:
     return analyze_valid_chunk(frame, ctx, zones)
 
 
-def analyze_valid_chunk(frame: gpd.GeoDataFrame, ctx: Context, zones: ZonePlan) -> Rows:
-    """:func:`analyze_chunk` of a chunk as validation returned it."""
+def analyze_valid_chunk(frame: gpd.GeoDataFrame, ctx: Context, zones: ZonePlan,
+                        points_lonlat: npt.NDArray[np.float64] | None = None) -> Rows:
+    """:func:`analyze_chunk` of a chunk as validation returned it (and its WGS84
+    coordinates, when known)."""
     chunk = premise_chunk(ctx.stage, frame, zones=zones, areas=ctx.areas,
-                          halo_m=ctx.stage.drop_m)
+                          halo_m=ctx.stage.drop_m, points_lonlat=points_lonlat)
     edges = np.flatnonzero(chunk.edge_premises)
     return Rows(result_table(chunk.premises, PREMISE_COLUMNS), edges,
                 chunk.edge_premises[edges], chunk.edge_units[edges], chunk.sums,
@@ -275,12 +278,24 @@ class LocalRunner:
         pass two: reading them back costs a fraction of validating them again."""
         checked: list[Checked] = []
         kept: list[Path] = []
-        for i, (c, frame) in enumerate(self.map(check_and_keep_chunk, ctx)):
+        for i, (c, frame, ll) in enumerate(self.map(check_and_keep_chunk, ctx)):
             checked.append(c)
             if frame is not None:
                 kept.append(spill / f"chunk-{i:06d}.arrow")
-                frame.to_feather(kept[-1], compression="lz4")
+                frame.assign(**{LON: ll[:, 0], LAT: ll[:, 1]}).to_feather(
+                    kept[-1], compression="lz4")
         return checked, kept
+
+
+#: Columns of a kept chunk with its premises' WGS84 coordinates (not contract names).
+LON, LAT = "__netgis_lon", "__netgis_lat"
+
+
+def analyze_kept_chunk(path: Path, ctx: Context, zones: ZonePlan) -> Rows:
+    """Pass two of a chunk that :meth:`LocalRunner.check_keeping` kept."""
+    frame = gpd.read_feather(path)
+    ll = np.column_stack([frame.pop(LON).to_numpy(), frame.pop(LAT).to_numpy()])
+    return analyze_valid_chunk(frame, ctx, zones, points_lonlat=ll)
 
 
 def analyze_chunked(path: str | os.PathLike[str], out: str | os.PathLike[str], *,
@@ -329,7 +344,7 @@ def analyze_chunked(path: str | os.PathLike[str], out: str | os.PathLike[str], *
         plan = stats.plan()
         step("coverage")
         rows = runner.map(analyze_chunk, ctx, plan) if kept is None else \
-            (analyze_valid_chunk(gpd.read_feather(f), ctx, plan) for f in kept)
+            (analyze_kept_chunk(f, ctx, plan) for f in kept)
         kpis = _write(rows, out, stage=stage, areas=areas, nodes=ds.nodes, spans=ds.spans,
                       quote=any(c.quote for c in checked), home=plan.home, step=step,
                       line_zones=lines)
