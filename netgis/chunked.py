@@ -24,8 +24,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -60,6 +61,8 @@ from netgis.validate import validate_premise_chunk, validate_raw
 
 #: Premises per chunk of the streamed local engine.
 CHUNK_ROWS = 1_000_000
+#: Chunks pass one of the local streamed engine validates at once (threads).
+PASS_ONE_THREADS = 2
 
 Progress = Callable[[str], None]
 
@@ -276,14 +279,37 @@ class LocalRunner:
     def check_keeping(self, ctx: Context, spill: Path) -> tuple[list[Checked], list[Path]]:
         """Pass one, each valid chunk's validated rows kept in ``spill`` (Arrow IPC, LZ4) for
         pass two: reading them back costs a fraction of validating them again."""
+        def one(i: int, part: pd.DataFrame) -> tuple[Checked, Path | None]:
+            c, frame, ll = check_and_keep_chunk(part, ctx)
+            if frame is None:
+                return c, None
+            path = spill / f"chunk-{i:06d}.arrow"
+            frame.assign(**{LON: ll[:, 0], LAT: ll[:, 1]}).to_feather(path, compression="lz4")
+            return c, path
+
         checked: list[Checked] = []
         kept: list[Path] = []
-        for i, (c, frame, ll) in enumerate(self.map(check_and_keep_chunk, ctx)):
+
+        def collect(done: Future[tuple[Checked, Path | None]]) -> None:
+            c, path = done.result()
             checked.append(c)
-            if frame is not None:
-                kept.append(spill / f"chunk-{i:06d}.arrow")
-                frame.assign(**{LON: ll[:, 0], LAT: ll[:, 1]}).to_feather(
-                    kept[-1], compression="lz4")
+            if path is not None:
+                kept.append(path)
+
+        # two chunks at a time (validation is mostly numpy, Arrow, GEOS and PROJ, which
+        # run without the GIL), in order; at most two chunks in memory. The areas the
+        # threads test premises against are prepared here, once: GEOS's prepare writes
+        # into the shared geometry (transformer objects are per thread in pyproj)
+        shapely.prepare(ctx.area_frame.geometry.to_numpy())
+        pending: deque[Future[tuple[Checked, Path | None]]] = deque()
+        with ThreadPoolExecutor(max_workers=PASS_ONE_THREADS) as pool:
+            for i, part in enumerate(read_parquet_chunks(self.files, rows=self.rows)):
+                pending.append(pool.submit(one, i, part))
+                del part
+                if len(pending) >= PASS_ONE_THREADS:
+                    collect(pending.popleft())
+            while pending:
+                collect(pending.popleft())
         return checked, kept
 
 
