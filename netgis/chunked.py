@@ -370,11 +370,23 @@ def analyze_chunked(path: str | os.PathLike[str], out: str | os.PathLike[str], *
         plan = stats.plan()
         step("coverage")
         rows = runner.map(analyze_chunk, ctx, plan) if kept is None else \
-            (analyze_kept_chunk(f, ctx, plan) for f in kept)
+            _one_ahead(lambda f: analyze_kept_chunk(f, ctx, plan), kept)
         kpis = _write(rows, out, stage=stage, areas=areas, nodes=ds.nodes, spans=ds.spans,
                       quote=any(c.quote for c in checked), home=plan.home, step=step,
                       line_zones=lines)
     return ChunkedResult(kpis, warnings + list(stage.warnings), len(checked))
+
+
+def _one_ahead(fn: Callable[[Path], Rows], items: list[Path]) -> Iterator[Rows]:
+    """``fn`` over ``items`` in order, the next item's computed in a thread while the caller
+    uses this one's (writes its CSV rows): one chunk analysed at a time."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(fn, items[0]) if items else None
+        for i in range(len(items)):
+            assert upcoming is not None
+            current = upcoming.result()
+            upcoming = pool.submit(fn, items[i + 1]) if i + 1 < len(items) else None
+            yield current
 
 
 def _duplicates(runner: Runner, ctx: Any, checked: list[Checked]) -> list[Problem]:
