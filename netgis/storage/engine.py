@@ -42,6 +42,7 @@ WRITE_OPTION = "netgis_write"
 FILE_OPTION = "netgis_sqlite_file"
 #: Key of a pooled connection's :class:`FileState` at the time it was opened.
 _FILE_STATE = "netgis_file_state"
+_PRE_OPEN_STATE = "netgis_file_state_before_open"
 
 
 def default_database_url() -> str:
@@ -117,6 +118,11 @@ def create_engine(url: str | None = None, *, create: bool = True,
         if faults.invalidates_pool(context.original_exception):
             context.is_disconnect = True
 
+    if path is not None:
+        @event.listens_for(engine, "do_connect")
+        def _before_connect(_dialect: Any, record: Any, _cargs: Any, _cparams: Any) -> None:
+            record.info[_PRE_OPEN_STATE] = file_state(path)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, record: Any) -> None:
         # Let SQLAlchemy issue BEGIN itself so that DDL and InitSpatialMetaData are
@@ -138,9 +144,15 @@ def create_engine(url: str | None = None, *, create: bool = True,
         finally:
             cur.close()
         if path is not None:
-            # stat after opening: the file this connection holds (and whether it got it
-            # for writing), compared on every checkout
-            record.info[_FILE_STATE] = file_state(path)
+            # stat after opening: the file this connection holds, compared on every
+            # checkout; writable only if it was so before the open too (SQLite opens a
+            # file it cannot write read-only for good, and a chmod or chown right after
+            # the open must not make that connection look writable)
+            after = file_state(path)
+            before: FileState | None = record.info.pop(_PRE_OPEN_STATE, None)
+            if after is not None and (before is None or not before.writable):
+                after = FileState(after.identity, False)
+            record.info[_FILE_STATE] = after
 
     if path is not None:
         @event.listens_for(engine, "checkout")
