@@ -149,7 +149,7 @@ def test_streamed_local_engine_equals_in_memory(partitioned: Path, local: Path,
 
 
 def test_streamed_local_engine_names_a_bad_premise_and_writes_nothing(
-        partitioned: Path, tmp_path: Path) -> None:
+        partitioned: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A bad row in a later chunk: the error names it, no output, no kept chunk left over."""
     broken = tmp_path / "broken"
     shutil.copytree(partitioned, broken)
@@ -158,13 +158,16 @@ def test_streamed_local_engine_names_a_bad_premise_and_writes_nothing(
     bad = str(frame["premise_id"].iloc[-1])
     frame.loc[frame.index[-1], "units"] = -3
     frame.to_parquet(last)
-    before = set(Path(tempfile.gettempdir()).glob("netgis-chunks-*"))
+    # a temporary folder of this test's own (other workers run streamed analyses meanwhile)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     with pytest.raises(ValidationError) as err:
         analyze_chunked(broken, tmp_path / "out", chunk_rows=1000)
     assert [(p.layer, p.id, p.field) for p in err.value.problems] == [
         ("premises", bad, "units")]
     assert not (tmp_path / "out").exists()
-    assert set(Path(tempfile.gettempdir()).glob("netgis-chunks-*")) == before
+    assert list(scratch.iterdir()) == []
 
 
 def test_halo_search_answers_as_the_whole_network(city: Path) -> None:
