@@ -25,11 +25,11 @@ import json
 import os
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -65,6 +65,8 @@ CHUNK_ROWS = 1_000_000
 PASS_ONE_THREADS = 2
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -289,27 +291,16 @@ class LocalRunner:
 
         checked: list[Checked] = []
         kept: list[Path] = []
-
-        def collect(done: Future[tuple[Checked, Path | None]]) -> None:
-            c, path = done.result()
+        # two chunks at a time (validation is mostly numpy, Arrow, GEOS and PROJ, which
+        # run without the GIL), in order. The areas the threads test premises against are
+        # prepared here, once: GEOS's prepare writes into the shared geometry (transformer
+        # objects are per thread in pyproj)
+        shapely.prepare(ctx.area_frame.geometry.to_numpy())
+        chunks = enumerate(read_parquet_chunks(self.files, rows=self.rows))
+        for c, path in _in_order(lambda item: one(*item), chunks, workers=PASS_ONE_THREADS):
             checked.append(c)
             if path is not None:
                 kept.append(path)
-
-        # two chunks at a time (validation is mostly numpy, Arrow, GEOS and PROJ, which
-        # run without the GIL), in order; at most two chunks in memory. The areas the
-        # threads test premises against are prepared here, once: GEOS's prepare writes
-        # into the shared geometry (transformer objects are per thread in pyproj)
-        shapely.prepare(ctx.area_frame.geometry.to_numpy())
-        pending: deque[Future[tuple[Checked, Path | None]]] = deque()
-        with ThreadPoolExecutor(max_workers=PASS_ONE_THREADS) as pool:
-            for i, part in enumerate(read_parquet_chunks(self.files, rows=self.rows)):
-                pending.append(pool.submit(one, i, part))
-                del part
-                if len(pending) >= PASS_ONE_THREADS:
-                    collect(pending.popleft())
-            while pending:
-                collect(pending.popleft())
         return checked, kept
 
 
@@ -370,23 +361,25 @@ def analyze_chunked(path: str | os.PathLike[str], out: str | os.PathLike[str], *
         plan = stats.plan()
         step("coverage")
         rows = runner.map(analyze_chunk, ctx, plan) if kept is None else \
-            _one_ahead(lambda f: analyze_kept_chunk(f, ctx, plan), kept)
+            _in_order(lambda f: analyze_kept_chunk(f, ctx, plan), kept, workers=1)
         kpis = _write(rows, out, stage=stage, areas=areas, nodes=ds.nodes, spans=ds.spans,
                       quote=any(c.quote for c in checked), home=plan.home, step=step,
                       line_zones=lines)
     return ChunkedResult(kpis, warnings + list(stage.warnings), len(checked))
 
 
-def _one_ahead(fn: Callable[[Path], Rows], items: list[Path]) -> Iterator[Rows]:
-    """``fn`` over ``items`` in order, the next item's computed in a thread while the caller
-    uses this one's (writes its CSV rows): one chunk analysed at a time."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        upcoming = pool.submit(fn, items[0]) if items else None
-        for i in range(len(items)):
-            assert upcoming is not None
-            current = upcoming.result()
-            upcoming = pool.submit(fn, items[i + 1]) if i + 1 < len(items) else None
-            yield current
+def _in_order(fn: Callable[[T], R], items: Iterable[T], *, workers: int) -> Iterator[R]:
+    """``fn`` over ``items`` on ``workers`` threads, the answers in order; the next item is
+    taken and started before an answer is handed over, so one item is computed while the
+    caller uses the answer before it, and at most two items are taken but not answered."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > 1:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _duplicates(runner: Runner, ctx: Any, checked: list[Checked]) -> list[Problem]:
