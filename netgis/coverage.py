@@ -114,6 +114,54 @@ class ZonePlan:
 _LON_BINS = 61
 
 
+#: Half a UTM zone in degrees: every central meridian and its antimeridian lie on a
+#: multiple of it (offset by 3 from -180), so an offset from any of them grows or shrinks
+#: monotonically across one such strip.
+_HALF_ZONE_DEG = 3.0
+#: Bins per half zone of the first, coarse filter of :func:`_spread_candidates`.
+_FINE_BINS = 4096
+
+
+def _spread_candidates(lon: npt.NDArray[np.float64], cos: npt.NDArray[np.float64]
+                       ) -> npt.NDArray[np.intp]:
+    """Indices of the positions among which every zone's spread maximum lies.
+
+    The spread about a central meridian is ``|offset(lon)| * cos(lat)``; within a
+    strip of half a zone the offset is monotone in the longitude for every zone, so
+    a position with another at least as far west and at least as large ``cos``, and
+    another such to the east, never beats both. What is left is the two staircases
+    of each strip (most ``cos`` so far from the west, and from the east), and, for
+    rounding's sake, every position within 1e-9 degrees of a strip's edge. The
+    maxima computed over them are the same doubles as over all positions.
+    """
+    # first, cheaply: drop positions whose cos is below the best of some finer bin
+    # strictly to the west and of one strictly to the east in the same strip
+    fine = np.floor((lon + 180.0) * (_FINE_BINS / _HALF_ZONE_DEG)).astype(np.int64)
+    flat = np.full((int(fine.max()) // _FINE_BINS + 1) * _FINE_BINS, -np.inf)
+    np.maximum.at(flat, fine, cos)
+    best = flat.reshape(-1, _FINE_BINS)
+    west = np.maximum.accumulate(best, axis=1)
+    west = np.concatenate([np.full((len(best), 1), -np.inf), west[:, :-1]], axis=1).ravel()
+    east = np.maximum.accumulate(best[:, ::-1], axis=1)[:, ::-1]
+    east = np.concatenate([east[:, 1:], np.full((len(best), 1), -np.inf)], axis=1).ravel()
+    rel = (lon + 180.0) / _HALF_ZONE_DEG
+    edge = np.abs(rel - np.round(rel)) * _HALF_ZONE_DEG < 1e-9
+    left = np.flatnonzero((cos >= west[fine]) | (cos >= east[fine]) | edge)
+    # then exactly: the staircases of each strip among those left
+    strip = fine[left] // _FINE_BINS
+    order = left[np.lexsort((lon[left], strip))]
+    s = fine[order] // _FINE_BINS
+    keep = edge.copy()
+    for part in np.split(order, np.flatnonzero(s[1:] != s[:-1]) + 1):
+        c = cos[part]
+        from_west = np.maximum.accumulate(c)
+        keep[part[np.append(True, c[1:] > from_west[:-1])]] = True
+        c = c[::-1]
+        from_east = np.maximum.accumulate(c)
+        keep[part[::-1][np.append(True, c[1:] > from_east[:-1])]] = True
+    return np.flatnonzero(keep)
+
+
 @dataclass(frozen=True)
 class ZoneStats:
     """What :func:`working_zones` needs to know of positions, in sums that chunks add up.
@@ -150,9 +198,13 @@ class ZoneStats:
         cos = np.cos(np.radians(lat))
         spread = np.full(60, -np.inf)
         if lon.size:
+            # the positions that can hold some zone's largest spread: a few hundred of a
+            # million, so that 60 zones cost 60 passes over them, not over all
+            can = _spread_candidates(lon, cos)
+            lon_c, cos_c = lon[can], cos[can]
             for z in range(60):
                 central = (z + 1) * 6 - 183
-                spread[z] = float((np.abs(((lon - central + 180) % 360) - 180) * cos).max())
+                spread[z] = float((np.abs(((lon_c - central + 180) % 360) - 180) * cos_c).max())
         return cls(n=int(lon.size), lon_count=count, lon_min=lo, lon_max=hi,
                    south=int(south.sum()),
                    south_max=float(lat[south].max()) if south.any() else -np.inf,

@@ -800,61 +800,93 @@ def _xy(xy: Any) -> str:
 
 def _check_references(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame,
                       report: ValidationReport, snap_tolerance_m: float) -> None:
-    node_ids = pd.Index(nodes["node_id"].dropna())
-    label = spans["span_id"].fillna("?").astype(str).to_numpy()
-    for end in ("from_node", "to_node"):
-        col = spans[end]
-        for i in np.flatnonzero(col.isna().to_numpy()):
-            report.errors.append(Problem("spans", label[i], end, "required value is missing"))
-        dangling = col.notna() & ~col.isin(node_ids)
-        for i in np.flatnonzero(dangling.to_numpy()):
-            report.errors.append(Problem("spans", label[i], end,
-                                         f"names no existing node: {col.iat[int(i)]!r}"))
-    loop = spans["from_node"].notna() & (spans["from_node"] == spans["to_node"])
-    for i in np.flatnonzero(loop.to_numpy()):
-        report.errors.append(Problem("spans", label[i], "to_node",
+    # one factorization of every node id and span end: the checks below compare integer codes
+    # (-1: missing) instead of looking strings up again and again
+    n, m = len(nodes), len(spans)
+    codes, uniques = pd.factorize(pd.concat([nodes["node_id"], spans["from_node"],
+                                             spans["to_node"]], ignore_index=True))
+    node_code, from_code, to_code = codes[:n], codes[n:n + m], codes[n + m:]
+    is_node = np.zeros(len(uniques), dtype=bool)
+    is_node[node_code[node_code >= 0]] = True
+    labels = _LazyLabels(spans["span_id"])
+    for end, code in (("from_node", from_code), ("to_node", to_code)):
+        for i in np.flatnonzero(code < 0).tolist():
+            report.errors.append(Problem("spans", labels[i], end, "required value is missing"))
+        for i in np.flatnonzero((code >= 0) & ~is_node[np.maximum(code, 0)]).tolist():
+            report.errors.append(Problem("spans", labels[i], end,
+                                         f"names no existing node: {spans[end].iat[i]!r}"))
+    for i in np.flatnonzero((from_code >= 0) & (from_code == to_code)).tolist():
+        report.errors.append(Problem("spans", labels[i], "to_node",
                                      "span starts and ends at the same node (self-loop)"))
-    used = pd.Index(pd.concat([spans["from_node"], spans["to_node"]]).dropna().unique())
-    for nid in node_ids[~node_ids.isin(used)]:
-        report.warnings.append(Problem("nodes", str(nid), None, "node has no spans"))
-    _check_snap(nodes, spans, report, snap_tolerance_m)
+    used = np.zeros(len(uniques), dtype=bool)
+    used[from_code[from_code >= 0]] = True
+    used[to_code[to_code >= 0]] = True
+    for i in np.flatnonzero((node_code >= 0) & ~used[np.maximum(node_code, 0)]).tolist():
+        report.warnings.append(Problem("nodes", str(uniques[node_code[i]]), None,
+                                       "node has no spans"))
+    _check_snap(nodes, spans, (len(uniques), node_code, from_code, to_code), report,
+                snap_tolerance_m)
 
 
-def _check_snap(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, report: ValidationReport,
-                snap_tolerance_m: float) -> None:
+class _LazyLabels:
+    """A span's label in a problem (its id, ``?`` when it has none), built on first use."""
+
+    def __init__(self, ids: pd.Series) -> None:
+        self._ids = ids
+        self._labels: npt.NDArray[np.object_] | None = None
+
+    def __getitem__(self, i: int) -> str:
+        if self._labels is None:
+            self._labels = self._ids.fillna("?").astype(str).to_numpy()
+        return str(self._labels[i])
+
+
+def _check_snap(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame,
+                ids: tuple[int, npt.NDArray[np.intp], npt.NDArray[np.intp],
+                           npt.NDArray[np.intp]],
+                report: ValidationReport, snap_tolerance_m: float) -> None:
+    """Warn of span ends farther than the snap tolerance from their node.
+
+    ``ids``: how many distinct node ids there are and the code of each node's id, each
+    span's from_node and to_node (one factorization of all three; -1 is missing). A node
+    id's position is its first row's; only usable points take part (other node geometries
+    have errors of their own).
+    """
     if nodes.crs is None or spans.crs is None or not len(spans):
         return
-    pts = nodes.drop_duplicates("node_id").set_index("node_id").geometry
-    # only usable points take part; other node geometries have errors of their own
-    pts = pts[shapely.get_type_id(pts.to_numpy()) == 0]
-    pts = pts[~shapely.is_empty(pts.to_numpy())]
+    n_ids, node_code, from_code, to_code = ids
+    codes, first_row = np.unique(node_code, return_index=True)
+    first_row, codes = first_row[codes >= 0], codes[codes >= 0]
+    pts = nodes.geometry.to_numpy()[first_row]
+    usable = (shapely.get_type_id(pts) == 0) & ~shapely.is_empty(pts)
+    has_point = np.zeros(n_ids, dtype=bool)
+    has_point[codes[usable]] = True
     geoms = spans.geometry.to_numpy()
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     ok &= shapely.get_type_id(geoms) == 1
-    ok &= spans["from_node"].isin(pts.index).to_numpy()
-    ok &= spans["to_node"].isin(pts.index).to_numpy()
-    ok &= ~shapely.is_missing(pts.reindex(spans["from_node"]).to_numpy())
-    ok &= ~shapely.is_missing(pts.reindex(spans["to_node"]).to_numpy())
+    ok &= (from_code >= 0) & has_point[np.maximum(from_code, 0)]
+    ok &= (to_code >= 0) & has_point[np.maximum(to_code, 0)]
     if not ok.any():
         return
     idx = np.flatnonzero(ok)
+    # each node's position once, in WGS84 (the same doubles as one transform per span end)
+    node_ll = np.full((n_ids, 2), np.nan)
+    node_ll[codes[usable]] = _xy_wgs84(shapely.get_coordinates(pts[usable]), CRS(nodes.crs))
     # the end vertices alone, transformed as transform_geoms would transform them
     coords, line = shapely.get_coordinates(geoms[idx], return_index=True)
     last = np.flatnonzero(np.append(line[1:] != line[:-1], True))
     first = np.append(0, last[:-1] + 1)
     starts = _xy_wgs84(coords[first], CRS(spans.crs))
     ends = _xy_wgs84(coords[last], CRS(spans.crs))
-    sub = spans.iloc[idx]
-    pt_from = _xy_wgs84(shapely.get_coordinates(pts.reindex(sub["from_node"]).to_numpy()),
-                        CRS(nodes.crs))
-    pt_to = _xy_wgs84(shapely.get_coordinates(pts.reindex(sub["to_node"]).to_numpy()),
-                      CRS(nodes.crs))
-    for coords, node_xy, end in ((starts, pt_from, "from_node"), (ends, pt_to, "to_node")):
+    for coords, code, end in ((starts, from_code[idx], "from_node"),
+                              (ends, to_code[idx], "to_node")):
+        node_xy = node_ll[code]
         d = geodesic_distance_m(coords[:, 0], coords[:, 1], node_xy[:, 0], node_xy[:, 1])
         for j in np.flatnonzero(d > snap_tolerance_m).tolist():
+            row = int(idx[j])
             report.warnings.append(Problem(
-                "spans", str(sub["span_id"].iat[j]), "geometry",
-                f"{end} end lies {d[j]:.1f} m from node {sub[end].iat[j]} "
+                "spans", str(spans["span_id"].iat[row]), "geometry",
+                f"{end} end lies {d[j]:.1f} m from node {spans[end].iat[row]} "
                 f"(snap tolerance {snap_tolerance_m:g} m)"))
 
 

@@ -43,6 +43,38 @@ def test_zone_stats_of_chunks_choose_the_zones_of_all_positions(
     assert plan.home == (int(want[0]) if (want == want[0]).all() else None)
 
 
+def _spread_over_all(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Every zone's spread, the plain way: one pass over all positions per zone."""
+    cos = np.cos(np.radians(lat))
+    return np.array([(np.abs(((lon - ((z + 1) * 6 - 183) + 180) % 360) - 180) * cos).max()
+                     for z in range(60)])
+
+
+@st.composite
+def crowds(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    """Many positions, some crowding the half-zone edges (where offsets turn)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = draw(st.integers(1, 5000))
+    center = draw(LON)
+    width = draw(st.sampled_from([1e-9, 0.01, 2.0, 5.0, 40.0, 400.0]))
+    lon = center + rng.uniform(-width, width, n)
+    if draw(st.booleans()):
+        edge = np.round(lon / 3) * 3
+        lon = np.where(rng.random(n) < 0.5, edge + rng.choice([0, 1e-13, -1e-13, 2e-9], n), lon)
+    lat = rng.uniform(-90, 90, n)
+    if draw(st.booleans()):
+        lat = np.round(lat, draw(st.integers(0, 2)))  # ties in cos
+    return np.clip(lon, -180, 180), lat
+
+
+@settings(max_examples=200, deadline=None)
+@given(crowds())
+def test_zone_spread_is_the_maximum_over_all_positions_to_the_last_bit(
+        data: tuple[np.ndarray, np.ndarray]) -> None:
+    lon, lat = data
+    assert ZoneStats.of(lon, lat).spread.tolist() == _spread_over_all(lon, lat).tolist()
+
+
 def test_premise_sums_add_up_to_the_kpis_of_all_premises() -> None:
     rng = np.random.default_rng(3)
     n = 1000
