@@ -174,7 +174,7 @@ def _positions(keys: npt.ArrayLike, values: npt.ArrayLike) -> IntArray:
     return found
 
 
-def _check_drop(drop_m: float) -> None:
+def check_drop(drop_m: float) -> None:
     if not np.isfinite(drop_m) or drop_m < 0:
         raise ValidationError([Problem("parameters", None, "drop_m",
                                        f"must be a finite number >= 0, got {drop_m}")])
@@ -212,6 +212,7 @@ class NetworkStage:
     lengths_m: npt.NDArray[np.float64]
     optics: Optics               #: with no premise yet (``frac_from`` empty)
     span_index: SpanIndex
+    lit_edge: IntArray           #: edge of G of each span of ``span_index``, in its order
     drop_m: float
     warnings: list[Problem]
 
@@ -220,7 +221,7 @@ def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
                   drop_m: float = DEFAULT_DROP_M, budget: LossBudget | None = None,
                   progress: Progress | None = None) -> NetworkStage:
     """The premise-free part of :func:`analyze` of validated ``nodes`` and ``spans``."""
-    _check_drop(drop_m)
+    check_drop(drop_m)
     step = progress or (lambda _name: None)
     step("graph")
     warnings: list[Problem] = []
@@ -243,7 +244,8 @@ def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
     step("redundancy")
     return NetworkStage(graph=g, structure=st, protection=protection(g, st),
                         span_edge=span_edge, span_lit=span_lit, lengths_m=lengths,
-                        optics=optics, span_index=span_index, drop_m=drop_m,
+                        optics=optics, span_index=span_index,
+                        lit_edge=_positions(g.edge_span, span_index.span_ids), drop_m=drop_m,
                         warnings=warnings)
 
 
@@ -288,9 +290,8 @@ def premise_chunk(stage: NetworkStage, premises: gpd.GeoDataFrame, *,
     found = locate_arrays(premises.geometry, lit, drop_m=stage.drop_m, zones=zone_of,
                           points_lonlat=prem_ll, halo_m=halo_m)
     # every lit span is an edge of G: the served edge by the span's position in the index
-    lit_edge = _positions(g.edge_span, lit.span_ids)
     served = np.full(len(found.nearest), -1, dtype=np.int64)
-    served[found.passed] = lit_edge[found.nearest[found.passed]]
+    served[found.passed] = stage.lit_edge[found.nearest[found.passed]]
     frac = found.frac
     frac_from = np.where(stage.optics.edge_reversed[np.maximum(served, 0)], 1.0 - frac, frac)
     frac_from[served < 0] = np.nan
@@ -425,7 +426,7 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
         Called with a step name as each step starts (for progress bars).
     """
     step = progress or (lambda _name: None)
-    _check_drop(drop_m)
+    check_drop(drop_m)
     areas = AreaIndex(dataset.areas)
     lines = LineZones(dataset.spans)
     with ThreadPoolExecutor(max_workers=1) as pool:

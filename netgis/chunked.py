@@ -22,11 +22,12 @@ is bounded by the network plus a chunk (per worker), not by the premises.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -47,6 +48,7 @@ from netgis.analysis import (
     PREMISE_COLUMNS,
     SPAN_COLUMNS,
     NetworkStage,
+    check_drop,
     finish_analysis,
     network_stage,
     premise_chunk,
@@ -56,6 +58,7 @@ from netgis.dataset import RawLayer
 from netgis.errors import DatasetFormatError, Problem, ValidationError
 from netgis.io import atomic_dir, layer_file_format, layer_parts, read_frame, read_raw
 from netgis.kpis import PREMISE_SUMS, AreaIndex, Kpis, LineZones
+from netgis.memory import release_free_memory
 from netgis.optics import LossBudget
 from netgis.report import needs_quotes, result_table, write_csv, write_csv_tables
 from netgis.schema import DEFAULT_DROP_M, LAYERS
@@ -63,7 +66,9 @@ from netgis.validate import validate_premise_chunk, validate_raw
 
 #: Premises per chunk of the streamed local engine.
 CHUNK_ROWS = 1_000_000
-#: Chunks pass one of the local streamed engine validates at once (threads).
+#: Chunks pass one of the local streamed engine validates at once: worker processes (when
+#: the premises' row groups make chunks), else threads.
+PASS_ONE_PROCESSES = 2
 PASS_ONE_THREADS = 2
 
 Progress = Callable[[str], None]
@@ -79,6 +84,14 @@ class Context:
     areas: AreaIndex
     area_frame: gpd.GeoDataFrame
     crs: CRS
+
+
+@dataclass(frozen=True)
+class Checking:
+    """What pass one needs: the dataset's CRS and its areas (no network)."""
+
+    crs: CRS
+    area_frame: gpd.GeoDataFrame
 
 
 @dataclass(frozen=True)
@@ -132,12 +145,12 @@ def _raw(part: pd.DataFrame) -> RawLayer:
     return RawLayer("premises", frame.reset_index(drop=True), "chunk", "parquet")
 
 
-def check_chunk(part: pd.DataFrame, ctx: Context) -> Checked:
+def check_chunk(part: pd.DataFrame, ctx: Context | Checking) -> Checked:
     """Pass one: validate, zone statistics, distinct ids, quoting."""
     return check_and_keep_chunk(part, ctx)[0]
 
 
-def check_and_keep_chunk(part: pd.DataFrame, ctx: Context
+def check_and_keep_chunk(part: pd.DataFrame, ctx: Context | Checking
                          ) -> tuple[Checked, gpd.GeoDataFrame | None, npt.NDArray[np.float64]]:
     """:func:`check_chunk`, and the validated rows with their WGS84 coordinates when they
     are all valid."""
@@ -233,22 +246,76 @@ def premise_rows(path: str | os.PathLike[str]) -> int | None:
 def read_parquet_chunks(files: list[Path], *, rows: int) -> Iterator[gpd.GeoDataFrame]:
     """GeoParquet files as GeoDataFrames of at most ``rows`` rows, read one at a time."""
     for f in files:
-        try:
-            pf = pq.ParquetFile(f)
-            geo = json.loads(pf.schema_arrow.metadata[b"geo"])
-        except Exception as exc:  # pyarrow raises several classes for unreadable files
-            raise DatasetFormatError([Problem("premises", None, None,
-                                              f"cannot read {f.name} as GeoParquet: {exc}")]) \
-                from exc
-        column = geo["primary_column"]
-        meta = geo["columns"][column]
-        crs = CRS.from_json_dict(meta["crs"]) if meta.get("crs") is not None else None
-        if "crs" not in meta:
-            crs = CRS.from_epsg(4326)  # GeoParquet: a missing crs is OGC:CRS84
+        pf, column, crs = _open_geoparquet(f)
         for batch in pf.iter_batches(batch_size=rows):
-            frame = batch.to_pandas()
-            geoms = shapely.from_wkb(frame.pop(column).to_numpy())
-            yield gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
+            yield _geoframe(batch, column, crs)
+
+
+def read_row_groups(f: Path, groups: list[int]) -> gpd.GeoDataFrame:
+    """Some row groups of a GeoParquet file as one GeoDataFrame."""
+    pf, column, crs = _open_geoparquet(f)
+    return _geoframe(pf.read_row_groups(groups), column, crs)
+
+
+def _open_geoparquet(f: Path) -> tuple[pq.ParquetFile, str, CRS | None]:
+    """The file, its geometry column and that column's CRS."""
+    try:
+        pf = pq.ParquetFile(f)
+        geo = json.loads(pf.schema_arrow.metadata[b"geo"])
+    except Exception as exc:  # pyarrow raises several classes for unreadable files
+        raise DatasetFormatError([Problem("premises", None, None,
+                                          f"cannot read {f.name} as GeoParquet: {exc}")]) \
+            from exc
+    column = geo["primary_column"]
+    meta = geo["columns"][column]
+    crs = CRS.from_json_dict(meta["crs"]) if meta.get("crs") is not None else None
+    if "crs" not in meta:
+        crs = CRS.from_epsg(4326)  # GeoParquet: a missing crs is OGC:CRS84
+    return pf, column, crs
+
+
+def _geoframe(data: pa.RecordBatch | pa.Table, column: str, crs: CRS | None
+              ) -> gpd.GeoDataFrame:
+    frame = data.to_pandas()
+    geoms = shapely.from_wkb(frame.pop(column).to_numpy())
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
+
+
+def row_group_chunks(files: list[Path], rows: int) -> list[tuple[Path, list[int]]] | None:
+    """Chunks of about ``rows`` premises as runs of whole row groups, in file order.
+
+    A chunk takes row groups until it holds ``rows`` or more. None when some row
+    group alone holds more than twice ``rows`` (it is then read in batches instead).
+    """
+    chunks: list[tuple[Path, list[int]]] = []
+    for f in files:
+        meta = _open_geoparquet(f)[0].metadata
+        groups: list[int] = []
+        held = 0
+        for i in range(meta.num_row_groups):
+            n = meta.row_group(i).num_rows
+            if n > 2 * rows:
+                return None
+            groups.append(i)
+            held += n
+            if held >= rows:
+                chunks.append((f, groups))
+                groups, held = [], 0
+        if groups:
+            chunks.append((f, groups))
+    return chunks
+
+
+def check_row_groups(f: Path, groups: list[int], ctx: Checking, keep: Path
+                     ) -> tuple[Checked, Path | None]:
+    """Pass one of a chunk of row groups in a worker process: the answer, and the path its
+    validated rows were kept at (None when they were not valid)."""
+    shapely.prepare(ctx.area_frame.geometry.to_numpy())
+    c, frame, ll = check_and_keep_chunk(read_row_groups(f, groups), ctx)
+    if frame is None:
+        return c, None
+    keep_chunk(frame, ll, keep)
+    return c, keep
 
 
 class LocalRunner:
@@ -265,9 +332,13 @@ class LocalRunner:
         for part in read_parquet_chunks(self.files, rows=self.rows):
             yield fn(part, *args)
 
-    def check_keeping(self, ctx: Context, spill: Path) -> tuple[list[Checked], list[Path]]:
+    def check_keeping(self, ctx: Checking, spill: Path) -> tuple[list[Checked], list[Path]]:
         """Pass one, each valid chunk's validated rows kept in ``spill`` (Arrow IPC, LZ4) for
         pass two: reading them back costs a fraction of validating them again."""
+        groups = row_group_chunks(self.files, self.rows)
+        if groups is not None:
+            return self._check_in_processes(groups, ctx, spill)
+
         def one(i: int, part: pd.DataFrame) -> tuple[Checked, Path | None]:
             c, frame, ll = check_and_keep_chunk(part, ctx)
             if frame is None:
@@ -278,16 +349,37 @@ class LocalRunner:
 
         checked: list[Checked] = []
         kept: list[Path] = []
-        # two chunks at a time (validation is mostly numpy, Arrow, GEOS and PROJ, which
-        # run without the GIL), in order. The areas the threads test premises against are
-        # prepared here, once: GEOS's prepare writes into the shared geometry (transformer
-        # objects are per thread in pyproj)
+        # row groups too large to make chunks of: batches read here, validated two at a time
+        # on threads, in order. The areas the threads test premises against are prepared
+        # here, once: GEOS's prepare writes into the shared geometry (transformer objects
+        # are per thread in pyproj)
         shapely.prepare(ctx.area_frame.geometry.to_numpy())
         chunks = enumerate(read_parquet_chunks(self.files, rows=self.rows))
         for c, path in _in_order(lambda item: one(*item), chunks, workers=PASS_ONE_THREADS):
             checked.append(c)
             if path is not None:
                 kept.append(path)
+        return checked, kept
+
+    def _check_in_processes(self, chunks: list[tuple[Path, list[int]]], ctx: Checking,
+                            spill: Path) -> tuple[list[Checked], list[Path]]:
+        """Pass one on worker processes (validation holds the GIL much of the time: threads
+        would wait for each other), each reading its own row groups and keeping its rows."""
+        checked: list[Checked] = []
+        kept: list[Path] = []
+        spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads
+        with ProcessPoolExecutor(max_workers=PASS_ONE_PROCESSES, mp_context=spawn) as pool:
+            jobs = [pool.submit(check_row_groups, f, groups, ctx, spill / f"chunk-{i:06d}.arrow")
+                    for i, (f, groups) in enumerate(chunks)]
+            try:
+                for job in jobs:
+                    c, path = job.result()
+                    checked.append(c)
+                    if path is not None:
+                        kept.append(path)
+            except BaseException:
+                pool.shutdown(cancel_futures=True)
+                raise
         return checked, kept
 
 
@@ -344,9 +436,9 @@ def analyze_chunked(path: str | os.PathLike[str], out: str | os.PathLike[str], *
     step = progress or (lambda _name: None)
     p = Path(path)
     step("read")
+    check_drop(drop_m)
     base = validate_raw(small_layers(p))
     ds = base.dataset_or_raise()
-    stage = network_stage(ds.nodes, ds.spans, drop_m=drop_m, budget=budget, progress=step)
     areas = AreaIndex(ds.areas)
     if runner is None:
         files = premise_files(p)
@@ -354,16 +446,20 @@ def analyze_chunked(path: str | os.PathLike[str], out: str | os.PathLike[str], *
             raise DatasetFormatError([Problem("premises", None, None, "streaming needs the "
                                               "premises as GeoParquet")])
         runner = LocalRunner(files, chunk_rows)
-    ctx = runner.share(Context(stage, areas, ds.areas, ds.crs))
-    lines = LineZones(ds.spans)
-    with ThreadPoolExecutor(max_workers=1) as pool, \
+    with ThreadPoolExecutor(max_workers=2) as pool, \
             tempfile.TemporaryDirectory(prefix="netgis-chunks-") as spill:
-        # the union of the lines for the km KPIs needs no premise: GEOS builds it meanwhile
-        pool.submit(lines.warm, areas)
+        # pass one needs no network: here it runs while the network stage does
+        early = pool.submit(runner.check_keeping, Checking(ds.crs, ds.areas), Path(spill)) \
+            if isinstance(runner, LocalRunner) else None
+        stage = network_stage(ds.nodes, ds.spans, drop_m=drop_m, budget=budget, progress=step)
+        if early is not None:
+            # the lit spans' index in their zone, which pass two here starts with
+            pool.submit(stage.span_index.warm)
+        ctx = runner.share(Context(stage, areas, ds.areas, ds.crs))
         step("validate")
         kept: list[Path] | None = None
-        if isinstance(runner, LocalRunner):
-            checked, kept = runner.check_keeping(ctx, Path(spill))
+        if early is not None:
+            checked, kept = early.result()
         else:
             checked = list(runner.map(check_chunk, ctx))
         errors = list(base.errors) + [e for c in checked for e in c.errors]
@@ -375,6 +471,10 @@ def analyze_chunked(path: str | os.PathLike[str], out: str | os.PathLike[str], *
         for c in checked:
             stats = stats + c.zones
         plan = stats.plan()
+        # the union of the lines for the km KPIs needs no premise: GEOS builds it (without
+        # the GIL) while pass two runs, which leaves a core idle part of the time
+        lines = LineZones(ds.spans)
+        pool.submit(_warm, lines, areas)
         step("coverage")
         rows = runner.map(analyze_chunk, ctx, plan) if kept is None else \
             _in_order(lambda f: analyze_kept_chunk(f, ctx, plan), kept, workers=1)
@@ -382,6 +482,11 @@ def analyze_chunked(path: str | os.PathLike[str], out: str | os.PathLike[str], *
                       quote=any(c.quote for c in checked), home=plan.home, step=step,
                       line_zones=lines)
     return ChunkedResult(kpis, warnings + list(stage.warnings), len(checked))
+
+
+def _warm(lines: LineZones, areas: AreaIndex) -> None:
+    lines.warm(areas)
+    release_free_memory()  # what GEOS's union of a million lines used on the way: gigabytes
 
 
 def _in_order(fn: Callable[[T], R], items: Iterable[T], *, workers: int) -> Iterator[R]:

@@ -23,7 +23,7 @@ import shapely
 from distributed import LocalCluster
 
 from netgis.analysis import analyze
-from netgis.chunked import analyze_chunked
+from netgis.chunked import analyze_chunked, premise_files, row_group_chunks
 from netgis.coverage import SpanIndex, locate
 from netgis.distributed import analyze_dask, partition_dataset
 from netgis.errors import ValidationError
@@ -140,11 +140,16 @@ def test_dask_engine_reports_duplicates_across_partitions(partitioned: Path, clu
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("rows", "processes"), [(1000, True), (300, False)])
 def test_streamed_local_engine_equals_in_memory(partitioned: Path, local: Path,
-                                                tmp_path: Path) -> None:
-    """Premises read 1000 at a time from the GeoParquet files: the same files as all at once."""
-    done = analyze_chunked(partitioned, tmp_path / "streamed", chunk_rows=1000)
-    assert done.chunks >= 4
+                                                tmp_path: Path, rows: int,
+                                                processes: bool) -> None:
+    """Premises read ``rows`` at a time from the GeoParquet files: the same files as all at
+    once. Whole row groups (750 premises each here) make chunks of 1000 for pass one's worker
+    processes; for 300 they are too large and pass one reads batches on threads."""
+    assert (row_group_chunks(premise_files(partitioned) or [], rows) is not None) == processes
+    done = analyze_chunked(partitioned, tmp_path / "streamed", chunk_rows=rows)
+    assert done.chunks >= (4 if processes else 12)
     _same_outputs(local, tmp_path / "streamed")
 
 
