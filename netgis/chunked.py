@@ -64,12 +64,18 @@ from netgis.report import needs_quotes, result_table, write_csv, write_csv_table
 from netgis.schema import DEFAULT_DROP_M, LAYERS
 from netgis.validate import validate_premise_chunk, validate_raw
 
-#: Premises per chunk of the streamed local engine.
-CHUNK_ROWS = 1_000_000
+#: Premises per chunk of the streamed local engine (whole row groups make about as many).
+CHUNK_ROWS = 500_000
+#: ``netgis analyze`` streams GeoParquet premises beyond this many (fewer: all at once, which
+#: is faster while they fit).
+STREAM_ABOVE = 2_000_000
 #: Chunks pass one of the local streamed engine validates at once: worker processes (when
 #: the premises' row groups make chunks), else threads.
 PASS_ONE_PROCESSES = 2
 PASS_ONE_THREADS = 2
+#: Chunks pass two of the local streamed engine analyses at once (threads), ahead of the one
+#: whose rows are being written.
+PASS_TWO_THREADS = 2
 
 Progress = Callable[[str], None]
 T = TypeVar("T")
@@ -477,7 +483,7 @@ def analyze_chunked(path: str | os.PathLike[str], out: str | os.PathLike[str], *
         pool.submit(_warm, lines, areas)
         step("coverage")
         rows = runner.map(analyze_chunk, ctx, plan) if kept is None else \
-            _in_order(lambda f: analyze_kept_chunk(f, ctx, plan), kept, workers=1)
+            _in_order(lambda f: analyze_kept_chunk(f, ctx, plan), kept, workers=PASS_TWO_THREADS)
         kpis = _write(rows, out, stage=stage, areas=areas, nodes=ds.nodes, spans=ds.spans,
                       quote=any(c.quote for c in checked), home=plan.home, step=step,
                       line_zones=lines)
@@ -490,14 +496,15 @@ def _warm(lines: LineZones, areas: AreaIndex) -> None:
 
 
 def _in_order(fn: Callable[[T], R], items: Iterable[T], *, workers: int) -> Iterator[R]:
-    """``fn`` over ``items`` on ``workers`` threads, the answers in order; the next item is
-    taken and started before an answer is handed over, so one item is computed while the
-    caller uses the answer before it, and at most two items are taken but not answered."""
+    """``fn`` over ``items`` on ``workers`` threads, the answers in order; the next items
+    are taken and started before an answer is handed over, so ``workers`` items are computed
+    while the caller uses the answer before them, and at most ``workers + 1`` items are
+    taken but not answered."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque[Future[R]] = deque()
         for item in items:
             pending.append(pool.submit(fn, item))
-            if len(pending) > 1:
+            if len(pending) > workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()

@@ -398,11 +398,11 @@ def _store_results(result: Analysis, version: int, keep: int) -> None:
         else:
             typer.echo(f"stored results of data version {version} as run {run_id}", err=True)
 def _streams(dataset: Path) -> bool:
-    """Stream the premises in chunks? Only GeoParquet premises beyond two chunks' worth."""
-    from netgis.chunked import CHUNK_ROWS, premise_rows
+    """Stream the premises in chunks? Only GeoParquet premises beyond STREAM_ABOVE."""
+    from netgis.chunked import STREAM_ABOVE, premise_rows
 
     rows = premise_rows(dataset)
-    return rows is not None and rows > 2 * CHUNK_ROWS
+    return rows is not None and rows > STREAM_ABOVE
 
 
 @app.command()
