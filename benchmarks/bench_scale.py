@@ -24,7 +24,8 @@ graph step of the analysis: the analysis graph from the layers, the DFS
 (bridges, blocks), protection, impacts and the optical Dijkstra.
 
 `python -m benchmarks.bench_scale [gpkg 1M dask graph 10M 100k]` (default: all, in
-that order; RESULTS.md is rewritten after each part).
+that order; the section "scale-run" of RESULTS.md is rewritten after each part, the
+curated section "scale" is left alone).
 """
 
 from __future__ import annotations
@@ -183,10 +184,14 @@ def main(argv: list[str]) -> None:
                  "redundancy = the network stage, validate = the streamed premises' "
                  "validation pass, coverage = locating, protecting and pricing the premises "
                  "(streamed: and writing premises.csv), kpis, write."]
-        record("scale", "## Scale (issue 17)\n\n`python -m benchmarks.bench_scale` under "
-               "`flock /tmp/netgis-heavy.lock` on the shared 2-core machine; *load* is the "
-               "1-minute load average when the figure was taken (other helpers' jobs: times "
-               "are inflated when it is above 2).\n\n" + "\n".join(lines + extra))
+        # a section of its own: a run of some parts must not wipe the figures of the others,
+        # which the section "scale" gathers (by hand) with the history of every change
+        record("scale-run", "## Scale: the latest `bench_scale` run (written by it)\n\n"
+               f"Parts run: {' '.join(sorted(want))}. Under `flock /tmp/netgis-heavy.lock` on "
+               "the shared 2-core machine; *load* is the 1-minute load average when the "
+               "figure was taken (times are inflated when it is above 2). The section "
+               "\"Scale (issue 17)\" above keeps every run's figures.\n\n"
+               + "\n".join(lines + extra))
 
     if "gpkg" in want:
         path = _generate(DATA / "city1m.gpkg", 1_000_000, 61)
