@@ -405,8 +405,8 @@ def keep_chunk(frame: gpd.GeoDataFrame, points_lonlat: npt.NDArray[np.float64],
     xy = shapely.get_coordinates(geoms)
     if len(xy) != len(frame) or not (shapely.get_type_id(geoms) == 0).all():
         raise ValueError("a kept chunk holds points only (validation lets nothing else pass)")
-    table = pa.Table.from_pandas(pd.DataFrame(frame.drop(columns=frame.geometry.name)),
-                                 preserve_index=False)
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    table = pa.Table.from_pandas(pd.DataFrame(frame), columns=columns, preserve_index=False)
     for name, values in ((X, xy[:, 0]), (Y, xy[:, 1]), (LON, points_lonlat[:, 0]),
                          (LAT, points_lonlat[:, 1])):
         table = table.append_column(name, pa.array(values, type=pa.float64()))
