@@ -162,13 +162,16 @@ def check_and_keep_chunk(part: pd.DataFrame, ctx: Context | Checking
     are all valid."""
     frame, report = validate_premise_chunk(_raw(part), target_crs=ctx.crs,
                                            areas=ctx.area_frame)
+    ids = pa.array([], type=pa.string()) if frame is None else \
+        pa.array(frame["premise_id"].to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    # the distinct ids even of a chunk with errors: an id it shares with another is named too
+    distinct = pc.drop_null(pc.unique(ids))
     if frame is None or report.errors:
         return Checked(report.errors, report.warnings, ZoneStats.of(np.zeros(0), np.zeros(0)),
-                       pa.array([], type=pa.string()), False), None, np.zeros((0, 2))
+                       distinct, False), None, np.zeros((0, 2))
     ll = lonlat(frame.geometry.to_numpy(), CRS(frame.crs))
-    ids = pa.array(frame["premise_id"].to_numpy(dtype=object), type=pa.string())
     return Checked(report.errors, report.warnings, ZoneStats.of(ll[:, 0], ll[:, 1]),
-                   pc.unique(ids), needs_quotes(pa.table({"premise_id": ids}))), frame, ll
+                   distinct, needs_quotes(pa.table({"premise_id": ids}))), frame, ll
 
 
 def analyze_chunk(part: pd.DataFrame, ctx: Context, zones: ZonePlan) -> Rows:
@@ -470,7 +473,8 @@ def analyze_chunked(path: str | os.PathLike[str], out: str | os.PathLike[str], *
             checked = list(runner.map(check_chunk, ctx))
         errors = list(base.errors) + [e for c in checked for e in c.errors]
         warnings = list(base.warnings) + [w for c in checked for w in c.warnings]
-        errors += _duplicates(checked)
+        # an id repeated within a chunk and across chunks is named once
+        errors += [d for d in _duplicates(checked) if d not in set(errors)]
         if errors:
             raise ValidationError(errors, warnings)
         stats = ZoneStats.of(np.zeros(0), np.zeros(0))

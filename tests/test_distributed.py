@@ -18,6 +18,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import shapely
 from distributed import LocalCluster
@@ -26,7 +27,7 @@ from netgis.analysis import analyze
 from netgis.chunked import analyze_chunked, premise_files, row_group_chunks
 from netgis.coverage import SpanIndex, locate
 from netgis.distributed import analyze_dask, partition_dataset
-from netgis.errors import ValidationError
+from netgis.errors import DatasetFormatError, ValidationError
 from netgis.generate import generate_city
 from netgis.io import read_dataset, read_raw, write_dataset
 from netgis.report import write_outputs
@@ -147,9 +148,14 @@ def test_streamed_local_engine_equals_in_memory(partitioned: Path, local: Path,
     """Premises read ``rows`` at a time from the GeoParquet files: the same files as all at
     once. Whole row groups (750 premises each here) make chunks of 1000 for pass one's worker
     processes; for 300 they are too large and pass one reads batches on threads."""
-    assert (row_group_chunks(premise_files(partitioned) or [], rows) is not None) == processes
+    files = premise_files(partitioned) or []
+    groups = row_group_chunks(files, rows)
+    assert (groups is not None) == processes
     done = analyze_chunked(partitioned, tmp_path / "streamed", chunk_rows=rows)
-    assert done.chunks >= (4 if processes else 12)
+    sizes = [pq.ParquetFile(f).metadata.num_rows for f in files]
+    assert done.chunks == (len(groups) if groups is not None
+                           else sum(-(-n // rows) for n in sizes))
+    assert done.chunks >= len(files)
     _same_outputs(local, tmp_path / "streamed")
 
 
@@ -173,6 +179,37 @@ def test_streamed_local_engine_names_a_bad_premise_and_writes_nothing(
         ("premises", bad, "units")]
     assert not (tmp_path / "out").exists()
     assert list(scratch.iterdir()) == []
+
+
+def test_streamed_local_engine_reports_duplicates_across_chunks(partitioned: Path,
+                                                                tmp_path: Path) -> None:
+    """Ids repeated in another chunk (here: two of one partition's ids given to three rows
+    of another, one of them twice) are each named once, and nothing is written."""
+    broken = tmp_path / "broken"
+    shutil.copytree(partitioned, broken)
+    first, *_, last = sorted((broken / "premises.parquet").glob("*.parquet"))
+    ids = pd.read_parquet(first, columns=["premise_id"])["premise_id"].astype(str)
+    frame = gpd.read_parquet(last)
+    frame.loc[frame.index[[0, 5, 9]], "premise_id"] = ids.iloc[[3, 4, 4]].to_numpy()
+    frame.to_parquet(last)
+    with pytest.raises(ValidationError) as err:
+        analyze_chunked(broken, tmp_path / "out", chunk_rows=1000)
+    dups = sorted(p.id for p in err.value.problems if p.reason == "duplicate id")
+    assert dups == sorted({ids.iloc[3], ids.iloc[4]})
+    assert not (tmp_path / "out").exists()
+
+
+def test_streamed_local_engine_names_an_unreadable_premises_file(partitioned: Path,
+                                                                 tmp_path: Path) -> None:
+    """A premises file that is not GeoParquet: a format error naming it (raised where the
+    chunks are planned, before any worker starts)."""
+    broken = tmp_path / "broken"
+    shutil.copytree(partitioned, broken)
+    last = sorted((broken / "premises.parquet").glob("*.parquet"))[-1]
+    last.write_bytes(b"not parquet at all")
+    with pytest.raises(DatasetFormatError, match=last.name):
+        analyze_chunked(broken, tmp_path / "out", chunk_rows=1000)
+    assert not (tmp_path / "out").exists()
 
 
 def test_halo_search_answers_as_the_whole_network(city: Path) -> None:
