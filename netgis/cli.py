@@ -322,6 +322,11 @@ def analyze(
                             "cluster of this machine's cores. Only with --engine dask.")] = None,
     timings: Annotated[bool, typer.Option(
         "--timings", help="Print the seconds of each step on stderr.")] = False,
+    stream: Annotated[bool | None, typer.Option(
+        "--stream/--no-stream", help="Stream the premises in chunks (GeoParquet premises; "
+                                     "memory: the network plus a few chunks) or read them "
+                                     "all at once. Default: stream beyond 2 M premises.",
+        show_default=False)] = None,
 ) -> None:
     """Coverage, redundancy and optical reach of DATASET: KPIs on stdout, CSVs and kpis.json."""
     from netgis.report import write_outputs
@@ -333,6 +338,10 @@ def analyze(
     budget = _budget(pon_class, budget_db, atten_db_per_km, splice_db, fixed_db)
     if engine not in ("local", "dask"):
         typer.echo(f"error: --engine must be local or dask, not {engine!r}", err=True)
+        raise typer.Exit(2)
+    if stream and (db or dataset is None or engine == "dask"):
+        typer.echo("error: --stream needs a DATASET with GeoParquet premises (not --db, not "
+                   "--engine dask)", err=True)
         raise typer.Exit(2)
     if engine == "dask" or scheduler is not None:
         if engine != "dask" or db or dataset is None:
@@ -348,7 +357,7 @@ def analyze(
             typer.echo(f"warning: {w}", err=True)
         _echo_json(done.kpis["network"])
         return
-    if not db and dataset is not None and _streams(dataset):
+    if not db and dataset is not None and (_streams(dataset) if stream is None else stream):
         from netgis.chunked import analyze_chunked
 
         with _progress(timings) as step:

@@ -159,6 +159,25 @@ def test_streamed_local_engine_equals_in_memory(partitioned: Path, local: Path,
     _same_outputs(local, tmp_path / "streamed")
 
 
+def test_netgis_analyze_stream_option(partitioned: Path, city: Path, local: Path,
+                                     tmp_path: Path) -> None:
+    """``netgis analyze --stream`` streams a small GeoParquet dataset (the streamed steps
+    show in --timings), with the same files; a GeoPackage or --db cannot be streamed."""
+    netgis = Path(sys.executable).with_name("netgis")
+    run = subprocess.run([str(netgis), "analyze", str(partitioned), "--out",
+                          str(tmp_path / "out"), "--stream", "--timings"],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "timing: validate" in run.stderr
+    _same_outputs(local, tmp_path / "out")
+    for args in ([str(city), "--stream"], ["--db", "--stream"]):
+        bad = subprocess.run([str(netgis), "analyze", *args, "--out", str(tmp_path / "no")],
+                             capture_output=True, text=True, timeout=300, check=False)
+        assert bad.returncode == 2, bad.stderr
+        assert "GeoParquet" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "no").exists()
+
+
 def test_streamed_local_engine_names_a_bad_premise_and_writes_nothing(
         partitioned: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A bad row in a later chunk: the error names it, no output, no kept chunk left over."""
