@@ -320,11 +320,22 @@ def check_row_groups(f: Path, groups: list[int], ctx: Checking, keep: Path
     """Pass one of a chunk of row groups in a worker process: the answer, and the path its
     validated rows were kept at (None when they were not valid)."""
     shapely.prepare(ctx.area_frame.geometry.to_numpy())
-    c, frame, ll = check_and_keep_chunk(read_row_groups(f, groups), ctx)
+    return check_and_spill(read_row_groups(f, groups), ctx, keep)
+
+
+def check_and_spill(part: pd.DataFrame, ctx: Checking, keep: Path
+                    ) -> tuple[Checked, Path | None]:
+    """Pass one of a chunk; its validated rows kept at ``keep`` (:func:`keep_chunk`) when
+    they are all valid. The answer, and ``keep`` (None when nothing was kept)."""
+    c, frame, ll = check_and_keep_chunk(part, ctx)
     if frame is None:
         return c, None
     keep_chunk(frame, ll, keep)
     return c, keep
+
+
+def _kept_path(spill: Path, i: int) -> Path:
+    return spill / f"chunk-{i:06d}.arrow"
 
 
 class LocalRunner:
@@ -349,12 +360,7 @@ class LocalRunner:
             return self._check_in_processes(groups, ctx, spill)
 
         def one(i: int, part: pd.DataFrame) -> tuple[Checked, Path | None]:
-            c, frame, ll = check_and_keep_chunk(part, ctx)
-            if frame is None:
-                return c, None
-            path = spill / f"chunk-{i:06d}.arrow"
-            keep_chunk(frame, ll, path)
-            return c, path
+            return check_and_spill(part, ctx, _kept_path(spill, i))
 
         checked: list[Checked] = []
         kept: list[Path] = []
@@ -378,7 +384,7 @@ class LocalRunner:
         kept: list[Path] = []
         spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads
         with ProcessPoolExecutor(max_workers=PASS_ONE_PROCESSES, mp_context=spawn) as pool:
-            jobs = [pool.submit(check_row_groups, f, groups, ctx, spill / f"chunk-{i:06d}.arrow")
+            jobs = [pool.submit(check_row_groups, f, groups, ctx, _kept_path(spill, i))
                     for i, (f, groups) in enumerate(chunks)]
             try:
                 for job in jobs:
