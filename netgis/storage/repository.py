@@ -254,25 +254,17 @@ class Repository:
         >>> repo.read_dataset().crs.to_epsg()
         4326
         """
-        # one snapshot for the four tables: an import committing between two of the reads
-        # would otherwise show spans whose nodes were not read
-        with _storage_errors(), begin_read(self.engine) as conn:
-            frames = {name: self._select_frame(conn, name) for name in LAYER_NAMES}
-        return validate_frames(frames).dataset_or_raise()
+        return self.read_consistent()[1]
 
-    def read_consistent(self, *, attempts: int = 5) -> tuple[int, Dataset]:
-        """The stored dataset and the data version it belongs to.
+    def read_consistent(self) -> tuple[int, Dataset]:
+        """The stored dataset and the data version it belongs to, read in one snapshot.
 
-        The layers are read in several queries, so a write from another
-        process in between could mix old and new rows, or label new data with
-        the old version. The version is read before and after the dataset, and
-        the read is repeated until the two agree.
-
-        Parameters
-        ----------
-        attempts
-            Reads at most; when writes keep arriving, the last read is returned
-            with the version seen after it.
+        The version and the four layers are read in one read transaction
+        (:func:`netgis.storage.engine.begin_read`: ``REPEATABLE READ READ ONLY``
+        on PostgreSQL, one WAL read transaction on SQLite), so a write committed
+        by another process meanwhile is wholly invisible: the dataset is exactly
+        the data of the version it is labelled with, never rows of two versions
+        and never a version it did not see.
 
         Returns
         -------
@@ -286,18 +278,11 @@ class Repository:
         >>> version, len(dataset.premises)
         (0, 0)
         """
-        version = self.data_version()
-        dataset = self.read_dataset()
-        for _ in range(attempts - 1):
-            after = self.data_version()
-            if after == version:
-                break
-            version = after
-            dataset = self.read_dataset()
-        else:
-            # out of attempts: label the last read with the version seen after it
-            version = self.data_version()
-        return version, dataset
+        with _storage_errors(), begin_read(self.engine) as conn:
+            # the version first: it takes the snapshot the layers are then read from
+            version = _read_version(conn)
+            frames = {name: self._select_frame(conn, name) for name in LAYER_NAMES}
+        return version, validate_frames(frames).dataset_or_raise()
 
     def count(self, layer: str) -> int:
         """Number of stored features of ``layer``."""
