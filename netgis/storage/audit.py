@@ -42,7 +42,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Connection, Table, and_, exists, func, insert, literal, select, update
+from sqlalchemy import Connection, Table, exists, func, insert, literal, select, update
 
 from netgis.schema import LAYERS
 from netgis.storage import dialects
@@ -146,33 +146,26 @@ def begin_bulk(conn: Connection, *, actor: str, action: Action, mode: str,
 
 
 def keep_before(conn: Connection, entry_id: int, layer: str, table: Table,
-                ids: Sequence[str] | None) -> None:
-    """Keep the stored features ``ids`` of ``layer`` (None: all of them) as they are, under
-    bulk entry ``entry_id``, as deleted: those the load writes again become replaced in
-    :func:`finish_layer`. One ``INSERT ... SELECT`` of GeoJSON built by the database."""
-    if ids is not None and not ids:
-        return
+                ids: Sequence[str], action: Literal["replace", "delete"]) -> None:
+    """Keep the stored features ``ids`` of ``layer`` as they are, under bulk entry
+    ``entry_id``, as replaced or deleted by it: before the load changes them. One
+    ``INSERT ... SELECT`` of GeoJSON built by the database (per chunk of ids on SQLite)."""
     id_col = table.c[LAYERS[layer].id_field]
     fields = [(f.name, f.type) for f in LAYERS[layer].fields]
-    source = select(literal(entry_id), literal(layer), id_col, literal("delete"),
+    source = select(literal(entry_id), literal(layer), id_col, literal(action),
                     dialects.feature_json(conn.dialect, table, fields, LAYERS[layer].id_field))
     target = ["audit_id", "layer", "feature_id", "action", "before"]
-    conditions = [None] if ids is None else dialects.id_conditions(conn.dialect, id_col, ids)
-    for condition in conditions:
-        chosen = source if condition is None else source.where(condition)
-        conn.execute(insert(AUDIT_IDS).from_select(target, chosen))
+    for condition in dialects.id_conditions(conn.dialect, id_col, ids) if ids else []:
+        conn.execute(insert(AUDIT_IDS).from_select(target, source.where(condition)))
 
 
 def finish_layer(conn: Connection, entry_id: int, layer: str, table: Table,
                  data_version: int) -> None:
-    """Record the rows of ``layer`` the bulk load wrote (those of its ``data_version``): kept
-    ones (:func:`keep_before`) become replaced, the others are inserted."""
+    """Record the rows of ``layer`` the bulk load wrote (those of its ``data_version``) that
+    :func:`keep_before` did not keep as replaced: they are inserted."""
     id_col = table.c[LAYERS[layer].id_field]
-    written = select(id_col).where(table.c[ROW_VERSION] == data_version)
-    mine = and_(AUDIT_IDS.c.audit_id == entry_id, AUDIT_IDS.c.layer == layer)
-    conn.execute(update(AUDIT_IDS).where(mine, AUDIT_IDS.c.feature_id.in_(written))
-                 .values(action="replace"))
-    kept = exists().where(mine, AUDIT_IDS.c.feature_id == id_col)
+    kept = exists().where(AUDIT_IDS.c.audit_id == entry_id, AUDIT_IDS.c.layer == layer,
+                          AUDIT_IDS.c.feature_id == id_col)
     conn.execute(insert(AUDIT_IDS).from_select(
         ["audit_id", "layer", "feature_id", "action"],
         select(literal(entry_id), literal(layer), id_col, literal("insert"))

@@ -259,9 +259,8 @@ class Repository:
             version = _next_version(conn)
             if require_empty:
                 _check_empty(conn)
-            existing = {} if mode == "replace" else {
-                name: self._existing_ids(conn, name, frames[name][LAYERS[name].id_field])
-                for name in LOAD_ORDER}
+            existing = {name: self._existing_ids(conn, name, frames[name][LAYERS[name].id_field])
+                        for name in LOAD_ORDER}
             if mode == "insert":
                 conflicts = [
                     Problem(name, i, LAYERS[name].id_field,
@@ -274,9 +273,13 @@ class Repository:
             entry_id = audit.begin_bulk(conn, actor=actor, action=action, mode=mode,
                                         data_version=version)
             for name in LOAD_ORDER:
-                # every stored feature a replace removes or rewrites, as it is now
-                audit.keep_before(conn, entry_id, name, LAYER_TABLES[name],
-                                  None if mode == "replace" else existing[name])
+                # every stored feature the load writes again or removes, as it is now
+                table = LAYER_TABLES[name]
+                audit.keep_before(conn, entry_id, name, table, existing[name], "replace")
+                if mode == "replace":
+                    ids = table.c[LAYERS[name].id_field]
+                    gone = set(conn.execute(select(ids)).scalars()) - set(existing[name])
+                    audit.keep_before(conn, entry_id, name, table, sorted(gone), "delete")
             if mode == "replace":
                 # spans before the nodes they reference
                 for name in reversed(LOAD_ORDER):
@@ -857,6 +860,9 @@ class Repository:
         ([('s1', 'insert'), ('s2', 'insert')], 6)
         """
         _check_page("audit_ids", limit, offset)
+        if not INT_MIN <= int(entry_id) <= INT_MAX:
+            # beyond the id column's range: no such entry (the database would refuse the number)
+            raise NotFoundError("audit_log", str(entry_id))
         table = AUDIT_IDS
         conditions: list[Any] = [table.c.audit_id == int(entry_id)]
         if layer is not None:
