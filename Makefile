@@ -27,7 +27,7 @@ postgres:
 demo: venv
 	$(BIN)/netgis analyze $(SAMPLE) --out netgis-out
 	NETGIS_DATABASE_URL=sqlite:///./netgis.db $(BIN)/netgis db init > /dev/null
-	NETGIS_DATABASE_URL=sqlite:///./netgis.db $(BIN)/netgis db load $(SAMPLE) --mode upsert
+	NETGIS_DATABASE_URL=sqlite:///./netgis.db $(BIN)/netgis db load $(SAMPLE) --mode replace
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops): /collections /docs /analysis/coverage /health"
 	@echo "Dashboard: http://$(HOST):$(PORT)/dashboard  report: http://$(HOST):$(PORT)/report"
 	@echo "Maps: http://$(HOST):$(PORT)/maps/coverage http://$(HOST):$(PORT)/maps/criticality http://$(HOST):$(PORT)/maps/gaps http://$(HOST):$(PORT)/maps/areas"

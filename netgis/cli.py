@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from netgis.dataset import Dataset
     from netgis.optics import LossBudget
     from netgis.storage import Repository
-    from netgis.storage.repository import WriteMode
 
 app = typer.Typer(
     name="netgis",
@@ -174,15 +173,19 @@ def db_upgrade(
 def db_load(
     dataset: DatasetArg,
     database_url: DatabaseUrlOpt = None,
-    mode: Annotated[str, typer.Option(help="insert (refuse existing ids) or upsert (replace).")]
-    = "insert",
+    mode: Annotated[str | None, typer.Option(
+        help="insert (add to the stored features, refuse existing ids), upsert (replace the "
+             "stored features with these ids, keep the others) or replace (the database "
+             "holds exactly DATASET afterwards). Default: load into an empty database only.")]
+    = None,
 ) -> None:
     """Validate DATASET and load it into the database (created if new), all or nothing."""
     from netgis.errors import ConflictError
     from netgis.io import read_dataset
+    from netgis.storage.repository import WRITE_MODES
 
-    if mode not in ("insert", "upsert"):
-        typer.echo(f"error: --mode must be insert or upsert, not {mode!r}", err=True)
+    if mode is not None and mode not in WRITE_MODES:
+        typer.echo(f"error: --mode must be {', '.join(WRITE_MODES)}, not {mode!r}", err=True)
         raise typer.Exit(2)
     data = read_dataset(dataset)
     for w in data.warnings:
@@ -191,14 +194,19 @@ def db_load(
         repo.init()  # a no-op on an initialised database; makes `db load` enough on a new one
         try:
             # checked above; the audit log names the command line as the one who wrote
-            counts = repo.load_dataset(data, mode=cast("WriteMode", mode), actor="cli",
-                                       action="load")
+            counts = repo.load_dataset(data, mode=mode or "insert",
+                                       actor="cli", action="load", require_empty=mode is None)
         except ConflictError as exc:
-            typer.echo(f"error: nothing loaded: {len(exc.problems)} conflict(s)", err=True)
+            if mode is None:
+                typer.echo("error: nothing loaded: the database holds data already; load with "
+                           "--mode replace to switch to this dataset, --mode upsert to update "
+                           "the stored features with it, or --mode insert to add it", err=True)
+            else:
+                typer.echo(f"error: nothing loaded: {len(exc.problems)} conflict(s)", err=True)
             for p in exc.problems:
                 typer.echo(f"  {p}", err=True)
             raise typer.Exit(2) from None
-        _echo_json({"loaded": counts, "data_version": repo.data_version()})
+        _echo_json({"loaded": dict(counts), "data_version": counts.data_version})
 
 
 @db_app.command("export")

@@ -1,7 +1,8 @@
 """The audit log over HTTP: who changed which features, when, and how they were before and after.
 
 It names the keys behind every change, so it always needs a key with the read
-scope, also when reads are otherwise open (``NETGIS_OPEN_READS``).
+scope, also when reads are otherwise open (``NETGIS_OPEN_READS``). A bulk load
+is listed with its counts per layer; its ids are paged at ``/audit/{id}/ids``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from api.deps import AuditAccess, RepoDep, SettingsDep
@@ -27,6 +28,15 @@ if set(get_args(LayerName)) != set(LAYER_NAMES):  # spelled out for the type che
     raise RuntimeError("api.routers.audit.LayerName differs from netgis.schema.LAYER_NAMES")
 
 
+class LayerCounts(BaseModel):
+    """What a bulk load did to one layer."""
+
+    inserted: int = Field(description="Features that were not there before.")
+    replaced: int = Field(description="Stored features written again (their earlier state is "
+                          "kept: see the entry's ids).")
+    deleted: int = Field(description="Stored features removed (mode replace).")
+
+
 class AuditEntry(BaseModel):
     """One write: who made it, when, and what it changed."""
 
@@ -36,25 +46,60 @@ class AuditEntry(BaseModel):
                        "command line, `local` for Python callers.")
     action: Action = Field(description="create, replace, patch, delete; import (upload "
                                "over HTTP) or load (command line) for bulk loads.")
-    layer: LayerName
-    feature_ids: list[str] = Field(description="The ids of the features written.")
-    count: int = Field(description="How many features were written.")
-    mode: Literal["insert", "upsert"] | None = Field(
+    layer: LayerName | None = Field(description="The layer written; null for a bulk load, "
+                                    "which writes every layer (see counts).")
+    feature_ids: list[str] | None = Field(
+        description="The ids of the features written; null for a bulk load (its ids are "
+                    "paged at the `ids` link).")
+    count: int = Field(description="How many features were written (and, for a bulk load, "
+                       "deleted).")
+    counts: dict[LayerName, LayerCounts] | None = Field(
+        description="Per layer, the features a bulk load inserted, replaced and deleted; null "
+                    "for other writes (and for upsert loads logged before these counts were "
+                    "kept).")
+    mode: Literal["insert", "upsert", "replace"] | None = Field(
         description="The mode of a bulk load; null for other writes.")
     data_version: int = Field(description="The data version the write gave the database "
                               "(the ETag of the features it wrote).")
     before: dict[str, Any] | None = Field(
         description="The changed features before the write, whole, as a GeoJSON "
-                    "FeatureCollection (WGS84); null for a create and for bulk loads.")
+                    "FeatureCollection (WGS84); null for a create and for bulk loads (their "
+                    "replaced and deleted features are kept with their ids).")
     after: dict[str, Any] | None = Field(
         description="The features after the write, whole, as a GeoJSON FeatureCollection; "
-                    "null for a delete and for bulk loads (their ids and count only).")
+                    "null for a delete and for bulk loads.")
+    links: list[Link] = Field(description="`ids`: every feature the write wrote or deleted, "
+                              "paged.")
 
 
 class AuditPage(BaseModel):
     """One page of the audit log, newest entry first."""
 
     entries: list[AuditEntry]
+    numberMatched: int
+    numberReturned: int
+    links: list[Link]
+
+
+class AuditId(BaseModel):
+    """One feature an audit entry wrote or deleted."""
+
+    layer: LayerName
+    id: str
+    action: Literal["insert", "replace", "patch", "delete", "upsert"] = Field(
+        description="What the write did to it (upsert: a load logged before it was recorded "
+                    "whether the id was there).")
+    before: dict[str, Any] | None = Field(
+        description="The feature as it was before a bulk load replaced or deleted it (a "
+                    "GeoJSON Feature, WGS84); null otherwise (writes of single features keep "
+                    "it in the entry's `before`).")
+
+
+class AuditIdPage(BaseModel):
+    """One page of the features of an audit entry, ordered by layer and id."""
+
+    entry_id: int
+    ids: list[AuditId]
     numberMatched: int
     numberReturned: int
     links: list[Link]
@@ -104,8 +149,37 @@ def audit_log(
     entries, matched = repo.audit_log(layer=layer, feature_id=feature_id, since=since,
                                       actor=actor, action=action, limit=size, offset=offset)
     return AuditPage(
-        entries=[AuditEntry.model_validate(e) for e in entries],
+        entries=[AuditEntry.model_validate({**e, "links": [Link(
+            href=str(request.url_for("audit_entry_ids", entry_id=e["id"])), rel="ids",
+            type="application/json")]}) for e in entries],
         numberMatched=matched,
         numberReturned=len(entries),
         links=_links(request, offset, size, len(entries), matched),
+    )
+
+
+@router.get(
+    "/audit/{entry_id}/ids", response_model=AuditIdPage, dependencies=AuditAccess,
+    responses=problem_responses(400, 401, 403, 404, 503),
+    summary="The features one write of the audit log wrote or deleted",
+)
+def audit_entry_ids(
+    request: Request, repo: RepoDep, settings: SettingsDep,
+    entry_id: Annotated[int, Path(ge=1, le=MAX_OFFSET, description="The entry's id.")],
+    layer: Annotated[LayerName | None, Query(description="Only features of this layer.")]
+    = None,
+    limit: Annotated[int | None, Query(ge=1, description=(
+        "Ids per page; larger values are clamped to the server's maximum."))] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Ids to skip.")] = 0,
+) -> AuditIdPage:
+    """The features of one entry, ordered by layer and id: what the write did to each and,
+    for a bulk load, each replaced or deleted feature as it was. 404 for no such entry."""
+    size = min(limit or settings.default_limit, settings.max_limit)
+    rows, matched = repo.audit_entry_ids(entry_id, layer=layer, limit=size, offset=offset)
+    return AuditIdPage(
+        entry_id=entry_id,
+        ids=[AuditId.model_validate(r) for r in rows],
+        numberMatched=matched,
+        numberReturned=len(rows),
+        links=_links(request, offset, size, len(rows), matched),
     )

@@ -11,17 +11,22 @@
 - Every write is validated by :mod:`netgis.validate`, is one transaction and
   increases ``data_version``. A bulk load (:meth:`Repository.load_dataset`)
   must be a valid dataset on its own; ``insert`` refuses ids already stored,
-  ``upsert`` replaces those rows and keeps the others.
+  ``upsert`` replaces those rows and keeps the others, ``replace`` makes the
+  database hold exactly the dataset.
 - Writes take turns (SQLite ``BEGIN IMMEDIATE``, a row lock on PostgreSQL) with a
   busy timeout of 30 s; each stamps the rows it writes with its data version,
   the feature's version (:meth:`Repository.get_item_versioned`, ``if_match``).
-  Multi-table reads see one snapshot. Outages, file faults and contention past
-  the timeout raise :class:`netgis.errors.StorageUnavailable` (retry later);
-  pooled connections heal once the fault is gone (:mod:`netgis.storage.faults`).
+  Multi-table reads see one snapshot, and a read labelled with a data version
+  (:meth:`Repository.read_consistent`) reads it in that snapshot. Outages, file
+  faults and contention past the timeout raise
+  :class:`netgis.errors.StorageUnavailable` (retry later); pooled connections
+  heal once the fault is gone (:mod:`netgis.storage.faults`).
 - Every write of features leaves an entry in the ``audit_log`` table in its own
   transaction (who, when, the ids; the features before and after for single
-  writes, ids and counts for bulk loads): :mod:`netgis.storage.audit`,
-  :meth:`Repository.audit_log`, ``netgis db history``.
+  writes; one entry with counts per layer for a bulk load, whose ids are paged
+  from ``audit_ids``): :mod:`netgis.storage.audit`,
+  :meth:`Repository.audit_log`, :meth:`Repository.audit_entry_ids`,
+  ``netgis db history``.
 - Close a repository (``with`` or :meth:`Repository.close`) to release its
   pooled connections. In-memory SQLite (``sqlite://``) is one database per
   thread: use a file for anything multi-threaded.

@@ -9,10 +9,16 @@ If-Match) rolls its entry back with it, and a committed write always has one.
   changed features whole, before and after, as GeoJSON FeatureCollections
   (WGS84): every property and the geometry. ``before`` is null for a create,
   ``after`` null for a delete.
-- Bulk loads (``load`` from the command line or Python, ``import`` over HTTP)
-  keep one entry per layer with the ids and count written and the mode
-  (insert or upsert), no bodies: a load of a whole network stays as fast as
-  without a log, and the log does not hold a second copy of the network.
+- A bulk load (``load`` from the command line or Python, ``import`` over
+  HTTP) is one entry for all four layers, with its mode (insert, upsert or
+  replace) and counts per layer of the features it inserted, replaced and
+  deleted. Its ids are rows of the table ``audit_ids`` (:func:`begin_bulk`,
+  :func:`keep_before`, :func:`finish_bulk`), built by set-based statements in
+  the database and read a page at a time; a feature it replaced or deleted is
+  kept there as it was before. The entry itself stays small however large
+  the load.
+- Every id an entry wrote is in ``audit_ids``, on an index: a feature's
+  history is found without reading any entry's ids.
 - The actor is the API key's name, ``cli`` for the command line and ``local``
   for Python callers that name no one (:data:`DEFAULT_ACTOR`).
 
@@ -36,10 +42,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Table, exists, func, insert, literal, select, update
 
 from netgis.schema import LAYERS
-from netgis.storage.models import AUDIT_LOG
+from netgis.storage import dialects
+from netgis.storage.models import AUDIT_IDS, AUDIT_LOG, LOAD_ORDER, ROW_VERSION
 
 Action = Literal["create", "replace", "patch", "delete", "import", "load"]
 ACTIONS: tuple[Action, ...] = ("create", "replace", "patch", "delete", "import", "load")
@@ -47,6 +54,11 @@ ACTIONS: tuple[Action, ...] = ("create", "replace", "patch", "delete", "import",
 DEFAULT_ACTOR = "local"
 #: The actor of writes made by the ``netgis`` command line.
 CLI_ACTOR = "cli"
+#: What a write of items did to each of its features (``audit_ids.action``).
+_ID_ACTIONS: dict[str, str] = {"create": "insert", "replace": "replace", "patch": "patch",
+                               "delete": "delete"}
+#: The counts of a bulk load per layer, by what happened to the ids.
+_COUNT_NAMES = {"insert": "inserted", "replace": "replaced", "delete": "deleted"}
 
 
 def _plain(value: Any) -> Any:
@@ -88,51 +100,126 @@ def feature_collection(layer: str, frame: gpd.GeoDataFrame) -> dict[str, Any]:
 
 
 def record(conn: Connection, *, actor: str, action: Action, layer: str,
-           ids: Sequence[str], data_version: int, mode: str | None = None,
+           ids: Sequence[str], data_version: int,
            before: gpd.GeoDataFrame | None = None,
            after: gpd.GeoDataFrame | None = None) -> None:
-    """Add one entry to the audit log, on ``conn`` (inside the write's transaction).
+    """Add the entry of a write of items to the audit log, on ``conn`` (inside the write's
+    transaction), and its ids to ``audit_ids``.
 
     Parameters
     ----------
+    action
+        ``create``, ``replace``, ``patch`` or ``delete`` (bulk loads:
+        :func:`begin_bulk`).
     ids
         The ids of the features written.
     data_version
         The version the write gave the database.
     before, after
-        The changed features before and after (item writes); None for bulk
-        loads and for the side of a create or delete that has no feature.
+        The changed features before and after; None for the side of a create
+        or delete that has no feature.
     """
-    if action not in ACTIONS:
-        raise ValueError(f"unknown audit action {action!r}")
-    conn.execute(insert(AUDIT_LOG).values(
-        changed_at=datetime.now(UTC),
-        actor=str(actor),
-        action=action,
-        layer=layer,
-        feature_ids=[str(i) for i in ids],
-        count=len(ids),
-        mode=mode,
-        data_version=int(data_version),
+    if action not in _ID_ACTIONS:
+        raise ValueError(f"not an action of a write of items: {action!r}")
+    entry_id = _insert_entry(
+        conn, actor=actor, action=action, layer=layer, feature_ids=[str(i) for i in ids],
+        count=len(ids), data_version=data_version,
         before=None if before is None else feature_collection(layer, before),
-        after=None if after is None else feature_collection(layer, after),
-    ))
+        after=None if after is None else feature_collection(layer, after))
+    rows = [{"audit_id": entry_id, "layer": layer, "feature_id": str(i),
+             "action": _ID_ACTIONS[action]} for i in dict.fromkeys(ids)]
+    if rows:
+        conn.execute(insert(AUDIT_IDS), rows)
+
+
+def begin_bulk(conn: Connection, *, actor: str, action: Action, mode: str,
+               data_version: int) -> int:
+    """Start the one entry of a bulk load (``load`` or ``import``) and return its id.
+
+    Then, per layer, :func:`keep_before` before the load changes the layer and
+    :func:`finish_layer` after; :func:`finish_bulk` last.
+    """
+    if action not in ("load", "import"):
+        raise ValueError(f"not an action of a bulk load: {action!r}")
+    return _insert_entry(conn, actor=actor, action=action, layer=None, feature_ids=None,
+                         count=0, mode=mode, data_version=data_version)
+
+
+def keep_before(conn: Connection, entry_id: int, layer: str, table: Table,
+                ids: Sequence[str], action: Literal["replace", "delete"]) -> None:
+    """Keep the stored features ``ids`` of ``layer`` as they are, under bulk entry
+    ``entry_id``, as replaced or deleted by it: before the load changes them. One
+    ``INSERT ... SELECT`` of GeoJSON built by the database (per chunk of ids on SQLite)."""
+    id_col = table.c[LAYERS[layer].id_field]
+    fields = [(f.name, f.type) for f in LAYERS[layer].fields]
+    source = select(literal(entry_id), literal(layer), id_col, literal(action),
+                    dialects.feature_json(conn.dialect, table, fields, LAYERS[layer].id_field))
+    target = ["audit_id", "layer", "feature_id", "action", "before"]
+    for condition in dialects.id_conditions(conn.dialect, id_col, ids) if ids else []:
+        conn.execute(insert(AUDIT_IDS).from_select(target, source.where(condition)))
+
+
+def finish_layer(conn: Connection, entry_id: int, layer: str, table: Table,
+                 data_version: int) -> None:
+    """Record the rows of ``layer`` the bulk load wrote (those of its ``data_version``) that
+    :func:`keep_before` did not keep as replaced: they are inserted."""
+    id_col = table.c[LAYERS[layer].id_field]
+    kept = exists().where(AUDIT_IDS.c.audit_id == entry_id, AUDIT_IDS.c.layer == layer,
+                          AUDIT_IDS.c.feature_id == id_col)
+    conn.execute(insert(AUDIT_IDS).from_select(
+        ["audit_id", "layer", "feature_id", "action"],
+        select(literal(entry_id), literal(layer), id_col, literal("insert"))
+        .where(table.c[ROW_VERSION] == data_version, ~kept)))
+
+
+def finish_bulk(conn: Connection, entry_id: int) -> dict[str, dict[str, int]]:
+    """Count the ids of bulk entry ``entry_id`` per layer into the entry; returns the counts
+    (``{layer: {"inserted", "replaced", "deleted"}}``, every layer)."""
+    counts = {layer: dict.fromkeys(_COUNT_NAMES.values(), 0) for layer in LOAD_ORDER}
+    for layer, action, n in conn.execute(
+            select(AUDIT_IDS.c.layer, AUDIT_IDS.c.action, func.count())
+            .where(AUDIT_IDS.c.audit_id == entry_id)
+            .group_by(AUDIT_IDS.c.layer, AUDIT_IDS.c.action)):
+        counts[layer][_COUNT_NAMES[action]] = int(n)
+    total = sum(n for per_layer in counts.values() for n in per_layer.values())
+    conn.execute(update(AUDIT_LOG).where(AUDIT_LOG.c.id == entry_id)
+                 .values(counts=counts, count=total))
+    return counts
+
+
+def _insert_entry(conn: Connection, *, actor: str, action: Action, layer: str | None,
+                  feature_ids: list[str] | None, count: int, data_version: int,
+                  mode: str | None = None, before: dict[str, Any] | None = None,
+                  after: dict[str, Any] | None = None) -> int:
+    result = conn.execute(insert(AUDIT_LOG).values(
+        changed_at=datetime.now(UTC), actor=str(actor), action=action, layer=layer,
+        feature_ids=feature_ids, count=count, mode=mode, data_version=int(data_version),
+        before=before, after=after).returning(AUDIT_LOG.c.id))
+    return int(result.scalar_one())
 
 
 def entry(row: Any) -> dict[str, Any]:
     """A stored row as the API and the command line show it (``time``: aware UTC)."""
     when: datetime = row["changed_at"]
     when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    ids = row["feature_ids"]
     return {
         "id": int(row["id"]),
         "time": when,
         "actor": row["actor"],
         "action": row["action"],
         "layer": row["layer"],
-        "feature_ids": list(row["feature_ids"]),
+        "feature_ids": None if ids is None else list(ids),
         "count": int(row["count"]),
+        "counts": row["counts"],
         "mode": row["mode"],
         "data_version": int(row["data_version"]),
         "before": row["before"],
         "after": row["after"],
     }
+
+
+def entry_id_row(row: Any) -> dict[str, Any]:
+    """A row of ``audit_ids`` as the API and the command line show it."""
+    return {"layer": row["layer"], "id": row["feature_id"], "action": row["action"],
+            "before": row["before"]}

@@ -38,7 +38,6 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
-    exists,
     func,
     insert,
     literal,
@@ -301,31 +300,41 @@ def upsert_statement(dialect: Dialect, table: Table, columns: Sequence[str]) -> 
 _ID_CHUNK = 5000
 
 
+def id_conditions(dialect: Dialect, column: ColumnElement[Any],
+                  ids: Sequence[str]) -> list[ColumnElement[bool]]:
+    """Conditions that together select the rows whose ``column`` is one of ``ids``: one
+    array parameter on PostgreSQL, chunks of :data:`_ID_CHUNK` ids on SQLite (its limit of
+    bound parameters); run one statement per condition."""
+    if dialect_name(dialect) == "postgresql":
+        return [column == any_(bindparam("ids", list(ids), type_=postgresql.ARRAY(String)))]
+    return [column.in_(list(ids[start:start + _ID_CHUNK]))
+            for start in range(0, len(ids), _ID_CHUNK)]
+
+
 def ids_present(conn: Connection, column: ColumnElement[Any], ids: Sequence[str]) -> list[str]:
-    """Which of ``ids`` exist in ``column``: one array parameter on PostgreSQL, chunks on SQLite."""
-    if dialect_name(conn.dialect) == "postgresql":
-        wanted = bindparam("ids", list(ids), type_=postgresql.ARRAY(String))
-        return list(conn.execute(select(column).where(column == any_(wanted))).scalars())
+    """Which of ``ids`` exist in ``column`` (see :func:`id_conditions`)."""
     found: list[str] = []
-    for start in range(0, len(ids), _ID_CHUNK):
-        chunk = list(ids[start:start + _ID_CHUNK])
-        found.extend(conn.execute(select(column).where(column.in_(chunk))).scalars())
+    for condition in id_conditions(conn.dialect, column, ids):
+        found.extend(conn.execute(select(column).where(condition)).scalars())
     return found
 
 
-def json_array_contains(dialect: Dialect, column: ColumnElement[Any],
-                        value: str) -> ColumnElement[bool]:
-    """Whether the JSON array of strings in ``column`` holds ``value`` (exactly).
-
-    SQLite: ``EXISTS`` over ``json_each``; PostgreSQL: ``jsonb @>`` (the column
-    is ``json``, cast per row). Neither uses an index: meant for the audit log,
-    read seldom and filtered by layer or time as well.
-    """
+def feature_json(dialect: Dialect, table: Table, fields: Sequence[tuple[str, str]],
+                 id_field: str) -> ColumnElement[Any]:
+    """Each row of ``table`` as a GeoJSON Feature (every field of ``fields`` a property, the
+    geometry in WGS84), built by the database: for keeping many features in a JSON column
+    without reading them out (``json`` on PostgreSQL, JSON text on SQLite)."""
+    props = properties_json(dialect, table, fields)
+    geometry = as_geojson(dialect, table.c.geometry)
+    head = [literal("type", String), literal("Feature", String), literal("id", String),
+            table.c[id_field]]
     if dialect_name(dialect) == "sqlite":
-        items = func.json_each(column).table_valued("value")
-        return exists(select(literal_column("1")).select_from(items)
-                      .where(items.c.value == value))
-    return cast(column, postgresql.JSONB).contains([value])
+        return func.json_object(*head, literal("properties", String), func.json(props),
+                                literal("geometry", String), func.json(geometry),
+                                type_=String)
+    return func.json_build_object(*head, literal("properties", String),
+                                  cast(props, postgresql.JSON), literal("geometry", String),
+                                  cast(geometry, postgresql.JSON), type_=postgresql.JSON)
 
 
 def bulk_write(conn: Connection, table: Table, columns: Sequence[str],

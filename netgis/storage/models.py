@@ -252,9 +252,11 @@ class AuditEntry(Base):
     Written in the transaction of the write it describes, so a committed change
     always has its entry and a rolled-back one never does. ``before`` and
     ``after`` are GeoJSON FeatureCollections (WGS84) of the changed features,
-    whole, for the writes of single items; bulk loads (``load``, ``import``)
-    keep only the ids and count of each layer (``before`` and ``after`` null),
-    so that loads stay fast and the log stays small.
+    whole, for the writes of single items. A bulk load (``load``, ``import``) is
+    one entry for all its layers: ``layer``, ``feature_ids``, ``before`` and
+    ``after`` null, ``counts`` what it inserted, replaced and deleted per layer;
+    its ids (and the features it replaced or deleted, as they were) are rows of
+    ``audit_ids``, read a page at a time.
     """
 
     __tablename__ = "audit_log"
@@ -270,16 +272,44 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String, nullable=False)
     #: create, replace, patch, delete, import (HTTP upload) or load (command line, Python)
     action: Mapped[str] = mapped_column(String, nullable=False)
-    layer: Mapped[str] = mapped_column(String, nullable=False)
-    #: the ids of the features written, as a JSON array of strings
-    feature_ids: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    #: the layer of a write of items; null for a bulk load (see counts)
+    layer: Mapped[str | None] = mapped_column(String)
+    #: the ids of the features a write of items wrote, as a JSON array of strings; null for
+    #: bulk loads, whose ids are in audit_ids only
+    feature_ids: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
     count: Mapped[int] = mapped_column(Integer, nullable=False)
-    #: insert or upsert for bulk loads; null for single writes
+    #: a bulk load's {layer: {"inserted": n, "replaced": n, "deleted": n}}; null otherwise
+    counts: Mapped[dict[str, dict[str, int]] | None] = mapped_column(JSON(none_as_null=True))
+    #: insert, upsert or replace for bulk loads; null for single writes
     mode: Mapped[str | None] = mapped_column(String)
     #: the data version the write gave the database (and the rows it wrote)
     data_version: Mapped[int] = mapped_column(Integer, nullable=False)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class AuditId(Base):
+    """One feature one audit entry wrote, for finding a feature's entries on an index and
+    paging through the ids of a bulk load.
+
+    ``action`` is what happened to the feature: ``insert``, ``replace``, ``patch``
+    or ``delete`` (``upsert``: written by an upsert logged before this table
+    existed, which did not record whether the id was there before). ``before``
+    is the feature (a GeoJSON Feature, WGS84) as it was before a bulk load
+    replaced or deleted it; null otherwise (a write of items keeps its features
+    in the entry).
+    """
+
+    __tablename__ = "audit_ids"
+    __table_args__ = (Index("ix_audit_ids_feature_id", "feature_id", "layer"),)
+
+    audit_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("audit_log.id", ondelete="CASCADE"), primary_key=True,
+        autoincrement=False)
+    layer: Mapped[str] = mapped_column(String, primary_key=True)
+    feature_id: Mapped[str] = mapped_column(String, primary_key=True)
+    action: Mapped[str] = mapped_column(String, nullable=False)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Meta(Base):
@@ -293,6 +323,7 @@ class Meta(Base):
 
 ANALYSIS_RUNS = cast(Table, AnalysisRun.__table__)
 AUDIT_LOG = cast(Table, AuditEntry.__table__)
+AUDIT_IDS = cast(Table, AuditId.__table__)
 KPI_SNAPSHOTS = cast(Table, KpiSnapshot.__table__)
 META = cast(Table, Meta.__table__)
 #: The table of each dataset layer, by layer name.

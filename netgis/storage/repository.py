@@ -36,7 +36,9 @@ from sqlalchemy import (
     Connection,
     LargeBinary,
     Table,
+    and_,
     delete,
+    exists,
     func,
     insert,
     or_,
@@ -68,6 +70,7 @@ from netgis.storage.engine import (
 from netgis.storage.filters import ParsedFilter, filter_condition
 from netgis.storage.models import (
     ANALYSIS_RUNS,
+    AUDIT_IDS,
     AUDIT_LOG,
     DATA_VERSION_KEY,
     INT_MAX,
@@ -82,13 +85,30 @@ from netgis.storage.models import (
 from netgis.tiles import TileAddress, TileAttributes, encode_features, render_tile
 from netgis.validate import validate_frames
 
-WriteMode = Literal["insert", "upsert"]
+WriteMode = Literal["insert", "upsert", "replace"]
+#: The load modes, in the order error messages name them.
+WRITE_MODES: tuple[WriteMode, ...] = ("insert", "upsert", "replace")
 #: How a bulk load is named in the audit log: ``import`` over HTTP, ``load`` otherwise.
 LoadAction = Literal["load", "import"]
 #: The version column read like a field, for :meth:`Repository._select_frame`.
 _VERSION_FIELD = Field(ROW_VERSION, "int", required=True)
 _TRUE = {"true", "1", "t", "yes", "y"}
 _FALSE = {"false", "0", "f", "no", "n"}
+
+
+class LoadCounts(dict[str, int]):
+    """Rows a load wrote per layer, and the data version it gave the database.
+
+    Examples
+    --------
+    >>> counts = LoadCounts({"nodes": 3}, 7)
+    >>> counts["nodes"], counts.data_version
+    (3, 7)
+    """
+
+    def __init__(self, counts: Mapping[str, int], data_version: int) -> None:
+        super().__init__(counts)
+        self.data_version = data_version
 
 
 @dataclass(frozen=True)
@@ -196,54 +216,79 @@ class Repository:
     # ------------------------------------------------------------- bulk loads
 
     def load_dataset(self, dataset: Dataset, *, mode: WriteMode = "insert",
-                     actor: str = DEFAULT_ACTOR, action: LoadAction = "load") -> dict[str, int]:
+                     actor: str = DEFAULT_ACTOR, action: LoadAction = "load",
+                     require_empty: bool = False) -> LoadCounts:
         """Validate and write a whole dataset in one transaction.
 
         ``insert`` refuses ids that already exist (a :class:`ConflictError`
-        naming them); ``upsert`` replaces the stored rows with those ids. The
-        dataset must be valid on its own (spans name nodes of the same
-        dataset). Nothing is written if anything is wrong.
+        naming them); ``upsert`` replaces the stored rows with those ids and
+        keeps the others; ``replace`` makes the database hold exactly this
+        dataset (every stored feature of the four layers not in it is deleted).
+        The dataset must be valid on its own (spans name nodes of the same
+        dataset). Nothing is written if anything is wrong. ``require_empty``:
+        a database that holds any feature already is a :class:`ConflictError`
+        (checked in the load's transaction), so that a load never merges into
+        data it was not meant for.
 
-        The audit log gets one entry per layer (``actor``, ``action``, the ids
-        and count written, the mode), without the features' bodies.
+        The audit log gets one entry (``actor``, ``action``, the mode and, per
+        layer, how many features were inserted, replaced and deleted); its ids,
+        and the features it replaced or deleted as they were, are read with
+        :meth:`audit_entry_ids`.
 
         Returns
         -------
-        dict
-            Rows written per layer.
+        LoadCounts
+            Rows written per layer, and the data version the load gave the database.
 
         Examples
         --------
         >>> from netgis.io import read_dataset
         >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
-        >>> repo.load_dataset(read_dataset("tests/examples/ring_spur/dataset.gpkg"))["spans"]
-        6
+        >>> counts = repo.load_dataset(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+        >>> counts["spans"], counts.data_version
+        (6, 1)
         """
-        if mode not in ("insert", "upsert"):
+        if mode not in WRITE_MODES:
             raise ValidationError([Problem("dataset", None, "mode",
-                                           f"unknown load mode {mode!r}; use insert or upsert")])
+                                           f"unknown load mode {mode!r}; use "
+                                           + ", ".join(WRITE_MODES))])
         report = validate_frames(dataset.layers())
         clean = report.dataset_or_raise()
         frames = {name: _to_wgs84(frame) for name, frame in clean.layers().items()}
-        counts: dict[str, int] = {}
         with _storage_errors(), begin_write(self.engine) as conn:
             version = _next_version(conn)
+            if require_empty:
+                _check_empty(conn)
+            existing = {name: self._existing_ids(conn, name, frames[name][LAYERS[name].id_field])
+                        for name in LOAD_ORDER}
             if mode == "insert":
                 conflicts = [
                     Problem(name, i, LAYERS[name].id_field,
                             "id already exists in the database (load with mode upsert to "
-                            "replace it)")
-                    for name in LOAD_ORDER
-                    for i in self._existing_ids(conn, name, frames[name][LAYERS[name].id_field])
-                ]
+                            "replace it, or replace to load this dataset instead of the "
+                            "stored one)")
+                    for name in LOAD_ORDER for i in existing[name]]
                 if conflicts:
                     raise ConflictError(conflicts)
+            entry_id = audit.begin_bulk(conn, actor=actor, action=action, mode=mode,
+                                        data_version=version)
+            for name in LOAD_ORDER:
+                # every stored feature the load writes again or removes, as it is now
+                table = LAYER_TABLES[name]
+                audit.keep_before(conn, entry_id, name, table, existing[name], "replace")
+                if mode == "replace":
+                    ids = table.c[LAYERS[name].id_field]
+                    gone = set(conn.execute(select(ids)).scalars()) - set(existing[name])
+                    audit.keep_before(conn, entry_id, name, table, sorted(gone), "delete")
+            if mode == "replace":
+                # spans before the nodes they reference
+                for name in reversed(LOAD_ORDER):
+                    conn.execute(delete(LAYER_TABLES[name]))
             for name in LOAD_ORDER:
                 self._write(conn, name, frames[name], upsert=mode == "upsert", version=version)
-                counts[name] = len(frames[name])
-                audit.record(conn, actor=actor, action=action, layer=name,
-                             ids=_ids(frames[name], name), data_version=version, mode=mode)
-        return counts
+                audit.finish_layer(conn, entry_id, name, LAYER_TABLES[name], version)
+            audit.finish_bulk(conn, entry_id)
+        return LoadCounts({name: len(frames[name]) for name in LOAD_ORDER}, version)
 
     def read_dataset(self) -> Dataset:
         """The whole stored dataset, validated like a file, in EPSG:4326.
@@ -254,25 +299,17 @@ class Repository:
         >>> repo.read_dataset().crs.to_epsg()
         4326
         """
-        # one snapshot for the four tables: an import committing between two of the reads
-        # would otherwise show spans whose nodes were not read
-        with _storage_errors(), begin_read(self.engine) as conn:
-            frames = {name: self._select_frame(conn, name) for name in LAYER_NAMES}
-        return validate_frames(frames).dataset_or_raise()
+        return self.read_consistent()[1]
 
-    def read_consistent(self, *, attempts: int = 5) -> tuple[int, Dataset]:
-        """The stored dataset and the data version it belongs to.
+    def read_consistent(self) -> tuple[int, Dataset]:
+        """The stored dataset and the data version it belongs to, read in one snapshot.
 
-        The layers are read in several queries, so a write from another
-        process in between could mix old and new rows, or label new data with
-        the old version. The version is read before and after the dataset, and
-        the read is repeated until the two agree.
-
-        Parameters
-        ----------
-        attempts
-            Reads at most; when writes keep arriving, the last read is returned
-            with the version seen after it.
+        The version and the four layers are read in one read transaction
+        (:func:`netgis.storage.engine.begin_read`: ``REPEATABLE READ READ ONLY``
+        on PostgreSQL, one WAL read transaction on SQLite), so a write committed
+        by another process meanwhile is wholly invisible: the dataset is exactly
+        the data of the version it is labelled with, never rows of two versions
+        and never a version it did not see.
 
         Returns
         -------
@@ -286,18 +323,11 @@ class Repository:
         >>> version, len(dataset.premises)
         (0, 0)
         """
-        version = self.data_version()
-        dataset = self.read_dataset()
-        for _ in range(attempts - 1):
-            after = self.data_version()
-            if after == version:
-                break
-            version = after
-            dataset = self.read_dataset()
-        else:
-            # out of attempts: label the last read with the version seen after it
-            version = self.data_version()
-        return version, dataset
+        with _storage_errors(), begin_read(self.engine) as conn:
+            # the version first: it takes the snapshot the layers are then read from
+            version = _read_version(conn)
+            frames = {name: self._select_frame(conn, name) for name in LAYER_NAMES}
+        return version, validate_frames(frames).dataset_or_raise()
 
     def count(self, layer: str) -> int:
         """Number of stored features of ``layer``."""
@@ -746,8 +776,8 @@ class Repository:
         layer
             Only writes of this layer.
         feature_id
-            Only writes that wrote this id (with ``layer``: this feature), bulk
-            loads included.
+            Only writes that wrote or deleted this id (with ``layer``: this
+            feature), bulk loads included; found on the index of ``audit_ids``.
         since
             Only writes at or after this time (naive: UTC).
         actor, action
@@ -759,9 +789,10 @@ class Repository:
         -------
         tuple of (list of dict, int)
             Each entry ``{"id", "time", "actor", "action", "layer",
-            "feature_ids", "count", "mode", "data_version", "before",
-            "after"}`` (see :mod:`netgis.storage.audit`), and the number of
-            entries matching.
+            "feature_ids", "count", "counts", "mode", "data_version", "before",
+            "after"}`` (see :mod:`netgis.storage.audit`; a bulk load has counts
+            per layer instead of a layer and ids: :meth:`audit_entry_ids` pages
+            them), and the number of entries matching.
 
         Examples
         --------
@@ -773,13 +804,15 @@ class Repository:
         >>> [(e["actor"], e["action"]) for e in entries], matched
         ([('alice', 'delete'), ('local', 'load')], 2)
         """
-        if limit < 0 or offset < 0:
-            raise ValidationError([Problem("audit_log", None, "limit" if limit < 0 else "offset",
-                                           "must be >= 0")])
-        table = AUDIT_LOG
+        _check_page("audit_log", limit, offset)
+        table, ids = AUDIT_LOG, AUDIT_IDS
         conditions: list[Any] = []
         if layer is not None:
-            conditions.append(table.c.layer == layer)
+            # a bulk load names no layer: it matches when it wrote or deleted some feature of
+            # the layer (the primary key of audit_ids starts with the entry and the layer)
+            conditions.append(or_(table.c.layer == layer, and_(
+                table.c.layer.is_(None),
+                exists().where(ids.c.audit_id == table.c.id, ids.c.layer == layer))))
         if since is not None:
             conditions.append(table.c.changed_at >= _utc(since))
         if actor is not None:
@@ -787,8 +820,11 @@ class Repository:
         if action is not None:
             conditions.append(table.c.action == action)
         if feature_id is not None:
-            conditions.append(dialects.json_array_contains(
-                self.engine.dialect, table.c.feature_ids, str(feature_id)))
+            # on the index of audit_ids (feature_id, layer)
+            touched = select(ids.c.audit_id).where(ids.c.feature_id == str(feature_id))
+            if layer is not None:
+                touched = touched.where(ids.c.layer == layer)
+            conditions.append(table.c.id.in_(touched))
         stmt = (select(table).where(*conditions).order_by(table.c.id.desc())
                 .limit(limit).offset(offset))
         with _storage_errors(), begin_read(self.engine) as conn:
@@ -796,6 +832,51 @@ class Repository:
                 select(func.count()).select_from(table).where(*conditions)).scalar_one())
             rows = conn.execute(stmt).mappings().all()
         return [audit.entry(row) for row in rows], matched
+
+    def audit_entry_ids(self, entry_id: int, *, layer: str | None = None, limit: int = 100,
+                        offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """The features one audit entry wrote or deleted, a page at a time, and how many.
+
+        Ordered by layer and id (the primary key of ``audit_ids``). Each is
+        ``{"layer", "id", "action", "before"}``: ``action`` ``insert``,
+        ``replace``, ``patch`` or ``delete``; ``before`` the feature (a GeoJSON
+        Feature) as it was before a bulk load replaced or deleted it, else null.
+
+        Raises
+        ------
+        NotFoundError
+            When there is no entry ``entry_id``.
+
+        Examples
+        --------
+        >>> from netgis.io import read_dataset
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> _ = repo.load_dataset(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+        >>> entry = repo.audit_log()[0][0]
+        >>> entry["counts"]["spans"], entry["feature_ids"]
+        ({'inserted': 6, 'replaced': 0, 'deleted': 0}, None)
+        >>> page, matched = repo.audit_entry_ids(entry["id"], layer="spans", limit=2)
+        >>> [(f["id"], f["action"]) for f in page], matched
+        ([('s1', 'insert'), ('s2', 'insert')], 6)
+        """
+        _check_page("audit_ids", limit, offset)
+        if not INT_MIN <= int(entry_id) <= INT_MAX:
+            # beyond the id column's range: no such entry (the database would refuse the number)
+            raise NotFoundError("audit_log", str(entry_id))
+        table = AUDIT_IDS
+        conditions: list[Any] = [table.c.audit_id == int(entry_id)]
+        if layer is not None:
+            conditions.append(table.c.layer == layer)
+        with _storage_errors(), begin_read(self.engine) as conn:
+            if conn.execute(select(AUDIT_LOG.c.id).where(
+                    AUDIT_LOG.c.id == int(entry_id))).first() is None:
+                raise NotFoundError("audit_log", str(entry_id))
+            matched = int(conn.execute(
+                select(func.count()).select_from(table).where(*conditions)).scalar_one())
+            rows = conn.execute(select(table).where(*conditions)
+                                .order_by(table.c.layer, table.c.feature_id)
+                                .limit(limit).offset(offset)).mappings().all()
+        return [audit.entry_id_row(row) for row in rows], matched
 
     # ---------------------------------------------------- versions, KPIs, runs
 
@@ -1030,6 +1111,25 @@ def _check_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
         raise ValidationError([Problem("bbox", None, "bbox",
                                        f"not a WGS84 rectangle: {tuple(bbox)!r}")])
     return minx, miny, maxx, maxy
+
+
+def _check_empty(conn: Connection) -> None:
+    """:class:`ConflictError` naming each layer that holds features, with how many."""
+    problems = []
+    for name in LOAD_ORDER:
+        held = int(conn.execute(select(func.count()).select_from(LAYER_TABLES[name]))
+                   .scalar_one())
+        if held:
+            problems.append(Problem(name, None, None,
+                                    f"the database holds {held} {name} already"))
+    if problems:
+        raise ConflictError(problems)
+
+
+def _check_page(table: str, limit: int, offset: int) -> None:
+    if limit < 0 or offset < 0:
+        raise ValidationError([Problem(table, None, "limit" if limit < 0 else "offset",
+                                       "must be >= 0")])
 
 
 def _read_version(conn: Connection) -> int:

@@ -1,15 +1,21 @@
 """The audit log over HTTP (issue 19): every write leaves its entry, named by the key's name.
 
-Each kind of write leaves exactly one entry (an import one per layer) with the
-features before and after; a write that fails leaves none; ``GET /audit``
+Each kind of write leaves exactly one entry (an import one for all its layers,
+with counts; its ids paged at ``/audit/{id}/ids``) with the features before and
+after; a write that fails leaves none; ``GET /audit``
 always needs a key with the read scope. On SpatiaLite and PostGIS.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
 import zipfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +24,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from netgis.io import read_dataset
+from netgis.schema import LAYERS
 from netgis.storage import Repository
 from tests.api.helpers import make_settings
 from tests.helpers import EXAMPLES_DIR
@@ -54,10 +61,10 @@ def one_feature(fc: dict[str, Any] | None) -> dict[str, Any]:
 
 def test_each_write_leaves_one_entry_with_before_and_after(client: TestClient) -> None:
     loaded = audit(client)
-    # the fixture's load through Python: one entry per layer, ids and counts only
-    assert {(e["actor"], e["action"], e["mode"]) for e in loaded} == {("local", "load",
-                                                                       "insert")}
-    assert sorted(e["layer"] for e in loaded) == ["areas", "nodes", "premises", "spans"]
+    # the fixture's load through Python: one entry, counts per layer, no ids inline
+    assert [(e["actor"], e["action"], e["mode"], e["layer"], e["feature_ids"])
+            for e in loaded] == [("local", "load", "insert", None, None)]
+    assert sorted(loaded[0]["counts"]) == ["areas", "nodes", "premises", "spans"]
 
     def newest(expect: int) -> dict[str, Any]:
         entries = audit(client)
@@ -108,23 +115,98 @@ def test_each_write_leaves_one_entry_with_before_and_after(client: TestClient) -
                                                              "create"]
 
 
-def test_an_import_leaves_one_entry_per_layer_with_ids(client: TestClient) -> None:
+def all_ids(client: TestClient, entry: dict[str, Any], **params: Any) -> list[dict[str, Any]]:
+    """Every id of an entry, following its ``ids`` link and then the pages' ``next`` links."""
+    [link] = [link for link in entry["links"] if link["rel"] == "ids"]
+    url: str | None = link["href"]
+    found: list[dict[str, Any]] = []
+    first = True
+    while url is not None:
+        r = client.get(url, params=params if first else None, headers=VIEWER)
+        first = False
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert page["entry_id"] == entry["id"]
+        found += page["ids"]
+        url = next((x["href"] for x in page["links"] if x["rel"] == "next"), None)
+    assert len(found) == page["numberMatched"]
+    return found
+
+
+def test_an_import_is_one_entry_and_keeps_what_it_replaced(client: TestClient,
+                                                           repo: Repository) -> None:
     before = len(audit(client))
+    old_a = repo.get_item("nodes", "A")
     gpkg = (EXAMPLES_DIR / "duct_ring" / "dataset.gpkg").read_bytes()
     r = client.post("/import", params={"mode": "upsert"}, files={"file": ("d.gpkg", gpkg)},
                     headers=EDITOR)
     assert r.status_code == 200, r.text
-    entries = audit(client, action="import")
-    assert len(audit(client)) == before + 4 == before + len(entries)
+    [entry] = audit(client, action="import")
+    assert len(audit(client)) == before + 1
     counts = r.json()["counts"]
     data = read_dataset(EXAMPLES_DIR / "duct_ring" / "dataset.gpkg")
-    for e in entries:
-        assert (e["actor"], e["mode"], e["before"], e["after"]) == ("editor", "upsert", None,
-                                                                    None)
-        assert e["count"] == counts[e["layer"]] == len(e["feature_ids"])
-        assert e["data_version"] == r.json()["data_version"]
-    spans = next(e for e in entries if e["layer"] == "spans")
-    assert sorted(spans["feature_ids"]) == sorted(str(s) for s in data.spans["span_id"])
+    assert (entry["actor"], entry["mode"], entry["layer"], entry["feature_ids"]) == \
+        ("editor", "upsert", None, None)
+    assert (entry["before"], entry["after"]) == (None, None)
+    assert entry["data_version"] == r.json()["data_version"]
+    assert {n: sum(c.values()) for n, c in entry["counts"].items()} == counts
+    ids = all_ids(client, entry, limit=7)
+    assert sorted(i["id"] for i in ids if i["layer"] == "spans") == \
+        sorted(str(s) for s in data.spans["span_id"])
+    # a node the import replaced keeps its earlier state, as a PATCH would
+    replaced = {i["id"]: i for i in ids if i["layer"] == "nodes" and i["action"] == "replace"}
+    assert "A" in replaced and entry["counts"]["nodes"]["replaced"] == len(replaced)
+    feature = replaced["A"]["before"]
+    assert feature["properties"]["node_id"] == "A"
+    assert feature["properties"]["kind"] == old_a["kind"].iat[0]
+    assert feature["geometry"]["type"] == "Point"
+    assert all(i["before"] is None for i in ids if i["action"] == "insert")
+    # the ids of one layer, and the errors of the endpoint
+    nodes = all_ids(client, entry, layer="nodes")
+    assert {i["layer"] for i in nodes} == {"nodes"} and len(nodes) == counts["nodes"]
+    for missing in (entry["id"] + 1000, 2**40):
+        assert client.get(f"/audit/{missing}/ids", headers=VIEWER).status_code == 404
+    assert client.get(f"/audit/{entry['id']}/ids").status_code in (401, 403)
+    assert client.get(f"/audit/{entry['id']}/ids", params={"layer": "ducts"},
+                      headers=VIEWER).status_code == 400
+
+
+def test_a_large_load_is_a_small_entry_with_paged_ids(
+        app: FastAPI, db_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "city.gpkg"
+    env = {k: v for k, v in os.environ.items() if k != "NETGIS_DATABASE_URL"}
+
+    def netgis(*args: str) -> subprocess.CompletedProcess[str]:
+        run = subprocess.run([sys.executable, "-m", "netgis.cli", *args], capture_output=True,
+                             text=True, env=env, timeout=600, check=False)
+        assert run.returncode == 0, run.stderr
+        return run
+
+    netgis("generate", "--premises", "3000", "--seed", "5", "--out", str(out))
+    netgis("db", "load", str(out), "--database-url", db_url)
+    data = read_dataset(out)
+    with TestClient(app) as client:
+        r = client.get("/audit", params={"limit": 3}, headers=VIEWER)
+        assert r.status_code == 200, r.text
+        [entry] = r.json()["entries"]
+        # counts, no ids: a few hundred bytes, not one id of the load
+        assert len(r.content) < 4000
+        assert str(data.premises["premise_id"].iat[0]) not in r.text
+        assert entry["counts"]["premises"] == {"inserted": 3000, "replaced": 0, "deleted": 0}
+        assert entry["count"] == sum(len(f) for f in data.layers().values())
+        ids = all_ids(client, entry, limit=50)
+        wanted = sorted((name, str(i)) for name, frame in data.layers().items()
+                        for i in frame[LAYERS[name].id_field])
+        # every id exactly once
+        assert sorted((i["layer"], i["id"]) for i in ids) == wanted
+        premise = str(data.premises["premise_id"].iat[-1])
+        assert [e["id"] for e in audit(client, id=premise)] == [entry["id"]]
+    run = netgis("db", "history", "--id", premise, "--database-url", db_url)
+    [line] = run.stdout.splitlines()
+    found = json.loads(line)
+    assert (found["id"], found["feature_ids"]) == (entry["id"], None)
+    assert found["counts"]["premises"]["inserted"] == 3000
+    assert len(line) < 2000
 
 
 def test_failed_writes_leave_no_entry(client: TestClient, repo: Repository) -> None:
@@ -176,21 +258,21 @@ def test_filters_and_paging(client: TestClient) -> None:
             "type": "Feature", "geometry": {"type": "Point", "coordinates": [8.69, 50.12]},
             "properties": {"premise_id": f"new{i}", "units": 1}}).status_code == 201
     everything = audit(client)
-    assert len(everything) == 7
-    assert {e["layer"] for e in audit(client, layer="premises")} == {"premises"}
-    assert len(audit(client, layer="premises")) == 4
+    assert len(everything) == 4
+    # the load names no layer; it wrote premises
+    assert [e["layer"] for e in audit(client, layer="premises")] == ["premises"] * 3 + [None]
     assert [e["feature_ids"] for e in audit(client, id="new1")] == [["new1"]]
     assert len(audit(client, actor="editor")) == 3 and audit(client, actor="nobody") == []
-    assert len(audit(client, since="2000-01-01T00:00:00Z")) == 7
+    assert len(audit(client, since="2000-01-01T00:00:00Z")) == 4
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert audit(client, since=future) == []
 
-    r = client.get("/audit", params={"limit": 2, "offset": 2}, headers=VIEWER)
+    r = client.get("/audit", params={"limit": 1, "offset": 1}, headers=VIEWER)
     page = r.json()
-    assert (page["numberMatched"], page["numberReturned"]) == (7, 2)
-    assert [e["id"] for e in page["entries"]] == [e["id"] for e in everything[2:4]]
+    assert (page["numberMatched"], page["numberReturned"]) == (4, 1)
+    assert [e["id"] for e in page["entries"]] == [e["id"] for e in everything[1:2]]
     rels = {link["rel"]: link["href"] for link in page["links"]}
-    assert {"self", "next", "prev"} <= set(rels) and "offset=4" in rels["next"]
+    assert {"self", "next", "prev"} <= set(rels) and "offset=2" in rels["next"]
     for bad in ({"layer": "ducts"}, {"since": "yesterday"}, {"limit": 0}, {"offset": -1},
                 {"action": "drop"}):
         r = client.get("/audit", params=bad, headers=VIEWER)

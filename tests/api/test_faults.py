@@ -325,11 +325,12 @@ def _load_is_writing_pg(url: str, app_name: str) -> bool:
 
 
 def _kill_load_midway(url: str, dataset: Path, writing: Any, log: Path) -> None:
-    """Start ``netgis db load``, wait until ``writing()`` says it is inside its write
+    """Start ``netgis db load --mode replace`` (over the data stored: the load that would
+    lose most if half done), wait until ``writing()`` says it is inside its write
     transaction, and SIGKILL it there."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "netgis.cli", "db", "load", str(dataset)],
+            [sys.executable, "-m", "netgis.cli", "db", "load", str(dataset), "--mode", "replace"],
             env=netgis_env(url), stdout=out, stderr=subprocess.STDOUT)
     try:
         started = wait_for(lambda: proc.poll() is not None or writing(), 300, step=0.02)

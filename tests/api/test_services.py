@@ -48,62 +48,23 @@ def far_units(dataset: Dataset) -> int:
 # ------------------------------------------------------------------- consistent read
 
 
-def test_read_consistent_reads_again_when_a_write_lands_in_between(
-        repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = repo.read_dataset
-    reads: list[int] = []
-
-    def read_then_write() -> Dataset:
-        dataset = real()
-        reads.append(1)
-        if len(reads) == 1:  # another process writes while the first read is under way
-            repo.patch_item("premises", "p_far", {"units": 3})
-        return dataset
-
-    monkeypatch.setattr(repo, "read_dataset", read_then_write)
-    before = repo.data_version()
-    version, dataset = repo.read_consistent()
-    assert len(reads) == 2
-    assert version == before + 1 == repo.data_version()
-    assert far_units(dataset) == 3
-
-
-def test_read_consistent_gives_up_after_its_attempts(
-        repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = repo.read_dataset
-    reads: list[int] = []
-
-    def read_then_write() -> Dataset:
-        dataset = real()
-        reads.append(1)
-        repo.patch_item("premises", "p_far", {"units": 1 + len(reads)})
-        return dataset
-
-    monkeypatch.setattr(repo, "read_dataset", read_then_write)
-    version, dataset = repo.read_consistent(attempts=3)
-    assert len(reads) == 3
-    # the last read, labelled with the version seen after it
-    assert version == repo.data_version()
-    assert far_units(dataset) == 3
-
-
 def test_the_api_labels_data_with_the_version_it_was_read_at(
         app: FastAPI, client: TestClient, repo: Repository,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    real = repo.read_dataset
+    real = repo._select_frame
     wrote: list[int] = []
 
-    def read_then_write() -> Dataset:
-        dataset = real()
-        if not wrote:
-            wrote.append(1)
-            repo.patch_item("premises", "p_far", {"units": 3})
-        return dataset
+    def read_then_write(conn: Any, layer: str, **kwargs: Any) -> Any:
+        frame = real(conn, layer, **kwargs)
+        if layer == "nodes" and not wrote:  # another process writes while the read is under way
+            wrote.append(repo.patch_item("premises", "p_far", {"units": 3}))
+        return frame
 
     before = repo.data_version()
-    monkeypatch.setattr(repo, "read_dataset", read_then_write)
+    monkeypatch.setattr(repo, "_select_frame", read_then_write)
     body = client.get("/analysis/coverage").json()
-    assert wrote and body["data_version"] == before + 1
+    # the read saw the data before the write, and says so
+    assert wrote == [before + 1] and body["data_version"] == before
     version, dataset = services_of(app).dataset()
     assert version == before + 1 and far_units(dataset) == 3
 

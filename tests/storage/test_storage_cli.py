@@ -72,6 +72,9 @@ def test_db_commands(backend: str, new_engine: Callable[[str], sqlalchemy.Engine
 
     again = netgis_main("db", "load", str(EXAMPLE), *opts, env_url=env_url)
     assert again.returncode == 2
+    assert "--mode replace" in again.stderr and "Traceback" not in again.stderr
+    again = netgis_main("db", "load", str(EXAMPLE), "--mode", "insert", *opts, env_url=env_url)
+    assert again.returncode == 2
     assert "spans id=s1 field=span_id" in again.stderr and "Traceback" not in again.stderr
     assert netgis_main("db", "load", str(EXAMPLE), "--mode", "upsert", *opts,
                    env_url=env_url).returncode == 0
@@ -115,16 +118,18 @@ def test_db_history_lists_the_loads_of_the_command_line(
     run = netgis_main("db", "history", *opts)
     assert run.returncode == 0, run.stderr
     entries = [json.loads(line) for line in run.stdout.splitlines()]
-    # one entry per layer and load, newest first, by the command line
-    assert len(entries) == 8
+    # one entry per load, newest first, by the command line, with counts and no ids
+    assert len(entries) == 2
     assert {(e["actor"], e["action"]) for e in entries} == {("cli", "load")}
-    assert [e["mode"] for e in entries] == ["upsert"] * 4 + ["insert"] * 4
+    assert [e["mode"] for e in entries] == ["upsert", "insert"]
     assert [e["id"] for e in entries] == sorted((e["id"] for e in entries), reverse=True)
     assert entries[0]["time"].endswith("Z")
     spans = read_dataset(EXAMPLE).spans
-    first_spans = next(e for e in entries[4:] if e["layer"] == "spans")
-    assert first_spans["count"] == len(spans)
-    assert sorted(first_spans["feature_ids"]) == sorted(str(s) for s in spans["span_id"])
+    assert entries[1]["counts"]["spans"] == {"inserted": len(spans), "replaced": 0,
+                                             "deleted": 0}
+    assert entries[0]["counts"]["spans"] == {"inserted": 0, "replaced": len(spans),
+                                             "deleted": 0}
+    assert [e["feature_ids"] for e in entries] == [None, None]
 
     run = netgis_main("db", "history", "--layer", "spans", "--id", "s1", "--limit", "1", *opts)
     assert [json.loads(line)["mode"] for line in run.stdout.splitlines()] == ["upsert"]
@@ -133,3 +138,47 @@ def test_db_history_lists_the_loads_of_the_command_line(
     for bad in (["--since", "yesterday"], ["--layer", "ducts"], ["--action", "drop"]):
         run = netgis_main("db", "history", *bad, *opts)
         assert run.returncode == 2 and bad[0] in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_db_load_never_merges_a_second_dataset_silently(
+        backend: str, new_engine: Callable[[str], sqlalchemy.Engine],
+        netgis_main: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    url = new_engine(backend).url.render_as_string(hide_password=False)
+    opts = ["--database-url", url]
+    other = EXAMPLES_DIR / "duct_ring" / "dataset.gpkg"
+    first, second = read_dataset(EXAMPLE), read_dataset(other)
+    assert netgis_main("db", "load", str(EXAMPLE), *opts).returncode == 0
+
+    def stats() -> dict[str, object]:
+        run = netgis_main("db", "stats", *opts)
+        assert run.returncode == 0, run.stderr
+        out: dict[str, object] = json.loads(run.stdout)
+        return out
+
+    held = stats()
+    # a second dataset without a mode: refused, nothing changed, the way out named
+    run = netgis_main("db", "load", str(other), *opts)
+    assert run.returncode == 2
+    assert "--mode replace" in run.stderr and "--mode upsert" in run.stderr
+    assert "nodes" in run.stderr and "Traceback" not in run.stderr
+    assert stats() == held
+    # replace: the database holds exactly the second dataset, logged as one entry
+    run = netgis_main("db", "load", str(other), "--mode", "replace", *opts)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["loaded"] == {n: len(f) for n, f in second.layers().items()}
+    layers = stats()["layers"]
+    assert layers == {n: len(f) for n, f in second.layers().items()}
+    [entry] = [json.loads(line) for line in
+               netgis_main("db", "history", "--limit", "1", *opts).stdout.splitlines()]
+    assert entry["mode"] == "replace" and entry["layer"] is None
+    assert entry["counts"]["nodes"]["deleted"] + entry["counts"]["nodes"]["replaced"] == \
+        len(first.nodes)
+    # again and again, as `make demo` does: same data, a new version each time
+    for _ in range(2):
+        run = netgis_main("db", "load", str(other), "--mode", "replace", *opts)
+        assert run.returncode == 0, run.stderr
+        assert stats()["layers"] == layers
+    run = netgis_main("db", "load", str(other), "--mode", "upsert", *opts)
+    assert run.returncode == 0 and stats()["layers"] == layers
+    assert netgis_main("db", "load", str(other), "--mode", "merge", *opts).returncode == 2

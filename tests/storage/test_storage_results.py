@@ -77,7 +77,7 @@ def test_migration_0005_up_and_down_keeps_plain_runs(
         assert conn.exec_driver_sql("SELECT run_id FROM analysis_runs").scalars().all() == \
             [plain]
     migrate.upgrade(engine)
-    assert migrate.current_revision(engine) == migrate.head_revision() == "0005"
+    assert migrate.current_revision(engine) == migrate.head_revision() is not None
 
 
 @pytest.mark.parametrize(("example", "atten"), [

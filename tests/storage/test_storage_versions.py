@@ -113,3 +113,26 @@ def test_geometry_patch_keeps_the_spatial_index(repo: Repository) -> None:
     assert matched == 1 and list(page["premise_id"]) == ["p3"]
     page, _ = repo.query_items("premises", bbox=(8.59, 50.09, 8.7, 50.2))
     assert "p3" not in set(page["premise_id"])
+
+
+def test_a_consistent_read_is_labelled_with_the_version_it_saw(
+        repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process writes in the middle of every read of the layers (after the nodes):
+    the dataset returned must be exactly the data of the version it is labelled with."""
+    repo.load_dataset(chain_dataset(5))
+    # p1's units at each data version
+    units_at = {repo.data_version(): int(repo.get_item("premises", "p1")["units"].iat[0])}
+    real = repo._select_frame
+
+    def select_then_write(conn: Any, layer: str, **kwargs: Any) -> Any:
+        frame = real(conn, layer, **kwargs)
+        if layer == "nodes" and len(units_at) < 20:
+            units = 100 + len(units_at)
+            units_at[repo.patch_item("premises", "p1", {"units": units})] = units
+        return frame
+
+    monkeypatch.setattr(repo, "_select_frame", select_then_write)
+    version, dataset = repo.read_consistent()
+    premises = dataset.premises.set_index("premise_id")
+    assert version in units_at
+    assert int(premises.loc["p1", "units"]) == units_at[version], (version, units_at)
