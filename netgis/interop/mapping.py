@@ -53,13 +53,15 @@ from scipy.sparse.csgraph import connected_components
 from netgis.dataset import Dataset, empty_layer
 from netgis.errors import DatasetFormatError, Problem, ValidationError
 from netgis.geodesy import WGS84, transform_geoms, working_crs_for
-from netgis.io import read_frame
+from netgis.io import check_plain_path, gdal_path, read_format, read_frame
 from netgis.schema import LAYER_NAMES, LAYERS, NODE_KINDS, SNAP_TOLERANCE_M
 from netgis.validate import as_text, validate_frames
 
-#: File suffixes taken as GIS sources inside a folder (or an uploaded zip).
+#: File suffixes read as GIS sources: given one by one, or found in a folder (or an uploaded
+#: zip). Formats whose files can name other files for GDAL to read (GML schemas, MapInfo
+#: seamless tables, SQLite databases) are not among them.
 SOURCE_SUFFIXES = frozenset({".shp", ".gpkg", ".geojson", ".json", ".kml", ".kmz", ".csv",
-                             ".fgb", ".gml", ".gpx", ".sqlite", ".tab", ".parquet"})
+                             ".fgb", ".gpx", ".parquet"})
 #: Placeholders of a template: ``{FIELD}``; ``{fid}`` is the source's feature id.
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 #: What RE2 cannot run, told by its error message (a backtracking engine would need it).
@@ -340,21 +342,26 @@ def _source_layers(sources: Sequence[str | os.PathLike[str]]) -> dict[str, tuple
     """Layer name -> (file, layer in the file) over every source file."""
     files: list[Path] = []
     for s in sources:
-        p = Path(s)
+        p = check_plain_path(s, "source")
         if p.is_dir():
             files += sorted(f for f in p.rglob("*")
                             if f.is_file() and f.suffix.lower() in SOURCE_SUFFIXES)
-        elif p.exists():
-            files.append(p)
-        else:
+        elif not p.exists():
             raise DatasetFormatError([Problem("source", None, None, f"{p.name} does not exist")])
+        elif p.suffix.lower() not in SOURCE_SUFFIXES:
+            raise DatasetFormatError([Problem("source", None, None, f"cannot read {p.name}: "
+                                              "not a source format (" +
+                                              ", ".join(sorted(SOURCE_SUFFIXES)) + ")")])
+        else:
+            files.append(p)
     found: dict[str, tuple[Path, str]] = {}
     for f in files:
+        source = gdal_path(f, read_format(f), subject="source")
         if f.suffix.lower() == ".parquet":
             names = [f.stem]
         else:
             try:
-                names = [str(row[0]) for row in pyogrio.list_layers(f)]
+                names = [str(row[0]) for row in pyogrio.list_layers(source)]
             except Exception as exc:  # pyogrio raises several unrelated classes
                 raise DatasetFormatError([Problem("source", None, None,
                                                   f"cannot read {f.name}: {exc}")]) from exc
