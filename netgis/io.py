@@ -102,7 +102,7 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _GPKG_IDS = (b"GPKG", b"GP10", b"GP11")
 #: Text that makes GDAL hand a file to a driver that opens other files or URLs (a vector
 #: VRT, a WFS description, a GDAL pipeline), and XML that defines entities: never in a
-#: layer file netgis reads.
+#: KML or GPX file netgis reads (the formats GDAL has no driver prefix for).
 _FOREIGN = re.compile(r"<OGRVRTDataSource|<OGRWFSDataSource|gdal_streamed_alg|<!DOCTYPE"
                       r"|<!ENTITY", re.IGNORECASE)
 #: A path GDAL does not take for a file: a virtual file system (/vsicurl/, /vsizip/ ...), a
@@ -256,7 +256,8 @@ def _content_problem(path: Path, fmt: str) -> str | None:
     if b"\x00" in head:
         return f"it is not {name} text (it holds binary data)"
     text = head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
-    if _FOREIGN.search(text):
+    if fmt not in _GDAL_PREFIX and _FOREIGN.search(text):
+        # a format GDAL has no prefix for is told apart by content: nothing of another's
         return f"it is not a {name} file: it holds a GDAL virtual dataset or XML entity " \
             "declarations, which netgis does not read"
     if fmt == "geojson" and not text.startswith("{"):

@@ -52,7 +52,7 @@ from netgis.errors import LimitError, Problem
 #: The GDAL drivers a child keeps: those of the formats netgis reads (netgis.io.READ_FORMATS;
 #: GeoParquet is read by pyarrow) and the in-memory driver GDAL uses itself.
 ALLOWED_DRIVERS = frozenset({"GPKG", "GeoJSON", "FlatGeobuf", "ESRI Shapefile", "CSV", "KML",
-                             "GPX", "MEM"})
+                             "LIBKML", "GPX", "MEM"})
 #: GDAL settings of a child: ``/vsicurl/`` (and the other network file systems) may open
 #: only a name no URL has, and every HTTP request GDAL would make goes to the discard port
 #: of the loopback interface, where nothing answers.
