@@ -64,7 +64,7 @@ def test_a_vrt_under_a_source_name_is_refused(name: str, kind: str, tmp_path: Pa
 
 @pytest.mark.parametrize("layer_file", ["nodes.geojson", "nodes.json", "nodes.fgb",
                                         "nodes.parquet"])
-@pytest.mark.parametrize("kind", ["file", "url"])
+@pytest.mark.parametrize("kind", ["file", "url", "zip"])
 def test_a_vrt_as_a_dataset_layer_is_refused(layer_file: str, kind: str,
                                              tmp_path: Path) -> None:
     with Listener() as listener:
@@ -94,7 +94,8 @@ def test_a_path_gdal_would_read_as_something_else_is_refused(source: str,
         runs = [netgis("import", path, "--mapping", tmp_path / "m.toml",
                        "--out", tmp_path / "o.gpkg"),
                 netgis("validate", path),
-                netgis("analyze", path, "--out", tmp_path / "out")]
+                netgis("analyze", path, "--out", tmp_path / "out"),
+                netgis("db", "load", path, "--database-url", f"sqlite:///{tmp_path / 'n.db'}")]
         for run in runs:
             _refused(run, listener, path[:8])  # a Path argument folds "//" into "/"
             assert "not a plain file path" in run.stdout + run.stderr, run.stderr
