@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.auth import ApiKey, parse_api_keys
 from netgis.feeds import DEFAULT_MIN_SPAN_DAYS, DEFAULT_PACE_WINDOW_DAYS, Goal
+from netgis.isolation import Limits
 from netgis.optics import LossBudget
 from netgis.schema import DEFAULT_DROP_M, DEFAULT_MAX_CLUSTER_EXTENT_M, DEFAULT_MAX_CLUSTER_UNITS
 
@@ -70,6 +71,15 @@ class Settings(BaseSettings):
     max_limit: Annotated[int, Field(ge=1, description="Larger limits are clamped.")] = 10_000
     max_upload_bytes: Annotated[int, Field(ge=1, description="Largest upload.")] = 256 * 2**20
     max_body_bytes: Annotated[int, Field(ge=1, description="Largest JSON body.")] = 32 * 2**20
+    #: POST /import reads the upload in a child process (netgis.isolation) under these limits
+    import_timeout_s: Annotated[float, Field(gt=0, description=(
+        "Seconds an import may take to read and validate its upload (its child process "
+        "is killed then: 422)."))] = 300.0
+    import_cpu_s: Annotated[float, Field(gt=0, description=(
+        "Seconds of CPU time an import may use to read and validate its upload."))] = 120.0
+    import_memory_bytes: Annotated[int, Field(ge=2**20, description=(
+        "Bytes of memory (address space) an import may use to read and validate its "
+        "upload, beyond the ~0.7 GB of libraries its process loads."))] = 4 * 2**30
     analysis_cache_size: Annotated[int, Field(ge=1, description="Analyses kept.")] = 4
     #: each analysis the server computes is stored in the database (in a background thread)
     #: and per-item requests read stored results: API workers and hosts share them
@@ -111,6 +121,14 @@ class Settings(BaseSettings):
     goal_min_span_days: Annotated[float, Field(ge=0, description=(
         "Least time the snapshots of that window must span for a pace to be given."))] = \
         DEFAULT_MIN_SPAN_DAYS
+
+    def import_limits(self) -> Limits:
+        """What reading an upload of POST /import may use (netgis.isolation)."""
+        return Limits(wall_s=self.import_timeout_s, cpu_s=self.import_cpu_s,
+                      memory_bytes=self.import_memory_bytes,
+                      settings={"wall_s": "NETGIS_IMPORT_TIMEOUT_S",
+                                "cpu_s": "NETGIS_IMPORT_CPU_S",
+                                "memory_bytes": "NETGIS_IMPORT_MEMORY_BYTES"})
 
     def loss_budget(self) -> LossBudget:
         """The optical parameters these settings ask for (SPEC's defaults otherwise)."""

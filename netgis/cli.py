@@ -867,8 +867,9 @@ def import_(
     sources: Annotated[list[str], typer.Argument(
         metavar="[ofds] SOURCE...",
         help="'ofds' then OFDS files (a JSON network package or network, or the GeoJSON "
-             "nodes and spans files in any order); or GIS sources (any file GDAL reads, or "
-             "a folder of them) with --mapping.")],
+             "nodes and spans files in any order, or the folder `netgis export ofds` "
+             "wrote); or GIS sources (any file GDAL reads, or a folder of them) with "
+             "--mapping.")],
     out: Annotated[Path, typer.Option("--out", help="The dataset to write: FILE.gpkg, or "
                                       "DIR(.geojson|.fgb|.parquet).")],
     mapping: Annotated[Path | None, typer.Option(

@@ -108,6 +108,11 @@ class DatasetFormatError(ValidationError):
     """A dataset path cannot be read: unknown format, missing file, two files for one layer."""
 
 
+class LimitError(ValidationError):
+    """Reading an input took more time, CPU time or memory than allowed (netgis.isolation);
+    the problem names the limit and the setting that raises it."""
+
+
 class NotFoundError(NetgisError, KeyError):
     """A feature, layer or run that was asked for does not exist."""
 

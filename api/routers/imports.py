@@ -19,10 +19,12 @@ from api.errors import ApiError, problem_responses
 from api.routers.common import UploadNames, safe_filename
 from netgis.errors import Problem
 from netgis.interop.mapping import Mapping, import_mapped, parse_mapping
-from netgis.io import read_dataset
+from netgis.io import check_plain_path, read_dataset
+from netgis.isolation import Stopped, run_isolated
 from netgis.schema import LAYER_NAMES
 
 if TYPE_CHECKING:
+    from netgis.dataset import Dataset
     from netgis.storage import Repository
     from netgis.storage.repository import WriteMode
 
@@ -30,6 +32,12 @@ router = APIRouter(tags=["Import"])
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _ZIP_MAGIC = b"PK\x03\x04"
+#: Archives (and compressed files) by name and by their first bytes: zip (KMZ), gzip,
+#: bzip2, xz, 7z, zstd, RAR.
+_ARCHIVE_SUFFIXES = frozenset({".zip", ".kmz", ".gz", ".tgz", ".tar", ".bz2", ".xz", ".7z",
+                               ".zst", ".rar", ".shz"})
+_ARCHIVE_MAGIC = (_ZIP_MAGIC, b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"7z\xbc\xaf\x27\x1c",
+                  b"\x28\xb5\x2f\xfd", b"Rar!")
 _CHUNK = 1024 * 1024
 #: A mapping file is a page of TOML: more than this is refused before parsing.
 _MAX_MAPPING_BYTES = 256 * 1024
@@ -105,8 +113,19 @@ async def import_dataset(
                                        f"{settings.max_upload_bytes} bytes")
                     out.write(chunk)
         with names.client_errors():
-            counts = await run_in_threadpool(_load, repo, target, mode,
-                                             settings.max_upload_bytes, writer.name, mapping)
+            if mapping is None:
+                _dataset_kind(target)  # a 415 needs no process
+            # reading runs in a child process under limits, with only the GDAL drivers of
+            # the formats netgis reads; it is killed when the client goes away
+            try:
+                dataset = await run_isolated(
+                    f"{__name__}:read_upload", (target, settings.max_upload_bytes, mapping),
+                    work=Path(tmp) / "isolated", limits=settings.import_limits(),
+                    stop=request.is_disconnected)
+            except Stopped:
+                raise ApiError(400, "the client closed the connection: the import was "
+                               "stopped") from None
+        counts = await run_in_threadpool(_store, repo, dataset, mode, writer.name)
         version = await run_in_threadpool(repo.data_version)
     return ImportResult(mode=mode, counts=counts, data_version=int(version))
 
@@ -129,12 +148,14 @@ async def _mapping_of(part: UploadFile | str | None) -> Mapping | None:
     return parse_mapping(text)
 
 
-def _load(repo: Repository, upload: Path, mode: WriteMode, max_bytes: int,
-          actor: str, mapping: Mapping | None = None) -> dict[str, int]:
+def read_upload(upload: Path, max_bytes: int, mapping: Mapping | None = None) -> Dataset:
+    """Unpack and read an upload into a validated dataset (run by netgis.isolation)."""
     if mapping is not None:
-        dataset = import_mapped([_source_path(upload, max_bytes)], mapping)
-    else:
-        dataset = read_dataset(_dataset_path(upload, max_bytes))
+        return import_mapped([_source_path(upload, max_bytes)], mapping)
+    return read_dataset(_dataset_path(upload, max_bytes))
+
+
+def _store(repo: Repository, dataset: Dataset, mode: WriteMode, actor: str) -> dict[str, int]:
     repo.load_dataset(dataset, mode=mode, actor=actor, action="import")
     return {name: len(frame) for name, frame in dataset.layers().items()}
 
@@ -159,17 +180,24 @@ def _unzip(upload: Path, out: Path, max_bytes: int) -> None:
                        [Problem("dataset", None, None, "broken zip archive")]) from None
 
 
-def _dataset_path(upload: Path, max_bytes: int) -> Path:
-    """The GeoPackage or layer directory inside ``upload`` (415 for anything else)."""
+def _dataset_kind(upload: Path) -> Literal["gpkg", "zip"]:
+    """A dataset upload is a GeoPackage or a zip archive, by its first bytes (415 else)."""
     with upload.open("rb") as fh:
         head = fh.read(16)
     if head.startswith(_SQLITE_MAGIC):
+        return "gpkg"
+    if head.startswith(_ZIP_MAGIC):
+        return "zip"
+    raise ApiError(415, "the file is neither a GeoPackage nor a zip archive")
+
+
+def _dataset_path(upload: Path, max_bytes: int) -> Path:
+    """The GeoPackage or layer directory inside ``upload`` (415 for anything else)."""
+    if _dataset_kind(upload) == "gpkg":
         # the reader goes by the suffix; the client's name stays visible in front of it
         if upload.suffix == ".gpkg":
             return upload
         return upload.rename(upload.with_name(upload.name + ".gpkg"))
-    if not head.startswith(_ZIP_MAGIC):
-        raise ApiError(415, "the file is neither a GeoPackage nor a zip archive")
     out = upload.parent.parent / "unzipped"
     _unzip(upload, out, max_bytes)
     packages = sorted(out.rglob("*.gpkg"))
@@ -185,7 +213,9 @@ def _dataset_path(upload: Path, max_bytes: int) -> Path:
 
 
 def _safe_extract(archive: zipfile.ZipFile, out: Path, max_bytes: int) -> None:
-    # member names come from the client: refuse paths that leave the folder, and zip bombs
+    # member names come from the client: refuse paths that leave the folder or that GDAL
+    # would read as something else, zip bombs, and archives inside the archive (a KMZ, a
+    # .gz: their content would escape the size limit, which sees the outer archive only)
     total = 0
     out.mkdir()
     for info in archive.infolist():
@@ -193,6 +223,8 @@ def _safe_extract(archive: zipfile.ZipFile, out: Path, max_bytes: int) -> None:
         if name.is_absolute() or ".." in name.parts:
             raise ApiError(422, f"unsafe path in zip: {info.filename!r}",
                            [Problem("dataset", None, None, "zip member leaves the archive")])
+        for part in name.parts:
+            check_plain_path(part, "dataset")
         if info.is_dir():
             continue
         total += info.file_size
@@ -201,4 +233,12 @@ def _safe_extract(archive: zipfile.ZipFile, out: Path, max_bytes: int) -> None:
         target = out.joinpath(*name.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         with archive.open(info) as src, target.open("wb") as dst:
+            head = src.read(_CHUNK)
+            if name.suffix.lower() in _ARCHIVE_SUFFIXES or head.startswith(_ARCHIVE_MAGIC):
+                raise ApiError(422, f"zip member {info.filename!r} is itself an archive: "
+                               "archives inside the upload are not unpacked (their content "
+                               f"would escape the limit of {max_bytes} unpacked bytes); "
+                               "unpack it and send its files",
+                               [Problem("dataset", None, None, "nested archive")])
+            dst.write(head)
             shutil.copyfileobj(src, dst, _CHUNK)

@@ -34,7 +34,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -42,8 +42,9 @@ import numpy.typing as npt
 import pandas as pd
 import pydantic
 import pyogrio
+import re2
 import shapely
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 from scipy.sparse import coo_matrix
@@ -52,15 +53,20 @@ from scipy.sparse.csgraph import connected_components
 from netgis.dataset import Dataset, empty_layer
 from netgis.errors import DatasetFormatError, Problem, ValidationError
 from netgis.geodesy import WGS84, transform_geoms, working_crs_for
-from netgis.io import read_frame
+from netgis.io import check_plain_path, gdal_path, read_format, read_frame
 from netgis.schema import LAYER_NAMES, LAYERS, NODE_KINDS, SNAP_TOLERANCE_M
 from netgis.validate import as_text, validate_frames
 
-#: File suffixes taken as GIS sources inside a folder (or an uploaded zip).
+#: File suffixes read as GIS sources: given one by one, or found in a folder (or an uploaded
+#: zip). Formats whose files can name other files for GDAL to read (GML schemas, MapInfo
+#: seamless tables, SQLite databases) are not among them.
 SOURCE_SUFFIXES = frozenset({".shp", ".gpkg", ".geojson", ".json", ".kml", ".kmz", ".csv",
-                             ".fgb", ".gml", ".gpx", ".sqlite", ".tab", ".parquet"})
+                             ".fgb", ".gpx", ".parquet"})
 #: Placeholders of a template: ``{FIELD}``; ``{fid}`` is the source's feature id.
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+#: What RE2 cannot run, told by its error message (a backtracking engine would need it).
+_RE2_UNSUPPORTED = ((re.compile(r"invalid escape sequence: \\[1-9]"), "a backreference"),
+                    (re.compile(r"invalid perl operator: \(\?<?[=!]"), "a lookaround"))
 Scalar = str | int | float | bool
 NodeKind = Literal["core", "cabinet", "splice", "splitter", "handhole", "pole", "other"]
 assert set(NodeKind.__args__) == set(NODE_KINDS)  # type: ignore[attr-defined]
@@ -88,16 +94,18 @@ class FieldRule(_Strict):
     map: dict[str, Scalar] | None = None
     default: Scalar | None = None
 
+    @field_validator("regex")
+    @classmethod
+    def _runs_in_linear_time(cls, regex: str | None) -> str | None:
+        if regex is not None:
+            compile_regex(regex)
+        return regex
+
     @model_validator(mode="after")
     def _one_source(self) -> FieldRule:
         given = [n for n in ("field", "template", "value") if getattr(self, n) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of field, template, value")
-        if self.regex is not None:
-            try:
-                re.compile(self.regex)
-            except re.error as exc:
-                raise ValueError(f"regex does not compile: {exc}") from None
         if self.template is not None and not _PLACEHOLDER.search(self.template):
             raise ValueError("a template names at least one {FIELD}")
         return self
@@ -109,6 +117,43 @@ class FieldRule(_Strict):
         if self.template is not None:
             return _PLACEHOLDER.findall(self.template)
         return []
+
+
+def compile_regex(pattern: str) -> Any:
+    """Compile a mapping's ``regex`` with RE2, which runs in time linear in the text.
+
+    A backtracking engine (Python's ``re``) can take minutes on one value for a pattern
+    like ``(a|aa)+$``, holding the interpreter's lock all along; RE2 cannot, and for that
+    it has no backreferences and no lookarounds. A pattern RE2 refuses raises
+    ``ValueError`` saying why.
+
+    Examples
+    --------
+    >>> compile_regex(r"^(\\d+)F$").search("144F").group(1)
+    '144'
+    >>> compile_regex(r"(a)\\1")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: a backreference is not supported: ...
+    """
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        detail = exc.args[0].decode("utf-8", "replace") if exc.args and \
+            isinstance(exc.args[0], bytes) else str(exc)
+    what = next((name for test, name in _RE2_UNSUPPORTED if test.search(detail)), None)
+    if what is not None:
+        raise ValueError(f"{what} is not supported: a regex is RE2 syntax, which runs in "
+                         f"linear time ({detail})")
+    raise ValueError(f"regex is not valid RE2 syntax: {detail}")
+
+
+def _re2_options() -> Any:
+    options = re2.Options()
+    options.log_errors = False  # the reason reaches the user as a problem, not on stderr
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
 
 
 class GeometryRule(_Strict):
@@ -145,13 +190,21 @@ class LayerRule(_Strict):
     layer: str = Field(min_length=1)
     crs: str | None = None
     geometry: GeometryRule | None = None
-    fields: dict[str, str | FieldRule] = Field(default_factory=dict)
+    fields: dict[str, FieldRule] = Field(default_factory=dict)
     snap: SnapRule | None = None
 
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _shorthand(cls, fields: Any) -> Any:
+        """``target = "SOURCE_FIELD"`` is ``target = { field = "SOURCE_FIELD" }`` (spelled
+        out before validation, so that a mistake is named by its key alone)."""
+        if isinstance(fields, dict):
+            return {k: {"field": v} if isinstance(v, str) else v for k, v in fields.items()}
+        return fields
+
     def rules(self) -> dict[str, FieldRule]:
-        """Field rules with the shorthand ``target = "SOURCE_FIELD"`` spelled out."""
-        return {k: FieldRule(field=v) if isinstance(v, str) else v
-                for k, v in self.fields.items()}
+        """The field rules, per target field."""
+        return dict(self.fields)
 
 
 class Mapping(_Strict):
@@ -289,21 +342,26 @@ def _source_layers(sources: Sequence[str | os.PathLike[str]]) -> dict[str, tuple
     """Layer name -> (file, layer in the file) over every source file."""
     files: list[Path] = []
     for s in sources:
-        p = Path(s)
+        p = check_plain_path(s, "source")
         if p.is_dir():
             files += sorted(f for f in p.rglob("*")
                             if f.is_file() and f.suffix.lower() in SOURCE_SUFFIXES)
-        elif p.exists():
-            files.append(p)
-        else:
+        elif not p.exists():
             raise DatasetFormatError([Problem("source", None, None, f"{p.name} does not exist")])
+        elif p.suffix.lower() not in SOURCE_SUFFIXES:
+            raise DatasetFormatError([Problem("source", None, None, f"cannot read {p.name}: "
+                                              "not a source format (" +
+                                              ", ".join(sorted(SOURCE_SUFFIXES)) + ")")])
+        else:
+            files.append(p)
     found: dict[str, tuple[Path, str]] = {}
     for f in files:
+        source = gdal_path(f, read_format(f), subject="source")
         if f.suffix.lower() == ".parquet":
             names = [f.stem]
         else:
             try:
-                names = [str(row[0]) for row in pyogrio.list_layers(f)]
+                names = [str(row[0]) for row in pyogrio.list_layers(source)]
             except Exception as exc:  # pyogrio raises several unrelated classes
                 raise DatasetFormatError([Problem("source", None, None,
                                                   f"cannot read {f.name}: {exc}")]) from exc
@@ -395,9 +453,9 @@ def _apply(rule: FieldRule, src: gpd.GeoDataFrame, fids: pd.Series, layer: str,
     problems: list[Problem] = []
     values: pd.Series = text.astype(object).where(text.notna(), None)
     if rule.regex is not None:
-        found = text.str.extract(f"({rule.regex})", expand=True)
-        # the first group of the pattern when it has one, else the whole match
-        got = found.iloc[:, 1] if found.shape[1] > 1 else found.iloc[:, 0]
+        pattern = compile_regex(rule.regex)
+        got = pd.Series([_extract(pattern, v) for v in text.astype(object)], index=text.index,
+                        dtype=object)
         miss = text.notna() & got.isna()
         if rule.default is None:
             problems += [Problem(layer, row_ids[i], shown, f"{target}: {text.iat[int(i)]!r} "
@@ -417,6 +475,18 @@ def _apply(rule: FieldRule, src: gpd.GeoDataFrame, fids: pd.Series, layer: str,
     if rule.default is not None:
         values = values.where(values.notna(), rule.default)
     return values.set_axis(src.index), problems
+
+
+def _extract(pattern: Any, value: object) -> str | None:
+    """The first group of the pattern's first match when it has a group, else the whole
+    match; None for no value, no match, or a group that took no part in the match."""
+    if not isinstance(value, str):
+        return None
+    found = pattern.search(value)
+    if found is None:
+        return None
+    group: str | None = found.group(1) if pattern.groups else found.group(0)
+    return group
 
 
 def _geometry(rule: LayerRule, src: gpd.GeoDataFrame, row_ids: list[str]

@@ -103,7 +103,8 @@ def read_ofds(sources: Sequence[str | os.PathLike[str]], *, cores: Iterable[str]
     ----------
     sources
         A JSON network package or network, or the GeoJSON nodes and spans files
-        (in any order); several files add up to one network.
+        (in any order), or a folder of such files (``netgis export ofds`` writes
+        one); several files add up to one network, which needs nodes and spans.
     cores
         Node ids that become ``core`` nodes (OFDS has no core; without one nothing
         is lit, which is a warning).
@@ -124,8 +125,26 @@ def read_ofds(sources: Sequence[str | os.PathLike[str]], *, cores: Iterable[str]
     Traceback (most recent call last):
     netgis.errors.ValidationError: 1 problem: spans id=S2 field=to_node: span starts and ends ...
     """
-    docs = [(Path(s).name, _load_json(Path(s))) for s in sources]
+    docs = [(f.name, _load_json(f)) for f in _files(sources)]
     return ofds_to_dataset(docs, cores=cores, skip_invalid=skip_invalid)
+
+
+def _files(sources: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The files to read: each source, or the ``.geojson``/``.json`` files of a folder (the
+    folder ``netgis export ofds`` writes, or one holding a JSON package)."""
+    files: list[Path] = []
+    for source in sources:
+        p = Path(source)
+        if not p.is_dir():
+            files.append(p)
+            continue
+        found = sorted(f for f in p.iterdir()
+                       if f.is_file() and f.suffix.lower() in (".geojson", ".json"))
+        if not found:
+            raise DatasetFormatError([Problem("ofds", None, None, f"{p.name} is a folder with "
+                                              "no .geojson or .json file in it")])
+        files += found
+    return files
 
 
 def ofds_to_dataset(docs: Sequence[tuple[str, Any]], *, cores: Iterable[str] = (),
@@ -145,6 +164,7 @@ def ofds_to_dataset(docs: Sequence[tuple[str, Any]], *, cores: Iterable[str] = (
     records: list[_Record] = []
     for shown, data in docs:
         records += _records_of(shown, data)
+    _check_both_halves(records, [shown for shown, _ in docs])
     problems = _check_ids(records)
     nodes = [r for r in records if r.layer == _NODE]
     spans = [r for r in records if r.layer == _SPAN]
@@ -166,6 +186,17 @@ def ofds_to_dataset(docs: Sequence[tuple[str, Any]], *, cores: Iterable[str] = (
     return _validated(node_frame, span_frame, problems, warnings, skip_invalid)
 
 
+def _check_both_halves(records: list[_Record], shown: list[str]) -> None:
+    """A network without nodes or without spans is half of one: most likely the other file
+    of the GeoJSON publication format was not given."""
+    problems = [Problem(layer, None, None, f"no {layer} in {', '.join(shown)}: give the "
+                        f"{layer} too ({layer}.geojson of the GeoJSON publication format, "
+                        "or the folder holding both files)")
+                for layer in (_NODE, _SPAN) if not any(r.layer == layer for r in records)]
+    if problems:
+        raise ValidationError(problems)
+
+
 def _load_json(path: Path) -> Any:
     try:
         with path.open("rb") as fh:
@@ -173,6 +204,11 @@ def _load_json(path: Path) -> Any:
     except (OSError, ValueError) as exc:
         raise DatasetFormatError([Problem("ofds", None, None,
                                           f"cannot read {path.name}: {exc}")]) from exc
+    except RecursionError:
+        # arrays or objects nested thousands deep: no OFDS document is, and the JSON
+        # reader gives up on them by exhausting the interpreter's recursion limit
+        raise DatasetFormatError([Problem("ofds", None, None, f"cannot read {path.name}: "
+                                          "it is nested too deep to be OFDS")]) from None
 
 
 def _records_of(shown: str, data: Any) -> list[_Record]:

@@ -214,3 +214,54 @@ snap = { tolerance_m = 1 }
     # the two cables meet: three nodes, the middle one shared
     assert spans.at["c1", "to_node"] == spans.at["c2", "from_node"]
     assert len(ds.nodes) == 3
+
+
+def _routes(tmp_path: Path, values: list[str]) -> Path:
+    lines = gpd.GeoDataFrame(
+        {"route": values},
+        geometry=gpd.GeoSeries.from_wkt([f"LINESTRING (8.7 50.{i}, 8.701 50.{i})"
+                                         for i in range(1, len(values) + 1)]), crs=4326)
+    lines.to_file(tmp_path / "cables.geojson")
+    return tmp_path / "cables.geojson"
+
+
+@pytest.mark.timeout(120)  # a backtracking engine would hang here for minutes
+def test_a_backtracking_pattern_runs_in_linear_time(tmp_path: Path) -> None:
+    # (a|aa)+$ over 'a' * 45 + '!' takes minutes with a backtracking engine (and holds the
+    # GIL all along); RE2 answers at once: the long text does not match, the short one does
+    source = _routes(tmp_path, ["a" * 45 + "!", "aaaa"])
+    mapping = parse_mapping('''
+[spans]
+layer = "cables"
+fields = { span_id = { field = "route", regex = "(a|aa)+$", default = "none" } }
+snap = { tolerance_m = 1 }
+''')
+    ds = import_mapped([source], mapping)
+    assert sorted(ds.spans["span_id"]) == ["a", "none"]
+    # without a default the text that does not match is an error naming the feature
+    mapping = parse_mapping('''
+[spans]
+layer = "cables"
+fields = { span_id = { field = "route", regex = "^(a|aa)+$" }, owner = "route" }
+snap = { tolerance_m = 1 }
+''')
+    with pytest.raises(ValidationError) as err:
+        import_mapped([source], mapping)
+    assert [(p.layer, p.id, p.field) for p in err.value.problems] == [
+        ("cables", "a" * 45 + "!", "route")]
+
+
+@pytest.mark.parametrize(("pattern", "what"), [(r"(a)\1", "backreference"),
+                                               ("a(?=b)", "lookaround"),
+                                               ("(?<!x)a", "lookaround")])
+def test_patterns_re2_cannot_run_are_refused_naming_the_field(pattern: str, what: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        parse_mapping(f'''
+[spans]
+layer = "cables"
+fields = {{ span_id = {{ field = "route", regex = '{pattern}' }} }}
+''')
+    (problem,) = err.value.problems
+    assert problem.layer == "mapping"
+    assert problem.field == "spans.fields.span_id.regex"
+    assert "RE2" in problem.reason and what in problem.reason, problem.reason

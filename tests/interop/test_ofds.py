@@ -240,3 +240,47 @@ def test_export_replaces_its_two_files_and_keeps_others(tmp_path: Path) -> None:
     assert json.loads((out / "nodes.geojson").read_text())["type"] == "FeatureCollection"
     bad = netgis("export", "ofds", tmp_path / "none.gpkg", "--out", tmp_path / "o2")
     assert bad.returncode == 2 and not (tmp_path / "o2").exists()
+
+
+def test_a_deeply_nested_file_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"networks": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    run = netgis("import", "ofds", deep, "--out", tmp_path / "o.gpkg")
+    assert run.returncode == 2, run.stderr
+    assert "deep.json" in run.stderr and "nested" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and "RecursionError" not in run.stderr
+    assert not (tmp_path / "o.gpkg").exists()
+
+
+def test_the_folder_an_export_wrote_imports_whole(sample_export: Path, tmp_path: Path) -> None:
+    run = netgis("import", "ofds", sample_export, "--out", tmp_path / "back.gpkg")
+    assert run.returncode == 0, run.stderr
+    before, after = read_dataset(SAMPLE), read_dataset(tmp_path / "back.gpkg")
+    assert sorted(after.nodes["node_id"]) == sorted(before.nodes["node_id"])
+    a = before.spans.set_index("span_id").sort_index()
+    b = after.spans.set_index("span_id").sort_index()
+    assert list(a.index) == list(b.index)
+    assert plain(a["from_node"]) == plain(b["from_node"])
+    assert plain(a["to_node"]) == plain(b["to_node"])
+    # a folder with a JSON network package in it reads the same
+    folder = tmp_path / "package"
+    folder.mkdir()
+    (folder / "network.json").write_bytes((OFDS_DATA / "network.json").read_bytes())
+    from_folder = read_ofds([folder]).dataset
+    from_file = read_ofds([OFDS_DATA / "network.json"]).dataset
+    assert sorted(from_folder.spans["span_id"]) == sorted(from_file.spans["span_id"])
+    # a folder with nothing OFDS could be in is named
+    (tmp_path / "empty").mkdir()
+    run = netgis("import", "ofds", tmp_path / "empty", "--out", tmp_path / "e.gpkg")
+    assert run.returncode == 2 and "empty" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("half", ["nodes", "spans"])
+def test_one_half_of_the_geojson_publication_is_an_error(sample_export: Path, half: str,
+                                                         tmp_path: Path) -> None:
+    missing = "spans" if half == "nodes" else "nodes"
+    run = netgis("import", "ofds", sample_export / f"{half}.geojson", "--out",
+                 tmp_path / "o.gpkg")
+    assert run.returncode == 2, run.stderr
+    assert f"{missing}.geojson" in run.stderr and f"no {missing}" in run.stderr, run.stderr
+    assert not (tmp_path / "o.gpkg").exists()
