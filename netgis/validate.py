@@ -37,6 +37,7 @@ from netgis.errors import Problem, ValidationError
 from netgis.geodesy import (
     WGS84,
     PointsCover,
+    distance_to_box_m,
     geodesic_distance_m,
     transform_geoms,
     transformer,
@@ -781,22 +782,6 @@ class _Plant:
         return cls((w, s, e, n), crs, box)
 
 
-def _metres_to_box(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64],
-                   box: Bounds) -> npt.NDArray[np.float64]:
-    """Geodesic meters from each lon/lat to the box's point nearest in lon/lat (0 inside).
-
-    Close to the true distance for the tens of kilometers it is compared with; a box
-    across the antimeridian (west > east) is taken as all longitudes.
-    """
-    west, south, east, north = box
-    near_lon = lon if west > east else np.clip(lon, west, east)
-    near_lat = np.clip(lat, south, north)
-    out = np.zeros(len(lon))
-    off = (near_lon != lon) | (near_lat != lat)
-    out[off] = geodesic_distance_m(lon[off], lat[off], near_lon[off], near_lat[off])
-    return out
-
-
 def _check_swapped(layer: Layer, frame: gpd.GeoDataFrame, plant: _Plant,
                    report: ValidationReport) -> gpd.GeoDataFrame:
     """One error for each feature whose coordinates look swapped; its geometry dropped.
@@ -824,13 +809,13 @@ def _check_swapped(layer: Layer, frame: gpd.GeoDataFrame, plant: _Plant,
     lon, lat, why = _to_wgs84(crs, x, y)
     dist = np.full(len(rows), np.nan)
     fine = why == ""
-    dist[fine] = _metres_to_box(lon[fine], lat[fine], plant.lonlat)
+    dist[fine] = distance_to_box_m(lon[fine], lat[fine], plant.lonlat)
     sel = _every(rows, dist > SWAP_FAR_M, n)[rows]
     x, y, rows, dist = x[sel], y[sel], rows[sel], dist[sel]
     lon, lat, why = _to_wgs84(crs, y, x)
     fine = why == ""
     back = np.full(len(rows), np.inf)
-    back[fine] = _metres_to_box(lon[fine], lat[fine], plant.lonlat)
+    back[fine] = distance_to_box_m(lon[fine], lat[fine], plant.lonlat)
     swapped = _every(rows, back <= SWAP_NEAR_M, n)
     if not swapped.any():
         return frame
