@@ -66,14 +66,14 @@ AREA_OF_USE_MARGIN_DEG = 5.0
 SWAP_FAR_M = 50_000.0
 #: See :data:`SWAP_FAR_M`: with x and y swapped, the feature lies this close to the plant.
 SWAP_NEAR_M = 20_000.0
+#: A box: (west, south, east, north), or (min x, min y, max x, max y) in a CRS.
+Bounds = tuple[float, float, float, float]
 #: A projected coordinate must come back from WGS84 this close (in CRS units, m or ft):
 #: further off, it lies where the projection has no inverse (or wraps around the globe).
 _ROUND_TRIP_TOLERANCE = 0.01
 #: Control characters (C0, DEL, C1): an id holding one cannot travel in a URL path or an
 #: HTTP header (CR/LF end a header line), so the API could store it but never answer.
 _CONTROL_RE = r"[\x00-\x1f\x7f-\x9f]"
-#: A box: (west, south, east, north), or (min x, min y, max x, max y) in a CRS.
-Bounds = tuple[float, float, float, float]
 
 
 @dataclass
