@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 SAMPLE ?= data/sample.gpkg
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# the demo server's write key (scripts/demo-key.sh makes it once, then reuses it)
+DEMO_KEY_FILE ?= .netgis-demo-key
 
 .PHONY: demo test bench lint sysdeps venv postgres clean
 
@@ -31,7 +33,10 @@ demo: venv
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops): /collections /docs /analysis/coverage /health"
 	@echo "Dashboard: http://$(HOST):$(PORT)/dashboard  report: http://$(HOST):$(PORT)/report"
 	@echo "Maps: http://$(HOST):$(PORT)/maps/coverage http://$(HOST):$(PORT)/maps/criticality http://$(HOST):$(PORT)/maps/gaps http://$(HOST):$(PORT)/maps/areas"
-	NETGIS_DATABASE_URL=sqlite:///./netgis.db $(BIN)/netgis serve --host $(HOST) --port $(PORT)
+	@key="$$(./scripts/demo-key.sh $(DEMO_KEY_FILE))"; \
+	echo "write key: $$key (send as X-API-Key; kept in $(DEMO_KEY_FILE))"; \
+	NETGIS_API_KEYS="$$key" NETGIS_DATABASE_URL=sqlite:///./netgis.db \
+	  $(BIN)/netgis serve --host $(HOST) --port $(PORT)
 
 lint: venv
 	$(BIN)/ruff check netgis api maps tests benchmarks

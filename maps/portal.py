@@ -114,6 +114,7 @@ def portal_page(messages: dict[str, str], *, tiles_url: str = "",
 <section id="portal-result" class="portal-result" aria-live="polite" hidden>
 <h2 id="portal-result-heading"></h2>
 <p id="portal-result-text"></p>
+<ul id="portal-nearest" class="portal-nearest" aria-label="{m['nearest_label']}" hidden></ul>
 </section>
 <section id="portal-map-section" class="portal-map-section" aria-label="{m['map_label']}" hidden>
 <div id="portal-map" class="portal-map"></div>

@@ -40,7 +40,7 @@ from netgis.coverage import (
 )
 from netgis.dataset import Dataset
 from netgis.errors import Problem, ValidationError
-from netgis.geodesy import WGS84, geodesic_distance_m, transform_geoms, utm_epsg
+from netgis.geodesy import WGS84, distance_to_box_m, transform_geoms, utm_epsg
 from netgis.kpis import AreaIndex, Kpis, LineZones, assemble_kpis, line_kpis, premise_sums
 from netgis.network import (
     AnalysisGraph,
@@ -564,9 +564,7 @@ def outside_extent_m(extent: tuple[float, float, float, float], lon: float, lat:
     >>> round(outside_extent_m((8.0, 50.0, 9.0, 51.0), 8.5, 49.0) / 1000)
     111
     """
-    near_lon = min(max(lon, extent[0]), extent[2])
-    near_lat = min(max(lat, extent[1]), extent[3])
-    return float(geodesic_distance_m([lon], [lat], [near_lon], [near_lat])[0])
+    return float(distance_to_box_m([lon], [lat], extent)[0])
 
 
 def position_warnings(analysis: Analysis, lon: float, lat: float, *,

@@ -97,6 +97,29 @@ def geodesic_distance_m(
     return np.asarray(dist, dtype=float)
 
 
+def distance_to_box_m(lon: npt.ArrayLike, lat: npt.ArrayLike,
+                      box: tuple[float, float, float, float]) -> FloatArray:
+    """Geodesic meters from each WGS84 ``lon``/``lat`` to a (west, south, east, north) box.
+
+    0 inside; outside, the distance to the box's point nearest in lon/lat, which is
+    close to the true distance at the scale of kilometers. A box across the
+    antimeridian (west > east) is taken as spanning every longitude.
+
+    Examples
+    --------
+    >>> distance_to_box_m([8.5, 8.5], [50.5, 49.0], (8.0, 50.0, 9.0, 51.0)).round(-3).tolist()
+    [0.0, 111000.0]
+    """
+    lon_a, lat_a = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    west, south, east, north = box
+    near_lon = lon_a if west > east else np.clip(lon_a, west, east)
+    near_lat = np.clip(lat_a, south, north)
+    out = np.zeros(lon_a.shape)
+    off = (near_lon != lon_a) | (near_lat != lat_a)
+    out[off] = geodesic_distance_m(lon_a[off], lat_a[off], near_lon[off], near_lat[off])
+    return out
+
+
 def geodesic_lengths_m(
     lines_wgs84: Sequence[object] | npt.NDArray[np.object_], *, crs: CRS | str | int | None = None
 ) -> FloatArray:

@@ -1,4 +1,4 @@
-"""Address search: find premises by address, premise_id or location_id (SPEC section 3).
+"""Address search: find premises by address, premise_id or location_id.
 
 :func:`build_index` turns a premises frame into an :class:`AddressIndex` once
 (per data version, in the API); :meth:`AddressIndex.search` answers a query in
@@ -20,6 +20,11 @@ so a transposition is one typo, over the longer key; a street that *begins*
 with the query counts too, for type-ahead, at 0.9 of its similarity), plus a
 bonus when the house number exists exactly on that street; a number that the
 street lacks matches the numbers it begins ("Lindenstraße 1" finds 12, 14...).
+Each address hit says whether its house number is the one asked for; when the
+best hit's is not (or nothing matched the street's numbers), the result names
+the street, the number and the street's numbers on either side of it
+(:class:`NumberNotFound`): "Lindenstraße 12" must not be answered as if it were
+"Lindenstraße 126".
 Streets below :data:`MIN_SIMILARITY` do not match; when nothing matches, the
 nearest street spellings are the suggestions.
 
@@ -44,6 +49,7 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -155,19 +161,53 @@ def _natural(numbers: list[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
+class NumberNotFound:
+    """A house number asked for that the street the query names best does not have.
+
+    ``nearest`` holds the street's numbers next below and next above it (in house
+    order; one when the number lies beyond the street's ends, none when the street
+    has no numbers) and ``positions`` one premise row with each of them.
+    """
+
+    street: str
+    number: str
+    nearest: list[str]
+    positions: IntArray
+
+
+@dataclass(frozen=True)
 class SearchResult:
     """What one search found: positions in the indexed frame, best first.
 
     ``match`` says per hit what matched (``premise_id``, ``location_id`` or
     ``address``) and ``score`` how well (2 for an exact id; an address's street
     similarity 0..1 plus :data:`EXACT_NUMBER_BONUS` for an exact house number).
-    ``suggestions`` holds the nearest spellings when nothing matched.
+    ``number_match`` says per hit whether its house number is the one asked for
+    (None: no number was asked for, or an id matched). ``suggestions`` holds the
+    nearest spellings when nothing matched; ``number_not_found`` is set when the
+    best hit lacks the number asked for, or nothing on the best street had it.
     """
 
     positions: IntArray
     match: list[str]
     score: list[float]
     suggestions: list[str] = field(default_factory=list)
+    number_match: list[bool | None] = field(default_factory=list)
+    number_not_found: NumberNotFound | None = None
+
+
+class _Hit(NamedTuple):
+    """One hit while ranking: ordered by score, then tie-break, then ``order``."""
+
+    score: float
+    tie: float
+    order: int
+    kind: str
+    #: the reading's house number, None when it had none (or an id matched)
+    number: str | None = None
+    #: whether the row has that number exactly (None without a number)
+    number_match: bool | None = None
+    street: int = -1
 
 
 @dataclass(frozen=True)
@@ -272,9 +312,9 @@ class AddressIndex:
         """
         limit = max(1, min(int(limit), MAX_SEARCH_LIMIT))
         id_rows, id_kinds = self._ids(text)
-        hits: dict[int, tuple[float, float, int, str]] = {}
+        hits: dict[int, _Hit] = {}
         for rank, (row, kind) in enumerate(zip(id_rows, id_kinds, strict=True)):
-            hits[row] = (2.0, 0.0, rank, kind)
+            hits[row] = _Hit(2.0, 0.0, rank, kind)
         readings = self._readings(text)
         scored = [(r, self.similarity(r.key)) for r in readings]
         best_numbered = max((float(s.max(initial=0.0)) for r, s in scored
@@ -284,16 +324,48 @@ class AddressIndex:
                 # the text reads better with a house number: "Lindenstraße 999" is not a street
                 continue
             self._address_hits(reading, sim, limit, hits)
-        ranked = sorted(hits.items(), key=lambda item: (-item[1][0], -item[1][1], item[1][2]))
-        ranked = ranked[:limit]
+        ranked = sorted(hits.items(), key=lambda item: (-item[1].score, -item[1].tie,
+                                                        item[1].order))[:limit]
         suggestions = [] if ranked else self.suggest(readings, scored)
         return SearchResult(
             positions=np.asarray([row for row, _ in ranked], dtype=np.int64),
-            match=[h[3] for _, h in ranked], score=[round(h[0], 4) for _, h in ranked],
-            suggestions=suggestions)
+            match=[h.kind for _, h in ranked], score=[round(h.score, 4) for _, h in ranked],
+            suggestions=suggestions, number_match=[h.number_match for _, h in ranked],
+            number_not_found=self._number_not_found(ranked[0][1] if ranked else None, scored))
+
+    def _number_not_found(self, top: _Hit | None,
+                          scored: list[tuple[_Reading, npt.NDArray[np.float64]]]
+                          ) -> NumberNotFound | None:
+        """The number asked for, missing on the best hit's street; with no hit, on the
+        street the best numbered reading names (when it names one)."""
+        if top is not None:
+            if top.number is None or top.number_match:
+                return None
+            street, number = top.street, top.number
+        else:
+            numbered = [(float(sim.max(initial=0.0)), r.number, int(np.argmax(sim)))
+                        for r, sim in scored if r.number is not None and r.key and len(sim)]
+            if not numbered:
+                return None
+            best, found, street = max(numbered, key=lambda t: t[0])
+            if best < MIN_SIMILARITY or found is None:
+                return None
+            number = found
+        rows = self._street_rows(street)
+        codes = np.unique(self.row_number[rows])
+        on_street = _natural([str(self.numbers[c]) for c in codes.tolist()])
+        if number in on_street:
+            return None
+        at = _natural([*on_street, number]).index(number)
+        nearest = [n for n in on_street[max(at - 1, 0):at + 1] if n]
+        code_of = {str(self.numbers[c]): c for c in codes.tolist()}
+        positions = [int(rows[np.argmax(self.row_number[rows] == code_of[n])])
+                     for n in nearest]
+        return NumberNotFound(self.street_names[street], number, nearest,
+                              np.asarray(positions, dtype=np.int64))
 
     def _address_hits(self, reading: _Reading, sim: npt.NDArray[np.float64], limit: int,
-                      hits: dict[int, tuple[float, float, int, str]]) -> None:
+                      hits: dict[int, _Hit]) -> None:
         if not reading.key:
             return
         codes = None if reading.number is None else self._number_codes(reading.number)
@@ -306,19 +378,21 @@ class AddressIndex:
             # ties between equally close streets: a typo is likelier late than early
             tie = JaroWinkler.normalized_similarity(reading.key, self.street_keys[street])
             rows = self._street_rows(street)
+            groups: list[tuple[IntArray, float, bool | None]]
             if codes is None:
-                groups = [(rows[:limit], score)]
+                groups = [(rows[:limit], score, None)]
             else:
                 numbers = self.row_number[rows]
-                groups = [(rows[numbers == codes[0]][:limit], score + EXACT_NUMBER_BONUS),
-                          (rows[codes[1][numbers]][:limit], score)]
-            for rows, value in groups:
+                groups = [(rows[numbers == codes[0]][:limit], score + EXACT_NUMBER_BONUS, True),
+                          (rows[codes[1][numbers]][:limit], score, False)]
+            for rows, value, exact in groups:
                 for rank, row in enumerate(rows.tolist()):
                     old = hits.get(row)
                     # within a group rows are in natural house-number order
                     order = street * 1_000_000 + rank
-                    if old is None or (value, tie) > (old[0], old[1]):
-                        hits[row] = (value, tie, order, "address")
+                    if old is None or (value, tie) > (old.score, old.tie):
+                        hits[row] = _Hit(value, tie, order, "address", reading.number, exact,
+                                         street)
 
     def suggest(self, readings: list[_Reading],
                 scored: list[tuple[_Reading, npt.NDArray[np.float64]]]) -> list[str]:
@@ -421,7 +495,7 @@ def build_index(premises: pd.DataFrame) -> AddressIndex:
     )
 
 
-#: Properties of each hit: the premise's fields and its serviceability (SPEC section 3).
+#: Properties of each hit: the premise's fields and its serviceability.
 HIT_PROPERTIES = ("premise_id", "address", "location_id", "units", "kind", "connected",
                   "passed", "distance_m", "served_span_id", "span_protected", "node_protected",
                   "duct_protected", "loss_db", "margin_db", "in_budget")
@@ -455,8 +529,13 @@ class PremiseSearch:
         """The hits of ``text`` as a GeoJSON FeatureCollection, best first.
 
         Each feature's ``id`` and ``properties.premise_id`` are the premise_id; the
-        properties are :data:`HIT_PROPERTIES` plus ``match`` and ``score``. The
-        collection carries ``suggestions`` (nearby spellings when nothing matched).
+        properties are :data:`HIT_PROPERTIES` plus ``match``, ``score`` and
+        ``house_number_match`` (whether the hit has the house number asked for; None
+        when none was asked for or an id matched). The collection carries
+        ``suggestions`` (nearby spellings when nothing matched) and
+        ``house_number_not_found``: None, or the ``street``, the ``number`` asked for
+        and the addresses with the ``nearest`` numbers that street has, when the
+        best hit lacks the number (or the street matched but none of its numbers).
         """
         found = self.index.search(text, limit=limit)
         features = []
@@ -464,14 +543,20 @@ class PremiseSearch:
             properties = {c: _plain(values[row]) for c, values in self.columns.items()}
             properties["match"] = found.match[i]
             properties["score"] = found.score[i]
+            properties["house_number_match"] = found.number_match[i]
             lon, lat = self.lonlat[row]
             features.append({
                 "type": "Feature", "id": properties["premise_id"],
                 "geometry": {"type": "Point", "coordinates": [float(lon), float(lat)]},
                 "properties": properties,
             })
+        missing = found.number_not_found
         return {"type": "FeatureCollection", "features": features,
-                "numberReturned": len(features), "suggestions": found.suggestions}
+                "numberReturned": len(features), "suggestions": found.suggestions,
+                "house_number_not_found": None if missing is None else {
+                    "street": missing.street, "number": missing.number,
+                    "nearest": [str(self.columns["address"][p])
+                                for p in missing.positions.tolist()]}}
 
 
 def premise_search(premises: gpd.GeoDataFrame) -> PremiseSearch:

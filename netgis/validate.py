@@ -37,6 +37,7 @@ from netgis.errors import Problem, ValidationError
 from netgis.geodesy import (
     WGS84,
     PointsCover,
+    distance_to_box_m,
     geodesic_distance_m,
     transform_geoms,
     transformer,
@@ -59,6 +60,14 @@ _FALSE = {"false", "0", "f", "no", "n"}
 #: A coordinate more than this many degrees beyond the area of use of its CRS is an error,
 #: one beyond it by less a warning (SPEC section 1).
 AREA_OF_USE_MARGIN_DEG = 5.0
+#: A feature whose every vertex lies farther than this from the plant's extent (the box
+#: of the nodes and spans), but within :data:`SWAP_NEAR_M` of it once x and y are
+#: swapped, has its coordinates swapped: (lat, lon) given as (lon, lat).
+SWAP_FAR_M = 50_000.0
+#: See :data:`SWAP_FAR_M`: with x and y swapped, the feature lies this close to the plant.
+SWAP_NEAR_M = 20_000.0
+#: A box: (west, south, east, north), or (min x, min y, max x, max y) in a CRS.
+Bounds = tuple[float, float, float, float]
 #: A projected coordinate must come back from WGS84 this close (in CRS units, m or ft):
 #: further off, it lies where the projection has no inverse (or wraps around the globe).
 _ROUND_TRIP_TOLERANCE = 0.01
@@ -93,21 +102,39 @@ class ValidationReport:
 
 def validate_frames(
     frames: dict[str, gpd.GeoDataFrame], *, snap_tolerance_m: float = SNAP_TOLERANCE_M,
-    crs_required: bool = True,
+    crs_required: bool = True, plant_bounds: Bounds | None = None,
 ) -> ValidationReport:
-    """Validate in-memory layers (as the storage and the API hold them)."""
+    """Validate in-memory layers (as the storage and the API hold them).
+
+    ``plant_bounds``: see :func:`validate_raw`.
+    """
     fmt = "gpkg" if crs_required else "geojson"
     raw = {name: RawLayer(name, frame, "memory", fmt) for name, frame in frames.items()}
-    return validate_raw(raw, snap_tolerance_m=snap_tolerance_m)
+    return validate_raw(raw, snap_tolerance_m=snap_tolerance_m, plant_bounds=plant_bounds)
 
 
 def validate_raw(
-    raw: dict[str, RawLayer], *, snap_tolerance_m: float = SNAP_TOLERANCE_M
+    raw: dict[str, RawLayer], *, snap_tolerance_m: float = SNAP_TOLERANCE_M,
+    plant_bounds: Bounds | None = None,
 ) -> ValidationReport:
-    """Validate raw layers; the report holds the clean dataset when there is no error."""
+    """Validate raw layers; the report holds the clean dataset when there is no error.
+
+    Parameters
+    ----------
+    raw
+        The layers as read.
+    snap_tolerance_m
+        How far a span's end may lie from its node without a warning.
+    plant_bounds
+        The WGS84 box (west, south, east, north) of a plant stored elsewhere, for
+        features written on their own (the API's item writes): every layer is
+        checked against it for swapped coordinates. None: the premises and areas
+        are checked against the box of ``raw``'s own nodes and spans.
+    """
     report = ValidationReport()
     clean: dict[str, gpd.GeoDataFrame] = {}
     target_crs: CRS | None = None
+    plant = None if plant_bounds is None else _Plant(plant_bounds)
     for name in LAYER_NAMES:
         layer = LAYERS[name]
         if name not in raw:
@@ -117,6 +144,10 @@ def validate_raw(
         frame = _clean_layer(layer, raw[name], report)
         if frame is None:
             continue
+        if plant_bounds is not None or name in ("premises", "areas"):
+            plant = plant or _Plant.of(clean, target_crs)
+            if plant is not None:
+                frame = _check_swapped(layer, frame, plant, report)
         # the dataset's CRS is the first layer's (nodes, when it has a usable CRS)
         if frame.crs is not None:
             if target_crs is None:
@@ -652,6 +683,8 @@ def _check_coordinates(name: str, arr: npt.NDArray[np.object_], crs: CRS | None,
     if area is not None:
         beyond = _degrees_beyond(lon, lat, area.bounds)
     wrong = (why != "") | (beyond > AREA_OF_USE_MARGIN_DEG)
+    swapped = np.zeros(len(arr), dtype=bool) if reprojected else \
+        _fixed_by_swap(crs, x, y, rows, wrong, len(arr))
     # the worst vertex of each feature: errors of the world first, then the largest excess
     worst = np.where(why != "", np.inf, beyond)
     for row, k in _first_per_row(rows, wrong, -worst):
@@ -663,9 +696,12 @@ def _check_coordinates(name: str, arr: npt.NDArray[np.object_], crs: CRS | None,
             reason = (f"coordinate {where} lies {beyond[k]:.1f} degrees beyond the area of use "
                       f"of {crs_text} ({_bounds(area.bounds)}; allowed up to "
                       f"{AREA_OF_USE_MARGIN_DEG:g}): wrong coordinates or wrong CRS")
+        if swapped[row]:
+            reason = f"{_swapped_text(crs)} ({reason})"
         report.errors.append(Problem(name, str(row_label[row]), "geometry", reason + into))
         bad[row] = True
-    if not reprojected and crs.is_geographic and bad[rows].all() and len(np.unique(rows)) > 1:
+    if not reprojected and crs.is_geographic and bad[rows].all() and len(np.unique(rows)) > 1 \
+            and not swapped.any():
         report.errors.append(Problem(
             name, None, "geometry",
             f"no coordinate of the layer is valid in the geographic CRS {crs_text}: "
@@ -681,6 +717,119 @@ def _check_coordinates(name: str, arr: npt.NDArray[np.object_], crs: CRS | None,
             f"of use of {crs_text} ({_bounds(area.bounds)}){into} (first: {first}); results "
             "there are less accurate"))
     return _drop(arr, bad)
+
+
+def _swapped_text(crs: CRS) -> str:
+    order = "lat, lon" if crs.is_geographic else "northing, easting"
+    return f"coordinates look swapped ({order}): swap x and y"
+
+
+def _every(rows: npt.NDArray[np.intp], ok: npt.NDArray[np.bool_], n: int
+           ) -> npt.NDArray[np.bool_]:
+    """Per row of ``n``: it has a vertex and ``ok`` holds for each (``rows``: each vertex's)."""
+    total = np.bincount(rows, minlength=n)
+    return np.asarray((total > 0) & (np.bincount(rows, weights=ok, minlength=n) == total))
+
+
+def _fixed_by_swap(crs: CRS, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64],
+                   rows: npt.NDArray[np.intp], wrong: npt.NDArray[np.bool_], n: int
+                   ) -> npt.NDArray[np.bool_]:
+    """The rows with a ``wrong`` vertex whose every vertex, x and y exchanged, is fine in
+    WGS84 and lies within the area of use of ``crs``: their coordinates look swapped."""
+    hit = np.zeros(n, dtype=bool)
+    hit[rows[wrong]] = True
+    sel = hit[rows]
+    if not sel.any():
+        return hit
+    lon, lat, why = _to_wgs84(crs, y[sel], x[sel])
+    ok = why == ""
+    area = crs.area_of_use
+    if area is not None:
+        ok &= _degrees_beyond(lon, lat, area.bounds) == 0
+    return hit & _every(rows[sel], ok, n)
+
+
+@dataclass(frozen=True)
+class _Plant:
+    """The box of the plant (nodes and spans) in WGS84 and, when known, in the dataset's CRS.
+
+    What premises and areas far from it are compared with (:func:`_check_swapped`).
+    """
+
+    lonlat: Bounds
+    crs: CRS | None = None
+    box: Bounds | None = None
+
+    @classmethod
+    def of(cls, clean: dict[str, gpd.GeoDataFrame], crs: CRS | None) -> _Plant | None:
+        """The box of the clean nodes and spans, in ``crs`` (the dataset's); None without
+        a usable geometry."""
+        geoms = [clean[n].geometry.to_numpy() for n in ("nodes", "spans") if n in clean]
+        if crs is None or not geoms:
+            return None
+        arr = np.concatenate(geoms)
+        arr = arr[~(shapely.is_missing(arr) | shapely.is_empty(arr))]
+        if not len(arr):
+            return None
+        b = shapely.bounds(arr)
+        box = (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()),
+               float(b[:, 3].max()))
+        lonlat = box if _in_degrees(crs) else \
+            transformer(crs, WGS84).transform_bounds(*box, densify_pts=21)
+        if not np.isfinite(lonlat).all():
+            return None
+        w, s, e, n = (float(v) for v in lonlat)
+        return cls((w, s, e, n), crs, box)
+
+
+def _check_swapped(layer: Layer, frame: gpd.GeoDataFrame, plant: _Plant,
+                   report: ValidationReport) -> gpd.GeoDataFrame:
+    """One error for each feature whose coordinates look swapped; its geometry dropped.
+
+    Such a feature lies, every vertex, more than :data:`SWAP_FAR_M` from the
+    plant's box and, x and y exchanged in its own CRS, within :data:`SWAP_NEAR_M`
+    of it: (lat, lon) written as (lon, lat). Both conditions together keep a
+    premise just outside the plant, or far off but not mirrored onto it, clean.
+    ``frame`` is the layer, checked on its own, in its own CRS.
+    """
+    if frame.crs is None or not len(frame):
+        return frame
+    crs, arr, n = CRS(frame.crs), frame.geometry.to_numpy(), len(frame)
+    present = np.flatnonzero(~(shapely.is_missing(arr) | shapely.is_empty(arr)))
+    coords, part = shapely.get_coordinates(arr[present], return_index=True)
+    rows = present[part]
+    # no transformation for what lies in the plant's box in the same CRS (most features)
+    maybe = np.ones(n, dtype=bool)
+    if plant.box is not None and crs == plant.crs:
+        west, south, east, north = plant.box
+        maybe[rows[(coords[:, 0] >= west) & (coords[:, 0] <= east)
+                   & (coords[:, 1] >= south) & (coords[:, 1] <= north)]] = False
+    sel = maybe[rows]
+    x, y, rows = coords[sel, 0], coords[sel, 1], rows[sel]
+    lon, lat, why = _to_wgs84(crs, x, y)
+    dist = np.full(len(rows), np.nan)
+    fine = why == ""
+    dist[fine] = distance_to_box_m(lon[fine], lat[fine], plant.lonlat)
+    sel = _every(rows, dist > SWAP_FAR_M, n)[rows]
+    x, y, rows, dist = x[sel], y[sel], rows[sel], dist[sel]
+    lon, lat, why = _to_wgs84(crs, y, x)
+    fine = why == ""
+    back = np.full(len(rows), np.inf)
+    back[fine] = distance_to_box_m(lon[fine], lat[fine], plant.lonlat)
+    swapped = _every(rows, back <= SWAP_NEAR_M, n)
+    if not swapped.any():
+        return frame
+    nearest = np.full(n, np.inf)
+    np.minimum.at(nearest, rows, dist)
+    labels = _row_labels(frame[layer.id_field])
+    for i in np.flatnonzero(swapped).tolist():
+        report.errors.append(Problem(
+            layer.name, str(labels[i]), "geometry",
+            f"{_swapped_text(crs)} (the feature lies {nearest[i] / 1000:,.0f} km from the "
+            f"plant, the box of the nodes and spans; with x and y swapped it lies within "
+            f"{SWAP_NEAR_M / 1000:g} km of it)"))
+    return frame.set_geometry(gpd.GeoSeries(_drop(arr, swapped), index=frame.index, crs=crs),
+                              crs=crs)
 
 
 def _drop(arr: npt.NDArray[np.object_], bad: npt.NDArray[np.bool_]) -> npt.NDArray[np.object_]:

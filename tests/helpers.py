@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 import sqlalchemy
@@ -98,3 +99,22 @@ class PostgresDatabases:
         for name in list(self.names):
             self.drop(self.url(name))
         self.admin.dispose()
+
+
+def missing_house_number(addresses: Iterable[str]) -> tuple[str, str, str, str]:
+    """A street, a house number it lacks that begins one of its numbers, and the addresses
+    with its numbers next below and next above it: worked out in plain Python, apart from
+    :mod:`netgis.search`, from ``addresses`` written "Street 123"."""
+    numbers: dict[str, set[int]] = {}
+    for address in addresses:
+        street, _, number = address.rpartition(" ")
+        if street and number.isdigit():
+            numbers.setdefault(street, set()).add(int(number))
+    for street in sorted(numbers):
+        have = sorted(numbers[street])
+        for n in range(have[0] + 1, have[-1]):
+            if n not in have and any(str(h).startswith(str(n)) for h in have):
+                lower = max(h for h in have if h < n)
+                higher = min(h for h in have if h > n)
+                return street, str(n), f"{street} {lower}", f"{street} {higher}"
+    raise AssertionError("no street lacks a number that begins another of its numbers")

@@ -11,9 +11,10 @@ at the server's defaults, cached per data version: never rate-limited.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
+import numpy.typing as npt
 import shapely
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -23,6 +24,11 @@ from api.deps import ServicesDep, SettingsDep
 from api.errors import problem_responses
 from api.routers.common import GeoJSONResponse
 from netgis.search import MAX_QUERY_LENGTH
+
+if TYPE_CHECKING:
+    from api.services import Services
+    from netgis.analysis import Analysis
+    from netgis.search import PremiseSearch
 
 router = APIRouter(prefix="/portal", tags=["Portal"])
 
@@ -39,7 +45,8 @@ class Protection(BaseModel):
 
 
 class BuildRank(BaseModel):
-    rank: int = Field(description="Rank of the address's build area in the expansion plan.")
+    rank: int = Field(description="Rank of the address's build area among the areas without "
+                      "fiber, by estimated cost per unit (1: cheapest); not a building plan.")
     total: int = Field(description="Build areas in the plan.")
 
 
@@ -56,9 +63,21 @@ class PortalAddress(BaseModel):
     build: BuildRank | None = Field(description="Not passed: where its build area ranks.")
 
 
+class MissingNumber(BaseModel):
+    """The house number asked for is not on the street the text names best."""
+
+    street: str
+    number: str = Field(description="The house number asked for.")
+    nearest: list[PortalAddress] = Field(
+        description="The street's addresses with the numbers next below and above it.")
+
+
 class PortalAnswer(BaseModel):
     addresses: list[PortalAddress]
     suggestions: list[str]
+    number_not_found: MissingNumber | None = Field(
+        default=None, description="Set when the best address lacks the number asked for: "
+        "it is then not the answer.")
 
 
 @router.get("", response_class=HTMLResponse, summary="Fiber at my address? (public page)",
@@ -76,26 +95,14 @@ def _distance(value: Any) -> int | None:
     return None if value is None or not np.isfinite(value) else round(float(value))
 
 
-@router.get("/addresses", response_model=PortalAnswer, responses=problem_responses(400),
-            summary="Addresses matching a text, with their answer (no ids)")
-def addresses(
-    services: ServicesDep,
-    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_LENGTH,
-                            description="Part of an address, typos allowed.")],
-    limit: Annotated[int, Query(ge=1, le=PORTAL_OPTIONS)] = PORTAL_OPTIONS,
-) -> PortalAnswer:
-    """What the portal's type-ahead lists: one entry per distinct address, best first."""
+def _answers(services: Services, version: int, result: Analysis, search: PremiseSearch,
+             positions: npt.NDArray[np.int64]) -> list[PortalAddress]:
+    """The portal's answer for each premise row at ``positions`` of ``search`` (the index
+    of ``result``, the analysis of data ``version``)."""
     from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
 
-    text = q.strip()
-    if not text:
-        return PortalAnswer(addresses=[], suggestions=[])
-    version, result, search = services.search()
-    found = search.index.search(text, limit=limit * 3)
-    rows = result.premises.iloc[found.positions]
-    keep = rows["address"].notna().to_numpy() & ~rows["address"].duplicated().to_numpy()
-    rows = rows[keep].iloc[:limit]
-    lonlat = search.lonlat[found.positions[keep][:limit]]
+    rows = result.premises.iloc[positions]
+    lonlat = search.lonlat[positions]
     ranks: dict[str, tuple[int, int]] = {}
     if not rows["passed"].all():
         plan = services.plan(version, result, DEFAULT_LINK_M, DEFAULT_PLACEMENT)
@@ -117,7 +124,38 @@ def addresses(
                                   node=bool(row["node_protected"]),
                                   duct=bool(row["duct_protected"])),
             build=BuildRank(rank=rank[0], total=rank[1]) if rank else None))
-    return PortalAnswer(addresses=out, suggestions=found.suggestions)
+    return out
+
+
+@router.get("/addresses", response_model=PortalAnswer, responses=problem_responses(400),
+            summary="Addresses matching a text, with their answer (no ids)")
+def addresses(
+    services: ServicesDep,
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_LENGTH,
+                            description="Part of an address, typos allowed.")],
+    limit: Annotated[int, Query(ge=1, le=PORTAL_OPTIONS)] = PORTAL_OPTIONS,
+) -> PortalAnswer:
+    """What the portal's type-ahead lists: one entry per distinct address, best first.
+
+    When the best address lacks the house number asked for, ``number_not_found``
+    names the street, the number and the street's nearest numbers with their answers.
+    """
+    text = q.strip()
+    if not text:
+        return PortalAnswer(addresses=[], suggestions=[])
+    version, result, search = services.search()
+    found = search.index.search(text, limit=limit * 3)
+    rows = result.premises.iloc[found.positions]
+    keep = rows["address"].notna().to_numpy() & ~rows["address"].duplicated().to_numpy()
+    listed = found.positions[keep][:limit]
+    missing = found.number_not_found
+    nearest = np.zeros(0, dtype=np.int64) if missing is None else missing.positions
+    # one pass for both: the build plan is looked up once
+    answers = _answers(services, version, result, search, np.concatenate([listed, nearest]))
+    return PortalAnswer(
+        addresses=answers[:len(listed)], suggestions=found.suggestions,
+        number_not_found=None if missing is None else MissingNumber(
+            street=missing.street, number=missing.number, nearest=answers[len(listed):]))
 
 
 @router.get("/plant", response_class=GeoJSONResponse, responses=problem_responses(400),

@@ -1,4 +1,4 @@
-"""Address search (SPEC section 3): premises by address, premise_id or location_id.
+"""Address search: premises by address, premise_id or location_id.
 
 Answered from the address index of the current data version, built once by
 :meth:`api.services.Services.search` over the analysis at the server's defaults;
@@ -43,6 +43,10 @@ class SearchHitProperties(BaseModel):
     match: Literal["premise_id", "location_id", "address"]
     score: float = Field(description="2 for an exact id; else the street's similarity 0..1, "
                          "plus 0.15 when the house number exists exactly.")
+    house_number_match: bool | None = Field(
+        description="Whether the hit has the house number asked for (a street's numbers that "
+                    "begin with it are listed too); null when none was asked for or an id "
+                    "matched.")
 
 
 class SearchHitGeometry(BaseModel):
@@ -57,6 +61,15 @@ class SearchHit(BaseModel):
     properties: SearchHitProperties
 
 
+class HouseNumberNotFound(BaseModel):
+    """The house number asked for is not on the street the query names best."""
+
+    street: str
+    number: str = Field(description="The house number asked for.")
+    nearest: list[str] = Field(
+        description="Addresses with the street's numbers next below and above it.")
+
+
 class SearchResults(BaseModel):
     """Hits, best first; ``suggestions`` holds nearby spellings when nothing matched."""
 
@@ -64,6 +77,9 @@ class SearchResults(BaseModel):
     features: list[SearchHit]
     numberReturned: int
     suggestions: list[str]
+    house_number_not_found: HouseNumberNotFound | None = Field(
+        description="Set when the best hit lacks the house number asked for (or no number of "
+                    "the street matched): the hits are then other numbers, not that address.")
     data_version: int
 
 
@@ -93,7 +109,8 @@ def search(
 ) -> Response:
     """Premises ranked by how well their address, premise_id or location_id match ``q``:
     exact ids first, then addresses. Each hit carries the premise's serviceability.
-    No match: an empty collection and ``suggestions`` (nearby spellings)."""
+    No match: an empty collection and ``suggestions`` (nearby spellings). A house number
+    the street lacks: ``house_number_not_found`` with the nearest numbers it has."""
     text = query_text(q)
     version, _, index = services.search()
     answer = index.search(text, limit=limit)

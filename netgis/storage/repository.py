@@ -991,7 +991,7 @@ class Repository:
             frames["nodes"] = self._select_frame(
                 conn, "nodes", where=[LAYER_TABLES["nodes"].c.node_id.in_(wanted)]) \
                 if wanted else frames["nodes"]
-        report = validate_frames(frames, crs_required=False)
+        report = validate_frames(frames, crs_required=False, plant_bounds=_plant_bounds(conn))
         errors = [p for p in report.errors if p.layer == layer or layer == "spans"]
         if errors:
             raise ValidationError(errors, [w for w in report.warnings if w.layer == layer])
@@ -1098,6 +1098,21 @@ def _coerce_filter(layer: str, key: str, value: str) -> int | bool | str:
             return False
         raise ValidationError([Problem(layer, None, key, f"not a boolean: {value!r}")])
     return text
+
+
+def _plant_bounds(conn: Connection) -> tuple[float, float, float, float] | None:
+    """The WGS84 box of the stored nodes and spans (None when there are none): a written
+    feature far from it whose swapped coordinates fall near it is refused."""
+    boxes = []
+    for name in ("nodes", "spans"):
+        row = conn.execute(select(*dialects.extent_columns(
+            conn.dialect, LAYER_TABLES[name].c.geometry))).one()
+        if row[0] is not None:
+            boxes.append([float(v) for v in row[:4]])
+    if not boxes:
+        return None
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+            max(b[3] for b in boxes))
 
 
 def _check_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:

@@ -9,18 +9,23 @@ port that stays up while the database goes away).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import hashlib
 import os
 import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
+import venv
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -133,6 +138,53 @@ def netgis_env(url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    """Hard-link a file others may read (cheap); copy any other one and let others read it.
+
+    A link shares its inode, so the mode of the original is never changed.
+    """
+    mode = os.stat(src).st_mode
+    if mode & stat.S_IROTH:
+        with contextlib.suppress(OSError):  # another file system: copy instead
+            os.link(src, dst)
+            return
+    shutil.copy2(src, dst)
+    os.chmod(dst, stat.S_IMODE(mode) | 0o644 | (0o111 if mode & stat.S_IXUSR else 0))
+
+
+def _open_dirs(path: Path) -> None:
+    for folder in [path, *(p for p in path.rglob("*") if p.is_dir() and not p.is_symlink())]:
+        os.chmod(folder, 0o755)
+
+
+@functools.cache
+def server_runtime() -> tuple[str, str]:
+    """A Python and a ``PYTHONPATH`` for a server running as another user: ``(python, path)``.
+
+    The checkout and its virtualenv may sit where other users cannot enter (root's home,
+    a ``mktemp -d`` folder: mode 0700), so the server runs from a copy of both in a
+    temporary folder of mode 0755, made once per test process and removed at its end:
+    a new virtualenv holding this one's packages (hard links where possible) and this
+    tree's ``netgis``, ``api`` and ``maps``. Only what the server needs to run is copied;
+    the files a fault test makes unreadable stay where the test puts them.
+    """
+    base = Path(tempfile.mkdtemp(prefix="netgis-runtime-"))
+    atexit.register(shutil.rmtree, base, ignore_errors=True)
+    env = base / "venv"
+    venv.EnvBuilder(symlinks=True, with_pip=False).create(env)
+    target = Path(sysconfig.get_paths(vars={"base": str(env), "platbase": str(env)})["purelib"])
+    # the editable install's finder points into the checkout, which the user may not reach
+    skip = shutil.ignore_patterns("__editable__*", "__pycache__")
+    shutil.copytree(sysconfig.get_paths()["purelib"], target, ignore=skip,
+                    copy_function=_link_or_copy, dirs_exist_ok=True)
+    src = base / "src"
+    for package in ("netgis", "api", "maps"):
+        shutil.copytree(ROOT / package, src / package, ignore=shutil.ignore_patterns(
+            "__pycache__"), copy_function=_link_or_copy)
+    _open_dirs(base)
+    return str(env / "bin" / "python"), str(src)
+
+
 class ServerProcess:
     """``netgis serve`` in a subprocess (as ``user`` when given), on a free port.
 
@@ -149,7 +201,10 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 120) -> ServerProcess:
-        argv = as_user([sys.executable, "-m", "netgis.cli", "serve", "--port", str(self.port)],
+        python = sys.executable
+        if self.user is not None:
+            python, self.env["PYTHONPATH"] = server_runtime()
+        argv = as_user([python, "-m", "netgis.cli", "serve", "--port", str(self.port)],
                        self.user)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,

@@ -178,3 +178,38 @@ def test_an_unreadable_upload_names_no_server_path(client: TestClient) -> None:
     assert r.status_code == 422, r.text
     assert "dataset.gpkg" in r.json()["detail"]
     assert "netgis-import-" not in r.text and "/tmp" not in r.text
+
+
+SWAPPED = "coordinates look swapped (lat, lon): swap x and y"
+
+
+def first_id(client: TestClient, layer: str) -> str:
+    r = client.get(f"/collections/{layer}/items", params={"limit": 1})
+    assert r.status_code == 200, r.text
+    return str(r.json()["features"][0]["id"])
+
+
+def test_writes_with_swapped_coordinates_are_422(client: TestClient, repo: Repository) -> None:
+    """(lat, lon) sent as (lon, lat): before, a PATCH answered 200 and the portal told the
+    resident that the nearest fiber was 5949007 m away."""
+    lon, lat = 8.684, 50.111  # a place in the ring_spur example's plant
+    pid = first_id(client, "premises")
+    before = state(repo)
+    r = client.patch(f"/collections/premises/items/{pid}", headers=KEY,
+                     json={"geometry": {"type": "Point", "coordinates": [lat, lon]}})
+    assert_problem(r, "premises", pid, "geometry", SWAPPED)
+    r = client.post("/collections/premises/items", json=premise("new", [lat, lon]), headers=KEY)
+    assert_problem(r, "premises", "new", "geometry", SWAPPED)
+    r = client.put(f"/collections/premises/items/{pid}", json=premise(pid, [lat, lon]),
+                   headers=KEY)
+    assert_problem(r, "premises", pid, "geometry", SWAPPED)
+    node = first_id(client, "nodes")
+    r = client.patch(f"/collections/nodes/items/{node}", headers=KEY,
+                     json={"geometry": {"type": "Point", "coordinates": [lat, lon]}})
+    assert_problem(r, "nodes", node, "geometry", SWAPPED)
+    assert state(repo) == before
+    # the right way round, and a premise a few km outside the plant, are written
+    assert client.patch(f"/collections/premises/items/{pid}", headers=KEY, json={
+        "geometry": {"type": "Point", "coordinates": [lon, lat]}}).status_code == 200
+    assert client.post("/collections/premises/items", json=premise("outside", [lon + 0.05, lat]),
+                       headers=KEY).status_code == 201

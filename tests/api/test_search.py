@@ -22,7 +22,7 @@ from netgis.io import write_dataset
 from netgis.search import build_index
 from netgis.storage import Repository
 from tests.api.helpers import LiveServer, make_settings
-from tests.helpers import PostgresDatabases
+from tests.helpers import PostgresDatabases, missing_house_number
 
 #: Addresses put on the first premises of a generated city (names the generator never uses).
 ADDRESSES = ["Großer Lönsring 12", "Großer Lönsring 14", "Sonnenstraße 3", "7, Am Ölberg",
@@ -166,6 +166,35 @@ def test_no_match_gives_suggestions(server: tuple[LiveServer, Dataset]) -> None:
     assert body["features"] == []
     assert body["suggestions"] and body["suggestions"][0] == "Großer Lönsring 12"
     assert get(live, q="Sonnenstraße 3").json()["suggestions"] == []
+
+
+def test_a_missing_house_number_is_named_not_answered_by_another(
+        server: tuple[LiveServer, Dataset]) -> None:
+    """Before, "lindenstrase 12" answered with Lindenstraße 126 as if it were the address."""
+    live, ds = server
+    street, number, lower, higher = missing_house_number(ds.premises["address"].dropna())
+    body = get(live, q=f"{number} {street.lower().replace('ß', 's')}").json()
+    first = body["features"][0]["properties"]
+    # the street's numbers that begin with it are still listed (type-ahead), flagged
+    assert first["address"].startswith(f"{street} {number}") and first["address"] != \
+        f"{street} {number}"
+    assert first["house_number_match"] is False
+    assert body["house_number_not_found"] == {"street": street, "number": number,
+                                              "nearest": [lower, higher]}
+    # a number the street has: found, no flag
+    body = get(live, q=lower).json()
+    assert body["features"][0]["properties"]["address"] == lower
+    assert body["features"][0]["properties"]["house_number_match"] is True
+    assert body["house_number_not_found"] is None
+    # no number asked for, or an id: nothing to match
+    assert {f["properties"]["house_number_match"] for f in hits(live, street)} == {None}
+    assert get(live, q=street).json()["house_number_not_found"] is None
+    assert hits(live, ds.premises["premise_id"].iloc[40])[0]["properties"][
+        "house_number_match"] is None
+    # beyond the street's last number: no hit, the last number named
+    body = get(live, q="Sonnenstraße 999").json()
+    assert body["house_number_not_found"] == {"street": "Sonnenstraße", "number": "999",
+                                              "nearest": ["Sonnenstraße 30"]}
 
 
 def test_limit_default_maximum_and_errors(server: tuple[LiveServer, Dataset]) -> None:

@@ -25,6 +25,7 @@ from netgis.dataset import Dataset
 from netgis.errors import ConfigError
 from netgis.generate import generate_city
 from tests.api.helpers import LiveServer, make_settings
+from tests.helpers import missing_house_number
 
 PASSED_ADDRESS = "Sonnenstraße 3"
 UNPASSED_ADDRESS = "Am Weiher 9"
@@ -80,8 +81,42 @@ def expected_words(app: Any, row: int) -> str:
     plan = app.state.services.plan(version, result, DEFAULT_LINK_M, DEFAULT_PLACEMENT)
     cluster = plan.premise_cluster.set_index("premise_id").loc[p["premise_id"], "cluster_id"]
     rank = int(plan.clusters.set_index("cluster_id").loc[cluster, "rank"])
-    return m["not_yet_planned"].format(address=p["address"], distance=distance, rank=rank,
-                                       total=len(plan.clusters))
+    return m["not_yet_ranked"].format(address=p["address"], distance=distance, rank=rank,
+                                      total=len(plan.clusters))
+
+
+def row_of(app: Any, address: str) -> int:
+    """The row of the first premise at ``address``."""
+    found = analysis_of(app).premises["address"].to_numpy() == address
+    return int(found.argmax())
+
+
+def test_the_build_ranking_is_not_called_a_plan() -> None:
+    """Before: "a build area ranked R of T in the city's expansion plan", for a ranking
+    netgis makes of the gaps, which nobody has decided to build."""
+    messages = load_messages(None)
+    assert not [k for k, v in messages.items() if "expansion plan" in v]
+    assert "not yet planned" in messages["not_yet_ranked"]
+    assert "is not a building plan" in messages["not_yet_ranked"]
+
+
+def test_a_missing_house_number_is_named_with_the_nearest_ones(
+        portal: tuple[LiveServer, Any, int, int]) -> None:
+    live, app, _, _ = portal
+    street, number, lower, higher = missing_house_number(
+        analysis_of(app).premises["address"].dropna())
+    answer = httpx.get(f"{live.url}/portal/addresses",
+                       params={"q": f"{street.lower().replace('ß', 's')} {number}"},
+                       timeout=60).json()
+    missing = answer["number_not_found"]
+    assert (missing["street"], missing["number"]) == (street, number)
+    assert [a["address"] for a in missing["nearest"]] == [lower, higher]
+    # each nearest address carries the same answer as when it is asked for itself
+    for item in missing["nearest"]:
+        alone = httpx.get(f"{live.url}/portal/addresses", params={"q": item["address"]},
+                          timeout=60).json()
+        assert alone["number_not_found"] is None
+        assert alone["addresses"][0] == item
 
 
 def test_the_page_and_its_endpoints_answer_without_a_key(
@@ -197,6 +232,7 @@ def test_typing_an_address_with_a_typo_shows_its_answer(
         words = browser.choose("9 am wiher", UNPASSED_ADDRESS)
         assert words == expected_words(app, unpassed)
         assert words.startswith("Not yet: the nearest fiber is ")
+        assert "not yet planned" in words and "expansion plan" not in words
         if shots:
             browser.page.screenshot(path=str(Path(shots) / "portal-unpassed.png"),
                                     full_page=True)
@@ -223,5 +259,42 @@ def test_typing_an_address_with_a_typo_shows_its_answer(
         assert browser.errors == []
         assert browser.failed == []
         assert {urlsplit(u).hostname for u in browser.requests} == {"127.0.0.1"}
+    finally:
+        browser.page.close()
+
+
+@pytest.mark.browser
+def test_a_missing_house_number_offers_the_nearest_numbers(
+        browser_context: Any, portal: tuple[LiveServer, Any, int, int]) -> None:
+    """Typing a number the street lacks and pressing Enter: "no number N on STREET" and a
+    button per nearest number, not the answer for a number that begins with N."""
+    live, app, _, _ = portal
+    street, number, lower, higher = missing_house_number(
+        analysis_of(app).premises["address"].dropna())
+    m = load_messages(None)
+    browser = Browser(browser_context, f"{live.url}/portal")
+    try:
+        box = browser.page.get_by_role("combobox")
+        box.focus()
+        browser.page.keyboard.type(f"{street.lower().replace('ß', 's')} {number}", delay=20)
+        browser.page.keyboard.press("Enter")
+        browser.page.wait_for_selector("#portal-nearest:not([hidden]) button")
+        values = {"number": number, "street": street}
+        assert browser.page.locator("#portal-result-heading").inner_text() == \
+            m["number_heading"]
+        assert browser.page.locator("#portal-result-text").inner_text() == \
+            m["number_not_found"].format(**values) + " " + m["number_nearest"].format(**values)
+        buttons = browser.page.locator("#portal-nearest button")
+        assert buttons.all_inner_texts() == [lower, higher]
+        assert browser.page.locator("#portal-map-section").is_hidden()
+        assert browser.axe_violations() == []
+        # a nearest number answers like any address
+        buttons.nth(1).click()
+        browser.page.wait_for_selector("#portal-nearest", state="hidden")
+        browser.page.wait_for_selector(".portal-here")
+        assert browser.page.locator("#portal-result-text").inner_text() == \
+            expected_words(app, row_of(app, higher))
+        assert box.input_value() == higher
+        assert browser.errors == [] and browser.failed == []
     finally:
         browser.page.close()

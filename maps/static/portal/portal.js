@@ -14,6 +14,7 @@
   var result = document.getElementById("portal-result");
   var resultHeading = document.getElementById("portal-result-heading");
   var resultText = document.getElementById("portal-result-text");
+  var nearestList = document.getElementById("portal-nearest");
   var mapSection = document.getElementById("portal-map-section");
   var options = [];
   var active = -1;
@@ -132,7 +133,7 @@
     if (item.build) {
       values.rank = item.build.rank;
       values.total = item.build.total;
-      return [say("not_yet_heading"), say("not_yet_planned", values)];
+      return [say("not_yet_heading"), say("not_yet_ranked", values)];
     }
     return [say("not_yet_heading"), say("not_yet", values)];
   }
@@ -141,10 +142,40 @@
     var words = card(item);
     resultHeading.textContent = words[0];
     resultText.textContent = words[1];
+    nearestList.textContent = "";
+    nearestList.hidden = true;
     result.hidden = false;
     result.className = "portal-result " + (item.passed && item.in_budget ? "is-yes" : "is-no");
     status.textContent = "";
     drawMap(item);
+  }
+
+  // the street has no such house number: say so, and offer its nearest numbers (never the
+  // answer for another number that merely begins with the one typed)
+  function showMissing(missing) {
+    var values = {number: missing.number, street: missing.street};
+    var line = say("number_not_found", values);
+    if (missing.nearest.length) { line += " " + say("number_nearest", values); }
+    resultHeading.textContent = say("number_heading");
+    resultText.textContent = line;
+    nearestList.textContent = "";
+    missing.nearest.forEach(function (item) {
+      var li = document.createElement("li");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.textContent = item.address;
+      button.addEventListener("click", function () {
+        input.value = item.address;
+        show(item);
+      });
+      li.appendChild(button);
+      nearestList.appendChild(li);
+    });
+    nearestList.hidden = !missing.nearest.length;
+    result.hidden = false;
+    result.className = "portal-result is-no";
+    mapSection.hidden = true;
+    status.textContent = "";
   }
 
   function choose(index) {
@@ -164,7 +195,10 @@
     status.textContent = say("searching");
     lookup(text).then(function (answer) {
       if (answer === null) { return; }
-      if (answer.addresses.length) {
+      if (answer.number_not_found) {
+        fill([]);
+        showMissing(answer.number_not_found);
+      } else if (answer.addresses.length) {
         options = answer.addresses;
         choose(0);
       } else {
