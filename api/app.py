@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
@@ -148,7 +148,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "FeatureCollectionIn": FeatureCollectionIn, "FeaturePatch": FeaturePatch,
         "ScenarioIn": ScenarioIn,
     }, public_paths=PUBLIC_PATHS, item_limits=(settings.default_limit, settings.max_limit))
+    build_route_models(app)
     return app
+
+
+def build_route_models(app: FastAPI) -> None:
+    """Build the parameter models of every route now, not when a request first matches it.
+
+    FastAPI builds the routes of an included router (a pydantic model per parameter) on
+    the first request, inside ``warnings.catch_warnings`` to hush a pydantic warning about
+    the ``alias`` it gives every parameter. That is not thread safe: another thread leaving
+    its own ``catch_warnings`` meanwhile brings the warning back, and under ``-W error``
+    the request answered 500. Built here, in the thread that makes the app, no request
+    builds a model.
+    """
+    for _ in iter_route_contexts(app.router.routes):
+        pass
 
 
 def takes_upload(route: APIRoute) -> bool:
