@@ -4,9 +4,11 @@
 route's limit, so a body larger than allowed never sits whole in memory or in
 temporary files (chunked bodies carry no Content-Length to check up front).
 
-:class:`RateLimiter` is a token bucket per client for requests that would start a
-new analysis; :func:`current_client` tells the service layer who is asking (see
-:func:`api.deps.identify_client`), without changing the services' signatures.
+:class:`RateLimiter` is a token bucket per client for requests that would start new
+work (an analysis, a page or report not kept, a scenario: see
+:meth:`api.services.Services.admit`); :func:`current_client` tells the service layer
+who is asking (see :func:`api.deps.identify_client`), without changing the services'
+signatures.
 
 Examples
 --------
@@ -132,13 +134,15 @@ def _body_headers(scope: Scope) -> tuple[int | None, bool]:
 
 
 class RateLimited(ApiError):
-    """429: the client started as many new analyses as it may for now."""
+    """429: the client started as much new work (analyses, pages, reports) as it may for now."""
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(
-            429, "too many new analyses from this client: repeat a request whose result "
-            f"is cached, send an X-API-Key, or retry in {retry_after} s",
-            [Problem("request", None, None, "new analyses are rate limited per client")],
+            429, "too many new analyses, pages or reports from this client: repeat a "
+            "request whose result is cached, send an X-API-Key, or retry in "
+            f"{retry_after} s",
+            [Problem("request", None, None,
+                     "new analyses, pages and reports are rate limited per client")],
             headers={"Retry-After": str(retry_after)})
         self.retry_after = retry_after
 

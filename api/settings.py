@@ -86,13 +86,14 @@ class Settings(BaseSettings):
     gap_max_extent_m: Annotated[float, Field(gt=0, description="Widest gap cluster, meters "
                                              "(bounding box diagonal), by default.")] = \
         DEFAULT_MAX_CLUSTER_EXTENT_M
-    #: requests that would start a new analysis (a cache miss at other than the default
-    #: parameters) per client address without an X-API-Key; cached answers are never limited
+    #: requests that would start new work (an analysis at other than the default parameters,
+    #: a page or report not kept, a scenario: api.services.Services.admit) per client address
+    #: without an X-API-Key; cached answers are never limited
     analysis_rate_per_minute: Annotated[float, Field(ge=0, description=(
-        "New analyses an anonymous client may start per minute (429 beyond); 0: no "
-        "limit."))] = 10.0
+        "New analyses, pages or reports an anonymous client may start per minute (429 "
+        "beyond); 0: no limit."))] = 10.0
     analysis_burst: Annotated[int, Field(ge=1, description=(
-        "New analyses an anonymous client may start in a row."))] = 5
+        "New analyses, pages or reports an anonymous client may start in a row."))] = 5
     #: empty by default: maps work offline and show the plant without a base map
     tiles_url: Annotated[str, Field(description="Basemap tiles for maps ({z}/{x}/{y} URL); "
                                                 "empty for none.")] = ""
