@@ -23,6 +23,7 @@ True
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import math
 import threading
@@ -48,8 +49,19 @@ class BodyTooLarge(ApiError):
         self.limit = limit
 
 
+class BodyTimeout(ApiError):
+    """408: the client paused longer than allowed while sending the request body."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(408, f"the request body stopped arriving for {timeout_s:g} s",
+                         [Problem("body", None, None,
+                                  f"no byte of it came for {timeout_s:g} s")],
+                         headers={"Connection": "close"})
+
+
 class BodyLimit:
-    """ASGI middleware: refuse a request body once it passes its route's limit.
+    """ASGI middleware: refuse a request body once it passes its route's limit, or once it
+    pauses longer than ``read_timeout_s``.
 
     Every ``http.request`` message is counted as the application receives it; the
     one that passes the limit raises :class:`BodyTooLarge` inside whatever is
@@ -63,17 +75,26 @@ class BodyLimit:
     the router has put the matched route into the scope, so the limit can depend
     on the route (uploads may be larger than JSON bodies).
 
+    A client that stops sending its body for ``read_timeout_s`` (a slow client holding
+    the connection, or one that sent a Content-Length it never fills) gets a 408
+    problem and the connection is closed. Once the body is complete, reads (waiting
+    for the client to disconnect) have no time limit.
+
     Parameters
     ----------
     app
         The application.
     limit_of
         The largest body, in bytes, for the request's scope.
+    read_timeout_s
+        Longest pause between two parts of the body, in seconds (None: no limit).
     """
 
-    def __init__(self, app: ASGIApp, *, limit_of: Callable[[Scope], int]) -> None:
+    def __init__(self, app: ASGIApp, *, limit_of: Callable[[Scope], int],
+                 read_timeout_s: float | None = None) -> None:
         self.app = app
         self.limit_of = limit_of
+        self.read_timeout_s = read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,16 +107,24 @@ class BodyLimit:
             return
         limit: int | None = None
         received = 0
+        complete = False
 
         async def counted() -> Message:
-            nonlocal limit, received
+            nonlocal limit, received, complete
             if limit is None:
                 limit = self.limit_of(scope)
                 if declared is not None and declared > limit:
                     raise BodyTooLarge(limit)
-            message = await receive()
+            if complete or self.read_timeout_s is None:
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), self.read_timeout_s)
+                except TimeoutError:
+                    raise BodyTimeout(self.read_timeout_s) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if received > limit:
                     raise BodyTooLarge(limit)
             return message
@@ -110,11 +139,12 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted, watched)
-        except BodyTooLarge as exc:
+        except (BodyTooLarge, BodyTimeout) as exc:
             # read outside a route (by a middleware): the error handlers never saw it
             if started:
                 raise
-            await problem(413, exc.detail, exc.problems)(scope, receive, send)
+            await problem(exc.status, exc.detail, exc.problems, exc.headers)(
+                scope, receive, send)
 
 
 def _body_headers(scope: Scope) -> tuple[int | None, bool]:
