@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
@@ -40,6 +40,7 @@ from api.routers import portal as citizen_portal
 from api.routers import search as address_search
 from api.routers import tiles as vector_tiles
 from api.routers.analysis import ScenarioIn
+from api.security import PublicOrigin, SecurityHeaders
 from api.services import Services
 from api.settings import Settings
 from maps.assets import static_dir
@@ -139,7 +140,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the maps' Leaflet files: every page loads its scripts from this server, no CDN
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     # innermost: the metrics and snapshot middlewares see its 413 like any other answer
-    app.add_middleware(BodyLimit, limit_of=lambda scope: body_limit(settings, scope))
+    app.add_middleware(BodyLimit, limit_of=lambda scope: body_limit(settings, scope),
+                       read_timeout_s=settings.body_timeout_s)
     # metrics middleware inside the snapshot one: a write's latency excludes its snapshot
     service_metrics.install(app)
     kpi_feeds.install(app, services)
@@ -148,7 +150,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "FeatureCollectionIn": FeatureCollectionIn, "FeaturePatch": FeaturePatch,
         "ScenarioIn": ScenarioIn,
     }, public_paths=PUBLIC_PATHS, item_limits=(settings.default_limit, settings.max_limit))
+    # outermost: every answer gets the headers, and nothing sees the client's Host header
+    app.add_middleware(PublicOrigin, public_url=settings.public_url)
+    app.add_middleware(SecurityHeaders)
+    build_route_models(app)
     return app
+
+
+def build_route_models(app: FastAPI) -> None:
+    """Build the parameter models of every route now, not when a request first matches it.
+
+    FastAPI builds the routes of an included router (a pydantic model per parameter) on
+    the first request, inside ``warnings.catch_warnings`` to hush a pydantic warning about
+    the ``alias`` it gives every parameter. That is not thread safe: another thread leaving
+    its own ``catch_warnings`` meanwhile brings the warning back, and under ``-W error``
+    the request answered 500. Built here, in the thread that makes the app, no request
+    builds a model.
+    """
+    for _ in iter_route_contexts(app.router.routes):
+        pass
 
 
 def takes_upload(route: APIRoute) -> bool:

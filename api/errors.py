@@ -83,7 +83,9 @@ def problem(status: int, detail: str, problems: Sequence[Problem] = (),
         detail=detail,
         errors=[ProblemItem(**p.as_dict()) for p in problems],
     )
-    return ProblemResponse(body.model_dump(), status_code=status, headers=headers)
+    # nosniff here too: a 500 is sent from outside every middleware (api.security)
+    return ProblemResponse(body.model_dump(), status_code=status,
+                           headers={"X-Content-Type-Options": "nosniff", **(headers or {})})
 
 
 #: The HTTP status of each netgis error class. An exception takes the status of the first

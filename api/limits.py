@@ -4,9 +4,11 @@
 route's limit, so a body larger than allowed never sits whole in memory or in
 temporary files (chunked bodies carry no Content-Length to check up front).
 
-:class:`RateLimiter` is a token bucket per client for requests that would start a
-new analysis; :func:`current_client` tells the service layer who is asking (see
-:func:`api.deps.identify_client`), without changing the services' signatures.
+:class:`RateLimiter` is a token bucket per client for requests that would start new
+work (an analysis, a page or report not kept, a scenario: see
+:meth:`api.services.Services.admit`); :func:`current_client` tells the service layer
+who is asking (see :func:`api.deps.identify_client`), without changing the services'
+signatures.
 
 Examples
 --------
@@ -21,6 +23,7 @@ True
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import math
 import threading
@@ -46,8 +49,19 @@ class BodyTooLarge(ApiError):
         self.limit = limit
 
 
+class BodyTimeout(ApiError):
+    """408: the client paused longer than allowed while sending the request body."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(408, f"the request body stopped arriving for {timeout_s:g} s",
+                         [Problem("body", None, None,
+                                  f"no byte of it came for {timeout_s:g} s")],
+                         headers={"Connection": "close"})
+
+
 class BodyLimit:
-    """ASGI middleware: refuse a request body once it passes its route's limit.
+    """ASGI middleware: refuse a request body once it passes its route's limit, or once it
+    pauses longer than ``read_timeout_s``.
 
     Every ``http.request`` message is counted as the application receives it; the
     one that passes the limit raises :class:`BodyTooLarge` inside whatever is
@@ -61,17 +75,26 @@ class BodyLimit:
     the router has put the matched route into the scope, so the limit can depend
     on the route (uploads may be larger than JSON bodies).
 
+    A client that stops sending its body for ``read_timeout_s`` (a slow client holding
+    the connection, or one that sent a Content-Length it never fills) gets a 408
+    problem and the connection is closed. Once the body is complete, reads (waiting
+    for the client to disconnect) have no time limit.
+
     Parameters
     ----------
     app
         The application.
     limit_of
         The largest body, in bytes, for the request's scope.
+    read_timeout_s
+        Longest pause between two parts of the body, in seconds (None: no limit).
     """
 
-    def __init__(self, app: ASGIApp, *, limit_of: Callable[[Scope], int]) -> None:
+    def __init__(self, app: ASGIApp, *, limit_of: Callable[[Scope], int],
+                 read_timeout_s: float | None = None) -> None:
         self.app = app
         self.limit_of = limit_of
+        self.read_timeout_s = read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,16 +107,24 @@ class BodyLimit:
             return
         limit: int | None = None
         received = 0
+        complete = False
 
         async def counted() -> Message:
-            nonlocal limit, received
+            nonlocal limit, received, complete
             if limit is None:
                 limit = self.limit_of(scope)
                 if declared is not None and declared > limit:
                     raise BodyTooLarge(limit)
-            message = await receive()
+            if complete or self.read_timeout_s is None:
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), self.read_timeout_s)
+                except TimeoutError:
+                    raise BodyTimeout(self.read_timeout_s) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if received > limit:
                     raise BodyTooLarge(limit)
             return message
@@ -108,11 +139,12 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted, watched)
-        except BodyTooLarge as exc:
+        except (BodyTooLarge, BodyTimeout) as exc:
             # read outside a route (by a middleware): the error handlers never saw it
             if started:
                 raise
-            await problem(413, exc.detail, exc.problems)(scope, receive, send)
+            await problem(exc.status, exc.detail, exc.problems, exc.headers)(
+                scope, receive, send)
 
 
 def _body_headers(scope: Scope) -> tuple[int | None, bool]:
@@ -132,13 +164,15 @@ def _body_headers(scope: Scope) -> tuple[int | None, bool]:
 
 
 class RateLimited(ApiError):
-    """429: the client started as many new analyses as it may for now."""
+    """429: the client started as much new work (analyses, pages, reports) as it may for now."""
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(
-            429, "too many new analyses from this client: repeat a request whose result "
-            f"is cached, send an X-API-Key, or retry in {retry_after} s",
-            [Problem("request", None, None, "new analyses are rate limited per client")],
+            429, "too many new analyses, pages or reports from this client: repeat a "
+            "request whose result is cached, send an X-API-Key, or retry in "
+            f"{retry_after} s",
+            [Problem("request", None, None,
+                     "new analyses, pages and reports are rate limited per client")],
             headers={"Retry-After": str(retry_after)})
         self.retry_after = retry_after
 

@@ -103,23 +103,24 @@ def _problems_for_bad_parameters(doc: dict[str, Any]) -> None:
 ANALYSIS_PARAMETER = "drop_m"
 
 
-#: Paths that take analysis parameters but are never rate limited (SPEC: never for tiles).
-NEVER_LIMITED = ("/tiles/",)
+#: Paths that start new work without taking analysis parameters: a report or dashboard of
+#: an area not kept, a what-if scenario (see api.services.Services.admit).
+NEW_WORK_PATHS = frozenset({"/report", "/dashboard", "/analysis/scenarios"})
 
 
 def _rate_limit_responses(doc: dict[str, Any]) -> None:
-    # an operation taking analysis parameters may start a new analysis, which anonymous
-    # clients may do only so often (api.limits): it may answer 429 with Retry-After
+    # an operation taking analysis parameters may start a new analysis, and a few others
+    # other new work, which anonymous clients may do only so often (api.limits): it may
+    # answer 429 with Retry-After
     for path, path_item in doc.get("paths", {}).items():
-        if path.startswith(NEVER_LIMITED):
-            continue
         for operation in path_item.values():
             names = {p.get("name") for p in operation.get("parameters", [])}
-            if ANALYSIS_PARAMETER in names:
+            if ANALYSIS_PARAMETER in names or path in NEW_WORK_PATHS:
                 operation.setdefault("responses", {})["429"] = {
-                    "description": "Too Many Requests: this client started as many new "
-                                   "analyses as it may for now (cached answers and requests "
-                                   "with an X-API-Key are never limited).",
+                    "description": "Too Many Requests: this client started as much new work "
+                                   "(analyses, pages, reports, scenarios) as it may for now "
+                                   "(cached answers and requests with an X-API-Key are "
+                                   "never limited).",
                     "headers": {"Retry-After": {
                         "description": "Seconds until a new analysis is allowed again.",
                         "schema": {"type": "integer"}}},

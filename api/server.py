@@ -1,4 +1,4 @@
-"""What ``netgis serve`` gives uvicorn besides the app: an HTTP protocol that answers without delay.
+"""What ``netgis serve`` gives uvicorn besides the app: its HTTP protocol, limits and logging.
 
 uvicorn's multi-worker mode binds its listening socket as ``socket.socket(family)``, so
 the socket's protocol number is 0 and asyncio, which sets ``TCP_NODELAY`` only on
@@ -7,15 +7,38 @@ workers accept. A keep-alive client then waits for the delayed ACK on each respo
 sent in two writes: measured on loopback, 44-48 ms per request against 3-4 ms from
 one worker (whose sockets come from ``getaddrinfo`` with the TCP protocol number).
 :class:`NoDelayH11Protocol` switches Nagle off on each TCP connection it serves.
+
+uvicorn's h11 protocol gives no time limit to a request's headers: a client sending
+nothing, or a header line every few seconds, held its connection for minutes.
+:class:`NoDelayH11Protocol` closes a connection whose request headers are not complete
+``header_timeout_s`` after the connection (or the request's first byte); bodies have
+their limit in :class:`api.limits.BodyLimit`, idle keep-alive connections uvicorn's
+``timeout_keep_alive``. :func:`uvicorn_options` gathers them from the settings.
+
+:class:`RedactSecrets` keeps keys out of the log: the API takes a key only in the
+X-API-Key header and refuses ``?api_key=`` (400), but the access log prints the request
+line as sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import logging
+import re
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import unquote_plus
 
+import h11
+from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+if TYPE_CHECKING:
+    from api.settings import Settings
+
+#: Largest request line and headers uvicorn's h11 parser buffers (h11's own default).
+MAX_HEADER_BYTES = 16 * 1024
 
 
 def set_nodelay(transport: Any) -> bool:
@@ -37,8 +60,100 @@ def set_nodelay(transport: Any) -> bool:
 
 
 class NoDelayH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with ``TCP_NODELAY`` set on each connection (see the module)."""
+    """uvicorn's h11 protocol with ``TCP_NODELAY`` set on each connection and a time limit
+    on request headers (see the module)."""
+
+    #: Seconds a client has to complete a request's headers; :func:`configure` sets it
+    #: from the settings in each server process.
+    header_timeout_s: ClassVar[float] = 10.0
+
+    _header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         set_nodelay(transport)
         super().connection_made(transport)  # type: ignore[arg-type]
+        self._await_headers()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self._await_headers()  # a request begun whose headers are not complete
+        else:
+            self._stop_waiting()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_waiting()
+        super().connection_lost(exc)
+
+    def _await_headers(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout_s,
+                                                      self._headers_too_slow)
+
+    def _stop_waiting(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.logger.info("closed a connection whose request headers took more than "
+                             "%g s", self.header_timeout_s)
+            self.transport.close()
+
+
+def configure(settings: Settings) -> None:
+    """Set what :class:`NoDelayH11Protocol` takes from ``settings`` (once per process)."""
+    NoDelayH11Protocol.header_timeout_s = settings.header_timeout_s
+
+
+#: Query parameters whose value is a secret wherever it is written (a key sent by mistake).
+SECRET_PARAMETERS = frozenset({"api_key", "apikey", "x_api_key", "key", "token",
+                               "access_token"})
+_QUERY_ITEM = re.compile(r"([?&])([^=&#\s]*)=([^&#\s\"]*)")
+
+
+def redact(text: str) -> str:
+    """``text`` with the value of every secret query parameter of a URL in it replaced.
+
+    Examples
+    --------
+    >>> redact("GET /collections?limit=2&API%5Fkey=s3cret HTTP/1.1")
+    'GET /collections?limit=2&API%5Fkey=REDACTED HTTP/1.1'
+    """
+    def hide(match: re.Match[str]) -> str:
+        name = unquote_plus(match.group(2)).lower().replace("-", "_")
+        if name in SECRET_PARAMETERS:
+            return f"{match.group(1)}{match.group(2)}=REDACTED"
+        return match.group(0)
+
+    return _QUERY_ITEM.sub(hide, text) if "=" in text else text
+
+
+class RedactSecrets(logging.Filter):
+    """A logging filter: the secret query values of a record's message and arguments
+    (uvicorn's access log passes the request's path and query as an argument) redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration with :class:`RedactSecrets` on every handler."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_secrets"] = {"()": RedactSecrets}
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("redact_secrets")
+    return config
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What ``uvicorn.run`` is given besides the app, host, port and workers."""
+    return {"http": NoDelayH11Protocol, "log_level": "info", "log_config": log_config(),
+            "timeout_keep_alive": settings.keep_alive_s,
+            "h11_max_incomplete_event_size": MAX_HEADER_BYTES}

@@ -372,17 +372,19 @@ class PageCache:
         self.size = size
         self._pages: SingleFlight[PageKey, MapPage] = SingleFlight(size)
 
-    def page(self, key: PageKey, render: Callable[[], MapPage]) -> MapPage:
+    def page(self, key: PageKey, render: Callable[[], MapPage],
+             admit: Callable[[], None] | None = None) -> MapPage:
         """The page of ``key`` (data version first), rendered by ``render()`` when missing.
 
-        Pages of older data versions are dropped when a newer one is rendered.
+        Pages of older data versions are dropped when a newer one is rendered. ``admit``
+        is called only when this request would render the page (it may refuse).
         """
         version = key[0]
         assert isinstance(version, int)
         kept = self._pages.keys()
         if kept and any(k[0] != version for k in kept):
             self._pages.keep_only(lambda k: isinstance(k[0], int) and k[0] >= version)
-        return self._pages.get(key, render)
+        return self._pages.get(key, render, admit)
 
     def kept(self) -> list[PageKey]:
         """The keys of the pages kept, least recently used first."""
@@ -712,16 +714,19 @@ class Services:
         A request that would start a new analysis at other than the server's defaults
         counts against its client's rate (429 when used up).
         """
-        drop = self.drop_m(drop_m)
-        optics = self.budget(budget)
-        # the defaults, however asked for (a budget equal to the settings' one is the default)
-        default = (drop == float(self.settings.drop_m)
-                   and optics.key() == self.settings.loss_budget().key())
-        version, result = self.analyses.analysis(self.repo, drop, optics,
-                                                 admit=None if default else self._admit)
+        version, result = self._analysis(self.drop_m(drop_m), self.budget(budget))
         if self.settings.stored_results:
             self.results.schedule(self.repo, version, result)
         return version, result
+
+    def _analysis(self, drop: float, optics: LossBudget) -> tuple[int, Analysis]:
+        """The analysis at these parameters; a new one at other than the defaults is charged
+        to the client (:meth:`admit`)."""
+        # the defaults, however asked for (a budget equal to the settings' one is the default)
+        default = (drop == float(self.settings.drop_m)
+                   and optics.key() == self.settings.loss_budget().key())
+        return self.analyses.analysis(self.repo, drop, optics,
+                                      admit=None if default else self.admit)
 
     def stored(self, drop_m: float | None = None,
                budget: LossBudget | None = None) -> StoredRun | None:
@@ -768,11 +773,16 @@ class Services:
                    and units == float(self.settings.gap_max_units)
                    and extent == float(self.settings.gap_max_extent_m))
         return self.plans.plan(version, analysis, link_m, placement, units, extent,
-                               admit=None if default else self._admit)
+                               admit=None if default else self.admit)
 
-    def map_page(self, key: PageKey, render: Callable[[], MapPage]) -> MapPage:
-        """A map page, cached per data version (``key[0]``) and normalised parameters."""
-        return self.pages.page(key, render)
+    def map_page(self, key: PageKey, render: Callable[[], MapPage],
+                 shared: bool = False) -> MapPage:
+        """A map page, cached per data version (``key[0]``) and normalised parameters.
+
+        Rendering a page costs the client a token (:meth:`admit`) unless it is ``shared``:
+        a page at the server's defaults, which every client asks for alike.
+        """
+        return self.pages.page(key, render, admit=None if shared else self.admit)
 
     def search(self) -> tuple[int, Analysis, PremiseSearch]:
         """The address index of the current data, built once per data version.
@@ -786,12 +796,13 @@ class Services:
         return version, result, self.searches.get(version,
                                                    lambda: premise_search(result.premises))
 
-    def _admit(self) -> None:
-        """Called before a new analysis or plan starts: anonymous clients spend a token.
+    def admit(self) -> None:
+        """Called before a request starts new work (an analysis, a build plan, a page, a
+        report or a scenario not kept): an anonymous client spends a token, or gets a 429.
 
-        The analysis at the server's defaults is never limited: it is computed at
-        most once per data version, and every client shares it. Keyed clients and
-        work outside a request (snapshots after a write) are not limited either.
+        The callers spare what every client shares: the analysis, plan and pages at the
+        server's defaults are made at most once per data version. Keyed clients and
+        work outside a request (snapshots after a write) are never limited.
         """
         client = current_client()
         if client is None or client.keyed:
@@ -848,11 +859,12 @@ class Services:
                            ) -> tuple[AnalysisKey, Analysis]:
         """The analysis tiles are made of and its key (data version and parameters).
 
-        Never refused: tiles are not rate limited (SPEC), whatever the parameters.
+        A tile at new parameters starts that analysis: it is charged like any other
+        request that does (:meth:`admit`); tiles of a kept analysis never are.
         """
         drop = self.drop_m(drop_m)
         optics = self.budget(budget)
-        version, result = self.analyses.analysis(self.repo, drop, optics)
+        version, result = self._analysis(drop, optics)
         return analysis_key(version, drop, *optics.key()), result
 
     def tile_attributes(self, layer: str, drop_m: float | None = None,
@@ -861,8 +873,8 @@ class Services:
         """The analysis columns vector tiles of ``layer`` carry, indexed by the layer's id.
 
         The one place tiles get analysis values from: today the cached in-memory
-        analysis (computed once per data version and parameters, never refused:
-        tiles are not rate limited); stored result tables can take its place here.
+        analysis (computed once per data version and parameters); stored result
+        tables can take its place here.
         Returns the analysis key (data version and parameters) the values belong
         to, and the frame (None for a layer without analysis columns).
         """

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -96,13 +97,27 @@ class Settings(BaseSettings):
     gap_max_extent_m: Annotated[float, Field(gt=0, description="Widest gap cluster, meters "
                                              "(bounding box diagonal), by default.")] = \
         DEFAULT_MAX_CLUSTER_EXTENT_M
-    #: requests that would start a new analysis (a cache miss at other than the default
-    #: parameters) per client address without an X-API-Key; cached answers are never limited
+    #: requests that would start new work (an analysis at other than the default parameters,
+    #: a page or report not kept, a scenario: api.services.Services.admit) per client address
+    #: without an X-API-Key; cached answers are never limited
     analysis_rate_per_minute: Annotated[float, Field(ge=0, description=(
-        "New analyses an anonymous client may start per minute (429 beyond); 0: no "
-        "limit."))] = 10.0
+        "New analyses, pages or reports an anonymous client may start per minute (429 "
+        "beyond); 0: no limit."))] = 10.0
     analysis_burst: Annotated[int, Field(ge=1, description=(
-        "New analyses an anonymous client may start in a row."))] = 5
+        "New analyses, pages or reports an anonymous client may start in a row."))] = 5
+    #: absolute links (TileJSON, OGC links, the report's map links) start with it; unset: with
+    #: the address the server was reached on (its socket), never the request's Host header
+    public_url: Annotated[str | None, Field(description=(
+        "http(s)://host[:port] clients reach the server by, for absolute links; unset: the "
+        "server's own address."))] = None
+    header_timeout_s: Annotated[float, Field(gt=0, description=(
+        "Seconds a client has to send a request's headers (from its first byte, or from "
+        "the connection); then it is disconnected."))] = 10.0
+    body_timeout_s: Annotated[float, Field(gt=0, description=(
+        "Seconds a request body may pause between two reads (408, then disconnected)."))] = \
+        30.0
+    keep_alive_s: Annotated[int, Field(ge=1, description=(
+        "Seconds an idle keep-alive connection is kept open."))] = 5
     #: empty by default: maps work offline and show the plant without a base map
     tiles_url: Annotated[str, Field(description="Basemap tiles for maps ({z}/{x}/{y} URL); "
                                                 "empty for none.")] = ""
@@ -135,6 +150,17 @@ class Settings(BaseSettings):
         base = LossBudget.preset(self.pon_class) if self.pon_class else LossBudget()
         return base.with_(budget_db=self.budget_db, atten_db_per_km=self.atten_db_per_km,
                           splice_db=self.splice_db, fixed_db=self.fixed_db)
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or \
+                parts.path.strip("/") or parts.query or parts.fragment or "@" in parts.netloc:
+            raise ValueError(f"public_url must be http(s)://host[:port], not {value!r}")
+        return f"{parts.scheme}://{parts.netloc}"
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -44,10 +44,13 @@ _ENV = Environment(
 
 
 def _json_block(value: Any) -> Markup:
-    """JSON safe inside ``<script type="application/json">`` (``<`` escaped as ``\\u003c``)."""
+    """JSON safe inside ``<script type="application/json">`` (``<`` escaped as ``\\u003c``,
+    so no ``</script>`` ends it; U+2028 and U+2029, which end a line in older JavaScript,
+    as ``\\u2028`` and ``\\u2029``)."""
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e")
-                  .replace("&", "\\u0026"))
+                  .replace("&", "\\u0026").replace("\u2028", "\\u2028")
+                  .replace("\u2029", "\\u2029"))
 
 
 def map_links(board: Dashboard, base_url: str) -> dict[str, str]:

@@ -1048,7 +1048,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from api.server import NoDelayH11Protocol
+    from api.server import configure, uvicorn_options
     from api.settings import Settings
 
     # NETGIS_* settings come from the environment; --database-url wins over it
@@ -1065,14 +1065,15 @@ def serve(
         # each worker process builds its app from the environment (api.main)
         os.environ["NETGIS_DATABASE_URL"] = settings.database_url
         typer.echo(f"  {'workers':<20} {workers}", err=True)
-        uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info",
-                    http=NoDelayH11Protocol)
+        uvicorn.run("api.main:app", host=host, port=port, workers=workers,
+                    **uvicorn_options(settings))
         return
+    configure(settings)
     app = create_app(settings)
     # everything loaded so far lives as long as the server: kept out of the garbage
     # collector's full passes, which would rescan it while big pages (10,000 features) are built
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_level="info", http=NoDelayH11Protocol)
+    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings))
 
 if __name__ == "__main__":
     main()

@@ -27,6 +27,7 @@ True
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -365,11 +366,34 @@ def chart_specs(board: Dashboard, *, width: int = 520) -> dict[str, dict[str, An
     }
     out: dict[str, dict[str, Any]] = {}
     for name, chart in specs.items():
-        spec = chart.to_dict()
+        spec = _plain_text(chart.to_dict())
         spec["config"] = _theme()
         spec["usermeta"] = {"embedOptions": {"actions": False}}
         out[name] = spec
     return out
+
+
+#: Characters no chart text keeps: control characters and the line and paragraph
+#: separators (Unicode categories Cc, Zl, Zp).
+_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _plain_text(value: Any) -> Any:
+    """``value`` (a spec) with each control character and line or paragraph separator of
+    its text shown as a space.
+
+    Vega-Lite compiles some values (the order of a bar chart's labels) into expressions,
+    whose parser takes U+2028 and U+2029 for the end of a line inside a string: the chart
+    fails to draw, in the browser and in vl-convert. Ids cannot hold them; area names,
+    free text, and data stored before ids were checked for them can.
+    """
+    if isinstance(value, str):
+        return _BREAKS.sub(" ", value)
+    if isinstance(value, dict):
+        return {_plain_text(k): _plain_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_text(v) for v in value]
+    return value
 
 
 def _coverage_chart(alt: Any, board: Dashboard, width: int) -> Any:

@@ -71,9 +71,11 @@ Bounds = tuple[float, float, float, float]
 #: A projected coordinate must come back from WGS84 this close (in CRS units, m or ft):
 #: further off, it lies where the projection has no inverse (or wraps around the globe).
 _ROUND_TRIP_TOLERANCE = 0.01
-#: Control characters (C0, DEL, C1): an id holding one cannot travel in a URL path or an
-#: HTTP header (CR/LF end a header line), so the API could store it but never answer.
-_CONTROL_RE = r"[\x00-\x1f\x7f-\x9f]"
+#: Control characters (C0, DEL, C1) and the line and paragraph separators (Unicode Cc, Zl,
+#: Zp): an id holding one cannot travel in a URL path or an HTTP header (CR/LF end a header
+#: line), so the API could store it but never answer; U+2028 and U+2029 end a line in
+#: JavaScript and Vega expressions, where charts put ids.
+_CONTROL_RE = "[\\x00-\\x1f\\x7f-\\x9f\u2028\u2029]"
 
 
 @dataclass
@@ -334,7 +336,7 @@ def _check_controls(layer: str, field_name: str, text: pd.Series, row_label: npt
         report.errors.append(Problem(layer, str(row_label[i]), field_name,
                                      f"contains the control character {value[at]!r} at "
                                      f"position {at}: ids must be printable text (no NUL, "
-                                     "line break or tab)"))
+                                     "line break, line or paragraph separator, or tab)"))
 
 
 def _check_nul(layer: str, field_name: str, text: pd.Series, row_label: npt.NDArray[Any],

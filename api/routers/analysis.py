@@ -337,6 +337,8 @@ def scenarios(
             raise ValidationError([Problem("scenario", None, "area",
                                            "the polygon is empty or not valid")])
     version, result = services.analysis(body.drop_m)
+    # a what-if is computed for each request, never kept: new work, charged as such
+    services.admit()
     out = scenario(result, spans=body.spans, nodes=body.nodes, ducts=body.ducts, area=area,
                    area_crs=4326)
     change = None

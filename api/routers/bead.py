@@ -139,6 +139,8 @@ async def bead(
             await _save(loc, loc_path, budget)
         drop = services.drop_m(drop_m)
         version, result = await run_in_threadpool(services.analysis, drop)
+        # the join is computed for each request, never kept: new work, charged as such
+        services.admit()
         with names.client_errors():
             answer = await run_in_threadpool(_run, result, avail_paths, loc_path, drop,
                                              reach_m)

@@ -6,7 +6,8 @@ history of ``/kpis/history``, the goal view of ``/kpis/goal`` (goal and pace win
 the settings), the single points of failure of the analysis and the top builds of the gap
 ranking (the plan ``/analysis/gaps?view=clusters`` ranks). ``?area_id=`` narrows them to
 one area. The data and charts are made by :mod:`netgis.dashboard`, the pages by
-:mod:`maps.dashboard`.
+:mod:`maps.dashboard`. Rendered pages are kept (:class:`RenderedReports`); rendering the
+page of an area again costs an anonymous client a token of the limit on new work.
 """
 
 from __future__ import annotations
@@ -74,8 +75,8 @@ def board_of(services: Services, settings: Settings, repo: Repository,
 
 
 class RenderedReports:
-    """The last few reports rendered, by format and content, so that a report asked for
-    again (the same data, history, goal and day) is not drawn and printed again."""
+    """The last few reports and dashboards rendered, by format and content, so that a page
+    asked for again (the same data, history, goal and day) is not drawn and printed again."""
 
     def __init__(self, size: int = 8) -> None:
         self.size = size
@@ -88,11 +89,16 @@ class RenderedReports:
         digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode())
         return fmt, digest.hexdigest()
 
-    def get(self, key: tuple[str, str], render: Callable[[], bytes]) -> bytes:
+    def get(self, key: tuple[str, str], render: Callable[[], bytes],
+            admit: Callable[[], None] | None = None) -> bytes:
+        """The page of ``key``, rendered by ``render()`` when not kept; ``admit`` is called
+        before rendering (it may refuse)."""
         with self._lock:
             if key in self._kept:
                 self._kept.move_to_end(key)
                 return self._kept[key]
+        if admit is not None:
+            admit()
         body = render()
         with self._lock:
             self._kept[key] = body
@@ -106,6 +112,13 @@ def _reports_of(request: Request) -> RenderedReports:
     if reports is None:
         reports = request.app.state.rendered_reports = RenderedReports()
     return reports
+
+
+def _admit(services: Services, area_id: str | None) -> Callable[[], None] | None:
+    """What rendering a page costs: the network's pages are the same for every client and
+    cost nothing; a page of one area costs an anonymous client a token (429 when none
+    is left), as any request that starts new work."""
+    return None if area_id is None else services.admit
 
 
 def _base_url(request: Request) -> str:
@@ -130,7 +143,11 @@ def dashboard(request: Request, services: ServicesDep, settings: SettingsDep, re
     _, result = services.kpis()
     areas = [(str(a["area_id"]), str(a.get("name") or a["area_id"]))
              for a in result.kpis.get("areas") or []]
-    page = dashboard_html(board, static_url="/static", base_url="", areas=areas)
+    page = _reports_of(request).get(
+        RenderedReports.key("dashboard", board, ""),
+        lambda: dashboard_html(board, static_url="/static", base_url="",
+                               areas=areas).encode("utf-8"),
+        _admit(services, area_id))
     return HTMLResponse(page, headers={"Content-Security-Policy": DASHBOARD_CSP,
                                        "Cache-Control": "no-cache"})
 
@@ -151,11 +168,12 @@ def report(request: Request, services: ServicesDep, settings: SettingsDep, repo:
     board = board_of(services, settings, repo, area_id)
     base = _base_url(request)
     reports = _reports_of(request)
+    admit = _admit(services, area_id)
     html = reports.get(RenderedReports.key("html", board, base),
-                       lambda: report_html(board, base_url=base).encode("utf-8"))
+                       lambda: report_html(board, base_url=base).encode("utf-8"), admit)
     if format is ReportFormat.pdf:
         pdf = reports.get(RenderedReports.key("pdf", board, base),
-                          lambda: report_pdf(html.decode("utf-8")))
+                          lambda: report_pdf(html.decode("utf-8")), admit)
         name = "netgis-report" + (f"-{area_id}" if area_id else "")
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
         return Response(pdf, media_type="application/pdf",

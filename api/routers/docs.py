@@ -7,7 +7,8 @@ from CDNs; these load the vendored releases from /static/vendor
 ReDoc 2 always shows the Redocly logo from ``cdn.redoc.ly`` at the foot of its
 menu (no option turns it off); the page's Content-Security-Policy allows
 images from this server only, so the browser never asks for it (it logs the
-refusal and leaves the logo out).
+refusal and leaves the logo out). Swagger UI's page has a policy of the same kind:
+scripts from this server and its one inline script, by hash.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _root(request: Request) -> str:
 def swagger_ui(request: Request) -> HTMLResponse:
     """Swagger UI over /openapi.json, from the vendored swagger-ui-dist."""
     root = _root(request)
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url=f"{root}/openapi.json",
         title=f"{request.app.title}: API documentation",
         swagger_js_url=f"{root}{VENDOR}/swagger-ui-dist/swagger-ui-bundle.js",
@@ -40,6 +41,10 @@ def swagger_ui(request: Request) -> HTMLResponse:
         # no call to the online validator (swagger.io) from the browser
         swagger_ui_parameters={"validatorUrl": None},
     )
+    # the vendored files and the page's one inline script (by its hash) run, nothing else
+    page.headers["Content-Security-Policy"] = content_security_policy(
+        bytes(page.body).decode())
+    return page
 
 
 @router.get("/redoc")

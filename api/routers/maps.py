@@ -8,7 +8,9 @@ page carries a Content-Security-Policy (:mod:`maps.csp`), as a header and in the
 
 Pages are cached per data version and normalised parameters (the order and
 repetition of ids do not matter), with a strong ETag: a request whose
-``If-None-Match`` names it gets a 304 and no body.
+``If-None-Match`` names it gets a 304 and no body. An anonymous client's request
+that would render a page not kept, other than a kind's page at the server's
+defaults, costs it a token of the limit on new work (429 when none is left).
 """
 
 from __future__ import annotations
@@ -113,8 +115,14 @@ def _render(kind: str, services: Services, settings: Settings, area_id: str | No
     version, result = services.analysis(drop_m)
     key = (version, kind, float(result.drop_m), area_id, box, failed,
            top if kind == "criticality" else None)
+    # the page of a kind at the server's defaults is the same for every client: rendering
+    # it is never charged; any other page not kept is (api.services.Services.admit)
+    shared = (area_id is None and box is None and not any(failed)
+              and (kind != "criticality" or top == DEFAULT_CRITICAL_TOP)
+              and float(result.drop_m) == float(settings.drop_m))
     page = services.map_page(key, lambda: _build(kind, services, settings, version, result,
-                                                 area_id, box, failed, top, drop_m))
+                                                 area_id, box, failed, top, drop_m),
+                             shared=shared)
     # no-cache: a browser may keep the page but asks again (with If-None-Match) every time
     headers = {"ETag": page.etag, "Cache-Control": "no-cache"}
     if page.matches(if_none_match):

@@ -5,7 +5,9 @@
 maps open a layer of any size by URL. Tiles carry the layer's fields and its
 analysis columns (:mod:`netgis.tiles` says which, and how tiles below z14 are
 thinned), are cached per data version and analysis parameters, answer 304 to
-a matching ``If-None-Match`` and 204 when empty. Tiles are never rate limited.
+a matching ``If-None-Match`` and 204 when empty. A tile (or TileJSON) at analysis
+parameters whose analysis is not kept starts it, and costs an anonymous client a token of
+the limit on new work like any request that does; tiles of a kept analysis never do.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ import netgis.analysis
 import netgis.errors
 from api.app import create_app
 from api.services import Services
+from netgis.generate import generate_city
 from netgis.io import read_dataset
 from netgis.storage import Repository
 from tests.api.helpers import API_KEY, LiveServer, make_settings
@@ -230,14 +231,16 @@ def test_the_document_describes_the_429(limited: TestClient) -> None:
     paths = limited.get("/openapi.json").json()["paths"]
     limitable = [(path, method) for path, item in paths.items()
                  for method, op in item.items()
-                 if any(p["name"] == "drop_m" for p in op.get("parameters", []))
-                 and not path.startswith("/tiles/")]
+                 if any(p["name"] == "drop_m" for p in op.get("parameters", []))]
     assert ("/analysis/coverage", "get") in limitable and ("/kpis", "get") in limitable
+    # a tile at new parameters starts an analysis too; reports, dashboards and scenarios
+    # start new work without taking them
+    assert ("/tiles/{layer}/{z}/{x}/{y}.mvt", "get") in limitable
+    limitable += [("/report", "get"), ("/dashboard", "get"), ("/analysis/scenarios", "post")]
     for path, method in limitable:
         assert "Retry-After" in paths[path][method]["responses"]["429"]["headers"]
     assert "429" not in paths["/collections/premises/items"]["get"]["responses"]
-    # tiles take the analysis parameters but are never limited (SPEC)
-    assert "429" not in paths["/tiles/{layer}/{z}/{x}/{y}.mvt"]["get"]["responses"]
+    assert "429" not in paths["/search"]["get"]["responses"]
 
 
 def test_the_cache_is_bounded_by_parameters(app: FastAPI, client: TestClient) -> None:
@@ -249,3 +252,78 @@ def test_the_cache_is_bounded_by_parameters(app: FastAPI, client: TestClient) ->
     assert len(kept) == services.analyses.size
     assert [key[1] for key in kept] == [float(d) for d in range(
         40 + 2 * services.analyses.size, 40 + 3 * services.analyses.size)]
+
+
+# ------------------------------------------- tiles, pages and reports start work too
+
+
+def test_tiles_at_new_parameters_are_limited_cached_tiles_never(limited: TestClient) -> None:
+    """A tile at new analysis parameters starts that analysis: it costs a token like any
+    other request that does (40 tiles at 40 drop lengths were 40 analyses)."""
+    for drop in (31, 32):
+        assert limited.get(f"/tiles/premises/0/0/0.mvt?drop_m={drop}").status_code == 200
+    assert_429(limited.get("/tiles/premises/0/0/0.mvt?drop_m=33"))
+    assert_429(limited.get("/tiles/spans.json?drop_m=34"))
+    assert_429(limited.get("/tiles/spans/0/0/0.mvt?budget_db=11"))
+    # tiles of a kept analysis, and at the server's defaults, are never limited
+    for _ in range(5):
+        assert limited.get("/tiles/premises/0/0/0.mvt?drop_m=31").status_code == 200
+        assert limited.get("/tiles/premises/0/0/0.mvt?drop_m=32").status_code == 200
+        assert limited.get("/tiles/nodes/0/0/0.mvt").status_code == 200
+        assert limited.get("/tiles/nodes.json").status_code == 200
+    # nor is a keyed client
+    key = {"X-API-Key": API_KEY}
+    assert limited.get("/tiles/premises/0/0/0.mvt?drop_m=33", headers=key).status_code == 200
+
+
+def test_new_reports_and_pages_are_limited_kept_ones_never(limited: TestClient) -> None:
+    """Each report, dashboard or map page not kept is drawn anew (a report takes about a
+    second, its PDF three): asked for by an anonymous client it costs a token; the pages
+    at the server's defaults, shared by every client, cost none."""
+    for area in ("west", "east"):
+        assert limited.get("/report", params={"area_id": area}).status_code == 200
+    assert_429(limited.get("/report", params={"area_id": "west", "format": "pdf"}))
+    assert_429(limited.get("/dashboard", params={"area_id": "east"}))
+    assert_429(limited.get("/maps/coverage", params={"area_id": "west"}))
+    assert_429(limited.get("/maps/criticality", params={"top": 3}))
+    # kept reports, and the pages at the defaults, are never limited
+    for _ in range(3):
+        for area in ("west", "east"):
+            assert limited.get("/report", params={"area_id": area}).status_code == 200
+        assert limited.get("/report").status_code == 200
+        assert limited.get("/dashboard").status_code == 200
+        assert limited.get("/maps/coverage").status_code == 200
+    key = {"X-API-Key": API_KEY}
+    assert limited.get("/report", params={"area_id": "west", "format": "pdf"},
+                       headers=key).status_code == 200
+    assert limited.get("/maps/criticality", params={"top": 3}, headers=key).status_code == 200
+
+
+def test_report_urls_cycled_beyond_the_kept_ones_are_limited(tmp_path: Path) -> None:
+    """The ten report URLs of a city of four areas (none or one area, HTML or PDF) cycled
+    through the eight reports kept were each drawn again every time, for anyone."""
+    url = f"sqlite:///{tmp_path / 'reports.db'}"
+    app = create_app(make_settings(url, analysis_rate_per_minute=1, analysis_burst=1))
+    with TestClient(app) as client:
+        app.state.repo.load_dataset(generate_city(premises=200, seed=1))
+        urls = [{"format": fmt, **({"area_id": area} if area else {})}
+                for area in (None, "a0", "a1", "a2", "a3") for fmt in ("html", "pdf")]
+        key = {"X-API-Key": API_KEY}
+        # a keyed client draws all ten: the eight last drawn are kept
+        assert [client.get("/report", params=p, headers=key).status_code
+                for p in urls] == [200] * 10
+        statuses = [client.get("/report", params=p).status_code for p in urls]
+    # the network's report (HTML, then PDF) is drawn again for free: it is the same for
+    # every client; a0's HTML spends the one token; what it pushed out is refused (a1's PDF
+    # needs a1's HTML first); a2 and a3 are still kept
+    assert statuses == [200, 200, 200, 429, 429, 429, 200, 200, 200, 200]
+
+
+def test_new_scenarios_cost_a_token(limited: TestClient) -> None:
+    """Each what-if is computed for the request: anonymous clients may ask only so often."""
+    body = {"spans": ["s1"]}
+    assert limited.post("/analysis/scenarios", json=body).status_code == 200
+    assert limited.post("/analysis/scenarios", json=body).status_code == 200
+    assert_429(limited.post("/analysis/scenarios", json=body))
+    assert limited.post("/analysis/scenarios", json=body,
+                        headers={"X-API-Key": API_KEY}).status_code == 200

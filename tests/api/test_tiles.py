@@ -1,6 +1,6 @@
 """Vector tiles over HTTP on SpatiaLite and PostGIS: every feature of a tile's bounds with the
 analysis values, decoded by a standard MVT reader; thinning below z14; TileJSON; 204, 304 and
-ETags; errors as problems; never 429."""
+ETags; errors as problems; tiles of a kept analysis never 429."""
 
 from __future__ import annotations
 
@@ -159,7 +159,8 @@ def test_below_z14_a_tile_is_thinned_one_feature_per_cell(
 
 def test_tilejson_opens_a_layer_by_url(city_client: tuple[TestClient, FastAPI]) -> None:
     client, app = city_client
-    doc = client.get("/tiles/premises.json?drop_m=40").json()
+    # keyed: the module's tests share one anonymous client, allowed one new analysis
+    doc = client.get("/tiles/premises.json?drop_m=40", headers={"X-API-Key": API_KEY}).json()
     assert doc["tilejson"] == "3.0.0"
     assert doc["tiles"] == ["http://testserver/tiles/premises/{z}/{x}/{y}.mvt?drop_m=40"]
     assert (doc["minzoom"], doc["maxzoom"], doc["scheme"]) == (0, 22, "xyz")
@@ -200,11 +201,16 @@ def test_bad_requests_are_problems(city_client: tuple[TestClient, FastAPI], path
     assert "Traceback" not in response.text
 
 
-def test_tiles_are_never_rate_limited(city_client: tuple[TestClient, FastAPI]) -> None:
-    """One new analysis a minute is the anonymous clients' limit; tiles ignore it."""
+def test_tiles_of_kept_analyses_are_never_rate_limited(
+        city_client: tuple[TestClient, FastAPI]) -> None:
+    """One new analysis a minute is the anonymous clients' limit; tiles of an analysis
+    that is kept never count (tiles at new parameters do: tests/api/test_analysis_limits)."""
     client, _ = city_client
-    statuses = {client.get(f"/tiles/premises/0/0/0.mvt?drop_m={d}").status_code
-                for d in (30, 60, 90)}
+    key = {"X-API-Key": API_KEY}
+    assert client.get("/tiles/premises/0/0/0.mvt?drop_m=30", headers=key).status_code == 200
+    statuses = {client.get(f"/tiles/{layer}/0/0/0.mvt", params=params).status_code
+                for layer in ("premises", "nodes") for params in ({}, {"drop_m": 30})
+                for _ in range(3)}
     assert statuses == {200}
 
 
@@ -221,7 +227,8 @@ def test_empty_tiles_etags_and_not_modified(city_client: tuple[TestClient, FastA
     assert again.status_code == 304 and again.content == b""
     assert again.headers["etag"] == etag
     assert client.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
-    assert client.get(url + "?drop_m=40").headers["etag"] != etag
+    assert client.get(url + "?drop_m=40",
+                      headers={"X-API-Key": API_KEY}).headers["etag"] != etag
     # a write makes a new data version: a new tag, a new tile
     spans = analysis_of(app).spans
     lit = spans[spans["lit"]]

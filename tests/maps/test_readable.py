@@ -40,7 +40,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Cli
     repo.init()
     repo.load_dataset(generate_city(premises=400, seed=1))
     repo.engine.dispose()
-    app = create_app(make_settings(url))
+    # the module's pages (areas, boxes, scenarios) are many new renders from one anonymous
+    # client: no limit on new work here (its tests are tests/api/test_analysis_limits.py)
+    app = create_app(make_settings(url, analysis_rate_per_minute=0))
     with LiveServer(app) as srv, httpx.Client(base_url=srv.url, timeout=120) as client:
         yield client, app
 
