@@ -53,6 +53,9 @@ log = logging.getLogger("netgis.api.services")
 PLAN_CACHE_SIZE = 4
 #: Bytes of encoded vector tiles kept per application (least recently used dropped first).
 TILE_CACHE_BYTES = 64 * 1024 * 1024
+#: Reads of a tile before it is sent with rows and analysis of different data versions
+#: (each attempt after the first follows a write that landed during the one before).
+TILE_READ_ATTEMPTS = 3
 #: Key of a cached build plan: data version, drop_m, link_m, placement, max_units,
 #: max_extent_m.
 PlanKey = tuple[int, float, float, str, float, float]
@@ -438,9 +441,15 @@ class TileCache:
                 self._bytes -= len(dropped)
 
 
-def tile_etag(key: AnalysisKey, address: TileAddress) -> str:
-    """The strong ETag of a tile: its address and the analysis (data version, parameters)."""
-    text = repr((key, address.layer, address.z, address.x, address.y))
+def tile_etag(key: AnalysisKey, address: TileAddress, *,
+              rows_version: int | None = None) -> str:
+    """The strong ETag of a tile: its address and the analysis (data version, parameters).
+
+    ``rows_version``: the data version of the features when it is not the analysis's
+    (a tile read while writes landed), so that body never shares an ETag with another.
+    """
+    parts: tuple[object, ...] = (key, address.layer, address.z, address.x, address.y)
+    text = repr(parts if rows_version is None else (*parts, "rows", rows_version))
     return '"' + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] + '"'
 
 
@@ -888,16 +897,24 @@ class Services:
              budget: LossBudget | None = None, if_none_match: str | None = None) -> TileAnswer:
         """The vector tile ``address`` of the current data, cached per data version and
         analysis parameters; no body when ``if_none_match`` names its ETag."""
-        key, attributes = self.tile_attributes(address.layer, drop_m, budget)
-        etag = tile_etag(key, address)
-        if etag_matches(if_none_match, etag):
-            return TileAnswer(etag, None)
-        cache_key = (key, address)
-        body = self.tiles.get(cache_key)
-        if body is None:
-            body = self.repo.vector_tile(address, attributes)
-            self.tiles.put(cache_key, body)
-        return TileAnswer(etag, body)
+        for _ in range(TILE_READ_ATTEMPTS):
+            key, attributes = self.tile_attributes(address.layer, drop_m, budget)
+            etag = tile_etag(key, address)
+            if etag_matches(if_none_match, etag):
+                return TileAnswer(etag, None)
+            cache_key = (key, address)
+            body = self.tiles.get(cache_key)
+            if body is not None:
+                return TileAnswer(etag, body)
+            version, body = self.repo.versioned_vector_tile(address, attributes)
+            if version == _version_of(key):
+                self.tiles.put(cache_key, body)
+                return TileAnswer(etag, body)
+            # a write landed between the analysis and the rows: the analysis of the new
+            # version is what the next attempt joins them with
+        # the data kept changing: rows and analysis values of different versions, sent
+        # once under an ETag of its own and never kept
+        return TileAnswer(tile_etag(key, address, rows_version=version), body)
 
 
 @contextmanager

@@ -22,11 +22,11 @@ from netgis.interop.mapping import Mapping, import_mapped, parse_mapping
 from netgis.io import check_plain_path, read_dataset
 from netgis.isolation import Stopped, run_isolated
 from netgis.schema import LAYER_NAMES
+from netgis.storage.repository import WriteMode
 
 if TYPE_CHECKING:
     from netgis.dataset import Dataset
     from netgis.storage import Repository
-    from netgis.storage.repository import WriteMode
 
 router = APIRouter(tags=["Import"])
 
@@ -77,8 +77,10 @@ _UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
 )
 async def import_dataset(
     request: Request, repo: RepoDep, settings: SettingsDep, writer: WriterDep,
-    mode: Annotated[Literal["insert", "upsert"], Query(
-        description="insert: every id must be new; upsert: existing ids are replaced.")] = "insert",
+    mode: Annotated[WriteMode, Query(
+        description="insert: every id must be new; upsert: existing ids are replaced; "
+                    "replace: the file's dataset takes the place of everything stored "
+                    "(one change).")] = "insert",
 ) -> ImportResult:
     """Validate the uploaded dataset by the contract and store it, all or nothing.
 
@@ -125,9 +127,9 @@ async def import_dataset(
             except Stopped:
                 raise ApiError(400, "the client closed the connection: the import was "
                                "stopped") from None
-        counts = await run_in_threadpool(_store, repo, dataset, mode, writer.name)
-        version = await run_in_threadpool(repo.data_version)
-    return ImportResult(mode=mode, counts=counts, data_version=int(version))
+        # the version the load made, not the one read afterwards (another write may follow)
+        counts, version = await run_in_threadpool(_store, repo, dataset, mode, writer.name)
+    return ImportResult(mode=mode, counts=counts, data_version=version)
 
 
 async def _mapping_of(part: UploadFile | str | None) -> Mapping | None:
@@ -155,9 +157,12 @@ def read_upload(upload: Path, max_bytes: int, mapping: Mapping | None = None) ->
     return read_dataset(_dataset_path(upload, max_bytes))
 
 
-def _store(repo: Repository, dataset: Dataset, mode: WriteMode, actor: str) -> dict[str, int]:
-    repo.load_dataset(dataset, mode=mode, actor=actor, action="import")
-    return {name: len(frame) for name, frame in dataset.layers().items()}
+def _store(repo: Repository, dataset: Dataset, mode: WriteMode,
+           actor: str) -> tuple[dict[str, int], int]:
+    """Load ``dataset``; the features per layer and the data version the load made."""
+    loaded = repo.load_dataset(dataset, mode=mode, actor=actor, action="import")
+    return ({name: len(frame) for name, frame in dataset.layers().items()},
+            loaded.data_version)
 
 
 def _source_path(upload: Path, max_bytes: int) -> Path:

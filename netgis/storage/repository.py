@@ -484,6 +484,27 @@ class Repository:
                     attributes: TileAttributes | None = None) -> bytes:
         """The Mapbox Vector Tile of ``address`` (see :mod:`netgis.tiles`); ``b""`` when empty.
 
+        :meth:`versioned_vector_tile` without the data version.
+
+        Examples
+        --------
+        >>> from netgis.tiles import TileAddress
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> repo.vector_tile(TileAddress.of("premises", 0, 0, 0))
+        b''
+        """
+        return self.versioned_vector_tile(address, attributes)[1]
+
+    def versioned_vector_tile(self, address: TileAddress,
+                              attributes: TileAttributes | None = None
+                              ) -> tuple[int | None, bytes]:
+        """The Mapbox Vector Tile of ``address`` and the data version its rows belong to.
+
+        The version is read in the same snapshot as the rows, so a caller can
+        tell whether they match the analysis behind ``attributes``; it is None
+        when a write landed between two reads of one tile (a thinned tile that
+        had to be made again on a coarser grid).
+
         Features come through the spatial index (PostGIS GIST, SpatiaLite R*Tree):
         every one intersecting the tile, or below z14 the thinned ones. Each
         carries the layer's fields and, joined by id, the columns of
@@ -497,15 +518,17 @@ class Repository:
         --------
         >>> from netgis.tiles import TileAddress
         >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
-        >>> repo.vector_tile(TileAddress.of("premises", 0, 0, 0))
-        b''
+        >>> repo.versioned_vector_tile(TileAddress.of("premises", 0, 0, 0))
+        (0, b'')
         """
+        seen: set[int] = set()
 
         def encode(tile: TileAddress, grid: int | None) -> bytes:
             table = _table(tile.layer)
             conditions = self._tile_conditions(table, tile, grid)
             fields = LAYERS[tile.layer].fields
             with _storage_errors(), begin_read(self.engine) as conn:
+                seen.add(_read_version(conn))
                 rows = conn.execute(select(
                     *(table.c[f.name] for f in fields),
                     func.ST_AsBinary(table.c.geometry, type_=LargeBinary)).where(
@@ -525,7 +548,8 @@ class Repository:
                 columns = {name: values[hit] for name, values in columns.items()}
             return encode_features(geoms, columns, tile)
 
-        return render_tile(address, encode)
+        body = render_tile(address, encode)
+        return (next(iter(seen)) if len(seen) == 1 else None), body
 
     def _tile_conditions(self, table: Table, tile: TileAddress, grid: int | None) -> list[Any]:
         """Rows of ``tile``: intersecting it, and (``grid``) the lowest id of each cell."""

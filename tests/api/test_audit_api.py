@@ -171,6 +171,22 @@ def test_an_import_is_one_entry_and_keeps_what_it_replaced(client: TestClient,
                       headers=VIEWER).status_code == 400
 
 
+def test_an_import_can_replace_the_stored_dataset(client: TestClient,
+                                                  repo: Repository) -> None:
+    """mode=replace swaps the stored dataset for the file's in one audited change and
+    answers with the data version that change made."""
+    gpkg = (EXAMPLES_DIR / "duct_ring" / "dataset.gpkg").read_bytes()
+    r = client.post("/import", params={"mode": "replace"}, files={"file": ("d.gpkg", gpkg)},
+                    headers=EDITOR)
+    assert r.status_code == 200, r.text
+    data = read_dataset(EXAMPLES_DIR / "duct_ring" / "dataset.gpkg")
+    for layer, frame in data.layers().items():
+        assert repo.count(layer) == len(frame), layer
+    [entry] = audit(client, action="import")
+    assert entry["mode"] == "replace"
+    assert r.json()["data_version"] == entry["data_version"] == repo.data_version()
+
+
 def test_a_large_load_is_a_small_entry_with_paged_ids(
         app: FastAPI, db_url: str, tmp_path: Path) -> None:
     out = tmp_path / "city.gpkg"

@@ -7,8 +7,10 @@ Calls of ``analyze`` and ``plan_builds`` are counted to see what was recomputed.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import mapbox_vector_tile
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -182,3 +184,44 @@ def test_one_kpi_snapshot_per_data_version_at_the_server_drop(
     assert isinstance(snapshot_id, int)
     assert [r["data_version"] for r in repo.kpi_history()] == [version, version + 1]
     assert services.ensure_snapshot() is None
+
+
+# ------------------------------------------------------------------- tiles and versions
+
+
+def _tile_of(lon: float, lat: float, z: int = 16) -> tuple[int, int, int]:
+    """The XYZ tile holding ``lon``/``lat`` at zoom ``z`` (Web Mercator)."""
+    n = 2 ** z
+    x = int((lon + 180.0) / 360.0 * n)
+    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
+    return z, x, y
+
+
+def test_a_tile_never_joins_rows_with_the_analysis_of_another_version(
+        app: FastAPI, client: TestClient, repo: Repository,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process moves p_far (the one premise not passed) onto a passed premise while
+    a tile of that place is being made: the answer must be the tile of one data version,
+    features and analysis values alike, so equal to the same tile asked for afterwards."""
+    premises = repo.query_items("premises")[0].set_index("premise_id")
+    passed = client.get("/analysis/coverage").json()
+    assert passed["network"]["premises_passed"] == len(premises) - 1
+    target = premises.drop(index="p_far").geometry.iloc[0]
+    z, x, y = _tile_of(target.x, target.y)
+    real = repo._tile_conditions
+    wrote: list[int] = []
+
+    def write_then_select(*args: Any, **kwargs: Any) -> Any:
+        if not wrote:  # the analysis of this version is at hand: the data now changes
+            wrote.append(repo.patch_item("premises", "p_far", {"geometry": target}))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(repo, "_tile_conditions", write_then_select)
+    first = client.get(f"/tiles/premises/{z}/{x}/{y}.mvt")
+    assert wrote and first.status_code == 200
+    second = client.get(f"/tiles/premises/{z}/{x}/{y}.mvt")
+    features = mapbox_vector_tile.decode(second.content)["premises"]["features"]
+    far = [f["properties"] for f in features if f["properties"]["premise_id"] == "p_far"]
+    assert far and far[0]["passed"] is True  # the quiet answer: p_far is passed now
+    assert first.headers["ETag"] == second.headers["ETag"]
+    assert first.content == second.content
