@@ -66,6 +66,7 @@ from netgis.redundancy import (
     structure,
 )
 from netgis.schema import DEFAULT_DROP_M, FAR_OUTSIDE_M, result_columns
+from netgis.validate import NO_CORE_WARNING
 
 Progress = Callable[[str], None]
 BoolArray = npt.NDArray[np.bool_]
@@ -229,8 +230,8 @@ def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
     g = analysis_graph_from_gdfs(nodes, spans)
     st = structure(g)
     if not g.has_core:
-        warnings.append(Problem("nodes", None, "kind",
-                                "no in-service core node: nothing is lit"))
+        # the validation's warning too: nodes built in memory may not have been validated
+        warnings.append(NO_CORE_WARNING)
     span_edge, span_lit = _lit(spans, g, st)
     span_index = SpanIndex(spans.loc[span_lit, ["span_id", "geometry"]])
     step("optics")
@@ -293,7 +294,9 @@ def premise_chunk(stage: NetworkStage, premises: gpd.GeoDataFrame, *,
     served = np.full(len(found.nearest), -1, dtype=np.int64)
     served[found.passed] = stage.lit_edge[found.nearest[found.passed]]
     frac = found.frac
-    frac_from = np.where(stage.optics.edge_reversed[np.maximum(served, 0)], 1.0 - frac, frac)
+    # _scatter, not a plain take: a network with no edge in G (no span in service) has
+    # an empty edge_reversed, and nothing is served
+    frac_from = np.where(_scatter(served, stage.optics.edge_reversed, bool), 1.0 - frac, frac)
     frac_from[served < 0] = np.nan
     distance = found.distance_m
     loss = _loss_columns(replace(stage.optics, frac_from=frac_from), g, served, distance)
@@ -396,8 +399,8 @@ def _span_results(spans: gpd.GeoDataFrame, span_edge: IntArray, span_lit: BoolAr
 def _node_results(nodes: gpd.GeoDataFrame, g: AnalysisGraph, imp: Impact) -> gpd.GeoDataFrame:
     """Failure impact per node; cores and nodes out of service cannot fail (0)."""
     at = _positions(g.node_ids, nodes["node_id"])
-    non_core = (at >= 0) & ~g.is_core[np.maximum(at, 0)]
-    vertex = np.where(non_core, g.node_vertex[np.maximum(at, 0)], -1)
+    non_core = (at >= 0) & ~_scatter(at, g.is_core, bool)
+    vertex = np.where(non_core, _scatter(at, g.node_vertex, np.int64), -1)
     out = nodes.copy()
     out["failure_premises"] = _scatter(vertex, imp.failure_premises, np.int64)
     out["failure_units"] = _scatter(vertex, imp.failure_units, np.int64)

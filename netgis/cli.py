@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
@@ -77,9 +77,14 @@ def _echo_json(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, indent=1, allow_nan=False) + "\n")
 
 
-def _report_problems(exc: ValidationError) -> None:
-    for w in exc.warnings:
+def _echo_warnings(*groups: Iterable[Problem]) -> None:
+    """Each warning of ``groups`` once on stderr (the dataset's and the analysis's overlap)."""
+    for w in dict.fromkeys(w for group in groups for w in group):
         typer.echo(f"warning: {w}", err=True)
+
+
+def _report_problems(exc: ValidationError) -> None:
+    _echo_warnings(exc.warnings)
     typer.echo(f"error: invalid input: {len(exc.problems)} problem(s)", err=True)
     for p in exc.problems:
         typer.echo(f"  {p}", err=True)
@@ -353,8 +358,7 @@ def analyze(
         with _progress(timings) as step:
             done = analyze_dask(dataset, out, drop_m=drop_m, budget=budget,
                                 scheduler=scheduler, progress=step)
-        for w in done.warnings:
-            typer.echo(f"warning: {w}", err=True)
+        _echo_warnings(done.warnings)
         _echo_json(done.kpis["network"])
         return
     if not db and dataset is not None and (_streams(dataset) if stream is None else stream):
@@ -362,8 +366,7 @@ def analyze(
 
         with _progress(timings) as step:
             done = analyze_chunked(dataset, out, drop_m=drop_m, budget=budget, progress=step)
-        for w in done.warnings:
-            typer.echo(f"warning: {w}", err=True)
+        _echo_warnings(done.warnings)
         _echo_json(done.kpis["network"])
         return
     with _progress(timings) as step, _collector_paused():
@@ -387,8 +390,7 @@ def _analyze_stored_data(drop_m: float, step: Progress, *,
     with Repository.from_url(_database_url()) as repo:
         version, ds = repo.read_consistent()
     result = run_analysis(ds, drop_m=drop_m, budget=budget, progress=step)
-    for w in [*ds.warnings, *result.warnings]:
-        typer.echo(f"warning: {w}", err=True)
+    _echo_warnings(ds.warnings, result.warnings)
     return version, result
 
 
@@ -547,8 +549,7 @@ def kpis(
         else:
             ds = _load(Path(target) if target is not None else None, False)
             result = run_analysis(ds, drop_m=drop_m, progress=step)
-    for w in [*ds.warnings, *result.warnings]:
-        typer.echo(f"warning: {w}", err=True)
+    _echo_warnings(ds.warnings, result.warnings)
     if snapshot:
         _echo_json({"snapshot_id": snapshot_id, "data_version": version, "drop_m": drop_m,
                     "network": result.kpis["network"]})
@@ -603,8 +604,7 @@ def _analyze(dataset: Path | None, db: bool, drop_m: float, step: Progress, *,
 
     ds = _load(dataset, db)
     result = run_analysis(ds, drop_m=drop_m, budget=budget, progress=step)
-    for w in [*ds.warnings, *result.warnings]:
-        typer.echo(f"warning: {w}", err=True)
+    _echo_warnings(ds.warnings, result.warnings)
     return result
 
 
@@ -1004,8 +1004,7 @@ def report(
             assert dataset is not None
             ds = _load(dataset, False)
             result = run_analysis(ds, drop_m=drop_m, progress=step)
-    for w in [*ds.warnings, *result.warnings]:
-        typer.echo(f"warning: {w}", err=True)
+    _echo_warnings(ds.warnings, result.warnings)
     board = build_dashboard(result, history=history, goal=goal, area_id=area_id,
                             clusters=ranked_clusters(result), window_days=window_days,
                             min_span_days=min_span_days, data_version=version)
