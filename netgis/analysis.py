@@ -51,7 +51,9 @@ from netgis.network import (
 from netgis.optics import (
     LossBudget,
     VertexLoss,
+    entry_end,
     loss_breakdown,
+    on_paths,
     premise_loss_db,
     vertex_loss,
     vertex_nodes,
@@ -676,6 +678,8 @@ class BudgetScenarioResult:
     units_in_budget_before: int
     units_in_budget_after: int
     in_budget: BoolArray      #: per premise row, under the new parameters
+    #: a named splitter that no passed premise's light passes (its ratio changes nothing)
+    warnings: list[Problem] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The JSON-ready part."""
@@ -691,14 +695,17 @@ def budget_scenario(analysis: Analysis, *, budget: LossBudget | None = None,
     """What-if on the optical parameters without editing data.
 
     ``budget`` replaces the analysis's loss parameters (e.g. a class C+
-    budget); ``split_ratios`` sets the ratio of some nodes (``{"n7": 64}``
-    makes n7 a 1:64 splitter). Passed premises and their attachment stay.
+    budget); ``split_ratios`` sets the ratio of some splitters (``{"n7": 64}``
+    makes splitter n7 a 1:64 one). Passed premises and their attachment stay.
+    A node that does not exist or is not a splitter is an error naming it; a
+    splitter that serves no passed premise is a warning naming it.
     """
     new = budget or analysis.optics.budget
     ratios = dict(split_ratios or {})
     g = analysis.graph
     loss = vertex_loss(g, analysis.optics.edge_length_m,
                        vertex_nodes(g, analysis.dataset.nodes, new, split_ratios=ratios), new)
+    idle = sorted(set(ratios) - _serving_nodes(analysis))
     optics = replace(analysis.optics, budget=new, loss=loss)
     prem = analysis.premises
     after = _loss_columns(optics, g, analysis.served_edge,
@@ -712,4 +719,17 @@ def budget_scenario(analysis: Analysis, *, budget: LossBudget | None = None,
         entering=sorted(ids[entering].tolist()), leaving=sorted(ids[leaving].tolist()),
         units_entering=int(units[entering].sum()), units_leaving=int(units[leaving].sum()),
         units_in_budget_before=int(units[before].sum()),
-        units_in_budget_after=int(units[after].sum()), in_budget=after)
+        units_in_budget_after=int(units[after].sum()), in_budget=after,
+        warnings=[Problem("nodes", n, "split_ratio", "the splitter serves no passed premise: "
+                          "its split ratio changes nothing") for n in idle])
+
+
+def _serving_nodes(analysis: Analysis) -> set[str]:
+    """Ids of the nodes on the least-loss path of some passed premise (cores excluded)."""
+    g, optics = analysis.graph, analysis.optics
+    has = analysis.served_edge >= 0
+    ends, _ = entry_end(optics.loss, g, optics.budget, edge=analysis.served_edge[has],
+                        frac_from=optics.frac_from[has], edge_length_m=optics.edge_length_m)
+    lit = on_paths(optics.loss, ends)
+    non_core = ~g.is_core
+    return set(g.node_ids[non_core][lit[g.node_vertex[non_core]]].tolist())

@@ -450,7 +450,8 @@ def scenario(
     splice_db: SpliceOpt = None,
     fixed_db: FixedOpt = None,
     split: Annotated[list[str] | None, typer.Option(
-        "--split", help="NODE=RATIO: what if NODE were a 1:RATIO splitter; repeatable.")] = None,
+        "--split", help="NODE=RATIO: what if splitter NODE were a 1:RATIO one; "
+                        "repeatable.")] = None,
 ) -> None:
     """What fails together and what-ifs on the optical parameters.
 
@@ -473,7 +474,9 @@ def scenario(
     if not ids:
         del summary["premise_ids"]
     if what_if is not None or ratios:
-        optics = budget_scenario(result, budget=what_if, split_ratios=ratios).summary()
+        change = budget_scenario(result, budget=what_if, split_ratios=ratios)
+        _echo_warnings(change.warnings)
+        optics = change.summary()
         if not ids:
             del optics["entering"], optics["leaving"]
         summary["optics"] = optics
