@@ -333,8 +333,12 @@ def analyze(
                                      "all at once. Default: stream beyond 2 M premises.",
         show_default=False)] = None,
 ) -> None:
-    """Coverage, redundancy and optical reach of DATASET: KPIs on stdout, CSVs and kpis.json."""
-    from netgis.report import write_outputs
+    """Coverage, redundancy and optical reach of DATASET: KPIs on stdout, CSVs and kpis.json.
+
+    The files go into --out (default ./netgis-out), which must be new, empty or a
+    folder netgis wrote before; where they went is said on stderr.
+    """
+    from netgis.report import check_output_dir, write_outputs
 
     if store and not db:
         typer.echo("error: --store needs --db (results are stored next to the data they "
@@ -348,6 +352,8 @@ def analyze(
         typer.echo("error: --stream needs a DATASET with GeoParquet premises (not --db, not "
                    "--engine dask)", err=True)
         raise typer.Exit(2)
+    # before any work: a folder of someone else's is refused, not overwritten
+    check_output_dir(out)
     if engine == "dask" or scheduler is not None:
         if engine != "dask" or db or dataset is None:
             typer.echo("error: --scheduler needs --engine dask, and --engine dask a DATASET "
@@ -359,6 +365,7 @@ def analyze(
             done = analyze_dask(dataset, out, drop_m=drop_m, budget=budget,
                                 scheduler=scheduler, progress=step)
         _echo_warnings(done.warnings)
+        _wrote(out)
         _echo_json(done.kpis["network"])
         return
     if not db and dataset is not None and (_streams(dataset) if stream is None else stream):
@@ -367,6 +374,7 @@ def analyze(
         with _progress(timings) as step:
             done = analyze_chunked(dataset, out, drop_m=drop_m, budget=budget, progress=step)
         _echo_warnings(done.warnings)
+        _wrote(out)
         _echo_json(done.kpis["network"])
         return
     with _progress(timings) as step, _collector_paused():
@@ -378,7 +386,15 @@ def analyze(
         write_outputs(result, out)
         if store:
             _store_results(result, version, keep)
+    _wrote(out)
     _echo_json(result.kpis["network"])
+
+
+def _wrote(out: Path) -> None:
+    """Say on stderr where the results went (stdout holds only the KPI JSON)."""
+    from netgis.report import ANALYSIS_FILES
+
+    typer.echo(f"results written to {out.resolve()}: {', '.join(ANALYSIS_FILES)}", err=True)
 
 
 def _analyze_stored_data(drop_m: float, step: Progress, *,

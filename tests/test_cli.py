@@ -79,3 +79,43 @@ def test_valid_example_exits_0() -> None:
     run = netgis("validate", EXAMPLES_DIR / "ring_spur" / "dataset.gpkg")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"errors": [], "warnings": []}
+
+
+RING = EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"
+
+
+def test_analyze_says_where_the_results_went_and_may_replace_its_own(tmp_path: Path) -> None:
+    # no --out: ./netgis-out of the working directory, twice (the second replaces the first)
+    for _ in range(2):
+        run = netgis("analyze", RING, cwd=tmp_path)
+        assert run.returncode == 0, run.stderr
+        out = tmp_path / "netgis-out"
+        assert f"results written to {out}" in run.stderr
+        # stdout stays exactly the KPI JSON of kpis.json
+        assert json.loads(run.stdout) == json.loads((out / "kpis.json").read_text())["network"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "kpis.json", "nodes.csv", "premises.csv", "spans.csv"]
+    # a folder netgis gaps wrote into too stays netgis's
+    assert netgis("gaps", RING, cwd=tmp_path).returncode == 0
+    again = netgis("analyze", RING, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+
+
+@pytest.mark.parametrize("default", [True, False], ids=["default-out", "given-out"])
+def test_analyze_refuses_a_folder_netgis_did_not_write(tmp_path: Path, default: bool) -> None:
+    out = tmp_path / "netgis-out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "premises.csv").write_text("premise_id\nmine\n")  # a user's file of that name
+    run = netgis("analyze", RING, *(() if default else ("--out", out)), cwd=tmp_path)
+    assert run.returncode == 2, run.stderr
+    assert "refusing to write the results into" in run.stderr and "notes.txt" in run.stderr
+    assert "Traceback" not in run.stderr and run.stdout == ""
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "premises.csv"]
+    assert (out / "premises.csv").read_text() == "premise_id\nmine\n"
+
+
+def test_analyze_refuses_a_file_as_its_folder(tmp_path: Path) -> None:
+    (tmp_path / "netgis-out").write_text("a file")
+    run = netgis("analyze", RING, cwd=tmp_path)
+    assert run.returncode == 2 and "not a folder" in run.stderr, run.stderr
