@@ -119,3 +119,28 @@ def test_analyze_refuses_a_file_as_its_folder(tmp_path: Path) -> None:
     (tmp_path / "netgis-out").write_text("a file")
     run = netgis("analyze", RING, cwd=tmp_path)
     assert run.returncode == 2 and "not a folder" in run.stderr, run.stderr
+
+
+SOURCES = Path(__file__).resolve().parent.parent / "data" / "mappings" / "sources"
+
+
+@pytest.mark.parametrize("source", [SOURCES / "utility", SOURCES / "csv",
+                                    SOURCES / "utility" / "cables.shp"],
+                         ids=["shapefiles", "csv", "one-shapefile"])
+def test_analyze_of_other_gis_files_points_to_import(source: Path, tmp_path: Path) -> None:
+    run = netgis("analyze", source, "--out", tmp_path / "out")
+    assert run.returncode == 2, run.stderr
+    assert "netgis import SOURCE --mapping MAPPING.toml" in run.stderr
+    assert "data/mappings/" in run.stderr
+    # the files it saw are named
+    assert any(f.name in run.stderr for f in ([source] if source.is_file()
+                                              else source.iterdir()))
+    assert "Traceback" not in run.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_folder_without_layers_or_gis_files_gets_no_import_hint(tmp_path: Path) -> None:
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "notes.txt").write_text("nothing here")
+    run = netgis("analyze", tmp_path / "ds", "--out", tmp_path / "out")
+    assert run.returncode == 2 and "nodes: required layer is missing" in run.stderr
+    assert "netgis import" not in run.stderr
