@@ -182,13 +182,18 @@ def prometheus_kpi(kpi: KpiField) -> PrometheusKpi:
     [('netgis_coverage_ratio', 0.935), ('netgis_route_meters', 93500.0), ('netgis_premises', 93.5)]
     """
     key, multiplier, divisor, unit = kpi.name, 1.0, 1.0, kpi.unit
+    # the help text states the formula in the gauge's own unit: "100 * a / b" is a percent,
+    # the gauge holds a / b (0.93, not 93)
+    text = kpi.description.rstrip(".")
     if key.endswith("_pct"):
         key, divisor, unit = key[: -len("_pct")] + "_ratio", 100.0, "ratio 0..1"
+        text = text.replace("100 * ", "").replace("Percent of ", "Share of ")
     elif key.endswith("_km"):
         key, multiplier, unit = key[: -len("_km")] + "_meters", 1000.0, "meters"
+        text = text.removesuffix(", km")
     elif key.endswith("_total"):
         key = key[: -len("_total")]
-    help_text = f"{kpi.description.rstrip('.')} (KPI {kpi.name}; unit: {unit})."
+    help_text = f"{text[:1].upper()}{text[1:]} (KPI {kpi.name}; unit: {unit})."
     return PrometheusKpi(kpi.name, METRIC_PREFIX + key, multiplier, divisor, help_text)
 
 

@@ -403,3 +403,30 @@ def test_cli_snapshots_around_a_write(database_url: str) -> None:
         assert read_kpis_csv(from_db.stdout)[0]["units_total"] == history[1]["units_total"]
     finally:
         repo.engine.dispose()
+
+
+def test_prometheus_help_states_the_formula_in_the_gauges_unit() -> None:
+    """A _ratio gauge's HELP has no "100 *" nor percent, a _meters one no km: the text and
+    the value (0.93, 1234.5) speak of one unit."""
+    run = subprocess.run([sys.executable, "-m", "netgis.cli", "kpis",
+                          str(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"), "--format", "prom"],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    helps = dict(line.removeprefix("# HELP ").split(" ", 1) for line in run.stdout.splitlines()
+                 if line.startswith("# HELP "))
+    values = {f.name: [s.value for s in f.samples]
+              for f in text_string_to_metric_families(run.stdout)}
+    ratios = [n for n in helps if n.endswith("_ratio")]
+    meters = [n for n in helps if n.endswith("_meters")]
+    assert len(ratios) == sum(f.unit == "%" for f in KPI_FIELDS) and len(meters) == 3
+    for name in ratios:
+        formula, unit = helps[name].split(" (KPI ")
+        assert "100" not in formula and "%" not in formula, helps[name]
+        assert "percent" not in formula.lower(), helps[name]
+        assert unit.endswith("unit: ratio 0..1)."), helps[name]
+        assert all(0.0 <= v <= 1.0 for v in values[name]), (name, values[name])
+    for name in meters:
+        formula, unit = helps[name].split(" (KPI ")
+        assert " km" not in formula and "kilomet" not in formula, helps[name]
+        assert unit.endswith("unit: meters)."), helps[name]
+    assert helps["netgis_coverage_ratio"].startswith("Coverage: units passed / units total ")
