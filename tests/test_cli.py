@@ -144,3 +144,19 @@ def test_a_folder_without_layers_or_gis_files_gets_no_import_hint(tmp_path: Path
     run = netgis("analyze", tmp_path / "ds", "--out", tmp_path / "out")
     assert run.returncode == 2 and "nodes: required layer is missing" in run.stderr
     assert "netgis import" not in run.stderr
+
+
+def test_analyze_prints_kpis_rounded_for_people(tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parent.parent / "data" / "sample.gpkg"
+    run = netgis("analyze", sample, "--out", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    kpis = json.loads(run.stdout)
+    assert kpis == json.loads((tmp_path / "out" / "kpis.json").read_text())["network"]
+    # percentages to 0.01 points, km to the meter: the same numbers as the formulas give
+    assert kpis["coverage_pct"] == round(100 * kpis["units_passed"] / kpis["units_total"], 2)
+    assert kpis["take_rate_pct"] == round(100 * kpis["units_connected"] / kpis["units_passed"],
+                                          2)
+    for key, value in kpis.items():
+        if key.endswith(("_pct", "_km")) and value is not None:
+            decimals = 2 if key.endswith("_pct") else 3
+            assert value == round(value, decimals), (key, value)
