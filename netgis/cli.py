@@ -7,6 +7,7 @@ Exit codes: 0 success, 2 invalid input (every problem listed on stderr),
 from __future__ import annotations
 
 import gc
+import io
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -73,8 +74,9 @@ def _root() -> None:
     """Coverage and redundancy analysis of fiber plant."""
 
 
-def _echo_json(obj: object) -> None:
-    sys.stdout.write(json.dumps(obj, indent=1, allow_nan=False) + "\n")
+def _echo_json(obj: object, *, indent: int | None = 1) -> None:
+    """``obj`` as JSON on stdout, text as it is (``Straße``, not ``Stra\\u00dfe``)."""
+    sys.stdout.write(json.dumps(obj, indent=indent, allow_nan=False, ensure_ascii=False) + "\n")
 
 
 def _echo_warnings(*groups: Iterable[Problem]) -> None:
@@ -130,7 +132,7 @@ def generate(
     else:
         summary = write_city(out, premises=premises, spans=spans, seed=seed)
     summary["seconds"] = round(time.perf_counter() - started, 2)
-    sys.stdout.write(json.dumps(summary) + "\n")
+    _echo_json(summary, indent=None)
 
 
 # ---- netgis db: storage in SpatiaLite (default) or PostGIS -------------------------------
@@ -263,7 +265,7 @@ def db_history(
                                     actor=actor, action=action, limit=limit, offset=offset)
     for entry in entries:
         line = {**entry, "time": entry["time"].isoformat().replace("+00:00", "Z")}
-        sys.stdout.write(json.dumps(line, allow_nan=False) + "\n")
+        _echo_json(line, indent=None)
 
 
 @db_app.command("stats")
@@ -275,6 +277,10 @@ def db_stats(database_url: DatabaseUrlOpt = None) -> None:
 
 def main() -> None:
     """Entry point: run the typer app and map errors to exit codes."""
+    for stream in (sys.stdout, sys.stderr):
+        # JSON and messages carry names as they are: UTF-8 whatever the locale says
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(encoding="utf-8")
     try:
         rc = app(standalone_mode=False)
         # without standalone mode click returns the code of typer.Exit instead of exiting

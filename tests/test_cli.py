@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +161,15 @@ def test_analyze_prints_kpis_rounded_for_people(tmp_path: Path) -> None:
         if key.endswith(("_pct", "_km")) and value is not None:
             decimals = 2 if key.endswith("_pct") else 3
             assert value == round(value, decimals), (key, value)
+
+
+def test_json_on_stdout_is_utf8_text_not_escapes() -> None:
+    sample = Path(__file__).resolve().parent.parent / "data" / "sample.gpkg"
+    # even where the locale's encoding could not write it
+    run = subprocess.run([str(NETGIS), "search", str(sample), "12 lindenstrase", "--limit", "1"],
+                         capture_output=True, timeout=120, check=False,
+                         env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert run.returncode == 0, run.stderr
+    text = run.stdout.decode("utf-8")
+    assert "Lindenstraße" in text and "\\u00df" not in text
+    assert json.loads(text)["features"][0]["properties"]["address"].startswith("Lindenstraße")
