@@ -229,13 +229,20 @@ def test_pace_needs_history_spread_over_time() -> None:
     t0 = datetime(2025, 6, 1, tzinfo=UTC)
     day = date(2025, 12, 1)
     one = pace_over_window([{"taken_at": t0, "units_passed": 1}], as_of=day)
-    assert one.units_per_month is None and "fewer than 2" in (one.note or "")
+    assert one.units_per_month is None
+    assert one.note == ("Not enough history yet to estimate a pace: needs at least 2 KPI "
+                        "snapshots in the 365 days up to 2025-12-01, has 1")
     # a load and a fix seconds apart: no pace, however steep the jump
     seconds = [{"taken_at": t0, "units_passed": 1},
                {"taken_at": t0 + timedelta(seconds=5), "units_passed": 500}]
     close = pace_over_window(seconds, as_of=day)
     assert close.units_per_month is None and close.snapshots == 2
-    assert "span 0.0 days" in (close.note or "")
+    assert close.note == ("Not enough history yet to estimate a pace: needs 28 days of KPI "
+                          "snapshots, has less than a day")
+    twelve = pace_over_window([seconds[0], {"taken_at": t0 + timedelta(days=12, hours=3),
+                                            "units_passed": 9}], as_of=day)
+    assert twelve.note == ("Not enough history yet to estimate a pace: needs 28 days of KPI "
+                           "snapshots, has 12 days")
     assert pace_over_window(seconds, as_of=day, min_span_days=0).units_per_month is not None
     # snapshots before the window, or after the day asked for, do not count
     old = [{"taken_at": t0 - timedelta(days=400), "units_passed": 0},
