@@ -1068,6 +1068,8 @@ def serve(
 
     # NETGIS_* settings come from the environment; --database-url wins over it
     settings = Settings() if database_url is None else Settings(database_url=database_url)
+    # the URLs below only once the port is known to be free: not before "address in use"
+    _check_port(host, port)
     base = f"http://{host}:{port}"
     typer.echo(f"netgis serves {settings.database_url} on {base}/", err=True)
     for what, path in (("OGC API - Features", "/collections"), ("API docs", "/docs"),
@@ -1088,6 +1090,28 @@ def serve(
     # collector's full passes, which would rescan it while big pages (10,000 features) are built
     gc.freeze()
     uvicorn.run(app, host=host, port=port, log_level="info", http=NoDelayH11Protocol)
+
+def _check_port(host: str, port: int) -> None:
+    """Exit 2 with a clear message when HOST:PORT cannot be listened on (in use, no such
+    interface). A probe: uvicorn binds it again a moment later, as it always does."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            # as uvicorn does: a port left in TIME_WAIT by an earlier server is free
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        import errno
+
+        why = "is already in use" if exc.errno == errno.EADDRINUSE else \
+            f"cannot be listened on ({exc.strerror or exc})"
+        typer.echo(f"error: {host}:{port} {why}; stop what runs there or choose another "
+                   "--port", err=True)
+        raise typer.Exit(2) from None
+
 
 if __name__ == "__main__":
     main()

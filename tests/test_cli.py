@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -173,3 +174,16 @@ def test_json_on_stdout_is_utf8_text_not_escapes() -> None:
     text = run.stdout.decode("utf-8")
     assert "Lindenstraße" in text and "\\u00df" not in text
     assert json.loads(text)["features"][0]["properties"]["address"].startswith("Lindenstraße")
+
+
+def test_serve_on_a_busy_port_says_so_before_any_url(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = subprocess.run([str(NETGIS), "serve", "--port", str(port), "--database-url",
+                              f"sqlite:///{tmp_path / 'n.db'}"], capture_output=True, text=True,
+                             timeout=120, check=False)
+    assert run.returncode == 2, run.stderr
+    assert f"127.0.0.1:{port} is already in use" in run.stderr
+    assert "/collections" not in run.stderr and "Traceback" not in run.stderr
