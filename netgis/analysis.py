@@ -51,7 +51,9 @@ from netgis.network import (
 from netgis.optics import (
     LossBudget,
     VertexLoss,
+    entry_end,
     loss_breakdown,
+    on_paths,
     premise_loss_db,
     vertex_loss,
     vertex_nodes,
@@ -66,6 +68,7 @@ from netgis.redundancy import (
     structure,
 )
 from netgis.schema import DEFAULT_DROP_M, FAR_OUTSIDE_M, result_columns
+from netgis.validate import NO_CORE_WARNING
 
 Progress = Callable[[str], None]
 BoolArray = npt.NDArray[np.bool_]
@@ -229,8 +232,8 @@ def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
     g = analysis_graph_from_gdfs(nodes, spans)
     st = structure(g)
     if not g.has_core:
-        warnings.append(Problem("nodes", None, "kind",
-                                "no in-service core node: nothing is lit"))
+        # the validation's warning too: nodes built in memory may not have been validated
+        warnings.append(NO_CORE_WARNING)
     span_edge, span_lit = _lit(spans, g, st)
     span_index = SpanIndex(spans.loc[span_lit, ["span_id", "geometry"]])
     step("optics")
@@ -293,7 +296,9 @@ def premise_chunk(stage: NetworkStage, premises: gpd.GeoDataFrame, *,
     served = np.full(len(found.nearest), -1, dtype=np.int64)
     served[found.passed] = stage.lit_edge[found.nearest[found.passed]]
     frac = found.frac
-    frac_from = np.where(stage.optics.edge_reversed[np.maximum(served, 0)], 1.0 - frac, frac)
+    # _scatter, not a plain take: a network with no edge in G (no span in service) has
+    # an empty edge_reversed, and nothing is served
+    frac_from = np.where(_scatter(served, stage.optics.edge_reversed, bool), 1.0 - frac, frac)
     frac_from[served < 0] = np.nan
     distance = found.distance_m
     loss = _loss_columns(replace(stage.optics, frac_from=frac_from), g, served, distance)
@@ -396,8 +401,8 @@ def _span_results(spans: gpd.GeoDataFrame, span_edge: IntArray, span_lit: BoolAr
 def _node_results(nodes: gpd.GeoDataFrame, g: AnalysisGraph, imp: Impact) -> gpd.GeoDataFrame:
     """Failure impact per node; cores and nodes out of service cannot fail (0)."""
     at = _positions(g.node_ids, nodes["node_id"])
-    non_core = (at >= 0) & ~g.is_core[np.maximum(at, 0)]
-    vertex = np.where(non_core, g.node_vertex[np.maximum(at, 0)], -1)
+    non_core = (at >= 0) & ~_scatter(at, g.is_core, bool)
+    vertex = np.where(non_core, _scatter(at, g.node_vertex, np.int64), -1)
     out = nodes.copy()
     out["failure_premises"] = _scatter(vertex, imp.failure_premises, np.int64)
     out["failure_units"] = _scatter(vertex, imp.failure_units, np.int64)
@@ -671,6 +676,8 @@ class BudgetScenarioResult:
     units_in_budget_before: int
     units_in_budget_after: int
     in_budget: BoolArray      #: per premise row, under the new parameters
+    #: a named splitter that no passed premise's light passes (its ratio changes nothing)
+    warnings: list[Problem] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The JSON-ready part."""
@@ -686,14 +693,17 @@ def budget_scenario(analysis: Analysis, *, budget: LossBudget | None = None,
     """What-if on the optical parameters without editing data.
 
     ``budget`` replaces the analysis's loss parameters (e.g. a class C+
-    budget); ``split_ratios`` sets the ratio of some nodes (``{"n7": 64}``
-    makes n7 a 1:64 splitter). Passed premises and their attachment stay.
+    budget); ``split_ratios`` sets the ratio of some splitters (``{"n7": 64}``
+    makes splitter n7 a 1:64 one). Passed premises and their attachment stay.
+    A node that does not exist or is not a splitter is an error naming it; a
+    splitter that serves no passed premise is a warning naming it.
     """
     new = budget or analysis.optics.budget
     ratios = dict(split_ratios or {})
     g = analysis.graph
     loss = vertex_loss(g, analysis.optics.edge_length_m,
                        vertex_nodes(g, analysis.dataset.nodes, new, split_ratios=ratios), new)
+    idle = sorted(set(ratios) - _serving_nodes(analysis))
     optics = replace(analysis.optics, budget=new, loss=loss)
     prem = analysis.premises
     after = _loss_columns(optics, g, analysis.served_edge,
@@ -707,4 +717,17 @@ def budget_scenario(analysis: Analysis, *, budget: LossBudget | None = None,
         entering=sorted(ids[entering].tolist()), leaving=sorted(ids[leaving].tolist()),
         units_entering=int(units[entering].sum()), units_leaving=int(units[leaving].sum()),
         units_in_budget_before=int(units[before].sum()),
-        units_in_budget_after=int(units[after].sum()), in_budget=after)
+        units_in_budget_after=int(units[after].sum()), in_budget=after,
+        warnings=[Problem("nodes", n, "split_ratio", "the splitter serves no passed premise: "
+                          "its split ratio changes nothing") for n in idle])
+
+
+def _serving_nodes(analysis: Analysis) -> set[str]:
+    """Ids of the nodes on the least-loss path of some passed premise (cores excluded)."""
+    g, optics = analysis.graph, analysis.optics
+    has = analysis.served_edge >= 0
+    ends, _ = entry_end(optics.loss, g, optics.budget, edge=analysis.served_edge[has],
+                        frac_from=optics.frac_from[has], edge_length_m=optics.edge_length_m)
+    lit = on_paths(optics.loss, ends)
+    non_core = ~g.is_core
+    return set(g.node_ids[non_core][lit[g.node_vertex[non_core]]].tolist())

@@ -53,6 +53,8 @@ CLASSES = ("unserved", "underserved", "served")
 SERVED_MBPS = (100.0, 20.0)
 UNDERSERVED_MBPS = (25.0, 3.0)
 #: Columns of the FCC public availability CSV; the first five are needed.
+#: The file :func:`write_bead` writes into its output folder.
+BEAD_FILE = "bead.csv"
 AVAILABILITY_COLUMNS = (
     "location_id", "technology", "max_advertised_download_speed",
     "max_advertised_upload_speed", "low_latency", "provider_id", "brand_name",
@@ -474,7 +476,7 @@ def write_bead(result: BeadResult, out_dir: str | os.PathLike[str]) -> Path:
 
     Booleans are ``true``/``false``; an unknown distance (nothing lit) is an empty cell.
     """
-    target = Path(out_dir) / "bead.csv"
+    target = Path(out_dir) / BEAD_FILE
     frame = result.locations.copy()
     frame["passed"] = np.where(frame["passed"].to_numpy(dtype=bool), "true", "false")
     frame["distance_m"] = frame["distance_m"].round(4)

@@ -7,9 +7,10 @@ Exit codes: 0 success, 2 invalid input (every problem listed on stderr),
 from __future__ import annotations
 
 import gc
+import io
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
@@ -72,13 +73,19 @@ def _root() -> None:
     """Coverage and redundancy analysis of fiber plant."""
 
 
-def _echo_json(obj: object) -> None:
-    sys.stdout.write(json.dumps(obj, indent=1, allow_nan=False) + "\n")
+def _echo_json(obj: object, *, indent: int | None = 1) -> None:
+    """``obj`` as JSON on stdout, text as it is (``Straße``, not ``Stra\\u00dfe``)."""
+    sys.stdout.write(json.dumps(obj, indent=indent, allow_nan=False, ensure_ascii=False) + "\n")
+
+
+def _echo_warnings(*groups: Iterable[Problem]) -> None:
+    """Each warning of ``groups`` once on stderr (the dataset's and the analysis's overlap)."""
+    for w in dict.fromkeys(w for group in groups for w in group):
+        typer.echo(f"warning: {w}", err=True)
 
 
 def _report_problems(exc: ValidationError) -> None:
-    for w in exc.warnings:
-        typer.echo(f"warning: {w}", err=True)
+    _echo_warnings(exc.warnings)
     typer.echo(f"error: invalid input: {len(exc.problems)} problem(s)", err=True)
     for p in exc.problems:
         typer.echo(f"  {p}", err=True)
@@ -124,7 +131,7 @@ def generate(
     else:
         summary = write_city(out, premises=premises, spans=spans, seed=seed)
     summary["seconds"] = round(time.perf_counter() - started, 2)
-    sys.stdout.write(json.dumps(summary) + "\n")
+    _echo_json(summary, indent=None)
 
 
 # ---- netgis db: storage in SpatiaLite (default) or PostGIS -------------------------------
@@ -266,7 +273,7 @@ def db_history(
                                     actor=actor, action=action, limit=limit, offset=offset)
     for entry in entries:
         line = {**entry, "time": entry["time"].isoformat().replace("+00:00", "Z")}
-        sys.stdout.write(json.dumps(line, allow_nan=False) + "\n")
+        _echo_json(line, indent=None)
 
 
 @db_app.command("stats")
@@ -278,6 +285,10 @@ def db_stats(database_url: DatabaseUrlOpt = None) -> None:
 
 def main() -> None:
     """Entry point: run the typer app and map errors to exit codes."""
+    for stream in (sys.stdout, sys.stderr):
+        # JSON and messages carry names as they are: UTF-8 whatever the locale says
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(encoding="utf-8")
     try:
         rc = app(standalone_mode=False)
         # without standalone mode click returns the code of typer.Exit instead of exiting
@@ -336,8 +347,12 @@ def analyze(
                                      "all at once. Default: stream beyond 2 M premises.",
         show_default=False)] = None,
 ) -> None:
-    """Coverage, redundancy and optical reach of DATASET: KPIs on stdout, CSVs and kpis.json."""
-    from netgis.report import write_outputs
+    """Coverage, redundancy and optical reach of DATASET: KPIs on stdout, CSVs and kpis.json.
+
+    The files go into --out (default ./netgis-out), which must be new, empty or a
+    folder netgis wrote before; where they went is said on stderr.
+    """
+    from netgis.report import check_output_dir, write_outputs
 
     if store and not db:
         typer.echo("error: --store needs --db (results are stored next to the data they "
@@ -351,6 +366,8 @@ def analyze(
         typer.echo("error: --stream needs a DATASET with GeoParquet premises (not --db, not "
                    "--engine dask)", err=True)
         raise typer.Exit(2)
+    # before any work: a folder of someone else's is refused, not overwritten
+    check_output_dir(out)
     if engine == "dask" or scheduler is not None:
         if engine != "dask" or db or dataset is None:
             typer.echo("error: --scheduler needs --engine dask, and --engine dask a DATASET "
@@ -361,8 +378,8 @@ def analyze(
         with _progress(timings) as step:
             done = analyze_dask(dataset, out, drop_m=drop_m, budget=budget,
                                 scheduler=scheduler, progress=step)
-        for w in done.warnings:
-            typer.echo(f"warning: {w}", err=True)
+        _echo_warnings(done.warnings)
+        _wrote(out)
         _echo_json(done.kpis["network"])
         return
     if not db and dataset is not None and (_streams(dataset) if stream is None else stream):
@@ -370,8 +387,8 @@ def analyze(
 
         with _progress(timings) as step:
             done = analyze_chunked(dataset, out, drop_m=drop_m, budget=budget, progress=step)
-        for w in done.warnings:
-            typer.echo(f"warning: {w}", err=True)
+        _echo_warnings(done.warnings)
+        _wrote(out)
         _echo_json(done.kpis["network"])
         return
     with _progress(timings) as step, _collector_paused():
@@ -383,7 +400,15 @@ def analyze(
         write_outputs(result, out)
         if store:
             _store_results(result, version, keep)
+    _wrote(out)
     _echo_json(result.kpis["network"])
+
+
+def _wrote(out: Path) -> None:
+    """Say on stderr where the results went (stdout holds only the KPI JSON)."""
+    from netgis.report import ANALYSIS_FILES
+
+    typer.echo(f"results written to {out.resolve()}: {', '.join(ANALYSIS_FILES)}", err=True)
 
 
 def _analyze_stored_data(drop_m: float, step: Progress, *,
@@ -395,8 +420,7 @@ def _analyze_stored_data(drop_m: float, step: Progress, *,
     with Repository.from_url(_database_url()) as repo:
         version, ds = repo.read_consistent()
     result = run_analysis(ds, drop_m=drop_m, budget=budget, progress=step)
-    for w in [*ds.warnings, *result.warnings]:
-        typer.echo(f"warning: {w}", err=True)
+    _echo_warnings(ds.warnings, result.warnings)
     return version, result
 
 
@@ -456,7 +480,8 @@ def scenario(
     splice_db: SpliceOpt = None,
     fixed_db: FixedOpt = None,
     split: Annotated[list[str] | None, typer.Option(
-        "--split", help="NODE=RATIO: what if NODE were a 1:RATIO splitter; repeatable.")] = None,
+        "--split", help="NODE=RATIO: what if splitter NODE were a 1:RATIO one; "
+                        "repeatable.")] = None,
 ) -> None:
     """What fails together and what-ifs on the optical parameters.
 
@@ -479,7 +504,9 @@ def scenario(
     if not ids:
         del summary["premise_ids"]
     if what_if is not None or ratios:
-        optics = budget_scenario(result, budget=what_if, split_ratios=ratios).summary()
+        change = budget_scenario(result, budget=what_if, split_ratios=ratios)
+        _echo_warnings(change.warnings)
+        optics = change.summary()
         if not ids:
             del optics["entering"], optics["leaving"]
         summary["optics"] = optics
@@ -555,8 +582,7 @@ def kpis(
         else:
             ds = _load(Path(target) if target is not None else None, False)
             result = run_analysis(ds, drop_m=drop_m, progress=step)
-    for w in [*ds.warnings, *result.warnings]:
-        typer.echo(f"warning: {w}", err=True)
+    _echo_warnings(ds.warnings, result.warnings)
     if snapshot:
         _echo_json({"snapshot_id": snapshot_id, "data_version": version, "drop_m": drop_m,
                     "network": result.kpis["network"]})
@@ -611,8 +637,7 @@ def _analyze(dataset: Path | None, db: bool, drop_m: float, step: Progress, *,
 
     ds = _load(dataset, db)
     result = run_analysis(ds, drop_m=drop_m, budget=budget, progress=step)
-    for w in [*ds.warnings, *result.warnings]:
-        typer.echo(f"warning: {w}", err=True)
+    _echo_warnings(ds.warnings, result.warnings)
     return result
 
 
@@ -1013,8 +1038,7 @@ def report(
             assert dataset is not None
             ds = _load(dataset, False)
             result = run_analysis(ds, drop_m=drop_m, progress=step)
-    for w in [*ds.warnings, *result.warnings]:
-        typer.echo(f"warning: {w}", err=True)
+    _echo_warnings(ds.warnings, result.warnings)
     board = build_dashboard(result, history=history, goal=goal, area_id=area_id,
                             clusters=ranked_clusters(result), window_days=window_days,
                             min_span_days=min_span_days, data_version=version)
@@ -1053,6 +1077,8 @@ def serve(
 
     # NETGIS_* settings come from the environment; --database-url wins over it
     settings = Settings() if database_url is None else Settings(database_url=database_url)
+    # the URLs below only once the port is known to be free: not before "address in use"
+    _check_port(host, port)
     base = f"http://{host}:{port}"
     typer.echo(f"netgis serves {settings.database_url} on {base}/", err=True)
     for what, path in (("OGC API - Features", "/collections"), ("API docs", "/docs"),
@@ -1074,6 +1100,28 @@ def serve(
     # collector's full passes, which would rescan it while big pages (10,000 features) are built
     gc.freeze()
     uvicorn.run(app, host=host, port=port, **uvicorn_options(settings))
+
+def _check_port(host: str, port: int) -> None:
+    """Exit 2 with a clear message when HOST:PORT cannot be listened on (in use, no such
+    interface). A probe: uvicorn binds it again a moment later, as it always does."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            # as uvicorn does: a port left in TIME_WAIT by an earlier server is free
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        import errno
+
+        why = "is already in use" if exc.errno == errno.EADDRINUSE else \
+            f"cannot be listened on ({exc.strerror or exc})"
+        typer.echo(f"error: {host}:{port} {why}; stop what runs there or choose another "
+                   "--port", err=True)
+        raise typer.Exit(2) from None
+
 
 if __name__ == "__main__":
     main()

@@ -314,8 +314,8 @@ def summary(board: Dashboard) -> str:
                 f"is {target} by {goal_day.isoformat()}.")
     pace = goal.get("pace_units_per_month")
     if pace is None:
-        return (f"{where} No pace can be measured yet: {goal.get('pace_note')}. The goal is "
-                f"{target} by {goal_day.isoformat()}.")
+        return (f"{where} {goal.get('pace_note')}. The goal is {target} by "
+                f"{goal_day.isoformat()}.")
     window = f"At the pace of the last {goal['pace_window_days']} days ({pace:.1f} units a month)"
     projected = goal.get("projected_date")
     if pace <= 0 or projected is None:

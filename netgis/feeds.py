@@ -182,13 +182,18 @@ def prometheus_kpi(kpi: KpiField) -> PrometheusKpi:
     [('netgis_coverage_ratio', 0.935), ('netgis_route_meters', 93500.0), ('netgis_premises', 93.5)]
     """
     key, multiplier, divisor, unit = kpi.name, 1.0, 1.0, kpi.unit
+    # the help text states the formula in the gauge's own unit: "100 * a / b" is a percent,
+    # the gauge holds a / b (0.93, not 93)
+    text = kpi.description.rstrip(".")
     if key.endswith("_pct"):
         key, divisor, unit = key[: -len("_pct")] + "_ratio", 100.0, "ratio 0..1"
+        text = text.replace("100 * ", "").replace("Percent of ", "Share of ")
     elif key.endswith("_km"):
         key, multiplier, unit = key[: -len("_km")] + "_meters", 1000.0, "meters"
+        text = text.removesuffix(", km")
     elif key.endswith("_total"):
         key = key[: -len("_total")]
-    help_text = f"{kpi.description.rstrip('.')} (KPI {kpi.name}; unit: {unit})."
+    help_text = f"{text[:1].upper()}{text[1:]} (KPI {kpi.name}; unit: {unit})."
     return PrometheusKpi(kpi.name, METRIC_PREFIX + key, multiplier, divisor, help_text)
 
 
@@ -310,6 +315,8 @@ def _as_datetime(value: Any) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
+#: How a note says there is no pace (the dashboard's summary reads it as a sentence).
+_NO_PACE = "Not enough history yet to estimate a pace:"
 #: Days of KPI history the goal view's pace is measured over, by default.
 DEFAULT_PACE_WINDOW_DAYS = 365
 #: Least time between the first and last snapshot of the window for a pace to be given:
@@ -359,8 +366,8 @@ def pace_over_window(history: Sequence[Mapping[str, Any]], *, as_of: date,
     (1.0, 3, 365.0)
     >>> pace_over_window(hist, as_of=date(2026, 1, 1)).snapshots  # 2025-01-01 is 366 days back
     2
-    >>> pace_over_window(hist[:1], as_of=date(2026, 1, 1)).note
-    'fewer than 2 KPI snapshots in the 365 days up to 2026-01-01'
+    >>> pace_over_window(hist[:1], as_of=date(2026, 1, 1)).note.split(": ")[1]
+    'needs at least 2 KPI snapshots in the 365 days up to 2026-01-01, has 1'
     """
     if window_days < 1:
         raise ValidationError([Problem("parameters", None, "window_days",
@@ -376,11 +383,12 @@ def pace_over_window(history: Sequence[Mapping[str, Any]], *, as_of: date,
         return Pace(None, window_days, start, end, len(usable), span, note)
 
     if len(usable) < 2:
-        return without(f"fewer than 2 KPI snapshots in the {window_days} days up to "
-                       f"{as_of.isoformat()}")
+        return without(f"{_NO_PACE} needs at least 2 KPI snapshots in the {window_days} days "
+                       f"up to {as_of.isoformat()}, has {len(usable)}")
     if span < min_span_days:
-        return without(f"the KPI snapshots in the {window_days} days up to {as_of.isoformat()} "
-                       f"span {span:.1f} days; a pace needs at least {min_span_days:g}")
+        have = "less than a day" if span < 1 else \
+            f"{span:.0f} day{'' if round(span) == 1 else 's'}"
+        return without(f"{_NO_PACE} needs {min_span_days:g} days of KPI snapshots, has {have}")
     t0 = usable[0][0]
     months = np.asarray([(t - t0).total_seconds() / 86400.0 / _DAYS_PER_MONTH for t, _ in usable])
     units = np.asarray([u for _, u in usable])

@@ -43,7 +43,7 @@ import sqlite3
 import stat
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -67,6 +67,10 @@ SUFFIX_FORMATS: dict[str, str] = {
     ".parquet": "parquet",
     ".geoparquet": "parquet",
 }
+#: Suffixes of GIS sources GDAL reads that are no dataset netgis reads directly: they go
+#: through ``netgis import SOURCE --mapping MAPPING.toml`` (netgis.interop.mapping).
+IMPORT_SUFFIXES = frozenset({".shp", ".kml", ".kmz", ".csv", ".tsv", ".gml", ".gpx", ".tab",
+                             ".mif", ".dxf", ".sqlite", ".xlsx", ".ods", ".gdb", ".zip"})
 #: Every format :func:`write_dataset` and :func:`netgis.generate.write_city` write.
 FORMATS = ("gpkg", *DIR_FORMATS)
 #: GDAL driver of each format pyogrio writes (GeoParquet is written by pyarrow).
@@ -157,7 +161,8 @@ def dataset_format(path: str | os.PathLike[str]) -> str:
         return "gpkg"
     raise DatasetFormatError(
         [Problem("dataset", None, None,
-                 f"{str(p)!r} is neither a .gpkg file nor a directory of layer files")]
+                 f"{str(p)!r} is neither a .gpkg file nor a directory of layer files"
+                 + _import_hint([p]))]
     )
 
 
@@ -302,6 +307,18 @@ def _check_gpkg_tables(path: Path, shown: str) -> None:
                                     "that can read other tables or never end)"))
     if problems:
         raise DatasetFormatError(problems)
+
+
+def _import_hint(files: Iterable[Path]) -> str:
+    """A pointer to ``netgis import`` when ``files`` hold GIS sources of other formats."""
+    sources = sorted(f.name for f in files if f.suffix.lower() in IMPORT_SUFFIXES)
+    if not sources:
+        return ""
+    shown = ", ".join(sources[:5]) + (f" and {len(sources) - 5} more" if len(sources) > 5
+                                      else "")
+    return (f"; {shown}: netgis reads such files only through an import, `netgis import "
+            "SOURCE --mapping MAPPING.toml --out DATASET.gpkg` (example mappings in "
+            "data/mappings/, see docs/interop.md)")
 
 
 def _is_sqlite(path: Path) -> bool:
@@ -461,6 +478,13 @@ def read_raw(path: str | os.PathLike[str]) -> dict[str, RawLayer]:
             if fmt in ("geojson", "parquet") and frame.crs is None:
                 frame = frame.set_crs(4326)
             layers[name] = RawLayer(name, frame, str(f), fmt)
+    missing = [n for n in LAYER_NAMES if LAYERS[n].required and n not in layers]
+    hint = _import_hint(p.iterdir()) if missing else ""
+    if hint:
+        # validation would say only "required layer is missing": say where the data is
+        problems += [Problem(n, None, None, "required layer is missing") for n in missing]
+        problems.append(Problem("dataset", None, None, f"the layer files of {p.name} are "
+                                f"<layer>.geojson, .fgb or .parquet{hint}"))
     if problems:
         raise DatasetFormatError(problems)
     return layers

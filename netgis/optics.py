@@ -125,8 +125,9 @@ def vertex_nodes(g: AnalysisGraph, nodes: pd.DataFrame, budget: LossBudget, *,
                  split_ratios: Mapping[str, int] | None = None) -> VertexNodes:
     """Node loss of every vertex of G (0 for the super-core S).
 
-    ``split_ratios`` overrides the stored ratio of some nodes (a what-if);
-    a node named there becomes a splitter of that ratio.
+    ``split_ratios`` overrides the stored ratio of some splitter nodes (a
+    what-if); naming a node that does not exist or is not a splitter, or a
+    ratio not in :data:`SPLIT_RATIOS`, is an error naming it.
     """
     kind = pd.Series(nodes["kind"].to_numpy(), index=nodes["node_id"].to_numpy())
     if "split_ratio" in nodes.columns:
@@ -136,17 +137,21 @@ def vertex_nodes(g: AnalysisGraph, nodes: pd.DataFrame, budget: LossBudget, *,
         ratio = pd.Series(np.nan, index=kind.index)
     if split_ratios:
         unknown = sorted(set(split_ratios) - set(kind.index))
+        # a ratio only means something at a splitter: re-splitting a splice or a pole
+        # would silently change nothing, or invent plant that is not there
+        not_splitter = sorted(n for n in set(split_ratios) - set(unknown)
+                              if kind[n] != SPLITTER)
         bad = sorted(n for n, r in split_ratios.items() if r not in SPLIT_RATIOS)
-        if unknown or bad:
+        if unknown or not_splitter or bad:
             raise ValidationError(
                 [Problem("nodes", n, "node_id", "no such node") for n in unknown]
+                + [Problem("nodes", n, "kind", f"not a splitter (kind {kind[n]}): only a "
+                           "splitter's split ratio can change") for n in not_splitter]
                 + [Problem("nodes", n, "split_ratio",
                            f"must be one of {', '.join(map(str, SPLIT_RATIOS))}, got "
                            f"{split_ratios[n]}") for n in bad])
-        kind = kind.copy()
         ratio = ratio.copy()
         for node_id, r in split_ratios.items():
-            kind[node_id] = SPLITTER
             ratio[node_id] = r
     kinds = kind.reindex(g.node_ids).to_numpy()
     ratios = ratio.reindex(g.node_ids).to_numpy(dtype=float)
@@ -223,6 +228,38 @@ def path_node_losses(loss: VertexLoss) -> tuple[FloatArray, FloatArray]:
     return splice, split
 
 
+def entry_end(loss: VertexLoss, g: AnalysisGraph, budget: LossBudget, *, edge: IntArray,
+              frac_from: FloatArray, edge_length_m: FloatArray) -> tuple[IntArray, FloatArray]:
+    """By which end vertex the light enters each ``edge`` of G to reach a point along it.
+
+    ``frac_from`` is where the point lies, as a fraction of the edge from its
+    ``from_node`` end. Returns that end vertex and the loss from S to the point
+    (fiber along the edge included, drop and connectors not).
+    """
+    atten = budget.atten_db_per_km / 1000.0
+    length_m = np.asarray(edge_length_m, dtype=float)[edge]
+    along_m = length_m * np.nan_to_num(frac_from)
+    via_from = loss.dist_db[g.eu[edge]] + atten * along_m
+    via_to = loss.dist_db[g.ev[edge]] + atten * (length_m - along_m)
+    end: IntArray = np.where(via_from <= via_to, g.eu[edge], g.ev[edge]).astype(np.int64)
+    return end, np.minimum(via_from, via_to)
+
+
+def on_paths(loss: VertexLoss, ends: IntArray) -> npt.NDArray[np.bool_]:
+    """Per vertex of G: does it lie on the least-loss path from S to one of ``ends``?
+
+    Walks the Dijkstra tree up from all ends at once, one level per pass.
+    """
+    marked = np.zeros(len(loss.predecessor), dtype=bool)
+    frontier = np.unique(ends[ends > 0])
+    while len(frontier):
+        frontier = frontier[~marked[frontier]]
+        marked[frontier] = True
+        up = loss.predecessor[frontier]
+        frontier = np.unique(up[up > 0])
+    return marked
+
+
 def premise_loss_db(loss: VertexLoss, g: AnalysisGraph, budget: LossBudget, *,
                     served_edge: IntArray, frac_from: FloatArray, distance_m: FloatArray,
                     edge_length_m: FloatArray) -> dict[str, FloatArray]:
@@ -236,16 +273,10 @@ def premise_loss_db(loss: VertexLoss, g: AnalysisGraph, budget: LossBudget, *,
     n = len(served_edge)
     out = {k: np.full(n, np.nan) for k in ("loss_db", "splitter_db", "splice_db", "fiber_km")}
     has = served_edge >= 0
-    e = served_edge[has]
+    end, reach_db = entry_end(loss, g, budget, edge=served_edge[has], frac_from=frac_from[has],
+                              edge_length_m=edge_length_m)
     atten = budget.atten_db_per_km / 1000.0
-    length_m = np.asarray(edge_length_m, dtype=float)[e]
-    along_m = length_m * np.nan_to_num(frac_from[has])
-    via_from = loss.dist_db[g.eu[e]] + atten * along_m
-    via_to = loss.dist_db[g.ev[e]] + atten * (length_m - along_m)
-    from_side = via_from <= via_to
-    end = np.where(from_side, g.eu[e], g.ev[e])
-    out["loss_db"][has] = budget.fixed_db + atten * distance_m[has] + np.minimum(via_from,
-                                                                                 via_to)
+    out["loss_db"][has] = budget.fixed_db + atten * distance_m[has] + reach_db
     splice, split = path_node_losses(loss)
     out["splice_db"][has] = splice[end]
     out["splitter_db"][has] = split[end]

@@ -20,8 +20,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from netgis.analysis import NODE_COLUMNS, PREMISE_COLUMNS, SPAN_COLUMNS, Analysis
-from netgis.io import atomic_dir
+from netgis.bead import BEAD_FILE
+from netgis.errors import ConfigError
+from netgis.gaps.output import GAP_FILES
+from netgis.io import TEMP_PREFIX, atomic_dir
 from netgis.schema import RESULT_FIELDS
+
+#: The files of ``netgis analyze``, in the order it writes them.
+ANALYSIS_FILES = ("premises.csv", "spans.csv", "nodes.csv", "kpis.json")
+#: Every file netgis's commands write into an output folder (analyze, gaps, bead).
+OUTPUT_FILES = frozenset({*ANALYSIS_FILES, *GAP_FILES, BEAD_FILE})
 
 _STRUCTURAL = r'[,"\r\n]'
 
@@ -80,6 +88,32 @@ def write_csv_tables(tables: Iterable[pa.Table], columns: tuple[str, ...], path:
 def result_table(frame: pd.DataFrame, columns: tuple[str, ...]) -> pa.Table:
     """The cells of ``columns`` as the CSVs write them (rounded, typed), as an Arrow table."""
     return _table(frame, columns)
+
+
+def check_output_dir(out_dir: str | os.PathLike[str]) -> Path:
+    """``out_dir`` when netgis may write its outputs there, else a ConfigError saying why.
+
+    netgis writes into a folder that does not exist yet, an empty one, or one
+    that holds nothing but netgis's own outputs (:data:`OUTPUT_FILES`, from an
+    earlier ``analyze``, ``gaps`` or ``bead``; those are replaced). Any other
+    file there means the folder is someone else's: a default ``./netgis-out``
+    the user made for something else, or a dataset folder whose
+    ``premises.csv`` the results would overwrite.
+    """
+    out = Path(out_dir)
+    if not out.exists():
+        return out
+    if not out.is_dir():
+        raise ConfigError(f"cannot write the results into {out}: it is not a folder")
+    foreign = sorted(p.name for p in out.iterdir()
+                     if p.name not in OUTPUT_FILES and not p.name.startswith(TEMP_PREFIX))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5
+                                          else "")
+        raise ConfigError(f"refusing to write the results into {out}: it holds files netgis "
+                          f"did not write ({shown}); give --out a new or empty folder, or one "
+                          "netgis wrote before")
+    return out
 
 
 def write_outputs(result: Analysis, out_dir: str | os.PathLike[str]) -> Path:

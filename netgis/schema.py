@@ -273,6 +273,10 @@ class KpiField:
     per_area: bool = True
 
 
+#: Decimals a percentage KPI is given with (0.01 points; the examples ask for 0.1).
+PCT_DECIMALS = 2
+#: Decimals a km KPI is given with (1 m).
+KM_DECIMALS = 3
 KPI_FIELDS: tuple[KpiField, ...] = (
     KpiField("premises_total", "int", "premises", "Premise records in scope."),
     KpiField("units_total", "int", "units", "Living/business units in scope."),

@@ -43,6 +43,8 @@ from netgis.geodesy import (
     transformer,
 )
 from netgis.schema import (
+    CORE,
+    IN_SERVICE,
     LAYER_NAMES,
     LAYERS,
     SNAP_TOLERANCE_M,
@@ -76,6 +78,8 @@ _ROUND_TRIP_TOLERANCE = 0.01
 #: line), so the API could store it but never answer; U+2028 and U+2029 end a line in
 #: JavaScript and Vega expressions, where charts put ids.
 _CONTROL_RE = "[\\x00-\\x1f\\x7f-\\x9f\u2028\u2029]"
+#: A dataset without an in-service core is valid, but nothing in it is lit.
+NO_CORE_WARNING = Problem("nodes", None, "kind", "no in-service core node: nothing is lit")
 
 
 @dataclass
@@ -157,6 +161,8 @@ def validate_raw(
             else:
                 frame = _to_crs(layer, frame, target_crs, report)
         clean[name] = frame
+    if "nodes" in clean and not _has_core(clean["nodes"]):
+        report.warnings.append(NO_CORE_WARNING)
     if "nodes" in clean and "spans" in clean:
         _check_references(clean["nodes"], clean["spans"], report, snap_tolerance_m)
     if "areas" in clean and "premises" in clean and len(clean["areas"]):
@@ -170,6 +176,11 @@ def validate_raw(
             areas=areas, warnings=list(report.warnings),
         )
     return report
+
+
+def _has_core(nodes: gpd.GeoDataFrame) -> bool:
+    """Is some node an in-service core (where light starts)?"""
+    return bool(((nodes["kind"] == CORE) & (nodes["status"] == IN_SERVICE)).any())
 
 
 def _to_crs(layer: Layer, frame: gpd.GeoDataFrame, target_crs: CRS,

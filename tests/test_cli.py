@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +81,109 @@ def test_valid_example_exits_0() -> None:
     run = netgis("validate", EXAMPLES_DIR / "ring_spur" / "dataset.gpkg")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"errors": [], "warnings": []}
+
+
+RING = EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"
+
+
+def test_analyze_says_where_the_results_went_and_may_replace_its_own(tmp_path: Path) -> None:
+    # no --out: ./netgis-out of the working directory, twice (the second replaces the first)
+    for _ in range(2):
+        run = netgis("analyze", RING, cwd=tmp_path)
+        assert run.returncode == 0, run.stderr
+        out = tmp_path / "netgis-out"
+        assert f"results written to {out}" in run.stderr
+        # stdout stays exactly the KPI JSON of kpis.json
+        assert json.loads(run.stdout) == json.loads((out / "kpis.json").read_text())["network"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "kpis.json", "nodes.csv", "premises.csv", "spans.csv"]
+    # a folder netgis gaps wrote into too stays netgis's
+    assert netgis("gaps", RING, cwd=tmp_path).returncode == 0
+    again = netgis("analyze", RING, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+
+
+@pytest.mark.parametrize("default", [True, False], ids=["default-out", "given-out"])
+def test_analyze_refuses_a_folder_netgis_did_not_write(tmp_path: Path, default: bool) -> None:
+    out = tmp_path / "netgis-out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "premises.csv").write_text("premise_id\nmine\n")  # a user's file of that name
+    run = netgis("analyze", RING, *(() if default else ("--out", out)), cwd=tmp_path)
+    assert run.returncode == 2, run.stderr
+    assert "refusing to write the results into" in run.stderr and "notes.txt" in run.stderr
+    assert "Traceback" not in run.stderr and run.stdout == ""
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "premises.csv"]
+    assert (out / "premises.csv").read_text() == "premise_id\nmine\n"
+
+
+def test_analyze_refuses_a_file_as_its_folder(tmp_path: Path) -> None:
+    (tmp_path / "netgis-out").write_text("a file")
+    run = netgis("analyze", RING, cwd=tmp_path)
+    assert run.returncode == 2 and "not a folder" in run.stderr, run.stderr
+
+
+SOURCES = Path(__file__).resolve().parent.parent / "data" / "mappings" / "sources"
+
+
+@pytest.mark.parametrize("source", [SOURCES / "utility", SOURCES / "csv",
+                                    SOURCES / "utility" / "cables.shp"],
+                         ids=["shapefiles", "csv", "one-shapefile"])
+def test_analyze_of_other_gis_files_points_to_import(source: Path, tmp_path: Path) -> None:
+    run = netgis("analyze", source, "--out", tmp_path / "out")
+    assert run.returncode == 2, run.stderr
+    assert "netgis import SOURCE --mapping MAPPING.toml" in run.stderr
+    assert "data/mappings/" in run.stderr
+    # the files it saw are named
+    assert any(f.name in run.stderr for f in ([source] if source.is_file()
+                                              else source.iterdir()))
+    assert "Traceback" not in run.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_folder_without_layers_or_gis_files_gets_no_import_hint(tmp_path: Path) -> None:
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "notes.txt").write_text("nothing here")
+    run = netgis("analyze", tmp_path / "ds", "--out", tmp_path / "out")
+    assert run.returncode == 2 and "nodes: required layer is missing" in run.stderr
+    assert "netgis import" not in run.stderr
+
+
+def test_analyze_prints_kpis_rounded_for_people(tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parent.parent / "data" / "sample.gpkg"
+    run = netgis("analyze", sample, "--out", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    kpis = json.loads(run.stdout)
+    assert kpis == json.loads((tmp_path / "out" / "kpis.json").read_text())["network"]
+    # percentages to 0.01 points, km to the meter: the same numbers as the formulas give
+    assert kpis["coverage_pct"] == round(100 * kpis["units_passed"] / kpis["units_total"], 2)
+    assert kpis["take_rate_pct"] == round(100 * kpis["units_connected"] / kpis["units_passed"],
+                                          2)
+    for key, value in kpis.items():
+        if key.endswith(("_pct", "_km")) and value is not None:
+            decimals = 2 if key.endswith("_pct") else 3
+            assert value == round(value, decimals), (key, value)
+
+
+def test_json_on_stdout_is_utf8_text_not_escapes() -> None:
+    sample = Path(__file__).resolve().parent.parent / "data" / "sample.gpkg"
+    # even where the locale's encoding could not write it
+    run = subprocess.run([str(NETGIS), "search", str(sample), "12 lindenstrase", "--limit", "1"],
+                         capture_output=True, timeout=120, check=False,
+                         env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert run.returncode == 0, run.stderr
+    text = run.stdout.decode("utf-8")
+    assert "Lindenstraße" in text and "\\u00df" not in text
+    assert json.loads(text)["features"][0]["properties"]["address"].startswith("Lindenstraße")
+
+
+def test_serve_on_a_busy_port_says_so_before_any_url(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = subprocess.run([str(NETGIS), "serve", "--port", str(port), "--database-url",
+                              f"sqlite:///{tmp_path / 'n.db'}"], capture_output=True, text=True,
+                             timeout=120, check=False)
+    assert run.returncode == 2, run.stderr
+    assert f"127.0.0.1:{port} is already in use" in run.stderr
+    assert "/collections" not in run.stderr and "Traceback" not in run.stderr

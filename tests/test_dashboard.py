@@ -15,7 +15,7 @@ import pytest
 from netgis.analysis import analyze
 from netgis.dashboard import Dashboard, build_dashboard, chart_specs, summary
 from netgis.errors import NotFoundError
-from netgis.feeds import Goal
+from netgis.feeds import Goal, pace_over_window
 from netgis.io import read_dataset
 from netgis.storage import Repository
 from tests.helpers import EXAMPLES_DIR
@@ -49,9 +49,12 @@ def test_summary_in_plain_words() -> None:
     fell = summary(_board(MARCH, now=90.0, pace=-2.0, projected=None))
     assert "fell from 91.2 % to 90.0 %" in fell and fell.endswith("100 % is never reached.")
     assert summary(_board(MARCH, gap=0)).endswith("The target of 100 % is reached.")
-    note = "the KPI snapshots in the 365 days up to 2026-09-30 span 0.0 days"
+    twice = [{**MARCH[1], "units_passed": 935}] * 2  # two snapshots of one moment
+    note = pace_over_window(twice, as_of=date(2026, 9, 30)).note
     waiting = summary(_board(MARCH[:1], pace=None, projected=None, note=note))
-    assert f"No pace can be measured yet: {note}." in waiting
+    assert ("(935 of 1000 units passed). Not enough history yet to estimate a pace: needs 28 "
+            "days of KPI snapshots, has less than a day. The goal is 100 % by 2027-12-31.") \
+        in waiting
 
 
 def test_summary_of_a_dataset_file_says_there_is_no_history() -> None:

@@ -93,12 +93,14 @@ def test_invalid_input_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     (bad / "spans.geojson").write_text(json.dumps(spans))
     out = tmp_path / "out"
     out.mkdir()
-    (out / "keep.txt").write_text("untouched")
+    # the output of an earlier run: netgis may replace it, but not with half an answer
+    (out / "kpis.json").write_text("untouched")
     proc = run_cli("analyze", str(bad), "--out", str(out))
     assert proc.returncode == 2
     assert "spans" in proc.stderr and "NOWHERE" in proc.stderr and "to_node" in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["kpis.json"]
+    assert (out / "kpis.json").read_text() == "untouched"
     assert proc.stdout == ""
 
 

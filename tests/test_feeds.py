@@ -229,13 +229,20 @@ def test_pace_needs_history_spread_over_time() -> None:
     t0 = datetime(2025, 6, 1, tzinfo=UTC)
     day = date(2025, 12, 1)
     one = pace_over_window([{"taken_at": t0, "units_passed": 1}], as_of=day)
-    assert one.units_per_month is None and "fewer than 2" in (one.note or "")
+    assert one.units_per_month is None
+    assert one.note == ("Not enough history yet to estimate a pace: needs at least 2 KPI "
+                        "snapshots in the 365 days up to 2025-12-01, has 1")
     # a load and a fix seconds apart: no pace, however steep the jump
     seconds = [{"taken_at": t0, "units_passed": 1},
                {"taken_at": t0 + timedelta(seconds=5), "units_passed": 500}]
     close = pace_over_window(seconds, as_of=day)
     assert close.units_per_month is None and close.snapshots == 2
-    assert "span 0.0 days" in (close.note or "")
+    assert close.note == ("Not enough history yet to estimate a pace: needs 28 days of KPI "
+                          "snapshots, has less than a day")
+    twelve = pace_over_window([seconds[0], {"taken_at": t0 + timedelta(days=12, hours=3),
+                                            "units_passed": 9}], as_of=day)
+    assert twelve.note == ("Not enough history yet to estimate a pace: needs 28 days of KPI "
+                           "snapshots, has 12 days")
     assert pace_over_window(seconds, as_of=day, min_span_days=0).units_per_month is not None
     # snapshots before the window, or after the day asked for, do not count
     old = [{"taken_at": t0 - timedelta(days=400), "units_passed": 0},
@@ -403,3 +410,30 @@ def test_cli_snapshots_around_a_write(database_url: str) -> None:
         assert read_kpis_csv(from_db.stdout)[0]["units_total"] == history[1]["units_total"]
     finally:
         repo.engine.dispose()
+
+
+def test_prometheus_help_states_the_formula_in_the_gauges_unit() -> None:
+    """A _ratio gauge's HELP has no "100 *" nor percent, a _meters one no km: the text and
+    the value (0.93, 1234.5) speak of one unit."""
+    run = subprocess.run([sys.executable, "-m", "netgis.cli", "kpis",
+                          str(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"), "--format", "prom"],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    helps = dict(line.removeprefix("# HELP ").split(" ", 1) for line in run.stdout.splitlines()
+                 if line.startswith("# HELP "))
+    values = {f.name: [s.value for s in f.samples]
+              for f in text_string_to_metric_families(run.stdout)}
+    ratios = [n for n in helps if n.endswith("_ratio")]
+    meters = [n for n in helps if n.endswith("_meters")]
+    assert len(ratios) == sum(f.unit == "%" for f in KPI_FIELDS) and len(meters) == 3
+    for name in ratios:
+        formula, unit = helps[name].split(" (KPI ")
+        assert "100" not in formula and "%" not in formula, helps[name]
+        assert "percent" not in formula.lower(), helps[name]
+        assert unit.endswith("unit: ratio 0..1)."), helps[name]
+        assert all(0.0 <= v <= 1.0 for v in values[name]), (name, values[name])
+    for name in meters:
+        formula, unit = helps[name].split(" (KPI ")
+        assert " km" not in formula and "kilomet" not in formula, helps[name]
+        assert unit.endswith("unit: meters)."), helps[name]
+    assert helps["netgis_coverage_ratio"].startswith("Coverage: units passed / units total ")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from shapely import LineString, Point
 from netgis.analysis import Analysis, analyze, budget_scenario, premise_optics, serviceability
 from netgis.errors import ValidationError
 from netgis.geodesy import WGS84, transform_geoms
+from netgis.io import write_dataset
 from netgis.optics import PON_CLASSES, SPLITTER_DB, LossBudget
 from netgis.validate import validate_frames
 from tests.helpers import EXAMPLES_DIR
@@ -293,14 +295,48 @@ def test_cli_budget_flags_and_what_if() -> None:
     gpkg = str(EXAMPLES_DIR / "optical_ring" / "dataset.gpkg")
     proc = run_cli("analyze", gpkg, "--pon-class", "gpon-c+", "--out", "/dev/null/x")
     assert proc.returncode != 0  # cannot write there: nothing half-written, an error
-    proc = run_cli("scenario", gpkg, "--pon-class", "gpon-c+", "--split", "G=4")
+    proc = run_cli("scenario", gpkg, "--pon-class", "gpon-c+", "--split", "D=64")
     assert proc.returncode == 0, proc.stderr
+    assert "warning" not in proc.stderr
     optics = json.loads(proc.stdout)["optics"]
-    # p_tight (27.88 dB) and p_too_far (28.58 dB) gain 7.3 dB behind a 1:4 at G: out even of C+
+    # D from 1:16 (13.7 dB) to 1:64 (20.5 dB): p_tight (27.88 dB) and p_too_far (28.58 dB)
+    # gain 6.8 dB, out even of C+ (32); p_behind_1x16 (17.23 dB) stays in
     assert optics["leaving"] == ["p_tight"] and optics["entering"] == []
     assert (optics["units_in_budget_before"], optics["units_in_budget_after"]) == (5, 4)
-    bad = run_cli("scenario", gpkg, "--split", "G=3")
-    assert bad.returncode == 2 and "split_ratio" in bad.stderr and "G" in bad.stderr
+    bad = run_cli("scenario", gpkg, "--split", "D=3")
+    assert bad.returncode == 2 and "split_ratio" in bad.stderr and "D" in bad.stderr
+
+
+@pytest.mark.parametrize(("split", "named", "reason"), [
+    ("G=4", "G", "not a splitter (kind cabinet)"),   # a cabinet cannot be re-split
+    ("B=64", "B", "not a splitter (kind splice)"),
+    ("nope=4", "nope", "no such node"),
+])
+def test_cli_split_of_a_node_that_is_no_splitter_is_an_error(split: str, named: str,
+                                                             reason: str) -> None:
+    gpkg = str(EXAMPLES_DIR / "optical_ring" / "dataset.gpkg")
+    proc = run_cli("scenario", gpkg, "--pon-class", "gpon-c+", "--split", split)
+    assert proc.returncode == 2, proc.stderr
+    assert f"nodes id={named} " in proc.stderr and reason in proc.stderr
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+
+
+def test_cli_split_of_a_splitter_serving_nobody_warns(tmp_path: Path) -> None:
+    # p hangs on s4 behind splitter A; X (1:8) is on a branch of its own with no premise
+    # behind it, and P is planned; q, on s1 between C and A, gets its light before A
+    ds = dataset([("C", 0, 0, "core"), ("A", 1000, 0, "splitter", "in_service", 4),
+                  ("B", 2000, 0), ("X", 0, 1000, "splitter", "in_service", 8),
+                  ("P", 0, 2000, "splitter", "planned", 8)],
+                 [("s1", "C", "A"), ("s4", "A", "B"), ("s2", "C", "X"),
+                  ("s3", "X", "P", "planned")],
+                 [("p", 1500, 30), ("q", 500, 30)])
+    gpkg = write_dataset(ds, tmp_path / "idle.gpkg")
+    proc = run_cli("scenario", str(gpkg), "--split", "X=64,P=64,A=8")
+    assert proc.returncode == 0, proc.stderr
+    warned = [line for line in proc.stderr.splitlines() if "serves no passed premise" in line]
+    assert [line.split()[2] for line in warned] == ["id=P", "id=X"]
+    optics = json.loads(proc.stdout)["optics"]
+    assert optics["split_ratios"] == {"X": 64, "P": 64, "A": 8}
 
 
 def test_cli_budget_db_changes_the_answer(tmp_path: Path) -> None:
@@ -319,3 +355,26 @@ def test_an_empty_network_has_no_loss_and_no_crash() -> None:
     r = analyze(validate_frames(empty).dataset_or_raise())
     assert r.kpis["network"]["units_in_budget"] == 0
     assert r.kpis["network"]["budget_coverage_pct"] is None
+
+
+def test_readme_split_example_changes_the_budget() -> None:
+    """The README's `netgis scenario ... --split` line, run as written, shows an effect."""
+    root = Path(__file__).resolve().parent.parent
+    lines = [ln for ln in (root / "README.md").read_text().splitlines()
+             if ln.startswith("$N scenario ") and "--split" in ln]
+    assert len(lines) == 1, lines
+    args = shlex.split(lines[0].split("#")[0])[1:]
+    proc = subprocess.run([sys.executable, "-m", "netgis.cli", *args], capture_output=True,
+                          text=True, timeout=300, cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning" not in proc.stderr
+    optics = json.loads(proc.stdout)["optics"]
+    assert optics["units_entering"] + optics["units_leaving"] > 0
+    # and the split itself moves premises: without it the same class gives another answer
+    at = args.index("--split")
+    plain = subprocess.run([sys.executable, "-m", "netgis.cli", *args[:at], *args[at + 2:]],
+                           capture_output=True, text=True, timeout=300, cwd=root)
+    assert plain.returncode == 0, plain.stderr
+    without = json.loads(plain.stdout)["optics"]
+    assert optics["units_in_budget_after"] != without["units_in_budget_after"]
+    assert optics["leaving"] != without["leaving"] or optics["entering"] != without["entering"]

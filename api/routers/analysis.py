@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ServicesDep, SettingsDep, require_json_body
-from api.errors import problem_responses
+from api.errors import ProblemItem, problem_responses
 from api.geojson import (
     Geometry,
     collection_model,
@@ -149,7 +149,8 @@ class OpticsWhatIf(BaseModel):
     splice_db: float | None = Field(None, ge=0, le=10)
     fixed_db: float | None = Field(None, ge=0, le=50)
     split_ratios: dict[str, int] = Field(
-        default_factory=dict, description="node_id -> N: the node becomes a 1:N splitter.")
+        default_factory=dict, description="node_id -> N: the splitter becomes a 1:N one (a "
+                                          "node that is not a splitter is a 422).")
 
 
 class ScenarioIn(BaseModel):
@@ -178,6 +179,9 @@ class BudgetChange(BaseModel):
     units_leaving: int
     entering: list[str]
     leaving: list[str]
+    warnings: list[ProblemItem] = Field(
+        default_factory=list, description="Named splitters that serve no passed premise: "
+                                          "their split ratio changes nothing.")
 
 
 class ScenarioResult(BaseModel):
@@ -347,8 +351,9 @@ def scenarios(
         base = LossBudget.preset(what_if.pon_class) if what_if.pon_class else result.budget
         budget = base.with_(budget_db=what_if.budget_db, atten_db_per_km=what_if.atten_db_per_km,
                             splice_db=what_if.splice_db, fixed_db=what_if.fixed_db)
-        change = BudgetChange(**budget_scenario(result, budget=budget,
-                                                split_ratios=what_if.split_ratios).summary())
+        what = budget_scenario(result, budget=budget, split_ratios=what_if.split_ratios)
+        change = BudgetChange(**what.summary(),
+                              warnings=[ProblemItem(**w.as_dict()) for w in what.warnings])
     lost = result.premises[out.lost]
     shown = lost.sort_values("premise_id").iloc[:settings.max_limit].to_crs(4326)
     features = frame_to_features(shown, LAYERS["premises"], _premise_columns())

@@ -76,13 +76,41 @@ def test_coverage_kpis_follow_the_parameters(optical: TestClient) -> None:
 
 def test_scenario_what_if_on_optics(optical: TestClient) -> None:
     out = optical.post("/analysis/scenarios",
-                       json={"optics": {"pon_class": "gpon-c+", "split_ratios": {"G": 4}}})
+                       json={"optics": {"pon_class": "gpon-c+", "split_ratios": {"D": 64}}})
     assert out.status_code == 200, out.text
     optics = out.json()["optics"]
+    # D from 1:16 to 1:64 adds 6.8 dB: p_tight (27.88 dB) leaves even a C+ budget (32 dB)
     assert optics["leaving"] == ["p_tight"] and optics["budget_db"] == 32.0
     assert (optics["units_in_budget_before"], optics["units_in_budget_after"]) == (5, 4)
-    bad = optical.post("/analysis/scenarios", json={"optics": {"split_ratios": {"G": 3}}})
+    assert optics["warnings"] == []
+    bad = optical.post("/analysis/scenarios", json={"optics": {"split_ratios": {"D": 3}}})
     assert bad.status_code == 422 and "split_ratio" in bad.text
+
+
+@pytest.mark.parametrize(("node", "reason"), [("G", "not a splitter (kind cabinet)"),
+                                              ("B", "not a splitter (kind splice)"),
+                                              ("nope", "no such node")])
+def test_scenario_split_of_a_node_that_is_no_splitter(optical: TestClient, node: str,
+                                                      reason: str) -> None:
+    bad = optical.post("/analysis/scenarios", json={"optics": {"split_ratios": {node: 4}}})
+    assert bad.status_code == 422, bad.text
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert [(e["id"], e["reason"].startswith(reason)) for e in bad.json()["errors"]] == [
+        (node, True)]
+
+
+def test_scenario_split_of_a_splitter_serving_nobody_warns(optical: TestClient) -> None:
+    # a new splitter with no span: nobody's light passes it
+    added = optical.post("/collections/nodes/items", headers={"X-API-Key": API_KEY}, json={
+        "type": "Feature", "geometry": {"type": "Point", "coordinates": [8.7, 50.1]},
+        "properties": {"node_id": "X", "kind": "splitter", "split_ratio": 8}})
+    assert added.status_code == 201, added.text
+    out = optical.post("/analysis/scenarios", json={"optics": {"split_ratios": {"X": 64,
+                                                                                "A": 8}}})
+    assert out.status_code == 200, out.text
+    optics = out.json()["optics"]
+    assert [(w["id"], w["field"]) for w in optics["warnings"]] == [("X", "split_ratio")]
+    assert "serves no passed premise" in optics["warnings"][0]["reason"]
     unknown = optical.post("/analysis/scenarios", json={"optics": {"budget": 30}})
     assert unknown.status_code == 422 and "budget" in unknown.text
 
