@@ -103,7 +103,8 @@ def _problems_for_bad_parameters(doc: dict[str, Any]) -> None:
 ANALYSIS_PARAMETER = "drop_m"
 
 
-#: Paths that take analysis parameters but are never rate limited (SPEC: never for tiles).
+#: Paths that take analysis parameters but are never rate limited (docs/spec.md §3.5: never
+#: for tiles).
 NEVER_LIMITED = ("/tiles/",)
 
 

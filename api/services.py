@@ -848,7 +848,7 @@ class Services:
                            ) -> tuple[AnalysisKey, Analysis]:
         """The analysis tiles are made of and its key (data version and parameters).
 
-        Never refused: tiles are not rate limited (SPEC), whatever the parameters.
+        Never refused: tiles are not rate limited (docs/spec.md §3.5), whatever the parameters.
         """
         drop = self.drop_m(drop_m)
         optics = self.budget(budget)

@@ -1,6 +1,6 @@
 """BEAD eligibility from FCC Broadband Data Collection availability, joined to the plant.
 
-SPEC section 2: per location, only availability records with technology in
+docs/spec.md §2.11 (BEAD classification): per location, only availability records with technology in
 {10, 40, 50, 71, 72} and ``low_latency = 1`` count. Each counted record is
 classed on its own (``served`` at >= 100/20 Mbps, ``underserved`` at >= 25/3,
 else ``unserved``); the highest class of a location's records wins, and a

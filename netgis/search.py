@@ -1,4 +1,4 @@
-"""Address search: find premises by address, premise_id or location_id (SPEC section 3).
+"""Address search: find premises by address, premise_id or location_id (docs/spec.md §3.9).
 
 :func:`build_index` turns a premises frame into an :class:`AddressIndex` once
 (per data version, in the API); :meth:`AddressIndex.search` answers a query in
@@ -421,7 +421,7 @@ def build_index(premises: pd.DataFrame) -> AddressIndex:
     )
 
 
-#: Properties of each hit: the premise's fields and its serviceability (SPEC section 3).
+#: Properties of each hit: the premise's fields and its serviceability (docs/spec.md §3.9).
 HIT_PROPERTIES = ("premise_id", "address", "location_id", "units", "kind", "connected",
                   "passed", "distance_m", "served_span_id", "span_protected", "node_protected",
                   "duct_protected", "loss_db", "margin_db", "in_budget")

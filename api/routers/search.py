@@ -1,4 +1,4 @@
-"""Address search (SPEC section 3): premises by address, premise_id or location_id.
+"""Address search (docs/spec.md §3.9): premises by address, premise_id or location_id.
 
 Answered from the address index of the current data version, built once by
 :meth:`api.services.Services.search` over the analysis at the server's defaults;

@@ -236,7 +236,7 @@ def test_the_document_describes_the_429(limited: TestClient) -> None:
     for path, method in limitable:
         assert "Retry-After" in paths[path][method]["responses"]["429"]["headers"]
     assert "429" not in paths["/collections/premises/items"]["get"]["responses"]
-    # tiles take the analysis parameters but are never limited (SPEC)
+    # tiles take the analysis parameters but are never limited (docs/spec.md §3.5)
     assert "429" not in paths["/tiles/{layer}/{z}/{x}/{y}.mvt"]["get"]["responses"]
 
 
