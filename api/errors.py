@@ -139,7 +139,7 @@ def _netgis_handler(status: int) -> Handler:
         if status == 503:
             # the message may carry connection details; they stay in the log
             log.error("storage error on %s: %s", request.url.path, exc)
-            # a fault, not the client's doing: worth retrying (SPEC: 503 with Retry-After)
+            # a fault, not the client's doing: worth retrying (docs/spec.md §3.5: 503, Retry-After)
             return problem(503, "the database is not reachable",
                            headers={"Retry-After": str(RETRY_AFTER_S)})
         return problem(status, str(exc), _problems_of(exc))

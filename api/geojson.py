@@ -45,7 +45,7 @@ LinksMember = Field(None, description="Links, as the API serves them; not used."
 class Geometry(BaseModel):
     """A GeoJSON geometry in WGS84 longitude/latitude."""
 
-    # an unknown member is a 422 naming it (SPEC): it may be a misspelt one
+    # an unknown member is a 422 naming it (docs/spec.md §3.5): it may be a misspelt one
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString",
@@ -304,7 +304,8 @@ def features_to_frame(layer: Layer, features: Sequence[FeatureIn],
     for i, feat in enumerate(features):
         props = dict(feat.properties or {})
         fid = props.get(layer.id_field)
-        # as PATCH does: a property the layer does not have is named, not dropped (SPEC)
+        # as PATCH does: a property the layer does not have is named, not dropped
+        # (docs/spec.md §3.5)
         problems += [Problem(layer.name, None if fid is None else str(fid), name,
                              "not a field of this layer") for name in props if name not in known]
         if fid is None and feat.id is not None:

@@ -146,7 +146,7 @@ class Settings(BaseSettings):
                                 "memory_bytes": "NETGIS_IMPORT_MEMORY_BYTES"})
 
     def loss_budget(self) -> LossBudget:
-        """The optical parameters these settings ask for (SPEC's defaults otherwise)."""
+        """The optical parameters these settings ask for (else docs/spec.md §2.10's defaults)."""
         base = LossBudget.preset(self.pon_class) if self.pon_class else LossBudget()
         return base.with_(budget_db=self.budget_db, atten_db_per_km=self.atten_db_per_km,
                           splice_db=self.splice_db, fixed_db=self.fixed_db)

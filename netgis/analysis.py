@@ -1,4 +1,4 @@
-"""One call from a validated dataset to every answer of SPEC section 2.
+"""One call from a validated dataset to every answer of docs/spec.md §2 (Definitions).
 
 :func:`analyze` builds the graph, finds lit spans, locates every premise,
 computes protection, cut and failure impact and the KPIs, and returns an
@@ -74,7 +74,7 @@ Progress = Callable[[str], None]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
-#: Columns of ``premises.csv`` / ``spans.csv`` / ``nodes.csv`` (SPEC section 3), from the schema.
+#: Columns of ``premises.csv`` / ``spans.csv`` / ``nodes.csv`` (docs/spec.md §3.1), from the schema.
 PREMISE_COLUMNS = result_columns("premises", contract_only=True)
 SPAN_COLUMNS = result_columns("spans", contract_only=True)
 NODE_COLUMNS = result_columns("nodes", contract_only=True)
@@ -359,7 +359,7 @@ def _edge_reversed(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, g: Analysis
                    span_edge: IntArray) -> BoolArray:
     """Per edge of G: does its span's geometry start at its ``to_node``?
 
-    SPEC does not fix a span's drawing direction; the end nearer its first
+    docs/spec.md §2.10 does not fix a span's drawing direction; the end nearer its first
     vertex decides (compared in the dataset's CRS).
     """
     in_g = span_edge >= 0
@@ -411,7 +411,7 @@ def _node_results(nodes: gpd.GeoDataFrame, g: AnalysisGraph, imp: Impact) -> gpd
 
 def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
             budget: LossBudget | None = None, progress: Progress | None = None) -> Analysis:
-    """Coverage, redundancy and KPIs of ``dataset`` (SPEC section 2).
+    """Coverage, redundancy and KPIs of ``dataset`` (docs/spec.md §2, Definitions).
 
     A pipeline of named steps: the network (:func:`network_stage`: graph,
     structure, lit spans, optics, protection), the premises in one chunk

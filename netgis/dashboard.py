@@ -50,7 +50,7 @@ TOP_N = 10
 #: Okabe & Ito's palette: told apart by readers with any common colour-vision deficiency.
 PALETTE = {"blue": "#0072B2", "orange": "#E69F00", "green": "#009E73",
            "vermillion": "#D55E00", "purple": "#CC79A7", "sky": "#56B4E9", "black": "#000000"}
-#: Protection classes of SPEC section 2, in the order a reader meets them.
+#: Protection classes of docs/spec.md §2.5 (Protected), in the order a reader meets them.
 PROTECTIONS = (("span_protected_pct", "a span cut"), ("node_protected_pct", "a node failure"),
                ("duct_protected_pct", "a duct failure"))
 #: Chart name -> the map page (under /maps) that shows the same thing on the map.

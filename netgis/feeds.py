@@ -168,7 +168,7 @@ class PrometheusKpi:
 
 
 def prometheus_kpi(kpi: KpiField) -> PrometheusKpi:
-    """The Prometheus form of a KPI (SPEC section 3, "Prometheus names").
+    """The Prometheus form of a KPI (docs/spec.md §3.7, Prometheus names).
 
     Prometheus wants base units: a ``_pct`` KPI becomes a ``_ratio`` (0..1), a
     ``_km`` one ``_meters``; a count drops ``_total``, which Prometheus keeps

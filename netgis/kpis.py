@@ -1,4 +1,4 @@
-"""Coverage KPIs of SPEC section 2, network-wide and per area.
+"""Coverage KPIs of docs/spec.md §2.9, network-wide and per area.
 
 ``premises_*`` count records; ``units_*`` and every ``*_pct`` weigh premises
 by units. Zero denominators give ``None``. Lengths are WGS84 geodesic; area
@@ -341,8 +341,9 @@ def assemble_kpis(network_sums: npt.ArrayLike, area_sums: npt.ArrayLike, lines: 
                   areas: AreaIndex, *, spof_spans: int, spof_nodes: int) -> Kpis:
     """``kpis.json`` from the premise sums (network and per area) and :func:`line_kpis`.
 
-    SPEC asks for area_id order while its reference output keeps the dataset's
-    order (``west`` before ``east``); we follow the reference output.
+    docs/spec.md §2.9 asks for area_id order while the reference output
+    (``tests/examples/ring_spur``) keeps the dataset's order (``west`` before
+    ``east``); we follow the reference output.
     """
     network = premise_kpis_from_sums(network_sums)
     network.update(lines[0])

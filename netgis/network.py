@@ -7,7 +7,7 @@ by ``span_id`` (parallel spans stay separate edges). Every edge carries
 ``fibers_used`` and ``geometry``; every vertex ``kind``, ``status`` and
 ``geometry``. ``G.graph["crs"]`` is the CRS of the geometries.
 
-:func:`analysis_graph` derives the analysis graph G of SPEC section 2 from it:
+:func:`analysis_graph` derives the analysis graph G of docs/spec.md §2.2 from it:
 in-service nodes, in-service spans between in-service nodes, and all core
 nodes merged into one super-core ``S`` (vertex 0). It is an array form of the
 same graph, which the linear-time algorithms in :mod:`netgis.redundancy` use.
@@ -110,7 +110,7 @@ def network_to_gdfs(G: nx.MultiGraph[str]) -> tuple[gpd.GeoDataFrame, gpd.GeoDat
 
 @dataclass(frozen=True)
 class AnalysisGraph:
-    """Array form of the analysis graph G (SPEC section 2) with the cores merged.
+    """Array form of the analysis graph G (docs/spec.md §2.2) with the cores merged.
 
     Vertex 0 is the super-core S when ``has_core``; every other in-service node
     has its own vertex. ``edge_span`` lists the span_ids of G's edges, with
@@ -139,7 +139,7 @@ class AnalysisGraph:
 
 
 def analysis_graph_from_gdfs(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame) -> AnalysisGraph:
-    """The analysis graph of SPEC section 2 straight from validated layers, vectorized.
+    """The analysis graph of docs/spec.md §2.2 straight from validated layers, vectorized.
 
     The same graph as ``analysis_graph(network_from_gdfs(nodes, spans))`` with
     the edges in the order of ``spans`` rows; no networkx graph is built, which
@@ -189,7 +189,7 @@ def analysis_graph_from_gdfs(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame) -
 
 
 def analysis_graph(G: nx.MultiGraph[str]) -> AnalysisGraph:
-    """Derive the analysis graph of SPEC section 2 from the plant graph ``G``."""
+    """Derive the analysis graph of docs/spec.md §2.2 from the plant graph ``G``."""
     ids: list[str] = []
     core: list[bool] = []
     for n, data in G.nodes(data=True):

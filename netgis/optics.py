@@ -1,4 +1,4 @@
-"""Optical reach: the loss from a core to every vertex and premise (SPEC section 2).
+"""Optical reach: the loss from a core to every vertex and premise (docs/spec.md §2.10).
 
 Light leaves a core and loses power in the fiber (``atten_db_per_km``), at
 every splice node (``splice_db``) and every splitter (``splitter_db`` by its
@@ -37,7 +37,7 @@ from netgis.schema import SPLICE, SPLIT_RATIOS, SPLITTER
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-#: Insertion loss of a 1:N splitter in dB (SPEC section 2; typical datasheet values).
+#: Insertion loss of a 1:N splitter in dB (docs/spec.md §2.10; typical datasheet values).
 SPLITTER_DB: Mapping[int, float] = {2: 3.7, 4: 7.3, 8: 10.5, 16: 13.7, 32: 17.1, 64: 20.5,
                                     128: 23.7}
 
@@ -50,7 +50,7 @@ PON_CLASSES: Mapping[str, float] = {"gpon-b+": 28.0, "gpon-c+": 32.0, "xgs-pon-n
 
 @dataclass(frozen=True)
 class LossBudget:
-    """Loss parameters of SPEC's optical reach, with its defaults.
+    """Loss parameters of the optical reach of docs/spec.md §2.10, with its defaults.
 
     Parameters
     ----------
@@ -185,7 +185,7 @@ class VertexLoss:
 
 def vertex_loss(g: AnalysisGraph, edge_length_m: FloatArray, nodes: VertexNodes,
                 budget: LossBudget) -> VertexLoss:
-    """``dist(v)`` of SPEC for every vertex of G by one Dijkstra from S.
+    """``dist(v)`` of docs/spec.md §2.10 for every vertex of G by one Dijkstra from S.
 
     ``edge_length_m`` is the geodesic length of each edge of G. Arc ``u -> v``
     weighs ``atten * km + node_loss(v)``; parallel spans keep their least arc

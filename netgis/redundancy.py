@@ -181,7 +181,7 @@ def _components(n: int, a: IntArray, b: IntArray) -> IntArray:
 
 @dataclass(frozen=True)
 class Protection:
-    """Per-edge protection flags of a premise attached to that edge (SPEC section 2)."""
+    """Per-edge protection flags of a premise attached to that edge (docs/spec.md §2.5)."""
 
     span: BoolArray
     node: BoolArray

@@ -39,7 +39,7 @@ DEFAULT_DROP_M = 150.0
 # Defaults of the commands, the API and the maps, each defined here once: the command line
 # reads them without importing the heavy modules that use them.
 
-#: Default H3 resolution of the gap roll-up (SPEC section 2): res 8 cells are about 0.74 km².
+#: Default H3 resolution of the gap roll-up (docs/spec.md §2.8): res 8 cells are about 0.74 km².
 DEFAULT_H3_RES = 8
 #: Default H3 resolution of premises rolled up on maps: res 9 cells are about 0.1 km², a few
 #: street blocks.
@@ -180,7 +180,7 @@ ResultType = Literal["text", "int", "float", "bool"]
 class ResultField:
     """One analysis column added to a layer by :func:`netgis.analysis.analyze`.
 
-    ``contract`` marks the columns SPEC section 3 lists for ``netgis analyze``'s
+    ``contract`` marks the columns docs/spec.md §3.1 lists for ``netgis analyze``'s
     CSV files (written in this order after the layer's id); the others are
     served by the API and the maps but not written to the CSVs. ``nullable``
     columns may hold null (an empty CSV cell). ``decimals`` rounds a float in
@@ -260,7 +260,7 @@ KpiType = Literal["int", "float"]
 
 @dataclass(frozen=True)
 class KpiField:
-    """One KPI of SPEC section 2: its type, unit and meaning.
+    """One KPI of docs/spec.md §2.9: its type, unit and meaning.
 
     ``per_area`` is false for the network-only KPIs (the spof counts).
     A ``float`` KPI may be null (a zero denominator).

@@ -6,7 +6,7 @@ A tile of a layer holds, as one MVT layer named after the layer (extent
 layer's fields and its analysis columns (:data:`TILE_RESULT_COLUMNS`) as
 properties; the id field (``premise_id``...) is a property too.
 
-Thinning (SPEC allows it below z14): below :data:`THIN_BELOW_ZOOM`, the
+Thinning (docs/spec.md §3.10 allows it below z14): below :data:`THIN_BELOW_ZOOM`, the
 nodes, spans and premises of a tile are thinned deterministically: the tile's
 WGS84 box is cut into ``THIN_GRID x THIN_GRID`` cells and each cell keeps the
 one feature with the lowest id (code point order) among those whose bounding

@@ -60,7 +60,7 @@ _TYPE_NAMES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "Mu
 _TRUE = {"true", "1", "t", "yes", "y"}
 _FALSE = {"false", "0", "f", "no", "n"}
 #: A coordinate more than this many degrees beyond the area of use of its CRS is an error,
-#: one beyond it by less a warning (SPEC section 1).
+#: one beyond it by less a warning (docs/spec.md §1.8).
 AREA_OF_USE_MARGIN_DEG = 5.0
 #: A feature whose every vertex lies farther than this from the plant's extent (the box
 #: of the nodes and spans), but within :data:`SWAP_NEAR_M` of it once x and y are
@@ -549,7 +549,8 @@ def _coerce_int(layer: str, f: Field, col: pd.Series, row_label: npt.NDArray[Any
 
 def _check_split_ratio(out: dict[str, Any], row_label: npt.NDArray[Any],
                        report: ValidationReport) -> None:
-    """SPEC: a ratio only on splitters, from the list; a splitter without one is a warning."""
+    """docs/spec.md §1.2: a ratio only on splitters, from the list; a splitter without one is a
+    warning."""
     ratio, kind = out["split_ratio"], out["kind"]
     has = ratio.notna().to_numpy()
     splitter = (kind == SPLITTER).to_numpy(dtype=bool, na_value=False)

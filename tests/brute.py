@@ -1,7 +1,7 @@
-"""Brute-force reference for SPEC section 2 failures (tests only, exponential-free but slow).
+"""Brute-force reference for docs/spec.md §2.4 failures (tests only, exponential-free but slow).
 
 Enumerates every single failure of each class on the graph with the served
-span subdivided at the attachment point, exactly as SPEC words it, with real
+span subdivided at the attachment point, exactly as docs/spec.md §2.5 words it, with real
 cores (not merged) and networkx MultiGraph.
 """
 

@@ -1,4 +1,4 @@
-"""BEAD classification (SPEC section 2) on hand-made FCC CSVs, and the join with the plant.
+"""BEAD classification (docs/spec.md §2.11) on hand-made FCC CSVs, and the join with the plant.
 
 Plant: tests/test_gaps.py's hand dataset (span s1 along y=0, x 0..1000, EPSG:32632).
 Expected classes, worked out record by record:

@@ -1,6 +1,6 @@
 """Coordinates the analysis cannot use are refused by the validator (issue 19, defect 3).
 
-SPEC section 1: a coordinate that is not finite, that lies outside +-180 / +-90
+docs/spec.md §1.8: a coordinate that is not finite, that lies outside +-180 / +-90
 once in WGS84, or more than 5 degrees beyond the area of use of its CRS is an
 error; one beyond the area of use by less is a warning. Every vertex counts,
 not only points. Ids with NUL or line breaks are refused as well.

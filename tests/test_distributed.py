@@ -3,7 +3,7 @@
 One small generated city, partitioned into Hilbert-ordered GeoParquet files; a
 dask.distributed LocalCluster of two worker processes for the whole module (the
 CLI connects to it with ``--scheduler``). Outputs are compared byte for byte,
-rows sorted (SPEC lets rows come in any order).
+rows sorted (docs/spec.md §3.1 lets rows come in any order).
 """
 
 from __future__ import annotations

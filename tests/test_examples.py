@@ -75,7 +75,7 @@ def test_example_outputs(name: str, form: str, tmp_path: Path) -> None:
                 if col == "distance_m" and value:
                     assert float(got[ident][col]) == pytest.approx(float(value), rel=5e-3)
                 elif col == "loss_db" and value:
-                    # SPEC: within 0.02 dB or 0.1 %, whichever is larger
+                    # docs/spec.md §2.10: within 0.02 dB or 0.1 %, whichever is larger
                     assert float(got[ident][col]) == pytest.approx(
                         float(value), abs=max(0.02, 1e-3 * abs(float(value))))
                 else:

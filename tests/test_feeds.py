@@ -135,7 +135,7 @@ def test_prometheus_text_parsed_by_prometheus_client() -> None:
     text = prometheus_text(EXPECTED, data_version=7)
     families = {f.name: f for f in text_string_to_metric_families(text)}
     assert set(families) == {p.name for p in PROMETHEUS_KPIS} | {"netgis_data_version"}
-    # SPEC section 3: base units, counts without _total
+    # docs/spec.md §3.7: base units, counts without _total
     assert {"netgis_coverage_ratio", "netgis_route_meters", "netgis_premises", "netgis_units",
             "netgis_premises_passed", "netgis_spof_spans"} <= set(families)
     assert not any(name.endswith(("_pct", "_km", "_total")) for name in families)

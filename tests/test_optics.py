@@ -1,7 +1,7 @@
-"""Optical reach (SPEC section 2): hand-drawn cases worked out on paper and a brute force.
+"""Optical reach (docs/spec.md §2.10): hand-drawn cases worked out on paper and a brute force.
 
 Drawings are in UTM 32N meters near Frankfurt: a drawn kilometre is about
-1.0004 km geodesic, far inside the 0.02 dB agreement SPEC asks for.
+1.0004 km geodesic, far inside the 0.02 dB agreement docs/spec.md §2.10 asks for.
 """
 
 from __future__ import annotations

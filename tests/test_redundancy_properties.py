@@ -1,4 +1,4 @@
-"""The linear-time algorithms agree with brute-force failure enumeration (SPEC section 2).
+"""The linear-time algorithms agree with brute-force failure enumeration (docs/spec.md §2.5-§2.6).
 
 Random small multigraphs with parallel spans, several cores, ducts and
 planned/retired elements; premises attached to random lit spans.

@@ -68,7 +68,7 @@ Criticality = collection_model(SpanImpact | NodeImpact, "Criticality")  # type: 
 
 
 class Coverage(BaseModel):
-    """KPIs of the whole network and per area (SPEC section 2)."""
+    """KPIs of the whole network and per area (docs/spec.md §2.9, KPIs)."""
 
     data_version: int
     drop_m: float

@@ -1,5 +1,5 @@
 """BEAD eligibility: upload FCC BDC availability and locations files, get classes and the
-plant join back (SPEC section 2, the same rules as ``netgis bead``)."""
+plant join back (docs/spec.md §2.11 and §3.4: the same rules as ``netgis bead``)."""
 
 from __future__ import annotations
 

@@ -76,8 +76,8 @@ router = APIRouter(tags=["Features"])
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
-#: Per layer, the integer year field that gives it a temporal extent (SPEC section 1: the
-#: only time in the data model is a span's install_year).
+#: Per layer, the integer year field that gives it a temporal extent (docs/spec.md §1.3,
+#: Spans: the only time in the data model is a span's install_year).
 YEAR_FIELDS = {"spans": "install_year"}
 #: The contract's fields offered as query parameters where a layer has them (besides
 #: every enum field): equality, like the enum filters.

@@ -43,7 +43,7 @@ _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class KpiFeed(BaseModel):
-    """Every KPI of SPEC section 2, one row per scope (the network first, then each area)."""
+    """Every KPI of docs/spec.md §2.9, one row per scope (the network first, then each area)."""
 
     data: list[dict[str, Any]] = Field(description="Rows with scope, area_id, name and the KPIs.")
     generated_at: str

@@ -9,7 +9,7 @@ stream ``[seed, 2]``, so the rest of the city does not change) are served
 by a long rural run: a cable from the nearest working plant node to a
 splitter at the hamlet, and one along its road. Behind the splitters
 already on the way, that splitter often leaves the hamlet out of a class
-B+ budget: the passed-but-not-serviceable case of SPEC's optical reach.
+B+ budget: the passed-but-not-serviceable case of docs/spec.md §2.10 (Optical reach).
 The :class:`City` it returns holds what the premises
 (:mod:`netgis.generate.premises`) need.
 """

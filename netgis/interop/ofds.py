@@ -1,4 +1,4 @@
-"""The Open Fibre Data Standard (OFDS 0.4) in and out, as SPEC section 3 says.
+"""The Open Fibre Data Standard (OFDS 0.4) in and out, as docs/spec.md §3.8 says.
 
 In: :func:`read_ofds` reads the JSON publication format (a network package
 ``{"networks": [...]}`` or one network object) and the GeoJSON publication
@@ -53,7 +53,7 @@ OFDS_SCHEMA_URL = "https://standard.ofds.info/en/0__4__0/network-schema.json"
 #: The one CRS of OFDS coordinates.
 OFDS_CRS = {"name": "urn:ogc:def:crs:OGC::CRS84",
             "uri": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}
-#: OFDS nodeStatus / spanStatus code -> netgis status (SPEC section 3).
+#: OFDS nodeStatus / spanStatus code -> netgis status (docs/spec.md §3.8).
 STATUS_FROM_OFDS: dict[str, str] = {
     "operational": "in_service",
     "proposed": "planned",
@@ -280,7 +280,7 @@ def _props(feature: Any) -> dict[str, Any]:
 
 
 def _text_id(value: Any) -> str | None:
-    """Ids are text; numbers become text (SPEC section 1); anything else is no id."""
+    """Ids are text; numbers become text (docs/spec.md §1.6); anything else is no id."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float | str):

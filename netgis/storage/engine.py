@@ -34,7 +34,7 @@ from netgis.storage.dialects import load_spatialite
 
 #: The database used when none is named: a SpatiaLite file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite:///./netgis.db"
-#: How long a write waits for other writers before it gives up (SPEC: at least 30 s).
+#: How long a write waits for other writers before it gives up (docs/spec.md §3.5: at least 30 s).
 BUSY_TIMEOUT_S = 30
 #: Execution option marking a connection whose transactions write (see :func:`begin_write`).
 WRITE_OPTION = "netgis_write"

@@ -124,7 +124,8 @@ def _write_lock_held(url: str) -> Iterator[None]:
 
 def test_write_busy_past_the_timeout_is_503_with_retry_after(
         db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # the SPEC's 30 s would make a slow test; the engine reads the timeout when it connects
+    # the 30 s of docs/spec.md §3.5 would make a slow test; the engine reads the timeout when it
+    # connects
     monkeypatch.setattr(engine_module, "BUSY_TIMEOUT_S", 1)
     repo = Repository.from_url(db_url)
     repo.init()

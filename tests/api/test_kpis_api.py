@@ -268,7 +268,7 @@ def test_scrape_a_running_server(app: FastAPI) -> None:
             scrape = http.get("/metrics")
     assert scrape.status_code == 200
     fams = families(scrape.text)
-    # SPEC section 3: every KPI in base units, network samples without labels
+    # docs/spec.md §3.7: every KPI in base units, network samples without labels
     for kpi in PROMETHEUS_KPIS:
         samples = {s.labels.get("area_id"): s for s in fams[kpi.name].samples}
         for row in kpis["data"]:

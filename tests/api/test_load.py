@@ -1,6 +1,6 @@
 """A bounded load over loopback: mixed reads and writes, 8 concurrent writers, each database.
 
-SPEC section 3: concurrent writes wait for each other and never answer 5xx. A
+docs/spec.md §3.5: concurrent writes wait for each other and never answer 5xx. A
 fixed number of requests (8 writers x 10 writes, 4 readers x 25 reads) against a
 real server on a loopback port, capped in time; afterwards every acknowledged
 write must be in the data. ``benchmarks/bench_api_load.py`` runs a bigger one.

@@ -1,4 +1,4 @@
-"""GET /search (SPEC section 3, "Address search") through a real server on both databases,
+"""GET /search (docs/spec.md §3.9, Address search) through a real server on both databases,
 and `netgis search` on a file and on the database."""
 
 from __future__ import annotations

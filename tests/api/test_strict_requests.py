@@ -1,6 +1,6 @@
 """Requests are read strictly (issue 19): what a client gets wrong is named, never ignored.
 
-SPEC section 3: an unknown query parameter is a 400 naming it on every endpoint; an
+docs/spec.md §3.5: an unknown query parameter is a 400 naming it on every endpoint; an
 unknown JSON key in a body is a 422 naming it. JSON nested too deeply to parse is
 a 400 (not a 500), and errors about an uploaded file name the client's file, not
 the server's temporary path. What OGC API clients send (``f``, ``limit``,

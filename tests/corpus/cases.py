@@ -379,7 +379,7 @@ def _nan_token(text: str) -> bytes:
     return json.dumps(data).encode("utf-8")  # writes the (non-JSON) token NaN
 
 
-#: 3D / M input is forgiven (SPEC: Z/M values are dropped with a warning): run through
+#: 3D / M input is forgiven (docs/spec.md §1.6: Z/M values are dropped with a warning): run through
 #: the same entry points, it must load as 2D with that warning, never crash.
 def _tolerated_cases() -> list[FileCase]:
     def zm(root: Path) -> Path:

@@ -1,4 +1,4 @@
-"""OFDS in and out (SPEC section 3): the publication formats, the mapping of fields and
+"""OFDS in and out (docs/spec.md §3.8): the publication formats, the mapping of fields and
 codes, bad input (exit 2, nothing written, or left out with --skip-invalid), the
 reference validator on exports, and the round trip."""
 

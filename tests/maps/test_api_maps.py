@@ -98,7 +98,7 @@ def test_criticality_page_overlays_a_scenario(client: TestClient) -> None:
     assert bad.status_code == 422
     assert bad.headers["content-type"].startswith("application/problem+json")
     assert "nope" in bad.text
-    # other pages take no scenario: the parameter is not theirs, a 400 naming it (SPEC)
+    # other pages take no scenario: the parameter is not theirs, a 400 naming it (docs/spec.md §3.5)
     other = client.get("/maps/coverage", params={"fail_nodes": "B"})
     assert other.status_code == 400 and other.json()["errors"][0]["field"] == "fail_nodes"
 
