@@ -10,7 +10,7 @@ import gc
 import io
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
@@ -31,8 +31,10 @@ from netgis.schema import (
     DEFAULT_PLACEMENT,
     DEFAULT_REACH_M,
     DEFAULT_SEARCH_LIMIT,
+    KM_DECIMALS,
     MAP_KINDS,
     MAX_SEARCH_LIMIT,
+    PCT_DECIMALS,
     SNAP_TOLERANCE_M,
 )
 
@@ -76,6 +78,32 @@ def _root() -> None:
 def _echo_json(obj: object, *, indent: int | None = 1) -> None:
     """``obj`` as JSON on stdout, text as it is (``Straße``, not ``Stra\\u00dfe``)."""
     sys.stdout.write(json.dumps(obj, indent=indent, allow_nan=False, ensure_ascii=False) + "\n")
+
+
+def for_reading(kpis: Mapping[str, Any]) -> dict[str, Any]:
+    """``kpis`` with percentages to :data:`~netgis.schema.PCT_DECIMALS` and km to
+    :data:`~netgis.schema.KM_DECIMALS` decimals: what a person reads on a terminal.
+
+    Examples
+    --------
+    >>> for_reading({"coverage_pct": 93.49828426946, "route_km": 52.2381234, "spof_spans": 3,
+    ...              "take_rate_pct": None})
+    {'coverage_pct': 93.5, 'route_km': 52.238, 'spof_spans': 3, 'take_rate_pct': None}
+    """
+    def shown(key: str, value: Any) -> Any:
+        if isinstance(value, float) and key.endswith("_pct"):
+            return round(value, PCT_DECIMALS)
+        if isinstance(value, float) and key.endswith("_km"):
+            return round(value, KM_DECIMALS)
+        return value
+
+    return {key: shown(key, value) for key, value in kpis.items()}
+
+
+def _echo_kpis(kpis: Mapping[str, Any]) -> None:
+    """The network KPIs on stdout: exactly ``kpis.json``'s ``network`` object when stdout is
+    a file or a pipe (scripts read it), rounded for reading on a terminal."""
+    _echo_json(for_reading(kpis) if sys.stdout.isatty() else kpis)
 
 
 def _echo_warnings(*groups: Iterable[Problem]) -> None:
@@ -380,7 +408,7 @@ def analyze(
                                 scheduler=scheduler, progress=step)
         _echo_warnings(done.warnings)
         _wrote(out)
-        _echo_json(done.kpis["network"])
+        _echo_kpis(done.kpis["network"])
         return
     if not db and dataset is not None and (_streams(dataset) if stream is None else stream):
         from netgis.chunked import analyze_chunked
@@ -389,7 +417,7 @@ def analyze(
             done = analyze_chunked(dataset, out, drop_m=drop_m, budget=budget, progress=step)
         _echo_warnings(done.warnings)
         _wrote(out)
-        _echo_json(done.kpis["network"])
+        _echo_kpis(done.kpis["network"])
         return
     with _progress(timings) as step, _collector_paused():
         if store:
@@ -401,7 +429,7 @@ def analyze(
         if store:
             _store_results(result, version, keep)
     _wrote(out)
-    _echo_json(result.kpis["network"])
+    _echo_kpis(result.kpis["network"])
 
 
 def _wrote(out: Path) -> None:

@@ -37,7 +37,7 @@ from netgis.geodesy import (
     transformer,
     utm_epsg,
 )
-from netgis.schema import AREA_KPIS, IN_SERVICE, KM_DECIMALS, NETWORK_KPIS, PCT_DECIMALS
+from netgis.schema import AREA_KPIS, IN_SERVICE, NETWORK_KPIS
 
 
 class NetworkKpis(TypedDict):
@@ -94,8 +94,7 @@ class Kpis(TypedDict):
 
 
 def _pct(num: float, den: float) -> float | None:
-    """100 * num / den to :data:`PCT_DECIMALS` (what people read: 93.5, not 93.49828426946)."""
-    return None if den == 0 else round(100.0 * float(num) / float(den), PCT_DECIMALS)
+    return None if den == 0 else 100.0 * float(num) / float(den)
 
 
 _PREMISE_INPUTS = ("units", "passed", "connected", "span_protected", "node_protected",
@@ -164,9 +163,9 @@ def _lengths_km(lengths_m: npt.NDArray[np.float64], fibers: npt.NDArray[np.float
                 route_m: float) -> dict[str, float]:
     has = ~np.isnan(fibers)
     return {
-        "cable_km": round(float(lengths_m.sum()) / 1000.0, KM_DECIMALS),
-        "route_km": round(route_m / 1000.0, KM_DECIMALS),
-        "fiber_km": round(float((lengths_m[has] * fibers[has]).sum()) / 1000.0, KM_DECIMALS),
+        "cable_km": float(lengths_m.sum()) / 1000.0,
+        "route_km": route_m / 1000.0,
+        "fiber_km": float((lengths_m[has] * fibers[has]).sum()) / 1000.0,
     }
 
 

@@ -273,9 +273,10 @@ class KpiField:
     per_area: bool = True
 
 
-#: Decimals a percentage KPI is given with (0.01 points; the examples ask for 0.1).
+#: Decimals of a percentage KPI shown to a person (0.01 points); files and feeds keep
+#: every digit (docs/analysis.md, "KPIs on a terminal").
 PCT_DECIMALS = 2
-#: Decimals a km KPI is given with (1 m).
+#: Decimals of a km KPI shown to a person (1 m).
 KM_DECIMALS = 3
 KPI_FIELDS: tuple[KpiField, ...] = (
     KpiField("premises_total", "int", "premises", "Premise records in scope."),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import socket
 import subprocess
 import sys
@@ -148,20 +149,41 @@ def test_a_folder_without_layers_or_gis_files_gets_no_import_hint(tmp_path: Path
     assert "netgis import" not in run.stderr
 
 
-def test_analyze_prints_kpis_rounded_for_people(tmp_path: Path) -> None:
+def test_analyze_prints_kpis_rounded_on_a_terminal_and_exact_in_a_pipe(
+        tmp_path: Path) -> None:
+    """A person at a terminal reads 93.5, a script reading the pipe gets kpis.json exactly."""
     sample = Path(__file__).resolve().parent.parent / "data" / "sample.gpkg"
-    run = netgis("analyze", sample, "--out", tmp_path / "out")
+    run = netgis("analyze", sample, "--out", tmp_path / "piped")
     assert run.returncode == 0, run.stderr
-    kpis = json.loads(run.stdout)
-    assert kpis == json.loads((tmp_path / "out" / "kpis.json").read_text())["network"]
-    # percentages to 0.01 points, km to the meter: the same numbers as the formulas give
-    assert kpis["coverage_pct"] == round(100 * kpis["units_passed"] / kpis["units_total"], 2)
-    assert kpis["take_rate_pct"] == round(100 * kpis["units_connected"] / kpis["units_passed"],
-                                          2)
-    for key, value in kpis.items():
-        if key.endswith(("_pct", "_km")) and value is not None:
+    exact = json.loads(run.stdout)
+    assert exact == json.loads((tmp_path / "piped" / "kpis.json").read_text())["network"]
+    assert exact["coverage_pct"] == 100 * exact["units_passed"] / exact["units_total"]
+    # the same command with a terminal as stdout (a pseudo-terminal, as a shell gives)
+    leader, follower = pty.openpty()
+    with subprocess.Popen([str(NETGIS), "analyze", str(sample), "--out",
+                           str(tmp_path / "tty")], stdout=follower,
+                          stderr=subprocess.DEVNULL) as proc:
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert proc.wait(timeout=300) == 0
+    os.close(leader)
+    read = json.loads(shown.decode("utf-8"))
+    assert read.keys() == exact.keys()
+    for key, value in exact.items():
+        if isinstance(value, float) and key.endswith(("_pct", "_km")):
             decimals = 2 if key.endswith("_pct") else 3
-            assert value == round(value, decimals), (key, value)
+            assert read[key] == round(value, decimals), key
+        else:
+            assert read[key] == value, key
+    assert read["coverage_pct"] != exact["coverage_pct"]  # the sample's has many digits
 
 
 def test_json_on_stdout_is_utf8_text_not_escapes() -> None:

@@ -18,14 +18,8 @@ from tests.helpers import EXAMPLES_DIR, PostgresDatabases
 EXPECTED = EXAMPLES_DIR / "ring_spur" / "expected"
 
 
-def _close(a: Any, b: Any, key: str = "") -> bool:
-    """The examples' tolerances (tests/examples/README.md): percentages within 0.1 points,
-    km within 1 % (KPIs are given to 0.01 points and to the meter), anything else 1e-6."""
+def _close(a: Any, b: Any) -> bool:
     if isinstance(a, float | int) and isinstance(b, float | int):
-        if key.endswith("_pct"):
-            return abs(a - b) <= 0.1
-        if key.endswith("_km"):
-            return math.isclose(a, b, rel_tol=0.01)
         return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
     return bool(a == b)
 
@@ -35,7 +29,7 @@ def test_coverage_matches_the_expected_kpis(client: TestClient) -> None:
     body = client.get("/analysis/coverage").json()
     assert body["drop_m"] == 150.0
     for key, value in expected["network"].items():
-        assert _close(body["network"][key], value, key), key
+        assert _close(body["network"][key], value), key
     assert [a["area_id"] for a in body["areas"]] == [a["area_id"] for a in expected["areas"]]
     wide = client.get("/analysis/coverage", params={"drop_m": 400}).json()
     assert wide["network"]["premises_passed"] == 6
