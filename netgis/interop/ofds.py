@@ -46,7 +46,7 @@ from netgis.errors import DatasetFormatError, Problem, ValidationError
 from netgis.geodesy import WGS84, transform_geoms
 from netgis.io import atomic_dir
 from netgis.schema import CORE, IN_SERVICE
-from netgis.validate import validate_frames
+from netgis.validate import NO_CORE_WARNING, validate_frames
 
 #: The schema every OFDS 0.4 network links to first (``links[0]``, rel ``describedby``).
 OFDS_SCHEMA_URL = "https://standard.ofds.info/en/0__4__0/network-schema.json"
@@ -412,14 +412,23 @@ def _validated(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, problems: list[
         errors = problems + report.errors
         if not errors:
             assert report.dataset is not None
-            report.dataset.warnings = warnings + report.warnings
+            report.dataset.warnings = warnings + _without_no_core(report.warnings, warnings)
             return OfdsImport(report.dataset, skipped)
         fixable = all(p.layer in dropped and p.id is not None for p in report.errors)
         if not skip_invalid or not fixable:
-            raise ValidationError(errors, warnings + report.warnings)
+            raise ValidationError(errors, warnings + _without_no_core(report.warnings,
+                                                                        warnings))
         skipped += report.errors
         for layer in dropped:
             dropped[layer] |= _ids_of(report.errors, layer)
+
+
+def _without_no_core(found: list[Problem], own: list[Problem]) -> list[Problem]:
+    """``found`` less the generic "no core" warning when ``own`` says it the OFDS way
+    (naming --cores), so it is printed once."""
+    if not any(p.layer == _NODE and p.field == "kind" and p.id is None for p in own):
+        return found
+    return [p for p in found if p != NO_CORE_WARNING]
 
 
 def _name_left_out_ends(errors: list[Problem], spans: gpd.GeoDataFrame,
