@@ -89,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # upload folders a killed server left behind (never those of a running one)
+        await asyncio.to_thread(imports.sweep_abandoned_uploads)
         with services.opened() as repo:
             # also on the state, for tools and tests that load data directly
             app.state.repo = repo

@@ -156,4 +156,5 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """What ``uvicorn.run`` is given besides the app, host, port and workers."""
     return {"http": NoDelayH11Protocol, "log_level": "info", "log_config": log_config(),
             "timeout_keep_alive": settings.keep_alive_s,
+            "timeout_graceful_shutdown": settings.shutdown_timeout_s,
             "h11_max_incomplete_event_size": MAX_HEADER_BYTES}

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     import_memory_bytes: Annotated[int, Field(ge=2**20, description=(
         "Bytes of memory (address space) an import may use to read and validate its "
         "upload, beyond the ~0.7 GB of libraries its process loads."))] = 4 * 2**30
+    shutdown_timeout_s: Annotated[float, Field(gt=0, description=(
+        "Seconds a stopping server waits for requests under way (an import, a slow "
+        "client) before it cancels them; an import's process is killed then."))] = 10.0
     analysis_cache_size: Annotated[int, Field(ge=1, description="Analyses kept.")] = 4
     #: each analysis the server computes is stored in the database (in a background thread)
     #: and per-item requests read stored results: API workers and hosts share them

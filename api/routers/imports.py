@@ -3,6 +3,7 @@ any GIS source mapped into the data model by a mapping file (docs/interop.md).""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import zipfile
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
     from netgis.storage import Repository
 
 router = APIRouter(tags=["Import"])
+
+#: Name of an upload's temporary folder, before the server's process id: a server killed
+#: mid-import (SIGKILL, a crash) leaves it behind, and the next start removes it.
+UPLOAD_PREFIX = "netgis-import-"
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -91,7 +96,7 @@ async def import_dataset(
     if media_type != "multipart/form-data":
         raise ApiError(415, f"unsupported media type {media_type or '(none)'!r}; send "
                        "multipart/form-data with a 'file' part")
-    with tempfile.TemporaryDirectory(prefix="netgis-import-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{UPLOAD_PREFIX}{os.getpid()}-") as tmp:
         async with request.form(max_files=2, max_fields=10) as form:
             mapping = await _mapping_of(form.get("mapping"))
             upload = form.get("file")
@@ -247,3 +252,29 @@ def _safe_extract(archive: zipfile.ZipFile, out: Path, max_bytes: int) -> None:
                                [Problem("dataset", None, None, "nested archive")])
             dst.write(head)
             shutil.copyfileobj(src, dst, _CHUNK)
+
+
+def sweep_abandoned_uploads(folder: Path | None = None) -> list[Path]:
+    """Remove the upload folders of servers that no longer run; the folders removed.
+
+    A folder is named after the process that made it (:data:`UPLOAD_PREFIX` and its id),
+    so the folders of other servers running on the host, and of this one, stay.
+    """
+    removed = []
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{UPLOAD_PREFIX}*-*"):
+        pid = path.name[len(UPLOAD_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or not path.is_dir() or _running(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: running
+        return True
+    return True

@@ -7,8 +7,12 @@ and the reading process are gone afterwards; a read past its time limit is stopp
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import shutil
+import signal
+import socket
 import threading
 import time
 import zipfile
@@ -214,3 +218,62 @@ def test_a_client_that_leaves_stops_the_read(tmp_path: Path,
             and time.monotonic() < deadline:
         time.sleep(0.2)
     _cleaned_up(live, tmp)
+
+
+def _stalled_upload(live: ServerProcess) -> socket.socket:
+    """An import whose body stops half way (the client waits, sending nothing more)."""
+    sock = socket.create_connection(("127.0.0.1", live.port), timeout=60)
+    head = (f"POST /import HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {API_KEY}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
+            '--b\r\nContent-Disposition: form-data; name="file"; filename="d.gpkg"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n")
+    sock.sendall(head.encode() + b"SQLite format 3\x00" + b"\x00" * 4000)
+    return sock
+
+
+def test_a_killed_servers_upload_folder_goes_at_the_next_start(tmp_path: Path) -> None:
+    """SIGKILL during an upload leaves its folder; the next server removes it, and never the
+    folder of a server that still runs."""
+    (tmp_path / "one").mkdir()
+    for live, tmp in _server(tmp_path / "one", {}):
+        sock = _stalled_upload(live)
+        deadline = time.monotonic() + 30
+        while not list(tmp.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [left] = list(tmp.iterdir())
+        assert left.name.startswith(f"netgis-import-{live.pid}-")
+        assert live.proc is not None
+        live.proc.kill()
+        live.proc.wait(timeout=30)
+        sock.close()
+    assert left.is_dir()  # what a killed server leaves
+    running = tmp / f"netgis-import-{os.getpid()}-abc"  # this test's process runs
+    running.mkdir()
+    env = {"NETGIS_DATABASE_URL": f"sqlite:///{tmp_path / 'two.db'}", "TMPDIR": str(tmp)}
+    with ServerProcess(env, tmp_path / "two.log") as second:
+        # it listens once its start (the sweep included) is done
+        assert httpx.get(f"{second.url}/health", timeout=30).status_code == 200
+        assert not left.exists() and running.is_dir()
+
+
+def test_stopping_does_not_wait_out_a_stalled_upload(tmp_path: Path) -> None:
+    """Ctrl-C while a client holds an upload open: the server cancels it after
+    NETGIS_SHUTDOWN_TIMEOUT_S and exits, instead of waiting for the body timeout (whose
+    408 would then reach the client)."""
+    for live, tmp in _server(tmp_path, {"NETGIS_SHUTDOWN_TIMEOUT_S": "1",
+                                        "NETGIS_BODY_TIMEOUT_S": "600"}):
+        sock = _stalled_upload(live)
+        deadline = time.monotonic() + 30
+        while not list(tmp.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert live.proc is not None
+        live.proc.send_signal(signal.SIGINT)
+        # exits long before the 600 s body timeout: the wait below would fail otherwise
+        assert live.proc.wait(timeout=120) is not None
+        sock.settimeout(5)
+        answer = b""
+        with contextlib.suppress(OSError):
+            answer = sock.recv(65536)
+        sock.close()
+        assert b" 408 " not in answer and b" 201 " not in answer
+        assert list(tmp.iterdir()) == []
