@@ -21,31 +21,31 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
-from api.deps import PUBLIC_PATHS, identify_client, read_access
-from api.errors import ProblemDetail, install_error_handlers
-from api.geojson import FeatureCollectionIn, FeatureIn, FeaturePatch
-from api.html import STATIC_DIR as API_STATIC_DIR
-from api.html import STATIC_URL as API_STATIC_URL
-from api.limits import BodyLimit
-from api.openapi import install_openapi
-from api.params import reject_unknown_query
-from api.routers import analysis, audit, collections, docs, health, imports, landing
-from api.routers import bead as bead_router
-from api.routers import dashboard as dashboard_pages
-from api.routers import gaps as gaps_router
-from api.routers import kpis as kpi_feeds
-from api.routers import maps as map_pages
-from api.routers import metrics as service_metrics
-from api.routers import portal as citizen_portal
-from api.routers import search as address_search
-from api.routers import tiles as vector_tiles
-from api.routers.analysis import ScenarioIn
-from api.security import PublicOrigin, SecurityHeaders
-from api.services import Services
-from api.settings import Settings
-from maps.assets import static_dir
-from maps.portal import load_messages
+from netgis.api.deps import PUBLIC_PATHS, identify_client, read_access
+from netgis.api.errors import ProblemDetail, install_error_handlers
+from netgis.api.geojson import FeatureCollectionIn, FeatureIn, FeaturePatch
+from netgis.api.html import STATIC_DIR as API_STATIC_DIR
+from netgis.api.html import STATIC_URL as API_STATIC_URL
+from netgis.api.limits import BodyLimit
+from netgis.api.openapi import install_openapi
+from netgis.api.params import reject_unknown_query
+from netgis.api.routers import analysis, audit, collections, docs, health, imports, landing
+from netgis.api.routers import bead as bead_router
+from netgis.api.routers import dashboard as dashboard_pages
+from netgis.api.routers import gaps as gaps_router
+from netgis.api.routers import kpis as kpi_feeds
+from netgis.api.routers import maps as map_pages
+from netgis.api.routers import metrics as service_metrics
+from netgis.api.routers import portal as citizen_portal
+from netgis.api.routers import search as address_search
+from netgis.api.routers import tiles as vector_tiles
+from netgis.api.routers.analysis import ScenarioIn
+from netgis.api.security import PublicOrigin, SecurityHeaders
+from netgis.api.services import Services
+from netgis.api.settings import Settings
 from netgis.errors import StorageError
+from netgis.maps.assets import static_dir
+from netgis.maps.portal import load_messages
 from netgis.storage import Repository
 
 #: Seconds between attempts to reach a database that was down when the server started.

@@ -16,11 +16,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from api.auth import ApiKey, Scope, authenticate
-from api.errors import ApiError
-from api.limits import Client, set_current_client
-from api.services import Services
-from api.settings import Settings
+from netgis.api.auth import ApiKey, Scope, authenticate
+from netgis.api.errors import ApiError
+from netgis.api.limits import Client, set_current_client
+from netgis.api.services import Services
+from netgis.api.settings import Settings
 from netgis.storage import Repository
 
 JSON_MEDIA_TYPES = ("application/json", "application/geo+json", "application/merge-patch+json")

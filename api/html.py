@@ -28,7 +28,7 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from maps.csp import content_security_policy
+from netgis.maps.csp import content_security_policy
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"

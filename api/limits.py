@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import ApiError, problem
+from netgis.api.errors import ApiError, problem
 from netgis.errors import Problem
 
 # ------------------------------------------------------------------------ request bodies

@@ -17,8 +17,8 @@ from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_ori
 from fastapi import Depends, Query, Request
 from fastapi.routing import APIRoute
 
+from netgis.engine.optics import LossBudget
 from netgis.errors import ParameterError, Problem
-from netgis.optics import LossBudget
 
 FormatParam = Annotated[
     Literal["json", "geojson", "html"] | None,

@@ -35,7 +35,7 @@ from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 if TYPE_CHECKING:
-    from api.settings import Settings
+    from netgis.api.settings import Settings
 
 #: Largest request line and headers uvicorn's h11 parser buffers (h11's own default).
 MAX_HEADER_BYTES = 16 * 1024

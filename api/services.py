@@ -30,22 +30,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from api.limits import RateLimiter, current_client
+from netgis.api.limits import RateLimiter, current_client
 from netgis.errors import NetgisError, StorageError
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
-    from api.settings import Settings
-    from netgis.analysis import Analysis
+    from netgis.api.settings import Settings
     from netgis.dataset import Dataset
-    from netgis.gaps import BuildPlan
-    from netgis.optics import LossBudget
-    from netgis.search import PremiseSearch
+    from netgis.engine.analysis import Analysis
+    from netgis.engine.optics import LossBudget
+    from netgis.products.gaps import BuildPlan
+    from netgis.products.search import PremiseSearch
+    from netgis.products.tiles import TileAddress, TileAttributes
     from netgis.storage import Repository
     from netgis.storage.repository import LayerExtent
     from netgis.storage.results import StoredRun
-    from netgis.tiles import TileAddress, TileAttributes
 
 log = logging.getLogger("netgis.api.services")
 
@@ -239,7 +239,7 @@ class AnalysisCache:
         key = analysis_key(version, drop_m, *optics)
 
         def compute() -> tuple[int, Analysis]:
-            from netgis.analysis import analyze
+            from netgis.engine.analysis import analyze
 
             read_version, dataset = self._dataset_of(repo, version)
             result = analyze(dataset, drop_m=float(drop_m), budget=budget)
@@ -322,7 +322,7 @@ class PlanCache:
              max_units: float, max_extent_m: float,
              admit: Callable[[], None] | None = None) -> BuildPlan:
         """The build plan of ``analysis``, the analysis of data version ``version``."""
-        from netgis.gaps import plan_builds
+        from netgis.products.gaps import plan_builds
 
         key: PlanKey = (int(version), float(analysis.drop_m), float(link_m), placement,
                         float(max_units), float(max_extent_m))
@@ -772,7 +772,7 @@ class Services:
              max_units: float | None = None, max_extent_m: float | None = None) -> BuildPlan:
         """The build plan of ``analysis``, as :meth:`analysis` returned it with ``version``;
         cluster bounds None are the server's (settings)."""
-        from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
+        from netgis.products.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
 
         units = float(max_units if max_units is not None else self.settings.gap_max_units)
         extent = float(max_extent_m if max_extent_m is not None
@@ -799,7 +799,7 @@ class Services:
         It indexes the analysis at the server's defaults (which is never rate-limited),
         so every hit carries that analysis's serviceability.
         """
-        from netgis.search import premise_search
+        from netgis.products.search import premise_search
 
         version, result = self.analysis()
         return version, result, self.searches.get(version,
@@ -887,7 +887,7 @@ class Services:
         Returns the analysis key (data version and parameters) the values belong
         to, and the frame (None for a layer without analysis columns).
         """
-        from netgis.tiles import tile_attributes
+        from netgis.products.tiles import tile_attributes
 
         key, result = self.analysis_for_tiles(drop_m, budget)
         return key, self._tile_attributes.get((key, layer),

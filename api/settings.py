@@ -25,10 +25,10 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from api.auth import ApiKey, parse_api_keys
-from netgis.feeds import DEFAULT_MIN_SPAN_DAYS, DEFAULT_PACE_WINDOW_DAYS, Goal
-from netgis.isolation import Limits
-from netgis.optics import LossBudget
+from netgis.api.auth import ApiKey, parse_api_keys
+from netgis.engine.optics import LossBudget
+from netgis.io.isolation import Limits
+from netgis.products.feeds import DEFAULT_MIN_SPAN_DAYS, DEFAULT_PACE_WINDOW_DAYS, Goal
 from netgis.schema import DEFAULT_DROP_M, DEFAULT_MAX_CLUSTER_EXTENT_M, DEFAULT_MAX_CLUSTER_UNITS
 
 
@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     max_limit: Annotated[int, Field(ge=1, description="Larger limits are clamped.")] = 10_000
     max_upload_bytes: Annotated[int, Field(ge=1, description="Largest upload.")] = 256 * 2**20
     max_body_bytes: Annotated[int, Field(ge=1, description="Largest JSON body.")] = 32 * 2**20
-    #: POST /import reads the upload in a child process (netgis.isolation) under these limits
+    #: POST /import reads the upload in a child process (netgis.io.isolation) under these limits
     import_timeout_s: Annotated[float, Field(gt=0, description=(
         "Seconds an import may take to read and validate its upload (its child process "
         "is killed then: 422)."))] = 300.0
@@ -141,7 +141,7 @@ class Settings(BaseSettings):
         DEFAULT_MIN_SPAN_DAYS
 
     def import_limits(self) -> Limits:
-        """What reading an upload of POST /import may use (netgis.isolation)."""
+        """What reading an upload of POST /import may use (netgis.io.isolation)."""
         return Limits(wall_s=self.import_timeout_s, cpu_s=self.import_cpu_s,
                       memory_bytes=self.import_memory_bytes,
                       settings={"wall_s": "NETGIS_IMPORT_TIMEOUT_S",

@@ -26,9 +26,9 @@ import networkx as nx
 import numpy as np
 
 from benchmarks._record import record
+from netgis.engine.graph import analysis_graph, network_from_gdfs
+from netgis.engine.redundancy import S, structure
 from netgis.io import read_dataset
-from netgis.network import analysis_graph, network_from_gdfs
-from netgis.redundancy import S, structure
 
 DATA = Path(__file__).parent / ".data"
 SETS = [("100k", 100_000, 100_000), ("1M", 1_000_000, 100_000)]

@@ -1,8 +1,8 @@
-"""Throughput of reading and classing FCC BDC availability rows (netgis.bead).
+"""Throughput of reading and classing FCC BDC availability rows (netgis.products.bead).
 
 Run: ``.venv/bin/python -m benchmarks.bench_bead``. Generates a CSV in the FCC
 public layout (1 M rows over 250 k locations by default) in a temporary
-directory, streams it through :func:`netgis.bead.read_availability` and
+directory, streams it through :func:`netgis.products.bead.read_availability` and
 records rows/s and peak memory in benchmarks/RESULTS.md (section ``bead``).
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks._record import peak_rss_mb, record
-from netgis.bead import AVAILABILITY_COLUMNS, read_availability
+from netgis.products.bead import AVAILABILITY_COLUMNS, read_availability
 
 
 def write_csv(path: Path, rows: int, locations: int, seed: int = 0) -> None:

@@ -21,7 +21,7 @@ from benchmarks._record import peak_rss_mb, record
 from netgis.schema import DEFAULT_LINK_M, DEFAULT_MAX_CLUSTER_EXTENT_M, DEFAULT_MAX_CLUSTER_UNITS
 
 if TYPE_CHECKING:
-    from netgis.analysis import Analysis
+    from netgis.engine.analysis import Analysis
 
 N_PREMISES = 200_000
 SEED = 61
@@ -29,7 +29,7 @@ UNBOUNDED = 1e15
 
 
 def _sizes(labels: np.ndarray, units: np.ndarray, xyz: np.ndarray) -> tuple[int, int, int, float]:
-    from netgis.gaps.clusters import cluster_extent_m
+    from netgis.products.gaps.clusters import cluster_extent_m
 
     k = int(labels.max()) + 1
     extent = cluster_extent_m(xyz, labels, k)
@@ -38,7 +38,7 @@ def _sizes(labels: np.ndarray, units: np.ndarray, xyz: np.ndarray) -> tuple[int,
 
 
 def main(argv: list[str]) -> int:
-    from netgis.analysis import analyze
+    from netgis.engine.analysis import analyze
     from netgis.generate import generate_city
 
     n = int(argv[0]) if argv else N_PREMISES
@@ -54,9 +54,9 @@ def main(argv: list[str]) -> int:
 
 def measure(result: Analysis, how: str) -> list[str]:
     """Cluster and plan the gaps of ``result`` unbounded and bounded; the section's lines."""
-    from netgis.coverage import lonlat
-    from netgis.gaps import bounded_clusters, plan_builds
-    from netgis.gaps.clusters import ecef
+    from netgis.engine.coverage import lonlat
+    from netgis.products.gaps import bounded_clusters, plan_builds
+    from netgis.products.gaps.clusters import ecef
 
     gap = result.premises[~result.premises["passed"].to_numpy(bool)]
     points = gpd.GeoSeries(gap.geometry.to_numpy(), crs=gap.crs)

@@ -38,7 +38,7 @@ def _median_ms(client: httpx.Client, path: str, n: int, **kwargs: Any) -> tuple[
 
 
 def _formatting() -> tuple[float, float, float]:
-    from netgis.feeds import INT_KEYS, kpis_csv, prometheus_text, read_kpis_csv
+    from netgis.products.feeds import INT_KEYS, kpis_csv, prometheus_text, read_kpis_csv
     from netgis.schema import AREA_KPIS, NETWORK_KPIS
 
     def value(key: str, i: int) -> float:
@@ -59,8 +59,8 @@ def _formatting() -> tuple[float, float, float]:
 
 
 def main() -> None:
-    from api.app import create_app
-    from api.settings import Settings
+    from netgis.api.app import create_app
+    from netgis.api.settings import Settings
     from netgis.generate import generate_city
     from netgis.storage import Repository
 

@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.bench_maps [N ...]`` (default 1k, 20k, 100k, 1M premises)
 builds the coverage, criticality, gaps and areas maps on a synthetic analysed
-city (frames with the columns ``netgis.analysis.analyze`` adds, made directly
+city (frames with the columns ``netgis.engine.analysis.analyze`` adds, made directly
 so that the figures are the maps' own), renders each page self-contained and
 opens it in /usr/bin/chromium.
 
@@ -27,7 +27,7 @@ import numpy as np
 import shapely
 
 from benchmarks._record import peak_rss_mb, record
-from maps import areas_map, coverage_map, criticality_map, gaps_map, inline_html
+from netgis.maps import areas_map, coverage_map, criticality_map, gaps_map, inline_html
 from netgis.schema import DEFAULT_DROP_M
 
 CRS = 32632  # UTM 32N, around Frankfurt

@@ -35,8 +35,8 @@ from pathlib import Path
 import httpx
 import sqlalchemy
 
-from api.params import Cursor, encode_cursor
 from benchmarks._record import record
+from netgis.api.params import Cursor, encode_cursor
 
 N_PREMISES = int(os.environ.get("NETGIS_BENCH_OGC_PREMISES", "200000"))
 DATABASES = os.environ.get("NETGIS_BENCH_OGC_DBS", "spatialite,postgis").split(",")

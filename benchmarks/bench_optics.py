@@ -2,7 +2,7 @@
 
 On a generated city of 1 M premises (seed 61, the scale issue's data; GeoParquet
 so reading stays cheap), one analysis in this process with the step timer of
-:func:`netgis.analysis.analyze`: the ``optics`` step is everything the loss
+:func:`netgis.engine.analysis.analyze`: the ``optics`` step is everything the loss
 budget adds after the nearest search (span orientation, one Dijkstra over G,
 the per-premise loss and its parts). The attachment fraction the loss needs is
 computed inside the nearest search; its cost is measured on its own here
@@ -22,10 +22,10 @@ import numpy as np
 import shapely
 
 from benchmarks._record import peak_rss_mb, record
-from netgis.analysis import analyze, budget_scenario
-from netgis.coverage import _CHUNK
+from netgis.engine.analysis import analyze, budget_scenario
+from netgis.engine.coverage import _CHUNK
+from netgis.engine.optics import LossBudget
 from netgis.io import read_dataset
-from netgis.optics import LossBudget
 
 DATA = Path(__file__).parent / ".data"
 PREMISES = 1_000_000

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from benchmarks._record import peak_rss_mb, record
-from maps.dashboard import report_html, report_pdf
-from netgis.analysis import analyze
-from netgis.dashboard import build_dashboard, ranked_clusters
+from netgis.engine.analysis import analyze
 from netgis.generate import generate_city
+from netgis.maps.dashboard import report_html, report_pdf
+from netgis.products.progress import build_dashboard, ranked_clusters
 from netgis.storage import Repository
 
 T = TypeVar("T")

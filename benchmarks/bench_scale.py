@@ -5,7 +5,7 @@ Sets (generated with `netgis generate`, cached under benchmarks/.data/):
 * the headline city: `--premises 1000000 --seed 61`, a GeoPackage;
 * the growth curve: `--seed 62` GeoParquet at 100 k, 1 M and 10 M premises
   (about one span per ten premises). From 2 M premises up the local engine
-  streams the premises in chunks of 1 M (netgis.chunked).
+  streams the premises in chunks of 1 M (netgis.engine.streamed).
 
 Every run is a fresh `netgis analyze --timings` process; wall time, the step
 breakdown it prints and the peak RSS summed over its process tree (psutil,
@@ -85,11 +85,11 @@ def run_tree(cmd: list[str]) -> dict[str, object]:
 
 def strtree_baseline(path: Path) -> dict[str, float]:
     """Single-threaded STRtree.query_nearest of every premise against the lit spans."""
-    from netgis.coverage import _morton, working_zones, xy_lonlat
+    from netgis.engine.coverage import _morton, working_zones, xy_lonlat
+    from netgis.engine.graph import analysis_graph_from_gdfs
+    from netgis.engine.redundancy import structure
     from netgis.geodesy import transform_geoms
     from netgis.io import read_dataset
-    from netgis.network import analysis_graph_from_gdfs
-    from netgis.redundancy import structure
 
     ds = read_dataset(path)
     g = analysis_graph_from_gdfs(ds.nodes, ds.spans)
@@ -123,9 +123,9 @@ def same_outputs(a: Path, b: Path) -> bool:
 
 def graph_5m(spans: int = 5_000_000, seed: int = 5) -> dict[str, float]:
     """Every graph step of the analysis on a synthetic plant of about ``spans`` spans."""
-    from netgis.network import analysis_graph_from_gdfs
-    from netgis.optics import LossBudget, vertex_loss, vertex_nodes
-    from netgis.redundancy import impacts, protection, structure
+    from netgis.engine.graph import analysis_graph_from_gdfs
+    from netgis.engine.optics import LossBudget, vertex_loss, vertex_nodes
+    from netgis.engine.redundancy import impacts, protection, structure
 
     rng = np.random.default_rng(seed)
     n = int(np.sqrt(spans / 1.2)) + 1

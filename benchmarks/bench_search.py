@@ -75,7 +75,7 @@ def typo_queries(addresses: Sequence[str], n: int, seed: int) -> list[tuple[str,
     >>> typo_queries(["Lindenstraße 12"], 2, seed=1)[0][1]
     'Lindenstraße 12'
     """
-    from netgis.search import split_address
+    from netgis.products.search import split_address
 
     rng = np.random.default_rng(seed)
     out: list[tuple[str, str]] = []
@@ -108,7 +108,7 @@ def typo_queries(addresses: Sequence[str], n: int, seed: int) -> list[tuple[str,
 def first_hit_share(index: object, addresses: Sequence[str],
                     queries: Sequence[tuple[str, str]]) -> float:
     """Share of ``queries`` whose first hit in ``index`` has the intended address."""
-    from netgis.search import AddressIndex
+    from netgis.products.search import AddressIndex
 
     assert isinstance(index, AddressIndex)
     right = 0
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from netgis.generate import write_city
     from netgis.io import read_dataset
-    from netgis.search import build_index
+    from netgis.products.search import build_index
     from netgis.storage import Repository
 
     parser = argparse.ArgumentParser()

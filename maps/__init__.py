@@ -1,6 +1,6 @@
 """Interactive Folium maps of a netgis analysis: GeoDataFrames in, ``folium.Map`` out.
 
-Every builder takes the frames :func:`netgis.analysis.analyze` returns (any
+Every builder takes the frames :func:`netgis.engine.analysis.analyze` returns (any
 CRS), draws them with a legend, tooltips, popups and a layer control, fits
 the view, and loads only assets netgis serves itself (:func:`static_dir`).
 Large layers are rolled up into H3 hexagons so that a city of a million
@@ -14,12 +14,12 @@ Examples
 
 from __future__ import annotations
 
-from maps.areas import areas_map
-from maps.assets import inline_html, static_dir, use_local_assets
-from maps.coverage import coverage_map
-from maps.criticality import criticality_map
-from maps.gaps import gaps_map
-from maps.kinds import build_map, clip
+from netgis.maps.areas import areas_map
+from netgis.maps.assets import inline_html, static_dir, use_local_assets
+from netgis.maps.coverage import coverage_map
+from netgis.maps.criticality import criticality_map
+from netgis.maps.gaps import gaps_map
+from netgis.maps.kinds import build_map, clip
 from netgis.schema import DEFAULT_HEX_RESOLUTION, DEFAULT_MAX_FEATURES, MAP_KINDS
 
 __all__ = [

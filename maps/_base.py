@@ -19,9 +19,9 @@ from branca.element import Element, MacroElement
 from folium.template import Template as FoliumTemplate
 from jinja2 import Template
 
-from maps.assets import use_local_assets, use_vector_grid
-from maps.figure import figure_of
 from netgis.errors import ConfigError, Problem, ValidationError
+from netgis.maps.assets import use_local_assets, use_vector_grid
+from netgis.maps.figure import figure_of
 from netgis.schema import DEFAULT_HEX_RESOLUTION, DEFAULT_MAX_FEATURES
 
 if TYPE_CHECKING:
@@ -49,7 +49,8 @@ def require_columns(frame: pd.DataFrame, layer: str, columns: Sequence[str]) -> 
     if missing:
         raise ValidationError(
             [
-                Problem(layer, None, c, "missing: pass the output of netgis.analysis.analyze")
+                Problem(layer, None, c,
+                        "missing: pass the output of netgis.engine.analysis.analyze")
                 for c in missing
             ]
         )

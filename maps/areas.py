@@ -12,12 +12,12 @@ import shapely
 from branca.element import Element, MacroElement
 from jinja2 import Template
 
-from maps import _base as base
-from maps.figure import figure_of
 from netgis.errors import ConfigError
+from netgis.maps import _base as base
+from netgis.maps.figure import figure_of
 
 if TYPE_CHECKING:
-    from netgis.kpis import AreaKpis
+    from netgis.engine.kpis import AreaKpis
 
 #: Percentage classes, red (low) to green (high); null (no premises) is grey.
 PCT_EDGES = (0.0, 25.0, 50.0, 75.0, 90.0, 100.001)
@@ -103,7 +103,7 @@ def areas_map(
     areas
         The dataset's areas (``area_id``, ``name``, polygons; any CRS).
     area_kpis
-        ``result.kpis["areas"]`` of :func:`netgis.analysis.analyze` (a list of
+        ``result.kpis["areas"]`` of :func:`netgis.engine.analysis.analyze` (a list of
         dicts keyed by ``area_id``) or the same as a DataFrame.
     protected
         Which protection to map: ``span_protected_pct``,

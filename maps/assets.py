@@ -23,7 +23,7 @@ from pathlib import Path
 
 import folium
 
-from maps.figure import figure_of
+from netgis.maps.figure import figure_of
 
 #: Script files a page loads, as (folium link name, path under the static directory).
 VENDOR_JS: tuple[tuple[str, str], ...] = (("leaflet", "vendor/leaflet/dist/leaflet.js"),)
@@ -116,7 +116,7 @@ def inline_html(m: folium.Map) -> str:
         # the source map comment would make dev tools fetch a file that is not there
         js = _SOURCE_MAP.sub("", (root / path).read_text(encoding="utf-8"))
         header.add_child(folium.Element(f"<script>{js}</script>"), name=f"inline_{name}")
-    from maps.csp import secure_html
+    from netgis.maps.csp import secure_html
 
     # a saved page keeps its Content-Security-Policy: only its own scripts run
     html, _ = secure_html(m)

@@ -9,10 +9,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from maps import _base as base
-from netgis.gaps import h3_cells
+from netgis.maps import _base as base
+from netgis.products.gaps import h3_cells
+from netgis.products.tiles import THIN_BELOW_ZOOM
 from netgis.schema import CORE, DEFAULT_HEX_RESOLUTION
-from netgis.tiles import THIN_BELOW_ZOOM
 
 PASSED_COLOR = "#1a9850"
 NOT_PASSED_COLOR = "#d73027"
@@ -167,7 +167,7 @@ def coverage_map(
     ----------
     premises, spans, nodes
         ``result.premises``, ``result.spans``, ``result.nodes`` of
-        :func:`netgis.analysis.analyze` (any CRS; needs ``passed`` and ``lit``).
+        :func:`netgis.engine.analysis.analyze` (any CRS; needs ``passed`` and ``lit``).
     hex_resolution
         H3 resolution of the premise hexagons.
     **options
@@ -183,7 +183,7 @@ def coverage_map(
 
     Examples
     --------
-    >>> from netgis.analysis import analyze  # doctest: +SKIP
+    >>> from netgis.engine.analysis import analyze  # doctest: +SKIP
     >>> r = analyze(dataset)  # doctest: +SKIP
     >>> coverage_map(r.premises, r.spans, r.nodes).save("coverage.html")  # doctest: +SKIP
     """

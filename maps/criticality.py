@@ -14,16 +14,16 @@ from branca.element import Element, MacroElement
 from folium.map import CustomPane
 from jinja2 import Template
 
-from maps import _base as base
-from maps.coverage import CORE_COLOR, premise_hexes
-from maps.figure import figure_of
 from netgis.errors import ConfigError
+from netgis.maps import _base as base
+from netgis.maps.coverage import CORE_COLOR, premise_hexes
+from netgis.maps.figure import figure_of
 from netgis.schema import CORE, DEFAULT_CRITICAL_TOP, DEFAULT_HEX_RESOLUTION
 
 if TYPE_CHECKING:
     from pyproj import CRS
 
-    from netgis.analysis import ScenarioResult
+    from netgis.engine.analysis import ScenarioResult
 
 SAFE_COLOR = "#9e9e9e"
 #: Cut-impact classes of single-point-of-failure spans and nodes, light to dark.
@@ -173,12 +173,12 @@ def criticality_map(
     Parameters
     ----------
     spans, nodes
-        ``result.spans`` / ``result.nodes`` of :func:`netgis.analysis.analyze`
+        ``result.spans`` / ``result.nodes`` of :func:`netgis.engine.analysis.analyze`
         (need ``cut_units`` and ``failure_units``).
     premises
         ``result.premises``; needed only to draw a scenario's lost premises.
     scenario
-        What :func:`netgis.analysis.scenario` returns (``failed_spans``,
+        What :func:`netgis.engine.analysis.scenario` returns (``failed_spans``,
         ``failed_nodes``, ``premise_ids``, ``premises``, ``units``): its failed
         spans and nodes are drawn thick in their own pane above everything
         else, and the premises it takes off line highlighted below them.

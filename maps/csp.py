@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 import folium
 
-from maps.figure import figure_of
+from netgis.maps.figure import figure_of
 
 #: An inline or external script element (HTML parsing: raw text up to ``</script``).
 _SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)

@@ -1,7 +1,7 @@
 """The coverage dashboard page and the printable council report, as HTML.
 
-Both show the same :class:`netgis.dashboard.Dashboard`: the summary, the key
-figures, five charts (Vega-Lite specifications from :func:`netgis.dashboard.chart_specs`)
+Both show the same :class:`netgis.products.progress.Dashboard`: the summary, the key
+figures, five charts (Vega-Lite specifications from :func:`netgis.products.progress.chart_specs`)
 each with its data as a table, and a link to the map that shows it.
 
 - :func:`dashboard_html` is the live page (``GET /dashboard``): the charts are drawn
@@ -26,7 +26,14 @@ from urllib.parse import urlencode
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from netgis.dashboard import CHART_MAPS, CHART_TITLES, PROTECTIONS, Dashboard, chart_specs, summary
+from netgis.products.progress import (
+    CHART_MAPS,
+    CHART_TITLES,
+    PROTECTIONS,
+    Dashboard,
+    chart_specs,
+    summary,
+)
 
 #: Vendored scripts of the live page, in load order (paths under the static directory).
 DASHBOARD_JS: tuple[str, ...] = (
@@ -106,7 +113,7 @@ def report_html(board: Dashboard, *, base_url: str | None = None) -> str:
     ``base_url``: the server the map links point at; ``None`` (a report made from a
     file) names the ``netgis map`` command instead.
     """
-    from netgis.dashboard import chart_svgs
+    from netgis.products.progress import chart_svgs
 
     svgs = chart_svgs(chart_specs(board))
     page = _ENV.get_template("dashboard.html.j2").render(

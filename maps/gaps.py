@@ -14,10 +14,10 @@ import shapely
 from branca.element import MacroElement
 from jinja2 import Template
 
-from maps import _base as base
-from maps.coverage import LIT_COLOR, NOT_PASSED_COLOR
-from maps.figure import figure_of
-from netgis.gaps import rollup_h3
+from netgis.maps import _base as base
+from netgis.maps.coverage import LIT_COLOR, NOT_PASSED_COLOR
+from netgis.maps.figure import figure_of
+from netgis.products.gaps import rollup_h3
 from netgis.schema import DEFAULT_H3_RES
 
 #: Unserved-unit classes, light to dark.
@@ -144,7 +144,7 @@ def gaps_map(
     Parameters
     ----------
     premises
-        ``result.premises`` of :func:`netgis.analysis.analyze` (``passed``,
+        ``result.premises`` of :func:`netgis.engine.analysis.analyze` (``passed``,
         ``units``, ``distance_m``).
     spans
         ``result.spans``; lit spans are drawn thin for orientation when given.

@@ -1,4 +1,4 @@
-"""One entry point per map kind over an :class:`netgis.analysis.Analysis` (CLI and API)."""
+"""One entry point per map kind over an :class:`netgis.engine.analysis.Analysis` (CLI and API)."""
 
 from __future__ import annotations
 
@@ -11,21 +11,21 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from maps.areas import areas_map
-from maps.coverage import coverage_map
-from maps.criticality import criticality_classes, criticality_map
-from maps.gaps import gap_edges, gaps_map
 from netgis.errors import ConfigError, NotFoundError, Problem, ValidationError
 from netgis.geodesy import transform_geoms
+from netgis.maps.areas import areas_map
+from netgis.maps.coverage import coverage_map
+from netgis.maps.criticality import criticality_classes, criticality_map
+from netgis.maps.gaps import gap_edges, gaps_map
 from netgis.schema import DEFAULT_CRITICAL_TOP
 from netgis.schema import MAP_KINDS as MAP_KINDS  # defined where netgis reads it without folium
 
 if TYPE_CHECKING:
     from pyproj import CRS
 
-    from maps._base import MapOptions
-    from netgis.analysis import Analysis, ScenarioResult
-    from netgis.kpis import Kpis
+    from netgis.engine.analysis import Analysis, ScenarioResult
+    from netgis.engine.kpis import Kpis
+    from netgis.maps._base import MapOptions
 
 
 
@@ -49,11 +49,11 @@ def build_map(
     kind
         One of :data:`MAP_KINDS`.
     analysis
-        The result of :func:`netgis.analysis.analyze`.
+        The result of :func:`netgis.engine.analysis.analyze`.
     scenario
-        criticality only: what :func:`netgis.analysis.scenario` returns.
+        criticality only: what :func:`netgis.engine.analysis.scenario` returns.
     ranking
-        gaps only: ranked build clusters (``netgis.gaps.gap_analysis(...).plan.clusters``).
+        gaps only: ranked build clusters (``netgis.products.gaps.gap_analysis(...).plan.clusters``).
     hex_resolution
         H3 resolution: of rolled-up premises (coverage, criticality) or of the
         gap cells (gaps); each builder's default when None.

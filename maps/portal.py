@@ -21,9 +21,9 @@ import html
 import json
 from pathlib import Path
 
-from maps.assets import static_dir
-from maps.csp import content_security_policy, tile_origin, with_policy
 from netgis.errors import ConfigError
+from netgis.maps.assets import static_dir
+from netgis.maps.csp import content_security_policy, tile_origin, with_policy
 
 #: The default messages (English): the keys every messages file must have.
 DEFAULT_MESSAGES = static_dir() / "portal" / "messages.json"

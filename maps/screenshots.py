@@ -14,7 +14,7 @@ from pathlib import Path
 
 import folium
 
-from maps import MAP_KINDS, areas_map, coverage_map, criticality_map, gaps_map, inline_html
+from netgis.maps import MAP_KINDS, areas_map, coverage_map, criticality_map, gaps_map, inline_html
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
@@ -22,9 +22,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 def build_all(dataset: str) -> dict[str, folium.Map]:
     """One map of each kind on ``dataset`` (criticality with one span cut as a scenario)."""
-    from netgis.analysis import analyze, scenario
-    from netgis.gaps import gap_analysis
+    from netgis.engine.analysis import analyze, scenario
     from netgis.io import read_dataset
+    from netgis.products.gaps import gap_analysis
 
     result = analyze(read_dataset(dataset))
     # a cut that takes down about 3 % of the units: visible, without hiding the rest

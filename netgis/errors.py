@@ -109,7 +109,7 @@ class DatasetFormatError(ValidationError):
 
 
 class LimitError(ValidationError):
-    """Reading an input took more time, CPU time or memory than allowed (netgis.isolation);
+    """Reading an input took more time, CPU time or memory than allowed (netgis.io.isolation);
     the problem names the limit and the setting that raises it."""
 
 

@@ -178,7 +178,7 @@ ResultType = Literal["text", "int", "float", "bool"]
 
 @dataclass(frozen=True)
 class ResultField:
-    """One analysis column added to a layer by :func:`netgis.analysis.analyze`.
+    """One analysis column added to a layer by :func:`netgis.engine.analysis.analyze`.
 
     ``contract`` marks the columns docs/spec.md §3.1 lists for ``netgis analyze``'s
     CSV files (written in this order after the layer's id); the others are
@@ -318,3 +318,17 @@ KPI_BY_NAME: dict[str, KpiField] = {f.name: f for f in KPI_FIELDS}
 NETWORK_KPIS: tuple[str, ...] = tuple(f.name for f in KPI_FIELDS)
 #: Per-area KPIs in ``kpis.json`` order (after ``area_id`` and ``name``).
 AREA_KPIS: tuple[str, ...] = tuple(f.name for f in KPI_FIELDS if f.per_area)
+
+
+# ---- output files ---------------------------------------------------------------------------
+
+#: The files ``netgis analyze`` writes into its output folder (docs/spec.md §3.1).
+ANALYSIS_FILES = ("premises.csv", "spans.csv", "nodes.csv", "kpis.json")
+#: The files ``netgis gaps`` writes.
+GAP_FILES = ("gaps_clusters.csv", "gaps_h3.csv", "gaps_h3.geojson", "gaps_areas.csv",
+             "gaps_premises.csv", "gaps_plan.gpkg")
+#: The file ``netgis bead`` writes.
+BEAD_FILE = "bead.csv"
+#: Every file netgis's commands write into an output folder (analyze, gaps, bead): a folder
+#: holding only these is netgis's own and may be written again.
+OUTPUT_FILES = frozenset({*ANALYSIS_FILES, *GAP_FILES, BEAD_FILE})

@@ -17,8 +17,8 @@ from pathlib import Path
 import uvicorn
 from playwright.sync_api import sync_playwright
 
-from api.app import create_app
-from api.settings import Settings
+from netgis.api.app import create_app
+from netgis.api.settings import Settings
 from netgis.io import read_dataset
 from netgis.storage import Repository
 

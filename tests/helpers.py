@@ -104,7 +104,7 @@ class PostgresDatabases:
 def missing_house_number(addresses: Iterable[str]) -> tuple[str, str, str, str]:
     """A street, a house number it lacks that begins one of its numbers, and the addresses
     with its numbers next below and next above it: worked out in plain Python, apart from
-    :mod:`netgis.search`, from ``addresses`` written "Street 123"."""
+    :mod:`netgis.products.search`, from ``addresses`` written "Street 123"."""
     numbers: dict[str, set[int]] = {}
     for address in addresses:
         street, _, number = address.rpartition(" ")

@@ -9,7 +9,7 @@ import pytest
 from shapely import Polygon, box
 from shapely.affinity import translate
 
-from netgis.analysis import analyze, scenario, serviceability
+from netgis.engine.analysis import analyze, scenario, serviceability
 from netgis.errors import ValidationError
 from tests.netbuild import ORIGIN, dataset
 

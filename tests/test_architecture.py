@@ -1,10 +1,19 @@
-"""Import architecture: no import cycle among netgis, api and maps; netgis stays free of web code.
+"""Import architecture: the packages are layered by role, without an import cycle.
+
+``netgis`` is layered: the contract (``errors``, ``schema``, ``dataset``, ``validate``,
+``geodesy``) < files and data (``io``, ``interop``, ``generate``) < the ``engine`` <
+``products`` built on an analysis < ``storage`` < the applications (``cli``, ``api``,
+``maps``). A module imports its own layer and those below, never one above; only the
+applications import web code (fastapi, starlette, uvicorn, folium, branca), and the
+command line only inside the commands that need it. ``netgis.api`` and ``netgis.maps``
+live in the top-level ``api/`` and ``maps/`` folders (``netgis/api`` and ``netgis/maps``
+are links to them).
 
 The imports are read from the source with :mod:`ast`, not by importing: every
 ``import`` a module can run counts (also those inside functions), except
 those under ``if TYPE_CHECKING:``, which never run. An import names the most
-specific module it reaches (``from netgis.gaps.plan import x`` is an edge to
-``netgis.gaps.plan``): a package's ``__init__`` runs first, but a module
+specific module it reaches (``from netgis.products.gaps.plan import x`` is an edge to
+``netgis.products.gaps.plan``): a package's ``__init__`` runs first, but a module
 importing a sibling by its full path is not a cycle as long as the package
 ``__init__`` only re-exports.
 """
@@ -18,21 +27,44 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("netgis", "api", "maps")
-#: What the library must not import: the web service, the maps and their frameworks.
-WEB = frozenset({"api", "maps", "fastapi", "starlette", "uvicorn", "folium", "branca"})
+#: Folder -> the dotted package it installs as.
+PACKAGES = {"netgis": "netgis", "api": "netgis.api", "maps": "netgis.maps"}
+#: What only the applications may import: web frameworks and map libraries.
+WEB = frozenset({"fastapi", "starlette", "uvicorn", "folium", "branca"})
+#: The layers of netgis, lowest first: (name, module prefixes).
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("contract", ("netgis", "netgis.errors", "netgis.schema", "netgis.dataset",
+                  "netgis.validate", "netgis.geodesy")),
+    ("data", ("netgis.io", "netgis.interop", "netgis.generate")),
+    ("engine", ("netgis.engine",)),
+    ("products", ("netgis.products",)),
+    ("storage", ("netgis.storage",)),
+    ("applications", ("netgis.cli", "netgis.api", "netgis.maps")),
+)
 
 
-def module_files(root: Path, packages: tuple[str, ...]) -> dict[str, Path]:
-    """Dotted module name -> source file of every module under ``packages``."""
+def module_files(root: Path, packages: dict[str, str]) -> dict[str, Path]:
+    """Dotted module name -> source file of every module under the ``packages`` folders."""
     found: dict[str, Path] = {}
-    for package in packages:
-        for path in sorted((root / package).rglob("*.py")):
-            parts = list(path.relative_to(root).with_suffix("").parts)
+    for folder, dotted in packages.items():
+        for path in sorted((root / folder).rglob("*.py")):
+            parts = list(path.relative_to(root / folder).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts.pop()
-            found[".".join(parts)] = path
+            found[".".join([dotted, *parts])] = path
     return found
+
+
+def layer_of(module: str) -> int:
+    """Index in :data:`LAYERS` of ``module`` (the longest matching prefix decides)."""
+    best, rank = -1, -1
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, rank = len(prefix), i
+    if rank < 0:
+        raise AssertionError(f"{module} belongs to no layer: add it to LAYERS")
+    return rank
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -158,7 +190,7 @@ def _package(tmp_path: Path, files: dict[str, str]) -> dict[str, Path]:
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    return module_files(tmp_path, ("pkg",))
+    return module_files(tmp_path, {"pkg": "pkg"})
 
 
 def test_checker_finds_a_cycle_through_a_function_level_import(tmp_path: Path) -> None:
@@ -187,41 +219,89 @@ def test_checker_ignores_type_checking_imports_and_resolves_relative_ones(
 # ---- the project ---------------------------------------------------------------------------
 
 MODULES = module_files(ROOT, PACKAGES)
+#: The project's import graph, read once for all the checks below.
+GRAPH = import_graph(MODULES)
 
 
 def test_every_package_is_seen() -> None:
-    for expected in ("netgis.io", "netgis.dataset", "netgis.gaps.plan", "netgis.generate.plant",
-                     "api.app", "maps.kinds"):
+    for expected in ("netgis.io", "netgis.dataset", "netgis.products.gaps.plan",
+                     "netgis.generate.plant", "netgis.engine.analysis", "netgis.api.app",
+                     "netgis.maps.kinds", "netgis.cli"):
         assert expected in MODULES
 
 
+def test_the_api_and_maps_folders_are_the_netgis_packages() -> None:
+    """``netgis.api`` and ``netgis.maps`` import from the top-level folders, nothing generic
+    called ``api`` or ``maps`` is needed (an installed one would clash)."""
+    import netgis.api
+    import netgis.maps
+
+    assert Path(netgis.api.__file__).resolve() == ROOT / "api" / "__init__.py"
+    assert Path(netgis.maps.__file__).resolve() == ROOT / "maps" / "__init__.py"
+    bare = [f"{module}: {name}" for module, path in MODULES.items()
+            for name, _ in imported_names(module, path)
+            if name.split(".")[0] in ("api", "maps")]
+    assert bare == []
+
+
 def test_no_import_cycle() -> None:
-    found = cycles(import_graph(MODULES))
+    found = cycles(GRAPH)
     assert found == [], "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
 
 
+def test_every_module_has_a_layer() -> None:
+    assert all(layer_of(module) >= 0 for module in MODULES)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_module_imports_a_layer_above_its_own(module: str) -> None:
+    own = layer_of(module)
+    above = sorted(target for target in GRAPH[module]
+                   if layer_of(target) > own)
+    assert above == [], (f"{module} ({LAYERS[own][0]}) imports "
+                         + ", ".join(f"{t} ({LAYERS[layer_of(t)][0]})" for t in above))
+
+
+def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
+    """The rule above can fail: the engine importing a product is reported."""
+    modules = {**MODULES, "netgis.engine.bad": tmp_path / "bad.py"}
+    (tmp_path / "bad.py").write_text("from netgis.products.tiles import TileAddress\n")
+    graph = import_graph(modules)
+    assert [t for t in graph["netgis.engine.bad"] if layer_of(t) > layer_of("netgis.engine")]
+
+
+def test_maps_never_reach_the_api_or_storage() -> None:
+    bad = {module: sorted(t for t in targets if t.startswith(("netgis.api", "netgis.storage")))
+           for module, targets in GRAPH.items() if module.startswith("netgis.maps")}
+    assert {m: t for m, t in bad.items() if t} == {}
+
+
 def test_dataset_types_sit_below_io_and_validate() -> None:
-    graph = import_graph(MODULES)
-    assert "netgis.io" not in graph["netgis.validate"]
+    graph = GRAPH
+    assert not any(t.startswith("netgis.io") for t in graph["netgis.validate"])
     assert {"netgis.io", "netgis.validate"}.isdisjoint(graph["netgis.dataset"])
-    assert "netgis.dataset" in graph["netgis.validate"] and "netgis.validate" in graph["netgis.io"]
+    assert "netgis.dataset" in graph["netgis.validate"]
+    assert "netgis.validate" in graph["netgis.io.read"]
 
 
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.split(".")[0] == "netgis"))
-def test_netgis_never_imports_web_code(module: str) -> None:
-    """The library is free of web and HTML code; only the command line reaches for it, lazily."""
-    bad = []
-    for name, in_function in imported_names(module, MODULES[module]):
-        if name.split(".")[0] in WEB and not (module == "netgis.cli" and in_function):
-            bad.append(name)
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if layer_of(m) < len(LAYERS) - 1))
+def test_the_library_never_imports_web_code(module: str) -> None:
+    """Below the applications nothing imports a web framework or a map library."""
+    bad = [name for name, _ in imported_names(module, MODULES[module])
+           if name.split(".")[0] in WEB]
     assert bad == [], f"{module} imports {bad}"
 
 
-def test_the_cli_reaches_maps_and_api_only_inside_functions() -> None:
-    """The exception above is used, and only in that form (so the check above can bite)."""
-    lazy = {name.split(".")[0] for name, in_function in
-            imported_names("netgis.cli", MODULES["netgis.cli"]) if in_function}
-    eager = {name.split(".")[0] for name, in_function in
-             imported_names("netgis.cli", MODULES["netgis.cli"]) if not in_function}
-    assert {"maps", "api"} <= lazy
-    assert eager.isdisjoint(WEB)
+def test_the_cli_reaches_web_code_only_inside_functions() -> None:
+    """The command line starts fast and works without the web stack until ``serve`` or
+    ``map`` runs: it reaches the API, the maps and their frameworks only inside functions."""
+    cli = [m for m in MODULES if m == "netgis.cli" or m.startswith("netgis.cli.")]
+    web = ("netgis.api", "netgis.maps")
+    lazy, eager = set(), set()
+    for module in cli:
+        for name, in_function in imported_names(module, MODULES[module]):
+            if name.split(".")[0] in WEB or name.startswith(web):
+                (lazy if in_function else eager).add(name)
+    assert any(n.startswith("netgis.maps") for n in lazy)
+    assert any(n.startswith("netgis.api") for n in lazy)
+    assert eager == set()

@@ -29,8 +29,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Transformer
 
-from netgis.analysis import analyze
-from netgis.bead import (
+from netgis.engine.analysis import analyze
+from netgis.errors import ValidationError
+from netgis.io import write_dataset
+from netgis.products.bead import (
     AVAILABILITY_COLUMNS,
     bead,
     class_codes,
@@ -38,8 +40,6 @@ from netgis.bead import (
     read_availability,
     read_locations,
 )
-from netgis.errors import ValidationError
-from netgis.io import write_dataset
 from tests.test_gaps import X0, Y0, hand_dataset
 
 RECORDS = [

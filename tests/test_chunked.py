@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netgis.coverage import ZoneStats, working_zones
-from netgis.kpis import premise_kpis, premise_kpis_from_sums, premise_sums
+from netgis.engine.coverage import ZoneStats, working_zones
+from netgis.engine.kpis import premise_kpis, premise_kpis_from_sums, premise_sums
 
 LON = st.floats(-180, 180, allow_nan=False)
 LAT = st.floats(-85, 85, allow_nan=False)

@@ -111,8 +111,8 @@ from __future__ import annotations
 from tests.helpers import EXAMPLES, EXAMPLES_DIR
 from tests.storage.helpers import BACKENDS
 from netgis.storage import _private_of_the_library
-from api.app import create_app
-import maps
+from netgis.api.app import create_app
+import netgis.maps
 """
     tree = ast.parse(fine)
     assert conftest_imports(tree) == [] and private_suite_imports(tree) == []

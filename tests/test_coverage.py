@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely import LineString, Point
 
-from netgis.coverage import TIE_M, locate, working_zones
+from netgis.engine.coverage import TIE_M, locate, working_zones
 from netgis.geodesy import geodesic_distance_m, transform_geoms
 from tests.netbuild import ORIGIN
 
@@ -78,7 +78,7 @@ def test_distances_stay_geodesic_across_utm_zones() -> None:
 
 
 def test_chunked_threaded_search_gives_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    from netgis import coverage
+    from netgis.engine import coverage
     from netgis.generate import generate_city
 
     ds = generate_city(premises=3000, seed=3)
@@ -120,7 +120,7 @@ def test_nearest_on_spans_is_geos_bit_for_bit(seed: int) -> None:
     zero-length segments, points on vertices and points as near one segment
     as the next included (where the last bit of a distance picks the segment).
     """
-    from netgis.coverage import SpanSegments, nearest_on_spans
+    from netgis.engine.coverage import SpanSegments, nearest_on_spans
 
     rng = np.random.default_rng(seed)
     lines, xy = _bent_lines(rng, 3000)

@@ -1,4 +1,4 @@
-"""The dashboard's numbers and summary (netgis.dashboard) and `netgis report` from a dataset
+"""The dashboard's numbers and summary (netgis.products.progress) and `netgis report` from a dataset
 file and from a database with a KPI history."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from netgis.analysis import analyze
-from netgis.dashboard import Dashboard, build_dashboard, chart_specs, summary
+from netgis.engine.analysis import analyze
 from netgis.errors import NotFoundError
-from netgis.feeds import Goal, pace_over_window
 from netgis.io import read_dataset
+from netgis.products.feeds import Goal, pace_over_window
+from netgis.products.progress import Dashboard, build_dashboard, chart_specs, summary
 from netgis.storage import Repository
 from tests.helpers import EXAMPLES_DIR
 

@@ -21,10 +21,10 @@ import pytest
 from distributed import LocalCluster
 from pyproj import Transformer
 
-from netgis.bead import AVAILABILITY_COLUMNS
 from netgis.cli import main
-from netgis.feeds import PROMETHEUS_KPIS, read_kpis_csv
 from netgis.io import write_dataset
+from netgis.products.bead import AVAILABILITY_COLUMNS
+from netgis.products.feeds import PROMETHEUS_KPIS, read_kpis_csv
 from netgis.schema import KPI_BY_NAME
 from tests.degenerate import (
     CASE_IDS,

@@ -23,14 +23,14 @@ import pytest
 import shapely
 from distributed import LocalCluster
 
-from netgis.analysis import analyze
-from netgis.chunked import analyze_chunked, premise_files, row_group_chunks
-from netgis.coverage import SpanIndex, locate
-from netgis.distributed import analyze_dask, partition_dataset
+from netgis.engine.analysis import analyze
+from netgis.engine.coverage import SpanIndex, locate
+from netgis.engine.distributed import analyze_dask, partition_dataset
+from netgis.engine.outputs import write_outputs
+from netgis.engine.streamed import analyze_chunked, premise_files, row_group_chunks
 from netgis.errors import DatasetFormatError, ValidationError
 from netgis.generate import generate_city
 from netgis.io import read_dataset, read_raw, write_dataset
-from netgis.report import write_outputs
 
 PREMISES = 3000
 

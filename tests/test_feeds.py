@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from netgis.errors import ValidationError
-from netgis.feeds import (
+from netgis.products.feeds import (
     PROMETHEUS_KPIS,
     ROW_COLUMNS,
     Goal,
@@ -337,7 +337,7 @@ def test_entry_point_refuses_unknown_format() -> None:
 
 @pytest.fixture(scope="module")
 def ring_spur_kpis() -> dict[str, Any]:
-    from netgis.analysis import analyze
+    from netgis.engine.analysis import analyze
     from netgis.io import read_dataset
 
     kpis: dict[str, Any] = analyze(read_dataset(RING_SPUR)).kpis
@@ -374,7 +374,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 def test_cli_snapshots_around_a_write(database_url: str) -> None:
-    from netgis.analysis import analyze
+    from netgis.engine.analysis import analyze
     from netgis.io import read_dataset
     from netgis.storage import Repository
 

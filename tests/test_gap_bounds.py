@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely import points
 
-from netgis.analysis import analyze
+from netgis.engine.analysis import analyze
 from netgis.errors import ValidationError
-from netgis.gaps import bounded_clusters, cluster_labels, plan_builds
 from netgis.generate import generate_city
+from netgis.products.gaps import bounded_clusters, cluster_labels, plan_builds
 
 X0, Y0 = 478000.0, 5551000.0
 UTM = 32632

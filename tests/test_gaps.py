@@ -33,11 +33,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely import LineString, Point, box
 
-from netgis.analysis import analyze
 from netgis.dataset import Dataset, empty_layer
+from netgis.engine.analysis import analyze
 from netgis.errors import ValidationError
-from netgis.gaps import apply_plan, gap_analysis, h3_cells, plan_builds, rollup_h3, write_gaps
 from netgis.io import write_dataset
+from netgis.products.gaps import (
+    apply_plan,
+    gap_analysis,
+    h3_cells,
+    plan_builds,
+    rollup_h3,
+    write_gaps,
+)
 
 X0, Y0 = 478000.0, 5551000.0
 UTM = 32632

@@ -14,8 +14,8 @@ import pyogrio
 import pytest
 import shapely
 
-from netgis.analysis import analyze
 from netgis.dataset import Dataset
+from netgis.engine.analysis import analyze
 from netgis.errors import ValidationError
 from netgis.generate import BLOCK, generate_city, write_city
 from netgis.io import read_dataset, validate_path

@@ -396,7 +396,7 @@ def test_writers_use_the_umask_without_changing_it(tmp_path: Path,
             (tmp / "f.txt").write_text("x")
             os.chmod(tmp / "f.txt", 0o600)  # as a writer that stages through mkstemp would
         # where /proc is missing, a probe file tells the umask
-        monkeypatch.setattr("netgis.io._PROC_STATUS", str(tmp_path / "no-proc"))
+        monkeypatch.setattr("netgis.io.write._PROC_STATUS", str(tmp_path / "no-proc"))
         with atomic_file(tmp_path / "g.txt") as tmp:
             tmp.write_text("y")
         assert os.umask(0o027) == 0o027

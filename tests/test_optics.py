@@ -22,11 +22,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely import LineString, Point
 
-from netgis.analysis import Analysis, analyze, budget_scenario, premise_optics, serviceability
+from netgis.engine.analysis import (
+    Analysis,
+    analyze,
+    budget_scenario,
+    premise_optics,
+    serviceability,
+)
+from netgis.engine.optics import PON_CLASSES, SPLITTER_DB, LossBudget
 from netgis.errors import ValidationError
 from netgis.geodesy import WGS84, transform_geoms
 from netgis.io import write_dataset
-from netgis.optics import PON_CLASSES, SPLITTER_DB, LossBudget
 from netgis.validate import validate_frames
 from tests.helpers import EXAMPLES_DIR
 from tests.netbuild import ORIGIN, UTM, dataset

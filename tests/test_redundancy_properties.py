@@ -10,8 +10,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netgis.network import analysis_graph, network_from_gdfs
-from netgis.redundancy import impacts, protection, scenario_lost, structure
+from netgis.engine.graph import analysis_graph, network_from_gdfs
+from netgis.engine.redundancy import impacts, protection, scenario_lost, structure
 from tests import brute
 from tests.netbuild import dataset
 

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from netgis.analysis import Analysis, analyze, scenario
+from netgis.engine.analysis import Analysis, analyze, scenario
+from netgis.engine.graph import network_from_gdfs, network_to_gdfs
+from netgis.engine.outputs import write_outputs
 from netgis.io import read_dataset
-from netgis.network import network_from_gdfs, network_to_gdfs
-from netgis.report import write_outputs
 from netgis.schema import KPI_FIELDS, NETWORK_KPIS, RESULT_FIELDS, result_columns
 
 EXAMPLE = Path(__file__).parent / "examples" / "ring_spur" / "dataset.gpkg"

@@ -1,5 +1,5 @@
-"""netgis.tiles without a database: tile math, the MVT writer read back by a standard MVT reader
-(mapbox-vector-tile), and the size guard of thinned tiles."""
+"""netgis.products.tiles without a database: tile math, the MVT writer read back by a
+standard MVT reader (mapbox-vector-tile), and the size guard of thinned tiles."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import shapely
 
 from netgis.errors import NotFoundError
-from netgis.tiles import (
+from netgis.products.tiles import (
     EXTENT,
     MAX_TILE_BYTES,
     THIN_GRID,

@@ -19,17 +19,17 @@ import shapely
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ServicesDep, SettingsDep, require_json_body
-from api.errors import ProblemItem, problem_responses
-from api.geojson import (
+from netgis.api.deps import ServicesDep, SettingsDep, require_json_body
+from netgis.api.errors import ProblemItem, problem_responses
+from netgis.api.geojson import (
     Geometry,
     collection_model,
     feature_model,
     frame_to_features,
     properties_model,
 )
-from api.params import DropParam, OpticsParam
-from api.routers.common import (
+from netgis.api.params import DropParam, OpticsParam
+from netgis.api.routers.common import (
     GeoJSONResponse,
     body_of,
     paging_links,
@@ -50,7 +50,7 @@ def _result_types(layer: str) -> dict[str, Any]:
             for f in RESULT_FIELDS[layer]}
 
 
-#: Extra columns the analysis adds to each layer (see netgis.analysis.Analysis).
+#: Extra columns the analysis adds to each layer (see netgis.engine.analysis.Analysis).
 PREMISE_RESULT = _result_types("premises")
 SPAN_RESULT = _result_types("spans")
 NODE_RESULT = _result_types("nodes")
@@ -237,7 +237,7 @@ def premise(premise_id: str, services: ServicesDep, optics: OpticsParam,
             drop_m: DropParam = None) -> Response:
     """Whether the premise is passed, by which span, how far, its protections, its optical
     loss and where that loss goes (``loss``)."""
-    from netgis.analysis import premise_optics
+    from netgis.engine.analysis import premise_optics
 
     run = services.stored(drop_m, optics)
     stored = None if run is None else services.stored_premise(run, premise_id)
@@ -270,7 +270,7 @@ def serviceability(
 ) -> Serviceability:
     """The lookup a citizen portal or a sales planner calls for one address: passed,
     protected, and whether the light arrives within the optical budget."""
-    from netgis.analysis import serviceability as locate
+    from netgis.engine.analysis import serviceability as locate
 
     run = services.stored(drop_m, optics)
     answer = None if run is None else services.stored_serviceability(run, lon, lat)
@@ -324,8 +324,8 @@ def scenarios(
 ) -> ScenarioResult:
     """Fail spans, nodes (cores too), ducts and everything in an area at once; the premises
     that lose service, worst case."""
-    from netgis.analysis import budget_scenario, scenario
-    from netgis.optics import LossBudget
+    from netgis.engine.analysis import budget_scenario, scenario
+    from netgis.engine.optics import LossBudget
 
     area = None
     if body.area is not None:

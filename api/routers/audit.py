@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal, get_args
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import AuditAccess, RepoDep, SettingsDep
-from api.errors import problem_responses
-from api.geojson import Link
+from netgis.api.deps import AuditAccess, RepoDep, SettingsDep
+from netgis.api.errors import problem_responses
+from netgis.api.geojson import Link
 from netgis.schema import LAYER_NAMES
 from netgis.storage.audit import Action
 
@@ -25,7 +25,7 @@ router = APIRouter(tags=["Audit"])
 MAX_OFFSET = 2**53
 LayerName = Literal["nodes", "spans", "premises", "areas"]
 if set(get_args(LayerName)) != set(LAYER_NAMES):  # spelled out for the type checker
-    raise RuntimeError("api.routers.audit.LayerName differs from netgis.schema.LAYER_NAMES")
+    raise RuntimeError("netgis.api.routers.audit.LayerName differs from netgis.schema.LAYER_NAMES")
 
 
 class LayerCounts(BaseModel):

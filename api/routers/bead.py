@@ -13,16 +13,16 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from api.deps import ServicesDep, SettingsDep, check_upload_length
-from api.errors import ApiError, problem_responses
-from api.params import DropParam
-from api.routers.common import UploadNames, safe_filename
+from netgis.api.deps import ServicesDep, SettingsDep, check_upload_length
+from netgis.api.errors import ApiError, problem_responses
+from netgis.api.params import DropParam
+from netgis.api.routers.common import UploadNames, safe_filename
 from netgis.errors import Problem
 from netgis.schema import DEFAULT_REACH_M
 
 if TYPE_CHECKING:
-    from netgis.analysis import Analysis
-    from netgis.bead import BeadResult as BeadJoin
+    from netgis.engine.analysis import Analysis
+    from netgis.products.bead import BeadResult as BeadJoin
 
 router = APIRouter(prefix="/analysis", tags=["Analysis"])
 
@@ -171,6 +171,6 @@ def _folder(tmp: str, name: str) -> Path:
 
 def _run(result: Analysis, availability: list[Path], locations: Path, drop_m: float,
          reach_m: float) -> BeadJoin:
-    from netgis.bead import bead as run_bead
+    from netgis.products.bead import bead as run_bead
 
     return run_bead(result.lit_spans, availability, locations, drop_m=drop_m, reach_m=reach_m)

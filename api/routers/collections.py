@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.deps import (
+from netgis.api.deps import (
     JSON_MEDIA_TYPES,
     JsonWrite,
     RepoDep,
@@ -29,8 +29,8 @@ from api.deps import (
     WriteAccess,
     WriterDep,
 )
-from api.errors import ApiError, problem_responses
-from api.geojson import (
+from netgis.api.errors import ApiError, problem_responses
+from netgis.api.geojson import (
     FeatureCollectionIn,
     FeatureIn,
     FeaturePatch,
@@ -42,8 +42,8 @@ from api.geojson import (
     frame_to_features,
     properties_model,
 )
-from api.html import HTML_RESPONSE, page_url, render, wants_html
-from api.params import (
+from netgis.api.html import HTML_RESPONSE, page_url, render, wants_html
+from netgis.api.params import (
     BboxParam,
     Cursor,
     CursorParam,
@@ -51,7 +51,7 @@ from api.params import (
     parse_bbox,
     parse_cursor,
 )
-from api.routers.common import (
+from netgis.api.routers.common import (
     GEOJSON,
     GeoJSONResponse,
     body_of,

@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from api.errors import ApiError
-from api.params import Cursor, encode_cursor
+from netgis.api.errors import ApiError
+from netgis.api.params import Cursor, encode_cursor
 from netgis.errors import NetgisError, Problem
 
 GEOJSON = "application/geo+json"

@@ -5,7 +5,7 @@ Both show the KPIs of ``/kpis`` (the cached analysis at the server's drop length
 history of ``/kpis/history``, the goal view of ``/kpis/goal`` (goal and pace window from
 the settings), the single points of failure of the analysis and the top builds of the gap
 ranking (the plan ``/analysis/gaps?view=clusters`` ranks). ``?area_id=`` narrows them to
-one area. The data and charts are made by :mod:`netgis.dashboard`, the pages by
+one area. The data and charts are made by :mod:`netgis.products.progress`, the pages by
 :mod:`maps.dashboard`. Rendered pages are kept (:class:`RenderedReports`); rendering the
 page of an area again costs an anonymous client a token of the limit on new work.
 """
@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from api.deps import RepoDep, ServicesDep, SettingsDep
-from api.errors import problem_responses
+from netgis.api.deps import RepoDep, ServicesDep, SettingsDep
+from netgis.api.errors import problem_responses
 
 if TYPE_CHECKING:
-    from api.services import Services
-    from api.settings import Settings
-    from netgis.dashboard import Dashboard
+    from netgis.api.services import Services
+    from netgis.api.settings import Settings
+    from netgis.products.progress import Dashboard
     from netgis.storage import Repository
 
 router = APIRouter(tags=["Dashboard"])
@@ -60,9 +60,9 @@ class ReportFormat(StrEnum):
 def board_of(services: Services, settings: Settings, repo: Repository,
              area_id: str | None) -> Dashboard:
     """The dashboard's numbers for the current data (network, or the area ``area_id``)."""
-    from netgis.dashboard import build_dashboard
-    from netgis.feeds import Goal
-    from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
+    from netgis.products.feeds import Goal
+    from netgis.products.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
+    from netgis.products.progress import build_dashboard
 
     version, result = services.kpis()
     plan = services.plan(version, result, DEFAULT_LINK_M, DEFAULT_PLACEMENT)
@@ -137,7 +137,7 @@ def dashboard(request: Request, services: ServicesDep, settings: SettingsDep, re
     coverage and protection per area, protection against single failures, the top single
     points of failure and the top 10 builds, each chart linked to its map. Charts are
     Vega-Lite, drawn by scripts this server serves (no CDN)."""
-    from maps.dashboard import dashboard_html
+    from netgis.maps.dashboard import dashboard_html
 
     board = board_of(services, settings, repo, area_id)
     _, result = services.kpis()
@@ -163,7 +163,7 @@ def report(request: Request, services: ServicesDep, settings: SettingsDep, repo:
                description="html (self-contained page, charts as SVG) or pdf.")]
            = ReportFormat.html) -> Response:
     """The dashboard as one self-contained printable document with a plain-words summary."""
-    from maps.dashboard import report_html, report_pdf
+    from netgis.maps.dashboard import report_html, report_pdf
 
     board = board_of(services, settings, repo, area_id)
     base = _base_url(request)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
-from maps.csp import content_security_policy
+from netgis.maps.csp import content_security_policy
 
 router = APIRouter(include_in_schema=False)
 

@@ -13,10 +13,10 @@ import geopandas as gpd
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import ServicesDep, SettingsDep
-from api.errors import problem_responses
-from api.params import DropParam
-from api.routers.common import GeoJSONResponse, paging_links, timestamp
+from netgis.api.deps import ServicesDep, SettingsDep
+from netgis.api.errors import problem_responses
+from netgis.api.params import DropParam
+from netgis.api.routers.common import GeoJSONResponse, paging_links, timestamp
 from netgis.errors import ParameterError, ValidationError
 from netgis.schema import DEFAULT_H3_RES, DEFAULT_LINK_M, DEFAULT_PLACEMENT, Placement
 
@@ -83,7 +83,7 @@ def gaps(
     """Unpassed premises rolled up by H3 cell, or gap clusters with their build estimate."""
     import numpy as np
 
-    from netgis.gaps import in_area, in_cell, rollup_h3
+    from netgis.products.gaps import in_area, in_cell, rollup_h3
 
     version, result = services.analysis(drop_m)
     premises = result.premises
@@ -93,7 +93,7 @@ def gaps(
     if h3_cell is not None:
         try:
             keep &= in_cell(premises.geometry, h3_cell)
-        except ValidationError as exc:  # netgis.gaps cannot know the cell is a parameter
+        except ValidationError as exc:  # netgis.products.gaps cannot know the cell is a parameter
             raise ParameterError(exc.problems) from None
     if view == "hexagons":
         frame = rollup_h3(premises[keep], h3_res=h3_res)

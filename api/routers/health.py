@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import RepoDep, ServicesDep
-from api.errors import problem_responses
+from netgis.api.deps import RepoDep, ServicesDep
+from netgis.api.errors import problem_responses
 
 router = APIRouter(tags=["Health"])
 

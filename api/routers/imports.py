@@ -15,13 +15,13 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from api.deps import RepoDep, SettingsDep, WriterDep, check_upload_length, require_api_key
-from api.errors import ApiError, problem_responses
-from api.routers.common import UploadNames, safe_filename
+from netgis.api.deps import RepoDep, SettingsDep, WriterDep, check_upload_length, require_api_key
+from netgis.api.errors import ApiError, problem_responses
+from netgis.api.routers.common import UploadNames, safe_filename
 from netgis.errors import Problem
 from netgis.interop.mapping import Mapping, import_mapped, parse_mapping
 from netgis.io import check_plain_path, read_dataset
-from netgis.isolation import Stopped, run_isolated
+from netgis.io.isolation import Stopped, run_isolated
 from netgis.schema import LAYER_NAMES
 from netgis.storage.repository import WriteMode
 
@@ -156,7 +156,7 @@ async def _mapping_of(part: UploadFile | str | None) -> Mapping | None:
 
 
 def read_upload(upload: Path, max_bytes: int, mapping: Mapping | None = None) -> Dataset:
-    """Unpack and read an upload into a validated dataset (run by netgis.isolation)."""
+    """Unpack and read an upload into a validated dataset (run by netgis.io.isolation)."""
     if mapping is not None:
         return import_mapped([_source_path(upload, max_bytes)], mapping)
     return read_dataset(_dataset_path(upload, max_bytes))

@@ -24,15 +24,15 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import RepoDep, ServicesDep, SettingsDep
-from api.errors import problem_responses
-from api.params import DropParam
-from api.routers.common import timestamp
+from netgis.api.deps import RepoDep, ServicesDep, SettingsDep
+from netgis.api.errors import problem_responses
+from netgis.api.params import DropParam
+from netgis.api.routers.common import timestamp
 from netgis.errors import NetgisError
-from netgis.feeds import Goal, goal_progress, kpi_rows, kpis_csv
+from netgis.products.feeds import Goal, goal_progress, kpi_rows, kpis_csv
 
 if TYPE_CHECKING:
-    from api.services import Services
+    from netgis.api.services import Services
 
 router = APIRouter(tags=["KPIs"])
 log = logging.getLogger("netgis.api.kpis")

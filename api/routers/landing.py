@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from api.geojson import Link
-from api.html import HTML_RESPONSE, page_url, render, wants_html
-from api.params import FormatParam
-from api.routers.common import url_for
-from api.settings import Settings
-from maps.kinds import MAP_KINDS
+from netgis.api.geojson import Link
+from netgis.api.html import HTML_RESPONSE, page_url, render, wants_html
+from netgis.api.params import FormatParam
+from netgis.api.routers.common import url_for
+from netgis.api.settings import Settings
+from netgis.maps.kinds import MAP_KINDS
 from netgis.storage.filters import CQL2_CONFORMANCE
 
 router = APIRouter(tags=["Capabilities"])

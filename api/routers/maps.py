@@ -22,16 +22,16 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import HTMLResponse
 
-from api.deps import ServicesDep, SettingsDep
-from api.errors import problem_responses
-from api.params import BboxParam, DropParam, parse_bbox
-from api.services import MapPage
+from netgis.api.deps import ServicesDep, SettingsDep
+from netgis.api.errors import problem_responses
+from netgis.api.params import BboxParam, DropParam, parse_bbox
+from netgis.api.services import MapPage
 from netgis.errors import ParameterError, ValidationError
 from netgis.schema import DEFAULT_CRITICAL_TOP
 
 if TYPE_CHECKING:
-    from api.services import Services
-    from api.settings import Settings
+    from netgis.api.services import Services
+    from netgis.api.settings import Settings
 
 router = APIRouter(prefix="/maps", tags=["Maps"])
 
@@ -75,9 +75,9 @@ def _build(kind: str, services: Services, settings: Settings, version: int, resu
            area_id: str | None, box: tuple[float, float, float, float] | None,
            failed: tuple[tuple[str, ...], ...], top: int, drop_m: float | None) -> MapPage:
     """Render the ``kind`` page of ``result`` (with a scenario overlay when given)."""
-    from maps.csp import secure_html
-    from maps.kinds import build_map
-    from netgis.analysis import scenario
+    from netgis.engine.analysis import scenario
+    from netgis.maps.csp import secure_html
+    from netgis.maps.kinds import build_map
 
     extra: dict[str, Any] = {}
     if kind == "criticality":
@@ -87,7 +87,7 @@ def _build(kind: str, services: Services, settings: Settings, version: int, resu
                                          ducts=list(failed[2]))
     if kind == "gaps":
         # the same cached plan GET /analysis/gaps?view=clusters ranks
-        from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
+        from netgis.products.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
 
         extra["ranking"] = services.plan(version, result, DEFAULT_LINK_M,
                                          DEFAULT_PLACEMENT).clusters

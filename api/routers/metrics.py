@@ -17,9 +17,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import ServicesDep
+from netgis.api.deps import ServicesDep
 from netgis.errors import NetgisError
-from netgis.feeds import prometheus_text
+from netgis.products.feeds import prometheus_text
 
 router = APIRouter(tags=["KPIs"])
 log = logging.getLogger("netgis.api.metrics")

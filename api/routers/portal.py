@@ -20,15 +20,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from api.deps import ServicesDep, SettingsDep
-from api.errors import problem_responses
-from api.routers.common import GeoJSONResponse
-from netgis.search import MAX_QUERY_LENGTH
+from netgis.api.deps import ServicesDep, SettingsDep
+from netgis.api.errors import problem_responses
+from netgis.api.routers.common import GeoJSONResponse
+from netgis.products.search import MAX_QUERY_LENGTH
 
 if TYPE_CHECKING:
-    from api.services import Services
-    from netgis.analysis import Analysis
-    from netgis.search import PremiseSearch
+    from netgis.api.services import Services
+    from netgis.engine.analysis import Analysis
+    from netgis.products.search import PremiseSearch
 
 router = APIRouter(prefix="/portal", tags=["Portal"])
 
@@ -84,7 +84,7 @@ class PortalAnswer(BaseModel):
             responses={200: {"content": {"text/html": {}}, "description": "The portal page."}})
 def portal(request: Request, settings: SettingsDep) -> HTMLResponse:
     """One search box with type-ahead, the answer in plain words and a small map."""
-    from maps.portal import portal_page
+    from netgis.maps.portal import portal_page
 
     page, policy = portal_page(request.app.state.portal_messages,
                                tiles_url=settings.tiles_url, base_url="/static")
@@ -99,7 +99,7 @@ def _answers(services: Services, version: int, result: Analysis, search: Premise
              positions: npt.NDArray[np.int64]) -> list[PortalAddress]:
     """The portal's answer for each premise row at ``positions`` of ``search`` (the index
     of ``result``, the analysis of data ``version``)."""
-    from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
+    from netgis.products.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
 
     rows = result.premises.iloc[positions]
     lonlat = search.lonlat[positions]
@@ -166,7 +166,7 @@ def plant(
     lat: Annotated[float, Query(ge=-90, le=90, description="WGS84 latitude.")],
 ) -> GeoJSONResponse:
     """The lit spans within 600 m, as bare WGS84 lines for the portal's map."""
-    from netgis.analysis import lit_spans_near
+    from netgis.engine.analysis import lit_spans_near
 
     _, result = services.analysis()
     lines = lit_spans_near(result, lon, lat, PLANT_RADIUS_M)

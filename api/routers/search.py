@@ -12,12 +12,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from api.deps import ServicesDep
-from api.errors import problem_responses
-from api.routers.common import GeoJSONResponse
+from netgis.api.deps import ServicesDep
+from netgis.api.errors import problem_responses
+from netgis.api.routers.common import GeoJSONResponse
 from netgis.errors import ParameterError, Problem
+from netgis.products.search import MAX_QUERY_LENGTH
 from netgis.schema import DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT
-from netgis.search import MAX_QUERY_LENGTH
 
 router = APIRouter(tags=["Search"])
 

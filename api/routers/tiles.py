@@ -3,7 +3,7 @@
 ``GET /tiles/{layer}/{z}/{x}/{y}.mvt`` (XYZ, Web Mercator, z 0-22) and
 ``GET /tiles/{layer}.json`` (TileJSON 3.0), so QGIS, MapLibre and the netgis
 maps open a layer of any size by URL. Tiles carry the layer's fields and its
-analysis columns (:mod:`netgis.tiles` says which, and how tiles below z14 are
+analysis columns (:mod:`netgis.products.tiles` says which, and how tiles below z14 are
 thinned), are cached per data version and analysis parameters, answer 304 to
 a matching ``If-None-Match`` and 204 when empty. A tile (or TileJSON) at analysis
 parameters whose analysis is not kept starts it, and costs an anonymous client a token of
@@ -18,11 +18,18 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import ServicesDep
-from api.errors import problem_responses
-from api.params import DropParam, OpticsParam
+from netgis.api.deps import ServicesDep
+from netgis.api.errors import problem_responses
+from netgis.api.params import DropParam, OpticsParam
+from netgis.products.tiles import (
+    EXTENT,
+    MAX_ZOOM,
+    THIN_BELOW_ZOOM,
+    TileAddress,
+    check_layer,
+    tile_fields,
+)
 from netgis.schema import LAYERS
-from netgis.tiles import EXTENT, MAX_ZOOM, THIN_BELOW_ZOOM, TileAddress, check_layer, tile_fields
 
 router = APIRouter(prefix="/tiles", tags=["Tiles"])
 

@@ -24,7 +24,7 @@ import geopandas as gpd
 import h3
 import pandas as pd
 
-from netgis.analysis import analyze
+from netgis.engine.analysis import analyze
 from netgis.io import read_dataset
 
 HERE = Path(__file__).resolve().parent

@@ -57,6 +57,7 @@ from netgis.errors import (
     StorageUnavailable,
     ValidationError,
 )
+from netgis.products.tiles import TileAddress, TileAttributes, encode_features, render_tile
 from netgis.schema import LAYER_NAMES, LAYERS, Field
 from netgis.storage import audit, dialects, faults, migrate
 from netgis.storage.audit import DEFAULT_ACTOR
@@ -82,7 +83,6 @@ from netgis.storage.models import (
     ROW_VERSION,
     SRID,
 )
-from netgis.tiles import TileAddress, TileAttributes, encode_features, render_tile
 from netgis.validate import validate_frames
 
 WriteMode = Literal["insert", "upsert", "replace"]
@@ -482,13 +482,13 @@ class Repository:
 
     def vector_tile(self, address: TileAddress,
                     attributes: TileAttributes | None = None) -> bytes:
-        """The Mapbox Vector Tile of ``address`` (see :mod:`netgis.tiles`); ``b""`` when empty.
+        """The Mapbox Vector Tile of ``address`` (:mod:`netgis.products.tiles`); ``b""`` if empty.
 
         :meth:`versioned_vector_tile` without the data version.
 
         Examples
         --------
-        >>> from netgis.tiles import TileAddress
+        >>> from netgis.products.tiles import TileAddress
         >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
         >>> repo.vector_tile(TileAddress.of("premises", 0, 0, 0))
         b''
@@ -509,14 +509,14 @@ class Repository:
         every one intersecting the tile, or below z14 the thinned ones. Each
         carries the layer's fields and, joined by id, the columns of
         ``attributes`` (by the layer's id: the analysis). The rows of either
-        database are encoded by :func:`netgis.tiles.encode_features`: measured on
+        database are encoded by :func:`netgis.products.tiles.encode_features`: measured on
         a z14 tile of 1,436 premises, PostGIS's ``ST_AsMVT`` over the rows joined
         with the analysis values (bound as arrays) took 175-280 ms against 80 ms
         for the same rows read and encoded here (docs/vector-tiles.md).
 
         Examples
         --------
-        >>> from netgis.tiles import TileAddress
+        >>> from netgis.products.tiles import TileAddress
         >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
         >>> repo.versioned_vector_tile(TileAddress.of("premises", 0, 0, 0))
         (0, b'')

@@ -21,7 +21,7 @@ versions stay: only the current version's are ever served).
 Reads (:class:`ResultReader`) are indexed lookups by (run_id, id); the
 serviceability of an arbitrary point is a spatial-index search of the lit
 spans near it in the database followed by the engine's own nearest-span
-search over those few spans (:func:`netgis.coverage.locate`).
+search over those few spans (:func:`netgis.engine.coverage.locate`).
 
 Rows carry no geometry: they join the layer tables by id, e.g. for vector
 tiles ``premises p JOIN premise_results r ON r.premise_id = p.premise_id AND
@@ -59,8 +59,8 @@ from netgis.storage.models import (
 )
 
 if TYPE_CHECKING:
-    from netgis.analysis import Analysis
-    from netgis.optics import LossBudget
+    from netgis.engine.analysis import Analysis
+    from netgis.engine.optics import LossBudget
 
 #: Runs kept per parameters by default (the newest data versions).
 DEFAULT_KEEP = 1
@@ -77,7 +77,7 @@ def params_key(drop_m: float, budget: LossBudget) -> str:
 
     Examples
     --------
-    >>> from netgis.optics import LossBudget
+    >>> from netgis.engine.optics import LossBudget
     >>> params_key(150, LossBudget())[:20]
     '[150.0, 0.35, 0.1, 1'
     """
@@ -96,7 +96,7 @@ class StoredRun:
     home_zone: int | None
     kpis: dict[str, Any]      #: ``{"network": {...}, "areas": [...]}`` (kpis.json)
     ran_at: datetime
-    #: WGS84 box of the nodes (:attr:`netgis.analysis.Analysis.plant_extent`)
+    #: WGS84 box of the nodes (:attr:`netgis.engine.analysis.Analysis.plant_extent`)
     plant_extent: tuple[float, float, float, float] | None = None
 
 
@@ -123,7 +123,7 @@ def _budget_params(budget: LossBudget) -> dict[str, Any]:
 
 
 def _budget_of(params: Mapping[str, Any]) -> LossBudget:
-    from netgis.optics import LossBudget
+    from netgis.engine.optics import LossBudget
 
     return LossBudget(atten_db_per_km=params["atten_db_per_km"], splice_db=params["splice_db"],
                       fixed_db=params["fixed_db"], budget_db=params["budget_db"],
@@ -164,7 +164,7 @@ def result_frames(analysis: Analysis) -> dict[str, pd.DataFrame]:
     e = served[has]
     length = optics.edge_length_m[e]
     frac = optics.frac_from[has]
-    # as netgis.optics.loss_breakdown chooses: the from end unless the to end costs less
+    # as netgis.engine.optics.loss_breakdown chooses: the from end unless the to end costs less
     along_u = length * frac
     along_v = length * (1 - frac)
     from_end = dist[g.eu[e]] + atten * along_u <= dist[g.ev[e]] + atten * along_v
@@ -441,7 +441,8 @@ def _typed(layer: str, cols: Sequence[str], rows: Sequence[Any]) -> pd.DataFrame
 
 @dataclass(frozen=True)
 class _Extent:
-    """What :func:`netgis.analysis.position_warnings` reads of an analysis: the plant's box."""
+    """What :func:`netgis.engine.analysis.position_warnings` reads of an analysis: the
+    plant's box."""
 
     plant_extent: tuple[float, float, float, float] | None
 
@@ -508,7 +509,7 @@ class ResultReader:
 
     def _breakdown(self, conn: Connection, run: StoredRun, *, end: str | None, along_m: float,
                    distance_m: float) -> dict[str, Any]:
-        """:func:`netgis.optics.loss_breakdown` from the stored least-loss tree."""
+        """:func:`netgis.engine.optics.loss_breakdown` from the stored least-loss tree."""
         budget = run.budget
         atten = budget.atten_db_per_km / 1000.0
         path = self._path(conn, run, end) if end is not None else []
@@ -561,7 +562,7 @@ class ResultReader:
     # ----------------------------------------------------------- serviceability
 
     def serviceability(self, run: StoredRun, lon: float, lat: float) -> dict[str, Any] | None:
-        """:func:`netgis.analysis.serviceability` from the stored run (None: data changed).
+        """:func:`netgis.engine.analysis.serviceability` from the stored run (None: data changed).
 
         The lit spans near the point come from the database's spatial index: a
         box grown until it holds one, then a box sure to hold every span as near
@@ -569,8 +570,8 @@ class ResultReader:
         search runs over those few spans, sorted by id as the whole-network index
         sorts them.
         """
-        from netgis.analysis import position_warnings
-        from netgis.coverage import SpanIndex, locate, zones_near
+        from netgis.engine.analysis import position_warnings
+        from netgis.engine.coverage import SpanIndex, locate, zones_near
         from netgis.storage.repository import _read_version
 
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
@@ -625,13 +626,13 @@ class ResultReader:
 
     def _reach(self, conn: Connection, run: StoredRun, span: pd.Series, *, frac_from: float,
                distance_m: float) -> dict[str, Any]:
-        """:func:`netgis.analysis.optical_reach` from the stored span and tree."""
+        """:func:`netgis.engine.analysis.optical_reach` from the stored span and tree."""
         budget = run.budget
         atten = budget.atten_db_per_km / 1000.0
         length = float(span["length_m"])
         d_u = np.float64(np.inf if pd.isna(span["eu_dist_db"]) else span["eu_dist_db"])
         d_v = np.float64(np.inf if pd.isna(span["ev_dist_db"]) else span["ev_dist_db"])
-        # as netgis.optics.premise_loss_db computes it for one attachment
+        # as netgis.engine.optics.premise_loss_db computes it for one attachment
         along = np.float64(length) * np.float64(frac_from)
         via_from = d_u + atten * along
         via_to = d_v + atten * (np.float64(length) - along)
@@ -641,7 +642,7 @@ class ResultReader:
             return {"loss_db": None, "margin_db": None, "in_budget": False, "loss": None}
         margin = float(budget.budget_db - loss_db)
         in_budget = bool(loss_db <= budget.budget_db)
-        # as netgis.optics.loss_breakdown picks the end
+        # as netgis.engine.optics.loss_breakdown picks the end
         ends = ((span["eu_node"], d_u, length * frac_from),
                 (span["ev_node"], d_v, length * (1 - frac_from)))
         end, _, along_m = min(ends, key=lambda t: t[1] + atten * t[2])

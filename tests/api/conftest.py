@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from netgis.api.app import create_app
 from netgis.io import read_dataset
 from netgis.storage import Repository
 from tests.api.helpers import make_settings

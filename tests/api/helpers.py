@@ -18,7 +18,7 @@ import psutil
 import uvicorn
 from fastapi import FastAPI
 
-from api.settings import Settings
+from netgis.api.settings import Settings
 
 API_KEY = "test-key"
 

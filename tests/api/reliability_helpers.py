@@ -35,7 +35,7 @@ import sqlalchemy
 import uvicorn
 from fastapi import FastAPI
 
-from api.settings import Settings
+from netgis.api.settings import Settings
 from netgis.schema import LAYER_NAMES, LAYERS
 from netgis.storage import create_engine
 from netgis.storage.models import DATA_VERSION_KEY, LAYER_TABLES, META

@@ -21,10 +21,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import ValidationError as PydanticValidationError
 
-from api.app import create_app
-from api.auth import ApiKey, authenticate, parse_api_keys
-from api.deps import PUBLIC_PATHS
-from api.settings import Settings
+from netgis.api.app import create_app
+from netgis.api.auth import ApiKey, authenticate, parse_api_keys
+from netgis.api.deps import PUBLIC_PATHS
+from netgis.api.settings import Settings
 from netgis.io import read_dataset
 from netgis.storage import Repository
 from tests.api.helpers import make_settings

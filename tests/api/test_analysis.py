@@ -126,7 +126,7 @@ def test_health(client: TestClient, repo: Repository) -> None:
 
 
 def test_unexpected_errors_are_plain_500_problems(db_url: str) -> None:
-    from api.app import create_app
+    from netgis.api.app import create_app
 
     app: FastAPI = create_app(make_settings(db_url))
 
@@ -145,7 +145,7 @@ def test_unexpected_errors_are_plain_500_problems(db_url: str) -> None:
 @pytest.mark.postgis
 def test_lost_database_is_a_503_problem(pg_databases: PostgresDatabases,
                                         postgis_server: str) -> None:
-    from api.app import create_app
+    from netgis.api.app import create_app
 
     url = pg_databases.create(prefix="netgis_api_test", template=postgis_server)
     try:

@@ -20,10 +20,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-import netgis.analysis
+import netgis.engine.analysis
 import netgis.errors
-from api.app import create_app
-from api.services import Services
+from netgis.api.app import create_app
+from netgis.api.services import Services
 from netgis.generate import generate_city
 from netgis.io import read_dataset
 from netgis.storage import Repository
@@ -36,14 +36,14 @@ HOLD_S = 20.0
 
 
 class SlowAnalysis:
-    """Wraps netgis.analysis.analyze: at SLOW_DROP it signals, then waits to be released."""
+    """Wraps netgis.engine.analysis.analyze: at SLOW_DROP it signals, then waits to be released."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.started = threading.Event()
         self.release = threading.Event()
         self.released_at = 0.0
         self.calls: list[float] = []
-        real = netgis.analysis.analyze
+        real = netgis.engine.analysis.analyze
 
         def analyze(*args: Any, **kwargs: Any) -> Any:
             self.calls.append(float(kwargs["drop_m"]))
@@ -52,7 +52,7 @@ class SlowAnalysis:
                 self.release.wait(HOLD_S)
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(netgis.analysis, "analyze", analyze)
+        monkeypatch.setattr(netgis.engine.analysis, "analyze", analyze)
 
     def let_go(self) -> None:
         self.released_at = time.monotonic()
@@ -135,7 +135,7 @@ def test_a_missing_analysis_is_computed_once_for_all_who_ask(
 
 def test_a_failed_analysis_is_not_kept(app: FastAPI, client: TestClient,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    real = netgis.analysis.analyze
+    real = netgis.engine.analysis.analyze
     failures = [1]
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
@@ -144,7 +144,7 @@ def test_a_failed_analysis_is_not_kept(app: FastAPI, client: TestClient,
             raise netgis.errors.ValidationError([])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(netgis.analysis, "analyze", flaky)
+    monkeypatch.setattr(netgis.engine.analysis, "analyze", flaky)
     assert client.get("/analysis/coverage", params={"drop_m": 33}).status_code == 422
     # a failure on the same data is remembered (a bad stored row must not cost a full read
     # and validation per request); the next data version is analysed afresh
@@ -216,7 +216,7 @@ def test_keyed_clients_are_not_limited(limited: TestClient) -> None:
 
 
 def test_a_client_gets_tokens_back_over_time() -> None:
-    from api.limits import RateLimiter
+    from netgis.api.limits import RateLimiter
 
     limiter = RateLimiter(per_minute=6, burst=1)
     assert limiter.take("a", now=0.0) is None

@@ -9,10 +9,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import api.routers
+from netgis.api import routers
 
-ROUTERS = Path(api.routers.__file__).parent
-PACKAGE = "api.routers"
+ROUTERS = Path(routers.__file__).parent
+PACKAGE = "netgis.api.routers"
 
 
 def imported_modules(source: str, module: str) -> set[str]:
@@ -54,25 +54,26 @@ def router_sources() -> dict[str, str]:
 
 
 def test_the_import_walk_sees_every_spelling() -> None:
-    source = ("from api.routers.analysis import DropParam\n"
-              "from api.routers import gaps as g\n"
-              "import api.routers.kpis\n"
+    source = ("from netgis.api.routers.analysis import DropParam\n"
+              "from netgis.api.routers import gaps as g\n"
+              "import netgis.api.routers.kpis\n"
               "from . import metrics\n"
               "from .maps import PAGES\n"
-              "from api.params import DropParam as D\n")
-    found = imported_modules(source, "api.routers.bead")
-    assert {"api.routers.analysis", "api.routers.gaps", "api.routers.kpis",
-            "api.routers.metrics", "api.routers.maps", "api.params"} <= found
+              "from netgis.api.params import DropParam as D\n")
+    found = imported_modules(source, "netgis.api.routers.bead")
+    assert {"netgis.api.routers.analysis", "netgis.api.routers.gaps", "netgis.api.routers.kpis",
+            "netgis.api.routers.metrics", "netgis.api.routers.maps", "netgis.api.params"} <= found
 
 
 def test_routers_do_not_import_each_other() -> None:
     sources = router_sources()
     routers = {name for name, text in sources.items() if defines_routes(text)}
     # every routers module but the helpers serves routes; the test must see them all
-    assert {"api.routers.analysis", "api.routers.bead", "api.routers.collections",
-            "api.routers.gaps", "api.routers.health", "api.routers.imports",
-            "api.routers.kpis", "api.routers.landing", "api.routers.maps",
-            "api.routers.metrics"} <= routers
+    assert {"netgis.api.routers.analysis", "netgis.api.routers.bead",
+            "netgis.api.routers.collections",
+            "netgis.api.routers.gaps", "netgis.api.routers.health", "netgis.api.routers.imports",
+            "netgis.api.routers.kpis", "netgis.api.routers.landing", "netgis.api.routers.maps",
+            "netgis.api.routers.metrics"} <= routers
     offences = {
         name: sorted(imported_modules(text, name) & (routers - {name}))
         for name, text in sources.items()
@@ -82,4 +83,4 @@ def test_routers_do_not_import_each_other() -> None:
 
 def test_shared_helpers_hold_no_routes() -> None:
     helpers = {name for name, text in router_sources().items() if not defines_routes(text)}
-    assert helpers == {"api.routers.common"}
+    assert helpers == {"netgis.api.routers.common"}

@@ -22,7 +22,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from netgis.api.app import create_app
 from netgis.io import read_dataset
 from netgis.schema import LAYERS
 from netgis.storage import Repository

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import sqlalchemy
 
-from api.app import create_app
+from netgis.api.app import create_app
 from netgis.generate import generate_city
 from netgis.storage import Repository
 from netgis.storage import engine as engine_module

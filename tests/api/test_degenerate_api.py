@@ -18,8 +18,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 
-from api.app import create_app
-from netgis.feeds import PROMETHEUS_KPIS, read_kpis_csv
+from netgis.api.app import create_app
+from netgis.products.feeds import PROMETHEUS_KPIS, read_kpis_csv
 from netgis.schema import MAP_KINDS
 from tests.api.helpers import API_KEY, make_settings
 from tests.degenerate import CASE_IDS, CASES, FAR, NEAR_S1, Degenerate, close

@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 import netgis.errors as errors_module
-from api.app import create_app
-from api.errors import STATUS_CODES
+from netgis.api.app import create_app
+from netgis.api.errors import STATUS_CODES
 from netgis.errors import (
     ConfigError,
     ConflictError,

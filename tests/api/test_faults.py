@@ -26,7 +26,7 @@ import httpx
 import pytest
 import sqlalchemy
 
-from api.app import create_app
+from netgis.api.app import create_app
 from netgis.generate import generate_city
 from netgis.io import write_dataset
 from netgis.storage import Repository

@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from netgis.bead import AVAILABILITY_COLUMNS
+from netgis.products.bead import AVAILABILITY_COLUMNS
 from tests.api.helpers import LiveServer, make_settings
 
 
@@ -125,7 +125,7 @@ def test_bead_over_a_real_server(app: FastAPI, client: TestClient) -> None:
 
 
 def test_upload_limit(db_url: str) -> None:
-    from api.app import create_app
+    from netgis.api.app import create_app
     from netgis.io import read_dataset
     from tests.helpers import EXAMPLES_DIR
 

@@ -16,9 +16,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from netgis.analysis import analyze
-from netgis.feeds import PROMETHEUS_KPIS, kpi_rows, read_kpis_csv
+from netgis.engine.analysis import analyze
 from netgis.io import read_dataset
+from netgis.products.feeds import PROMETHEUS_KPIS, kpi_rows, read_kpis_csv
 from netgis.schema import AREA_KPIS, KPI_BY_NAME, NETWORK_KPIS
 from netgis.storage import Repository
 from tests.api.helpers import API_KEY, LiveServer, make_settings
@@ -131,7 +131,7 @@ def test_metrics_parsed_by_prometheus_client(client: TestClient) -> None:
 
 
 def test_each_app_counts_its_own_requests(db_url: str) -> None:
-    from api.app import create_app
+    from netgis.api.app import create_app
 
     one, two = create_app(make_settings(db_url)), create_app(make_settings(db_url))
     with TestClient(one) as a, TestClient(two) as b:
@@ -295,7 +295,7 @@ def test_scrape_a_running_server(app: FastAPI) -> None:
 
 
 def test_goal_defaults_come_from_the_settings(tmp_path: Path) -> None:
-    from api.app import create_app
+    from netgis.api.app import create_app
 
     url = f"sqlite:///{tmp_path / 'goal.db'}"
     settings = make_settings(url, goal_coverage_pct=95.0, goal_date="2029-06-30")

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from owslib.ogcapi.features import Features
 
-from api.app import create_app
+from netgis.api.app import create_app
 from netgis.generate import generate_city
 from netgis.storage import Repository
 from tests.api.helpers import LiveServer, make_settings

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 import shapely
 
-from api.app import create_app
-from api.geojson import frame_to_features
+from netgis.api.app import create_app
+from netgis.api.geojson import frame_to_features
 from netgis.dataset import Dataset
 from netgis.generate import generate_city
 from netgis.schema import LAYERS

@@ -23,7 +23,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from api.app import create_app
+from netgis.api.app import create_app
 from netgis.io import read_dataset
 from netgis.storage import Repository
 from tests.api.helpers import LiveServer, make_settings

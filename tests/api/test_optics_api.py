@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.app import create_app
+from netgis.api.app import create_app
 from netgis.geodesy import WGS84, transform_geoms
 from netgis.io import read_dataset
 from netgis.storage import Repository

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from netgis.analysis import position_warnings
+from netgis.api.app import create_app
+from netgis.engine.analysis import position_warnings
 from netgis.generate import generate_city
 from netgis.schema import FAR_OUTSIDE_M
 from tests.api.helpers import make_settings

@@ -27,7 +27,7 @@ warnings.simplefilter("error")
 import fastapi._compat.v2 as compat
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from netgis.api.app import create_app
 from netgis.generate import generate_city
 from tests.api.helpers import make_settings
 

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from api.app import create_app
+from netgis.api.app import create_app
 from netgis.io import read_dataset
 from netgis.storage import Repository
 from tests.api.helpers import API_KEY, LiveServer, make_settings

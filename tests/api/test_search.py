@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from api.app import create_app
 from benchmarks.bench_search import first_hit_share, typo_queries
+from netgis.api.app import create_app
 from netgis.dataset import Dataset
 from netgis.generate import generate_city
 from netgis.io import write_dataset
-from netgis.search import build_index
+from netgis.products.search import build_index
 from netgis.storage import Repository
 from tests.api.helpers import LiveServer, make_settings
 from tests.helpers import PostgresDatabases, missing_house_number

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from api.server import set_nodelay
+from netgis.api.server import set_nodelay
 from tests.api.helpers import free_port
 
 

@@ -15,9 +15,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-import netgis.analysis
-import netgis.gaps
-from api.services import Services
+import netgis.engine.analysis
+import netgis.products.gaps
+from netgis.api.services import Services
 from netgis.dataset import Dataset
 from netgis.storage import Repository
 from tests.api.helpers import API_KEY
@@ -77,7 +77,7 @@ def test_the_api_labels_data_with_the_version_it_was_read_at(
 def test_same_version_and_parameters_reuse_the_analysis(
         app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     services = services_of(app)
-    calls = count_calls(monkeypatch, netgis.analysis, "analyze")
+    calls = count_calls(monkeypatch, netgis.engine.analysis, "analyze")
     first = client.get("/analysis/coverage")
     assert client.get("/analysis/coverage").json() == first.json()
     assert client.get("/analysis/criticality").status_code == 200
@@ -97,7 +97,7 @@ def test_a_write_raises_the_version_and_the_next_read_recomputes(
         app: FastAPI, client: TestClient, repo: Repository,
         monkeypatch: pytest.MonkeyPatch) -> None:
     services = services_of(app)
-    calls = count_calls(monkeypatch, netgis.analysis, "analyze")
+    calls = count_calls(monkeypatch, netgis.engine.analysis, "analyze")
     first = client.get("/analysis/coverage").json()
     _, before = services.analysis()
     # a write by another process (no request through this API)
@@ -126,8 +126,8 @@ def test_build_plans_are_kept_per_data_version_and_parameters(
         app: FastAPI, client: TestClient, repo: Repository,
         monkeypatch: pytest.MonkeyPatch) -> None:
     services = services_of(app)
-    plans = count_calls(monkeypatch, netgis.gaps, "plan_builds")
-    analyses = count_calls(monkeypatch, netgis.analysis, "analyze")
+    plans = count_calls(monkeypatch, netgis.products.gaps, "plan_builds")
+    analyses = count_calls(monkeypatch, netgis.engine.analysis, "analyze")
     clusters = {"view": "clusters"}
     body = client.get("/analysis/gaps", params=clusters).json()
     version = body["data_version"]

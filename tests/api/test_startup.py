@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from netgis.api.app import create_app
 from tests.api.helpers import API_KEY, ServerProcess, make_settings
 from tests.helpers import PostgresDatabases
 

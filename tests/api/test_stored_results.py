@@ -16,9 +16,9 @@ import pytest
 import sqlalchemy
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from netgis.api.app import create_app
+from netgis.engine.optics import LossBudget
 from netgis.io import read_dataset
-from netgis.optics import LossBudget
 from netgis.storage import Repository
 from netgis.storage.models import ANALYSIS_RUNS
 from netgis.storage.results import params_key

@@ -21,8 +21,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.params import declared_query_parameters
+from netgis.api.app import create_app
+from netgis.api.params import declared_query_parameters
 from netgis.io import read_dataset
 from tests.api.helpers import API_KEY, make_settings
 from tests.helpers import EXAMPLES_DIR

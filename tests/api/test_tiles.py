@@ -17,11 +17,17 @@ import shapely
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from netgis.analysis import Analysis
+from netgis.api.app import create_app
+from netgis.engine.analysis import Analysis
 from netgis.generate import generate_city
+from netgis.products.tiles import (
+    EXTENT,
+    THIN_GRID,
+    TILE_RESULT_COLUMNS,
+    TileAddress,
+    to_tile_coords,
+)
 from netgis.schema import LAYERS
-from netgis.tiles import EXTENT, THIN_GRID, TILE_RESULT_COLUMNS, TileAddress, to_tile_coords
 from tests.api.helpers import API_KEY, make_settings
 from tests.helpers import PostgresDatabases
 

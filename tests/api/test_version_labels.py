@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from api.app import create_app
+from netgis.api.app import create_app
 from netgis.generate import generate_city
 from netgis.storage import Repository
 from tests.api.reliability_helpers import KEY, ThreadServer, run_threads, settings_for

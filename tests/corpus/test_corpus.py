@@ -30,7 +30,7 @@ import pytest
 import sqlalchemy
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from netgis.api.app import create_app
 from netgis.cli import main
 from netgis.errors import Problem
 from netgis.io import read_dataset

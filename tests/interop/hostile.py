@@ -138,7 +138,7 @@ class Listener:
         self.thread.join(timeout=10)
 
 
-# ---- functions an isolated child runs (netgis.isolation imports them by name) ----------
+# ---- functions an isolated child runs (netgis.io.isolation imports them by name) ----------
 
 def spin() -> None:
     """Burn CPU time without end."""

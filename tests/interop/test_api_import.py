@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.app import create_app
+from netgis.api.app import create_app
 from netgis.storage import Repository
 from tests.api.helpers import API_KEY, LiveServer, make_settings
 from tests.interop.helpers import MAPPINGS

@@ -1,4 +1,4 @@
-"""netgis.isolation: a function run in a child process comes back with its result or its
+"""netgis.io.isolation: a function run in a child process comes back with its result or its
 error; a child that spins, sleeps or swells is stopped at its limit with a LimitError;
 the child has only the GDAL drivers netgis reads, no network for GDAL and none of the
 parent's secrets."""
@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from netgis.errors import DatasetFormatError, LimitError
-from netgis.isolation import ALLOWED_DRIVERS, Limits, Stopped, run_isolated
+from netgis.io.isolation import ALLOWED_DRIVERS, Limits, Stopped, run_isolated
 from tests.interop.hostile import SECRET, Listener
 
 ROOMY = Limits(wall_s=120, cpu_s=60, memory_bytes=2**30,

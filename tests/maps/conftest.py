@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from netgis.analysis import Analysis, analyze
+from netgis.engine.analysis import Analysis, analyze
 from netgis.generate import generate_city
 from netgis.io import read_dataset
 from tests.helpers import EXAMPLES_DIR

@@ -20,7 +20,7 @@ from typing import Any
 import folium
 from branca.element import Element
 
-from maps import static_dir
+from netgis.maps import static_dir
 
 
 def walk(element: Element) -> Iterator[Element]:

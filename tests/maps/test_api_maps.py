@@ -15,11 +15,11 @@ import shapely
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from maps.kinds import MAP_KINDS
-from netgis.analysis import Analysis
+from netgis.api.app import create_app
+from netgis.engine.analysis import Analysis
 from netgis.generate import generate_city
 from netgis.io import read_dataset
+from netgis.maps.kinds import MAP_KINDS
 from netgis.storage import Repository
 from tests.api.helpers import LiveServer, make_settings
 from tests.helpers import EXAMPLES_DIR
@@ -280,7 +280,7 @@ def test_live_criticality_page(browser_context: Any, live: tuple[LiveServer, Fas
 @pytest.mark.browser
 def test_live_gaps_page(browser_context: Any, live: tuple[LiveServer, FastAPI],
                         tmp_path: Path) -> None:
-    from netgis.gaps import rollup_h3
+    from netgis.products.gaps import rollup_h3
 
     page, result = _open(browser_context, live, "/maps/gaps")
     p = result.premises

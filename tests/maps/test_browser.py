@@ -11,8 +11,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
-from maps import areas_map, coverage_map, criticality_map, gaps_map, inline_html
-from netgis.analysis import Analysis, scenario
+from netgis.engine.analysis import Analysis, scenario
+from netgis.maps import areas_map, coverage_map, criticality_map, gaps_map, inline_html
 from tests.maps.helpers import PageServer, closed_port
 
 pytestmark = pytest.mark.browser

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from maps import (
+from netgis.engine.analysis import Analysis, scenario
+from netgis.errors import ConfigError, NotFoundError, ValidationError
+from netgis.maps import (
     areas_map,
     build_map,
     coverage_map,
@@ -19,9 +21,7 @@ from maps import (
     inline_html,
     static_dir,
 )
-from maps._base import VectorTileLayer
-from netgis.analysis import Analysis, scenario
-from netgis.errors import ConfigError, NotFoundError, ValidationError
+from netgis.maps._base import VectorTileLayer
 from tests.maps.helpers import (
     asset_urls,
     features_by_class,
@@ -285,7 +285,7 @@ def test_build_map_clipped_to_area_and_bbox(ring: Analysis) -> None:
 
 
 def test_coverage_colours_passed_premises_by_optical_margin() -> None:
-    from netgis.analysis import analyze
+    from netgis.engine.analysis import analyze
     from netgis.io import read_dataset
     from tests.helpers import EXAMPLES_DIR
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from maps import coverage_map, inline_html
-from netgis.analysis import Analysis
+from netgis.api.app import create_app
+from netgis.engine.analysis import Analysis
 from netgis.io import read_dataset
+from netgis.maps import coverage_map, inline_html
 from tests.api.helpers import make_settings
 from tests.helpers import EXAMPLES_DIR
 

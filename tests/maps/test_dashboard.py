@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from api.app import create_app
-from maps import static_dir
+from netgis.api.app import create_app
 from netgis.generate import generate_city
+from netgis.maps import static_dir
 from netgis.storage import Repository
 from tests.api.helpers import LiveServer, make_settings
 from tests.maps.helpers import dashboard_marks, run_axe

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from maps.assets import static_dir
-from maps.dashboard import dashboard_html, report_html
-from netgis.analysis import analyze
-from netgis.dashboard import Dashboard, build_dashboard, chart_specs
+from netgis.engine.analysis import analyze
 from netgis.generate import generate_city
+from netgis.maps.assets import static_dir
+from netgis.maps.dashboard import dashboard_html, report_html
+from netgis.products.progress import Dashboard, build_dashboard, chart_specs
 from tests.maps.helpers import PageServer, dashboard_marks
 
 SEPARATORS = "\u2028\u2029\x85\x1b"

@@ -18,12 +18,12 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from api.app import create_app
-from maps.portal import MessagesError, load_messages
-from netgis.analysis import Analysis
+from netgis.api.app import create_app
 from netgis.dataset import Dataset
+from netgis.engine.analysis import Analysis
 from netgis.errors import ConfigError
 from netgis.generate import generate_city
+from netgis.maps.portal import MessagesError, load_messages
 from tests.api.helpers import LiveServer, make_settings
 from tests.helpers import missing_house_number
 
@@ -35,7 +35,7 @@ def portal_city() -> tuple[Dataset, int, int]:
     """A generated city whose first passed premise is on Sonnenstraße 3 and whose first
     unpassed one (in a gap cluster) is Am Weiher 9; their row positions."""
     ds = generate_city(premises=400, seed=1)
-    from netgis.analysis import analyze
+    from netgis.engine.analysis import analyze
 
     premises = analyze(ds).premises
     passed = int(premises.index.get_loc(premises.index[premises["passed"].to_numpy()][0]))
@@ -67,7 +67,7 @@ def analysis_of(app: Any) -> Analysis:
 
 def expected_words(app: Any, row: int) -> str:
     """The sentence the card must show for premise ``row``, from the messages file."""
-    from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
+    from netgis.products.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
 
     m = load_messages(None)
     version, result = app.state.services.analysis()
@@ -149,7 +149,7 @@ def test_a_city_translates_the_page_with_one_file(tmp_path: Path) -> None:
     path = tmp_path / "de.json"
     path.write_text(json.dumps(german, ensure_ascii=False), encoding="utf-8")
     assert load_messages(path)["heading"] == "Gibt es Glasfaser an meiner Adresse?"
-    from maps.portal import portal_page
+    from netgis.maps.portal import portal_page
 
     page, _ = portal_page(load_messages(path))
     assert '<html lang="de">' in page and "<h1>Gibt es Glasfaser an meiner Adresse?</h1>" in page

@@ -20,11 +20,11 @@ import pytest
 import shapely
 from fastapi import FastAPI
 
-from api.app import create_app
-from maps import areas_map, build_map
-from maps.criticality import FAILED_PANE, LOST_PANE
-from netgis.analysis import Analysis, scenario
+from netgis.api.app import create_app
+from netgis.engine.analysis import Analysis, scenario
 from netgis.generate import generate_city
+from netgis.maps import areas_map, build_map
+from netgis.maps.criticality import FAILED_PANE, LOST_PANE
 from netgis.storage import Repository
 from tests.api.helpers import LiveServer, make_settings
 from tests.maps.helpers import PageServer, page_layers, properties
@@ -155,17 +155,18 @@ def test_gaps_map_outlines_the_selected_area(served: tuple[httpx.Client, FastAPI
 
 def test_map_pages_are_cached_with_an_etag(served: tuple[httpx.Client, FastAPI],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import maps.kinds
 
     client, app = served
     built: list[str] = []
-    real = maps.kinds.build_map
+    from netgis.maps import kinds
+
+    real = kinds.build_map
 
     def counted(kind: str, *args: Any, **kwargs: Any) -> Any:
         built.append(kind)
         return real(kind, *args, **kwargs)
 
-    monkeypatch.setattr(maps.kinds, "build_map", counted)
+    monkeypatch.setattr(kinds, "build_map", counted)
     query = {"bbox": _halves(analysis_of(app))[0], "drop_m": 140}
     first = client.get("/maps/coverage", params=query)
     second = client.get("/maps/coverage", params=dict(reversed(list(query.items()))))

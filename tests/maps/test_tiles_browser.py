@@ -22,11 +22,11 @@ import pytest
 import shapely
 from fastapi import FastAPI
 
-from api.app import create_app
-from maps._base import class_masks
-from maps.coverage import premise_classes
-from netgis.analysis import Analysis
+from netgis.api.app import create_app
+from netgis.engine.analysis import Analysis
 from netgis.generate import generate_city
+from netgis.maps._base import class_masks
+from netgis.maps.coverage import premise_classes
 from netgis.schema import DEFAULT_MAX_FEATURES
 from netgis.storage import Repository
 from tests.api.helpers import LiveServer, make_settings

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from api.app import create_app
+from netgis.api.app import create_app
 from netgis.cli import main
 from netgis.io import read_dataset, write_dataset
 from netgis.storage import Repository

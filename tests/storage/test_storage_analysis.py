@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from netgis.analysis import NODE_COLUMNS, PREMISE_COLUMNS, SPAN_COLUMNS, Analysis, analyze
 from netgis.dataset import Dataset
+from netgis.engine.analysis import NODE_COLUMNS, PREMISE_COLUMNS, SPAN_COLUMNS, Analysis, analyze
 from netgis.io import read_dataset
 from netgis.storage import Repository
 from tests.helpers import EXAMPLES_DIR

@@ -15,11 +15,11 @@ import pytest
 import sqlalchemy
 from alembic import command
 
-from api.geojson import frame_to_features
-from netgis.analysis import Analysis, analyze, premise_optics, serviceability
+from netgis.api.geojson import frame_to_features
 from netgis.cli import main
+from netgis.engine.analysis import Analysis, analyze, premise_optics, serviceability
+from netgis.engine.optics import LossBudget
 from netgis.io import read_dataset
-from netgis.optics import LossBudget
 from netgis.schema import LAYERS, RESULT_FIELDS
 from netgis.storage import Repository, migrate
 from netgis.storage.models import ANALYSIS_RUNS, RESULT_TABLES

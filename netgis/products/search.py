@@ -564,14 +564,14 @@ def premise_search(premises: gpd.GeoDataFrame) -> PremiseSearch:
 
     Examples
     --------
-    >>> from netgis.analysis import analyze
+    >>> from netgis.engine.analysis import analyze
     >>> from netgis.generate import generate_city
     >>> search = premise_search(analyze(generate_city(premises=200, seed=1)).premises)
     >>> hit = search.search(search.premises["address"].iloc[0])["features"][0]
     >>> hit["properties"]["match"], "passed" in hit["properties"]
     ('address', True)
     """
-    from netgis.coverage import lonlat
+    from netgis.engine.coverage import lonlat
 
     crs = premises.crs if premises.crs is not None else 4326
     columns = {c: premises[c].astype(object).where(premises[c].notna(), None).to_numpy()

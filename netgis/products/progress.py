@@ -1,21 +1,21 @@
 """Coverage progress at a glance: the numbers and Vega-Lite charts of ``/dashboard`` and the
 council report (``netgis report``, ``GET /report``).
 
-Everything here is pure and web-free: an :class:`~netgis.analysis.Analysis`, its KPI
+Everything here is pure and web-free: an :class:`~netgis.engine.analysis.Analysis`, its KPI
 history (the snapshots :meth:`netgis.storage.Repository.kpi_history` returns, or none
-for a dataset file), a :class:`~netgis.feeds.Goal` and the ranked gap clusters go in;
+for a dataset file), a :class:`~netgis.products.feeds.Goal` and the ranked gap clusters go in;
 a :class:`Dashboard` (plain dicts and lists, JSON-ready) comes out, with
 :func:`chart_specs` (Vega-Lite specifications made by altair) and :func:`summary`
 (the plain-words paragraph). The pages themselves are built in :mod:`maps.dashboard`.
 
 The numbers are the feeds' own: the KPIs of ``kpis.json``, the history of
-``/kpis/history`` and the goal view of ``/kpis/goal`` (:func:`netgis.feeds.goal_progress`,
+``/kpis/history`` and the goal view of ``/kpis/goal`` (:func:`netgis.products.feeds.goal_progress`,
 so the projected date and its window are the same as there).
 
 Examples
 --------
 >>> from datetime import date
->>> from netgis.analysis import analyze
+>>> from netgis.engine.analysis import analyze
 >>> from netgis.generate import generate_city
 >>> board = build_dashboard(analyze(generate_city(premises=60, seed=3)), as_of=date(2026, 1, 1))
 >>> sorted(chart_specs(board))
@@ -37,13 +37,18 @@ import numpy as np
 import pandas as pd
 
 from netgis.errors import NotFoundError
-from netgis.feeds import DEFAULT_MIN_SPAN_DAYS, DEFAULT_PACE_WINDOW_DAYS, Goal, goal_progress
+from netgis.products.feeds import (
+    DEFAULT_MIN_SPAN_DAYS,
+    DEFAULT_PACE_WINDOW_DAYS,
+    Goal,
+    goal_progress,
+)
 
 if TYPE_CHECKING:
     import geopandas as gpd
     from pyproj import CRS
 
-    from netgis.analysis import Analysis
+    from netgis.engine.analysis import Analysis
 
 #: Single points of failure and builds shown (the issue asks for the top 10 builds).
 TOP_N = 10
@@ -75,7 +80,7 @@ class Dashboard:
     ``kpis`` is the scope's KPI object (``kpis.json["network"]`` or one area's);
     ``areas`` the per-area KPIs (only the chosen one with ``area_id``);
     ``history`` the scope's snapshots (``taken_at`` ISO text, the KPIs), oldest
-    first; ``goal`` the scope's row of :func:`netgis.feeds.goal_progress`;
+    first; ``goal`` the scope's row of :func:`netgis.products.feeds.goal_progress`;
     ``spofs`` the top spans and nodes by units cut off (``kind``, ``id``,
     ``units``, ``premises``); ``builds`` the top gap clusters by rank
     (``rank``, ``cluster_id``, ``units``, ``premises``, ``route_m``, ``cost``,
@@ -177,7 +182,7 @@ def _top_builds(clusters: gpd.GeoDataFrame | None, shape: gpd.GeoSeries | None,
 
 def ranked_clusters(analysis: Analysis) -> gpd.GeoDataFrame:
     """The gap clusters ranked at the defaults of ``/analysis/gaps?view=clusters``."""
-    from netgis.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT, plan_builds
+    from netgis.products.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT, plan_builds
 
     return plan_builds(analysis.premises, analysis.spans, analysis.nodes,
                        drop_m=analysis.drop_m, link_m=DEFAULT_LINK_M,
@@ -208,7 +213,7 @@ def build_dashboard(
         ``Repository.kpi_history(area_id=...)`` returns them; ``None`` when there
         is no history (a dataset file): the dashboard then has the current KPIs only.
     goal
-        Target coverage and date (default :class:`~netgis.feeds.Goal`).
+        Target coverage and date (default :class:`~netgis.products.feeds.Goal`).
     as_of
         The day progress is measured on (default: today, UTC).
     area_id
@@ -217,7 +222,7 @@ def build_dashboard(
     clusters
         The ranked gap clusters (``BuildPlan.clusters``); ``None``: no builds shown.
     window_days, min_span_days
-        The pace window of :func:`netgis.feeds.goal_progress`.
+        The pace window of :func:`netgis.products.feeds.goal_progress`.
     data_version
         The data version the analysis describes, when it comes from a database.
     top_n

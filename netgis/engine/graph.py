@@ -10,7 +10,7 @@ by ``span_id`` (parallel spans stay separate edges). Every edge carries
 :func:`analysis_graph` derives the analysis graph G of docs/spec.md §2.2 from it:
 in-service nodes, in-service spans between in-service nodes, and all core
 nodes merged into one super-core ``S`` (vertex 0). It is an array form of the
-same graph, which the linear-time algorithms in :mod:`netgis.redundancy` use.
+same graph, which the linear-time algorithms in :mod:`netgis.engine.redundancy` use.
 
 Examples
 --------

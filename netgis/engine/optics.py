@@ -30,8 +30,8 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
+from netgis.engine.graph import AnalysisGraph
 from netgis.errors import Problem, ValidationError
-from netgis.network import AnalysisGraph
 from netgis.schema import SPLICE, SPLIT_RATIOS, SPLITTER
 
 FloatArray = npt.NDArray[np.float64]

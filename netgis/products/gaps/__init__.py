@@ -1,27 +1,27 @@
 """Gaps: premises that are not passed, where they are, and what it costs to pass them.
 
-Pure functions over the frames of :func:`netgis.analysis.analyze`, in steps:
+Pure functions over the frames of :func:`netgis.engine.analysis.analyze`, in steps:
 
-- :mod:`~netgis.gaps.rollup`: :func:`rollup_h3` and :func:`rollup_areas`
+- :mod:`~netgis.products.gaps.rollup`: :func:`rollup_h3` and :func:`rollup_areas`
   count the unpassed premises and units per H3 cell (resolution
   :data:`~netgis.schema.DEFAULT_H3_RES` by default, from WGS84 coordinates)
   and per area, with the least and the median ``distance_m``;
-- :mod:`~netgis.gaps.clusters`: :func:`cluster_labels` groups unpassed
+- :mod:`~netgis.products.gaps.clusters`: :func:`cluster_labels` groups unpassed
   premises into *gap clusters* (single linkage: two premises within
   ``link_m`` meters are in one cluster) with a minimum spanning tree each,
   and :func:`split_clusters` cuts those too large or too wide at the longest
   edges of their trees;
-- :mod:`~netgis.gaps.joins`: the join of each cluster to the nearest lit
+- :mod:`~netgis.products.gaps.joins`: the join of each cluster to the nearest lit
   span, straight or along an optional ``roads`` layer;
-- :mod:`~netgis.gaps.sketch`: the new routes as planned ``nodes`` and
+- :mod:`~netgis.products.gaps.sketch`: the new routes as planned ``nodes`` and
   ``spans`` layers in the data contract's shape;
-- :mod:`~netgis.gaps.plan`: :func:`plan_builds` runs the three above, prices
+- :mod:`~netgis.products.gaps.plan`: :func:`plan_builds` runs the three above, prices
   each route by placement and ranks the clusters by cost per unit;
   :func:`apply_plan` appends the sketch to the dataset (status
-  ``in_service``), so that :func:`~netgis.analysis.analyze` shows the
+  ``in_service``), so that :func:`~netgis.engine.analysis.analyze` shows the
   coverage after the build;
-- :mod:`~netgis.gaps.result`: :func:`gap_analysis` runs roll-ups and plan on
-  an :class:`~netgis.analysis.Analysis`; :mod:`~netgis.gaps.output`:
+- :mod:`~netgis.products.gaps.result`: :func:`gap_analysis` runs roll-ups and plan on
+  an :class:`~netgis.engine.analysis.Analysis`; :mod:`~netgis.products.gaps.output`:
   :func:`write_gaps` writes the files of ``netgis gaps``.
 
 Distances between premises are 3-D chords between their WGS84 ellipsoid
@@ -31,7 +31,7 @@ lengths are WGS84 geodesic.
 
 Examples
 --------
->>> from netgis.analysis import analyze
+>>> from netgis.engine.analysis import analyze
 >>> from netgis.io import read_dataset
 >>> result = analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
 >>> gaps = gap_analysis(result)
@@ -41,9 +41,9 @@ Examples
 
 from __future__ import annotations
 
-from netgis.gaps.clusters import bounded_clusters, cluster_labels, split_clusters
-from netgis.gaps.output import GAP_FILES, write_gaps
-from netgis.gaps.plan import (
+from netgis.products.gaps.clusters import bounded_clusters, cluster_labels, split_clusters
+from netgis.products.gaps.output import write_gaps
+from netgis.products.gaps.plan import (
     CLUSTER_COLUMNS,
     COST_PER_M,
     DEFAULT_ROAD_SNAP_M,
@@ -51,14 +51,15 @@ from netgis.gaps.plan import (
     apply_plan,
     plan_builds,
 )
-from netgis.gaps.result import Gaps, gap_analysis
-from netgis.gaps.rollup import h3_cells, in_area, in_cell, rollup_areas, rollup_h3
+from netgis.products.gaps.result import Gaps, gap_analysis
+from netgis.products.gaps.rollup import h3_cells, in_area, in_cell, rollup_areas, rollup_h3
 from netgis.schema import (
     DEFAULT_H3_RES,
     DEFAULT_LINK_M,
     DEFAULT_MAX_CLUSTER_EXTENT_M,
     DEFAULT_MAX_CLUSTER_UNITS,
     DEFAULT_PLACEMENT,
+    GAP_FILES,
 )
 
 __all__ = [

@@ -19,17 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from netgis.analysis import NODE_COLUMNS, PREMISE_COLUMNS, SPAN_COLUMNS, Analysis
-from netgis.bead import BEAD_FILE
+from netgis.engine.analysis import NODE_COLUMNS, PREMISE_COLUMNS, SPAN_COLUMNS, Analysis
 from netgis.errors import ConfigError
-from netgis.gaps.output import GAP_FILES
 from netgis.io import TEMP_PREFIX, atomic_dir
-from netgis.schema import RESULT_FIELDS
-
-#: The files of ``netgis analyze``, in the order it writes them.
-ANALYSIS_FILES = ("premises.csv", "spans.csv", "nodes.csv", "kpis.json")
-#: Every file netgis's commands write into an output folder (analyze, gaps, bead).
-OUTPUT_FILES = frozenset({*ANALYSIS_FILES, *GAP_FILES, BEAD_FILE})
+from netgis.schema import OUTPUT_FILES, RESULT_FIELDS
 
 _STRUCTURAL = r'[,"\r\n]'
 
@@ -123,7 +116,7 @@ def write_outputs(result: Analysis, out_dir: str | os.PathLike[str]) -> Path:
 
     Examples
     --------
-    >>> from netgis.analysis import analyze
+    >>> from netgis.engine.analysis import analyze
     >>> from netgis.io import read_dataset
     >>> result = analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
     >>> out = write_outputs(result, "/tmp/netgis-doctest-report")

@@ -16,7 +16,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from netgis.coverage import lonlat
+from netgis.engine.coverage import lonlat
 from netgis.errors import NotFoundError, Problem, ValidationError
 from netgis.geodesy import WGS84, transform_geoms, utm_epsg
 from netgis.schema import DEFAULT_H3_RES

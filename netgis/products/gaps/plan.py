@@ -1,9 +1,9 @@
 """Build plans: cluster the unpassed premises, route, price and rank a build for each.
 
 :func:`plan_builds` groups the unpassed premises into gap clusters
-(:mod:`netgis.gaps.clusters`), sketches the new route of each (its spanning
+(:mod:`netgis.products.gaps.clusters`), sketches the new route of each (its spanning
 tree, leaves within the drop of their parent left to drops, plus a join to
-the lit network, :mod:`netgis.gaps.joins`), prices the route by placement
+the lit network, :mod:`netgis.products.gaps.joins`), prices the route by placement
 (:data:`COST_PER_M`) and ranks the clusters by cost per unit.
 :func:`apply_plan` adds the sketch to a dataset.
 """
@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from netgis.coverage import lonlat
 from netgis.dataset import Dataset, empty_layer
+from netgis.engine.coverage import lonlat
 from netgis.errors import Problem, ValidationError
-from netgis.gaps.clusters import bounded_clusters, cluster_hulls, orient_forest
-from netgis.gaps.joins import join_roots
-from netgis.gaps.rollup import h3_cells
-from netgis.gaps.sketch import sketch_layers
+from netgis.products.gaps.clusters import bounded_clusters, cluster_hulls, orient_forest
+from netgis.products.gaps.joins import join_roots
+from netgis.products.gaps.rollup import h3_cells
+from netgis.products.gaps.sketch import sketch_layers
 from netgis.schema import (
     DEFAULT_DROP_M,
     DEFAULT_H3_RES,
@@ -134,7 +134,7 @@ def plan_builds(
     max_units, max_extent_m
         Bounds of a buildable cluster (defaults 512 units and 2,000 m): a larger
         or wider one is cut at the longest edges of its spanning tree
-        (:func:`netgis.gaps.clusters.split_clusters`), each piece priced on its own.
+        (:func:`netgis.products.gaps.clusters.split_clusters`), each piece priced on its own.
     placement
         Placement of the new route, priced from ``cost_per_m`` (default underground).
     cost_per_m
@@ -157,7 +157,7 @@ def plan_builds(
 
     Examples
     --------
-    >>> from netgis.analysis import analyze
+    >>> from netgis.engine.analysis import analyze
     >>> from netgis.io import read_dataset
     >>> r = analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
     >>> plan = plan_builds(r.premises, r.spans, r.nodes)
@@ -264,7 +264,7 @@ def apply_plan(dataset: Dataset, plan: BuildPlan, *, status: str = "in_service")
 
     Examples
     --------
-    >>> from netgis.analysis import analyze
+    >>> from netgis.engine.analysis import analyze
     >>> from netgis.io import read_dataset
     >>> ds = read_dataset("tests/examples/ring_spur/dataset.gpkg")
     >>> r = analyze(ds)

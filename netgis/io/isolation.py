@@ -49,8 +49,9 @@ from typing import Any
 
 from netgis.errors import LimitError, Problem
 
-#: The GDAL drivers a child keeps: those of the formats netgis reads (netgis.io.READ_FORMATS;
-#: GeoParquet is read by pyarrow) and the in-memory driver GDAL uses itself.
+#: The GDAL drivers a child keeps: those of the formats netgis reads
+#: (netgis.io.formats.READ_FORMATS; GeoParquet is read by pyarrow) and the in-memory driver
+#: GDAL uses itself.
 ALLOWED_DRIVERS = frozenset({"GPKG", "GeoJSON", "FlatGeobuf", "ESRI Shapefile", "CSV", "KML",
                              "LIBKML", "GPX", "MEM"})
 #: GDAL settings of a child: ``/vsicurl/`` (and the other network file systems) may open
@@ -148,7 +149,7 @@ async def run_isolated(target: str, args: tuple[Any, ...], *, work: Path, limits
     loop = asyncio.get_running_loop()
     with (work / _LOG).open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "netgis.isolation", str(work), env=child_environment(),
+            sys.executable, "-m", "netgis.io.isolation", str(work), env=child_environment(),
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     deadline = loop.time() + limits.wall_s
     try:

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pyogrio
 
-from netgis.gaps.result import Gaps
 from netgis.io import atomic_dir
+from netgis.products.gaps.result import Gaps
 
 #: Files written by :func:`write_gaps`.
-GAP_FILES = ("gaps_clusters.csv", "gaps_h3.csv", "gaps_h3.geojson", "gaps_areas.csv",
-             "gaps_premises.csv", "gaps_plan.gpkg")
 
 
 def write_gaps(gaps: Gaps, out_dir: str | os.PathLike[str]) -> Path:
@@ -25,8 +23,8 @@ def write_gaps(gaps: Gaps, out_dir: str | os.PathLike[str]) -> Path:
 
     Examples
     --------
-    >>> from netgis.analysis import analyze
-    >>> from netgis.gaps import gap_analysis
+    >>> from netgis.engine.analysis import analyze
+    >>> from netgis.products.gaps import gap_analysis
     >>> from netgis.io import read_dataset
     >>> gaps = gap_analysis(analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg")))
     >>> out = write_gaps(gaps, "/tmp/netgis-doctest-gaps")

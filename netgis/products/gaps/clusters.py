@@ -29,7 +29,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
-from netgis.coverage import lonlat
+from netgis.engine.coverage import lonlat
 from netgis.errors import Problem, ValidationError
 from netgis.geodesy import geodesic_distance_m, transform_geoms, transformer, utm_epsg
 from netgis.schema import DEFAULT_LINK_M, DEFAULT_MAX_CLUSTER_EXTENT_M, DEFAULT_MAX_CLUSTER_UNITS

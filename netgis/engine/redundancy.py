@@ -1,6 +1,6 @@
 """Redundancy: lit spans, protection, cut and failure impact, scenarios.
 
-Everything here works on :class:`netgis.network.AnalysisGraph` (cores merged
+Everything here works on :class:`netgis.engine.graph.AnalysisGraph` (cores merged
 into the super-core S) in linear time:
 
 * one iterative depth-first search from S (Hopcroft-Tarjan lowpoints, with
@@ -20,7 +20,7 @@ into the super-core S) in linear time:
 Examples
 --------
 >>> import numpy as np
->>> from netgis.network import AnalysisGraph
+>>> from netgis.engine.graph import AnalysisGraph
 >>> # S(0) - 1 - 2 - S(0): a ring; 2 - 3: a spur
 >>> g = AnalysisGraph(node_ids=np.array(["C", "A", "B", "D"], dtype=object),
 ...     node_vertex=np.array([0, 1, 2, 3]), is_core=np.array([True, False, False, False]),
@@ -44,7 +44,7 @@ import numpy.typing as npt
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from netgis.network import AnalysisGraph
+from netgis.engine.graph import AnalysisGraph
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]

@@ -29,7 +29,8 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from netgis.coverage import (
+from netgis.dataset import Dataset
+from netgis.engine.coverage import (
     SpanIndex,
     ZonePlan,
     locate,
@@ -38,17 +39,14 @@ from netgis.coverage import (
     working_zones,
     zones_near,
 )
-from netgis.dataset import Dataset
-from netgis.errors import Problem, ValidationError
-from netgis.geodesy import WGS84, distance_to_box_m, transform_geoms, utm_epsg
-from netgis.kpis import AreaIndex, Kpis, LineZones, assemble_kpis, line_kpis, premise_sums
-from netgis.network import (
+from netgis.engine.graph import (
     AnalysisGraph,
     analysis_graph_from_gdfs,
     network_from_gdfs,
     span_lengths_m,
 )
-from netgis.optics import (
+from netgis.engine.kpis import AreaIndex, Kpis, LineZones, assemble_kpis, line_kpis, premise_sums
+from netgis.engine.optics import (
     LossBudget,
     VertexLoss,
     entry_end,
@@ -58,7 +56,7 @@ from netgis.optics import (
     vertex_loss,
     vertex_nodes,
 )
-from netgis.redundancy import (
+from netgis.engine.redundancy import (
     Impact,
     Protection,
     Structure,
@@ -67,6 +65,8 @@ from netgis.redundancy import (
     scenario_lost,
     structure,
 )
+from netgis.errors import Problem, ValidationError
+from netgis.geodesy import WGS84, distance_to_box_m, transform_geoms, utm_epsg
 from netgis.schema import DEFAULT_DROP_M, FAR_OUTSIDE_M, result_columns
 from netgis.validate import NO_CORE_WARNING
 
@@ -106,7 +106,7 @@ class Analysis:
 
     @cached_property
     def network(self) -> nx.MultiGraph[str]:
-        """The plant graph (:func:`netgis.network.network_from_gdfs`), built on first use."""
+        """The plant graph (:func:`netgis.engine.graph.network_from_gdfs`), built on first use."""
         return network_from_gdfs(self.dataset.nodes, self.dataset.spans,
                                  lengths_m=self.spans["length_m"].to_numpy(dtype=float))
 
@@ -257,7 +257,7 @@ class PremiseChunk:
     """The analysis of some premises (:func:`premise_chunk`): rows and sums that add up.
 
     ``edge_premises``/``edge_units`` count the passed premises and units per
-    edge of G; ``sums`` and ``area_sums`` are :func:`netgis.kpis.premise_sums`
+    edge of G; ``sums`` and ``area_sums`` are :func:`netgis.engine.kpis.premise_sums`
     of the chunk and of its premises in each area.
     """
 
@@ -278,11 +278,11 @@ def premise_chunk(stage: NetworkStage, premises: gpd.GeoDataFrame, *,
     """Locate, protect and price some premises against ``stage``.
 
     ``zones`` is the working-zone choice for all premises of the dataset
-    (:class:`netgis.coverage.ZoneStats`); by default these premises' own.
+    (:class:`netgis.engine.coverage.ZoneStats`); by default these premises' own.
     ``halo_m``: search the spans near these premises first (see
-    :func:`netgis.coverage.locate`); the answers are the same.
+    :func:`netgis.engine.coverage.locate`); the answers are the same.
     ``points_lonlat``: the premises' WGS84 coordinates when already computed
-    (:func:`netgis.coverage.lonlat` of their geometry), an ``(n, 2)`` array.
+    (:func:`netgis.engine.coverage.lonlat` of their geometry), an ``(n, 2)`` array.
     """
     g = stage.graph
     prem_ll = lonlat(premises.geometry.to_numpy(), CRS(premises.crs)) \
@@ -342,7 +342,7 @@ def finish_analysis(stage: NetworkStage, nodes: gpd.GeoDataFrame, spans: gpd.Geo
     """Cut and failure impacts, the span and node results and the KPIs of all premises.
 
     ``line_zones``: the projected and unioned in-service ``spans`` when already
-    (being) built (:class:`netgis.kpis.LineZones`).
+    (being) built (:class:`netgis.engine.kpis.LineZones`).
     """
     imp = impacts(stage.graph, stage.structure, edge_premises, edge_units)
     span_out = _span_results(spans, stage.span_edge, stage.span_lit, stage.lengths_m, imp)
@@ -425,7 +425,7 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
     drop_m
         Maximum drop length, meters (default 150).
     budget
-        Optical loss parameters (default: :class:`netgis.optics.LossBudget`'s,
+        Optical loss parameters (default: :class:`netgis.engine.optics.LossBudget`'s,
         GPON class B+).
     progress
         Called with a step name as each step starts (for progress bars).

@@ -46,7 +46,7 @@ from netgis.schema import LAYER_NAMES, LAYERS, RESULT_FIELDS
 if TYPE_CHECKING:
     import geopandas as gpd
 
-    from netgis.analysis import Analysis
+    from netgis.engine.analysis import Analysis
 
 #: Extent (coordinate units across a tile) of every layer of every tile.
 EXTENT = 4096
@@ -459,7 +459,7 @@ def tile_attributes(result: Analysis, layer: str) -> TileAttributes | None:
 
     Examples
     --------
-    >>> from netgis.analysis import analyze  # doctest: +SKIP
+    >>> from netgis.engine.analysis import analyze  # doctest: +SKIP
     >>> list(tile_attributes(analyze(dataset), "spans").columns)  # doctest: +SKIP
     ['lit', 'cut_premises', 'cut_units', 'length_m']
     """

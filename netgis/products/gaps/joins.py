@@ -20,9 +20,9 @@ from pyproj import CRS
 from scipy.spatial import cKDTree
 from shapely import ops
 
-from netgis.coverage import locate, lonlat
-from netgis.gaps.clusters import ecef, points_of
+from netgis.engine.coverage import locate, lonlat
 from netgis.geodesy import WGS84, geodesic_distance_m, transform_geoms
+from netgis.products.gaps.clusters import ecef, points_of
 
 FloatArray = npt.NDArray[np.float64]
 

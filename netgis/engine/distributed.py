@@ -6,7 +6,7 @@ spatially partitioned GeoParquet files (dask-geopandas ``spatial_shuffle``).
 Every feature, attribute, coordinate and the CRS are kept; :mod:`netgis.io`
 reads such a directory like any other dataset.
 
-:func:`analyze_dask` runs the two passes of :mod:`netgis.chunked` over
+:func:`analyze_dask` runs the two passes of :mod:`netgis.engine.streamed` over
 dask-geopandas partitions on a dask.distributed cluster (a LocalCluster when no
 scheduler is named): the graph analysis runs once on the client and is sent to
 every worker once; each partition is located against the lit spans within a
@@ -27,10 +27,10 @@ import dask_geopandas
 from dask.delayed import delayed
 from distributed import Client, LocalCluster
 
-from netgis.chunked import ChunkedResult, Context, Progress, analyze_chunked, premise_files
+from netgis.engine.optics import LossBudget
+from netgis.engine.streamed import ChunkedResult, Context, Progress, analyze_chunked, premise_files
 from netgis.errors import DatasetFormatError, Problem
 from netgis.io import atomic_dir, read_raw, write_layer_file
-from netgis.optics import LossBudget
 from netgis.schema import DEFAULT_DROP_M
 from netgis.validate import validate_raw
 
@@ -92,7 +92,7 @@ def dask_client(scheduler: str | None = None, *, workers: int | None = None) -> 
 
 
 class DaskRunner:
-    """The chunk tasks of :mod:`netgis.chunked` over dask-geopandas partitions on a cluster.
+    """The chunk tasks of :mod:`netgis.engine.streamed` over dask-geopandas partitions on a cluster.
 
     Each task reads its partition on a worker; results come back in partition
     order and are released as soon as the client has them.

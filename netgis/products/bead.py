@@ -39,11 +39,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 
-from netgis.coverage import locate
+from netgis.engine.coverage import locate
 from netgis.errors import Problem, ValidationError
 from netgis.geodesy import WGS84
 from netgis.io import atomic_file, read_frame
-from netgis.schema import DEFAULT_DROP_M, DEFAULT_REACH_M
+from netgis.schema import BEAD_FILE, DEFAULT_DROP_M, DEFAULT_REACH_M
 
 #: Technology codes that count for BEAD: copper, cable, fiber, licensed and licensed-by-rule
 #: fixed wireless.
@@ -53,8 +53,6 @@ CLASSES = ("unserved", "underserved", "served")
 SERVED_MBPS = (100.0, 20.0)
 UNDERSERVED_MBPS = (25.0, 3.0)
 #: Columns of the FCC public availability CSV; the first five are needed.
-#: The file :func:`write_bead` writes into its output folder.
-BEAD_FILE = "bead.csv"
 AVAILABILITY_COLUMNS = (
     "location_id", "technology", "max_advertised_download_speed",
     "max_advertised_upload_speed", "low_latency", "provider_id", "brand_name",
@@ -459,7 +457,7 @@ def bead(lit_spans: gpd.GeoDataFrame, availability: str | os.PathLike[str] | Ite
 
     Examples
     --------
-    >>> from netgis.analysis import analyze
+    >>> from netgis.engine.analysis import analyze
     >>> from netgis.io import read_dataset
     >>> r = analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg"))  # doctest: +SKIP
     >>> bead(r.lit_spans, "availability.csv", "fabric.csv").summary  # doctest: +SKIP

@@ -3,7 +3,7 @@
 A planned node at each premise kept in a cluster's tree, a planned span up
 from each to its parent, and one span from each cluster's root along its
 join to the lit network: append them to the dataset (see
-:func:`netgis.gaps.apply_plan`) and the analysis shows the coverage after
+:func:`netgis.products.gaps.apply_plan`) and the analysis shows the coverage after
 the build.
 """
 
@@ -18,7 +18,7 @@ import shapely
 from pyproj import CRS
 
 from netgis.dataset import empty_layer
-from netgis.gaps.clusters import points_of
+from netgis.products.gaps.clusters import points_of
 
 IntArray = npt.NDArray[np.int64]
 
@@ -36,10 +36,10 @@ def sketch_layers(gap: gpd.GeoDataFrame, parent: IntArray, kept_edge: npt.NDArra
         cluster's root premise.
     parent, kept_edge, pruned
         Each premise's parent in its cluster's tree
-        (:func:`~netgis.gaps.clusters.orient_forest`), whether the span up to
+        (:func:`~netgis.products.gaps.clusters.orient_forest`), whether the span up to
         it is built, and whether the premise is left to a drop.
     join
-        What :func:`~netgis.gaps.joins.join_roots` returns for the roots.
+        What :func:`~netgis.products.gaps.joins.join_roots` returns for the roots.
     crs, placement, id_prefix, status
         CRS, placement, id prefix and status of the sketched features.
 

@@ -1,6 +1,6 @@
 """KPI feeds: the ``kpis.json`` object as table rows, CSV, Prometheus text and a goal view.
 
-Everything here is pure: a KPI dict (the shape of :attr:`netgis.analysis.Analysis.kpis`)
+Everything here is pure: a KPI dict (the shape of :attr:`netgis.engine.analysis.Analysis.kpis`)
 and, for the goal view, a KPI history go in; new rows, text or dicts come out.
 
 One *row* per scope: the network first, then every area in the order of

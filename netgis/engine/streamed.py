@@ -3,18 +3,18 @@
 Both engines run the same two passes over the premises, one chunk (a
 GeoParquet row group batch, or a Dask partition) at a time, after the client
 has validated nodes, spans and areas and run the graph analysis once
-(:func:`netgis.analysis.network_stage`):
+(:func:`netgis.engine.analysis.network_stage`):
 
 1. per chunk: validate the premises and return the statistics that fix the
-   working UTM zones (:class:`netgis.coverage.ZoneStats`), the distinct ids
+   working UTM zones (:class:`netgis.engine.coverage.ZoneStats`), the distinct ids
    (to find duplicates across chunks) and whether an id needs CSV quotes;
 2. per chunk: locate the premises against the lit spans within a drop_m halo
    of the chunk (the rest against the whole network), protect and price them,
    and return their CSV rows and the sums that add up to impacts and KPIs
-   (:func:`netgis.analysis.premise_chunk`).
+   (:func:`netgis.engine.analysis.premise_chunk`).
 
-The client adds the sums up (:func:`netgis.analysis.finish_analysis`) and
-writes the same four files as :func:`netgis.report.write_outputs`, streaming
+The client adds the sums up (:func:`netgis.engine.analysis.finish_analysis`) and
+writes the same four files as :func:`netgis.engine.outputs.write_outputs`, streaming
 premises.csv. Invalid input stops after pass one: nothing is written. Memory
 is bounded by the network plus a chunk (per worker), not by the premises.
 """
@@ -43,7 +43,8 @@ import pyarrow.parquet as pq
 import shapely
 from pyproj import CRS
 
-from netgis.analysis import (
+from netgis.dataset import RawLayer
+from netgis.engine.analysis import (
     NODE_COLUMNS,
     PREMISE_COLUMNS,
     SPAN_COLUMNS,
@@ -53,14 +54,13 @@ from netgis.analysis import (
     network_stage,
     premise_chunk,
 )
-from netgis.coverage import ZonePlan, ZoneStats, lonlat
-from netgis.dataset import RawLayer
+from netgis.engine.coverage import ZonePlan, ZoneStats, lonlat
+from netgis.engine.kpis import PREMISE_SUMS, AreaIndex, Kpis, LineZones
+from netgis.engine.memory import release_free_memory
+from netgis.engine.optics import LossBudget
+from netgis.engine.outputs import needs_quotes, result_table, write_csv, write_csv_tables
 from netgis.errors import DatasetFormatError, Problem, ValidationError
 from netgis.io import atomic_dir, layer_file_format, layer_parts, read_frame, read_raw
-from netgis.kpis import PREMISE_SUMS, AreaIndex, Kpis, LineZones
-from netgis.memory import release_free_memory
-from netgis.optics import LossBudget
-from netgis.report import needs_quotes, result_table, write_csv, write_csv_tables
 from netgis.schema import DEFAULT_DROP_M, LAYERS
 from netgis.validate import validate_premise_chunk, validate_raw
 

@@ -1,4 +1,4 @@
-"""All of the gap analysis of one :class:`~netgis.analysis.Analysis`: roll-ups and plan."""
+"""All of the gap analysis of one :class:`~netgis.engine.analysis.Analysis`: roll-ups and plan."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import geopandas as gpd
 import pandas as pd
 
-from netgis.analysis import Analysis
-from netgis.gaps.plan import DEFAULT_ROAD_SNAP_M, BuildPlan, plan_builds
-from netgis.gaps.rollup import rollup_areas, rollup_h3
+from netgis.engine.analysis import Analysis
+from netgis.products.gaps.plan import DEFAULT_ROAD_SNAP_M, BuildPlan, plan_builds
+from netgis.products.gaps.rollup import rollup_areas, rollup_h3
 from netgis.schema import (
     DEFAULT_H3_RES,
     DEFAULT_LINK_M,
@@ -46,13 +46,13 @@ def gap_analysis(
     Parameters
     ----------
     analysis
-        A :class:`netgis.analysis.Analysis`.
+        A :class:`netgis.engine.analysis.Analysis`.
     h3_res, link_m, max_units, max_extent_m, placement, cost_per_m, roads, road_snap_m
         See :func:`rollup_h3` and :func:`plan_builds`.
 
     Examples
     --------
-    >>> from netgis.analysis import analyze
+    >>> from netgis.engine.analysis import analyze
     >>> from netgis.io import read_dataset
     >>> gaps = gap_analysis(analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg")))
     >>> gaps.hexes["units"].sum(), gaps.plan.clusters["cluster_id"].tolist()

@@ -1,0 +1,164 @@
+"""``netgis db ...``: store datasets in SpatiaLite or PostGIS, migrate, export, history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from netgis.cli.common import DatasetArg, _echo_json, app
+
+if TYPE_CHECKING:
+
+    from netgis.storage import Repository
+
+
+db_app = typer.Typer(help="Store datasets in SpatiaLite (default ./netgis.db) or PostGIS.",
+                     no_args_is_help=True)
+
+
+app.add_typer(db_app, name="db")
+
+
+DatabaseUrlOpt = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="NETGIS_DATABASE_URL",
+                 help="sqlite:///FILE or postgresql+psycopg://USER@HOST/DB "
+                      "(default sqlite:///./netgis.db)."),
+]
+
+
+def _repository(database_url: str | None) -> Repository:
+    """A Repository to use in a ``with`` block (closes its connections at the end)."""
+    from netgis.storage import Repository
+
+    return Repository.from_url(database_url)
+
+
+@db_app.command("init")
+def db_init(database_url: DatabaseUrlOpt = None) -> None:
+    """Create the spatial metadata, tables and indexes (safe to repeat)."""
+    with _repository(database_url) as repo:
+        repo.init()
+        _echo_json(repo.stats())
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    database_url: DatabaseUrlOpt = None,
+    revision: Annotated[str, typer.Option(help="Target migration revision.")] = "head",
+) -> None:
+    """Run the database migrations up to REVISION (default: the newest)."""
+    from netgis.storage import migrate
+
+    with _repository(database_url) as repo:
+        migrate.upgrade(repo.engine, revision)
+        _echo_json({"revision": repo.revision()})
+
+
+@db_app.command("load")
+def db_load(
+    dataset: DatasetArg,
+    database_url: DatabaseUrlOpt = None,
+    mode: Annotated[str | None, typer.Option(
+        help="insert (add to the stored features, refuse existing ids), upsert (replace the "
+             "stored features with these ids, keep the others) or replace (the database "
+             "holds exactly DATASET afterwards). Default: load into an empty database only.")]
+    = None,
+) -> None:
+    """Validate DATASET and load it into the database (created if new), all or nothing."""
+    from netgis.errors import ConflictError
+    from netgis.io import read_dataset
+    from netgis.storage.repository import WRITE_MODES
+
+    if mode is not None and mode not in WRITE_MODES:
+        typer.echo(f"error: --mode must be {', '.join(WRITE_MODES)}, not {mode!r}", err=True)
+        raise typer.Exit(2)
+    data = read_dataset(dataset)
+    for w in data.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    with _repository(database_url) as repo:
+        repo.init()  # a no-op on an initialised database; makes `db load` enough on a new one
+        try:
+            # checked above; the audit log names the command line as the one who wrote
+            counts = repo.load_dataset(data, mode=mode or "insert",
+                                       actor="cli", action="load", require_empty=mode is None)
+        except ConflictError as exc:
+            if mode is None:
+                typer.echo("error: nothing loaded: the database holds data already; load with "
+                           "--mode replace to switch to this dataset, --mode upsert to update "
+                           "the stored features with it, or --mode insert to add it", err=True)
+            else:
+                typer.echo(f"error: nothing loaded: {len(exc.problems)} conflict(s)", err=True)
+            for p in exc.problems:
+                typer.echo(f"  {p}", err=True)
+            raise typer.Exit(2) from None
+        _echo_json({"loaded": dict(counts), "data_version": counts.data_version})
+
+
+@db_app.command("export")
+def db_export(
+    file: Annotated[Path, typer.Argument(help="Target: .gpkg, or a directory (.geojson, .fgb, "
+                                              ".parquet suffix picks the format).")],
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Write the stored dataset (EPSG:4326) to FILE."""
+    from netgis.io import write_dataset
+
+    with _repository(database_url) as repo:
+        data = repo.read_dataset()
+    out = write_dataset(data, file)
+    _echo_json({"written": str(out), **{k: len(v) for k, v in data.layers().items()}})
+
+
+@db_app.command("history")
+def db_history(
+    database_url: DatabaseUrlOpt = None,
+    layer: Annotated[str | None, typer.Option(help="Only writes of this layer.")] = None,
+    feature_id: Annotated[str | None, typer.Option(
+        "--id", help="Only writes of this feature id (bulk loads included).")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="Only writes at or after this ISO 8601 time (without an offset: UTC).")] = None,
+    actor: Annotated[str | None, typer.Option(
+        help="Only writes by this API key name (cli: the command line).")] = None,
+    action: Annotated[str | None, typer.Option(
+        help="Only create, replace, patch, delete, import or load.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Entries at most.")] = 100,
+    offset: Annotated[int, typer.Option(min=0, help="Entries to skip.")] = 0,
+) -> None:
+    """Print the audit log of writes, newest first, as JSON lines (one entry per line).
+
+    Each entry: id, time (UTC), actor (an API key's name, cli, local), action, layer,
+    feature_ids, count, mode (bulk loads), data_version, and before/after (the features as
+    GeoJSON, for writes of single features).
+    """
+    from datetime import datetime
+
+    from netgis.schema import LAYER_NAMES
+    from netgis.storage.audit import ACTIONS
+
+    if layer is not None and layer not in LAYER_NAMES:
+        typer.echo(f"error: --layer must be one of {', '.join(LAYER_NAMES)}", err=True)
+        raise typer.Exit(2)
+    if action is not None and action not in ACTIONS:
+        typer.echo(f"error: --action must be one of {', '.join(ACTIONS)}", err=True)
+        raise typer.Exit(2)
+    try:
+        when = None if since is None else datetime.fromisoformat(since)
+    except ValueError:
+        typer.echo(f"error: --since is not an ISO 8601 time: {since!r}", err=True)
+        raise typer.Exit(2) from None
+    with _repository(database_url) as repo:
+        entries, _ = repo.audit_log(layer=layer, feature_id=feature_id, since=when,
+                                    actor=actor, action=action, limit=limit, offset=offset)
+    for entry in entries:
+        line = {**entry, "time": entry["time"].isoformat().replace("+00:00", "Z")}
+        _echo_json(line, indent=None)
+
+
+@db_app.command("stats")
+def db_stats(database_url: DatabaseUrlOpt = None) -> None:
+    """Print the feature count per layer and the data version as JSON."""
+    with _repository(database_url) as repo:
+        _echo_json(repo.stats())
