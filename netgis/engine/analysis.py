@@ -112,6 +112,7 @@ class Analysis:
 
     @property
     def budget(self) -> LossBudget:
+        """The loss budget the optical reach was computed with."""
         return self.optics.budget
 
     @cached_property
@@ -126,6 +127,7 @@ class Analysis:
 
     @property
     def lit_spans(self) -> gpd.GeoDataFrame:
+        """The spans that carry light from a central office (those premises are served by)."""
         return self.spans[self.spans["lit"]]
 
     def edges_of(self, span_ids: npt.ArrayLike) -> IntArray:
@@ -178,6 +180,13 @@ def _positions(keys: npt.ArrayLike, values: npt.ArrayLike) -> IntArray:
 
 
 def check_drop(drop_m: float) -> None:
+    """Refuse a drop length that is not a finite number of meters >= 0.
+
+    Raises
+    ------
+    ValidationError
+        One ``parameters`` problem naming ``drop_m`` and the value given.
+    """
     if not np.isfinite(drop_m) or drop_m < 0:
         raise ValidationError([Problem("parameters", None, "drop_m",
                                        f"must be a finite number >= 0, got {drop_m}")])

@@ -131,6 +131,7 @@ class AnalysisGraph:
 
     @property
     def n_edges(self) -> int:
+        """Number of edges (in-service spans between in-service nodes)."""
         return len(self.edge_span)
 
     def vertex_of(self) -> dict[str, int]:
