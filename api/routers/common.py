@@ -116,7 +116,7 @@ def request_body(schema_names: Sequence[str], media_types: Sequence[str]) -> dic
 
 
 def safe_filename(name: str | None, default: str) -> str:
-    """The last part of a file name a client sent, cut to characters safe in a path.
+    r"""The last part of a file name a client sent, cut to characters safe in a path.
 
     Examples
     --------
