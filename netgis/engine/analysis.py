@@ -127,7 +127,7 @@ class Analysis:
 
     @property
     def lit_spans(self) -> gpd.GeoDataFrame:
-        """The spans that carry light from a central office (those premises are served by)."""
+        """The spans in the component of G that holds a core: the spans that can serve."""
         return self.spans[self.spans["lit"]]
 
     def edges_of(self, span_ids: npt.ArrayLike) -> IntArray:
