@@ -9,7 +9,7 @@ PORT ?= 8000
 # the demo server's write key (scripts/demo-key.sh makes it once, then reuses it)
 DEMO_KEY_FILE ?= .netgis-demo-key
 
-.PHONY: demo test bench lint sysdeps venv postgres clean
+.PHONY: demo test doctest bench lint sysdeps venv postgres clean
 
 sysdeps:
 	./scripts/install-system.sh
@@ -45,8 +45,14 @@ lint: venv
 # three pytest workers (pytest-xdist): the suite waits on servers, browsers and
 # subprocesses much of the time, so even on 2 cores this about halves its wall time.
 # Tests spread one by one; a module marked xdist_group keeps its costly fixture on one worker.
-test: venv postgres lint
+test: venv postgres lint doctest
 	$(BIN)/pytest -n 3 --dist loadgroup
+
+# the examples in the docstrings: pytest reaches netgis/api and netgis/maps through their
+# links, so every module is collected once under its netgis.* name; migrations/env.py
+# runs only inside Alembic
+doctest: venv
+	$(BIN)/pytest --doctest-modules netgis --ignore=netgis/storage/migrations/env.py
 
 bench: venv postgres
 	$(PY) -m benchmarks.run

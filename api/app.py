@@ -2,9 +2,11 @@
 
 Examples
 --------
->>> from api.app import create_app
->>> from api.settings import Settings
->>> app = create_app(Settings(database_url="sqlite:///./example.db"))  # doctest: +SKIP
+>>> from netgis.api.app import create_app
+>>> from netgis.api.settings import Settings
+>>> app = create_app(Settings(database_url="sqlite:///:memory:"))
+>>> app.title
+'netgis'
 """
 
 from __future__ import annotations

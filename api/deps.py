@@ -37,16 +37,19 @@ log = logging.getLogger("netgis.api")
 
 
 def get_settings(request: Request) -> Settings:
+    """The settings the application was created with (dependency of :data:`SettingsDep`)."""
     settings: Settings = request.app.state.settings
     return settings
 
 
 def get_services(request: Request) -> Services:
+    """The application's shared state (dependency of :data:`ServicesDep`)."""
     services: Services = request.app.state.services
     return services
 
 
 def get_repo(request: Request) -> Repository:
+    """The repository of the application's database (dependency of :data:`RepoDep`)."""
     return get_services(request).repo
 
 

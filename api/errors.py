@@ -58,6 +58,8 @@ class ProblemDetail(BaseModel):
 
 
 class ProblemResponse(JSONResponse):
+    """A JSON response sent as ``application/problem+json`` (RFC 9457)."""
+
     media_type = PROBLEM_MEDIA_TYPE
 
 

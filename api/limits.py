@@ -97,6 +97,7 @@ class BodyLimit:
         self.read_timeout_s = read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on with a ``receive`` that counts and times its body."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -201,6 +202,7 @@ class RateLimiter:
 
     @property
     def enabled(self) -> bool:
+        """Whether the limit is on (a refill rate over 0)."""
         return self.per_second > 0
 
     def take(self, client: str, now: float | None = None) -> int | None:

@@ -48,6 +48,7 @@ class SecurityHeaders:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer the request, adding the headers to its response's start."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -86,6 +87,7 @@ class PublicOrigin:
         self.host = parts.netloc.encode("latin-1") if parts is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer the request with its host header and scheme replaced by the server's."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

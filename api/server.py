@@ -70,11 +70,13 @@ class NoDelayH11Protocol(H11Protocol):
     _header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Set ``TCP_NODELAY`` on a new connection and start waiting for its headers."""
         set_nodelay(transport)
         super().connection_made(transport)  # type: ignore[arg-type]
         self._await_headers()
 
     def data_received(self, data: bytes) -> None:
+        """Feed ``data`` to h11; keep the header timer running while headers are incomplete."""
         super().data_received(data)
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             self._await_headers()  # a request begun whose headers are not complete
@@ -82,6 +84,7 @@ class NoDelayH11Protocol(H11Protocol):
             self._stop_waiting()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """Stop the header timer of a closed connection."""
         self._stop_waiting()
         super().connection_lost(exc)
 
@@ -136,6 +139,7 @@ class RedactSecrets(logging.Filter):
     (uvicorn's access log passes the request's path and query as an argument) redacted."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Redact ``record`` in place; every record is kept."""
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
         if isinstance(record.args, tuple):

@@ -116,40 +116,20 @@ def run_load(base_url: str, *, near: tuple[float, float], key: str,
             result.samples.append(Sample(kind, time.perf_counter() - t0, status, error))
         return status
 
-    def point(i: int, k: int) -> dict[str, Any]:
-        return {"type": "Point", "coordinates": [near[0] + 1e-5 * i, near[1] + 1e-5 * k]}
-
     def writer(i: int) -> None:
-        premise = f"load-p{i}"
         with httpx.Client(base_url=base_url, timeout=timeout_s,
                           headers={"X-API-Key": key}) as client:
             for k in range(writes_each):
                 if time.monotonic() > deadline:
                     result.capped = True
                     return
-                if k == 0:
-                    feature = {"type": "Feature", "geometry": point(i, -1), "properties": {
-                        "premise_id": premise, "units": 1, "kind": "residential"}}
-                    status = timed(client, "write", lambda f=feature: client.post(
-                        "/collections/premises/items", json=f))
-                    if 200 <= status < 300:
-                        last_units[premise] = 1
-                elif k % 2 == 0:
-                    units = 1 + k
-                    status = timed(client, "write", lambda u=units: client.patch(
-                        f"/collections/premises/items/{premise}",
-                        json={"properties": {"units": u}}))
-                    if 200 <= status < 300:
-                        last_units[premise] = units
-                else:
-                    node_id = f"load-w{i}-{k}"
-                    node = {"type": "Feature", "geometry": point(i, k), "properties": {
-                        "node_id": node_id, "kind": "handhole", "status": "planned"}}
-                    status = timed(client, "write", lambda n=node: client.post(
-                        "/collections/nodes/items", json=n))
-                    if 200 <= status < 300:
-                        with lock:
-                            created.append(node_id)
+                call, written = _write_request(client, near, i, k)
+                if 200 <= timed(client, "write", call) < 300:
+                    with lock:
+                        if isinstance(written, tuple):
+                            last_units[written[0]] = written[1]
+                        else:
+                            created.append(written)
 
     def reader(i: int) -> None:
         with httpx.Client(base_url=base_url, timeout=timeout_s) as client:
@@ -169,6 +149,34 @@ def run_load(base_url: str, *, near: tuple[float, float], key: str,
     result.wall_s = time.monotonic() - started
     result.lost_writes = _lost_writes(base_url, last_units, created, timeout_s)
     return result
+
+
+def _write_request(client: httpx.Client, near: tuple[float, float], i: int,
+                   k: int) -> tuple[Callable[[], httpx.Response], tuple[str, int] | str]:
+    """The ``k``-th write of writer ``i`` and what it leaves once acknowledged.
+
+    The first write adds the writer's premise, then the writes alternate between
+    changing that premise's units and adding a node near ``near``. What is left is
+    (premise id, units) for a premise, a node's id for a node: :func:`_lost_writes`
+    checks them afterwards.
+    """
+    premise = f"load-p{i}"
+
+    def point(row: int) -> dict[str, Any]:
+        return {"type": "Point", "coordinates": [near[0] + 1e-5 * i, near[1] + 1e-5 * row]}
+
+    if k == 0:
+        feature = {"type": "Feature", "geometry": point(-1), "properties": {
+            "premise_id": premise, "units": 1, "kind": "residential"}}
+        return lambda: client.post("/collections/premises/items", json=feature), (premise, 1)
+    if k % 2 == 0:
+        units = 1 + k
+        return (lambda: client.patch(f"/collections/premises/items/{premise}",
+                                     json={"properties": {"units": units}}), (premise, units))
+    node_id = f"load-w{i}-{k}"
+    node = {"type": "Feature", "geometry": point(k), "properties": {
+        "node_id": node_id, "kind": "handhole", "status": "planned"}}
+    return lambda: client.post("/collections/nodes/items", json=node), node_id
 
 
 def _lost_writes(base_url: str, last_units: dict[str, int], created: list[str],

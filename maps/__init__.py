@@ -8,8 +8,13 @@ premises still opens.
 
 Examples
 --------
->>> from maps import coverage_map, inline_html  # doctest: +SKIP
->>> html = inline_html(coverage_map(r.premises, r.spans, r.nodes))  # doctest: +SKIP
+>>> from netgis.engine.analysis import analyze
+>>> from netgis.io import read_dataset
+>>> from netgis.maps import coverage_map, inline_html
+>>> r = analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+>>> html = inline_html(coverage_map(r.premises, r.spans, r.nodes))
+>>> html.startswith("<!DOCTYPE html>")
+True
 """
 
 from __future__ import annotations

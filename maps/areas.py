@@ -121,8 +121,12 @@ def areas_map(
 
     Examples
     --------
-    >>> r = analyze(dataset)  # doctest: +SKIP
-    >>> areas_map(dataset.areas, r.kpis["areas"]).save("areas.html")  # doctest: +SKIP
+    >>> from netgis.engine.analysis import analyze
+    >>> from netgis.io import read_dataset
+    >>> dataset = read_dataset("tests/examples/ring_spur/dataset.gpkg")
+    >>> r = analyze(dataset)
+    >>> type(areas_map(dataset.areas, r.kpis["areas"])).__name__
+    'Map'
     """
     if protected not in PROTECTED_KPIS:
         raise ConfigError(f"protected must be one of {', '.join(PROTECTED_KPIS)}: {protected!r}")

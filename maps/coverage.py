@@ -183,9 +183,12 @@ def coverage_map(
 
     Examples
     --------
-    >>> from netgis.engine.analysis import analyze  # doctest: +SKIP
-    >>> r = analyze(dataset)  # doctest: +SKIP
-    >>> coverage_map(r.premises, r.spans, r.nodes).save("coverage.html")  # doctest: +SKIP
+    >>> from netgis.engine.analysis import analyze
+    >>> from netgis.io import read_dataset
+    >>> dataset = read_dataset("tests/examples/ring_spur/dataset.gpkg")
+    >>> r = analyze(dataset)
+    >>> type(coverage_map(r.premises, r.spans, r.nodes)).__name__
+    'Map'
     """
     opts = base.Options.of(options, hex_resolution)
     max_features = opts.max_features

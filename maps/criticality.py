@@ -90,8 +90,13 @@ def criticality_classes(spans: pd.DataFrame, nodes: pd.DataFrame,
 
     Examples
     --------
-    >>> r = analyze(dataset)  # doctest: +SKIP
-    >>> span_edges, node_edges = criticality_classes(r.spans, r.nodes)  # doctest: +SKIP
+    >>> from netgis.engine.analysis import analyze
+    >>> from netgis.io import read_dataset
+    >>> dataset = read_dataset("tests/examples/ring_spur/dataset.gpkg")
+    >>> r = analyze(dataset)
+    >>> span_edges, node_edges = criticality_classes(r.spans, r.nodes)
+    >>> span_edges, node_edges
+    ([6.0, 8.0], [6.0, 8.0])
     """
     return impact_edges(spans["cut_units"], top), impact_edges(nodes["failure_units"], top)
 
@@ -209,9 +214,13 @@ def criticality_map(
 
     Examples
     --------
-    >>> r = analyze(dataset)  # doctest: +SKIP
-    >>> sc = scenario(r, spans=["s5"])  # doctest: +SKIP
-    >>> criticality_map(r.spans, r.nodes, premises=r.premises, scenario=sc)  # doctest: +SKIP
+    >>> from netgis.engine.analysis import analyze, scenario
+    >>> from netgis.io import read_dataset
+    >>> r = analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+    >>> sc = scenario(r, spans=["s5"])
+    >>> m = criticality_map(r.spans, r.nodes, premises=r.premises, scenario=sc)
+    >>> type(m).__name__
+    'Map'
     """
     opts = base.Options.of(options, hex_resolution)
     if top < 1:

@@ -110,8 +110,11 @@ def gap_edges(premises: gpd.GeoDataFrame, resolution: int = DEFAULT_H3_RES) -> l
 
     Examples
     --------
-    >>> gap_edges(analyze(dataset).premises)  # doctest: +SKIP
-    [1.0, 3.0, 7.0, 12.0, 20.0, 58.0]
+    >>> from netgis.engine.analysis import analyze
+    >>> from netgis.io import read_dataset
+    >>> dataset = read_dataset("tests/examples/ring_spur/dataset.gpkg")
+    >>> gap_edges(analyze(dataset).premises)
+    [1.0, 2.0]
     """
     base.require_columns(premises, "premises", ["premise_id", "passed", "units", "distance_m"])
     return base.nice_edges(rollup_h3(premises, h3_res=resolution)["units"], len(GAP_COLORS))
@@ -175,8 +178,11 @@ def gaps_map(
 
     Examples
     --------
-    >>> r = analyze(dataset)  # doctest: +SKIP
-    >>> gaps_map(r.premises, spans=r.spans).save("gaps.html")  # doctest: +SKIP
+    >>> from netgis.engine.analysis import analyze
+    >>> from netgis.io import read_dataset
+    >>> r = analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+    >>> type(gaps_map(r.premises, spans=r.spans)).__name__
+    'Map'
     """
     opts = base.Options.of(options, resolution)
     max_features = opts.max_features

@@ -63,9 +63,11 @@ class Dataset:
 
     @property
     def crs(self) -> CRS:
+        """The dataset's CRS (all four layers share the nodes' CRS after validation)."""
         return CRS(self.nodes.crs)
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
+        """The four layers by name, in the order of the data model."""
         return {
             "nodes": self.nodes,
             "spans": self.spans,

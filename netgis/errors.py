@@ -37,6 +37,7 @@ class Problem:
                                    .decode("utf-8"))
 
     def as_dict(self) -> dict[str, Any]:
+        """The problem as JSON-ready ``{layer, id, field, reason}``."""
         return asdict(self)
 
     def __str__(self) -> str:

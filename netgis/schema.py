@@ -96,9 +96,11 @@ class Layer:
 
     @property
     def field_names(self) -> list[str]:
+        """The names of the layer's attribute fields, in schema order."""
         return [f.name for f in self.fields]
 
     def field(self, name: str) -> Field:
+        """The field called ``name``; KeyError when the layer has none."""
         for f in self.fields:
             if f.name == name:
                 return f

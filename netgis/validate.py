@@ -92,15 +92,24 @@ class ValidationReport:
 
     @property
     def ok(self) -> bool:
+        """Whether the data has no errors (warnings allowed)."""
         return not self.errors
 
     def as_dict(self) -> dict[str, list[dict[str, Any]]]:
+        """The report as JSON-ready ``{"errors": [...], "warnings": [...]}``."""
         return {
             "errors": [p.as_dict() for p in self.errors],
             "warnings": [p.as_dict() for p in self.warnings],
         }
 
     def dataset_or_raise(self) -> Dataset:
+        """The validated dataset.
+
+        Raises
+        ------
+        ValidationError
+            With every error and warning, when the data has errors.
+        """
         if self.errors or self.dataset is None:
             raise ValidationError(self.errors, self.warnings)
         return self.dataset

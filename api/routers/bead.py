@@ -54,6 +54,8 @@ class PlantJoin(BaseModel):
 
 
 class BeadLocation(BaseModel):
+    """One location of the upload: its BEAD class and whether the plant passes it."""
+
     location_id: str
     bead_class: str
     passed: bool

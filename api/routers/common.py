@@ -29,6 +29,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class GeoJSONResponse(JSONResponse):
+    """A JSON response sent as ``application/geo+json``."""
+
     media_type = GEOJSON
 
 
@@ -41,6 +43,7 @@ def url_for(request: Request, path: str, **params: Any) -> str:
 
 
 def timestamp() -> str:
+    """The time now in UTC as ISO 8601 to the second (``timeStamp`` of a feature page)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -113,7 +116,7 @@ def request_body(schema_names: Sequence[str], media_types: Sequence[str]) -> dic
 
 
 def safe_filename(name: str | None, default: str) -> str:
-    """The last part of a file name a client sent, cut to characters safe in a path.
+    r"""The last part of a file name a client sent, cut to characters safe in a path.
 
     Examples
     --------

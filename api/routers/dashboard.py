@@ -53,6 +53,8 @@ REPORT_CSP = "; ".join([
 
 
 class ReportFormat(StrEnum):
+    """The formats the progress report is rendered in."""
+
     html = "html"
     pdf = "pdf"
 
@@ -85,6 +87,8 @@ class RenderedReports:
 
     @staticmethod
     def key(fmt: str, board: Dashboard, base_url: str) -> tuple[str, str]:
+        """The key of a rendered page: its format and a digest of what it shows (the
+        dashboard's content and the server's base URL, not the time it was generated)."""
         content = {**asdict(board), "generated_at": None, "base_url": base_url}
         digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode())
         return fmt, digest.hexdigest()

@@ -21,6 +21,8 @@ class StaleAnalysis(BaseModel):
 
 
 class Health(BaseModel):
+    """The service's state: the database it writes to, its data version and analysis."""
+
     status: str
     database: str
     dialect: str

@@ -90,6 +90,7 @@ class SnapshotOnWrite:
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer the request, then snapshot the KPIs when it was a write that succeeded."""
         if scope["type"] != "http" or scope["method"] not in _UNSAFE_METHODS:
             await self.app(scope, receive, send)
             return

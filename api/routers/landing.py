@@ -29,12 +29,16 @@ CONFORMANCE = [
 
 
 class LandingPage(BaseModel):
+    """The API's landing page (OGC API Features): its title and links."""
+
     title: str
     description: str
     links: list[Link]
 
 
 class Conformance(BaseModel):
+    """The conformance classes (OGC API standards) the API implements."""
+
     conformsTo: list[str]
 
 

@@ -63,6 +63,7 @@ class RequestMetrics:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer the request, counting it by route and status and timing it."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -39,12 +39,16 @@ PLANT_RADIUS_M = 600.0
 
 
 class Protection(BaseModel):
+    """Which single failures the address's service survives."""
+
     span: bool = Field(description="Survives any single cable cut.")
     node: bool = Field(description="Survives any single cable cut or equipment failure.")
     duct: bool = Field(description="Survives the loss of any one shared duct or pole line.")
 
 
 class BuildRank(BaseModel):
+    """Where an address without fiber stands in the gap plan."""
+
     rank: int = Field(description="Rank of the address's build area among the areas without "
                       "fiber, by estimated cost per unit (1: cheapest); not a building plan.")
     total: int = Field(description="Build areas in the plan.")
@@ -73,6 +77,8 @@ class MissingNumber(BaseModel):
 
 
 class PortalAnswer(BaseModel):
+    """The portal's answer to a query: the matching addresses, or suggestions."""
+
     addresses: list[PortalAddress]
     suggestions: list[str]
     number_not_found: MissingNumber | None = Field(

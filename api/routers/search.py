@@ -50,11 +50,15 @@ class SearchHitProperties(BaseModel):
 
 
 class SearchHitGeometry(BaseModel):
+    """Where a matched premise is (a GeoJSON point, longitude and latitude)."""
+
     type: Literal["Point"]
     coordinates: list[float]
 
 
 class SearchHit(BaseModel):
+    """One matching premise as a GeoJSON feature."""
+
     type: Literal["Feature"]
     id: str = Field(description="The premise_id.")
     geometry: SearchHitGeometry

@@ -8,8 +8,8 @@ computes protection, cut and failure impact and the KPIs, and returns an
 Examples
 --------
 >>> from netgis.io import read_dataset
->>> result = analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg"))  # doctest: +SKIP
->>> result.kpis["network"]["spof_spans"]  # doctest: +SKIP
+>>> result = analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+>>> result.kpis["network"]["spof_spans"]
 2
 """
 
@@ -112,6 +112,7 @@ class Analysis:
 
     @property
     def budget(self) -> LossBudget:
+        """The loss budget the optical reach was computed with."""
         return self.optics.budget
 
     @cached_property
@@ -126,6 +127,7 @@ class Analysis:
 
     @property
     def lit_spans(self) -> gpd.GeoDataFrame:
+        """The spans in the component of G that holds a core: the spans that can serve."""
         return self.spans[self.spans["lit"]]
 
     def edges_of(self, span_ids: npt.ArrayLike) -> IntArray:
@@ -178,6 +180,13 @@ def _positions(keys: npt.ArrayLike, values: npt.ArrayLike) -> IntArray:
 
 
 def check_drop(drop_m: float) -> None:
+    """Refuse a drop length that is not a finite number of meters >= 0.
+
+    Raises
+    ------
+    ValidationError
+        One ``parameters`` problem naming ``drop_m`` and the value given.
+    """
     if not np.isfinite(drop_m) or drop_m < 0:
         raise ValidationError([Problem("parameters", None, "drop_m",
                                        f"must be a finite number >= 0, got {drop_m}")])

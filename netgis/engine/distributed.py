@@ -103,10 +103,12 @@ class DaskRunner:
         self.parts = premises.to_delayed()
 
     def share(self, ctx: Context) -> Any:
+        """``ctx`` scattered to every worker once; tasks receive its future."""
         [future] = self.client.scatter([ctx], broadcast=True)
         return future
 
     def map(self, fn: Callable[..., Any], *args: Any) -> Iterator[Any]:
+        """``fn(partition, *args)`` on the cluster for every partition, in partition order."""
         futures = self.client.compute([delayed(fn)(part, *args) for part in self.parts])
         for future in futures:
             result = future.result()

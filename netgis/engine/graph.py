@@ -131,6 +131,7 @@ class AnalysisGraph:
 
     @property
     def n_edges(self) -> int:
+        """Number of edges of G (the spans in ``edge_span``)."""
         return len(self.edge_span)
 
     def vertex_of(self) -> dict[str, int]:

@@ -116,10 +116,11 @@ def write_outputs(result: Analysis, out_dir: str | os.PathLike[str]) -> Path:
 
     Examples
     --------
+    >>> import tempfile
     >>> from netgis.engine.analysis import analyze
     >>> from netgis.io import read_dataset
     >>> result = analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
-    >>> out = write_outputs(result, "/tmp/netgis-doctest-report")
+    >>> out = write_outputs(result, tempfile.mkdtemp())
     >>> sorted(p.name for p in out.iterdir())
     ['kpis.json', 'nodes.csv', 'premises.csv', 'spans.csv']
     """

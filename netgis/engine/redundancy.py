@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -79,8 +80,66 @@ class Structure:
 
 def structure(g: AnalysisGraph) -> Structure:
     """Run the DFS from S and return bridges, blocks and the DFS tree."""
-    n, m = g.n_vertices, g.n_edges
+    m = g.n_edges
     eu, ev = g.eu, g.ev
+    dfs = _dfs_from_core(g)
+    disc_a = np.asarray(dfs.disc, dtype=np.int64)
+    block_a = np.asarray(dfs.block, dtype=np.int64)
+    lit = np.zeros(m, dtype=bool)
+    if m:
+        lit = disc_a[eu] >= 0
+    deeper = np.where(disc_a[eu] >= disc_a[ev], eu, ev) if m else np.zeros(0, dtype=np.int64)
+    block_has_core = np.zeros(dfs.n_blocks, dtype=bool)
+    touches_s = (eu == S) | (ev == S)
+    if g.has_core:
+        block_has_core[block_a[touches_s & (block_a >= 0)]] = True
+    bridge_a = np.asarray(dfs.is_bridge, dtype=bool)
+    block_is_bridge = np.zeros(dfs.n_blocks, dtype=bool)
+    block_is_bridge[block_a[bridge_a]] = True
+    return Structure(
+        lit=lit, is_bridge=bridge_a, block=block_a, block_has_core=block_has_core,
+        block_is_bridge=block_is_bridge, deeper=deeper.astype(np.int64), disc=disc_a,
+        low=np.asarray(dfs.low, dtype=np.int64), parent=np.asarray(dfs.parent, dtype=np.int64),
+        parent_edge=np.asarray(dfs.parent_edge, dtype=np.int64),
+        post_order=np.asarray(dfs.post, dtype=np.int64),
+        tree_edge=np.asarray(dfs.tree_edge, dtype=bool),
+    )
+
+
+class _Dfs(NamedTuple):
+    """What the DFS of :func:`_dfs_from_core` found, as the lists it filled (the fields of
+    :class:`Structure` before they become arrays; ``n_blocks``: blocks numbered)."""
+
+    disc: list[int]
+    low: list[int]
+    parent: list[int]
+    parent_edge: list[int]
+    block: list[int]
+    is_bridge: list[bool]
+    tree_edge: list[bool]
+    post: list[int]
+    n_blocks: int
+
+
+def _adjacency(n: int, eu: IntArray, ev: IntArray) -> tuple[list[int], list[int], list[int],
+                                                             list[int]]:
+    """Each vertex's neighbours and edges in CSR form: for vertex ``x``, positions
+    ``ptr[x]`` to ``end[x]`` of ``nbr`` (the neighbour) and ``eid`` (the edge)."""
+    m = len(eu)
+    ends = np.concatenate([eu, ev])
+    order = np.argsort(ends, kind="stable")
+    nbr = np.concatenate([ev, eu])[order].tolist()
+    eid = np.concatenate([np.arange(m), np.arange(m)])[order].tolist()
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum(np.bincount(ends, minlength=n))
+    return nbr, eid, indptr[:-1].tolist(), indptr[1:].tolist()
+
+
+def _dfs_from_core(g: AnalysisGraph) -> _Dfs:
+    """The iterative DFS from S (Tarjan's): discovery and low times, the DFS tree, the block
+    of every edge and the bridges. Plain lists: the loop reads and writes them one element
+    at a time, which is much faster on lists than on NumPy arrays."""
+    n, m = g.n_vertices, g.n_edges
     disc = [-1] * n
     low = [0] * n
     parent = [-1] * n
@@ -91,14 +150,7 @@ def structure(g: AnalysisGraph) -> Structure:
     post: list[int] = []
     n_blocks = 0
     if g.has_core and n:
-        ends = np.concatenate([eu, ev])
-        order = np.argsort(ends, kind="stable")
-        nbr = np.concatenate([ev, eu])[order].tolist()
-        eid = np.concatenate([np.arange(m), np.arange(m)])[order].tolist()
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum(np.bincount(ends, minlength=n))
-        ptr = indptr[:-1].tolist()
-        end = indptr[1:].tolist()
+        nbr, eid, ptr, end = _adjacency(n, g.eu, g.ev)
         disc[S] = low[S] = 0
         t = 1
         stack = [S]
@@ -143,26 +195,7 @@ def structure(g: AnalysisGraph) -> Structure:
                 n_blocks += 1
                 if low[x] > disc[w]:
                     is_bridge[pe] = True
-    disc_a = np.asarray(disc, dtype=np.int64)
-    block_a = np.asarray(block, dtype=np.int64)
-    lit = np.zeros(m, dtype=bool)
-    if m:
-        lit = disc_a[eu] >= 0
-    deeper = np.where(disc_a[eu] >= disc_a[ev], eu, ev) if m else np.zeros(0, dtype=np.int64)
-    block_has_core = np.zeros(n_blocks, dtype=bool)
-    touches_s = (eu == S) | (ev == S)
-    if g.has_core:
-        block_has_core[block_a[touches_s & (block_a >= 0)]] = True
-    bridge_a = np.asarray(is_bridge, dtype=bool)
-    block_is_bridge = np.zeros(n_blocks, dtype=bool)
-    block_is_bridge[block_a[bridge_a]] = True
-    return Structure(
-        lit=lit, is_bridge=bridge_a, block=block_a, block_has_core=block_has_core,
-        block_is_bridge=block_is_bridge, deeper=deeper.astype(np.int64), disc=disc_a,
-        low=np.asarray(low, dtype=np.int64), parent=np.asarray(parent, dtype=np.int64),
-        parent_edge=np.asarray(parent_edge, dtype=np.int64),
-        post_order=np.asarray(post, dtype=np.int64), tree_edge=np.asarray(tree_edge, dtype=bool),
-    )
+    return _Dfs(disc, low, parent, parent_edge, block, is_bridge, tree_edge, post, n_blocks)
 
 
 def two_edge_components(g: AnalysisGraph, st: Structure) -> IntArray:

@@ -346,9 +346,11 @@ class LocalRunner:
         self.rows = rows
 
     def share(self, ctx: Context) -> Any:
+        """``ctx`` itself: the tasks run in this process."""
         return ctx
 
     def map(self, fn: Callable[..., Any], *args: Any) -> Iterator[Any]:
+        """``fn(chunk, *args)`` for every chunk of ``rows`` premises, read as it is needed."""
         for part in read_parquet_chunks(self.files, rows=self.rows):
             yield fn(part, *args)
 

@@ -97,7 +97,8 @@ def write_city(path: str | os.PathLike[str], *, premises: int, spans: int | None
 
     Examples
     --------
-    >>> summary = write_city("/tmp/netgis-doctest-city.gpkg", premises=1000, seed=2)
+    >>> import tempfile
+    >>> summary = write_city(f"{tempfile.mkdtemp()}/city.gpkg", premises=1000, seed=2)
     >>> summary["premises"], summary["format"]
     (1000, 'gpkg')
     """

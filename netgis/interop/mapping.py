@@ -171,6 +171,7 @@ class GeometryRule(_Strict):
         return self
 
     def source_field(self) -> str:
+        """The source column(s) the geometry comes from, as named in a problem."""
         return self.wkt if self.wkt is not None else f"{self.x},{self.y}"
 
 
@@ -219,6 +220,7 @@ class Mapping(_Strict):
     areas: LayerRule | None = None
 
     def layers(self) -> dict[str, LayerRule]:
+        """The rules of the layers the file maps, by target layer, in data-model order."""
         return {n: r for n in LAYER_NAMES if (r := getattr(self, n)) is not None}
 
     def problems(self) -> list[Problem]:

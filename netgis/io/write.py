@@ -232,6 +232,7 @@ def write_dataset(
     Examples
     --------
     >>> import tempfile
+    >>> from netgis.io import read_dataset
     >>> ds = read_dataset("tests/examples/ring_spur/dataset.gpkg")
     >>> out = write_dataset(ds, Path(tempfile.mkdtemp()) / "ring.parquet")
     >>> sorted(p.name for p in out.iterdir())

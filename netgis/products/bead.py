@@ -459,8 +459,10 @@ def bead(lit_spans: gpd.GeoDataFrame, availability: str | os.PathLike[str] | Ite
     --------
     >>> from netgis.engine.analysis import analyze
     >>> from netgis.io import read_dataset
-    >>> r = analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg"))  # doctest: +SKIP
-    >>> bead(r.lit_spans, "availability.csv", "fabric.csv").summary  # doctest: +SKIP
+    >>> r = analyze(read_dataset("data/sample.gpkg"))
+    >>> s = bead(r.lit_spans, "data/bead/availability.csv", "data/bead/fabric.csv").summary
+    >>> s["served"], s["underserved"], s["unserved"], s["locations"]
+    (9, 10, 13, 32)
     """
     locs = read_locations(locations)
     avail = read_availability(availability)

@@ -366,7 +366,7 @@ def pace_over_window(history: Sequence[Mapping[str, Any]], *, as_of: date,
     (1.0, 3, 365.0)
     >>> pace_over_window(hist, as_of=date(2026, 1, 1)).snapshots  # 2025-01-01 is 366 days back
     2
-    >>> pace_over_window(hist[:1], as_of=date(2026, 1, 1)).note.split(": ")[1]
+    >>> pace_over_window(hist[-1:], as_of=date(2026, 1, 1)).note.split(": ")[1]
     'needs at least 2 KPI snapshots in the 365 days up to 2026-01-01, has 1'
     """
     if window_days < 1:

@@ -459,8 +459,10 @@ def tile_attributes(result: Analysis, layer: str) -> TileAttributes | None:
 
     Examples
     --------
-    >>> from netgis.engine.analysis import analyze  # doctest: +SKIP
-    >>> list(tile_attributes(analyze(dataset), "spans").columns)  # doctest: +SKIP
+    >>> from netgis.engine.analysis import analyze
+    >>> from netgis.io import read_dataset
+    >>> dataset = read_dataset("tests/examples/ring_spur/dataset.gpkg")
+    >>> list(tile_attributes(analyze(dataset), "spans").columns)
     ['lit', 'cut_premises', 'cut_units', 'length_m']
     """
     names = TILE_RESULT_COLUMNS[check_layer(layer)]

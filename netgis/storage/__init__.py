@@ -34,7 +34,7 @@
 Examples
 --------
 >>> from netgis.storage import Repository
->>> with Repository.from_url("sqlite:///./netgis.db") as repo:  # doctest: +SKIP
+>>> with Repository.from_url("sqlite:///:memory:") as repo:
 ...     repo.init()
 ...     repo.stats()["data_version"]
 0

@@ -109,8 +109,6 @@ def create_engine(url: str | None = None, *, create: bool = True,
                                         **kwargs)
     target, path = _sqlite_target(make_url(full), create=create)
     engine = sqlalchemy.create_engine(target, **kwargs)
-    if path is not None:
-        engine.update_execution_options(**{FILE_OPTION: str(path)})
 
     @event.listens_for(engine, "handle_error")
     def _on_error(context: sqlalchemy.engine.ExceptionContext) -> None:
@@ -118,54 +116,15 @@ def create_engine(url: str | None = None, *, create: bool = True,
         if faults.invalidates_pool(context.original_exception):
             context.is_disconnect = True
 
-    if path is not None:
-        @event.listens_for(engine, "do_connect")
-        def _before_connect(_dialect: Any, record: Any, _cargs: Any, _cparams: Any) -> None:
-            record.info[_PRE_OPEN_STATE] = file_state(path)
-
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, record: Any) -> None:
-        # Let SQLAlchemy issue BEGIN itself so that DDL and InitSpatialMetaData are
-        # transactional too (pysqlite would otherwise start transactions only before DML).
-        dbapi_conn.isolation_level = None
-        load_spatialite(dbapi_conn)
-        cur = dbapi_conn.cursor()
-        try:
-            cur.execute("PRAGMA foreign_keys = ON")
-            cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-            # a larger page cache (up to 128 MiB, allocated as used) keeps bulk loads of
-            # a million rows from thrashing the R*Tree and primary-key B-trees
-            cur.execute("PRAGMA cache_size = -131072")
-            if path is not None:
-                # a read-only file that is not in WAL mode yet cannot switch; it can
-                # still be read, and writes will say why they cannot happen
-                with contextlib.suppress(sqlite3.OperationalError):
-                    cur.execute("PRAGMA journal_mode = WAL")
-        finally:
-            cur.close()
+        _set_up_sqlite_connection(dbapi_conn, wal=path is not None)
         if path is not None:
-            # stat after opening: the file this connection holds, compared on every
-            # checkout; writable only if it was so before the open too (SQLite opens a
-            # file it cannot write read-only for good, and a chmod or chown right after
-            # the open must not make that connection look writable)
-            after = file_state(path)
-            before: FileState | None = record.info.pop(_PRE_OPEN_STATE, None)
-            if after is not None and (before is None or not before.writable):
-                after = FileState(after.identity, False)
-            record.info[_FILE_STATE] = after
+            _record_opened_file(record, path)
 
     if path is not None:
-        @event.listens_for(engine, "checkout")
-        def _on_checkout(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-            opened: FileState | None = record.info.get(_FILE_STATE)
-            now = file_state(path)
-            if now is None:
-                raise sqlalchemy.exc.InvalidatePoolError(f"the database file {path} is gone")
-            if opened is None or opened.identity != now.identity:
-                raise sqlalchemy.exc.InvalidatePoolError(f"the database file {path} was replaced")
-            if now.writable and not opened.writable:
-                # SQLite opened it read-only and would stay so: open it anew
-                raise sqlalchemy.exc.DisconnectionError(f"{path} is writable again")
+        engine.update_execution_options(**{FILE_OPTION: str(path)})
+        _watch_file(engine, path)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sqlalchemy.Connection) -> None:
@@ -176,6 +135,64 @@ def create_engine(url: str | None = None, *, create: bool = True,
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _set_up_sqlite_connection(dbapi_conn: Any, *, wal: bool) -> None:
+    """Load mod_spatialite into a new pysqlite connection and set its pragmas: foreign keys,
+    the busy timeout, the page cache and (``wal``: a file, not memory) WAL mode."""
+    # Let SQLAlchemy issue BEGIN itself so that DDL and InitSpatialMetaData are
+    # transactional too (pysqlite would otherwise start transactions only before DML).
+    dbapi_conn.isolation_level = None
+    load_spatialite(dbapi_conn)
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+        # a larger page cache (up to 128 MiB, allocated as used) keeps bulk loads of
+        # a million rows from thrashing the R*Tree and primary-key B-trees
+        cur.execute("PRAGMA cache_size = -131072")
+        if wal:
+            # a read-only file that is not in WAL mode yet cannot switch; it can
+            # still be read, and writes will say why they cannot happen
+            with contextlib.suppress(sqlite3.OperationalError):
+                cur.execute("PRAGMA journal_mode = WAL")
+    finally:
+        cur.close()
+
+
+def _record_opened_file(record: Any, path: Path) -> None:
+    """Keep in the pool ``record`` of a connection just opened the state of the file it
+    holds, which every checkout compares with the file at ``path`` then."""
+    # stat after opening: the file this connection holds; writable only if it was so
+    # before the open too (SQLite opens a file it cannot write read-only for good, and a
+    # chmod or chown right after the open must not make that connection look writable)
+    after = file_state(path)
+    before: FileState | None = record.info.pop(_PRE_OPEN_STATE, None)
+    if after is not None and (before is None or not before.writable):
+        after = FileState(after.identity, False)
+    record.info[_FILE_STATE] = after
+
+
+def _watch_file(engine: sqlalchemy.Engine, path: Path) -> None:
+    """Make ``engine`` follow the SpatiaLite file at ``path``: note its state before each
+    open, and at checkout replace the pool when the file is gone or another one, and a
+    connection opened read-only when the file is writable again."""
+
+    @event.listens_for(engine, "do_connect")
+    def _before_connect(_dialect: Any, record: Any, _cargs: Any, _cparams: Any) -> None:
+        record.info[_PRE_OPEN_STATE] = file_state(path)
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        opened: FileState | None = record.info.get(_FILE_STATE)
+        now = file_state(path)
+        if now is None:
+            raise sqlalchemy.exc.InvalidatePoolError(f"the database file {path} is gone")
+        if opened is None or opened.identity != now.identity:
+            raise sqlalchemy.exc.InvalidatePoolError(f"the database file {path} was replaced")
+        if now.writable and not opened.writable:
+            # SQLite opened it read-only and would stay so: open it anew
+            raise sqlalchemy.exc.DisconnectionError(f"{path} is writable again")
 
 
 @dataclass(frozen=True)

@@ -42,10 +42,18 @@ def join_roots(roots: gpd.GeoSeries, lit: gpd.GeoDataFrame, nodes: gpd.GeoDataFr
 
     Examples
     --------
-    >>> join = join_roots(gap.geometry.iloc[roots], lit, nodes, roads=None,  # doctest: +SKIP
-    ...                   road_snap_m=30.0, drop_m=150.0)
-    >>> join["span_id"].tolist()  # doctest: +SKIP
-    ['s1']
+    A lit span from node a to node b, 100 m long, and a root 30 m off it, 80 m along:
+
+    >>> from shapely import LineString, Point
+    >>> crs = "EPSG:32632"
+    >>> a, b = Point(500000, 5550000), Point(500100, 5550000)
+    >>> lit = gpd.GeoDataFrame({"span_id": ["s1"], "from_node": ["a"], "to_node": ["b"]},
+    ...                        geometry=[LineString([a, b])], crs=crs)
+    >>> nodes = gpd.GeoDataFrame({"node_id": ["a", "b"]}, geometry=[a, b], crs=crs)
+    >>> roots = gpd.GeoSeries([Point(500080, 5550030)], crs=crs)
+    >>> join = join_roots(roots, lit, nodes, roads=None, road_snap_m=30.0, drop_m=150.0)
+    >>> join["span_id"].tolist(), join["end_node"].tolist(), round(float(join["straight_m"][0]))
+    (['s1'], ['b'], 30)
     """
     k = len(roots)
     crs = CRS(roots.crs)

@@ -10,8 +10,6 @@ import pyogrio
 from netgis.io import atomic_dir
 from netgis.products.gaps.result import Gaps
 
-#: Files written by :func:`write_gaps`.
-
 
 def write_gaps(gaps: Gaps, out_dir: str | os.PathLike[str]) -> Path:
     """Write the ranked build list, the roll-ups and the sketch into ``out_dir``, all or nothing.
@@ -23,11 +21,13 @@ def write_gaps(gaps: Gaps, out_dir: str | os.PathLike[str]) -> Path:
 
     Examples
     --------
+    >>> import tempfile
     >>> from netgis.engine.analysis import analyze
-    >>> from netgis.products.gaps import gap_analysis
     >>> from netgis.io import read_dataset
+    >>> from netgis.products.gaps import gap_analysis
+    >>> from netgis.schema import GAP_FILES
     >>> gaps = gap_analysis(analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg")))
-    >>> out = write_gaps(gaps, "/tmp/netgis-doctest-gaps")
+    >>> out = write_gaps(gaps, tempfile.mkdtemp())
     >>> sorted(p.name for p in out.iterdir() if p.name in GAP_FILES) == sorted(GAP_FILES)
     True
     """

@@ -45,11 +45,27 @@ def sketch_layers(gap: gpd.GeoDataFrame, parent: IntArray, kept_edge: npt.NDArra
 
     Examples
     --------
-    >>> nodes, spans = sketch_layers(  # doctest: +SKIP
+    One cluster of two premises, q2 hanging from the root q1, which joins a lit span
+    ending at node b:
+
+    >>> from shapely import LineString, Point
+    >>> from netgis.products.gaps.joins import join_roots
+    >>> crs = CRS("EPSG:32632")
+    >>> a, b = Point(500000, 5550000), Point(500100, 5550000)
+    >>> lit = gpd.GeoDataFrame({"span_id": ["s1"], "from_node": ["a"], "to_node": ["b"]},
+    ...                        geometry=[LineString([a, b])], crs=crs)
+    >>> nodes = gpd.GeoDataFrame({"node_id": ["a", "b"]}, geometry=[a, b], crs=crs)
+    >>> gap = gpd.GeoDataFrame({"premise_id": ["q1", "q2"]}, crs=crs,
+    ...                        geometry=[Point(500080, 5550030), Point(500080, 5550060)])
+    >>> parent, kept, pruned = np.array([-1, 0]), np.array([False, True]), np.array([False, False])
+    >>> roots, labels = np.array([0]), np.array([0, 0])
+    >>> join = join_roots(gap.geometry.iloc[roots], lit, nodes, roads=None, road_snap_m=30.0,
+    ...                   drop_m=150.0)
+    >>> nodes, spans = sketch_layers(
     ...     gap, parent, kept, pruned, roots, labels, join,
-    ...     crs=gap.crs, placement="underground", id_prefix="plan-", status="planned")
-    >>> spans["span_id"].tolist()  # doctest: +SKIP
-    ['plan-s-q2', 'plan-s-q1']
+    ...     crs=crs, placement="underground", id_prefix="plan-", status="planned")
+    >>> spans[["span_id", "from_node", "to_node"]].values.tolist()
+    [['plan-s-q2', 'plan-n-q2', 'plan-n-q1'], ['plan-s-q1', 'plan-n-q1', 'b']]
     """
     pid = gap["premise_id"].to_numpy().astype(str)
     xy = shapely.get_coordinates(gap.geometry.to_numpy())

@@ -27,6 +27,8 @@ def _geom(kind: str) -> sa.Column[object]:
 
 
 def upgrade() -> None:
+    """Prepare the database (SpatiaLite metadata or the PostGIS extension), create the
+    tables with their spatial indexes and set the data version to 0."""
     bind = op.get_bind()
     dialects.prepare_database(bind)
     nodes = op.create_table(
@@ -108,6 +110,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop every table of the revision, data with it."""
     for name in ("netgis_meta", "kpi_snapshots", "analysis_runs", "areas", "premises", "spans",
                  "nodes"):
         op.drop_table(name)

@@ -17,11 +17,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Add the nullable ``split_ratio`` column to ``nodes``."""
     # a plain nullable column: SQLite adds it without rebuilding the table
     op.add_column("nodes", sa.Column("split_ratio", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    """Drop ``split_ratio`` from ``nodes`` (its values are lost)."""
     # plain ALTER TABLE ... DROP COLUMN (SQLite >= 3.35): a batch copy would lose
     # SpatiaLite's geometry triggers and spatial index
     op.drop_column("nodes", "split_ratio")

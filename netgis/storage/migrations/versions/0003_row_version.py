@@ -23,6 +23,7 @@ LAYERS = ("nodes", "spans", "premises", "areas")
 
 
 def upgrade() -> None:
+    """Add ``row_version`` to the four layers, set to the current data version."""
     meta = sa.table("netgis_meta", sa.column("key", sa.String), sa.column("value", sa.Integer))
     current = sa.select(meta.c.value).where(meta.c.key == "data_version").scalar_subquery()
     for name in LAYERS:
@@ -35,5 +36,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop ``row_version`` from the four layers."""
     for name in LAYERS:
         op.drop_column(name, "row_version")

@@ -20,6 +20,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Create ``audit_log`` with its indexes on time and layer."""
     op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -40,6 +41,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop ``audit_log`` and its indexes (the log is lost)."""
     op.drop_index("ix_audit_log_layer", table_name="audit_log")
     op.drop_index("ix_audit_log_changed_at", table_name="audit_log")
     op.drop_table("audit_log")

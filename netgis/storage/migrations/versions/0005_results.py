@@ -37,6 +37,8 @@ def _run_id() -> sa.Column[int]:
 
 
 def upgrade() -> None:
+    """Add the parameters and KPIs to ``analysis_runs`` and create the three result
+    tables."""
     op.add_column("analysis_runs", sa.Column("params_key", sa.String(), nullable=True))
     op.add_column("analysis_runs", sa.Column("params", sa.JSON(), nullable=True))
     op.add_column("analysis_runs", sa.Column("network_kpis", sa.JSON(), nullable=True))
@@ -101,6 +103,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop the result tables and the runs that stored results, then the added columns."""
     for name in ("node_results", "span_results", "premise_results"):
         op.drop_table(name)
     # runs that held stored results go with them: the old schema cannot tell them apart

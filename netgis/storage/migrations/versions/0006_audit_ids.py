@@ -58,6 +58,7 @@ def _ids() -> sa.TableClause:
 
 
 def upgrade() -> None:
+    """Create ``audit_ids`` and move the ids of existing entries into it."""
     with op.batch_alter_table("audit_log") as batch:
         batch.alter_column("layer", existing_type=sa.String(), nullable=True)
         batch.alter_column("feature_ids", existing_type=sa.JSON(), nullable=True)
@@ -93,6 +94,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Put the written ids back inline, a bulk load as one entry per layer again, then drop
+    ``audit_ids`` and ``counts`` (deleted ids and the features before a load are lost)."""
     conn = op.get_bind()
     log, ids = _log(), _ids()
     written: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
