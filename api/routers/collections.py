@@ -9,9 +9,12 @@ cached per data version. Every read answers JSON, or an HTML page for
 ``f=html`` or a browser's Accept header (:mod:`api.html`).
 """
 
+import dataclasses
+import functools
 import inspect
 import json
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 from urllib.parse import quote
 
@@ -20,6 +23,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from netgis.api.auth import ApiKey
 from netgis.api.deps import (
     JSON_MEDIA_TYPES,
     JsonWrite,
@@ -63,11 +67,12 @@ from netgis.api.routers.common import (
     timestamp,
     url_for,
 )
+from netgis.api.settings import Settings
 from netgis.errors import ParameterError, Problem, ValidationError
 from netgis.schema import LAYER_NAMES, LAYERS, Layer
 from netgis.storage.filters import GEOMETRY, parse_filter
 from netgis.storage.models import INT_MAX, INT_MIN
-from netgis.storage.repository import LayerExtent
+from netgis.storage.repository import LayerExtent, Repository
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -310,52 +315,206 @@ def if_match_versions(header: str | None) -> frozenset[int] | None:
     return frozenset(versions)
 
 
-def _add_layer(layer: Layer) -> None:
-    name = layer.name
-    title = name.capitalize()
-    props = properties_model(layer)
-    feature = feature_model(layer, props, f"{title}Feature")
-    page = collection_model(feature, f"{title}FeatureCollection", counted=False)
-    item_path = f"/collections/{name}/items/{{featureId}}"
+async def _feature_or_collection(request: Request) -> list[FeatureIn]:
+    data = await json_body(request)
+    is_collection = isinstance(data, dict) and data.get("type") == "FeatureCollection"
+    features = fit(FeatureCollectionIn, data).features if is_collection else [fit(FeatureIn, data)]
+    if not features:
+        raise ApiError(422, "the FeatureCollection has no features",
+                       [Problem("body", None, "features", "at least one feature is needed")])
+    return features
 
-    @router.get(f"/collections/{name}", response_model=Collection,
-                response_model_exclude_none=True, responses=HTML_RESPONSE,
-                summary=f"The {name} collection", name=f"{name}_collection")
-    def collection(request: Request, services: ServicesDep, f: FormatParam = None) -> Any:
-        result = _collection(request, layer, services.extents(YEAR_FIELDS)[name])
-        if wants_html(request, f):
-            return render(request, "collection.html", title=title,
-                          json_url=page_url(str(request.url), "json"),
-                          crumbs=_crumbs(request, ("Collections", "/collections")),
-                          collection=result.model_dump(),
-                          extent=result.extent.model_dump() if result.extent else None,
-                          href=url_for(request, f"/collections/{name}"))
-        return result
 
-    @router.get(f"/collections/{name}/queryables", response_class=JSONResponse,
-                responses={200: {"content": {"application/schema+json": {
-                    "schema": {"type": "object"}}, **HTML_RESPONSE[200]["content"]},
-                    "description": "A JSON Schema of the properties"}},
-                summary=f"What {name} can be filtered on", name=f"{name}_queryables")
-    def queryables(request: Request, f: FormatParam = None) -> Response:
+def _rows(rows: Any, part: slice) -> Any:
+    """``part`` of a page's rows: a list of rows or a frame."""
+    return rows[part] if isinstance(rows, list) else rows.iloc[part]
+
+
+def _row_ids(rows: Any, layer: Layer) -> list[str]:
+    """The ids of a page's rows, in order: ``(id, ...)`` tuples or a frame."""
+    if isinstance(rows, list):
+        return [str(row[0]) for row in rows]
+    return [str(v) for v in rows[layer.id_field].tolist()]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Page:
+    """Where one page of items starts and how many it holds.
+
+    An ``offset`` page is counted and linked by offsets; any other page is a keyset
+    page: read from the id index after (or before) ``position``, one row longer than
+    the page, the extra row telling whether there is a page beyond it.
+    """
+
+    request: Request
+    size: int
+    offset: int
+    position: Cursor | None
+
+    @classmethod
+    def of(cls, request: Request, settings: Settings, limit: int | None, offset: int,
+           cursor: str | None) -> "_Page":
+        """The page a request asks for; a 400 for a limit above the server's maximum or for
+        a cursor given with an offset."""
+        if limit is not None and limit > settings.max_limit:
+            raise ParameterError(
+                [Problem("query", None, "limit", f"at most {settings.max_limit}")],
+                f"limit {limit} is above this server's maximum of {settings.max_limit}")
+        position = parse_cursor(cursor)
+        if position is not None and offset:
+            raise ParameterError(
+                [Problem("query", None, "cursor", "not with offset")],
+                "cursor and offset both say where the page starts: give one of them")
+        return cls(request, limit or settings.default_limit, offset, position)
+
+    def window(self) -> dict[str, Any]:
+        """The repository's paging arguments of this page."""
+        if self.offset:
+            return {"limit": self.size, "offset": self.offset}
+        window: dict[str, Any] = {"limit": self.size + 1, "offset": self.offset}
+        if self.position is not None:
+            window[self.position.direction] = self.position.key
+        return window
+
+    def cut(self, rows: Any, layer: Layer, matched: int) -> tuple[Any, list[dict[str, Any]]]:
+        """This page's rows (a list or a frame) of those read, and its self/next/prev links
+        (``matched``, the count of all matches, serves offset pages only)."""
+        if self.offset:
+            return rows, paging_links(self.request, self.offset, self.size, len(rows), matched)
+        rows, cursors = self._keyset(rows, layer)
+        return rows, [{"href": str(self.request.url), "rel": "self", "type": GEOJSON},
+                      *cursor_links(self.request, self.size, cursors)]
+
+    def _keyset(self, rows: Any, layer: Layer) -> tuple[Any, list[tuple[str, Cursor]]]:
+        """A keyset page's rows without the extra one, and the cursors of its neighbours."""
+        beyond = len(rows) > self.size
+        if self.position is not None and self.position.direction == "before":
+            # the extra row is the lowest id: there is a page before this one
+            rows = _rows(rows, slice(1, None) if beyond else slice(None))
+            more_before, more_after = beyond, True
+        else:
+            rows = _rows(rows, slice(self.size))
+            more_before, more_after = self.position is not None, beyond
+        ids = _row_ids(rows, layer)
+        cursors: list[tuple[str, Cursor]] = []
+        if ids and more_after:
+            cursors.append(("next", Cursor("after", ids[-1])))
+        if ids and more_before:
+            cursors.append(("prev", Cursor("before", ids[0])))
+        return rows, cursors
+
+
+_QUERYABLES_RESPONSES: dict[int | str, dict[str, Any]] = {200: {
+    "content": {"application/schema+json": {"schema": {"type": "object"}},
+                **HTML_RESPONSE[200]["content"]},
+    "description": "A JSON Schema of the properties"}}
+_ITEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"headers": _ETAG_HEADERS, **HTML_RESPONSE[200]}, **problem_responses(404)}
+_WRITE_ERRORS = problem_responses(400, 401, 403, 409, 413, 415, 422)
+_CONDITIONAL_ERRORS: dict[int | str, dict[str, Any]] = {
+    200: {"headers": _ETAG_HEADERS}, **_WRITE_ERRORS, **problem_responses(404, 412)}
+#: What POST and PUT take (PATCH takes merge-patch besides).
+_BODY_TYPES = list(JSON_MEDIA_TYPES[:2])
+_PAGING_LABELS = {"prev": "« previous page", "next": "next page »"}
+
+
+@dataclasses.dataclass
+class LayerEndpoints:
+    """The routes of one layer's collection: its description, queryables, pages of items,
+    one item, and (with a key) writes.
+
+    An endpoint factory: the dataclass holds the router and the layer, and
+    :meth:`register_routes` adds each route from the method of the same name.
+
+    Parameters
+    ----------
+    router
+        The router the routes are added to.
+    layer
+        The contract's layer the collection serves.
+    """
+
+    router: APIRouter
+    layer: Layer
+    name: str = dataclasses.field(init=False)
+    title: str = dataclasses.field(init=False)
+    #: The layer's GeoJSON Feature model, and that of one page of them.
+    feature: type[BaseModel] = dataclasses.field(init=False)
+    page: type[BaseModel] = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.name = self.layer.name
+        self.title = self.name.capitalize()
+        props = properties_model(self.layer)
+        self.feature = feature_model(self.layer, props, f"{self.title}Feature")
+        self.page = collection_model(self.feature, f"{self.title}FeatureCollection",
+                                     counted=False)
+        self.register_routes()
+
+    @property
+    def path(self) -> str:
+        """The collection's path; its items are below it."""
+        return f"/collections/{self.name}"
+
+    def register_routes(self) -> None:
+        """Add the layer's routes to the router: its reads, then its writes."""
+        name, title, path = self.name, self.title, self.path
+        item_path = f"{path}/items/{{featureId}}"
+        add = self.router.add_api_route
+        add(path, self.collection, methods=["GET"], response_model=Collection,
+            response_model_exclude_none=True, responses=HTML_RESPONSE,
+            summary=f"The {name} collection", name=f"{name}_collection")
+        add(f"{path}/queryables", self.queryables, methods=["GET"], response_class=JSONResponse,
+            responses=_QUERYABLES_RESPONSES, summary=f"What {name} can be filtered on",
+            name=f"{name}_queryables")
+        add(f"{path}/items", self._items_endpoint(), methods=["GET"], response_model=self.page,
+            response_class=GeoJSONResponse, responses={**HTML_RESPONSE, **problem_responses(400)},
+            summary=f"{title}, one page", name=f"{name}_items")
+        add(item_path, self.item, methods=["GET"], response_model=self.feature,
+            response_class=GeoJSONResponse, responses=_ITEM_RESPONSES,
+            summary=f"One of the {name}", name=f"{name}_item")
+        add(f"{path}/items", self.create, methods=["POST"], status_code=201,
+            response_model=WriteResult, dependencies=JsonWrite, responses=_WRITE_ERRORS,
+            summary=f"Add {name}", name=f"{name}_create",
+            openapi_extra=request_body(["FeatureIn", "FeatureCollectionIn"], _BODY_TYPES))
+        add(item_path, self.replace, methods=["PUT"], response_model=self.feature,
+            response_class=GeoJSONResponse, dependencies=JsonWrite, responses=_CONDITIONAL_ERRORS,
+            summary=f"Replace one of the {name}", name=f"{name}_replace",
+            openapi_extra=request_body(["FeatureIn"], _BODY_TYPES))
+        add(item_path, self.patch, methods=["PATCH"], response_model=self.feature,
+            response_class=GeoJSONResponse, dependencies=JsonWrite, responses=_CONDITIONAL_ERRORS,
+            summary=f"Change one of the {name}", name=f"{name}_patch",
+            openapi_extra=request_body(["FeaturePatch"], list(JSON_MEDIA_TYPES)))
+        add(item_path, self.delete, methods=["DELETE"], status_code=204,
+            dependencies=WriteAccess, responses=problem_responses(401, 403, 404, 409),
+            summary=f"Delete one of the {name}", name=f"{name}_delete", response_class=Response)
+
+    # collection and item have no docstring: FastAPI would publish it as their description
+
+    def collection(self, request: Request, services: ServicesDep, f: FormatParam = None) -> Any:
+        result = _collection(request, self.layer, services.extents(YEAR_FIELDS)[self.name])
+        if not wants_html(request, f):
+            return result
+        return render(request, "collection.html", title=self.title,
+                      json_url=page_url(str(request.url), "json"),
+                      crumbs=_crumbs(request, ("Collections", "/collections")),
+                      collection=result.model_dump(),
+                      extent=result.extent.model_dump() if result.extent else None,
+                      href=url_for(request, self.path))
+
+    def queryables(self, request: Request, f: FormatParam = None) -> Response:
         """The properties of the items, as a JSON Schema, for ``filter`` and query parameters."""
-        schema = queryables_schema(request, layer)
-        if wants_html(request, f):
-            return render(request, "queryables.html", title=f"{title} queryables",
-                          json_url=page_url(str(request.url), "json"),
-                          crumbs=_crumbs(request, ("Collections", "/collections"),
-                                         (title, f"/collections/{name}")),
-                          layer=name, properties=schema["properties"])
-        return JSONResponse(schema, media_type="application/schema+json")
+        schema = queryables_schema(request, self.layer)
+        if not wants_html(request, f):
+            return JSONResponse(schema, media_type="application/schema+json")
+        return render(request, "queryables.html", title=f"{self.title} queryables",
+                      json_url=page_url(str(request.url), "json"),
+                      crumbs=self._crumbs(request), layer=self.name,
+                      properties=schema["properties"])
 
-    @router.get(
-        f"/collections/{name}/items", response_model=page, response_class=GeoJSONResponse,
-        responses={**HTML_RESPONSE, **problem_responses(400)}, summary=f"{title}, one page",
-        name=f"{name}_items",
-    )
     def items(
-        request: Request, repo: RepoDep, settings: SettingsDep,
-        filters: Annotated[dict[str, str], Depends(_filter_dependency(layer))],
+        self, request: Request, repo: RepoDep, settings: SettingsDep,
+        filters: dict[str, str],
         bbox: BboxParam = None,
         limit: Annotated[int | None, Query(ge=1, description=(
             "Items per page (the document gives the default and the maximum; a larger "
@@ -376,155 +535,110 @@ def _add_layer(layer: Layer) -> None:
         carry a ``cursor`` (the last or first id of the page), and the next page is read from
         the id index on (keyset paging).
         """
-        if limit is not None and limit > settings.max_limit:
-            raise ParameterError(
-                [Problem("query", None, "limit", f"at most {settings.max_limit}")],
-                f"limit {limit} is above this server's maximum of {settings.max_limit}")
-        position = parse_cursor(cursor)
-        if position is not None and offset:
-            raise ParameterError(
-                [Problem("query", None, "cursor", "not with offset")],
-                "cursor and offset both say where the page starts: give one of them")
-        box = parse_bbox(bbox)
-        cql2 = None if filter_ is None else parse_filter(filter_, filter_lang)
-        size = limit or settings.default_limit
-        query: dict[str, Any] = {"bbox": box, "filters": filters or None, "cql2": cql2,
-                                 "limit": size, "offset": offset}
-        if not offset:
-            # keyset: one row more than the page tells whether there is a page beyond it
-            query["limit"] = size + 1
-            if position is not None:
-                query[position.direction] = position.key
-        items_url = url_for(request, f"/collections/{name}/items")
+        page = _Page.of(request, settings, limit, offset, cursor)
+        query: dict[str, Any] = {
+            "bbox": parse_bbox(bbox), "filters": filters or None,
+            "cql2": None if filter_ is None else parse_filter(filter_, filter_lang),
+            **page.window()}
+        if wants_html(request, f):
+            return self._items_html(request, repo, page, query)
+        return self._items_json(request, repo, page, query)
 
-        def page_of(rows: Any) -> tuple[Any, list[dict[str, Any]] | None]:
-            """A keyset page's rows (a list or a frame) and its next/prev links (None for an
-            offset page)."""
-            if offset:
-                return rows, None
-            beyond = len(rows) > size
-            if position is not None and position.direction == "before":
-                # the extra row is the lowest id: there is a page before this one
-                rows = _rows(rows, slice(1, None) if beyond else slice(None))
-                more_before, more_after = beyond, True
-            else:
-                rows = _rows(rows, slice(size))
-                more_before, more_after = position is not None, beyond
-            ids = _row_ids(rows, layer)
-            cursors: list[tuple[str, Cursor]] = []
-            if ids and more_after:
-                cursors.append(("next", Cursor("after", ids[-1])))
-            if ids and more_before:
-                cursors.append(("prev", Cursor("before", ids[0])))
-            return rows, cursor_links(request, size, cursors)
+    def _items_endpoint(self) -> Callable[..., Response]:
+        """:meth:`items` with this layer's filter dependency as its ``filters``.
 
-        def page_links(returned: int, matched: int,
-                       keyset: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-            links = (paging_links(request, offset, size, returned, matched) if keyset is None
-                     else [{"href": str(request.url), "rel": "self", "type": GEOJSON}, *keyset])
-            links.append({"href": url_for(request, f"/collections/{name}"),
-                          "rel": "collection", "type": "application/json"})
-            return links
+        Each layer filters on its own fields, so its items route takes its own query
+        parameters (and names them in the OpenAPI document); a method's signature is the
+        class's, so the route gets a function whose signature names them.
+        """
+        signature = inspect.signature(self.items)
+        filters = Annotated[dict[str, str], Depends(_filter_dependency(self.layer))]
 
-        if not wants_html(request, f):
-            # the database writes each feature's geometry and properties as JSON, the page is
-            # joined as text (api.geojson.features_json): no geometry object nor dict per
-            # feature, since pages of 10,000 are the whole of a bulk copy's time.
-            # numberMatched (optional in OGC API - Features) is on the first page and offset
-            # pages: a cursor page reads only the next rows of the id index, no count of all
-            found, count = repo.query_items_json(name, **query, count=position is None)
-            rows, keyset = page_of(found)
-            counts = {} if count is None else {"numberMatched": int(count)}
-            tail = json.dumps({**counts, "numberReturned": len(rows),
-                               "timeStamp": timestamp(),
-                               "links": page_links(len(rows), count or 0, keyset)})[1:]
-            body = ('{"type":"FeatureCollection","features":'
-                    f"{features_json(rows, items_url)},{tail}")
-            return Response(body, media_type=GEOJSON)
-        found_frame, matched = repo.query_items(name, **query)
-        frame, keyset = page_of(found_frame)
-        links = page_links(len(frame), int(matched), keyset)
-        features = frame_to_features(frame, layer, _columns(layer), item_href=items_url)
-        labels = {"prev": "« previous page", "next": "next page »"}
-        paging = [(link["rel"], labels[link["rel"]], page_url(link["href"]))
-                  for link in links if link["rel"] in labels]
-        return render(request, "items.html", title=f"{title} items",
+        @functools.wraps(self.items)
+        def endpoint(*args: Any, **kwargs: Any) -> Response:
+            return self.items(*args, **kwargs)
+
+        endpoint.__signature__ = signature.replace(parameters=[  # type: ignore[attr-defined]
+            p.replace(annotation=filters) if p.name == "filters" else p
+            for p in signature.parameters.values()])
+        return endpoint
+
+    def _items_json(self, request: Request, repo: Repository, page: _Page,
+                    query: dict[str, Any]) -> Response:
+        """A page of items as GeoJSON, joined as text.
+
+        The database writes each feature's geometry and properties as JSON
+        (api.geojson.features_json): no geometry object nor dict per feature, since pages
+        of 10,000 are the whole of a bulk copy's time. numberMatched (optional in OGC API -
+        Features) is on the first page and offset pages: a cursor page reads only the next
+        rows of the id index, no count of all.
+        """
+        found, count = repo.query_items_json(self.name, **query, count=page.position is None)
+        rows, links = page.cut(found, self.layer, count or 0)
+        links.append({"href": url_for(request, self.path), "rel": "collection",
+                      "type": "application/json"})
+        counts = {} if count is None else {"numberMatched": int(count)}
+        tail = json.dumps({**counts, "numberReturned": len(rows), "timeStamp": timestamp(),
+                           "links": links})[1:]
+        features = features_json(rows, url_for(request, f"{self.path}/items"))
+        return Response(f'{{"type":"FeatureCollection","features":{features},{tail}',
+                        media_type=GEOJSON)
+
+    def _items_html(self, request: Request, repo: Repository, page: _Page,
+                    query: dict[str, Any]) -> Response:
+        """A page of items as an HTML table, with links to the pages beside it."""
+        found, matched = repo.query_items(self.name, **query)
+        frame, links = page.cut(found, self.layer, int(matched))
+        features = frame_to_features(frame, self.layer, _columns(self.layer),
+                                     item_href=url_for(request, f"{self.path}/items"))
+        paging = [(link["rel"], _PAGING_LABELS[link["rel"]], page_url(link["href"]))
+                  for link in links if link["rel"] in _PAGING_LABELS]
+        return render(request, "items.html", title=f"{self.title} items",
                       json_url=page_url(str(request.url), "json"),
-                      crumbs=_crumbs(request, ("Collections", "/collections"),
-                                     (title, f"/collections/{name}")),
-                      layer=name, features=features, columns=_columns(layer),
-                      matched=int(matched), returned=len(features),
+                      crumbs=self._crumbs(request), layer=self.name, features=features,
+                      columns=_columns(self.layer), matched=int(matched),
+                      returned=len(features),
                       # where a cursor page starts is not known (it is not counted)
-                      offset=None if position is not None else offset,
+                      offset=None if page.position is not None else page.offset,
                       paging=paging, geojson_url=page_url(str(request.url), "json"))
 
-    @router.get(item_path, response_model=feature, response_class=GeoJSONResponse,
-                responses={200: {"headers": _ETAG_HEADERS, **HTML_RESPONSE[200]},
-                           **problem_responses(404)},
-                summary=f"One of the {name}", name=f"{name}_item")
-    def item(request: Request, repo: RepoDep, featureId: str, f: FormatParam = None) -> Response:
-        frame, version = repo.get_item_versioned(name, featureId)
-        response = _feature_response(request, layer, frame, version=version)
-        if wants_html(request, f):
-            feature = frame_to_features(frame, layer, _columns(layer))[0]
-            return render(request, "item.html", title=f"{title} {feature['id']}",
-                          json_url=page_url(str(request.url), "json"),
-                          crumbs=_crumbs(request, ("Collections", "/collections"),
-                                         (title, f"/collections/{name}"),
-                                         ("Items", f"/collections/{name}/items")),
-                          feature=feature, geojson_url=page_url(str(request.url), "json"))
-        return response
+    def item(self, request: Request, repo: RepoDep, featureId: str,
+             f: FormatParam = None) -> Response:
+        frame, version = repo.get_item_versioned(self.name, featureId)
+        if not wants_html(request, f):
+            return _feature_response(request, self.layer, frame, version=version)
+        feature = frame_to_features(frame, self.layer, _columns(self.layer))[0]
+        return render(request, "item.html", title=f"{self.title} {feature['id']}",
+                      json_url=page_url(str(request.url), "json"),
+                      crumbs=self._crumbs(request, ("Items", f"{self.path}/items")),
+                      feature=feature, geojson_url=page_url(str(request.url), "json"))
 
-    write_errors = problem_responses(400, 401, 403, 409, 413, 415, 422)
-    conditional_errors = {200: {"headers": _ETAG_HEADERS}, **write_errors,
-                          **problem_responses(404, 412)}
-    body_types = list(JSON_MEDIA_TYPES[:2])
-
-    @router.post(
-        f"/collections/{name}/items", status_code=201, response_model=WriteResult,
-        dependencies=JsonWrite, responses=write_errors, summary=f"Add {name}",
-        name=f"{name}_create",
-        openapi_extra=request_body(["FeatureIn", "FeatureCollectionIn"], body_types),
-    )
     def create(
-        request: Request, response: Response, repo: RepoDep, writer: WriterDep,
+        self, request: Request, response: Response, repo: RepoDep, writer: WriterDep,
         features: Annotated[list[FeatureIn], Depends(_feature_or_collection)],
     ) -> WriteResult:
         """Insert one Feature or a FeatureCollection (WGS84), all or nothing; ids must be new."""
-        frame = features_to_frame(layer, features)
-        repo.insert_items(name, frame, actor=writer.name)
-        ids = [str(v) for v in frame[layer.id_field].tolist()]
+        frame = features_to_frame(self.layer, features)
+        repo.insert_items(self.name, frame, actor=writer.name)
+        ids = [str(v) for v in frame[self.layer.id_field].tolist()]
         if len(ids) == 1:
             # quoted: an id may hold "/", "?" or letters an HTTP header cannot carry raw
             response.headers["Location"] = url_for(
-                request, f"/collections/{name}/items/{_quoted(ids[0])}")
-        return WriteResult(layer=name, ids=ids, count=len(ids))
+                request, f"{self.path}/items/{_quoted(ids[0])}")
+        return WriteResult(layer=self.name, ids=ids, count=len(ids))
 
-    @router.put(
-        item_path, response_model=feature, response_class=GeoJSONResponse, dependencies=JsonWrite,
-        responses=conditional_errors, summary=f"Replace one of the {name}",
-        name=f"{name}_replace", openapi_extra=request_body(["FeatureIn"], body_types),
-    )
     def replace(
-        request: Request, repo: RepoDep, writer: WriterDep, featureId: str,
+        self, request: Request, repo: RepoDep, writer: WriterDep, featureId: str,
         body: Annotated[FeatureIn, Depends(body_of(FeatureIn))],
         if_match: IfMatchHeader = None,
     ) -> Response:
         """Replace every field and the geometry of one feature (If-Match: only if unchanged)."""
-        frame = features_to_frame(layer, [body], path_id=featureId)
-        repo.replace_item(name, featureId, frame, if_match=if_match_versions(if_match),
-                          actor=writer.name)
-        stored, version = repo.get_item_versioned(name, featureId)
-        return _feature_response(request, layer, stored, version=version)
+        frame = features_to_frame(self.layer, [body], path_id=featureId)
+        return self._write(request, repo, repo.replace_item, featureId, frame, if_match,
+                           writer)
 
-    @router.patch(
-        item_path, response_model=feature, response_class=GeoJSONResponse, dependencies=JsonWrite,
-        responses=conditional_errors, summary=f"Change one of the {name}",
-        name=f"{name}_patch",
-        openapi_extra=request_body(["FeaturePatch"], list(JSON_MEDIA_TYPES)),
-    )
     def patch(
-        request: Request, repo: RepoDep, writer: WriterDep, featureId: str,
+        self, request: Request, repo: RepoDep, writer: WriterDep, featureId: str,
         body: Annotated[FeaturePatch, Depends(body_of(FeaturePatch))],
         if_match: IfMatchHeader = None,
     ) -> Response:
@@ -532,55 +646,47 @@ def _add_layer(layer: Layer) -> None:
 
         Only the fields sent are written; a concurrent change of other fields stays.
         """
+        changes = self._changes(featureId, body)
+        return self._write(request, repo, repo.patch_item, featureId, changes, if_match,
+                           writer)
+
+    def delete(self, repo: RepoDep, writer: WriterDep, featureId: str) -> Response:
+        """Delete one feature (409 if other features still refer to it)."""
+        repo.delete_item(self.name, featureId, actor=writer.name)
+        return Response(status_code=204)
+
+    def _write(self, request: Request, repo: Repository, write: Callable[..., int],
+               feature_id: str, value: Any, if_match: str | None,
+               writer: ApiKey) -> Response:
+        """``write`` one feature if its version is one ``if_match`` names (412 if not), then
+        answer with the feature as stored and its new ETag."""
+        write(self.name, feature_id, value, if_match=if_match_versions(if_match),
+              actor=writer.name)
+        stored, version = repo.get_item_versioned(self.name, feature_id)
+        return _feature_response(request, self.layer, stored, version=version)
+
+    def _changes(self, feature_id: str, body: FeaturePatch) -> dict[str, Any]:
+        """The fields a PATCH writes: its properties but the id (which cannot change), and its
+        geometry if it has one."""
+        id_field = self.layer.id_field
         changes: dict[str, Any] = dict(body.properties)
-        if layer.id_field in changes and str(changes[layer.id_field]) != featureId:
-            raise ValidationError([Problem(name, featureId, layer.id_field,
+        if id_field in changes and str(changes[id_field]) != feature_id:
+            raise ValidationError([Problem(self.name, feature_id, id_field,
                                            "an id cannot be changed; delete and insert instead")])
-        changes.pop(layer.id_field, None)
+        changes.pop(id_field, None)
         if body.geometry is not None:
             try:
                 changes["geometry"] = shapely.from_geojson(body.geometry.model_dump_json(
                     exclude_none=True))
             except shapely.errors.GEOSException as exc:
-                raise ValidationError([Problem(name, featureId, "geometry",
+                raise ValidationError([Problem(self.name, feature_id, "geometry",
                                                f"not a valid GeoJSON geometry ({exc})")]) from None
-        repo.patch_item(name, featureId, changes, if_match=if_match_versions(if_match),
-                        actor=writer.name)
-        stored, version = repo.get_item_versioned(name, featureId)
-        return _feature_response(request, layer, stored, version=version)
+        return changes
 
-    @router.delete(
-        item_path, status_code=204, dependencies=WriteAccess,
-        responses={**problem_responses(401, 403, 404, 409)}, summary=f"Delete one of the {name}",
-        name=f"{name}_delete", response_class=Response,
-    )
-    def delete(repo: RepoDep, writer: WriterDep, featureId: str) -> Response:
-        """Delete one feature (409 if other features still refer to it)."""
-        repo.delete_item(name, featureId, actor=writer.name)
-        return Response(status_code=204)
-
-
-def _rows(rows: Any, part: slice) -> Any:
-    """``part`` of a page's rows: a list of rows or a frame."""
-    return rows[part] if isinstance(rows, list) else rows.iloc[part]
-
-
-def _row_ids(rows: Any, layer: Layer) -> list[str]:
-    """The ids of a page's rows, in order: ``(id, ...)`` tuples or a frame."""
-    if isinstance(rows, list):
-        return [str(row[0]) for row in rows]
-    return [str(v) for v in rows[layer.id_field].tolist()]
-
-
-async def _feature_or_collection(request: Request) -> list[FeatureIn]:
-    data = await json_body(request)
-    is_collection = isinstance(data, dict) and data.get("type") == "FeatureCollection"
-    features = fit(FeatureCollectionIn, data).features if is_collection else [fit(FeatureIn, data)]
-    if not features:
-        raise ApiError(422, "the FeatureCollection has no features",
-                       [Problem("body", None, "features", "at least one feature is needed")])
-    return features
+    def _crumbs(self, request: Request, *parts: tuple[str, str]) -> list[tuple[str, str]]:
+        """Breadcrumbs of a page below the collection: collections, this one, then ``parts``."""
+        return _crumbs(request, ("Collections", "/collections"), (self.title, self.path), *parts)
 
 
 for _name in LAYER_NAMES:
-    _add_layer(LAYERS[_name])
+    LayerEndpoints(router, LAYERS[_name])
