@@ -92,21 +92,29 @@ MAX_OFFSET = 2**53
 
 
 class SpatialExtent(BaseModel):
+    """Where a collection's features lie: bounding boxes in CRS84 (OGC API - Features)."""
+
     bbox: list[list[float]]
     crs: str = CRS84
 
 
 class TemporalExtent(BaseModel):
+    """When a collection's features were installed: year intervals, Gregorian."""
+
     interval: list[list[str | None]]
     trs: str = GREGORIAN
 
 
 class Extent(BaseModel):
+    """A collection's extent in space and time."""
+
     spatial: SpatialExtent | None = None
     temporal: TemporalExtent | None = None
 
 
 class Collection(BaseModel):
+    """One layer as an OGC API - Features collection."""
+
     id: str
     title: str
     description: str
@@ -117,6 +125,8 @@ class Collection(BaseModel):
 
 
 class Collections(BaseModel):
+    """Every collection of the server, with links."""
+
     links: list[Link]
     collections: list[Collection]
 
