@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from netgis.errors import Problem, ValidationError
+from netgis.errors import Problem, ValidationError, encodable
 from netgis.jsonsafe import json_safe
 from netgis.schema import Field as SchemaField
 from netgis.schema import Layer
@@ -265,19 +265,11 @@ def _unicode_problems(layer: Layer, index: int, fid: Any,
     """
     out: list[Problem] = []
     for key, value in props.items():
-        if not _encodable(str(key)) or (isinstance(value, str) and not _encodable(value)):
+        if not encodable(str(key)) or (isinstance(value, str) and not encodable(value)):
             out.append(Problem(layer.name, None if fid is None else str(fid), str(key),
                                f"feature {index}: text is not valid Unicode (a lone surrogate "
                                "such as \\ud800)"))
     return out
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def features_to_frame(layer: Layer, features: Sequence[FeatureIn],
