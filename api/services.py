@@ -23,12 +23,13 @@ import hashlib
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from cachetools import LRUCache
 
 from netgis.api.limits import RateLimiter, current_client
 from netgis.errors import NetgisError, StorageError
@@ -85,7 +86,8 @@ def analysis_key(version: int, drop_m: float, *extra: Hashable) -> AnalysisKey:
 
 
 class SingleFlight(Generic[K, V]):
-    """An LRU of computed values in which each missing key is computed once, by one caller.
+    """An LRU of computed values (a :class:`cachetools.LRUCache`) in which each missing key
+    is computed once, by one caller: the one cache of what the API computes or renders.
 
     A caller that finds its key computed returns at once, whatever else is being
     computed: there is no lock around computations, only a short one around the
@@ -110,7 +112,7 @@ class SingleFlight(Generic[K, V]):
     def __init__(self, size: int) -> None:
         self.size = size
         self._lock = threading.Lock()
-        self._done: OrderedDict[K, V] = OrderedDict()
+        self._done: LRUCache[K, V] = LRUCache(maxsize=size)
         self._running: dict[K, Future[V]] = {}
 
     def get(self, key: K, compute: Callable[[], V],
@@ -122,7 +124,6 @@ class SingleFlight(Generic[K, V]):
         """
         with self._lock:
             if key in self._done:
-                self._done.move_to_end(key)
                 return self._done[key]
             future = self._running.get(key)
             if future is None:
@@ -144,28 +145,22 @@ class SingleFlight(Generic[K, V]):
             raise
         with self._lock:
             del self._running[key]
-            self._put_locked(key, value)
+            self._done[key] = value
         future.set_result(value)
         return value
 
     def put(self, key: K, value: V) -> None:
         """Keep ``value`` for ``key`` (most recently used)."""
         with self._lock:
-            self._put_locked(key, value)
-
-    def _put_locked(self, key: K, value: V) -> None:
-        self._done[key] = value
-        self._done.move_to_end(key)
-        while len(self._done) > self.size:
-            self._done.popitem(last=False)
+            self._done[key] = value
 
     def peek(self, key: K) -> V | None:
-        """The kept value of ``key`` (not marked as used), or None."""
+        """The kept value of ``key``, or None."""
         with self._lock:
             return self._done.get(key)
 
     def keys(self) -> list[K]:
-        """The keys kept, least recently used first."""
+        """The keys kept, in the order they were first kept."""
         with self._lock:
             return list(self._done)
 
@@ -418,27 +413,20 @@ class TileCache:
     def __init__(self, max_bytes: int = TILE_CACHE_BYTES) -> None:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._tiles: OrderedDict[Hashable, bytes] = OrderedDict()
-        self._bytes = 0
+        self._tiles: LRUCache[Hashable, bytes] = LRUCache(maxsize=max_bytes, getsizeof=len)
 
     def get(self, key: Hashable) -> bytes | None:
         """The kept tile of ``key`` (marked as used), or None."""
         with self._lock:
-            body = self._tiles.get(key)
-            if body is not None:
-                self._tiles.move_to_end(key)
-            return body
+            return self._tiles.get(key)
 
     def put(self, key: Hashable, body: bytes) -> None:
-        """Keep ``body`` for ``key``, dropping the least recently used tiles beyond the budget."""
+        """Keep ``body`` for ``key``, dropping the least recently used tiles beyond the budget
+        (a tile larger than the whole budget is not kept)."""
+        if len(body) > self.max_bytes:
+            return
         with self._lock:
-            old = self._tiles.pop(key, None)
-            self._bytes -= len(old) if old is not None else 0
             self._tiles[key] = body
-            self._bytes += len(body)
-            while self._bytes > self.max_bytes and len(self._tiles) > 1:
-                _, dropped = self._tiles.popitem(last=False)
-                self._bytes -= len(dropped)
 
 
 def tile_etag(key: AnalysisKey, address: TileAddress, *,
@@ -522,7 +510,7 @@ class ResultStore:
     def __init__(self, keep: int = 1) -> None:
         self.keep = keep
         self._lock = threading.Lock()
-        self._runs: OrderedDict[tuple[int, str], StoredRun] = OrderedDict()
+        self._runs: LRUCache[tuple[int, str], StoredRun] = LRUCache(maxsize=self.REMEMBER)
         self._handled: set[tuple[int, str]] = set()
         self._pending: list[Future[int | None]] = []
         self._executor: ThreadPoolExecutor | None = None
@@ -541,8 +529,6 @@ class ResultStore:
         if run is not None:
             with self._lock:
                 self._runs[(version, key)] = run
-                while len(self._runs) > self.REMEMBER:
-                    self._runs.popitem(last=False)
         return run
 
     def schedule(self, repo: Repository, version: int, analysis: Analysis) -> None:
