@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from netgis.dataset import Dataset
     from netgis.engine.analysis import Analysis
     from netgis.engine.optics import LossBudget
-    from netgis.products.gaps import BuildPlan
+    from netgis.products.gaps import BuildPlan, GapParams
     from netgis.products.search import PremiseSearch
     from netgis.products.tiles import TileAddress, TileAttributes
     from netgis.storage import Repository
@@ -57,9 +57,8 @@ TILE_CACHE_BYTES = 64 * 1024 * 1024
 #: Reads of a tile before it is sent with rows and analysis of different data versions
 #: (each attempt after the first follows a write that landed during the one before).
 TILE_READ_ATTEMPTS = 3
-#: Key of a cached build plan: data version, drop_m, link_m, placement, max_units,
-#: max_extent_m.
-PlanKey = tuple[int, float, float, str, float, float]
+#: Key of a cached build plan: data version, drop_m and the gap parameters.
+PlanKey = tuple[int, float, "GapParams"]
 #: Key of a cached map page: data version first, then the normalised parameters.
 PageKey = tuple[Hashable, ...]
 #: Key of a cached analysis: see :func:`analysis_key`. Opaque to everything but this module.
@@ -313,18 +312,15 @@ class PlanCache:
         self.size = size
         self._plans: SingleFlight[PlanKey, BuildPlan] = SingleFlight(size)
 
-    def plan(self, version: int, analysis: Analysis, link_m: float, placement: str,
-             max_units: float, max_extent_m: float,
+    def plan(self, version: int, analysis: Analysis, params: GapParams,
              admit: Callable[[], None] | None = None) -> BuildPlan:
         """The build plan of ``analysis``, the analysis of data version ``version``."""
         from netgis.products.gaps import plan_builds
 
-        key: PlanKey = (int(version), float(analysis.drop_m), float(link_m), placement,
-                        float(max_units), float(max_extent_m))
+        key: PlanKey = (int(version), float(analysis.drop_m), params)
         return self._plans.get(key, lambda: plan_builds(
             analysis.premises, analysis.spans, analysis.nodes, drop_m=analysis.drop_m,
-            link_m=link_m, placement=placement, max_units=max_units,
-            max_extent_m=max_extent_m), admit)
+            params=params), admit)
 
     def kept(self) -> list[PlanKey]:
         """The keys of the plans kept, least recently used first."""
@@ -754,21 +750,29 @@ class Services:
         with _storage_errors():
             return ResultReader(self.repo.engine).serviceability(run, lon, lat)
 
-    def plan(self, version: int, analysis: Analysis, link_m: float, placement: str,
-             max_units: float | None = None, max_extent_m: float | None = None) -> BuildPlan:
-        """The build plan of ``analysis``, as :meth:`analysis` returned it with ``version``;
-        cluster bounds None are the server's (settings)."""
-        from netgis.products.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
+    def gap_params(self, link_m: float | None = None, placement: str | None = None,
+                   max_units: float | None = None,
+                   max_extent_m: float | None = None) -> GapParams:
+        """The gap parameters of a request: those given (None: not given), the others the
+        defaults, the cluster bounds the server's (settings)."""
+        from netgis.products.gaps import GapParams
 
-        units = float(max_units if max_units is not None else self.settings.gap_max_units)
-        extent = float(max_extent_m if max_extent_m is not None
-                       else self.settings.gap_max_extent_m)
-        default = (float(analysis.drop_m) == float(self.settings.drop_m)
-                   and float(link_m) == float(DEFAULT_LINK_M) and placement == DEFAULT_PLACEMENT
-                   and units == float(self.settings.gap_max_units)
-                   and extent == float(self.settings.gap_max_extent_m))
-        return self.plans.plan(version, analysis, link_m, placement, units, extent,
-                               admit=None if default else self.admit)
+        default = GapParams()
+        return GapParams(
+            link_m=default.link_m if link_m is None else link_m,
+            placement=default.placement if placement is None else placement,
+            max_units=float(self.settings.gap_max_units if max_units is None else max_units),
+            max_extent_m=float(self.settings.gap_max_extent_m if max_extent_m is None
+                               else max_extent_m))
+
+    def plan(self, version: int, analysis: Analysis,
+             params: GapParams | None = None) -> BuildPlan:
+        """The build plan of ``analysis``, as :meth:`analysis` returned it with ``version``,
+        at ``params`` (None: :meth:`gap_params`, the server's)."""
+        server = self.gap_params()
+        params = params or server
+        default = float(analysis.drop_m) == float(self.settings.drop_m) and params == server
+        return self.plans.plan(version, analysis, params, admit=None if default else self.admit)
 
     def map_page(self, key: PageKey, render: Callable[[], MapPage],
                  shared: bool = False) -> MapPage:

@@ -60,11 +60,10 @@ def board_of(services: Services, settings: Settings, repo: Repository,
              area_id: str | None) -> Dashboard:
     """The dashboard's numbers for the current data (network, or the area ``area_id``)."""
     from netgis.products.feeds import Goal
-    from netgis.products.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
     from netgis.products.progress import build_dashboard
 
     version, result = services.kpis()
-    plan = services.plan(version, result, DEFAULT_LINK_M, DEFAULT_PLACEMENT)
+    plan = services.plan(version, result)
     return build_dashboard(
         result, history=repo.kpi_history(area_id=area_id),
         goal=Goal(settings.goal_coverage_pct, settings.goal_date),

@@ -173,11 +173,10 @@ def _top_builds(clusters: gpd.GeoDataFrame | None, shape: gpd.GeoSeries | None,
 
 def ranked_clusters(analysis: Analysis) -> gpd.GeoDataFrame:
     """The gap clusters ranked at the defaults of ``/analysis/gaps?view=clusters``."""
-    from netgis.products.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT, plan_builds
+    from netgis.products.gaps import plan_builds
 
     return plan_builds(analysis.premises, analysis.spans, analysis.nodes,
-                       drop_m=analysis.drop_m, link_m=DEFAULT_LINK_M,
-                       placement=DEFAULT_PLACEMENT).clusters
+                       drop_m=analysis.drop_m).clusters
 
 
 def build_dashboard(

@@ -22,6 +22,7 @@ import netgis.engine.analysis
 import netgis.products.gaps
 from netgis.api.services import Services
 from netgis.dataset import Dataset
+from netgis.products.gaps import GapParams
 from netgis.storage import Repository
 from tests.api.helpers import API_KEY
 
@@ -136,7 +137,10 @@ def test_build_plans_are_kept_per_data_version_and_parameters(
     version = body["data_version"]
     assert client.get("/analysis/gaps", params=clusters).json()["features"] == body["features"]
     assert len(plans) == 1
-    assert services.plans.kept() == [(version, 150.0, 250.0, "underground", 512.0, 2000.0)]
+    # the plan's key: data version, drop length and the gap parameters (the server's bounds)
+    server = GapParams(link_m=250.0, placement="underground", max_units=512.0,
+                       max_extent_m=2000.0)
+    assert services.plans.kept() == [(version, 150.0, server)]
     # other parameters: another plan
     client.get("/analysis/gaps", params={**clusters, "placement": "aerial"})
     client.get("/analysis/gaps", params={**clusters, "link_m": 100})
@@ -162,7 +166,7 @@ def test_build_plans_are_kept_per_data_version_and_parameters(
     assert after["data_version"] == version + 1
     assert after["features"][0]["properties"]["units"] == 3
     assert len(plans) == 5
-    assert services.plans.kept()[-1] == (version + 1, 150.0, 250.0, "underground", 512.0, 2000.0)
+    assert services.plans.kept()[-1] == (version + 1, 150.0, server)
     assert all(key[0] in (version, version + 1) for key in services.plans.kept())
 
 
