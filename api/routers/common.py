@@ -32,7 +32,7 @@ class GeoJSONResponse(JSONResponse):
     media_type = GEOJSON
 
 
-def url_for(request: Request, path: str, **params: Any) -> str:
+def url_for(request: Request, path: str, **params: object) -> str:
     """Absolute URL of ``path`` on this server (behind any root path), with query ``params``."""
     base = str(request.base_url).rstrip("/")
     url = base + path
@@ -72,7 +72,7 @@ def paging_links(request: Request, offset: int, limit: int, returned: int,
 
 
 def cursor_links(request: Request, limit: int,
-                 cursors: Sequence[tuple[str, Cursor]]) -> list[dict[str, Any]]:
+                 cursors: Sequence[tuple[str, Cursor]]) -> list[dict[str, str]]:
     """The ``next`` / ``prev`` links of a keyset page: this request's URL with each cursor
     (and ``limit``) in place of its own cursor and offset."""
     base = request.url.remove_query_params(["cursor", "offset"])

@@ -114,7 +114,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): json_safe(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def _iso(value: Any) -> str:
+def _iso(value: str | datetime) -> str:
     when = datetime.fromisoformat(value) if isinstance(value, str) else value
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

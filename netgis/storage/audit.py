@@ -61,7 +61,7 @@ _ID_ACTIONS: dict[str, str] = {"create": "insert", "replace": "replace", "patch"
 _COUNT_NAMES = {"insert": "inserted", "replace": "replaced", "delete": "deleted"}
 
 
-def _coordinates(node: Any) -> Any:
+def _coordinates(node: object) -> object:
     # shapely's mapping() gives tuples; JSON columns read back lists, so store lists
     if isinstance(node, tuple | list):
         return [_coordinates(v) for v in node]
