@@ -10,7 +10,6 @@ report the same problems.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import quote
@@ -21,7 +20,8 @@ import pandas as pd
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from netgis.errors import Problem, ValidationError
+from netgis.errors import Problem, ValidationError, encodable
+from netgis.jsonsafe import json_safe
 from netgis.schema import Field as SchemaField
 from netgis.schema import Layer
 
@@ -195,16 +195,6 @@ class FeaturePatch(BaseModel):
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
-def _json_value(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, np.generic):
-        return _json_value(value.item())
-    return value
-
-
 def frame_to_features(
     frame: gpd.GeoDataFrame, layer: Layer, columns: Sequence[str],
     item_href: str | None = None,
@@ -223,7 +213,7 @@ def frame_to_features(
     """
     n = len(frame)
     cols = [c for c in columns if c in frame.columns]
-    values = {c: [_json_value(v) for v in frame[c].astype(object).tolist()] for c in cols}
+    values = {c: [json_safe(v) for v in frame[c].astype(object).tolist()] for c in cols}
     geoms = shapely.to_geojson(np.asarray(frame.geometry.values, dtype=object))
     ids = [str(v) for v in frame[layer.id_field].tolist()]
     features = []
@@ -275,19 +265,11 @@ def _unicode_problems(layer: Layer, index: int, fid: Any,
     """
     out: list[Problem] = []
     for key, value in props.items():
-        if not _encodable(str(key)) or (isinstance(value, str) and not _encodable(value)):
+        if not encodable(str(key)) or (isinstance(value, str) and not encodable(value)):
             out.append(Problem(layer.name, None if fid is None else str(fid), str(key),
                                f"feature {index}: text is not valid Unicode (a lone surrogate "
                                "such as \\ud800)"))
     return out
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def features_to_frame(layer: Layer, features: Sequence[FeatureIn],

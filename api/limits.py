@@ -28,10 +28,10 @@ import contextvars
 import math
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cachetools import LRUCache
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from netgis.api.errors import ApiError, problem
@@ -198,7 +198,7 @@ class RateLimiter:
         self.clients = clients
         self._lock = threading.Lock()
         # client -> (tokens, time of the last update)
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._buckets: LRUCache[str, tuple[float, float]] = LRUCache(maxsize=clients)
 
     @property
     def enabled(self) -> bool:
@@ -217,8 +217,6 @@ class RateLimiter:
             if granted:
                 tokens -= 1.0
             self._buckets[client] = (tokens, now)
-            while len(self._buckets) > self.clients:
-                self._buckets.popitem(last=False)
         if granted:
             return None
         return max(1, math.ceil((1.0 - tokens) / self.per_second))

@@ -23,12 +23,13 @@ import hashlib
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from cachetools import LRUCache
 
 from netgis.api.limits import RateLimiter, current_client
 from netgis.errors import NetgisError, StorageError
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from netgis.dataset import Dataset
     from netgis.engine.analysis import Analysis
     from netgis.engine.optics import LossBudget
-    from netgis.products.gaps import BuildPlan
+    from netgis.products.gaps import BuildPlan, GapParams
     from netgis.products.search import PremiseSearch
     from netgis.products.tiles import TileAddress, TileAttributes
     from netgis.storage import Repository
@@ -56,9 +57,8 @@ TILE_CACHE_BYTES = 64 * 1024 * 1024
 #: Reads of a tile before it is sent with rows and analysis of different data versions
 #: (each attempt after the first follows a write that landed during the one before).
 TILE_READ_ATTEMPTS = 3
-#: Key of a cached build plan: data version, drop_m, link_m, placement, max_units,
-#: max_extent_m.
-PlanKey = tuple[int, float, float, str, float, float]
+#: Key of a cached build plan: data version, drop_m and the gap parameters.
+PlanKey = tuple[int, float, "GapParams"]
 #: Key of a cached map page: data version first, then the normalised parameters.
 PageKey = tuple[Hashable, ...]
 #: Key of a cached analysis: see :func:`analysis_key`. Opaque to everything but this module.
@@ -85,7 +85,8 @@ def analysis_key(version: int, drop_m: float, *extra: Hashable) -> AnalysisKey:
 
 
 class SingleFlight(Generic[K, V]):
-    """An LRU of computed values in which each missing key is computed once, by one caller.
+    """An LRU of computed values (a :class:`cachetools.LRUCache`) in which each missing key
+    is computed once, by one caller: the one cache of what the API computes or renders.
 
     A caller that finds its key computed returns at once, whatever else is being
     computed: there is no lock around computations, only a short one around the
@@ -110,7 +111,7 @@ class SingleFlight(Generic[K, V]):
     def __init__(self, size: int) -> None:
         self.size = size
         self._lock = threading.Lock()
-        self._done: OrderedDict[K, V] = OrderedDict()
+        self._done: LRUCache[K, V] = LRUCache(maxsize=size)
         self._running: dict[K, Future[V]] = {}
 
     def get(self, key: K, compute: Callable[[], V],
@@ -122,7 +123,6 @@ class SingleFlight(Generic[K, V]):
         """
         with self._lock:
             if key in self._done:
-                self._done.move_to_end(key)
                 return self._done[key]
             future = self._running.get(key)
             if future is None:
@@ -144,28 +144,22 @@ class SingleFlight(Generic[K, V]):
             raise
         with self._lock:
             del self._running[key]
-            self._put_locked(key, value)
+            self._done[key] = value
         future.set_result(value)
         return value
 
     def put(self, key: K, value: V) -> None:
         """Keep ``value`` for ``key`` (most recently used)."""
         with self._lock:
-            self._put_locked(key, value)
-
-    def _put_locked(self, key: K, value: V) -> None:
-        self._done[key] = value
-        self._done.move_to_end(key)
-        while len(self._done) > self.size:
-            self._done.popitem(last=False)
+            self._done[key] = value
 
     def peek(self, key: K) -> V | None:
-        """The kept value of ``key`` (not marked as used), or None."""
+        """The kept value of ``key``, or None."""
         with self._lock:
             return self._done.get(key)
 
     def keys(self) -> list[K]:
-        """The keys kept, least recently used first."""
+        """The keys kept, in the order they were first kept."""
         with self._lock:
             return list(self._done)
 
@@ -318,18 +312,15 @@ class PlanCache:
         self.size = size
         self._plans: SingleFlight[PlanKey, BuildPlan] = SingleFlight(size)
 
-    def plan(self, version: int, analysis: Analysis, link_m: float, placement: str,
-             max_units: float, max_extent_m: float,
+    def plan(self, version: int, analysis: Analysis, params: GapParams,
              admit: Callable[[], None] | None = None) -> BuildPlan:
         """The build plan of ``analysis``, the analysis of data version ``version``."""
         from netgis.products.gaps import plan_builds
 
-        key: PlanKey = (int(version), float(analysis.drop_m), float(link_m), placement,
-                        float(max_units), float(max_extent_m))
+        key: PlanKey = (int(version), float(analysis.drop_m), params)
         return self._plans.get(key, lambda: plan_builds(
             analysis.premises, analysis.spans, analysis.nodes, drop_m=analysis.drop_m,
-            link_m=link_m, placement=placement, max_units=max_units,
-            max_extent_m=max_extent_m), admit)
+            params=params), admit)
 
     def kept(self) -> list[PlanKey]:
         """The keys of the plans kept, least recently used first."""
@@ -418,27 +409,20 @@ class TileCache:
     def __init__(self, max_bytes: int = TILE_CACHE_BYTES) -> None:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._tiles: OrderedDict[Hashable, bytes] = OrderedDict()
-        self._bytes = 0
+        self._tiles: LRUCache[Hashable, bytes] = LRUCache(maxsize=max_bytes, getsizeof=len)
 
     def get(self, key: Hashable) -> bytes | None:
         """The kept tile of ``key`` (marked as used), or None."""
         with self._lock:
-            body = self._tiles.get(key)
-            if body is not None:
-                self._tiles.move_to_end(key)
-            return body
+            return self._tiles.get(key)
 
     def put(self, key: Hashable, body: bytes) -> None:
-        """Keep ``body`` for ``key``, dropping the least recently used tiles beyond the budget."""
+        """Keep ``body`` for ``key``, dropping the least recently used tiles beyond the budget
+        (a tile larger than the whole budget is not kept)."""
+        if len(body) > self.max_bytes:
+            return
         with self._lock:
-            old = self._tiles.pop(key, None)
-            self._bytes -= len(old) if old is not None else 0
             self._tiles[key] = body
-            self._bytes += len(body)
-            while self._bytes > self.max_bytes and len(self._tiles) > 1:
-                _, dropped = self._tiles.popitem(last=False)
-                self._bytes -= len(dropped)
 
 
 def tile_etag(key: AnalysisKey, address: TileAddress, *,
@@ -522,7 +506,7 @@ class ResultStore:
     def __init__(self, keep: int = 1) -> None:
         self.keep = keep
         self._lock = threading.Lock()
-        self._runs: OrderedDict[tuple[int, str], StoredRun] = OrderedDict()
+        self._runs: LRUCache[tuple[int, str], StoredRun] = LRUCache(maxsize=self.REMEMBER)
         self._handled: set[tuple[int, str]] = set()
         self._pending: list[Future[int | None]] = []
         self._executor: ThreadPoolExecutor | None = None
@@ -541,8 +525,6 @@ class ResultStore:
         if run is not None:
             with self._lock:
                 self._runs[(version, key)] = run
-                while len(self._runs) > self.REMEMBER:
-                    self._runs.popitem(last=False)
         return run
 
     def schedule(self, repo: Repository, version: int, analysis: Analysis) -> None:
@@ -768,21 +750,29 @@ class Services:
         with _storage_errors():
             return ResultReader(self.repo.engine).serviceability(run, lon, lat)
 
-    def plan(self, version: int, analysis: Analysis, link_m: float, placement: str,
-             max_units: float | None = None, max_extent_m: float | None = None) -> BuildPlan:
-        """The build plan of ``analysis``, as :meth:`analysis` returned it with ``version``;
-        cluster bounds None are the server's (settings)."""
-        from netgis.products.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
+    def gap_params(self, link_m: float | None = None, placement: str | None = None,
+                   max_units: float | None = None,
+                   max_extent_m: float | None = None) -> GapParams:
+        """The gap parameters of a request: those given (None: not given), the others the
+        defaults, the cluster bounds the server's (settings)."""
+        from netgis.products.gaps import GapParams
 
-        units = float(max_units if max_units is not None else self.settings.gap_max_units)
-        extent = float(max_extent_m if max_extent_m is not None
-                       else self.settings.gap_max_extent_m)
-        default = (float(analysis.drop_m) == float(self.settings.drop_m)
-                   and float(link_m) == float(DEFAULT_LINK_M) and placement == DEFAULT_PLACEMENT
-                   and units == float(self.settings.gap_max_units)
-                   and extent == float(self.settings.gap_max_extent_m))
-        return self.plans.plan(version, analysis, link_m, placement, units, extent,
-                               admit=None if default else self.admit)
+        default = GapParams()
+        return GapParams(
+            link_m=default.link_m if link_m is None else link_m,
+            placement=default.placement if placement is None else placement,
+            max_units=float(self.settings.gap_max_units if max_units is None else max_units),
+            max_extent_m=float(self.settings.gap_max_extent_m if max_extent_m is None
+                               else max_extent_m))
+
+    def plan(self, version: int, analysis: Analysis,
+             params: GapParams | None = None) -> BuildPlan:
+        """The build plan of ``analysis``, as :meth:`analysis` returned it with ``version``,
+        at ``params`` (None: :meth:`gap_params`, the server's)."""
+        server = self.gap_params()
+        params = params or server
+        default = float(analysis.drop_m) == float(self.settings.drop_m) and params == server
+        return self.plans.plan(version, analysis, params, admit=None if default else self.admit)
 
     def map_page(self, key: PageKey, render: Callable[[], MapPage],
                  shared: bool = False) -> MapPage:

@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
 def measure(result: Analysis, how: str) -> list[str]:
     """Cluster and plan the gaps of ``result`` unbounded and bounded; the section's lines."""
     from netgis.engine.coverage import lonlat
-    from netgis.products.gaps import bounded_clusters, plan_builds
+    from netgis.products.gaps import GapParams, bounded_clusters, plan_builds
     from netgis.products.gaps.clusters import ecef
 
     gap = result.premises[~result.premises["passed"].to_numpy(bool)]
@@ -74,7 +74,7 @@ def measure(result: Analysis, how: str) -> list[str]:
         cluster_s = time.perf_counter() - t
         t = time.perf_counter()
         plan = plan_builds(result.premises, result.spans, result.nodes, drop_m=result.drop_m,
-                           max_units=max_units, max_extent_m=max_extent)
+                           params=GapParams(max_units=max_units, max_extent_m=max_extent))
         plan_s = time.perf_counter() - t
         k, most_premises, most_units, widest = _sizes(labels, units, xyz)
         assert k == len(plan.clusters)

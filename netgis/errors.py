@@ -32,7 +32,7 @@ class Problem:
         # be sent, so such characters are kept as backslash escapes
         for name in ("layer", "id", "field", "reason"):
             value = getattr(self, name)
-            if isinstance(value, str) and not _encodable(value):
+            if isinstance(value, str) and not encodable(value):
                 object.__setattr__(self, name, value.encode("utf-8", "backslashreplace")
                                    .decode("utf-8"))
 
@@ -49,7 +49,14 @@ class Problem:
         return f"{where}: {self.reason}"
 
 
-def _encodable(text: str) -> bool:
+def encodable(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (UTF-8 can encode it: no lone surrogate).
+
+    Examples
+    --------
+    >>> encodable("café"), encodable(chr(0xD800))
+    (True, False)
+    """
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -33,7 +33,7 @@ import shapely
 from pyproj import CRS
 
 from netgis.dataset import CRS_REQUIRED_FORMATS, Dataset, RawLayer, empty_layer
-from netgis.errors import Problem, ValidationError
+from netgis.errors import Problem, ValidationError, encodable
 from netgis.geodesy import (
     WGS84,
     PointsCover,
@@ -317,7 +317,7 @@ def _scrub_text(layer: Layer, frame: gpd.GeoDataFrame
             pass
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass  # mixed types (numbers among strings): check value by value
-        bad = np.fromiter((isinstance(v, str) and not _encodable(v) for v in col),
+        bad = np.fromiter((isinstance(v, str) and not encodable(v) for v in col),
                           dtype=bool, count=len(col))
         if not bad.any():
             continue
@@ -328,14 +328,6 @@ def _scrub_text(layer: Layer, frame: gpd.GeoDataFrame
         frame[f.name] = pd.Series(values, index=col.index, dtype=object)
         broken[f.name] = np.flatnonzero(bad)
     return frame, broken
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _check_controls(layer: str, field_name: str, text: pd.Series, row_label: npt.NDArray[Any],

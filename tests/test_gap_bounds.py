@@ -28,7 +28,7 @@ from shapely import points
 from netgis.engine.analysis import analyze
 from netgis.errors import ValidationError
 from netgis.generate import generate_city
-from netgis.products.gaps import bounded_clusters, cluster_labels, plan_builds
+from netgis.products.gaps import GapParams, bounded_clusters, cluster_labels, plan_builds
 
 X0, Y0 = 478000.0, 5551000.0
 UTM = 32632
@@ -141,10 +141,10 @@ def test_bounds_hold_on_a_generated_city() -> None:
     result = analyze(generate_city(premises=1500, seed=5))
     gap = result.premises[~result.premises["passed"].to_numpy(bool)]
     assert len(gap) > 100
-    unbounded = plan_builds(result.premises, result.spans, result.nodes, max_units=1e9,
-                            max_extent_m=1e9)
-    plan = plan_builds(result.premises, result.spans, result.nodes, max_units=40,
-                       max_extent_m=500)
+    unbounded = plan_builds(result.premises, result.spans, result.nodes,
+                            params=GapParams(max_units=1e9, max_extent_m=1e9))
+    plan = plan_builds(result.premises, result.spans, result.nodes,
+                       params=GapParams(max_units=40, max_extent_m=500))
     assert int(unbounded.clusters["units"].max()) > 40  # the bound has work to do
     assert len(plan.clusters) > len(unbounded.clusters)
     assert int(plan.clusters["units"].sum()) == int(gap["units"].sum())

@@ -38,6 +38,7 @@ from netgis.engine.analysis import analyze
 from netgis.errors import ValidationError
 from netgis.io import write_dataset
 from netgis.products.gaps import (
+    GapParams,
     apply_plan,
     gap_analysis,
     h3_cells,
@@ -127,7 +128,7 @@ def test_sketch_shape_and_re_analysis_passes_everything() -> None:
 
 
 def test_h3_and_area_rollups_by_hand() -> None:
-    gaps = gap_analysis(analyze(hand_dataset()), h3_res=9)
+    gaps = gap_analysis(analyze(hand_dataset()), GapParams(h3_res=9))
     hexes = gaps.hexes
     assert int(hexes["premises"].sum()) == 4 and int(hexes["units"].sum()) == 7
     assert set(hexes["h3_cell"]) <= set(h3_cells(hand_dataset().premises.geometry, res=9))
@@ -179,11 +180,11 @@ def test_no_gaps() -> None:
 def test_bad_parameters() -> None:
     result = analyze(hand_dataset())
     with pytest.raises(ValidationError, match="link_m"):
-        gap_analysis(result, link_m=0)
+        gap_analysis(result, GapParams(link_m=0))
     with pytest.raises(ValidationError, match="placement"):
-        gap_analysis(result, placement="teleport")
+        gap_analysis(result, GapParams(placement="teleport"))
     with pytest.raises(ValidationError, match="cost_per_m"):
-        gap_analysis(result, cost_per_m={"aerial": -1})
+        gap_analysis(result, GapParams(cost_per_m=(("aerial", -1),)))
 
 
 @st.composite
@@ -201,7 +202,7 @@ def test_property_units_add_up_and_the_sketch_passes_every_gap(
         rows: list[tuple[str, float, float, int]], link_m: float) -> None:
     ds = hand_dataset(rows, areas=False)
     result = analyze(ds)
-    gaps = gap_analysis(result, link_m=link_m)
+    gaps = gap_analysis(result, GapParams(link_m=link_m))
     total = int(ds.premises["units"].sum())
     passed_units = int(result.premises.loc[result.premises["passed"], "units"].sum())
     assert int(gaps.hexes["units"].sum()) + passed_units == total

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import types
 from pathlib import Path
+from typing import get_type_hints
 
 import geopandas as gpd
 import numpy as np
@@ -12,9 +14,17 @@ import pytest
 
 from netgis.engine.analysis import Analysis, analyze, scenario
 from netgis.engine.graph import network_from_gdfs, network_to_gdfs
+from netgis.engine.kpis import AreaKpis, NetworkKpis
 from netgis.engine.outputs import write_outputs
 from netgis.io import read_dataset
-from netgis.schema import KPI_FIELDS, NETWORK_KPIS, RESULT_FIELDS, result_columns
+from netgis.schema import (
+    AREA_KPIS,
+    KPI_BY_NAME,
+    KPI_FIELDS,
+    NETWORK_KPIS,
+    RESULT_FIELDS,
+    result_columns,
+)
 
 EXAMPLE = Path(__file__).parent / "examples" / "ring_spur" / "dataset.gpkg"
 DTYPE_CHECK = {"bool": pd.api.types.is_bool_dtype, "int": pd.api.types.is_integer_dtype,
@@ -52,6 +62,22 @@ def test_kpis_follow_the_declared_fields(result: Analysis) -> None:
     for f in KPI_FIELDS:
         value = network[f.name]  # type: ignore[literal-required]
         assert value is None or isinstance(value, int if f.type == "int" else float), f.name
+
+
+@pytest.mark.parametrize(("typed", "declared", "extra"), [
+    (NetworkKpis, NETWORK_KPIS, set()),
+    (AreaKpis, AREA_KPIS, {"area_id", "name"}),
+])
+def test_kpi_types_hold_the_declared_kpis(typed: type, declared: tuple[str, ...],
+                                          extra: set[str]) -> None:
+    """The TypedDicts of netgis.engine.kpis name exactly the KPIs of the schema (a KPI added
+    on one side only fails here), each typed as its KpiField says."""
+    hints = get_type_hints(typed)
+    assert set(hints) - extra == set(declared)
+    for name in declared:
+        hint = hints[name]
+        kinds = set(hint.__args__) if isinstance(hint, types.UnionType) else {hint}
+        assert kinds - {type(None)} == {int if KPI_BY_NAME[name].type == "int" else float}, name
 
 
 def test_scenario_is_typed_and_its_summary_is_json_ready(result: Analysis) -> None:

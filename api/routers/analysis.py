@@ -10,7 +10,6 @@ per-data-version cache of :class:`api.services.Services`."""
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, Literal
 
 import geopandas as gpd
@@ -37,6 +36,7 @@ from netgis.api.routers.common import (
     timestamp,
 )
 from netgis.errors import NotFoundError, Problem, ValidationError
+from netgis.jsonsafe import json_safe
 from netgis.schema import LAYERS, RESULT_FIELDS
 
 router = APIRouter(prefix="/analysis", tags=["Analysis"])
@@ -198,19 +198,6 @@ class ScenarioResult(BaseModel):
     optics: BudgetChange | None = None
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe copy: NaN and infinities become null, numpy scalars Python numbers."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 @router.get("/coverage", response_model=Coverage, summary="Coverage KPIs",
             responses=problem_responses(400))
 def coverage(services: ServicesDep, optics: OpticsParam, drop_m: DropParam = None) -> Coverage:
@@ -221,9 +208,8 @@ def coverage(services: ServicesDep, optics: OpticsParam, drop_m: DropParam = Non
         return Coverage(data_version=run.data_version, drop_m=run.drop_m,
                         network=run.kpis["network"], areas=run.kpis["areas"])
     version, result = services.analysis(drop_m, optics)
-    kpis = _clean(result.kpis)
-    return Coverage(data_version=version, drop_m=result.drop_m, network=kpis["network"],
-                    areas=kpis["areas"])
+    return Coverage.model_validate({"data_version": version, "drop_m": result.drop_m,
+                                    **json_safe(result.kpis)})
 
 
 def _premise_columns() -> list[str]:
@@ -247,7 +233,7 @@ def premise(premise_id: str, services: ServicesDep, optics: OpticsParam,
         if frame.empty:
             raise NotFoundError("premises", premise_id)
         feature = frame_to_features(frame, LAYERS["premises"], _premise_columns())[0]
-        feature["properties"]["loss"] = _clean(loss)
+        feature["properties"]["loss"] = json_safe(loss)
         return GeoJSONResponse(feature)
     _, result = services.analysis(drop_m, optics)
     at = np.flatnonzero((result.premises["premise_id"] == premise_id).to_numpy())
@@ -255,7 +241,7 @@ def premise(premise_id: str, services: ServicesDep, optics: OpticsParam,
         raise NotFoundError("premises", premise_id)
     rows = result.premises.iloc[at[:1]]
     feature = frame_to_features(rows.to_crs(4326), LAYERS["premises"], _premise_columns())[0]
-    feature["properties"]["loss"] = _clean(premise_optics(result, int(at[0]))["loss"])
+    feature["properties"]["loss"] = json_safe(premise_optics(result, int(at[0]))["loss"])
     return GeoJSONResponse(feature)
 
 
@@ -275,11 +261,13 @@ def serviceability(
     run = services.stored(drop_m, optics)
     answer = None if run is None else services.stored_serviceability(run, lon, lat)
     if run is not None and answer is not None:
-        return Serviceability(**_clean(answer), budget_db=run.budget.budget_db,
-                              data_version=run.data_version)
+        return Serviceability.model_validate({**json_safe(answer),
+                                              "budget_db": run.budget.budget_db,
+                                              "data_version": run.data_version})
     version, result = services.analysis(drop_m, optics)
-    return Serviceability(**_clean(locate(result, lon, lat)), budget_db=result.budget.budget_db,
-                          data_version=version)
+    return Serviceability.model_validate({**json_safe(locate(result, lon, lat)),
+                                          "budget_db": result.budget.budget_db,
+                                          "data_version": version})
 
 
 @router.get("/criticality", response_model=Criticality, response_class=GeoJSONResponse,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from netgis.api.deps import AuditAccess, RepoDep, SettingsDep
 from netgis.api.errors import problem_responses
 from netgis.api.geojson import Link
+from netgis.api.routers.common import paging_links
 from netgis.schema import LAYER_NAMES
 from netgis.storage.audit import Action
 
@@ -107,16 +108,8 @@ class AuditIdPage(BaseModel):
 
 def _links(request: Request, offset: int, limit: int, returned: int,
            matched: int) -> list[Link]:
-    def page(rel: str, off: int) -> Link:
-        url = request.url.include_query_params(offset=off, limit=limit)
-        return Link(href=str(url), rel=rel, type="application/json")
-
-    links = [Link(href=str(request.url), rel="self", type="application/json")]
-    if returned > 0 and offset + returned < matched:
-        links.append(page("next", offset + returned))
-    if offset > 0:
-        links.append(page("prev", max(0, offset - limit)))
-    return links
+    return [Link(**link) for link in paging_links(request, offset, limit, returned, matched,
+                                                   media_type="application/json")]
 
 
 @router.get(

@@ -34,7 +34,7 @@ class GeoJSONResponse(JSONResponse):
     media_type = GEOJSON
 
 
-def url_for(request: Request, path: str, **params: Any) -> str:
+def url_for(request: Request, path: str, **params: object) -> str:
     """Absolute URL of ``path`` on this server (behind any root path), with query ``params``."""
     base = str(request.base_url).rstrip("/")
     url = base + path
@@ -48,13 +48,25 @@ def timestamp() -> str:
 
 
 def paging_links(request: Request, offset: int, limit: int, returned: int,
-                 matched: int) -> list[dict[str, Any]]:
-    """self / next / prev links of one page of items."""
-    def page(rel: str, off: int) -> dict[str, Any]:
-        url = request.url.include_query_params(offset=off, limit=limit)
-        return {"href": str(url), "rel": rel, "type": GEOJSON}
+                 matched: int, media_type: str = GEOJSON) -> list[dict[str, str]]:
+    """self / next / prev links of one offset page of items (every paged list of the API).
 
-    links = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
+    Parameters
+    ----------
+    request
+        The request of the page: its URL with ``offset`` and ``limit`` replaced is each link.
+    offset, limit
+        Where the page starts and its size.
+    returned, matched
+        Items on this page and in all (there is a next page while items are left).
+    media_type
+        The ``type`` of each link.
+    """
+    def page(rel: str, off: int) -> dict[str, str]:
+        url = request.url.include_query_params(offset=off, limit=limit)
+        return {"href": str(url), "rel": rel, "type": media_type}
+
+    links = [{"href": str(request.url), "rel": "self", "type": media_type}]
     if offset + returned < matched and returned > 0:
         links.append(page("next", offset + returned))
     if offset > 0:
@@ -63,7 +75,7 @@ def paging_links(request: Request, offset: int, limit: int, returned: int,
 
 
 def cursor_links(request: Request, limit: int,
-                 cursors: Sequence[tuple[str, Cursor]]) -> list[dict[str, Any]]:
+                 cursors: Sequence[tuple[str, Cursor]]) -> list[dict[str, str]]:
     """The ``next`` / ``prev`` links of a keyset page: this request's URL with each cursor
     (and ``limit``) in place of its own cursor and offset."""
     base = request.url.remove_query_params(["cursor", "offset"])

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -27,6 +25,7 @@ from fastapi.responses import HTMLResponse
 
 from netgis.api.deps import RepoDep, ServicesDep, SettingsDep
 from netgis.api.errors import problem_responses
+from netgis.api.services import SingleFlight
 
 if TYPE_CHECKING:
     from netgis.api.services import Services
@@ -63,11 +62,10 @@ def board_of(services: Services, settings: Settings, repo: Repository,
              area_id: str | None) -> Dashboard:
     """The dashboard's numbers for the current data (network, or the area ``area_id``)."""
     from netgis.products.feeds import Goal
-    from netgis.products.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
     from netgis.products.progress import build_dashboard
 
     version, result = services.kpis()
-    plan = services.plan(version, result, DEFAULT_LINK_M, DEFAULT_PLACEMENT)
+    plan = services.plan(version, result)
     return build_dashboard(
         result, history=repo.kpi_history(area_id=area_id),
         goal=Goal(settings.goal_coverage_pct, settings.goal_date),
@@ -78,12 +76,12 @@ def board_of(services: Services, settings: Settings, repo: Repository,
 
 class RenderedReports:
     """The last few reports and dashboards rendered, by format and content, so that a page
-    asked for again (the same data, history, goal and day) is not drawn and printed again."""
+    asked for again (the same data, history, goal and day) is not drawn and printed again;
+    a page asked for while it is being rendered is rendered once, the others waiting."""
 
     def __init__(self, size: int = 8) -> None:
         self.size = size
-        self._kept: OrderedDict[tuple[str, str], bytes] = OrderedDict()
-        self._lock = threading.Lock()
+        self._kept: SingleFlight[tuple[str, str], bytes] = SingleFlight(size)
 
     @staticmethod
     def key(fmt: str, board: Dashboard, base_url: str) -> tuple[str, str]:
@@ -96,19 +94,8 @@ class RenderedReports:
     def get(self, key: tuple[str, str], render: Callable[[], bytes],
             admit: Callable[[], None] | None = None) -> bytes:
         """The page of ``key``, rendered by ``render()`` when not kept; ``admit`` is called
-        before rendering (it may refuse)."""
-        with self._lock:
-            if key in self._kept:
-                self._kept.move_to_end(key)
-                return self._kept[key]
-        if admit is not None:
-            admit()
-        body = render()
-        with self._lock:
-            self._kept[key] = body
-            while len(self._kept) > self.size:
-                self._kept.popitem(last=False)
-        return body
+        before this request renders it (it may refuse)."""
+        return self._kept.get(key, render, admit)
 
 
 def _reports_of(request: Request) -> RenderedReports:

@@ -99,7 +99,8 @@ def gaps(
         frame = rollup_h3(premises[keep], h3_res=h3_res)
         id_column = "h3_cell"
     else:
-        plan = services.plan(version, result, link_m, placement, max_units, max_extent_m)
+        plan = services.plan(version, result, services.gap_params(
+            link_m=link_m, placement=placement, max_units=max_units, max_extent_m=max_extent_m))
         chosen = premises.loc[keep & ~premises["passed"].to_numpy(dtype=bool), "premise_id"]
         wanted = set(plan.premise_cluster.loc[
             plan.premise_cluster["premise_id"].isin(chosen), "cluster_id"])

@@ -87,10 +87,7 @@ def _build(kind: str, services: Services, settings: Settings, version: int, resu
                                          ducts=list(failed[2]))
     if kind == "gaps":
         # the same cached plan GET /analysis/gaps?view=clusters ranks
-        from netgis.products.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
-
-        extra["ranking"] = services.plan(version, result, DEFAULT_LINK_M,
-                                         DEFAULT_PLACEMENT).clusters
+        extra["ranking"] = services.plan(version, result).clusters
     # layers above the page's feature limit are drawn from /tiles, at the same drop length
     query = f"?{urlencode({'drop_m': drop_m})}" if drop_m is not None else ""
     try:

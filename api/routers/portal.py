@@ -105,13 +105,11 @@ def _answers(services: Services, version: int, result: Analysis, search: Premise
              positions: npt.NDArray[np.int64]) -> list[PortalAddress]:
     """The portal's answer for each premise row at ``positions`` of ``search`` (the index
     of ``result``, the analysis of data ``version``)."""
-    from netgis.products.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
-
     rows = result.premises.iloc[positions]
     lonlat = search.lonlat[positions]
     ranks: dict[str, tuple[int, int]] = {}
     if not rows["passed"].all():
-        plan = services.plan(version, result, DEFAULT_LINK_M, DEFAULT_PLACEMENT)
+        plan = services.plan(version, result)
         total = len(plan.clusters)
         member = plan.premise_cluster[plan.premise_cluster["premise_id"].isin(
             rows["premise_id"])]

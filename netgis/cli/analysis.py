@@ -324,16 +324,16 @@ def gaps(
                                                "analyze`.")] = None,
 ) -> None:
     """Gap roll-ups (H3, areas) and a ranked build list with a sketch of the new routes."""
-    from netgis.products.gaps import gap_analysis, write_gaps
+    from netgis.products.gaps import GapParams, gap_analysis, write_gaps
 
     road_frame = _read_lines(roads) if roads is not None else None
     with _progress() as step:
         result = _analyze(dataset, False, drop_m, step)
         step("gaps")
-        found = gap_analysis(result, h3_res=h3_res, link_m=link_m, max_units=max_units,
-                             max_extent_m=max_extent_m, placement=placement,
-                             cost_per_m=None if cost_per_m is None else {placement: cost_per_m},
-                             roads=road_frame)
+        params = GapParams(link_m=link_m, max_units=max_units, max_extent_m=max_extent_m,
+                           placement=placement, h3_res=h3_res,
+                           cost_per_m=() if cost_per_m is None else ((placement, cost_per_m),))
+        found = gap_analysis(result, params, roads=road_frame)
         write_gaps(found, out)
         if after is not None:
             from netgis.io import write_dataset

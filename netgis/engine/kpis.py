@@ -40,8 +40,12 @@ from netgis.geodesy import (
 from netgis.schema import AREA_KPIS, IN_SERVICE, NETWORK_KPIS
 
 
-class NetworkKpis(TypedDict):
-    """``kpis.json["network"]``: every KPI of :data:`netgis.schema.KPI_FIELDS`."""
+class ScopeKpis(TypedDict):
+    """The KPIs of :data:`netgis.schema.AREA_KPIS`: those of the network and of each area.
+
+    One ``int`` per ``"int"`` KPI of :data:`netgis.schema.KPI_FIELDS`, ``float | None``
+    per ``"float"`` one (tests/test_result_contract.py holds the two lists together).
+    """
 
     premises_total: int
     units_total: int
@@ -57,33 +61,23 @@ class NetworkKpis(TypedDict):
     route_km: float
     fiber_km: float
     utilization_pct: float | None
-    spof_spans: int
-    spof_nodes: int
     units_in_budget: int
     budget_coverage_pct: float | None
 
 
-class AreaKpis(TypedDict):
-    """One entry of ``kpis.json["areas"]``: the per-area KPIs, no spof counts."""
+class NetworkKpis(ScopeKpis):
+    """``kpis.json["network"]``: every KPI of :data:`netgis.schema.NETWORK_KPIS`, the
+    network-only spof counts with the others."""
+
+    spof_spans: int
+    spof_nodes: int
+
+
+class AreaKpis(ScopeKpis):
+    """One entry of ``kpis.json["areas"]``: the area and its KPIs (no spof counts)."""
 
     area_id: str
     name: str | None
-    premises_total: int
-    units_total: int
-    premises_passed: int
-    units_passed: int
-    coverage_pct: float | None
-    units_connected: int
-    take_rate_pct: float | None
-    span_protected_pct: float | None
-    node_protected_pct: float | None
-    duct_protected_pct: float | None
-    cable_km: float
-    route_km: float
-    fiber_km: float
-    utilization_pct: float | None
-    units_in_budget: int
-    budget_coverage_pct: float | None
 
 
 class Kpis(TypedDict):

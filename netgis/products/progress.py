@@ -26,7 +26,6 @@ True
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from netgis.errors import NotFoundError
+from netgis.jsonsafe import json_safe
 from netgis.products.feeds import (
     DEFAULT_MIN_SPAN_DAYS,
     DEFAULT_PACE_WINDOW_DAYS,
@@ -110,20 +110,11 @@ class Dashboard:
         return self.area_name or self.area_id
 
 
-def _clean(value: Any) -> Any:
-    """A JSON-ready scalar: numpy numbers to Python ones, NaN to None."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): _clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [{str(k): json_safe(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def _iso(value: Any) -> str:
+def _iso(value: str | datetime) -> str:
     when = datetime.fromisoformat(value) if isinstance(value, str) else value
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -182,11 +173,10 @@ def _top_builds(clusters: gpd.GeoDataFrame | None, shape: gpd.GeoSeries | None,
 
 def ranked_clusters(analysis: Analysis) -> gpd.GeoDataFrame:
     """The gap clusters ranked at the defaults of ``/analysis/gaps?view=clusters``."""
-    from netgis.products.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT, plan_builds
+    from netgis.products.gaps import plan_builds
 
     return plan_builds(analysis.premises, analysis.spans, analysis.nodes,
-                       drop_m=analysis.drop_m, link_m=DEFAULT_LINK_M,
-                       placement=DEFAULT_PLACEMENT).clusters
+                       drop_m=analysis.drop_m).clusters
 
 
 def build_dashboard(
@@ -240,14 +230,14 @@ def build_dashboard(
         areas = [dict(a) for a in analysis.kpis.get("areas") or []]
     # the goal view of the one scope shown: its KPIs as a network of their own
     kpis_of_scope = {"network": scope, "areas": []}
-    series = [{**{k: _clean(v) for k, v in h.items() if k not in ("area_id", "name")},
+    series = [{**{k: json_safe(v) for k, v in h.items() if k not in ("area_id", "name")},
                "taken_at": _iso(h["taken_at"])} for h in (history or ())]
     progress = goal_progress(kpis_of_scope, goal=goal or Goal(), as_of=day,
                              history={None: series}, window_days=window_days,
                              min_span_days=min_span_days)[0]
     return Dashboard(
-        kpis={k: _clean(v) for k, v in scope.items()},
-        areas=[{k: _clean(v) for k, v in a.items()} for a in areas],
+        kpis={k: json_safe(v) for k, v in scope.items()},
+        areas=[{k: json_safe(v) for k, v in a.items()} for a in areas],
         history=series, goal=progress,
         spofs=_top_spofs(analysis, shape, top_n),
         builds=_top_builds(clusters, shape, top_n),

@@ -59,6 +59,7 @@ from pyproj import CRS
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, JaroWinkler
 
+from netgis.jsonsafe import json_safe
 from netgis.schema import DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT
 
 IntArray = npt.NDArray[np.int64]
@@ -501,15 +502,6 @@ HIT_PROPERTIES = ("premise_id", "address", "location_id", "units", "kind", "conn
                   "duct_protected", "loss_db", "margin_db", "in_budget")
 
 
-def _plain(value: object) -> object:
-    """A JSON-ready scalar: numpy scalars as Python ones, NaN / NA as None."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or value is pd.NA or (isinstance(value, float) and not np.isfinite(value)):
-        return None
-    return value
-
-
 @dataclass
 class PremiseSearch:
     """An :class:`AddressIndex` over analysed premises, answering with GeoJSON.
@@ -540,7 +532,7 @@ class PremiseSearch:
         found = self.index.search(text, limit=limit)
         features = []
         for i, row in enumerate(found.positions.tolist()):
-            properties = {c: _plain(values[row]) for c, values in self.columns.items()}
+            properties = {c: json_safe(values[row]) for c, values in self.columns.items()}
             properties["match"] = found.match[i]
             properties["score"] = found.score[i]
             properties["house_number_match"] = found.number_match[i]

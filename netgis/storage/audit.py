@@ -40,10 +40,10 @@ from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from sqlalchemy import Connection, Table, exists, func, insert, literal, select, update
 
+from netgis.jsonsafe import json_safe
 from netgis.schema import LAYERS
 from netgis.storage import dialects
 from netgis.storage.models import AUDIT_IDS, AUDIT_LOG, LOAD_ORDER, ROW_VERSION
@@ -61,14 +61,7 @@ _ID_ACTIONS: dict[str, str] = {"create": "insert", "replace": "replace", "patch"
 _COUNT_NAMES = {"insert": "inserted", "replace": "replaced", "delete": "deleted"}
 
 
-def _plain(value: Any) -> Any:
-    """A cell as JSON: None for missing, Python numbers instead of numpy's."""
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _coordinates(node: Any) -> Any:
+def _coordinates(node: object) -> object:
     # shapely's mapping() gives tuples; JSON columns read back lists, so store lists
     if isinstance(node, tuple | list):
         return [_coordinates(v) for v in node]
@@ -88,7 +81,7 @@ def feature_collection(layer: str, frame: gpd.GeoDataFrame) -> dict[str, Any]:
     features = []
     geoms = np.asarray(frame.geometry.array, dtype=object)
     for (_, row), geom in zip(frame.iterrows(), geoms, strict=True):
-        props = {name: _plain(row[name]) if name in row.index else None for name in fields}
+        props = {name: json_safe(row[name]) if name in row.index else None for name in fields}
         features.append({
             "type": "Feature",
             "id": props[id_field],

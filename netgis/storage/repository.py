@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypedDict, Unpack, cast
 
 import geopandas as gpd
 import numpy as np
@@ -94,6 +94,19 @@ LoadAction = Literal["load", "import"]
 _VERSION_FIELD = Field(ROW_VERSION, "int", required=True)
 _TRUE = {"true", "1", "t", "yes", "y"}
 _FALSE = {"false", "0", "f", "no", "n"}
+
+
+class PageQuery(TypedDict, total=False):
+    """Which features of a layer and which page of them: the parameters of
+    :meth:`Repository.query_items` and :meth:`Repository.query_items_json` (see there)."""
+
+    bbox: tuple[float, float, float, float] | None
+    filters: Mapping[str, str] | None
+    cql2: ParsedFilter | None
+    limit: int
+    offset: int
+    after: str | None
+    before: str | None
 
 
 class LoadCounts(dict[str, int]):
@@ -335,18 +348,8 @@ class Repository:
         with _storage_errors(), self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
-    def query_items(
-        self,
-        layer: str,
-        *,
-        bbox: tuple[float, float, float, float] | None = None,
-        filters: Mapping[str, str] | None = None,
-        cql2: ParsedFilter | None = None,
-        limit: int = 10,
-        offset: int = 0,
-        after: str | None = None,
-        before: str | None = None,
-    ) -> tuple[gpd.GeoDataFrame, int]:
+    def query_items(self, layer: str,
+                    **query: Unpack[PageQuery]) -> tuple[gpd.GeoDataFrame, int]:
         """One page of ``layer``, ordered by id, and how many features match in all.
 
         Parameters
@@ -361,7 +364,7 @@ class Repository:
             A CQL2 filter from :func:`netgis.storage.filters.parse_filter`
             (a :class:`ParameterError` if it does not fit the layer).
         limit, offset
-            The page.
+            The page (default: the first 10).
         after, before
             Keyset paging (instead of ``offset``): the first ``limit`` features
             whose id sorts after ``after``, or the last ``limit`` whose id sorts
@@ -380,23 +383,11 @@ class Repository:
         >>> matched
         0
         """
-        page, matched = self._query_page(layer, bbox=bbox, filters=filters, cql2=cql2,
-                                         limit=limit, offset=offset, after=after,
-                                         before=before, as_json=False)
+        page, matched = self._query_page(layer, query, as_json=False)
         return page, cast(int, matched)  # counted: count=True
 
     def query_items_json(
-        self,
-        layer: str,
-        *,
-        bbox: tuple[float, float, float, float] | None = None,
-        filters: Mapping[str, str] | None = None,
-        cql2: ParsedFilter | None = None,
-        limit: int = 10,
-        offset: int = 0,
-        after: str | None = None,
-        before: str | None = None,
-        count: bool = True,
+        self, layer: str, *, count: bool = True, **query: Unpack[PageQuery],
     ) -> tuple[list[tuple[str, str | None, str]], int | None]:
         """:meth:`query_items` as JSON text written by the database, for serving pages.
 
@@ -421,14 +412,17 @@ class Repository:
         >>> [r[0] for r in repo.query_items_json("premises", limit=2, before="p_north100")[0]]
         ['p_end', 'p_far']
         """
-        return self._query_page(layer, bbox=bbox, filters=filters, cql2=cql2, limit=limit,
-                                offset=offset, after=after, before=before, as_json=True,
-                                count=count)
+        return self._query_page(layer, query, as_json=True, count=count)
 
-    def _query_page(self, layer: str, *, bbox: tuple[float, float, float, float] | None,
-                    filters: Mapping[str, str] | None, cql2: ParsedFilter | None, limit: int,
-                    offset: int, after: str | None, before: str | None,
-                    as_json: bool, count: bool = True) -> tuple[Any, int | None]:
+    def _query_page(self, layer: str, query: PageQuery, *, as_json: bool,
+                    count: bool = True) -> tuple[Any, int | None]:
+        """The page of ``query`` (rows as JSON text or a frame) and the count of matches."""
+        unknown = sorted(set(query) - set(PageQuery.__annotations__))
+        if unknown:  # what a signature of named parameters would refuse
+            raise TypeError(f"unknown page parameters: {', '.join(unknown)}")
+        bbox, filters, cql2 = query.get("bbox"), query.get("filters"), query.get("cql2")
+        limit, offset = query.get("limit", 10), query.get("offset", 0)
+        after, before = query.get("after"), query.get("before")
         table = _table(layer)
         if limit < 0 or offset < 0:
             raise ValidationError([Problem(layer, None, "limit" if limit < 0 else "offset",

@@ -47,6 +47,7 @@ import sqlalchemy
 from sqlalchemy import Connection, LargeBinary, Table, delete, func, select, text
 
 from netgis.errors import Problem, ValidationError
+from netgis.jsonsafe import json_safe
 from netgis.schema import LAYERS, RESULT_FIELDS
 from netgis.storage import dialects
 from netgis.storage.engine import begin_read, begin_write
@@ -101,19 +102,6 @@ class StoredRun:
 
 
 # ---------------------------------------------------------------------------------- writing
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe copy: NaN/inf become null, numpy scalars Python numbers."""
-    if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _budget_params(budget: LossBudget) -> dict[str, Any]:
@@ -280,7 +268,7 @@ def store_analysis(engine: sqlalchemy.Engine, analysis: Analysis, *, data_versio
     params = {"drop_m": float(analysis.drop_m), **_budget_params(analysis.budget),
               "home_zone": analysis.home_zone,
               "plant_extent": None if extent is None else [float(v) for v in extent]}
-    kpis = _clean(dict(analysis.kpis))
+    kpis = json_safe(analysis.kpis)
     counts = {"premises": len(analysis.premises), "spans": len(analysis.spans),
               "nodes": len(analysis.nodes)}
     started = time.perf_counter()
@@ -288,8 +276,8 @@ def store_analysis(engine: sqlalchemy.Engine, analysis: Analysis, *, data_versio
         insert = _dialect_insert(conn)(ANALYSIS_RUNS).values(
             ran_at=datetime.now(UTC), drop_m=float(analysis.drop_m),
             data_version=int(data_version), duration_s=duration_s, counts=counts,
-            params_key=key, params=params, network_kpis=kpis.get("network"),
-            area_kpis=kpis.get("areas") or [],
+            params_key=key, params=params, network_kpis=kpis["network"],
+            area_kpis=kpis["areas"],
         ).on_conflict_do_nothing(index_elements=["data_version", "params_key"]) \
             .returning(ANALYSIS_RUNS.c.run_id)
         run_id = conn.execute(insert).scalar()

@@ -17,7 +17,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -32,13 +31,12 @@ from typing import Any
 
 import httpx
 import sqlalchemy
-import uvicorn
-from fastapi import FastAPI
 
 from netgis.api.settings import Settings
 from netgis.schema import LAYER_NAMES, LAYERS
 from netgis.storage import create_engine
 from netgis.storage.models import DATA_VERSION_KEY, LAYER_TABLES, META
+from tests.api.helpers import free_port
 
 API_KEY = "reliability-key"
 KEY = {"X-API-Key": API_KEY}
@@ -51,39 +49,6 @@ def settings_for(url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"database_url": url, "api_keys": API_KEY}
     values.update(overrides)
     return Settings(**values)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ThreadServer:
-    """uvicorn serving ``app`` on a free loopback port, in a thread of the test process."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       daemon=True)
-
-    def __enter__(self) -> ThreadServer:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
 
 
 def non_root_user() -> str | None:

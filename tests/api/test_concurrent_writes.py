@@ -21,19 +21,20 @@ from netgis.generate import generate_city
 from netgis.storage import Repository
 from netgis.storage import engine as engine_module
 from netgis.storage.models import META
-from tests.api.reliability_helpers import KEY, ThreadServer, run_threads, settings_for
+from tests.api.helpers import LiveServer
+from tests.api.reliability_helpers import KEY, run_threads, settings_for
 
 WRITERS = 8
 ROUNDS = 4
 
 
 @pytest.fixture
-def server(db_url: str) -> Iterator[ThreadServer]:
+def server(db_url: str) -> Iterator[LiveServer]:
     repo = Repository.from_url(db_url)
     repo.init()
     repo.load_dataset(generate_city(premises=200, seed=19))
     repo.close()
-    with ThreadServer(create_app(settings_for(db_url))) as live:
+    with LiveServer(create_app(settings_for(db_url))) as live:
         yield live
 
 
@@ -43,7 +44,7 @@ def _premise_ids(base: str, n: int) -> list[str]:
     return [f["id"] for f in page.json()["features"]]
 
 
-def test_parallel_patches_all_succeed_and_none_is_lost(server: ThreadServer) -> None:
+def test_parallel_patches_all_succeed_and_none_is_lost(server: LiveServer) -> None:
     base = server.url
     ids = _premise_ids(base, WRITERS)
     before = httpx.get(f"{base}/health", timeout=60).json()["data_version"]
@@ -71,7 +72,7 @@ def test_parallel_patches_all_succeed_and_none_is_lost(server: ThreadServer) -> 
     assert after == before + WRITERS * ROUNDS
 
 
-def test_parallel_inserts_and_deletes_all_succeed(server: ThreadServer) -> None:
+def test_parallel_inserts_and_deletes_all_succeed(server: LiveServer) -> None:
     base = server.url
 
     def writer(i: int) -> list[int]:
@@ -131,7 +132,7 @@ def test_write_busy_past_the_timeout_is_503_with_retry_after(
     repo.init()
     repo.load_dataset(generate_city(premises=20, seed=19))
     repo.close()
-    with ThreadServer(create_app(settings_for(db_url))) as live, \
+    with LiveServer(create_app(settings_for(db_url))) as live, \
             httpx.Client(base_url=live.url, headers=KEY, timeout=60) as client:
         pid = _premise_ids(live.url, 1)[0]
         before = client.get(f"/collections/premises/items/{pid}").json()
@@ -150,7 +151,7 @@ def test_write_busy_past_the_timeout_is_503_with_retry_after(
 
 
 def test_parallel_patches_of_different_fields_of_one_feature_all_survive(
-        server: ThreadServer) -> None:
+        server: LiveServer) -> None:
     base = server.url
     pid = _premise_ids(base, 1)[0]
     fields = [("units", lambda r: 100 + r), ("address", lambda r: f"{r} Station Rd"),
@@ -170,7 +171,7 @@ def test_parallel_patches_of_different_fields_of_one_feature_all_survive(
         {name: value(ROUNDS - 1) for name, value in fields}
 
 
-def test_etag_and_if_match(server: ThreadServer) -> None:
+def test_etag_and_if_match(server: LiveServer) -> None:
     with httpx.Client(base_url=server.url, headers=KEY, timeout=60) as client:
         pid = _premise_ids(server.url, 1)[0]
         path = f"/collections/premises/items/{pid}"

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.reliability_helpers import free_port
+from tests.api.helpers import free_port
 
 ROOT = Path(__file__).parents[2]
 SCRIPT = ROOT / "scripts" / "demo-key.sh"

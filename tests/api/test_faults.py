@@ -30,10 +30,10 @@ from netgis.api.app import create_app
 from netgis.generate import generate_city
 from netgis.io import write_dataset
 from netgis.storage import Repository
+from tests.api.helpers import LiveServer
 from tests.api.reliability_helpers import (
     KEY,
     ServerProcess,
-    ThreadServer,
     ThrowawayPostgres,
     fingerprint,
     give_to,
@@ -192,7 +192,7 @@ def test_spatialite_created_at_start_by_default(tmp_path: Path) -> None:
     start, and only a file that exists is opened after that."""
     path = tmp_path / "new.db"
     app = create_app(settings_for(f"sqlite:///{path}"))
-    with ThreadServer(app) as server:
+    with LiveServer(app) as server:
         assert _healthy(server.url)
         assert path.exists()
         path.rename(tmp_path / "gone.db")
@@ -234,7 +234,7 @@ def test_postgis_outage_during_reads_and_writes_gives_503_and_recovers(
     repo.init()
     repo.load_dataset(generate_city(premises=60, seed=7))
     repo.close()
-    with ThreadServer(create_app(settings_for(pg_url))) as server:
+    with LiveServer(create_app(settings_for(pg_url))) as server:
         base = server.url
         pid = _first_premise(base)
         statuses: list[int] = []
@@ -277,7 +277,7 @@ def test_postgis_down_at_start_serves_503_then_recovers(
         pg: ThrowawayPostgres, pg_url: str) -> None:
     # a database never initialised: the server migrates it once the server is back
     pg.stop("fast")
-    with ThreadServer(create_app(settings_for(pg_url))) as server:
+    with LiveServer(create_app(settings_for(pg_url))) as server:
         base = server.url
         _unavailable(httpx.get(f"{base}/health", timeout=30))
         _unavailable(httpx.get(f"{base}/collections/nodes/items", timeout=30))

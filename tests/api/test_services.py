@@ -8,6 +8,9 @@ Calls of ``analyze`` and ``plan_builds`` are counted to see what was recomputed.
 from __future__ import annotations
 
 import math
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import mapbox_vector_tile
@@ -19,6 +22,7 @@ import netgis.engine.analysis
 import netgis.products.gaps
 from netgis.api.services import Services
 from netgis.dataset import Dataset
+from netgis.products.gaps import GapParams
 from netgis.storage import Repository
 from tests.api.helpers import API_KEY
 
@@ -133,7 +137,10 @@ def test_build_plans_are_kept_per_data_version_and_parameters(
     version = body["data_version"]
     assert client.get("/analysis/gaps", params=clusters).json()["features"] == body["features"]
     assert len(plans) == 1
-    assert services.plans.kept() == [(version, 150.0, 250.0, "underground", 512.0, 2000.0)]
+    # the plan's key: data version, drop length and the gap parameters (the server's bounds)
+    server = GapParams(link_m=250.0, placement="underground", max_units=512.0,
+                       max_extent_m=2000.0)
+    assert services.plans.kept() == [(version, 150.0, server)]
     # other parameters: another plan
     client.get("/analysis/gaps", params={**clusters, "placement": "aerial"})
     client.get("/analysis/gaps", params={**clusters, "link_m": 100})
@@ -159,7 +166,7 @@ def test_build_plans_are_kept_per_data_version_and_parameters(
     assert after["data_version"] == version + 1
     assert after["features"][0]["properties"]["units"] == 3
     assert len(plans) == 5
-    assert services.plans.kept()[-1] == (version + 1, 150.0, 250.0, "underground", 512.0, 2000.0)
+    assert services.plans.kept()[-1] == (version + 1, 150.0, server)
     assert all(key[0] in (version, version + 1) for key in services.plans.kept())
 
 
@@ -225,3 +232,40 @@ def test_a_tile_never_joins_rows_with_the_analysis_of_another_version(
     assert far and far[0]["passed"] is True  # the quiet answer: p_far is passed now
     assert first.headers["ETag"] == second.headers["ETag"]
     assert first.content == second.content
+
+
+# ------------------------------------------------------------------- rendered reports
+
+
+def test_two_requests_for_one_report_render_it_once(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import netgis.maps.dashboard
+    import netgis.products.progress
+
+    boards: list[Any] = []
+    both_asked = threading.Event()
+    real_board = netgis.products.progress.build_dashboard
+    real_render = netgis.maps.dashboard.report_html
+    renders: list[Any] = []
+
+    def board(*args: Any, **kwargs: Any) -> Any:
+        out = real_board(*args, **kwargs)
+        boards.append(kwargs)
+        if len(boards) >= 2:
+            both_asked.set()
+        return out
+
+    def render(*args: Any, **kwargs: Any) -> Any:
+        renders.append(kwargs)
+        # the first request renders while the second one asks for the same report
+        both_asked.wait(timeout=60)
+        time.sleep(0.3)  # lets the second request reach the report's cache meanwhile
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(netgis.products.progress, "build_dashboard", board)
+    monkeypatch.setattr(netgis.maps.dashboard, "report_html", render)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(lambda _: client.get("/report"), range(2)))
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].content == answers[1].content
+    assert len(boards) >= 2 and len(renders) == 1

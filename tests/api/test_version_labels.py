@@ -20,7 +20,8 @@ import pytest
 from netgis.api.app import create_app
 from netgis.generate import generate_city
 from netgis.storage import Repository
-from tests.api.reliability_helpers import KEY, ThreadServer, run_threads, settings_for
+from tests.api.helpers import LiveServer
+from tests.api.reliability_helpers import KEY, run_threads, settings_for
 
 WRITERS = 8
 READERS = 3
@@ -30,7 +31,7 @@ PREMISES = 2000
 
 
 @pytest.fixture
-def loaded(db_url: str) -> Iterator[tuple[ThreadServer, int, dict[str, int]]]:
+def loaded(db_url: str) -> Iterator[tuple[LiveServer, int, dict[str, int]]]:
     """A live server on a generated city, its data version and every premise's units."""
     repo = Repository.from_url(db_url)
     repo.init()
@@ -40,7 +41,7 @@ def loaded(db_url: str) -> Iterator[tuple[ThreadServer, int, dict[str, int]]]:
                  repo.read_dataset().premises["units"], strict=True)}
     version = repo.data_version()
     repo.close()
-    with ThreadServer(create_app(settings_for(db_url))) as live:
+    with LiveServer(create_app(settings_for(db_url))) as live:
         yield live, version, units
 
 
@@ -56,7 +57,7 @@ def _network_units(body: dict[str, object], path: str) -> int:
 
 
 def test_every_answer_has_the_numbers_of_the_version_it_names(
-        loaded: tuple[ThreadServer, int, dict[str, int]]) -> None:
+        loaded: tuple[LiveServer, int, dict[str, int]]) -> None:
     server, start, units = loaded
     ids = sorted(units)
     writes: list[tuple[int, str, int]] = []  # (data version, premise, units) acknowledged

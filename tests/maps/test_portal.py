@@ -67,7 +67,6 @@ def analysis_of(app: Any) -> Analysis:
 
 def expected_words(app: Any, row: int) -> str:
     """The sentence the card must show for premise ``row``, from the messages file."""
-    from netgis.products.gaps import DEFAULT_LINK_M, DEFAULT_PLACEMENT
 
     m = load_messages(None)
     version, result = app.state.services.analysis()
@@ -78,7 +77,7 @@ def expected_words(app: Any, row: int) -> str:
                       if p["span_protected"] else m["protection_none"])
         return m["available"].format(address=p["address"], distance=distance,
                                      protection=protection)
-    plan = app.state.services.plan(version, result, DEFAULT_LINK_M, DEFAULT_PLACEMENT)
+    plan = app.state.services.plan(version, result)
     cluster = plan.premise_cluster.set_index("premise_id").loc[p["premise_id"], "cluster_id"]
     rank = int(plan.clusters.set_index("cluster_id").loc[cluster, "rank"])
     return m["not_yet_ranked"].format(address=p["address"], distance=distance, rank=rank,

@@ -48,6 +48,7 @@ from netgis.products.gaps.plan import (
     COST_PER_M,
     DEFAULT_ROAD_SNAP_M,
     BuildPlan,
+    GapParams,
     apply_plan,
     plan_builds,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "DEFAULT_ROAD_SNAP_M",
     "GAP_FILES",
     "BuildPlan",
+    "GapParams",
     "Gaps",
     "apply_plan",
     "bounded_clusters",

@@ -58,6 +58,45 @@ CLUSTER_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class GapParams:
+    """How gap clusters are formed, sketched and priced: the settings of :func:`plan_builds`
+    and :func:`~netgis.products.gaps.gap_analysis`, as ``netgis gaps``, ``GET
+    /analysis/gaps`` and the API's plan cache (whose key it is) pass them.
+
+    Parameters
+    ----------
+    link_m
+        Premises within this many meters share a cluster.
+    max_units, max_extent_m
+        Bounds of a buildable cluster: a larger or wider one is cut at the longest edges
+        of its spanning tree (:func:`netgis.products.gaps.clusters.split_clusters`), each
+        piece priced on its own.
+    placement
+        Placement of the new route, priced from the cost table.
+    cost_per_m
+        Overrides of :data:`COST_PER_M` as ``(placement, cost per meter)`` pairs (a tuple,
+        so that the parameters are hashable).
+    road_snap_m
+        Distance from a road vertex to a lit span for a join along the roads.
+    h3_res
+        Resolution of the H3 roll-up and of each cluster's ``h3_cell``.
+
+    Examples
+    --------
+    >>> GapParams(link_m=250) == GapParams(), GapParams(placement="aerial").placement
+    (True, 'aerial')
+    """
+
+    link_m: float = DEFAULT_LINK_M
+    max_units: float = DEFAULT_MAX_CLUSTER_UNITS
+    max_extent_m: float = DEFAULT_MAX_CLUSTER_EXTENT_M
+    placement: str = DEFAULT_PLACEMENT
+    cost_per_m: tuple[tuple[str, float], ...] = ()
+    road_snap_m: float = DEFAULT_ROAD_SNAP_M
+    h3_res: int = DEFAULT_H3_RES
+
+
 @dataclass
 class BuildPlan:
     """Ranked gap clusters and the sketch of their new routes.
@@ -105,14 +144,8 @@ def plan_builds(
     nodes: gpd.GeoDataFrame,
     *,
     drop_m: float = DEFAULT_DROP_M,
-    link_m: float = DEFAULT_LINK_M,
-    max_units: float = DEFAULT_MAX_CLUSTER_UNITS,
-    max_extent_m: float = DEFAULT_MAX_CLUSTER_EXTENT_M,
-    placement: str = DEFAULT_PLACEMENT,
-    cost_per_m: Mapping[str, float] | None = None,
+    params: GapParams | None = None,
     roads: gpd.GeoDataFrame | None = None,
-    road_snap_m: float = DEFAULT_ROAD_SNAP_M,
-    h3_res: int = DEFAULT_H3_RES,
     id_prefix: str = "plan-",
     status: str = "planned",
 ) -> BuildPlan:
@@ -129,22 +162,14 @@ def plan_builds(
     drop_m
         The drop length the analysis used (leaves of the sketch within
         0.9 * drop_m of their parent are left to drops).
-    link_m
-        Premises within this many meters share a cluster (default 250).
-    max_units, max_extent_m
-        Bounds of a buildable cluster (defaults 512 units and 2,000 m): a larger
-        or wider one is cut at the longest edges of its spanning tree
-        (:func:`netgis.products.gaps.clusters.split_clusters`), each piece priced on its own.
-    placement
-        Placement of the new route, priced from ``cost_per_m`` (default underground).
-    cost_per_m
-        Overrides of :data:`COST_PER_M`, placement -> cost per meter.
+    params
+        Linkage, cluster bounds, placement and costs, road snap distance and the
+        resolution of each cluster's ``h3_cell`` (:class:`GapParams`; None: its defaults,
+        250 m, 512 units, 2,000 m, underground).
     roads
         Optional road centre lines (any CRS, junctions as shared vertices): the join
         to the network then follows the roads, from the road vertex nearest the
-        cluster to a road vertex within ``road_snap_m`` of a lit span.
-    h3_res
-        Resolution of the ``h3_cell`` reported for each cluster's first premise.
+        cluster to a road vertex within ``params.road_snap_m`` of a lit span.
     id_prefix, status
         Id prefix and status of the sketched nodes and spans.
 
@@ -164,7 +189,9 @@ def plan_builds(
     >>> plan.clusters["cluster_id"].tolist()
     ['gap-p_far']
     """
-    table = _cost_table(cost_per_m)
+    params = params or GapParams()
+    placement = params.placement
+    table = _cost_table(dict(params.cost_per_m))
     if placement not in PLACEMENTS:
         raise ValidationError([Problem("parameters", None, "placement",
                                        f"unknown placement {placement!r}")])
@@ -175,8 +202,9 @@ def plan_builds(
     ids = gap["premise_id"].to_numpy().astype(str)
     units = gap["units"].to_numpy(dtype=np.int64)
     dist = gap["distance_m"].to_numpy(dtype=float)
-    labels, edges, _ = bounded_clusters(gap.geometry, units, link_m=link_m, max_units=max_units,
-                                        max_extent_m=max_extent_m)
+    labels, edges, _ = bounded_clusters(gap.geometry, units, link_m=params.link_m,
+                                        max_units=params.max_units,
+                                        max_extent_m=params.max_extent_m)
     k = int(labels.max()) + 1
     ll = lonlat(gap.geometry.to_numpy(), crs)
 
@@ -201,7 +229,7 @@ def plan_builds(
     lit = spans[spans["lit"].to_numpy(dtype=bool)] if "lit" in spans else spans.iloc[:0]
     # types-geopandas types GeoSeries.iloc as a plain Series
     join = join_roots(cast("gpd.GeoSeries", gap.geometry.iloc[root]), lit, nodes, roads=roads,
-                      road_snap_m=road_snap_m, drop_m=drop_m)
+                      road_snap_m=params.road_snap_m, drop_m=drop_m)
     join_m = np.where(np.isnan(join["road_m"]), join["straight_m"], join["road_m"])
     route_m = join_m + distribution_m
     unit_sum = np.bincount(labels, weights=units, minlength=k).astype(np.int64)
@@ -228,7 +256,7 @@ def plan_builds(
         "cost": cost,
         "units_per_km": units_per_km,
         "cost_per_unit": cost_per_unit,
-        "h3_cell": h3_cells(cast("gpd.GeoSeries", gap.geometry.iloc[first]), res=h3_res),
+        "h3_cell": h3_cells(cast("gpd.GeoSeries", gap.geometry.iloc[first]), res=params.h3_res),
     })
     rank_order = np.lexsort((cluster_id.astype(str), -unit_sum,
                              np.where(np.isnan(cost_per_unit), np.inf, cost_per_unit)))

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import geopandas as gpd
 import pandas as pd
 
 from netgis.engine.analysis import Analysis
-from netgis.products.gaps.plan import DEFAULT_ROAD_SNAP_M, BuildPlan, plan_builds
+from netgis.products.gaps.plan import BuildPlan, GapParams, plan_builds
 from netgis.products.gaps.rollup import rollup_areas, rollup_h3
-from netgis.schema import (
-    DEFAULT_H3_RES,
-    DEFAULT_LINK_M,
-    DEFAULT_MAX_CLUSTER_EXTENT_M,
-    DEFAULT_MAX_CLUSTER_UNITS,
-    DEFAULT_PLACEMENT,
-)
 
 
 @dataclass
@@ -31,15 +23,9 @@ class Gaps:
 
 def gap_analysis(
     analysis: Analysis,
+    params: GapParams | None = None,
     *,
-    h3_res: int = DEFAULT_H3_RES,
-    link_m: float = DEFAULT_LINK_M,
-    max_units: float = DEFAULT_MAX_CLUSTER_UNITS,
-    max_extent_m: float = DEFAULT_MAX_CLUSTER_EXTENT_M,
-    placement: str = DEFAULT_PLACEMENT,
-    cost_per_m: Mapping[str, float] | None = None,
     roads: gpd.GeoDataFrame | None = None,
-    road_snap_m: float = DEFAULT_ROAD_SNAP_M,
 ) -> Gaps:
     """H3 and area roll-ups of the gaps and the ranked build plan of an analysis.
 
@@ -47,8 +33,11 @@ def gap_analysis(
     ----------
     analysis
         A :class:`netgis.engine.analysis.Analysis`.
-    h3_res, link_m, max_units, max_extent_m, placement, cost_per_m, roads, road_snap_m
-        See :func:`rollup_h3` and :func:`plan_builds`.
+    params
+        How clusters are formed and priced, and the H3 resolution of the roll-up
+        (:class:`~netgis.products.gaps.plan.GapParams`; None: its defaults).
+    roads
+        See :func:`~netgis.products.gaps.plan.plan_builds`.
 
     Examples
     --------
@@ -58,10 +47,9 @@ def gap_analysis(
     >>> gaps.hexes["units"].sum(), gaps.plan.clusters["cluster_id"].tolist()
     (np.int64(1), ['gap-p_far'])
     """
+    params = params or GapParams()
     premises = analysis.premises
     plan = plan_builds(premises, analysis.spans, analysis.nodes, drop_m=analysis.drop_m,
-                       link_m=link_m, max_units=max_units, max_extent_m=max_extent_m,
-                       placement=placement, cost_per_m=cost_per_m, roads=roads,
-                       road_snap_m=road_snap_m, h3_res=h3_res)
-    return Gaps(hexes=rollup_h3(premises, h3_res=h3_res),
+                       params=params, roads=roads)
+    return Gaps(hexes=rollup_h3(premises, h3_res=params.h3_res),
                 areas=rollup_areas(premises, analysis.dataset.areas), plan=plan)
