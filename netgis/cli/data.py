@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -16,10 +16,6 @@ from netgis.schema import (
     MAX_SEARCH_LIMIT,
     SNAP_TOLERANCE_M,
 )
-
-if TYPE_CHECKING:
-
-    pass
 
 
 @app.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -28,10 +28,6 @@ from netgis.schema import (
     DEFAULT_MAX_FEATURES,
     MAP_KINDS,
 )
-
-if TYPE_CHECKING:
-
-    pass
 
 
 @app.command("map")
