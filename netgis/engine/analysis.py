@@ -231,13 +231,18 @@ class NetworkStage:
 
 def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
                   drop_m: float = DEFAULT_DROP_M, budget: LossBudget | None = None,
-                  progress: Progress | None = None) -> NetworkStage:
-    """The premise-free part of :func:`analyze` of validated ``nodes`` and ``spans``."""
+                  progress: Progress | None = None,
+                  lengths_m: npt.NDArray[np.float64] | None = None) -> NetworkStage:
+    """The premise-free part of :func:`analyze` of validated ``nodes`` and ``spans``.
+
+    ``lengths_m``: the geodesic length of each span row when already known
+    (:func:`netgis.engine.graph.span_lengths_m`; a live analysis keeps them).
+    """
     check_drop(drop_m)
     step = progress or (lambda _name: None)
     step("graph")
     warnings: list[Problem] = []
-    lengths = span_lengths_m(spans)
+    lengths = span_lengths_m(spans) if lengths_m is None else lengths_m
     g = analysis_graph_from_gdfs(nodes, spans)
     st = structure(g)
     if not g.has_core:
@@ -278,6 +283,8 @@ class PremiseChunk:
     sums: IntArray
     area_sums: IntArray
     home_zone: int | None    #: the one working zone of all these premises, if any
+    #: the nearest lit span of each premise (None when nothing is lit), passed or not
+    nearest_span_id: npt.NDArray[np.object_] | None = None
 
 
 def premise_chunk(stage: NetworkStage, premises: gpd.GeoDataFrame, *,
@@ -328,7 +335,11 @@ def premise_chunk(stage: NetworkStage, premises: gpd.GeoDataFrame, *,
     edge_p = np.bincount(served[has], minlength=g.n_edges).astype(np.int64)
     edge_u = np.bincount(served[has], weights=units[has], minlength=g.n_edges).astype(np.int64)
     index = areas if areas is not None else AreaIndex(None)
+    nearest_id = np.full(len(served), None, dtype=object)
+    has_nearest = found.nearest >= 0
+    nearest_id[has_nearest] = lit.span_ids[found.nearest[has_nearest]]
     return PremiseChunk(premises=out, served_edge=served, frac_from=frac_from,
+                        nearest_span_id=nearest_id,
                         edge_premises=edge_p, edge_units=edge_u, sums=premise_sums(out),
                         area_sums=index.premise_sums(out),
                         home_zone=int(zone_of[0]) if len(zone_of) and (zone_of == zone_of[0]).all()
@@ -439,6 +450,16 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
     progress
         Called with a step name as each step starts (for progress bars).
     """
+    return analyze_parts(dataset, drop_m=drop_m, budget=budget, progress=progress)[0]
+
+
+def analyze_parts(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
+                  budget: LossBudget | None = None, progress: Progress | None = None
+                  ) -> tuple[Analysis, NetworkStage, PremiseChunk]:
+    """:func:`analyze`, with the network stage and the premise chunk it was made of.
+
+    What a live analysis (:mod:`netgis.engine.live`) keeps to apply edits later.
+    """
     step = progress or (lambda _name: None)
     check_drop(drop_m)
     areas = AreaIndex(dataset.areas)
@@ -458,13 +479,14 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
                                  edge_premises=chunk.edge_premises, edge_units=chunk.edge_units,
                                  sums=chunk.sums, area_sums=chunk.area_sums,
                                  home_zone=home_zone, line_zones=lines)
-    return Analysis(
+    result = Analysis(
         dataset=dataset, drop_m=drop_m, premises=chunk.premises, spans=totals.spans,
         nodes=totals.nodes, kpis=totals.kpis, graph=stage.graph, structure=stage.structure,
         protection=stage.protection, served_edge=chunk.served_edge,
         span_index=stage.span_index, optics=replace(stage.optics, frac_from=chunk.frac_from),
         home_zone=home_zone, warnings=list(stage.warnings),
     )
+    return result, stage, chunk
 
 
 def scenario(

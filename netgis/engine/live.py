@@ -1,0 +1,608 @@
+"""A live analysis: the answers of :func:`netgis.engine.analysis.analyze` kept current edit by edit.
+
+:class:`LiveAnalysis` holds the analysis of a dataset and applies
+:class:`Changes` (features inserted, replaced or deleted in any layer) by what
+they touch instead of analysing everything again. docs/architecture.md
+("Live analysis") explains the data structures; the result after any sequence
+of changes equals a from-scratch :func:`~netgis.engine.analysis.analyze` of the
+same data (``tests/test_live_analysis.py`` checks it on random edit sequences).
+
+How a change is applied:
+
+- **Premises only.** The changed premises are located, protected and priced
+  (one :func:`~netgis.engine.analysis.premise_chunk` of those rows); the edge
+  counts, KPI sums and per-area sums follow by differences; cut and failure
+  impacts are one linear pass over G. The working-zone choice is checked again
+  only when positions changed; when it changes, everything is analysed again.
+- **Spans or nodes.** The network stage (graph, lit spans, 2-edge- and
+  biconnected structure, protection, optical ``dist(v)``) is derived again,
+  each part one linear pass, with the geodesic lengths of unchanged spans
+  kept. Only premises whose nearest lit span went away or changed, and those
+  near enough to a newly lit (or moved) span to prefer it, are located again;
+  every other premise keeps its attachment, and its protection flags and loss
+  follow from the new graph by vectorized lookups.
+- **Areas.** The area index and per-area sums are computed again (areas are few).
+- The km KPIs are computed again only when the in-service spans or the areas changed.
+
+Examples
+--------
+>>> from netgis.io import read_dataset
+>>> live = LiveAnalysis(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+>>> before = live.analysis.kpis["network"]["units_total"]
+>>> row = live.dataset.premises.iloc[[0]].copy()
+>>> row["units"] = row["units"] + 5
+>>> live.apply(Changes.of(rows={"premises": row})).kpis["network"]["units_total"] - before
+5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from netgis.dataset import Dataset
+from netgis.engine.analysis import (
+    Analysis,
+    NetworkStage,
+    _loss_columns,
+    _node_results,
+    _positions,
+    _scatter,
+    _span_results,
+    analyze_parts,
+    network_stage,
+    premise_chunk,
+)
+from netgis.engine.coverage import ZoneStats, lonlat
+from netgis.engine.graph import span_lengths_m
+from netgis.engine.kpis import (
+    AreaIndex,
+    LineKpis,
+    LineZones,
+    assemble_kpis,
+    line_kpis,
+    premise_sums,
+)
+from netgis.engine.optics import LossBudget
+from netgis.engine.redundancy import impacts
+from netgis.geodesy import WGS84, transform_geoms, transformer
+from netgis.schema import DEFAULT_DROP_M, LAYERS
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Side of the square cells premises are bucketed in (working CRS meters) to find those
+#: a newly lit span may come nearest to.
+CELL_M = 100.0
+#: Margin (meters, and relative) by which a premise's bounding-box distance to a new lit
+#: span may exceed its current distance and still be located again: far above the
+#: working CRS's scale error (< 0.1 %) and the tie limit of the nearest search.
+NEAR_SLACK_M = 2.0
+NEAR_SLACK_REL = 0.01
+_FLAGS = ("span_protected", "node_protected", "duct_protected")
+#: The km KPIs and utilization (:func:`netgis.engine.kpis.line_kpis`), by scope.
+_LINE_KEYS = ("cable_km", "route_km", "fiber_km", "utilization_pct")
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Features written or deleted since an analysis: per layer, rows as they are now and
+    the ids deleted.
+
+    ``rows`` holds validated rows (any CRS; they are reprojected to the dataset's).
+    An id in both is written (deleted, then written again).
+    """
+
+    rows: Mapping[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    deleted: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rows: Mapping[str, gpd.GeoDataFrame] | None = None,
+           deleted: Mapping[str, Sequence[str]] | None = None) -> Changes:
+        """Changes of the layers named (the others unchanged)."""
+        return cls(dict(rows or {}), dict(deleted or {}))
+
+    def touches(self, layer: str) -> bool:
+        """Whether any row of ``layer`` is written or deleted."""
+        rows = self.rows.get(layer)
+        return bool((rows is not None and len(rows)) or len(self.deleted.get(layer, ())))
+
+    @property
+    def empty(self) -> bool:
+        """No layer is touched."""
+        return not any(self.touches(layer) for layer in LAYERS)
+
+
+def _ids(frame: pd.DataFrame, layer: str) -> npt.NDArray[np.object_]:
+    return np.asarray(frame[LAYERS[layer].id_field].to_numpy(), dtype=object)
+
+
+def _merge_small(frame: gpd.GeoDataFrame, layer: str, rows: gpd.GeoDataFrame | None,
+                 deleted: Sequence[str]) -> gpd.GeoDataFrame:
+    """A small layer (nodes, spans, areas) with rows replaced in place, new ones appended
+    and deleted ones removed."""
+    ids = _ids(frame, layer)
+    gone = set(deleted)
+    out = frame
+    if rows is not None and len(rows):
+        rows = rows.reset_index(drop=True)
+        pos = _positions(ids, _ids(rows, layer))
+        old = pos >= 0
+        gone -= set(_ids(rows, layer).tolist())
+        out = _set_rows(frame, pos[old], rows.iloc[np.flatnonzero(old)])
+        if (~old).any():
+            out = _concat(out, rows.iloc[np.flatnonzero(~old)])
+    if gone:
+        keep = ~pd.Index(_ids(out, layer)).isin(list(gone))
+        out = out.iloc[np.flatnonzero(keep)].reset_index(drop=True)
+    return out
+
+
+def _set_rows(frame: gpd.GeoDataFrame, pos: IntArray, rows: pd.DataFrame,
+              columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+    """A copy of ``frame`` with rows ``pos`` taken from ``rows`` (same columns)."""
+    data: dict[str, Any] = {}
+    cols = list(frame.columns)
+    wanted = set(columns if columns is not None else cols)
+    for col in cols:
+        if col in wanted and len(pos):
+            arr = frame[col].array.copy()
+            arr[pos] = rows[col].array
+            data[col] = arr
+        else:
+            data[col] = frame[col].array
+    geom = frame.geometry.name
+    return gpd.GeoDataFrame(data, geometry=geom, crs=frame.crs)
+
+
+def _concat(frame: gpd.GeoDataFrame, more: pd.DataFrame) -> gpd.GeoDataFrame:
+    """``frame`` with the rows of ``more`` appended (same columns and dtypes)."""
+    more = more[list(frame.columns)]
+    data = {col: pd.concat([frame[col], more[col]], ignore_index=True).array
+            for col in frame.columns}
+    return gpd.GeoDataFrame(data, geometry=frame.geometry.name, crs=frame.crs)
+
+
+def _take(frame: gpd.GeoDataFrame, keep: BoolArray) -> gpd.GeoDataFrame:
+    return frame.iloc[np.flatnonzero(keep)].reset_index(drop=True)
+
+
+@dataclass
+class _PremiseRows:
+    """Per premise row: what an increment needs beyond the result frame."""
+
+    served_edge: IntArray
+    frac_from: FloatArray
+    nearest: npt.NDArray[np.object_]
+    lonlat: FloatArray
+
+
+class LiveAnalysis:
+    """The analysis of a dataset, kept current by :meth:`apply`.
+
+    Parameters
+    ----------
+    dataset
+        A validated dataset.
+    drop_m, budget
+        As for :func:`netgis.engine.analysis.analyze`.
+
+    Notes
+    -----
+    :meth:`apply` builds a new :class:`~netgis.engine.analysis.Analysis` (new
+    frames) and never changes the one returned before: a reader holding it
+    keeps a complete, consistent state while the next change is applied.
+    """
+
+    def __init__(self, dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
+                 budget: LossBudget | None = None) -> None:
+        self.drop_m = float(drop_m)
+        self.budget = budget
+        #: how the last :meth:`apply` was done: "premises", "network", "areas", "full", "none"
+        self.last_path = "full"
+        self._full(dataset)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def dataset(self) -> Dataset:
+        """The current dataset."""
+        return self.analysis.dataset
+
+    def _full(self, dataset: Dataset) -> None:
+        """Analyse ``dataset`` from scratch and keep what increments need."""
+        a, stage, chunk = analyze_parts(dataset, drop_m=self.drop_m, budget=self.budget)
+        self.analysis = a
+        self._areas = AreaIndex(dataset.areas)
+        self._stage = stage
+        ll = lonlat(dataset.premises.geometry.to_numpy(), dataset.crs) if len(dataset.premises) \
+            else np.zeros((0, 2))
+        self._plan = ZoneStats.of(ll[:, 0], ll[:, 1]).plan()
+        # the nearest lit span of every premise, passed or not: a span that stops being
+        # lit sends exactly the premises it was nearest to back to the search
+        nearest = chunk.nearest_span_id if chunk.nearest_span_id is not None \
+            else np.full(len(dataset.premises), None, dtype=object)
+        self._rows = _PremiseRows(served_edge=a.served_edge, frac_from=a.optics.frac_from,
+                                  nearest=nearest, lonlat=ll)
+        self._pos: dict[str, int] | None = None
+        self._lines: LineKpis | None = _line_kpis_of(a)
+        self._area_sums = chunk.area_sums
+
+    def _positions_of(self, ids: npt.NDArray[np.object_]) -> IntArray:
+        """Row of each premise id in the current premises (-1 when absent)."""
+        if self._pos is None:
+            self._pos = {k: i for i, k in enumerate(_ids(self.dataset.premises,
+                                                         "premises").tolist())}
+        pos = self._pos
+        return np.asarray([pos.get(str(k), -1) for k in ids.tolist()], dtype=np.int64)
+
+    # ------------------------------------------------------------------ apply
+
+    def apply(self, changes: Changes) -> Analysis:
+        """Apply ``changes`` and return the new analysis (also kept as :attr:`analysis`)."""
+        if changes.empty:
+            self.last_path = "none"
+            return self.analysis
+        ds = self.dataset
+        crs = ds.crs
+        rows = {k: (v.to_crs(crs) if v is not None and len(v) and CRS(v.crs) != crs else v)
+                for k, v in changes.rows.items()}
+        network = changes.touches("nodes") or changes.touches("spans")
+        area_change = changes.touches("areas")
+        nodes = _merge_small(ds.nodes, "nodes", rows.get("nodes"),
+                             changes.deleted.get("nodes", ())) \
+            if changes.touches("nodes") else ds.nodes
+        spans = _merge_small(ds.spans, "spans", rows.get("spans"),
+                             changes.deleted.get("spans", ())) \
+            if changes.touches("spans") else ds.spans
+        areas = _merge_small(ds.areas, "areas", rows.get("areas"),
+                             changes.deleted.get("areas", ())) if area_change else ds.areas
+        edit = self._premise_edit(rows.get("premises"), changes.deleted.get("premises", ()))
+        if edit is not None and edit.moved:
+            plan = ZoneStats.of(edit.lonlat[:, 0], edit.lonlat[:, 1]).plan()
+            if plan != self._plan:
+                # the working zones changed: every distance may, so analyse it all
+                self._full(Dataset(nodes, spans, edit.premises, areas))
+                self.last_path = "full"
+                return self.analysis
+        new_premises = edit.premises if edit is not None else ds.premises
+        dataset = Dataset(nodes, spans, new_premises, areas, warnings=list(ds.warnings))
+        if area_change:
+            self._areas = AreaIndex(areas)
+        if network:
+            result = self._apply_network(dataset, spans, edit)
+            self.last_path = "network"
+        else:
+            result = self._apply_premises(dataset, edit)
+            self.last_path = "areas" if area_change else "premises"
+        if area_change or (network and self._lines_changed(ds.spans, spans)):
+            self._lines = None
+        self.analysis = self._finish(dataset, result, area_change)
+        return self.analysis
+
+    # -------------------------------------------------------------- premises
+
+    def _premise_edit(self, rows: gpd.GeoDataFrame | None,
+                      deleted: Sequence[str]) -> _PremiseEdit | None:
+        """The premises layer and per-row arrays after the premise rows of a change."""
+        if (rows is None or not len(rows)) and not len(deleted):
+            return None
+        a, state = self.analysis, self._rows
+        rows = rows.reset_index(drop=True) if rows is not None else \
+            self.dataset.premises.iloc[0:0]
+        written = _ids(rows, "premises")
+        pos = self._positions_of(written)
+        gone_ids = np.asarray(sorted(set(map(str, deleted)) - set(map(str, written))),
+                              dtype=object)
+        gone = self._positions_of(gone_ids)
+        gone = gone[gone >= 0]
+        old = pos >= 0
+        prem = _set_rows(self.dataset.premises, pos[old], rows.iloc[np.flatnonzero(old)])
+        res = a.premises
+        ll_rows = lonlat(rows.geometry.to_numpy(), self.dataset.crs) if len(rows) \
+            else np.zeros((0, 2))
+        ll = state.lonlat.copy()
+        moved = bool(len(gone)) or bool((~old).any())
+        if old.any():
+            before = ll[pos[old]]
+            ll[pos[old]] = ll_rows[old]
+            moved = moved or not np.array_equal(before, ll_rows[old])
+        new = np.flatnonzero(~old)
+        keep = np.ones(len(prem), dtype=bool)
+        keep[gone] = False
+        served_edge = state.served_edge.copy()
+        frac_from = state.frac_from.copy()
+        nearest = state.nearest.copy()
+        changed_old = np.concatenate([pos[old], gone]).astype(np.int64)
+        old_rows = res.iloc[changed_old]
+        if len(new):
+            prem = _concat(prem, rows.iloc[new])
+            ll = np.vstack([ll, ll_rows[new]])
+            res = _concat(res, _blank_results(res, rows.iloc[new]))
+            served_edge = np.concatenate([served_edge, np.full(len(new), -1, dtype=np.int64)])
+            frac_from = np.concatenate([frac_from, np.full(len(new), np.nan)])
+            nearest = np.concatenate([nearest, np.full(len(new), None, dtype=object)])
+        n_before = len(a.premises)
+        # rows to locate: the written ones, at their new positions
+        located = np.concatenate([pos[old], n_before + np.arange(len(new))]).astype(np.int64)
+        if len(gone):
+            full_keep = np.concatenate([keep, np.ones(len(new), dtype=bool)])
+            remap = np.cumsum(full_keep) - 1
+            prem, res = _take(prem, full_keep), _take(res, full_keep)
+            ll = ll[full_keep]
+            served_edge, frac_from = served_edge[full_keep], frac_from[full_keep]
+            nearest = nearest[full_keep]
+            located = remap[located]
+            self._pos = None
+        elif len(new) and self._pos is not None:
+            for i, k in enumerate(written[new].tolist()):
+                self._pos[str(k)] = n_before + i
+        return _PremiseEdit(premises=prem, results=res, lonlat=ll, located=located,
+                            old_rows=old_rows, moved=moved, served_edge=served_edge,
+                            frac_from=frac_from, nearest=nearest)
+
+    def _locate(self, stage: NetworkStage, premises: gpd.GeoDataFrame, rows: IntArray,
+                ll: FloatArray) -> Any:
+        return premise_chunk(stage, premises.iloc[rows], zones=self._plan,
+                             points_lonlat=ll[rows])
+
+    def _apply_premises(self, dataset: Dataset, edit: _PremiseEdit | None) -> _Result:
+        """Premise changes against an unchanged network."""
+        if edit is None:
+            # areas only
+            return _Result(self._stage, self.analysis.premises, self._rows, np.zeros(0, np.int64),
+                           self.analysis.premises.iloc[0:0], self.analysis.premises.iloc[0:0])
+        stage = self._stage
+        res = edit.results
+        rows = edit.located
+        if len(rows):
+            chunk = self._locate(stage, edit.premises, rows, edit.lonlat)
+            res = _set_rows(res, rows, chunk.premises, columns=list(chunk.premises.columns))
+            edit.served_edge[rows] = chunk.served_edge
+            edit.frac_from[rows] = chunk.frac_from
+            edit.nearest[rows] = chunk.nearest_span_id
+        state = _PremiseRows(edit.served_edge, edit.frac_from, edit.nearest, edit.lonlat)
+        return _Result(stage, res, state, rows, edit.old_rows, res.iloc[rows])
+
+    # --------------------------------------------------------------- network
+
+    def _lines_changed(self, old: gpd.GeoDataFrame, new: gpd.GeoDataFrame) -> bool:
+        """Whether the km KPIs can differ: in-service spans, their geometry or fibers."""
+        cols = ["span_id", "status", "fiber_count", "fibers_used", "geometry"]
+        if len(old) != len(new):
+            return True
+        a = old[cols].sort_values("span_id", kind="stable").reset_index(drop=True)
+        b = new[cols].sort_values("span_id", kind="stable").reset_index(drop=True)
+        if not a["span_id"].equals(b["span_id"]):
+            return True
+        for col in cols[1:4]:
+            if not a[col].astype(object).fillna(-1).equals(b[col].astype(object).fillna(-1)):
+                return True
+        return not bool(shapely.equals_identical(a.geometry.to_numpy(),
+                                                 b.geometry.to_numpy()).all())
+
+    def _apply_network(self, dataset: Dataset, spans: gpd.GeoDataFrame,
+                       edit: _PremiseEdit | None) -> _Result:
+        """Span or node changes (and any premise changes with them)."""
+        old = self.analysis
+        old_spans = self.dataset.spans
+        # geodesic lengths of unchanged spans are kept
+        known = pd.Series(old.spans["length_m"].to_numpy(dtype=float),
+                          index=pd.Index(_ids(old_spans, "spans")))
+        old_geom = pd.Series(old_spans.geometry.to_numpy(), index=known.index)
+        new_ids = _ids(spans, "spans")
+        at = known.index.get_indexer(pd.Index(new_ids))
+        same = at >= 0
+        same[same] = shapely.equals_identical(old_geom.to_numpy()[at[same]],
+                                              spans.geometry.to_numpy()[same])
+        lengths = np.empty(len(spans))
+        lengths[same] = known.to_numpy()[at[same]]
+        if (~same).any():
+            lengths[~same] = span_lengths_m(spans.iloc[np.flatnonzero(~same)])
+        stage = network_stage(dataset.nodes, spans, drop_m=self.drop_m, budget=self.budget,
+                              lengths_m=lengths)
+        # spans whose lit geometry or end nodes changed: gone from the old index, new in the new
+        touched = set(new_ids[~same].tolist())
+        changed_nodes = self._changed_nodes(dataset.nodes)
+        if changed_nodes:
+            ends = spans["from_node"].isin(changed_nodes) | spans["to_node"].isin(changed_nodes)
+            touched |= set(new_ids[ends.to_numpy()].tolist())
+        if len(old_spans):
+            both = at
+            ends_changed = np.zeros(len(spans), dtype=bool)
+            ok = both >= 0
+            for col in ("from_node", "to_node"):
+                ends_changed[ok] |= (old_spans[col].to_numpy(dtype=object)[both[ok]]
+                                     != spans[col].to_numpy(dtype=object)[ok])
+            touched |= set(new_ids[ends_changed].tolist())
+        lit_before = set(old.span_index.span_ids.tolist())
+        lit_after = set(stage.span_index.span_ids.tolist())
+        removed = (lit_before - lit_after) | (touched & lit_before)
+        added = (lit_after - lit_before) | (touched & lit_after)
+        if edit is not None:
+            prem, res, ll = edit.premises, edit.results, edit.lonlat
+            state = _PremiseRows(edit.served_edge, edit.frac_from, edit.nearest, ll)
+            forced = edit.located
+            old_rows = edit.old_rows
+        else:
+            prem, res = dataset.premises, old.premises
+            state = _PremiseRows(self._rows.served_edge.copy(), self._rows.frac_from.copy(),
+                                 self._rows.nearest.copy(), self._rows.lonlat)
+            forced = np.zeros(0, np.int64)
+            old_rows = res.iloc[0:0]
+        dist = res["distance_m"].to_numpy(dtype=float)
+        again = np.zeros(len(prem), dtype=bool)
+        again[forced] = True
+        if removed:
+            again |= pd.Index(state.nearest).isin(list(removed))
+        if added:
+            again |= self._near_added(stage, added, dist, state)
+        rows = np.flatnonzero(again)
+        before_rows = res  # the flags before, for the per-area differences
+        if len(rows):
+            chunk = self._locate(stage, prem, rows, state.lonlat)
+            res = _set_rows(res, rows, chunk.premises, columns=list(chunk.premises.columns))
+            state.frac_from[rows] = chunk.frac_from
+            state.nearest[rows] = chunk.nearest_span_id
+        # every premise: its served edge in the new G, protection and loss from it
+        served_id = res["served_span_id"].to_numpy(dtype=object)
+        served = np.full(len(res), -1, dtype=np.int64)
+        has = pd.notna(served_id)
+        if has.any():
+            served[has] = _positions(stage.graph.edge_span, served_id[has])
+        state.served_edge = served
+        cols: dict[str, Any] = {}
+        prot = stage.protection
+        for name, per_edge in zip(_FLAGS, (prot.span, prot.node, prot.duct), strict=True):
+            cols[name] = _scatter(served, per_edge, bool)
+        optics = replace(stage.optics, frac_from=state.frac_from)
+        cols.update(_loss_columns(optics, stage.graph, served,
+                                  res["distance_m"].to_numpy(dtype=float)))
+        res = res.assign(**cols)
+        # the rows whose KPI inputs changed, for the per-area sums by difference
+        changed = self._kpi_rows_changed(before_rows, res, edit)
+        return _Result(stage, res, state, changed, old_rows if edit is not None else
+                       before_rows.iloc[changed], res.iloc[changed])
+
+    def _changed_nodes(self, nodes: gpd.GeoDataFrame) -> set[str]:
+        """Ids of nodes written, removed or added (their spans' ends may have moved)."""
+        old = self.dataset.nodes
+        a = old.set_index("node_id")
+        b = nodes.set_index("node_id")
+        out = set(a.index.symmetric_difference(b.index).tolist())
+        common = a.index.intersection(b.index)
+        if len(common):
+            ga = a.loc[common].geometry.to_numpy()
+            gb = b.loc[common].geometry.to_numpy()
+            moved = ~shapely.equals_identical(ga, gb)
+            out |= set(common[moved].tolist())
+        return out
+
+    def _near_added(self, stage: NetworkStage, added: set[str], dist: FloatArray,
+                    state: _PremiseRows) -> BoolArray:
+        """Premises a newly lit span may be nearest to (a superset, never missing one)."""
+        n = len(dist)
+        if n == 0:
+            return np.zeros(0, dtype=bool)
+        if not self._plan.single or not np.isfinite(dist).all():
+            return np.ones(n, dtype=bool)
+        crs = CRS.from_epsg(self._plan.epsg)
+        index = stage.span_index
+        pick = pd.Index(index.span_ids).isin(list(added))
+        lines = transform_geoms(index.geoms[pick], index.crs, crs)
+        x, y = transformer(WGS84, crs).transform(state.lonlat[:, 0], state.lonlat[:, 1])
+        reach = dist * (1 + NEAR_SLACK_REL) + NEAR_SLACK_M
+        cx = np.floor(np.asarray(x) / CELL_M).astype(np.int64)
+        cy = np.floor(np.asarray(y) / CELL_M).astype(np.int64)
+        x0, y0 = int(cx.min()), int(cy.min())
+        height = int(cy.max()) - y0 + 1
+        keys, inverse = np.unique((cx - x0) * height + (cy - y0), return_inverse=True)
+        cell_reach = np.zeros(len(keys))
+        np.maximum.at(cell_reach, inverse, reach)
+        kx = keys // height + x0
+        ky = keys % height + y0
+        boxes = shapely.box(kx * CELL_M - cell_reach, ky * CELL_M - cell_reach,
+                            (kx + 1) * CELL_M + cell_reach, (ky + 1) * CELL_M + cell_reach)
+        tree = shapely.STRtree(lines)
+        hit_cells = np.unique(tree.query(boxes, predicate="intersects")[0])
+        near = np.zeros(len(keys), dtype=bool)
+        near[hit_cells] = True
+        out: BoolArray = near[inverse]
+        return out
+
+    @staticmethod
+    def _kpi_rows_changed(before: pd.DataFrame, after: pd.DataFrame,
+                          edit: _PremiseEdit | None) -> IntArray:
+        if edit is not None:
+            # premise rows moved or went: the per-area sums are taken again in full
+            return np.arange(len(after), dtype=np.int64)
+        diff = np.zeros(len(after), dtype=bool)
+        for col in ("passed", *_FLAGS, "in_budget"):
+            diff |= before[col].to_numpy(dtype=bool) != after[col].to_numpy(dtype=bool)
+        return np.flatnonzero(diff)
+
+    # ---------------------------------------------------------------- finish
+
+    def _finish(self, dataset: Dataset, r: _Result, area_change: bool) -> Analysis:
+        stage, res, state = r.stage, r.results, r.state
+        g = stage.graph
+        units = res["units"].to_numpy(dtype=np.int64)
+        has = state.served_edge >= 0
+        edge_p = np.bincount(state.served_edge[has], minlength=g.n_edges).astype(np.int64)
+        edge_u = np.bincount(state.served_edge[has], weights=units[has],
+                             minlength=g.n_edges).astype(np.int64)
+        sums = premise_sums(res)
+        if area_change or len(r.changed) == len(res):
+            area_sums = self._areas.premise_sums(res)
+        else:
+            area_sums = np.asarray(self._area_sums, dtype=np.int64) \
+                + self._areas.premise_sums(r.after) - self._areas.premise_sums(r.before)
+        imp = impacts(g, stage.structure, edge_p, edge_u)
+        span_out = _span_results(dataset.spans, stage.span_edge, stage.span_lit,
+                                 stage.lengths_m, imp)
+        node_out = _node_results(dataset.nodes, g, imp)
+        zones = self._plan.zones(state.lonlat[:, 0]) if len(state.lonlat) else \
+            np.zeros(0, np.int64)
+        home = int(zones[0]) if len(zones) and (zones == zones[0]).all() else None
+        if self._lines is None:
+            self._lines = line_kpis(dataset.spans, self._areas, span_lengths_m=stage.lengths_m,
+                                    home_zone=home, zones=LineZones(dataset.spans))
+        kpis = assemble_kpis(sums, area_sums, self._lines, self._areas,
+                             spof_spans=int((span_out["cut_premises"] > 0).sum()),
+                             spof_nodes=int((node_out["failure_premises"] > 0).sum()))
+        self._stage, self._rows, self._area_sums = stage, state, area_sums
+        return Analysis(
+            dataset=dataset, drop_m=self.drop_m, premises=res, spans=span_out, nodes=node_out,
+            kpis=kpis, graph=g, structure=stage.structure, protection=stage.protection,
+            served_edge=state.served_edge, span_index=stage.span_index,
+            optics=replace(stage.optics, frac_from=state.frac_from), home_zone=home,
+            warnings=list(stage.warnings))
+
+
+@dataclass
+class _PremiseEdit:
+    premises: gpd.GeoDataFrame
+    results: gpd.GeoDataFrame
+    lonlat: FloatArray
+    located: IntArray          #: rows written (to locate again), in the new numbering
+    old_rows: gpd.GeoDataFrame     #: results of the rows written or deleted, as they were
+    moved: bool                #: positions changed, rows added or removed
+    served_edge: IntArray
+    frac_from: FloatArray
+    nearest: npt.NDArray[np.object_]
+
+
+@dataclass
+class _Result:
+    stage: NetworkStage
+    results: gpd.GeoDataFrame
+    state: _PremiseRows
+    changed: IntArray
+    before: gpd.GeoDataFrame
+    after: gpd.GeoDataFrame
+
+
+def _blank_results(like: gpd.GeoDataFrame, rows: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """New premise rows with empty analysis columns, in the columns and dtypes of ``like``."""
+    out = rows.copy()
+    for col in like.columns:
+        if col not in out.columns:
+            out[col] = pd.Series([like[col].iloc[0] if len(like) else None] * len(rows),
+                                 index=out.index).astype(like[col].dtype)
+    return out[list(like.columns)]
+
+
+def _line_kpis_of(a: Analysis) -> LineKpis:
+    """The :func:`~netgis.engine.kpis.line_kpis` part of an analysis's KPIs."""
+    network = {k: a.kpis["network"][k] for k in _LINE_KEYS}  # type: ignore[literal-required]
+    areas = [{k: row[k] for k in _LINE_KEYS} for row in a.kpis["areas"]]  # type: ignore[literal-required]
+    return network, areas
