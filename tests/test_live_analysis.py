@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+import shapely.ops
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -151,6 +152,17 @@ def _edit(ds: Dataset, kind: str, pick: int, value: int) -> Changes:  # noqa: C9
         if row["span_id"].iat[0] in set(spans["span_id"]):
             return Changes()
         return Changes.of(rows={"spans": row})
+    if kind == "span_parallel" and len(spans):
+        # a second cable along the same route: route_km counts the shared line once
+        row = _row(spans, pick)
+        row["span_id"] = pd.array([f"par-{pick % len(spans)}-{value % 3}"],
+                                  dtype=row["span_id"].dtype)
+        if value % 2:
+            # or along part of it, to its midpoint
+            line = row.geometry.iloc[0]
+            row = row.set_geometry([shapely.ops.substring(line, 0, 0.5, normalized=True)],
+                                   crs=spans.crs)
+        return Changes.of(rows={"spans": row})
     if kind == "span_move" and len(spans):
         row = _row(spans, pick)
         row = row.set_geometry(shapely.transform(row.geometry.to_numpy(),
@@ -190,7 +202,7 @@ def _edit(ds: Dataset, kind: str, pick: int, value: int) -> Changes:  # noqa: C9
 
 KINDS = ["premise_units", "premise_connected", "premise_move", "premise_insert",
          "premise_delete", "span_status", "span_duct", "span_delete", "span_insert",
-         "span_move", "node_status", "node_move", "node_delete", "area_move", "area_delete",
+         "span_parallel", "span_move", "node_status", "node_move", "node_delete", "area_move", "area_delete",
          "mixed"]
 
 edits = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 10_000),

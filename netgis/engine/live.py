@@ -22,7 +22,7 @@ How a change is applied:
   every other premise keeps its attachment, and its protection flags and loss
   follow from the new graph by vectorized lookups.
 - **Areas.** The area index and per-area sums are computed again (areas are few).
-- The km KPIs are computed again only when the in-service spans or the areas changed.
+- The km KPIs follow span by span (:class:`netgis.engine.lines.LineTotals`).
 
 Examples
 --------
@@ -53,7 +53,6 @@ from netgis.engine.analysis import (
     Analysis,
     NetworkStage,
     _loss_columns,
-    _node_results,
     _positions,
     _scatter,
     _span_results,
@@ -63,16 +62,10 @@ from netgis.engine.analysis import (
 )
 from netgis.engine.coverage import ZoneStats, lonlat
 from netgis.engine.graph import span_lengths_m
-from netgis.engine.kpis import (
-    AreaIndex,
-    LineKpis,
-    LineZones,
-    assemble_kpis,
-    line_kpis,
-    premise_sums,
-)
+from netgis.engine.kpis import AreaIndex, LineKpis, assemble_kpis, premise_sums
+from netgis.engine.lines import LineTotals
 from netgis.engine.optics import LossBudget
-from netgis.engine.redundancy import impacts
+from netgis.engine.redundancy import Impact, S, impacts
 from netgis.geodesy import WGS84, transform_geoms, transformer
 from netgis.schema import DEFAULT_DROP_M, LAYERS
 
@@ -149,19 +142,44 @@ def _merge_small(frame: gpd.GeoDataFrame, layer: str, rows: gpd.GeoDataFrame | N
 
 def _set_rows(frame: gpd.GeoDataFrame, pos: IntArray, rows: pd.DataFrame,
               columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
-    """A copy of ``frame`` with rows ``pos`` taken from ``rows`` (same columns)."""
+    """A new frame: ``frame`` with rows ``pos`` taken from ``rows`` (same columns).
+
+    Columns whose values at ``pos`` do not change are shared with ``frame``, not
+    copied (frames are never changed in place here, so sharing is safe): a patch of
+    one field of one premise copies that one column of a million rows.
+    """
     data: dict[str, Any] = {}
     cols = list(frame.columns)
     wanted = set(columns if columns is not None else cols)
-    for col in cols:
-        if col in wanted and len(pos):
-            arr = frame[col].array.copy()
-            arr[pos] = rows[col].array
-            data[col] = arr
-        else:
-            data[col] = frame[col].array
     geom = frame.geometry.name
+    for col in cols:
+        current = frame[col].array
+        if col in wanted and len(pos):
+            given = rows[col].array
+            if not _same_values(current[pos], given, geometry=col == geom):
+                current = current.copy()
+                current[pos] = given
+        data[col] = current
     return gpd.GeoDataFrame(data, geometry=geom, crs=frame.crs)
+
+
+def _same_values(a: Any, b: Any, *, geometry: bool) -> bool:
+    """Whether two arrays hold the same values (missing equal to missing; geometries
+    identical, coordinates bit for bit)."""
+    if len(a) != len(b):
+        return False
+    if geometry:
+        return bool(shapely.equals_identical(np.asarray(a, dtype=object),
+                                             np.asarray(b, dtype=object)).all())
+    x = np.asarray(pd.Series(a, dtype=object).to_numpy(), dtype=object)
+    y = np.asarray(pd.Series(b, dtype=object).to_numpy(), dtype=object)
+    for u, v in zip(x.tolist(), y.tolist(), strict=True):
+        if pd.isna(u) if not isinstance(u, np.ndarray) else False:
+            if not pd.isna(v):
+                return False
+        elif u is not v and (pd.isna(v) or u != v):
+            return False
+    return True
 
 
 def _concat(frame: gpd.GeoDataFrame, more: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -234,8 +252,14 @@ class LiveAnalysis:
         self._rows = _PremiseRows(served_edge=a.served_edge, frac_from=a.optics.frac_from,
                                   nearest=nearest, lonlat=ll)
         self._pos: dict[str, int] | None = None
-        self._lines: LineKpis | None = _line_kpis_of(a)
+        self._lines: LineKpis = _line_kpis_of(a)
+        self._totals = LineTotals(dataset.spans, stage.lengths_m, self._areas, a.home_zone)
         self._area_sums = chunk.area_sums
+        self._edge_p, self._edge_u = chunk.edge_premises, chunk.edge_units
+        self._sums = chunk.sums
+        self._impact = impacts(a.graph, a.structure, chunk.edge_premises, chunk.edge_units)
+        self._edge_index: pd.Index | None = None
+        self._node_vertex: tuple[gpd.GeoDataFrame, Any, IntArray] | None = None
 
     def _positions_of(self, ids: npt.NDArray[np.object_]) -> IntArray:
         """Row of each premise id in the current premises (-1 when absent)."""
@@ -284,8 +308,17 @@ class LiveAnalysis:
         else:
             result = self._apply_premises(dataset, edit)
             self.last_path = "areas" if area_change else "premises"
-        if area_change or (network and self._lines_changed(ds.spans, spans)):
-            self._lines = None
+        if area_change:
+            self._totals = LineTotals(spans, result.stage.lengths_m, self._areas,
+                                      self._home(result.state))
+            self._lines = self._totals.kpis(spans, result.stage.lengths_m)
+        elif changes.touches("spans"):
+            written = rows.get("spans")
+            changed = set(map(str, changes.deleted.get("spans", ())))
+            if written is not None:
+                changed |= set(_ids(written, "spans").tolist())
+            self._totals.update(spans, result.stage.lengths_m, changed)
+            self._lines = self._totals.kpis(spans, result.stage.lengths_m)
         self.analysis = self._finish(dataset, result, area_change)
         return self.analysis
 
@@ -374,21 +407,6 @@ class LiveAnalysis:
         return _Result(stage, res, state, rows, edit.old_rows, res.iloc[rows])
 
     # --------------------------------------------------------------- network
-
-    def _lines_changed(self, old: gpd.GeoDataFrame, new: gpd.GeoDataFrame) -> bool:
-        """Whether the km KPIs can differ: in-service spans, their geometry or fibers."""
-        cols = ["span_id", "status", "fiber_count", "fibers_used", "geometry"]
-        if len(old) != len(new):
-            return True
-        a = old[cols].sort_values("span_id", kind="stable").reset_index(drop=True)
-        b = new[cols].sort_values("span_id", kind="stable").reset_index(drop=True)
-        if not a["span_id"].equals(b["span_id"]):
-            return True
-        for col in cols[1:4]:
-            if not a[col].astype(object).fillna(-1).equals(b[col].astype(object).fillna(-1)):
-                return True
-        return not bool(shapely.equals_identical(a.geometry.to_numpy(),
-                                                 b.geometry.to_numpy()).all())
 
     def _apply_network(self, dataset: Dataset, spans: gpd.GeoDataFrame,
                        edit: _PremiseEdit | None) -> _Result:
@@ -535,31 +553,42 @@ class LiveAnalysis:
     def _finish(self, dataset: Dataset, r: _Result, area_change: bool) -> Analysis:
         stage, res, state = r.stage, r.results, r.state
         g = stage.graph
-        units = res["units"].to_numpy(dtype=np.int64)
-        has = state.served_edge >= 0
-        edge_p = np.bincount(state.served_edge[has], minlength=g.n_edges).astype(np.int64)
-        edge_u = np.bincount(state.served_edge[has], weights=units[has],
-                             minlength=g.n_edges).astype(np.int64)
-        sums = premise_sums(res)
-        if area_change or len(r.changed) == len(res):
-            area_sums = self._areas.premise_sums(res)
-        else:
+        same_network = stage is self._stage
+        if same_network and not area_change and len(r.changed) < len(res):
+            # premises only: counts, sums and impacts by differences
+            edge_p, edge_u = self._edge_p.copy(), self._edge_u.copy()
+            imp = Impact(self._impact.cut_premises.copy(), self._impact.cut_units.copy(),
+                         self._impact.failure_premises.copy(),
+                         self._impact.failure_units.copy())
+            for rows, sign in ((r.before, -1), (r.after, 1)):
+                self._add_premises(stage, imp, edge_p, edge_u, rows, sign)
+            sums = self._sums + premise_sums(r.after) - premise_sums(r.before)
             area_sums = np.asarray(self._area_sums, dtype=np.int64) \
                 + self._areas.premise_sums(r.after) - self._areas.premise_sums(r.before)
-        imp = impacts(g, stage.structure, edge_p, edge_u)
+        else:
+            units = res["units"].to_numpy(dtype=np.int64)
+            has = state.served_edge >= 0
+            edge_p = np.bincount(state.served_edge[has], minlength=g.n_edges).astype(np.int64)
+            edge_u = np.bincount(state.served_edge[has], weights=units[has],
+                                 minlength=g.n_edges).astype(np.int64)
+            sums = premise_sums(res)
+            if area_change or len(r.changed) == len(res):
+                area_sums = self._areas.premise_sums(res)
+            else:
+                area_sums = np.asarray(self._area_sums, dtype=np.int64) \
+                    + self._areas.premise_sums(r.after) - self._areas.premise_sums(r.before)
+            imp = impacts(g, stage.structure, edge_p, edge_u)
         span_out = _span_results(dataset.spans, stage.span_edge, stage.span_lit,
                                  stage.lengths_m, imp)
-        node_out = _node_results(dataset.nodes, g, imp)
-        zones = self._plan.zones(state.lonlat[:, 0]) if len(state.lonlat) else \
-            np.zeros(0, np.int64)
-        home = int(zones[0]) if len(zones) and (zones == zones[0]).all() else None
-        if self._lines is None:
-            self._lines = line_kpis(dataset.spans, self._areas, span_lengths_m=stage.lengths_m,
-                                    home_zone=home, zones=LineZones(dataset.spans))
+        node_out = self._node_results(dataset.nodes, stage, imp)
+        home = self._home(state)
         kpis = assemble_kpis(sums, area_sums, self._lines, self._areas,
                              spof_spans=int((span_out["cut_premises"] > 0).sum()),
                              spof_nodes=int((node_out["failure_premises"] > 0).sum()))
+        if not same_network:
+            self._edge_index = None
         self._stage, self._rows, self._area_sums = stage, state, area_sums
+        self._edge_p, self._edge_u, self._impact, self._sums = edge_p, edge_u, imp, sums
         return Analysis(
             dataset=dataset, drop_m=self.drop_m, premises=res, spans=span_out, nodes=node_out,
             kpis=kpis, graph=g, structure=stage.structure, protection=stage.protection,
@@ -567,6 +596,68 @@ class LiveAnalysis:
             optics=replace(stage.optics, frac_from=state.frac_from), home_zone=home,
             warnings=list(stage.warnings))
 
+    def _home(self, state: _PremiseRows) -> int | None:
+        """The one working zone of all premises, if any (``home_zone`` of the analysis)."""
+        zones = self._plan.zones(state.lonlat[:, 0]) if len(state.lonlat) else \
+            np.zeros(0, np.int64)
+        return int(zones[0]) if len(zones) and (zones == zones[0]).all() else None
+
+    def _node_results(self, nodes: gpd.GeoDataFrame, stage: NetworkStage,
+                      imp: Impact) -> gpd.GeoDataFrame:
+        """:func:`netgis.engine.analysis._node_results`, with each node's vertex kept while the
+        nodes and the graph stay the same."""
+        kept = self._node_vertex
+        if kept is None or kept[0] is not nodes or kept[1] is not stage.graph:
+            g = stage.graph
+            at = _positions(g.node_ids, nodes["node_id"])
+            non_core = (at >= 0) & ~_scatter(at, g.is_core, bool)
+            kept = (nodes, g, np.where(non_core, _scatter(at, g.node_vertex, np.int64), -1))
+            self._node_vertex = kept
+        vertex = kept[2]
+        data = {col: nodes[col].array for col in nodes.columns}
+        data["failure_premises"] = _scatter(vertex, imp.failure_premises, np.int64)
+        data["failure_units"] = _scatter(vertex, imp.failure_units, np.int64)
+        return gpd.GeoDataFrame(data, geometry=nodes.geometry.name, crs=nodes.crs)
+
+    def _add_premises(self, stage: NetworkStage, imp: Impact, edge_p: IntArray,
+                      edge_u: IntArray, rows: pd.DataFrame, sign: int) -> None:
+        """Add (``sign`` 1) or take away (-1) the passed premises ``rows`` from the per-edge
+        counts and the impacts, walking up the DFS tree from each one's edge.
+
+        A premise on edge ``e`` weighs on the deeper end of ``e`` and on every ancestor
+        of it: the bridges on that path lose it when cut, and each ancestor ``w`` that
+        the path's child ``x`` depends on (``low[x] >= disc[w]``) loses it when it fails
+        (the rule of :func:`netgis.engine.redundancy.impacts`).
+        """
+        served = rows["served_span_id"].to_numpy(dtype=object)
+        has = pd.notna(served)
+        if not has.any():
+            return
+        if self._edge_index is None:
+            self._edge_index = pd.Index(stage.graph.edge_span)
+        edges = self._edge_index.get_indexer(pd.Index(served[has]))
+        units = rows["units"].to_numpy(dtype=np.int64)[has]
+        st = stage.structure
+        parent, low, disc = st.parent, st.low, st.disc
+        parent_edge, is_bridge = st.parent_edge, st.is_bridge
+        for e, u in zip(edges.tolist(), units.tolist(), strict=True):
+            edge_p[e] += sign
+            edge_u[e] += sign * u
+            if not st.lit[e]:
+                continue
+            x = int(st.deeper[e])
+            while True:
+                w = int(parent[x])
+                if w < 0:
+                    break
+                b = int(parent_edge[x])
+                if is_bridge[b]:
+                    imp.cut_premises[b] += sign
+                    imp.cut_units[b] += sign * u
+                if w != S and low[x] >= disc[w]:
+                    imp.failure_premises[w] += sign
+                    imp.failure_units[w] += sign * u
+                x = w
 
 @dataclass
 class _PremiseEdit:
