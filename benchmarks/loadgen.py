@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -138,7 +139,7 @@ def run_load(base_url: str, *, near: tuple[float, float], key: str,
                     result.capped = True
                     return
                 path = READ_PATHS[(i + k) % len(READ_PATHS)]
-                timed(client, "read", lambda p=path: client.get(p))
+                timed(client, "read", functools.partial(client.get, path))
 
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(writers)]
     threads += [threading.Thread(target=reader, args=(i,)) for i in range(readers)]
