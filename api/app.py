@@ -29,6 +29,7 @@ from netgis.api.geojson import FeatureCollectionIn, FeatureIn, FeaturePatch
 from netgis.api.html import STATIC_DIR as API_STATIC_DIR
 from netgis.api.html import STATIC_URL as API_STATIC_URL
 from netgis.api.limits import BodyLimit
+from netgis.api.live import LiveVersions
 from netgis.api.openapi import install_openapi
 from netgis.api.params import reject_unknown_query
 from netgis.api.routers import analysis, audit, collections, docs, health, imports, landing
@@ -146,9 +147,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # innermost: the metrics and snapshot middlewares see its 413 like any other answer
     app.add_middleware(BodyLimit, limit_of=lambda scope: body_limit(settings, scope),
                        read_timeout_s=settings.body_timeout_s)
-    # metrics middleware inside the snapshot one: a write's latency excludes its snapshot
+    # metrics middleware inside the version one: a write's latency excludes the wait until
+    # the live analysis reflects it
     service_metrics.install(app)
-    kpi_feeds.install(app, services)
+    kpi_feeds.install(app)
+    app.add_middleware(LiveVersions, services=services)
     install_openapi(app, extra_schemas={
         "ProblemDetail": ProblemDetail, "FeatureIn": FeatureIn,
         "FeatureCollectionIn": FeatureCollectionIn, "FeaturePatch": FeaturePatch,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Query, Request, Security
 from fastapi.security import APIKeyHeader
 
 from netgis.api.auth import ApiKey, Scope, authenticate
@@ -167,3 +167,21 @@ WriterDep = Annotated[ApiKey, Depends(require_api_key)]
 #: A key with the read scope, whatever NETGIS_OPEN_READS says (the audit log tells who
 #: changed what).
 AuditAccess = [Depends(require_read_key)]
+
+
+def wait_for_min_version(
+    services: ServicesDep,
+    min_version: Annotated[int | None, Query(
+        ge=0, description="Answer once the analysis reflects at least this data version "
+                          "(the X-Data-Version of your write); without it the answer "
+                          "reflects the newest analysis ready, never waiting for one.")] = None,
+) -> None:
+    """The ``min_version`` query parameter of every analysis read (a router dependency):
+    waits until the live analysis reflects that data version (503 after
+    ``NETGIS_MIN_VERSION_TIMEOUT_S``; 400 for a version the database has not reached)."""
+    if min_version is not None:
+        services.wait_for_version(min_version)
+
+
+#: Router dependency of the routers whose answers come from the analysis.
+MIN_VERSION = Depends(wait_for_min_version)

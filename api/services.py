@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from cachetools import LRUCache
 
 from netgis.api.limits import RateLimiter, current_client
-from netgis.errors import NetgisError, StorageError
+from netgis.api.live import LiveState, Published, note_version
+from netgis.errors import NetgisError, ParameterError, Problem, StorageError
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -445,47 +446,6 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-class SnapshotKeeper:
-    """Stores one KPI snapshot per data version (at the server's drop length).
-
-    The data versions known to have a snapshot are remembered, so the common
-    case costs no query; the database is asked once per new version, so
-    several processes rarely store the same version twice.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stored: set[int] = set()
-
-    def ensure(self, repo: Repository,
-               kpis_of: Callable[[], tuple[int, Mapping[str, Any]]], drop_m: float) -> int | None:
-        """Store a snapshot of the current data unless one exists; returns the new id or None.
-
-        ``kpis_of`` gives the data version and KPIs at the server's parameters (stored
-        results when there are, else the analysis).
-        """
-        version = repo.data_version()
-        # version 0: nothing was ever loaded, there is no network to measure. Checked before
-        # the lock, so that a feed whose snapshot exists never waits for one being taken.
-        if version == 0 or version in self._stored:
-            return None
-        with self._lock:
-            version = repo.data_version()
-            if version in self._stored:
-                return None
-            if repo.has_kpi_snapshot(version):
-                self._stored.add(version)
-                return None
-            version, kpis = kpis_of()
-            if version in self._stored or repo.has_kpi_snapshot(version):
-                self._stored.add(version)
-                return None
-            snapshot_id = repo.save_kpi_snapshot({**kpis, "drop_m": drop_m},
-                                                 data_version=version)
-            self._stored.add(version)
-            return snapshot_id
-
-
 class ResultStore:
     """Stored analysis results (:mod:`netgis.storage.results`) as one API process uses them.
 
@@ -601,7 +561,6 @@ class Services:
         self.analyses = AnalysisCache(settings.analysis_cache_size)
         self.plans = PlanCache()
         self.pages = PageCache(settings.map_cache_size)
-        self.snapshots = SnapshotKeeper()
         self.results = ResultStore(settings.results_keep)
         # the address index of the default analysis of the newest data version
         self.searches: SingleFlight[int, PremiseSearch] = SingleFlight(1)
@@ -610,6 +569,15 @@ class Services:
         self._tile_attributes: SingleFlight[tuple[AnalysisKey, str], TileAttributes | None] = (
             SingleFlight(4 * max(1, settings.analysis_cache_size)))
         self._extents: SingleFlight[int, dict[str, LayerExtent]] = SingleFlight(1)
+        # the newest tile attributes per layer, whose id index a new state may reuse
+        self._tile_reuse: dict[str, TileAttributes] = {}
+        #: the server's default analysis, kept current edit by edit (api/live.py)
+        self.live = LiveState(lambda: self.repo, drop_m=float(settings.drop_m),
+                              budget=settings.loss_budget(), poll_s=settings.live_poll_s,
+                              on_published=self._after_publish)
+        self._search_kept: tuple[int, Analysis, PremiseSearch] | None = None
+        self._search_lock = threading.Lock()
+        self._last_snapshot = -float("inf")
         self._repo: Repository | None = None
         self._ready = False
         self._connect_lock = threading.Lock()
@@ -634,11 +602,28 @@ class Services:
         self._repo = repo
         self._ready = False
         self._last_attempt = -float("inf")
+        repo.after_write = self._reflect
+        self.live.start()
         try:
             yield repo
         finally:
+            repo.after_write = None
+            self.live.stop()
             self.results.close()
             repo.close()
+
+    def _reflect(self, version: int) -> None:
+        """After a write of this process: wait (in the writer's thread, at most
+        ``write_visible_timeout_s``) until the live analysis reflects it."""
+        timeout = self.settings.write_visible_timeout_s
+        if timeout <= 0:
+            self.live.wake()
+            return
+        try:
+            self.live.wait_for(version, timeout)
+        except NetgisError as exc:
+            # the write stands; its analysis failed, and /health says so
+            log.warning("data version %s written but not analysed: %s", version, exc)
 
     def _connect(self) -> None:
         """Bring the schema up to date (once per run); a StorageError while it cannot."""
@@ -705,19 +690,55 @@ class Services:
         A request that would start a new analysis at other than the server's defaults
         counts against its client's rate (429 when used up).
         """
-        version, result = self._analysis(self.drop_m(drop_m), self.budget(budget))
-        if self.settings.stored_results:
+        drop, optics = self.drop_m(drop_m), self.budget(budget)
+        version, result = self._analysis(drop, optics)
+        if self.settings.stored_results and not self.is_default(drop, optics):
             self.results.schedule(self.repo, version, result)
         return version, result
 
+    def is_default(self, drop: float, optics: LossBudget) -> bool:
+        """Whether these are the server's analysis parameters (the live analysis's)."""
+        # however asked for: a budget equal to the settings' one is the default
+        return (float(drop) == float(self.settings.drop_m)
+                and optics.key() == self.settings.loss_budget().key())
+
     def _analysis(self, drop: float, optics: LossBudget) -> tuple[int, Analysis]:
-        """The analysis at these parameters; a new one at other than the defaults is charged
-        to the client (:meth:`admit`)."""
-        # the defaults, however asked for (a budget equal to the settings' one is the default)
-        default = (drop == float(self.settings.drop_m)
-                   and optics.key() == self.settings.loss_budget().key())
-        return self.analyses.analysis(self.repo, drop, optics,
-                                      admit=None if default else self.admit)
+        """The analysis at these parameters: the live one at the server's defaults (never
+        waited on), else one per data version, a new one charged to the client
+        (:meth:`admit`)."""
+        if self.is_default(drop, optics):
+            published = self.live.current()
+            note_version(published.version)
+            return published.version, published.analysis
+        version, result = self.analyses.analysis(self.repo, drop, optics, admit=self.admit)
+        note_version(version)
+        return version, result
+
+    def wait_for_version(self, version: int) -> None:
+        """Wait until the live analysis reflects data version ``version`` (``min_version``).
+
+        Raises
+        ------
+        ParameterError
+            ``version`` is newer than the database's data version.
+        StorageError
+            Not reflected within ``min_version_timeout_s`` (503, try again).
+        """
+        current = self.repo.data_version()
+        if version > current:
+            raise ParameterError([Problem("query", None, "min_version",
+                                          f"data version {version} does not exist yet (the "
+                                          f"database is at {current})")],
+                                 f"min_version {version} is newer than the data ({current})")
+        if self.live.wait_for(version, self.settings.min_version_timeout_s) is None:
+            raise StorageError(f"data version {version} is not reflected yet; try again")
+
+    def served_version(self, drop_m: float | None = None) -> int:
+        """The data version answers at ``drop_m`` (and the server's optics) reflect now."""
+        drop = self.drop_m(drop_m)
+        if self.is_default(drop, self.budget()):
+            return self.live.current().version
+        return self.data_version()
 
     def stored(self, drop_m: float | None = None,
                budget: LossBudget | None = None) -> StoredRun | None:
@@ -727,6 +748,9 @@ class Services:
         callers then use :meth:`analysis`.
         """
         if not self.settings.stored_results:
+            return None
+        if self.is_default(self.drop_m(drop_m), self.budget(budget)):
+            # the live analysis is current and in memory: nothing to look up
             return None
         from netgis.storage.results import params_key
 
@@ -789,11 +813,29 @@ class Services:
         It indexes the analysis at the server's defaults (which is never rate-limited),
         so every hit carries that analysis's serviceability.
         """
-        from netgis.products.search import premise_search
+        published = self.live.current()
+        kept = self._search_kept
+        if kept is None or kept[0] < published.version:
+            kept = self._search_of(published)
+        note_version(kept[0])
+        return kept
 
-        version, result = self.analysis()
-        return version, result, self.searches.get(version,
-                                                   lambda: premise_search(result.premises))
+    def _search_of(self, published: Published) -> tuple[int, Analysis, PremiseSearch]:
+        """The search index of a published analysis: the address index of the one before
+        when no premise's id, address or location id changed (only the values shown)."""
+        from netgis.products.search import premise_search, same_keys
+
+        with self._search_lock:
+            kept = self._search_kept
+            if kept is not None and kept[0] >= published.version:
+                return kept
+            premises = published.analysis.premises
+            if kept is not None and same_keys(kept[2].premises, premises):
+                search = premise_search(premises, index=kept[2].index)
+            else:
+                search = premise_search(premises)
+            self._search_kept = (published.version, published.analysis, search)
+            return self._search_kept
 
     def admit(self) -> None:
         """Called before a request starts new work (an analysis, a build plan, a page, a
@@ -816,11 +858,7 @@ class Services:
         Snapshots are taken at the server's drop length only, so a feed asked
         for another drop length stores nothing.
         """
-        drop = self.drop_m(drop_m)
-        version, result = self.analysis(drop)
-        if drop == float(self.settings.drop_m):
-            self.ensure_snapshot()
-        return version, result
+        return self.analysis(self.drop_m(drop_m))
 
     def kpi_feed(self, drop_m: float | None = None) -> tuple[int, Mapping[str, Any]]:
         """The data version and KPIs (``kpis.json`` shape) the feeds serve.
@@ -833,24 +871,37 @@ class Services:
         if run is None:
             version, result = self.kpis(drop)
             return version, result.kpis
-        if drop == float(self.settings.drop_m):
-            self.ensure_snapshot()
+        note_version(run.data_version)
         return run.data_version, run.kpis
 
-    def _default_kpis(self) -> tuple[int, Mapping[str, Any]]:
-        drop = float(self.settings.drop_m)
-        run = self.stored(drop)
-        if run is not None:
-            return run.data_version, run.kpis
-        version, result = self.analyses.analysis(self.repo, drop, self.budget())
-        if self.settings.stored_results:
-            self.results.schedule(self.repo, version, result)
-        return version, result.kpis
-
     def ensure_snapshot(self) -> int | None:
-        """Store a KPI snapshot of the current data unless one exists (its id, or None)."""
-        return self.snapshots.ensure(self.repo, self._default_kpis, float(self.settings.drop_m))
+        """Store a KPI snapshot of the data the live analysis reflects, unless that data
+        version has one (the new snapshot's id, or None)."""
+        return self._snapshot(self.live.current())
 
+    def _snapshot(self, published: Published) -> int | None:
+        # version 0: nothing was ever loaded, there is no network to measure
+        if published.version == 0:
+            return None
+        repo = self.repo
+        if repo.has_kpi_snapshot(published.version):
+            return None
+        snapshot_id = repo.save_kpi_snapshot(
+            {**published.analysis.kpis, "drop_m": float(self.settings.drop_m)},
+            data_version=published.version)
+        self._last_snapshot = time.monotonic()
+        return snapshot_id
+
+    def _after_publish(self, published: Published) -> None:
+        """In the live analysis's thread, once readers see a new state: a KPI snapshot when
+        one is due (a bulk load or import, or ``kpi_snapshot_interval_s`` since the last),
+        and the search index of the new state made ready."""
+        if published.path != "none":
+            due = published.bulk or (time.monotonic() - self._last_snapshot
+                                     >= self.settings.kpi_snapshot_interval_s)
+            if due:
+                self._snapshot(published)
+        self._search_of(published)
 
     # ------------------------------------------------------------------ vector tiles
 
@@ -880,8 +931,15 @@ class Services:
         from netgis.products.tiles import tile_attributes
 
         key, result = self.analysis_for_tiles(drop_m, budget)
-        return key, self._tile_attributes.get((key, layer),
-                                              lambda: tile_attributes(result, layer))
+
+        def make() -> TileAttributes | None:
+            before = self._tile_reuse.get(layer)
+            made = tile_attributes(result, layer, reuse=before)
+            if made is not None:
+                self._tile_reuse[layer] = made
+            return made
+
+        return key, self._tile_attributes.get((key, layer), make)
 
     def tile(self, address: TileAddress, drop_m: float | None = None,
              budget: LossBudget | None = None, if_none_match: str | None = None) -> TileAnswer:

@@ -85,6 +85,17 @@ class Settings(BaseSettings):
         "Seconds a stopping server waits for requests under way (an import, a slow "
         "client) before it cancels them; an import's process is killed then."))] = 10.0
     analysis_cache_size: Annotated[int, Field(ge=1, description="Analyses kept.")] = 4
+    live_poll_s: Annotated[float, Field(gt=0, le=60, description=(
+        "Seconds between two looks at the data version by the live analysis (writes made "
+        "through this process are seen at once; others within this)."))] = 0.05
+    write_visible_timeout_s: Annotated[float, Field(ge=0, description=(
+        "A write through the API answers once the live analysis reflects it, or after this "
+        "many seconds (then its X-Data-Version-Visible header says false)."))] = 30.0
+    min_version_timeout_s: Annotated[float, Field(gt=0, description=(
+        "Longest wait of a read with min_version for that data version (then 503)."))] = 30.0
+    kpi_snapshot_interval_s: Annotated[float, Field(ge=0, description=(
+        "Least seconds between two KPI snapshots of edits (0: one per reflected change); "
+        "a bulk load or import is always snapshotted once reflected."))] = 3600.0
     #: each analysis the server computes is stored in the database (in a background thread)
     #: and per-item requests read stored results: API workers and hosts share them
     stored_results: Annotated[bool, Field(

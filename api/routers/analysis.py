@@ -18,7 +18,7 @@ import shapely
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from netgis.api.deps import ServicesDep, SettingsDep, require_json_body
+from netgis.api.deps import MIN_VERSION, ServicesDep, SettingsDep, require_json_body
 from netgis.api.errors import ProblemItem, problem_responses
 from netgis.api.geojson import (
     Geometry,
@@ -39,7 +39,7 @@ from netgis.errors import NotFoundError, Problem, ValidationError
 from netgis.jsonsafe import json_safe
 from netgis.schema import LAYERS, RESULT_FIELDS
 
-router = APIRouter(prefix="/analysis", tags=["Analysis"])
+router = APIRouter(prefix="/analysis", tags=["Analysis"], dependencies=[MIN_VERSION])
 
 _PY_TYPES: dict[str, Any] = {"text": str, "int": int, "float": float, "bool": bool}
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from netgis.api.deps import ServicesDep, SettingsDep, check_upload_length
+from netgis.api.deps import MIN_VERSION, ServicesDep, SettingsDep, check_upload_length
 from netgis.api.errors import ApiError, problem_responses
 from netgis.api.params import DropParam
 from netgis.api.routers.common import UploadNames, safe_filename
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from netgis.engine.analysis import Analysis
     from netgis.products.bead import BeadResult as BeadJoin
 
-router = APIRouter(prefix="/analysis", tags=["Analysis"])
+router = APIRouter(prefix="/analysis", tags=["Analysis"], dependencies=[MIN_VERSION])
 
 _CHUNK = 1024 * 1024
 _LOCATION_SUFFIXES = (".csv", ".txt", ".gpkg", ".geojson", ".json", ".fgb", ".parquet")

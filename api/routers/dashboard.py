@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from netgis.api.deps import RepoDep, ServicesDep, SettingsDep
+from netgis.api.deps import MIN_VERSION, RepoDep, ServicesDep, SettingsDep
 from netgis.api.errors import problem_responses
 from netgis.api.services import SingleFlight
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from netgis.products.progress import Dashboard
     from netgis.storage import Repository
 
-router = APIRouter(tags=["Dashboard"])
+router = APIRouter(tags=["Dashboard"], dependencies=[MIN_VERSION])
 
 AreaParam = Annotated[str | None, Query(description="Narrow the page to this area (district).")]
 

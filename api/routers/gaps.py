@@ -13,14 +13,14 @@ import geopandas as gpd
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from netgis.api.deps import ServicesDep, SettingsDep
+from netgis.api.deps import MIN_VERSION, ServicesDep, SettingsDep
 from netgis.api.errors import problem_responses
 from netgis.api.params import DropParam
 from netgis.api.routers.common import GeoJSONResponse, paging_links, timestamp
 from netgis.errors import ParameterError, ValidationError
 from netgis.schema import DEFAULT_H3_RES, DEFAULT_LINK_M, DEFAULT_PLACEMENT, Placement
 
-router = APIRouter(prefix="/analysis", tags=["Analysis"])
+router = APIRouter(prefix="/analysis", tags=["Analysis"], dependencies=[MIN_VERSION])
 
 
 class GapFeature(BaseModel):

@@ -18,23 +18,20 @@ import re
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-import anyio
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from netgis.api.deps import RepoDep, ServicesDep, SettingsDep
+from netgis.api.deps import MIN_VERSION, RepoDep, ServicesDep, SettingsDep
 from netgis.api.errors import problem_responses
 from netgis.api.params import DropParam
 from netgis.api.routers.common import timestamp
-from netgis.errors import NetgisError
 from netgis.products.feeds import Goal, goal_progress, kpi_rows, kpis_csv
 
 if TYPE_CHECKING:
-    from netgis.api.services import Services
+    pass
 
-router = APIRouter(tags=["KPIs"])
+router = APIRouter(tags=["KPIs"], dependencies=[MIN_VERSION])
 log = logging.getLogger("netgis.api.kpis")
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -78,45 +75,9 @@ class GoalView(BaseModel):
 # ------------------------------------------------------------------------------ snapshots
 
 
-class SnapshotOnWrite:
-    """ASGI middleware: after a successful write request, snapshot the KPIs of the new data.
-
-    It runs once the response is complete, so the writer is not kept waiting
-    for the analysis.
-    """
-
-    def __init__(self, app: ASGIApp, *, services: Services) -> None:
-        self.app = app
-        self.services = services
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer the request, then snapshot the KPIs when it was a write that succeeded."""
-        if scope["type"] != "http" or scope["method"] not in _UNSAFE_METHODS:
-            await self.app(scope, receive, send)
-            return
-        status: list[int] = []
-
-        async def remember_status(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status.append(int(message["status"]))
-            await send(message)
-
-        await self.app(scope, receive, remember_status)
-        if status and 200 <= status[0] < 300:
-            await anyio.to_thread.run_sync(self._snapshot)
-
-    def _snapshot(self) -> None:
-        try:
-            self.services.ensure_snapshot()
-        except NetgisError as exc:
-            # the write itself succeeded; a dataset that cannot be analysed has no KPIs to keep
-            log.warning("no KPI snapshot after write: %s", exc)
-
-
-def install(app: FastAPI, services: Services) -> None:
-    """Register the KPI routes and the middleware snapshotting ``services`` after writes."""
+def install(app: FastAPI) -> None:
+    """Register the KPI routes."""
     app.include_router(router)
-    app.add_middleware(SnapshotOnWrite, services=services)
 
 
 # ----------------------------------------------------------------------------- endpoints
@@ -148,7 +109,7 @@ def _not_modified(tag: str) -> Response:
 def kpis_json(request: Request, services: ServicesDep, drop_m: DropParam = None) -> Response:
     """KPI rows as JSON with an ETag; 304 when ``If-None-Match`` names the current one."""
     drop = services.drop_m(drop_m)
-    known = etag(services.data_version(), drop, "json")
+    known = etag(services.served_version(drop), drop, "json")
     if _matches(request, known):
         return _not_modified(known)
     version, kpis = services.kpi_feed(drop)
@@ -168,7 +129,7 @@ def kpis_csv_feed(request: Request, services: ServicesDep,
                   drop_m: DropParam = None) -> Response:
     """The KPI rows as CSV (columns scope, area_id, name, then every KPI) with an ETag."""
     drop = services.drop_m(drop_m)
-    known = etag(services.data_version(), drop, "csv")
+    known = etag(services.served_version(drop), drop, "csv")
     if _matches(request, known):
         return _not_modified(known)
     version, kpis = services.kpi_feed(drop)
@@ -193,9 +154,9 @@ def kpis_history(
         description="Only snapshots taken at or after this instant: an ISO 8601 date-time "
                     "(UTC if no offset) or a date YYYY-MM-DD (its start, UTC).")] = None,
 ) -> KpiHistory:
-    """The series of KPI snapshots (one per data change), oldest first."""
+    """The series of KPI snapshots, oldest first: one after each bulk load or import, and one
+    per ``NETGIS_KPI_SNAPSHOT_INTERVAL_S`` (default an hour) of edits."""
     since = _parse_instant(since_text)
-    services.ensure_snapshot()
     rows = repo.kpi_history(area_id=area_id, since=since)
     data = [{k: _iso(v) for k, v in row.items()} for row in rows]
     return KpiHistory(data=data, area_id=area_id, since=_iso(since))

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import HTMLResponse
 
-from netgis.api.deps import ServicesDep, SettingsDep
+from netgis.api.deps import MIN_VERSION, ServicesDep, SettingsDep
 from netgis.api.errors import problem_responses
 from netgis.api.params import BboxParam, DropParam, parse_bbox
 from netgis.api.services import MapPage
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from netgis.api.services import Services
     from netgis.api.settings import Settings
 
-router = APIRouter(prefix="/maps", tags=["Maps"])
+router = APIRouter(prefix="/maps", tags=["Maps"], dependencies=[MIN_VERSION])
 
 #: Map kind -> (summary, description) as the OpenAPI document shows them.
 PAGES = {

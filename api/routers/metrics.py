@@ -17,11 +17,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from netgis.api.deps import ServicesDep
+from netgis.api.deps import MIN_VERSION, ServicesDep
 from netgis.errors import NetgisError
 from netgis.products.feeds import prometheus_text
 
-router = APIRouter(tags=["KPIs"])
+router = APIRouter(tags=["KPIs"], dependencies=[MIN_VERSION])
 log = logging.getLogger("netgis.api.metrics")
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from netgis.api.deps import ServicesDep, SettingsDep
+from netgis.api.deps import MIN_VERSION, ServicesDep, SettingsDep
 from netgis.api.errors import problem_responses
 from netgis.api.routers.common import GeoJSONResponse
 from netgis.products.search import MAX_QUERY_LENGTH
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from netgis.engine.analysis import Analysis
     from netgis.products.search import PremiseSearch
 
-router = APIRouter(prefix="/portal", tags=["Portal"])
+router = APIRouter(prefix="/portal", tags=["Portal"], dependencies=[MIN_VERSION])
 
 #: Addresses the type-ahead offers at most.
 PORTAL_OPTIONS = 8

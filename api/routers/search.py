@@ -12,14 +12,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from netgis.api.deps import ServicesDep
+from netgis.api.deps import MIN_VERSION, ServicesDep
 from netgis.api.errors import problem_responses
 from netgis.api.routers.common import GeoJSONResponse
 from netgis.errors import ParameterError, Problem
 from netgis.products.search import MAX_QUERY_LENGTH
 from netgis.schema import DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT
 
-router = APIRouter(tags=["Search"])
+router = APIRouter(tags=["Search"], dependencies=[MIN_VERSION])
 
 
 class SearchHitProperties(BaseModel):

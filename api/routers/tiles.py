@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from netgis.api.deps import ServicesDep
+from netgis.api.deps import MIN_VERSION, ServicesDep
 from netgis.api.errors import problem_responses
 from netgis.api.params import DropParam, OpticsParam
 from netgis.products.tiles import (
@@ -31,7 +31,7 @@ from netgis.products.tiles import (
 )
 from netgis.schema import LAYERS
 
-router = APIRouter(prefix="/tiles", tags=["Tiles"])
+router = APIRouter(prefix="/tiles", tags=["Tiles"], dependencies=[MIN_VERSION])
 
 #: Media type of a Mapbox Vector Tile.
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"

@@ -23,6 +23,7 @@ measures; sums may be taken in another order, so they agree to rounding
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -33,11 +34,29 @@ from pyproj import CRS
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from netgis.engine.kpis import AreaIndex, LineKpis, _home_zone, _lengths_km, utilization_pct
+from netgis.engine.kpis import AreaIndex, LineKpis, _home_zone, _lengths_km
 from netgis.geodesy import geodesic_lengths_m, transform_geoms
 from netgis.schema import IN_SERVICE
 
 FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass
+class _Rows:
+    """The kept per-span values laid out on one order of the span rows."""
+
+    ids: npt.NDArray[np.object_]
+    at: dict[str, int]                       #: row of each span id
+    grouped: npt.NDArray[np.bool_]           #: per row: in an overlap group
+    area_pos: list[npt.NDArray[np.int64]]    #: per area: rows of the spans meeting it, sorted
+    area_inside: list[FloatArray]            #: per area: their lengths inside it
+
+
+def _utilization(count: FloatArray, used: FloatArray) -> float | None:
+    """:func:`~netgis.engine.kpis.utilization_pct` of spans given by their two columns."""
+    ok = ~np.isnan(count) & ~np.isnan(used) & (np.nan_to_num(count) > 0)
+    total = float(count[ok].sum())
+    return None if total == 0 else 100.0 * float(used[ok].sum()) / total
 
 #: DE-9IM pattern of two lines whose interiors share a stretch of line.
 _SHARE_LINE = "1********"
@@ -75,7 +94,13 @@ class LineTotals:
         self.members: dict[int, set[str]] = {}
         self._next_group = 0
         self._group_km: dict[int, tuple[float, list[float]]] = {}
+        self._area_boxes: shapely.STRtree | None = None
+        self._rows: _Rows | None = None
+        self._dirty = True
         self._group(ids.tolist())
+        in_service_ids = set(in_service["span_id"].tolist())
+        for gid in self.members:
+            self._group_lengths(gid, in_service_ids)
 
     # ------------------------------------------------------------ building
 
@@ -162,6 +187,27 @@ class LineTotals:
             for n in part:
                 self.group_of[every[n]] = gid
 
+    def _areas_near(self, geom: shapely.Geometry) -> list[int]:
+        """The areas whose box (in the spans' CRS, with a margin) meets that of ``geom``."""
+        if self._area_boxes is None:
+            boxes = transform_geoms(self.areas.areas.geometry.to_numpy(),
+                                    CRS(self.areas.areas.crs), self.crs) \
+                if len(self.areas) else np.empty(0, dtype=object)
+            # each area's box grown by 5 % of its size: an edge straight in the area's UTM
+            # zone bows far less than that away from its vertices' box in another CRS
+            b = shapely.bounds(boxes).reshape(-1, 4)
+            grow = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])[:, None] * 0.05
+            self._area_boxes = shapely.STRtree(shapely.box(b[:, 0] - grow[:, 0],
+                                                           b[:, 1] - grow[:, 0],
+                                                           b[:, 2] + grow[:, 0],
+                                                           b[:, 3] + grow[:, 0]))
+        if not len(self.areas):
+            return []
+        x0, y0, x1, y1 = shapely.bounds(geom)
+        pad = max(x1 - x0, y1 - y0, 1.0) * 0.01 + 1e-6
+        box = shapely.box(x0 - pad, y0 - pad, x1 + pad, y1 + pad)
+        return sorted(int(i) for i in self._area_boxes.query(box, predicate="intersects"))
+
     # ------------------------------------------------------------- changes
 
     def update(self, spans: gpd.GeoDataFrame, lengths_m: FloatArray,
@@ -170,6 +216,7 @@ class LineTotals:
         changed = set(changed)
         if not changed:
             return
+        self._dirty = True
         ids = spans["span_id"].to_numpy(dtype=object)
         at = pd.Index(ids).get_indexer(pd.Index(sorted(changed)))
         dirty_groups = {self.group_of[k] for k in changed if k in self.group_of}
@@ -212,64 +259,91 @@ class LineTotals:
 
     def kpis(self, spans: gpd.GeoDataFrame, lengths_m: FloatArray) -> LineKpis:
         """The :func:`~netgis.engine.kpis.line_kpis` answer of ``spans`` as they are now."""
+        ids = spans["span_id"].to_numpy(dtype=object)
+        rows = self._rows_of(ids)
         is_in = (spans["status"] == IN_SERVICE).to_numpy()
-        in_service = spans[is_in]
-        lengths = np.asarray(lengths_m, dtype=float)[is_in]
-        fibers = in_service["fiber_count"].to_numpy(dtype=float, na_value=np.nan)
-        ids = in_service["span_id"].to_numpy(dtype=object)
-        grouped = np.asarray([k in self.group_of for k in ids.tolist()], dtype=bool) \
-            if self.group_of else np.zeros(len(ids), dtype=bool)
-        status = dict(zip(ids.tolist(), [True] * len(ids), strict=True))
-        group_km = {gid: self._group_lengths(gid, status) for gid in self.members}
-        route_m = float(lengths[~grouped].sum()) + sum(v[0] for v in group_km.values()) \
+        lengths_all = np.asarray(lengths_m, dtype=float)
+        count = spans["fiber_count"].to_numpy(dtype=float, na_value=np.nan)
+        used = spans["fibers_used"].to_numpy(dtype=float, na_value=np.nan)
+        lone = is_in & ~rows.grouped
+        groups = {gid: self._group_lengths(
+            gid, {k for k in self.members[gid] if k in rows.at and is_in[rows.at[k]]})
+            for gid in self.members}
+        route_m = (float(lengths_all[lone].sum()) + sum(v[0] for v in groups.values())) \
             if self.home else 0.0
-        network: dict[str, object] = dict(_lengths_km(lengths, fibers, route_m))
-        network["utilization_pct"] = utilization_pct(in_service)
+        network: dict[str, object] = dict(_lengths_km(lengths_all[is_in], count[is_in], route_m))
+        network["utilization_pct"] = _utilization(count[is_in], used[is_in])
         per_area: list[dict[str, object]] = []
-        row_of = pd.Index(ids)
-        for i, kept in enumerate(self.inside):
-            hit_ids = [k for k in kept if k in status]
-            hit = np.sort(row_of.get_indexer(pd.Index(hit_ids))) if hit_ids \
-                else np.zeros(0, dtype=np.int64)
-            cable_m = np.asarray([kept[k] for k in ids[hit].tolist()], dtype=float)
-            alone = ~grouped[hit]
-            route_in = float(cable_m[alone].sum()) + sum(v[1][i] for v in group_km.values())
-            row: dict[str, object] = dict(_lengths_km(cable_m, fibers[hit], route_in))
-            row["utilization_pct"] = utilization_pct(in_service.iloc[hit])
+        for i in range(len(self.inside)):
+            pos, inside = rows.area_pos[i], rows.area_inside[i]
+            keep = is_in[pos]
+            hit, cable_m = pos[keep], inside[keep]
+            route_in = float(cable_m[~rows.grouped[hit]].sum()) + sum(v[1][i]
+                                                                      for v in groups.values())
+            row: dict[str, object] = dict(_lengths_km(cable_m, count[hit], route_in))
+            row["utilization_pct"] = _utilization(count[hit], used[hit])
             per_area.append(row)
         return network, per_area
 
-    def _group_lengths(self, gid: int, in_service: dict[str, bool]) -> tuple[float, list[float]]:
+    def _rows_of(self, ids: npt.NDArray[np.object_]) -> _Rows:
+        """Where the kept per-span values sit in the span rows ``ids`` (kept while the rows and
+        the values stay)."""
+        kept = self._rows
+        if kept is not None and not self._dirty and len(kept.ids) == len(ids) \
+                and bool((kept.ids == ids).all()):
+            return kept
+        at = {k: n for n, k in enumerate(ids.tolist())}
+        grouped = np.zeros(len(ids), dtype=bool)
+        for k in self.group_of:
+            if k in at:
+                grouped[at[k]] = True
+        area_pos, area_inside = [], []
+        for kept_area in self.inside:
+            pairs = sorted((at[k], m) for k, m in kept_area.items() if k in at)
+            area_pos.append(np.asarray([p for p, _ in pairs], dtype=np.int64))
+            area_inside.append(np.asarray([m for _, m in pairs], dtype=float))
+        self._rows = _Rows(ids, at, grouped, area_pos, area_inside)
+        self._dirty = False
+        return self._rows
+
+    def _group_lengths(self, gid: int, in_service: set[str] | dict[str, bool]
+                       ) -> tuple[float, list[float]]:
         """Length of the union of a group's in-service lines: in all and inside each area."""
         if gid in self._group_km:
             return self._group_km[gid]
-        lines = [self.geom[k] for k in sorted(self.members[gid]) if in_service.get(k)]
+        lines = [self.geom[k] for k in sorted(self.members[gid]) if k in in_service]
         out: tuple[float, list[float]]
+        inside = [0.0] * len(self.areas)
         if not lines or not self.home:
-            out = (0.0, [0.0] * len(self.areas))
+            out = (0.0, inside)
         else:
-            zone = CRS.from_epsg(int(self.home))
-            union = shapely.union_all(transform_geoms(np.asarray(lines, dtype=object),
-                                                      self.crs, zone))
-            total = float(geodesic_lengths_m(shapely.get_parts(union), crs=zone).sum())
-            inside = []
-            for i in range(len(self.areas)):
-                az = CRS.from_epsg(int(self.areas.zones[i]))
-                u = shapely.union_all(transform_geoms(np.asarray(lines, dtype=object),
-                                                      self.crs, az))
+            geoms = np.asarray(lines, dtype=object)
+            unions: dict[int, shapely.Geometry] = {}
+
+            def union_in(epsg: int) -> shapely.Geometry:
+                if epsg not in unions:
+                    unions[epsg] = shapely.union_all(transform_geoms(geoms, self.crs,
+                                                                     CRS.from_epsg(epsg)))
+                return unions[epsg]
+
+            home = union_in(int(self.home))
+            total = float(geodesic_lengths_m(shapely.get_parts(home),
+                                             crs=CRS.from_epsg(int(self.home))).sum())
+            for i in self._areas_near(shapely.union_all(geoms)):
+                epsg = int(self.areas.zones[i])
+                u = union_in(epsg)
                 poly = self.areas.polys[i]
                 if not shapely.intersects(u, poly):
-                    inside.append(0.0)
                     continue
+                az = CRS.from_epsg(epsg)
                 parts = shapely.get_parts(u)
-                whole = geodesic_lengths_m(parts, crs=az)
                 covered = shapely.covers(poly, parts)
-                part_in = np.where(covered, whole, 0.0)
+                part_in = np.where(covered, geodesic_lengths_m(parts, crs=az), 0.0)
                 cross = ~covered & shapely.intersects(parts, poly)
                 if cross.any():
                     part_in[cross] = geodesic_lengths_m(
                         shapely.intersection(parts[cross], poly), crs=az)
-                inside.append(float(part_in.sum()))
+                inside[i] = float(part_in.sum())
             out = (total, inside)
         self._group_km[gid] = out
         return out

@@ -171,15 +171,18 @@ def _same_values(a: Any, b: Any, *, geometry: bool) -> bool:
     if geometry:
         return bool(shapely.equals_identical(np.asarray(a, dtype=object),
                                              np.asarray(b, dtype=object)).all())
-    x = np.asarray(pd.Series(a, dtype=object).to_numpy(), dtype=object)
-    y = np.asarray(pd.Series(b, dtype=object).to_numpy(), dtype=object)
-    for u, v in zip(x.tolist(), y.tolist(), strict=True):
-        if pd.isna(u) if not isinstance(u, np.ndarray) else False:
-            if not pd.isna(v):
-                return False
-        elif u is not v and (pd.isna(v) or u != v):
-            return False
-    return True
+    x, y = pd.Series(a), pd.Series(b)
+    missing_x, missing_y = x.isna().to_numpy(), y.isna().to_numpy()
+    if not np.array_equal(missing_x, missing_y):
+        return False
+    both = ~missing_x
+    try:
+        equal = (x[both].reset_index(drop=True) == y[both].reset_index(drop=True)).to_numpy(
+            dtype=bool, na_value=False)
+    except (TypeError, ValueError):
+        return bool(all(u == v for u, v in zip(x[both].tolist(), y[both].tolist(),
+                                                strict=True)))
+    return bool(equal.all())
 
 
 def _concat(frame: gpd.GeoDataFrame, more: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -260,6 +263,8 @@ class LiveAnalysis:
         self._impact = impacts(a.graph, a.structure, chunk.edge_premises, chunk.edge_units)
         self._edge_index: pd.Index | None = None
         self._node_vertex: tuple[gpd.GeoDataFrame, Any, IntArray] | None = None
+        self._cell_cache: tuple[FloatArray, tuple[IntArray, IntArray, IntArray,
+                                                  IntArray]] | None = None
 
     def _positions_of(self, ids: npt.NDArray[np.object_]) -> IntArray:
         """Row of each premise id in the current premises (-1 when absent)."""
@@ -343,12 +348,13 @@ class LiveAnalysis:
         res = a.premises
         ll_rows = lonlat(rows.geometry.to_numpy(), self.dataset.crs) if len(rows) \
             else np.zeros((0, 2))
-        ll = state.lonlat.copy()
         moved = bool(len(gone)) or bool((~old).any())
-        if old.any():
-            before = ll[pos[old]]
+        ll = state.lonlat
+        if old.any() and not np.array_equal(ll[pos[old]], ll_rows[old]):
+            # positions changed: a new array (the old state keeps its own)
+            ll = ll.copy()
             ll[pos[old]] = ll_rows[old]
-            moved = moved or not np.array_equal(before, ll_rows[old])
+            moved = True
         new = np.flatnonzero(~old)
         keep = np.ones(len(prem), dtype=bool)
         keep[gone] = False
@@ -466,17 +472,17 @@ class LiveAnalysis:
             again |= self._near_added(stage, added, dist, state)
         rows = np.flatnonzero(again)
         before_rows = res  # the flags before, for the per-area differences
+        # every premise not located again keeps its span: its edge in the new G
+        edge_map = _positions(stage.graph.edge_span, old.graph.edge_span)
+        served = np.full(len(res), -1, dtype=np.int64)
+        kept = state.served_edge >= 0
+        served[kept] = edge_map[state.served_edge[kept]]
         if len(rows):
             chunk = self._locate(stage, prem, rows, state.lonlat)
             res = _set_rows(res, rows, chunk.premises, columns=list(chunk.premises.columns))
             state.frac_from[rows] = chunk.frac_from
             state.nearest[rows] = chunk.nearest_span_id
-        # every premise: its served edge in the new G, protection and loss from it
-        served_id = res["served_span_id"].to_numpy(dtype=object)
-        served = np.full(len(res), -1, dtype=np.int64)
-        has = pd.notna(served_id)
-        if has.any():
-            served[has] = _positions(stage.graph.edge_span, served_id[has])
+            served[rows] = chunk.served_edge
         state.served_edge = served
         cols: dict[str, Any] = {}
         prot = stage.protection
@@ -517,25 +523,39 @@ class LiveAnalysis:
         index = stage.span_index
         pick = pd.Index(index.span_ids).isin(list(added))
         lines = transform_geoms(index.geoms[pick], index.crs, crs)
-        x, y = transformer(WGS84, crs).transform(state.lonlat[:, 0], state.lonlat[:, 1])
+        keys, inverse, kx, ky = self._cells(state.lonlat, crs)
         reach = dist * (1 + NEAR_SLACK_REL) + NEAR_SLACK_M
+        cell_reach = np.zeros(len(keys))
+        np.maximum.at(cell_reach, inverse, reach)
+        # first the cells whose grown box meets the new spans' common box (numpy), then the
+        # spans themselves (STRtree) for those
+        x0, y0, x1, y1 = shapely.total_bounds(lines)
+        lo_x, lo_y = kx * CELL_M - cell_reach, ky * CELL_M - cell_reach
+        hi_x, hi_y = (kx + 1) * CELL_M + cell_reach, (ky + 1) * CELL_M + cell_reach
+        maybe = np.flatnonzero((lo_x <= x1) & (hi_x >= x0) & (lo_y <= y1) & (hi_y >= y0))
+        boxes = shapely.box(lo_x[maybe], lo_y[maybe], hi_x[maybe], hi_y[maybe])
+        tree = shapely.STRtree(lines)
+        hit_cells = maybe[np.unique(tree.query(boxes, predicate="intersects")[0])]
+        near = np.zeros(len(keys), dtype=bool)
+        near[hit_cells] = True
+        out: BoolArray = near[inverse]
+        return out
+
+    def _cells(self, ll: FloatArray, crs: CRS) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+        """The 100 m cells of the premises at lon/lat ``ll`` in ``crs``: cell keys, the cell of
+        each premise, and each cell's x and y (in cells); kept while the positions are."""
+        kept = self._cell_cache
+        if kept is not None and kept[0] is ll:
+            return kept[1]
+        x, y = transformer(WGS84, crs).transform(ll[:, 0], ll[:, 1])
         cx = np.floor(np.asarray(x) / CELL_M).astype(np.int64)
         cy = np.floor(np.asarray(y) / CELL_M).astype(np.int64)
         x0, y0 = int(cx.min()), int(cy.min())
         height = int(cy.max()) - y0 + 1
         keys, inverse = np.unique((cx - x0) * height + (cy - y0), return_inverse=True)
-        cell_reach = np.zeros(len(keys))
-        np.maximum.at(cell_reach, inverse, reach)
-        kx = keys // height + x0
-        ky = keys % height + y0
-        boxes = shapely.box(kx * CELL_M - cell_reach, ky * CELL_M - cell_reach,
-                            (kx + 1) * CELL_M + cell_reach, (ky + 1) * CELL_M + cell_reach)
-        tree = shapely.STRtree(lines)
-        hit_cells = np.unique(tree.query(boxes, predicate="intersects")[0])
-        near = np.zeros(len(keys), dtype=bool)
-        near[hit_cells] = True
-        out: BoolArray = near[inverse]
-        return out
+        cells = (keys, inverse.astype(np.int64), keys // height + x0, keys % height + y0)
+        self._cell_cache = (ll, cells)
+        return cells
 
     @staticmethod
     def _kpi_rows_changed(before: pd.DataFrame, after: pd.DataFrame,

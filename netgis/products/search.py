@@ -49,7 +49,7 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -514,7 +514,7 @@ class PremiseSearch:
 
     index: AddressIndex
     premises: pd.DataFrame
-    columns: dict[str, npt.NDArray[np.object_]]
+    columns: dict[str, Any]      #: per property, the column's values (indexable by row)
     lonlat: npt.NDArray[np.float64]
 
     def search(self, text: str, *, limit: int = DEFAULT_SEARCH_LIMIT) -> dict[str, object]:
@@ -532,7 +532,7 @@ class PremiseSearch:
         found = self.index.search(text, limit=limit)
         features = []
         for i, row in enumerate(found.positions.tolist()):
-            properties = {c: json_safe(values[row]) for c, values in self.columns.items()}
+            properties = {c: json_safe(_cell(values[row])) for c, values in self.columns.items()}
             properties["match"] = found.match[i]
             properties["score"] = found.score[i]
             properties["house_number_match"] = found.number_match[i]
@@ -551,8 +551,13 @@ class PremiseSearch:
                                 for p in missing.positions.tolist()]}}
 
 
-def premise_search(premises: gpd.GeoDataFrame) -> PremiseSearch:
+def premise_search(premises: gpd.GeoDataFrame, *,
+                   index: AddressIndex | None = None) -> PremiseSearch:
     """A :class:`PremiseSearch` over analysed ``premises`` (``Analysis.premises``).
+
+    ``index``: the address index of an earlier state of the same premises, when
+    :func:`same_keys` holds (only values shown in hits changed): a live analysis
+    then makes the search of each new state without indexing a million addresses.
 
     Examples
     --------
@@ -566,7 +571,39 @@ def premise_search(premises: gpd.GeoDataFrame) -> PremiseSearch:
     from netgis.engine.coverage import lonlat
 
     crs = premises.crs if premises.crs is not None else 4326
-    columns = {c: premises[c].astype(object).where(premises[c].notna(), None).to_numpy()
-               for c in HIT_PROPERTIES if c in premises}
-    return PremiseSearch(build_index(premises), premises, columns,
+    # the columns as they are: a hit takes one value of each, nothing is copied per state
+    columns = {c: premises[c].array for c in HIT_PROPERTIES if c in premises}
+    return PremiseSearch(build_index(premises) if index is None else index, premises, columns,
                          lonlat(premises.geometry.to_numpy(), CRS(crs)))
+
+
+#: The columns an :class:`AddressIndex` is built from.
+INDEX_COLUMNS = ("premise_id", "address", "location_id")
+
+
+def same_keys(before: pd.DataFrame, after: pd.DataFrame) -> bool:
+    """Whether two states of the premises have the same rows in the same order with the same
+    :data:`INDEX_COLUMNS` (so one address index serves both).
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"premise_id": ["p1", "p2"], "address": ["1 Main St", None]})
+    >>> same_keys(a, a.assign(units=[3, 4])), same_keys(a, a.iloc[::-1])
+    (True, False)
+    """
+    if len(before) != len(after):
+        return False
+    for col in INDEX_COLUMNS:
+        if (col in before) != (col in after):
+            return False
+        if col in before and not before[col].reset_index(drop=True).equals(
+                after[col].reset_index(drop=True)):
+            return False
+    return True
+
+
+def _cell(value: Any) -> Any:
+    """One value of a column as a hit shows it: missing values (NA, NaN, None) as None."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    return value

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict, Unpack, cast
@@ -152,6 +152,15 @@ class Repository:
     def __init__(self, engine: sqlalchemy.Engine) -> None:
         dialects.dialect_name(engine.dialect)
         self.engine = engine
+        #: Called with the new data version after each committed write of features (a load,
+        #: an insert, replace, patch or delete), in the writer's thread. An API process
+        #: sets it to wait until its live analysis reflects the write (api/live.py), so
+        #: what it wrote is what it then reads.
+        self.after_write: Callable[[int], None] | None = None
+
+    def _written(self, version: int) -> None:
+        if self.after_write is not None:
+            self.after_write(version)
 
     @classmethod
     def from_url(cls, url: str | None = None, *, create: bool = True) -> Repository:
@@ -301,6 +310,7 @@ class Repository:
                 self._write(conn, name, frames[name], upsert=mode == "upsert", version=version)
                 audit.finish_layer(conn, entry_id, name, LAYER_TABLES[name], version)
             audit.finish_bulk(conn, entry_id)
+        self._written(version)
         return LoadCounts({name: len(frames[name]) for name in LOAD_ORDER}, version)
 
     def read_dataset(self) -> Dataset:
@@ -653,6 +663,7 @@ class Repository:
             self._write(conn, layer, clean, upsert=False, version=version)
             audit.record(conn, actor=actor, action="create", layer=layer,
                          ids=_ids(clean, layer), data_version=version, after=clean)
+        self._written(version)
         return len(clean)
 
     def replace_item(self, layer: str, item_id: str, item: gpd.GeoDataFrame, *,
@@ -696,6 +707,7 @@ class Repository:
             self._write(conn, layer, clean, upsert=True, version=version)
             audit.record(conn, actor=actor, action="replace", layer=layer, ids=[str(item_id)],
                          data_version=version, before=before, after=clean)
+        self._written(version)
         return version
 
     def patch_item(self, layer: str, item_id: str, changes: Mapping[str, Any], *,
@@ -752,6 +764,7 @@ class Repository:
             conn.execute(update(table).where(table.c[id_field] == str(item_id)).values(values))
             audit.record(conn, actor=actor, action="patch", layer=layer, ids=[str(item_id)],
                          data_version=version, before=current, after=clean)
+        self._written(version)
         return version
 
     def delete_item(self, layer: str, item_id: str, *, actor: str = DEFAULT_ACTOR) -> None:
@@ -780,6 +793,7 @@ class Repository:
                 raise NotFoundError(layer, str(item_id))
             audit.record(conn, actor=actor, action="delete", layer=layer, ids=[str(item_id)],
                          data_version=version, before=before)
+        self._written(version)
 
     # -------------------------------------------------------------- audit log
 
