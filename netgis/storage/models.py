@@ -64,8 +64,11 @@ ROW_VERSION = "row_version"
 
 
 def _row_version() -> Any:
-    # 0 for rows written by anything but netgis; netgis always writes the version itself
-    return mapped_column(ROW_VERSION, Integer, nullable=False, server_default="0")
+    # 0 for rows written by anything but netgis; netgis always writes the version itself.
+    # Indexed (ix_<layer>_row_version, revision 0007): the change feed reads the rows of
+    # a range of writes by it (netgis.storage.changes).
+    return mapped_column(ROW_VERSION, Integer, nullable=False, server_default="0",
+                         index=True)
 
 
 def _geometry(kind: str) -> Geometry:
@@ -263,6 +266,8 @@ class AuditEntry(Base):
     __table_args__ = (
         Index("ix_audit_log_changed_at", "changed_at"),
         Index("ix_audit_log_layer", "layer"),
+        # the entries of a range of writes, for the change feed (revision 0007)
+        Index("ix_audit_log_data_version", "data_version"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -59,8 +59,9 @@ from netgis.errors import (
 )
 from netgis.products.tiles import TileAddress, TileAttributes, encode_features, render_tile
 from netgis.schema import LAYER_NAMES, LAYERS, Field
-from netgis.storage import audit, dialects, faults, migrate
+from netgis.storage import audit, changes, dialects, faults, migrate
 from netgis.storage.audit import DEFAULT_ACTOR
+from netgis.storage.changes import ChangeSet
 from netgis.storage.engine import (
     begin_read,
     begin_write,
@@ -351,6 +352,54 @@ class Repository:
             version = _read_version(conn)
             frames = {name: self._select_frame(conn, name) for name in LAYER_NAMES}
         return version, validate_frames(frames).dataset_or_raise()
+
+    def changes_since(self, since: int, *, max_rows: int | None = None) -> ChangeSet | None:
+        """What the writes after data version ``since`` changed, read in one snapshot.
+
+        The data version, the rows written after ``since`` and the ids deleted
+        since are read in one read transaction (as :meth:`read_consistent`
+        reads), on the indexes of ``row_version`` and ``audit_log.data_version``
+        (:mod:`netgis.storage.changes`). Applied to the frames
+        :meth:`read_consistent` gave at ``since`` (drop the deleted ids and the
+        ids of the rows, append the rows) they give exactly its frames at the
+        change set's version.
+
+        Parameters
+        ----------
+        since
+            The data version the caller holds the data of.
+        max_rows
+            The largest change worth applying row by row: more changed rows
+            and deleted ids than this in all is None (counted before any row
+            is read). None: no limit.
+
+        Returns
+        -------
+        ChangeSet or None
+            The changes (empty when ``since`` is the current version); None
+            when the change is larger than ``max_rows``, when ``since`` is
+            negative or newer than the data version, or when the audit log
+            cannot tell the deleted ids (writes older than the log): read the
+            whole dataset then.
+
+        Examples
+        --------
+        >>> from netgis.io import read_dataset
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> _ = repo.load_dataset(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+        >>> _ = repo.patch_item("premises", "p_far", {"units": 3})
+        >>> change = repo.changes_since(1)
+        >>> change.version, change.rows["premises"]["units"].tolist(), change.count
+        (2, [3], 1)
+        >>> repo.changes_since(0, max_rows=10) is None  # the load: too large
+        True
+        """
+        if max_rows is not None and max_rows < 0:
+            raise ValidationError([Problem("changes", None, "max_rows", "must be >= 0")])
+        with _storage_errors(), begin_read(self.engine) as conn:
+            # the version first: it takes the snapshot everything else is read from
+            version = _read_version(conn)
+            return changes.read_changes(conn, int(since), version, max_rows=max_rows)
 
     def count(self, layer: str) -> int:
         """Number of stored features of ``layer``."""

@@ -11,19 +11,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
-from sqlalchemy import delete, update
 
 from netgis.storage import Repository, create_engine
-from netgis.storage.models import (
-    ANALYSIS_RUNS,
-    AUDIT_LOG,
-    DATA_VERSION_KEY,
-    KPI_SNAPSHOTS,
-    LAYER_TABLES,
-    META,
-)
 from tests.helpers import PostgresDatabases
-from tests.storage.helpers import BACKENDS
+from tests.storage.helpers import BACKENDS, clean_repo
 
 
 @pytest.fixture
@@ -54,15 +45,6 @@ def _session_repos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
         repo.engine.dispose()
 
 
-def _clean(repo: Repository) -> None:
-    """Empty every table and reset the data version (the migrations stay)."""
-    with repo.engine.begin() as conn:
-        for table in (ANALYSIS_RUNS, KPI_SNAPSHOTS, AUDIT_LOG,
-                      *(LAYER_TABLES[n] for n in ("areas", "premises", "spans", "nodes"))):
-            conn.execute(delete(table))
-        conn.execute(update(META).where(META.c.key == DATA_VERSION_KEY).values(value=0))
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -81,7 +63,7 @@ def _ready_repo(backend: str, request: pytest.FixtureRequest,
             r = Repository(dbs.engine(dbs.create()))
         r.init()
         session_repos[backend] = r
-    _clean(session_repos[backend])
+    clean_repo(session_repos[backend])
     return session_repos[backend]
 
 
@@ -92,7 +74,7 @@ def repo(backend: str, request: pytest.FixtureRequest,
     """An initialised repository with empty tables, on the backend under test."""
     r = _ready_repo(backend, request, _session_repos, tmp_path_factory)
     yield r
-    _clean(r)
+    clean_repo(r)
 
 
 @pytest.fixture
@@ -103,4 +85,4 @@ def all_repos(request: pytest.FixtureRequest, _session_repos: dict[str, Reposito
              for b in ("spatialite", "postgis")}
     yield repos
     for r in repos.values():
-        _clean(r)
+        clean_repo(r)

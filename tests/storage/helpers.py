@@ -9,13 +9,32 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from sqlalchemy import delete, update
 
 from netgis.dataset import Dataset, empty_layer
 from netgis.schema import LAYER_NAMES, LAYERS
+from netgis.storage import Repository
+from netgis.storage.models import (
+    ANALYSIS_RUNS,
+    AUDIT_LOG,
+    DATA_VERSION_KEY,
+    KPI_SNAPSHOTS,
+    LAYER_TABLES,
+    META,
+)
 from netgis.validate import validate_frames
 
 #: The databases every storage test runs against.
 BACKENDS = ["spatialite", pytest.param("postgis", marks=pytest.mark.postgis)]
+
+
+def clean_repo(repo: Repository) -> None:
+    """Empty every table and reset the data version (the migrations stay)."""
+    with repo.engine.begin() as conn:
+        for table in (ANALYSIS_RUNS, KPI_SNAPSHOTS, AUDIT_LOG,
+                      *(LAYER_TABLES[n] for n in ("areas", "premises", "spans", "nodes"))):
+            conn.execute(delete(table))
+        conn.execute(update(META).where(META.c.key == DATA_VERSION_KEY).values(value=0))
 
 
 def _maybe(keep: Any, values: list[str]) -> Any:
