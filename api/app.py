@@ -72,11 +72,12 @@ def _prepare_database(repo: Repository, *, create: bool, first: bool) -> bool:
     return True
 
 
-async def _prepare_when_back(repo: Repository) -> None:
+async def _prepare_when_back(repo: Repository, services: Services) -> None:
     """Retry until the database can be prepared (it came back or its file appeared)."""
     # never creates a file: that is for the start only (NETGIS_CREATE_DATABASE)
     while not await run_in_threadpool(_prepare_database, repo, create=False, first=False):
         await asyncio.sleep(PREPARE_RETRY_S)
+    services.live.start()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -98,9 +99,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # also on the state, for tools and tests that load data directly
             app.state.repo = repo
             retry: asyncio.Task[None] | None = None
-            if not _prepare_database(repo, create=settings.create_database, first=True):
+            if _prepare_database(repo, create=settings.create_database, first=True):
+                # the live analysis starts on a database that is there
+                services.live.start()
+            else:
                 # start anyway: requests answer 503 until the database is there
-                retry = asyncio.create_task(_prepare_when_back(repo))
+                retry = asyncio.create_task(_prepare_when_back(repo, services))
             try:
                 yield
             finally:

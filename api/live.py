@@ -5,8 +5,8 @@ version. When it moves, the thread reads what changed since the version it
 reflects (:meth:`netgis.storage.Repository.changes_since`: the rows written
 and the ids deleted, in one read snapshot), applies that to its
 :class:`netgis.engine.live.LiveAnalysis` and publishes the new analysis. A
-change too large to apply row by row (a bulk load that replaced everything,
-more than :data:`MAX_CHANGE_ROWS` rows) is one full analysis instead.
+bulk load or import, or a change too large to apply row by row (more than
+:data:`MAX_CHANGE_ROWS` rows), is one analysis from scratch instead.
 
 Readers take the newest published analysis and never wait for one being
 made (:meth:`LiveState.current`); every answer says which data version it
@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -33,9 +33,11 @@ import anyio
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from netgis.errors import NetgisError, StorageError
+from netgis.errors import NetgisError, Problem, StorageError, ValidationError
 
 if TYPE_CHECKING:
+    import geopandas as gpd
+
     from netgis.api.services import Services
     from netgis.engine.analysis import Analysis
     from netgis.engine.live import LiveAnalysis
@@ -46,6 +48,8 @@ log = logging.getLogger("netgis.api.live")
 
 #: Changes of more rows than this (written plus deleted) are analysed from scratch.
 MAX_CHANGE_ROWS = 50_000
+#: Seconds between two attempts of the live analysis to reach a database that was down.
+STORAGE_RETRY_S = 0.5
 #: The response header naming the data version an answer reflects.
 VERSION_HEADER = "X-Data-Version"
 
@@ -126,6 +130,7 @@ class LiveState:
         #: the newest data version that failed to analyse, with the error, or None
         self.failure: LiveFailure | None = None
         self._first_error: NetgisError | None = None
+        self._retry_until = 0.0
         #: analyses made from scratch and changes applied, since the start
         self.full_runs = 0
         self.applied = 0
@@ -171,13 +176,17 @@ class LiveState:
         deadline = time.monotonic() + wait_s
         with self._cond:
             while self._published is None:
-                if self._first_error is not None:
-                    raise self._first_error
+                error = self._first_error
+                if error is not None and not (isinstance(error, StorageError)
+                                              and time.monotonic() < self._retry_until):
+                    raise error
+                if self._thread is None:
+                    raise StorageError("the database is not ready: no analysis yet")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise StorageError("the first analysis of the data is not ready yet")
                 self.wake()
-                self._cond.wait(min(left, 1.0))
+                self._cond.wait(min(left, 0.2))
             return self._published
 
     def wait_for(self, version: int, timeout: float) -> Published | None:
@@ -187,8 +196,11 @@ class LiveState:
         self.wake()
         with self._cond:
             while self._published is None or self._published.version < version:
-                if self._published is None and self._first_error is not None:
-                    raise self._first_error
+                error = self._first_error
+                failed = self.failure.failed_version if self.failure is not None else -1
+                if self._published is None and error is not None \
+                        and not isinstance(error, StorageError) and version <= failed:
+                    raise error
                 if self.failure is not None and self.failure.failed_version >= version:
                     return None  # that version cannot be analysed: do not wait for it
                 left = deadline - time.monotonic()
@@ -208,8 +220,10 @@ class LiveState:
                 with self._cond:
                     if self._published is None:
                         self._first_error = exc
+                        # a reader waits a moment for the retry before it answers 503
+                        self._retry_until = time.monotonic() + 2 * STORAGE_RETRY_S
                         self._cond.notify_all()
-                self._stop.wait(1.0)
+                self._stop.wait(STORAGE_RETRY_S)
             except Exception:  # a bug must not end the thread: log it, start over
                 log.exception("live analysis step failed; analysing from scratch next")
                 self._live = None
@@ -232,7 +246,8 @@ class LiveState:
         except StorageError:
             raise
         except NetgisError as exc:
-            self._live = None
+            # the change was refused before it was applied: the live state is intact, and
+            # the next change (the bad row fixed) is applied to it
             with self._cond:
                 if self._published is None:
                     self._first_error = exc
@@ -259,16 +274,48 @@ class LiveState:
                 log.exception("after publishing data version %s", new.version)
         return new
 
+    @staticmethod
+    def _checked(live: LiveAnalysis, rows: Mapping[str, gpd.GeoDataFrame]
+                 ) -> dict[str, gpd.GeoDataFrame]:
+        """The rows of a change set validated on their own, as a read of the whole store
+        would (a row stored past the validator is named, not analysed).
+
+        Raises
+        ------
+        ValidationError
+            Naming every bad row.
+        """
+        from netgis.validate import validate_rows
+
+        problems: list[Problem] = []
+        out: dict[str, gpd.GeoDataFrame] = {}
+        plant = live.analysis.plant_extent
+        for layer, frame in rows.items():
+            if not len(frame):
+                out[layer] = frame
+                continue
+            clean, report = validate_rows(layer, frame, target_crs=live.dataset.crs,
+                                          plant_bounds=plant)
+            problems += report.errors
+            if clean is not None:
+                out[layer] = clean
+        if problems:
+            raise ValidationError(problems)
+        return out
+
     def _advance(self, repo: Repository, published: Published | None) -> Published:
         """The analysis of the newest data: the last one with the changes since, or anew."""
         from netgis.engine.live import Changes, LiveAnalysis
 
         if self._live is not None and published is not None:
             changes = repo.changes_since(published.version, max_rows=MAX_CHANGE_ROWS)
-            if changes is not None and not changes.replaced_all:
+            # a bulk load or import is one analysis from scratch: it may touch every row, and
+            # the dataset then keeps the database's row order (the order of areas in the KPIs)
+            if changes is not None and not changes.bulk:
                 if changes.empty:
                     return Published(changes.version, published.analysis, "none", 0.0)
-                result = self._live.apply(Changes(changes.rows, changes.deleted))
+                rows = self._checked(self._live, changes.rows)
+                result = self._live.apply(Changes(rows, changes.deleted))
                 self.applied += 1
                 return Published(changes.version, result, self._live.last_path, 0.0,
                                  changes.bulk)

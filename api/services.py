@@ -603,7 +603,6 @@ class Services:
         self._ready = False
         self._last_attempt = -float("inf")
         repo.after_write = self._reflect
-        self.live.start()
         try:
             yield repo
         finally:

@@ -225,6 +225,29 @@ def validate_premise_chunk(raw: RawLayer, *, target_crs: CRS,
     return frame, report
 
 
+def validate_rows(layer_name: str, frame: gpd.GeoDataFrame, *, target_crs: CRS,
+                  plant_bounds: Bounds | None = None
+                  ) -> tuple[gpd.GeoDataFrame | None, ValidationReport]:
+    """Validate some rows of one layer on their own (the rows of a change set).
+
+    The checks of :func:`validate_raw` that need no other row: fields, values,
+    geometry, coordinates, the dataset's CRS ``target_crs``, and (with
+    ``plant_bounds``, WGS84) swapped coordinates. References between layers and
+    duplicate ids across rows already stored are the writer's checks. Returns the
+    clean rows (None when they cannot be used) and the report.
+    """
+    layer = LAYERS[layer_name]
+    report = ValidationReport()
+    clean = _clean_layer(layer, RawLayer(layer_name, frame, "memory", "gpkg"), report)
+    if clean is None:
+        return None, report
+    if plant_bounds is not None:
+        clean = _check_swapped(layer, clean, _Plant(plant_bounds), report)
+    if clean.crs is not None:
+        clean = _to_crs(layer, clean, target_crs, report)
+    return clean, report
+
+
 def _reproject(frame: gpd.GeoDataFrame, crs: CRS) -> gpd.GeoDataFrame:
     """``frame`` in ``crs``; geometries that cannot be transformed stay as they are (checked
     later) so that one bad feature does not hide the others."""

@@ -202,8 +202,8 @@ def _edit(ds: Dataset, kind: str, pick: int, value: int) -> Changes:  # noqa: C9
 
 KINDS = ["premise_units", "premise_connected", "premise_move", "premise_insert",
          "premise_delete", "span_status", "span_duct", "span_delete", "span_insert",
-         "span_parallel", "span_move", "node_status", "node_move", "node_delete", "area_move", "area_delete",
-         "mixed"]
+         "span_parallel", "span_move", "node_status", "node_move", "node_delete", "area_move",
+         "area_delete", "mixed"]
 
 edits = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 10_000),
                            st.integers(0, 10_000)), min_size=1, max_size=8)

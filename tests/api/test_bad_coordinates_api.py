@@ -137,16 +137,22 @@ def _store_unchecked(repo: Repository, item_id: str, geom: Any) -> None:
                     version=storage._next_version(conn))
 
 
-def test_a_bad_stored_row_is_named_not_a_500(client: TestClient, repo: Repository) -> None:
-    """Reading the store validates it: the analysis endpoints name the row to fix."""
+def test_a_bad_stored_row_is_named_not_a_500(client: TestClient, repo: Repository,
+                                            db_url: str) -> None:
+    """Reading the store validates it: a server starting on it names the row to fix."""
+    from netgis.api.app import create_app
+    from tests.api.helpers import make_settings
+
     _store_unchecked(repo, "legacy", Point(500, 95))
-    r = client.get("/analysis/coverage")
-    assert r.status_code == 422, r.text
-    assert any((e["layer"], e["id"], e["field"]) == ("premises", "legacy", "geometry")
-               for e in r.json()["errors"])
-    assert client.get("/health").status_code == 200
-    assert client.delete("/collections/premises/items/legacy", headers=KEY).status_code == 204
-    assert_analysis_still_served(client)
+    with TestClient(create_app(make_settings(db_url))) as fresh:
+        r = fresh.get("/analysis/coverage")
+        assert r.status_code == 422, r.text
+        assert any((e["layer"], e["id"], e["field"]) == ("premises", "legacy", "geometry")
+                   for e in r.json()["errors"])
+        assert fresh.get("/health").status_code == 200
+        assert fresh.delete("/collections/premises/items/legacy",
+                            headers=KEY).status_code == 204
+        assert_analysis_still_served(fresh)
 
 
 def test_a_bad_stored_row_keeps_the_last_good_analysis(client: TestClient,
