@@ -27,6 +27,9 @@
   from ``audit_ids``): :mod:`netgis.storage.audit`,
   :meth:`Repository.audit_log`, :meth:`Repository.audit_entry_ids`,
   ``netgis db history``.
+- :meth:`Repository.changes_since` is the change feed: the rows written and the ids
+  deleted after a data version, read in one snapshot on indexes
+  (:mod:`netgis.storage.changes`), for readers that apply writes one by one.
 - Close a repository (``with`` or :meth:`Repository.close`) to release its
   pooled connections. In-memory SQLite (``sqlite://``) is one database per
   thread: use a file for anything multi-threaded.
@@ -40,7 +43,8 @@ Examples
 0
 """
 
+from netgis.storage.changes import ChangeSet
 from netgis.storage.engine import create_engine, default_database_url
 from netgis.storage.repository import Repository
 
-__all__ = ["Repository", "create_engine", "default_database_url"]
+__all__ = ["ChangeSet", "Repository", "create_engine", "default_database_url"]

@@ -35,7 +35,8 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,19 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Connection, LargeBinary, Select, exists, func, select
+from geopandas.array import from_shapely
+from sqlalchemy import (
+    Connection,
+    Integer,
+    LargeBinary,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+)
 
 from netgis.dataset import empty_layer
 from netgis.schema import LAYER_NAMES, LAYERS
@@ -78,8 +91,8 @@ class ChangeSet:
 
     since: int
     version: int
-    rows: Mapping[str, gpd.GeoDataFrame]
-    deleted: Mapping[str, list[str]]
+    rows: dict[str, gpd.GeoDataFrame]
+    deleted: dict[str, list[str]]
     bulk: bool
     replaced_all: bool
 
@@ -105,7 +118,7 @@ def empty_change(version: int) -> ChangeSet:
     (True, ['areas', 'nodes', 'premises', 'spans'], 0)
     """
     return ChangeSet(since=version, version=version,
-                     rows={name: empty_layer(name, SRID) for name in LAYER_NAMES},
+                     rows={name: _empty(name) for name in LAYER_NAMES},
                      deleted={name: [] for name in LAYER_NAMES}, bulk=False, replaced_all=False)
 
 
@@ -140,23 +153,21 @@ def read_changes(conn: Connection, since: int, version: int, *,
         return None
     if since == version:
         return empty_change(version)
-    log = AUDIT_LOG
-    in_range = log.c.data_version > since
-    bulk = log.c.action.in_(BULK_ACTIONS)
-    cap = None if max_rows is None else max_rows + 1
-    # one statement: what the log says of the range, and how large the change is
-    facts = conn.execute(select(
-        select(func.min(log.c.data_version)).where(in_range).scalar_subquery(),
-        exists().where(in_range, bulk),
-        exists().where(in_range, bulk, log.c.mode == "replace"),
-        # a replace load logged before audit_ids (0006): its deleted ids are unknown
-        exists().where(in_range, bulk, log.c.mode == "replace", log.c.counts.is_(None)),
-        *(_count(_changed_ids(name, since), cap) for name in LAYER_NAMES),
-        *(_count(_deleted_ids(name, since), cap) for name in LAYER_NAMES),
-    )).one()
-    first_logged, any_bulk, any_replace, unknown = facts[:4]
-    changed = dict(zip(LAYER_NAMES, facts[4:4 + len(LAYER_NAMES)], strict=True))
-    gone = dict(zip(LAYER_NAMES, facts[4 + len(LAYER_NAMES):], strict=True))
+    # the entries of the range that may have deleted features (item deletes, replace
+    # loads): few as a rule, and their ids are what the deleted ids are looked up by
+    deleting = conn.execute(_deleting_entries(), {"since": since}).all()
+    entries = [int(row[0]) for row in deleting]
+    any_replace = any(row[1] in BULK_ACTIONS for row in deleting)
+    # a replace load logged before audit_ids (0006) did not record the ids it deleted
+    unknown = any(row[1] in BULK_ACTIONS and row[3] for row in deleting)
+    # one statement: the first entry of the range, and how large the change is
+    params = {"since": since, "entries": entries,
+              "cap": None if max_rows is None else max_rows + 1}
+    facts = conn.execute(_facts(max_rows is not None, bool(entries)), params).one()
+    first_logged, any_bulk = facts[:2]
+    changed = dict(zip(LAYER_NAMES, facts[2:2 + len(LAYER_NAMES)], strict=True))
+    gone = dict(zip(LAYER_NAMES, facts[2 + len(LAYER_NAMES):], strict=True)) if entries \
+        else dict.fromkeys(LAYER_NAMES, 0)
     # data versions are dense (a write takes the next one or rolls back) and every write
     # since revision 0004 logs an entry: a range not starting with an entry reaches
     # writes before the log
@@ -164,48 +175,88 @@ def read_changes(conn: Connection, since: int, version: int, *,
         return None
     if max_rows is not None and sum(changed.values()) + sum(gone.values()) > max_rows:
         return None
-    rows = {name: _frame(name, conn.execute(_rows(name, since)).all()) if changed[name]
-            else empty_layer(name, SRID) for name in LAYER_NAMES}
-    deleted = {name: sorted(conn.execute(_deleted_ids(name, since)).scalars()) if gone[name]
-               else [] for name in LAYER_NAMES}
+    rows = {name: _frame(name, conn.execute(_rows(name), params).all()) if changed[name]
+            else _empty(name) for name in LAYER_NAMES}
+    deleted = {name: sorted(conn.execute(_deleted_ids(name), params).scalars())
+               if gone[name] else [] for name in LAYER_NAMES}
     return ChangeSet(since=since, version=version, rows=rows, deleted=deleted,
                      bulk=bool(any_bulk), replaced_all=bool(any_replace))
 
 
-def _changed_ids(layer: str, since: int) -> Select[Any]:
+# The statements, built once per shape (building one costs about as much as running it);
+# they take the parameters ``since``, ``cap`` (the most rows a count counts) and
+# ``entries`` (the ids of the audit entries that deleted features).
+
+
+@functools.cache
+def _deleting_entries() -> Select[Any]:
+    """The audit entries after ``since`` that may have deleted features (item deletes and
+    replace loads; on ``ix_audit_log_data_version``): id, action, mode, and whether it has
+    no counts (a load logged before revision 0006)."""
+    log = AUDIT_LOG
+    replace = and_(log.c.action.in_(BULK_ACTIONS), log.c.mode == "replace")
+    return select(log.c.id, log.c.action, log.c.mode, log.c.counts.is_(None)).where(
+        log.c.data_version > _since(), or_(log.c.action == "delete", replace))
+
+
+@functools.cache
+def _facts(capped: bool, deleting: bool) -> Select[Any]:
+    """The first data version the log knows after ``since``, whether a bulk load is among
+    the writes, and per layer how many rows changed and (``deleting``) ids were deleted,
+    each count stopping at ``cap`` (``capped``)."""
+    log = AUDIT_LOG
+    in_range = log.c.data_version > _since()
+    return select(
+        select(func.min(log.c.data_version)).where(in_range).scalar_subquery(),
+        exists().where(in_range, log.c.action.in_(BULK_ACTIONS)),
+        *(_count(_changed_ids(name), capped) for name in LAYER_NAMES),
+        *(_count(_deleted_ids(name), capped) for name in LAYER_NAMES if deleting))
+
+
+def _since() -> Any:
+    return bindparam("since", type_=Integer)
+
+
+def _changed_ids(layer: str) -> Select[Any]:
     """The ids of ``layer`` written after ``since`` (on ``ix_<layer>_row_version``)."""
     table = LAYER_TABLES[layer]
-    return select(table.c[LAYERS[layer].id_field]).where(table.c[ROW_VERSION] > since)
+    return select(table.c[LAYERS[layer].id_field]).where(table.c[ROW_VERSION] > _since())
 
 
-def _deleted_ids(layer: str, since: int) -> Select[Any]:
-    """The ids of ``layer`` deleted after ``since`` and absent now, each once.
+@functools.cache
+def _deleted_ids(layer: str) -> Select[Any]:
+    """The ids of ``layer`` that the audit entries ``entries`` deleted and that are absent
+    now, each once: on the primary key of ``audit_ids`` (entry, layer, id), then the
+    layer's.
 
-    The entries of the range on ``ix_audit_log_data_version``, their ids on the
-    primary key of ``audit_ids`` (entry, layer, id), presence on the layer's.
-    Written as ``audit_id IN (entries)``: as a join, SQLite (without statistics)
-    scans all of ``audit_ids`` in id order for the DISTINCT instead.
+    The entries are given as numbers, written into the statement when it runs (no limit
+    of bound parameters): the databases plan with them. From a subquery instead,
+    PostgreSQL estimates the matches of each entry from the statistics of
+    ``audit_ids.audit_id``, which has few distinct values (a bulk load is one entry with a
+    million ids), and scans the whole table; SQLite joins in the order of the DISTINCT,
+    scanning it too.
     """
-    ids, log, table = AUDIT_IDS, AUDIT_LOG, LAYER_TABLES[layer]
-    entries = select(log.c.id).where(log.c.data_version > since)
+    ids, table = AUDIT_IDS, LAYER_TABLES[layer]
+    listed = bindparam("entries", type_=Integer, expanding=True, literal_execute=True)
     present = exists().where(table.c[LAYERS[layer].id_field] == ids.c.feature_id)
     return (select(ids.c.feature_id).distinct()
-            .where(ids.c.audit_id.in_(entries), ids.c.layer == layer,
+            .where(ids.c.audit_id.in_(listed), ids.c.layer == layer,
                    ids.c.action == "delete", ~present))
 
 
-def _count(ids: Select[Any], cap: int | None) -> Any:
-    """How many rows ``ids`` gives, counting at most ``cap`` (None: all)."""
-    inner = ids if cap is None else ids.limit(cap)
+def _count(ids: Select[Any], capped: bool) -> Any:
+    """How many rows ``ids`` gives, counting at most ``cap`` (``capped``) or all."""
+    inner = ids.limit(bindparam("cap", type_=Integer)) if capped else ids
     return select(func.count()).select_from(inner.subquery()).scalar_subquery()
 
 
-def _rows(layer: str, since: int) -> Select[Any]:
+@functools.cache
+def _rows(layer: str) -> Select[Any]:
     """The rows of ``layer`` written after ``since``: its fields and WKB geometry."""
     table = LAYER_TABLES[layer]
     return select(*(table.c[f.name] for f in LAYERS[layer].fields),
                   func.ST_AsBinary(table.c.geometry, type_=LargeBinary)
-                  ).where(table.c[ROW_VERSION] > since)
+                  ).where(table.c[ROW_VERSION] > _since())
 
 
 def _frame(layer: str, rows: Sequence[Any]) -> gpd.GeoDataFrame:
@@ -217,7 +268,7 @@ def _frame(layer: str, rows: Sequence[Any]) -> gpd.GeoDataFrame:
     ``bool``. No check runs, and none needs the other layers.
     """
     if not rows:
-        return empty_layer(layer, SRID)
+        return _empty(layer)
     fields = LAYERS[layer].fields
     key = LAYERS[layer].field_names.index(LAYERS[layer].id_field)
     columns = list(zip(*sorted(rows, key=lambda row: row[key]), strict=True))
@@ -231,4 +282,18 @@ def _frame(layer: str, rows: Sequence[Any]) -> gpd.GeoDataFrame:
             # object, as validation leaves text: a plain array would become pandas' str
             data[f.name] = pd.Series(values, dtype=object)
     geoms = shapely.from_wkb(np.asarray([bytes(b) for b in columns[-1]], dtype=object))
-    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=SRID), crs=SRID)
+    # the geometry as an array that carries the CRS: half the cost of a GeoSeries and a
+    # crs argument, which matters for change sets of a few rows
+    data["geometry"] = from_shapely(geoms, crs=SRID)
+    return gpd.GeoDataFrame(data, geometry="geometry")
+
+
+_EMPTY: dict[str, gpd.GeoDataFrame] = {}
+
+
+def _empty(layer: str) -> gpd.GeoDataFrame:
+    """A new empty clean frame of ``layer`` (a copy of one made once: making one costs a
+    few milliseconds, copying it a tenth of one)."""
+    if layer not in _EMPTY:
+        _EMPTY[layer] = empty_layer(layer, SRID)
+    return _EMPTY[layer].copy()
