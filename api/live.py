@@ -110,17 +110,22 @@ class LiveState:
         Seconds between two looks at the data version when no local write woke the thread.
     on_published
         Called (in the thread) with each new :class:`Published` state, after readers can
-        see it: KPI snapshots, stored results.
+        see it (indexes made ready for them).
+    before_publish
+        Called (in the thread) with each new state just before readers can see it, so that
+        what it stores (a KPI snapshot) is there when a writer's wait ends.
     """
 
     def __init__(self, repo_of: Callable[[], Repository], *, drop_m: float,
                  budget: LossBudget | None, poll_s: float = 0.05,
-                 on_published: Callable[[Published], None] | None = None) -> None:
+                 on_published: Callable[[Published], None] | None = None,
+                 before_publish: Callable[[Published], None] | None = None) -> None:
         self._repo_of = repo_of
         self.drop_m = float(drop_m)
         self.budget = budget
         self.poll_s = poll_s
         self._on_published = on_published
+        self._before_publish = before_publish
         self._cond = threading.Condition()
         self._published: Published | None = None
         self._live: LiveAnalysis | None = None
@@ -260,6 +265,11 @@ class LiveState:
             return None
         new = Published(new.version, new.analysis, new.path,
                         time.perf_counter() - started, new.bulk)
+        if self._before_publish is not None:
+            try:
+                self._before_publish(new)
+            except NetgisError as exc:  # a snapshot must not hold the analysis back
+                log.warning("before publishing data version %s: %s", new.version, exc)
         with self._cond:
             self._published = new
             self._first_error = None

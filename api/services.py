@@ -470,8 +470,14 @@ class ResultStore:
         self._handled: set[tuple[int, str]] = set()
         self._pending: list[Future[int | None]] = []
         self._executor: ThreadPoolExecutor | None = None
-        #: runs this process stored
+        #: runs this process stored whole, and runs it brought to a newer version by rows
         self.stored = 0
+        self.updated = 0
+        # the live analysis's run: (run id, data version, its result frames), and the
+        # newest state waiting to be written
+        self._base: tuple[int, int, dict[str, Any]] | None = None
+        self._latest: tuple[Repository, int, Analysis] | None = None
+        self._following = False
 
     def run(self, repo: Repository, version: int, key: str) -> StoredRun | None:
         """The stored run of data version ``version`` and parameters ``key``, or None."""
@@ -522,6 +528,67 @@ class ResultStore:
                 self.stored += 1
             log.info("stored the analysis of data version %s as run %s", handle[0], run_id)
         return run_id
+
+    def follow(self, repo: Repository, version: int, analysis: Analysis) -> None:
+        """Keep the stored run of the live analysis current (in the background): the first
+        time stored whole, then brought to each newer version by the rows that changed
+        (:func:`netgis.storage.results.update_run`). Versions that arrive while one is
+        being written are skipped for the newest."""
+        with self._lock:
+            self._latest = (repo, int(version), analysis)
+            if self._following:
+                return
+            self._following = True
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1,
+                                                    thread_name_prefix="netgis-store")
+            self._pending = [f for f in self._pending if not f.done()]
+            self._pending.append(self._executor.submit(self._follow_loop))
+
+    def _follow_loop(self) -> int | None:
+        while True:
+            with self._lock:
+                job, self._latest = self._latest, None
+                if job is None:
+                    self._following = False
+                    return None
+            self._follow_one(*job)
+
+    def _follow_one(self, repo: Repository, version: int, analysis: Analysis) -> None:
+        from netgis.storage.results import (
+            find_run,
+            params_key,
+            result_frames,
+            store_analysis,
+            update_run,
+        )
+
+        base = self._base
+        try:
+            if base is not None and base[1] == version:
+                return
+            if base is not None and base[1] < version:
+                frames = update_run(repo.engine, base[0], analysis, from_version=base[1],
+                                    data_version=version, before=base[2])
+                if frames is not None:
+                    self._base = (base[0], version, frames)
+                    with self._lock:
+                        self.updated += 1
+                    return
+            found = find_run(repo.engine, version, params_key(analysis.drop_m, analysis.budget))
+            run_id = found.run_id if found is not None else store_analysis(
+                repo.engine, analysis, data_version=version, keep=self.keep)
+            if run_id is None:  # stored meanwhile by another process
+                found = find_run(repo.engine, version,
+                                 params_key(analysis.drop_m, analysis.budget))
+                run_id = found.run_id if found is not None else None
+            elif found is None:
+                with self._lock:
+                    self.stored += 1
+            self._base = None if run_id is None else (run_id, version, result_frames(analysis))
+        except Exception as exc:  # a background job: log it; the next version tries again
+            log.warning("results of data version %s not stored: %s", version, exc)
+            self._base = None
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait until the analyses scheduled so far are stored (or failed)."""
@@ -574,7 +641,8 @@ class Services:
         #: the server's default analysis, kept current edit by edit (api/live.py)
         self.live = LiveState(lambda: self.repo, drop_m=float(settings.drop_m),
                               budget=settings.loss_budget(), poll_s=settings.live_poll_s,
-                              on_published=self._after_publish)
+                              on_published=self._after_publish,
+                              before_publish=self._snapshot_if_due)
         self._search_kept: tuple[int, Analysis, PremiseSearch] | None = None
         self._search_lock = threading.Lock()
         self._last_snapshot = -float("inf")
@@ -891,16 +959,22 @@ class Services:
         self._last_snapshot = time.monotonic()
         return snapshot_id
 
-    def _after_publish(self, published: Published) -> None:
-        """In the live analysis's thread, once readers see a new state: a KPI snapshot when
-        one is due (a bulk load or import, or ``kpi_snapshot_interval_s`` since the last),
-        and the search index of the new state made ready."""
+    def _snapshot_if_due(self, published: Published) -> None:
+        """In the live analysis's thread, before readers see a new state: a KPI snapshot when
+        one is due (a bulk load or import, or ``kpi_snapshot_interval_s`` since the last)."""
         if published.path != "none":
             due = published.bulk or (time.monotonic() - self._last_snapshot
                                      >= self.settings.kpi_snapshot_interval_s)
             if due:
                 self._snapshot(published)
+
+    def _after_publish(self, published: Published) -> None:
+        """In the live analysis's thread, once readers see a new state: its search index
+        made ready (a search then never waits for one), and its stored results brought up
+        to date in the background (``NETGIS_STORED_RESULTS``)."""
         self._search_of(published)
+        if self.settings.stored_results and published.path != "none":
+            self.results.follow(self.repo, published.version, published.analysis)
 
     # ------------------------------------------------------------------ vector tiles
 

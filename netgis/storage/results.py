@@ -293,6 +293,82 @@ def store_analysis(engine: sqlalchemy.Engine, analysis: Analysis, *, data_versio
     return int(run_id)
 
 
+def changed_rows(before: pd.DataFrame, after: pd.DataFrame, id_field: str
+                 ) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of ``after`` that are new or differ from ``before`` (missing equal to missing,
+    floats bit for bit), and the ids of ``before`` that are gone.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"id": ["x", "y", "z"], "v": [1.0, np.nan, 3.0]})
+    >>> b = pd.DataFrame({"id": ["y", "x", "w"], "v": [np.nan, 1.5, 9.0]})
+    >>> rows, gone = changed_rows(a, b, "id")
+    >>> rows["id"].tolist(), gone
+    (['x', 'w'], ['z'])
+    """
+    old = before.set_index(id_field)
+    new = after.set_index(id_field)
+    gone = sorted(set(old.index) - set(new.index))
+    common = new.index.isin(old.index)
+    differs = ~common
+    if common.any():
+        mine = new[common]
+        theirs = old.reindex(mine.index)
+        same = np.ones(len(mine), dtype=bool)
+        for col in new.columns:
+            a = mine[col].astype(object).to_numpy()
+            b = theirs[col].astype(object).to_numpy()
+            missing_a, missing_b = pd.isna(a), pd.isna(b)
+            both = ~missing_a & ~missing_b
+            eq = np.zeros(len(a), dtype=bool)
+            if both.any():
+                eq[both] = np.asarray(a[both] == b[both], dtype=bool)
+            same &= np.where(missing_a | missing_b, missing_a & missing_b, eq)
+        differs[np.flatnonzero(common)] = ~same
+    return after[differs], [str(g) for g in gone]
+
+
+def update_run(engine: sqlalchemy.Engine, run_id: int, analysis: Analysis, *,
+               from_version: int, data_version: int,
+               before: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame] | None:
+    """Bring the stored run ``run_id`` of data version ``from_version`` to ``analysis`` (of
+    ``data_version``) by the rows that changed, in one transaction.
+
+    ``before`` are the :func:`result_frames` the run holds (those of the analysis of
+    ``from_version``). Only result rows that differ are deleted and written again;
+    the run takes the new data version and KPIs. Returns the new frames (the next
+    update's ``before``), or None when the run is no longer at ``from_version``
+    (another process moved it on, or it was pruned): nothing is written then.
+    """
+    frames = result_frames(analysis)
+    key = params_key(analysis.drop_m, analysis.budget)
+    kpis = json_safe(analysis.kpis)
+    counts = {"premises": len(analysis.premises), "spans": len(analysis.spans),
+              "nodes": len(analysis.nodes)}
+    started = time.perf_counter()
+    with begin_write(engine) as conn:
+        taken = conn.execute(
+            ANALYSIS_RUNS.update().where(ANALYSIS_RUNS.c.run_id == int(run_id),
+                                         ANALYSIS_RUNS.c.data_version == int(from_version),
+                                         ANALYSIS_RUNS.c.params_key == key)
+            .values(data_version=int(data_version), ran_at=datetime.now(UTC), counts=counts,
+                    network_kpis=kpis["network"], area_kpis=kpis["areas"])).rowcount
+        if taken != 1:
+            return None
+        for layer in ("nodes", "spans", "premises"):
+            table = RESULT_TABLES[layer]
+            id_field = LAYERS[layer].id_field
+            rows, gone = changed_rows(before[layer], frames[layer], id_field)
+            drop = gone + [str(v) for v in rows[id_field].tolist()]
+            for start in range(0, len(drop), 500):
+                conn.execute(delete(table).where(table.c.run_id == int(run_id),
+                                                 table.c[id_field].in_(drop[start:start + 500])))
+            _bulk_insert(conn, table, rows, int(run_id))
+        conn.execute(ANALYSIS_RUNS.update().where(ANALYSIS_RUNS.c.run_id == int(run_id))
+                     .values(duration_s=time.perf_counter() - started))
+    return frames
+
+
 def _dialect_insert(conn: Connection) -> Any:
     if dialects.dialect_name(conn.dialect) == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert

@@ -190,9 +190,16 @@ def test_not_found_is_404_and_conflict_is_409(client: TestClient) -> None:
 
 
 def test_a_database_without_its_version_is_503(client: TestClient, repo: Repository) -> None:
+    """Health needs the data version: 503. The analysis answers keep coming from
+    the live analysis's last state (docs/architecture.md, "Live analysis"), labelled with
+    the data version they reflect."""
+    served = client.get("/analysis/coverage").json()["data_version"]
     with repo.engine.begin() as conn:
         conn.execute(text("DELETE FROM netgis_meta"))
-    for path in ("/health", "/analysis/coverage", "/kpis"):
-        body = problem_of(client.get(path))
-        assert body["status"] == 503, path
-        assert body["detail"] == "the database is not reachable"
+    body = problem_of(client.get("/health"))
+    assert body["status"] == 503
+    assert body["detail"] == "the database is not reachable"
+    for path in ("/analysis/coverage", "/kpis"):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert r.headers["X-Data-Version"] == str(served)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from netgis.api.app import create_app
 from netgis.engine.analysis import analyze
 from netgis.io import read_dataset
 from netgis.products.feeds import PROMETHEUS_KPIS, kpi_rows, read_kpis_csv
@@ -44,6 +46,17 @@ def add_units(client: TestClient, premise_id: str, extra: int) -> None:
     done = client.patch(f"/collections/premises/items/{premise_id}", headers=KEY,
                         json={"properties": {"units": units + extra}})
     assert done.status_code == 200, done.text
+
+
+@pytest.fixture
+def eager_client(db_url: str) -> Iterator[tuple[TestClient, Repository]]:
+    """A client of an app taking a KPI snapshot of every change it reflects
+    (``kpi_snapshot_interval_s=0``), its database holding the ring_spur example."""
+    app = create_app(make_settings(db_url, kpi_snapshot_interval_s=0))
+    with TestClient(app) as c:
+        repo: Repository = app.state.repo
+        repo.load_dataset(read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"))
+        yield c, repo
 
 
 def test_kpis_json_matches_the_analysis(client: TestClient, repo: Repository) -> None:
@@ -146,7 +159,21 @@ def test_each_app_counts_its_own_requests(db_url: str) -> None:
     assert "netgis_coverage_ratio" not in fa or not fa["netgis_coverage_ratio"].samples
 
 
-def test_history_before_and_after_a_write(client: TestClient, repo: Repository) -> None:
+def test_edits_take_no_snapshot_within_the_interval_and_a_load_does(
+        client: TestClient, repo: Repository) -> None:
+    """Default interval (an hour): the load was snapshotted once reflected; edits are not."""
+    assert [h["data_version"] for h in repo.kpi_history()] == [1]
+    for extra in (1, 2, 3):
+        add_units(client, "p_end", extra)
+    assert client.get("/kpis").json()["data_version"] == 4
+    assert [h["data_version"] for h in repo.kpi_history()] == [1]
+    loaded = repo.load_dataset(read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"),
+                               mode="upsert")
+    assert [h["data_version"] for h in repo.kpi_history()] == [1, loaded.data_version]
+
+
+def test_history_before_and_after_a_write(eager_client: tuple[TestClient, Repository]) -> None:
+    client, repo = eager_client
     assert client.get("/kpis/history").json()["data"][0]["data_version"] == 1
     before = analyze(repo.read_dataset()).kpis
     add_units(client, "p_end", 5)
@@ -221,7 +248,9 @@ def test_goal_view(client: TestClient, repo: Repository) -> None:
     assert bad.headers["content-type"].startswith("application/problem+json")
 
 
-def test_goal_pace_over_a_window_of_history(client: TestClient, repo: Repository) -> None:
+def test_goal_pace_over_a_window_of_history(
+        eager_client: tuple[TestClient, Repository]) -> None:
+    client, repo = eager_client
     client.get("/kpis")
     add_units(client, "p_end", 2)
     # two snapshots seconds apart: no pace, and the answer says why

@@ -54,7 +54,7 @@ def far_units(dataset: Dataset) -> int:
 # ------------------------------------------------------------------- consistent read
 
 
-def test_the_api_labels_data_with_the_version_it_was_read_at(
+def test_the_dataset_is_labelled_with_the_version_it_was_read_at(
         app: FastAPI, client: TestClient, repo: Repository,
         monkeypatch: pytest.MonkeyPatch) -> None:
     real = repo._select_frame
@@ -68,9 +68,9 @@ def test_the_api_labels_data_with_the_version_it_was_read_at(
 
     before = repo.data_version()
     monkeypatch.setattr(repo, "_select_frame", read_then_write)
-    body = client.get("/analysis/coverage").json()
+    version, dataset = services_of(app).analyses.dataset(repo)
     # the read saw the data before the write, and says so
-    assert wrote == [before + 1] and body["data_version"] == before
+    assert wrote == [before + 1] and version == before and far_units(dataset) == 1
     version, dataset = services_of(app).dataset()
     assert version == before + 1 and far_units(dataset) == 3
 
@@ -78,49 +78,58 @@ def test_the_api_labels_data_with_the_version_it_was_read_at(
 # ------------------------------------------------------------------- analysis cache
 
 
-def test_same_version_and_parameters_reuse_the_analysis(
+def test_the_defaults_are_the_live_analysis_and_other_parameters_are_kept(
         app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     services = services_of(app)
     calls = count_calls(monkeypatch, netgis.engine.analysis, "analyze")
     first = client.get("/analysis/coverage")
     assert client.get("/analysis/coverage").json() == first.json()
     assert client.get("/analysis/criticality").status_code == 200
-    assert len(calls) == 1
+    # the server's parameters: the live analysis, made when the data was loaded
+    assert calls == []
+    published = services.live.published
+    assert published is not None
     version, result = services.analysis()
-    assert services.analysis() == (version, result)
-    assert services.analysis()[1] is result
+    assert (version, result) == (published.version, published.analysis)
     assert services.analysis(services.settings.drop_m)[1] is result
-    # another drop length is another analysis, computed once as well
+    assert first.headers["X-Data-Version"] == str(version)
+    # another drop length is another analysis, computed once and kept
     assert client.get("/analysis/coverage", params={"drop_m": 60}).json()["drop_m"] == 60.0
     assert client.get("/analysis/coverage", params={"drop_m": 60}).status_code == 200
-    assert [c["drop_m"] for c in calls] == [150.0, 60.0]
+    assert [c["drop_m"] for c in calls] == [60.0]
     assert services.analysis(60)[1] is services.analysis(60.0)[1] is not result
 
 
-def test_a_write_raises_the_version_and_the_next_read_recomputes(
+def test_a_write_is_applied_to_the_live_analysis_not_analysed_again(
         app: FastAPI, client: TestClient, repo: Repository,
         monkeypatch: pytest.MonkeyPatch) -> None:
     services = services_of(app)
     calls = count_calls(monkeypatch, netgis.engine.analysis, "analyze")
     first = client.get("/analysis/coverage").json()
     _, before = services.analysis()
-    # a write by another process (no request through this API)
+    full_runs, applied = services.live.full_runs, services.live.applied
+    # a write of this process (not through a request): it returns once it is reflected
     repo.patch_item("premises", "p_far", {"units": 3})
     after = client.get("/analysis/coverage").json()
     assert after["data_version"] == first["data_version"] + 1
     assert after["network"]["units_total"] == first["network"]["units_total"] + 2
-    assert len(calls) == 2
     version, again = services.analysis()
     assert version == after["data_version"] and again is not before
-    # a write through the API: its KPI snapshot computes the analysis the next read serves
+    # a write through the API: its answer comes once the live analysis reflects it
     done = client.patch("/collections/premises/items/p_far", headers=KEY,
                         json={"properties": {"units": 4}})
     assert done.status_code == 200
-    assert len(calls) == 3
+    assert done.headers["X-Data-Version"] == str(version + 1)
+    assert done.headers["X-Data-Version-Visible"] == "true"
     latest = client.get("/analysis/coverage").json()
     assert latest["data_version"] == version + 1
     assert latest["network"]["units_total"] == first["network"]["units_total"] + 3
-    assert len(calls) == 3
+    # both edits applied to the live analysis: nothing analysed from scratch
+    assert calls == []
+    assert services.live.full_runs == full_runs
+    assert services.live.applied == applied + 2
+    assert services.live.published is not None
+    assert services.live.published.path == "premises"
 
 
 # ----------------------------------------------------------------------- plan cache
@@ -153,12 +162,12 @@ def test_build_plans_are_kept_per_data_version_and_parameters(
     # the gaps map ranks the plan of the default parameters: the same one
     assert client.get("/maps/gaps").status_code == 200
     assert len(plans) == 4
-    # the analysis recomputed (pushed out of its cache), same data: the plan is still valid
+    # other analyses pushed through the cache: the default one is the live one, kept
     for extra in range(services.analyses.size):
         services.analysis(10.0 + extra)
     computed = len(analyses)
     client.get("/analysis/gaps", params=clusters)
-    assert len(analyses) == computed + 1
+    assert len(analyses) == computed
     assert len(plans) == 4
     # new data: a new plan, under the new version
     repo.patch_item("premises", "p_far", {"units": 3})
@@ -173,23 +182,25 @@ def test_build_plans_are_kept_per_data_version_and_parameters(
 # -------------------------------------------------------------------- KPI snapshots
 
 
-def test_one_kpi_snapshot_per_data_version_at_the_server_drop(
+def test_kpi_snapshots_follow_loads_and_the_interval_not_each_write(
         app: FastAPI, client: TestClient, repo: Repository) -> None:
     services = services_of(app)
-    # the example was loaded straight into the database: no snapshot yet
-    assert repo.kpi_history() == []
-    version, result = services.kpis(60)
-    assert result.drop_m == 60.0 and repo.kpi_history() == []
-    version, result = services.kpis()
+    # the load was snapshotted once the live analysis reflected it
     (row,) = repo.kpi_history()
+    version, result = services.kpis()
     assert row["data_version"] == version
     assert row["units_total"] == result.kpis["network"]["units_total"]
     assert services.ensure_snapshot() is None
-    assert client.get("/kpis").status_code == 200 and len(repo.kpi_history()) == 1
+    # another drop length stores nothing
+    assert services.kpis(60)[1].drop_m == 60.0 and len(repo.kpi_history()) == 1
+    # an edit within the interval (an hour by default): no snapshot, however many
     repo.patch_item("premises", "p_far", {"units": 3})
+    repo.patch_item("premises", "p_far", {"units": 4})
+    assert client.get("/kpis").status_code == 200 and len(repo.kpi_history()) == 1
+    # asked for explicitly: one of the data reflected now, once
     snapshot_id = services.ensure_snapshot()
     assert isinstance(snapshot_id, int)
-    assert [r["data_version"] for r in repo.kpi_history()] == [version, version + 1]
+    assert [r["data_version"] for r in repo.kpi_history()] == [version, version + 2]
     assert services.ensure_snapshot() is None
 
 

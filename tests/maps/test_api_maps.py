@@ -193,7 +193,8 @@ def test_openapi_and_landing_page_describe_the_maps(client: TestClient) -> None:
         assert {"400", "404"} <= set(get["responses"])
         scenario = ({"cut_spans", "fail_nodes", "fail_ducts", "top"} if kind == "criticality"
                     else set())
-        assert {p["name"] for p in get["parameters"]} == {"area_id", "bbox", "drop_m"} | scenario
+        assert {p["name"] for p in get["parameters"]} == {"area_id", "bbox", "drop_m",
+                                                          "min_version"} | scenario
         assert f"http://testserver/maps/{kind}" in links
     assert not any(path.startswith("/static") for path in doc["paths"])
 
