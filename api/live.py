@@ -136,6 +136,7 @@ class LiveState:
         self.failure: LiveFailure | None = None
         self._first_error: NetgisError | None = None
         self._retry_until = 0.0
+        self._settled = -1
         #: analyses made from scratch and changes applied, since the start
         self.full_runs = 0
         self.applied = 0
@@ -282,7 +283,22 @@ class LiveState:
                 self._on_published(new)
             except Exception:  # snapshots and stored results must not stop the analysis
                 log.exception("after publishing data version %s", new.version)
+        with self._cond:
+            self._settled = max(self._settled, new.version)
+            self._cond.notify_all()
         return new
+
+    def wait_settled(self, timeout: float = 120.0) -> bool:
+        """Wait until the work after publishing the current state (``on_published``) is
+        done; False after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._published is None or self._settled < self._published.version:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.5))
+            return True
 
     @staticmethod
     def _checked(live: LiveAnalysis, rows: Mapping[str, gpd.GeoDataFrame]

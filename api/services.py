@@ -679,6 +679,14 @@ class Services:
             self.results.close()
             repo.close()
 
+    def settle(self, timeout: float = 120.0) -> None:
+        """Wait until the live analysis of the current data is published and what follows
+        it (search index, KPI snapshot, stored results) is done: for tools and tests that
+        judge the database by what requests change."""
+        self.live.current(wait_s=timeout)
+        self.live.wait_settled(timeout)
+        self.results.wait(timeout)
+
     def _reflect(self, version: int) -> None:
         """After a write of this process: wait (in the writer's thread, at most
         ``write_visible_timeout_s``) until the live analysis reflects it."""
@@ -973,7 +981,7 @@ class Services:
         made ready (a search then never waits for one), and its stored results brought up
         to date in the background (``NETGIS_STORED_RESULTS``)."""
         self._search_of(published)
-        if self.settings.stored_results and published.path != "none":
+        if self.settings.stored_results and published.path != "none" and published.version:
             self.results.follow(self.repo, published.version, published.analysis)
 
     # ------------------------------------------------------------------ vector tiles
