@@ -462,6 +462,8 @@ class ResultStore:
 
     #: Runs remembered per process.
     REMEMBER = 16
+    #: Least seconds between two updates of the live analysis's stored run.
+    FOLLOW_INTERVAL_S = 5.0
 
     def __init__(self, keep: int = 1) -> None:
         self.keep = keep
@@ -478,6 +480,7 @@ class ResultStore:
         self._base: tuple[int, int, dict[str, Any]] | None = None
         self._latest: tuple[Repository, int, Analysis] | None = None
         self._following = False
+        self._closing = threading.Event()
 
     def run(self, repo: Repository, version: int, key: str) -> StoredRun | None:
         """The stored run of data version ``version`` and parameters ``key``, or None."""
@@ -553,6 +556,9 @@ class ResultStore:
                     self._following = False
                     return None
             self._follow_one(*job)
+            # edits coming in a stream are written together: the diff of a million rows
+            # costs CPU the live analysis needs
+            self._closing.wait(self.FOLLOW_INTERVAL_S)
 
     def _follow_one(self, repo: Repository, version: int, analysis: Analysis) -> None:
         from netgis.storage.results import (
@@ -599,10 +605,12 @@ class ResultStore:
 
     def close(self) -> None:
         """Finish the stores under way and stop the background thread."""
+        self._closing.set()
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
+        self._closing.clear()
 
 
 class Services:
@@ -891,16 +899,26 @@ class Services:
         published = self.live.current()
         kept = self._search_kept
         if kept is None or kept[0] < published.version:
-            kept = self._search_of(published)
+            kept = self._search_of(published, wait=kept is None)
         note_version(kept[0])
         return kept
 
-    def _search_of(self, published: Published) -> tuple[int, Analysis, PremiseSearch]:
+    def _search_of(self, published: Published, *, wait: bool = True
+                   ) -> tuple[int, Analysis, PremiseSearch]:
         """The search index of a published analysis: the address index of the one before
-        when no premise's id, address or location id changed (only the values shown)."""
+        when no premise's id, address or location id changed (only the values shown).
+
+        ``wait=False``: while another request builds one, answer from the one kept (it
+        says which data version it reflects) instead of waiting.
+        """
         from netgis.products.search import premise_search, same_keys
 
-        with self._search_lock:
+        if not self._search_lock.acquire(blocking=wait):
+            kept = self._search_kept
+            if kept is not None:
+                return kept
+            self._search_lock.acquire()
+        try:
             kept = self._search_kept
             if kept is not None and kept[0] >= published.version:
                 return kept
@@ -911,6 +929,8 @@ class Services:
                 search = premise_search(premises)
             self._search_kept = (published.version, published.analysis, search)
             return self._search_kept
+        finally:
+            self._search_lock.release()
 
     def admit(self) -> None:
         """Called before a request starts new work (an analysis, a build plan, a page, a
@@ -977,12 +997,18 @@ class Services:
                 self._snapshot(published)
 
     def _after_publish(self, published: Published) -> None:
-        """In the live analysis's thread, once readers see a new state: its search index
-        made ready (a search then never waits for one), and its stored results brought up
-        to date in the background (``NETGIS_STORED_RESULTS``)."""
-        self._search_of(published)
-        if self.settings.stored_results and published.path != "none" and published.version:
-            self.results.follow(self.repo, published.version, published.analysis)
+        """In the live analysis's thread, once readers see a new state: its stored results
+        brought up to date in the background (``NETGIS_STORED_RESULTS``; PostGIS only).
+        The first state's search index is made ready here; later ones on demand (from the
+        one before, without indexing the addresses again)."""
+        if self._search_kept is None and published.path != "none":
+            self._search_of(published)
+        repo = self.repo
+        # SpatiaLite has one writer: a store of a million rows would hold every edit back
+        # for its whole transaction, so there the live analysis is not stored (docs/scale.md)
+        if (self.settings.stored_results and published.path != "none" and published.version
+                and repo.engine.dialect.name == "postgresql"):
+            self.results.follow(repo, published.version, published.analysis)
 
     # ------------------------------------------------------------------ vector tiles
 

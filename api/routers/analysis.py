@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import geopandas as gpd
-import numpy as np
 import shapely
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -236,12 +235,12 @@ def premise(premise_id: str, services: ServicesDep, optics: OpticsParam,
         feature["properties"]["loss"] = json_safe(loss)
         return GeoJSONResponse(feature)
     _, result = services.analysis(drop_m, optics)
-    at = np.flatnonzero((result.premises["premise_id"] == premise_id).to_numpy())
-    if len(at) == 0:
+    at = result.premise_position(premise_id)
+    if at is None:
         raise NotFoundError("premises", premise_id)
-    rows = result.premises.iloc[at[:1]]
+    rows = result.premises.iloc[[at]]
     feature = frame_to_features(rows.to_crs(4326), LAYERS["premises"], _premise_columns())[0]
-    feature["properties"]["loss"] = json_safe(premise_optics(result, int(at[0]))["loss"])
+    feature["properties"]["loss"] = json_safe(premise_optics(result, at)["loss"])
     return GeoJSONResponse(feature)
 
 

@@ -103,6 +103,38 @@ class Analysis:
     optics: Optics             #: loss parameters, dist(v) and what each premise needs
     home_zone: int | None = None
     warnings: list[Problem] = field(default_factory=list)
+    #: premise id -> row of ``premises``, when the maker keeps one (a live analysis); rows
+    #: it names are checked before use, so a newer state's lookup may be shared
+    premise_rows: Mapping[str, int] | None = None
+
+    def premise_position(self, premise_id: str) -> int | None:
+        """Row of the premise ``premise_id`` in ``premises`` (None when there is none).
+
+        Examples
+        --------
+        >>> from netgis.io import read_dataset
+        >>> result = analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+        >>> pos = result.premise_position("p_far")
+        >>> result.premises["premise_id"].iloc[pos], result.premise_position("nope")
+        ('p_far', None)
+        """
+        ids = self.premises["premise_id"]
+        rows = self.premise_rows
+        if rows is not None:
+            pos = rows.get(premise_id)
+            if pos is not None and pos < len(ids) and ids.iat[pos] == premise_id:
+                return int(pos)
+        if rows is None:
+            rows = self._premise_index
+            pos = rows.get(premise_id)
+            return None if pos is None else int(pos)
+        at = np.flatnonzero((ids == premise_id).to_numpy())
+        return int(at[0]) if len(at) else None
+
+    @cached_property
+    def _premise_index(self) -> dict[str, int]:
+        """premise id -> row, built on first use."""
+        return {str(k): i for i, k in enumerate(self.premises["premise_id"].tolist())}
 
     @cached_property
     def network(self) -> nx.MultiGraph[str]:

@@ -609,12 +609,14 @@ class LiveAnalysis:
             self._edge_index = None
         self._stage, self._rows, self._area_sums = stage, state, area_sums
         self._edge_p, self._edge_u, self._impact, self._sums = edge_p, edge_u, imp, sums
+        if self._pos is None:
+            self._pos = {str(k): i for i, k in enumerate(_ids(res, "premises").tolist())}
         return Analysis(
             dataset=dataset, drop_m=self.drop_m, premises=res, spans=span_out, nodes=node_out,
             kpis=kpis, graph=g, structure=stage.structure, protection=stage.protection,
             served_edge=state.served_edge, span_index=stage.span_index,
             optics=replace(stage.optics, frac_from=state.frac_from), home_zone=home,
-            warnings=list(stage.warnings))
+            warnings=list(stage.warnings), premise_rows=self._pos)
 
     def _home(self, state: _PremiseRows) -> int | None:
         """The one working zone of all premises, if any (``home_zone`` of the analysis)."""
