@@ -441,11 +441,10 @@ class LiveAnalysis:
             ends = spans["from_node"].isin(changed_nodes) | spans["to_node"].isin(changed_nodes)
             touched |= set(new_ids[ends.to_numpy()].tolist())
         if len(old_spans):
-            both = at
             ends_changed = np.zeros(len(spans), dtype=bool)
-            ok = both >= 0
+            ok = at >= 0
             for col in ("from_node", "to_node"):
-                ends_changed[ok] |= (old_spans[col].to_numpy(dtype=object)[both[ok]]
+                ends_changed[ok] |= (old_spans[col].to_numpy(dtype=object)[at[ok]]
                                      != spans[col].to_numpy(dtype=object)[ok])
             touched |= set(new_ids[ends_changed].tolist())
         lit_before = set(old.span_index.span_ids.tolist())
