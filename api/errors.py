@@ -29,6 +29,8 @@ from netgis.errors import (
     Problem,
     StorageError,
     StorageUnavailable,
+    UnsupportedUpload,
+    UploadTooLarge,
     ValidationError,
 )
 
@@ -97,6 +99,8 @@ STATUS_CODES: Mapping[type[NetgisError], int] = {
     NetgisError: 400,
     ParameterError: 400,
     ValidationError: 422,
+    UploadTooLarge: 413,
+    UnsupportedUpload: 415,
     ConfigError: 422,
     NotFoundError: 404,
     ConflictError: 409,

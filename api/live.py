@@ -137,6 +137,8 @@ class LiveState:
         self._first_error: NetgisError | None = None
         self._retry_until = 0.0
         self._settled = -1
+        #: the thread's last look at the database failed (an outage): writers do not wait
+        self.storage_down = False
         #: analyses made from scratch and changes applied, since the start
         self.full_runs = 0
         self.applied = 0
@@ -209,6 +211,8 @@ class LiveState:
                     raise error
                 if self.failure is not None and self.failure.failed_version >= version:
                     return None  # that version cannot be analysed: do not wait for it
+                if self.storage_down:
+                    return None  # the database went away after the write: not now
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
@@ -224,11 +228,12 @@ class LiveState:
             except StorageError as exc:
                 log.warning("live analysis: database not reachable: %s", exc)
                 with self._cond:
+                    self.storage_down = True
                     if self._published is None:
                         self._first_error = exc
                         # a reader waits a moment for the retry before it answers 503
                         self._retry_until = time.monotonic() + 2 * STORAGE_RETRY_S
-                        self._cond.notify_all()
+                    self._cond.notify_all()
                 self._stop.wait(STORAGE_RETRY_S)
             except Exception:  # a bug must not end the thread: log it, start over
                 log.exception("live analysis step failed; analysing from scratch next")
@@ -241,6 +246,9 @@ class LiveState:
         """Bring the analysis up to the database's current data version (one step)."""
         repo = self._repo_of()
         version = repo.data_version()
+        if self.storage_down:
+            with self._cond:
+                self.storage_down = False
         published = self.published
         if published is not None and version <= published.version and self._live is not None:
             return None

@@ -121,6 +121,30 @@ class LimitError(ValidationError):
     the problem names the limit and the setting that raises it."""
 
 
+class UploadError(ValidationError):
+    """An uploaded file cannot be taken as sent: a broken or unsafe archive, or not one
+    dataset (the API answers 422; the kinds below have their own status).
+
+    Examples
+    --------
+    >>> err = UploadTooLarge("the unzipped dataset is larger than 10 bytes")
+    >>> str(err), err.problems[0].layer
+    ('the unzipped dataset is larger than 10 bytes', 'dataset')
+    """
+
+    def __init__(self, detail: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(problems or [Problem("dataset", None, None, detail)])
+        self.args = (detail,)
+
+
+class UploadTooLarge(UploadError):
+    """An upload unpacks to more than the server takes (413)."""
+
+
+class UnsupportedUpload(UploadError):
+    """An upload is not of a kind the server reads (415)."""
+
+
 class NotFoundError(NetgisError, KeyError):
     """A feature, layer or run that was asked for does not exist."""
 

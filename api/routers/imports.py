@@ -6,9 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import zipfile
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
@@ -19,10 +18,9 @@ from netgis.api.deps import RepoDep, SettingsDep, WriterDep, check_upload_length
 from netgis.api.errors import ApiError, problem_responses
 from netgis.api.routers.common import UploadNames, safe_filename
 from netgis.errors import Problem
-from netgis.interop.mapping import Mapping, import_mapped, parse_mapping
-from netgis.io import check_plain_path, read_dataset
+from netgis.interop.mapping import Mapping, parse_mapping
 from netgis.io.isolation import Stopped, run_isolated
-from netgis.schema import LAYER_NAMES
+from netgis.io.uploads import dataset_kind
 from netgis.storage.repository import WriteMode
 
 if TYPE_CHECKING:
@@ -35,14 +33,6 @@ router = APIRouter(tags=["Import"])
 #: mid-import (SIGKILL, a crash) leaves it behind, and the next start removes it.
 UPLOAD_PREFIX = "netgis-import-"
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_ZIP_MAGIC = b"PK\x03\x04"
-#: Archives (and compressed files) by name and by their first bytes: zip (KMZ), gzip,
-#: bzip2, xz, 7z, zstd, RAR.
-_ARCHIVE_SUFFIXES = frozenset({".zip", ".kmz", ".gz", ".tgz", ".tar", ".bz2", ".xz", ".7z",
-                               ".zst", ".rar", ".shz"})
-_ARCHIVE_MAGIC = (_ZIP_MAGIC, b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"7z\xbc\xaf\x27\x1c",
-                  b"\x28\xb5\x2f\xfd", b"Rar!")
 _CHUNK = 1024 * 1024
 #: A mapping file is a page of TOML: more than this is refused before parsing.
 _MAX_MAPPING_BYTES = 256 * 1024
@@ -121,12 +111,12 @@ async def import_dataset(
                     out.write(chunk)
         with names.client_errors():
             if mapping is None:
-                _dataset_kind(target)  # a 415 needs no process
+                dataset_kind(target)  # a 415 needs no process
             # reading runs in a child process under limits, with only the GDAL drivers of
             # the formats netgis reads; it is killed when the client goes away
             try:
                 dataset = await run_isolated(
-                    f"{__name__}:read_upload", (target, settings.max_upload_bytes, mapping),
+                    "netgis.io.uploads:read_upload", (target, settings.max_upload_bytes, mapping),
                     work=Path(tmp) / "isolated", limits=settings.import_limits(),
                     stop=request.is_disconnected)
             except Stopped:
@@ -155,103 +145,12 @@ async def _mapping_of(part: UploadFile | str | None) -> Mapping | None:
     return parse_mapping(text)
 
 
-def read_upload(upload: Path, max_bytes: int, mapping: Mapping | None = None) -> Dataset:
-    """Unpack and read an upload into a validated dataset (run by netgis.io.isolation)."""
-    if mapping is not None:
-        return import_mapped([_source_path(upload, max_bytes)], mapping)
-    return read_dataset(_dataset_path(upload, max_bytes))
-
-
 def _store(repo: Repository, dataset: Dataset, mode: WriteMode,
            actor: str) -> tuple[dict[str, int], int]:
     """Load ``dataset``; the features per layer and the data version the load made."""
     loaded = repo.load_dataset(dataset, mode=mode, actor=actor, action="import")
     return ({name: len(frame) for name, frame in dataset.layers().items()},
             loaded.data_version)
-
-
-def _source_path(upload: Path, max_bytes: int) -> Path:
-    """What a mapping reads: the uploaded file, or the folder a zip unpacks to."""
-    with upload.open("rb") as fh:
-        head = fh.read(4)
-    if not head.startswith(_ZIP_MAGIC):
-        return upload
-    out = upload.parent.parent / "unzipped"
-    _unzip(upload, out, max_bytes)
-    return out
-
-
-def _unzip(upload: Path, out: Path, max_bytes: int) -> None:
-    try:
-        with zipfile.ZipFile(upload) as archive:
-            _safe_extract(archive, out, max_bytes)
-    except zipfile.BadZipFile as exc:
-        raise ApiError(422, f"the zip archive cannot be read: {exc}",
-                       [Problem("dataset", None, None, "broken zip archive")]) from None
-
-
-def _dataset_kind(upload: Path) -> Literal["gpkg", "zip"]:
-    """A dataset upload is a GeoPackage or a zip archive, by its first bytes (415 else)."""
-    with upload.open("rb") as fh:
-        head = fh.read(16)
-    if head.startswith(_SQLITE_MAGIC):
-        return "gpkg"
-    if head.startswith(_ZIP_MAGIC):
-        return "zip"
-    raise ApiError(415, "the file is neither a GeoPackage nor a zip archive")
-
-
-def _dataset_path(upload: Path, max_bytes: int) -> Path:
-    """The GeoPackage or layer directory inside ``upload`` (415 for anything else)."""
-    if _dataset_kind(upload) == "gpkg":
-        # the reader goes by the suffix; the client's name stays visible in front of it
-        if upload.suffix == ".gpkg":
-            return upload
-        return upload.rename(upload.with_name(upload.name + ".gpkg"))
-    out = upload.parent.parent / "unzipped"
-    _unzip(upload, out, max_bytes)
-    packages = sorted(out.rglob("*.gpkg"))
-    if len(packages) == 1:
-        return packages[0]
-    dirs = sorted({p.parent for p in out.rglob("*") if p.is_file() and p.stem in LAYER_NAMES})
-    if len(packages) > 1 or len(dirs) != 1:
-        raise ApiError(422, "the zip must hold one .gpkg or one folder of layer files",
-                       [Problem("dataset", None, None,
-                                f"found {len(packages)} GeoPackages and {len(dirs)} "
-                                "layer folders")])
-    return dirs[0]
-
-
-def _safe_extract(archive: zipfile.ZipFile, out: Path, max_bytes: int) -> None:
-    # member names come from the client: refuse paths that leave the folder or that GDAL
-    # would read as something else, zip bombs, and archives inside the archive (a KMZ, a
-    # .gz: their content would escape the size limit, which sees the outer archive only)
-    total = 0
-    out.mkdir()
-    for info in archive.infolist():
-        name = PurePosixPath(info.filename)
-        if name.is_absolute() or ".." in name.parts:
-            raise ApiError(422, f"unsafe path in zip: {info.filename!r}",
-                           [Problem("dataset", None, None, "zip member leaves the archive")])
-        for part in name.parts:
-            check_plain_path(part, "dataset")
-        if info.is_dir():
-            continue
-        total += info.file_size
-        if total > max_bytes:
-            raise ApiError(413, f"the unzipped dataset is larger than {max_bytes} bytes")
-        target = out.joinpath(*name.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with archive.open(info) as src, target.open("wb") as dst:
-            head = src.read(_CHUNK)
-            if name.suffix.lower() in _ARCHIVE_SUFFIXES or head.startswith(_ARCHIVE_MAGIC):
-                raise ApiError(422, f"zip member {info.filename!r} is itself an archive: "
-                               "archives inside the upload are not unpacked (their content "
-                               f"would escape the limit of {max_bytes} unpacked bytes); "
-                               "unpack it and send its files",
-                               [Problem("dataset", None, None, "nested archive")])
-            dst.write(head)
-            shutil.copyfileobj(src, dst, _CHUNK)
 
 
 def sweep_abandoned_uploads(folder: Path | None = None) -> list[Path]:
