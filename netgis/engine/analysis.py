@@ -42,6 +42,7 @@ from netgis.engine.coverage import (
 from netgis.engine.graph import (
     AnalysisGraph,
     analysis_graph_from_gdfs,
+    id_index,
     network_from_gdfs,
     span_lengths_m,
 )
@@ -206,8 +207,7 @@ class ScenarioResult:
 
 def _positions(keys: npt.ArrayLike, values: npt.ArrayLike) -> IntArray:
     """Position of each of ``values`` in the unique ``keys``; -1 where absent."""
-    found: IntArray = pd.Index(np.asarray(keys, dtype=object)).get_indexer(
-        np.asarray(values, dtype=object)).astype(np.int64)
+    found: IntArray = id_index(keys).get_indexer(id_index(values)).astype(np.int64)
     return found
 
 
@@ -417,9 +417,9 @@ def _edge_reversed(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, g: Analysis
     in_g = span_edge >= 0
     lines = spans.geometry.to_numpy()[in_g]
     start = shapely.get_point(lines, 0)
-    where = pd.Series(nodes.geometry.to_numpy(), index=nodes["node_id"])
-    from_pt = where.reindex(spans["from_node"].to_numpy()[in_g]).to_numpy()
-    to_pt = where.reindex(spans["to_node"].to_numpy()[in_g]).to_numpy()
+    where = pd.Series(nodes.geometry.to_numpy(), index=id_index(nodes["node_id"]))
+    from_pt = where.reindex(id_index(spans["from_node"].to_numpy()[in_g])).to_numpy()
+    to_pt = where.reindex(id_index(spans["to_node"].to_numpy()[in_g])).to_numpy()
     out = np.zeros(g.n_edges, dtype=bool)
     out[span_edge[in_g]] = shapely.distance(start, to_pt) < shapely.distance(start, from_pt)
     return out

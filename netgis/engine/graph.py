@@ -47,6 +47,22 @@ IntArray = npt.NDArray[np.int64]
 _EDGE_ATTRS = ("status", "duct_id", "fiber_count", "fibers_used", "placement")
 
 
+def id_index(values: npt.ArrayLike) -> pd.Index:
+    """An index of feature ids as Python objects.
+
+    pandas infers its string dtype (Arrow) for an index of strings, which costs a
+    conversion of every id each time; lookups of ids (``get_indexer``, ``isin``) are
+    as exact on an object index and several times faster to build.
+
+    Examples
+    --------
+    >>> id_index(["a", "b"]).get_indexer(["b", "c"]).tolist()
+    [1, -1]
+    """
+    index: pd.Index = pd.Index(np.asarray(values, dtype=object), dtype=object)
+    return index
+
+
 def span_lengths_m(spans: gpd.GeoDataFrame) -> npt.NDArray[np.float64]:
     """WGS84 geodesic length of every span, in meters."""
     if spans.crs is None:
@@ -170,10 +186,10 @@ def analysis_graph_from_gdfs(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame) -
     vertex = np.zeros(len(node_ids), dtype=np.int64)
     vertex[~is_core] = np.arange(first, first + int((~is_core).sum()))
     n_vertices = first + int((~is_core).sum())
-    where = pd.Index(node_ids)
+    where = id_index(node_ids)
     froms = spans["from_node"].to_numpy(dtype=object)
     tos = spans["to_node"].to_numpy(dtype=object)
-    at_from, at_to = where.get_indexer(froms), where.get_indexer(tos)
+    at_from, at_to = where.get_indexer(id_index(froms)), where.get_indexer(id_index(tos))
     span_status = spans["status"].to_numpy(dtype=object) if "status" in spans.columns \
         else np.full(len(spans), IN_SERVICE, dtype=object)
     keep = (span_status == IN_SERVICE) & (at_from >= 0) & (at_to >= 0)

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import shapely
 from pyproj import CRS
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from netgis.engine.graph import id_index
 from netgis.engine.kpis import AreaIndex, LineKpis, _home_zone, _lengths_km
 from netgis.geodesy import geodesic_lengths_m, transform_geoms
 from netgis.schema import IN_SERVICE
@@ -218,7 +218,8 @@ class LineTotals:
             return
         self._dirty = True
         ids = spans["span_id"].to_numpy(dtype=object)
-        at = pd.Index(ids).get_indexer(pd.Index(sorted(changed)))
+        index = id_index(ids)
+        at = index.get_indexer(id_index(sorted(changed)))
         dirty_groups = {self.group_of[k] for k in changed if k in self.group_of}
         moved: list[str] = []
         for k, pos in zip(sorted(changed), at.tolist(), strict=True):
@@ -235,9 +236,9 @@ class LineTotals:
                 self.geom[k] = new
         if moved:
             there = [k for k in moved if k in self.geom]
-            pos = pd.Index(ids).get_indexer(pd.Index(there))
-            self._clip(np.asarray(there, dtype=object), spans.geometry.to_numpy()[pos],
-                       np.asarray(lengths_m, dtype=float)[pos])
+            rows = index.get_indexer(id_index(there))
+            self._clip(np.asarray(there, dtype=object), spans.geometry.to_numpy()[rows],
+                       np.asarray(lengths_m, dtype=float)[rows])
             gone = [k for k in moved if k not in self.geom]
             for k in gone:
                 gid = self.group_of.pop(k, None)

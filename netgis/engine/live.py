@@ -61,7 +61,7 @@ from netgis.engine.analysis import (
     premise_chunk,
 )
 from netgis.engine.coverage import ZoneStats, lonlat
-from netgis.engine.graph import span_lengths_m
+from netgis.engine.graph import id_index, span_lengths_m
 from netgis.engine.kpis import AreaIndex, LineKpis, assemble_kpis, premise_sums
 from netgis.engine.lines import LineTotals
 from netgis.engine.optics import LossBudget
@@ -135,7 +135,7 @@ def _merge_small(frame: gpd.GeoDataFrame, layer: str, rows: gpd.GeoDataFrame | N
         if (~old).any():
             out = _concat(out, rows.iloc[np.flatnonzero(~old)])
     if gone:
-        keep = ~pd.Index(_ids(out, layer)).isin(list(gone))
+        keep = ~id_index(_ids(out, layer)).isin(list(gone))
         out = out.iloc[np.flatnonzero(keep)].reset_index(drop=True)
     return out
 
@@ -160,7 +160,7 @@ def _set_rows(frame: gpd.GeoDataFrame, pos: IntArray, rows: pd.DataFrame,
                 current = current.copy()
                 current[pos] = given
         data[col] = current
-    return gpd.GeoDataFrame(data, geometry=geom, crs=frame.crs)
+    return gpd.GeoDataFrame(data, geometry=geom, crs=frame.crs, copy=False)
 
 
 def _same_values(a: Any, b: Any, *, geometry: bool) -> bool:
@@ -190,7 +190,7 @@ def _concat(frame: gpd.GeoDataFrame, more: pd.DataFrame) -> gpd.GeoDataFrame:
     more = more[list(frame.columns)]
     data = {col: pd.concat([frame[col], more[col]], ignore_index=True).array
             for col in frame.columns}
-    return gpd.GeoDataFrame(data, geometry=frame.geometry.name, crs=frame.crs)
+    return gpd.GeoDataFrame(data, geometry=frame.geometry.name, crs=frame.crs, copy=False)
 
 
 def _take(frame: gpd.GeoDataFrame, keep: BoolArray) -> gpd.GeoDataFrame:
@@ -421,10 +421,10 @@ class LiveAnalysis:
         old_spans = self.dataset.spans
         # geodesic lengths of unchanged spans are kept
         known = pd.Series(old.spans["length_m"].to_numpy(dtype=float),
-                          index=pd.Index(_ids(old_spans, "spans")))
+                          index=id_index(_ids(old_spans, "spans")))
         old_geom = pd.Series(old_spans.geometry.to_numpy(), index=known.index)
         new_ids = _ids(spans, "spans")
-        at = known.index.get_indexer(pd.Index(new_ids))
+        at = known.index.get_indexer(id_index(new_ids))
         same = at >= 0
         same[same] = shapely.equals_identical(old_geom.to_numpy()[at[same]],
                                               spans.geometry.to_numpy()[same])
@@ -466,7 +466,7 @@ class LiveAnalysis:
         again = np.zeros(len(prem), dtype=bool)
         again[forced] = True
         if removed:
-            again |= pd.Index(state.nearest).isin(list(removed))
+            again |= id_index(state.nearest).isin(list(removed))
         if added:
             again |= self._near_added(stage, added, dist, state)
         rows = np.flatnonzero(again)
@@ -520,7 +520,7 @@ class LiveAnalysis:
             return np.ones(n, dtype=bool)
         crs = CRS.from_epsg(self._plan.epsg)
         index = stage.span_index
-        pick = pd.Index(index.span_ids).isin(list(added))
+        pick = id_index(index.span_ids).isin(list(added))
         lines = transform_geoms(index.geoms[pick], index.crs, crs)
         keys, inverse, kx, ky = self._cells(state.lonlat, crs)
         reach = dist * (1 + NEAR_SLACK_REL) + NEAR_SLACK_M
@@ -638,7 +638,7 @@ class LiveAnalysis:
         data = {col: nodes[col].array for col in nodes.columns}
         data["failure_premises"] = _scatter(vertex, imp.failure_premises, np.int64)
         data["failure_units"] = _scatter(vertex, imp.failure_units, np.int64)
-        return gpd.GeoDataFrame(data, geometry=nodes.geometry.name, crs=nodes.crs)
+        return gpd.GeoDataFrame(data, geometry=nodes.geometry.name, crs=nodes.crs, copy=False)
 
     def _add_premises(self, stage: NetworkStage, imp: Impact, edge_p: IntArray,
                       edge_u: IntArray, rows: pd.DataFrame, sign: int) -> None:
@@ -655,8 +655,8 @@ class LiveAnalysis:
         if not has.any():
             return
         if self._edge_index is None:
-            self._edge_index = pd.Index(stage.graph.edge_span)
-        edges = self._edge_index.get_indexer(pd.Index(served[has]))
+            self._edge_index = id_index(stage.graph.edge_span)
+        edges = self._edge_index.get_indexer(id_index(served[has]))
         units = rows["units"].to_numpy(dtype=np.int64)[has]
         st = stage.structure
         parent, low, disc = st.parent, st.low, st.disc

@@ -30,7 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from netgis.engine.graph import AnalysisGraph
+from netgis.engine.graph import AnalysisGraph, id_index
 from netgis.errors import Problem, ValidationError
 from netgis.schema import SPLICE, SPLIT_RATIOS, SPLITTER
 
@@ -129,7 +129,7 @@ def vertex_nodes(g: AnalysisGraph, nodes: pd.DataFrame, budget: LossBudget, *,
     what-if); naming a node that does not exist or is not a splitter, or a
     ratio not in :data:`SPLIT_RATIOS`, is an error naming it.
     """
-    kind = pd.Series(nodes["kind"].to_numpy(), index=nodes["node_id"].to_numpy())
+    kind = pd.Series(nodes["kind"].to_numpy(), index=id_index(nodes["node_id"]))
     if "split_ratio" in nodes.columns:
         ratio = pd.Series(nodes["split_ratio"].to_numpy(dtype=float, na_value=np.nan),
                           index=nodes["node_id"].to_numpy())
@@ -153,8 +153,8 @@ def vertex_nodes(g: AnalysisGraph, nodes: pd.DataFrame, budget: LossBudget, *,
         ratio = ratio.copy()
         for node_id, r in split_ratios.items():
             ratio[node_id] = r
-    kinds = kind.reindex(g.node_ids).to_numpy()
-    ratios = ratio.reindex(g.node_ids).to_numpy(dtype=float)
+    kinds = kind.reindex(id_index(g.node_ids)).to_numpy()
+    ratios = ratio.reindex(id_index(g.node_ids)).to_numpy(dtype=float)
     splice = kinds == SPLICE
     is_split = (kinds == SPLITTER) & ~np.isnan(ratios)
     table = np.zeros(max(SPLIT_RATIOS) + 1)
