@@ -46,7 +46,8 @@ class AuditEntry(BaseModel):
     actor: str = Field(description="The name of the API key that wrote; `cli` for the "
                        "command line, `local` for Python callers.")
     action: Action = Field(description="create, replace, patch, delete; import (upload "
-                               "over HTTP) or load (command line) for bulk loads.")
+                               "over HTTP) or load (command line) for bulk loads; merge "
+                               "for a design plan applied to the data (see plan).")
     layer: LayerName | None = Field(description="The layer written; null for a bulk load, "
                                     "which writes every layer (see counts).")
     feature_ids: list[str] | None = Field(
@@ -60,6 +61,9 @@ class AuditEntry(BaseModel):
                     "kept).")
     mode: Literal["insert", "upsert", "replace"] | None = Field(
         description="The mode of a bulk load; null for other writes.")
+    plan: str | None = Field(
+        default=None, description="The design plan a `merge` applied to the data; null for "
+                                  "other writes.")
     data_version: int = Field(description="The data version the write gave the database "
                               "(the ETag of the features it wrote).")
     before: dict[str, Any] | None = Field(

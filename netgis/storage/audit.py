@@ -48,8 +48,9 @@ from netgis.schema import LAYERS
 from netgis.storage import dialects
 from netgis.storage.models import AUDIT_IDS, AUDIT_LOG, LOAD_ORDER, ROW_VERSION
 
-Action = Literal["create", "replace", "patch", "delete", "import", "load"]
-ACTIONS: tuple[Action, ...] = ("create", "replace", "patch", "delete", "import", "load")
+Action = Literal["create", "replace", "patch", "delete", "import", "load", "merge"]
+ACTIONS: tuple[Action, ...] = ("create", "replace", "patch", "delete", "import", "load",
+                               "merge")
 #: The actor of a write made through Python that names none.
 DEFAULT_ACTOR = "local"
 #: The actor of writes made by the ``netgis`` command line.
@@ -126,16 +127,17 @@ def record(conn: Connection, *, actor: str, action: Action, layer: str,
 
 
 def begin_bulk(conn: Connection, *, actor: str, action: Action, mode: str,
-               data_version: int) -> int:
-    """Start the one entry of a bulk load (``load`` or ``import``) and return its id.
+               data_version: int, plan: str | None = None) -> int:
+    """Start the one entry of a bulk load (``load``, ``import``, or ``merge`` of a plan)
+    and return its id.
 
     Then, per layer, :func:`keep_before` before the load changes the layer and
     :func:`finish_layer` after; :func:`finish_bulk` last.
     """
-    if action not in ("load", "import"):
+    if action not in ("load", "import", "merge"):
         raise ValueError(f"not an action of a bulk load: {action!r}")
     return _insert_entry(conn, actor=actor, action=action, layer=None, feature_ids=None,
-                         count=0, mode=mode, data_version=data_version)
+                         count=0, mode=mode, data_version=data_version, plan=plan)
 
 
 def keep_before(conn: Connection, entry_id: int, layer: str, table: Table,
@@ -183,11 +185,15 @@ def finish_bulk(conn: Connection, entry_id: int) -> dict[str, dict[str, int]]:
 def _insert_entry(conn: Connection, *, actor: str, action: Action, layer: str | None,
                   feature_ids: list[str] | None, count: int, data_version: int,
                   mode: str | None = None, before: dict[str, Any] | None = None,
-                  after: dict[str, Any] | None = None) -> int:
-    result = conn.execute(insert(AUDIT_LOG).values(
+                  after: dict[str, Any] | None = None, plan: str | None = None) -> int:
+    values: dict[str, Any] = dict(
         changed_at=datetime.now(UTC), actor=str(actor), action=action, layer=layer,
         feature_ids=feature_ids, count=count, mode=mode, data_version=int(data_version),
-        before=before, after=after).returning(AUDIT_LOG.c.id))
+        before=before, after=after)
+    if plan is not None:
+        # only merges name a plan: other writes work on a database not yet at revision 0008
+        values["plan"] = plan
+    result = conn.execute(insert(AUDIT_LOG).values(**values).returning(AUDIT_LOG.c.id))
     return int(result.scalar_one())
 
 
@@ -209,6 +215,7 @@ def entry(row: Any) -> dict[str, Any]:
         "data_version": int(row["data_version"]),
         "before": row["before"],
         "after": row["after"],
+        "plan": row.get("plan"),
     }
 
 

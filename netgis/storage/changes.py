@@ -63,7 +63,7 @@ from netgis.schema import LAYER_NAMES, LAYERS
 from netgis.storage.models import AUDIT_IDS, AUDIT_LOG, LAYER_TABLES, ROW_VERSION, SRID
 
 #: ``audit_log.action`` of the bulk loads.
-BULK_ACTIONS = ("load", "import")
+BULK_ACTIONS = ("load", "import", "merge")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -291,6 +292,8 @@ class AuditEntry(Base):
     data_version: Mapped[int] = mapped_column(Integer, nullable=False)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: the plan a ``merge`` entry applied (revision 0008); null for other writes
+    plan: Mapped[str | None] = mapped_column(String)
 
 
 class AuditId(Base):
@@ -326,11 +329,57 @@ class Meta(Base):
     value: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
+class Plan(Base):
+    """A design plan: a named set of edits on top of the stored data (revision 0008).
+
+    The plan's features are main's with its edits (``plan_features``) laid over them;
+    main is not touched until the plan is merged (netgis.storage.plans).
+    """
+
+    __tablename__ = "plans"
+
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    description: Mapped[str | None] = mapped_column(String)
+    #: main's data version when the plan was created or last rebased
+    base_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: the plan's own version: grows with each write of the plan (its features' ETags)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_by: Mapped[str] = mapped_column(String, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class PlanFeature(Base):
+    """One feature a plan writes or deletes: its layer, id and content (revision 0008).
+
+    ``main_version`` is the ``row_version`` main's feature had when the plan first
+    touched it (null: main had no such feature then); a merge refuses a feature
+    main changed since (a conflict). ``properties`` holds the layer's fields (JSON),
+    ``geometry`` its WKB (WGS84); both null for a deletion.
+    """
+
+    __tablename__ = "plan_features"
+
+    plan: Mapped[str] = mapped_column(
+        String, ForeignKey("plans.name", ondelete="CASCADE"), primary_key=True)
+    layer: Mapped[str] = mapped_column(String, primary_key=True)
+    feature_id: Mapped[str] = mapped_column(String, primary_key=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    properties: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    geometry: Mapped[bytes | None] = mapped_column(LargeBinary)
+    main_version: Mapped[int | None] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    actor: Mapped[str] = mapped_column(String, nullable=False)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 ANALYSIS_RUNS = cast(Table, AnalysisRun.__table__)
 AUDIT_LOG = cast(Table, AuditEntry.__table__)
 AUDIT_IDS = cast(Table, AuditId.__table__)
 KPI_SNAPSHOTS = cast(Table, KpiSnapshot.__table__)
 META = cast(Table, Meta.__table__)
+PLANS = cast(Table, Plan.__table__)
+PLAN_FEATURES = cast(Table, PlanFeature.__table__)
 #: The table of each dataset layer, by layer name.
 LAYER_TABLES: dict[str, Table] = {
     model.__tablename__: cast(Table, model.__table__) for model in (Node, Span, Premise, Area)

@@ -10,7 +10,7 @@ the lit network, :mod:`netgis.products.gaps.joins`), prices the route by placeme
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -309,3 +309,41 @@ def apply_plan(dataset: Dataset, plan: BuildPlan, *, status: str = "in_service")
                    spans=gpd.GeoDataFrame(spans, geometry="geometry", crs=crs),
                    premises=dataset.premises, areas=dataset.areas,
                    warnings=list(dataset.warnings))
+
+
+def cluster_builds(plan: BuildPlan, cluster_ids: Sequence[str], *, id_prefix: str = "plan-",
+                   status: str = "in_service") -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The sketched nodes and spans of the clusters ``cluster_ids`` under ``status``: what
+    building those clusters adds (a design plan's gap builds).
+
+    The sketch names its features after the premises they serve (``<prefix>n-<premise>``,
+    ``<prefix>s-<premise>``), so a cluster's features are those of its premises.
+
+    Raises
+    ------
+    ValidationError
+        Naming every id that is not a cluster of the plan.
+
+    Examples
+    --------
+    >>> from netgis.engine.analysis import analyze
+    >>> from netgis.io import read_dataset
+    >>> r = analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+    >>> nodes, spans = cluster_builds(plan_builds(r.premises, r.spans, r.nodes), ["gap-p_far"])
+    >>> spans["span_id"].tolist(), spans["status"].tolist()
+    (['plan-s-p_far'], ['in_service'])
+    """
+    known = set(plan.clusters["cluster_id"].astype(str))
+    unknown = [c for c in cluster_ids if str(c) not in known]
+    if unknown:
+        raise ValidationError([Problem("builds", str(c), "cluster_id",
+                                       "not a gap cluster of this analysis") for c in unknown])
+    wanted = {str(c) for c in cluster_ids}
+    members = plan.premise_cluster.loc[
+        plan.premise_cluster["cluster_id"].astype(str).isin(wanted), "premise_id"].astype(str)
+    node_ids = {f"{id_prefix}n-{p}" for p in members}
+    span_ids = {f"{id_prefix}s-{p}" for p in members}
+    nodes = plan.nodes[plan.nodes["node_id"].astype(str).isin(node_ids)]
+    spans = plan.spans[plan.spans["span_id"].astype(str).isin(span_ids)]
+    return (nodes.assign(status=status).reset_index(drop=True),
+            spans.assign(status=status).reset_index(drop=True))
