@@ -32,6 +32,7 @@ from netgis.api.limits import BodyLimit
 from netgis.api.live import LiveVersions
 from netgis.api.openapi import install_openapi
 from netgis.api.params import reject_unknown_query
+from netgis.api.plan_states import PlanStates
 from netgis.api.routers import analysis, audit, collections, docs, health, imports, landing
 from netgis.api.routers import bead as bead_router
 from netgis.api.routers import dashboard as dashboard_pages
@@ -39,10 +40,12 @@ from netgis.api.routers import gaps as gaps_router
 from netgis.api.routers import kpis as kpi_feeds
 from netgis.api.routers import maps as map_pages
 from netgis.api.routers import metrics as service_metrics
+from netgis.api.routers import plans as plan_routes
 from netgis.api.routers import portal as citizen_portal
 from netgis.api.routers import search as address_search
 from netgis.api.routers import tiles as vector_tiles
 from netgis.api.routers.analysis import ScenarioIn
+from netgis.api.routers.plans import BuildsIn, PlanCreate
 from netgis.api.security import PublicOrigin, SecurityHeaders
 from netgis.api.services import Services
 from netgis.api.settings import Settings
@@ -143,6 +146,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(address_search.router)
     app.include_router(citizen_portal.router)
     app.include_router(vector_tiles.router)
+    app.include_router(plan_routes.router)
+    app.state.plan_states = PlanStates(services)
     app.include_router(docs.router)
     # the HTML pages' own script and style; mounted first, as /static would match it too
     app.mount(API_STATIC_URL, StaticFiles(directory=API_STATIC_DIR), name="api-static")
@@ -159,7 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app, extra_schemas={
         "ProblemDetail": ProblemDetail, "FeatureIn": FeatureIn,
         "FeatureCollectionIn": FeatureCollectionIn, "FeaturePatch": FeaturePatch,
-        "ScenarioIn": ScenarioIn,
+        "ScenarioIn": ScenarioIn, "PlanCreate": PlanCreate, "BuildsIn": BuildsIn,
     }, public_paths=PUBLIC_PATHS, item_limits=(settings.default_limit, settings.max_limit))
     # outermost: every answer gets the headers, and nothing sees the client's Host header
     app.add_middleware(PublicOrigin, public_url=settings.public_url)

@@ -385,7 +385,10 @@ class LiveVersions:
             await self.app(scope, receive, send)
             return
         versions = answer_versions()
-        writes = scope["method"] in _UNSAFE and scope["path"].startswith(WRITE_PATHS)
+        path = scope["path"]
+        writes = scope["method"] in _UNSAFE and (
+            path.startswith(WRITE_PATHS)
+            or (path.startswith("/plans/") and path.endswith("/merge")))
 
         async def send_with_version(message: Message) -> None:
             if message["type"] == "http.response.start":

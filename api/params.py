@@ -188,7 +188,8 @@ async def reject_unknown_query(request: Request) -> None:
     """400 naming each query parameter the route does not declare, and each one given more
     than once that takes one value (an application-wide dependency): a misspelt
     ``drop_mm=40`` must not quietly give the default's answer, nor ``limit=5&limit=500``
-    one of the two."""
+    one of the two. A value holding a NUL character is a 400 too (no value of netgis has
+    one; PostgreSQL refuses it in text)."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
@@ -208,3 +209,10 @@ async def reject_unknown_query(request: Request) -> None:
              for name in repeated],
             f"query parameter{'s' if len(repeated) > 1 else ''} given more than once: "
             f"{', '.join(repeated)}")
+    # no id, name or filter holds a NUL character, and PostgreSQL cannot take one in text
+    with_nul = sorted({name for name, value in given if "\x00" in value})
+    if with_nul:
+        raise ParameterError(
+            [Problem("query", None, name, "holds a NUL character") for name in with_nul],
+            f"query parameter{'s' if len(with_nul) > 1 else ''} holding a NUL character: "
+            f"{', '.join(with_nul)}")

@@ -204,10 +204,11 @@ class PreconditionFailed(NetgisError):
     Nothing was written. ``current`` is the version the feature has now.
     """
 
-    def __init__(self, layer: str, id: str, current: int) -> None:
+    def __init__(self, layer: str, id: str, current: int | str) -> None:
         self.layer = layer
         self.id = id
-        self.current = int(current)
+        #: an integer row version, or a design plan's ``p<n>`` / ``m<n>`` (docs/plans.md)
+        self.current = current if isinstance(current, str) else int(current)
         super().__init__(f"{layer} {id!r} has changed (its version is now {self.current}); "
                          "read it again and retry")
 

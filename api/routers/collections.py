@@ -33,9 +33,8 @@ from netgis.api.deps import (
     WriteAccess,
     WriterDep,
 )
-from netgis.api.errors import ApiError, problem_responses
+from netgis.api.errors import problem_responses
 from netgis.api.geojson import (
-    FeatureCollectionIn,
     FeatureIn,
     FeaturePatch,
     Link,
@@ -60,8 +59,7 @@ from netgis.api.routers.common import (
     GeoJSONResponse,
     body_of,
     cursor_links,
-    fit,
-    json_body,
+    feature_or_collection,
     paging_links,
     request_body,
     timestamp,
@@ -323,16 +321,6 @@ def if_match_versions(header: str | None) -> frozenset[int] | None:
             versions.add(int(tag))
         pos = match.end()
     return frozenset(versions)
-
-
-async def _feature_or_collection(request: Request) -> list[FeatureIn]:
-    data = await json_body(request)
-    is_collection = isinstance(data, dict) and data.get("type") == "FeatureCollection"
-    features = fit(FeatureCollectionIn, data).features if is_collection else [fit(FeatureIn, data)]
-    if not features:
-        raise ApiError(422, "the FeatureCollection has no features",
-                       [Problem("body", None, "features", "at least one feature is needed")])
-    return features
 
 
 def _rows(rows: Any, part: slice) -> Any:
@@ -625,7 +613,7 @@ class LayerEndpoints:
 
     def create(
         self, request: Request, response: Response, repo: RepoDep, writer: WriterDep,
-        features: Annotated[list[FeatureIn], Depends(_feature_or_collection)],
+        features: Annotated[list[FeatureIn], Depends(feature_or_collection)],
     ) -> WriteResult:
         """Insert one Feature or a FeatureCollection (WGS84), all or nothing; ids must be new."""
         frame = features_to_frame(self.layer, features)

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from netgis.api.errors import ApiError
+from netgis.api.geojson import FeatureCollectionIn, FeatureIn
 from netgis.api.params import Cursor, encode_cursor
 from netgis.errors import NetgisError, Problem
 
@@ -108,6 +109,18 @@ def fit(model: type[M], data: Any) -> M:
                     for e in exc.errors()]
         raise ApiError(422, "the body does not fit: " + "; ".join(str(p) for p in problems[:5]),
                        problems) from None
+
+
+async def feature_or_collection(request: Request) -> list[FeatureIn]:
+    """The body as a list of features: one GeoJSON Feature, or a FeatureCollection's (a 422
+    for an empty one)."""
+    data = await json_body(request)
+    is_collection = isinstance(data, dict) and data.get("type") == "FeatureCollection"
+    features = fit(FeatureCollectionIn, data).features if is_collection else [fit(FeatureIn, data)]
+    if not features:
+        raise ApiError(422, "the FeatureCollection has no features",
+                       [Problem("body", None, "features", "at least one feature is needed")])
+    return features
 
 
 def body_of(model: type[M]) -> Callable[[Request], Any]:

@@ -43,7 +43,7 @@ np.int64(40)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -55,7 +55,13 @@ import shapely
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from netgis.dataset import Dataset, empty_layer
-from netgis.errors import ConflictError, NotFoundError, Problem, ValidationError
+from netgis.errors import (
+    ConflictError,
+    NotFoundError,
+    PreconditionFailed,
+    Problem,
+    ValidationError,
+)
 from netgis.schema import LAYER_NAMES, LAYERS
 from netgis.storage import audit, dialects
 from netgis.storage.audit import DEFAULT_ACTOR
@@ -135,6 +141,8 @@ class PlanEdits:
     deleted: dict[str, list[str]]
     #: per (layer, id): main's row_version when the plan first touched it (None: absent)
     main_versions: dict[tuple[str, str], int | None] = field(default_factory=dict)
+    #: the plan's version these edits are read at (they are those up to it)
+    version: int = 0
 
     @property
     def empty(self) -> bool:
@@ -261,11 +269,13 @@ class Plans:
 
     # ----------------------------------------------------------------- reads
 
-    def edits(self, name: str) -> PlanEdits:
-        """What the plan writes and deletes."""
+    def edits(self, name: str, *, since: int | None = None) -> PlanEdits:
+        """What the plan writes and deletes; with ``since``, only the features written or
+        deleted after the plan's version ``since`` (what an incremental analysis of the plan
+        applies next). ``version`` of the result is the plan's version they are read at."""
         with _storage_errors(), self.repo.engine.connect() as conn:
-            self._plan_row(conn, name)
-            return self._edits(conn, name)
+            row = self._plan_row(conn, name)
+            return self._edits(conn, name, since=since, upto=int(row["version"]))
 
     def dataset(self, name: str) -> tuple[int, Dataset]:
         """Main's data version and the plan's dataset (main with the plan's edits), WGS84,
@@ -330,6 +340,49 @@ class Plans:
                     raise NotFoundError(layer, sorted(set(ids) - present)[0])
                 self._put(conn, name, layer, clean, version=version, actor=actor)
         return version
+
+    def write_item(self, name: str, layer: str, item_id: str, item: gpd.GeoDataFrame, *,
+                   if_match: Collection[str] | None = None,
+                   actor: str = DEFAULT_ACTOR) -> str:
+        """Replace one feature the plan's data has, only if its version (``p<n>`` or
+        ``m<n>``, see :meth:`item`) is one of ``if_match`` when that is given
+        (:class:`PreconditionFailed` if not); its new version."""
+        _check_layer(layer)
+        id_field = LAYERS[layer].id_field
+        if len(item) != 1:
+            raise ValidationError([Problem(layer, str(item_id), None,
+                                           f"expected one feature, got {len(item)}")])
+        item = item.copy()
+        given: Any = item[id_field].iat[0] if id_field in item.columns else None
+        if given is not None and not pd.isna(given) and str(given) != str(item_id):
+            raise ValidationError([Problem(layer, str(item_id), id_field,
+                                           f"id in the body ({given!r}) differs from the id "
+                                           "in the path")])
+        item[id_field] = str(item_id)
+        with _storage_errors(), begin_write(self.repo.engine) as conn:
+            self._plan_row(conn, name)
+            current = self._etag(conn, name, layer, str(item_id))
+            if if_match is not None and current not in if_match:
+                raise PreconditionFailed(layer, str(item_id), current)
+            version = self._bump(conn, name)
+            clean = self._validate(conn, name, layer, item)
+            self._put(conn, name, layer, clean, version=version, actor=actor)
+        return f"p{version}"
+
+    def _etag(self, conn: Connection, name: str, layer: str, item_id: str) -> str:
+        """The feature's version in the plan (``p<n>`` or ``m<n>``); NotFoundError if the
+        plan's data has no such feature."""
+        row = conn.execute(select(PLAN_FEATURES.c.deleted, PLAN_FEATURES.c.version).where(
+            PLAN_FEATURES.c.plan == name, PLAN_FEATURES.c.layer == layer,
+            PLAN_FEATURES.c.feature_id == item_id)).first()
+        if row is not None:
+            if row[0]:
+                raise NotFoundError(layer, item_id)
+            return f"p{int(row[1])}"
+        found = self._main_versions(conn, layer, [item_id])
+        if item_id not in found:
+            raise NotFoundError(layer, item_id)
+        return f"m{found[item_id]}"
 
     def delete(self, name: str, layer: str, ids: Sequence[str], *,
                actor: str = DEFAULT_ACTOR) -> int:
@@ -469,19 +522,25 @@ class Plans:
         return int(conn.execute(select(PLANS.c.version).where(PLANS.c.name == name))
                    .scalar_one())
 
-    def _edits(self, conn: Connection, name: str) -> PlanEdits:
+    def _edits(self, conn: Connection, name: str, *, since: int | None = None,
+               upto: int | None = None) -> PlanEdits:
         rows: dict[str, gpd.GeoDataFrame] = {}
         deleted: dict[str, list[str]] = {}
         versions: dict[tuple[str, str], int | None] = {}
+        where = [PLAN_FEATURES.c.plan == name]
+        if since is not None:
+            where.append(PLAN_FEATURES.c.version > since)
+        if upto is not None:
+            where.append(PLAN_FEATURES.c.version <= upto)
         for layer in LAYER_NAMES:
             found = conn.execute(select(PLAN_FEATURES).where(
-                PLAN_FEATURES.c.plan == name, PLAN_FEATURES.c.layer == layer)
+                *where, PLAN_FEATURES.c.layer == layer)
                 .order_by(PLAN_FEATURES.c.feature_id)).mappings().all()
             for r in found:
                 versions[(layer, r["feature_id"])] = r["main_version"]
             deleted[layer] = [r["feature_id"] for r in found if r["deleted"]]
             rows[layer] = _rows_frame(layer, [r for r in found if not r["deleted"]])
-        return PlanEdits(rows, deleted, versions)
+        return PlanEdits(rows, deleted, versions, upto or 0)
 
     def _validate(self, conn: Connection, name: str, layer: str,
                   items: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -6,7 +6,8 @@ they reach the contract checks and are not rate limited): no 5xx, and every
 response (status, content type, body) must be one the document describes. The one check left out is
 ``positive_data_acceptance``: the contract has rules a JSON schema cannot state
 (a bbox's numbers in range, ids that exist, a valid polygon), so a schema-valid
-request may rightly get a 4xx problem.
+request may rightly get a 4xx problem. Requests with a generated (malformed)
+``Content-Length`` header are not sent: the HTTP server answers them before the app.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -64,6 +65,9 @@ def _run(operation: schemathesis.APIOperation, mode: schemathesis.GenerationMode
               suppress_health_check=list(HealthCheck),
               derandomize=True, database=None, phases=[Phase.explicit, Phase.generate])
     def check(case: schemathesis.Case) -> None:
+        # a malformed Content-Length is refused by the HTTP server (uvicorn's h11) before
+        # the app sees the request, as a plain-text 400: transport, not the API's document
+        assume("content-length" not in {k.lower() for k in (case.headers or {})})
         case.call_and_validate(headers={"X-API-Key": API_KEY}, timeout=60,
                                excluded_checks=[positive_data_acceptance])
 

@@ -81,6 +81,16 @@ def test_a_parameter_given_twice_is_a_400_naming_it(client: TestClient) -> None:
                                        "reason": "given 2 times; it takes one value"}]
 
 
+def test_a_nul_character_in_a_query_value_is_a_400_naming_it(client: TestClient) -> None:
+    # found by schemathesis on PostGIS: /audit?actor=... with a NUL was a 500
+    for path, name in (("/audit", "actor"), ("/audit", "id"), ("/search", "q"),
+                       ("/collections/premises/items", "address")):
+        r = client.get(path, params={name: "a\x00b"}, headers=KEY)
+        assert r.status_code == 400, (path, r.text[:300])
+        assert r.json()["errors"] == [{"layer": "query", "id": None, "field": name,
+                                       "reason": "holds a NUL character"}]
+
+
 def test_accepted_query_parameters_are_the_documented_ones(app: FastAPI,
                                                            client: TestClient) -> None:
     document = client.get("/openapi.json").json()

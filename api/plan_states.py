@@ -1,0 +1,90 @@
+"""The analyses of design plans in an API process (docs/plans.md).
+
+A plan's analysis is main's published live analysis with the plan's edits applied
+as one change (:class:`netgis.engine.live.LiveAnalysis`). Each plan keeps its own
+live analysis: a write of the plan is applied to it incrementally (only the features
+written since the plan version it reflects), so a plan's answers follow its edits as
+main's follow main's. When main's published version moves on, the plan's analysis is
+made again from main's new state and all the plan's edits.
+
+Readers of a plan wait for its analysis (a plan has no readers that must never wait:
+its planner asked for what they changed); one plan is analysed by one thread at a
+time, different plans in parallel.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from netgis.engine.live import Changes, LiveAnalysis
+from netgis.storage.plans import Plans
+
+if TYPE_CHECKING:
+    from netgis.api.services import Services
+    from netgis.engine.analysis import Analysis
+
+
+@dataclass
+class PlanState:
+    """A plan's analysis and the versions it reflects."""
+
+    name: str
+    #: main's data version the plan's analysis starts from
+    main_version: int
+    #: the plan's version it reflects
+    plan_version: int
+    main: Analysis
+    analysis: Analysis
+    live: LiveAnalysis
+    #: how the last update was made: "full" (from main's state and every edit) or the
+    #: live engine's path of the edits since ("premises", "network", ...)
+    path: str
+
+
+class PlanStates:
+    """Per plan, its current analysis (see the module)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._states: dict[str, PlanState] = {}
+
+    def plans(self) -> Plans:
+        """The plans of the server's database."""
+        return Plans(self.services.repo)
+
+    def forget(self, name: str) -> None:
+        """Drop a plan's analysis (the plan was discarded or merged)."""
+        with self._lock:
+            self._states.pop(name, None)
+
+    def state(self, name: str) -> PlanState:
+        """The plan's analysis at its current version and main's published one."""
+        with self._lock:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            plans = self.plans()
+            info = plans.get(name)  # NotFoundError for a plan that is not there
+            published = self.services.live.current()
+            state = self._states.get(name)
+            if state is None or state.main_version != published.version:
+                edits = plans.edits(name)
+                live = LiveAnalysis(published.analysis.dataset, drop_m=self.services.live.drop_m,
+                                    budget=self.services.live.budget)
+                analysis = live.analysis if edits.empty else live.apply(
+                    Changes.of(rows=edits.rows, deleted=edits.deleted))
+                state = PlanState(name, published.version, edits.version, published.analysis,
+                                  analysis, live, "full")
+            elif state.plan_version < info.version:
+                edits = plans.edits(name, since=state.plan_version)
+                if not edits.empty:
+                    state.analysis = state.live.apply(
+                        Changes.of(rows=edits.rows, deleted=edits.deleted))
+                    state.path = state.live.last_path
+                state.plan_version = edits.version
+            with self._lock:
+                self._states[name] = state
+            return state

@@ -1,0 +1,346 @@
+"""Design plans over HTTP (docs/plans.md): create, list, show, discard; edit a plan's
+features with OGC API - Features items under ``/plans/{name}/collections``; add gap builds;
+read its KPIs and its comparison with main; merge it into main or rebase it."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import geopandas as gpd
+import shapely
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from netgis.api.deps import JSON_MEDIA_TYPES, JsonWrite, WriteAccess, WriterDep
+from netgis.api.errors import problem_responses
+from netgis.api.geojson import FeatureIn, FeaturePatch, features_to_frame, frame_to_features
+from netgis.api.live import note_version
+from netgis.api.plan_states import PlanStates
+from netgis.api.routers.common import (
+    GEOJSON,
+    GeoJSONResponse,
+    body_of,
+    feature_or_collection,
+    request_body,
+    url_for,
+)
+from netgis.errors import ParameterError, Problem, ValidationError
+from netgis.schema import LAYERS
+from netgis.storage.plans import PLAN_NAME, PlanInfo, check_plan_name
+
+router = APIRouter(tags=["Plans"])
+
+LayerPath = Literal["nodes", "spans", "premises", "areas"]
+_ETAG = re.compile(r'\s*(?:W/)?"([^"]*)"\s*(?:,|$)')
+
+
+class PlanCreate(BaseModel):
+    """A new plan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="1 to 64 letters, digits, '_', '.' or '-'.")
+    description: str | None = Field(default=None, description="What the plan is for.")
+
+
+class BuildsIn(BaseModel):
+    """Gap clusters to build in a plan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cluster_ids: list[str] = Field(default_factory=list, description=(
+        "Gap clusters of the plan's data (ids as /gaps names them)."))
+    top: int | None = Field(default=None, ge=1, le=10_000, description=(
+        "Also build the N best-ranked clusters (lowest cost per unit)."))
+
+
+def _states(request: Request) -> PlanStates:
+    states: PlanStates = request.app.state.plan_states
+    return states
+
+
+StatesDep = Annotated[PlanStates, Depends(_states)]
+NamePath = Annotated[str, Path(pattern=f"^{PLAN_NAME.pattern}$", description=(
+    "The plan's name."))]
+
+
+def _info(request: Request, info: PlanInfo) -> dict[str, Any]:
+    base = url_for(request, f"/plans/{info.name}")
+    return {**info.as_dict(), "links": [
+        {"href": base, "rel": "self", "type": "application/json"},
+        {"href": f"{base}/kpis", "rel": "kpis", "type": "application/json"},
+        {"href": f"{base}/compare", "rel": "compare", "type": "application/json"},
+        *({"href": f"{base}/collections/{layer}/items", "rel": "items", "type": GEOJSON,
+           "title": layer} for layer in LAYERS)]}
+
+
+@router.get("/plans", summary="Every design plan", responses=problem_responses(400))
+def list_plans(request: Request, states: StatesDep) -> dict[str, Any]:
+    """Every plan, with what it edits per layer."""
+    return {"plans": [_info(request, p) for p in states.plans().all()]}
+
+
+_JSON = list(JSON_MEDIA_TYPES[:2])
+_WRITES = problem_responses(400, 401, 403, 404, 409, 413, 415, 422)
+
+
+@router.post("/plans", status_code=201, dependencies=JsonWrite, summary="Start a plan",
+             responses=problem_responses(400, 401, 403, 409, 413, 415, 422),
+             openapi_extra=request_body(["PlanCreate"], _JSON))
+def create_plan(request: Request, response: Response, states: StatesDep, writer: WriterDep,
+                body: Annotated[PlanCreate, Depends(body_of(PlanCreate))]) -> dict[str, Any]:
+    """Start a plan at the data as it is now (its edits go under /plans/{name}/collections)."""
+    info = states.plans().create(check_plan_name(body.name), actor=writer.name,
+                                 description=body.description)
+    response.headers["Location"] = url_for(request, f"/plans/{info.name}")
+    return _info(request, info)
+
+
+@router.get("/plans/{name}", summary="One plan", responses=problem_responses(400, 404))
+def show_plan(request: Request, name: NamePath, states: StatesDep) -> dict[str, Any]:
+    """The plan, what it edits, and the features main changed since it touched them."""
+    plans = states.plans()
+    out = _info(request, plans.get(name))
+    out["conflicts"] = [c.__dict__ for c in plans.conflicts(name)]
+    return out
+
+
+@router.delete("/plans/{name}", status_code=204, dependencies=WriteAccess,
+               summary="Discard a plan", response_class=Response,
+               responses=problem_responses(400, 401, 403, 404))
+def discard_plan(name: NamePath, states: StatesDep) -> Response:
+    """Delete the plan and its edits; main is not touched."""
+    states.plans().discard(name)
+    states.forget(name)
+    return Response(status_code=204)
+
+
+# ------------------------------------------------------------------ features
+
+
+def _etags(header: str | None) -> frozenset[str] | None:
+    """The versions an If-Match header accepts (``p<n>``, ``m<n>``); None: no condition."""
+    if header is None or header.strip() == "*":
+        return None
+    tags = []
+    rest = header
+    while rest.strip():
+        m = _ETAG.match(rest)
+        if m is None:
+            raise ParameterError([Problem("header", None, "If-Match", "a list of quoted ETags")],
+                                 "If-Match must be * or quoted ETags")
+        tags.append(m.group(1))
+        rest = rest[m.end():]
+    return frozenset(tags)
+
+
+IfMatch = Annotated[str | None, Header(alias="If-Match", description=(
+    "Write only if the feature still has this ETag (p<n>: the plan's version of it; m<n>: "
+    "main's, untouched by the plan); 412 if not."))]
+
+
+def _feature(request: Request, name: str, layer: str, frame: gpd.GeoDataFrame,
+             etag: str, status_code: int = 200) -> GeoJSONResponse:
+    spec = LAYERS[layer]
+    feature = frame_to_features(frame, spec, [*spec.field_names])[0]
+    base = url_for(request, f"/plans/{name}/collections/{layer}")
+    feature["links"] = [{"href": f"{base}/items/{feature['id']}", "rel": "self",
+                         "type": GEOJSON}]
+    return GeoJSONResponse(feature, status_code=status_code, headers={"ETag": f'"{etag}"'})
+
+
+@router.get("/plans/{name}/collections/{layer}/items", response_class=GeoJSONResponse,
+            summary="A page of a plan's features", responses=problem_responses(400, 404))
+def plan_items(
+    request: Request, name: NamePath, layer: LayerPath, states: StatesDep,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    edited: Annotated[bool, Query(description=(
+        "Only the features the plan writes (not main's untouched ones)."))] = False,
+) -> GeoJSONResponse:
+    """The plan's features of a layer (main's with the plan's edits), by id, a page at a time."""
+    spec = LAYERS[layer]
+    if edited:
+        frame = states.plans().edits(name).rows[layer]
+    else:
+        frame = states.state(name).analysis.dataset.layers()[layer].to_crs(4326)
+    frame = frame.sort_values(spec.id_field, kind="stable")[[*spec.field_names, "geometry"]]
+    page = frame.iloc[offset:offset + limit]
+    base = url_for(request, f"/plans/{name}/collections/{layer}/items")
+    features = frame_to_features(page, spec, [*spec.field_names], item_href=base)
+    links = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
+    if offset + limit < len(frame):
+        links.append({"href": f"{base}?limit={limit}&offset={offset + limit}"
+                      + ("&edited=true" if edited else ""), "rel": "next", "type": GEOJSON})
+    return GeoJSONResponse({"type": "FeatureCollection", "features": features,
+                            "numberMatched": len(frame), "numberReturned": len(features),
+                            "links": links})
+
+
+@router.get("/plans/{name}/collections/{layer}/items/{featureId}",
+            response_class=GeoJSONResponse, summary="One of a plan's features",
+            responses=problem_responses(404))
+def plan_item(request: Request, name: NamePath, layer: LayerPath, featureId: str,
+              states: StatesDep) -> GeoJSONResponse:
+    """The feature as the plan has it, with its ETag (``p<n>`` or ``m<n>``)."""
+    frame, etag = states.plans().item(name, layer, featureId)
+    return _feature(request, name, layer, frame, etag)
+
+
+@router.post("/plans/{name}/collections/{layer}/items", status_code=201,
+             dependencies=JsonWrite, summary="Add features to a plan", responses=_WRITES,
+             openapi_extra=request_body(["FeatureIn", "FeatureCollectionIn"], _JSON))
+def plan_create_items(request: Request, response: Response, name: NamePath, layer: LayerPath,
+                      states: StatesDep, writer: WriterDep,
+                      features: Annotated[list[FeatureIn], Depends(feature_or_collection)]
+                      ) -> dict[str, Any]:
+    """Insert one Feature or a FeatureCollection (WGS84) into the plan; ids must be new in
+    the plan's data."""
+    frame = features_to_frame(LAYERS[layer], features)
+    version = states.plans().write(name, layer, frame, mode="insert", actor=writer.name)
+    ids = [str(v) for v in frame[LAYERS[layer].id_field].tolist()]
+    if len(ids) == 1:
+        response.headers["Location"] = url_for(
+            request, f"/plans/{name}/collections/{layer}/items/{ids[0]}")
+    return {"layer": layer, "ids": ids, "count": len(ids), "plan_version": version}
+
+
+@router.put("/plans/{name}/collections/{layer}/items/{featureId}",
+            response_class=GeoJSONResponse, dependencies=JsonWrite,
+            summary="Replace one of a plan's features",
+            responses={**_WRITES, **problem_responses(412)},
+            openapi_extra=request_body(["FeatureIn"], _JSON))
+def plan_replace_item(request: Request, name: NamePath, layer: LayerPath, featureId: str,
+                      states: StatesDep, writer: WriterDep,
+                      body: Annotated[FeatureIn, Depends(body_of(FeatureIn))],
+                      if_match: IfMatch = None) -> GeoJSONResponse:
+    """Replace every field and the geometry of one feature in the plan (main untouched)."""
+    frame = features_to_frame(LAYERS[layer], [body], path_id=featureId)
+    plans = states.plans()
+    plans.write_item(name, layer, featureId, frame, if_match=_etags(if_match),
+                     actor=writer.name)
+    stored, etag = plans.item(name, layer, featureId)
+    return _feature(request, name, layer, stored, etag)
+
+
+@router.patch("/plans/{name}/collections/{layer}/items/{featureId}",
+              response_class=GeoJSONResponse, dependencies=JsonWrite,
+              summary="Change one of a plan's features",
+              responses={**_WRITES, **problem_responses(412)},
+              openapi_extra=request_body(["FeaturePatch"], list(JSON_MEDIA_TYPES)))
+def plan_patch_item(request: Request, name: NamePath, layer: LayerPath, featureId: str,
+                    states: StatesDep, writer: WriterDep,
+                    body: Annotated[FeaturePatch, Depends(body_of(FeaturePatch))],
+                    if_match: IfMatch = None) -> GeoJSONResponse:
+    """Change the given properties (and the geometry, if sent) of one feature in the plan."""
+    spec = LAYERS[layer]
+    plans = states.plans()
+    current, etag = plans.item(name, layer, featureId)
+    unknown = [k for k in body.properties if k not in spec.field_names]
+    if unknown:
+        raise ValidationError([Problem(layer, featureId, k, "not a field of this layer")
+                               for k in unknown])
+    if spec.id_field in body.properties and str(body.properties[spec.id_field]) != featureId:
+        raise ValidationError([Problem(layer, featureId, spec.id_field,
+                                       "an id cannot be changed; delete and insert instead")])
+    row = current.copy()
+    for key, value in body.properties.items():
+        row[key] = [value]
+    if body.geometry is not None:
+        geom = shapely.from_geojson(body.geometry.model_dump_json(exclude_none=True))
+        row = row.set_geometry(gpd.GeoSeries([geom], index=row.index, crs=4326))
+    wanted = _etags(if_match)
+    # the feature read above is what the patch applies to: it must still be the one written
+    plans.write_item(name, layer, featureId, row,
+                     if_match=frozenset({etag}) if wanted is None else wanted & {etag},
+                     actor=writer.name)
+    stored, new = plans.item(name, layer, featureId)
+    return _feature(request, name, layer, stored, new)
+
+
+@router.delete("/plans/{name}/collections/{layer}/items/{featureId}", status_code=204,
+               dependencies=WriteAccess, summary="Delete one of a plan's features",
+               response_class=Response, responses=problem_responses(400, 401, 403, 404, 409))
+def plan_delete_item(name: NamePath, layer: LayerPath, featureId: str, states: StatesDep,
+                     writer: WriterDep) -> Response:
+    """Delete a feature from the plan's data (main keeps it until the plan is merged)."""
+    states.plans().delete(name, layer, [featureId], actor=writer.name)
+    return Response(status_code=204)
+
+
+# ------------------------------------------------------------------ builds, reads
+
+
+@router.post("/plans/{name}/builds", dependencies=JsonWrite, summary="Add gap builds",
+             responses=_WRITES, openapi_extra=request_body(["BuildsIn"], _JSON))
+def plan_builds(name: NamePath, states: StatesDep, writer: WriterDep,
+                body: Annotated[BuildsIn, Depends(body_of(BuildsIn))]) -> dict[str, Any]:
+    """Add the sketched routes of gap clusters of the plan's data, in service."""
+    from netgis.products.gaps.plan import cluster_builds
+    from netgis.products.gaps.result import gap_analysis
+
+    if not body.cluster_ids and body.top is None:
+        raise ValidationError([Problem("body", None, "cluster_ids",
+                                       "name clusters or give top")])
+    gaps = gap_analysis(states.state(name).analysis)
+    ids = list(body.cluster_ids)
+    if body.top is not None:
+        ids += [c for c in gaps.plan.clusters["cluster_id"].astype(str).tolist()[:body.top]
+                if c not in ids]
+    nodes, spans = cluster_builds(gaps.plan, ids)
+    version = states.plans().write_layers(name, {"nodes": nodes, "spans": spans},
+                                          mode="insert", actor=writer.name)
+    return {"plan": name, "plan_version": version, "clusters": ids,
+            "nodes": len(nodes), "spans": len(spans)}
+
+
+@router.get("/plans/{name}/kpis", summary="A plan's KPIs",
+            responses=problem_responses(400, 404))
+def plan_kpis(name: NamePath, states: StatesDep) -> dict[str, Any]:
+    """The KPIs (kpis.json's shape) of main with the plan's edits, with the plan's version
+    and main's data version they reflect."""
+    state = states.state(name)
+    note_version(state.main_version)
+    return {"plan": name, "plan_version": state.plan_version,
+            "data_version": state.main_version, **state.analysis.kpis}
+
+
+@router.get("/plans/{name}/compare", summary="What a plan changes",
+            responses={**problem_responses(400, 404),
+                       200: {"content": {"application/json": {}, "text/csv": {}}}})
+def plan_compare(name: NamePath, states: StatesDep,
+                 f: Annotated[Literal["json", "csv"], Query(
+                     description="json (default) or csv.")] = "json") -> Any:
+    """Against main: KPIs, premises newly passed and in budget, single points of failure
+    gained and lost, cost by placement and a bill of materials."""
+    from netgis.products.plan_compare import compare_analyses, compare_csv
+
+    state = states.state(name)
+    note_version(state.main_version)
+    result = compare_analyses(state.main, state.analysis)
+    if f == "csv":
+        return Response(compare_csv(result), media_type="text/csv; charset=utf-8")
+    return {"plan": name, "plan_version": state.plan_version,
+            "data_version": state.main_version, **result}
+
+
+# ------------------------------------------------------------------ merge, rebase
+
+
+@router.post("/plans/{name}/merge", dependencies=WriteAccess, summary="Merge a plan",
+             responses=problem_responses(400, 401, 403, 404, 409))
+def merge_plan(name: NamePath, states: StatesDep, writer: WriterDep) -> dict[str, Any]:
+    """Apply the plan's edits to main in one transaction and one audit entry; 409 naming
+    every feature main changed since the plan touched it (nothing merged)."""
+    counts = states.plans().merge(name, actor=writer.name)
+    states.forget(name)
+    return {"merged": name, "data_version": counts.data_version, "written": dict(counts)}
+
+
+@router.post("/plans/{name}/rebase", dependencies=WriteAccess, summary="Rebase a plan",
+             responses=problem_responses(400, 401, 403, 404))
+def rebase_plan(request: Request, name: NamePath, states: StatesDep) -> dict[str, Any]:
+    """Take main as it is now as the plan's starting point (after settling conflicts)."""
+    return _info(request, states.plans().rebase(name))
+

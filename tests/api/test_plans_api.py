@@ -1,0 +1,186 @@
+"""Design plans over HTTP, on the real app over a real port: a plan edited through its OGC
+API items and gap builds, its KPIs equal to a fresh analysis of main plus its edits and
+following each edit, main's answers byte-identical through all plan work, merge and
+conflicts."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from netgis.api.app import create_app
+from netgis.engine.analysis import analyze
+from netgis.generate import generate_city
+from netgis.storage import Repository
+from netgis.storage.plans import Plans
+from tests.api.helpers import API_KEY, LiveServer, make_settings
+
+KEY = {"X-API-Key": API_KEY}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Repository]]:
+    url = f"sqlite:///{tmp_path / 'plans.db'}"
+    repo = Repository.from_url(url)
+    repo.init()
+    repo.load_dataset(generate_city(premises=1500, seed=11))
+    with LiveServer(create_app(make_settings(url))) as live:
+        yield live.url, repo
+    repo.close()
+
+
+def same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9,
+                                                                abs_tol=1e-9)
+    return bool(a == b)
+
+
+def assert_kpis_of(got: dict[str, Any], repo: Repository, plan: str) -> None:
+    """``got`` equals a from-scratch analysis of main with the plan's edits."""
+    _, data = Plans(repo).dataset(plan)
+    want = json.loads(json.dumps(analyze(data).kpis))
+    bad = [k for k, v in want["network"].items() if not same(got["network"][k], v)]
+    assert not bad, [(k, got["network"][k], want["network"][k]) for k in bad]
+    for x, y in zip(got["areas"], want["areas"], strict=True):
+        assert all(same(x[k], y[k]) for k in y), (x, y)
+
+
+def network_row(feed: httpx.Response) -> dict[str, Any]:
+    """The network row of main's /kpis."""
+    row: dict[str, Any] = feed.json()["data"][0]
+    assert row["scope"] == "network"
+    return row
+
+
+def test_a_plan_over_http_from_create_to_merge(server: tuple[str, Repository]) -> None:
+    base, repo = server
+    main_before = httpx.get(f"{base}/kpis.csv", timeout=60)
+    assert main_before.status_code == 200
+    main_json = httpx.get(f"{base}/kpis", timeout=60)
+    version = repo.data_version()
+
+    r = httpx.post(f"{base}/plans", json={"name": "west", "description": "builds"},
+                   headers=KEY, timeout=60)
+    assert r.status_code == 201, r.text
+    assert r.headers["Location"].endswith("/plans/west") and r.json()["base_version"] == version
+    assert httpx.post(f"{base}/plans", json={"name": "west"}, headers=KEY,
+                      timeout=60).status_code == 409
+    assert httpx.post(f"{base}/plans", json={"name": "w", "colour": "red"}, headers=KEY,
+                      timeout=60).status_code == 422
+    assert httpx.post(f"{base}/plans", json={"name": "x"}, timeout=60).status_code == 401
+
+    built = httpx.post(f"{base}/plans/west/builds", json={"top": 3}, headers=KEY, timeout=120)
+    assert built.status_code == 200, built.text
+    assert len(built.json()["clusters"]) == 3 and built.json()["spans"] > 0
+    kpis = httpx.get(f"{base}/plans/west/kpis", timeout=120).json()
+    assert kpis["plan_version"] == 1 and kpis["data_version"] == version
+    assert_kpis_of(kpis, repo, "west")
+    assert kpis["network"]["premises_passed"] > network_row(main_json)["premises_passed"]
+
+    # a premise edited through the plan's items: ETag, If-Match, answers follow it
+    pid = repo.read_dataset().premises["premise_id"].iloc[0]
+    item = httpx.get(f"{base}/plans/west/collections/premises/items/{pid}", timeout=60)
+    assert item.status_code == 200 and item.headers["ETag"].startswith('"m')
+    stale = httpx.patch(f"{base}/plans/west/collections/premises/items/{pid}",
+                        json={"properties": {"units": 50}},
+                        headers={**KEY, "If-Match": '"p999"'}, timeout=60)
+    assert stale.status_code == 412
+    patched = httpx.patch(f"{base}/plans/west/collections/premises/items/{pid}",
+                          json={"properties": {"units": 50}},
+                          headers={**KEY, "If-Match": item.headers["ETag"]}, timeout=60)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["properties"]["units"] == 50 and patched.headers["ETag"] == '"p2"'
+    assert httpx.patch(f"{base}/plans/west/collections/premises/items/{pid}",
+                       json={"properties": {"colour": 1}}, headers=KEY,
+                       timeout=60).status_code == 422
+    kpis = httpx.get(f"{base}/plans/west/kpis", timeout=120).json()
+    assert kpis["plan_version"] == 2
+    assert_kpis_of(kpis, repo, "west")
+    edited = httpx.get(f"{base}/plans/west/collections/premises/items",
+                       params={"edited": "true"}, timeout=60).json()
+    assert [f["id"] for f in edited["features"]] == [pid]
+    page = httpx.get(f"{base}/plans/west/collections/spans/items", params={"limit": 5},
+                     timeout=60).json()
+    assert page["numberReturned"] == 5 and page["numberMatched"] == len(
+        Plans(repo).dataset("west")[1].spans)
+
+    compared = httpx.get(f"{base}/plans/west/compare", timeout=120)
+    assert compared.status_code == 200
+    body = compared.json()
+    assert body["premises"]["newly_passed"] > 0 and body["cost"]["total"] > 0
+    assert len(body["spans"]["added"]) == built.json()["spans"]
+    csv_text = httpx.get(f"{base}/plans/west/compare", params={"f": "csv"}, timeout=120)
+    assert csv_text.headers["content-type"].startswith("text/csv")
+    assert csv_text.text.startswith("kpi,main,plan,delta\n")
+
+    # main untouched by all of that: same version, byte-identical KPIs, no audit entry
+    assert repo.data_version() == version
+    assert httpx.get(f"{base}/kpis.csv", timeout=60).content == main_before.content
+    again = httpx.get(f"{base}/kpis", timeout=60)
+    assert again.headers["ETag"] == main_json.headers["ETag"]
+    assert again.json()["data"] == main_json.json()["data"]
+    assert repo.audit_log()[1] == 1
+
+    merged = httpx.post(f"{base}/plans/west/merge", headers=KEY, timeout=120)
+    assert merged.status_code == 200, merged.text
+    assert merged.json()["data_version"] == version + 1
+    assert merged.headers["X-Data-Version"] == str(version + 1)
+    main_after = network_row(httpx.get(f"{base}/kpis", timeout=60))
+    for key, value in kpis["network"].items():
+        assert same(main_after[key], value), key
+    entry = httpx.get(f"{base}/audit", params={"limit": 1}, headers=KEY, timeout=60).json()
+    assert entry["entries"][0]["action"] == "merge" and entry["entries"][0]["plan"] == "west"
+    assert httpx.get(f"{base}/plans/west", timeout=60).status_code == 404
+
+
+def test_a_conflict_is_a_409_naming_the_feature_and_nothing_merges(
+        server: tuple[str, Repository]) -> None:
+    base, repo = server
+    pid = repo.read_dataset().premises["premise_id"].iloc[3]
+    assert httpx.post(f"{base}/plans", json={"name": "c"}, headers=KEY,
+                      timeout=60).status_code == 201
+    assert httpx.patch(f"{base}/plans/c/collections/premises/items/{pid}",
+                       json={"properties": {"units": 9}}, headers=KEY,
+                       timeout=60).status_code == 200
+    assert httpx.patch(f"{base}/collections/premises/items/{pid}",
+                       json={"properties": {"units": 4}}, headers=KEY,
+                       timeout=60).status_code == 200
+    before = httpx.get(f"{base}/kpis.csv", timeout=60).content
+    version = repo.data_version()
+    refused = httpx.post(f"{base}/plans/c/merge", headers=KEY, timeout=60)
+    assert refused.status_code == 409
+    problem = refused.json()
+    assert problem["errors"][0]["id"] == pid and "rebase" in problem["errors"][0]["reason"]
+    assert repo.data_version() == version
+    assert httpx.get(f"{base}/kpis.csv", timeout=60).content == before
+    shown = httpx.get(f"{base}/plans/c", timeout=60).json()
+    assert [c["id"] for c in shown["conflicts"]] == [pid]
+    assert httpx.post(f"{base}/plans/c/rebase", headers=KEY, timeout=60).status_code == 200
+    assert httpx.post(f"{base}/plans/c/merge", headers=KEY, timeout=60).status_code == 200
+    got = httpx.get(f"{base}/collections/premises/items/{pid}", timeout=60).json()
+    assert got["properties"]["units"] == 9
+
+
+def test_plan_errors_are_named(server: tuple[str, Repository]) -> None:
+    base, _ = server
+    assert httpx.get(f"{base}/plans/nope/kpis", timeout=60).status_code == 404
+    assert httpx.post(f"{base}/plans", json={"name": "../x"}, headers=KEY,
+                      timeout=60).status_code == 422
+    assert httpx.post(f"{base}/plans", json={"name": "e"}, headers=KEY,
+                      timeout=60).status_code == 201
+    assert httpx.get(f"{base}/plans/e/collections/ducts/items", timeout=60).status_code in (
+        400, 404, 422)
+    bad = httpx.post(f"{base}/plans/e/builds", json={"cluster_ids": ["gap-none"]},
+                     headers=KEY, timeout=120)
+    assert bad.status_code == 422 and "gap-none" in bad.text
+    assert httpx.get(f"{base}/plans/e/kpis", params={"colour": 1},
+                     timeout=60).status_code == 400
+    assert httpx.delete(f"{base}/plans/e", headers=KEY, timeout=60).status_code == 204
+    assert httpx.get(f"{base}/plans", timeout=60).json() == {"plans": []}
