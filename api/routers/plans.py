@@ -344,3 +344,55 @@ def rebase_plan(request: Request, name: NamePath, states: StatesDep) -> dict[str
     """Take main as it is now as the plan's starting point (after settling conflicts)."""
     return _info(request, states.plans().rebase(name))
 
+
+
+# ------------------------------------------------------------------ programme
+
+
+@router.get("/program", summary="A build programme to the coverage goal",
+            responses=problem_responses(400, 422))
+def build_program(
+    states: StatesDep,
+    budget_per_year: Annotated[float | None, Query(ge=0, description=(
+        "Money per year for gap builds (the gap planner's cost units). Without it, "
+        "goal_year asks for the least budget per year that reaches the goal."))] = None,
+    goal_year: Annotated[int | None, Query(ge=1900, le=2200, description=(
+        "Reach the goal by the end of this year."))] = None,
+    start_year: Annotated[int | None, Query(ge=1900, le=2200, description=(
+        "First year of building (default: next year)."))] = None,
+    goal_pct: Annotated[float, Query(gt=0, le=100, description=(
+        "The goal: coverage (units) in percent."))] = 100.0,
+) -> dict[str, Any]:
+    """Gap builds chosen year by year (greedy by cost per unit within each year's budget) on
+    the current data: each year's clusters, cost, units passed and coverage, and the year
+    the goal is reached, or the budget per year that reaches it by ``goal_year``."""
+    import datetime
+
+    from netgis.products.program import MAX_YEARS, budget_for_goal, run_program
+
+    if budget_per_year is None and goal_year is None:
+        raise ParameterError([Problem("query", None, "budget_per_year",
+                                      "give budget_per_year, goal_year or both")],
+                             "give budget_per_year, goal_year or both")
+    first = start_year if start_year is not None else datetime.date.today().year + 1
+    published = states.services.live.current()
+    note_version(published.version)
+    data = published.analysis.dataset
+    drop = states.services.live.drop_m
+    optics = states.services.live.budget
+    needed = None
+    if budget_per_year is None:
+        assert goal_year is not None
+        needed, prog = budget_for_goal(data, goal_year=goal_year, start_year=first,
+                                       goal_pct=goal_pct, drop_m=drop, budget=optics)
+    else:
+        years = MAX_YEARS if goal_year is None else min(max(1, goal_year - first + 1),
+                                                        MAX_YEARS)
+        prog = run_program(data, budget_per_year=budget_per_year, start_year=first,
+                           goal_pct=goal_pct, drop_m=drop, budget=optics, max_years=years)
+    out = {"data_version": published.version, **prog.as_dict()}
+    if goal_year is not None:
+        out["goal_met_by_date"] = prog.goal_year is not None and prog.goal_year <= goal_year
+    if budget_per_year is None:
+        out["budget_per_year_needed"] = needed
+    return out

@@ -231,3 +231,102 @@ def plan_rebase(name: NameArg, database_url: DatabaseUrlOpt = None) -> None:
     """Take the data as it is now as the plan's starting point (after settling conflicts)."""
     with _repository(database_url) as repo:
         _echo_json(_plans(repo).rebase(name).as_dict())
+
+
+@app.command("program")
+def program(
+    dataset: Annotated[Path | None, typer.Argument(
+        help="A dataset file (omit with --db).")] = None,
+    db: Annotated[bool, typer.Option("--db", help="Read the data from the database "
+                                     "(NETGIS_DATABASE_URL, default ./netgis.db).")] = False,
+    database_url: DatabaseUrlOpt = None,
+    budget_per_year: Annotated[float | None, typer.Option(
+        "--budget-per-year", help="Money per year for gap builds (the gap planner's cost "
+        "units). Without it, --goal-date asks for the least budget that reaches the goal.")]
+    = None,
+    goal_date: Annotated[str | None, typer.Option(
+        "--goal-date", help="Reach the goal by the end of this date's year (YYYY or "
+        "YYYY-MM-DD).")] = None,
+    start_year: Annotated[int | None, typer.Option(
+        "--start-year", help="First year of building (default: next year).")] = None,
+    goal_pct: Annotated[float, typer.Option(
+        "--goal-pct", help="The goal: coverage (units) in percent.")] = 100.0,
+    bead_availability: Annotated[list[Path] | None, typer.Option(
+        "--bead-availability", help="FCC BDC availability CSV(s): clusters holding "
+        "BEAD-eligible (unserved, underserved) locations are built first.")] = None,
+    save_plans: Annotated[str | None, typer.Option(
+        "--save-plans", help="With --db: save each year's builds as a plan named "
+        "PREFIX-YEAR.")] = None,
+    drop_m: DropOpt = DEFAULT_DROP_M,
+) -> None:
+    """Choose gap builds year by year to the coverage goal: each year's builds, cost, units
+    passed and coverage, and the year the goal is reached (or the budget per year that
+    reaches it by --goal-date)."""
+    import datetime
+
+    from netgis.errors import ParameterError, Problem
+    from netgis.io import read_dataset
+    from netgis.products.program import (
+        MAX_YEARS,
+        budget_for_goal,
+        eligible_premises,
+        run_program,
+    )
+
+    if (dataset is None) == (not db):
+        raise ParameterError([Problem("parameters", None, "dataset",
+                                      "give a DATASET or --db (one of them)")])
+    if budget_per_year is None and goal_date is None:
+        raise ParameterError([Problem("parameters", None, "budget_per_year",
+                                      "give --budget-per-year, --goal-date or both")])
+    if save_plans is not None and not db:
+        raise ParameterError([Problem("parameters", None, "save_plans", "needs --db")])
+    goal_year = None
+    if goal_date is not None:
+        try:
+            goal_year = int(goal_date) if goal_date.isdigit() else \
+                datetime.date.fromisoformat(goal_date).year
+        except ValueError:
+            raise ParameterError([Problem("parameters", None, "goal_date",
+                                          f"not a year or YYYY-MM-DD: {goal_date!r}")]) from None
+    first = start_year if start_year is not None else datetime.date.today().year + 1
+    if db:
+        with _repository(database_url) as repo:
+            _, data = repo.read_consistent()
+    else:
+        assert dataset is not None
+        data = read_dataset(dataset)
+    eligible = None
+    if bead_availability:
+        from netgis.products.bead import read_availability
+
+        eligible = eligible_premises(data, read_availability(bead_availability).best)
+    needed = None
+    if budget_per_year is None:
+        assert goal_year is not None
+        needed, prog = budget_for_goal(data, goal_year=goal_year, start_year=first,
+                                       goal_pct=goal_pct, drop_m=drop_m, eligible=eligible)
+    else:
+        years = MAX_YEARS if goal_year is None else min(max(1, goal_year - first + 1),
+                                                        MAX_YEARS)
+        prog = run_program(data, budget_per_year=budget_per_year, start_year=first,
+                           goal_pct=goal_pct, drop_m=drop_m, eligible=eligible,
+                           max_years=years)
+    out = prog.as_dict()
+    if goal_year is not None:
+        out["goal_date_year"] = goal_year
+        out["goal_met_by_date"] = prog.goal_year is not None and prog.goal_year <= goal_year
+    if budget_per_year is None:
+        out["budget_per_year_needed"] = needed
+    if save_plans is not None:
+        saved = []
+        with _repository(database_url) as repo:
+            plans = _plans(repo)
+            for year, (nodes, spans) in prog.builds.items():
+                name = f"{save_plans}-{year}"
+                plans.create(name, actor=ACTOR, description=f"programme year {year}")
+                plans.write_layers(name, {"nodes": nodes, "spans": spans}, mode="insert",
+                                   actor=ACTOR)
+                saved.append(name)
+        out["plans"] = saved
+    _echo_json(out)

@@ -184,3 +184,21 @@ def test_plan_errors_are_named(server: tuple[str, Repository]) -> None:
                      timeout=60).status_code == 400
     assert httpx.delete(f"{base}/plans/e", headers=KEY, timeout=60).status_code == 204
     assert httpx.get(f"{base}/plans", timeout=60).json() == {"plans": []}
+
+
+def test_the_programme_over_http_is_the_library_s(server: tuple[str, Repository]) -> None:
+    from netgis.products.program import run_program
+
+    base, repo = server
+    data = repo.read_dataset()
+    r = httpx.get(f"{base}/program", params={"budget_per_year": 150000, "start_year": 2027,
+                                              "goal_year": 2029}, timeout=300)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    want = run_program(data, budget_per_year=150000, start_year=2027, max_years=3).as_dict()
+    assert [(y["year"], y["clusters"], y["cost"]) for y in body["years"]] == [
+        (y["year"], y["clusters"], y["cost"]) for y in want["years"]]
+    assert body["data_version"] == repo.data_version() and "goal_met_by_date" in body
+    assert httpx.get(f"{base}/program", timeout=60).status_code == 400
+    assert httpx.get(f"{base}/program", params={"budget_per_year": -1},
+                     timeout=60).status_code == 400
