@@ -1,8 +1,10 @@
-"""Regenerate the map screenshots of the docs: ``python -m maps.screenshots [DATASET] [DIR]``.
+"""Regenerate the map screenshots of the docs:
+``python -m maps.screenshots [DATASET] [DIR] [KIND...]``.
 
-Builds each map kind on DATASET (default ``data/sample.gpkg``), opens the
-self-contained page in headless ``/usr/bin/chromium`` (Playwright, no
-network) and writes ``DIR/map-<kind>.png`` (default ``docs/``), 800x500 PNG.
+Builds each map kind on DATASET (default ``data/sample.gpkg``), and the compare map of
+a design plan of its five best gap builds (``plan-compare``), opens the self-contained
+page in headless ``/usr/bin/chromium`` (Playwright, no network) and writes
+``DIR/map-<kind>.png`` (default ``docs/``), 800x500 PNG; KIND... limits it to those.
 A development tool: Playwright is a test dependency, imported only here.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import folium
 
@@ -38,8 +41,24 @@ def build_all(dataset: str) -> dict[str, folium.Map]:
         "criticality": criticality_map(result.spans, result.nodes, premises=result.premises,
                                        scenario=impact),
         "gaps": gaps_map(result.premises, spans=result.spans, ranking=clusters),
+        "plan-compare": _plan_compare(result, clusters),
         "areas": areas_map(result.dataset.areas, result.kpis["areas"]),
     }
+
+
+def _plan_compare(result: Any, clusters: Any) -> folium.Map:
+    """The compare map of a plan of the five best-ranked gap builds."""
+    from netgis.engine.analysis import analyze
+    from netgis.maps.plan import compare_map
+    from netgis.products.gaps import gap_analysis
+    from netgis.products.gaps.plan import cluster_builds
+    from netgis.products.plan_compare import compare_analyses
+    from netgis.products.program import _with_builds
+
+    plan = gap_analysis(result).plan
+    nodes, spans = cluster_builds(plan, clusters["cluster_id"].astype(str).tolist()[:5])
+    after = analyze(_with_builds(result.dataset, nodes, spans))
+    return compare_map(result, after, compare_analyses(result, after))
 
 
 def main(argv: list[str]) -> int:
@@ -54,7 +73,7 @@ def main(argv: list[str]) -> int:
         ctx = p.chromium.launch_persistent_context(
             str(Path(tmp) / "profile"), executable_path="/usr/bin/chromium", headless=True,
             args=CHROMIUM_ARGS, viewport={"width": 800, "height": 500})
-        for kind in MAP_KINDS:
+        for kind in argv[2:] or [*MAP_KINDS, "plan-compare"]:
             page_file = Path(tmp) / f"{kind}.html"
             page_file.write_text(inline_html(built[kind]), encoding="utf-8")
             page = ctx.new_page()

@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal
 import geopandas as gpd
 import shapely
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from netgis.api.deps import JSON_MEDIA_TYPES, JsonWrite, WriteAccess, WriterDep
+from netgis.api.deps import JSON_MEDIA_TYPES, JsonWrite, SettingsDep, WriteAccess, WriterDep
 from netgis.api.errors import problem_responses
 from netgis.api.geojson import FeatureIn, FeaturePatch, features_to_frame, frame_to_features
 from netgis.api.live import note_version
@@ -25,6 +26,7 @@ from netgis.api.routers.common import (
     request_body,
     url_for,
 )
+from netgis.api.services import MapPage
 from netgis.errors import ParameterError, Problem, ValidationError
 from netgis.schema import LAYERS
 from netgis.storage.plans import PLAN_NAME, PlanInfo, check_plan_name
@@ -396,3 +398,42 @@ def build_program(
     if budget_per_year is None:
         out["budget_per_year_needed"] = needed
     return out
+
+
+# ------------------------------------------------------------------ maps
+
+_MAP_PAGE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "An interactive map (HTML page, Leaflet served from /static).",
+          "content": {"text/html": {}}},
+    **problem_responses(400, 404)}
+
+
+@router.get("/plans/{name}/maps/{kind}", response_class=HTMLResponse, responses=_MAP_PAGE,
+            summary="A map of a plan")
+def plan_map(name: NamePath, kind: Literal["coverage", "criticality", "areas", "gaps",
+                                           "compare"],
+             states: StatesDep, settings: SettingsDep) -> HTMLResponse:
+    """The coverage, criticality, areas or gaps map of main with the plan's edits, or the
+    compare map: spans the plan adds, removes and changes, premises it newly passes (or no
+    longer passes), nodes it adds."""
+    from netgis.maps.csp import secure_html
+    from netgis.maps.kinds import build_map
+    from netgis.maps.plan import compare_map
+    from netgis.products.plan_compare import compare_analyses
+
+    state = states.state(name)
+    note_version(state.main_version)
+    options: dict[str, Any] = {"tiles_url": settings.tiles_url or None, "base_url": "/static"}
+    if kind == "compare":
+        m = compare_map(state.main, state.analysis,
+                        compare_analyses(state.main, state.analysis), **options)
+    else:
+        extra: dict[str, Any] = {}
+        if kind == "gaps":
+            from netgis.products.gaps.result import gap_analysis
+
+            extra["ranking"] = gap_analysis(state.analysis).plan.clusters
+        m = build_map(kind, state.analysis, **options, **extra)
+    page = MapPage.of(*secure_html(m))
+    return HTMLResponse(page.body, headers={"ETag": page.etag, "Cache-Control": "no-cache",
+                                            "Content-Security-Policy": page.policy})

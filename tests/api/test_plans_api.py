@@ -202,3 +202,38 @@ def test_the_programme_over_http_is_the_library_s(server: tuple[str, Repository]
     assert httpx.get(f"{base}/program", timeout=60).status_code == 400
     assert httpx.get(f"{base}/program", params={"budget_per_year": -1},
                      timeout=60).status_code == 400
+
+
+def test_a_plans_maps_and_its_compare_map_in_chromium(server: tuple[str, Repository]) -> None:
+    from tests.maps.helpers import chromium, page_layers
+
+    base, _ = server
+    assert httpx.post(f"{base}/plans", json={"name": "m"}, headers=KEY,
+                      timeout=60).status_code == 201
+    built = httpx.post(f"{base}/plans/m/builds", json={"top": 2}, headers=KEY,
+                       timeout=120).json()
+    for kind in ("coverage", "criticality", "areas", "gaps"):
+        r = httpx.get(f"{base}/plans/m/maps/{kind}", timeout=120)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), kind
+        assert "Content-Security-Policy" in r.headers
+    page = httpx.get(f"{base}/plans/m/maps/compare", timeout=120)
+    assert page.status_code == 200
+    layers = page_layers(page.text)
+    compared = httpx.get(f"{base}/plans/m/compare", timeout=120).json()
+    assert set(layers["netgis-plan-added"]) == set(compared["spans"]["added"])
+    assert len(layers["netgis-plan-added"]) == built["spans"]
+    errors: list[str] = []
+    with chromium() as ctx:
+        tab = ctx.new_page()
+        tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        tab.goto(f"{base}/plans/m/maps/compare", wait_until="load")
+        tab.wait_for_selector("path.netgis-plan-added", state="attached", timeout=30_000)
+        drawn = tab.evaluate("document.querySelectorAll('path.netgis-plan-added').length")
+        passed = tab.evaluate(
+            "document.querySelectorAll('path.netgis-plan-newly-passed').length")
+        nodes = tab.evaluate(
+            "document.querySelectorAll('path.netgis-plan-node-added').length")
+    assert drawn == built["spans"] and passed == compared["premises"]["newly_passed"] > 0
+    assert nodes == built["nodes"] == len(compared["nodes"]["added"])
+    assert errors == []
