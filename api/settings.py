@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     goal_min_span_days: Annotated[float, Field(ge=0, description=(
         "Least time the snapshots of that window must span for a pace to be given."))] = \
         DEFAULT_MIN_SPAN_DAYS
+    program_budget_per_year: Annotated[float | None, Field(ge=0, description=(
+        "Budget per year of the build programme the dashboard and the report draw beside "
+        "the actual coverage (docs/plans.md); unset: no programme line."))] = None
 
     def import_limits(self) -> Limits:
         """What reading an upload of POST /import may use (netgis.io.isolation)."""

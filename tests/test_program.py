@@ -114,3 +114,24 @@ def test_netgis_program_saves_each_year_as_a_plan(city: Dataset, tmp_path: Path)
     bad = subprocess.run([str(NETGIS), "program", "--db"], env=env, capture_output=True,
                          text=True, timeout=60, check=False)
     assert bad.returncode == 2 and "budget" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_dashboard_and_the_report_draw_the_programme(city: Dataset) -> None:
+    from netgis.maps.dashboard import report_html
+    from netgis.products.progress import build_dashboard, chart_specs
+
+    result = analyze(city)
+    clusters = gap_analysis(result).plan.clusters
+    prog = run_program(city, budget_per_year=float(clusters["cost"].sum()) / 2,
+                       start_year=2027, max_years=3)
+    assert prog.years
+    board = build_dashboard(result, program=prog)
+    spec = json.dumps(chart_specs(board)["coverage"])
+    for year in prog.years:
+        assert f"at the end of {year.year}" in spec
+    assert "Build programme at" in spec
+    html = report_html(board)
+    assert html.count('<tr data-year="') == len(prog.years)
+    # an area's board has no programme line: the programme is the network's
+    area = str(city.areas["area_id"].iloc[0])
+    assert build_dashboard(result, program=prog, area_id=area).program == []

@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse
 from netgis.api.deps import MIN_VERSION, RepoDep, ServicesDep, SettingsDep
 from netgis.api.errors import problem_responses
 from netgis.api.services import SingleFlight
+from netgis.products.program import MAX_YEARS, Program, run_program
 
 if TYPE_CHECKING:
     from netgis.api.services import Services
@@ -66,12 +67,26 @@ def board_of(services: Services, settings: Settings, repo: Repository,
 
     version, result = services.kpis()
     plan = services.plan(version, result)
+    today = datetime.now(UTC).date()
+    program = None
+    if settings.program_budget_per_year is not None and area_id is None:
+        program = _programs.get(
+            (version, settings.program_budget_per_year, today.year),
+            lambda: run_program(result.dataset, budget_per_year=settings.program_budget_per_year
+                                or 0.0, start_year=today.year + 1,
+                                goal_pct=settings.goal_coverage_pct, drop_m=result.drop_m,
+                                max_years=min(MAX_YEARS, max(1, settings.goal_date.year
+                                                             - today.year + 5))))
     return build_dashboard(
         result, history=repo.kpi_history(area_id=area_id),
         goal=Goal(settings.goal_coverage_pct, settings.goal_date),
-        as_of=datetime.now(UTC).date(), area_id=area_id, clusters=plan.clusters,
+        as_of=today, area_id=area_id, clusters=plan.clusters,
         window_days=settings.goal_window_days, min_span_days=settings.goal_min_span_days,
-        data_version=version)
+        data_version=version, program=program)
+
+
+#: Build programmes of the dashboard, per data version, budget and year (a few analyses each).
+_programs: SingleFlight[tuple[int, float, int], Program] = SingleFlight(4)
 
 
 class RenderedReports:

@@ -108,6 +108,10 @@ def report(
     min_span_days: Annotated[float, typer.Option(
         "--min-span-days", envvar="NETGIS_GOAL_MIN_SPAN_DAYS", min=0,
         help="Least time the snapshots of the window must span for a pace.")] = 28.0,
+    program_budget_per_year: Annotated[float | None, typer.Option(
+        "--program-budget-per-year", envvar="NETGIS_PROGRAM_BUDGET_PER_YEAR", min=0,
+        help="Draw the build programme at this budget per year beside the actual coverage "
+             "(`netgis program`; the network, not with --area-id).")] = None,
 ) -> None:
     """Write the coverage progress report (the content of /dashboard) as one printable HTML
     file, with a plain-words summary; --pdf also prints it to PDF.
@@ -145,9 +149,19 @@ def report(
             ds = _load(dataset, False)
             result = run_analysis(ds, drop_m=drop_m, progress=step)
     _echo_warnings(ds.warnings, result.warnings)
+    program = None
+    if program_budget_per_year is not None and area_id is None:
+        from netgis.products.program import MAX_YEARS, run_program
+
+        next_year = date.today().year + 1
+        program = run_program(ds, budget_per_year=program_budget_per_year,
+                              start_year=next_year, goal_pct=goal_pct, drop_m=drop_m,
+                              max_years=min(MAX_YEARS, max(1, goal.target_date.year
+                                                           - next_year + 6)))
     board = build_dashboard(result, history=history, goal=goal, area_id=area_id,
                             clusters=ranked_clusters(result), window_days=window_days,
-                            min_span_days=min_span_days, data_version=version)
+                            min_span_days=min_span_days, data_version=version,
+                            program=program)
     html = report_html(board)
     document = report_pdf(html) if pdf else None
     pdf_path = out.with_suffix(".pdf")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from pyproj import CRS
 
     from netgis.engine.analysis import Analysis
+    from netgis.products.program import Program
 
 #: Single points of failure and builds shown (the issue asks for the top 10 builds).
 TOP_N = 10
@@ -101,6 +102,11 @@ class Dashboard:
     data_version: int | None = None
     history_source: str = "database"
     drop_m: float | None = None
+    #: the build programme's coverage at the end of each year (``year``, ``coverage_pct``,
+    #: ``cost``, ``units_passed``, ``clusters``), network only; empty without a programme
+    program: list[dict[str, Any]] = field(default_factory=list)
+    #: the budget per year of that programme
+    program_budget: float | None = None
 
     @property
     def scope_name(self) -> str:
@@ -191,6 +197,7 @@ def build_dashboard(
     min_span_days: float = DEFAULT_MIN_SPAN_DAYS,
     data_version: int | None = None,
     top_n: int = TOP_N,
+    program: Program | None = None,
 ) -> Dashboard:
     """Gather the numbers of the dashboard for the network or the area ``area_id``.
 
@@ -217,6 +224,9 @@ def build_dashboard(
         The data version the analysis describes, when it comes from a database.
     top_n
         Single points of failure and builds listed.
+    program
+        A build programme (:func:`netgis.products.program.run_program`) whose coverage
+        line is drawn beside the actual one (the network only: not with ``area_id``).
     """
     day = as_of or datetime.now(UTC).date()
     shape = None
@@ -246,6 +256,11 @@ def build_dashboard(
         area_id=area_id, area_name=area_name, data_version=data_version,
         history_source="none" if history is None else "database",
         drop_m=float(analysis.drop_m),
+        program=[] if program is None or area_id is not None else [
+            {"year": y.year, "coverage_pct": y.coverage_pct, "cost": round(y.cost, 2),
+             "units_passed": y.units_passed, "clusters": len(y.clusters)}
+            for y in program.years],
+        program_budget=None if program is None else program.budget_per_year,
     )
 
 
@@ -434,10 +449,30 @@ def _coverage_chart(alt: Any, board: Dashboard, width: int) -> Any:
                                       filled=True).encode(
             x="when:T", y="coverage_pct:Q", description="label:N",
             tooltip=alt.Tooltip("label:N", title="Projection")))
+    if board.program and last.get("coverage_pct") is not None:
+        steps = [{"when": last["taken_at"], "coverage_pct": last["coverage_pct"],
+                  "label": f"Programme starts at {last['coverage_pct']:.1f} %"}]
+        steps += [{"when": f"{p['year']}-12-31T12:00:00+00:00",
+                   "coverage_pct": p["coverage_pct"],
+                   "label": f"Programme: {p['coverage_pct']:.1f} % at the end of {p['year']} "
+                            f"({p['clusters']} builds, cost {p['cost']:,.0f})"}
+                  for p in board.program]
+        planned = alt.Chart(alt.Data(values=steps))
+        layers.append(planned.mark_line(color=PALETTE["green"], strokeDash=[2, 3],
+                                        strokeWidth=2, aria=False).encode(
+            x="when:T", y="coverage_pct:Q"))
+        layers.append(planned.mark_point(color=PALETTE["green"], shape="square", size=60,
+                                         filled=True).encode(
+            x="when:T", y="coverage_pct:Q", description="label:N",
+            tooltip=alt.Tooltip("label:N", title="Programme")))
     text = (f"Line chart of coverage of {board.scope_name} over time: {len(board.history)} "
             f"KPI snapshots, now {_pct(board.kpis.get('coverage_pct'))}; goal "
             f"{goal['target_pct']:g} % by {goal['target_date']}; projected date "
             f"{projected or 'none'}.")
+    if board.program:
+        end = board.program[-1]
+        text += (f" Build programme at {board.program_budget:,.0f} a year: "
+                 f"{end['coverage_pct']:.1f} % at the end of {end['year']}.")
     return alt.layer(*layers).properties(width=width, height=260, description=text)
 
 

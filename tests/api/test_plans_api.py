@@ -237,3 +237,23 @@ def test_a_plans_maps_and_its_compare_map_in_chromium(server: tuple[str, Reposit
     assert drawn == built["spans"] and passed == compared["premises"]["newly_passed"] > 0
     assert nodes == built["nodes"] == len(compared["nodes"]["added"])
     assert errors == []
+
+
+def test_the_dashboard_draws_the_programme_when_a_budget_is_set(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    repo = Repository.from_url(url)
+    repo.init()
+    repo.load_dataset(generate_city(premises=800, seed=4))
+    repo.close()
+    app = create_app(make_settings(url, program_budget_per_year=200000.0))
+    with TestClient(app) as client:
+        page = client.get("/dashboard")
+        assert page.status_code == 200, page.text[:300]
+        assert 'id="table-program"' in page.text and '<tr data-year="' in page.text
+        report = client.get("/report")
+        assert report.status_code == 200 and 'id="table-program"' in report.text
+    plain = create_app(make_settings(url))
+    with TestClient(plain) as client:
+        assert 'id="table-program"' not in client.get("/dashboard").text
