@@ -45,7 +45,7 @@ from netgis.api.routers import portal as citizen_portal
 from netgis.api.routers import search as address_search
 from netgis.api.routers import tiles as vector_tiles
 from netgis.api.routers.analysis import ScenarioIn
-from netgis.api.routers.plans import BuildsIn, PlanCreate
+from netgis.api.routers.plans import BuildsIn, PlanCreate, SwitchOnIn
 from netgis.api.security import PublicOrigin, SecurityHeaders
 from netgis.api.services import Services
 from netgis.api.settings import Settings
@@ -165,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "ProblemDetail": ProblemDetail, "FeatureIn": FeatureIn,
         "FeatureCollectionIn": FeatureCollectionIn, "FeaturePatch": FeaturePatch,
         "ScenarioIn": ScenarioIn, "PlanCreate": PlanCreate, "BuildsIn": BuildsIn,
+        "SwitchOnIn": SwitchOnIn,
     }, public_paths=PUBLIC_PATHS, item_limits=(settings.default_limit, settings.max_limit))
     # outermost: every answer gets the headers, and nothing sees the client's Host header
     app.add_middleware(PublicOrigin, public_url=settings.public_url)

@@ -46,6 +46,17 @@ class PlanCreate(BaseModel):
     description: str | None = Field(default=None, description="What the plan is for.")
 
 
+class SwitchOnIn(BaseModel):
+    """Spans and nodes to put in service in a plan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    span_ids: list[str] = Field(default_factory=list)
+    node_ids: list[str] = Field(default_factory=list)
+    all_planned: bool = Field(default=False, description=(
+        "Every span and node of the plan's data whose status is planned."))
+
+
 class BuildsIn(BaseModel):
     """Gap clusters to build in a plan."""
 
@@ -295,6 +306,23 @@ def plan_builds(name: NamePath, states: StatesDep, writer: WriterDep,
                                           mode="insert", actor=writer.name)
     return {"plan": name, "plan_version": version, "clusters": ids,
             "nodes": len(nodes), "spans": len(spans)}
+
+
+@router.post("/plans/{name}/switch-on", dependencies=JsonWrite,
+             summary="Put planned spans and nodes in service",
+             responses=_WRITES, openapi_extra=request_body(["SwitchOnIn"], _JSON))
+def plan_switch_on(name: NamePath, states: StatesDep, writer: WriterDep,
+                   body: Annotated[SwitchOnIn, Depends(body_of(SwitchOnIn))]
+                   ) -> dict[str, Any]:
+    """Set the status of the named spans and nodes (or of every planned one) to in_service
+    in the plan, in one write."""
+    if not body.span_ids and not body.node_ids and not body.all_planned:
+        raise ValidationError([Problem("body", None, "span_ids",
+                                       "name spans or nodes, or set all_planned")])
+    version, switched = states.plans().switch_on(
+        name, spans=body.span_ids, nodes=body.node_ids, all_planned=body.all_planned,
+        actor=writer.name)
+    return {"plan": name, "plan_version": version, "switched": switched}
 
 
 @router.get("/plans/{name}/kpis", summary="A plan's KPIs",

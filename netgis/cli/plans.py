@@ -145,6 +145,31 @@ def plan_build(
                     "nodes": len(nodes), "spans": len(spans)})
 
 
+@plan_app.command("switch-on")
+def plan_switch_on(
+    name: NameArg,
+    span: Annotated[list[str] | None, typer.Option("--span", help="A span to put in service "
+                                                   "(repeat).")] = None,
+    node: Annotated[list[str] | None, typer.Option("--node", help="A node to put in service "
+                                                   "(repeat).")] = None,
+    all_planned: Annotated[bool, typer.Option(
+        "--all-planned", help="Every span and node of the plan whose status is planned.")]
+    = False,
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Put planned spans and nodes of the plan in service, in one write."""
+    from netgis.errors import ParameterError, Problem
+
+    if not span and not node and not all_planned:
+        raise ParameterError([Problem("parameters", None, "span",
+                                      "give --span, --node or --all-planned")])
+    with _repository(database_url) as repo:
+        version, switched = _plans(repo).switch_on(name, spans=span or [], nodes=node or [],
+                                                   all_planned=all_planned, actor=ACTOR)
+        _echo_json({"plan": name, "version": version,
+                    **{layer: len(ids) for layer, ids in switched.items()}})
+
+
 @plan_app.command("export")
 def plan_export(
     name: NameArg,

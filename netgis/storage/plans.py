@@ -384,6 +384,50 @@ class Plans:
             raise NotFoundError(layer, item_id)
         return f"m{found[item_id]}"
 
+    def switch_on(self, name: str, *, spans: Sequence[str] = (), nodes: Sequence[str] = (),
+                  all_planned: bool = False, actor: str = DEFAULT_ACTOR
+                  ) -> tuple[int, dict[str, list[str]]]:
+        """Put spans and nodes of the plan's data in service (status ``in_service``) in one
+        write: those named, and with ``all_planned`` every one whose status is ``planned``.
+        The plan's new version and the ids switched per layer (an id the plan's data does
+        not have is a :class:`NotFoundError`)."""
+        wanted = {"spans": [str(i) for i in spans], "nodes": [str(i) for i in nodes]}
+        with _storage_errors(), self.repo.engine.connect() as conn:
+            self._plan_row(conn, name)
+            if all_planned:
+                for layer in wanted:
+                    wanted[layer] = sorted(set(wanted[layer])
+                                           | self._planned_ids(conn, name, layer))
+            frames: dict[str, gpd.GeoDataFrame] = {}
+            for layer, ids in wanted.items():
+                if not ids:
+                    continue
+                rows = self._view_rows(conn, name, layer, sorted(set(ids)))
+                found = set(rows[LAYERS[layer].id_field].astype(str))
+                missing = sorted(set(ids) - found)
+                if missing:
+                    raise NotFoundError(layer, missing[0])
+                frames[layer] = rows.assign(status="in_service")
+        if not frames:
+            return self.get(name).version, {"spans": [], "nodes": []}
+        version = self.write_layers(name, frames, mode="upsert", actor=actor)
+        return version, {layer: sorted(set(ids)) for layer, ids in wanted.items()}
+
+    def _planned_ids(self, conn: Connection, name: str, layer: str) -> set[str]:
+        """Ids of ``layer`` whose status is ``planned`` in the plan's data."""
+        table = LAYER_TABLES[layer]
+        id_col = table.c[LAYERS[layer].id_field]
+        in_main = set(conn.execute(select(id_col).where(table.c.status == "planned"))
+                      .scalars())
+        own = conn.execute(select(PLAN_FEATURES.c.feature_id, PLAN_FEATURES.c.deleted,
+                                  PLAN_FEATURES.c.properties).where(
+            PLAN_FEATURES.c.plan == name, PLAN_FEATURES.c.layer == layer)).all()
+        for feature_id, deleted, props in own:
+            in_main.discard(feature_id)
+            if not deleted and (props or {}).get("status") == "planned":
+                in_main.add(feature_id)
+        return in_main
+
     def delete(self, name: str, layer: str, ids: Sequence[str], *,
                actor: str = DEFAULT_ACTOR) -> int:
         """Delete features from the plan's view; the plan's new version. A node that spans

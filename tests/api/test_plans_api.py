@@ -168,6 +168,10 @@ def test_a_conflict_is_a_409_naming_the_feature_and_nothing_merges(
     assert got["properties"]["units"] == 9
 
 
+def repo_spans(server: tuple[str, Repository]) -> Any:
+    return server[1].read_dataset().spans
+
+
 def test_plan_errors_are_named(server: tuple[str, Repository]) -> None:
     base, _ = server
     assert httpx.get(f"{base}/plans/nope/kpis", timeout=60).status_code == 404
@@ -182,6 +186,16 @@ def test_plan_errors_are_named(server: tuple[str, Repository]) -> None:
     assert bad.status_code == 422 and "gap-none" in bad.text
     assert httpx.get(f"{base}/plans/e/kpis", params={"colour": 1},
                      timeout=60).status_code == 400
+    assert httpx.post(f"{base}/plans/e/switch-on", json={}, headers=KEY,
+                      timeout=60).status_code == 422
+    planned = [s for s, st in zip(repo_spans(server)["span_id"], repo_spans(server)["status"],
+                                  strict=True) if st == "planned"]
+    on = httpx.post(f"{base}/plans/e/switch-on", json={"all_planned": True}, headers=KEY,
+                    timeout=60)
+    assert on.status_code == 200, on.text
+    assert on.json()["switched"]["spans"] == sorted(planned) and planned
+    kpis = httpx.get(f"{base}/plans/e/kpis", timeout=120).json()
+    assert kpis["plan_version"] == on.json()["plan_version"]
     assert httpx.delete(f"{base}/plans/e", headers=KEY, timeout=60).status_code == 204
     assert httpx.get(f"{base}/plans", timeout=60).json() == {"plans": []}
 

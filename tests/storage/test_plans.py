@@ -222,3 +222,31 @@ def test_plan_migration_goes_both_ways_and_keeps_the_audit_log(
     migrate.upgrade(engine)
     assert [e["plan"] for e in repo.audit_log()[0]] == [None, None]
     assert Plans(repo).all() == []
+
+
+def test_planned_spans_and_nodes_go_in_service_in_one_write(repo: Repository,
+                                                           plans: Plans) -> None:
+    # main has a planned spur: node x1 and span xs1, both planned
+    node = _point_node("x1", 8.6045, 50.1005)
+    node["status"] = "planned"
+    repo.insert_items("nodes", node)
+    span = _span("xs1", "n4", "x1", [(8.604, 50.1), (8.6045, 50.1005)])
+    span["status"] = "planned"
+    repo.insert_items("spans", span)
+    version = repo.data_version()
+    plans.create("p")
+    # a planned span of the plan's own is switched on too; main's planned ones are found
+    own = _span("xs2", "n3", "x1", [(8.603, 50.1), (8.6045, 50.1005)])
+    own["status"] = "planned"
+    plans.write("p", "spans", own)
+    plan_version, switched = plans.switch_on("p", all_planned=True)
+    assert switched == {"spans": ["xs1", "xs2"], "nodes": ["x1"]}
+    assert plan_version == plans.get("p").version == 2
+    _, ds = plans.dataset("p")
+    status = dict(zip(ds.spans["span_id"], ds.spans["status"], strict=True))
+    assert status["xs1"] == status["xs2"] == "in_service"
+    assert set(ds.nodes.loc[ds.nodes["node_id"] == "x1", "status"]) == {"in_service"}
+    assert repo.data_version() == version  # main: still planned
+    assert repo.get_item("spans", "xs1")["status"].iat[0] == "planned"
+    with pytest.raises(NotFoundError):
+        plans.switch_on("p", spans=["nope"])
