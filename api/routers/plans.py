@@ -27,8 +27,9 @@ from netgis.api.routers.common import (
     url_for,
 )
 from netgis.api.services import MapPage
-from netgis.errors import ParameterError, Problem, ValidationError
-from netgis.schema import LAYERS
+from netgis.errors import NotFoundError, ParameterError, Problem, ValidationError
+from netgis.jsonsafe import json_safe
+from netgis.schema import LAYERS, RESULT_FIELDS
 from netgis.storage.plans import PLAN_NAME, PlanInfo, check_plan_name
 
 router = APIRouter(tags=["Plans"])
@@ -465,3 +466,83 @@ def plan_map(name: NamePath, kind: Literal["coverage", "criticality", "areas", "
     page = MapPage.of(*secure_html(m))
     return HTMLResponse(page.body, headers={"ETag": page.etag, "Cache-Control": "no-cache",
                                             "Content-Security-Policy": page.policy})
+
+
+# ------------------------------------------------------------------ analysis twins
+
+
+def _result_names(layer: str) -> list[str]:
+    return [*LAYERS[layer].field_names, *(f.name for f in RESULT_FIELDS[layer])]
+
+
+@router.get("/plans/{name}/analysis/coverage", summary="A plan's coverage KPIs",
+            responses=problem_responses(400, 404))
+def plan_coverage(name: NamePath, states: StatesDep) -> dict[str, Any]:
+    """As ``/analysis/coverage``, for main with the plan's edits (the server's parameters)."""
+    state = states.state(name)
+    note_version(state.main_version)
+    return {"plan": name, "plan_version": state.plan_version,
+            "data_version": state.main_version, "drop_m": state.analysis.drop_m,
+            **json_safe(state.analysis.kpis)}
+
+
+@router.get("/plans/{name}/analysis/premises/{premise_id}", response_class=GeoJSONResponse,
+            summary="One premise in a plan", responses=problem_responses(400, 404))
+def plan_premise(name: NamePath, premise_id: str, states: StatesDep) -> GeoJSONResponse:
+    """As ``/analysis/premises/{id}``: passed, by which span, protections, optical loss."""
+    from netgis.engine.analysis import premise_optics
+
+    state = states.state(name)
+    note_version(state.main_version)
+    result = state.analysis
+    at = result.premise_position(premise_id)
+    if at is None:
+        raise NotFoundError("premises", premise_id)
+    rows = result.premises.iloc[[at]].to_crs(4326)
+    feature = frame_to_features(rows, LAYERS["premises"], _result_names("premises"))[0]
+    feature["properties"]["loss"] = json_safe(premise_optics(result, at)["loss"])
+    return GeoJSONResponse(feature)
+
+
+@router.get("/plans/{name}/analysis/serviceability", summary="Is a location served, in a plan",
+            responses=problem_responses(400, 404))
+def plan_serviceability(
+    name: NamePath, states: StatesDep,
+    lon: Annotated[float, Query(ge=-180, le=180, description="WGS84 longitude.")],
+    lat: Annotated[float, Query(ge=-90, le=90, description="WGS84 latitude.")],
+) -> dict[str, Any]:
+    """As ``/analysis/serviceability``, for main with the plan's edits."""
+    from netgis.engine.analysis import serviceability
+
+    state = states.state(name)
+    note_version(state.main_version)
+    return {**json_safe(serviceability(state.analysis, lon, lat)),
+            "budget_db": state.analysis.budget.budget_db, "plan": name,
+            "plan_version": state.plan_version, "data_version": state.main_version}
+
+
+@router.get("/plans/{name}/analysis/criticality", response_class=GeoJSONResponse,
+            summary="Single points of failure in a plan", responses=problem_responses(400, 404))
+def plan_criticality(
+    name: NamePath, states: StatesDep,
+    layer: Annotated[Literal["spans", "nodes"], Query(
+        description="Rank spans by cut impact or nodes by failure impact.")] = "spans",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=2**53)] = 0,
+) -> GeoJSONResponse:
+    """As ``/analysis/criticality``: the plan's spans (or nodes) whose failure disconnects
+    passed premises, by units lost."""
+    state = states.state(name)
+    note_version(state.main_version)
+    result = state.analysis
+    frame = result.spans if layer == "spans" else result.nodes
+    units, premises = (("cut_units", "cut_premises") if layer == "spans"
+                       else ("failure_units", "failure_premises"))
+    id_field = LAYERS[layer].id_field
+    ranked = frame[frame[premises] > 0].sort_values([units, premises, id_field],
+                                                    ascending=[False, False, True],
+                                                    kind="stable")
+    page = ranked.iloc[offset:offset + limit].to_crs(4326)
+    features = frame_to_features(page, LAYERS[layer], _result_names(layer))
+    return GeoJSONResponse({"type": "FeatureCollection", "features": features,
+                            "numberMatched": len(ranked), "numberReturned": len(features)})

@@ -271,3 +271,31 @@ def test_the_dashboard_draws_the_programme_when_a_budget_is_set(tmp_path: Path) 
     plain = create_app(make_settings(url))
     with TestClient(plain) as client:
         assert 'id="table-program"' not in client.get("/dashboard").text
+
+
+def test_a_plans_analysis_answers_are_those_of_its_data(server: tuple[str, Repository]) -> None:
+    base, repo = server
+    assert httpx.post(f"{base}/plans", json={"name": "a"}, headers=KEY,
+                      timeout=60).status_code == 201
+    assert httpx.post(f"{base}/plans/a/builds", json={"top": 2}, headers=KEY,
+                      timeout=120).status_code == 200
+    _, data = Plans(repo).dataset("a")
+    reference = analyze(data)
+    coverage = httpx.get(f"{base}/plans/a/analysis/coverage", timeout=120).json()
+    assert all(same(coverage["network"][k], v) for k, v in
+               json.loads(json.dumps(reference.kpis["network"])).items())
+    newly = httpx.get(f"{base}/plans/a/compare", timeout=120).json()["premises"][
+        "newly_passed_ids"][0]
+    in_plan = httpx.get(f"{base}/plans/a/analysis/premises/{newly}", timeout=60).json()
+    in_main = httpx.get(f"{base}/analysis/premises/{newly}", timeout=60).json()
+    assert in_plan["properties"]["passed"] is True and in_main["properties"]["passed"] is False
+    ref = reference.premises.set_index("premise_id").loc[newly]
+    assert in_plan["properties"]["served_span_id"] == ref["served_span_id"]
+    lon, lat = in_plan["geometry"]["coordinates"]
+    served = httpx.get(f"{base}/plans/a/analysis/serviceability",
+                       params={"lon": lon, "lat": lat}, timeout=60).json()
+    assert served["passed"] is True and served["plan"] == "a"
+    spof = httpx.get(f"{base}/plans/a/analysis/criticality", params={"limit": 3},
+                     timeout=60).json()
+    assert spof["numberMatched"] == int((reference.spans["cut_premises"] > 0).sum())
+    assert httpx.get(f"{base}/plans/a/analysis/premises/nope", timeout=60).status_code == 404
