@@ -13,7 +13,14 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from netgis.api.deps import JSON_MEDIA_TYPES, JsonWrite, SettingsDep, WriteAccess, WriterDep
+from netgis.api.deps import (
+    JSON_MEDIA_TYPES,
+    AuditAccess,
+    JsonWrite,
+    SettingsDep,
+    WriteAccess,
+    WriterDep,
+)
 from netgis.api.errors import problem_responses
 from netgis.api.geojson import FeatureIn, FeaturePatch, features_to_frame, frame_to_features
 from netgis.api.live import note_version
@@ -304,7 +311,7 @@ def plan_builds(name: NamePath, states: StatesDep, writer: WriterDep,
                 if c not in ids]
     nodes, spans = cluster_builds(gaps.plan, ids)
     version = states.plans().write_layers(name, {"nodes": nodes, "spans": spans},
-                                          mode="insert", actor=writer.name)
+                                          mode="insert", actor=writer.name, action="build")
     return {"plan": name, "plan_version": version, "clusters": ids,
             "nodes": len(nodes), "spans": len(spans)}
 
@@ -371,9 +378,23 @@ def merge_plan(name: NamePath, states: StatesDep, writer: WriterDep) -> dict[str
 
 @router.post("/plans/{name}/rebase", dependencies=WriteAccess, summary="Rebase a plan",
              responses=problem_responses(400, 401, 403, 404))
-def rebase_plan(request: Request, name: NamePath, states: StatesDep) -> dict[str, Any]:
+def rebase_plan(request: Request, name: NamePath, states: StatesDep,
+                writer: WriterDep) -> dict[str, Any]:
     """Take main as it is now as the plan's starting point (after settling conflicts)."""
-    return _info(request, states.plans().rebase(name))
+    return _info(request, states.plans().rebase(name, actor=writer.name))
+
+
+@router.get("/plans/{name}/audit", dependencies=AuditAccess, summary="A plan's log",
+            responses=problem_responses(400, 401, 403, 404))
+def plan_audit(name: NamePath, states: StatesDep,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+               offset: Annotated[int, Query(ge=0, le=2**53)] = 0) -> dict[str, Any]:
+    """Who wrote what in the plan, newest first: each write with its action (create, write,
+    replace, delete, build, switch_on, rebase), layer, ids and the plan's version after it.
+    Main's /audit never shows a plan's writes (only the ``merge`` of a plan)."""
+    entries, total = states.plans().audit(name, limit=limit, offset=offset)
+    return {"plan": name, "entries": entries, "numberMatched": total,
+            "numberReturned": len(entries)}
 
 
 

@@ -140,7 +140,7 @@ def plan_build(
                     if c not in ids]
         nodes, spans = cluster_builds(gaps.plan, ids)
         version = plans.write_layers(name, {"nodes": nodes, "spans": spans}, mode="insert",
-                                     actor=ACTOR)
+                                     actor=ACTOR, action="build")
         _echo_json({"plan": name, "version": version, "clusters": ids,
                     "nodes": len(nodes), "spans": len(spans)})
 
@@ -255,7 +255,7 @@ def plan_merge(name: NameArg, database_url: DatabaseUrlOpt = None) -> None:
 def plan_rebase(name: NameArg, database_url: DatabaseUrlOpt = None) -> None:
     """Take the data as it is now as the plan's starting point (after settling conflicts)."""
     with _repository(database_url) as repo:
-        _echo_json(_plans(repo).rebase(name).as_dict())
+        _echo_json(_plans(repo).rebase(name, actor=ACTOR).as_dict())
 
 
 @app.command("program")

@@ -373,6 +373,31 @@ class PlanFeature(Base):
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
+class PlanAuditEntry(Base):
+    """One write of a design plan (revision 0008): who, when, what, the plan's version.
+
+    Kept apart from ``audit_log`` (main's writes): a plan's work never shows in main's
+    log, and goes with the plan when it is discarded or merged (main's log then has the
+    one ``merge`` entry naming it).
+    """
+
+    __tablename__ = "plan_audit"
+    __table_args__ = (Index("ix_plan_audit_plan", "plan"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan: Mapped[str] = mapped_column(
+        String, ForeignKey("plans.name", ondelete="CASCADE"), nullable=False)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    actor: Mapped[str] = mapped_column(String, nullable=False)
+    #: create, write (upsert), replace, delete, switch_on, build, rebase
+    action: Mapped[str] = mapped_column(String, nullable=False)
+    layer: Mapped[str | None] = mapped_column(String)
+    feature_ids: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: the plan's version after the write
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
 ANALYSIS_RUNS = cast(Table, AnalysisRun.__table__)
 AUDIT_LOG = cast(Table, AuditEntry.__table__)
 AUDIT_IDS = cast(Table, AuditId.__table__)
@@ -380,6 +405,7 @@ KPI_SNAPSHOTS = cast(Table, KpiSnapshot.__table__)
 META = cast(Table, Meta.__table__)
 PLANS = cast(Table, Plan.__table__)
 PLAN_FEATURES = cast(Table, PlanFeature.__table__)
+PLAN_AUDIT = cast(Table, PlanAuditEntry.__table__)
 #: The table of each dataset layer, by layer name.
 LAYER_TABLES: dict[str, Table] = {
     model.__tablename__: cast(Table, model.__table__) for model in (Node, Span, Premise, Area)

@@ -69,6 +69,7 @@ from netgis.storage.engine import begin_write
 from netgis.storage.models import (
     LAYER_TABLES,
     LOAD_ORDER,
+    PLAN_AUDIT,
     PLAN_FEATURES,
     PLANS,
     ROW_VERSION,
@@ -89,6 +90,8 @@ from netgis.validate import validate_frames
 PLAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 PlanWriteMode = Literal["insert", "upsert", "replace"]
+#: The plan log's action of each write mode.
+_ACTION_OF = {"insert": "create", "upsert": "write", "replace": "replace"}
 
 
 def check_plan_name(name: str) -> str:
@@ -264,6 +267,7 @@ class Plans:
         """Delete a plan and its edits (main is not touched)."""
         with _storage_errors(), begin_write(self.repo.engine) as conn:
             self._plan_row(conn, name)
+            conn.execute(delete(PLAN_AUDIT).where(PLAN_AUDIT.c.plan == name))
             conn.execute(delete(PLAN_FEATURES).where(PLAN_FEATURES.c.plan == name))
             conn.execute(delete(PLANS).where(PLANS.c.name == name))
 
@@ -317,9 +321,12 @@ class Plans:
         return self.write_layers(name, {layer: items}, mode=mode, actor=actor)
 
     def write_layers(self, name: str, layers: Mapping[str, gpd.GeoDataFrame], *,
-                     mode: PlanWriteMode = "upsert", actor: str = DEFAULT_ACTOR) -> int:
+                     mode: PlanWriteMode = "upsert", actor: str = DEFAULT_ACTOR,
+                     action: str | None = None) -> int:
         """:meth:`write` of several layers in one transaction (nodes before the spans that
-        name them); what ``netgis plan apply`` and gap builds use."""
+        name them); what ``netgis plan apply`` and gap builds use. The plan's log gets an
+        entry per layer (``action``: by default ``create`` for insert, ``write`` for upsert,
+        ``replace`` for replace)."""
         for layer in layers:
             _check_layer(layer)
         with _storage_errors(), begin_write(self.repo.engine) as conn:
@@ -339,6 +346,7 @@ class Plans:
                 if mode == "replace" and len(present) < len(set(ids)):
                     raise NotFoundError(layer, sorted(set(ids) - present)[0])
                 self._put(conn, name, layer, clean, version=version, actor=actor)
+                self._log(conn, name, actor, action or _ACTION_OF[mode], layer, ids, version)
         return version
 
     def write_item(self, name: str, layer: str, item_id: str, item: gpd.GeoDataFrame, *,
@@ -367,6 +375,7 @@ class Plans:
             version = self._bump(conn, name)
             clean = self._validate(conn, name, layer, item)
             self._put(conn, name, layer, clean, version=version, actor=actor)
+            self._log(conn, name, actor, "replace", layer, [str(item_id)], version)
         return f"p{version}"
 
     def _etag(self, conn: Connection, name: str, layer: str, item_id: str) -> str:
@@ -410,7 +419,8 @@ class Plans:
                 frames[layer] = rows.assign(status="in_service")
         if not frames:
             return self.get(name).version, {"spans": [], "nodes": []}
-        version = self.write_layers(name, frames, mode="upsert", actor=actor)
+        version = self.write_layers(name, frames, mode="upsert", actor=actor,
+                                    action="switch_on")
         return version, {layer: sorted(set(ids)) for layer, ids in wanted.items()}
 
     def _planned_ids(self, conn: Connection, name: str, layer: str) -> set[str]:
@@ -455,6 +465,7 @@ class Plans:
                 self._upsert_row(conn, name, layer, i, deleted=True, properties=None,
                                  geometry=None, main_version=main_versions.get(i),
                                  version=version, actor=actor, now=now)
+            self._log(conn, name, actor, "delete", layer, ids, version)
         return version
 
     # ----------------------------------------------------------- merge, rebase
@@ -513,12 +524,13 @@ class Plans:
             for layer in LOAD_ORDER:
                 audit.finish_layer(conn, entry_id, layer, LAYER_TABLES[layer], version)
             audit.finish_bulk(conn, entry_id)
+            conn.execute(delete(PLAN_AUDIT).where(PLAN_AUDIT.c.plan == name))
             conn.execute(delete(PLAN_FEATURES).where(PLAN_FEATURES.c.plan == name))
             conn.execute(delete(PLANS).where(PLANS.c.name == name))
         repo._written(version)
         return LoadCounts(written, version)
 
-    def rebase(self, name: str) -> PlanInfo:
+    def rebase(self, name: str, *, actor: str = DEFAULT_ACTOR) -> PlanInfo:
         """Start the plan again from main as it is now: every edited feature takes main's
         current version as its starting point (the plan's content of it stays), so the
         conflicts the planner settled no longer hold a merge back."""
@@ -536,7 +548,32 @@ class Plans:
                             main_version=now_versions.get(i)))
             conn.execute(update(PLANS).where(PLANS.c.name == name).values(
                 base_version=_read_version(conn), updated_at=datetime.now(UTC)))
+            version = int(conn.execute(select(PLANS.c.version).where(PLANS.c.name == name))
+                          .scalar_one())
+            self._log(conn, name, actor, "rebase", None, None, version)
         return self.get(name)
+
+    def audit(self, name: str, *, limit: int = 100, offset: int = 0
+              ) -> tuple[list[dict[str, Any]], int]:
+        """The plan's log, newest first (a page), and how many entries it has in all."""
+        with _storage_errors(), self.repo.engine.connect() as conn:
+            self._plan_row(conn, name)
+            total = int(conn.execute(select(func.count()).select_from(PLAN_AUDIT)
+                                     .where(PLAN_AUDIT.c.plan == name)).scalar_one())
+            rows = conn.execute(select(PLAN_AUDIT).where(PLAN_AUDIT.c.plan == name)
+                                .order_by(PLAN_AUDIT.c.id.desc()).limit(limit)
+                                .offset(offset)).mappings().all()
+        return [{"id": int(r["id"]), "time": _aware(r["changed_at"]).isoformat(),
+                 "actor": r["actor"], "action": r["action"], "layer": r["layer"],
+                 "feature_ids": r["feature_ids"], "count": int(r["count"]),
+                 "plan_version": int(r["version"])} for r in rows], total
+
+    def _log(self, conn: Connection, name: str, actor: str, action: str, layer: str | None,
+             ids: Sequence[str] | None, version: int) -> None:
+        conn.execute(insert(PLAN_AUDIT).values(
+            plan=name, changed_at=datetime.now(UTC), actor=str(actor), action=action,
+            layer=layer, feature_ids=None if ids is None else list(ids),
+            count=0 if ids is None else len(ids), version=version))
 
     # --------------------------------------------------------------- helpers
 

@@ -128,6 +128,10 @@ def test_a_plan_over_http_from_create_to_merge(server: tuple[str, Repository]) -
     assert again.json()["data"] == main_json.json()["data"]
     assert repo.audit_log()[1] == 1
 
+    log = httpx.get(f"{base}/plans/west/audit", headers=KEY, timeout=60)
+    assert log.status_code == 200
+    assert [e["action"] for e in log.json()["entries"]] == ["replace", "build", "build"]
+    assert log.json()["entries"][0]["feature_ids"] == [pid]
     merged = httpx.post(f"{base}/plans/west/merge", headers=KEY, timeout=120)
     assert merged.status_code == 200, merged.text
     assert merged.json()["data_version"] == version + 1

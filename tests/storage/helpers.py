@@ -21,6 +21,7 @@ from netgis.storage.models import (
     KPI_SNAPSHOTS,
     LAYER_TABLES,
     META,
+    PLAN_AUDIT,
     PLAN_FEATURES,
     PLANS,
 )
@@ -33,7 +34,7 @@ BACKENDS = ["spatialite", pytest.param("postgis", marks=pytest.mark.postgis)]
 def clean_repo(repo: Repository) -> None:
     """Empty every table and reset the data version (the migrations stay)."""
     with repo.engine.begin() as conn:
-        for table in (PLAN_FEATURES, PLANS, ANALYSIS_RUNS, KPI_SNAPSHOTS, AUDIT_LOG,
+        for table in (PLAN_AUDIT, PLAN_FEATURES, PLANS, ANALYSIS_RUNS, KPI_SNAPSHOTS, AUDIT_LOG,
                       *(LAYER_TABLES[n] for n in ("areas", "premises", "spans", "nodes"))):
             conn.execute(delete(table))
         conn.execute(update(META).where(META.c.key == DATA_VERSION_KEY).values(value=0))

@@ -64,6 +64,11 @@ def test_plan_edits_leave_main_untouched_and_show_in_the_plan(repo: Repository,
     assert int(ds.premises.set_index("premise_id").loc["p0", "units"]) == 30
     info = plans.get("north")
     assert info.edits["premises"] == {"written": 1, "deleted": 1}
+    entries, total = plans.audit("north")
+    assert total == 4 and [(e["action"], e["layer"], e["feature_ids"], e["plan_version"],
+                            e["actor"]) for e in entries] == [
+        ("delete", "premises", ["p1"], 4, "alice"), ("write", "premises", ["p0"], 3, "alice"),
+        ("write", "spans", ["xs1"], 2, "alice"), ("write", "nodes", ["x1"], 1, "alice")]
     assert info.edits["spans"] == {"written": 1, "deleted": 0}
     frame, etag = plans.item("north", "premises", "p0")
     assert etag == "p3" and int(frame["units"].iat[0]) == 30
@@ -176,7 +181,8 @@ def test_a_feature_main_changed_since_is_a_conflict_and_nothing_merges(
     assert _main_state(repo) == before
     assert plans.get("p").edits["premises"]["written"] == 2
     # the planner settles it: the plan's content is kept, main's version is its new start
-    plans.rebase("p")
+    plans.rebase("p", actor="carol")
+    assert plans.audit("p")[0][0]["action"] == "rebase"
     assert plans.conflicts("p") == []
     assert plans.get("p").base_version == repo.data_version()
     plans.merge("p")
@@ -213,7 +219,7 @@ def test_plan_migration_goes_both_ways_and_keeps_the_audit_log(
     with engine.begin() as conn:
         command.downgrade(migrate.alembic_config(conn), "0007")
     tables = sqlalchemy.inspect(engine).get_table_names()
-    assert "plans" not in tables and "plan_features" not in tables
+    assert not {"plans", "plan_features", "plan_audit"} & set(tables)
     assert "plan" not in {c["name"] for c in sqlalchemy.inspect(engine).get_columns("audit_log")}
     # the entries and their ids (audit_ids, which cascade from audit_log) are all there
     with engine.connect() as conn:

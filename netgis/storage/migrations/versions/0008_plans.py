@@ -1,4 +1,5 @@
-"""Design plans: ``plans`` and the features each plan writes or deletes, ``plan_features``.
+"""Design plans: ``plans``, the features each plan writes or deletes (``plan_features``)
+and the log of each plan's writes (``plan_audit``).
 
 A plan is main plus a small set of edits (netgis.storage.plans): new tables, and a
 nullable ``audit_log.plan`` naming the plan a ``merge`` entry applied. Main's layer
@@ -23,7 +24,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create ``plans`` and ``plan_features``; ``audit_log.plan`` names a merged plan."""
+    """Create ``plans``, ``plan_features`` and ``plan_audit``; ``audit_log.plan`` names a
+    merged plan."""
     op.add_column("audit_log", sa.Column("plan", sa.String(), nullable=True))
     op.create_table(
         "plans",
@@ -52,10 +54,28 @@ def upgrade() -> None:
                                 name="fk_plan_features_plan"),
         sa.PrimaryKeyConstraint("plan", "layer", "feature_id", name="pk_plan_features"),
     )
+    op.create_table(
+        "plan_audit",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("plan", sa.String(), nullable=False),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(), nullable=False),
+        sa.Column("action", sa.String(), nullable=False),
+        sa.Column("layer", sa.String(), nullable=True),
+        sa.Column("feature_ids", sa.JSON(none_as_null=True), nullable=True),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["plan"], ["plans.name"], ondelete="CASCADE",
+                                name="fk_plan_audit_plan"),
+        sa.PrimaryKeyConstraint("id", name="pk_plan_audit"),
+    )
+    op.create_index("ix_plan_audit_plan", "plan_audit", ["plan"])
 
 
 def downgrade() -> None:
     """Drop the plan tables (every plan is lost; main is not touched)."""
+    op.drop_index("ix_plan_audit_plan", table_name="plan_audit")
+    op.drop_table("plan_audit")
     op.drop_table("plan_features")
     op.drop_table("plans")
     if op.get_bind().dialect.name == "sqlite":
