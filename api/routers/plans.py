@@ -175,12 +175,20 @@ def _feature(request: Request, name: str, layer: str, frame: gpd.GeoDataFrame,
             summary="A page of a plan's features", responses=problem_responses(400, 404))
 def plan_items(
     request: Request, name: NamePath, layer: LayerPath, states: StatesDep,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    settings: SettingsDep,
+    limit: Annotated[int | None, Query(ge=1, description=(
+        "Items per page (the document gives the default and the maximum; a larger value is "
+        "a 400)."))] = None,
+    offset: Annotated[int, Query(ge=0, le=2**53)] = 0,
     edited: Annotated[bool, Query(description=(
         "Only the features the plan writes (not main's untouched ones)."))] = False,
 ) -> GeoJSONResponse:
     """The plan's features of a layer (main's with the plan's edits), by id, a page at a time."""
+    if limit is not None and limit > settings.max_limit:
+        raise ParameterError(
+            [Problem("query", None, "limit", f"at most {settings.max_limit}")],
+            f"limit {limit} is above this server's maximum of {settings.max_limit}")
+    limit = limit or settings.default_limit
     spec = LAYERS[layer]
     if edited:
         frame = states.plans().edits(name).rows[layer]

@@ -303,3 +303,15 @@ def test_a_plans_analysis_answers_are_those_of_its_data(server: tuple[str, Repos
                      timeout=60).json()
     assert spof["numberMatched"] == int((reference.spans["cut_premises"] > 0).sum())
     assert httpx.get(f"{base}/plans/a/analysis/premises/nope", timeout=60).status_code == 404
+
+
+def test_a_plans_items_page_by_the_servers_limits(server: tuple[str, Repository]) -> None:
+    base, _ = server
+    assert httpx.post(f"{base}/plans", json={"name": "l"}, headers=KEY,
+                      timeout=60).status_code == 201
+    page = httpx.get(f"{base}/plans/l/collections/premises/items", timeout=60).json()
+    settings = make_settings("sqlite://")
+    assert page["numberReturned"] == min(settings.default_limit, page["numberMatched"])
+    too_many = httpx.get(f"{base}/plans/l/collections/premises/items",
+                         params={"limit": settings.max_limit + 1}, timeout=60)
+    assert too_many.status_code == 400 and too_many.json()["errors"][0]["field"] == "limit"
