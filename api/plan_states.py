@@ -67,7 +67,7 @@ class PlanStates:
             lock = self._locks.setdefault(name, threading.Lock())
         with lock:
             plans = self.plans()
-            info = plans.get(name)  # NotFoundError for a plan that is not there
+            plan_version = plans.version(name)  # NotFoundError for a plan that is not there
             published = self.services.live.current()
             state = self._states.get(name)
             if state is None or state.main_version != published.version:
@@ -78,7 +78,7 @@ class PlanStates:
                     Changes.of(rows=edits.rows, deleted=edits.deleted))
                 state = PlanState(name, published.version, edits.version, published.analysis,
                                   analysis, live, "full")
-            elif state.plan_version < info.version:
+            elif state.plan_version < plan_version:
                 edits = plans.edits(name, since=state.plan_version)
                 if not edits.empty:
                     state.analysis = state.live.apply(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +52,12 @@ def _plan_compare(result: Any, clusters: Any) -> folium.Map:
     from netgis.engine.analysis import analyze
     from netgis.maps.plan import compare_map
     from netgis.products.gaps import gap_analysis
-    from netgis.products.gaps.plan import cluster_builds
+    from netgis.products.gaps.plan import apply_plan, cluster_builds
     from netgis.products.plan_compare import compare_analyses
-    from netgis.products.program import _with_builds
 
     plan = gap_analysis(result).plan
     nodes, spans = cluster_builds(plan, clusters["cluster_id"].astype(str).tolist()[:5])
-    after = analyze(_with_builds(result.dataset, nodes, spans))
+    after = analyze(apply_plan(result.dataset, replace(plan, nodes=nodes, spans=spans)))
     return compare_map(result, after, compare_analyses(result, after))
 
 

@@ -306,17 +306,14 @@ def plan_delete_item(name: NamePath, layer: LayerPath, featureId: str, states: S
 def plan_builds(name: NamePath, states: StatesDep, writer: WriterDep,
                 body: Annotated[BuildsIn, Depends(body_of(BuildsIn))]) -> dict[str, Any]:
     """Add the sketched routes of gap clusters of the plan's data, in service."""
-    from netgis.products.gaps.plan import cluster_builds
+    from netgis.products.gaps.plan import chosen_clusters, cluster_builds
     from netgis.products.gaps.result import gap_analysis
 
     if not body.cluster_ids and body.top is None:
         raise ValidationError([Problem("body", None, "cluster_ids",
                                        "name clusters or give top")])
     gaps = gap_analysis(states.state(name).analysis)
-    ids = list(body.cluster_ids)
-    if body.top is not None:
-        ids += [c for c in gaps.plan.clusters["cluster_id"].astype(str).tolist()[:body.top]
-                if c not in ids]
+    ids = chosen_clusters(gaps.plan, body.cluster_ids, body.top)
     nodes, spans = cluster_builds(gaps.plan, ids)
     version = states.plans().write_layers(name, {"nodes": nodes, "spans": spans},
                                           mode="insert", actor=writer.name, action="build")
@@ -428,7 +425,7 @@ def build_program(
     the goal is reached, or the budget per year that reaches it by ``goal_year``."""
     import datetime
 
-    from netgis.products.program import MAX_YEARS, budget_for_goal, run_program
+    from netgis.products.program import program_to_goal
 
     if budget_per_year is None and goal_year is None:
         raise ParameterError([Problem("query", None, "budget_per_year",
@@ -440,16 +437,9 @@ def build_program(
     data = published.analysis.dataset
     drop = states.services.live.drop_m
     optics = states.services.live.budget
-    needed = None
-    if budget_per_year is None:
-        assert goal_year is not None
-        needed, prog = budget_for_goal(data, goal_year=goal_year, start_year=first,
-                                       goal_pct=goal_pct, drop_m=drop, budget=optics)
-    else:
-        years = MAX_YEARS if goal_year is None else min(max(1, goal_year - first + 1),
-                                                        MAX_YEARS)
-        prog = run_program(data, budget_per_year=budget_per_year, start_year=first,
-                           goal_pct=goal_pct, drop_m=drop, budget=optics, max_years=years)
+    prog, needed = program_to_goal(data, start_year=first, budget_per_year=budget_per_year,
+                                   goal_year=goal_year, goal_pct=goal_pct, drop_m=drop,
+                                   budget=optics)
     out = {"data_version": published.version, **prog.as_dict()}
     if goal_year is not None:
         out["goal_met_by_date"] = prog.goal_year is not None and prog.goal_year <= goal_year

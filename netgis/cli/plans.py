@@ -124,7 +124,7 @@ def plan_build(
     """
     from netgis.engine.analysis import analyze
     from netgis.errors import ParameterError, Problem
-    from netgis.products.gaps.plan import cluster_builds
+    from netgis.products.gaps.plan import chosen_clusters, cluster_builds
     from netgis.products.gaps.result import gap_analysis
 
     if not cluster_ids and top is None:
@@ -134,10 +134,7 @@ def plan_build(
         plans = _plans(repo)
         _, dataset = plans.dataset(name)
         gaps = gap_analysis(analyze(dataset, drop_m=drop_m))
-        ids = list(cluster_ids or [])
-        if top is not None:
-            ids += [c for c in gaps.plan.clusters["cluster_id"].astype(str).tolist()[:top]
-                    if c not in ids]
+        ids = chosen_clusters(gaps.plan, cluster_ids or [], top)
         nodes, spans = cluster_builds(gaps.plan, ids)
         version = plans.write_layers(name, {"nodes": nodes, "spans": spans}, mode="insert",
                                      actor=ACTOR, action="build")
@@ -198,7 +195,7 @@ def _analyses(repo: Any, name: str, drop_m: float, budget: LossBudget | None
     _, main = repo.read_consistent()
     live = LiveAnalysis(main, drop_m=drop_m, budget=budget)
     before = live.analysis
-    plans.dataset(name)  # the plan as a whole must be valid (names what breaks it)
+    edits.dataset_on(main)  # the plan as a whole must be valid (names what breaks it)
     after = live.apply(Changes.of(rows=edits.rows, deleted=edits.deleted))
     _echo_warnings(after.warnings)
     return before, after
@@ -291,12 +288,7 @@ def program(
 
     from netgis.errors import ParameterError, Problem
     from netgis.io import read_dataset
-    from netgis.products.program import (
-        MAX_YEARS,
-        budget_for_goal,
-        eligible_premises,
-        run_program,
-    )
+    from netgis.products.program import eligible_premises, program_to_goal
 
     if (dataset is None) == (not db):
         raise ParameterError([Problem("parameters", None, "dataset",
@@ -326,17 +318,9 @@ def program(
         from netgis.products.bead import read_availability
 
         eligible = eligible_premises(data, read_availability(bead_availability).best)
-    needed = None
-    if budget_per_year is None:
-        assert goal_year is not None
-        needed, prog = budget_for_goal(data, goal_year=goal_year, start_year=first,
-                                       goal_pct=goal_pct, drop_m=drop_m, eligible=eligible)
-    else:
-        years = MAX_YEARS if goal_year is None else min(max(1, goal_year - first + 1),
-                                                        MAX_YEARS)
-        prog = run_program(data, budget_per_year=budget_per_year, start_year=first,
-                           goal_pct=goal_pct, drop_m=drop_m, eligible=eligible,
-                           max_years=years)
+    prog, needed = program_to_goal(data, start_year=first, budget_per_year=budget_per_year,
+                                   goal_year=goal_year, goal_pct=goal_pct, drop_m=drop_m,
+                                   eligible=eligible)
     out = prog.as_dict()
     if goal_year is not None:
         out["goal_date_year"] = goal_year

@@ -37,8 +37,11 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+import shapely
 
 from netgis.engine.analysis import Analysis
 from netgis.products.gaps.plan import COST_PER_M
@@ -133,24 +136,30 @@ def _diff_ids(a: pd.DataFrame, b: pd.DataFrame, id_field: str) -> dict[str, Any]
     ia = set(a[id_field].astype(str))
     ib = set(b[id_field].astype(str))
     common = sorted(ia & ib)
-    cols = [c for c in a.columns if c in b.columns and c not in (
+    cols = [c for c in a.columns if c in b.columns and c != id_field and c not in (
         "lit", "length_m", "cut_premises", "cut_units", "failure_premises", "failure_units")]
-    x = a.set_index(id_field).loc[common, [c for c in cols if c != id_field]]
-    y = b.set_index(id_field).loc[common, [c for c in cols if c != id_field]]
-    changed = []
-    for i in range(len(common)):
-        ra, rb = x.iloc[i], y.iloc[i]
-        if any(not _same(ra[c], rb[c]) for c in x.columns):
-            changed.append(common[i])
-    return {"added": sorted(ib - ia), "removed": sorted(ia - ib), "changed": changed}
+    x = a.set_index(a[id_field].astype(str)).loc[common]
+    y = b.set_index(b[id_field].astype(str)).loc[common]
+    differs = np.zeros(len(common), dtype=bool)
+    for col in cols:
+        differs |= ~_same_values(x[col], y[col])
+    return {"added": sorted(ib - ia), "removed": sorted(ia - ib),
+            "changed": [common[i] for i in np.flatnonzero(differs)]}
 
 
-def _same(u: Any, v: Any) -> bool:
-    if hasattr(u, "equals_exact") and hasattr(v, "equals_exact"):
-        return bool(u.equals(v)) if not u.is_empty else bool(v.is_empty)
-    if pd.isna(u) is True and pd.isna(v) is True:
-        return True
-    return bool(u == v)
+def _same_values(u: pd.Series, v: pd.Series) -> npt.NDArray[np.bool_]:
+    """Per row: the same value (missing on both sides counts as the same; geometries the
+    same shape, point for point in any order of drawing)."""
+    if isinstance(u.dtype, gpd.array.GeometryDtype):
+        ga, gb = u.to_numpy(), v.to_numpy()
+        empty_a, empty_b = shapely.is_empty(ga), shapely.is_empty(gb)
+        return np.where(empty_a, empty_b, ~empty_b & shapely.equals(ga, gb))
+    na_u, na_v = u.isna().to_numpy(), v.isna().to_numpy()
+    both = ~na_u & ~na_v
+    out = na_u & na_v
+    ua, va = u.to_numpy(dtype=object), v.to_numpy(dtype=object)
+    out[both] = [bool(p == q) for p, q in zip(ua[both], va[both], strict=True)]
+    return out
 
 
 def _spof_change(a: pd.DataFrame, b: pd.DataFrame, id_field: str, col: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -37,7 +37,7 @@ from netgis.dataset import Dataset
 from netgis.engine.analysis import analyze
 from netgis.engine.optics import LossBudget
 from netgis.errors import ParameterError, Problem
-from netgis.products.gaps.plan import GapParams, cluster_builds
+from netgis.products.gaps.plan import GapParams, apply_plan, cluster_builds
 from netgis.products.gaps.result import gap_analysis
 from netgis.schema import DEFAULT_DROP_M
 
@@ -114,7 +114,7 @@ def run_program(dataset: Dataset, *, budget_per_year: float, start_year: int,
             program.stopped = "no_cluster_fits"
             break
         nodes, spans = cluster_builds(gaps.plan, chosen)
-        ds = _with_builds(ds, nodes, spans)
+        ds = apply_plan(ds, replace(gaps.plan, nodes=nodes, spans=spans))
         before = result.kpis["network"]
         result = analyze(ds, drop_m=drop_m, budget=budget)
         after = result.kpis["network"]
@@ -171,6 +171,29 @@ def budget_for_goal(dataset: Dataset, *, goal_year: int, start_year: int,
     return float(round(hi + 0.5)), best
 
 
+def program_to_goal(dataset: Dataset, *, start_year: int, budget_per_year: float | None = None,
+                    goal_year: int | None = None, goal_pct: float = 100.0,
+                    drop_m: float = DEFAULT_DROP_M, budget: LossBudget | None = None,
+                    eligible: Collection[str] | None = None) -> tuple[Program, float | None]:
+    """The programme ``netgis program`` and ``GET /program`` answer: at ``budget_per_year``
+    (run to the goal, or to the end of ``goal_year`` when given), or without it the least
+    budget reaching the goal by ``goal_year`` (:func:`budget_for_goal`). Returns the
+    programme and that least budget (None when a budget was given or none reaches it)."""
+    if budget_per_year is None:
+        if goal_year is None:
+            raise ParameterError([Problem("parameters", None, "budget_per_year",
+                                          "give a budget per year, a goal date or both")])
+        needed, prog = budget_for_goal(dataset, goal_year=goal_year, start_year=start_year,
+                                       goal_pct=goal_pct, drop_m=drop_m, budget=budget,
+                                       eligible=eligible)
+        return prog, needed
+    years = MAX_YEARS if goal_year is None else min(max(1, goal_year - start_year + 1),
+                                                    MAX_YEARS)
+    return run_program(dataset, budget_per_year=budget_per_year, start_year=start_year,
+                       goal_pct=goal_pct, drop_m=drop_m, budget=budget, eligible=eligible,
+                       max_years=years), None
+
+
 def _choose(clusters: pd.DataFrame, premise_cluster: pd.DataFrame, money: float,
             eligible: Collection[str] | None) -> list[str]:
     """Clusters in rank order (eligible ones first) while the money lasts."""
@@ -188,19 +211,6 @@ def _choose(clusters: pd.DataFrame, premise_cluster: pd.DataFrame, money: float,
             chosen.append(cid)
             left -= cost
     return chosen
-
-
-def _with_builds(ds: Dataset, nodes: Any, spans: Any) -> Dataset:
-    from netgis.products.gaps.plan import _like
-
-    crs = ds.crs
-    n = pd.concat([ds.nodes, _like(nodes.to_crs(crs), ds.nodes)], ignore_index=True)
-    s = pd.concat([ds.spans, _like(spans.to_crs(crs), ds.spans)], ignore_index=True)
-    import geopandas as gpd
-
-    return Dataset(gpd.GeoDataFrame(n, geometry="geometry", crs=crs),
-                   gpd.GeoDataFrame(s, geometry="geometry", crs=crs), ds.premises, ds.areas,
-                   list(ds.warnings))
 
 
 def eligible_premises(dataset: Dataset, best: pd.Series) -> set[str]:

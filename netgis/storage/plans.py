@@ -78,6 +78,8 @@ from netgis.storage.models import (
 from netgis.storage.repository import (
     LoadCounts,
     Repository,
+    _aware,
+    _db_value,
     _next_version,
     _plant_bounds,
     _read_version,
@@ -159,6 +161,11 @@ class PlanEdits:
         written = set() if frame is None else \
             {str(v) for v in frame[LAYERS[layer].id_field].tolist()}
         return written | set(self.deleted.get(layer, ()))
+
+    def dataset_on(self, main: Dataset) -> Dataset:
+        """:meth:`apply_to` ``main``, validated as a whole (a :class:`ValidationError` names
+        what the edits break, such as a span whose node main deleted since)."""
+        return validate_frames(self.apply_to(main).layers()).dataset_or_raise()
 
     def apply_to(self, main: Dataset) -> Dataset:
         """``main`` (any CRS) with the plan's edits: edited features replaced where they
@@ -263,6 +270,11 @@ class Plans:
         with _storage_errors(), self.repo.engine.connect() as conn:
             return self._info(conn, name)
 
+    def version(self, name: str) -> int:
+        """The plan's version (one indexed read: what a reader asks before each answer)."""
+        with _storage_errors(), self.repo.engine.connect() as conn:
+            return int(self._plan_row(conn, name)["version"])
+
     def discard(self, name: str) -> None:
         """Delete a plan and its edits (main is not touched)."""
         with _storage_errors(), begin_write(self.repo.engine) as conn:
@@ -287,9 +299,7 @@ class Plans:
         as a span whose node main deleted since)."""
         edits = self.edits(name)
         version, main = self.repo.read_consistent()
-        merged = edits.apply_to(main)
-        report = validate_frames(merged.layers())
-        return version, report.dataset_or_raise()
+        return version, edits.dataset_on(main)
 
     def item(self, name: str, layer: str, item_id: str) -> tuple[gpd.GeoDataFrame, str]:
         """One feature as the plan has it, and its version as an ETag value (``p<n>``: the
@@ -725,7 +735,7 @@ class Plans:
         wkb = shapely.to_wkb(np.asarray(clean.geometry.array, dtype=object))
         now = datetime.now(UTC)
         for i, values, geom in zip(ids, attrs.to_dict("records"), wkb, strict=True):
-            props = {str(k): _json_value(v) for k, v in values.items()}
+            props = {str(k): _db_value(v) for k, v in values.items()}
             self._upsert_row(conn, name, layer, i, deleted=False, properties=props,
                              geometry=bytes(geom), main_version=main_versions.get(i),
                              version=version, actor=actor, now=now)
@@ -798,13 +808,3 @@ def _rows_frame(layer: str, rows: Sequence[Any]) -> gpd.GeoDataFrame:
     for col in fields:
         frame[col] = frame[col].astype(like[col].dtype)
     return frame[list(like.columns)]
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _aware(when: datetime) -> datetime:
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

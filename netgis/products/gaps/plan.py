@@ -311,6 +311,25 @@ def apply_plan(dataset: Dataset, plan: BuildPlan, *, status: str = "in_service")
                    warnings=list(dataset.warnings))
 
 
+def chosen_clusters(plan: BuildPlan, cluster_ids: Sequence[str] = (),
+                    top: int | None = None) -> list[str]:
+    """The clusters named, then (with ``top``) the ``top`` best-ranked ones not named yet.
+
+    Examples
+    --------
+    >>> from netgis.engine.analysis import analyze
+    >>> from netgis.io import read_dataset
+    >>> r = analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+    >>> chosen_clusters(plan_builds(r.premises, r.spans, r.nodes), top=3)
+    ['gap-p_far']
+    """
+    ids = [str(c) for c in cluster_ids]
+    if top is not None:
+        ids += [c for c in plan.clusters["cluster_id"].astype(str).tolist()[:top]
+                if c not in ids]
+    return ids
+
+
 def cluster_builds(plan: BuildPlan, cluster_ids: Sequence[str], *, id_prefix: str = "plan-",
                    status: str = "in_service") -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """The sketched nodes and spans of the clusters ``cluster_ids`` under ``status``: what
