@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -167,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--visible-timeout", type=float, default=300.0,
                         help="Seconds an edit may take to show before it counts as never "
                              "visible (default 300: today's server takes long at 1 M).")
+    parser.add_argument("--keep-log", type=Path, default=None,
+                        help="Copy the server's log here (what the live thread did, when).")
     args = parser.parse_args(argv)
     # serve --workers exists: PostGIS serves from two processes (SpatiaLite from one)
     workers = 2 if args.db == "postgis" else 1
@@ -197,6 +200,8 @@ def main(argv: list[str] | None = None) -> None:
             consistency = result.consistency(plan)
             final = final_check(served.url, url, Path(tmp) / "analyze-out")
         notes = _log_notes(Path(tmp) / "serve.log")
+        if args.keep_log is not None:
+            shutil.copyfile(Path(tmp) / "serve.log", args.keep_log)
         print(consistency.summary(), final.summary(), f"server log: {notes}", sep="\n",
               flush=True)
     record(f"live_{args.db}", _markdown(args, timings, plan, served, result, consistency,

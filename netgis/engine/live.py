@@ -160,7 +160,18 @@ def _set_rows(frame: gpd.GeoDataFrame, pos: IntArray, rows: pd.DataFrame,
                 current = current.copy()
                 current[pos] = given
         data[col] = current
-    return gpd.GeoDataFrame(data, geometry=geom, crs=frame.crs, copy=False)
+    return _frame(data, frame)
+
+
+def _frame(data: dict[str, Any], like: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A frame of the column arrays ``data``, each keeping its dtype and memory.
+
+    Arrays are wrapped as series of their own dtype first: handed to the constructor
+    as they are, object arrays of strings would be inferred and converted to Arrow
+    strings (about 70 ms per million rows, each time).
+    """
+    columns = {col: pd.Series(arr, copy=False, dtype=arr.dtype) for col, arr in data.items()}
+    return gpd.GeoDataFrame(columns, geometry=like.geometry.name, crs=like.crs, copy=False)
 
 
 def _same_values(a: Any, b: Any, *, geometry: bool) -> bool:
@@ -190,7 +201,7 @@ def _concat(frame: gpd.GeoDataFrame, more: pd.DataFrame) -> gpd.GeoDataFrame:
     more = more[list(frame.columns)]
     data = {col: pd.concat([frame[col], more[col]], ignore_index=True).array
             for col in frame.columns}
-    return gpd.GeoDataFrame(data, geometry=frame.geometry.name, crs=frame.crs, copy=False)
+    return _frame(data, frame)
 
 
 def _take(frame: gpd.GeoDataFrame, keep: BoolArray) -> gpd.GeoDataFrame:
@@ -638,7 +649,7 @@ class LiveAnalysis:
         data = {col: nodes[col].array for col in nodes.columns}
         data["failure_premises"] = _scatter(vertex, imp.failure_premises, np.int64)
         data["failure_units"] = _scatter(vertex, imp.failure_units, np.int64)
-        return gpd.GeoDataFrame(data, geometry=nodes.geometry.name, crs=nodes.crs, copy=False)
+        return _frame(data, nodes)
 
     def _add_premises(self, stage: NetworkStage, imp: Impact, edge_p: IntArray,
                       edge_u: IntArray, rows: pd.DataFrame, sign: int) -> None:
