@@ -242,3 +242,28 @@ def test_halo_search_answers_as_the_whole_network(city: Path) -> None:
         want = locate(points, index, drop_m=drop_m)
         got = locate(points, index, drop_m=drop_m, halo_m=drop_m)
         pd.testing.assert_frame_equal(got, want)
+
+
+def test_halo_search_widens_then_falls_back_to_every_span(city: Path) -> None:
+    """Points near one span, a few hundred metres off the network (found by the wider
+    halo) and far away (only the index of every span has them): the answers of the whole
+    network, and that index is built only when a point needs it."""
+    ds = read_dataset(city)
+    lit = ds.spans[ds.spans["status"] == "in_service"]
+    x1 = lit.total_bounds[2]
+    east = lit.geometry.bounds["maxx"].to_numpy().argmax()
+    ex, ey = shapely.get_coordinates(lit.geometry.iloc[east]).max(axis=0)
+    mid = lit.geometry.iloc[len(lit) // 2].interpolate(0.5, normalized=True)
+    near = gpd.GeoSeries(shapely.points(mid.x + np.linspace(-20, 20, 9), mid.y + 10),
+                         crs=ds.crs)
+    off = gpd.GeoSeries(shapely.points([ex + 400.0], [ey]), crs=ds.crs)
+    far = gpd.GeoSeries(shapely.points(np.full(3, x1 + 50_000.0), [ey, ey + 10, ey + 20]),
+                        crs=ds.crs)
+    for points, builds_all in ((near, False), (off, False),
+                               (pd.concat([near, off, far]), True)):
+        points = points.reset_index(drop=True)
+        index = SpanIndex(lit[["span_id", "geometry"]])
+        got = locate(points, index, drop_m=30.0, halo_m=150.0)
+        assert any(index.built(z) for z in range(32601, 32761)) == builds_all
+        pd.testing.assert_frame_equal(got, locate(points, SpanIndex(lit[["span_id", "geometry"]]),
+                                                  drop_m=30.0))

@@ -265,6 +265,7 @@ class SpanIndex:
         self.geoms = lit_spans.geometry.to_numpy()[order]
         self.crs = CRS(lit_spans.crs)
         self._zones: dict[int, ZoneIndex] = {}
+        self._projected: dict[int, tuple[npt.NDArray[np.object_], npt.NDArray[np.float64]]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -286,9 +287,24 @@ class SpanIndex:
         """
         with self._lock:
             if zone not in self._zones:
-                self._zones[zone] = ZoneIndex(transform_geoms(self.geoms, self.crs,
-                                                              CRS.from_epsg(zone)))
+                self._zones[zone] = ZoneIndex(self._project(zone)[0])
             return self._zones[zone]
+
+    def built(self, zone: int) -> bool:
+        """Whether the index of ``zone`` (:meth:`in_zone`) is already built."""
+        return zone in self._zones
+
+    def projected(self, zone: int) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float64]]:
+        """The spans projected to UTM ``zone`` and their bounds (n x 4), without the
+        indexes of :meth:`in_zone` (a search near a few points needs only these)."""
+        with self._lock:
+            return self._project(zone)
+
+    def _project(self, zone: int) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float64]]:
+        if zone not in self._projected:
+            geoms = transform_geoms(self.geoms, self.crs, CRS.from_epsg(zone))
+            self._projected[zone] = (geoms, shapely.bounds(geoms))
+        return self._projected[zone]
 
     def warm(self) -> None:
         """Build the index of the spans' own working zone (see :func:`working_zones`).
@@ -539,11 +555,11 @@ def locate_arrays(
         wcrs = CRS.from_epsg(int(zone))
         pts_w = transform_geoms(points.to_numpy()[sel], CRS(points.crs), wcrs)
         tie_within_m = drop_m * 1.01 + 1.0
-        zone_index = index.in_zone(int(zone))
         if halo_m is None:
-            idx, xy, frac[sel] = _nearest_in_zone(pts_w, zone_index, tie_within_m=tie_within_m)
+            idx, xy, frac[sel] = _nearest_in_zone(pts_w, index.in_zone(int(zone)),
+                                                  tie_within_m=tie_within_m)
         else:
-            idx, xy, frac[sel] = _nearest_with_halo(pts_w, zone_index,
+            idx, xy, frac[sel] = _nearest_with_halo(pts_w, index, int(zone),
                                                     halo_m=max(halo_m, tie_within_m + 1.0),
                                                     tie_within_m=tie_within_m)
         nearest[sel] = idx
@@ -588,7 +604,8 @@ def _nearest_in_zone(
 
 
 def _nearest_with_halo(
-    pts: npt.NDArray[np.object_], zone: ZoneIndex, *, halo_m: float, tie_within_m: float,
+    pts: npt.NDArray[np.object_], index: SpanIndex, zone: int, *, halo_m: float,
+    tie_within_m: float,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """:func:`_nearest_in_zone` over the spans near the points, then all spans for the rest.
 
@@ -596,29 +613,34 @@ def _nearest_with_halo(
     by ``halo_m``; a point whose nearest span there lies within ``halo_m``
     therefore has it as its nearest span of all, with every tie (the tie
     limit is below ``halo_m``). The spans keep their order (span_id), so ties
-    go the same way.
+    go the same way. Points with no span that near are searched again with a
+    halo 8 times wider, then against all spans; the index of all spans
+    (:meth:`SpanIndex.in_zone`) is built only when a point needs it, or used when
+    it is built already and the points spread over most of the network.
     """
+    spans, b = index.projected(zone)
     xy_pts = np.asarray(shapely.get_coordinates(pts), dtype=float)
-    x0, y0 = xy_pts.min(axis=0) - halo_m
-    x1, y1 = xy_pts.max(axis=0) + halo_m
-    b = shapely.bounds(zone.spans)
-    near = np.flatnonzero((b[:, 0] <= x1) & (b[:, 2] >= x0) & (b[:, 1] <= y1) & (b[:, 3] >= y0))
-    if len(near) > len(zone.spans) // 2:
-        # points spread over most of the network: its own (cached) index serves them best
-        return _nearest_in_zone(pts, zone, tie_within_m=tie_within_m)
     idx = np.full(len(pts), -1, dtype=np.int64)
     att = np.full((len(pts), 2), np.nan)
     frac = np.full(len(pts), np.nan)
-    far = np.ones(len(pts), dtype=bool)
-    if len(near):
-        sub, att, frac = _nearest_in_zone(pts, ZoneIndex(zone.spans[near]),
-                                          tie_within_m=tie_within_m)
-        idx = near[sub]
-        far = np.hypot(*(att - xy_pts).T) > halo_m
-    if far.any():
-        rest = np.flatnonzero(far)
-        idx[rest], att[rest], frac[rest] = _nearest_in_zone(pts[rest], zone,
-                                                            tie_within_m=tie_within_m)
+    rest = np.arange(len(pts))
+    for halo in (halo_m, 8 * halo_m):
+        x0, y0 = xy_pts[rest].min(axis=0) - halo
+        x1, y1 = xy_pts[rest].max(axis=0) + halo
+        near = np.flatnonzero((b[:, 0] <= x1) & (b[:, 2] >= x0)
+                              & (b[:, 1] <= y1) & (b[:, 3] >= y0))
+        if len(near) > len(spans) // 2:
+            break  # points spread over most of the network: its own index serves them best
+        if len(near):
+            sub, att[rest], frac[rest] = _nearest_in_zone(pts[rest], ZoneIndex(spans[near]),
+                                                          tie_within_m=tie_within_m)
+            idx[rest] = near[sub]
+            far = np.hypot(*(att[rest] - xy_pts[rest]).T) > halo
+            rest = rest[far]
+        if not len(rest):
+            return idx, att, frac
+    idx[rest], att[rest], frac[rest] = _nearest_in_zone(pts[rest], index.in_zone(zone),
+                                                        tie_within_m=tie_within_m)
     return idx, att, frac
 
 

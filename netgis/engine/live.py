@@ -81,6 +81,9 @@ CELL_M = 100.0
 #: working CRS's scale error (< 0.1 %) and the tie limit of the nearest search.
 NEAR_SLACK_M = 2.0
 NEAR_SLACK_REL = 0.01
+#: Meters around the premises an edit locates again within which lit spans are searched
+#: first (then 8 times that, then all: :func:`netgis.engine.coverage.locate`'s halo).
+LOCATE_HALO_M = 250.0
 _FLAGS = ("span_protected", "node_protected", "duct_protected")
 #: The km KPIs and utilization (:func:`netgis.engine.kpis.line_kpis`), by scope.
 _LINE_KEYS = ("cable_km", "route_km", "fiber_km", "utilization_pct")
@@ -402,8 +405,11 @@ class LiveAnalysis:
 
     def _locate(self, stage: NetworkStage, premises: gpd.GeoDataFrame, rows: IntArray,
                 ll: FloatArray) -> Any:
+        # a few premises: the lit spans near them only (the index of all lit spans, ~0.4 s
+        # to build at 1 M premises, is built when a point needs it or many are located)
+        halo = LOCATE_HALO_M if len(rows) < len(ll) // 10 else None
         return premise_chunk(stage, premises.iloc[rows], zones=self._plan,
-                             points_lonlat=ll[rows])
+                             points_lonlat=ll[rows], halo_m=halo)
 
     def _apply_premises(self, dataset: Dataset, edit: _PremiseEdit | None) -> _Result:
         """Premise changes against an unchanged network."""
