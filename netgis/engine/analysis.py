@@ -42,8 +42,11 @@ from netgis.engine.coverage import (
 from netgis.engine.graph import (
     AnalysisGraph,
     analysis_graph_from_gdfs,
+    built_from_nodes,
     id_index,
     network_from_gdfs,
+    node_entries,
+    span_edges,
     span_lengths_m,
 )
 from netgis.engine.kpis import AreaIndex, Kpis, LineZones, assemble_kpis, line_kpis, premise_sums
@@ -58,6 +61,7 @@ from netgis.engine.optics import (
     vertex_nodes,
 )
 from netgis.engine.redundancy import (
+    DuctMemo,
     Impact,
     Protection,
     Structure,
@@ -234,7 +238,7 @@ def _scatter(index: IntArray, per_item: npt.NDArray[Any], dtype: type) -> npt.ND
 
 def _lit(spans: gpd.GeoDataFrame, g: AnalysisGraph, st: Structure) -> tuple[IntArray, BoolArray]:
     """Edge of G per span row (-1 when the span is not in G) and whether it is lit."""
-    span_edge = _positions(g.edge_span, spans["span_id"])
+    span_edge = span_edges(g, spans["span_id"].to_numpy(dtype=object))
     return span_edge, _scatter(span_edge, st.lit, bool)
 
 
@@ -264,11 +268,15 @@ class NetworkStage:
 def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
                   drop_m: float = DEFAULT_DROP_M, budget: LossBudget | None = None,
                   progress: Progress | None = None,
-                  lengths_m: npt.NDArray[np.float64] | None = None) -> NetworkStage:
+                  lengths_m: npt.NDArray[np.float64] | None = None,
+                  starts: npt.NDArray[np.object_] | None = None,
+                  memo: DuctMemo | None = None) -> NetworkStage:
     """The premise-free part of :func:`analyze` of validated ``nodes`` and ``spans``.
 
-    ``lengths_m``: the geodesic length of each span row when already known
-    (:func:`netgis.engine.graph.span_lengths_m`; a live analysis keeps them).
+    ``lengths_m`` and ``starts``: the geodesic length and the first vertex of each span
+    row when already known (:func:`netgis.engine.graph.span_lengths_m`; a live analysis
+    keeps them). ``memo``: duct protection kept from the stage before (see
+    :class:`netgis.engine.redundancy.DuctMemo`).
     """
     check_drop(drop_m)
     step = progress or (lambda _name: None)
@@ -281,20 +289,21 @@ def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
         # the validation's warning too: nodes built in memory may not have been validated
         warnings.append(NO_CORE_WARNING)
     span_edge, span_lit = _lit(spans, g, st)
-    span_index = SpanIndex(spans.loc[span_lit, ["span_id", "geometry"]])
+    lit_rows = np.flatnonzero(span_lit)
+    span_index = SpanIndex(spans.iloc[lit_rows][["span_id", "geometry"]])
     step("optics")
     budget = budget or LossBudget()
     edge_length_m = np.zeros(g.n_edges)
     in_g = span_edge >= 0
     edge_length_m[span_edge[in_g]] = lengths[in_g]
     loss = vertex_loss(g, edge_length_m, vertex_nodes(g, nodes, budget), budget)
-    optics = Optics(budget, loss, edge_length_m, _edge_reversed(nodes, spans, g, span_edge),
-                    np.zeros(0))
+    optics = Optics(budget, loss, edge_length_m,
+                    _edge_reversed(nodes, spans, g, span_edge, starts), np.zeros(0))
     step("redundancy")
-    return NetworkStage(graph=g, structure=st, protection=protection(g, st),
+    return NetworkStage(graph=g, structure=st, protection=protection(g, st, memo=memo),
                         span_edge=span_edge, span_lit=span_lit, lengths_m=lengths,
                         optics=optics, span_index=span_index,
-                        lit_edge=_positions(g.edge_span, span_index.span_ids), drop_m=drop_m,
+                        lit_edge=span_edge[lit_rows][span_index.order], drop_m=drop_m,
                         warnings=warnings)
 
 
@@ -408,19 +417,30 @@ def finish_analysis(stage: NetworkStage, nodes: gpd.GeoDataFrame, spans: gpd.Geo
 
 
 def _edge_reversed(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, g: AnalysisGraph,
-                   span_edge: IntArray) -> BoolArray:
+                   span_edge: IntArray, starts: npt.NDArray[np.object_] | None = None
+                   ) -> BoolArray:
     """Per edge of G: does its span's geometry start at its ``to_node``?
 
     docs/spec.md §2.10 does not fix a span's drawing direction; the end nearer its first
-    vertex decides (compared in the dataset's CRS).
+    vertex decides (compared in the dataset's CRS). ``starts``: the first vertex of every
+    span row when already known (a live analysis keeps them).
     """
     in_g = span_edge >= 0
-    lines = spans.geometry.to_numpy()[in_g]
-    start = shapely.get_point(lines, 0)
-    where = pd.Series(nodes.geometry.to_numpy(), index=id_index(nodes["node_id"]))
-    from_pt = where.reindex(id_index(spans["from_node"].to_numpy()[in_g])).to_numpy()
-    to_pt = where.reindex(id_index(spans["to_node"].to_numpy()[in_g])).to_numpy()
+    if starts is None:
+        start = shapely.get_point(spans.geometry.to_numpy()[in_g], 0)
+    else:
+        start = starts[in_g]
     out = np.zeros(g.n_edges, dtype=bool)
+    if g.from_rows is not None and g.to_rows is not None and g.node_rows is not None \
+            and built_from_nodes(g, nodes["node_id"].to_numpy(dtype=object)):
+        # the graph keeps its edges' end rows in this nodes frame: no lookup by id
+        node_geom = nodes.geometry.to_numpy()
+        edges = span_edge[in_g]
+        from_pt, to_pt = node_geom[g.from_rows[edges]], node_geom[g.to_rows[edges]]
+    else:
+        where = pd.Series(nodes.geometry.to_numpy(), index=id_index(nodes["node_id"]))
+        from_pt = where.reindex(id_index(spans["from_node"].to_numpy()[in_g])).to_numpy()
+        to_pt = where.reindex(id_index(spans["to_node"].to_numpy()[in_g])).to_numpy()
     out[span_edge[in_g]] = shapely.distance(start, to_pt) < shapely.distance(start, from_pt)
     return out
 
@@ -452,7 +472,7 @@ def _span_results(spans: gpd.GeoDataFrame, span_edge: IntArray, span_lit: BoolAr
 
 def _node_results(nodes: gpd.GeoDataFrame, g: AnalysisGraph, imp: Impact) -> gpd.GeoDataFrame:
     """Failure impact per node; cores and nodes out of service cannot fail (0)."""
-    at = _positions(g.node_ids, nodes["node_id"])
+    at = node_entries(g, nodes["node_id"].to_numpy(dtype=object))
     non_core = (at >= 0) & ~_scatter(at, g.is_core, bool)
     vertex = np.where(non_core, _scatter(at, g.node_vertex, np.int64), -1)
     out = nodes.copy()

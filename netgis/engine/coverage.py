@@ -261,6 +261,8 @@ class SpanIndex:
 
     def __init__(self, lit_spans: gpd.GeoDataFrame) -> None:
         order = np.argsort(lit_spans["span_id"].to_numpy().astype(str), kind="stable")
+        #: the row of ``lit_spans`` of each span here
+        self.order = order.astype(np.int64)
         self.span_ids = lit_spans["span_id"].to_numpy()[order]
         self.geoms = lit_spans.geometry.to_numpy()[order]
         self.crs = CRS(lit_spans.crs)

@@ -144,6 +144,13 @@ class AnalysisGraph:
     edge_from: npt.NDArray[np.object_]      #: from_node per edge
     edge_to: npt.NDArray[np.object_]        #: to_node per edge
     edge_duct: npt.NDArray[np.object_]      #: duct_id per edge (None when absent)
+    #: Where the graph came from, when built from frames (:func:`analysis_graph_from_gdfs`):
+    #: the row of the nodes frame of each entry of ``node_ids``, and the rows of the spans
+    #: frame and of its end nodes' frame rows per edge. Lookups by id are then positions.
+    node_rows: IntArray | None = None
+    span_rows: IntArray | None = None
+    from_rows: IntArray | None = None
+    to_rows: IntArray | None = None
 
     @property
     def n_edges(self) -> int:
@@ -197,12 +204,57 @@ def analysis_graph_from_gdfs(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame) -
         else np.full(int(keep.sum()), None, dtype=object)
     ducts = ducts.copy()
     ducts[pd.isna(ducts)] = None
+    node_rows = np.flatnonzero(in_service).astype(np.int64)
     return AnalysisGraph(
         node_ids=node_ids, node_vertex=vertex, is_core=is_core, n_vertices=n_vertices,
         has_core=has_core, edge_span=spans["span_id"].to_numpy(dtype=object)[keep],
         eu=vertex[at_from[keep]], ev=vertex[at_to[keep]],
         edge_from=froms[keep], edge_to=tos[keep], edge_duct=ducts,
+        node_rows=node_rows, span_rows=np.flatnonzero(keep).astype(np.int64),
+        from_rows=node_rows[at_from[keep]], to_rows=node_rows[at_to[keep]],
     )
+
+
+def _rows_match(rows: IntArray | None, ids: npt.NDArray[np.object_],
+                frame_ids: npt.NDArray[np.object_]) -> bool:
+    """Whether ``rows`` (kept by the graph) pick exactly ``ids`` out of ``frame_ids``."""
+    if rows is None:
+        return False
+    if len(rows) and int(rows.max()) >= len(frame_ids):
+        return False
+    return bool(np.array_equal(frame_ids[rows], ids))
+
+
+def built_from_nodes(g: AnalysisGraph, node_ids: npt.NDArray[np.object_]) -> bool:
+    """Whether ``g`` was built from the nodes frame whose ids are ``node_ids`` (the rows it
+    keeps pick its node ids out of them)."""
+    return _rows_match(g.node_rows, g.node_ids, node_ids)
+
+
+def node_entries(g: AnalysisGraph, node_ids: npt.ArrayLike) -> IntArray:
+    """Entry of ``g.node_ids`` of each of ``node_ids`` (a nodes frame's ids; -1 when the
+    node is not in G), by the rows G keeps when built from that frame, else by id."""
+    ids = np.asarray(node_ids, dtype=object)
+    if built_from_nodes(g, ids):
+        assert g.node_rows is not None
+        out = np.full(len(ids), -1, dtype=np.int64)
+        out[g.node_rows] = np.arange(len(g.node_rows))
+        return out
+    found: IntArray = id_index(g.node_ids).get_indexer(id_index(ids)).astype(np.int64)
+    return found
+
+
+def span_edges(g: AnalysisGraph, span_ids: npt.ArrayLike) -> IntArray:
+    """Edge of G of each of ``span_ids`` (a spans frame's ids; -1 when the span is not in
+    G), by the rows G keeps when built from that frame, else by id."""
+    ids = np.asarray(span_ids, dtype=object)
+    if _rows_match(g.span_rows, g.edge_span, ids):
+        assert g.span_rows is not None
+        out = np.full(len(ids), -1, dtype=np.int64)
+        out[g.span_rows] = np.arange(len(g.span_rows))
+        return out
+    found: IntArray = id_index(g.edge_span).get_indexer(id_index(ids)).astype(np.int64)
+    return found
 
 
 def analysis_graph(G: nx.MultiGraph[str]) -> AnalysisGraph:

@@ -294,15 +294,19 @@ class LineTotals:
                 and bool((kept.ids == ids).all()):
             return kept
         at = {k: n for n, k in enumerate(ids.tolist())}
+        index = id_index(ids)  # one hash table for every lookup below
         grouped = np.zeros(len(ids), dtype=bool)
-        for k in self.group_of:
-            if k in at:
-                grouped[at[k]] = True
+        pos = index.get_indexer(id_index(list(self.group_of)))
+        grouped[pos[pos >= 0]] = True
         area_pos, area_inside = [], []
         for kept_area in self.inside:
-            pairs = sorted((at[k], m) for k, m in kept_area.items() if k in at)
-            area_pos.append(np.asarray([p for p, _ in pairs], dtype=np.int64))
-            area_inside.append(np.asarray([m for _, m in pairs], dtype=float))
+            keys = np.fromiter(kept_area.keys(), dtype=object, count=len(kept_area))
+            meters = np.fromiter(kept_area.values(), dtype=float, count=len(kept_area))
+            pos = index.get_indexer(id_index(keys))
+            ok = np.flatnonzero(pos >= 0)
+            order = ok[np.argsort(pos[ok], kind="stable")]  # in span row order
+            area_pos.append(pos[order].astype(np.int64))
+            area_inside.append(meters[order])
         self._rows = _Rows(ids, at, grouped, area_pos, area_inside)
         self._dirty = False
         return self._rows

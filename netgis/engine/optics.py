@@ -30,7 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from netgis.engine.graph import AnalysisGraph, id_index
+from netgis.engine.graph import AnalysisGraph, built_from_nodes, id_index
 from netgis.errors import Problem, ValidationError
 from netgis.schema import SPLICE, SPLIT_RATIOS, SPLITTER
 
@@ -129,7 +129,14 @@ def vertex_nodes(g: AnalysisGraph, nodes: pd.DataFrame, budget: LossBudget, *,
     what-if); naming a node that does not exist or is not a splitter, or a
     ratio not in :data:`SPLIT_RATIOS`, is an error naming it.
     """
-    kind = pd.Series(nodes["kind"].to_numpy(), index=id_index(nodes["node_id"]))
+    node_ids = nodes["node_id"].to_numpy(dtype=object)
+    if not split_ratios and g.node_rows is not None and built_from_nodes(g, node_ids):
+        # the graph was built from these nodes: their rows, not a lookup by id
+        kinds = nodes["kind"].to_numpy(dtype=object)[g.node_rows]
+        ratios = (nodes["split_ratio"].to_numpy(dtype=float, na_value=np.nan)[g.node_rows]
+                  if "split_ratio" in nodes.columns else np.full(len(g.node_rows), np.nan))
+        return _vertex_nodes(g, kinds, ratios, budget)
+    kind = pd.Series(nodes["kind"].to_numpy(), index=id_index(node_ids))
     if "split_ratio" in nodes.columns:
         ratio = pd.Series(nodes["split_ratio"].to_numpy(dtype=float, na_value=np.nan),
                           index=nodes["node_id"].to_numpy())
@@ -155,6 +162,12 @@ def vertex_nodes(g: AnalysisGraph, nodes: pd.DataFrame, budget: LossBudget, *,
             ratio[node_id] = r
     kinds = kind.reindex(id_index(g.node_ids)).to_numpy()
     ratios = ratio.reindex(id_index(g.node_ids)).to_numpy(dtype=float)
+    return _vertex_nodes(g, kinds, ratios, budget)
+
+
+def _vertex_nodes(g: AnalysisGraph, kinds: npt.NDArray[Any], ratios: FloatArray,
+                  budget: LossBudget) -> VertexNodes:
+    """:class:`VertexNodes` from the kind and split ratio of each entry of ``g.node_ids``."""
     splice = kinds == SPLICE
     is_split = (kinds == SPLITTER) & ~np.isnan(ratios)
     table = np.zeros(max(SPLIT_RATIOS) + 1)
