@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from hypothesis import given, settings
@@ -156,3 +157,32 @@ def test_points_cover_is_shapely_covers() -> None:
         want = np.flatnonzero(shapely.covers(poly, shapely.points(xy)))
         assert np.array_equal(np.sort(cover.covered(poly)), want)
         assert np.array_equal(np.sort(cover.covered(poly, among=among)), want[among[want]])
+
+
+def test_an_index_adopts_the_projections_of_unchanged_spans() -> None:
+    """The lit-span index after an edit takes the projected spans of the one before where
+    a span kept its geometry, projects the rest, and answers as a fresh index."""
+    from netgis.engine.coverage import SpanIndex
+    from netgis.generate import generate_city
+
+    spans = generate_city(premises=400, seed=3).spans.to_crs(4326)
+    lit = spans[spans["status"] == "in_service"][["span_id", "geometry"]].reset_index(drop=True)
+    before = SpanIndex(lit)
+    zone = int(working_zones(*shapely.get_coordinates(
+        shapely.get_point(lit.geometry.to_numpy()[:1], 0)).T)[0])
+    before.projected(zone)
+    after = lit.iloc[3:].copy()  # three spans gone
+    after.loc[after.index[0], "geometry"] = shapely.affinity.translate(  # one redrawn
+        after.geometry.iloc[0], xoff=0.0001)
+    after = gpd.GeoDataFrame(pd.concat([after, gpd.GeoDataFrame(  # one new
+        {"span_id": ["zz-new"]}, geometry=[LineString([(8.70, 50.10), (8.71, 50.11)])],
+        crs=4326)], ignore_index=True), crs=4326)
+    adopted, fresh = SpanIndex(after), SpanIndex(after)
+    adopted.adopt(before)
+    assert zone in adopted._projected  # taken over, not projected on demand
+    got, want = adopted.projected(zone), fresh.projected(zone)
+    assert bool(shapely.equals_identical(got[0], want[0]).all())
+    np.testing.assert_array_equal(got[1], want[1])
+    points = gpd.GeoSeries(shapely.get_point(after.geometry.to_numpy()[::5], 1), crs=4326)
+    pd.testing.assert_frame_equal(locate(points, adopted, halo_m=50.0),
+                                  locate(points, SpanIndex(after)))

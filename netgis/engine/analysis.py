@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 import geopandas as gpd
@@ -270,13 +270,15 @@ def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
                   progress: Progress | None = None,
                   lengths_m: npt.NDArray[np.float64] | None = None,
                   starts: npt.NDArray[np.object_] | None = None,
-                  memo: DuctMemo | None = None) -> NetworkStage:
+                  memo: DuctMemo | None = None,
+                  previous: SpanIndex | None = None) -> NetworkStage:
     """The premise-free part of :func:`analyze` of validated ``nodes`` and ``spans``.
 
     ``lengths_m`` and ``starts``: the geodesic length and the first vertex of each span
     row when already known (:func:`netgis.engine.graph.span_lengths_m`; a live analysis
     keeps them). ``memo``: duct protection kept from the stage before (see
-    :class:`netgis.engine.redundancy.DuctMemo`).
+    :class:`netgis.engine.redundancy.DuctMemo`). ``previous``: the lit-span index of the
+    state before an edit, whose projected spans the new index takes where unchanged.
     """
     check_drop(drop_m)
     step = progress or (lambda _name: None)
@@ -291,6 +293,8 @@ def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
     span_edge, span_lit = _lit(spans, g, st)
     lit_rows = np.flatnonzero(span_lit)
     span_index = SpanIndex(spans.iloc[lit_rows][["span_id", "geometry"]])
+    if previous is not None:
+        span_index.adopt(previous)
     step("optics")
     budget = budget or LossBudget()
     edge_length_m = np.zeros(g.n_edges)
@@ -375,7 +379,7 @@ def premise_chunk(stage: NetworkStage, premises: gpd.GeoDataFrame, *,
     has = served >= 0
     edge_p = np.bincount(served[has], minlength=g.n_edges).astype(np.int64)
     edge_u = np.bincount(served[has], weights=units[has], minlength=g.n_edges).astype(np.int64)
-    index = areas if areas is not None else AreaIndex(None)
+    index = areas if areas is not None else _no_areas()
     nearest_id = np.full(len(served), None, dtype=object)
     has_nearest = found.nearest >= 0
     nearest_id[has_nearest] = lit.span_ids[found.nearest[has_nearest]]
@@ -385,6 +389,12 @@ def premise_chunk(stage: NetworkStage, premises: gpd.GeoDataFrame, *,
                         area_sums=index.premise_sums(out),
                         home_zone=int(zone_of[0]) if len(zone_of) and (zone_of == zone_of[0]).all()
                         else None)
+
+
+@cache
+def _no_areas() -> AreaIndex:
+    """The index of no areas (made once: it is asked for by every chunk without areas)."""
+    return AreaIndex(None)
 
 
 @dataclass(frozen=True)
@@ -462,12 +472,13 @@ def _loss_columns(optics: Optics, g: AnalysisGraph, served_edge: IntArray,
 
 def _span_results(spans: gpd.GeoDataFrame, span_edge: IntArray, span_lit: BoolArray,
                   lengths_m: npt.NDArray[np.float64], imp: Impact) -> gpd.GeoDataFrame:
-    out = spans.copy()
-    out["lit"] = span_lit
-    out["length_m"] = lengths_m
-    out["cut_premises"] = _scatter(span_edge, imp.cut_premises, np.int64)
-    out["cut_units"] = _scatter(span_edge, imp.cut_units, np.int64)
-    return out
+    # the input columns shared, not copied (results are never changed in place)
+    data: dict[str, Any] = {col: spans[col] for col in spans.columns}
+    data["lit"] = np.asarray(span_lit, dtype=bool)
+    data["length_m"] = np.asarray(lengths_m, dtype=float)
+    data["cut_premises"] = _scatter(span_edge, imp.cut_premises, np.int64)
+    data["cut_units"] = _scatter(span_edge, imp.cut_units, np.int64)
+    return gpd.GeoDataFrame(data, geometry=spans.geometry.name, crs=spans.crs, copy=False)
 
 
 def _node_results(nodes: gpd.GeoDataFrame, g: AnalysisGraph, imp: Impact) -> gpd.GeoDataFrame:

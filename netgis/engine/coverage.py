@@ -35,6 +35,7 @@ import shapely
 from pyproj import CRS
 from scipy.spatial import cKDTree
 
+from netgis.engine.graph import id_index
 from netgis.geodesy import (
     WGS84,
     geodesic_distance_m,
@@ -291,6 +292,31 @@ class SpanIndex:
             if zone not in self._zones:
                 self._zones[zone] = ZoneIndex(self._project(zone)[0])
             return self._zones[zone]
+
+    def adopt(self, other: SpanIndex) -> None:
+        """Take from ``other`` (the index of the lit spans before an edit) the projections of
+        the spans both hold with identical geometry: only the others are projected again."""
+        if self.crs != other.crs or not len(self) or not len(other):
+            return
+        with other._lock:
+            projected = dict(other._projected)
+        if not projected:
+            return
+        at = id_index(other.span_ids).get_indexer(id_index(self.span_ids))
+        same = at >= 0
+        same[same] = shapely.equals_identical(other.geoms[at[same]], self.geoms[same])
+        todo = np.flatnonzero(~same)
+        with self._lock:
+            for zone, (geoms, bounds) in projected.items():
+                if zone in self._projected:
+                    continue
+                g = np.empty(len(self), dtype=object)
+                b = np.empty((len(self), 4))
+                g[same], b[same] = geoms[at[same]], bounds[at[same]]
+                if len(todo):
+                    g[todo] = transform_geoms(self.geoms[todo], self.crs, CRS.from_epsg(zone))
+                    b[todo] = shapely.bounds(g[todo])
+                self._projected[zone] = (g, b)
 
     def built(self, zone: int) -> bool:
         """Whether the index of ``zone`` (:meth:`in_zone`) is already built."""
@@ -631,7 +657,7 @@ def _nearest_with_halo(
         x1, y1 = xy_pts[rest].max(axis=0) + halo
         near = np.flatnonzero((b[:, 0] <= x1) & (b[:, 2] >= x0)
                               & (b[:, 1] <= y1) & (b[:, 3] >= y0))
-        if len(near) > len(spans) // 2:
+        if len(near) > len(spans) // 2 and index.built(zone):
             break  # points spread over most of the network: its own index serves them best
         if len(near):
             sub, att[rest], frac[rest] = _nearest_in_zone(pts[rest], ZoneIndex(spans[near]),

@@ -484,7 +484,8 @@ class LiveAnalysis:
             todo = np.ones(len(spans), dtype=bool)
         starts[todo] = shapely.get_point(spans.geometry.to_numpy()[todo], 0)
         stage = network_stage(dataset.nodes, spans, drop_m=self.drop_m, budget=self.budget,
-                              lengths_m=lengths, starts=starts, memo=self._duct_memo)
+                              lengths_m=lengths, starts=starts, memo=self._duct_memo,
+                              previous=old.span_index)
         self._next_starts = (spans, starts)
         # spans whose lit geometry or end nodes changed: gone from the old index, new in the new
         touched = set(new_ids[~same].tolist())

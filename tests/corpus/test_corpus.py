@@ -251,23 +251,30 @@ def _run_file_case(case: FileCase, root: Path, store: str, client: TestClient,
     return tally
 
 
-def test_file_corpus(store: str, client: TestClient, tmp_path: Path,
+#: The file cases run in this many tests (every PARTS-th case each), so that pytest-xdist
+#: spreads the corpus, about 3.5 minutes on one worker, over its workers.
+PARTS = 4
+
+
+@pytest.mark.parametrize("part", range(PARTS))
+def test_file_corpus(store: str, client: TestClient, tmp_path: Path, part: int,
                      monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
                      ) -> None:
     tally = Tally()
-    for i, case in enumerate(FILE_CASES):
+    cases = FILE_CASES[part::PARTS]
+    for i, case in enumerate(cases):
         tally.add(_run_file_case(case, tmp_path / f"case{i}", store, client, monkeypatch,
                                  capsys))
-    kinds = len({(c.expect.layer, c.kind) for c in FILE_CASES})
+    kinds = len({(c.expect.layer, c.kind) for c in cases})
     with capsys.disabled():
-        print(f"\n{len(FILE_CASES)} file cases ({kinds} layer x kind pairs), "
-              + tally.line("validate/analyze/db load/import"))
+        print(f"\n{len(cases)} of the {len(FILE_CASES)} file cases ({kinds} layer x kind "
+              "pairs), " + tally.line("validate/analyze/db load/import"))
         print("".join(f"\n  FAILED {f}" for f in tally.failures))
     TOTAL.add(tally)
     with capsys.disabled():
         print("so far, " + TOTAL.line("all entry points"))
     assert tally.failures == []
-    assert tally.inputs == 4 * len(FILE_CASES) == tally.clear
+    assert tally.inputs == 4 * len(cases) == tally.clear
     assert tally.changes == 0
 
 
