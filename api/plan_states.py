@@ -5,7 +5,11 @@ as one change (:class:`netgis.engine.live.LiveAnalysis`). Each plan keeps its ow
 live analysis: a write of the plan is applied to it incrementally (only the features
 written since the plan version it reflects), so a plan's answers follow its edits as
 main's follow main's. When main's published version moves on, the plan's analysis is
-made again from main's new state and all the plan's edits.
+brought along by main's changes since (the change feed, as main's own live analysis
+is): every feature main wrote or deleted that the plan does not write or delete itself
+is applied to the plan's analysis too. Only when the feed cannot say what changed (a
+bulk load, too many rows) is the plan's analysis made again from main's new state and
+all the plan's edits.
 
 Readers of a plan wait for its analysis (a plan has no readers that must never wait:
 its planner asked for what they changed); one plan is analysed by one thread at a
@@ -18,10 +22,16 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
 from netgis.engine.live import Changes, LiveAnalysis
+from netgis.schema import LAYER_NAMES, LAYERS
 from netgis.storage.plans import Plans
 
 if TYPE_CHECKING:
+    from netgis.api.live import Published
     from netgis.api.services import Services
     from netgis.engine.analysis import Analysis
 
@@ -70,7 +80,9 @@ class PlanStates:
             plan_version = plans.version(name)  # NotFoundError for a plan that is not there
             published = self.services.live.current()
             state = self._states.get(name)
-            if state is None or state.main_version != published.version:
+            if state is not None and state.main_version != published.version:
+                state = self._follow_main(plans, state, published)
+            if state is None:
                 edits = plans.edits(name)
                 live = LiveAnalysis(published.analysis.dataset, drop_m=self.services.live.drop_m,
                                     budget=self.services.live.budget)
@@ -88,3 +100,41 @@ class PlanStates:
             with self._lock:
                 self._states[name] = state
             return state
+
+    def _follow_main(self, plans: Plans, state: PlanState, published: Published
+                     ) -> PlanState | None:
+        """``state`` brought to main's published analysis by main's changes since the
+        version it started from, with the plan's own edits since; None when the change feed
+        cannot say what changed (then the plan's analysis is made again)."""
+        from netgis.api.live import MAX_CHANGE_ROWS
+
+        changes = self.services.repo.changes_since(state.main_version,
+                                                   max_rows=MAX_CHANGE_ROWS)
+        if changes is None or changes.bulk or changes.version != published.version:
+            return None
+        own_edits = plans.edits(state.name)
+        since = plans.edits(state.name, since=state.plan_version)
+        rows: dict[str, gpd.GeoDataFrame] = {}
+        deleted: dict[str, list[str]] = {}
+        for layer in LAYER_NAMES:
+            # what the plan writes or deletes itself stays as the plan has it
+            own = own_edits.ids(layer) | since.ids(layer)
+            parts: list[gpd.GeoDataFrame] = []
+            frame = changes.rows.get(layer)
+            if frame is not None and len(frame):
+                ids = frame[LAYERS[layer].id_field].astype(str)
+                parts.append(frame.iloc[np.flatnonzero(~ids.isin(own).to_numpy())])
+            mine = since.rows.get(layer)
+            if mine is not None and len(mine):
+                # the plan's own edits since the state, in the same change
+                parts.append(mine.to_crs(4326) if parts else mine)
+            if parts:
+                rows[layer] = parts[0] if len(parts) == 1 else gpd.GeoDataFrame(
+                    pd.concat([parts[0], parts[1][list(parts[0].columns)]],
+                              ignore_index=True), geometry="geometry", crs=parts[0].crs)
+            deleted[layer] = [k for k in changes.deleted.get(layer, ()) if str(k) not in own] \
+                + list(since.deleted.get(layer, ()))
+        change = Changes.of(rows=rows, deleted=deleted)
+        analysis = state.live.apply(change) if not change.empty else state.analysis
+        return PlanState(state.name, published.version, since.version, published.analysis,
+                         analysis, state.live, f"main+{state.live.last_path}")

@@ -315,3 +315,60 @@ def test_a_plans_items_page_by_the_servers_limits(server: tuple[str, Repository]
     too_many = httpx.get(f"{base}/plans/l/collections/premises/items",
                          params={"limit": settings.max_limit + 1}, timeout=60)
     assert too_many.status_code == 400 and too_many.json()["errors"][0]["field"] == "limit"
+
+
+def test_a_plan_follows_mains_edits_without_starting_over(tmp_path: Path) -> None:
+    """Main edited after the plan was analysed (features the plan does not touch, one it
+    rewrites, one it deletes, one main deletes that the plan rewrote): the plan's analysis
+    takes main's changes by the change feed, keeps its own versions, and equals a fresh
+    analysis of main plus its edits."""
+    url = f"sqlite:///{tmp_path / 'follow.db'}"
+    repo = Repository.from_url(url)
+    repo.init()
+    repo.load_dataset(generate_city(premises=1500, seed=11))
+    app = create_app(make_settings(url))
+    with LiveServer(app) as live:
+        base = live.url
+        assert httpx.post(f"{base}/plans", json={"name": "f"}, headers=KEY,
+                          timeout=60).status_code == 201
+        assert httpx.post(f"{base}/plans/f/builds", json={"top": 2}, headers=KEY,
+                          timeout=120).status_code == 200
+        premises = httpx.get(f"{base}/collections/premises/items", params={"limit": 6},
+                             timeout=60).json()["features"]
+        ids = [f["properties"]["premise_id"] for f in premises]
+        # the plan rewrites ids[0] and ids[1], deletes ids[2]
+        for pid in ids[:2]:
+            assert httpx.patch(f"{base}/plans/f/collections/premises/items/{pid}",
+                               json={"properties": {"units": 7}}, headers=KEY,
+                               timeout=60).status_code == 200
+        assert httpx.delete(f"{base}/plans/f/collections/premises/items/{ids[2]}",
+                            headers=KEY, timeout=60).status_code == 204
+        assert_kpis_of(httpx.get(f"{base}/plans/f/kpis", timeout=120).json(), repo, "f")
+        # main: a premise the plan does not touch, one it rewrote (the plan's stays), one it
+        # deleted (stays deleted), one it rewrote deleted in main (the plan's stays), and a
+        # span taken out of service
+        for pid, units in ((ids[3], 5), (ids[0], 3), (ids[2], 4)):
+            assert httpx.patch(f"{base}/collections/premises/items/{pid}",
+                               json={"properties": {"units": units}}, headers=KEY,
+                               timeout=60).status_code == 200
+        assert httpx.delete(f"{base}/collections/premises/items/{ids[1]}", headers=KEY,
+                            timeout=60).status_code == 204
+        span = httpx.get(f"{base}/analysis/criticality", params={"limit": 1},
+                         timeout=60).json()["features"][0]["properties"]["span_id"]
+        assert httpx.patch(f"{base}/collections/spans/items/{span}",
+                           json={"properties": {"status": "planned"}}, headers=KEY,
+                           timeout=60).status_code == 200
+        got = httpx.get(f"{base}/plans/f/kpis", timeout=120).json()
+        assert got["data_version"] == repo.data_version()
+        assert app.state.plan_states.state("f").path.startswith("main+")
+        assert_kpis_of(got, repo, "f")
+        # and the plan's own edit after that, with main's next one, in one step
+        assert httpx.patch(f"{base}/plans/f/collections/premises/items/{ids[4]}",
+                           json={"properties": {"units": 9}}, headers=KEY,
+                           timeout=60).status_code == 200
+        assert httpx.patch(f"{base}/collections/premises/items/{ids[5]}",
+                           json={"properties": {"units": 8}}, headers=KEY,
+                           timeout=60).status_code == 200
+        assert_kpis_of(httpx.get(f"{base}/plans/f/kpis", timeout=120).json(), repo, "f")
+        assert app.state.plan_states.state("f").path.startswith("main+")
+    repo.close()
