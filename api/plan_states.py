@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from netgis.api.live import Published
     from netgis.api.services import Services
     from netgis.engine.analysis import Analysis
+    from netgis.products.tiles import LayerTiles
 
 
 @dataclass
@@ -61,6 +62,7 @@ class PlanStates:
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._states: dict[str, PlanState] = {}
+        self._tiles: dict[tuple[str, str], tuple[tuple[int, int, int], LayerTiles]] = {}
 
     def plans(self) -> Plans:
         """The plans of the server's database."""
@@ -70,6 +72,27 @@ class PlanStates:
         """Drop a plan's analysis (the plan was discarded or merged)."""
         with self._lock:
             self._states.pop(name, None)
+            for key in [k for k in self._tiles if k[0] == name]:
+                del self._tiles[key]
+
+    def tiles(self, name: str, layer: str) -> tuple[PlanState, LayerTiles]:
+        """The plan's current state and the vector tiles of its ``layer`` (made once per
+        state of the plan: an STRtree of the layer's features)."""
+        from netgis.products.tiles import LayerTiles
+
+        state = self.state(name)
+        key = (name, layer)
+        stamp = (id(state), state.main_version, state.plan_version)
+        with self._lock:
+            kept = self._tiles.get(key)
+        if kept is not None and kept[0] == stamp:
+            return state, kept[1]
+        frame = state.analysis.dataset.areas if layer == "areas" \
+            else getattr(state.analysis, layer)
+        made = LayerTiles(frame, layer)
+        with self._lock:
+            self._tiles[key] = (stamp, made)
+        return state, made
 
     def state(self, name: str) -> PlanState:
         """The plan's analysis at its current version and main's published one."""

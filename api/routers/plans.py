@@ -456,6 +456,63 @@ _MAP_PAGE: dict[int | str, dict[str, Any]] = {
     **problem_responses(400, 404)}
 
 
+# ------------------------------------------------------------------ vector tiles
+
+#: Media type of a Mapbox Vector Tile.
+_MVT = "application/vnd.mapbox-vector-tile"
+_PLAN_TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A Mapbox Vector Tile of the plan's layer (as main's tiles).",
+          "content": {_MVT: {}}},
+    204: {"description": "No feature of the plan's layer in this tile."},
+    304: {"description": "Not modified: the tile named by If-None-Match is current."},
+}
+
+
+@router.get("/plans/{name}/tiles/{layer}.json", summary="TileJSON of a plan's vector tiles",
+            responses={200: {"description": "A TileJSON 3.0 document.",
+                             "content": {"application/json": {}}},
+                       **problem_responses(400, 404)})
+def plan_tilejson(request: Request, name: NamePath, layer: str,
+                  states: StatesDep) -> Response:
+    """TileJSON 3.0 of the plan's ``layer``: its tile URL template, bounds and fields."""
+    from fastapi.responses import JSONResponse
+
+    from netgis.products.tiles import check_layer, tilejson
+
+    check_layer(layer)  # 404 for another layer, as main's tiles
+    state = states.state(name)
+    note_version(state.main_version)
+    url = url_for(request, f"/plans/{name}/tiles/{layer}") + "/{z}/{x}/{y}.mvt"
+    doc = tilejson(layer, state.analysis.dataset.layers()[layer], url)
+    return JSONResponse(doc, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/plans/{name}/tiles/{layer}/{z}/{x}/{y}.mvt", summary="A vector tile of a plan",
+            response_class=Response,
+            responses={**_PLAN_TILE_RESPONSES, **problem_responses(400, 404)})
+def plan_tile(request: Request, name: NamePath, layer: str, z: int, x: int, y: int,
+              states: StatesDep) -> Response:
+    """Every feature of the plan's ``layer`` (main's with the plan's edits) in tile
+    ``z/x/y``, with the plan's analysis columns, thinned below z14 as main's tiles are.
+    The ETag is the tile's content hash."""
+    import hashlib
+
+    from netgis.api.services import etag_matches
+    from netgis.products.tiles import TileAddress
+
+    address = TileAddress.of(layer, z, x, y)
+    state, tiles = states.tiles(name, layer)
+    note_version(state.main_version)
+    body = tiles.tile(address)
+    tag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": tag, "Cache-Control": "no-cache"}
+    if etag_matches(request.headers.get("if-none-match"), tag):
+        return Response(status_code=304, headers=headers)
+    if not body:
+        return Response(status_code=204, headers=headers)
+    return Response(body, media_type=_MVT, headers=headers)
+
+
 @router.get("/plans/{name}/maps/{kind}", response_class=HTMLResponse, responses=_MAP_PAGE,
             summary="A map of a plan")
 def plan_map(name: NamePath, kind: Literal["coverage", "criticality", "areas", "gaps",

@@ -12,7 +12,6 @@ the limit on new work like any request that does; tiles of a kept analysis never
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -23,13 +22,10 @@ from netgis.api.errors import problem_responses
 from netgis.api.params import DropParam, OpticsParam
 from netgis.products.tiles import (
     EXTENT,
-    MAX_ZOOM,
-    THIN_BELOW_ZOOM,
     TileAddress,
     check_layer,
-    tile_fields,
 )
-from netgis.schema import LAYERS
+from netgis.products.tiles import tilejson as tilejson_doc
 
 router = APIRouter(prefix="/tiles", tags=["Tiles"], dependencies=[MIN_VERSION])
 
@@ -37,8 +33,6 @@ router = APIRouter(prefix="/tiles", tags=["Tiles"], dependencies=[MIN_VERSION])
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 #: Tiles change with every write: a client keeps them but asks again (a cheap 304).
 CACHE_CONTROL = "no-cache"
-#: TileJSON names of the field types.
-_TILEJSON_TYPES = {"text": "String", "int": "Number", "float": "Number", "bool": "Boolean"}
 
 _TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "A Mapbox Vector Tile (one layer named after the layer, extent "
@@ -58,31 +52,10 @@ def tilejson(request: Request, layer: str, services: ServicesDep, drop_m: DropPa
     analysis parameters), zoom range, bounds, center and the fields of its features."""
     check_layer(layer)
     _, result = services.analysis_for_tiles(drop_m, optics)
-    frame = getattr(result.dataset, layer)
-    if len(frame) and not frame.geometry.is_empty.all():
-        west, south, east, north = (float(v) for v in frame.to_crs(4326).total_bounds)
-    else:
-        west, south, east, north = -180.0, -85.0511287798066, 180.0, 85.0511287798066
-    span = max(east - west, north - south, 1e-9)
-    zoom = int(min(MAX_ZOOM, max(0, math.floor(math.log2(360.0 / span)))))
     query = f"?{request.url.query}" if request.url.query else ""
     base = str(request.base_url).rstrip("/")
-    fields = {name: _TILEJSON_TYPES[kind] for name, kind in tile_fields(layer).items()}
-    doc = {
-        "tilejson": "3.0.0",
-        "name": f"netgis {layer}",
-        "description": f"The {layer} layer with its analysis columns; every feature from "
-                       f"z{THIN_BELOW_ZOOM} up, thinned below.",
-        "version": "1.0.0",
-        "scheme": "xyz",
-        "tiles": [f"{base}/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt{query}"],
-        "minzoom": 0,
-        "maxzoom": MAX_ZOOM,
-        "bounds": [west, south, east, north],
-        "center": [(west + east) / 2, (south + north) / 2, zoom],
-        "vector_layers": [{"id": layer, "description": LAYERS[layer].description,
-                           "minzoom": 0, "maxzoom": MAX_ZOOM, "fields": fields}],
-    }
+    doc = tilejson_doc(layer, getattr(result.dataset, layer),
+                       f"{base}/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt{query}")
     return JSONResponse(doc, headers={"Cache-Control": CACHE_CONTROL})
 
 

@@ -479,3 +479,109 @@ def tile_attributes(result: Analysis, layer: str,
     else:
         index = pd.Index(ids)
     return TileAttributes(index, {c: _plain(frame[c]) for c in names if c in frame.columns})
+
+
+# ----------------------------------------------------------------------------- in memory
+
+
+class LayerTiles:
+    """Vector tiles of one layer held in memory (the features of a design plan, which are
+    not rows of the database): the same features per tile and the same thinning as
+    :meth:`netgis.storage.Repository.versioned_vector_tile`, from an STRtree.
+
+    ``frame`` holds the layer's fields and, for the analysed layers, its analysis columns
+    (a result frame of :class:`netgis.engine.analysis.Analysis`), in any CRS.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> pts = gpd.GeoDataFrame({"premise_id": ["p1", "p2"], "units": [1, 2]},
+    ...                        geometry=[shapely.Point(8.53, 50.21), shapely.Point(0, 0)],
+    ...                        crs=4326)
+    >>> tiles = LayerTiles(pts, "premises")
+    >>> len(tiles.tile(TileAddress("premises", 14, 8580, 5541))) > 0
+    True
+    >>> tiles.tile(TileAddress("premises", 14, 0, 0))
+    b''
+    """
+
+    def __init__(self, frame: gpd.GeoDataFrame, layer: str) -> None:
+        wgs = frame if frame.crs is not None and frame.crs.to_epsg() == 4326 \
+            else frame.to_crs(4326)
+        self.layer = check_layer(layer)
+        self.geoms = np.asarray(wgs.geometry.values, dtype=object)
+        self.ids = wgs[LAYERS[layer].id_field].astype(str).to_numpy(dtype=object)
+        self.columns = {c: _plain(wgs[c]) for c in tile_fields(layer) if c in wgs.columns}
+        self.bounds = shapely.bounds(self.geoms).reshape(-1, 4)
+        self.tree = shapely.STRtree(self.geoms)
+
+    def tile(self, address: TileAddress) -> bytes:
+        """The MVT of ``address`` (of this layer); ``b""`` when no feature is in it."""
+        def encode(tile: TileAddress, grid: int | None) -> bytes:
+            box = tile.bounds()
+            # bounding boxes first, as the database's spatial index answers
+            rows = np.sort(self.tree.query(shapely.box(*box)))
+            if grid is not None and len(rows):
+                rows = self._thinned(rows, box, grid)
+            rows = rows[shapely.intersects(self.geoms[rows], shapely.box(*box))]
+            if not len(rows):
+                return b""
+            return encode_features(self.geoms[rows],
+                                   {c: v[rows] for c, v in self.columns.items()}, tile)
+
+        return render_tile(address, encode)
+
+    def _thinned(self, rows: np.ndarray, box: tuple[float, float, float, float],
+                 grid: int) -> np.ndarray:
+        """Of ``rows``, the lowest id (code point order) of each cell of the ``grid`` x
+        ``grid`` grid over ``box`` holding its bounding box's lower left corner (clamped
+        into the box), as the repository's tiles keep."""
+        west, south, east, north = box
+        b = self.bounds[rows]
+        cx = np.floor((np.maximum(b[:, 0], west) - west) * (grid / (east - west)))
+        cy = np.floor((np.maximum(b[:, 1], south) - south) * (grid / (north - south)))
+        ids = self.ids[rows].astype(str)  # numpy's text order is code point order
+        order = np.lexsort((ids, cy, cx))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (cx[order][1:] != cx[order][:-1]) | (cy[order][1:] != cy[order][:-1])
+        return np.sort(rows[order[first]])
+
+
+def tilejson(layer: str, frame: gpd.GeoDataFrame, tile_url: str) -> dict[str, Any]:
+    """The TileJSON 3.0 document of ``layer``'s tiles at ``tile_url`` (a template with
+    ``{z}``, ``{x}``, ``{y}``): zoom range, the bounds and center of ``frame`` (the layer's
+    features), and the fields of its features.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> doc = tilejson("spans", gpd.GeoDataFrame(geometry=[], crs=4326), "t/{z}/{x}/{y}.mvt")
+    >>> doc["tilejson"], doc["bounds"][0], doc["vector_layers"][0]["id"]
+    ('3.0.0', -180.0, 'spans')
+    """
+    if len(frame) and not frame.geometry.is_empty.all():
+        west, south, east, north = (float(v) for v in frame.to_crs(4326).total_bounds)
+    else:
+        west, south, east, north = -180.0, -MAX_LATITUDE, 180.0, MAX_LATITUDE
+    span = max(east - west, north - south, 1e-9)
+    zoom = int(min(MAX_ZOOM, max(0, math.floor(math.log2(360.0 / span)))))
+    fields = {name: _TILEJSON_TYPES[kind] for name, kind in tile_fields(layer).items()}
+    return {
+        "tilejson": "3.0.0",
+        "name": f"netgis {layer}",
+        "description": f"The {layer} layer with its analysis columns; every feature from "
+                       f"z{THIN_BELOW_ZOOM} up, thinned below.",
+        "version": "1.0.0",
+        "scheme": "xyz",
+        "tiles": [tile_url],
+        "minzoom": 0,
+        "maxzoom": MAX_ZOOM,
+        "bounds": [west, south, east, north],
+        "center": [(west + east) / 2, (south + north) / 2, zoom],
+        "vector_layers": [{"id": layer, "description": LAYERS[layer].description,
+                           "minzoom": 0, "maxzoom": MAX_ZOOM, "fields": fields}],
+    }
+
+
+#: TileJSON names of the field types.
+_TILEJSON_TYPES = {"text": "String", "int": "Number", "float": "Number", "bool": "Boolean"}

@@ -372,3 +372,59 @@ def test_a_plan_follows_mains_edits_without_starting_over(tmp_path: Path) -> Non
         assert_kpis_of(httpx.get(f"{base}/plans/f/kpis", timeout=120).json(), repo, "f")
         assert app.state.plan_states.state("f").path.startswith("main+")
     repo.close()
+
+
+def _features(body: bytes, layer: str) -> list[tuple[str, str]]:
+    import mapbox_vector_tile
+
+    if not body:
+        return []
+    decoded = mapbox_vector_tile.decode(body, default_options={"y_coord_down": True})
+    return sorted((json.dumps(f["properties"], sort_keys=True),
+                   json.dumps(f["geometry"], sort_keys=True))
+                  for f in decoded[layer]["features"])
+
+
+def test_a_plans_vector_tiles_are_mains_with_its_edits(server: tuple[str, Repository]) -> None:
+    """A plan without edits has main's tiles, thinned or not, feature for feature; with
+    gap builds its spans tiles carry the new lit spans main's do not; 304 and 204 as
+    main's; TileJSON points at the plan's tiles."""
+    from tests.api.test_tiles import tile_of
+
+    base, repo = server
+    assert httpx.post(f"{base}/plans", json={"name": "t"}, headers=KEY,
+                      timeout=60).status_code == 201
+    west, south, east, north = repo.read_dataset().premises.to_crs(4326).total_bounds
+    lon, lat = (west + east) / 2, (south + north) / 2
+    compared = 0
+    for z in (12, 15):
+        x, y = tile_of(lon, lat, z)
+        for layer in ("nodes", "spans", "premises", "areas"):
+            main = httpx.get(f"{base}/tiles/{layer}/{z}/{x}/{y}.mvt", timeout=60)
+            plan = httpx.get(f"{base}/plans/t/tiles/{layer}/{z}/{x}/{y}.mvt", timeout=60)
+            assert plan.status_code == main.status_code, (layer, z)
+            assert _features(plan.content, layer) == _features(main.content, layer), (layer, z)
+            compared += len(_features(main.content, layer))
+    assert compared > 100
+    doc = httpx.get(f"{base}/plans/t/tiles/spans.json", timeout=60).json()
+    assert doc["tiles"][0].endswith("/plans/t/tiles/spans/{z}/{x}/{y}.mvt")
+    # gap builds: their spans are in the plan's tiles, lit, and not in main's
+    assert httpx.post(f"{base}/plans/t/builds", json={"top": 2}, headers=KEY,
+                      timeout=120).status_code == 200
+    built = Plans(repo).edits("t").rows["spans"]
+    mid = built.geometry.iloc[0].interpolate(0.5, normalized=True)
+    x, y = tile_of(mid.x, mid.y, 16)
+    plan = httpx.get(f"{base}/plans/t/tiles/spans/16/{x}/{y}.mvt", timeout=60)
+    main = httpx.get(f"{base}/tiles/spans/16/{x}/{y}.mvt", timeout=60)
+    new_id = str(built["span_id"].iloc[0])
+    in_plan = {json.loads(p)["span_id"]: json.loads(p) for p, _ in _features(plan.content,
+                                                                             "spans")}
+    assert in_plan[new_id]["lit"] is True
+    assert new_id not in {json.loads(p)["span_id"] for p, _ in _features(main.content, "spans")}
+    again = httpx.get(f"{base}/plans/t/tiles/spans/16/{x}/{y}.mvt", timeout=60,
+                      headers={"If-None-Match": plan.headers["etag"]})
+    assert again.status_code == 304
+    assert httpx.get(f"{base}/plans/t/tiles/spans/16/0/0.mvt", timeout=60).status_code == 204
+    assert httpx.get(f"{base}/plans/t/tiles/pipes/1/0/0.mvt", timeout=60).status_code == 404
+    assert httpx.get(f"{base}/plans/t/tiles/spans/1/2/0.mvt", timeout=60).status_code == 404
+    assert httpx.get(f"{base}/plans/nope/tiles/spans/1/0/0.mvt", timeout=60).status_code == 404
