@@ -34,7 +34,12 @@ if TYPE_CHECKING:
     from netgis.api.live import Published
     from netgis.api.services import Services
     from netgis.engine.analysis import Analysis
+    from netgis.engine.optics import LossBudget
     from netgis.products.tiles import LayerTiles
+
+
+#: Analyses of plans at other parameters (drop_m, optics) kept per API process.
+MAX_OTHER_ANALYSES = 4
 
 
 @dataclass
@@ -63,6 +68,7 @@ class PlanStates:
         self._locks: dict[str, threading.Lock] = {}
         self._states: dict[str, PlanState] = {}
         self._tiles: dict[tuple[str, str], tuple[tuple[int, int, int], LayerTiles]] = {}
+        self._other: dict[tuple[object, ...], Analysis] = {}
 
     def plans(self) -> Plans:
         """The plans of the server's database."""
@@ -74,6 +80,35 @@ class PlanStates:
             self._states.pop(name, None)
             for key in [k for k in self._tiles if k[0] == name]:
                 del self._tiles[key]
+
+    def analysis(self, name: str, drop_m: float | None = None,
+                 budget: LossBudget | None = None) -> tuple[PlanState, Analysis]:
+        """The plan's state and its analysis at ``drop_m`` and ``budget`` (the server's when
+        None): the live one at the server's parameters, else an analysis of the plan's data
+        made for them (kept for the plan's current state; an anonymous client spends a
+        token of the limit on new work for it, as for main's)."""
+        from netgis.engine.analysis import analyze
+
+        state = self.state(name)
+        services = self.services
+        drop, optics = services.drop_m(drop_m), services.budget(budget)
+        if drop == state.live.drop_m and optics.key() == services.budget(state.live.budget).key():
+            return state, state.analysis
+        key = (name, id(state), state.main_version, state.plan_version, drop, optics.key())
+        with self._lock:
+            kept = self._other.get(key)
+        if kept is not None:
+            return state, kept
+        services.admit()
+        made = analyze(state.analysis.dataset, drop_m=drop, budget=optics)
+        with self._lock:
+            # a few kept per process: the newest parameters asked
+            for old in [k for k in self._other if k[0] == name and k[1:4] != key[1:4]]:
+                del self._other[old]
+            while len(self._other) >= MAX_OTHER_ANALYSES:
+                del self._other[next(iter(self._other))]
+            self._other[key] = made
+        return state, made
 
     def tiles(self, name: str, layer: str) -> tuple[PlanState, LayerTiles]:
         """The plan's current state and the vector tiles of its ``layer`` (made once per

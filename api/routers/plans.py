@@ -24,6 +24,7 @@ from netgis.api.deps import (
 from netgis.api.errors import problem_responses
 from netgis.api.geojson import FeatureIn, FeaturePatch, features_to_frame, frame_to_features
 from netgis.api.live import note_version
+from netgis.api.params import DropParam, OpticsParam
 from netgis.api.plan_states import PlanStates
 from netgis.api.routers.common import (
     GEOJSON,
@@ -553,24 +554,26 @@ def _result_names(layer: str) -> list[str]:
 
 @router.get("/plans/{name}/analysis/coverage", summary="A plan's coverage KPIs",
             responses=problem_responses(400, 404))
-def plan_coverage(name: NamePath, states: StatesDep) -> dict[str, Any]:
-    """As ``/analysis/coverage``, for main with the plan's edits (the server's parameters)."""
-    state = states.state(name)
+def plan_coverage(name: NamePath, states: StatesDep, optics: OpticsParam,
+                  drop_m: DropParam = None) -> dict[str, Any]:
+    """As ``/analysis/coverage``, for main with the plan's edits (the server's parameters
+    unless ``drop_m`` or optics are given)."""
+    state, result = states.analysis(name, drop_m, optics)
     note_version(state.main_version)
     return {"plan": name, "plan_version": state.plan_version,
-            "data_version": state.main_version, "drop_m": state.analysis.drop_m,
-            **json_safe(state.analysis.kpis)}
+            "data_version": state.main_version, "drop_m": result.drop_m,
+            **json_safe(result.kpis)}
 
 
 @router.get("/plans/{name}/analysis/premises/{premise_id}", response_class=GeoJSONResponse,
             summary="One premise in a plan", responses=problem_responses(400, 404))
-def plan_premise(name: NamePath, premise_id: str, states: StatesDep) -> GeoJSONResponse:
+def plan_premise(name: NamePath, premise_id: str, states: StatesDep, optics: OpticsParam,
+                 drop_m: DropParam = None) -> GeoJSONResponse:
     """As ``/analysis/premises/{id}``: passed, by which span, protections, optical loss."""
     from netgis.engine.analysis import premise_optics
 
-    state = states.state(name)
+    state, result = states.analysis(name, drop_m, optics)
     note_version(state.main_version)
-    result = state.analysis
     at = result.premise_position(premise_id)
     if at is None:
         raise NotFoundError("premises", premise_id)
@@ -586,31 +589,33 @@ def plan_serviceability(
     name: NamePath, states: StatesDep,
     lon: Annotated[float, Query(ge=-180, le=180, description="WGS84 longitude.")],
     lat: Annotated[float, Query(ge=-90, le=90, description="WGS84 latitude.")],
+    optics: OpticsParam,
+    drop_m: DropParam = None,
 ) -> dict[str, Any]:
     """As ``/analysis/serviceability``, for main with the plan's edits."""
     from netgis.engine.analysis import serviceability
 
-    state = states.state(name)
+    state, result = states.analysis(name, drop_m, optics)
     note_version(state.main_version)
-    return {**json_safe(serviceability(state.analysis, lon, lat)),
-            "budget_db": state.analysis.budget.budget_db, "plan": name,
+    return {**json_safe(serviceability(result, lon, lat)),
+            "budget_db": result.budget.budget_db, "plan": name,
             "plan_version": state.plan_version, "data_version": state.main_version}
 
 
 @router.get("/plans/{name}/analysis/criticality", response_class=GeoJSONResponse,
             summary="Single points of failure in a plan", responses=problem_responses(400, 404))
 def plan_criticality(
-    name: NamePath, states: StatesDep,
+    name: NamePath, states: StatesDep, optics: OpticsParam,
     layer: Annotated[Literal["spans", "nodes"], Query(
         description="Rank spans by cut impact or nodes by failure impact.")] = "spans",
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**53)] = 0,
+    drop_m: DropParam = None,
 ) -> GeoJSONResponse:
     """As ``/analysis/criticality``: the plan's spans (or nodes) whose failure disconnects
     passed premises, by units lost."""
-    state = states.state(name)
+    state, result = states.analysis(name, drop_m, optics)
     note_version(state.main_version)
-    result = state.analysis
     frame = result.spans if layer == "spans" else result.nodes
     units, premises = (("cut_units", "cut_premises") if layer == "spans"
                        else ("failure_units", "failure_premises"))

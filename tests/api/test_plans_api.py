@@ -428,3 +428,38 @@ def test_a_plans_vector_tiles_are_mains_with_its_edits(server: tuple[str, Reposi
     assert httpx.get(f"{base}/plans/t/tiles/pipes/1/0/0.mvt", timeout=60).status_code == 404
     assert httpx.get(f"{base}/plans/t/tiles/spans/1/2/0.mvt", timeout=60).status_code == 404
     assert httpx.get(f"{base}/plans/nope/tiles/spans/1/0/0.mvt", timeout=60).status_code == 404
+
+
+def test_a_plans_analysis_routes_take_the_analysis_parameters(
+        server: tuple[str, Repository]) -> None:
+    """drop_m and the optics parameters give the plan's analysis at them (as a fresh
+    analysis of the plan's data at them), the server's defaults its live one; a bad value
+    is a 400 naming it."""
+    from netgis.engine.optics import LossBudget
+
+    base, repo = server
+    assert httpx.post(f"{base}/plans", json={"name": "p"}, headers=KEY,
+                      timeout=60).status_code == 201
+    assert httpx.post(f"{base}/plans/p/builds", json={"top": 1}, headers=KEY,
+                      timeout=120).status_code == 200
+    _, data = Plans(repo).dataset("p")
+    usual = httpx.get(f"{base}/plans/p/analysis/coverage", timeout=120).json()
+    short = httpx.get(f"{base}/plans/p/analysis/coverage", params={"drop_m": 5},
+                      timeout=120).json()
+    want = json.loads(json.dumps(analyze(data, drop_m=5).kpis))
+    assert short["drop_m"] == 5
+    assert all(same(short["network"][k], v) for k, v in want["network"].items())
+    assert short["network"]["premises_passed"] < usual["network"]["premises_passed"]
+    tight = LossBudget().with_(budget_db=10.0)
+    reference = analyze(data, budget=tight)
+    ref = reference.premises[reference.premises["passed"]].iloc[0]
+    got = httpx.get(f"{base}/plans/p/analysis/premises/{ref['premise_id']}",
+                    params={"budget_db": 10}, timeout=120).json()["properties"]
+    assert got["in_budget"] == bool(ref["in_budget"])
+    assert same(got["margin_db"], float(ref["margin_db"]))
+    spof = httpx.get(f"{base}/plans/p/analysis/criticality", params={"drop_m": 5, "limit": 1},
+                     timeout=60).json()
+    assert spof["numberMatched"] == int((analyze(data, drop_m=5).spans["cut_premises"] > 0)
+                                        .sum())
+    bad = httpx.get(f"{base}/plans/p/analysis/coverage", params={"drop_m": -1}, timeout=60)
+    assert bad.status_code == 400 and "drop_m" in bad.text
