@@ -43,7 +43,7 @@ from netgis.storage.plans import PLAN_NAME, PlanInfo, check_plan_name
 router = APIRouter(tags=["Plans"])
 
 LayerPath = Literal["nodes", "spans", "premises", "areas"]
-_ETAG = re.compile(r'\s*(?:W/)?"([^"]*)"\s*(?:,|$)')
+_ETAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
 
 
 class PlanCreate(BaseModel):
@@ -142,18 +142,23 @@ def discard_plan(name: NamePath, states: StatesDep) -> Response:
 
 
 def _etags(header: str | None) -> frozenset[str] | None:
-    """The versions an If-Match header accepts (``p<n>``, ``m<n>``); None: no condition."""
+    """The ETags an If-Match header accepts (``p<n>``, ``m<n>``); None: no condition.
+
+    Read as main's items read it (:func:`netgis.api.routers.collections.if_match_versions`):
+    ``*`` is no condition, weak tags never match (If-Match compares strongly), and a rest
+    that is not a list of entity tags matches nothing: 412, not 400.
+    """
     if header is None or header.strip() == "*":
         return None
-    tags = []
-    rest = header
-    while rest.strip():
-        m = _ETAG.match(rest)
-        if m is None:
-            raise ParameterError([Problem("header", None, "If-Match", "a list of quoted ETags")],
-                                 "If-Match must be * or quoted ETags")
-        tags.append(m.group(1))
-        rest = rest[m.end():]
+    tags: set[str] = set()
+    pos = 0
+    while pos < len(header):
+        m = _ETAG.match(header, pos)
+        if m is None or m.end() == pos:
+            break
+        if not m.group(1):
+            tags.add(m.group(2))
+        pos = m.end()
     return frozenset(tags)
 
 

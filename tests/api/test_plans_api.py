@@ -92,6 +92,13 @@ def test_a_plan_over_http_from_create_to_merge(server: tuple[str, Repository]) -
                         json={"properties": {"units": 50}},
                         headers={**KEY, "If-Match": '"p999"'}, timeout=60)
     assert stale.status_code == 412
+    # If-Match read as main's items read it: a weak tag, or a header that is not a list of
+    # tags, matches nothing (412, not 400)
+    for header in ("W/" + item.headers["ETag"], "not-a-tag", item.headers["ETag"] + " junk"):
+        refused = httpx.patch(f"{base}/plans/west/collections/premises/items/{pid}",
+                              json={"properties": {"units": 50}},
+                              headers={**KEY, "If-Match": header}, timeout=60)
+        assert refused.status_code == 412, (header, refused.text)
     patched = httpx.patch(f"{base}/plans/west/collections/premises/items/{pid}",
                           json={"properties": {"units": 50}},
                           headers={**KEY, "If-Match": item.headers["ETag"]}, timeout=60)
