@@ -6,8 +6,10 @@ API process's plan analyses (``api.plan_states.PlanStates``, what ``/plans/{name
 answers from) are timed: the plan's first analysis (main's analysis with the plan's
 edits, from scratch), then edits of the plan, each timed from the write to the plan's
 KPIs that reflect it: premise patches (``units``), and span status changes (a span of
-main taken out of service in the plan). Then ``netgis plan build --top 5``'s work (the
-gap builds of the plan's data written to it) and the check: the plan's KPIs against
+main taken out of service in the plan); then premise patches of main, each timed from
+main's new state to the plan's analysis following it (main's change feed). Then
+``netgis plan build --top 5``'s work (the gap builds of the plan's data written to it)
+and the check: the plan's KPIs against
 ``analyze`` of the plan's exported dataset (counts exact, floats to 1e-9 relative).
 
 Run: ``.venv/bin/python -m benchmarks.bench_plans [PREMISES] [EDITS]``
@@ -30,7 +32,7 @@ import numpy as np
 from benchmarks._record import peak_rss_mb, record
 from netgis.api.plan_states import PlanStates
 from netgis.engine.analysis import analyze
-from netgis.engine.live import LiveAnalysis
+from netgis.engine.live import Changes, LiveAnalysis
 from netgis.generate import generate_city
 from netgis.products.gaps.plan import cluster_builds
 from netgis.products.gaps.result import gap_analysis
@@ -48,10 +50,19 @@ class _Live:
         version, data = repo.read_consistent()
         self.drop_m = DEFAULT_DROP_M
         self.budget = None
-        self._published = _Published(version, LiveAnalysis(data, drop_m=self.drop_m).analysis)
+        self._live = LiveAnalysis(data, drop_m=self.drop_m)
+        self._published = _Published(version, self._live.analysis)
 
     def current(self) -> Any:
         return self._published
+
+    def advance(self, repo: Repository) -> None:
+        """Main's live analysis brought to the database's version by its change feed, as
+        the API's live thread does."""
+        changes = repo.changes_since(self._published.version)
+        assert changes is not None and not changes.bulk
+        self._live.apply(Changes(changes.rows, changes.deleted))
+        self._published = _Published(changes.version, self._live.analysis)
 
 
 class _Published:
@@ -91,10 +102,11 @@ def main(premises: int = 1_000_000, edits: int = 20) -> None:
 
         ids = city.premises["premise_id"].to_numpy()
         span_ids = city.spans.loc[city.spans["status"] == "in_service", "span_id"].to_numpy()
-        times: dict[str, list[float]] = {"premise patch": [], "span out of service": []}
+        times: dict[str, list[float]] = {"premise patch": [], "span out of service": [],
+                                         "main's premise patch, plan follows": []}
         for _ in range(edits):
             row = repo.get_item("premises", str(ids[rng.randrange(len(ids))]))
-            row["units"] = int(row["units"].iat[0]) + 1
+            row["units"] = int(row["units"].to_numpy()[0]) + 1
             t = time.perf_counter()
             plans.write("bench", "premises", row)
             states.state("bench")
@@ -106,6 +118,19 @@ def main(premises: int = 1_000_000, edits: int = 20) -> None:
             plans.write("bench", "spans", span)
             states.state("bench")
             times["span out of service"].append(time.perf_counter() - t)
+
+        services = states.services
+        for _ in range(edits):
+            # main edited (its live analysis advanced as the server's would), then the plan's
+            # analysis brought along by main's change feed
+            pid = str(ids[rng.randrange(len(ids))])
+            units = int(repo.get_item("premises", pid)["units"].to_numpy()[0])
+            repo.patch_item("premises", pid, {"units": units + 2})
+            services.live.advance(repo)  # type: ignore[attr-defined]
+            t = time.perf_counter()
+            state = states.state("bench")
+            times["main's premise patch, plan follows"].append(time.perf_counter() - t)
+            assert state.path.startswith("main+"), state.path
 
         # the top-5 gap builds, in a plan of their own
         plans.create("top5")
