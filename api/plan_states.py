@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from netgis.api.services import Services
     from netgis.engine.analysis import Analysis
     from netgis.engine.optics import LossBudget
+    from netgis.products.gaps import BuildPlan, GapParams
     from netgis.products.tiles import LayerTiles
 
 
@@ -69,6 +70,7 @@ class PlanStates:
         self._states: dict[str, PlanState] = {}
         self._tiles: dict[tuple[str, str], tuple[tuple[int, int, int], LayerTiles]] = {}
         self._other: dict[tuple[object, ...], Analysis] = {}
+        self._builds: dict[tuple[object, ...], BuildPlan] = {}
 
     def plans(self) -> Plans:
         """The plans of the server's database."""
@@ -109,6 +111,26 @@ class PlanStates:
                 del self._other[next(iter(self._other))]
             self._other[key] = made
         return state, made
+
+    def build_plan(self, state: PlanState, analysis: Analysis, params: GapParams) -> BuildPlan:
+        """The gap build plan of a plan's ``analysis`` (of ``state``) at ``params``, kept
+        for the plan's state (an anonymous client spends a token to make one)."""
+        from netgis.products.gaps import plan_builds
+
+        key = ("gaps", state.name, id(state), state.main_version, state.plan_version,
+               float(analysis.drop_m), params)
+        with self._lock:
+            kept = self._builds.get(key)
+        if kept is not None:
+            return kept
+        self.services.admit()
+        made = plan_builds(analysis.premises, analysis.spans, analysis.nodes,
+                           drop_m=analysis.drop_m, params=params)
+        with self._lock:
+            while len(self._builds) >= MAX_OTHER_ANALYSES:
+                del self._builds[next(iter(self._builds))]
+            self._builds[key] = made
+        return made
 
     def tiles(self, name: str, layer: str) -> tuple[PlanState, LayerTiles]:
         """The plan's current state and the vector tiles of its ``layer`` (made once per

@@ -37,7 +37,14 @@ from netgis.api.routers.common import (
 from netgis.api.services import MapPage
 from netgis.errors import NotFoundError, ParameterError, Problem, ValidationError
 from netgis.jsonsafe import json_safe
-from netgis.schema import LAYERS, RESULT_FIELDS
+from netgis.schema import (
+    DEFAULT_H3_RES,
+    DEFAULT_LINK_M,
+    DEFAULT_PLACEMENT,
+    LAYERS,
+    RESULT_FIELDS,
+    Placement,
+)
 from netgis.storage.plans import PLAN_NAME, PlanInfo, check_plan_name
 
 router = APIRouter(tags=["Plans"])
@@ -460,6 +467,46 @@ _MAP_PAGE: dict[int | str, dict[str, Any]] = {
     200: {"description": "An interactive map (HTML page, Leaflet served from /static).",
           "content": {"text/html": {}}},
     **problem_responses(400, 404)}
+
+
+@router.get("/plans/{name}/gaps", response_class=GeoJSONResponse,
+            responses=problem_responses(400, 404), summary="Where premises are not passed, "
+            "in a plan")
+def plan_gaps(
+    request: Request, name: NamePath, states: StatesDep, settings: SettingsDep,
+    view: Annotated[Literal["hexagons", "clusters"], Query(
+        description="hexagons: unpassed premises/units per H3 cell; clusters: ranked build "
+                    "list (cost per unit, lowest first).")] = "hexagons",
+    h3_res: Annotated[int, Query(ge=0, le=15, description="H3 resolution of the hexagons.")] = \
+        DEFAULT_H3_RES,
+    area_id: Annotated[str | None, Query(description="Only premises this area covers.")] = None,
+    h3_cell: Annotated[str | None, Query(description="Only premises in this H3 cell (any "
+                                         "resolution).")] = None,
+    link_m: Annotated[float, Query(gt=0, le=10_000, description="Cluster linkage (m).")] = \
+        DEFAULT_LINK_M,
+    max_units: Annotated[float | None, Query(
+        gt=0, le=1e9, description="Largest cluster in units (default: the server's).")] = None,
+    max_extent_m: Annotated[float | None, Query(
+        gt=0, le=1e7, description="Widest cluster, meters (default: the server's).")] = None,
+    placement: Annotated[Placement, Query(
+        description="Placement that prices new route.")] = DEFAULT_PLACEMENT,
+    limit: Annotated[int | None, Query(ge=1, description="Items per page (clamped).")] = None,
+    offset: Annotated[int, Query(ge=0, le=2**53)] = 0,
+    drop_m: DropParam = None,
+) -> GeoJSONResponse:
+    """As ``/analysis/gaps``, for main with the plan's edits: what is still not passed once
+    the plan is built, and the ranked builds that would pass it."""
+    from netgis.api.gap_pages import gap_page
+
+    state, result = states.analysis(name, drop_m, None)
+    note_version(state.main_version)
+    params = states.services.gap_params(link_m=link_m, placement=placement,
+                                        max_units=max_units, max_extent_m=max_extent_m)
+    size = min(limit or settings.default_limit, settings.max_limit)
+    page = gap_page(request, result, state.main_version,
+                    lambda: states.build_plan(state, result, params), view=view,
+                    h3_res=h3_res, area_id=area_id, h3_cell=h3_cell, limit=size, offset=offset)
+    return GeoJSONResponse({**page, "plan": name, "plan_version": state.plan_version})
 
 
 # ------------------------------------------------------------------ vector tiles

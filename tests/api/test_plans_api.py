@@ -470,3 +470,35 @@ def test_a_plans_analysis_routes_take_the_analysis_parameters(
                                         .sum())
     bad = httpx.get(f"{base}/plans/p/analysis/coverage", params={"drop_m": -1}, timeout=60)
     assert bad.status_code == 400 and "drop_m" in bad.text
+
+
+def test_a_plans_gaps_are_those_of_its_data(server: tuple[str, Repository]) -> None:
+    """/plans/{name}/gaps answers as /analysis/gaps would for main plus the plan's edits:
+    hexagons and ranked clusters of a fresh analysis of the plan's data; fewer units left
+    than main once two builds are in."""
+    from netgis.products.gaps import plan_builds, rollup_h3
+
+    base, repo = server
+    assert httpx.post(f"{base}/plans", json={"name": "g"}, headers=KEY,
+                      timeout=60).status_code == 201
+    assert httpx.post(f"{base}/plans/g/builds", json={"top": 2}, headers=KEY,
+                      timeout=120).status_code == 200
+    _, data = Plans(repo).dataset("g")
+    reference = analyze(data)
+    hexes = httpx.get(f"{base}/plans/g/gaps", params={"limit": 50}, timeout=120).json()
+    want = rollup_h3(reference.premises)
+    assert hexes["numberMatched"] == len(want) and hexes["plan"] == "g"
+    got_units = {f["id"]: f["properties"]["units"] for f in hexes["features"]}
+    want_units = dict(zip(want["h3_cell"].astype(str), want["units"].astype(int), strict=True))
+    assert all(want_units[k] == v for k, v in got_units.items())
+    main_left = int(rollup_h3(analyze(repo.read_dataset()).premises)["units"].sum())
+    assert int(want["units"].sum()) < main_left
+    clusters = httpx.get(f"{base}/plans/g/gaps", params={"view": "clusters", "limit": 5},
+                         timeout=120).json()
+    plan = plan_builds(reference.premises, reference.spans, reference.nodes,
+                       drop_m=reference.drop_m)
+    assert clusters["numberMatched"] == len(plan.clusters)
+    assert [f["id"] for f in clusters["features"]] == \
+        plan.clusters["cluster_id"].astype(str).tolist()[:5]
+    assert httpx.get(f"{base}/plans/g/gaps", params={"view": "rings"},
+                     timeout=60).status_code == 400
