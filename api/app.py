@@ -44,8 +44,8 @@ from netgis.api.routers import plans as plan_routes
 from netgis.api.routers import portal as citizen_portal
 from netgis.api.routers import search as address_search
 from netgis.api.routers import tiles as vector_tiles
-from netgis.api.routers.analysis import ScenarioIn
 from netgis.api.routers.plans import BuildsIn, PlanCreate, SwitchOnIn
+from netgis.api.scenarios import ScenarioIn
 from netgis.api.security import PublicOrigin, SecurityHeaders
 from netgis.api.services import Services
 from netgis.api.settings import Settings

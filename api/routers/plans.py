@@ -20,6 +20,7 @@ from netgis.api.deps import (
     SettingsDep,
     WriteAccess,
     WriterDep,
+    require_json_body,
 )
 from netgis.api.errors import problem_responses
 from netgis.api.geojson import FeatureIn, FeaturePatch, features_to_frame, frame_to_features
@@ -34,6 +35,7 @@ from netgis.api.routers.common import (
     request_body,
     url_for,
 )
+from netgis.api.scenarios import ScenarioIn, ScenarioResult, run_scenario, scenario_area
 from netgis.api.services import MapPage
 from netgis.errors import NotFoundError, ParameterError, Problem, ValidationError
 from netgis.jsonsafe import json_safe
@@ -507,6 +509,23 @@ def plan_gaps(
                     lambda: states.build_plan(state, result, params), view=view,
                     h3_res=h3_res, area_id=area_id, h3_cell=h3_cell, limit=size, offset=offset)
     return GeoJSONResponse({**page, "plan": name, "plan_version": state.plan_version})
+
+
+@router.post("/plans/{name}/scenarios", response_model=ScenarioResult,
+             summary="What if these fail, in a plan?",
+             dependencies=[Depends(require_json_body)],
+             responses=problem_responses(400, 404, 413, 415, 422),
+             openapi_extra=request_body(["ScenarioIn"], _JSON))
+def plan_scenarios(name: NamePath, states: StatesDep, settings: SettingsDep,
+                   body: Annotated[ScenarioIn, Depends(body_of(ScenarioIn))]) -> ScenarioResult:
+    """As ``/analysis/scenarios``, for main with the plan's edits: does the plan's new
+    route survive these failures?"""
+    area = scenario_area(body)
+    state, result = states.analysis(name, body.drop_m, None)
+    note_version(state.main_version)
+    # a what-if is computed for each request, never kept: new work, charged as such
+    states.services.admit()
+    return run_scenario(result, state.main_version, body, area, page_limit=settings.max_limit)
 
 
 # ------------------------------------------------------------------ vector tiles

@@ -502,3 +502,29 @@ def test_a_plans_gaps_are_those_of_its_data(server: tuple[str, Repository]) -> N
         plan.clusters["cluster_id"].astype(str).tolist()[:5]
     assert httpx.get(f"{base}/plans/g/gaps", params={"view": "rings"},
                      timeout=60).status_code == 400
+
+
+def test_a_plans_scenarios_are_those_of_its_data(server: tuple[str, Repository]) -> None:
+    """POST /plans/{name}/scenarios answers as a scenario of a fresh analysis of the plan's
+    data: a span of the plan's new route cut takes off what it passes; bad bodies are named."""
+    from netgis.engine.analysis import scenario
+
+    base, repo = server
+    assert httpx.post(f"{base}/plans", json={"name": "s"}, headers=KEY,
+                      timeout=60).status_code == 201
+    assert httpx.post(f"{base}/plans/s/builds", json={"top": 2}, headers=KEY,
+                      timeout=120).status_code == 200
+    _, data = Plans(repo).dataset("s")
+    reference = analyze(data)
+    built = Plans(repo).edits("s").rows["spans"]["span_id"].astype(str).tolist()
+    cut = max(built, key=lambda k: int(reference.spans.set_index("span_id").loc[k, "cut_units"]))
+    got = httpx.post(f"{base}/plans/s/scenarios", json={"spans": [cut]}, timeout=120).json()
+    want = scenario(reference, spans=[cut])
+    assert got["impacted_premises"] == want.premises > 0
+    assert got["impacted_units"] == want.units
+    in_main = httpx.post(f"{base}/analysis/scenarios", json={"spans": [cut]}, timeout=120)
+    assert in_main.status_code == 422  # main has no such span
+    bad = httpx.post(f"{base}/plans/s/scenarios", json={"span": [cut]}, timeout=60)
+    assert bad.status_code == 422 and "span" in bad.text
+    assert httpx.post(f"{base}/plans/nope/scenarios", json={"spans": []},
+                      timeout=60).status_code == 404
