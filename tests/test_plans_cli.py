@@ -155,3 +155,40 @@ def test_plan_commands_name_what_is_wrong(tmp_path: Path) -> None:
         run = netgis(*args, url=url)
         assert run.returncode == 2, (args, run.stdout, run.stderr)
         assert words in run.stderr and "Traceback" not in run.stderr, (args, run.stderr)
+
+
+def test_compare_names_the_bead_locations_a_plan_newly_serves(tmp_path: Path) -> None:
+    """`netgis plan compare` counts the FCC locations (premises with a location_id) the plan
+    newly passes, and with `--bead-availability` those that are BEAD-eligible (unserved or
+    underserved there), against analyses made here of main and of the plan's data."""
+    from netgis.storage.plans import Plans
+    from tests.test_bead import availability_csv
+
+    url = f"sqlite:///{tmp_path / 'bead.db'}"
+    write_dataset(generate_city(premises=1500, seed=11), tmp_path / "city.gpkg")
+    ok(netgis("db", "load", tmp_path / "city.gpkg", url=url))
+    ok(netgis("plan", "create", "b", url=url))
+    ok(netgis("plan", "build", "b", "--top", "3", url=url))
+    with Repository.from_url(url) as repo:
+        main = analyze(repo.read_dataset())
+        _, data = Plans(repo).dataset("b")
+    plan = analyze(data)
+    before = set(main.premises.loc[main.premises["passed"], "premise_id"].astype(str))
+    after = plan.premises[plan.premises["passed"] & plan.premises["location_id"].notna()]
+    newly = sorted(set(after.loc[~after["premise_id"].astype(str).isin(before),
+                                 "location_id"].astype(str)))
+    assert len(newly) >= 4
+    unserved = newly[::2]  # in the availability file: no service at all (BEAD-eligible)
+    served = newly[1::2]   # 100/20 Mbps with low latency: served, not eligible
+    avail = availability_csv(tmp_path / "avail.csv",
+                             [(loc, 50, 1000, 1000, 0) for loc in unserved]
+                             + [(loc, 50, 100, 20, 1) for loc in served])
+    plain = ok(netgis("plan", "compare", "b", url=url))["bead"]
+    assert plain["locations_newly_served"] == len(newly) and plain["location_ids"] == newly
+    assert plain["availability"] is False and plain["eligible_newly_served"] is None
+    with_file = ok(netgis("plan", "compare", "b", "--bead-availability", avail, url=url))["bead"]
+    assert with_file["eligible_location_ids"] == unserved
+    assert with_file["eligible_newly_served"] == len(unserved)
+    csv_out = netgis("plan", "compare", "b", "--format", "csv", "--bead-availability", avail,
+                     url=url).stdout
+    assert f"BEAD-eligible locations newly served,{len(unserved)},locations" in csv_out

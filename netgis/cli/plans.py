@@ -220,9 +220,12 @@ def plan_compare(
     fmt: Annotated[str, typer.Option("--format", help="json or csv.")] = "json",
     pon_class: PonClassOpt = None, budget_db: BudgetOpt = None,
     atten_db_per_km: AttenOpt = None, splice_db: SpliceOpt = None, fixed_db: FixedOpt = None,
+    bead_availability: Annotated[list[Path] | None, typer.Option(
+        "--bead-availability", help="FCC BDC availability CSV(s): BEAD-eligible locations "
+        "(unserved or underserved) the plan newly serves are counted apart.")] = None,
 ) -> None:
     """What the plan changes against the data: KPIs, premises newly passed, single points of
-    failure, cost and bill of materials."""
+    failure, cost and bill of materials, BEAD locations newly served."""
     from netgis.products.plan_compare import compare_analyses, compare_csv
 
     if fmt not in ("json", "csv"):
@@ -231,7 +234,14 @@ def plan_compare(
     budget = _budget(pon_class, budget_db, atten_db_per_km, splice_db, fixed_db)
     with _repository(database_url) as repo:
         before, after = _analyses(repo, name, drop_m, budget)
-        result = compare_analyses(before, after)
+        eligible = None
+        if bead_availability:
+            from netgis.products.bead import read_availability
+            from netgis.products.program import eligible_premises
+
+            eligible = eligible_premises(after.dataset,
+                                         read_availability(bead_availability).best)
+        result = compare_analyses(before, after, eligible=eligible)
         if fmt == "csv":
             typer.echo(compare_csv(result), nl=False)
         else:

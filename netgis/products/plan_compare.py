@@ -49,8 +49,14 @@ from netgis.schema import DEFAULT_PLACEMENT
 
 
 def compare_analyses(main: Analysis, plan: Analysis, *,
-                     cost_per_m: Mapping[str, float] | None = None) -> dict[str, Any]:
-    """The differences of ``plan`` from ``main`` (see the module), JSON-ready."""
+                     cost_per_m: Mapping[str, float] | None = None,
+                     eligible: set[str] | None = None) -> dict[str, Any]:
+    """The differences of ``plan`` from ``main`` (see the module), JSON-ready.
+
+    ``eligible``: the premise ids that are BEAD-eligible locations (unserved or
+    underserved in an FCC availability file: :func:`netgis.products.program.eligible_premises`);
+    without it the BEAD part counts every location (premise with a ``location_id``).
+    """
     costs = {**COST_PER_M, **(cost_per_m or {})}
     kpis = _kpi_deltas(main.kpis["network"], plan.kpis["network"])
     prem = _premises(main, plan)
@@ -68,7 +74,30 @@ def compare_analyses(main: Analysis, plan: Analysis, *,
                   **_spof_change(main.nodes, plan.nodes, "node_id", "failure_premises")},
         "cost": cost,
         "bill_of_materials": bom,
+        "bead": _bead(main, plan, eligible),
     }
+
+
+def _bead(main: Analysis, plan: Analysis, eligible: set[str] | None) -> dict[str, Any]:
+    """BEAD locations (premises with an FCC ``location_id``) the plan newly serves (passes):
+    all of them, and those BEAD-eligible when ``eligible`` is known."""
+    before = main.premises.loc[main.premises["passed"].to_numpy(bool), "premise_id"]
+    prem = plan.premises
+    has = prem["location_id"].notna().to_numpy() if "location_id" in prem.columns \
+        else np.zeros(len(prem), dtype=bool)
+    served = prem.loc[has & prem["passed"].to_numpy(bool)]
+    newly = served[~served["premise_id"].astype(str).isin(set(before.astype(str)))]
+    locations = sorted(set(newly["location_id"].astype(str)))
+    out: dict[str, Any] = {"locations_newly_served": len(locations),
+                           "location_ids": locations[:1000],
+                           "availability": eligible is not None,
+                           "eligible_newly_served": None, "eligible_location_ids": None}
+    if eligible is not None:
+        chosen = newly[newly["premise_id"].astype(str).isin(eligible)]
+        ids = sorted(set(chosen["location_id"].astype(str)))
+        out["eligible_newly_served"] = len(ids)
+        out["eligible_location_ids"] = ids[:1000]
+    return out
 
 
 def compare_csv(result: Mapping[str, Any]) -> str:
@@ -91,6 +120,13 @@ def compare_csv(result: Mapping[str, Any]) -> str:
         writer.writerow([f"splitter 1:{ratio}", n, "pieces"])
     for key in ("closures", "cabinets", "handholes", "drops"):
         writer.writerow([key, bom[key], "pieces"])
+    bead = result.get("bead")
+    if bead is not None:
+        writer.writerow(["BEAD locations newly served", bead["locations_newly_served"],
+                         "locations"])
+        if bead["eligible_newly_served"] is not None:
+            writer.writerow(["BEAD-eligible locations newly served",
+                             bead["eligible_newly_served"], "locations"])
     return out.getvalue()
 
 
