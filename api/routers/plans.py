@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from netgis.api.bead_pages import UPLOAD_BODY, BeadResult, ReachParam, bead_answer
 from netgis.api.deps import (
     JSON_MEDIA_TYPES,
     AuditAccess,
@@ -20,6 +21,7 @@ from netgis.api.deps import (
     SettingsDep,
     WriteAccess,
     WriterDep,
+    check_upload_length,
     require_json_body,
 )
 from netgis.api.errors import problem_responses
@@ -43,6 +45,7 @@ from netgis.schema import (
     DEFAULT_H3_RES,
     DEFAULT_LINK_M,
     DEFAULT_PLACEMENT,
+    DEFAULT_REACH_M,
     LAYERS,
     RESULT_FIELDS,
     Placement,
@@ -526,6 +529,28 @@ def plan_scenarios(name: NamePath, states: StatesDep, settings: SettingsDep,
     # a what-if is computed for each request, never kept: new work, charged as such
     states.services.admit()
     return run_scenario(result, state.main_version, body, area, page_limit=settings.max_limit)
+
+
+@router.post("/plans/{name}/analysis/bead", response_model=BeadResult,
+             summary="BEAD classes of FCC locations, in a plan",
+             dependencies=[Depends(check_upload_length)],
+             responses=problem_responses(400, 404, 413, 415, 422), openapi_extra=UPLOAD_BODY)
+async def plan_bead(request: Request, name: NamePath, states: StatesDep, settings: SettingsDep,
+                    drop_m: DropParam = None, reach_m: ReachParam = DEFAULT_REACH_M
+                    ) -> BeadResult:
+    """As ``/analysis/bead``, joined with the plan's plant: which locations the plan passes
+    or brings within reach."""
+    from starlette.concurrency import run_in_threadpool
+
+    await run_in_threadpool(states.plans().version, name)  # 404 before reading any upload
+
+    def analysis_of(drop: float) -> tuple[int, Any]:
+        state, result = states.analysis(name, drop, None)
+        note_version(state.main_version)
+        return state.main_version, result
+
+    return await bead_answer(request, settings, states.services.drop_m(drop_m), reach_m,
+                             analysis_of, states.services.admit)
 
 
 # ------------------------------------------------------------------ vector tiles

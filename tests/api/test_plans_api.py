@@ -528,3 +528,38 @@ def test_a_plans_scenarios_are_those_of_its_data(server: tuple[str, Repository])
     assert bad.status_code == 422 and "span" in bad.text
     assert httpx.post(f"{base}/plans/nope/scenarios", json={"spans": []},
                       timeout=60).status_code == 404
+
+
+def test_a_plans_bead_join_uses_its_plant(server: tuple[str, Repository],
+                                          tmp_path: Path) -> None:
+    """POST /plans/{name}/analysis/bead classes the uploaded locations as main's does and
+    joins them with the plan's plant: locations at premises the plan newly passes are
+    passed there and not in main's join."""
+    from tests.test_bead import availability_csv
+
+    base, repo = server
+    assert httpx.post(f"{base}/plans", json={"name": "bd"}, headers=KEY,
+                      timeout=60).status_code == 201
+    assert httpx.post(f"{base}/plans/bd/builds", json={"top": 2}, headers=KEY,
+                      timeout=120).status_code == 200
+    newly = httpx.get(f"{base}/plans/bd/compare", timeout=120).json()["premises"][
+        "newly_passed_ids"][:3]
+    _, data = Plans(repo).dataset("bd")
+    points = data.premises.set_index("premise_id").loc[newly].to_crs(4326).geometry
+    locs = "location_id,latitude,longitude\n" + "".join(
+        f"X{i},{p.y:.9f},{p.x:.9f}\n" for i, p in enumerate(points))
+    avail = availability_csv(tmp_path / "bdc.csv",
+                             [(f"X{i}", 50, 1000, 1000, 0) for i in range(len(newly))])
+
+    def files() -> dict[str, Any]:
+        return {"availability": ("bdc.csv", avail.read_bytes(), "text/csv"),
+                "locations": ("fabric.csv", locs, "text/csv")}
+
+    in_plan = httpx.post(f"{base}/plans/bd/analysis/bead", files=files(), timeout=120)
+    assert in_plan.status_code == 200, in_plan.text
+    in_main = httpx.post(f"{base}/analysis/bead", files=files(), timeout=120).json()
+    assert in_plan.json()["unserved"] == in_main["unserved"] == len(newly)
+    assert in_plan.json()["plant"]["unserved"]["passed"] == len(newly)
+    assert in_main["plant"]["unserved"]["passed"] == 0
+    assert httpx.post(f"{base}/plans/nope/analysis/bead", files=files(),
+                      timeout=60).status_code == 404
