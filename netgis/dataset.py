@@ -89,4 +89,4 @@ def empty_layer(name: str, crs: CRS | str | int | None = 4326) -> gpd.GeoDataFra
 
 
 #: pandas dtypes of the contract's field types in clean frames.
-_DTYPES: dict[str, str] = {"text": "object", "int": "Int64", "bool": "bool"}
+_DTYPES: dict[str, str] = {"text": "object", "int": "Int64", "bool": "bool", "float": "float64"}

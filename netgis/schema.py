@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-FieldType = Literal["text", "int", "bool"]
+FieldType = Literal["text", "int", "bool", "float"]
 
 NODE_KINDS = ("core", "cabinet", "splice", "splitter", "handhole", "pole", "other")
 STATUSES = ("in_service", "planned", "retired")
@@ -171,6 +171,123 @@ AREAS = Layer(
 
 LAYERS: dict[str, Layer] = {layer.name: layer for layer in (NODES, SPANS, PREMISES, AREAS)}
 LAYER_NAMES: tuple[str, ...] = tuple(LAYERS)
+
+
+# --------------------------------------------------------------------------- strand-level plant
+# The seven optional attribute tables of docs/strands.md: the glass inside the route. A dataset
+# without them validates, analyses and writes exactly what it did before they existed.
+
+STRAND_STATES = ("reserved", "broken")
+CONNECTION_KINDS = ("splice", "connector")
+#: Terminal types a connection may name, and the ones a drop may take its light from.
+TERMINAL_TYPES = ("strand", "olt", "in", "out")
+DROP_SOURCE_TYPES = ("strand", "out")
+#: The two pieces of a strand at a node: toward the cable's to_node, or back to its from_node.
+STRAND_SIDES = ("to", "from")
+#: Loss of a connection that records none, by kind (dB).
+DEFAULT_CONNECTOR_DB = 0.5
+#: TIA-598 colours of strands within a tube and of tubes within a cable, in order.
+TIA598_COLOURS = ("blue", "orange", "green", "brown", "slate", "white", "red", "black",
+                  "yellow", "violet", "rose", "aqua")
+
+CABLES = Layer(
+    name="cables", id_field="cable_id", geometry_types=(), required=False,
+    description="Cables: numbered strands laid along a sequence of spans.",
+    fields=(
+        Field("cable_id", "text", required=True),
+        Field("from_node", "text", required=True, description="node_id where strand 1..n start."),
+        Field("to_node", "text", required=True, description="node_id where they end."),
+        Field("fiber_count", "int", required=True, minimum=1),
+        Field("fibers_per_tube", "int", minimum=1, description="default: fiber_count."),
+        Field("status", "text", enum=STATUSES, default=IN_SERVICE),
+        Field("name", "text"),
+        Field("install_year", "int"),
+    ),
+)
+CABLE_SPANS = Layer(
+    name="cable_spans", id_field="", geometry_types=(), required=False,
+    description="The spans a cable runs along, in order from its from_node.",
+    fields=(
+        Field("cable_id", "text", required=True),
+        Field("seq", "int", required=True, minimum=1, description="1..n without gaps."),
+        Field("span_id", "text", required=True),
+    ),
+)
+SPLITTERS = Layer(
+    name="splitters", id_field="splitter_id", geometry_types=(), required=False,
+    description="Passive optical splitters standing at a node.",
+    fields=(
+        Field("splitter_id", "text", required=True),
+        Field("node_id", "text", required=True),
+        Field("ratio", "int", required=True, minimum=2, description="2, 4, ..., 128 outputs."),
+        Field("inputs", "int", default=1, minimum=1, description="1 or 2."),
+        Field("loss_db", "float", description="default: the splitter table by ratio."),
+    ),
+)
+OLT_PORTS = Layer(
+    name="olt_ports", id_field="olt_port_id", geometry_types=(), required=False,
+    description="OLT ports: where light enters the glass.",
+    fields=(
+        Field("olt_port_id", "text", required=True),
+        Field("node_id", "text", required=True),
+        Field("olt_id", "text"),
+    ),
+)
+CONNECTIONS = Layer(
+    name="connections", id_field="connection_id", geometry_types=(), required=False,
+    description="Splices and connectors joining two terminals at a node.",
+    fields=(
+        Field("connection_id", "text", required=True),
+        Field("node_id", "text", required=True),
+        Field("kind", "text", required=True, enum=CONNECTION_KINDS),
+        Field("a_type", "text", required=True, enum=TERMINAL_TYPES),
+        Field("a_id", "text", required=True),
+        Field("a_num", "int", minimum=1),
+        Field("a_side", "text", enum=STRAND_SIDES),
+        Field("b_type", "text", required=True, enum=TERMINAL_TYPES),
+        Field("b_id", "text", required=True),
+        Field("b_num", "int", minimum=1),
+        Field("b_side", "text", enum=STRAND_SIDES),
+        Field("loss_db", "float", description="default: splice_db or connector_db by kind."),
+    ),
+)
+DROPS = Layer(
+    name="drops", id_field="drop_id", geometry_types=(), required=False,
+    description="Drop fibers from a strand end or splitter output to a premise.",
+    fields=(
+        Field("drop_id", "text", required=True),
+        Field("premise_id", "text", required=True),
+        Field("node_id", "text", required=True),
+        Field("src_type", "text", required=True, enum=DROP_SOURCE_TYPES),
+        Field("src_id", "text", required=True),
+        Field("src_num", "int", minimum=1),
+        Field("src_side", "text", enum=STRAND_SIDES),
+        Field("length_m", "float", description="default: geodesic node to premise."),
+    ),
+)
+STRAND_STATE = Layer(
+    name="strand_state", id_field="", geometry_types=(), required=False,
+    description="Strands recorded as reserved or broken (every other strand is in use or free).",
+    fields=(
+        Field("cable_id", "text", required=True),
+        Field("strand", "int", required=True, minimum=1),
+        Field("state", "text", required=True, enum=STRAND_STATES),
+    ),
+)
+#: The strand layers by name, in the order of docs/strands.md.
+STRAND_LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
+    CABLES, CABLE_SPANS, SPLITTERS, OLT_PORTS, CONNECTIONS, DROPS, STRAND_STATE)}
+STRAND_LAYER_NAMES: tuple[str, ...] = tuple(STRAND_LAYERS)
+#: Fields that together identify a row of a strand layer without an id field of its own.
+STRAND_KEYS: dict[str, tuple[str, ...]] = {
+    "cable_spans": ("cable_id", "seq"),
+    "strand_state": ("cable_id", "strand"),
+}
+
+#: The files ``netgis trace`` and ``netgis capacity`` write (docs/strands.md, Contracts).
+TRACE_FILES = ("trace_paths.csv", "trace_hops.csv", "upstream.csv", "cut_premises.csv")
+CAPACITY_FILES = ("span_capacity.csv", "splitter_ports.csv", "premise_capacity.csv",
+                  "capacity.json")
 
 
 # --------------------------------------------------------------------------- analysis results
@@ -333,4 +450,5 @@ GAP_FILES = ("gaps_clusters.csv", "gaps_h3.csv", "gaps_h3.geojson", "gaps_areas.
 BEAD_FILE = "bead.csv"
 #: Every file netgis's commands write into an output folder (analyze, gaps, bead): a folder
 #: holding only these is netgis's own and may be written again.
-OUTPUT_FILES = frozenset({*ANALYSIS_FILES, *GAP_FILES, BEAD_FILE})
+OUTPUT_FILES = frozenset({*ANALYSIS_FILES, *GAP_FILES, BEAD_FILE, *TRACE_FILES,
+                          *CAPACITY_FILES})

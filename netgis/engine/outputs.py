@@ -39,6 +39,9 @@ def _table(frame: pd.DataFrame, columns: tuple[str, ...]) -> pa.Table:
             s = s.round(_DECIMALS[col])
         if s.dtype == bool:
             arrays[col] = pa.array(s.to_numpy(), type=pa.bool_())
+        elif isinstance(s.dtype, pd.BooleanDtype):  # booleans that may be null
+            arrays[col] = pa.array(s.astype(object).where(s.notna(), None).tolist(),
+                                   type=pa.bool_())
         elif pd.api.types.is_integer_dtype(s.dtype):
             arrays[col] = pa.array(s.to_numpy(dtype="int64", na_value=0), type=pa.int64()) \
                 if not s.isna().any() else pa.array(s.astype("Int64"), type=pa.int64())

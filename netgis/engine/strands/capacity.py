@@ -1,0 +1,187 @@
+"""Capacity (docs/strands.md, "Capacity"): the state of every strand on every span, the
+ports of every splitter, and whether each premise is connected or connectable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from netgis.engine.strands.plant import StrandPlant
+from netgis.engine.strands.trace import (
+    DECIMALS,
+    Trace,
+    TraceOptions,
+    best_paths,
+    path_losses,
+    trace_network,
+)
+from netgis.geodesy import geodesic_distance_m
+from netgis.schema import IN_SERVICE
+
+#: Mean earth radius for the candidate search (a sphere); the test is geodesic.
+_R = 6_371_008.8
+#: The sphere's chord may be this much shorter than the WGS84 geodesic distance.
+_SLACK = 1.01
+
+
+@dataclass
+class Capacity:
+    """The three files of ``netgis capacity`` and its KPIs."""
+
+    spans: pd.DataFrame
+    splitters: pd.DataFrame
+    premises: pd.DataFrame
+    kpis: dict[str, float | int]
+    #: span -> strands not free on it (for the fibers_used cross-check)
+    used_per_span: dict[str, int]
+
+
+def strand_states(plant: StrandPlant, trace: Trace) -> pd.DataFrame:
+    """Per span in service: cables on it and its strands by state."""
+    counts: dict[str, list[int]] = {}
+    for c, cab in plant.cables.items():
+        if cab.status != IN_SERVICE:
+            continue
+        for k in range(1, cab.fiber_count + 1):
+            st = plant.state.get((c, k))
+            for i0, i1 in plant.pieces(c, k):
+                if st == "broken":
+                    kind = 4
+                elif (c, k, i0, i1) in trace.lit_pieces:
+                    kind = 1
+                elif _assigned(plant, c, k, i0, i1):
+                    kind = 2
+                elif st == "reserved":
+                    kind = 3
+                else:
+                    kind = 5
+                for s in cab.spans[i0:i1]:
+                    row = counts.setdefault(s, [0, 0, 0, 0, 0, 0, 0])
+                    row[kind] += 1
+                    row[6] += 1
+        for s in cab.spans:
+            counts.setdefault(s, [0, 0, 0, 0, 0, 0, 0])[0] += 1
+    rows = []
+    for s in sorted(counts):
+        if plant.span_status.get(s) != IN_SERVICE:
+            continue
+        n_cab, lit, assigned, reserved, broken, free, total = counts[s]
+        rows.append((s, n_cab, total, lit, assigned, reserved, broken, free))
+    frame = pd.DataFrame(rows, columns=["span_id", "cables", "strands_total", "lit",
+                                        "assigned", "reserved", "broken", "free"])
+    for col in frame.columns[1:]:
+        frame[col] = frame[col].astype(np.int64)
+    return frame
+
+
+def _assigned(plant: StrandPlant, c: str, k: int, i0: int, i1: int) -> bool:
+    for t in (("strand", c, k, i0, "to"), ("strand", c, k, i1, "from")):
+        if t in plant.conn_at or t in plant.drop_at:
+            return True
+    return False
+
+
+def capacity(plant: StrandPlant, passed: pd.Series, *, drop_m: float,
+             options: TraceOptions | None = None, trace: Trace | None = None) -> Capacity:
+    """Span, splitter and premise capacity; ``passed`` is the route analysis's ``passed``
+    indexed by premise_id."""
+    options = options or TraceOptions()
+    if trace is None:
+        trace = trace_network(plant, options)
+    walker = trace.walker  # type: ignore[attr-defined]
+    spans = strand_states(plant, trace)
+    # splitters
+    used_out: dict[str, int] = {}
+    for t in (*plant.conn_at, *plant.drop_at):
+        if t[0] == "out":
+            used_out[t[1]] = used_out.get(t[1], 0) + 1
+    srows = []
+    for sid in sorted(plant.splitter):
+        node, ratio, _, _ = plant.splitter[sid]
+        used = used_out.get(sid, 0)
+        live = sid in trace.input_loss
+        srows.append((sid, node, ratio, used, ratio - used, live,
+                      round(trace.input_loss[sid], DECIMALS) if live else np.nan))
+    splitters = pd.DataFrame(srows, columns=["splitter_id", "node_id", "ratio", "ports_used",
+                                             "ports_free", "live", "input_loss_db"])
+    splitters["input_loss_db"] = splitters["input_loss_db"].astype(float)
+    # premises
+    losses = path_losses(trace, options)
+    best = best_paths(trace, losses)
+    prem_ids = list(plant.premise_units)
+    connected = np.array([p in best.premise_path for p in prem_ids], dtype=bool)
+    loss = np.array([float(losses[best.premise_path[p]]) if p in best.premise_path else np.nan
+                     for p in prem_ids], dtype=float)
+    budget = options.budget
+    connectable, nearest = _connectable(plant, walker, trace, prem_ids, connected, splitters,
+                                        drop_m=drop_m, options=options)
+    premises = pd.DataFrame({
+        "premise_id": pd.Series(prem_ids, dtype=object),
+        "units": np.array([plant.premise_units[p] for p in prem_ids], dtype=np.int64),
+        "passed": passed.reindex(prem_ids).fillna(False).astype(bool).to_numpy(),
+        "connected": connected,
+        "loss_db": np.round(loss, DECIMALS),
+        "in_budget": connected & (loss <= budget.budget_db),
+        "connectable": connectable,
+        "nearest_splitter_id": pd.Series(nearest, dtype=object),
+    })
+    premises = premises.sort_values("premise_id", kind="stable").reset_index(drop=True)
+    in_service = splitters["node_id"].map(lambda n: plant.node_status.get(n) == IN_SERVICE)
+    free_km = 0.0
+    for s, free in zip(spans["span_id"], spans["free"], strict=True):
+        free_km += free * plant.span_m[s] / 1000.0
+    kpis: dict[str, float | int] = {
+        "units_connectable": int(premises.loc[premises["connectable"], "units"].sum()),
+        "ports_free": int(splitters.loc[in_service.astype(bool), "ports_free"].sum()),
+        "strands_free_km": free_km,
+    }
+    used_per_span = {s: int(t - f) for s, t, f in zip(spans["span_id"], spans["strands_total"],
+                                             spans["free"], strict=True)}
+    return Capacity(spans, splitters, premises, kpis, used_per_span)
+
+
+def _xyz(lonlat: np.ndarray) -> np.ndarray:
+    lon, lat = np.radians(lonlat[:, 0]), np.radians(lonlat[:, 1])
+    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon),
+                            np.sin(lat)]) * _R
+
+
+def _connectable(plant: StrandPlant, walker: object, trace: Trace, prem_ids: list[str],
+                 connected: np.ndarray, splitters: pd.DataFrame, *, drop_m: float,
+                 options: TraceOptions) -> tuple[np.ndarray, list[str | None]]:
+    n = len(prem_ids)
+    ok = np.zeros(n, dtype=bool)
+    nearest: list[str | None] = [None] * n
+    cand = splitters[splitters["live"] & (splitters["ports_free"] > 0)]
+    todo = np.flatnonzero(~connected)
+    if not len(cand) or not len(todo):
+        return ok, nearest
+    split_loss = walker.split_loss  # type: ignore[attr-defined]
+    sid = cand["splitter_id"].tolist()
+    node_ll = np.array([plant.node_lonlat[x] for x in cand["node_id"]], dtype=float)
+    base = np.array([trace.input_loss[s] + split_loss[s] for s in sid], dtype=float)
+    prem_ll = np.array([plant.premise_lonlat[prem_ids[i]] for i in todo], dtype=float)
+    tree = cKDTree(_xyz(node_ll))
+    hits = tree.query_ball_point(_xyz(prem_ll), r=drop_m * _SLACK)
+    pi = np.repeat(np.arange(len(todo)), [len(h) for h in hits])
+    si = np.fromiter((j for h in hits for j in h), dtype=np.int64, count=len(pi))
+    if not len(pi):
+        return ok, nearest
+    dist = geodesic_distance_m(prem_ll[pi, 0], prem_ll[pi, 1], node_ll[si, 0], node_ll[si, 1])
+    budget = options.budget
+    good = (dist <= drop_m) & (base[si] + budget.atten_db_per_km * dist / 1000.0
+                               + budget.fixed_db <= budget.budget_db)
+    pi, si, dist = pi[good], si[good], dist[good]
+    names = np.asarray(sid, dtype=object)
+    order = np.lexsort((names[si].astype(str), dist, pi))
+    pi, si = pi[order], si[order]
+    first = np.ones(len(pi), dtype=bool)
+    first[1:] = pi[1:] != pi[:-1]
+    for p, s in zip(pi[first].tolist(), si[first].tolist(), strict=True):
+        ok[todo[p]] = True
+        nearest[todo[p]] = sid[s]
+    return ok, nearest
