@@ -60,6 +60,10 @@ class Dataset:
     premises: gpd.GeoDataFrame
     areas: gpd.GeoDataFrame
     warnings: list[Problem] = field(default_factory=list)
+    #: The strand layers (docs/strands.md), typed and checked; empty when the dataset has
+    #: none. They are not among :meth:`layers`: everything that reads only the route
+    #: layers sees the dataset exactly as before.
+    strands: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def crs(self) -> CRS:

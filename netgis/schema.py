@@ -431,8 +431,22 @@ KPI_FIELDS: tuple[KpiField, ...] = (
     KpiField("budget_coverage_pct", "float", "%",
              "Serviceable coverage: 100 * units in budget / units total."),
 )
-#: Each KPI by its key.
-KPI_BY_NAME: dict[str, KpiField] = {f.name: f for f in KPI_FIELDS}
+#: The capacity KPIs of the strand layers (docs/strands.md): network-wide, and only in
+#: ``kpis.json``, the feeds and the dashboard of a dataset that has strand layers.
+CAPACITY_KPI_FIELDS: tuple[KpiField, ...] = (
+    KpiField("units_connectable", "int", "units",
+             "Units not connected that a free port of a live splitter within the drop length "
+             "could serve within the budget.", per_area=False),
+    KpiField("ports_free", "int", "ports",
+             "Splitter outputs with nothing connected, over splitters in service.",
+             per_area=False),
+    KpiField("strands_free_km", "float", "km",
+             "Sum over in-service spans of free strands times span length, km.",
+             per_area=False),
+)
+CAPACITY_KPIS: tuple[str, ...] = tuple(f.name for f in CAPACITY_KPI_FIELDS)
+#: Each KPI by its key (the capacity KPIs included).
+KPI_BY_NAME: dict[str, KpiField] = {f.name: f for f in (*KPI_FIELDS, *CAPACITY_KPI_FIELDS)}
 #: Network-wide KPIs in ``kpis.json`` order.
 NETWORK_KPIS: tuple[str, ...] = tuple(f.name for f in KPI_FIELDS)
 #: Per-area KPIs in ``kpis.json`` order (after ``area_id`` and ``name``).

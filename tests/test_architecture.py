@@ -34,7 +34,7 @@ WEB = frozenset({"fastapi", "starlette", "uvicorn", "folium", "branca"})
 #: The layers of netgis, lowest first: (name, module prefixes).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("contract", ("netgis", "netgis.errors", "netgis.schema", "netgis.dataset",
-                  "netgis.validate", "netgis.geodesy", "netgis.jsonsafe")),
+                  "netgis.validate", "netgis.geodesy", "netgis.jsonsafe", "netgis.strand_plant")),
     ("data", ("netgis.io", "netgis.interop", "netgis.generate")),
     ("engine", ("netgis.engine",)),
     ("products", ("netgis.products",)),

@@ -28,6 +28,10 @@ def validate(
     from netgis.io import validate_path
 
     report = validate_path(str(dataset), snap_tolerance_m=snap_tolerance_m)
+    if report.dataset is not None and report.dataset.strands:
+        from netgis.engine.strands.outputs import traced_warnings
+
+        report.warnings.extend(traced_warnings(report.dataset))
     _echo_json(report.as_dict())
     if report.errors:
         raise typer.Exit(2)

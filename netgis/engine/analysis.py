@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import networkx as nx
@@ -512,8 +512,30 @@ def analyze(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
         GPON class B+).
     progress
         Called with a step name as each step starts (for progress bars).
+
+    A dataset with strand layers (docs/strands.md) also gets the capacity KPIs
+    (``units_connectable``, ``ports_free``, ``strands_free_km``) in ``kpis["network"]``;
+    without them the KPIs are exactly as before.
     """
-    return analyze_parts(dataset, drop_m=drop_m, budget=budget, progress=progress)[0]
+    result = analyze_parts(dataset, drop_m=drop_m, budget=budget, progress=progress)[0]
+    if dataset.strands:
+        add_capacity_kpis(result, dataset, drop_m=drop_m, budget=budget)
+    return result
+
+
+def add_capacity_kpis(result: Analysis, dataset: Dataset, *, drop_m: float,
+                      budget: LossBudget | None) -> None:
+    """Put the capacity KPIs of ``dataset``'s strand layers into ``result.kpis["network"]``."""
+    from netgis.engine.strands.capacity import capacity
+    from netgis.engine.strands.trace import TraceOptions
+    from netgis.strand_plant import strand_plant
+
+    plant = strand_plant(dataset, dataset.strands)
+    passed = result.premises.set_index("premise_id")["passed"]
+    options = TraceOptions(budget=budget or LossBudget())
+    cap = capacity(plant, passed, drop_m=drop_m, options=options)
+    network = cast(dict[str, Any], result.kpis["network"])
+    network.update(cap.kpis)
 
 
 def analyze_parts(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,

@@ -32,7 +32,9 @@ from netgis.io.formats import (
     layer_file_format,
     read_format,
 )
+from netgis.io.strands import has_strand_tables, read_strand_tables
 from netgis.schema import LAYER_NAMES, LAYERS, SNAP_TOLERANCE_M
+from netgis.strand_plant import validate_strands
 from netgis.validate import ValidationReport, validate_raw
 
 # ---- reading --------------------------------------------------------------------------------
@@ -236,7 +238,7 @@ def read_dataset(
     >>> len(ds.premises) > 0
     True
     """
-    report = validate_raw(read_raw(path), snap_tolerance_m=snap_tolerance_m)
+    report = with_strands(path, validate_raw(read_raw(path), snap_tolerance_m=snap_tolerance_m))
     return report.dataset_or_raise()
 
 
@@ -254,6 +256,29 @@ def validate_path(
         raw = read_raw(path)
     except ValidationError as exc:
         return ValidationReport(errors=exc.problems)
-    return validate_raw(raw, snap_tolerance_m=snap_tolerance_m)
+    try:
+        return with_strands(path, validate_raw(raw, snap_tolerance_m=snap_tolerance_m))
+    except ValidationError as exc:
+        return ValidationReport(errors=exc.problems)
+
+
+def with_strands(path: str | os.PathLike[str], report: ValidationReport) -> ValidationReport:
+    """``report`` with the strand layers at ``path`` checked (docs/strands.md): their
+    errors and warnings added, and the typed layers set on the dataset as ``strands``.
+
+    Nothing changes for a dataset without strand layers. Strand layers are checked only
+    against valid route layers (they refer to them).
+    """
+    if report.dataset is None or report.errors or not has_strand_tables(path):
+        return report
+    tables = read_strand_tables(path)
+    checked = validate_strands(report.dataset, tables)
+    report.errors.extend(checked.errors)
+    report.warnings.extend(checked.warnings)
+    if checked.tables is not None:
+        report.dataset.strands = checked.tables
+    else:
+        report.dataset = None
+    return report
 
 

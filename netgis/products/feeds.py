@@ -34,12 +34,32 @@ from typing import Any
 import numpy as np
 
 from netgis.errors import Problem, ValidationError
-from netgis.schema import KPI_BY_NAME, KPI_FIELDS, NETWORK_KPIS, KpiField
+from netgis.schema import (
+    CAPACITY_KPI_FIELDS,
+    CAPACITY_KPIS,
+    KPI_BY_NAME,
+    KPI_FIELDS,
+    NETWORK_KPIS,
+    KpiField,
+)
 
 #: Columns of a KPI row, in CSV order.
 ROW_COLUMNS: tuple[str, ...] = ("scope", "area_id", "name", *NETWORK_KPIS)
+#: The same when the KPIs carry the capacity KPIs of strand layers (docs/strands.md).
+CAPACITY_ROW_COLUMNS: tuple[str, ...] = (*ROW_COLUMNS, *CAPACITY_KPIS)
 #: KPIs that are whole numbers (everything else is a float).
-INT_KEYS = frozenset(f.name for f in KPI_FIELDS if f.type == "int")
+INT_KEYS = frozenset(f.name for f in (*KPI_FIELDS, *CAPACITY_KPI_FIELDS) if f.type == "int")
+
+
+def has_capacity(kpis: Mapping[str, Any]) -> bool:
+    """Whether ``kpis`` carry the capacity KPIs (a dataset with strand layers)."""
+    network = kpis.get("network") or {}
+    return any(k in network for k in CAPACITY_KPIS)
+
+
+def row_columns(kpis: Mapping[str, Any]) -> tuple[str, ...]:
+    """The CSV columns of ``kpis``: the capacity KPIs last, only when they are there."""
+    return CAPACITY_ROW_COLUMNS if has_capacity(kpis) else ROW_COLUMNS
 NETWORK_SCOPE = "network"
 AREA_SCOPE = "area"
 
@@ -65,11 +85,12 @@ def kpi_rows(kpis: Mapping[str, Any]) -> list[dict[str, Any]]:
         raise ValidationError([Problem("kpis", None, "network",
                                        "a KPI object needs a 'network' member")])
     network = kpis["network"]
+    keys = row_columns(kpis)[3:]
     rows = [{"scope": NETWORK_SCOPE, "area_id": None, "name": None,
-             **{k: network.get(k) for k in NETWORK_KPIS}}]
+             **{k: network.get(k) for k in keys}}]
     for area in kpis.get("areas") or []:
         rows.append({"scope": AREA_SCOPE, "area_id": area.get("area_id"),
-                     "name": area.get("name"), **{k: area.get(k) for k in NETWORK_KPIS}})
+                     "name": area.get("name"), **{k: area.get(k) for k in keys}})
     return rows
 
 
@@ -99,9 +120,10 @@ def kpis_csv(kpis: Mapping[str, Any]) -> str:
     buf = io.StringIO()
     # CRLF as RFC 4180 asks; it also makes the writer quote cells holding a bare CR
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(ROW_COLUMNS)
+    columns = row_columns(kpis)
+    writer.writerow(columns)
     for row in kpi_rows(kpis):
-        writer.writerow([_csv_cell(row[c], count=c in INT_KEYS) for c in ROW_COLUMNS])
+        writer.writerow([_csv_cell(row[c], count=c in INT_KEYS) for c in columns])
     return buf.getvalue()
 
 
@@ -115,6 +137,8 @@ def read_kpis_csv(text: str) -> list[dict[str, Any]]:
     True
     """
     reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns = CAPACITY_ROW_COLUMNS if all(c in (reader.fieldnames or [])
+                                          for c in CAPACITY_KPIS) else ROW_COLUMNS
     missing = [c for c in ROW_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise ValidationError([Problem("kpis", None, c, "column missing from the CSV header")
@@ -123,7 +147,7 @@ def read_kpis_csv(text: str) -> list[dict[str, Any]]:
     problems: list[Problem] = []
     for line in reader:
         row: dict[str, Any] = {}
-        for col in ROW_COLUMNS:
+        for col in columns:
             cell = line[col]
             if cell == "" or col in ("scope", "area_id", "name"):
                 row[col] = cell or None
@@ -199,6 +223,9 @@ def prometheus_kpi(kpi: KpiField) -> PrometheusKpi:
 
 #: The Prometheus form of every KPI, in ``kpis.json`` order.
 PROMETHEUS_KPIS: tuple[PrometheusKpi, ...] = tuple(prometheus_kpi(f) for f in KPI_FIELDS)
+#: The capacity KPIs' gauges, exposed only for KPIs that carry them.
+PROMETHEUS_CAPACITY_KPIS: tuple[PrometheusKpi, ...] = tuple(
+    prometheus_kpi(f) for f in CAPACITY_KPI_FIELDS)
 
 
 def metric_name(key: str) -> str:
@@ -235,7 +262,8 @@ def prometheus_families(kpis: Mapping[str, Any], *,
     """
     rows = kpi_rows(kpis)
     families: list[MetricFamily] = []
-    for kpi in PROMETHEUS_KPIS:
+    gauges = PROMETHEUS_KPIS + (PROMETHEUS_CAPACITY_KPIS if has_capacity(kpis) else ())
+    for kpi in gauges:
         fam = MetricFamily(kpi.name, kpi.help)
         for row in rows:
             value = _number(row[kpi.key])

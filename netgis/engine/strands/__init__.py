@@ -6,7 +6,7 @@ premises (and back, and under a cut); :mod:`.capacity` counts strands, ports and
 connectable premises; :mod:`.diversity` compares two premises' best paths.
 """
 
-from netgis.engine.strands.plant import (
+from netgis.strand_plant import (
     StrandPlant,
     StrandReport,
     strand_plant,

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from netgis.engine.strands.plant import StrandPlant
 from netgis.engine.strands.trace import (
     DECIMALS,
     Trace,
@@ -21,6 +20,7 @@ from netgis.engine.strands.trace import (
 )
 from netgis.geodesy import geodesic_distance_m
 from netgis.schema import IN_SERVICE
+from netgis.strand_plant import StrandPlant
 
 #: Mean earth radius for the candidate search (a sphere); the test is geodesic.
 _R = 6_371_008.8

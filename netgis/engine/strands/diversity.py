@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from netgis.engine.strands.plant import StrandPlant
 from netgis.engine.strands.trace import Best, Trace, TraceOptions, best_paths, path_losses
 from netgis.errors import Problem, ValidationError
+from netgis.strand_plant import StrandPlant
 
 
 def path_elements(plant: StrandPlant, trace: Trace, path: int) -> tuple[set[str], set[str],

@@ -17,7 +17,6 @@ import pandas as pd
 from netgis.dataset import Dataset
 from netgis.engine.outputs import write_csv
 from netgis.engine.strands.capacity import Capacity, capacity
-from netgis.engine.strands.plant import StrandPlant, route_warnings
 from netgis.engine.strands.trace import (
     CutSet,
     Trace,
@@ -35,6 +34,7 @@ from netgis.engine.strands.trace import (
 from netgis.errors import Problem, ValidationError
 from netgis.io import atomic_dir
 from netgis.jsonsafe import json_safe
+from netgis.strand_plant import StrandPlant, route_warnings
 
 PATH_COLUMNS = ("olt_port_id", "path_id", "end_type", "end_id", "drop_id", "premise_id",
                 "n_splices", "n_connectors", "splitter_ids", "fiber_m", "drop_m", "loss_db",
@@ -201,3 +201,22 @@ def write_capacity(cap: Capacity, out_dir: str | os.PathLike[str]) -> Path:
         (tmp / "capacity.json").write_text(json.dumps(json_safe(cap.kpis), indent=1,
                                                       allow_nan=False) + "\n")
     return out
+
+
+def traced_warnings(dataset: Dataset) -> list[Problem]:
+    """The warnings of ``dataset``'s strand layers that need a trace (lit strand ends with
+    nothing connected, premises fed from two OLT ports) or strand counts (span
+    ``fiber_count``/``fibers_used`` against the cables on it); [] without strand layers."""
+    from netgis.engine.strands.capacity import strand_states
+    from netgis.strand_plant import strand_plant
+
+    if not dataset.strands:
+        return []
+    plant = strand_plant(dataset, dataset.strands)
+    trace = trace_network(plant)
+    states = strand_states(plant, trace)
+    used = {s: int(t - f) for s, t, f in zip(states["span_id"], states["strands_total"],
+                                             states["free"], strict=True)}
+    found = trace_warnings(plant, dataset, trace, used)
+    known = set(plant.warnings)
+    return [w for w in found if w not in known]

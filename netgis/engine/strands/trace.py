@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from netgis.engine.optics import LossBudget
-from netgis.engine.strands.plant import StrandPlant, Terminal, terminal_text
 from netgis.geodesy import geodesic_distance_m
 from netgis.schema import DEFAULT_CONNECTOR_DB, IN_SERVICE
+from netgis.strand_plant import StrandPlant, Terminal, terminal_text
 
 PLANNED = "planned"
 #: A change of a premise's best loss beyond this many dB is a reroute.
