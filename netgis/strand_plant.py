@@ -84,13 +84,13 @@ def _typed(name: str, raw: pd.DataFrame, errors: list[Problem]) -> pd.DataFrame:
     ids = _row_ids(name, raw)
     for f in layer.fields:
         values = raw[f.name].tolist() if f.name in raw.columns else [None] * n
-        out: list[Any] = []
-        for i, v in enumerate(values):
-            value, reason = _coerce(f, v)
+        out, slow = _column(f, values)
+        for i in slow:  # the values the fast path could not take as they are
+            value, reason = _coerce(f, values[i])
             if reason is not None:
                 errors.append(Problem(name, ids[i], f.name, reason))
                 bad[i] = True
-            out.append(value)
+            out[i] = value
         cols[f.name] = out
     frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in cols.items()})
     if name == "cables":
@@ -149,6 +149,39 @@ def _row_ids(name: str, raw: pd.DataFrame) -> list[str | None]:
         return [None] * len(raw)
     return [None if any(v is None for v in row) else ":".join(str(v) for v in row)
             for row in _rows(raw, *key)]
+
+
+_BREAKS = ("\r", "\n", "\u2028", "\u2029")
+
+
+def _column(f: Field, values: list[Any]) -> tuple[list[Any], list[int]]:
+    """A column typed the fast way, and the rows that need :func:`_coerce` (missing,
+    malformed or out of range values): one vectorised pass for a million rows."""
+    n = len(values)
+    if f.type == "text":
+        out = list(values)
+        slow = [i for i, v in enumerate(values) if type(v) is not str
+                or (f.enum is not None and v not in f.enum)]
+        text = "".join(v for v in values if type(v) is str)
+        if any(b in text for b in _BREAKS):
+            slow = sorted({*slow, *(i for i, v in enumerate(values)
+                                    if type(v) is str and any(b in v for b in _BREAKS))})
+        return out, slow
+    series = pd.Series(values, dtype=object)
+    numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan) \
+        if n else np.zeros(0)
+    is_bool = np.fromiter((type(v) is bool for v in values), dtype=bool, count=n)
+    ok = np.isfinite(numbers) & ~is_bool
+    if f.type == "int":
+        ok &= np.floor(numbers) == numbers
+        if f.minimum is not None:
+            ok &= numbers >= f.minimum
+        out = [int(x) if good else None for x, good in zip(numbers.tolist(), ok.tolist(),
+                                                             strict=True)]
+    else:
+        out = [x if good else None for x, good in zip(numbers.tolist(), ok.tolist(),
+                                                      strict=True)]
+    return out, np.flatnonzero(~ok).tolist()
 
 
 def _coerce(f: Field, v: Any) -> tuple[Any, str | None]:
@@ -349,9 +382,11 @@ def build_plant(dataset: Dataset, raw: Mapping[str, pd.DataFrame],
         errors.append(Problem(missing, None, None,
                               "cables and cable_spans come together: this layer is missing"))
     plant = StrandPlant(tables=t, **_route_maps(dataset))
-    plant.ids = {"cables": set(t["cables"]["cable_id"]),
-                 "splitters": set(t["splitters"]["splitter_id"]),
-                 "olt_ports": set(t["olt_ports"]["olt_port_id"])}
+    # ids as given, rows with a bad value included: what refers to them is not "unknown"
+    plant.ids = {name: {str(v) for v in raw[name][idf].tolist() if v is not None}
+                 if name in raw and idf in raw[name].columns else set()
+                 for name, idf in (("cables", "cable_id"), ("splitters", "splitter_id"),
+                                   ("olt_ports", "olt_port_id"))}
     _cable_paths(plant, errors)
     _references(plant, errors, warnings)
     _terminals(plant, errors, warnings)
@@ -365,7 +400,7 @@ def build_plant(dataset: Dataset, raw: Mapping[str, pd.DataFrame],
 def _cable_paths(plant: StrandPlant, errors: list[Problem]) -> None:
     cables, cs = plant.tables["cables"], plant.tables["cable_spans"]
     by_cable: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    known = set(cables["cable_id"])
+    known = plant.ids["cables"]
     for c, s, sp in _rows(cs, "cable_id", "seq", "span_id"):
         if c not in known:
             errors.append(Problem("cable_spans", f"{c}:{s}", "cable_id",
@@ -444,8 +479,9 @@ def _references(plant: StrandPlant, errors: list[Problem],  # noqa: C901 (a list
             errors.append(Problem("strand_state", f"{c}:{k}", "cable_id", f"unknown cable {c!r}"))
             continue
         cab = plant.cables.get(c)
-        fc = cab.fiber_count if cab else int(t["cables"].set_index("cable_id")
-                                             .loc[c, "fiber_count"])
+        if cab is None:
+            continue  # its row or its path has a problem of its own
+        fc = cab.fiber_count
         if not 1 <= k <= fc:
             errors.append(Problem("strand_state", f"{c}:{k}", "strand",
                                   f"strand {k} is outside 1..{fc} of cable {c}"))

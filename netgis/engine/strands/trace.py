@@ -58,6 +58,7 @@ class Trace:
 
     # hop vertices
     parent: list[int] = field(default_factory=list)
+    depth: list[int] = field(default_factory=list)
     hop_type: list[str] = field(default_factory=list)
     ref_id: list[str] = field(default_factory=list)
     cable_id: list[str | None] = field(default_factory=list)
@@ -186,6 +187,7 @@ class _Walker:
                 loss: float, cum: float) -> int:
         tr = self.tr
         tr.parent.append(parent)
+        tr.depth.append(1 if parent < 0 else tr.depth[parent] + 1)
         tr.hop_type.append(kind)
         tr.ref_id.append(ref)
         tr.cable_id.append(cable)
@@ -379,10 +381,7 @@ def hop_rows(trace: Trace, paths: np.ndarray | None = None) -> pd.DataFrame:
     leaf_all = np.asarray(trace.path_leaf, dtype=np.int64)
     chosen = np.arange(len(leaf_all)) if paths is None else np.asarray(paths, dtype=np.int64)
     leaf = leaf_all[chosen]
-    depth = np.zeros(len(parent), dtype=np.int64)
-    for v in range(len(parent)):  # parents come before children
-        p = parent[v]
-        depth[v] = 1 if p < 0 else depth[p] + 1
+    depth = np.asarray(trace.depth, dtype=np.int64)
     n_hops = depth[leaf] if len(leaf) else np.zeros(0, dtype=np.int64)
     total = int(n_hops.sum())
     row_path = np.repeat(np.arange(len(leaf)), n_hops)
