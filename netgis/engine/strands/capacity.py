@@ -66,10 +66,9 @@ def strand_states(plant: StrandPlant, trace: Trace) -> pd.DataFrame:
         for s in cab.spans:
             counts.setdefault(s, [0, 0, 0, 0, 0, 0, 0])[0] += 1
     rows = []
-    for s in sorted(counts):
-        if plant.span_status.get(s) != IN_SERVICE:
-            continue
-        n_cab, lit, assigned, reserved, broken, free, total = counts[s]
+    # every span in service, those without a cable too (all zero)
+    for s in sorted(sid for sid, st in plant.span_status.items() if st == IN_SERVICE):
+        n_cab, lit, assigned, reserved, broken, free, total = counts.get(s, [0] * 7)
         rows.append((s, n_cab, total, lit, assigned, reserved, broken, free))
     frame = pd.DataFrame(rows, columns=["span_id", "cables", "strands_total", "lit",
                                         "assigned", "reserved", "broken", "free"])
