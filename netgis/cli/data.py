@@ -44,6 +44,10 @@ def generate(
     spans: Annotated[int | None, typer.Option(help="About how many spans (default N/10).")] =
     None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same city.")] = 0,
+    strands: Annotated[bool, typer.Option(
+        "--strands", help="Also write the strand-level plant (cables, splitters, OLT ports, "
+                          "splices, drops...) into the same output; the spans' fiber_count "
+                          "and fibers_used then agree with it.")] = False,
 ) -> None:
     """Write a synthetic city fiber plant; print a one-line JSON summary."""
     import time
@@ -58,9 +62,10 @@ def generate(
         with Progress(transient=True, console=Console(stderr=True)) as bar:
             task = bar.add_task("premises", total=premises)
             summary = write_city(out, premises=premises, spans=spans, seed=seed,
-                                 progress=lambda done: bar.update(task, completed=done))
+                                 progress=lambda done: bar.update(task, completed=done),
+                                 strands=strands)
     else:
-        summary = write_city(out, premises=premises, spans=spans, seed=seed)
+        summary = write_city(out, premises=premises, spans=spans, seed=seed, strands=strands)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     _echo_json(summary, indent=None)
 

@@ -29,8 +29,11 @@ once, with memory bounded by the chunk size.
 The steps are modules: :mod:`~netgis.generate.city` (street grid, hamlets,
 districts, placement on the earth), :mod:`~netgis.generate.plant` (cabinet
 districts, trees, rings; spans as :class:`~netgis.generate.plant.SpanBatch`
-records), :mod:`~netgis.generate.premises` (the premise blocks) and
-:mod:`~netgis.generate.writers` (:func:`generate_city`, :func:`write_city`).
+records), :mod:`~netgis.generate.premises` (the premise blocks),
+:mod:`~netgis.generate.strands` (the optional strand-level plant: cables,
+splitters, OLT ports, splices and drops laid into the route plant; ``strands=True``,
+``netgis generate --strands``) and :mod:`~netgis.generate.writers`
+(:func:`generate_city`, :func:`write_city`).
 
 Examples
 --------

@@ -3,26 +3,33 @@
 :func:`generate_city` builds the whole city in memory; :func:`write_city`
 streams the premises to a GeoPackage or a layer directory chunk by chunk
 (Arrow batches to GDAL or to a GeoParquet writer), through the atomic
-writers of :mod:`netgis.io`.
+writers of :mod:`netgis.io`. With ``strands`` both also lay the strand-level
+plant (:mod:`netgis.generate.strands`) and make the spans' ``fiber_count`` and
+``fibers_used`` agree with it; without, nothing of it is made and the output
+is what it always was.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pyogrio  # imported before anything loads mod_spatialite (see storage)
+import shapely
 from pyproj import CRS
 
 from netgis.dataset import Dataset
 from netgis.generate.city import DEFAULT_CENTER, DEFAULT_CRS, City, plan_city
 from netgis.generate.premises import premise_batches, premise_frame, premise_schema, premise_table
+from netgis.generate.strands import strand_plant, with_strand_counts
 from netgis.io import (
     DIR_FORMATS,
     OGR_DRIVERS,
@@ -31,6 +38,7 @@ from netgis.io import (
     detect_format,
     write_layer_file,
 )
+from netgis.io.strands import write_strand_tables
 
 #: Premises per written batch by default (bounds the memory of :func:`write_city`).
 DEFAULT_CHUNK = 262_144
@@ -38,7 +46,7 @@ DEFAULT_CHUNK = 262_144
 
 def generate_city(*, premises: int, spans: int | None = None, seed: int = 0,
                   crs: CRS | str | int = DEFAULT_CRS,
-                  center: tuple[float, float] = DEFAULT_CENTER) -> Dataset:
+                  center: tuple[float, float] = DEFAULT_CENTER, strands: bool = False) -> Dataset:
     """Generate a synthetic city fiber plant in memory.
 
     Parameters
@@ -53,6 +61,10 @@ def generate_city(*, premises: int, spans: int | None = None, seed: int = 0,
         CRS of the result; the default is the UTM zone of ``center``.
     center
         (lon, lat) of the city center.
+    strands
+        Also lay the strand-level plant (``Dataset.strands``, the seven layers
+        of :func:`~netgis.generate.strands.strand_plant`) and set the spans'
+        ``fiber_count`` and ``fibers_used`` from it.
 
     Returns
     -------
@@ -62,20 +74,27 @@ def generate_city(*, premises: int, spans: int | None = None, seed: int = 0,
     Examples
     --------
     >>> ds = generate_city(premises=500, seed=3)
-    >>> (len(ds.premises), ds.crs.to_epsg())
-    (500, 32632)
+    >>> (len(ds.premises), ds.crs.to_epsg(), ds.strands)
+    (500, 32632, {})
+    >>> len(generate_city(premises=500, seed=3, strands=True).strands["drops"]) > 0
+    True
     """
     city = plan_city(premises, spans, seed, crs, center)
     parts = [premise_frame(cols, city.crs) for cols in premise_batches(city, DEFAULT_CHUNK)]
     frame = parts[0] if len(parts) == 1 else gpd.GeoDataFrame(
         pd.concat(parts, ignore_index=True), crs=city.crs)
-    return Dataset(nodes=city.nodes, spans=city.spans, premises=frame, areas=city.areas)
+    if not strands:
+        return Dataset(nodes=city.nodes, spans=city.spans, premises=frame, areas=city.areas)
+    tables = strand_plant(city.nodes, city.spans, frame, seed=seed)
+    return Dataset(nodes=city.nodes, spans=with_strand_counts(city.spans, tables),
+                   premises=frame, areas=city.areas, strands=tables)
 
 
 def write_city(path: str | os.PathLike[str], *, premises: int, spans: int | None = None,
                seed: int = 0, fmt: str | None = None, crs: CRS | str | int = DEFAULT_CRS,
                center: tuple[float, float] = DEFAULT_CENTER, chunk_size: int = DEFAULT_CHUNK,
-               progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+               progress: Callable[[int], None] | None = None,
+               strands: bool = False) -> dict[str, Any]:
     """Generate a city and write it to ``path`` atomically, premises chunk by chunk.
 
     The format comes from ``fmt`` or from ``path`` (:func:`netgis.io.detect_format`):
@@ -88,12 +107,19 @@ def write_city(path: str | os.PathLike[str], *, premises: int, spans: int | None
     ----------
     progress
         Called with the number of premises written so far after each chunk.
+    strands
+        Also write the strand-level plant (:mod:`netgis.generate.strands`) into
+        the same output (attribute tables of the GeoPackage, or ``<layer>.csv``
+        files of the directory), with the spans' ``fiber_count`` and
+        ``fibers_used`` agreeing with it. A first pass over the premises
+        (chunk by chunk) finds the connected ones.
 
     Returns
     -------
     dict
         Counts: ``nodes``, ``spans``, ``premises``, ``units``, ``areas``, and
-        the ``format`` written.
+        the ``format`` written; with ``strands`` also the rows of each strand
+        layer (``cables``, ``cable_spans``, ...).
 
     Examples
     --------
@@ -105,6 +131,10 @@ def write_city(path: str | os.PathLike[str], *, premises: int, spans: int | None
     out = Path(path)
     fmt = detect_format(out, fmt)
     city = plan_city(premises, spans, seed, crs, center)
+    tables: dict[str, pd.DataFrame] = {}
+    if strands:
+        tables = strand_plant(city.nodes, city.spans, _connected(city, chunk_size), seed=seed)
+        city = dataclasses.replace(city, spans=with_strand_counts(city.spans, tables))
     batches = premise_batches(city, chunk_size)
     counts = {"premises": 0, "units": 0}
 
@@ -117,11 +147,28 @@ def write_city(path: str | os.PathLike[str], *, premises: int, spans: int | None
                 progress(counts["premises"])
 
     if fmt == "gpkg":
-        _write_gpkg(city, out, counted())
+        _write_gpkg(city, out, counted(), tables)
     else:
-        _write_dir(city, out, fmt, counted())
-    return {"out": str(out), "format": fmt, "nodes": len(city.nodes), "spans": len(city.spans),
-            "premises": counts["premises"], "units": counts["units"], "areas": len(city.areas)}
+        _write_dir(city, out, fmt, counted(), tables)
+    summary: dict[str, Any] = {
+        "out": str(out), "format": fmt, "nodes": len(city.nodes), "spans": len(city.spans),
+        "premises": counts["premises"], "units": counts["units"], "areas": len(city.areas)}
+    summary.update({name: len(frame) for name, frame in tables.items()})
+    return summary
+
+
+def _connected(city: City, chunk_size: int) -> gpd.GeoDataFrame:
+    """The connected premises (``premise_id``, ``connected``, points), chunk by chunk."""
+    ids, xy = [], []
+    for cols in premise_batches(city, chunk_size):
+        pick = cols["connected"]
+        ids.append(cols["premise_id"].filter(pa.array(pick)).to_numpy(zero_copy_only=False))
+        xy.append(cols["xy"][pick])
+    points = np.concatenate(xy) if xy else np.zeros((0, 2))
+    return gpd.GeoDataFrame(
+        {"premise_id": np.concatenate(ids).astype(object) if ids else np.zeros(0, object),
+         "connected": np.ones(len(points), bool)},
+        geometry=gpd.GeoSeries(shapely.points(points), crs=city.crs), crs=city.crs)
 
 
 def _arrow_stream(city: City, batches: Iterator[dict[str, Any]],
@@ -138,17 +185,23 @@ def _write_ogr_premises(city: City, target: Path, driver: str,
                         geometry_type="Point", crs=city.crs.to_wkt())
 
 
-def _write_gpkg(city: City, out: Path, batches: Iterator[dict[str, Any]]) -> None:
+def _write_gpkg(city: City, out: Path, batches: Iterator[dict[str, Any]],
+                tables: dict[str, pd.DataFrame]) -> None:
     with atomic_file(out, suffix=".gpkg") as tmp:
         pyogrio.write_dataframe(city.nodes, tmp, layer="nodes", driver="GPKG")
         pyogrio.write_dataframe(city.spans, tmp, layer="spans", driver="GPKG")
         _write_ogr_premises(city, tmp, "GPKG", batches)
         pyogrio.write_dataframe(city.areas, tmp, layer="areas", driver="GPKG")
+        if tables:
+            write_strand_tables(tables, tmp)
 
 
-def _write_dir(city: City, out: Path, fmt: str, batches: Iterator[dict[str, Any]]) -> None:
+def _write_dir(city: City, out: Path, fmt: str, batches: Iterator[dict[str, Any]],
+               tables: dict[str, pd.DataFrame]) -> None:
     ext = DIR_FORMATS[fmt]
     with atomic_dir(out) as tmp_dir:
+        if tables:
+            write_strand_tables(tables, tmp_dir)
         for name, frame in (("nodes", city.nodes), ("spans", city.spans), ("areas", city.areas)):
             write_layer_file(frame, tmp_dir / f"{name}{ext}", fmt)
         if fmt == "parquet":

@@ -146,10 +146,11 @@ def strand_frame(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with the columns of strand layer ``name`` in contract order (missing ones
     empty) and nothing else; the form every writer writes."""
     cols = STRAND_LAYERS[name].field_names
+    frame = frame.reset_index(drop=True)  # the empty columns below have a range index
     out = pd.DataFrame({c: frame[c] if c in frame.columns else pd.Series([None] * len(frame),
                                                                         dtype=object)
                         for c in cols})
-    return out.reset_index(drop=True)
+    return _numbers(name, out)
 
 
 def write_strand_tables(tables: dict[str, pd.DataFrame], path: str | os.PathLike[str]) -> None:
@@ -171,15 +172,27 @@ def write_strand_tables(tables: dict[str, pd.DataFrame], path: str | os.PathLike
         if p.exists():
             tmp.write_bytes(p.read_bytes())
         for name, frame in frames.items():
-            pyogrio.write_dataframe(_for_gpkg(frame), tmp, layer=name, driver="GPKG")
+            pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG")
 
 
-def _for_gpkg(frame: pd.DataFrame) -> pd.DataFrame:
-    """Integer columns with missing values as nullable integers (GDAL writes them as
-    INTEGER, not REAL)."""
+def _numbers(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Number fields as numbers: an integer field whose values are all whole numbers (as
+    read back: objects, text from CSV, floats with NaN for missing) as nullable integers,
+    so that GDAL writes INTEGER (not TEXT or REAL) and CSV ``12`` (not ``12.0``); a float
+    field of numbers as floats. A column holding anything else is written as it is (and
+    validation names the bad value)."""
     out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == float and out[col].dropna().map(float.is_integer).all() \
-                and col not in ("loss_db", "length_m"):
-            out[col] = out[col].astype("Int64")
+    for f in STRAND_LAYERS[name].fields:
+        if f.type not in ("int", "float"):
+            continue
+        values = out[f.name]
+        if values.dtype == object:
+            numbers = pd.to_numeric(values, errors="coerce")
+            if not (numbers.notna() == values.notna()).all():
+                continue
+            values = numbers
+        if f.type == "int" and values.dtype.kind == "f" \
+                and values.dropna().map(float.is_integer).all():
+            values = values.astype("Int64")
+        out[f.name] = values
     return out
