@@ -771,7 +771,7 @@ def _warnings(plant: StrandPlant, warnings: list[Problem]) -> None:  # noqa: C90
     for prem, n in sorted(drops_per.items()):
         units = plant.premise_units.get(prem)
         if units is not None and n > units:
-            warnings.append(Problem("drops", None, "premise_id",
+            warnings.append(Problem("premises", prem, "units",
                                     f"premise {prem} has {n} drops but {units} units"))
 
 
@@ -779,7 +779,9 @@ def route_warnings(plant: StrandPlant, dataset: Dataset,
                    used_per_span: Mapping[str, int] | None) -> list[Problem]:
     """The warnings that compare the route's spans and nodes with the strands on them."""
     out: list[Problem] = []
-    in_service: dict[str, int] = defaultdict(int)
+    # a span any cable runs along is compared (a planned cable alone counts 0 strands); a
+    # span with no cable at all is left alone: strand records may cover part of a network
+    in_service: dict[str, int] = {s: 0 for cab in plant.cables.values() for s in cab.spans}
     for cab in plant.cables.values():
         if cab.status == IN_SERVICE:
             for s in cab.spans:

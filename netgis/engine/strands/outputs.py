@@ -117,7 +117,7 @@ def trace_warnings(plant: StrandPlant, dataset: Dataset, trace: Trace,
                                " has nothing connected"))
     for prem, ports in sorted(ports_per_premise(trace).items()):
         if len(ports) > 1:
-            out.append(Problem("drops", None, "premise_id",
+            out.append(Problem("premises", prem, None,
                                f"premise {prem} is fed from {len(ports)} OLT ports "
                                f"({', '.join(sorted(ports))})"))
     out += route_warnings(plant, dataset, used_per_span)
