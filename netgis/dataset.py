@@ -14,6 +14,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -64,6 +65,9 @@ class Dataset:
     #: none. They are not among :meth:`layers`: everything that reads only the route
     #: layers sees the dataset exactly as before.
     strands: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: The index of ``strands`` built when they were checked
+    #: (:class:`netgis.strand_plant.StrandPlant`), kept so that it is built once.
+    strand_index: Any = field(default=None, repr=False, compare=False)
 
     @property
     def crs(self) -> CRS:

@@ -64,6 +64,8 @@ class StrandReport:
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] | None = None
+    #: the indexed plant, when there is no error
+    plant: StrandPlant | None = None
 
     def raise_for_errors(self) -> dict[str, pd.DataFrame]:
         """The typed tables; ValidationError listing every error when there is one."""
@@ -81,7 +83,7 @@ def _typed(name: str, raw: pd.DataFrame, errors: list[Problem]) -> pd.DataFrame:
     n = len(raw)
     cols: dict[str, list[Any]] = {}
     bad = np.zeros(n, dtype=bool)
-    ids = _row_ids(name, raw)
+    ids = _RowIds(name, raw)
     for f in layer.fields:
         values = raw[f.name].tolist() if f.name in raw.columns else [None] * n
         out, slow = _column(f, values)
@@ -103,7 +105,7 @@ def _typed(name: str, raw: pd.DataFrame, errors: list[Problem]) -> pd.DataFrame:
     return frame[~bad].reset_index(drop=True)
 
 
-def _layer_rules(name: str, frame: pd.DataFrame, ids: list[str | None], bad: np.ndarray,
+def _layer_rules(name: str, frame: pd.DataFrame, ids: _RowIds, bad: np.ndarray,
                  errors: list[Problem]) -> None:
     """Ranges beyond a field's minimum: split ratios, inputs, negative losses and lengths."""
     if name == "splitters":
@@ -125,30 +127,34 @@ def _layer_rules(name: str, frame: pd.DataFrame, ids: list[str | None], bad: np.
                     bad[i] = True
 
 
-def _duplicates(name: str, frame: pd.DataFrame, ids: list[str | None], bad: np.ndarray,
+def _duplicates(name: str, frame: pd.DataFrame, ids: _RowIds, bad: np.ndarray,
                 errors: list[Problem]) -> None:
     layer = STRAND_LAYERS[name]
-    key = (layer.id_field,) if layer.id_field else STRAND_KEYS[name]
-    keyed = frame[list(key)]
-    seen: dict[tuple[Any, ...], int] = {}
-    for i, row in enumerate(_rows(keyed, *key)):
-        if any(v is None for v in row):
-            continue
-        if row in seen:
-            errors.append(Problem(name, ids[i], key[-1], "duplicate id" if len(key) == 1
-                                  else f"duplicate ({', '.join(key)})"))
-            bad[i] = True
-        else:
-            seen[row] = i
+    key = [layer.id_field] if layer.id_field else list(STRAND_KEYS[name])
+    keyed = frame[key].astype(str)
+    complete = frame[key].notna().all(axis=1).to_numpy()
+    dup = keyed.duplicated(keep="first").to_numpy() & complete
+    for i in np.flatnonzero(dup).tolist():
+        errors.append(Problem(name, ids[i], key[-1], "duplicate id" if len(key) == 1
+                              else f"duplicate ({', '.join(key)})"))
+        bad[i] = True
 
 
-def _row_ids(name: str, raw: pd.DataFrame) -> list[str | None]:
-    layer = STRAND_LAYERS[name]
-    key = (layer.id_field,) if layer.id_field else STRAND_KEYS[name]
-    if not all(k in raw.columns for k in key):
-        return [None] * len(raw)
-    return [None if any(v is None for v in row) else ":".join(str(v) for v in row)
-            for row in _rows(raw, *key)]
+class _RowIds:
+    """The id of a row as a problem names it (``a:b`` for a layer keyed by two fields),
+    made only for the rows that have a problem."""
+
+    def __init__(self, name: str, raw: pd.DataFrame) -> None:
+        layer = STRAND_LAYERS[name]
+        key = (layer.id_field,) if layer.id_field else STRAND_KEYS[name]
+        self.cols = [raw[k].tolist() for k in key] if all(k in raw.columns for k in key) \
+            else None
+
+    def __getitem__(self, i: int) -> str | None:
+        if self.cols is None:
+            return None
+        row = [c[i] for c in self.cols]
+        return None if any(v is None for v in row) else ":".join(str(v) for v in row)
 
 
 _BREAKS = ("\r", "\n", "\u2028", "\u2029")
@@ -351,14 +357,19 @@ def validate_strands(dataset: Dataset, tables: Mapping[str, pd.DataFrame]) -> St
     plant = build_plant(dataset, tables, report)
     if not report.errors:
         report.tables = plant.tables
+        plant.warnings = list(report.warnings)
+        report.plant = plant
     return report
 
 
 def strand_plant(dataset: Dataset, tables: Mapping[str, pd.DataFrame]) -> StrandPlant:
     """The indexed plant; ValidationError listing every error when the layers are invalid.
 
-    The plant's ``warnings`` are the structural warnings (those that need no trace).
+    The plant's ``warnings`` are the structural warnings (those that need no trace). The
+    index built when the dataset was read is reused when ``tables`` are its ``strands``.
     """
+    if tables is dataset.strands and isinstance(dataset.strand_index, StrandPlant):
+        return dataset.strand_index
     report = StrandReport()
     plant = build_plant(dataset, tables, report)
     if report.errors:
@@ -586,52 +597,56 @@ def _device_terminal(plant: StrandPlant, layer: str, rid: str, node: str, prefix
 def _terminals(plant: StrandPlant, errors: list[Problem],  # noqa: C901 (a list of checks)
                warnings: list[Problem]) -> None:
     t = plant.tables
-    used: dict[Terminal, str] = {}
+    used: dict[Terminal, tuple[str, str]] = {}
     named: dict[tuple[str, int], set[int]] = defaultdict(set)
+    node_ok = plant.node_status
 
-    def use(term: Terminal, who: str, layer: str, rid: str, fld: str) -> bool:
-        if term in used:
-            errors.append(Problem(layer, rid, fld, f"terminal {terminal_text(term)} is already "
-                                  f"used by {used[term]}"))
+    def taken(term: Terminal, layer: str, rid: str, fld: str) -> bool:
+        """Whether ``term`` is already used (reported) or now used by this row."""
+        who = used.setdefault(term, (layer, rid))
+        if who == (layer, rid):
             return False
-        used[term] = who
+        errors.append(Problem(layer, rid, fld, f"terminal {terminal_text(term)} is already "
+                              f"used by {who[0][:-1]} {who[1]}"))
         return True
 
-    for i, r in enumerate(_records(t["connections"])):
-        if r.node_id not in plant.node_status:
+    conns = t["connections"]
+    cols = ("connection_id", "node_id", "a_type", "a_id", "a_num", "a_side", "b_type", "b_id",
+            "b_num", "b_side")
+    for i, (cid, node, at, aid, anum, aside, bt, bid, bnum, bside) in enumerate(
+            _rows(conns, *cols)):
+        if node not in node_ok:
             continue
-        a = _terminal(plant, "connections", r.connection_id, r.node_id, "a", r.a_type, r.a_id,
-                      r.a_num, r.a_side, errors)
-        b = _terminal(plant, "connections", r.connection_id, r.node_id, "b", r.b_type, r.b_id,
-                      r.b_num, r.b_side, errors)
+        a = _terminal(plant, "connections", cid, node, "a", at, aid, anum, aside, errors)
+        b = _terminal(plant, "connections", cid, node, "b", bt, bid, bnum, bside, errors)
         if a is None or b is None:
             continue
         if a == b:
-            errors.append(Problem("connections", r.connection_id, "b_id",
+            errors.append(Problem("connections", cid, "b_id",
                                   "a connection of a terminal to itself"))
             continue
-        who = f"connection {r.connection_id}"
-        ok_a = use(a, who, "connections", r.connection_id, "a_id")
-        ok_b = use(b, who, "connections", r.connection_id, "b_id")
-        if ok_a and ok_b:
+        bad_a = taken(a, "connections", cid, "a_id")
+        bad_b = taken(b, "connections", cid, "b_id")
+        if not (bad_a or bad_b):
             plant.conn_at[a] = (i, b)
             plant.conn_at[b] = (i, a)
-        for term in (a, b):
-            if term[0] == "strand":
-                named[(term[1], term[2])].add(term[3])
-        if a[0] == b[0] == "strand" and a[1] == b[1]:
-            warnings.append(Problem("connections", r.connection_id, None,
-                                    f"a splice between two strands of one cable ({a[1]})"))
-    for i, r in enumerate(_records(t["drops"])):
-        if r.node_id not in plant.node_status:
+        if at == "strand":
+            named[(a[1], a[2])].add(a[3])
+        if bt == "strand":
+            named[(b[1], b[2])].add(b[3])
+            if at == "strand" and a[1] == b[1]:
+                warnings.append(Problem("connections", cid, None,
+                                        f"a splice between two strands of one cable ({a[1]})"))
+    dcols = ("drop_id", "node_id", "src_type", "src_id", "src_num", "src_side")
+    for i, (did, node, st, sid, snum, sside) in enumerate(_rows(t["drops"], *dcols)):
+        if node not in node_ok:
             continue
-        src = _terminal(plant, "drops", r.drop_id, r.node_id, "src", r.src_type, r.src_id,
-                        r.src_num, r.src_side, errors)
+        src = _terminal(plant, "drops", did, node, "src", st, sid, snum, sside, errors)
         if src is None:
             continue
-        if use(src, f"drop {r.drop_id}", "drops", r.drop_id, "src_id"):
+        if not taken(src, "drops", did, "src_id"):
             plant.drop_at[src] = i
-        if src[0] == "strand":
+        if st == "strand":
             named[(src[1], src[2])].add(src[3])
     for (c, k), positions in named.items():
         last = plant.cables[c].last

@@ -277,6 +277,7 @@ def with_strands(path: str | os.PathLike[str], report: ValidationReport) -> Vali
     report.warnings.extend(checked.warnings)
     if checked.tables is not None:
         report.dataset.strands = checked.tables
+        report.dataset.strand_index = checked.plant
     else:
         report.dataset = None
     return report

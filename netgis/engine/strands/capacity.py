@@ -4,6 +4,7 @@ ports of every splitter, and whether each premise is connected or connectable.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,31 +41,37 @@ class Capacity:
     used_per_span: dict[str, int]
 
 
+#: Columns of a span's counts: cables, lit, assigned, reserved, broken, free, strands.
+_LIT, _ASSIGNED, _RESERVED, _BROKEN, _FREE, _TOTAL = 1, 2, 3, 4, 5, 6
+
+
 def strand_states(plant: StrandPlant, trace: Trace) -> pd.DataFrame:
     """Per span in service: cables on it and its strands by state."""
     counts: dict[str, list[int]] = {}
+    named_of: dict[str, list[int]] = defaultdict(list)
+    for c, k in plant.cuts:
+        named_of[c].append(k)
+    states_of: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for (c, k), st in plant.state.items():
+        states_of[c].append((k, st))
     for c, cab in plant.cables.items():
         if cab.status != IN_SERVICE:
             continue
-        for k in range(1, cab.fiber_count + 1):
-            st = plant.state.get((c, k))
+        named = named_of.get(c, [])
+        whole = _unnamed(cab.fiber_count, set(named), states_of.get(c, []))
+        for sp in cab.spans:
+            row = counts.setdefault(sp, [0] * 7)
+            row[0] += 1
+            for j in (_RESERVED, _BROKEN, _FREE, _TOTAL):
+                row[j] += whole[j]
+        for k in named:
+            state = plant.state.get((c, k))
             for i0, i1 in plant.pieces(c, k):
-                if st == "broken":
-                    kind = 4
-                elif (c, k, i0, i1) in trace.lit_pieces:
-                    kind = 1
-                elif _assigned(plant, c, k, i0, i1):
-                    kind = 2
-                elif st == "reserved":
-                    kind = 3
-                else:
-                    kind = 5
-                for s in cab.spans[i0:i1]:
-                    row = counts.setdefault(s, [0, 0, 0, 0, 0, 0, 0])
+                kind = _piece_state(plant, trace, state, (c, k, i0, i1))
+                for sp in cab.spans[i0:i1]:
+                    row = counts[sp]
                     row[kind] += 1
-                    row[6] += 1
-        for s in cab.spans:
-            counts.setdefault(s, [0, 0, 0, 0, 0, 0, 0])[0] += 1
+                    row[_TOTAL] += 1
     rows = []
     # every span in service, those without a cable too (all zero)
     for s in sorted(sid for sid, st in plant.span_status.items() if st == IN_SERVICE):
@@ -75,6 +82,31 @@ def strand_states(plant: StrandPlant, trace: Trace) -> pd.DataFrame:
     for col in frame.columns[1:]:
         frame[col] = frame[col].astype(np.int64)
     return frame
+
+
+def _unnamed(fiber_count: int, named: set[int], states: list[tuple[int, str]]) -> list[int]:
+    """Counts of a cable's strands that no connection or drop names: each is one piece
+    from end to end with nothing at its ends, never lit nor assigned, so broken, reserved
+    or free on every span of the cable."""
+    whole = [0] * 7
+    whole[_TOTAL] = fiber_count - len(named)
+    for k, st in states:
+        if k not in named:
+            whole[_BROKEN if st == "broken" else _RESERVED] += 1
+    whole[_FREE] = whole[_TOTAL] - whole[_RESERVED] - whole[_BROKEN]
+    return whole
+
+
+def _piece_state(plant: StrandPlant, trace: Trace, state: str | None,
+                 piece: tuple[str, int, int, int]) -> int:
+    """The first of broken, lit, assigned, reserved, free that applies to a piece."""
+    if state == "broken":
+        return _BROKEN
+    if piece in trace.lit_pieces:
+        return _LIT
+    if _assigned(plant, *piece):
+        return _ASSIGNED
+    return _RESERVED if state == "reserved" else _FREE
 
 
 def _assigned(plant: StrandPlant, c: str, k: int, i0: int, i1: int) -> bool:

@@ -109,12 +109,14 @@ def trace_warnings(plant: StrandPlant, dataset: Dataset, trace: Trace,
     """Warnings that need a trace: lit strand ends with nothing connected, premises fed from
     two OLT ports, and the route/strand cross-checks."""
     out = list(plant.warnings)
-    for p, (kind, end) in enumerate(zip(trace.end_type, trace.end_id, strict=True)):
-        if kind == "open" and end.startswith("strand:") and trace.hop_type[
-                trace.path_leaf[p]] == "piece":
+    leaf = np.asarray(trace.path_leaf, dtype=np.int64)
+    if len(leaf):
+        ends = np.asarray(trace.end_type, dtype=object)
+        after_piece = np.asarray(trace.hop_type, dtype=object)[leaf] == "piece"
+        for p in np.flatnonzero((ends == "open") & after_piece).tolist():
             out.append(Problem("connections", None, None,
-                               f"lit strand end {end} at node {trace.node_to[trace.path_leaf[p]]}"
-                               " has nothing connected"))
+                               f"lit strand end {trace.end_id[p]} at node "
+                               f"{trace.node_to[trace.path_leaf[p]]} has nothing connected"))
     for prem, ports in sorted(ports_per_premise(trace).items()):
         if len(ports) > 1:
             out.append(Problem("premises", prem, None,

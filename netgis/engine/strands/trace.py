@@ -138,6 +138,8 @@ class _Walker:
         self.drop_premise = drops["premise_id"].tolist()
         self.drop_m = _drop_lengths(plant, drops)
         self.atten_m = budget.atten_db_per_km / 1000.0
+        #: the span_ids text of a stretch of a cable, made once for all its strands
+        self.span_text: dict[tuple[str, int, int], str] = {}
         self.split_loss = {
             sid: (loss if loss is not None else float(budget.splitter_db.get(ratio, 0.0)))
             for sid, (_, ratio, _, loss) in plant.splitter.items()}
@@ -273,8 +275,11 @@ class _Walker:
             cum += loss
             forward = other[3] == i0
             a, b = (i0, i1) if forward else (i1, i0)
+            spans = self.span_text.get((c, i0, i1))
+            if spans is None:
+                spans = self.span_text[(c, i0, i1)] = ";".join(sorted(cab.spans[i0:i1]))
             parent = self._vertex(parent, "piece", c, c, k, cab.nodes[a], cab.nodes[b],
-                                  ";".join(sorted(cab.spans[i0:i1])), length, loss, cum)
+                                  spans, length, loss, cum)
             sums = (sums[0], sums[1], sums[2], sums[3] + length)
             t = ("strand", c, k, b, "from" if forward else "to")
 
@@ -374,6 +379,13 @@ def path_frame(trace: Trace, options: TraceOptions, keep: np.ndarray | None = No
     return frame
 
 
+def _objects(columns: dict[str, Any]) -> pd.DataFrame:
+    """A frame whose text columns stay Python objects (no Arrow string inference: the
+    writers take them as they are, and inferring costs seconds at a million rows)."""
+    return pd.DataFrame({k: pd.Series(v, dtype=object) if isinstance(v, np.ndarray)
+                         and v.dtype == object else v for k, v in columns.items()})
+
+
 def hop_rows(trace: Trace, paths: np.ndarray | None = None) -> pd.DataFrame:
     """``trace_hops.csv``: the hops of each path (all, or those numbered in ``paths``),
     expanded from the vertex tree."""
@@ -412,7 +424,7 @@ def hop_rows(trace: Trace, paths: np.ndarray | None = None) -> pd.DataFrame:
     ids = np.array([f"{a}/{b}" for a, b in zip(trace.path_port, trace.path_pos, strict=True)],
                    dtype=object)[chosen] if len(chosen) else np.zeros(0, dtype=object)
     length = np.asarray([np.nan if x is None else x for x in trace.length_m], dtype=float)
-    return pd.DataFrame({
+    return _objects({
         "path_id": ids[row_path] if total else np.zeros(0, dtype=object),
         "seq": offset + 1,
         "hop_type": np.asarray(trace.hop_type, dtype=object)[vert],
@@ -490,10 +502,18 @@ def dark_splitters(before: Trace, after: Trace) -> list[str]:
 
 
 def ports_per_premise(trace: Trace) -> dict[str, set[str]]:
-    """The OLT ports whose paths reach each premise."""
+    """The OLT ports whose paths reach each premise reached from more than one port."""
     walker = trace.walker  # type: ignore[attr-defined]
+    drop = np.asarray(trace.drop_row, dtype=np.int64)
+    has = np.flatnonzero(drop >= 0)
+    if not len(has):
+        return {}
+    prem = np.asarray(walker.drop_premise, dtype=object)[drop[has]]
+    port = np.asarray(trace.path_port, dtype=object)[has]
+    pairs = pd.DataFrame({"p": pd.Series(prem, dtype=object),
+                          "o": pd.Series(port, dtype=object)}).drop_duplicates()
+    many = pairs[pairs.duplicated("p", keep=False)]
     out: dict[str, set[str]] = defaultdict(set)
-    for p, d in enumerate(trace.drop_row):
-        if d >= 0:
-            out[walker.drop_premise[d]].add(trace.path_port[p])
+    for p, o in zip(many["p"].tolist(), many["o"].tolist(), strict=True):
+        out[p].add(o)
     return out
