@@ -420,7 +420,8 @@ class VectorTileLayer(MacroElement):
                 });
                 // a tile's SVG events carry no position: the map reads it from the mouse
                 var at = e.latlng || grid._map.mouseEventToLatLng(e.originalEvent);
-                L.popup().setLatLng(at).setContent(div).openOn(grid._map);
+                // the feature's properties go with the popup (for actions added on open)
+                L.popup({netgisProperties: p}).setLatLng(at).setContent(div).openOn(grid._map);
             });
             grid.addTo({{ this._parent.get_name() }});
             return grid;

@@ -159,6 +159,8 @@ def coverage_map(
     nodes: gpd.GeoDataFrame,
     *,
     hex_resolution: int = DEFAULT_HEX_RESOLUTION,
+    trace_url: str | None = None,
+    splices_url: str | None = None,
     **options: Unpack[base.MapOptions],
 ) -> folium.Map:
     """Premises passed / not passed, lit / unlit / planned spans, cores and cabinets.
@@ -170,6 +172,11 @@ def coverage_map(
         :func:`netgis.engine.analysis.analyze` (any CRS; needs ``passed`` and ``lit``).
     hex_resolution
         H3 resolution of the premise hexagons.
+    trace_url, splices_url
+        A server's strand endpoints (docs/strands.md): with ``trace_url`` a premise's
+        popup gets a "Trace to OLT" action drawing its path (:mod:`maps.trace`), and with
+        ``splices_url`` a node's popup a link to ``splices_url`` + its id. None (the
+        default, a page without a server to ask) draws neither.
     **options
         :class:`maps._base.MapOptions`. Above ``max_features`` premises they
         are rolled up into H3 hexagons; above ``max_features`` spans each span
@@ -252,4 +259,10 @@ def coverage_map(
                               popup=base.NODE_POPUP)
     items += base.plant_nodes(m, n, "cabinet", color=CABINET_COLOR, radius=6, label="Cabinets",
                               popup=base.NODE_POPUP)
+    if trace_url is not None:
+        from netgis.maps.trace import add_trace_action
+
+        add_trace_action(m, trace_url=trace_url, splices_url=splices_url,
+                         base_url=opts.base_url)
+        notes.append("a premise's popup: Trace to OLT draws its path")
     return base.finish_map(m, [p, s, n], base.Legend("Coverage", items, notes))

@@ -40,6 +40,8 @@ def build_map(
     area_id: str | None = None,
     top: int = DEFAULT_CRITICAL_TOP,
     top_control: bool = False,
+    trace_url: str | None = None,
+    splices_url: str | None = None,
     **options: Unpack[MapOptions],
 ) -> folium.Map:
     """The ``kind`` map of an analysis.
@@ -66,6 +68,10 @@ def build_map(
     top, top_control
         criticality only: draw the ``top`` worst spans and nodes (of the view),
         with a control to change it (see :func:`maps.criticality_map`).
+    trace_url, splices_url
+        coverage only: a server's strand endpoints, for the "Trace to OLT" action of a
+        premise's popup and the splice diagram link of a node's (see
+        :func:`maps.coverage_map`).
     **options
         ``m``, ``tiles_url``, ``tiles_attribution``, ``base_url``, ``max_features``.
 
@@ -85,7 +91,8 @@ def build_map(
         analysis, ranking = clip(analysis, ranking, bbox=bbox, area_id=area_id)
     res: dict[str, Any] = {} if hex_resolution is None else {"hex_resolution": hex_resolution}
     if kind == "coverage":
-        return coverage_map(analysis.premises, analysis.spans, analysis.nodes, **res, **options)
+        return coverage_map(analysis.premises, analysis.spans, analysis.nodes, **res,
+                            trace_url=trace_url, splices_url=splices_url, **options)
     if kind == "criticality":
         span_edges, node_edges = criticality_classes(whole.spans, whole.nodes, top)
         return criticality_map(analysis.spans, analysis.nodes, premises=analysis.premises,
