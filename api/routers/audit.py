@@ -17,16 +17,19 @@ from netgis.api.deps import AuditAccess, RepoDep, SettingsDep
 from netgis.api.errors import problem_responses
 from netgis.api.geojson import Link
 from netgis.api.routers.common import paging_links
-from netgis.schema import LAYER_NAMES
+from netgis.schema import LAYER_NAMES, STRAND_LAYER_NAMES
 from netgis.storage.audit import Action
 
 router = APIRouter(tags=["Audit"])
 
 #: SQL engines take 64-bit offsets; anything beyond is certainly past the end.
 MAX_OFFSET = 2**53
-LayerName = Literal["nodes", "spans", "premises", "areas"]
-if set(get_args(LayerName)) != set(LAYER_NAMES):  # spelled out for the type checker
-    raise RuntimeError("netgis.api.routers.audit.LayerName differs from netgis.schema.LAYER_NAMES")
+#: The route layers and the strand layers (docs/access-and-audit.md), whose writes are logged alike.
+LayerName = Literal["nodes", "spans", "premises", "areas", "cables", "cable_spans", "splitters",
+                    "olt_ports", "connections", "drops", "strand_state"]
+if set(get_args(LayerName)) != {*LAYER_NAMES, *STRAND_LAYER_NAMES}:  # spelled out for mypy
+    raise RuntimeError("netgis.api.routers.audit.LayerName differs from netgis.schema's "
+                       "LAYER_NAMES and STRAND_LAYER_NAMES")
 
 
 class LayerCounts(BaseModel):

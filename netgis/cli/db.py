@@ -67,23 +67,34 @@ def db_load(
              "holds exactly DATASET afterwards). Default: load into an empty database only.")]
     = None,
 ) -> None:
-    """Validate DATASET and load it into the database (created if new), all or nothing."""
+    """Validate DATASET and load it into the database (created if new), all or nothing.
+
+    Its strand layers (cables, cable_spans, splitters, olt_ports, connections, drops,
+    strand_state), if any, go in the same transaction and by the same mode; the strand
+    plant the load leaves must be valid, or nothing is loaded.
+    """
     from netgis.errors import ConflictError
-    from netgis.io import read_dataset
+    from netgis.io import read_raw
+    from netgis.io.strands import read_strand_tables
     from netgis.storage.repository import WRITE_MODES
+    from netgis.validate import validate_raw
 
     if mode is not None and mode not in WRITE_MODES:
         typer.echo(f"error: --mode must be {', '.join(WRITE_MODES)}, not {mode!r}", err=True)
         raise typer.Exit(2)
-    data = read_dataset(dataset)
+    # the route layers checked on their own; the strand layers as read, checked by the load
+    # against what it leaves (with --mode insert or upsert, the stored plant merged in)
+    data = validate_raw(read_raw(dataset)).dataset_or_raise()
+    strands = read_strand_tables(dataset)
     for w in data.warnings:
         typer.echo(f"warning: {w}", err=True)
     with _repository(database_url) as repo:
         repo.init()  # a no-op on an initialised database; makes `db load` enough on a new one
         try:
             # checked above; the audit log names the command line as the one who wrote
-            counts = repo.load_dataset(data, mode=mode or "insert",
-                                       actor="cli", action="load", require_empty=mode is None)
+            counts = repo.load_dataset(data, mode=mode or "insert", actor="cli",
+                                       action="load", require_empty=mode is None,
+                                       strands=strands)
         except ConflictError as exc:
             if mode is None:
                 typer.echo("error: nothing loaded: the database holds data already; load with "
@@ -94,6 +105,8 @@ def db_load(
             for p in exc.problems:
                 typer.echo(f"  {p}", err=True)
             raise typer.Exit(2) from None
+        for w in counts.warnings:
+            typer.echo(f"warning: {w}", err=True)
         _echo_json({"loaded": dict(counts), "data_version": counts.data_version})
 
 
@@ -103,13 +116,19 @@ def db_export(
                                               ".parquet suffix picks the format).")],
     database_url: DatabaseUrlOpt = None,
 ) -> None:
-    """Write the stored dataset (EPSG:4326) to FILE."""
+    """Write the stored dataset (EPSG:4326) to FILE, with its strand layers when the database
+    holds any (as attribute tables of the GeoPackage, or CSV files beside the layers)."""
     from netgis.io import write_dataset
+    from netgis.io.strands import write_strand_tables
 
     with _repository(database_url) as repo:
-        data = repo.read_dataset()
+        _, data = repo.read_consistent_plant()
     out = write_dataset(data, file)
-    _echo_json({"written": str(out), **{k: len(v) for k, v in data.layers().items()}})
+    # without a strand plant the export is what it always was
+    held = {name: len(frame) for name, frame in data.strands.items()}
+    if data.strands:
+        write_strand_tables(data.strands, out)
+    _echo_json({"written": str(out), **{k: len(v) for k, v in data.layers().items()}, **held})
 
 
 @db_app.command("history")
@@ -135,11 +154,12 @@ def db_history(
     """
     from datetime import datetime
 
-    from netgis.schema import LAYER_NAMES
+    from netgis.schema import LAYER_NAMES, STRAND_LAYER_NAMES
     from netgis.storage.audit import ACTIONS
 
-    if layer is not None and layer not in LAYER_NAMES:
-        typer.echo(f"error: --layer must be one of {', '.join(LAYER_NAMES)}", err=True)
+    if layer is not None and layer not in (*LAYER_NAMES, *STRAND_LAYER_NAMES):
+        typer.echo(f"error: --layer must be one of {', '.join(LAYER_NAMES)} or a strand "
+                   f"layer ({', '.join(STRAND_LAYER_NAMES)})", err=True)
         raise typer.Exit(2)
     if action is not None and action not in ACTIONS:
         typer.echo(f"error: --action must be one of {', '.join(ACTIONS)}", err=True)

@@ -38,15 +38,22 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from sqlalchemy import Connection, Table, exists, func, insert, literal, select, update
 
 from netgis.jsonsafe import json_safe
-from netgis.schema import LAYERS
+from netgis.schema import LAYERS, STRAND_LAYERS
 from netgis.storage import dialects
-from netgis.storage.models import AUDIT_IDS, AUDIT_LOG, LOAD_ORDER, ROW_VERSION
+from netgis.storage.models import (
+    AUDIT_IDS,
+    AUDIT_LOG,
+    LOAD_ORDER,
+    ROW_VERSION,
+    strand_feature_id,
+    strand_key,
+)
 
 Action = Literal["create", "replace", "patch", "delete", "import", "load", "merge"]
 ACTIONS: tuple[Action, ...] = ("create", "replace", "patch", "delete", "import", "load",
@@ -71,12 +78,16 @@ def _coordinates(node: object) -> object:
     return node
 
 
-def feature_collection(layer: str, frame: gpd.GeoDataFrame) -> dict[str, Any]:
+def feature_collection(layer: str, frame: pd.DataFrame) -> dict[str, Any]:
     """``frame`` (one layer's validated rows, WGS84) as a GeoJSON FeatureCollection.
 
     Every field of the layer is a property (null when missing); each feature's
-    ``id`` is its id field. Coordinates keep full precision.
+    ``id`` is its id field. Coordinates keep full precision. Rows of a strand layer
+    (a plain DataFrame) are features with ``geometry: null`` whose id is their feature id
+    (``cable_id:seq`` for ``cable_spans``, ``cable_id:strand`` for ``strand_state``).
     """
+    if layer in STRAND_LAYERS:
+        return _attribute_collection(layer, frame)
     fields = LAYERS[layer].field_names
     id_field = LAYERS[layer].id_field
     features = []
@@ -93,10 +104,33 @@ def feature_collection(layer: str, frame: gpd.GeoDataFrame) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
+def _attribute_collection(layer: str, frame: Any) -> dict[str, Any]:
+    fields = STRAND_LAYERS[layer].field_names
+    key = strand_key(layer)
+    features = []
+    for row in frame.to_dict("records"):
+        props = {name: json_safe(row.get(name)) for name in fields}
+        features.append({"type": "Feature", "id": ":".join(str(props[k]) for k in key),
+                         "properties": props, "geometry": None})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _identity(conn: Connection, layer: str, table: Table) -> tuple[Any, Any]:
+    """The id column (a strand layer's feature id expression) of ``layer``'s table, and
+    each row as a GeoJSON Feature built by the database."""
+    if layer in STRAND_LAYERS:
+        fid = strand_feature_id(layer, table)
+        fields = [(f.name, f.type) for f in STRAND_LAYERS[layer].fields]
+        return fid, dialects.attribute_feature_json(conn.dialect, table, fields, fid)
+    fields = [(f.name, f.type) for f in LAYERS[layer].fields]
+    return table.c[LAYERS[layer].id_field], dialects.feature_json(
+        conn.dialect, table, fields, LAYERS[layer].id_field)
+
+
 def record(conn: Connection, *, actor: str, action: Action, layer: str,
            ids: Sequence[str], data_version: int,
-           before: gpd.GeoDataFrame | None = None,
-           after: gpd.GeoDataFrame | None = None) -> None:
+           before: pd.DataFrame | None = None,
+           after: pd.DataFrame | None = None) -> None:
     """Add the entry of a write of items to the audit log, on ``conn`` (inside the write's
     transaction), and its ids to ``audit_ids``.
 
@@ -110,8 +144,8 @@ def record(conn: Connection, *, actor: str, action: Action, layer: str,
     data_version
         The version the write gave the database.
     before, after
-        The changed features before and after; None for the side of a create
-        or delete that has no feature.
+        The changed features before and after (GeoDataFrames; plain frames for a
+        strand layer); None for the side of a create or delete that has no feature.
     """
     if action not in _ID_ACTIONS:
         raise ValueError(f"not an action of a write of items: {action!r}")
@@ -145,10 +179,8 @@ def keep_before(conn: Connection, entry_id: int, layer: str, table: Table,
     """Keep the stored features ``ids`` of ``layer`` as they are, under bulk entry
     ``entry_id``, as replaced or deleted by it: before the load changes them. One
     ``INSERT ... SELECT`` of GeoJSON built by the database (per chunk of ids on SQLite)."""
-    id_col = table.c[LAYERS[layer].id_field]
-    fields = [(f.name, f.type) for f in LAYERS[layer].fields]
-    source = select(literal(entry_id), literal(layer), id_col, literal(action),
-                    dialects.feature_json(conn.dialect, table, fields, LAYERS[layer].id_field))
+    id_col, feature = _identity(conn, layer, table)
+    source = select(literal(entry_id), literal(layer), id_col, literal(action), feature)
     target = ["audit_id", "layer", "feature_id", "action", "before"]
     for condition in dialects.id_conditions(conn.dialect, id_col, ids) if ids else []:
         conn.execute(insert(AUDIT_IDS).from_select(target, source.where(condition)))
@@ -158,7 +190,7 @@ def finish_layer(conn: Connection, entry_id: int, layer: str, table: Table,
                  data_version: int) -> None:
     """Record the rows of ``layer`` the bulk load wrote (those of its ``data_version``) that
     :func:`keep_before` did not keep as replaced: they are inserted."""
-    id_col = table.c[LAYERS[layer].id_field]
+    id_col = _identity(conn, layer, table)[0]
     kept = exists().where(AUDIT_IDS.c.audit_id == entry_id, AUDIT_IDS.c.layer == layer,
                           AUDIT_IDS.c.feature_id == id_col)
     conn.execute(insert(AUDIT_IDS).from_select(
@@ -167,14 +199,17 @@ def finish_layer(conn: Connection, entry_id: int, layer: str, table: Table,
         .where(table.c[ROW_VERSION] == data_version, ~kept)))
 
 
-def finish_bulk(conn: Connection, entry_id: int) -> dict[str, dict[str, int]]:
+def finish_bulk(conn: Connection, entry_id: int,
+                layers: Sequence[str] = LOAD_ORDER) -> dict[str, dict[str, int]]:
     """Count the ids of bulk entry ``entry_id`` per layer into the entry; returns the counts
-    (``{layer: {"inserted", "replaced", "deleted"}}``, every layer)."""
-    counts = {layer: dict.fromkeys(_COUNT_NAMES.values(), 0) for layer in LOAD_ORDER}
+    (``{layer: {"inserted", "replaced", "deleted"}}``: every layer of ``layers``, and any
+    other layer the entry wrote or deleted features of)."""
+    counts = {layer: dict.fromkeys(_COUNT_NAMES.values(), 0) for layer in layers}
     for layer, action, n in conn.execute(
             select(AUDIT_IDS.c.layer, AUDIT_IDS.c.action, func.count())
             .where(AUDIT_IDS.c.audit_id == entry_id)
             .group_by(AUDIT_IDS.c.layer, AUDIT_IDS.c.action)):
+        counts.setdefault(layer, dict.fromkeys(_COUNT_NAMES.values(), 0))
         counts[layer][_COUNT_NAMES[action]] = int(n)
     total = sum(n for per_layer in counts.values() for n in per_layer.values())
     conn.execute(update(AUDIT_LOG).where(AUDIT_LOG.c.id == entry_id)

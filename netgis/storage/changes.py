@@ -59,8 +59,16 @@ from sqlalchemy import (
 )
 
 from netgis.dataset import empty_layer
-from netgis.schema import LAYER_NAMES, LAYERS
-from netgis.storage.models import AUDIT_IDS, AUDIT_LOG, LAYER_TABLES, ROW_VERSION, SRID
+from netgis.schema import LAYER_NAMES, LAYERS, STRAND_LAYER_NAMES
+from netgis.storage import dialects
+from netgis.storage.models import (
+    AUDIT_IDS,
+    AUDIT_LOG,
+    LAYER_TABLES,
+    ROW_VERSION,
+    SRID,
+    STRAND_TABLES,
+)
 
 #: ``audit_log.action`` of the bulk loads.
 BULK_ACTIONS = ("load", "import", "merge")
@@ -87,6 +95,10 @@ class ChangeSet:
         A bulk load (``load`` or ``import``) is among the writes.
     replaced_all
         A bulk load of mode ``replace`` is among them.
+    strands
+        The strand layers (revision 0009) some of the writes wrote or deleted rows of:
+        a reader of the strand plant reads those again (they are attribute tables,
+        small beside the route layers). Not counted in :attr:`count`.
     """
 
     since: int
@@ -95,6 +107,7 @@ class ChangeSet:
     deleted: dict[str, list[str]]
     bulk: bool
     replaced_all: bool
+    strands: frozenset[str] = frozenset()
 
     @property
     def count(self) -> int:
@@ -179,8 +192,14 @@ def read_changes(conn: Connection, since: int, version: int, *,
             else _empty(name) for name in LAYER_NAMES}
     deleted = {name: sorted(conn.execute(_deleted_ids(name), params).scalars())
                if gone[name] else [] for name in LAYER_NAMES}
+    strands: frozenset[str] = frozenset()
+    if dialects.table_exists(conn, "strand_state"):  # revision 0009 or later
+        touched = conn.execute(_strand_facts(bool(entries)), params).one()
+        n = len(STRAND_LAYER_NAMES)
+        strands = frozenset(name for i, name in enumerate(STRAND_LAYER_NAMES)
+                            if touched[i] or (entries and touched[n + i]))
     return ChangeSet(since=since, version=version, rows=rows, deleted=deleted,
-                     bulk=bool(any_bulk), replaced_all=bool(any_replace))
+                     bulk=bool(any_bulk), replaced_all=bool(any_replace), strands=strands)
 
 
 # The statements, built once per shape (building one costs about as much as running it);
@@ -211,6 +230,21 @@ def _facts(capped: bool, deleting: bool) -> Select[Any]:
         exists().where(in_range, log.c.action.in_(BULK_ACTIONS)),
         *(_count(_changed_ids(name), capped) for name in LAYER_NAMES),
         *(_count(_deleted_ids(name), capped) for name in LAYER_NAMES if deleting))
+
+
+@functools.cache
+def _strand_facts(deleting: bool) -> Select[Any]:
+    """Per strand layer, whether a row was written after ``since`` (on
+    ``ix_<layer>_row_version``) and (``deleting``) whether the entries ``entries`` deleted
+    a row of it."""
+    listed = bindparam("entries", type_=Integer, expanding=True, literal_execute=True)
+    ids = AUDIT_IDS
+    columns: list[Any] = [exists().where(STRAND_TABLES[name].c[ROW_VERSION] > _since())
+                          for name in STRAND_LAYER_NAMES]
+    if deleting:
+        columns += [exists().where(ids.c.audit_id.in_(listed), ids.c.layer == name,
+                                   ids.c.action == "delete") for name in STRAND_LAYER_NAMES]
+    return select(*columns)
 
 
 def _since() -> Any:

@@ -42,6 +42,7 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    null,
     select,
     text,
 )
@@ -90,6 +91,17 @@ def prepare_database(conn: Connection) -> None:
             conn.execute(text("SELECT InitSpatialMetaData(0, 'WGS84')"))
     else:
         conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+
+
+def table_exists(conn: Connection, name: str) -> bool:
+    """Whether the database has a table ``name`` (in the default schema): one catalogue
+    lookup, for code that must also run on databases of older revisions."""
+    if dialect_name(conn.dialect) == "sqlite":
+        found = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                  "name = :name"), {"name": name}).first()
+        return found is not None
+    return bool(conn.execute(text("SELECT to_regclass(:name) IS NOT NULL"),
+                             {"name": name}).scalar())
 
 
 def spatial_index_name(table: str, column: str = "geometry") -> str:
@@ -335,6 +347,22 @@ def feature_json(dialect: Dialect, table: Table, fields: Sequence[tuple[str, str
     return func.json_build_object(*head, literal("properties", String),
                                   cast(props, postgresql.JSON), literal("geometry", String),
                                   cast(geometry, postgresql.JSON), type_=postgresql.JSON)
+
+
+def attribute_feature_json(dialect: Dialect, table: Table, fields: Sequence[tuple[str, str]],
+                           feature_id: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Each row of a table without geometry (a strand layer) as a GeoJSON Feature with
+    ``geometry: null`` and the id ``feature_id`` (an expression), built by the database:
+    :func:`feature_json` for attribute tables."""
+    props = properties_json(dialect, table, fields)
+    head = [literal("type", String), literal("Feature", String), literal("id", String),
+            feature_id]
+    if dialect_name(dialect) == "sqlite":
+        return func.json_object(*head, literal("properties", String), func.json(props),
+                                literal("geometry", String), null(), type_=String)
+    return func.json_build_object(*head, literal("properties", String),
+                                  cast(props, postgresql.JSON), literal("geometry", String),
+                                  null(), type_=postgresql.JSON)
 
 
 def bulk_write(conn: Connection, table: Table, columns: Sequence[str],

@@ -45,7 +45,7 @@ from sqlalchemy import Boolean, ColumnElement, Dialect, Table, and_, false, not_
 from sqlalchemy import func as sql_func
 
 from netgis.errors import ParameterError, Problem
-from netgis.schema import LAYERS
+from netgis.schema import LAYERS, STRAND_LAYERS
 from netgis.storage import dialects
 from netgis.storage.models import INT_MAX, INT_MIN
 
@@ -215,7 +215,8 @@ class _Translator(Evaluator):  # type: ignore[misc]
     """Evaluates a pygeofilter syntax tree bottom-up into SQLAlchemy expressions."""
 
     def __init__(self, layer: str, table: Table, dialect: Dialect) -> None:
-        self.layer = LAYERS[layer]
+        # a strand layer (no geometry) filters on its fields alone
+        self.layer = LAYERS[layer] if layer in LAYERS else STRAND_LAYERS[layer]
         self.table = table
         self.dialect = dialect
 
@@ -302,13 +303,13 @@ class _Translator(Evaluator):  # type: ignore[misc]
     @_handles(ast.Attribute)
     def _attribute(self, node: Any) -> _Operand:
         name = str(node.name)
-        if name == GEOMETRY:
+        if name == GEOMETRY and GEOMETRY in self.table.c:
             return _Operand("geometry", self.table.c.geometry, name=name)
         if name not in self.layer.field_names:
             raise ParameterError(
                 [Problem("query", None, "filter", f"unknown property {name!r}")],
                 f"invalid filter: {self.layer.name} has no property {name!r} (queryables: "
-                f"{', '.join([*self.layer.field_names, GEOMETRY])})")
+                f"{', '.join([*self.layer.field_names, *self._geometry_names()])})")
         return _Operand(self.layer.field(name).type, self.table.c[name], name=name)
 
     @_handles(*values.LITERALS)
@@ -366,6 +367,9 @@ class _Translator(Evaluator):  # type: ignore[misc]
         raise _bad(f"{type(node).__name__} is not offered")
 
     # ---------------------------------------------------------- helpers
+
+    def _geometry_names(self) -> list[str]:
+        return [GEOMETRY] if GEOMETRY in self.table.c else []
 
     def _geometry(self, geom: BaseGeometry) -> _Operand:
         if geom.is_empty or not geom.is_valid:

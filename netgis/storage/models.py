@@ -11,6 +11,8 @@ Examples
 ['areas', 'nodes', 'premises', 'spans']
 >>> LAYER_TABLES["spans"].c.from_node.nullable
 False
+>>> [c.name for c in STRAND_TABLES["cable_spans"].primary_key.columns]
+['cable_id', 'seq']
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    literal,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from netgis.schema import LAYERS, RESULT_FIELDS
+from netgis.schema import LAYERS, RESULT_FIELDS, STRAND_KEYS, STRAND_LAYER_NAMES, STRAND_LAYERS
 
 #: SRID of every stored geometry.
 SRID = 4326
@@ -413,3 +417,72 @@ LAYER_TABLES: dict[str, Table] = {
 #: Tables in load order: nodes before the spans that reference them.
 LOAD_ORDER: tuple[str, ...] = ("nodes", "spans", "premises", "areas")
 DATA_VERSION_KEY = "data_version"
+
+
+# --------------------------------------------------------------------------- strand layers
+# The seven optional attribute tables of the strand-level plant (revision 0009), made from
+# netgis.schema.STRAND_LAYERS like the result tables from RESULT_FIELDS. No geometry and no
+# foreign keys: the strand validation checks every reference on each write.
+
+_FIELD_TYPES: dict[str, Any] = {"text": String, "int": Integer, "float": Float,
+                                "bool": Boolean}
+#: Columns of each strand table that are indexed besides its key and row_version: what a
+#: route feature deleted is looked up by (revision 0009).
+STRAND_INDEXED: dict[str, tuple[str, ...]] = {
+    "cables": ("from_node", "to_node"),
+    "cable_spans": ("span_id",),
+    "splitters": ("node_id",),
+    "olt_ports": ("node_id",),
+    "connections": ("node_id",),
+    "drops": ("premise_id", "node_id"),
+    "strand_state": (),
+}
+
+
+def strand_key(layer: str) -> tuple[str, ...]:
+    """The fields that identify a row of strand layer ``layer``: its id field, or the pair
+    of :data:`netgis.schema.STRAND_KEYS`.
+
+    Examples
+    --------
+    >>> strand_key("cables"), strand_key("strand_state")
+    (('cable_id',), ('cable_id', 'strand'))
+    """
+    if layer in STRAND_KEYS:
+        return STRAND_KEYS[layer]
+    return (STRAND_LAYERS[layer].id_field,)
+
+
+def _strand_table(layer: str) -> Table:
+    spec = STRAND_LAYERS[layer]
+    key = strand_key(layer)
+    columns: list[Column[Any]] = [
+        Column(f.name, _FIELD_TYPES[f.type], primary_key=f.name in key,
+               autoincrement=False if f.name in key else "auto",
+               # a field with a fixed default is always filled in when written, hence NOT NULL
+               nullable=not (f.required or f.default is not None or f.name in key))
+        for f in spec.fields]
+    columns.append(Column(ROW_VERSION, Integer, nullable=False, server_default="0",
+                          index=True))
+    indexes = [Index(f"ix_{layer}_{col}", col) for col in STRAND_INDEXED[layer]]
+    return Table(layer, Base.metadata, *columns, *indexes)
+
+
+#: The table of each strand layer, by layer name, in the order of STRAND_LAYER_NAMES.
+STRAND_TABLES: dict[str, Table] = {name: _strand_table(name) for name in STRAND_LAYER_NAMES}
+
+
+def strand_feature_id(layer: str, table: Table | None = None) -> Any:
+    """The feature id of each row of strand layer ``layer`` as an SQL expression: its id
+    column, or ``cable_id || ':' || seq`` (``strand``) for the two keyed layers.
+
+    Examples
+    --------
+    >>> print(strand_feature_id("strand_state"))
+    strand_state.cable_id || :param_1 || CAST(strand_state.strand AS VARCHAR)
+    """
+    table = STRAND_TABLES[layer] if table is None else table
+    key = strand_key(layer)
+    if len(key) == 1:
+        return table.c[key[0]]
+    return table.c[key[0]] + literal(":", String) + sql_cast(table.c[key[1]], String)

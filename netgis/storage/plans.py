@@ -63,7 +63,7 @@ from netgis.errors import (
     ValidationError,
 )
 from netgis.schema import LAYER_NAMES, LAYERS
-from netgis.storage import audit, dialects
+from netgis.storage import audit, dialects, strands
 from netgis.storage.audit import DEFAULT_ACTOR
 from netgis.storage.engine import begin_write
 from netgis.storage.models import (
@@ -491,8 +491,9 @@ class Plans:
 
         One audit entry (action ``merge``, ``plan`` = the plan's name) records what it
         inserted, replaced and deleted per layer. A :class:`ConflictError` lists every
-        feature main changed since the plan touched it (:meth:`conflicts`), and any
-        feature the result would make invalid; nothing is merged then.
+        feature main changed since the plan touched it (:meth:`conflicts`), any
+        feature the result would make invalid, and every error of main's strand plant on
+        the result (a plan deleting a span a cable runs along); nothing is merged then.
 
         Returns
         -------
@@ -531,6 +532,11 @@ class Plans:
                 repo._write(conn, layer, clean, upsert=True, version=version)
                 written[layer] = len(clean)
             self._delete_main(conn, "nodes", edits.deleted.get("nodes", []))
+            try:
+                # main's strand plant (plans do not edit it) must stay valid on the result
+                strands.check_plant(conn, repo)
+            except ValidationError as exc:
+                raise ConflictError(exc.problems) from None
             for layer in LOAD_ORDER:
                 audit.finish_layer(conn, entry_id, layer, LAYER_TABLES[layer], version)
             audit.finish_bulk(conn, entry_id)

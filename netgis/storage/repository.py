@@ -19,9 +19,9 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import sqlite3
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict, Unpack, cast
@@ -29,7 +29,6 @@ from typing import Any, Literal, TypedDict, Unpack, cast
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import psycopg
 import shapely
 import sqlalchemy
 from sqlalchemy import (
@@ -51,15 +50,14 @@ from netgis.errors import (
     ConflictError,
     NotFoundError,
     ParameterError,
-    PreconditionFailed,
     Problem,
-    StorageError,
     StorageUnavailable,
     ValidationError,
 )
 from netgis.products.tiles import TileAddress, TileAttributes, encode_features, render_tile
-from netgis.schema import LAYER_NAMES, LAYERS, Field
-from netgis.storage import audit, changes, dialects, faults, migrate
+from netgis.schema import LAYER_NAMES, LAYERS, STRAND_LAYER_NAMES, STRAND_LAYERS, Field
+from netgis.storage import audit, changes, dialects, migrate
+from netgis.storage import strands as strand_rows
 from netgis.storage.audit import DEFAULT_ACTOR
 from netgis.storage.changes import ChangeSet
 from netgis.storage.engine import (
@@ -74,17 +72,30 @@ from netgis.storage.models import (
     ANALYSIS_RUNS,
     AUDIT_IDS,
     AUDIT_LOG,
-    DATA_VERSION_KEY,
     INT_MAX,
     INT_MIN,
     KPI_SNAPSHOTS,
     LAYER_TABLES,
     LOAD_ORDER,
-    META,
     ROW_VERSION,
     SRID,
+    STRAND_TABLES,
+)
+from netgis.storage.strand_store import StrandStore
+from netgis.storage.transactions import (
+    check_version,
+    next_version,
+    read_version,
+    storage_errors,
 )
 from netgis.validate import validate_frames
+
+# the shared rules of writes and reads (netgis.storage.transactions), under the names the
+# storage modules and the API have always imported them by
+_check_version = check_version
+_next_version = next_version
+_read_version = read_version
+_storage_errors = storage_errors
 
 WriteMode = Literal["insert", "upsert", "replace"]
 #: The load modes, in the order error messages name them.
@@ -111,18 +122,21 @@ class PageQuery(TypedDict, total=False):
 
 
 class LoadCounts(dict[str, int]):
-    """Rows a load wrote per layer, and the data version it gave the database.
+    """Rows a load wrote per layer, and the data version it gave the database; ``warnings``
+    are those of the strand plant the load left (none without one).
 
     Examples
     --------
     >>> counts = LoadCounts({"nodes": 3}, 7)
-    >>> counts["nodes"], counts.data_version
-    (3, 7)
+    >>> counts["nodes"], counts.data_version, counts.warnings
+    (3, 7, [])
     """
 
-    def __init__(self, counts: Mapping[str, int], data_version: int) -> None:
+    def __init__(self, counts: Mapping[str, int], data_version: int,
+                 warnings: Sequence[Problem] = ()) -> None:
         super().__init__(counts)
         self.data_version = data_version
+        self.warnings = list(warnings)
 
 
 @dataclass(frozen=True)
@@ -162,6 +176,12 @@ class Repository:
     def _written(self, version: int) -> None:
         if self.after_write is not None:
             self.after_write(version)
+
+    @functools.cached_property
+    def strands(self) -> StrandStore:
+        """Reads and single-row writes of the strand layers
+        (:class:`netgis.storage.strand_store.StrandStore`)."""
+        return StrandStore(self)
 
     @classmethod
     def from_url(cls, url: str | None = None, *, create: bool = True) -> Repository:
@@ -240,7 +260,8 @@ class Repository:
 
     def load_dataset(self, dataset: Dataset, *, mode: WriteMode = "insert",
                      actor: str = DEFAULT_ACTOR, action: LoadAction = "load",
-                     require_empty: bool = False) -> LoadCounts:
+                     require_empty: bool = False,
+                     strands: Mapping[str, pd.DataFrame] | None = None) -> LoadCounts:
         """Validate and write a whole dataset in one transaction.
 
         ``insert`` refuses ids that already exist (a :class:`ConflictError`
@@ -253,10 +274,23 @@ class Repository:
         (checked in the load's transaction), so that a load never merges into
         data it was not meant for.
 
+        ``strands`` are the dataset's strand layers (raw tables by name, as
+        :func:`netgis.io.strands.read_strand_tables` reads them; see
+        docs/access-and-audit.md): loaded in the same transaction and by the same
+        mode (rows keyed by their feature id; ``replace`` makes the strand tables
+        hold exactly these, a layer left out becoming empty). Whenever strand rows
+        are loaded or stored, the strand plant the load leaves (with ``insert`` and
+        ``upsert`` the stored rows merged with the loaded ones) must pass
+        :func:`netgis.strand_plant.validate_strands` against the route layers the
+        load leaves, or nothing is loaded (a :class:`ValidationError` listing every
+        problem). None (the default): ``dataset.strands`` when it has any, else the
+        load leaves the strand tables as they are (still checked against the new
+        route layers when they hold rows).
+
         The audit log gets one entry (``actor``, ``action``, the mode and, per
-        layer, how many features were inserted, replaced and deleted); its ids,
-        and the features it replaced or deleted as they were, are read with
-        :meth:`audit_entry_ids`.
+        layer, how many features were inserted, replaced and deleted; strand layers
+        only when the load names or empties them); its ids, and the features it
+        replaced or deleted as they were, are read with :meth:`audit_entry_ids`.
 
         Returns
         -------
@@ -275,6 +309,12 @@ class Repository:
             raise ValidationError([Problem("dataset", None, "mode",
                                            f"unknown load mode {mode!r}; use "
                                            + ", ".join(WRITE_MODES))])
+        if strands is None and dataset.strands:
+            strands = dataset.strands  # read with the dataset (netgis.io.read_dataset)
+        unknown = sorted(set(strands or {}) - set(STRAND_LAYERS))
+        if unknown:
+            raise ValidationError([Problem(name, None, None, "not a strand layer")
+                                   for name in unknown])
         report = validate_frames(dataset.layers())
         clean = report.dataset_or_raise()
         frames = {name: _to_wgs84(frame) for name, frame in clean.layers().items()}
@@ -282,6 +322,8 @@ class Repository:
             version = _next_version(conn)
             if require_empty:
                 _check_empty(conn)
+            route_was_empty = not any(conn.execute(select(*(
+                exists().select_from(LAYER_TABLES[name]) for name in LOAD_ORDER))).one())
             existing = {name: self._existing_ids(conn, name, frames[name][LAYERS[name].id_field])
                         for name in LOAD_ORDER}
             if mode == "insert":
@@ -310,9 +352,55 @@ class Repository:
             for name in LOAD_ORDER:
                 self._write(conn, name, frames[name], upsert=mode == "upsert", version=version)
                 audit.finish_layer(conn, entry_id, name, LAYER_TABLES[name], version)
-            audit.finish_bulk(conn, entry_id)
+            route = clean if mode == "replace" or route_was_empty else None
+            strand_counts, warnings = self._load_strands(conn, entry_id, strands, mode=mode,
+                                                         version=version, route=route)
+            audit.finish_bulk(conn, entry_id, [*LOAD_ORDER, *strand_counts])
         self._written(version)
-        return LoadCounts({name: len(frames[name]) for name in LOAD_ORDER}, version)
+        return LoadCounts({**{name: len(frames[name]) for name in LOAD_ORDER},
+                           **strand_counts}, version, warnings)
+
+    def _load_strands(self, conn: Connection, entry_id: int,
+                      given: Mapping[str, pd.DataFrame] | None, *, mode: WriteMode,
+                      version: int, route: Dataset | None
+                      ) -> tuple[dict[str, int], list[Problem]]:
+        """The strand part of a bulk load, after its route layers are written: the strand
+        plant the load leaves validated against the route layers it leaves (``route``, or
+        read on ``conn`` when None), then the given tables written. Returns rows written per
+        strand layer (every strand layer when the load names or empties any, else none) and
+        the plant's warnings."""
+        if given is None and not strand_rows.has_rows(conn):
+            return {}, []
+        stored = strand_rows.read_tables(conn)
+        if given is None:
+            candidate, starts = stored, dict.fromkeys(STRAND_LAYER_NAMES, 0)
+        elif mode == "replace":
+            candidate = {name: given[name] if name in given else strand_rows.empty_table(name)
+                         for name in STRAND_LAYER_NAMES}
+            starts = dict.fromkeys(STRAND_LAYER_NAMES, 0)
+        else:
+            candidate, starts = dict(stored), dict.fromkeys(STRAND_LAYER_NAMES, 0)
+            for name in given:
+                candidate[name], starts[name] = strand_rows.merge_tables(
+                    name, stored[name], given[name], upsert=mode == "upsert")
+        warnings: list[Problem] = []
+        if any(len(frame) for frame in candidate.values()):
+            typed, warnings = strand_rows.validate(
+                route if route is not None else strand_rows.read_route_dataset(conn, self),
+                candidate)
+        else:
+            typed = {name: strand_rows.empty_table(name) for name in STRAND_LAYER_NAMES}
+        if given is None:
+            return {}, warnings
+        if not given and not any(len(frame) for frame in stored.values()):
+            return {}, []  # a dataset without strand layers into a database without any
+        written = {name: typed[name].iloc[starts[name]:].reset_index(drop=True)
+                   for name in given}
+        if mode == "replace":
+            written = {name: typed[name] for name in STRAND_LAYER_NAMES}
+        counts = strand_rows.load_tables(conn, entry_id, stored, written, mode=mode,
+                                         version=version)
+        return {name: counts.get(name, 0) for name in STRAND_LAYER_NAMES}, warnings
 
     def read_dataset(self) -> Dataset:
         """The whole stored dataset, validated like a file, in EPSG:4326.
@@ -352,6 +440,42 @@ class Repository:
             version = _read_version(conn)
             frames = {name: self._select_frame(conn, name) for name in LAYER_NAMES}
         return version, validate_frames(frames).dataset_or_raise()
+
+    def read_strand_tables(self) -> dict[str, pd.DataFrame]:
+        """The seven strand layers as stored (typed: text, whole numbers and floats as Python
+        values, None for missing), each ordered by its key; empty frames when there are
+        none. :func:`netgis.io.strands.write_strand_tables` writes them as they are.
+
+        Examples
+        --------
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> {name: len(frame) for name, frame in repo.read_strand_tables().items()}["cables"]
+        0
+        """
+        with _storage_errors(), begin_read(self.engine) as conn:
+            return strand_rows.read_tables(conn)
+
+    def read_consistent_plant(self) -> tuple[int, Dataset]:
+        """:meth:`read_consistent` with the strand layers: the data version and the dataset
+        whose ``strands`` are the stored strand tables (:meth:`read_strand_tables`; ``{}``
+        when the database holds no strand row, as for a file without them), all read in one
+        snapshot. (:meth:`read_consistent` reads the route layers alone.)
+
+        Examples
+        --------
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> version, dataset = repo.read_consistent_plant()
+        >>> version, dataset.strands
+        (0, {})
+        """
+        with _storage_errors(), begin_read(self.engine) as conn:
+            version = _read_version(conn)
+            frames = {name: self._select_frame(conn, name) for name in LAYER_NAMES}
+            tables = strand_rows.read_tables(conn) if strand_rows.migrated(conn) else {}
+        dataset = validate_frames(frames).dataset_or_raise()
+        if any(len(frame) for frame in tables.values()):
+            dataset.strands = tables
+        return version, dataset
 
     def changes_since(self, since: int, *, max_rows: int | None = None) -> ChangeSet | None:
         """What the writes after data version ``since`` changed, read in one snapshot.
@@ -754,6 +878,7 @@ class Repository:
             _check_version(layer, str(item_id), current_version, if_match)
             clean = self._validate_items(conn, layer, item)
             self._write(conn, layer, clean, upsert=True, version=version)
+            self._check_cable_paths(conn, layer, before, clean)
             audit.record(conn, actor=actor, action="replace", layer=layer, ids=[str(item_id)],
                          data_version=version, before=before, after=clean)
         self._written(version)
@@ -811,6 +936,7 @@ class Repository:
                 values["geometry"] = dialects.geometry_from_wkb(conn.dialect, bytes(wkb))
             values[ROW_VERSION] = version
             conn.execute(update(table).where(table.c[id_field] == str(item_id)).values(values))
+            self._check_cable_paths(conn, layer, current, clean)
             audit.record(conn, actor=actor, action="patch", layer=layer, ids=[str(item_id)],
                          data_version=version, before=current, after=clean)
         self._written(version)
@@ -837,6 +963,9 @@ class Repository:
                     raise ConflictError([Problem(
                         "nodes", str(item_id), "node_id",
                         f"still referenced by {len(users)} span(s): " + ", ".join(users[:20]))])
+            named = strand_rows.route_references(conn, layer, [str(item_id)])
+            if named:
+                raise ConflictError(named)
             deleted = conn.execute(delete(table).where(id_col == str(item_id))).rowcount
             if not deleted:
                 raise NotFoundError(layer, str(item_id))
@@ -973,7 +1102,12 @@ class Repository:
                 select(func.count()).select_from(LAYER_TABLES[name])).scalar_one())
                 for name in LAYER_NAMES}
             version = _read_version(conn)
-        return {"layers": layers, "data_version": version, "revision": self.revision(),
+            held = strand_rows.counts(conn) if strand_rows.has_rows(conn) else None
+        out: dict[str, Any] = {"layers": layers}
+        if held is not None:
+            # only where there is a strand plant: without one, stats read as they always did
+            out["strand_layers"] = held
+        return {**out, "data_version": version, "revision": self.revision(),
                 "dialect": self.engine.dialect.name}
 
     def save_kpi_snapshot(self, kpis: Mapping[str, Any], *, data_version: int,
@@ -1046,6 +1180,23 @@ class Repository:
             return [{**row, "ran_at": _aware(row["ran_at"])} for row in rows.mappings()]
 
     # ---------------------------------------------------------------- helpers
+
+    def _check_cable_paths(self, conn: Connection, layer: str, before: gpd.GeoDataFrame,
+                           after: gpd.GeoDataFrame) -> None:
+        """After a span's ends changed (in the write's transaction): when a cable runs along
+        it, the whole strand plant must still be valid (:class:`ValidationError` if not)."""
+        if layer != "spans":
+            return
+        ends = ["from_node", "to_node"]
+        if [str(v) for v in before[ends].iloc[0]] == [str(v) for v in after[ends].iloc[0]]:
+            return
+        if not strand_rows.migrated(conn):
+            return
+        cable_spans = STRAND_TABLES["cable_spans"]
+        span_id = str(after["span_id"].iat[0])
+        if conn.execute(select(cable_spans.c.cable_id).where(
+                cable_spans.c.span_id == span_id).limit(1)).first() is not None:
+            strand_rows.check_plant(conn, self)
 
     def _existing_ids(self, conn: Connection, layer: str, ids: pd.Series) -> list[str]:
         """The ids among ``ids`` that the database holds already, sorted."""
@@ -1212,9 +1363,11 @@ def _check_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
 def _check_empty(conn: Connection) -> None:
     """:class:`ConflictError` naming each layer that holds features, with how many."""
     problems = []
-    for name in LOAD_ORDER:
-        held = int(conn.execute(select(func.count()).select_from(LAYER_TABLES[name]))
-                   .scalar_one())
+    tables = {name: LAYER_TABLES[name] for name in LOAD_ORDER}
+    if strand_rows.migrated(conn):
+        tables.update(STRAND_TABLES)
+    for name, table in tables.items():
+        held = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
         if held:
             problems.append(Problem(name, None, None,
                                     f"the database holds {held} {name} already"))
@@ -1226,36 +1379,6 @@ def _check_page(table: str, limit: int, offset: int) -> None:
     if limit < 0 or offset < 0:
         raise ValidationError([Problem(table, None, "limit" if limit < 0 else "offset",
                                        "must be >= 0")])
-
-
-def _read_version(conn: Connection) -> int:
-    table = META
-    value = conn.execute(select(table.c.value).where(table.c.key == DATA_VERSION_KEY)).scalar()
-    if value is None:
-        raise StorageError("the database has no data version: run `netgis db init`")
-    return int(value)
-
-
-def _next_version(conn: Connection) -> int:
-    """Raise the data version as the first step of a write and return the new value.
-
-    Done first, it is also the write's turn: on PostgreSQL the row lock on the
-    version makes concurrent writes run one after the other (as SQLite's write
-    lock does), so the version identifies the write and every row it writes.
-    """
-    table = META
-    value = conn.execute(update(table).where(table.c.key == DATA_VERSION_KEY)
-                         .values(value=table.c.value + 1).returning(table.c.value)).scalar()
-    if value is None:
-        raise StorageError("the database has no data version: run `netgis db init`")
-    return int(value)
-
-
-def _check_version(layer: str, item_id: str, current: int,
-                   if_match: Collection[int] | None) -> None:
-    """:class:`PreconditionFailed` unless ``if_match`` is None or holds ``current``."""
-    if if_match is not None and current not in {int(v) for v in if_match}:
-        raise PreconditionFailed(layer, item_id, current)
 
 
 def _db_value(value: Any) -> Any:
@@ -1272,26 +1395,3 @@ def _utc(when: datetime) -> datetime:
 
 def _aware(when: datetime) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-@contextlib.contextmanager
-def _storage_errors() -> Iterator[None]:
-    """Database trouble as NetgisErrors.
-
-    A concurrent id clash is a :class:`ConflictError`; an outage, a file fault or
-    contention past the busy timeout is :class:`StorageUnavailable` (retry later);
-    any other database error (most often: not initialised) is a :class:`StorageError`.
-    """
-    try:
-        yield
-    except sqlalchemy.exc.IntegrityError as exc:
-        raise ConflictError([Problem("database", None, None,
-                                     f"a concurrent write conflicts: {exc.orig}")]) from exc
-    except (sqlalchemy.exc.SQLAlchemyError, sqlite3.Error, psycopg.Error) as exc:
-        if faults.is_unavailable(exc):
-            raise StorageUnavailable(f"database unavailable: {exc}",
-                                     reason=faults.public_reason(exc)) from exc
-        if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.ProgrammingError):
-            raise StorageError(f"database error (is it reachable and initialised with "
-                               f"`netgis db init`?): {exc.orig}") from exc
-        raise

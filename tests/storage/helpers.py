@@ -24,6 +24,7 @@ from netgis.storage.models import (
     PLAN_AUDIT,
     PLAN_FEATURES,
     PLANS,
+    STRAND_TABLES,
 )
 from netgis.validate import validate_frames
 
@@ -35,6 +36,7 @@ def clean_repo(repo: Repository) -> None:
     """Empty every table and reset the data version (the migrations stay)."""
     with repo.engine.begin() as conn:
         for table in (PLAN_AUDIT, PLAN_FEATURES, PLANS, ANALYSIS_RUNS, KPI_SNAPSHOTS, AUDIT_LOG,
+                      *STRAND_TABLES.values(),
                       *(LAYER_TABLES[n] for n in ("areas", "premises", "spans", "nodes"))):
             conn.execute(delete(table))
         conn.execute(update(META).where(META.c.key == DATA_VERSION_KEY).values(value=0))
