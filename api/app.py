@@ -49,6 +49,7 @@ from netgis.api.scenarios import ScenarioIn
 from netgis.api.security import PublicOrigin, SecurityHeaders
 from netgis.api.services import Services
 from netgis.api.settings import Settings
+from netgis.api.strand_features import BODY_SCHEMAS as STRAND_BODY_SCHEMAS
 from netgis.errors import StorageError
 from netgis.maps.assets import static_dir
 from netgis.maps.portal import load_messages
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "FeatureCollectionIn": FeatureCollectionIn, "FeaturePatch": FeaturePatch,
         "ScenarioIn": ScenarioIn, "PlanCreate": PlanCreate, "BuildsIn": BuildsIn,
         "SwitchOnIn": SwitchOnIn,
+        **STRAND_BODY_SCHEMAS,
     }, public_paths=PUBLIC_PATHS, item_limits=(settings.default_limit, settings.max_limit))
     # outermost: every answer gets the headers, and nothing sees the client's Host header
     app.add_middleware(PublicOrigin, public_url=settings.public_url)

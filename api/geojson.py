@@ -71,7 +71,7 @@ class Geometry(BaseModel):
 def _python_type(f: SchemaField) -> Any:
     if f.enum:
         return Literal.__getitem__(f.enum)
-    return {"text": str, "int": int, "bool": bool}[f.type]
+    return {"text": str, "int": int, "bool": bool, "float": float}[f.type]
 
 
 def properties_model(layer: Layer, extra: Mapping[str, Any] | None = None,

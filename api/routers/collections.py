@@ -1,4 +1,5 @@
-"""OGC API - Features collections: the four layers of the plant, read and (with a key) written.
+"""OGC API - Features collections: the four layers of the plant, read and (with a key) written,
+and the seven strand layers (attribute tables: features with ``geometry: null``).
 
 Each layer gets its own paths, so the OpenAPI document names each layer's
 properties and filters (the contract's fields, e.g. ``?status=planned`` or
@@ -7,6 +8,13 @@ Features Part 3; see :mod:`netgis.storage.filters`). Every collection has its
 spatial extent (and spans their years) from the database's extent aggregate,
 cached per data version. Every read answers JSON, or an HTML page for
 ``f=html`` or a browser's Accept header (:mod:`api.html`).
+
+The strand layers (cables, cable_spans, splitters, olt_ports, connections, drops,
+strand_state; docs/access-and-audit.md) have the same routes, keys and ETags; every
+write of one keeps the whole strand plant valid on the stored route layers (422 naming
+each problem otherwise); ``POST /strand-edits`` writes several rows of them as one.
+``/collections`` lists them while the database holds any strand row; their paths answer
+always.
 """
 
 import dataclasses
@@ -33,7 +41,7 @@ from netgis.api.deps import (
     WriteAccess,
     WriterDep,
 )
-from netgis.api.errors import problem_responses
+from netgis.api.errors import ApiError, problem_responses
 from netgis.api.geojson import (
     FeatureIn,
     FeaturePatch,
@@ -60,17 +68,32 @@ from netgis.api.routers.common import (
     body_of,
     cursor_links,
     feature_or_collection,
+    fit,
+    json_body,
     paging_links,
     request_body,
     timestamp,
     url_for,
 )
 from netgis.api.settings import Settings
+from netgis.api.strand_features import (
+    StrandEditOut,
+    StrandEditsIn,
+    StrandEditsOut,
+    StrandFeatureCollectionIn,
+    StrandFeatureIn,
+    StrandFeaturePatch,
+    features_to_rows,
+    id_description,
+    rows_to_features,
+)
+from netgis.api.strand_features import feature_model as strand_feature_model
 from netgis.errors import ParameterError, Problem, ValidationError
-from netgis.schema import LAYER_NAMES, LAYERS, Layer
+from netgis.schema import LAYER_NAMES, LAYERS, STRAND_LAYER_NAMES, STRAND_LAYERS, Layer
 from netgis.storage.filters import GEOMETRY, parse_filter
 from netgis.storage.models import INT_MAX, INT_MIN
 from netgis.storage.repository import LayerExtent, Repository
+from netgis.storage.strand_store import StrandEdit, StrandStore
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -161,13 +184,13 @@ def _extent(found: LayerExtent) -> Extent | None:
     return Extent(spatial=SpatialExtent(bbox=[list(found.bbox)]), temporal=temporal)
 
 
-def _collection(request: Request, layer: Layer, found: LayerExtent) -> Collection:
+def _collection(request: Request, layer: Layer, found: LayerExtent | None) -> Collection:
     base = url_for(request, f"/collections/{layer.name}")
     return Collection(
         id=layer.name,
         title=layer.name.capitalize(),
         description=layer.description,
-        extent=_extent(found),
+        extent=None if found is None else _extent(found),
         links=[
             Link(href=base, rel="self", type="application/json", title=layer.name),
             Link(href=page_url(base), rel="alternate", type="text/html",
@@ -188,13 +211,18 @@ def _crumbs(request: Request, *parts: tuple[str, str]) -> list[tuple[str, str]]:
 @router.get("/collections", response_model=Collections, response_model_exclude_none=True,
             responses=HTML_RESPONSE, summary="The layers of the plant")
 def collections(request: Request, services: ServicesDep, f: FormatParam = None) -> Any:
-    """nodes, spans, premises and areas as OGC API feature collections, with their extents."""
+    """nodes, spans, premises and areas as OGC API feature collections, with their extents;
+    and the strand layers (features without geometry) while the database holds any strand
+    row."""
     found = services.extents(YEAR_FIELDS)
+    strands = [_collection(request, STRAND_LAYERS[name], None) for name in STRAND_LAYER_NAMES] \
+        if StrandStore.of(services.repo).present() else []
     result = Collections(
         links=[Link(href=url_for(request, "/collections"), rel="self", type="application/json"),
                Link(href=page_url(url_for(request, "/collections")), rel="alternate",
                     type="text/html", title="This document as HTML")],
-        collections=[_collection(request, LAYERS[name], found[name]) for name in LAYER_NAMES],
+        collections=[*(_collection(request, LAYERS[name], found[name]) for name in LAYER_NAMES),
+                     *strands],
     )
     if wants_html(request, f):
         rows = [{**c.model_dump(), "href": url_for(request, f"/collections/{c.id}")}
@@ -211,8 +239,9 @@ def _filter_fields(layer: Layer) -> list[Any]:
     return [f for f in layer.fields if f.enum or f.name in PROPERTY_FILTERS]
 
 
-def _filter_dependency(layer: Layer) -> Any:
-    """A dependency taking one optional query parameter per filterable field of ``layer``."""
+def _filter_dependency(layer: Layer, fields: list[Any] | None = None) -> Any:
+    """A dependency taking one optional query parameter per filterable field of ``layer``
+    (``fields``; default: :func:`_filter_fields`)."""
 
     def filters(**kwargs: Any) -> dict[str, str]:
         return {k: str(v) for k, v in kwargs.items() if v is not None}
@@ -220,7 +249,7 @@ def _filter_dependency(layer: Layer) -> Any:
     def annotation(field: Any) -> Any:
         if field.enum:
             return cast(Any, Literal.__getitem__(field.enum)) | None
-        return int | None if field.type == "int" else str | None
+        return {"int": int | None, "float": float | None}.get(field.type, str | None)
 
     def query(field: Any) -> Any:
         description = f"Only {layer.name} whose {field.name} is this value (exactly)."
@@ -231,7 +260,7 @@ def _filter_dependency(layer: Layer) -> Any:
     filters.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
         inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=query(f),
                           annotation=annotation(f))
-        for f in _filter_fields(layer)
+        for f in (_filter_fields(layer) if fields is None else fields)
     ])
     return filters
 
@@ -249,8 +278,10 @@ def queryables_schema(request: Request, layer: Layer) -> dict[str, Any]:
         if field.description:
             spec["description"] = field.description
         properties[field.name] = spec
-    properties[GEOMETRY] = {"title": GEOMETRY, "format": "geometry-any",
-                            "description": "The feature's geometry (WGS84 longitude/latitude)."}
+    if layer.geometry_types:
+        properties[GEOMETRY] = {"title": GEOMETRY, "format": "geometry-any",
+                                "description": "The feature's geometry (WGS84 "
+                                               "longitude/latitude)."}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": url_for(request, f"/collections/{layer.name}/queryables"),
@@ -688,3 +719,260 @@ class LayerEndpoints:
 
 for _name in LAYER_NAMES:
     LayerEndpoints(router, LAYERS[_name])
+
+
+# ----------------------------------------------------------------------------- strand layers
+
+
+async def strand_features(request: Request) -> list[StrandFeatureIn]:
+    """The body as rows of a strand layer: one Feature, or a FeatureCollection's (a 422 for
+    an empty one)."""
+    data = await json_body(request)
+    is_collection = isinstance(data, dict) and data.get("type") == "FeatureCollection"
+    features = (fit(StrandFeatureCollectionIn, data).features if is_collection
+                else [fit(StrandFeatureIn, data)])
+    if not features:
+        raise ApiError(422, "the FeatureCollection has no features",
+                       [Problem("body", None, "features", "at least one feature is needed")])
+    return features
+
+
+@dataclasses.dataclass
+class StrandEndpoints:
+    """The routes of one strand layer's collection: as :class:`LayerEndpoints`, for rows
+    without geometry.
+
+    Items are Features with ``geometry: null`` whose id is the row's feature id (the id
+    field, or ``cable_id:seq`` / ``cable_id:strand``). Every field is a query parameter
+    (equality), and ``filter`` takes CQL2 on the fields; a ``bbox`` matches nothing. Writes
+    keep the whole strand plant valid (422 listing each problem otherwise), and carry
+    ETags, If-Match (DELETE too) and audit entries as the route layers do.
+    """
+
+    router: APIRouter
+    layer: Layer
+    name: str = dataclasses.field(init=False)
+    title: str = dataclasses.field(init=False)
+    feature: type[BaseModel] = dataclasses.field(init=False)
+    page: type[BaseModel] = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.name = self.layer.name
+        self.title = self.name.replace("_", " ").capitalize()
+        self.feature = strand_feature_model(self.layer)
+        self.page = collection_model(self.feature, f"{self.feature.__name__}Collection",
+                                     counted=False)
+        self.register_routes()
+
+    @property
+    def path(self) -> str:
+        """The collection's path; its items are below it."""
+        return f"/collections/{self.name}"
+
+    def register_routes(self) -> None:
+        """Add the layer's routes to the router: its reads, then its writes."""
+        name, path = self.name, self.path
+        item_path = f"{path}/items/{{featureId}}"
+        add = self.router.add_api_route
+        add(path, self.collection, methods=["GET"], response_model=Collection,
+            response_model_exclude_none=True, responses=HTML_RESPONSE,
+            summary=f"The {name} collection (no geometry)", name=f"{name}_collection")
+        add(f"{path}/queryables", self.queryables, methods=["GET"], response_class=JSONResponse,
+            responses=_QUERYABLES_RESPONSES, summary=f"What {name} can be filtered on",
+            name=f"{name}_queryables")
+        add(f"{path}/items", self._items_endpoint(), methods=["GET"], response_model=self.page,
+            response_class=GeoJSONResponse, responses={**HTML_RESPONSE, **problem_responses(400)},
+            summary=f"{self.title}, one page", name=f"{name}_items")
+        add(item_path, self.item, methods=["GET"], response_model=self.feature,
+            response_class=GeoJSONResponse, responses=_ITEM_RESPONSES,
+            summary=f"One of the {name} (featureId: {id_description(self.layer)})",
+            name=f"{name}_item")
+        add(f"{path}/items", self.create, methods=["POST"], status_code=201,
+            response_model=WriteResult, dependencies=JsonWrite, responses=_WRITE_ERRORS,
+            summary=f"Add {name}", name=f"{name}_create",
+            openapi_extra=request_body(["StrandFeatureIn", "StrandFeatureCollectionIn"],
+                                       _BODY_TYPES))
+        add(item_path, self.replace, methods=["PUT"], response_model=self.feature,
+            response_class=GeoJSONResponse, dependencies=JsonWrite, responses=_CONDITIONAL_ERRORS,
+            summary=f"Replace one of the {name}", name=f"{name}_replace",
+            openapi_extra=request_body(["StrandFeatureIn"], _BODY_TYPES))
+        add(item_path, self.patch, methods=["PATCH"], response_model=self.feature,
+            response_class=GeoJSONResponse, dependencies=JsonWrite, responses=_CONDITIONAL_ERRORS,
+            summary=f"Change one of the {name}", name=f"{name}_patch",
+            openapi_extra=request_body(["StrandFeaturePatch"], list(JSON_MEDIA_TYPES)))
+        add(item_path, self.delete, methods=["DELETE"], status_code=204,
+            dependencies=WriteAccess, responses=problem_responses(401, 403, 404, 409, 412, 422),
+            summary=f"Delete one of the {name}", name=f"{name}_delete", response_class=Response)
+
+    # collection and item have no docstring: FastAPI would publish it as their description
+
+    def collection(self, request: Request, f: FormatParam = None) -> Any:
+        result = _collection(request, self.layer, None)
+        if not wants_html(request, f):
+            return result
+        return render(request, "collection.html", title=self.title,
+                      json_url=page_url(str(request.url), "json"),
+                      crumbs=_crumbs(request, ("Collections", "/collections")),
+                      collection=result.model_dump(), extent=None,
+                      href=url_for(request, self.path))
+
+    def queryables(self, request: Request, f: FormatParam = None) -> Response:
+        """The fields of the rows, as a JSON Schema, for ``filter`` and query parameters."""
+        schema = queryables_schema(request, self.layer)
+        if not wants_html(request, f):
+            return JSONResponse(schema, media_type="application/schema+json")
+        return render(request, "queryables.html", title=f"{self.title} queryables",
+                      json_url=page_url(str(request.url), "json"),
+                      crumbs=self._crumbs(request), layer=self.name,
+                      properties=schema["properties"])
+
+    def items(
+        self, request: Request, repo: RepoDep, settings: SettingsDep,
+        filters: dict[str, str],
+        bbox: BboxParam = None,
+        limit: Annotated[int | None, Query(ge=1, description=(
+            "Items per page (the document gives the default and the maximum; a larger "
+            "value is a 400)."))] = None,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
+        cursor: CursorParam = None,
+        filter_: FilterParam = None,
+        filter_lang: FilterLangParam = None,
+        filter_crs: FilterCrsParam = None,
+        f: FormatParam = None,
+    ) -> Response:
+        """One page of rows in key order, with property filters and a CQL2 ``filter`` on the
+        fields (all must hold). Rows have no geometry: a ``bbox`` matches none."""
+        page = _Page.of(request, settings, limit, offset, cursor)
+        spatial = parse_bbox(bbox) is not None
+        cql2 = None if filter_ is None else parse_filter(filter_, filter_lang)
+        found, count = StrandStore.of(repo).page(
+            self.name, filters=filters or None, cql2=cql2, spatial=spatial,
+            count=page.position is None or wants_html(request, f), **page.window())
+        href = url_for(request, f"{self.path}/items")
+        rows, links = page.cut(rows_to_features(self.layer, found, href), self.layer,
+                               count or 0)
+        features = [feature for _, feature in rows]
+        if wants_html(request, f):
+            paging = [(link["rel"], _PAGING_LABELS[link["rel"]], page_url(link["href"]))
+                      for link in links if link["rel"] in _PAGING_LABELS]
+            return render(request, "items.html", title=f"{self.title} items",
+                          json_url=page_url(str(request.url), "json"),
+                          crumbs=self._crumbs(request), layer=self.name, features=features,
+                          columns=self.layer.field_names, matched=int(count or 0),
+                          returned=len(features),
+                          offset=None if page.position is not None else page.offset,
+                          paging=paging, geojson_url=page_url(str(request.url), "json"))
+        links.append({"href": url_for(request, self.path), "rel": "collection",
+                      "type": "application/json"})
+        counts = {} if count is None else {"numberMatched": int(count)}
+        return GeoJSONResponse({"type": "FeatureCollection", "features": features, **counts,
+                                "numberReturned": len(features), "timeStamp": timestamp(),
+                                "links": links})
+
+    def _items_endpoint(self) -> Callable[..., Response]:
+        """:meth:`items` with a filter parameter per field of the layer."""
+        signature = inspect.signature(self.items)
+        filters = Annotated[dict[str, str], Depends(
+            _filter_dependency(self.layer, list(self.layer.fields)))]
+
+        @functools.wraps(self.items)
+        def endpoint(*args: Any, **kwargs: Any) -> Response:
+            return self.items(*args, **kwargs)
+
+        endpoint.__signature__ = signature.replace(parameters=[  # type: ignore[attr-defined]
+            p.replace(annotation=filters) if p.name == "filters" else p
+            for p in signature.parameters.values()])
+        return endpoint
+
+    def item(self, request: Request, repo: RepoDep, featureId: str,
+             f: FormatParam = None) -> Response:
+        frame, version = StrandStore.of(repo).get(self.name, featureId)
+        if not wants_html(request, f):
+            return self._feature_response(request, frame, version)
+        feature = rows_to_features(self.layer, frame)[0][1]
+        return render(request, "item.html", title=f"{self.title} {feature['id']}",
+                      json_url=page_url(str(request.url), "json"),
+                      crumbs=self._crumbs(request, ("Items", f"{self.path}/items")),
+                      feature=feature, geojson_url=page_url(str(request.url), "json"))
+
+    def create(
+        self, request: Request, response: Response, repo: RepoDep, writer: WriterDep,
+        features: Annotated[list[StrandFeatureIn], Depends(strand_features)],
+    ) -> WriteResult:
+        """Add one row (a Feature with null geometry) or a FeatureCollection of them, all or
+        nothing; ids must be new and the strand plant must stay valid."""
+        rows = features_to_rows(self.layer, features)
+        ids = StrandStore.of(repo).insert(self.name, rows, actor=writer.name)
+        if len(ids) == 1:
+            response.headers["Location"] = url_for(
+                request, f"{self.path}/items/{_quoted(ids[0])}")
+        return WriteResult(layer=self.name, ids=ids, count=len(ids))
+
+    def replace(
+        self, request: Request, repo: RepoDep, writer: WriterDep, featureId: str,
+        body: Annotated[StrandFeatureIn, Depends(body_of(StrandFeatureIn))],
+        if_match: IfMatchHeader = None,
+    ) -> Response:
+        """Replace every field of one row (If-Match: only if unchanged); the strand plant
+        must stay valid."""
+        rows = features_to_rows(self.layer, [body], path_id=featureId)
+        row = {k: rows[k].iat[0] for k in rows.columns}
+        StrandStore.of(repo).replace(self.name, featureId, row,
+                                     if_match=if_match_versions(if_match), actor=writer.name)
+        return self._feature_response(request, *StrandStore.of(repo).get(self.name, featureId))
+
+    def patch(
+        self, request: Request, repo: RepoDep, writer: WriterDep, featureId: str,
+        body: Annotated[StrandFeaturePatch, Depends(body_of(StrandFeaturePatch))],
+        if_match: IfMatchHeader = None,
+    ) -> Response:
+        """Change the given fields of one row; the strand plant must stay valid."""
+        StrandStore.of(repo).patch(self.name, featureId, dict(body.properties),
+                                   if_match=if_match_versions(if_match), actor=writer.name)
+        return self._feature_response(request, *StrandStore.of(repo).get(self.name, featureId))
+
+    def delete(self, repo: RepoDep, writer: WriterDep, featureId: str,
+               if_match: IfMatchHeader = None) -> Response:
+        """Delete one row (If-Match: only if unchanged); the strand plant must stay valid
+        without it."""
+        StrandStore.of(repo).delete(self.name, featureId,
+                                    if_match=if_match_versions(if_match), actor=writer.name)
+        return Response(status_code=204)
+
+    def _feature_response(self, request: Request, frame: Any, version: int) -> GeoJSONResponse:
+        fid, feature = rows_to_features(self.layer, frame)[0]
+        base = url_for(request, self.path)
+        feature["links"] = [
+            {"href": f"{base}/items/{_quoted(fid)}", "rel": "self", "type": GEOJSON},
+            {"href": base, "rel": "collection", "type": "application/json"},
+        ]
+        return GeoJSONResponse(feature, headers={"ETag": f'"{version}"'})
+
+    def _crumbs(self, request: Request, *parts: tuple[str, str]) -> list[tuple[str, str]]:
+        return _crumbs(request, ("Collections", "/collections"), (self.title, self.path), *parts)
+
+
+for _name in STRAND_LAYER_NAMES:
+    StrandEndpoints(router, STRAND_LAYERS[_name])
+
+
+@router.post("/strand-edits", response_model=StrandEditsOut, dependencies=JsonWrite,
+             responses={**_WRITE_ERRORS, **problem_responses(404, 412)},
+             summary="Several writes of strand rows as one",
+             openapi_extra=request_body(["StrandEditsIn"], _BODY_TYPES))
+def strand_edits(repo: RepoDep, writer: WriterDep,
+                 body: Annotated[StrandEditsIn, Depends(body_of(StrandEditsIn))]
+                 ) -> StrandEditsOut:
+    """Create, replace, patch and delete rows of the strand layers together: one transaction
+    and one data version, the whole strand plant validated once on the result (422 listing
+    every problem, nothing written). What single-row writes cannot do alone: a new cable
+    with its cable_spans, or a cable deleted with everything that names it. A row may be
+    edited once per batch; ``etag`` makes an edit conditional (412). The audit log gets one
+    entry per layer and kind of edit."""
+    edits = [StrandEdit(e.layer, e.op, e.id, e.properties,
+                        None if e.etag is None else if_match_versions(
+                            e.etag if e.etag.lstrip().startswith(("\"", "W/")) else f'"{e.etag}"'))
+             for e in body.edits]
+    ids, version = StrandStore.of(repo).apply(edits, actor=writer.name)
+    return StrandEditsOut(data_version=version, edits=[
+        StrandEditOut(layer=e.layer, op=e.op, id=i) for e, i in zip(body.edits, ids, strict=True)])

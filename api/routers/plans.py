@@ -11,7 +11,7 @@ import geopandas as gpd
 import shapely
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from netgis.api.bead_pages import UPLOAD_BODY, BeadResult, ReachParam, bead_answer
 from netgis.api.deps import (
@@ -48,13 +48,26 @@ from netgis.schema import (
     DEFAULT_REACH_M,
     LAYERS,
     RESULT_FIELDS,
+    STRAND_LAYERS,
     Placement,
 )
 from netgis.storage.plans import PLAN_NAME, PlanInfo, check_plan_name
 
 router = APIRouter(tags=["Plans"])
 
-LayerPath = Literal["nodes", "spans", "premises", "areas"]
+
+def _not_strands(value: Any) -> Any:
+    """Refuse a strand layer by name: plans edit the route layers only
+    (docs/access-and-audit.md, "The strand layers")."""
+    if value in STRAND_LAYERS:
+        raise ValueError(f"strand layers are not part of design plans: edit {value} on main "
+                         f"(/collections/{value}); a plan's merge keeps main's strand plant "
+                         "valid")
+    return value
+
+
+LayerPath = Annotated[Literal["nodes", "spans", "premises", "areas"],
+                      BeforeValidator(_not_strands)]
 _ETAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
 
 
