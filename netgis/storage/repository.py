@@ -403,7 +403,9 @@ class Repository:
         return {name: counts.get(name, 0) for name in STRAND_LAYER_NAMES}, warnings
 
     def read_dataset(self) -> Dataset:
-        """The whole stored dataset, validated like a file, in EPSG:4326.
+        """The whole stored dataset, validated like a file, in EPSG:4326, with its strand
+        layers (``strands``; ``{}`` when there are none), as ``netgis analyze --db`` and
+        ``db export`` read it.
 
         Examples
         --------
@@ -411,7 +413,7 @@ class Repository:
         >>> repo.read_dataset().crs.to_epsg()
         4326
         """
-        return self.read_consistent()[1]
+        return self.read_consistent_plant()[1]
 
     def read_consistent(self) -> tuple[int, Dataset]:
         """The stored dataset and the data version it belongs to, read in one snapshot.
