@@ -202,10 +202,17 @@ def test_cli_generate_rejects_bad_input(tmp_path: Path) -> None:
 
 
 def test_committed_sample_is_what_its_readme_command_makes() -> None:
-    # data/README.md: netgis generate --premises 4000 --seed 6 --out data/sample.gpkg
+    # data/README.md: netgis generate --premises 4000 --seed 6 --strands --out data/sample.gpkg
     sample = Path(__file__).parents[1] / "data" / "sample.gpkg"
     committed = read_dataset(sample)
     assert committed.warnings == []
-    fresh = generate_city(premises=4000, seed=6)
+    fresh = generate_city(premises=4000, seed=6, strands=True)
     for name in ("nodes", "spans", "premises", "areas"):
         _assert_same(committed.layers()[name], fresh.layers()[name])
+    assert sorted(committed.strands) == sorted(fresh.strands)
+    for name, frame in fresh.strands.items():
+        got = committed.strands[name]
+        assert len(got) == len(frame), name
+        for col in frame.columns:
+            assert [None if pd.isna(v) else v for v in got[col].tolist()] == \
+                [None if pd.isna(v) else v for v in frame[col].tolist()], (name, col)

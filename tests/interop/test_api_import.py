@@ -54,7 +54,7 @@ def _post(live: LiveServer, archive: bytes, mapping: bytes,
 def test_mapped_import_over_the_api(live: LiveServer) -> None:
     # refused: no key; a code not in the mapping's table; a mapping with an unknown key
     assert _post(live, _zip(CSV), MAPPING, key=None).status_code == 401
-    bad = _zip(CSV, ("routes.csv", "s230,24,live", "s230,24,alive"))
+    bad = _zip(CSV, ("routes.csv", "s230,48,live", "s230,48,alive"))
     answer = _post(live, bad, MAPPING)
     assert answer.status_code == 422
     assert answer.headers["content-type"].startswith("application/problem+json")
