@@ -43,8 +43,10 @@ from netgis.api.routers import metrics as service_metrics
 from netgis.api.routers import plans as plan_routes
 from netgis.api.routers import portal as citizen_portal
 from netgis.api.routers import search as address_search
+from netgis.api.routers import strands as strand_plant
 from netgis.api.routers import tiles as vector_tiles
 from netgis.api.routers.plans import BuildsIn, PlanCreate, SwitchOnIn
+from netgis.api.routers.strands import CutIn
 from netgis.api.scenarios import ScenarioIn
 from netgis.api.security import PublicOrigin, SecurityHeaders
 from netgis.api.services import Services
@@ -147,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(address_search.router)
     app.include_router(citizen_portal.router)
     app.include_router(vector_tiles.router)
+    app.include_router(strand_plant.router)
     app.include_router(plan_routes.router)
     app.state.plan_states = PlanStates(services)
     app.include_router(docs.router)
@@ -166,7 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "ProblemDetail": ProblemDetail, "FeatureIn": FeatureIn,
         "FeatureCollectionIn": FeatureCollectionIn, "FeaturePatch": FeaturePatch,
         "ScenarioIn": ScenarioIn, "PlanCreate": PlanCreate, "BuildsIn": BuildsIn,
-        "SwitchOnIn": SwitchOnIn,
+        "SwitchOnIn": SwitchOnIn, "CutIn": CutIn,
         **STRAND_BODY_SCHEMAS,
     }, public_paths=PUBLIC_PATHS, item_limits=(settings.default_limit, settings.max_limit))
     # outermost: every answer gets the headers, and nothing sees the client's Host header

@@ -104,8 +104,10 @@ ANALYSIS_PARAMETER = "drop_m"
 
 
 #: Paths that start new work without taking analysis parameters: a report or dashboard of
-#: an area not kept, a what-if scenario (see api.services.Services.admit).
-NEW_WORK_PATHS = frozenset({"/report", "/dashboard", "/analysis/scenarios"})
+#: an area not kept, a what-if scenario, a trace at other loss parameters or under a cut
+#: (see api.services.Services.admit).
+NEW_WORK_PATHS = frozenset({"/report", "/dashboard", "/analysis/scenarios", "/trace",
+                            "/trace/cuts", "/diversity"})
 
 
 def _rate_limit_responses(doc: dict[str, Any]) -> None:

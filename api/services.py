@@ -33,6 +33,7 @@ from cachetools import LRUCache
 
 from netgis.api.limits import RateLimiter, current_client
 from netgis.api.live import LiveState, Published, note_version
+from netgis.api.strand_states import STATES_KEPT, StrandState, StrandStates, with_capacity
 from netgis.errors import NetgisError, ParameterError, Problem, StorageError
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from netgis.dataset import Dataset
     from netgis.engine.analysis import Analysis
     from netgis.engine.optics import LossBudget
+    from netgis.engine.strands.trace import TraceOptions
     from netgis.products.gaps import BuildPlan, GapParams
     from netgis.products.search import PremiseSearch
     from netgis.products.tiles import TileAddress, TileAttributes
@@ -653,6 +655,8 @@ class Services:
                               before_publish=self._snapshot_if_due)
         self._search_kept: tuple[int, Analysis, PremiseSearch] | None = None
         self._search_lock = threading.Lock()
+        #: the strand plant per data version and its traces (api/strand_states.py)
+        self.strand_states = StrandStates(self, SingleFlight(1), SingleFlight(STATES_KEPT))
         self._last_snapshot = -float("inf")
         self._repo: Repository | None = None
         self._ready = False
@@ -959,15 +963,40 @@ class Services:
         """The data version and KPIs (``kpis.json`` shape) the feeds serve.
 
         From the stored results when the current data has them, else from the
-        analysis (:meth:`kpis`); stores a snapshot when the data changed.
+        analysis (:meth:`kpis`); stores a snapshot when the data changed. When the data
+        has strand layers, ``network`` also holds the capacity KPIs of the same data
+        version (docs/strands.md); without them the KPIs are exactly the analysis's.
         """
         drop = self.drop_m(drop_m)
-        run = self.stored(drop)
-        if run is None:
-            version, result = self.kpis(drop)
-            return version, result.kpis
-        note_version(run.data_version)
-        return run.data_version, run.kpis
+
+        def route() -> tuple[int, Mapping[str, Any]]:
+            run = self.stored(drop)
+            if run is None:
+                version, result = self.kpis(drop)
+                return version, result.kpis
+            note_version(run.data_version)
+            return run.data_version, run.kpis
+
+        version, kpis, capacity = self.strand_states.aligned(route, drop)
+        return version, with_capacity(kpis, capacity)
+
+    def capacity_kpis(self, answer: Callable[[], tuple[int, Any]],
+                      drop_m: float | None = None
+                      ) -> tuple[int, Any, dict[str, float | int] | None]:
+        """``answer()`` (its data version first, made from the analysis at ``drop_m``) and
+        the capacity KPIs of the same data version (None without strand layers)."""
+        return self.strand_states.aligned(answer, self.drop_m(drop_m))
+
+    # ------------------------------------------------------------ strand plant
+
+    def strands(self, options: TraceOptions | None = None) -> tuple[int, StrandState]:
+        """The data version and the strand plant of the current data traced at ``options``
+        (None: the server's loss parameters): plant, plain trace, best paths and capacity,
+        each computed once per data version and parameters. A 409 when the database holds
+        no strand layers."""
+        state = self.strand_states.state(options)
+        note_version(state.version)
+        return state.version, state
 
     def ensure_snapshot(self) -> int | None:
         """Store a KPI snapshot of the data the live analysis reflects, unless that data

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse
 from netgis.api.deps import MIN_VERSION, RepoDep, ServicesDep, SettingsDep
 from netgis.api.errors import problem_responses
 from netgis.api.services import SingleFlight
+from netgis.jsonsafe import json_safe
 from netgis.products.program import MAX_YEARS, Program, run_program
 
 if TYPE_CHECKING:
@@ -65,7 +66,8 @@ def board_of(services: Services, settings: Settings, repo: Repository,
     from netgis.products.feeds import Goal
     from netgis.products.progress import build_dashboard
 
-    version, result = services.kpis()
+    # with strand layers, the capacity KPIs of the same data version (docs/strands.md)
+    version, result, capacity = services.capacity_kpis(services.kpis)
     plan = services.plan(version, result)
     today = datetime.now(UTC).date()
     program = None
@@ -77,12 +79,16 @@ def board_of(services: Services, settings: Settings, repo: Repository,
                                 goal_pct=settings.goal_coverage_pct, drop_m=result.drop_m,
                                 max_years=min(MAX_YEARS, max(1, settings.goal_date.year
                                                              - today.year + 5))))
-    return build_dashboard(
+    board = build_dashboard(
         result, history=repo.kpi_history(area_id=area_id),
         goal=Goal(settings.goal_coverage_pct, settings.goal_date),
         as_of=today, area_id=area_id, clusters=plan.clusters,
         window_days=settings.goal_window_days, min_span_days=settings.goal_min_span_days,
         data_version=version, program=program)
+    if capacity is not None and area_id is None:
+        # network-wide KPIs: shown as tiles beside the coverage figures
+        board = replace(board, kpis={**board.kpis, **json_safe(capacity)})
+    return board
 
 
 #: Build programmes of the dashboard, per data version, budget and year (a few analyses each).

@@ -26,7 +26,7 @@ from netgis.api.deps import MIN_VERSION, ServicesDep, SettingsDep
 from netgis.api.errors import problem_responses
 from netgis.api.params import BboxParam, DropParam, parse_bbox
 from netgis.api.services import MapPage
-from netgis.errors import ParameterError, ValidationError
+from netgis.errors import ParameterError, StorageError, ValidationError
 from netgis.schema import DEFAULT_CRITICAL_TOP
 
 if TYPE_CHECKING:
@@ -73,7 +73,8 @@ _HTML_PAGE: dict[int | str, dict[str, Any]] = {
 
 def _build(kind: str, services: Services, settings: Settings, version: int, result: Any,
            area_id: str | None, box: tuple[float, float, float, float] | None,
-           failed: tuple[tuple[str, ...], ...], top: int, drop_m: float | None) -> MapPage:
+           failed: tuple[tuple[str, ...], ...], top: int, drop_m: float | None,
+           strands: bool = False) -> MapPage:
     """Render the ``kind`` page of ``result`` (with a scenario overlay when given)."""
     from netgis.engine.analysis import scenario
     from netgis.maps.csp import secure_html
@@ -88,6 +89,9 @@ def _build(kind: str, services: Services, settings: Settings, version: int, resu
     if kind == "gaps":
         # the same cached plan GET /analysis/gaps?view=clusters ranks
         extra["ranking"] = services.plan(version, result).clusters
+    if strands:
+        # the strand plant is there: premises trace to their OLT port, nodes show splices
+        extra.update(trace_url="/trace", splices_url="/maps/splices/")
     # layers above the page's feature limit are drawn from /tiles, at the same drop length
     query = f"?{urlencode({'drop_m': drop_m})}" if drop_m is not None else ""
     try:
@@ -103,6 +107,16 @@ def _build(kind: str, services: Services, settings: Settings, version: int, resu
     return MapPage.of(*secure_html(m))
 
 
+def _has_strands(services: Services, version: int) -> bool:
+    """Whether data version ``version`` has strand layers (the coverage page then traces
+    premises to their OLT port); False while the database cannot say (the page is served
+    from the live analysis meanwhile, without the trace)."""
+    try:
+        return services.strand_states.present(version)
+    except StorageError:
+        return False
+
+
 def _render(kind: str, services: Services, settings: Settings, area_id: str | None,
             bbox: str | None, drop_m: float | None, if_none_match: str | None,
             failed: tuple[tuple[str, ...], ...] = ((), (), ()),
@@ -110,15 +124,18 @@ def _render(kind: str, services: Services, settings: Settings, area_id: str | No
     """The ``kind`` page of the cached analysis, from the page cache when it is there."""
     box = parse_bbox(bbox)
     version, result = services.analysis(drop_m)
-    key = (version, kind, float(result.drop_m), area_id, box, failed,
-           top if kind == "criticality" else None)
+    key: tuple[Any, ...] = (version, kind, float(result.drop_m), area_id, box, failed,
+                            top if kind == "criticality" else None)
+    strands = kind == "coverage" and _has_strands(services, version)
+    if strands:
+        key = (*key, "strands")
     # the page of a kind at the server's defaults is the same for every client: rendering
     # it is never charged; any other page not kept is (api.services.Services.admit)
     shared = (area_id is None and box is None and not any(failed)
               and (kind != "criticality" or top == DEFAULT_CRITICAL_TOP)
               and float(result.drop_m) == float(settings.drop_m))
     page = services.map_page(key, lambda: _build(kind, services, settings, version, result,
-                                                 area_id, box, failed, top, drop_m),
+                                                 area_id, box, failed, top, drop_m, strands),
                              shared=shared)
     # no-cache: a browser may keep the page but asks again (with If-None-Match) every time
     headers = {"ETag": page.etag, "Cache-Control": "no-cache"}
