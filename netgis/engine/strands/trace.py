@@ -20,7 +20,7 @@ import pandas as pd
 
 from netgis.engine.optics import LossBudget
 from netgis.geodesy import geodesic_distance_m
-from netgis.schema import DEFAULT_CONNECTOR_DB, IN_SERVICE
+from netgis.schema import DEFAULT_CONNECTOR_DB, IN_SERVICE, TIA598_COLOURS
 from netgis.strand_plant import StrandPlant, Terminal, terminal_text
 
 PLANNED = "planned"
@@ -143,6 +143,16 @@ class _Walker:
         self.split_loss = {
             sid: (loss if loss is not None else float(budget.splitter_db.get(ratio, 0.0)))
             for sid, (_, ratio, _, loss) in plant.splitter.items()}
+
+    def drops_by_premise(self) -> dict[str, list[int]]:
+        """The drop rows of each premise (made once)."""
+        got = getattr(self, "_by_premise", None)
+        if got is None:
+            got = defaultdict(list)
+            for d, prem in enumerate(self.drop_premise):
+                got[prem].append(d)
+            self._by_premise = got
+        return got
 
     # what takes part
     def piece_ok(self, c: str, k: int, i0: int, i1: int) -> bool:
@@ -315,9 +325,9 @@ def trace_network(plant: StrandPlant, options: TraceOptions | None = None,
 
 def path_losses(trace: Trace, options: TraceOptions) -> np.ndarray:
     """Loss of each path: fixed_db plus the sum of its hops."""
-    cum = np.asarray(trace.cum_db, dtype=float)
-    leaf = np.asarray(trace.path_leaf, dtype=np.int64)
-    return options.budget.fixed_db + (cum[leaf] if len(leaf) else np.zeros(0))
+    arr = trace_arrays(trace)
+    leaf = arr["leaf"]
+    return options.budget.fixed_db + (arr["cum_db"][leaf] if len(leaf) else np.zeros(0))
 
 
 @dataclass
@@ -379,6 +389,43 @@ def path_frame(trace: Trace, options: TraceOptions, keep: np.ndarray | None = No
     return frame
 
 
+def trace_arrays(trace: Trace) -> dict[str, np.ndarray]:
+    """The hop vertices' columns as numpy arrays, made once per trace (an answer about a
+    few paths then costs its rows, not the whole tree)."""
+    got = getattr(trace, "_arrays", None)
+    if got is not None:
+        return got  # type: ignore[no-any-return]
+    walker = trace.walker  # type: ignore[attr-defined]
+    cables = walker.plant.cables
+    strand = np.asarray([np.nan if k is None else k for k in trace.strand], dtype=float)
+    per_tube = np.asarray([np.nan if c is None else cables[c].fibers_per_tube
+                           for c in trace.cable_id], dtype=float)
+    has = ~np.isnan(strand)
+    tube = np.full(len(strand), np.nan)
+    tube[has] = (strand[has] - 1) // per_tube[has] + 1
+    colour = np.full(len(strand), None, dtype=object)
+    position = strand[has] - (tube[has] - 1) * per_tube[has]
+    colour[has] = np.asarray(TIA598_COLOURS, dtype=object)[((position - 1) % 12).astype(int)]
+    arrays = {
+        "parent": np.asarray(trace.parent, dtype=np.int64),
+        "depth": np.asarray(trace.depth, dtype=np.int64),
+        "leaf": np.asarray(trace.path_leaf, dtype=np.int64),
+        "hop_type": np.asarray(trace.hop_type, dtype=object),
+        "ref_id": np.asarray(trace.ref_id, dtype=object),
+        "cable_id": np.asarray(trace.cable_id, dtype=object),
+        "strand": strand, "tube": tube, "colour": colour,
+        "node_from": np.asarray(trace.node_from, dtype=object),
+        "node_to": np.asarray(trace.node_to, dtype=object),
+        "span_ids": np.asarray(trace.span_ids, dtype=object),
+        "length_m": np.asarray([np.nan if x is None else x for x in trace.length_m],
+                               dtype=float),
+        "loss_db": np.asarray(trace.loss_db, dtype=float),
+        "cum_db": np.asarray(trace.cum_db, dtype=float),
+    }
+    trace._arrays = arrays  # type: ignore[attr-defined]
+    return arrays
+
+
 def _objects(columns: dict[str, Any]) -> pd.DataFrame:
     """A frame whose text columns stay Python objects (no Arrow string inference: the
     writers take them as they are, and inferring costs seconds at a million rows)."""
@@ -389,12 +436,11 @@ def _objects(columns: dict[str, Any]) -> pd.DataFrame:
 def hop_rows(trace: Trace, paths: np.ndarray | None = None) -> pd.DataFrame:
     """``trace_hops.csv``: the hops of each path (all, or those numbered in ``paths``),
     expanded from the vertex tree."""
-    parent = np.asarray(trace.parent, dtype=np.int64)
-    leaf_all = np.asarray(trace.path_leaf, dtype=np.int64)
+    arr = trace_arrays(trace)
+    parent, leaf_all = arr["parent"], arr["leaf"]
     chosen = np.arange(len(leaf_all)) if paths is None else np.asarray(paths, dtype=np.int64)
     leaf = leaf_all[chosen]
-    depth = np.asarray(trace.depth, dtype=np.int64)
-    n_hops = depth[leaf] if len(leaf) else np.zeros(0, dtype=np.int64)
+    n_hops = arr["depth"][leaf] if len(leaf) else np.zeros(0, dtype=np.int64)
     total = int(n_hops.sum())
     row_path = np.repeat(np.arange(len(leaf)), n_hops)
     starts = np.concatenate([[0], np.cumsum(n_hops)[:-1]]) if len(leaf) else np.zeros(0, int)
@@ -408,38 +454,22 @@ def hop_rows(trace: Trace, paths: np.ndarray | None = None) -> pd.DataFrame:
             break
         vert[move] = parent[vert[move]]
         step += 1
-    cable = np.asarray(trace.cable_id, dtype=object)
-    strand = np.asarray([np.nan if s is None else s for s in trace.strand], dtype=float)
-    walker = trace.walker  # type: ignore[attr-defined]
-    tubes: list[object] = []
-    colours: list[object] = []
-    for c, s in zip(trace.cable_id, trace.strand, strict=True):
-        if c is None:
-            tubes.append(None)
-            colours.append(None)
-        else:
-            tube, colour = walker.plant.cables[c].tube_colour(int(s))  # type: ignore[arg-type]
-            tubes.append(tube)
-            colours.append(colour)
-    ids = np.array([f"{a}/{b}" for a, b in zip(trace.path_port, trace.path_pos, strict=True)],
-                   dtype=object)[chosen] if len(chosen) else np.zeros(0, dtype=object)
-    length = np.asarray([np.nan if x is None else x for x in trace.length_m], dtype=float)
+    ids = np.array([trace.path_id(p) for p in chosen.tolist()], dtype=object)
     return _objects({
         "path_id": ids[row_path] if total else np.zeros(0, dtype=object),
         "seq": offset + 1,
-        "hop_type": np.asarray(trace.hop_type, dtype=object)[vert],
-        "ref_id": np.asarray(trace.ref_id, dtype=object)[vert],
-        "cable_id": cable[vert],
-        "strand": pd.array(strand[vert], dtype="Int64") if total else pd.array([], "Int64"),
-        "tube": pd.array(np.asarray(tubes, dtype=object)[vert], dtype="Int64")
-        if total else pd.array([], "Int64"),
-        "colour": np.asarray(colours, dtype=object)[vert],
-        "node_from": np.asarray(trace.node_from, dtype=object)[vert],
-        "node_to": np.asarray(trace.node_to, dtype=object)[vert],
-        "span_ids": np.asarray(trace.span_ids, dtype=object)[vert],
-        "length_m": np.round(length[vert], DECIMALS),
-        "loss_db": np.round(np.asarray(trace.loss_db, dtype=float)[vert], DECIMALS),
-        "cum_loss_db": np.round(np.asarray(trace.cum_db, dtype=float)[vert], DECIMALS),
+        "hop_type": arr["hop_type"][vert],
+        "ref_id": arr["ref_id"][vert],
+        "cable_id": arr["cable_id"][vert],
+        "strand": pd.array(arr["strand"][vert], dtype="Int64"),
+        "tube": pd.array(arr["tube"][vert], dtype="Int64"),
+        "colour": arr["colour"][vert],
+        "node_from": arr["node_from"][vert],
+        "node_to": arr["node_to"][vert],
+        "span_ids": arr["span_ids"][vert],
+        "length_m": np.round(arr["length_m"][vert], DECIMALS),
+        "loss_db": np.round(arr["loss_db"][vert], DECIMALS),
+        "cum_loss_db": np.round(arr["cum_db"][vert], DECIMALS),
     })
 
 
@@ -449,9 +479,13 @@ def upstream_frame(trace: Trace, options: TraceOptions, best: Best,
     walker = trace.walker  # type: ignore[attr-defined]
     losses = path_losses(trace, options)
     rows: list[tuple[Any, ...]] = []
-    for d, (did, prem) in enumerate(zip(walker.drop_id, walker.drop_premise, strict=True)):
-        if premises is not None and prem not in premises:
-            continue
+    if premises is None:
+        wanted: Iterable[int] = range(len(walker.drop_id))
+    else:
+        by_premise = walker.drops_by_premise()
+        wanted = sorted(d for p in premises for d in by_premise.get(p, ()))
+    for d in wanted:
+        did, prem = walker.drop_id[d], walker.drop_premise[d]
         p = best.drop_path.get(d)
         if p is None:
             rows.append((prem, did, "open", None, None, np.nan, None))
