@@ -42,14 +42,13 @@ def _plant(dataset: Path) -> tuple[Dataset, StrandPlant]:
     from netgis.engine.strands import strand_plant
     from netgis.errors import ConfigError
     from netgis.io import read_dataset
-    from netgis.io.strands import read_strand_tables
+    from netgis.io.strands import has_strand_tables
 
-    tables = read_strand_tables(dataset)
-    if not tables:
+    if not has_strand_tables(dataset):
         raise ConfigError(f"{dataset} has no strand layers (cables, cable_spans, splitters, "
                           "olt_ports, connections, drops, strand_state): see docs/strands.md")
-    ds = read_dataset(dataset)
-    return ds, strand_plant(ds, tables)
+    ds = read_dataset(dataset)  # checks the strand layers and keeps their index
+    return ds, strand_plant(ds, ds.strands)
 
 
 def _options(pon_class: str | None, budget_db: float | None, atten: float | None,
