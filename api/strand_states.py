@@ -168,7 +168,7 @@ class StrandState:
         """The paths (numbers) ending at ``premise``'s drops, best first (least loss, then
         path_id in code-point order)."""
         def index() -> dict[str, list[int]]:
-            walker = self.trace.walker  # type: ignore[attr-defined]
+            walker = self.trace.walker
             out: dict[str, list[int]] = {}
             for p, d in enumerate(self.trace.drop_row):
                 if d >= 0:

@@ -49,7 +49,7 @@ def _records(frame: pd.DataFrame) -> Iterator[Any]:
     return frame.itertuples(index=False)
 
 
-def terminal_text(t: Terminal, plant: StrandPlant | None = None) -> str:
+def terminal_text(t: Terminal) -> str:
     """A terminal as docs/strands.md writes it: ``strand:C7:12:to``, ``out:SP3:5``,
     ``olt:P1``."""
     if t[0] == "strand":
@@ -282,11 +282,6 @@ class StrandPlant:
     warnings: list[Problem] = field(default_factory=list)
     #: the ids of cables, splitters and OLT ports as given (paths broken or not)
     ids: dict[str, set[str]] = field(default_factory=dict)
-
-    @property
-    def empty(self) -> bool:
-        """Whether every strand layer is empty."""
-        return not any(len(t) for t in self.tables.values())
 
     def cut_positions(self, cable: str, strand: int) -> list[int]:
         """Positions along its cable where ``strand`` is cut (its ends included)."""

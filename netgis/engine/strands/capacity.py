@@ -84,6 +84,13 @@ def strand_states(plant: StrandPlant, trace: Trace) -> pd.DataFrame:
     return frame
 
 
+def used_per_span(states: pd.DataFrame) -> dict[str, int]:
+    """Strands not free on each span of :func:`strand_states` (what ``fibers_used`` should
+    say)."""
+    return {s: int(t - f) for s, t, f in zip(states["span_id"], states["strands_total"],
+                                             states["free"], strict=True)}
+
+
 def _unnamed(fiber_count: int, named: set[int], states: list[tuple[int, str]]) -> list[int]:
     """Counts of a cable's strands that no connection or drop names: each is one piece
     from end to end with nothing at its ends, never lit nor assigned, so broken, reserved
@@ -123,7 +130,7 @@ def capacity(plant: StrandPlant, passed: pd.Series, *, drop_m: float,
     options = options or TraceOptions()
     if trace is None:
         trace = trace_network(plant, options)
-    walker = trace.walker  # type: ignore[attr-defined]
+    walker = trace.walker
     spans = strand_states(plant, trace)
     # splitters
     used_out: dict[str, int] = {}
@@ -170,9 +177,7 @@ def capacity(plant: StrandPlant, passed: pd.Series, *, drop_m: float,
         "ports_free": int(splitters.loc[in_service.astype(bool), "ports_free"].sum()),
         "strands_free_km": free_km,
     }
-    used_per_span = {s: int(t - f) for s, t, f in zip(spans["span_id"], spans["strands_total"],
-                                             spans["free"], strict=True)}
-    return Capacity(spans, splitters, premises, kpis, used_per_span)
+    return Capacity(spans, splitters, premises, kpis, used_per_span(spans))
 
 
 def _xyz(lonlat: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ def path_elements(plant: StrandPlant, trace: Trace, path: int) -> tuple[set[str]
     """Spans, ducts (non-null) and nodes of one path: every node a piece visits, express
     ones included, and the nodes of its connections and splitters; the OLT port's node and
     the drop's node left out."""
-    walker = trace.walker  # type: ignore[attr-defined]
+    walker = trace.walker
     spans: set[str] = set()
     nodes: set[str] = set()
     v = trace.path_leaf[path]
@@ -47,7 +47,7 @@ def best_path_of(plant: StrandPlant, trace: Trace, best: Best, who: str) -> int:
                                            "the premise is not connected (no path from an "
                                            "OLT port reaches it)")])
         return p
-    walker = trace.walker  # type: ignore[attr-defined]
+    walker = trace.walker
     if who in walker.drop_id:
         d = walker.drop_id.index(who)
         p = best.drop_path.get(d)

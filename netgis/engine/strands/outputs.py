@@ -146,7 +146,7 @@ def run_trace(plant: StrandPlant, dataset: Dataset, options: TraceOptions, *,
     if ports:
         keep &= np.isin(np.asarray(after.path_port, dtype=object), list(ports))
     if premises:
-        walker = after.walker  # type: ignore[attr-defined]
+        walker = after.walker
         wanted = set(premises)
         keep &= np.array([d >= 0 and walker.drop_premise[d] in wanted for d in after.drop_row],
                          dtype=bool)
@@ -209,16 +209,13 @@ def traced_warnings(dataset: Dataset) -> list[Problem]:
     """The warnings of ``dataset``'s strand layers that need a trace (lit strand ends with
     nothing connected, premises fed from two OLT ports) or strand counts (span
     ``fiber_count``/``fibers_used`` against the cables on it); [] without strand layers."""
-    from netgis.engine.strands.capacity import strand_states
+    from netgis.engine.strands.capacity import strand_states, used_per_span
     from netgis.strand_plant import strand_plant
 
     if not dataset.strands:
         return []
     plant = strand_plant(dataset, dataset.strands)
     trace = trace_network(plant)
-    states = strand_states(plant, trace)
-    used = {s: int(t - f) for s, t, f in zip(states["span_id"], states["strands_total"],
-                                             states["free"], strict=True)}
-    found = trace_warnings(plant, dataset, trace, used)
+    found = trace_warnings(plant, dataset, trace, used_per_span(strand_states(plant, trace)))
     known = set(plant.warnings)
     return [w for w in found if w not in known]

@@ -85,6 +85,8 @@ class Trace:
     lit_pieces: set[tuple[str, int, int, int]] = field(default_factory=set)
     #: splitter -> least loss (without fixed_db) at any of its inputs
     input_loss: dict[str, float] = field(default_factory=dict)
+    #: the walk that made this trace: the plant, the options' losses, the drops' columns
+    walker: Any = None
 
     def path_id(self, p: int) -> str:
         """``olt_port_id/position`` of path ``p``."""
@@ -317,7 +319,7 @@ def trace_network(plant: StrandPlant, options: TraceOptions | None = None,
     walker = _Walker(plant, options or TraceOptions(), cut or CutSet())
     chosen = sorted(plant.olt_node) if ports is None else list(ports)
     trace = walker.run(chosen)
-    trace.walker = walker  # type: ignore[attr-defined]
+    trace.walker = walker
     return trace
 
 
@@ -342,7 +344,7 @@ def best_paths(trace: Trace, losses: np.ndarray) -> Best:
     """The best path of each drop and each premise reached."""
     drop_path: dict[int, int] = {}
     premise_path: dict[str, int] = {}
-    walker = trace.walker  # type: ignore[attr-defined]
+    walker = trace.walker
     for p in np.flatnonzero(np.asarray(trace.drop_row) >= 0).tolist():
         d = trace.drop_row[p]
         key = (losses[p], trace.path_id(p))
@@ -359,7 +361,7 @@ def best_paths(trace: Trace, losses: np.ndarray) -> Best:
 def path_frame(trace: Trace, options: TraceOptions, keep: np.ndarray | None = None
                ) -> pd.DataFrame:
     """``trace_paths.csv``: one row per path."""
-    walker = trace.walker  # type: ignore[attr-defined]
+    walker = trace.walker
     losses = path_losses(trace, options)
     drop = np.asarray(trace.drop_row, dtype=np.int64)
     has = drop >= 0
@@ -395,7 +397,7 @@ def trace_arrays(trace: Trace) -> dict[str, np.ndarray]:
     got = getattr(trace, "_arrays", None)
     if got is not None:
         return got  # type: ignore[no-any-return]
-    walker = trace.walker  # type: ignore[attr-defined]
+    walker = trace.walker
     cables = walker.plant.cables
     strand = np.asarray([np.nan if k is None else k for k in trace.strand], dtype=float)
     per_tube = np.asarray([np.nan if c is None else cables[c].fibers_per_tube
@@ -476,7 +478,7 @@ def hop_rows(trace: Trace, paths: np.ndarray | None = None) -> pd.DataFrame:
 def upstream_frame(trace: Trace, options: TraceOptions, best: Best,
                    premises: set[str] | None = None) -> pd.DataFrame:
     """``upstream.csv``: one row per drop, connected (its best path) or open."""
-    walker = trace.walker  # type: ignore[attr-defined]
+    walker = trace.walker
     losses = path_losses(trace, options)
     rows: list[tuple[Any, ...]] = []
     if premises is None:
@@ -537,7 +539,7 @@ def dark_splitters(before: Trace, after: Trace) -> list[str]:
 
 def ports_per_premise(trace: Trace) -> dict[str, set[str]]:
     """The OLT ports whose paths reach each premise reached from more than one port."""
-    walker = trace.walker  # type: ignore[attr-defined]
+    walker = trace.walker
     drop = np.asarray(trace.drop_row, dtype=np.int64)
     has = np.flatnonzero(drop >= 0)
     if not len(has):
