@@ -376,10 +376,12 @@ def read_locations(path: str | os.PathLike[str]) -> gpd.GeoDataFrame:
 
 @dataclass
 class BeadResult:
-    """Per-location answers (``locations``) and the summary JSON object (``summary``)."""
+    """Per-location answers (``locations``), the summary JSON object (``summary``) and where
+    each location stands (``positions``: its point, row by row, in the locations' CRS)."""
 
     locations: pd.DataFrame
     summary: dict[str, Any]
+    positions: gpd.GeoSeries | None = None
 
 
 def bead_join(locations: gpd.GeoDataFrame, best: pd.Series, lit_spans: gpd.GeoDataFrame, *,
@@ -447,7 +449,8 @@ def bead_join(locations: gpd.GeoDataFrame, best: pd.Series, lit_spans: gpd.GeoDa
         summary["availability_rows"] = int(rows)
     if counted_rows is not None:
         summary["counted_rows"] = int(counted_rows)
-    return BeadResult(out, summary)
+    return BeadResult(out, summary, positions=gpd.GeoSeries(locations.geometry.to_numpy(),
+                                                           crs=locations.crs))
 
 
 def bead(lit_spans: gpd.GeoDataFrame, availability: str | os.PathLike[str] | Iterable[
@@ -469,6 +472,28 @@ def bead(lit_spans: gpd.GeoDataFrame, availability: str | os.PathLike[str] | Ite
     return bead_join(locs, avail.best, lit_spans, drop_m=drop_m, reach_m=reach_m,
                      rows=avail.rows, counted_rows=avail.counted_rows)
 
+
+def premises_at_locations(premises: pd.DataFrame) -> pd.DataFrame:
+    """The premises that carry an FCC Fabric ``location_id``, with that id as text.
+
+    This is how a Fabric location meets a premise: by equal ``location_id`` (spaces
+    around it ignored); premises without one (null or blank) are left out. Several
+    premises may share a location (the units of one building).
+
+    Examples
+    --------
+    >>> prem = pd.DataFrame({"premise_id": ["p1", "p2", "p3"],
+    ...                      "location_id": [" 1100000007", None, ""]})
+    >>> premises_at_locations(prem).to_dict("records")
+    [{'premise_id': 'p1', 'location_id': '1100000007'}]
+    """
+    if "location_id" not in premises.columns:
+        return premises.iloc[:0].assign(location_id=pd.Series(dtype=object))
+    ids = premises["location_id"].astype("string").str.strip()
+    keep = ids.notna() & (ids != "")
+    out = premises.loc[keep.to_numpy(bool)].copy()
+    out["location_id"] = ids[keep].astype(object).to_numpy()
+    return out
 
 
 def write_bead(result: BeadResult, out_dir: str | os.PathLike[str]) -> Path:
