@@ -34,6 +34,7 @@ from netgis.api.openapi import install_openapi
 from netgis.api.params import reject_unknown_query
 from netgis.api.plan_states import PlanStates
 from netgis.api.routers import analysis, audit, collections, docs, health, imports, landing
+from netgis.api.routers import basemap as base_map
 from netgis.api.routers import bead as bead_router
 from netgis.api.routers import dashboard as dashboard_pages
 from netgis.api.routers import gaps as gaps_router
@@ -149,6 +150,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(address_search.router)
     app.include_router(citizen_portal.router)
     app.include_router(vector_tiles.router)
+    # opened now: a base-map file that cannot be served stops the start
+    base_map.install(app, settings)
     app.include_router(strand_plant.router)
     app.include_router(plan_routes.router)
     app.state.plan_states = PlanStates(services)

@@ -31,8 +31,10 @@ _api_key_header = APIKeyHeader(
                 "log (and, with NETGIS_OPEN_READS=false, every read) the read scope.",
 )
 #: Routes that answer without a key even when reads are closed: liveness probes carry no key,
-#: and the residents' portal shows only what a resident may see (api/routers/portal.py).
-PUBLIC_PATHS = frozenset({"/health", "/portal", "/portal/addresses", "/portal/plant"})
+#: and the residents' portal shows only what a resident may see (api/routers/portal.py);
+#: the base map is public data the portal draws (api/routers/basemap.py).
+PUBLIC_PATHS = frozenset({"/health", "/portal", "/portal/addresses", "/portal/plant",
+                          "/basemap.json", "/basemap/{z}/{x}/{y}.{ext}"})
 log = logging.getLogger("netgis.api")
 
 

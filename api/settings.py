@@ -19,6 +19,7 @@ False
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -135,6 +136,11 @@ class Settings(BaseSettings):
     #: empty by default: maps work offline and show the plant without a base map
     tiles_url: Annotated[str, Field(description="Basemap tiles for maps ({z}/{x}/{y} URL); "
                                                 "empty for none.")] = ""
+    #: unset by default: maps show the dataset's own streets, if any, on a blank background
+    basemap: Annotated[Path | None, Field(description=(
+        "Base map served by this server (GET /basemap.json, /basemap/{z}/{x}/{y}.{ext}) and "
+        "drawn under every map: an MBTiles or PMTiles file of raster (png, jpg, webp) or "
+        "vector (mvt) tiles (docs/basemap.md); unset: none."))] = None
     portal_messages: Annotated[str | None, Field(
         description="JSON file with every text of the /portal page (a translation of "
                     "maps/static/portal/messages.json); unset: English.")] = None
@@ -178,6 +184,12 @@ class Settings(BaseSettings):
                 parts.path.strip("/") or parts.query or parts.fragment or "@" in parts.netloc:
             raise ValueError(f"public_url must be http(s)://host[:port], not {value!r}")
         return f"{parts.scheme}://{parts.netloc}"
+
+    @field_validator("basemap", mode="before")
+    @classmethod
+    def _no_basemap_when_empty(cls, value: Any) -> Any:
+        # NETGIS_BASEMAP= (empty) means none, not the current directory
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("api_keys", mode="before")
     @classmethod
