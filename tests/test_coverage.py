@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -11,6 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely import LineString, Point
 
+from netgis.dataset import Dataset
+from netgis.engine.analysis import analyze, passed_premises
 from netgis.engine.coverage import TIE_M, locate, working_zones
 from netgis.geodesy import geodesic_distance_m, transform_geoms
 from tests.netbuild import ORIGIN
@@ -186,3 +190,33 @@ def test_an_index_adopts_the_projections_of_unchanged_spans() -> None:
     points = gpd.GeoSeries(shapely.get_point(after.geometry.to_numpy()[::5], 1), crs=4326)
     pd.testing.assert_frame_equal(locate(points, adopted, halo_m=50.0),
                                   locate(points, SpanIndex(after)))
+
+
+def _passed_cases() -> list[tuple[str, Callable[[], Dataset]]]:
+    from netgis.generate import generate_city
+    from netgis.io import read_dataset
+    from tests.degenerate import CASES
+    from tests.helpers import EXAMPLES_DIR
+
+    cases: list[tuple[str, Callable[[], Dataset]]] = [
+        (d.name, lambda path=d: read_dataset(path / "dataset.gpkg"))
+        for d in sorted(EXAMPLES_DIR.iterdir()) if (d / "dataset.gpkg").exists()]
+    cases += [(c.name, c.dataset) for c in CASES]
+    cases.append(("generated", lambda: generate_city(premises=3000, seed=11)))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "make"), _passed_cases(),
+                         ids=[name for name, _ in _passed_cases()])
+@pytest.mark.parametrize("drop_m", [0.0, 40.0, 150.0])
+def test_passed_alone_is_the_analysis_passed(name: str, make: Callable[[], Dataset],
+                                             drop_m: float) -> None:
+    """passed_premises (lit spans by a breadth-first search, nothing else) gives exactly
+    analyze's passed column, on the examples, the degenerate networks and a city."""
+    dataset = make()
+    want = analyze(dataset, drop_m=drop_m).premises.set_index("premise_id")["passed"]
+    got = passed_premises(dataset, drop_m=drop_m)
+    assert got.index.tolist() == want.index.tolist()
+    assert got.tolist() == want.astype(bool).tolist()
+    if name == "generated" and drop_m == 150.0:
+        assert 0 < int(got.sum()) < len(got)

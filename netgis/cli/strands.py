@@ -123,7 +123,7 @@ def capacity(
     """Strands by state per span, splitter ports, connected and connectable premises:
     span_capacity.csv, splitter_ports.csv, premise_capacity.csv and capacity.json in --out;
     the KPIs on stdout."""
-    from netgis.engine.analysis import analyze
+    from netgis.engine.analysis import passed_premises
     from netgis.engine.outputs import check_output_dir
     from netgis.engine.strands.outputs import run_capacity, write_capacity
 
@@ -131,8 +131,7 @@ def capacity(
     options = _options(pon_class, budget_db, atten_db_per_km, splice_db, fixed_db,
                        connector_db, False)
     ds, plant = _plant(dataset)
-    passed = analyze(ds, drop_m=drop_m, budget=options.budget).premises \
-        .set_index("premise_id")["passed"]
+    passed = passed_premises(ds, drop_m=drop_m)
     cap, warnings = run_capacity(plant, ds, passed, drop_m=drop_m, options=options)
     _echo_warnings(warnings)
     write_capacity(cap, out)

@@ -64,6 +64,7 @@ from netgis.engine.redundancy import (
     DuctMemo,
     Impact,
     Protection,
+    S,
     Structure,
     impacts,
     protection,
@@ -536,6 +537,53 @@ def add_capacity_kpis(result: Analysis, dataset: Dataset, *, drop_m: float,
     cap = capacity(plant, passed, drop_m=drop_m, options=options)
     network = cast(dict[str, Any], result.kpis["network"])
     network.update(cap.kpis)
+
+
+def passed_premises(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M) -> pd.Series:
+    """Whether each premise is passed (docs/spec.md, passed), and nothing else.
+
+    The same ``passed`` as :func:`analyze` gives, without the redundancy, optics and
+    KPIs: the lit spans are the in-service spans reachable from a core (a breadth-first
+    search of G from the super-core), and each premise's nearest lit span is found as
+    :func:`analyze` finds it. What the capacity of the strand plant needs.
+
+    Returns
+    -------
+    pandas.Series
+        Booleans indexed by premise_id, in the dataset's premise order.
+
+    Examples
+    --------
+    >>> from netgis.io import read_dataset
+    >>> ds = read_dataset("tests/examples/ring_spur/dataset.gpkg")
+    >>> bool((passed_premises(ds) == analyze(ds).premises.set_index("premise_id")["passed"]).all())
+    True
+    """
+    from scipy.sparse import coo_array
+    from scipy.sparse.csgraph import breadth_first_order
+
+    check_drop(drop_m)
+    nodes, spans, premises = dataset.nodes, dataset.spans, dataset.premises
+    g = analysis_graph_from_gdfs(nodes, spans)
+    reached = np.zeros(g.n_vertices, dtype=bool)
+    if g.has_core and g.n_edges:
+        adjacency = coo_array((np.ones(g.n_edges), (g.eu, g.ev)),
+                              shape=(g.n_vertices, g.n_vertices)).tocsr()
+        reached[breadth_first_order(adjacency, S, directed=False,
+                                    return_predecessors=False)] = True
+    elif g.has_core:
+        reached[S] = True
+    span_edge = span_edges(g, spans["span_id"].to_numpy(dtype=object))
+    lit_rows = np.flatnonzero(_scatter(span_edge, reached[g.eu] if g.n_edges
+                                       else np.zeros(0, dtype=bool), bool))
+    index = SpanIndex(spans.iloc[lit_rows][["span_id", "geometry"]])
+    prem_ll = lonlat(premises.geometry.to_numpy(), CRS(premises.crs))
+    found = locate_arrays(premises.geometry, index, drop_m=drop_m,
+                          zones=working_zones(prem_ll[:, 0], prem_ll[:, 1]),
+                          points_lonlat=prem_ll)
+    return pd.Series(np.asarray(found.passed, dtype=bool),
+                     index=pd.Index(premises["premise_id"].to_numpy(dtype=object),
+                                    name="premise_id"), name="passed")
 
 
 def analyze_parts(dataset: Dataset, *, drop_m: float = DEFAULT_DROP_M,
