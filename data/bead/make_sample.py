@@ -2,10 +2,11 @@
 
 Run from the repository root: ``python data/bead/make_sample.py``. It writes
 
-- ``fabric.csv``: 32 Fabric locations (``location_id``, address, units, ...,
+- ``fabric.csv``: 36 Fabric locations (``location_id``, address, units, ...,
   ``latitude``, ``longitude``) at premises of the sample, with their location_ids:
-  12 the plant passes, 12 within the BEAD reach (500 m) but not passed and 8 beyond
-  it (the far hamlet);
+  12 the plant passes within the optical budget (GPON class B+, 28 dB), 4 it passes
+  beyond it, 12 within the BEAD reach (500 m) but not passed and 8 beyond that reach
+  (the far hamlet);
 - ``availability.csv``: provider records in the layout of the FCC Broadband Data
   Collection public availability CSV, one of the :data:`OFFERS` patterns per location
   in turn, so that every class meets every plant class, plus two records for
@@ -59,13 +60,16 @@ FABRIC = ["location_id", "address_primary", "city", "state", "zip", "unit_count"
 
 
 def chosen_premises() -> gpd.GeoDataFrame:
-    """12 passed, 12 reachable and 8 beyond-reach premises, the first of each in id order,
-    in WGS84; none within 1 m of the drop length or the reach (rounding stays clear)."""
+    """12 passed within budget, 4 passed beyond it, 12 reachable and 8 beyond-reach
+    premises, the first of each in id order, in WGS84; none within 1 m of the drop length
+    or the reach, nor within 0.5 dB of the budget (rounding stays clear)."""
     dataset = read_dataset(SAMPLE)
     premises = analyze(dataset).premises.sort_values("premise_id")
     d = premises["distance_m"]
     clear = ((d - 150).abs() > 1) & ((d - 500).abs() > 1)
-    groups = [premises[premises["passed"] & clear].head(12),
+    passed = premises["passed"] & clear & (premises["margin_db"].abs() > 0.5)
+    groups = [premises[passed & premises["in_budget"]].head(12),
+              premises[passed & ~premises["in_budget"]].head(4),
               premises[~premises["passed"] & (d <= 500) & clear].head(12),
               premises[~premises["passed"] & (d > 500) & clear].head(8)]
     frame = gpd.GeoDataFrame(pd.concat(groups), crs=premises.crs)
@@ -73,10 +77,13 @@ def chosen_premises() -> gpd.GeoDataFrame:
 
 
 def block_geoid(i: int) -> str:
+    """The made-up census block GEOID of the ``i``-th location: eight locations a block."""
     return f"99001000100{i // 8:04d}"
 
 
-def main() -> None:
+def main(out_dir: Path = HERE) -> None:
+    """Write ``fabric.csv`` and ``availability.csv`` into ``out_dir`` (default: beside this
+    script, where they ship)."""
     premises = chosen_premises()
     fabric_rows, records = [], []
     for i, (_, p) in enumerate(premises.iterrows()):
@@ -93,7 +100,7 @@ def main() -> None:
                         block_geoid(99), h3.latlng_to_cell(50.1, 8.7, 8)])
     for name, header, rows in (("fabric.csv", FABRIC, fabric_rows),
                                ("availability.csv", AVAILABILITY, records)):
-        with (HERE / name).open("w", newline="", encoding="utf-8") as out:
+        with (out_dir / name).open("w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(header)
             writer.writerows(rows)

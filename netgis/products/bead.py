@@ -465,7 +465,7 @@ def bead(lit_spans: gpd.GeoDataFrame, availability: str | os.PathLike[str] | Ite
     >>> r = analyze(read_dataset("data/sample.gpkg"))
     >>> s = bead(r.lit_spans, "data/bead/availability.csv", "data/bead/fabric.csv").summary
     >>> s["served"], s["underserved"], s["unserved"], s["locations"]
-    (9, 10, 13, 32)
+    (11, 10, 15, 36)
     """
     locs = read_locations(locations)
     avail = read_availability(availability)
