@@ -462,7 +462,10 @@ GAP_FILES = ("gaps_clusters.csv", "gaps_h3.csv", "gaps_h3.geojson", "gaps_areas.
              "gaps_premises.csv", "gaps_plan.gpkg")
 #: The file ``netgis bead`` writes.
 BEAD_FILE = "bead.csv"
+#: The files ``netgis bdc`` writes: the FCC BDC fixed availability location list, the
+#: Fabric locations left out of it and why, and the summary as JSON and as Markdown.
+BDC_FILES = ("bdc_availability.csv", "bdc_left_out.csv", "bdc_summary.json", "bdc_summary.md")
 #: Every file netgis's commands write into an output folder (analyze, gaps, bead): a folder
 #: holding only these is netgis's own and may be written again.
-OUTPUT_FILES = frozenset({*ANALYSIS_FILES, *GAP_FILES, BEAD_FILE, *TRACE_FILES,
+OUTPUT_FILES = frozenset({*ANALYSIS_FILES, *GAP_FILES, BEAD_FILE, *BDC_FILES, *TRACE_FILES,
                           *CAPACITY_FILES})
