@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from netgis.dataset import Dataset
@@ -81,7 +82,7 @@ def _typed(name: str, raw: pd.DataFrame, errors: list[Problem]) -> pd.DataFrame:
     (their problem reported)."""
     layer = STRAND_LAYERS[name]
     n = len(raw)
-    cols: dict[str, list[Any]] = {}
+    cols: dict[str, npt.NDArray[np.object_]] = {}
     bad = np.zeros(n, dtype=bool)
     ids = _RowIds(name, raw)
     for f in layer.fields:
@@ -160,34 +161,52 @@ class _RowIds:
 _BREAKS = ("\r", "\n", "\u2028", "\u2029")
 
 
-def _column(f: Field, values: list[Any]) -> tuple[list[Any], list[int]]:
+def _column(f: Field, values: list[Any]) -> tuple[npt.NDArray[np.object_], list[int]]:
     """A column typed the fast way, and the rows that need :func:`_coerce` (missing,
     malformed or out of range values): one vectorised pass for a million rows."""
     n = len(values)
+    given = np.asarray(values, dtype=object) if n else np.zeros(0, dtype=object)
+    kind = pd.api.types.infer_dtype(given, skipna=True) if n else "empty"
     if f.type == "text":
-        out = list(values)
-        slow = [i for i, v in enumerate(values) if type(v) is not str
-                or (f.enum is not None and v not in f.enum)]
-        text = "".join(v for v in values if type(v) is str)
-        if any(b in text for b in _BREAKS):
-            slow = sorted({*slow, *(i for i, v in enumerate(values)
-                                    if type(v) is str and any(b in v for b in _BREAKS))})
-        return out, slow
-    series = pd.Series(values, dtype=object)
-    numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan) \
-        if n else np.zeros(0)
-    is_bool = np.fromiter((type(v) is bool for v in values), dtype=bool, count=n)
-    ok = np.isfinite(numbers) & ~is_bool
+        if kind not in ("string", "empty"):
+            text_rows = np.fromiter((type(v) is str for v in values), dtype=bool, count=n)
+        else:  # text and missing values only
+            text_rows = ~pd.isna(given)
+        odd = ~text_rows
+        if f.enum is not None:
+            odd |= ~pd.Series(given, dtype=object).isin(list(f.enum)).to_numpy()
+        text = given[text_rows]
+        if any(b in "".join(text.tolist()) for b in _BREAKS):
+            odd |= text_rows & np.fromiter(
+                (type(v) is str and any(b in v for b in _BREAKS) for v in values),
+                dtype=bool, count=n)
+        return _defaults(f, given.copy(), odd, pd.isna(given))
+    numbers = pd.to_numeric(pd.Series(given, dtype=object), errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan) if n else np.zeros(0)
+    ok = np.isfinite(numbers)
+    if kind not in ("string", "integer", "floating", "mixed-integer-float", "decimal",
+                    "empty"):
+        ok &= ~np.fromiter((type(v) is bool for v in values), dtype=bool, count=n)
     if f.type == "int":
-        ok &= np.floor(numbers) == numbers
+        # whole numbers that a float holds exactly; larger ones go the slow way
+        ok &= (np.floor(numbers) == numbers) & (np.abs(numbers) < 2.0**53)
         if f.minimum is not None:
             ok &= numbers >= f.minimum
-        out = [int(x) if good else None for x, good in zip(numbers.tolist(), ok.tolist(),
-                                                             strict=True)]
+        out = np.where(ok, numbers, 0).astype(np.int64).astype(object)
     else:
-        out = [x if good else None for x, good in zip(numbers.tolist(), ok.tolist(),
-                                                      strict=True)]
-    return out, np.flatnonzero(~ok).tolist()
+        out = numbers.astype(object)
+    out[~ok] = None
+    return _defaults(f, out, ~ok, pd.isna(given))
+
+
+def _defaults(f: Field, out: npt.NDArray[np.object_], odd: npt.NDArray[np.bool_],
+              missing: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.object_], list[int]]:
+    """``out`` with the missing values of an optional field set to its default, and the
+    rows left for :func:`_coerce` (``odd`` ones that are not such a missing value)."""
+    if not f.required:
+        out[missing] = f.default
+        odd = odd & ~missing
+    return out, np.flatnonzero(odd).tolist()
 
 
 def _coerce(f: Field, v: Any) -> tuple[Any, str | None]:

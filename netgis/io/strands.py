@@ -18,6 +18,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyogrio  # imported before anything loads mod_spatialite (see storage)
 
@@ -113,10 +114,20 @@ def _clean(frame: pd.DataFrame) -> pd.DataFrame:
     """
     cols: dict[str, pd.Series] = {}
     for col in frame.columns:
-        values = [None if _missing(v) else (v.strip() or None) if isinstance(v, str) else v
-                  for v in frame[col].tolist()]
+        given = frame[col].to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(given, skipna=False) == "string":
+            # text alone (every CSV column): stripped in one pass, blanks to None
+            values = _STRIP(given)
+            values[values == ""] = None
+        else:
+            values = np.asarray([None if _missing(v) else (v.strip() or None)
+                                 if isinstance(v, str) else v for v in given], dtype=object)
         cols[str(col).strip().lower()] = pd.Series(values, dtype=object)
     return pd.DataFrame(cols, index=pd.RangeIndex(len(frame)))
+
+
+#: str.strip over an object array of text, elementwise.
+_STRIP = np.frompyfunc(str.strip, 1, 1)
 
 
 def _missing(v: object) -> bool:
