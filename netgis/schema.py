@@ -465,7 +465,20 @@ BEAD_FILE = "bead.csv"
 #: The files ``netgis bdc`` writes: the FCC BDC fixed availability location list, the
 #: Fabric locations left out of it and why, and the summary as JSON and as Markdown.
 BDC_FILES = ("bdc_availability.csv", "bdc_left_out.csv", "bdc_summary.json", "bdc_summary.md")
+#: Result formats of ``analyze``, ``gaps`` and ``bead`` (``--format``): CSV tables, or GIS
+#: layers with geometry (docs/analysis.md, "Results as GIS layers").
+RESULT_FORMATS = ("csv", "gpkg", "parquet")
+#: The layers each command writes with ``--format gpkg`` (into the one GeoPackage named
+#: here) or ``--format parquet`` (one GeoParquet file per layer, ``<layer>.parquet``).
+RESULT_LAYER_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "analyze": ("results.gpkg", ("premise_results", "span_results", "node_results")),
+    "gaps": ("gaps.gpkg", ("gap_clusters", "h3_gaps", "gap_areas", "gap_premises")),
+    "bead": ("bead.gpkg", ("bead_classes",)),
+}
 #: Every file netgis's commands write into an output folder (analyze, gaps, bead): a folder
 #: holding only these is netgis's own and may be written again.
 OUTPUT_FILES = frozenset({*ANALYSIS_FILES, *GAP_FILES, BEAD_FILE, *BDC_FILES, *TRACE_FILES,
-                          *CAPACITY_FILES})
+                          *CAPACITY_FILES,
+                          *(gpkg for gpkg, _ in RESULT_LAYER_FILES.values()),
+                          *(f"{layer}.parquet" for _, layers in RESULT_LAYER_FILES.values()
+                            for layer in layers)})

@@ -40,6 +40,7 @@ from netgis.schema import (
     DEFAULT_MAX_CLUSTER_UNITS,
     DEFAULT_PLACEMENT,
     DEFAULT_REACH_M,
+    RESULT_FORMATS,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +48,18 @@ if TYPE_CHECKING:
 
     from netgis.engine.analysis import Analysis, Progress
     from netgis.engine.optics import LossBudget
+
+
+FormatOpt = Annotated[str, typer.Option(
+    "--format", help="csv (the contract's tables), gpkg (one GeoPackage of layers with "
+                     "geometry) or parquet (one GeoParquet file per layer).")]
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in RESULT_FORMATS:
+        typer.echo(f"error: --format must be one of {', '.join(RESULT_FORMATS)}, not {fmt!r}",
+                   err=True)
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -82,13 +95,18 @@ def analyze(
                                      "memory: the network plus a few chunks) or read them "
                                      "all at once. Default: stream beyond 2 M premises.",
         show_default=False)] = None,
+    fmt: FormatOpt = "csv",
 ) -> None:
     """Coverage, redundancy and optical reach of DATASET: KPIs on stdout, CSVs and kpis.json.
 
     The files go into --out (default ./netgis-out), which must be new, empty or a
-    folder netgis wrote before; where they went is said on stderr.
+    folder netgis wrote before; where they went is said on stderr. With --format gpkg or
+    parquet the three tables are GIS layers with geometry instead (results.gpkg, or
+    premise_results/span_results/node_results.parquet).
     """
     from netgis.engine.outputs import check_output_dir, write_outputs
+
+    _check_format(fmt)
 
     if store and not db:
         typer.echo("error: --store needs --db (results are stored next to the data they "
@@ -101,6 +119,10 @@ def analyze(
     if stream and (db or dataset is None or engine == "dask"):
         typer.echo("error: --stream needs a DATASET with GeoParquet premises (not --db, not "
                    "--engine dask)", err=True)
+        raise typer.Exit(2)
+    if fmt != "csv" and (engine == "dask" or stream):
+        typer.echo(f"error: --format {fmt} needs the premises in memory (not --engine dask, "
+                   "not --stream)", err=True)
         raise typer.Exit(2)
     # before any work: a folder of someone else's is refused, not overwritten
     check_output_dir(out)
@@ -118,7 +140,8 @@ def analyze(
         _wrote(out)
         _echo_kpis(done.kpis["network"])
         return
-    if not db and dataset is not None and (_streams(dataset) if stream is None else stream):
+    if not db and dataset is not None and fmt == "csv" and (
+            _streams(dataset) if stream is None else stream):
         from netgis.engine.streamed import analyze_chunked
 
         with _progress(timings) as step:
@@ -133,18 +156,26 @@ def analyze(
         else:
             result = _analyze(dataset, db, drop_m, step, budget=budget)
         step("write")
-        write_outputs(result, out)
+        if fmt == "csv":
+            write_outputs(result, out)
+            files = None
+        else:
+            from netgis.products.result_layers import write_analysis_layers
+
+            files = write_analysis_layers(result, out, fmt=fmt)
         if store:
             _store_results(result, version, keep)
-    _wrote(out)
+    _wrote(out, files)
     _echo_kpis(result.kpis["network"])
 
 
-def _wrote(out: Path) -> None:
-    """Say on stderr where the results went (stdout holds only the KPI JSON)."""
+def _wrote(out: Path, files: list[str] | None = None) -> None:
+    """Say on stderr where the results went (stdout holds only the KPI JSON): ``files``,
+    by default the CSVs and kpis.json."""
     from netgis.schema import ANALYSIS_FILES
 
-    typer.echo(f"results written to {out.resolve()}: {', '.join(ANALYSIS_FILES)}", err=True)
+    shown = ", ".join(ANALYSIS_FILES if files is None else files)
+    typer.echo(f"results written to {out.resolve()}: {shown}", err=True)
 
 
 def _analyze_stored_data(drop_m: float, step: Progress, *,
@@ -322,10 +353,16 @@ def gaps(
     after: Annotated[Path | None, typer.Option("--after", help="Also write the dataset plus "
                                                "the sketch (in service) here, for `netgis "
                                                "analyze`.")] = None,
+    fmt: FormatOpt = "csv",
 ) -> None:
-    """Gap roll-ups (H3, areas) and a ranked build list with a sketch of the new routes."""
+    """Gap roll-ups (H3, areas) and a ranked build list with a sketch of the new routes.
+
+    With --format gpkg or parquet the tables are GIS layers (gaps.gpkg, or gap_clusters,
+    h3_gaps, gap_areas and gap_premises .parquet) beside the sketch (gaps_plan.gpkg).
+    """
     from netgis.products.gaps import GapParams, gap_analysis, write_gaps
 
+    _check_format(fmt)
     road_frame = _read_lines(roads) if roads is not None else None
     with _progress() as step:
         result = _analyze(dataset, False, drop_m, step)
@@ -334,7 +371,12 @@ def gaps(
                            placement=placement, h3_res=h3_res,
                            cost_per_m=() if cost_per_m is None else ((placement, cost_per_m),))
         found = gap_analysis(result, params, roads=road_frame)
-        write_gaps(found, out)
+        if fmt == "csv":
+            write_gaps(found, out)
+        else:
+            from netgis.products.result_layers import write_gap_layers
+
+            write_gap_layers(found, result, out, fmt=fmt)
         if after is not None:
             from netgis.io import write_dataset
             from netgis.products.gaps import apply_plan
@@ -369,15 +411,28 @@ def bead(
                                            "many meters count as reachable.")] =
     DEFAULT_REACH_M,
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("netgis-out"),
+    fmt: FormatOpt = "csv",
 ) -> None:
-    """BEAD class of every FCC location, joined to the plant: writes bead.csv, prints counts."""
+    """BEAD class of every FCC location, joined to the plant: writes bead.csv, prints counts.
+
+    With --format gpkg or parquet it writes the layer bead_classes (the rows of bead.csv
+    with each location's point) to bead.gpkg or bead_classes.parquet instead.
+    """
     from netgis.products.bead import bead as run_bead
     from netgis.products.bead import write_bead
 
+    _check_format(fmt)
     with _progress() as step:
         result = _analyze(dataset, False, drop_m, step)
         step("bead")
         answer = run_bead(result.lit_spans, availability, locations, drop_m=drop_m,
                           reach_m=reach_m)
-        write_bead(answer, out)
+        if fmt == "csv":
+            write_bead(answer, out)
+        else:
+            from netgis.products.bead import read_locations
+            from netgis.products.result_layers import write_bead_layer
+
+            # the points again: the answer keeps only their ids
+            write_bead_layer(answer, read_locations(locations), out, fmt=fmt)
     _echo_json(answer.summary)

@@ -132,5 +132,16 @@ def write_outputs(result: Analysis, out_dir: str | os.PathLike[str]) -> Path:
         write_csv(result.premises, PREMISE_COLUMNS, tmp / "premises.csv")
         write_csv(result.spans, SPAN_COLUMNS, tmp / "spans.csv")
         write_csv(result.nodes, NODE_COLUMNS, tmp / "nodes.csv")
-        (tmp / "kpis.json").write_text(json.dumps(result.kpis, indent=1, allow_nan=False) + "\n")
+        (tmp / "kpis.json").write_text(kpis_json(result.kpis))
     return out
+
+
+def kpis_json(kpis: object) -> str:
+    """The text of ``kpis.json``: the KPIs as indented JSON, no NaN, a final newline.
+
+    Examples
+    --------
+    >>> kpis_json({"network": {"coverage_pct": 50.0}, "areas": []})
+    '{\\n "network": {\\n  "coverage_pct": 50.0\\n },\\n "areas": []\\n}\\n'
+    """
+    return json.dumps(kpis, indent=1, allow_nan=False) + "\n"

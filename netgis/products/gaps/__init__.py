@@ -53,7 +53,14 @@ from netgis.products.gaps.plan import (
     plan_builds,
 )
 from netgis.products.gaps.result import Gaps, gap_analysis
-from netgis.products.gaps.rollup import h3_cells, in_area, in_cell, rollup_areas, rollup_h3
+from netgis.products.gaps.rollup import (
+    area_members,
+    h3_cells,
+    in_area,
+    in_cell,
+    rollup_areas,
+    rollup_h3,
+)
 from netgis.schema import (
     DEFAULT_H3_RES,
     DEFAULT_LINK_M,
@@ -77,6 +84,7 @@ __all__ = [
     "GapParams",
     "Gaps",
     "apply_plan",
+    "area_members",
     "bounded_clusters",
     "cluster_labels",
     "gap_analysis",

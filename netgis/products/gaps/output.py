@@ -8,6 +8,7 @@ from pathlib import Path
 import pyogrio
 
 from netgis.io import atomic_dir
+from netgis.products.gaps.plan import BuildPlan
 from netgis.products.gaps.result import Gaps
 
 
@@ -39,9 +40,15 @@ def write_gaps(gaps: Gaps, out_dir: str | os.PathLike[str]) -> Path:
         (tmp / "gaps_h3.geojson").write_text(gaps.hexes.to_json(na="null", drop_id=True))
         gaps.areas.to_csv(tmp / "gaps_areas.csv", index=False)
         gaps.plan.premise_cluster.to_csv(tmp / "gaps_premises.csv", index=False)
-        for layer in ("nodes", "spans"):
-            frame = getattr(gaps.plan, layer)
-            # an empty layer still gets written so the file always has both layers
-            pyogrio.write_dataframe(frame, tmp / "gaps_plan.gpkg", layer=layer, driver="GPKG",
-                                    append=layer == "spans")
+        write_sketch(gaps.plan, tmp / "gaps_plan.gpkg")
     return out
+
+
+def write_sketch(plan: BuildPlan, path: Path) -> None:
+    """The sketch of a build plan as a GeoPackage (``gaps_plan.gpkg``): layers ``nodes`` and
+    ``spans``, status planned, dataset CRS."""
+    for layer in ("nodes", "spans"):
+        frame = getattr(plan, layer)
+        # an empty layer still gets written so the file always has both layers
+        pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG",
+                                append=layer == "spans")

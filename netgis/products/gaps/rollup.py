@@ -136,23 +136,7 @@ def rollup_areas(premises: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> pd.Data
     if areas is None or len(areas) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     areas = areas.sort_values("area_id", kind="stable")
-    area_crs, prem_crs = CRS(areas.crs), CRS(premises.crs)
-    centers = shapely.get_coordinates(shapely.centroid(
-        transform_geoms(areas.geometry.to_numpy(), area_crs, WGS84)))
-    zones = np.asarray([utm_epsg(float(x), float(y)) for x, y in centers], dtype=np.int64)
-    member_area: list[IntArray] = []
-    member_prem: list[IntArray] = []
-    for zone in np.unique(zones):
-        # containment in each area's own UTM zone, polygon reprojected vertex by vertex
-        w = CRS.from_epsg(int(zone))
-        sel = np.flatnonzero(zones == zone)
-        polys = transform_geoms(areas.geometry.to_numpy()[sel], area_crs, w)
-        tree = shapely.STRtree(transform_geoms(premises.geometry.to_numpy(), prem_crs, w))
-        a, p = tree.query(polys, predicate="covers")
-        member_area.append(sel[a])
-        member_prem.append(p)
-    a_idx = np.concatenate(member_area) if member_area else np.zeros(0, dtype=np.int64)
-    p_idx = np.concatenate(member_prem) if member_prem else np.zeros(0, dtype=np.int64)
+    a_idx, p_idx = area_members(premises, areas)
     frame = pd.DataFrame({
         "area": a_idx,
         "passed": premises["passed"].to_numpy(dtype=bool)[p_idx],
@@ -165,6 +149,48 @@ def rollup_areas(premises: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> pd.Data
     stats.insert(0, "area_id", areas["area_id"].to_numpy())
     stats.insert(1, "name", areas["name"].to_numpy() if "name" in areas else None)
     return stats.reset_index(drop=True)[cols]
+
+
+def area_members(premises: gpd.GeoDataFrame, areas: gpd.GeoDataFrame
+                 ) -> tuple[IntArray, IntArray]:
+    """Which premises each area covers (boundary included), as pairs of row positions.
+
+    Each area is tested in the UTM zone of its centroid, its polygon reprojected vertex
+    by vertex (docs/spec.md §2); a premise covered by several areas is in several pairs.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(area_rows, premise_rows)``: positions in ``areas`` and in ``premises``.
+
+    Examples
+    --------
+    >>> from shapely import Point, box
+    >>> prem = gpd.GeoDataFrame(geometry=[Point(0, 0), Point(50, 50), Point(5, 5)], crs=32632)
+    >>> areas = gpd.GeoDataFrame({"area_id": ["a"]}, geometry=[box(0, 0, 10, 10)], crs=32632)
+    >>> [v.tolist() for v in area_members(prem, areas)]
+    [[0, 0], [0, 2]]
+    """
+    if areas is None or len(areas) == 0 or len(premises) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    area_crs, prem_crs = CRS(areas.crs), CRS(premises.crs)
+    centers = shapely.get_coordinates(shapely.centroid(
+        transform_geoms(areas.geometry.to_numpy(), area_crs, WGS84)))
+    zones = np.asarray([utm_epsg(float(x), float(y)) for x, y in centers], dtype=np.int64)
+    member_area: list[IntArray] = []
+    member_prem: list[IntArray] = []
+    for zone in np.unique(zones):
+        w = CRS.from_epsg(int(zone))
+        sel = np.flatnonzero(zones == zone)
+        polys = transform_geoms(areas.geometry.to_numpy()[sel], area_crs, w)
+        tree = shapely.STRtree(transform_geoms(premises.geometry.to_numpy(), prem_crs, w))
+        a, p = tree.query(polys, predicate="covers")
+        member_area.append(sel[a])
+        member_prem.append(p)
+    a_idx = np.concatenate(member_area).astype(np.int64)
+    p_idx = np.concatenate(member_prem).astype(np.int64)
+    order = np.lexsort((p_idx, a_idx))
+    return a_idx[order], p_idx[order]
 
 
 def in_area(premises: gpd.GeoDataFrame, areas: gpd.GeoDataFrame, area_id: str
