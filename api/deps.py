@@ -21,6 +21,8 @@ from netgis.api.errors import ApiError
 from netgis.api.limits import Client, set_current_client
 from netgis.api.services import Services
 from netgis.api.settings import Settings
+from netgis.io.basemap import BasemapFile
+from netgis.maps.basemap import Basemap
 from netgis.storage import Repository
 
 JSON_MEDIA_TYPES = ("application/json", "application/geo+json", "application/merge-patch+json")
@@ -55,7 +57,16 @@ def get_repo(request: Request) -> Repository:
     return get_services(request).repo
 
 
+def page_basemap(request: Request) -> Basemap | None:
+    """The base map every page draws (``NETGIS_BASEMAP``, served under ``/basemap``), None
+    without one (dependency of :data:`BasemapPageDep`)."""
+    opened: BasemapFile | None = getattr(request.app.state, "basemap", None)
+    return None if opened is None else Basemap.of(opened.info)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+#: The base map for a page (:class:`netgis.maps.basemap.Basemap`), or None.
+BasemapPageDep = Annotated["Basemap | None", Depends(page_basemap)]
 #: The application's state: the consistent read, analyses, build plans, KPI snapshots.
 ServicesDep = Annotated[Services, Depends(get_services)]
 #: The open repository, for plain reads and writes of features.

@@ -28,6 +28,7 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from netgis.maps.basemap import BASEMAP_JS, Basemap
 from netgis.maps.csp import content_security_policy
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -122,9 +123,15 @@ def render(request: Request, template: str, *, title: str, json_url: str,
     """The page ``template`` with its CSP; ``crumbs`` are (title, URL) from the landing page,
     ``json_url`` the same resource as JSON."""
     base = str(request.base_url).rstrip("/")
+    # the server's base map (NETGIS_BASEMAP) under the pages' maps: its configuration for
+    # basemap.js, in a data attribute (the pages run no inline script)
+    opened = getattr(request.app.state, "basemap", None)
+    basemap = None if opened is None else Basemap.of(opened.info)
     body = _env.get_template(template).render(
         title=title, json_url=json_url, crumbs=crumbs, static=base + STATIC_URL,
-        vendor=base + "/static/vendor", page_url=page_url, **context)
+        vendor=base + "/static/vendor", page_url=page_url,
+        basemap=None if basemap is None else basemap.config(),
+        basemap_js=f"{base}/static/{BASEMAP_JS}", **context)
     return HTMLResponse(body, headers={
         "Content-Security-Policy": content_security_policy(body),
         "X-Content-Type-Options": "nosniff",

@@ -21,6 +21,15 @@ from jinja2 import Template
 
 from netgis.errors import ConfigError, Problem, ValidationError
 from netgis.maps.assets import use_local_assets, use_vector_grid
+from netgis.maps.basemap import (
+    BASEMAP_SCRIPTS,
+    STREET_STYLE,
+    STREETS_PANE,
+    STREETS_PANE_Z,
+    Basemap,
+    add_basemap,
+    street_frame,
+)
 from netgis.maps.figure import figure_of
 from netgis.schema import DEFAULT_HEX_RESOLUTION, DEFAULT_MAX_FEATURES
 
@@ -77,10 +86,17 @@ class MapOptions(TypedDict, total=False):
     ----------
     m
         An existing map to draw on (its base map is kept); a new one by default.
+    basemap
+        The base map a netgis server serves (:class:`maps.basemap.Basemap`,
+        ``NETGIS_BASEMAP``); it wins over ``tiles_url``. None by default.
     tiles_url
         XYZ tile URL of the base map (``{z}/{x}/{y}``); None (default) draws no base map.
     tiles_attribution
         Attribution shown for the tiles.
+    streets
+        The dataset's optional ``streets`` layer (lines, an optional ``name``), drawn
+        thinly under the plant with the names as tooltips when the map has no base map
+        (neither ``basemap`` nor ``tiles_url``); None (default) draws none.
     base_url
         Where the page finds the vendored assets (:func:`maps.static_dir`),
         ``/static`` by default.
@@ -97,8 +113,10 @@ class MapOptions(TypedDict, total=False):
     """
 
     m: folium.Map | None
+    basemap: Basemap | None
     tiles_url: str | None
     tiles_attribution: str
+    streets: gpd.GeoDataFrame | None
     base_url: str
     max_features: int
     vector_tiles: str | None
@@ -109,8 +127,10 @@ class Options:
     """:class:`MapOptions` checked and with their defaults filled in."""
 
     m: folium.Map | None = None
+    basemap: Basemap | None = None
     tiles_url: str | None = None
     tiles_attribution: str = ""
+    streets: gpd.GeoDataFrame | None = None
     base_url: str = "/static"
     max_features: int = DEFAULT_MAX_FEATURES
     vector_tiles: str | None = None
@@ -135,7 +155,8 @@ class Options:
         """The map to draw on (see :func:`start_map`)."""
         return start_map(self.m, tiles_url=self.tiles_url,
                          tiles_attribution=self.tiles_attribution, base_url=self.base_url,
-                         prefer_canvas=prefer_canvas)
+                         prefer_canvas=prefer_canvas, basemap=self.basemap,
+                         streets=self.streets, max_features=self.max_features)
 
 
 def start_map(
@@ -145,24 +166,54 @@ def start_map(
     tiles_attribution: str,
     base_url: str,
     prefer_canvas: bool = False,
+    basemap: Basemap | None = None,
+    streets: gpd.GeoDataFrame | None = None,
+    max_features: int = DEFAULT_MAX_FEATURES,
 ) -> folium.Map:
-    """A new map (or ``m``) with the base map chosen and local assets."""
+    """A new map (or ``m``) with the base map chosen and local assets.
+
+    The base map is ``basemap`` (a netgis server's), else ``tiles_url``; without either,
+    ``streets`` are drawn (see :func:`street_lines`). A map given as ``m`` keeps what it has.
+    """
+    new = m is None
     if m is None:
         m = folium.Map(tiles=None, prefer_canvas=prefer_canvas, control_scale=True)
-        if tiles_url:
-            folium.TileLayer(
-                tiles=tiles_url,
-                attr=tiles_attribution or "base map",
-                name="Base map",
-                overlay=False,
-                control=True,
-                max_zoom=22,
-                max_native_zoom=19,
-            ).add_to(m)
+    # the scripts of a base map drawn before on a given map stay (the list is reset below)
+    kept = [] if new else [js for js in m.default_js if js[0] in BASEMAP_SCRIPTS]
     # an inline icon: otherwise the browser asks the server for /favicon.ico
     figure_of(m).header.add_child(Element('<link rel="icon" href="data:,">'),
                                   name="netgis_favicon")
-    return use_local_assets(m, base_url=base_url)
+    m = use_local_assets(m, base_url=base_url)
+    m.default_js = [*m.default_js, *kept]
+    if not new:
+        return m
+    if basemap is not None:
+        add_basemap(m, basemap, base_url=base_url)
+    elif tiles_url:
+        folium.TileLayer(
+            tiles=tiles_url,
+            attr=tiles_attribution or "base map",
+            name="Base map",
+            overlay=False,
+            control=True,
+            max_zoom=22,
+            max_native_zoom=19,
+        ).add_to(m)
+    elif streets is not None and len(streets):
+        street_lines(m, streets, max_features=max_features)
+    return m
+
+
+def street_lines(m: folium.Map, streets: gpd.GeoDataFrame, *, max_features: int) -> None:
+    """The dataset's streets (any CRS) as thin white lines in their own pane under the plant,
+    each street's ``name`` in its tooltip (merged per name, then into one line, above
+    ``max_features``: :func:`maps.basemap.street_frame`); listed in the layer control."""
+    folium.map.CustomPane(STREETS_PANE, z_index=STREETS_PANE_Z).add_to(m)
+    lines = street_frame(to_wgs84(streets[["name", "geometry"]]), max_features)
+    group = feature_group(m, f"Streets ({len(streets)})")
+    geojson_layer(lines, name="streets", id_field=None, style=STREET_STYLE,
+                  css_class="netgis-street", fields=["name"], aliases=["street"],
+                  pane=STREETS_PANE, popup=False).add_to(group)
 
 
 def check_options(max_features: int, hex_resolution: int) -> None:
@@ -258,8 +309,10 @@ def geojson_layer(
     tooltip_fields: Sequence[str] | None = None,
     point_radius: float | None = None,
     pane: str | None = None,
+    popup: bool = True,
 ) -> folium.GeoJson:
-    """One GeoJSON layer drawn in one style, with tooltip and popup over ``fields``.
+    """One GeoJSON layer drawn in one style, with tooltip and popup over ``fields``
+    (no popup when ``popup`` is false).
 
     Every path gets the CSS class ``css_class`` (Leaflet's ``className``), which
     is how tests and users find the features of a layer in the page. ``pane``
@@ -274,10 +327,11 @@ def geojson_layer(
     label_of = dict(zip(fields, labels, strict=False))
     tip_cols = [c for c in (tooltip_fields or cols[:1]) if c in cols]
     kwargs: dict[str, Any] = {}
-    if cols and len(keep):  # folium checks the fields against the first feature
+    if cols and len(keep) and popup:  # folium checks the fields against the first feature
         kwargs["popup"] = SafeGeoJsonPopup(
             fields=cols, aliases=[label_of.get(c, c) for c in cols], localize=True
         )
+    if cols and len(keep):
         kwargs["tooltip"] = SafeGeoJsonTooltip(
             fields=tip_cols, aliases=[label_of.get(c, c) for c in tip_cols], sticky=False
         )

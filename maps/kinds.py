@@ -73,7 +73,8 @@ def build_map(
         premise's popup and the splice diagram link of a node's (see
         :func:`maps.coverage_map`).
     **options
-        ``m``, ``tiles_url``, ``tiles_attribution``, ``base_url``, ``max_features``.
+        ``m``, ``basemap``, ``tiles_url``, ``tiles_attribution``, ``streets`` (by default
+        the dataset's, when it has a ``streets`` layer), ``base_url``, ``max_features``.
 
     Examples
     --------
@@ -90,6 +91,9 @@ def build_map(
     if bbox is not None or area_id is not None:
         analysis, ranking = clip(analysis, ranking, bbox=bbox, area_id=area_id)
     res: dict[str, Any] = {} if hex_resolution is None else {"hex_resolution": hex_resolution}
+    if analysis.dataset.streets is not None and "streets" not in options:
+        # the dataset's own context, drawn when the page has no base map
+        options["streets"] = analysis.dataset.streets
     if kind == "coverage":
         return coverage_map(analysis.premises, analysis.spans, analysis.nodes, **res,
                             trace_url=trace_url, splices_url=splices_url, **options)
@@ -141,7 +145,7 @@ def clip(
 ) -> tuple[Analysis, pd.DataFrame | None]:
     """The analysis (and ranking) cut down to a WGS84 ``bbox`` and/or an area.
 
-    Premises and nodes inside (boundary included), spans, areas and ranked
+    Premises and nodes inside (boundary included), spans, areas, streets and ranked
     clusters intersecting; the KPI rows of the areas kept. Figures are not
     recomputed: a cut span still shows its network-wide cut impact.
 
@@ -163,6 +167,7 @@ def clip(
         return frame[mask]
 
     areas = keep(analysis.dataset.areas, False)
+    streets = analysis.dataset.streets
     if area_id is not None:
         areas = areas[areas["area_id"] == area_id]
     kept_ids = set(areas["area_id"])
@@ -174,7 +179,8 @@ def clip(
         spans=keep(analysis.spans, False),
         nodes=keep(analysis.nodes, True),
         kpis=kpis,
-        dataset=replace(analysis.dataset, areas=areas),
+        dataset=replace(analysis.dataset, areas=areas, streets=None if streets is None
+                        else keep(streets, False)),
     )
     if isinstance(ranking, gpd.GeoDataFrame):
         crs = cast("CRS", analysis.premises.crs)  # analyzed layers always carry the dataset CRS

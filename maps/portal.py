@@ -22,7 +22,8 @@ import json
 from pathlib import Path
 
 from netgis.errors import ConfigError
-from netgis.maps.assets import static_dir
+from netgis.maps.assets import VECTORGRID_JS, static_dir
+from netgis.maps.basemap import BASEMAP_JS, Basemap
 from netgis.maps.csp import content_security_policy, tile_origin, with_policy
 
 #: The default messages (English): the keys every messages file must have.
@@ -71,15 +72,23 @@ def _json_block(value: object) -> str:
 
 
 def portal_page(messages: dict[str, str], *, tiles_url: str = "",
-                base_url: str = "/static") -> tuple[str, str]:
+                base_url: str = "/static", basemap: Basemap | None = None) -> tuple[str, str]:
     """The portal page and its Content-Security-Policy (as in :mod:`maps.csp`).
 
-    ``tiles_url`` is a base map's ``{z}/{x}/{y}`` template (empty: the map shows the
-    plant on a blank background, and no request leaves the server).
+    ``basemap`` is the server's own base map (``NETGIS_BASEMAP``, drawn by
+    basemap.js); else ``tiles_url`` is a base map's ``{z}/{x}/{y}`` template (empty: the
+    map shows the plant on a blank background, and no request leaves the server).
     """
     m = {k: html.escape(v) for k, v in messages.items()}
     root = base_url.rstrip("/")
-    config = _json_block({"messages": messages, "tilesUrl": tiles_url})
+    config = _json_block({"messages": messages, "tilesUrl": tiles_url,
+                          "basemap": None if basemap is None else basemap.config()})
+    scripts = ""
+    if basemap is not None:
+        if basemap.vector:
+            scripts += f'<script src="{root}/{VECTORGRID_JS[1]}" defer></script>\n'
+        scripts += f'<script src="{root}/{BASEMAP_JS}" defer></script>\n'
+
     page = f"""<!DOCTYPE html>
 <html lang="{m['lang']}">
 <head>
@@ -91,7 +100,7 @@ def portal_page(messages: dict[str, str], *, tiles_url: str = "",
 <link rel="stylesheet" href="{root}/portal/portal.css">
 <script type="application/json" id="portal-config">{config}</script>
 <script src="{root}/vendor/leaflet/dist/leaflet.js" defer></script>
-<script src="{root}/portal/portal.js" defer></script>
+{scripts}<script src="{root}/portal/portal.js" defer></script>
 </head>
 <body>
 <header>

@@ -68,6 +68,10 @@ class Dataset:
     #: The index of ``strands`` built when they were checked
     #: (:class:`netgis.strand_plant.StrandPlant`), kept so that it is built once.
     strand_index: Any = field(default=None, repr=False, compare=False)
+    #: The optional ``streets`` context layer (docs/data-model.md): lines with a ``name``
+    #: (None where unnamed), in the dataset's CRS, drawn by the maps under the plant and
+    #: never analysed; None when the dataset has none. Not among :meth:`layers` either.
+    streets: gpd.GeoDataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
     def crs(self) -> CRS:

@@ -186,8 +186,10 @@ def test_cli_generate_writes_and_summarizes(tmp_path: Path) -> None:
     summary = json.loads(lines[0])
     assert summary["premises"] == 1500 and summary["format"] == "parquet"
     assert summary["spans"] == len(gpd.read_parquet(out / "spans.parquet"))
+    assert summary["streets"] == len(gpd.read_parquet(out / "streets.parquet"))
     assert sorted(p.name for p in out.iterdir()) == [
-        "areas.parquet", "nodes.parquet", "premises.parquet", "spans.parquet"]
+        "areas.parquet", "nodes.parquet", "premises.parquet", "spans.parquet",
+        "streets.parquet"]
     assert "Traceback" not in res.stderr and res.stderr == ""  # no progress bar off a TTY
 
 

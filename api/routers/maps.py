@@ -3,7 +3,8 @@
 Each page is a Folium map of the cached analysis of the current data version,
 optionally cut down to an area and/or a WGS84 box. Its scripts and styles come
 from this server (``/static``, see :func:`maps.assets.static_dir`), never from a
-CDN; the base map tiles come from ``NETGIS_TILES_URL`` (empty: no base map). Every
+CDN; the base map is this server's own (``NETGIS_BASEMAP``, ``/basemap``), else tiles
+from ``NETGIS_TILES_URL`` (empty: no base map, the dataset's streets if any). Every
 page carries a Content-Security-Policy (:mod:`maps.csp`), as a header and in the page.
 
 Pages are cached per data version and normalised parameters (the order and
@@ -22,7 +23,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import HTMLResponse
 
-from netgis.api.deps import MIN_VERSION, ServicesDep, SettingsDep
+from netgis.api.deps import MIN_VERSION, BasemapPageDep, ServicesDep, SettingsDep
 from netgis.api.errors import problem_responses
 from netgis.api.params import BboxParam, DropParam, parse_bbox
 from netgis.api.services import MapPage
@@ -32,6 +33,7 @@ from netgis.schema import DEFAULT_CRITICAL_TOP
 if TYPE_CHECKING:
     from netgis.api.services import Services
     from netgis.api.settings import Settings
+    from netgis.maps.basemap import Basemap
 
 router = APIRouter(prefix="/maps", tags=["Maps"], dependencies=[MIN_VERSION])
 
@@ -74,7 +76,7 @@ _HTML_PAGE: dict[int | str, dict[str, Any]] = {
 def _build(kind: str, services: Services, settings: Settings, version: int, result: Any,
            area_id: str | None, box: tuple[float, float, float, float] | None,
            failed: tuple[tuple[str, ...], ...], top: int, drop_m: float | None,
-           strands: bool = False) -> MapPage:
+           strands: bool = False, basemap: Basemap | None = None) -> MapPage:
     """Render the ``kind`` page of ``result`` (with a scenario overlay when given)."""
     from netgis.engine.analysis import scenario
     from netgis.maps.csp import secure_html
@@ -95,7 +97,7 @@ def _build(kind: str, services: Services, settings: Settings, version: int, resu
     # layers above the page's feature limit are drawn from /tiles, at the same drop length
     query = f"?{urlencode({'drop_m': drop_m})}" if drop_m is not None else ""
     try:
-        m = build_map(kind, result, bbox=box, area_id=area_id,
+        m = build_map(kind, result, bbox=box, area_id=area_id, basemap=basemap,
                       tiles_url=settings.tiles_url or None, base_url="/static",
                       vector_tiles=f"/tiles/{{layer}}/{{z}}/{{x}}/{{y}}.mvt{query}", **extra)
     except ValidationError as exc:
@@ -120,7 +122,7 @@ def _has_strands(services: Services, version: int) -> bool:
 def _render(kind: str, services: Services, settings: Settings, area_id: str | None,
             bbox: str | None, drop_m: float | None, if_none_match: str | None,
             failed: tuple[tuple[str, ...], ...] = ((), (), ()),
-            top: int = DEFAULT_CRITICAL_TOP) -> Response:
+            top: int = DEFAULT_CRITICAL_TOP, basemap: Basemap | None = None) -> Response:
     """The ``kind`` page of the cached analysis, from the page cache when it is there."""
     box = parse_bbox(bbox)
     version, result = services.analysis(drop_m)
@@ -135,7 +137,8 @@ def _render(kind: str, services: Services, settings: Settings, area_id: str | No
               and (kind != "criticality" or top == DEFAULT_CRITICAL_TOP)
               and float(result.drop_m) == float(settings.drop_m))
     page = services.map_page(key, lambda: _build(kind, services, settings, version, result,
-                                                 area_id, box, failed, top, drop_m, strands),
+                                                 area_id, box, failed, top, drop_m, strands,
+                                                 basemap),
                              shared=shared)
     # no-cache: a browser may keep the page but asks again (with If-None-Match) every time
     headers = {"ETag": page.etag, "Cache-Control": "no-cache"}
@@ -147,12 +150,13 @@ def _render(kind: str, services: Services, settings: Settings, area_id: str | No
 def _page(kind: str) -> Callable[..., Response]:
     """The handler of ``/maps/{kind}``; only the criticality page takes a scenario and top."""
 
-    def handler(services: ServicesDep, settings: SettingsDep,
+    def handler(services: ServicesDep, settings: SettingsDep, basemap: BasemapPageDep,
                 area_id: AreaParam = None, bbox: BboxParam = None,
                 drop_m: DropParam = None, if_none_match: IfNoneMatch = None) -> Response:
-        return _render(kind, services, settings, area_id, bbox, drop_m, if_none_match)
+        return _render(kind, services, settings, area_id, bbox, drop_m, if_none_match,
+                       basemap=basemap)
 
-    def criticality(services: ServicesDep, settings: SettingsDep,
+    def criticality(services: ServicesDep, settings: SettingsDep, basemap: BasemapPageDep,
                     area_id: AreaParam = None, bbox: BboxParam = None,
                     drop_m: DropParam = None, cut_spans: FailParam = None,
                     fail_nodes: FailParam = None, fail_ducts: FailParam = None,
@@ -160,7 +164,7 @@ def _page(kind: str) -> Callable[..., Response]:
                     if_none_match: IfNoneMatch = None) -> Response:
         failed = (_ids(cut_spans), _ids(fail_nodes), _ids(fail_ducts))
         return _render(kind, services, settings, area_id, bbox, drop_m, if_none_match,
-                       failed, top)
+                       failed, top, basemap)
 
     chosen = criticality if kind == "criticality" else handler
     chosen.__name__ = f"{kind}_map"

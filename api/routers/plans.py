@@ -17,6 +17,7 @@ from netgis.api.bead_pages import UPLOAD_BODY, BeadResult, ReachParam, bead_answ
 from netgis.api.deps import (
     JSON_MEDIA_TYPES,
     AuditAccess,
+    BasemapPageDep,
     JsonWrite,
     SettingsDep,
     WriteAccess,
@@ -627,7 +628,8 @@ def plan_tile(request: Request, name: NamePath, layer: str, z: int, x: int, y: i
             summary="A map of a plan")
 def plan_map(name: NamePath, kind: Literal["coverage", "criticality", "areas", "gaps",
                                            "compare"],
-             states: StatesDep, settings: SettingsDep) -> HTMLResponse:
+             states: StatesDep, settings: SettingsDep,
+             basemap: BasemapPageDep) -> HTMLResponse:
     """The coverage, criticality, areas or gaps map of main with the plan's edits, or the
     compare map: spans the plan adds, removes and changes, premises it newly passes (or no
     longer passes), nodes it adds."""
@@ -638,7 +640,8 @@ def plan_map(name: NamePath, kind: Literal["coverage", "criticality", "areas", "
 
     state = states.state(name)
     note_version(state.main_version)
-    options: dict[str, Any] = {"tiles_url": settings.tiles_url or None, "base_url": "/static"}
+    options: dict[str, Any] = {"tiles_url": settings.tiles_url or None, "base_url": "/static",
+                               "basemap": basemap}
     if kind == "compare":
         m = compare_map(state.main, state.analysis,
                         compare_analyses(state.main, state.analysis), **options)

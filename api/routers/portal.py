@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from netgis.api.deps import MIN_VERSION, ServicesDep, SettingsDep
+from netgis.api.deps import MIN_VERSION, BasemapPageDep, ServicesDep, SettingsDep
 from netgis.api.errors import problem_responses
 from netgis.api.routers.common import GeoJSONResponse
 from netgis.products.search import MAX_QUERY_LENGTH
@@ -88,12 +88,13 @@ class PortalAnswer(BaseModel):
 
 @router.get("", response_class=HTMLResponse, summary="Fiber at my address? (public page)",
             responses={200: {"content": {"text/html": {}}, "description": "The portal page."}})
-def portal(request: Request, settings: SettingsDep) -> HTMLResponse:
+def portal(request: Request, settings: SettingsDep, basemap: BasemapPageDep) -> HTMLResponse:
     """One search box with type-ahead, the answer in plain words and a small map."""
     from netgis.maps.portal import portal_page
 
     page, policy = portal_page(request.app.state.portal_messages,
-                               tiles_url=settings.tiles_url, base_url="/static")
+                               tiles_url=settings.tiles_url, base_url="/static",
+                               basemap=basemap)
     return HTMLResponse(page, headers={"Content-Security-Policy": policy})
 
 

@@ -1,10 +1,14 @@
 // The map of an HTML items or item page: draws the page's GeoJSON (fetched from this
-// server as f=json) with Leaflet, without a base map (the pages work offline).
+// server as f=json) with Leaflet, over the server's own base map when it has one
+// (NETGIS_BASEMAP: data-basemap, drawn by /static/basemap/basemap.js); nothing is
+// asked of any other server.
 (function () {
   "use strict";
   var el = document.getElementById("map");
   if (!el || !window.L) { return; }
   var map = L.map(el, { attributionControl: false });
+  var basemap = el.getAttribute("data-basemap");
+  if (basemap && window.netgisBasemap) { window.netgisBasemap(map, JSON.parse(basemap)); }
   map.setView([0, 0], 1);
   fetch(el.getAttribute("data-geojson"), { headers: { Accept: "application/geo+json" } })
     .then(function (response) { return response.json(); })

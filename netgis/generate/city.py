@@ -225,6 +225,34 @@ def to_output(geoms: ObjArray, affine: Affine, work: CRS, out: CRS) -> ObjArray:
                       dtype=object)
 
 
+def street_lines(city: City) -> gpd.GeoDataFrame:
+    """The city's ``streets`` context layer, in its output CRS: one line per street of the
+    grid (its segments joined, east-west streets first), then one per hamlet road, each
+    with the ``name`` the premises' addresses use. Drawn from the layout alone: no random
+    draw, so nothing else of the city changes.
+
+    Examples
+    --------
+    >>> lines = street_lines(plan_city(2000, None, 1, DEFAULT_CRS, DEFAULT_CENTER))
+    >>> lines["name"].iloc[0], sorted(set(lines.geom_type)), lines.crs.to_epsg()
+    ('Lindenstraße', ['LineString'], 32632)
+    """
+    streets, hamlets = city.streets, city.hamlets
+    order = np.argsort(streets.street, kind="stable")
+    segments = np.asarray(shapely.linestrings(np.stack([streets.start, streets.end],
+                                                        axis=1)[order]), dtype=object)
+    grid = shapely.line_merge(shapely.multilinestrings(segments, indices=streets.street[order]))
+    ends = np.stack([hamlets.center - hamlets.direction * hamlets.half_length[:, None],
+                     hamlets.center + hamlets.direction * hamlets.half_length[:, None]], axis=1)
+    roads = shapely.linestrings(ends) if len(ends) else np.empty(0, dtype=object)
+    geoms = np.concatenate([np.asarray(grid, dtype=object), np.asarray(roads, dtype=object)])
+    names = city.street_names.to_numpy(zero_copy_only=False).astype(object)
+    return gpd.GeoDataFrame(
+        {"name": names[:len(geoms)]},
+        geometry=gpd.GeoSeries(to_output(geoms, city.affine, city.work_crs, city.crs),
+                               crs=city.crs), crs=city.crs)
+
+
 def street_edges(grid: FloatArray, margin: int, plant_cols: int, plant_rows: int, tile_side: int,
                  tiles_x: int, tile_planned: BoolArray, half_extent: float) -> Streets:
     """Every street segment of the city, with what premises along it need.

@@ -3,7 +3,9 @@
 :func:`generate_city` builds the whole city in memory; :func:`write_city`
 streams the premises to a GeoPackage or a layer directory chunk by chunk
 (Arrow batches to GDAL or to a GeoParquet writer), through the atomic
-writers of :mod:`netgis.io`. With ``strands`` both also lay the strand-level
+writers of :mod:`netgis.io`. Both give the city's ``streets`` context layer too (one
+line per named street, :func:`~netgis.generate.city.street_lines`), written after
+the other layers. With ``strands`` both also lay the strand-level
 plant (:mod:`netgis.generate.strands`) and make the spans' ``fiber_count`` and
 ``fibers_used`` agree with it; without, nothing of it is made and the output
 is what it always was.
@@ -27,7 +29,7 @@ import shapely
 from pyproj import CRS
 
 from netgis.dataset import Dataset
-from netgis.generate.city import DEFAULT_CENTER, DEFAULT_CRS, City, plan_city
+from netgis.generate.city import DEFAULT_CENTER, DEFAULT_CRS, City, plan_city, street_lines
 from netgis.generate.premises import premise_batches, premise_frame, premise_schema, premise_table
 from netgis.generate.strands import strand_plant, with_strand_counts
 from netgis.io import (
@@ -69,7 +71,8 @@ def generate_city(*, premises: int, spans: int | None = None, seed: int = 0,
     Returns
     -------
     Dataset
-        Nodes, spans, premises and areas in ``crs``, with the contract's columns.
+        Nodes, spans, premises and areas in ``crs``, with the contract's columns, and
+        the ``streets`` context layer (:func:`~netgis.generate.city.street_lines`).
 
     Examples
     --------
@@ -83,11 +86,13 @@ def generate_city(*, premises: int, spans: int | None = None, seed: int = 0,
     parts = [premise_frame(cols, city.crs) for cols in premise_batches(city, DEFAULT_CHUNK)]
     frame = parts[0] if len(parts) == 1 else gpd.GeoDataFrame(
         pd.concat(parts, ignore_index=True), crs=city.crs)
+    streets = street_lines(city)
     if not strands:
-        return Dataset(nodes=city.nodes, spans=city.spans, premises=frame, areas=city.areas)
+        return Dataset(nodes=city.nodes, spans=city.spans, premises=frame, areas=city.areas,
+                       streets=streets)
     tables = strand_plant(city.nodes, city.spans, frame, seed=seed)
     return Dataset(nodes=city.nodes, spans=with_strand_counts(city.spans, tables),
-                   premises=frame, areas=city.areas, strands=tables)
+                   premises=frame, areas=city.areas, strands=tables, streets=streets)
 
 
 def write_city(path: str | os.PathLike[str], *, premises: int, spans: int | None = None,
@@ -117,9 +122,10 @@ def write_city(path: str | os.PathLike[str], *, premises: int, spans: int | None
     Returns
     -------
     dict
-        Counts: ``nodes``, ``spans``, ``premises``, ``units``, ``areas``, and
-        the ``format`` written; with ``strands`` also the rows of each strand
-        layer (``cables``, ``cable_spans``, ...).
+        Counts: ``nodes``, ``spans``, ``premises``, ``units``, ``areas``, ``streets``
+        (the context layer, written after the others), and the ``format`` written;
+        with ``strands`` also the rows of each strand layer (``cables``,
+        ``cable_spans``, ...).
 
     Examples
     --------
@@ -146,13 +152,15 @@ def write_city(path: str | os.PathLike[str], *, premises: int, spans: int | None
             if progress is not None:
                 progress(counts["premises"])
 
+    streets = street_lines(city)
     if fmt == "gpkg":
-        _write_gpkg(city, out, counted(), tables)
+        _write_gpkg(city, out, counted(), tables, streets)
     else:
-        _write_dir(city, out, fmt, counted(), tables)
+        _write_dir(city, out, fmt, counted(), tables, streets)
     summary: dict[str, Any] = {
         "out": str(out), "format": fmt, "nodes": len(city.nodes), "spans": len(city.spans),
-        "premises": counts["premises"], "units": counts["units"], "areas": len(city.areas)}
+        "premises": counts["premises"], "units": counts["units"], "areas": len(city.areas),
+        "streets": len(streets)}
     summary.update({name: len(frame) for name, frame in tables.items()})
     return summary
 
@@ -186,7 +194,7 @@ def _write_ogr_premises(city: City, target: Path, driver: str,
 
 
 def _write_gpkg(city: City, out: Path, batches: Iterator[dict[str, Any]],
-                tables: dict[str, pd.DataFrame]) -> None:
+                tables: dict[str, pd.DataFrame], streets: gpd.GeoDataFrame) -> None:
     with atomic_file(out, suffix=".gpkg") as tmp:
         pyogrio.write_dataframe(city.nodes, tmp, layer="nodes", driver="GPKG")
         pyogrio.write_dataframe(city.spans, tmp, layer="spans", driver="GPKG")
@@ -194,10 +202,11 @@ def _write_gpkg(city: City, out: Path, batches: Iterator[dict[str, Any]],
         pyogrio.write_dataframe(city.areas, tmp, layer="areas", driver="GPKG")
         if tables:
             write_strand_tables(tables, tmp)
+        pyogrio.write_dataframe(streets, tmp, layer="streets", driver="GPKG")
 
 
 def _write_dir(city: City, out: Path, fmt: str, batches: Iterator[dict[str, Any]],
-               tables: dict[str, pd.DataFrame]) -> None:
+               tables: dict[str, pd.DataFrame], streets: gpd.GeoDataFrame) -> None:
     ext = DIR_FORMATS[fmt]
     with atomic_dir(out) as tmp_dir:
         if tables:
@@ -211,3 +220,4 @@ def _write_dir(city: City, out: Path, fmt: str, batches: Iterator[dict[str, Any]
                     writer.write_batch(batch)
         else:
             _write_ogr_premises(city, tmp_dir / f"premises{ext}", OGR_DRIVERS[fmt], batches)
+        write_layer_file(streets, tmp_dir / f"streets{ext}", fmt)

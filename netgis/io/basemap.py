@@ -44,7 +44,7 @@ import re
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,6 +215,43 @@ def open_basemap(path: str | Path) -> BasemapFile:
 
 
 # ---- MBTiles ------------------------------------------------------------------------------
+
+def write_mbtiles(path: str | Path, tiles: Mapping[tuple[int, int, int], bytes],
+                  metadata: Mapping[str, str]) -> Path:
+    """Write XYZ ``tiles`` (``(z, x, y)``: bytes) and ``metadata`` (``format``, ``bounds``,
+    ``attribution``...) into a new MBTiles file at ``path`` (rows in TMS order).
+
+    For small base maps made by a program (the tests' and the screenshots'); a city's
+    comes from a tile tool (docs/basemap.md).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = write_mbtiles(f"{tempfile.mkdtemp()}/t.mbtiles", {(2, 1, 0): b"tile"},
+    ...                      {"format": "png", "name": "t"})
+    >>> base = open_basemap(path)
+    >>> base.info.min_zoom, base.info.max_zoom, base.tile(2, 1, 0)
+    (2, 2, b'tile')
+    """
+    p = Path(path)
+    if p.exists():
+        raise BasemapError(f"base map {p}: exists already")
+    con = sqlite3.connect(p)
+    try:
+        with con:
+            con.execute("CREATE TABLE metadata (name TEXT, value TEXT)")
+            con.execute("CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, "
+                        "tile_row INTEGER, tile_data BLOB)")
+            con.execute("CREATE UNIQUE INDEX tile_index ON tiles "
+                        "(zoom_level, tile_column, tile_row)")
+            con.executemany("INSERT INTO metadata VALUES (?, ?)", sorted(metadata.items()))
+            con.executemany("INSERT INTO tiles VALUES (?, ?, ?, ?)",
+                            [(z, x, (1 << z) - 1 - y, data)
+                             for (z, x, y), data in sorted(tiles.items())])
+    finally:
+        con.close()
+    return p
+
 
 def _connect(path: Path) -> sqlite3.Connection:
     con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,

@@ -19,7 +19,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio  # imported before anything loads mod_spatialite (see storage)
 
-from netgis.dataset import Dataset, RawLayer
+from netgis.dataset import CRS_REQUIRED_FORMATS, Dataset, RawLayer
 from netgis.errors import DatasetFormatError, Problem, ValidationError
 from netgis.io.formats import (
     _ARROW_FORMATS,
@@ -33,6 +33,7 @@ from netgis.io.formats import (
     read_format,
 )
 from netgis.io.strands import has_strand_tables, read_strand_tables
+from netgis.io.streets import STREETS, check_streets
 from netgis.schema import LAYER_NAMES, LAYERS, SNAP_TOLERANCE_M
 from netgis.strand_plant import validate_strands
 from netgis.validate import ValidationReport, validate_raw
@@ -239,7 +240,7 @@ def read_dataset(
     True
     """
     report = with_strands(path, validate_raw(read_raw(path), snap_tolerance_m=snap_tolerance_m))
-    return report.dataset_or_raise()
+    return with_streets(path, report).dataset_or_raise()
 
 
 def validate_path(
@@ -257,9 +258,10 @@ def validate_path(
     except ValidationError as exc:
         return ValidationReport(errors=exc.problems)
     try:
-        return with_strands(path, validate_raw(raw, snap_tolerance_m=snap_tolerance_m))
+        report = with_strands(path, validate_raw(raw, snap_tolerance_m=snap_tolerance_m))
     except ValidationError as exc:
         return ValidationReport(errors=exc.problems)
+    return with_streets(path, report)
 
 
 def with_strands(path: str | os.PathLike[str], report: ValidationReport) -> ValidationReport:
@@ -283,3 +285,55 @@ def with_strands(path: str | os.PathLike[str], report: ValidationReport) -> Vali
     return report
 
 
+
+
+def with_streets(path: str | os.PathLike[str], report: ValidationReport) -> ValidationReport:
+    """``report`` with the dataset's optional ``streets`` layer read and loosely checked
+    (:mod:`netgis.io.streets`): its warnings added, never an error, and the lines set on the
+    dataset as ``streets``. Nothing changes for a dataset without one, or with errors.
+
+    Examples
+    --------
+    >>> report = with_streets("tests/examples/ring_spur/dataset.gpkg",
+    ...                       validate_path("tests/examples/ring_spur/dataset.gpkg"))
+    >>> report.dataset.streets is None, report.warnings
+    (True, [])
+    """
+    if report.dataset is None or report.errors:
+        return report
+    found = _streets_source(Path(path))
+    if found is None:
+        return report
+    file, layer, fmt = found
+    try:
+        frame = read_frame(file, layer=layer, subject=STREETS)
+    except DatasetFormatError as exc:
+        report.warnings.append(Problem(STREETS, None, None, "not used: "
+                                       + "; ".join(p.reason for p in exc.problems)))
+        return report
+    if layer is not None and _gpkg_srs_id(file, layer) in (0, -1):
+        frame = frame.set_crs(None, allow_override=True)  # type: ignore[call-overload]
+    if frame.crs is None:
+        if fmt in CRS_REQUIRED_FORMATS:
+            report.warnings.append(Problem(STREETS, None, "geometry",
+                                           "the layer has no CRS: not used"))
+            return report
+        frame = frame.set_crs(4326)  # GeoJSON and GeoParquet without one are WGS84
+    report.dataset.streets, warnings = check_streets(frame, report.dataset.crs)
+    report.warnings.extend(warnings)
+    return report
+
+
+def _streets_source(path: Path) -> tuple[Path, str | None, str] | None:
+    """Where the dataset at ``path`` keeps its streets: (file, GeoPackage layer or None,
+    format); None when it has none."""
+    if dataset_format(path) == "gpkg":
+        source = gdal_path(path, "gpkg", subject=STREETS)
+        with _reading(path, STREETS, path.name):
+            names = [str(row[0]) for row in pyogrio.list_layers(source)]
+        found = sorted((n for n in names if n.lower() == STREETS), key=lambda n: n != STREETS)
+        return (path, found[0], "gpkg") if found else None
+    files = sorted(f for f in path.iterdir() if f.stem.lower() == STREETS and f.is_file()
+                   and layer_file_format(f) is not None)
+    fmt = layer_file_format(files[0]) if files else None
+    return (files[0], None, fmt) if files and fmt is not None else None

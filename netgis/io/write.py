@@ -227,7 +227,8 @@ def write_dataset(
     ``fmt`` is ``gpkg``, ``geojson``, ``fgb`` or ``parquet``; by default it
     comes from ``path`` (see :func:`detect_format`): ``.gpkg`` writes one
     GeoPackage; ``.geojson``, ``.fgb`` or ``.parquet`` (or no suffix: GeoJSON)
-    writes a directory of ``<layer>.<ext>`` files, replacing any there.
+    writes a directory of ``<layer>.<ext>`` files, replacing any there. The
+    optional ``streets`` context layer is written too when the dataset has one.
 
     Examples
     --------
@@ -242,6 +243,8 @@ def write_dataset(
     fmt = detect_format(out, fmt)
     # an empty optional layer is left out: GeoJSON cannot keep the schema of an empty layer
     layers = {n: f for n, f in dataset.layers().items() if LAYERS[n].required or len(f)}
+    if dataset.streets is not None and len(dataset.streets):
+        layers["streets"] = dataset.streets  # the optional context layer, as it was read
     if fmt == "gpkg":
         with atomic_file(out, suffix=".gpkg") as tmp:
             for name, frame in layers.items():

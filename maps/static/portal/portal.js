@@ -217,7 +217,9 @@
     mapSection.hidden = false;
     if (map === null) {
       map = L.map("portal-map", {keyboard: false, scrollWheelZoom: false});
-      if (config.tilesUrl) {
+      if (config.basemap && window.netgisBasemap) {
+        window.netgisBasemap(map, config.basemap);  // the server's own (NETGIS_BASEMAP)
+      } else if (config.tilesUrl) {
         L.tileLayer(config.tilesUrl, {maxZoom: 19}).addTo(map);
       }
       layers = L.layerGroup().addTo(map);
