@@ -183,6 +183,9 @@ def serve(
     workers: Annotated[int, typer.Option(
         min=1, help="Worker processes (uvicorn). They share the analysis results stored in "
                     "the database, so each need not compute them.")] = 1,
+    basemap: Annotated[Path | None, typer.Option(
+        "--basemap", help="MBTiles or PMTiles file served as the maps' base map "
+                          "(/basemap.json, docs/basemap.md); default NETGIS_BASEMAP.")] = None,
 ) -> None:
     """Serve the HTTP API (OGC API - Features, analysis, KPI feeds) on HOST:PORT; Ctrl-C stops."""
     import os
@@ -193,8 +196,9 @@ def serve(
     from netgis.api.server import configure, uvicorn_options
     from netgis.api.settings import Settings
 
-    # NETGIS_* settings come from the environment; --database-url wins over it
-    settings = Settings() if database_url is None else Settings(database_url=database_url)
+    # NETGIS_* settings come from the environment; --database-url and --basemap win over it
+    given = {"database_url": database_url, "basemap": basemap}
+    settings = Settings(**{k: v for k, v in given.items() if v is not None})
     # the URLs below only once the port is known to be free: not before "address in use"
     _check_port(host, port)
     base = f"http://{host}:{port}"
@@ -208,6 +212,8 @@ def serve(
     if workers > 1:
         # each worker process builds its app from the environment (api.main)
         os.environ["NETGIS_DATABASE_URL"] = settings.database_url
+        if settings.basemap is not None:
+            os.environ["NETGIS_BASEMAP"] = str(settings.basemap)
         typer.echo(f"  {'workers':<20} {workers}", err=True)
         uvicorn.run("netgis.api.main:app", host=host, port=port, workers=workers,
                     **uvicorn_options(settings))
