@@ -86,6 +86,24 @@ def transform_geoms(
     )
 
 
+def lonlat(geoms: npt.ArrayLike, crs: CRS) -> npt.NDArray[np.float64]:
+    """WGS84 lon/lat of point geometries given in ``crs``."""
+    arr = np.asarray(geoms, dtype=object)
+    xy = np.asarray(shapely.get_coordinates(arr), dtype=float)
+    if len(xy) != len(arr):  # missing or empty points: transform the geometries themselves
+        return np.asarray(shapely.get_coordinates(transform_geoms(arr, CRS(crs), WGS84)),
+                          dtype=float)
+    return xy_lonlat(xy, crs)
+
+
+def xy_lonlat(xy: npt.NDArray[np.float64], crs: CRS) -> npt.NDArray[np.float64]:
+    """WGS84 lon/lat of coordinates (n x 2) given in ``crs``; no geometry is built."""
+    if CRS(crs) == WGS84:
+        return np.asarray(xy, dtype=float)
+    lon, lat = transformer(crs, WGS84).transform(xy[:, 0], xy[:, 1])
+    return np.column_stack([lon, lat]).astype(float)
+
+
 def geodesic_distance_m(
     lon1: npt.ArrayLike, lat1: npt.ArrayLike, lon2: npt.ArrayLike, lat2: npt.ArrayLike
 ) -> FloatArray:

@@ -14,9 +14,9 @@ import bisect
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +24,7 @@ import pandas as pd
 
 from netgis.dataset import Dataset
 from netgis.errors import Problem, ValidationError
-from netgis.geodesy import WGS84, geodesic_lengths_m, transform_geoms
+from netgis.geodesy import geodesic_lengths_m, lonlat
 from netgis.schema import (
     CORE,
     IN_SERVICE,
@@ -36,6 +36,8 @@ from netgis.schema import (
     TIA598_COLOURS,
     Field,
 )
+
+_V = TypeVar("_V")
 
 Terminal = tuple[Any, ...]
 
@@ -286,8 +288,8 @@ class StrandPlant:
     span_duct: dict[str, str | None]
     span_m: dict[str, float]
     span_ends: dict[str, tuple[str, str]]
-    premise_lonlat: dict[str, tuple[float, float]]
-    premise_units: dict[str, int]
+    premise_lonlat: Mapping[str, tuple[float, float]]
+    premise_units: Mapping[str, int]
     cables: dict[str, Cable] = field(default_factory=dict)
     #: terminal -> (connection row, the other terminal)
     conn_at: dict[Terminal, tuple[int, Terminal]] = field(default_factory=dict)
@@ -328,24 +330,45 @@ class StrandPlant:
         return itertools.pairwise(cuts)
 
 
+class RowValues(Mapping[str, _V]):
+    """id -> value over one shared id -> row index and a per-row getter: a premise's units
+    and position for a million premises without a dict and a tuple per value each."""
+
+    def __init__(self, rows: dict[str, int], at: Callable[[int], _V]) -> None:
+        self.rows, self.at = rows, at
+
+    def __getitem__(self, key: str) -> _V:
+        return self.at(self.rows[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
 def _route_maps(dataset: Dataset) -> dict[str, Any]:
     nodes, spans, prem = dataset.nodes, dataset.spans, dataset.premises
-    node_ll = transform_geoms(nodes.geometry.values, nodes.crs, WGS84) \
-        if len(nodes) and nodes.crs is not None else nodes.geometry.values
-    prem_ll = transform_geoms(prem.geometry.values, prem.crs, WGS84) \
-        if len(prem) and prem.crs is not None else prem.geometry.values
-    import shapely
-    nxy = shapely.get_coordinates(node_ll) if len(nodes) else np.zeros((0, 2))
-    pxy = shapely.get_coordinates(prem_ll) if len(prem) else np.zeros((0, 2))
+    nxy = lonlat(nodes.geometry.values, nodes.crs) \
+        if len(nodes) and nodes.crs is not None else np.zeros((0, 2))
+    pxy = lonlat(prem.geometry.values, prem.crs) \
+        if len(prem) and prem.crs is not None else np.zeros((0, 2))
     span_m = geodesic_lengths_m(np.asarray(spans.geometry.values, dtype=object),
                                 crs=spans.crs) if len(spans) else np.zeros(0)
     node_ids = nodes["node_id"].astype(str).tolist()
     span_ids = spans["span_id"].astype(str).tolist()
-    prem_ids = prem["premise_id"].astype(str).tolist()
+    prem_rows = dict(zip(prem["premise_id"].astype(str).tolist(), range(len(prem)),
+                         strict=True))
+    units = [int(u) for u in prem["units"].to_numpy(dtype=np.int64).tolist()]
+    lon, lat = pxy[:, 0].tolist(), pxy[:, 1].tolist()
     return {
         "node_status": dict(zip(node_ids, nodes["status"].astype(str).tolist(), strict=True)),
         "node_kind": dict(zip(node_ids, nodes["kind"].astype(str).tolist(), strict=True)),
-        "node_lonlat": {n: (float(x), float(y)) for n, (x, y) in zip(node_ids, nxy, strict=True)},
+        "node_lonlat": dict(zip(node_ids, zip(nxy[:, 0].tolist(), nxy[:, 1].tolist(),
+                                              strict=True), strict=True)),
         "span_status": dict(zip(span_ids, spans["status"].astype(str).tolist(), strict=True)),
         "span_duct": dict(zip(span_ids, [None if pd.isna(d) else str(d)
                                          for d in spans["duct_id"].tolist()], strict=True)),
@@ -353,10 +376,8 @@ def _route_maps(dataset: Dataset) -> dict[str, Any]:
         "span_ends": dict(zip(span_ids, zip(spans["from_node"].astype(str).tolist(),
                                             spans["to_node"].astype(str).tolist(),
                                             strict=True), strict=True)),
-        "premise_lonlat": {p: (float(x), float(y)) for p, (x, y) in zip(prem_ids, pxy,
-                                                                         strict=True)},
-        "premise_units": dict(zip(prem_ids, [int(u) for u in prem["units"].tolist()],
-                                  strict=True)),
+        "premise_lonlat": RowValues(prem_rows, lambda i: (lon[i], lat[i])),
+        "premise_units": RowValues(prem_rows, units.__getitem__),
     }
 
 

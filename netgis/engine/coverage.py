@@ -37,13 +37,15 @@ from scipy.spatial import cKDTree
 
 from netgis.engine.graph import id_index
 from netgis.geodesy import (
-    WGS84,
     geodesic_distance_m,
     transform_geoms,
-    transformer,
     utm_epsg,
     utm_zone_numbers,
 )
+
+# lonlat and xy_lonlat moved to netgis.geodesy; the engine and products import them from here
+from netgis.geodesy import lonlat as lonlat
+from netgis.geodesy import xy_lonlat as xy_lonlat
 from netgis.schema import DEFAULT_DROP_M
 
 #: Spans whose distances differ by less than this (meters) tie.
@@ -51,24 +53,6 @@ TIE_M = 1e-6
 #: Largest |longitude offset| * cos(latitude), in degrees, for one UTM zone to stay
 #: within 0.1 % scale error over the data.
 _ONE_ZONE_DEG = 3.0
-
-
-def lonlat(geoms: npt.ArrayLike, crs: CRS) -> npt.NDArray[np.float64]:
-    """WGS84 lon/lat of point geometries given in ``crs``."""
-    arr = np.asarray(geoms, dtype=object)
-    xy = np.asarray(shapely.get_coordinates(arr), dtype=float)
-    if len(xy) != len(arr):  # missing or empty points: transform the geometries themselves
-        return np.asarray(shapely.get_coordinates(transform_geoms(arr, CRS(crs), WGS84)),
-                          dtype=float)
-    return xy_lonlat(xy, crs)
-
-
-def xy_lonlat(xy: npt.NDArray[np.float64], crs: CRS) -> npt.NDArray[np.float64]:
-    """WGS84 lon/lat of coordinates (n x 2) given in ``crs``; no geometry is built."""
-    if CRS(crs) == WGS84:
-        return np.asarray(xy, dtype=float)
-    lon, lat = transformer(crs, WGS84).transform(xy[:, 0], xy[:, 1])
-    return np.column_stack([lon, lat]).astype(float)
 
 
 def working_zones(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> npt.NDArray[
