@@ -211,6 +211,8 @@ def test_committed_sample_is_what_its_readme_command_makes() -> None:
     fresh = generate_city(premises=4000, seed=6, strands=True)
     for name in ("nodes", "spans", "premises", "areas"):
         _assert_same(committed.layers()[name], fresh.layers()[name])
+    assert committed.streets is not None and fresh.streets is not None
+    _assert_same(committed.streets, fresh.streets)
     assert sorted(committed.strands) == sorted(fresh.strands)
     for name, frame in fresh.strands.items():
         got = committed.strands[name]
