@@ -205,7 +205,7 @@ def start_map(
 
 
 def street_lines(m: folium.Map, streets: gpd.GeoDataFrame, *, max_features: int) -> None:
-    """The dataset's streets (any CRS) as thin white lines in their own pane under the plant,
+    """The dataset's streets (any CRS) as white lines in their own pane under the plant,
     each street's ``name`` in its tooltip (merged per name, then into one line, above
     ``max_features``: :func:`maps.basemap.street_frame`); listed in the layer control."""
     folium.map.CustomPane(STREETS_PANE, z_index=STREETS_PANE_Z).add_to(m)
@@ -586,6 +586,7 @@ PREMISE_POPUP = {
 }
 SPAN_POPUP = {
     "span_id": "span",
+    "place": "street, area",
     "status": "status",
     "lit": "lit",
     "from_node": "from",
@@ -598,6 +599,7 @@ SPAN_POPUP = {
 }
 NODE_POPUP = {
     "node_id": "node",
+    "place": "street, area",
     "kind": "kind",
     "status": "status",
     "name": "name",

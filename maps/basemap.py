@@ -52,7 +52,8 @@ BASEMAP_URL = "/basemap/{z}/{x}/{y}.{ext}"
 #: The map pane of the streets: above the base map's tiles (200), below the plant (400).
 STREETS_PANE = "netgis-streets"
 STREETS_PANE_Z = 350
-STREET_STYLE = {"color": "#ffffff", "weight": 3, "opacity": 0.95}
+#: Wide and white, as a base map draws streets: the plant runs on top of them.
+STREET_STYLE = {"color": "#ffffff", "weight": 8, "opacity": 1.0, "lineCap": "round"}
 
 
 @dataclass(frozen=True)
