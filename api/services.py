@@ -33,6 +33,7 @@ from cachetools import LRUCache
 
 from netgis.api.limits import RateLimiter, current_client
 from netgis.api.live import LiveState, Published, note_version
+from netgis.api.result_features import RESULT_COLLECTIONS, ResultStates
 from netgis.api.strand_states import STATES_KEPT, StrandState, StrandStates, with_capacity
 from netgis.errors import NetgisError, ParameterError, Problem, StorageError
 
@@ -657,6 +658,8 @@ class Services:
         self._search_lock = threading.Lock()
         #: the strand plant per data version and its traces (api/strand_states.py)
         self.strand_states = StrandStates(self, SingleFlight(1), SingleFlight(STATES_KEPT))
+        #: the analysis result collections of the live analysis (api/result_features.py)
+        self.result_states = ResultStates(self, SingleFlight(len(RESULT_COLLECTIONS)))
         self._last_snapshot = -float("inf")
         self._repo: Repository | None = None
         self._ready = False

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 from urllib.parse import quote
 
+import numpy as np
 import shapely
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -34,6 +35,7 @@ from pydantic import BaseModel
 from netgis.api.auth import ApiKey
 from netgis.api.deps import (
     JSON_MEDIA_TYPES,
+    MIN_VERSION,
     JsonWrite,
     RepoDep,
     ServicesDep,
@@ -62,6 +64,7 @@ from netgis.api.params import (
     parse_bbox,
     parse_cursor,
 )
+from netgis.api.result_features import PLANT_LAYER, RESULT_COLLECTIONS, ResultLayer
 from netgis.api.routers.common import (
     GEOJSON,
     GeoJSONResponse,
@@ -89,6 +92,7 @@ from netgis.api.strand_features import (
 )
 from netgis.api.strand_features import feature_model as strand_feature_model
 from netgis.errors import ParameterError, Problem, ValidationError
+from netgis.products.result_layers import RESULT_LAYERS
 from netgis.schema import LAYER_NAMES, LAYERS, STRAND_LAYER_NAMES, STRAND_LAYERS, Layer
 from netgis.storage.filters import GEOMETRY, parse_filter
 from netgis.storage.models import INT_MAX, INT_MIN
@@ -212,17 +216,20 @@ def _crumbs(request: Request, *parts: tuple[str, str]) -> list[tuple[str, str]]:
             responses=HTML_RESPONSE, summary="The layers of the plant")
 def collections(request: Request, services: ServicesDep, f: FormatParam = None) -> Any:
     """nodes, spans, premises and areas as OGC API feature collections, with their extents;
-    and the strand layers (features without geometry) while the database holds any strand
-    row."""
+    the analysis results (read-only: premise_results, span_results, node_results,
+    gap_clusters, h3_gaps); and the strand layers (features without geometry) while the
+    database holds any strand row."""
     found = services.extents(YEAR_FIELDS)
     strands = [_collection(request, STRAND_LAYERS[name], None) for name in STRAND_LAYER_NAMES] \
         if StrandStore.of(services.repo).present() else []
+    results = [_result_collection(request, name, _listed_extent(services, name, found))
+               for name in RESULT_COLLECTIONS]
     result = Collections(
         links=[Link(href=url_for(request, "/collections"), rel="self", type="application/json"),
                Link(href=page_url(url_for(request, "/collections")), rel="alternate",
                     type="text/html", title="This document as HTML")],
         collections=[*(_collection(request, LAYERS[name], found[name]) for name in LAYER_NAMES),
-                     *strands],
+                     *results, *strands],
     )
     if wants_html(request, f):
         rows = [{**c.model_dump(), "href": url_for(request, f"/collections/{c.id}")}
@@ -976,3 +983,234 @@ def strand_edits(repo: RepoDep, writer: WriterDep,
     ids, version = StrandStore.of(repo).apply(edits, actor=writer.name)
     return StrandEditsOut(data_version=version, edits=[
         StrandEditOut(layer=e.layer, op=e.op, id=i) for e, i in zip(body.edits, ids, strict=True)])
+
+
+# ------------------------------------------------------------------- analysis results
+
+
+def _result_collection(request: Request, name: str,
+                       bbox: tuple[float, float, float, float] | None) -> Collection:
+    """The description of the result collection ``name`` (``bbox``: its WGS84 extent, when
+    known)."""
+    layer = RESULT_LAYERS[name]
+    base = url_for(request, f"/collections/{name}")
+    title = name.replace("_", " ").capitalize()
+    return Collection(
+        id=name, title=title,
+        description=f"{layer.description} Read-only: the live analysis of the current data.",
+        extent=None if bbox is None else Extent(spatial=SpatialExtent(bbox=[list(bbox)])),
+        links=[
+            Link(href=base, rel="self", type="application/json", title=name),
+            Link(href=page_url(base), rel="alternate", type="text/html",
+                 title=f"{name} as HTML"),
+            Link(href=f"{base}/items", rel="items", type=GEOJSON, title=f"{name} items"),
+            Link(href=f"{base}/queryables", rel="http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                 type="application/schema+json", title=f"what {name} can be filtered on"),
+        ],
+    )
+
+
+def _listed_extent(services: Any, name: str, found: dict[str, LayerExtent]
+                   ) -> tuple[float, float, float, float] | None:
+    """The extent /collections shows for a result collection without making it: that of the
+    plant layer it has a row per feature of, or of the collection if it is made already."""
+    if name in PLANT_LAYER:
+        return found[PLANT_LAYER[name]].bbox
+    kept = services.result_states.kept(name)
+    return None if kept is None else kept.bbox
+
+
+def _result_filters(layer: Layer) -> Any:
+    """A dependency taking one optional query parameter per field of the result ``layer``,
+    typed as the field (``passed=false``, ``passed=0``, ``cut_units=3``), and giving the
+    values asked for by field."""
+
+    def filters(**kwargs: Any) -> dict[str, Any]:
+        return {k: v for k, v in kwargs.items() if v is not None}
+
+    def annotation(field: Any) -> Any:
+        if field.enum:
+            return cast(Any, Literal.__getitem__(field.enum)) | None
+        return {"int": int | None, "float": float | None, "bool": bool | None}.get(
+            field.type, str | None)
+
+    def query(field: Any) -> Any:
+        description = f"Only {layer.name} whose {field.name} is this value (exactly)."
+        if field.type == "int":
+            return Query(None, ge=INT_MIN, le=INT_MAX, description=description)
+        return Query(None, description=description)
+
+    filters.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=query(f),
+                          annotation=annotation(f))
+        for f in layer.fields])
+    return filters
+
+
+@dataclasses.dataclass
+class ResultEndpoints:
+    """The routes of one analysis result collection (:mod:`netgis.api.result_features`):
+    read-only, following the live analysis of the current data version.
+
+    Its description, queryables (every column), pages of items with a property filter
+    per column, ``bbox`` and CQL2 ``filter`` (as the plant layers'), keyset or offset paging
+    with ``next`` links, and one item. Writes to its paths are a 405 problem.
+    """
+
+    router: APIRouter
+    name: str
+    layer: Layer = dataclasses.field(init=False)
+    title: str = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.layer = RESULT_LAYERS[self.name]
+        self.title = self.name.replace("_", " ").capitalize()
+        self.register_routes()
+
+    @property
+    def path(self) -> str:
+        """The collection's path; its items are below it."""
+        return f"/collections/{self.name}"
+
+    def register_routes(self) -> None:
+        """Add the collection's routes: the reads, and a 405 for every write."""
+        name, path = self.name, self.path
+        item_path = f"{path}/items/{{featureId}}"
+        add = self.router.add_api_route
+        reads = [MIN_VERSION]
+        add(path, self.collection, methods=["GET"], response_model=Collection,
+            response_model_exclude_none=True, responses=HTML_RESPONSE, dependencies=reads,
+            summary=f"The {name} collection (analysis results, read-only)",
+            name=f"{name}_collection")
+        add(f"{path}/queryables", self.queryables, methods=["GET"], response_class=JSONResponse,
+            responses=_QUERYABLES_RESPONSES, summary=f"What {name} can be filtered on",
+            name=f"{name}_queryables")
+        add(f"{path}/items", self._items_endpoint(), methods=["GET"],
+            response_class=GeoJSONResponse, dependencies=reads,
+            responses={200: {"content": {GEOJSON: {"schema": {"type": "object"}}},
+                             "description": "A FeatureCollection"},
+                       **HTML_RESPONSE, **problem_responses(400, 503)},
+            summary=f"{self.title}, one page", name=f"{name}_items")
+        add(item_path, self.item, methods=["GET"], response_class=GeoJSONResponse,
+            dependencies=reads, responses={**HTML_RESPONSE, **problem_responses(404)},
+            summary=f"One of the {name}", name=f"{name}_item")
+        add(f"{path}/items", self.read_only, methods=["POST"], include_in_schema=False,
+            name=f"{name}_create")
+        add(item_path, self.read_only, methods=["PUT", "PATCH", "DELETE"],
+            include_in_schema=False, name=f"{name}_write")
+
+    def _layer(self, services: Any) -> ResultLayer:
+        made: ResultLayer = services.result_states.layer(self.name)
+        return made
+
+    # collection and item have no docstring: FastAPI would publish it as their description
+
+    def collection(self, request: Request, services: ServicesDep, f: FormatParam = None) -> Any:
+        result = _result_collection(request, self.name, self._layer(services).bbox)
+        if not wants_html(request, f):
+            return result
+        return render(request, "collection.html", title=self.title,
+                      json_url=page_url(str(request.url), "json"),
+                      crumbs=_crumbs(request, ("Collections", "/collections")),
+                      collection=result.model_dump(),
+                      extent=result.extent.model_dump() if result.extent else None,
+                      href=url_for(request, self.path))
+
+    def queryables(self, request: Request, f: FormatParam = None) -> Response:
+        """The columns of the results, as a JSON Schema, for ``filter`` and query
+        parameters."""
+        schema = queryables_schema(request, self.layer)
+        if not wants_html(request, f):
+            return JSONResponse(schema, media_type="application/schema+json")
+        return render(request, "queryables.html", title=f"{self.title} queryables",
+                      json_url=page_url(str(request.url), "json"),
+                      crumbs=self._crumbs(request), layer=self.name,
+                      properties=schema["properties"])
+
+    def items(
+        self, request: Request, services: ServicesDep, settings: SettingsDep,
+        filters: dict[str, Any],
+        bbox: BboxParam = None,
+        limit: Annotated[int | None, Query(ge=1, description=(
+            "Items per page (the document gives the default and the maximum; a larger "
+            "value is a 400)."))] = None,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description=(
+            "Items to skip (the `next` links page by `cursor` instead).")) ] = 0,
+        cursor: CursorParam = None,
+        filter_: FilterParam = None,
+        filter_lang: FilterLangParam = None,
+        filter_crs: FilterCrsParam = None,
+        f: FormatParam = None,
+    ) -> Response:
+        """One page of the results in id order, optionally within a WGS84 ``bbox``, with a
+        property filter per column and a CQL2 ``filter`` (all must hold); every page of one
+        walk comes from the analysis of the data version its answer names
+        (``X-Data-Version``)."""
+        page = _Page.of(request, settings, limit, offset, cursor)
+        cql2 = None if filter_ is None else parse_filter(filter_, filter_lang)
+        results = self._layer(services)
+        matches = results.matches(filters, parse_bbox(bbox), cql2)
+        window = page.window()
+        rows, links = page.cut(results.window(matches, **window), self.layer, len(matches))
+        positions = np.asarray([p for _, p in rows], dtype=np.int64)
+        counted = page.position is None
+        if wants_html(request, f):
+            features = results.features(positions, url_for(request, f"{self.path}/items"))
+            paging = [(link["rel"], _PAGING_LABELS[link["rel"]], page_url(link["href"]))
+                      for link in links if link["rel"] in _PAGING_LABELS]
+            return render(request, "items.html", title=f"{self.title} items",
+                          json_url=page_url(str(request.url), "json"),
+                          crumbs=self._crumbs(request), layer=self.name, features=features,
+                          columns=self.layer.field_names, matched=len(matches),
+                          returned=len(features),
+                          offset=None if page.position is not None else page.offset,
+                          paging=paging, geojson_url=page_url(str(request.url), "json"))
+        links.append({"href": url_for(request, self.path), "rel": "collection",
+                      "type": "application/json"})
+        counts = {"numberMatched": len(matches)} if counted else {}
+        tail = json.dumps({**counts, "numberReturned": len(rows), "timeStamp": timestamp(),
+                           "links": links})[1:]
+        return Response(f'{{"type":"FeatureCollection","features":'
+                        f'{results.features_json(positions)},{tail}', media_type=GEOJSON)
+
+    def _items_endpoint(self) -> Callable[..., Response]:
+        """:meth:`items` with a typed filter parameter per column of the results."""
+        signature = inspect.signature(self.items)
+        filters = Annotated[dict[str, Any], Depends(_result_filters(self.layer))]
+
+        @functools.wraps(self.items)
+        def endpoint(*args: Any, **kwargs: Any) -> Response:
+            return self.items(*args, **kwargs)
+
+        endpoint.__signature__ = signature.replace(parameters=[  # type: ignore[attr-defined]
+            p.replace(annotation=filters) if p.name == "filters" else p
+            for p in signature.parameters.values()])
+        return endpoint
+
+    def item(self, request: Request, services: ServicesDep, featureId: str,
+             f: FormatParam = None) -> Response:
+        results = self._layer(services)
+        at = np.asarray([results.position(featureId)], dtype=np.int64)
+        base = url_for(request, self.path)
+        feature = results.features(at, f"{base}/items")[0]
+        if wants_html(request, f):
+            return render(request, "item.html", title=f"{self.title} {feature['id']}",
+                          json_url=page_url(str(request.url), "json"),
+                          crumbs=self._crumbs(request, ("Items", f"{self.path}/items")),
+                          feature=feature, geojson_url=page_url(str(request.url), "json"))
+        feature["links"].append({"href": base, "rel": "collection", "type": "application/json"})
+        return GeoJSONResponse(feature)
+
+    def read_only(self) -> Response:
+        """Every write: a 405 problem saying why and what to write instead."""
+        raise ApiError(405, f"{self.name} is read-only: the results follow the live analysis "
+                            "of the data; change the data (nodes, spans, premises, areas) "
+                            "instead", [Problem(self.name, None, None, "read-only collection")],
+                       headers={"Allow": "GET"})
+
+    def _crumbs(self, request: Request, *parts: tuple[str, str]) -> list[tuple[str, str]]:
+        return _crumbs(request, ("Collections", "/collections"), (self.title, self.path), *parts)
+
+
+for _name in RESULT_COLLECTIONS:
+    ResultEndpoints(router, _name)

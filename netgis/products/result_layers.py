@@ -37,7 +37,7 @@ from netgis.geodesy import WGS84
 from netgis.io import atomic_dir
 from netgis.products.bead import CLASSES, BeadResult
 from netgis.products.gaps.output import write_sketch
-from netgis.products.gaps.plan import CLUSTER_COLUMNS
+from netgis.products.gaps.plan import CLUSTER_COLUMNS, BuildPlan
 from netgis.products.gaps.result import Gaps
 from netgis.products.gaps.rollup import area_members
 from netgis.schema import (
@@ -224,6 +224,29 @@ def analysis_layers(analysis: Analysis) -> dict[str, gpd.GeoDataFrame]:
             "node_results": node_results(analysis)}
 
 
+def gap_clusters(plan: BuildPlan) -> gpd.GeoDataFrame:
+    """The ``gap_clusters`` layer: gaps_clusters.csv's rows with each build's hull."""
+    clusters = plan.clusters
+    return _layer(_typed(clusters, RESULT_LAYERS["gap_clusters"]),
+                  clusters.geometry.to_numpy(), clusters.crs)
+
+
+def h3_gaps(hexes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The ``h3_gaps`` layer: gaps_h3.csv's rows with each H3 cell's hexagon (WGS84).
+
+    Examples
+    --------
+    >>> from netgis.engine.analysis import analyze
+    >>> from netgis.io import read_dataset
+    >>> from netgis.products.gaps import rollup_h3
+    >>> result = analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+    >>> h3_gaps(rollup_h3(result.premises))[["h3_cell", "premises"]].values.tolist()
+    [['881faeaa9bfffff', 1]]
+    """
+    return _layer(_typed(hexes, RESULT_LAYERS["h3_gaps"]), hexes.geometry.to_numpy(),
+                  hexes.crs if hexes.crs is not None else WGS84)
+
+
 def gap_layers(gaps: Gaps, analysis: Analysis) -> dict[str, gpd.GeoDataFrame]:
     """The layers of ``netgis gaps --format gpkg|parquet``: the tables of its CSVs with
     geometry (clusters: the build's hull, dataset CRS; H3 cells: their hexagons, WGS84;
@@ -239,8 +262,6 @@ def gap_layers(gaps: Gaps, analysis: Analysis) -> dict[str, gpd.GeoDataFrame]:
     >>> layers["gap_clusters"]["cluster_id"].tolist(), len(layers["h3_gaps"])
     (['gap-p_far'], 1)
     """
-    clusters = gaps.plan.clusters
-    hexes = gaps.hexes
     areas = analysis.dataset.areas
     ordered = (areas.sort_values("area_id", kind="stable") if areas is not None and len(areas)
                else gpd.GeoDataFrame({"area_id": []}, geometry=[], crs=analysis.dataset.crs))
@@ -249,10 +270,8 @@ def gap_layers(gaps: Gaps, analysis: Analysis) -> dict[str, gpd.GeoDataFrame]:
     at = pd.Index(prem["premise_id"].astype(str)).get_indexer(
         pd.Index(members["premise_id"].astype(str)))
     return {
-        "gap_clusters": _layer(_typed(clusters, RESULT_LAYERS["gap_clusters"]),
-                               clusters.geometry.to_numpy(), clusters.crs),
-        "h3_gaps": _layer(_typed(hexes, RESULT_LAYERS["h3_gaps"]), hexes.geometry.to_numpy(),
-                          hexes.crs if hexes.crs is not None else WGS84),
+        "gap_clusters": gap_clusters(gaps.plan),
+        "h3_gaps": h3_gaps(gaps.hexes),
         "gap_areas": _layer(_typed(gaps.areas, RESULT_LAYERS["gap_areas"]),
                             ordered.geometry.to_numpy(), ordered.crs),
         "gap_premises": _layer(_typed(members, RESULT_LAYERS["gap_premises"]),

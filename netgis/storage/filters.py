@@ -1,4 +1,5 @@
-"""CQL2 filters (OGC API - Features Part 3) as SQLAlchemy conditions on a layer's table.
+"""CQL2 filters (OGC API - Features Part 3) as SQLAlchemy conditions on a layer's table,
+or as row masks of a frame in memory (:func:`frame_mask`, the analysis result collections).
 
 The text and JSON encodings are parsed by pygeofilter; its syntax tree is
 translated here, node by node, into SQLAlchemy expressions with bound
@@ -29,10 +30,14 @@ from __future__ import annotations
 
 import json
 import operator
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
 
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
 import shapely
 import shapely.geometry
 from lark.exceptions import LarkError
@@ -45,7 +50,7 @@ from sqlalchemy import Boolean, ColumnElement, Dialect, Table, and_, false, not_
 from sqlalchemy import func as sql_func
 
 from netgis.errors import ParameterError, Problem
-from netgis.schema import LAYERS, STRAND_LAYERS
+from netgis.schema import LAYERS, STRAND_LAYERS, Layer
 from netgis.storage import dialects
 from netgis.storage.models import INT_MAX, INT_MIN
 
@@ -423,3 +428,175 @@ class _Translator(Evaluator):  # type: ignore[misc]
         if left.is_literal:
             return self._value_for(right, left, op), right.expr
         return left.expr, self._value_for(left, right, op)
+
+
+# ------------------------------------------------------------------ in-memory frames
+
+#: The shapely predicate of each CQL2 spatial function (the property on the left).
+_SHAPELY = {
+    "ST_Intersects": shapely.intersects, "ST_Disjoint": shapely.disjoint,
+    "ST_Contains": shapely.contains, "ST_Within": shapely.within,
+    "ST_Touches": shapely.touches, "ST_Crosses": shapely.crosses,
+    "ST_Overlaps": shapely.overlaps, "ST_Equals": shapely.equals,
+}
+
+
+def frame_mask(parsed: ParsedFilter, layer: Layer, frame: pd.DataFrame,
+               geometry: Any = None) -> npt.NDArray[np.bool_]:
+    """Which rows of ``frame`` match ``parsed``: the same CQL2 as :func:`filter_condition`,
+    with the same checks, on columns in memory (the API's analysis result collections).
+
+    ``frame`` holds ``layer``'s fields as pandas nullable columns (``boolean``, ``Int64``,
+    ``Float64``, ``string``), so that nulls behave as in SQL: a comparison with a null is
+    unknown, NOT of unknown is unknown, and a row matches only where the filter is true.
+    ``geometry`` is the rows' WGS84 geometries (shapely), or None for a layer without.
+    ``LIKE`` is case-sensitive and ``CASEI`` folds all of Unicode.
+
+    Raises
+    ------
+    ParameterError
+        Naming ``filter``, exactly as :func:`filter_condition` would.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from netgis.schema import Field, Layer
+    >>> layer = Layer("results", "id", (Field("id", "text"), Field("loss_db", "float")), ())
+    >>> rows = pd.DataFrame({"id": ["a", "b", "c"], "loss_db": [3.5, None, 20.0]}).astype(
+    ...     {"id": "string", "loss_db": "Float64"})
+    >>> frame_mask(parse_filter("NOT loss_db > 10"), layer, rows).tolist()
+    [True, False, False]
+    """
+    result = _FrameTranslator(layer, frame, geometry).evaluate(parsed.node)
+    if isinstance(result, _Operand):
+        raise _bad("the filter is a value, not a condition")
+    return np.asarray(pd.array(result, dtype="boolean").fillna(False), dtype=bool)
+
+
+def _like_regex(pattern: str) -> str:
+    """A LIKE pattern (``%``, ``_``, ``\\`` escapes) as an anchored regular expression."""
+    out: list[str] = []
+    chars = iter(pattern)
+    for c in chars:
+        if c == "\\":
+            out.append(re.escape(next(chars, "\\")))
+        elif c == "%":
+            out.append(".*")
+        elif c == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(c))
+    return "".join(out)
+
+
+class _FrameTranslator(_Translator):
+    """:class:`_Translator`'s checks, with pandas columns for SQL columns: each condition is
+    a nullable boolean array (Kleene logic, as SQL's). Comparisons are the base class's
+    (Python's operators work on pandas columns as on SQL ones); the handlers here are those
+    whose SQL has no pandas operator, or whose nulls differ (pandas' ``isin`` says false
+    where SQL's IN says unknown)."""
+
+    def __init__(self, layer: Layer, frame: pd.DataFrame, geometry: Any) -> None:
+        self.layer = layer
+        self.frame = frame
+        self.geometry = geometry
+
+    def _truth(self, value: bool) -> Any:
+        return pd.array(np.full(len(self.frame), value), dtype="boolean")
+
+    @_handles(ast.Not)
+    def _not(self, node: Any, sub: Any) -> Any:
+        return ~self._condition(sub)
+
+    @_handles(ast.And, ast.Or)
+    def _combination(self, node: Any, lhs: Any, rhs: Any) -> Any:
+        left, right = self._condition(lhs), self._condition(rhs)
+        return left & right if isinstance(node, ast.And) else left | right
+
+    @_handles(ast.Include)
+    def _include(self, node: Any) -> Any:
+        return self._truth(not node.not_)
+
+    @_handles(ast.Between)
+    def _between(self, node: Any, lhs: Any, low: Any, high: Any) -> Any:
+        subject = self._operand(lhs)
+        if subject.kind not in _NUMERIC:
+            raise _bad(f"BETWEEN needs a number property; {self._what(subject)} is not one")
+        lo, hi = (self._value_for(subject, self._operand(v), "BETWEEN") for v in (low, high))
+        cond = (subject.expr >= lo) & (subject.expr <= hi)
+        return ~cond if node.not_ else cond
+
+    @_handles(ast.In)
+    def _in(self, node: Any, lhs: Any, *options: Any) -> Any:
+        subject = self._operand(lhs)
+        if subject.is_literal:
+            raise _bad("IN needs a property on its left")
+        wanted = [self._value_for(subject, self._operand(o), "IN") for o in options]
+        if any(not np.isscalar(w) for w in wanted):
+            raise _bad("IN takes literal values")
+        cond = pd.array(subject.expr.isin(wanted), dtype="boolean")
+        cond[np.asarray(subject.expr.isna())] = pd.NA
+        return ~cond if node.not_ else cond
+
+    @_handles(ast.Like)
+    def _like(self, node: Any, lhs: Any) -> Any:
+        subject = self._operand(lhs)
+        pattern = self._operand(self.evaluate(node.pattern, False))
+        if subject.kind != "text" or subject.is_literal:
+            raise _bad(f"LIKE needs a text property; {self._what(subject)} is not one")
+        if not (pattern.is_literal and pattern.kind == "text"):
+            raise _bad("the pattern of LIKE must be a text literal")
+        cond = subject.expr.str.fullmatch(_like_regex(pattern.literal), flags=re.DOTALL)
+        return ~cond if node.not_ else cond
+
+    @_handles(ast.IsNull)
+    def _is_null(self, node: Any, lhs: Any) -> Any:
+        subject = self._operand(lhs)
+        if subject.is_literal:
+            raise _bad("IS NULL needs a property")
+        missing = pd.array(np.asarray(subject.expr.isna()), dtype="boolean")
+        return ~missing if node.not_ else missing
+
+    @_handles(ast.SpatialComparisonPredicate, subclasses=True)
+    def _spatial(self, node: Any, lhs: Any, rhs: Any) -> Any:
+        name = _SPATIAL[node.op]
+        left, right = self._operand(lhs), self._operand(rhs)
+        if left.kind != "geometry" or right.kind != "geometry":
+            raise _bad(f"{node.op.value.upper()} compares geometries: use the {GEOMETRY} "
+                       "property and a geometry or BBOX literal")
+        if left.is_literal and not right.is_literal:
+            left, right, name = right, left, _SWAPPED.get(name, name)
+        return pd.array(np.asarray(_SHAPELY[name](left.expr, right.expr), dtype=bool),
+                        dtype="boolean")
+
+    @_handles(ast.Attribute)
+    def _attribute(self, node: Any) -> _Operand:
+        name = str(node.name)
+        if name == GEOMETRY and self.geometry is not None:
+            return _Operand("geometry", np.asarray(self.geometry, dtype=object), name=name)
+        if name not in self.layer.field_names:
+            raise ParameterError(
+                [Problem("query", None, "filter", f"unknown property {name!r}")],
+                f"invalid filter: {self.layer.name} has no property {name!r} (queryables: "
+                f"{', '.join([*self.layer.field_names, *self._geometry_names()])})")
+        return _Operand(self.layer.field(name).type, self.frame[name], name=name)
+
+    @_handles(ast.Function)
+    def _function(self, node: Any, *arguments: Any) -> _Operand:
+        args = [self._operand(a) for a in arguments]
+        if str(node.name).lower() == "lower" and len(args) == 1 and args[0].kind == "text" \
+                and not args[0].is_literal:
+            return _Operand("text", args[0].expr.str.lower(), name=args[0].name)
+        return super()._function(node, *arguments)
+
+    def _geometry_names(self) -> list[str]:
+        return [GEOMETRY] if self.geometry is not None else []
+
+    def _geometry(self, geom: BaseGeometry) -> _Operand:
+        if geom.is_empty or not geom.is_valid:
+            raise _bad("the geometry literal is empty or not valid")
+        minx, miny, maxx, maxy = geom.bounds
+        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+            raise _bad("geometry literals are WGS84 longitude/latitude (CRS84)")
+        shapely.prepare(geom)
+        return _Operand("geometry", geom, is_literal=True)

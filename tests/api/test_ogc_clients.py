@@ -28,6 +28,7 @@ from netgis.api.app import create_app
 from netgis.api.geojson import frame_to_features
 from netgis.dataset import Dataset
 from netgis.generate import generate_city
+from netgis.api.result_features import RESULT_COLLECTIONS
 from netgis.schema import LAYERS, STRAND_LAYER_NAMES
 from netgis.storage import Repository
 from tests.api.helpers import API_KEY, LiveServer, make_settings
@@ -122,11 +123,11 @@ def test_pages_written_as_text_equal_the_features_as_dicts(live: LiveServer) -> 
 def test_the_document_gives_limit_a_default_and_a_maximum(live: LiveServer) -> None:
     paths = _get(live, "/openapi.json").json()["paths"]
     items = [p for p in paths if p.endswith("/items")]
-    # the four collections, the seven strand layers' (docs/access-and-audit.md), and a design
-    # plan's (docs/plans.md)
+    # the four collections, the analysis results' (read-only), the seven strand layers'
+    # (docs/access-and-audit.md), and a design plan's (docs/plans.md)
     assert sorted(items) == sorted([*(f"/collections/{layer}/items" for layer in
                                       ("nodes", "spans", "premises", "areas",
-                                       *STRAND_LAYER_NAMES)),
+                                       *RESULT_COLLECTIONS, *STRAND_LAYER_NAMES)),
                                     "/plans/{name}/collections/{layer}/items"])
     for path in items:
         limit = next(p for p in paths[path]["get"]["parameters"] if p["name"] == "limit")
@@ -441,7 +442,8 @@ def test_owslib_reads_collections_extent_and_filtered_items(live: LiveServer,
     from owslib.ogcapi.features import Features
 
     api = Features(live.url)
-    assert {c["id"] for c in api.collections()["collections"]} == set(city.layers())
+    assert {c["id"] for c in api.collections()["collections"]} == {*city.layers(),
+                                                                  *RESULT_COLLECTIONS}
     premises = api.collection("premises")
     np.testing.assert_allclose(premises["extent"]["spatial"]["bbox"][0],
                                _wgs84(city.premises).total_bounds, atol=1e-9)

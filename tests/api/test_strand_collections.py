@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from netgis.api.app import create_app
+from netgis.api.result_features import RESULT_COLLECTIONS
 from netgis.schema import LAYER_NAMES, STRAND_LAYER_NAMES
 from netgis.storage import Repository
 from tests.api.helpers import API_KEY, LiveServer, make_settings
@@ -58,7 +59,7 @@ def _audit(http: httpx.Client, **params: Any) -> list[dict[str, Any]]:
 def test_collections_of_rows_without_geometry(live: LiveServer) -> None:
     with _client(live) as http:
         listed = [c["id"] for c in http.get("/collections").json()["collections"]]
-        assert listed == [*LAYER_NAMES, *STRAND_LAYER_NAMES]
+        assert listed == [*LAYER_NAMES, *RESULT_COLLECTIONS, *STRAND_LAYER_NAMES]
         cables = http.get("/collections/cables").json()
         assert "extent" not in cables and cables["itemType"] == "feature"
         queryables = http.get("/collections/drops/queryables").json()["properties"]
@@ -241,7 +242,8 @@ def test_without_strand_rows_the_collections_are_the_four(db_url: str) -> None:
     repo.close()
     with LiveServer(create_app(make_settings(db_url))) as server, _client(server) as http:
         listed = [c["id"] for c in http.get("/collections").json()["collections"]]
-        assert listed == list(LAYER_NAMES)
+        # (and the analysis results, always: docs/ogc-api.md)
+        assert listed == [*LAYER_NAMES, *RESULT_COLLECTIONS]
         # the paths answer, empty, so the first row can be written
         assert http.get("/collections/cables/items").json()["numberMatched"] == 0
         assert http.get("/collections/cables").status_code == 200
@@ -278,7 +280,7 @@ def test_gdal_and_owslib_read_them_beside_the_route_layers(live: LiveServer,
     from owslib.ogcapi.features import Features
 
     api = Features(live.url)
-    assert {c["id"] for c in api.collections()["collections"]} == {*LAYER_NAMES,
-                                                                  *STRAND_LAYER_NAMES}
+    assert {c["id"] for c in api.collections()["collections"]} == {
+        *LAYER_NAMES, *RESULT_COLLECTIONS, *STRAND_LAYER_NAMES}
     drops = api.collection_items("drops", limit=10)
     assert [f["id"] for f in drops["features"]] == ["D1", "D2"]
