@@ -629,8 +629,101 @@ def _device_terminal(plant: StrandPlant, layer: str, rid: str, node: str, prefix
     return (ttype, tid, int(num))
 
 
-def _terminals(plant: StrandPlant, errors: list[Problem],  # noqa: C901 (a list of checks)
-               warnings: list[Problem]) -> None:
+def _terminals(plant: StrandPlant, errors: list[Problem], warnings: list[Problem]) -> None:
+    """Resolve the terminals of every connection and drop into ``plant`` (``conn_at``,
+    ``drop_at``, ``cuts``), reporting each problem. Clean layers take the vectorised way;
+    a layer with any problem the row by row way, which names every one."""
+    if not _clean_terminals(plant, warnings):
+        _terminals_by_row(plant, errors, warnings)
+
+
+def _side_terminals(plant: StrandPlant, frame: pd.DataFrame, prefix: str,
+                    pos_of: dict[tuple[str, str], int]) -> list[Terminal] | None:
+    """The terminals one side of ``frame``'s rows names (``a``, ``b`` or ``src``), or None
+    unless every row names a valid one (then :func:`_terminal` would report nothing)."""
+    n = len(frame)
+    kind = frame[f"{prefix}_type"].to_numpy(dtype=object)
+    tid = frame[f"{prefix}_id"].to_numpy(dtype=object)
+    num = pd.to_numeric(frame[f"{prefix}_num"], errors="coerce").to_numpy(dtype=float,
+                                                                          na_value=np.nan)
+    node = frame["node_id"].to_numpy(dtype=object)
+    side = frame[f"{prefix}_side"].to_numpy(dtype=object) if f"{prefix}_side" in frame \
+        else np.full(n, None, dtype=object)
+    strand, olt = kind == "strand", kind == "olt"
+    device = ~strand & ~olt
+    ids = tid.tolist()
+
+    def per_row(values: Mapping[str, Any]) -> npt.NDArray[Any]:
+        return np.asarray([values.get(x) for x in ids], dtype=object)
+
+    def numbers(values: Mapping[str, Any]) -> npt.NDArray[np.float64]:
+        return np.asarray([values.get(x, np.nan) for x in ids], dtype=float)
+
+    # strands: a built cable that visits the node, a strand number it has, a side it has
+    fibers = numbers({c: cab.fiber_count for c, cab in plant.cables.items()})
+    last = numbers({c: cab.last for c, cab in plant.cables.items()})
+    pos = np.asarray([pos_of.get(cv, np.nan) for cv in zip(ids, node.tolist(), strict=True)],
+                     dtype=float)
+    is_none = pd.isna(side)
+    side = np.where(is_none & (pos == 0), "to", np.where(is_none & (pos == last), "from",
+                                                         side)).astype(object)
+    ok_strand = (~np.isnan(fibers) & (num >= 1) & (num <= fibers) & ~np.isnan(pos)
+                 & ~((pos == 0) & (pos == last)) & ~pd.isna(side)
+                 & ~((pos == 0) & (side == "from")) & ~((pos == last) & (side == "to")))
+    # OLT ports and splitter ports: standing at the node, a port number the device has
+    ok_olt = per_row(plant.olt_node) == node
+    sp_node = per_row({k: v[0] for k, v in plant.splitter.items()})
+    top = np.where(kind == "in", numbers({k: v[2] for k, v in plant.splitter.items()}),
+                   numbers({k: v[1] for k, v in plant.splitter.items()}))
+    ok_device = (sp_node == node) & (num >= 1) & (num <= top)
+    ok = np.where(strand, ok_strand, np.where(olt, ok_olt, device & ok_device))
+    if not ok.all():
+        return None
+    k = np.nan_to_num(num).astype(np.int64).tolist()
+    p = np.nan_to_num(pos).astype(np.int64).tolist()
+    return [("strand", c, x, i, sd) if ty == "strand" else ("olt", c) if ty == "olt"
+            else (ty, c, x)
+            for ty, c, x, i, sd in zip(kind.tolist(), ids, k, p, side.tolist(), strict=True)]
+
+
+def _clean_terminals(plant: StrandPlant, warnings: list[Problem]) -> bool:
+    """:func:`_terminals` for layers without a problem, column by column; False (and
+    ``plant`` untouched) when some row has one."""
+    t = plant.tables
+    conns, drops = t["connections"], t["drops"]
+    node_ok = plant.node_status
+    if not (conns["node_id"].isin(list(node_ok)).all()
+            and drops["node_id"].isin(list(node_ok)).all()):
+        return False
+    # a cable's position along its path of each node it visits
+    pos_of = {(c, v): i for c, cab in plant.cables.items() for v, i in cab.pos.items()}
+    a = _side_terminals(plant, conns, "a", pos_of)
+    b = _side_terminals(plant, conns, "b", pos_of) if a is not None else None
+    src = _side_terminals(plant, drops, "src", pos_of) if b is not None else None
+    if a is None or b is None or src is None:
+        return False
+    every = [*a, *b, *src]
+    if len(set(every)) != len(every):  # a terminal used twice, or joined to itself
+        return False
+    rows = range(len(a))
+    plant.conn_at.update(zip(a, zip(rows, b, strict=True), strict=True))
+    plant.conn_at.update(zip(b, zip(rows, a, strict=True), strict=True))
+    plant.drop_at.update(zip(src, range(len(src)), strict=True))
+    for cid, x, y in zip(conns["connection_id"].tolist(), a, b, strict=True):
+        if x[0] == "strand" and y[0] == "strand" and x[1] == y[1]:
+            warnings.append(Problem("connections", cid, None,
+                                    f"a splice between two strands of one cable ({x[1]})"))
+    named: dict[tuple[str, int], set[int]] = defaultdict(set)
+    for term in every:
+        if term[0] == "strand":
+            named[(term[1], term[2])].add(term[3])
+    for (c, k), positions in named.items():
+        plant.cuts[(c, k)] = sorted({0, plant.cables[c].last, *positions})
+    return True
+
+
+def _terminals_by_row(plant: StrandPlant, errors: list[Problem],  # noqa: C901 (checks)
+                      warnings: list[Problem]) -> None:
     t = plant.tables
     used: dict[Terminal, tuple[str, str]] = {}
     named: dict[tuple[str, int], set[int]] = defaultdict(set)
