@@ -145,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(gaps_router.router)
     app.include_router(bead_router.router)
+    app.include_router(bead_router.pages)
     app.include_router(map_pages.router)
     app.include_router(dashboard_pages.router)
     app.include_router(address_search.router)

@@ -1,7 +1,8 @@
 """The BEAD answer (``POST /analysis/bead`` and a design plan's ``POST
 /plans/{name}/analysis/bead``): FCC BDC availability and locations uploads classed and
 joined with an analysis's plant (docs/spec.md §2.11 and §3.4: the same rules as
-``netgis bead``). Shared by the two routers (routers never import each other)."""
+``netgis bead``), as JSON or drawn on a map (``POST /maps/bead``). Shared by the routers
+(routers never import each other)."""
 
 from __future__ import annotations
 
@@ -96,12 +97,12 @@ ReachParam = Annotated[float, Query(ge=0, le=1_000_000, description=(
     "Unpassed locations within this many meters count as reachable."))]
 
 
-async def bead_answer(request: Request, settings: Settings, drop: float, reach_m: float,
-                      analysis_of: Callable[[float], tuple[int, Analysis]],
-                      admit: Callable[[], None]) -> BeadResult:
+async def bead_join_of(request: Request, settings: Settings, drop: float, reach_m: float,
+                       analysis_of: Callable[[float], tuple[int, Analysis]],
+                       admit: Callable[[], None]) -> tuple[int, Analysis, BeadJoin]:
     """Read the uploads of ``request``, class the locations and join them with the plant of
-    ``analysis_of(drop)`` (data version, analysis); ``admit`` charges the new work."""
-
+    ``analysis_of(drop)``; ``admit`` charges the new work. The data version, the analysis
+    and the join."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "multipart/form-data":
         raise ApiError(415, f"unsupported media type {media_type or '(none)'!r}; send "
@@ -141,6 +142,15 @@ async def bead_answer(request: Request, settings: Settings, drop: float, reach_m
         with names.client_errors():
             answer = await run_in_threadpool(_run, result, avail_paths, loc_path, drop,
                                              reach_m)
+    return version, result, answer
+
+
+async def bead_answer(request: Request, settings: Settings, drop: float, reach_m: float,
+                      analysis_of: Callable[[float], tuple[int, Analysis]],
+                      admit: Callable[[], None]) -> BeadResult:
+    """The JSON answer of the uploads of ``request`` (see :func:`bead_join_of`)."""
+    version, _, answer = await bead_join_of(request, settings, drop, reach_m, analysis_of,
+                                            admit)
     rows = answer.locations.sort_values("location_id", kind="stable")
     shown = rows.iloc[:settings.max_limit]
     s = answer.summary
@@ -166,6 +176,16 @@ def _folder(tmp: str, name: str) -> Path:
     folder = Path(tmp) / name
     folder.mkdir()
     return folder
+
+
+def bead_map_page(settings: Settings, result: Analysis, answer: BeadJoin) -> tuple[str, str]:
+    """The BEAD map of ``answer`` over the lit spans of ``result`` (the server's base map,
+    assets from ``/static``): the page and its Content-Security-Policy."""
+    from netgis.maps.bead import bead_map
+    from netgis.maps.csp import secure_html
+
+    return secure_html(bead_map(answer, spans=result.spans, tiles_url=settings.tiles_url or None,
+                                base_url="/static"))
 
 
 def _run(result: Analysis, availability: list[Path], locations: Path, drop_m: float,

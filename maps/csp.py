@@ -61,8 +61,10 @@ def script_hashes(page: str) -> list[str]:
     return out
 
 
-def content_security_policy(page: str, img_sources: Iterable[str] = ()) -> str:
-    """The policy for ``page``: its inline scripts by hash, images from ``img_sources`` too."""
+def content_security_policy(page: str, img_sources: Iterable[str] = (), *,
+                            forms: bool = False) -> str:
+    """The policy for ``page``: its inline scripts by hash, images from ``img_sources`` too;
+    ``forms``: its forms may be sent to the page's own origin (else to none)."""
     images = ["'self'", "data:", *dict.fromkeys(img_sources)]
     return "; ".join([
         "default-src 'none'",
@@ -71,7 +73,7 @@ def content_security_policy(page: str, img_sources: Iterable[str] = ()) -> str:
         "img-src " + " ".join(images),
         "connect-src 'self'",
         "base-uri 'none'",
-        "form-action 'none'",
+        "form-action 'self'" if forms else "form-action 'none'",
         "object-src 'none'",
     ])
 

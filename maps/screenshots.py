@@ -1,8 +1,9 @@
 """Regenerate the map screenshots of the docs:
 ``python -m maps.screenshots [DATASET] [DIR] [KIND...]``.
 
-Builds each map kind on DATASET (default ``data/sample.gpkg``), and the compare map of
-a design plan of its five best gap builds (``plan-compare``), opens the self-contained
+Builds each map kind on DATASET (default ``data/sample.gpkg``), the compare map of
+a design plan of its five best gap builds (``plan-compare``) and the BEAD map of the
+sample's BEAD inputs (``bead``, data/bead/), opens the self-contained
 page in headless ``/usr/bin/chromium`` (Playwright, no network) and writes
 ``DIR/map-<kind>.png`` (default ``docs/``), 800x500 PNG; KIND... limits it to those.
 A development tool: Playwright is a test dependency, imported only here.
@@ -44,7 +45,18 @@ def build_all(dataset: str) -> dict[str, folium.Map]:
         "gaps": gaps_map(result.premises, spans=result.spans, ranking=clusters),
         "plan-compare": _plan_compare(result, clusters),
         "areas": areas_map(result.dataset.areas, result.kpis["areas"]),
+        "bead": _bead(result),
     }
+
+
+def _bead(result: Any) -> folium.Map:
+    """The BEAD map of the sample's availability and Fabric files (data/bead/)."""
+    from netgis.maps.bead import bead_map
+    from netgis.products.bead import bead
+
+    inputs = Path(__file__).resolve().parents[1] / "data" / "bead"
+    answer = bead(result.lit_spans, inputs / "availability.csv", inputs / "fabric.csv")
+    return bead_map(answer, spans=result.spans)
 
 
 def _plan_compare(result: Any, clusters: Any) -> folium.Map:
@@ -73,7 +85,7 @@ def main(argv: list[str]) -> int:
         ctx = p.chromium.launch_persistent_context(
             str(Path(tmp) / "profile"), executable_path="/usr/bin/chromium", headless=True,
             args=CHROMIUM_ARGS, viewport={"width": 800, "height": 500})
-        for kind in argv[2:] or [*MAP_KINDS, "plan-compare"]:
+        for kind in argv[2:] or [*MAP_KINDS, "plan-compare", "bead"]:
             page_file = Path(tmp) / f"{kind}.html"
             page_file.write_text(inline_html(built[kind]), encoding="utf-8")
             page = ctx.new_page()

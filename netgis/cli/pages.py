@@ -26,13 +26,14 @@ from netgis.schema import (
     DEFAULT_DROP_M,
     DEFAULT_HEX_RESOLUTION,
     DEFAULT_MAX_FEATURES,
+    DEFAULT_REACH_M,
     MAP_KINDS,
 )
 
 
 @app.command("map")
 def map_(
-    kind: Annotated[str, typer.Argument(help=f"{', '.join(MAP_KINDS[:-1])} or {MAP_KINDS[-1]}.")],
+    kind: Annotated[str, typer.Argument(help=f"{', '.join(MAP_KINDS)} or bead.")],
     dataset: DatasetArg,
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")],
     drop_m: DropOpt = DEFAULT_DROP_M,
@@ -53,10 +54,21 @@ def map_(
     top: Annotated[int, typer.Option("--top", min=1, help="criticality: draw this many of the "
                                      "worst spans, and of the worst nodes.")] =
     DEFAULT_CRITICAL_TOP,
+    availability: Annotated[list[Path] | None, typer.Option(
+        "--availability", help="bead: FCC BDC availability CSV (repeat for several).")] = None,
+    locations: Annotated[Path | None, typer.Option(
+        "--locations", help="bead: Fabric-style CSV or a point layer with location_id.")] =
+    None,
+    reach_m: Annotated[float, typer.Option(
+        "--reach-m", help="bead: unpassed locations within this many meters of a lit span "
+                          "count as reachable.")] = DEFAULT_REACH_M,
 ) -> None:
     """Write a KIND map of DATASET as one self-contained HTML page (no CDN, works offline)."""
-    if kind not in MAP_KINDS:
-        raise typer.BadParameter(f"KIND must be one of {', '.join(MAP_KINDS)}, not {kind!r}")
+    if kind not in (*MAP_KINDS, "bead"):
+        raise typer.BadParameter(f"KIND must be one of {', '.join(MAP_KINDS)} or bead, not "
+                                 f"{kind!r}")
+    if kind == "bead" and (not availability or locations is None):
+        raise typer.BadParameter("a bead map needs --availability and --locations")
     from netgis import maps
     from netgis.engine.analysis import scenario as run_scenario
     from netgis.io import atomic_file
@@ -72,9 +84,20 @@ def map_(
         from netgis.products.gaps import gap_analysis
 
         ranking = gap_analysis(result).plan.clusters
-    m = maps.build_map(kind, result, scenario=impact, ranking=ranking, top=top,
-                       hex_resolution=hex_res if kind != "gaps" else None, tiles_url=tiles,
-                       tiles_attribution=tiles_attribution, max_features=max_features)
+    if kind == "bead":
+        from netgis.maps.bead import bead_map
+        from netgis.products.bead import bead
+
+        assert availability and locations is not None  # checked above
+        answer = bead(result.lit_spans, availability, locations, drop_m=drop_m,
+                      reach_m=reach_m)
+        m = bead_map(answer, spans=result.spans, tiles_url=tiles,
+                     tiles_attribution=tiles_attribution, max_features=max_features)
+    else:
+        m = maps.build_map(kind, result, scenario=impact, ranking=ranking, top=top,
+                           hex_resolution=hex_res if kind != "gaps" else None,
+                           tiles_url=tiles, tiles_attribution=tiles_attribution,
+                           max_features=max_features)
     html = maps.inline_html(m)
     # written beside the target and renamed: a reader never sees half a page
     with atomic_file(out) as tmp:

@@ -37,6 +37,7 @@ from netgis.dataset import Dataset
 from netgis.engine.analysis import analyze
 from netgis.engine.optics import LossBudget
 from netgis.errors import ParameterError, Problem
+from netgis.products.bead import premises_at_locations
 from netgis.products.gaps.plan import GapParams, apply_plan, cluster_builds
 from netgis.products.gaps.result import gap_analysis
 from netgis.schema import DEFAULT_DROP_M
@@ -218,10 +219,8 @@ def eligible_premises(dataset: Dataset, best: pd.Series) -> set[str]:
     1 (underserved) in ``best`` (:attr:`netgis.products.bead.Availability.best`, by
     location_id)."""
     eligible = set(best[best <= 1].index.astype(str))
-    prem = dataset.premises
-    has = prem["location_id"].notna()
-    return set(prem.loc[has & prem["location_id"].astype(str).isin(eligible),
-                        "premise_id"].astype(str))
+    at = premises_at_locations(dataset.premises)
+    return set(at.loc[at["location_id"].isin(eligible), "premise_id"].astype(str))
 
 
 def _pct(value: float | None) -> float:
