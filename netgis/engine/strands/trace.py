@@ -11,7 +11,7 @@ A walk never loops: validation refuses rings of glass and paths that re-enter a 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -479,20 +479,25 @@ def upstream_frame(trace: Trace, options: TraceOptions, best: Best,
                    premises: set[str] | None = None) -> pd.DataFrame:
     """``upstream.csv``: one row per drop, connected (its best path) or open."""
     walker = trace.walker
-    losses = path_losses(trace, options)
     rows: list[tuple[Any, ...]] = []
     if premises is None:
         wanted: Iterable[int] = range(len(walker.drop_id))
+        every = path_losses(trace, options)
+        loss_of: Callable[[int], float] = lambda path: float(every[path])  # noqa: E731
     else:
         by_premise = walker.drops_by_premise()
         wanted = sorted(d for p in premises for d in by_premise.get(p, ()))
+        # a few premises (one per API request): the losses of their paths alone
+        arr = trace_arrays(trace)
+        leaf, cum_db, fixed_db = arr["leaf"], arr["cum_db"], options.budget.fixed_db
+        loss_of = lambda path: fixed_db + float(cum_db[leaf[path]])  # noqa: E731
     for d in wanted:
         did, prem = walker.drop_id[d], walker.drop_premise[d]
         p = best.drop_path.get(d)
         if p is None:
             rows.append((prem, did, "open", None, None, np.nan, None))
         else:
-            loss = float(losses[p])
+            loss = loss_of(p)
             rows.append((prem, did, "connected", trace.path_port[p], trace.path_id(p),
                          round(loss, DECIMALS), loss <= options.budget.budget_db))
     frame = pd.DataFrame(rows, columns=["premise_id", "drop_id", "status", "olt_port_id",
