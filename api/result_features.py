@@ -30,7 +30,15 @@ import shapely
 
 from netgis.api.live import note_version
 from netgis.errors import NotFoundError
-from netgis.products.result_layers import RESULT_LAYERS
+from netgis.products.gaps import rollup_h3
+from netgis.products.result_layers import (
+    RESULT_LAYERS,
+    gap_clusters,
+    h3_gaps,
+    node_results,
+    premise_results,
+    span_results,
+)
 from netgis.storage.filters import ParsedFilter, frame_mask
 
 if TYPE_CHECKING:
@@ -46,6 +54,10 @@ RESULT_COLLECTIONS = ("premise_results", "span_results", "node_results", "gap_cl
 #: The plant layer whose features each result collection has one row of (its extent too).
 PLANT_LAYER = {"premise_results": "premises", "span_results": "spans",
                "node_results": "nodes"}
+#: How each of those is made from an analysis.
+_OF_ANALYSIS: dict[str, Callable[[Analysis], gpd.GeoDataFrame]] = {
+    "premise_results": premise_results, "span_results": span_results,
+    "node_results": node_results}
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,19 @@ class ResultLayer:
     ``frame`` holds the layer's fields (pandas nullable types) and its geometry;
     ``ids`` are the id column as Python strings, ascending in code point order (the
     order of the plant layers' pages on both databases).
+
+    Examples
+    --------
+    >>> from netgis.engine.analysis import analyze
+    >>> from netgis.io import read_dataset
+    >>> from netgis.products.result_layers import premise_results
+    >>> result = analyze(read_dataset("tests/examples/ring_spur/dataset.gpkg"))
+    >>> layer = ResultLayer.of(RESULT_LAYERS["premise_results"], 1, premise_results(result))
+    >>> unpassed = layer.matches({"passed": False})
+    >>> [fid for fid, _ in layer.window(unpassed, limit=10)]
+    ['p_far']
+    >>> layer.features_json(unpassed)[:59]
+    '[{"type":"Feature","id":"p_far","geometry":{"type":"Point",'
     """
 
     layer: Layer
@@ -121,7 +146,7 @@ class ResultLayer:
 
     def _columns(self, positions: IntArray) -> list[npt.NDArray[np.object_]]:
         """Each field's values at ``positions`` as Python objects (None for a null)."""
-        return [_objects(self.frame[f.name])[positions] for f in self.layer.fields]
+        return [_objects(self.frame[f.name].iloc[positions]) for f in self.layer.fields]
 
     def features_json(self, positions: IntArray) -> str:
         """The GeoJSON Features at ``positions`` as one JSON array (text)."""
@@ -156,13 +181,6 @@ def _objects(column: Any) -> npt.NDArray[np.object_]:
     return values
 
 
-def _analysis_frame(name: str) -> Callable[[Analysis], gpd.GeoDataFrame]:
-    from netgis.products import result_layers
-
-    builder: Callable[[Analysis], gpd.GeoDataFrame] = getattr(result_layers, name)
-    return builder
-
-
 class ResultStates:
     """The result collections of the live analysis (the server's default parameters), each
     made once per data version on first use.
@@ -188,17 +206,12 @@ class ResultStates:
 
         def make() -> ResultLayer:
             if name == "gap_clusters":
-                from netgis.products.result_layers import gap_clusters
-
                 frame = gap_clusters(self.services.plan(version, analysis))
             elif name == "h3_gaps":
-                from netgis.products.gaps import rollup_h3
-                from netgis.products.result_layers import h3_gaps
-
                 frame = h3_gaps(rollup_h3(analysis.premises,
                                           h3_res=self.services.gap_params().h3_res))
             else:
-                frame = _analysis_frame(name)(analysis)
+                frame = _OF_ANALYSIS[name](analysis)
             # a newer version's layer replaces the older ones (a million rows each)
             self.cache.keep_only(lambda key: key[0] >= version)
             return ResultLayer.of(RESULT_LAYERS[name], version, frame)
