@@ -14,18 +14,15 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from netgis.engine.analysis import NODE_COLUMNS, PREMISE_COLUMNS, SPAN_COLUMNS, Analysis
 from netgis.errors import ConfigError
 from netgis.io import TEMP_PREFIX, atomic_dir
 from netgis.schema import OUTPUT_FILES, RESULT_FIELDS
-
-_STRUCTURAL = r'[,"\r\n]'
-
 
 _DECIMALS = {f.name: f.decimals for fields in RESULT_FIELDS.values() for f in fields
              if f.decimals is not None}
@@ -54,9 +51,36 @@ def _table(frame: pd.DataFrame, columns: tuple[str, ...]) -> pa.Table:
 
 
 def needs_quotes(table: pa.Table) -> bool:
-    """Does any text cell of ``table`` hold a comma, a quote or a line break?"""
-    return any(pc.any(pc.match_substring_regex(table[c], _STRUCTURAL)).as_py()
-               for c in table.column_names if pa.types.is_string(table[c].type))
+    """Does any text cell of ``table`` hold a comma, a quote or a line break?
+
+    Examples
+    --------
+    >>> needs_quotes(pa.table({"a": ["x", None, "y z"], "b": [1, 2, 3]}))
+    False
+    >>> needs_quotes(pa.table({"a": ["x", "Main St, 5"]}).slice(1))
+    True
+    """
+    return any(_any_structural(chunk) for c in table.column_names
+               if pa.types.is_string(table[c].type) for chunk in table[c].chunks)
+
+
+#: The characters that make a CSV cell need quotes, as UTF-8 bytes.
+_STRUCTURAL = (b",", b'"', b"\r", b"\n")
+
+
+def _any_structural(chunk: pa.StringArray) -> bool:
+    """Whether a cell of ``chunk`` holds one of those characters, searched in the bytes
+    of its cells (UTF-8: the byte of an ASCII character is never part of another one)."""
+    if len(chunk) == 0:
+        return False
+    offsets_buffer, data_buffer = chunk.buffers()[1:3]
+    if data_buffer is None:
+        return False
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[
+        chunk.offset:chunk.offset + len(chunk) + 1]
+    start, end = int(offsets[0]), int(offsets[-1])
+    cells = data_buffer.slice(start, end - start).to_pybytes()
+    return any(ch in cells for ch in _STRUCTURAL)
 
 
 def write_csv(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
