@@ -219,3 +219,22 @@ def test_a_folder_of_layers_is_netgis_own(tmp_path: Path) -> None:
     (tmp_path / "results.gpkg-journal").write_bytes(b"")
     with pytest.raises(ConfigError, match=r"results\.gpkg-journal"):
         check_output_dir(tmp_path)
+
+
+def test_gaps_and_bead_write_their_layers_from_the_command_line(tmp_path: Path) -> None:
+    done = netgis("gaps", EXAMPLES_DIR / "ring_spur" / "dataset.gpkg", "--out", tmp_path,
+                  "--format", "gpkg")
+    assert done.exit_code == 0, done.stderr
+    done = netgis("bead", "data/sample.gpkg", "--availability", "data/bead/availability.csv",
+                  "--locations", "data/bead/fabric.csv", "--out", tmp_path,
+                  "--format", "parquet")
+    assert done.exit_code == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "bead_classes.parquet", "gaps.gpkg", "gaps_plan.gpkg"]
+    assert list(pyogrio.list_layers(tmp_path / "gaps.gpkg")[:, 0]) == list(
+        RESULT_LAYER_FILES["gaps"][1])
+    clusters = read_layer(tmp_path, "gaps", "gap_clusters", "gpkg")
+    assert clusters["cluster_id"].tolist() == ["gap-p_far"]
+    classes = read_layer(tmp_path, "bead", "bead_classes", "parquet")
+    assert len(classes) == len(read_locations("data/bead/fabric.csv"))
+    assert set(classes["bead_class"]) <= {"served", "underserved", "unserved"}
