@@ -220,7 +220,7 @@ def serve(
     from netgis.api.settings import Settings
 
     # NETGIS_* settings come from the environment; --database-url and --basemap win over it
-    given = {"database_url": database_url, "basemap": basemap}
+    given: dict[str, Any] = {"database_url": database_url, "basemap": basemap}
     settings = Settings(**{k: v for k, v in given.items() if v is not None})
     # the URLs below only once the port is known to be free: not before "address in use"
     _check_port(host, port)
