@@ -188,31 +188,28 @@ class _Walker:
     def run(self, ports: Iterable[str]) -> Trace:
         tr = Trace()
         self.tr = tr
+        # a hop vertex is one row while walking, the columns of the trace after
+        self.rows: list[tuple[Any, ...]] = []
         for port in ports:
             node = self.plant.olt_node.get(port)
             if node is None or not self.node_ok[node]:
                 continue
             self.port, self.pos = port, 0
             self._leave(("olt", port), -1, 0.0, (0, 0, (), 0.0))
+        if self.rows:
+            (tr.parent, tr.depth, tr.hop_type, tr.ref_id, tr.cable_id, tr.strand, tr.node_from,
+             tr.node_to, tr.span_ids, tr.length_m, tr.loss_db, tr.cum_db) = (
+                list(column) for column in zip(*self.rows, strict=True))
+        del self.rows
         return tr
 
     def _vertex(self, parent: int, kind: str, ref: str, cable: str | None, strand: int | None,
                 nfrom: str, nto: str, spans: str | None, length: float | None,
                 loss: float, cum: float) -> int:
-        tr = self.tr
-        tr.parent.append(parent)
-        tr.depth.append(1 if parent < 0 else tr.depth[parent] + 1)
-        tr.hop_type.append(kind)
-        tr.ref_id.append(ref)
-        tr.cable_id.append(cable)
-        tr.strand.append(strand)
-        tr.node_from.append(nfrom)
-        tr.node_to.append(nto)
-        tr.span_ids.append(spans)
-        tr.length_m.append(length)
-        tr.loss_db.append(loss)
-        tr.cum_db.append(cum)
-        return len(tr.parent) - 1
+        rows = self.rows
+        rows.append((parent, 1 if parent < 0 else rows[parent][1] + 1, kind, ref, cable, strand,
+                     nfrom, nto, spans, length, loss, cum))
+        return len(rows) - 1
 
     def _end(self, leaf: int, kind: str, end_id: str, drop: int,
              sums: tuple[int, int, tuple[str, ...], float]) -> None:
