@@ -267,3 +267,18 @@ def test_a_folder_of_someone_elses_is_refused_before_any_work(
                            "--out", str(tmp_path))
     assert code == 2 and "holds files netgis did not write (notes.txt)" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_many_bad_rows_are_counted_after_the_first_thousand(tmp_path: Path) -> None:
+    from netgis.errors import ValidationError
+    from netgis.products.bdc import read_fabric
+
+    path = tmp_path / "fabric.csv"
+    path.write_text("location_id\n" + "".join(f"{i}\n" for i in range(1205)), encoding="utf-8")
+    with pytest.raises(ValidationError) as info:
+        read_fabric(path)
+    problems = info.value.problems
+    assert len(problems) == 1001
+    assert problems[0].reason.startswith("fabric.csv line 2: '0' is not a Fabric location id")
+    assert problems[999].reason.startswith("fabric.csv line 1001: '999' is not")
+    assert problems[-1].reason == "fabric.csv: and 205 more problems"

@@ -43,11 +43,10 @@ Examples
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from netgis.errors import Problem, ValidationError
@@ -92,7 +92,7 @@ LEFT_OUT_REASONS: dict[str, str] = {
 }
 #: At most this many problems of an input file are listed one by one (all are counted).
 MAX_LISTED_PROBLEMS = 1000
-_LOCATION_ID = re.compile(r"[1-8][0-9]{9}")
+_LOCATION_ID = "^[1-8][0-9]{9}$"
 _PROVIDER_ID = re.compile(r"[1-9][0-9]{5}")
 _TRUE = frozenset({"true", "t", "1", "yes", "y"})
 _FALSE = frozenset({"false", "f", "0", "no", "n"})
@@ -247,42 +247,54 @@ def read_fabric(path: str | os.PathLike[str]) -> pd.DataFrame:
                                        f"{p.name}: cannot parse: {exc}")]) from exc
     if malformed:
         raise ValidationError(malformed)
-    text: list[str] = [str(v).strip() for v in table.column("location_id").to_pylist()]
-    ids = pd.Series(text, dtype=object)
-    problems: list[tuple[int, Problem]] = []
-    line = np.arange(len(ids)) + 2  # the header is line 1
-
-    def add(mask: np.ndarray, column: str, reason: Any) -> None:
-        for i in np.flatnonzero(mask).tolist():
-            problems.append((i, Problem("fabric", text[i] or None, column,
-                                        f"{p.name} line {line[i]}: {reason(i)}")))
-
-    empty = (ids == "").to_numpy(bool)
-    add(empty, "location_id", lambda i: "empty")
-    bad_id = ~empty & ~ids.map(lambda v: bool(_LOCATION_ID.fullmatch(v))).to_numpy(bool)
-    add(bad_id, "location_id",
-        lambda i: f"{text[i]!r} is not a Fabric location id (10 digits from 1000000000; "
-                  "ids of the preliminary Fabric, beginning with 9, cannot be filed)")
-    dup = ids.duplicated(keep="first").to_numpy(bool) & ~empty
-    first_line = dict(zip(text[::-1], line[::-1].tolist(), strict=True))
-    add(dup, "location_id", lambda i: f"duplicate location_id (first on line "
-                                      f"{first_line[text[i]]})")
-    bsl = np.ones(len(ids), dtype=bool)
+    ids = pc.utf8_trim_whitespace(table.column("location_id"))
+    text = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)
+    empty = _mask(pc.equal(pc.utf8_length(ids), 0))
+    checks: list[tuple[str, np.ndarray, Callable[[int], str]]] = [
+        ("location_id", empty, lambda i: "empty"),
+        ("location_id", ~empty & ~_mask(pc.match_substring_regex(ids, _LOCATION_ID)),
+         lambda i: f"{text[i]!r} is not a Fabric location id (10 digits from 1000000000; "
+                   "ids of the preliminary Fabric, beginning with 9, cannot be filed)"),
+    ]
+    dup = pd.Series(text).duplicated(keep="first").to_numpy(bool) & ~empty
+    if dup.any():
+        first = pd.Series(np.arange(len(text))).groupby(text).transform("min").to_numpy()
+        checks.append(("location_id", dup, lambda i: f"duplicate location_id (first on line "
+                                                     f"{first[i] + 2})"))
+    bsl = np.ones(len(text), dtype=bool)
     if "bsl_flag" in columns:
-        flags = pd.Series(table.column("bsl_flag").to_pylist(), dtype=object).str.strip()
-        folded = flags.str.lower()
-        is_true = folded.isin(_TRUE).to_numpy(bool)
-        bad_flag = ~is_true & ~folded.isin(_FALSE).to_numpy(bool)
-        add(bad_flag, "bsl_flag", lambda i: f"must be True or False, got {flags.iat[i]!r}")
-        bsl = is_true
-    if problems:
-        problems.sort(key=lambda item: item[0])
-        listed = [prob for _, prob in problems[:MAX_LISTED_PROBLEMS]]
-        if len(problems) > len(listed):
-            listed.append(Problem("fabric", None, None,
-                                  f"{p.name}: and {len(problems) - len(listed)} more problems"))
-        raise ValidationError(listed)
-    return pd.DataFrame({"location_id": ids.to_numpy(dtype=object), "bsl": bsl})
+        raw = table.column("bsl_flag")
+        flags = pc.utf8_lower(pc.utf8_trim_whitespace(raw))
+        bsl = _mask(pc.is_in(flags, pa.array(sorted(_TRUE))))
+        shown = raw.to_numpy(zero_copy_only=False)
+        checks.append(("bsl_flag", ~bsl & ~_mask(pc.is_in(flags, pa.array(sorted(_FALSE)))),
+                       lambda i: f"must be True or False, got {shown[i]!r}"))
+    _raise_problems(p.name, text, checks)
+    return pd.DataFrame({"location_id": text, "bsl": bsl})
+
+
+def _mask(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A boolean Arrow result as a numpy mask (null: false)."""
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _raise_problems(name: str, ids: np.ndarray,
+                    checks: list[tuple[str, np.ndarray, Callable[[int], str]]]) -> None:
+    """A ValidationError listing the rows each check marks, in line order (the first
+    :data:`MAX_LISTED_PROBLEMS` one by one, the rest counted), if any row is marked."""
+    marked = [(int(i), k) for k, (_, mask, _) in enumerate(checks)
+              for i in np.flatnonzero(mask)[:MAX_LISTED_PROBLEMS]]
+    if not marked:
+        return
+    total = sum(int(mask.sum()) for _, mask, _ in checks)
+    marked.sort()
+    listed = [Problem("fabric", ids[i] or None, checks[k][0],
+                      f"{name} line {i + 2}: {checks[k][2](i)}")  # the header is line 1
+              for i, k in marked[:MAX_LISTED_PROBLEMS]]
+    if total > len(listed):
+        listed.append(Problem("fabric", None, None,
+                              f"{name}: and {total - len(listed)} more problems"))
+    raise ValidationError(listed)
 
 
 def _fabric_header(path: Path) -> list[str]:
@@ -337,41 +349,33 @@ def bdc_filing(premises: pd.DataFrame, fabric: pd.DataFrame, offer: Offer, *,
     _require(premises, "premises", ("premise_id", "passed", "in_budget"))
     _require(fabric, "fabric", ("location_id", "bsl"))
     at = premises_at_locations(premises)
-    passed = at["passed"].fillna(False).to_numpy(bool)
-    in_budget = passed & at["in_budget"].fillna(False).to_numpy(bool)
-    per_location = pd.DataFrame({"location_id": at["location_id"].to_numpy(dtype=object),
-                                 "premise_id": at["premise_id"].astype(str).to_numpy(),
-                                 "passed": passed, "in_budget": in_budget})
-    found = per_location.groupby("location_id", sort=False).agg(
-        passed=("passed", "any"), in_budget=("in_budget", "any"),
-        premises=("premise_id", "size"))
-    ids = fabric["location_id"].astype(str).to_numpy(dtype=object)
-    hit = found.reindex(ids)
-    has_premise = hit["premises"].notna().to_numpy(bool)
-    loc_passed = hit["passed"].fillna(False).to_numpy(bool)
-    loc_budget = hit["in_budget"].fillna(False).to_numpy(bool)
-    bsl = fabric["bsl"].to_numpy(bool)
+    passed = _flag(at["passed"])
+    qualifies = passed & (_flag(at["in_budget"]) | include_out_of_budget)
+    ids = _text(fabric["location_id"])
+    # one integer per location id, over the Fabric's and the premises' ids together
+    codes, uniques = pd.factorize(np.concatenate([ids, _text(at["location_id"])]))
+    loc, prem_loc = codes[:len(ids)], codes[len(ids):]
+    k = len(uniques)
+    premises_at = np.bincount(prem_loc, minlength=k)[loc]
+    any_passed = (np.bincount(prem_loc, weights=passed, minlength=k) > 0)[loc]
+    any_in_budget = (np.bincount(prem_loc, weights=passed & _flag(at["in_budget"]),
+                                 minlength=k) > 0)[loc]
+    any_qualifies = (np.bincount(prem_loc, weights=qualifies, minlength=k) > 0)[loc]
     reason = np.select(
-        [~bsl, ~has_premise, ~loc_passed, ~loc_budget & (not include_out_of_budget)],
+        [~fabric["bsl"].to_numpy(bool), premises_at == 0, ~any_passed, ~any_qualifies],
         list(LEFT_OUT_REASONS), default="")
     filed = reason == ""
-    order = np.argsort(ids[filed].astype(str), kind="stable")
-    filed_ids = ids[filed][order]
+    filed_ids = np.sort(ids[filed])
     filing = pd.DataFrame({**{c: [v] * len(filed_ids) for c, v in offer.row().items()},
                            "location_id": filed_ids})[list(BDC_COLUMNS)]
-    out = pd.DataFrame({"location_id": ids[~filed], "reason": reason[~filed]})
-    # the premises of the locations left out (only those: a join per location costs)
-    named = per_location[per_location["location_id"].isin(set(out["location_id"]))]
-    premise_ids = named.sort_values("premise_id").groupby("location_id")["premise_id"].agg(
-        ";".join)
-    out["premise_ids"] = premise_ids.reindex(out["location_id"]).fillna("").to_numpy(
-        dtype=object)
-    out = out.sort_values("location_id", kind="stable")
-    served = premises["passed"].fillna(False).to_numpy(bool)
+    named = _premise_ids(loc[~filed], prem_loc, _text(at["premise_id"]), k)
+    out = pd.DataFrame({"location_id": ids[~filed], "reason": reason[~filed],
+                        "premise_ids": named}).sort_values("location_id", kind="stable")
+    served = _flag(premises["passed"])
     if not include_out_of_budget:
-        served = served & premises["in_budget"].fillna(False).to_numpy(bool)
-    served_ids = set(premises.loc[served, "premise_id"].astype(str))
-    with_location = at[at["premise_id"].astype(str).isin(served_ids)]
+        served &= _flag(premises["in_budget"])
+    in_fabric = np.zeros(k, dtype=bool)
+    in_fabric[loc] = True
     summary: dict[str, Any] = {
         "offer": {**offer.row(), "technology_name": TECHNOLOGY_CODES[offer.technology]},
         "include_out_of_budget": bool(include_out_of_budget),
@@ -379,17 +383,47 @@ def bdc_filing(premises: pd.DataFrame, fabric: pd.DataFrame, offer: Offer, *,
         "filed": int(filed.sum()),
         "left_out": int((~filed).sum()),
         "left_out_by_reason": {r: int((reason == r).sum()) for r in LEFT_OUT_REASONS},
-        "filed_out_of_budget": int((filed & ~loc_budget).sum()),
-        "filed_with_several_premises": int((filed & (hit["premises"].fillna(0)
-                                                     .to_numpy(float) > 1)).sum()),
+        "filed_out_of_budget": int((filed & ~any_in_budget).sum()),
+        "filed_with_several_premises": int((filed & (premises_at > 1)).sum()),
         "served_premises_not_filed": {
-            "without_location_id": len(served_ids) - len(with_location),
-            "location_not_in_fabric": int((~with_location["location_id"].isin(set(ids)))
-                                          .sum()),
+            "without_location_id": int(served.sum() - qualifies.sum()),
+            "location_not_in_fabric": int((qualifies & ~in_fabric[prem_loc]).sum()),
         },
         "parameters": dict(parameters or {}),
     }
     return BdcResult(filing.reset_index(drop=True), out.reset_index(drop=True), summary)
+
+
+def _flag(column: pd.Series) -> np.ndarray:
+    """A boolean column as a numpy mask (null: false)."""
+    return np.array(column.fillna(False).to_numpy(dtype=bool), dtype=bool)  # a copy
+
+
+def _text(column: pd.Series) -> np.ndarray:
+    """A column as a numpy array of Python strings (hashing and sorting in numpy, not per
+    row through Arrow)."""
+    return np.asarray(column.astype(str).to_numpy(dtype=object), dtype=object)
+
+
+def _premise_ids(locations: np.ndarray, prem_loc: np.ndarray, premise_id: np.ndarray,
+                 k: int) -> np.ndarray:
+    """For each location code in ``locations``, its premises' ids sorted and joined by
+    ``;`` (empty when it has none); ``prem_loc`` is each premise's location code."""
+    wanted = np.zeros(k, dtype=bool)
+    wanted[locations] = True
+    rows = np.flatnonzero(wanted[prem_loc])
+    pairs = pd.DataFrame({"code": prem_loc[rows], "premise_id": premise_id[rows]}
+                         ).sort_values(["code", "premise_id"], kind="stable")
+    code = pairs["code"].to_numpy()
+    pid = pairs["premise_id"].to_numpy(dtype=object)
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else code
+    ends = np.r_[starts[1:], len(code)].astype(int)
+    joined = np.full(k, "", dtype=object)
+    one = ends - starts == 1  # most locations have one premise: no join needed
+    joined[code[starts[one]]] = pid[starts[one]]
+    for start, end in zip(starts[~one].tolist(), ends[~one].tolist(), strict=True):
+        joined[code[start]] = ";".join(pid[start:end])
+    return np.asarray(joined[locations], dtype=object)
 
 
 def _require(frame: pd.DataFrame, layer: str, columns: tuple[str, ...]) -> None:
@@ -410,11 +444,8 @@ def filing_csv(filing: pd.DataFrame) -> str:
     provider_id,brand_name,location_id,technology,max_advertised_download_speed,max_advertised_upload_speed,low_latency,business_residential_code
     131425,"Acme, Inc",1000000007,50,1000,1000,1,X
     """
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(BDC_COLUMNS)
-    writer.writerows(filing[list(BDC_COLUMNS)].itertuples(index=False, name=None))
-    return out.getvalue()
+    text: str = filing[list(BDC_COLUMNS)].to_csv(index=False, lineterminator="\n")
+    return text
 
 
 def summary_markdown(result: BdcResult, fabric_name: str = "the Fabric file") -> str:
