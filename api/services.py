@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from netgis.engine.optics import LossBudget
     from netgis.engine.strands.trace import TraceOptions
     from netgis.products.gaps import BuildPlan, GapParams
+    from netgis.products.names import PlaceNames
     from netgis.products.search import PremiseSearch
     from netgis.products.tiles import TileAddress, TileAttributes
     from netgis.storage import Repository
@@ -647,6 +648,8 @@ class Services:
         self._tile_attributes: SingleFlight[tuple[AnalysisKey, str], TileAttributes | None] = (
             SingleFlight(4 * max(1, settings.analysis_cache_size)))
         self._extents: SingleFlight[int, dict[str, LayerExtent]] = SingleFlight(1)
+        #: the street and area of the plant per data version (products/names.py)
+        self._names: SingleFlight[int, PlaceNames] = SingleFlight(2)
         # the newest tile attributes per layer, whose id index a new state may reuse
         self._tile_reuse: dict[str, TileAttributes] = {}
         #: the server's default analysis, kept current edit by edit (api/live.py)
@@ -887,6 +890,14 @@ class Services:
         params = params or server
         default = float(analysis.drop_m) == float(self.settings.drop_m) and params == server
         return self.plans.plan(version, analysis, params, admit=None if default else self.admit)
+
+    def names(self, version: int, dataset: Dataset) -> PlaceNames:
+        """The street and area of every span and node of data version ``version`` (whose
+        dataset is ``dataset``), found once per data version, to name spans and builds on
+        the dashboard, the report and the maps."""
+        from netgis.products.names import place_names
+
+        return self._names.get(version, lambda: place_names(dataset))
 
     def map_page(self, key: PageKey, render: Callable[[], MapPage],
                  shared: bool = False) -> MapPage:

@@ -82,7 +82,8 @@ def _rank_labels(m: folium.Map, ranking: pd.DataFrame, max_labels: int) -> gpd.G
                                css_class="netgis-gap-cluster",
                                style={"color": "#1d1d1d", "weight": 1.5, "dashArray": "5 4",
                                       "fill": False},
-                               fields=[c for c in ("rank", "cluster_id", "units", "cost_per_unit")
+                               fields=[c for c in ("rank", "cluster_id", "place", "units",
+                                                    "cost_per_unit")
                                        if c in hulls.columns]).add_to(group)
     figure_of(m).header.add_child(folium.Element(RANK_CSS), name="netgis_rank_css")
     fields = [c for c in pts.columns if c != pts.geometry.name]

@@ -17,6 +17,7 @@ from netgis.maps.areas import areas_map
 from netgis.maps.coverage import coverage_map
 from netgis.maps.criticality import criticality_classes, criticality_map
 from netgis.maps.gaps import gap_edges, gaps_map
+from netgis.products.names import PlaceNames, place_names, with_places
 from netgis.schema import DEFAULT_CRITICAL_TOP
 from netgis.schema import MAP_KINDS as MAP_KINDS  # defined where netgis reads it without folium
 
@@ -42,6 +43,7 @@ def build_map(
     top_control: bool = False,
     trace_url: str | None = None,
     splices_url: str | None = None,
+    names: PlaceNames | None = None,
     **options: Unpack[MapOptions],
 ) -> folium.Map:
     """The ``kind`` map of an analysis.
@@ -72,6 +74,11 @@ def build_map(
         coverage only: a server's strand endpoints, for the "Trace to OLT" action of a
         premise's popup and the splice diagram link of a node's (see
         :func:`maps.coverage_map`).
+    names
+        The street and area of the spans and nodes (what
+        :func:`netgis.products.names.place_names` of the analysed dataset gives, which
+        ``None`` computes): shown as ``street, area`` in span, node and build popups
+        where known.
     **options
         ``m``, ``basemap``, ``tiles_url``, ``tiles_attribution``, ``streets`` (by default
         the dataset's, when it has a ``streets`` layer), ``base_url``, ``max_features``.
@@ -86,6 +93,8 @@ def build_map(
     """
     if kind not in MAP_KINDS:
         raise ConfigError(f"map kind must be one of {', '.join(MAP_KINDS)}, not {kind!r}")
+    analysis, ranking = _named(analysis, ranking,
+                               names if names is not None else place_names(analysis.dataset))
     # classes of the whole network, before any clipping: every view gets the same legend
     whole = analysis
     if bbox is not None or area_id is not None:
@@ -112,6 +121,19 @@ def build_map(
                         unit_edges=gap_edges(whole.premises, **gap_res), outline=outline,
                         **gap_res, **options)
     return areas_map(analysis.dataset.areas, analysis.kpis["areas"], **options)
+
+
+def _named(analysis: Analysis, ranking: pd.DataFrame | None, names: PlaceNames
+           ) -> tuple[Analysis, pd.DataFrame | None]:
+    """The analysis's spans and nodes, and the ranked builds, with their ``place`` (street,
+    area) where one is known; as they were where none is."""
+    spans = with_places(analysis.spans, names, id_field="span_id")
+    nodes = with_places(analysis.nodes, names, id_field="node_id")
+    if spans is not analysis.spans or nodes is not analysis.nodes:
+        analysis = replace(analysis, spans=spans, nodes=nodes)
+    if isinstance(ranking, gpd.GeoDataFrame) and len(ranking) and ranking.geometry.name in ranking:
+        ranking = with_places(ranking, names)
+    return analysis, ranking
 
 
 def _window(analysis: Analysis, bbox: Sequence[float] | None,

@@ -84,7 +84,7 @@ def board_of(services: Services, settings: Settings, repo: Repository,
         goal=Goal(settings.goal_coverage_pct, settings.goal_date),
         as_of=today, area_id=area_id, clusters=plan.clusters,
         window_days=settings.goal_window_days, min_span_days=settings.goal_min_span_days,
-        data_version=version, program=program)
+        data_version=version, program=program, names=services.names(version, result.dataset))
     if capacity is not None and area_id is None:
         # network-wide KPIs: shown as tiles beside the coverage figures
         board = replace(board, kpis={**board.kpis, **json_safe(capacity)})

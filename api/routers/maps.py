@@ -98,6 +98,7 @@ def _build(kind: str, services: Services, settings: Settings, version: int, resu
     query = f"?{urlencode({'drop_m': drop_m})}" if drop_m is not None else ""
     try:
         m = build_map(kind, result, bbox=box, area_id=area_id, basemap=basemap,
+                      names=services.names(version, result.dataset),
                       tiles_url=settings.tiles_url or None, base_url="/static",
                       vector_tiles=f"/tiles/{{layer}}/{{z}}/{{x}}/{{y}}.mvt{query}", **extra)
     except ValidationError as exc:

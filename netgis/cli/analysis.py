@@ -273,24 +273,38 @@ KPI_FORMATS = ("json", "csv", "prom")
 @app.command()
 def kpis(
     target: Annotated[str | None, typer.Argument(
-        metavar="[DATASET|snapshot]",
+        metavar="[DATASET|snapshot|backfill]",
         help="A .gpkg file or directory of layer files (omit with --db), or the word "
-             "'snapshot' to store the database's KPIs in its history (write ./snapshot for "
-             "a dataset of that name).")] = None,
+             "'snapshot' to store the database's KPIs in its history, or 'backfill' to "
+             "estimate the history before its first snapshot from the spans' install_year "
+             "(write ./snapshot or ./backfill for a dataset of that name).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="json, csv or prom (Prometheus "
                                      "text).")] = "json",
     drop_m: DropOpt = DEFAULT_DROP_M,
     db: Annotated[bool, typer.Option("--db", help="Read the dataset from the database "
                                      "(NETGIS_DATABASE_URL, default ./netgis.db).")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="With backfill: print the estimated years, store nothing.")] = False,
 ) -> None:
     """Every KPI, network-wide and per area, as JSON rows, CSV or Prometheus text.
 
     `netgis kpis snapshot` analyses the database and stores the KPIs with its
     data version in the KPI history (served by GET /kpis/history).
+    `netgis kpis backfill` stores, for each year before the first snapshot, the KPIs of
+    the plant with only the spans installed by then (install_year) in service, marked
+    estimated; running it again changes nothing, and no measured snapshot is touched.
     """
     from netgis.engine.analysis import analyze as run_analysis
     from netgis.products.feeds import kpi_rows, kpis_csv, prometheus_text
 
+    if target == "backfill":
+        from netgis.cli.history import backfill
+
+        backfill(drop_m=drop_m, dry_run=dry_run)
+        return
+    if dry_run:
+        typer.echo("error: --dry-run goes with 'netgis kpis backfill' only", err=True)
+        raise typer.Exit(2)
     if fmt not in KPI_FORMATS:
         typer.echo(f"error: --format must be one of {', '.join(KPI_FORMATS)}, not {fmt!r}",
                    err=True)

@@ -43,6 +43,7 @@ from netgis.products.feeds import (
     Goal,
     goal_progress,
 )
+from netgis.products.names import PlaceNames, place_label, place_names, places_text
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -70,6 +71,10 @@ CHART_TITLES = {
     "spof": "Top single points of failure",
     "builds": "Top builds of the gap ranking",
 }
+#: The coverage chart's legend: measured KPI snapshots, and points estimated by
+#: ``netgis kpis backfill`` (drawn dashed; the legend shows only when there are some).
+MEASURED_SERIES = "Measured (KPI snapshots)"
+ESTIMATED_SERIES = "Estimated from install_year"
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
 
@@ -85,8 +90,9 @@ class Dashboard:
     ``spofs`` the top spans and nodes by units cut off (``kind``, ``id``,
     ``units``, ``premises``); ``builds`` the top gap clusters by rank
     (``rank``, ``cluster_id``, ``units``, ``premises``, ``route_m``, ``cost``,
-    ``cost_per_unit``). ``history_source`` says where the history came from
-    (``"database"``, or ``"none"`` for a dataset file).
+    ``cost_per_unit``); both also ``place`` ("street, area",
+    :mod:`netgis.products.names`) where it is known. ``history_source`` says where the
+    history came from (``"database"``, or ``"none"`` for a dataset file).
     """
 
     kpis: dict[str, Any]
@@ -144,7 +150,15 @@ def _inside(frame: gpd.GeoDataFrame, shape: gpd.GeoSeries) -> pd.Series:
     return frame.geometry.intersects(polygon)
 
 
-def _top_spofs(analysis: Analysis, shape: gpd.GeoSeries | None, n: int) -> list[dict[str, Any]]:
+def _with_place(records: list[dict[str, Any]], places: Sequence[str | None]
+                ) -> list[dict[str, Any]]:
+    """Each record with its ``place`` ("street, area") where one is known; without, the
+    record is as it was before places existed."""
+    return [{**r, "place": p} if p else r for r, p in zip(records, places, strict=True)]
+
+
+def _top_spofs(analysis: Analysis, shape: gpd.GeoSeries | None, n: int,
+               names: PlaceNames) -> list[dict[str, Any]]:
     spans, nodes = analysis.spans, analysis.nodes
     if shape is not None:
         spans, nodes = spans[_inside(spans, shape)], nodes[_inside(nodes, shape)]
@@ -161,20 +175,22 @@ def _top_spofs(analysis: Analysis, shape: gpd.GeoSeries | None, n: int) -> list[
     # ties in units: fewer premises first is arbitrary, so order by id for a stable answer
     top = both.sort_values(["units", "premises", "kind", "id"],
                            ascending=[False, False, True, True]).head(n)
-    return _records(top)
+    records = _records(top)
+    return _with_place(records, [names.place(r["kind"], r["id"]) for r in records])
 
 
 _BUILD_COLUMNS = ("rank", "cluster_id", "units", "premises", "route_m", "cost", "cost_per_unit")
 
 
 def _top_builds(clusters: gpd.GeoDataFrame | None, shape: gpd.GeoSeries | None,
-                n: int) -> list[dict[str, Any]]:
+                n: int, names: PlaceNames) -> list[dict[str, Any]]:
     if clusters is None or clusters.empty:
         return []
     if shape is not None:
         clusters = clusters[_inside(clusters, shape)]
     top = clusters.sort_values("rank").head(n)
-    return _records(pd.DataFrame({c: top[c] for c in _BUILD_COLUMNS}))
+    records = _records(pd.DataFrame({c: top[c] for c in _BUILD_COLUMNS}))
+    return _with_place(records, places_text(names.places(top.geometry.to_numpy())))
 
 
 def ranked_clusters(analysis: Analysis) -> gpd.GeoDataFrame:
@@ -198,6 +214,7 @@ def build_dashboard(
     data_version: int | None = None,
     top_n: int = TOP_N,
     program: Program | None = None,
+    names: PlaceNames | None = None,
 ) -> Dashboard:
     """Gather the numbers of the dashboard for the network or the area ``area_id``.
 
@@ -227,6 +244,11 @@ def build_dashboard(
     program
         A build programme (:func:`netgis.products.program.run_program`) whose coverage
         line is drawn beside the actual one (the network only: not with ``area_id``).
+    names
+        The street and area of the spans, nodes and builds
+        (:func:`netgis.products.names.place_names` of the analysed dataset, which is
+        what ``None`` computes): each single point of failure and build known to lie
+        somewhere carries it as ``place`` ("Lindenstraße, Nordend").
     """
     day = as_of or datetime.now(UTC).date()
     shape = None
@@ -242,6 +264,7 @@ def build_dashboard(
     kpis_of_scope = {"network": scope, "areas": []}
     series = [{**{k: json_safe(v) for k, v in h.items() if k not in ("area_id", "name")},
                "taken_at": _iso(h["taken_at"])} for h in (history or ())]
+    names = names if names is not None else place_names(analysis.dataset)
     progress = goal_progress(kpis_of_scope, goal=goal or Goal(), as_of=day,
                              history={None: series}, window_days=window_days,
                              min_span_days=min_span_days)[0]
@@ -249,8 +272,8 @@ def build_dashboard(
         kpis={k: json_safe(v) for k, v in scope.items()},
         areas=[{k: json_safe(v) for k, v in a.items()} for a in areas],
         history=series, goal=progress,
-        spofs=_top_spofs(analysis, shape, top_n),
-        builds=_top_builds(clusters, shape, top_n),
+        spofs=_top_spofs(analysis, shape, top_n, names),
+        builds=_top_builds(clusters, shape, top_n, names),
         as_of=day.isoformat(),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         area_id=area_id, area_name=area_name, data_version=data_version,
@@ -306,14 +329,16 @@ def summary(board: Dashboard) -> str:
         where = f"Coverage of {board.scope_name} is {_pct(now)} ({units})."
     else:
         before = float(first["coverage_pct"])
+        since = _month(first["taken_at"]) + (" (estimated from install_year)"
+                                             if first.get("estimated") else "")
         verb = ("rose" if now is not None and now > before + 0.05 else
                 "fell" if now is not None and now < before - 0.05 else "stayed")
         if verb == "stayed":
             where = (f"Coverage of {board.scope_name} stayed at {_pct(now)} since "
-                     f"{_month(first['taken_at'])} ({units}).")
+                     f"{since} ({units}).")
         else:
             where = (f"Coverage of {board.scope_name} {verb} from {_pct(before)} to "
-                     f"{_pct(now)} since {_month(first['taken_at'])} ({units}).")
+                     f"{_pct(now)} since {since} ({units}).")
     target = f"{goal['target_pct']:g} %"
     goal_day = date.fromisoformat(goal["target_date"])
     if goal.get("gap_units") == 0:
@@ -410,19 +435,43 @@ def _coverage_chart(alt: Any, board: Dashboard, width: int) -> Any:
     goal = board.goal
     now = {"taken_at": board.as_of + "T12:00:00+00:00", "coverage_pct": board.kpis.get(
         "coverage_pct"), "series": "now"}
-    points = [{"taken_at": h["taken_at"], "coverage_pct": h.get("coverage_pct"),
-               "series": "snapshot"} for h in board.history if h.get("coverage_pct") is not None]
-    if not points:
+    measured = [h for h in board.history if h.get("coverage_pct") is not None
+                and not h.get("estimated")]
+    estimated = [{"taken_at": h["taken_at"], "coverage_pct": h["coverage_pct"],
+                  "series": ESTIMATED_SERIES} for h in board.history
+                 if h.get("coverage_pct") is not None and h.get("estimated")]
+    # without estimated points the chart is as it was before they existed
+    series = MEASURED_SERIES if estimated else "snapshot"
+    points = [{"taken_at": h["taken_at"], "coverage_pct": h["coverage_pct"], "series": series}
+              for h in measured]
+    if not points and not estimated:
         points = [now]
+    when = "timeFormat(toDate(datum.taken_at), '%Y-%m-%d') + ': ' + " \
+           "format(datum.coverage_pct, '.1f') + ' %'"
     history = alt.Chart(alt.Data(values=points)).transform_calculate(
-        label="'Coverage on ' + timeFormat(toDate(datum.taken_at), '%Y-%m-%d') + ': ' + "
-              "format(datum.coverage_pct, '.1f') + ' %'")
+        label="'Coverage on ' + " + when)
     x = alt.X("taken_at:T", title="Date", axis=alt.Axis(format="%Y-%m", labelAngle=0))
     y = alt.Y("coverage_pct:Q", title="Coverage (% of units passed)",
               scale=alt.Scale(zero=False, nice=True))
-    line = history.mark_line(color=PALETTE["blue"], strokeWidth=2, aria=False).encode(x=x, y=y)
-    dots = history.mark_point(color=PALETTE["blue"], filled=True, size=60).encode(
-        x=x, y=y, description="label:N", tooltip=alt.Tooltip("label:N", title="Snapshot"))
+    # one legend for both lines when there are estimates: measured solid, estimated dashed
+    dash: dict[str, Any] = {"strokeDash": alt.StrokeDash("series:N", title=None, scale=alt.Scale(
+        domain=[MEASURED_SERIES, ESTIMATED_SERIES], range=[[1, 0], [6, 4]]))} if estimated else {}
+    layers: list[Any] = []
+    if estimated:
+        # the estimated years, joined to the first measured snapshot by the same dashes
+        joined = estimated + [{**p, "series": ESTIMATED_SERIES} for p in points[:1]]
+        guess = alt.Chart(alt.Data(values=joined)).transform_calculate(
+            label="'Estimated from install_year: coverage on ' + " + when)
+        layers.append(guess.mark_line(color=PALETTE["blue"], strokeWidth=2, aria=False)
+                      .encode(x=x, y=y, **dash))
+        layers.append(guess.transform_filter(f"datum.series == '{ESTIMATED_SERIES}'")
+                      .mark_point(color=PALETTE["blue"], filled=False, size=60).encode(
+            x=x, y=y, description="label:N", tooltip=alt.Tooltip("label:N", title="Estimate")))
+    if points:
+        layers.append(history.mark_line(color=PALETTE["blue"], strokeWidth=2, aria=False)
+                      .encode(x=x, y=y, **dash))
+        layers.append(history.mark_point(color=PALETTE["blue"], filled=True, size=60).encode(
+            x=x, y=y, description="label:N", tooltip=alt.Tooltip("label:N", title="Snapshot")))
     target = [{"target_pct": goal["target_pct"], "target_date": goal["target_date"],
                "label": f"Goal: {goal['target_pct']:g} % by {goal['target_date']}"}]
     goal_rule = alt.Chart(alt.Data(values=target)).mark_rule(
@@ -431,9 +480,9 @@ def _coverage_chart(alt: Any, board: Dashboard, width: int) -> Any:
     goal_day = alt.Chart(alt.Data(values=target)).mark_rule(
         color=PALETTE["vermillion"], strokeDash=[2, 2]).encode(
         x="target_date:T", description="label:N")
-    layers = [line, dots, goal_rule, goal_day]
+    layers += [goal_rule, goal_day]
     projected = goal.get("projected_date")
-    last = points[-1]
+    last = points[-1] if points else estimated[-1]
     if projected is not None and last.get("coverage_pct") is not None:
         ends = [{"when": last["taken_at"], "coverage_pct": last["coverage_pct"], "end": "from"},
                 {"when": projected + "T00:00:00+00:00", "coverage_pct": goal["target_pct"],
@@ -465,8 +514,11 @@ def _coverage_chart(alt: Any, board: Dashboard, width: int) -> Any:
                                          filled=True).encode(
             x="when:T", y="coverage_pct:Q", description="label:N",
             tooltip=alt.Tooltip("label:N", title="Programme")))
-    text = (f"Line chart of coverage of {board.scope_name} over time: {len(board.history)} "
-            f"KPI snapshots, now {_pct(board.kpis.get('coverage_pct'))}; goal "
+    counted = (f"{len(board.history) - len(estimated)} KPI snapshots and {len(estimated)} "
+               "points estimated from install_year (dashed)" if estimated else
+               f"{len(board.history)} KPI snapshots")
+    text = (f"Line chart of coverage of {board.scope_name} over time: {counted}, "
+            f"now {_pct(board.kpis.get('coverage_pct'))}; goal "
             f"{goal['target_pct']:g} % by {goal['target_date']}; projected date "
             f"{projected or 'none'}.")
     if board.program:
@@ -519,7 +571,8 @@ def _protection_chart(alt: Any, board: Dashboard, width: int) -> Any:
 
 
 def _spof_chart(alt: Any, board: Dashboard, width: int) -> Any:
-    rows = [{**s, "item": f"{s['kind']} {s['id']}"} for s in board.spofs]
+    rows = [{**s, "item": place_label(s.get("place"), None, f"{s['kind']} {s['id']}")}
+            for s in board.spofs]
     chart = alt.Chart(alt.Data(values=rows)).transform_calculate(
         label="datum.item + ': ' + datum.units + ' units (' + datum.premises + "
               "' premises) cut off'"
@@ -537,7 +590,8 @@ def _spof_chart(alt: Any, board: Dashboard, width: int) -> Any:
 
 
 def _builds_chart(alt: Any, board: Dashboard, width: int) -> Any:
-    rows = [{**b, "build": f"#{b['rank']} {b['cluster_id']}"} for b in board.builds]
+    rows = [{**b, "build": place_label(b.get("place"), None, f"#{b['rank']} {b['cluster_id']}")}
+            for b in board.builds]
     chart = alt.Chart(alt.Data(values=rows)).transform_calculate(
         label="datum.build + ': ' + format(datum.cost_per_unit, ',.0f') + ' per unit, ' + "
               "datum.units + ' units, ' + format(datum.route_m, ',.0f') + ' m of route'"

@@ -34,6 +34,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    false,
     literal,
 )
 from sqlalchemy import cast as sql_cast
@@ -243,7 +244,11 @@ RESULT_TABLES: dict[str, Table] = {"premises": PREMISE_RESULTS, "spans": SPAN_RE
 
 
 class KpiSnapshot(Base):
-    """The KPIs (``kpis.json`` shape) at one moment, with the data version they describe."""
+    """The KPIs (``kpis.json`` shape) at one moment, with the data version they describe.
+
+    ``estimated`` snapshots were not measured but estimated from the spans'
+    ``install_year`` (``netgis kpis backfill``, revision 0010).
+    """
 
     __tablename__ = "kpi_snapshots"
     __table_args__ = (Index("ix_kpi_snapshots_taken_at", "taken_at"),)
@@ -252,6 +257,8 @@ class KpiSnapshot(Base):
     taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     data_version: Mapped[int] = mapped_column(Integer, nullable=False)
     kpis: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    estimated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False,
+                                            server_default=false())
 
 
 class AuditEntry(Base):

@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import functools
+import json
 import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -1128,10 +1129,12 @@ class Repository:
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def has_kpi_snapshot(self, data_version: int) -> bool:
-        """Whether a KPI snapshot of ``data_version`` is stored."""
+        """Whether a measured KPI snapshot of ``data_version`` is stored (estimated ones,
+        :meth:`save_kpi_estimates`, do not count: they describe the past, not the data)."""
         table = KPI_SNAPSHOTS
         stmt = select(table.c.snapshot_id).where(
-            table.c.data_version == int(data_version)).limit(1)
+            table.c.data_version == int(data_version),
+            table.c.estimated.is_(False)).limit(1)
         with _storage_errors(), self.engine.connect() as conn:
             return conn.execute(stmt).first() is not None
 
@@ -1140,8 +1143,10 @@ class Repository:
         """KPI snapshots in time order: the network's KPIs, or one area's.
 
         Each item is ``{"snapshot_id", "taken_at", "data_version", KPI: value,
-        ...}`` (plus ``area_id`` and ``name`` for an area). Snapshots that do
-        not know ``area_id`` are left out.
+        ...}`` (plus ``area_id`` and ``name`` for an area), and ``"estimated": True`` for
+        a snapshot estimated from the spans' ``install_year`` (:meth:`save_kpi_estimates`;
+        a measured one has no such key). Snapshots that do not know ``area_id`` are left
+        out.
         """
         table = KPI_SNAPSHOTS
         stmt = select(table).order_by(table.c.taken_at, table.c.snapshot_id)
@@ -1153,15 +1158,72 @@ class Repository:
         for row in rows:
             head = {"snapshot_id": row["snapshot_id"], "taken_at": _aware(row["taken_at"]),
                     "data_version": row["data_version"]}
+            mark = {"estimated": True} if row["estimated"] else {}
             kpis = row["kpis"]
             if area_id is None:
-                out.append({**head, **kpis.get("network", {})})
+                out.append({**head, **kpis.get("network", {}), **mark})
                 continue
             for area in kpis.get("areas", []):
                 if str(area.get("area_id")) == str(area_id):
-                    out.append({**head, **area})
+                    out.append({**head, **area, **mark})
                     break
         return out
+
+    def save_kpi_estimates(self, points: Sequence[tuple[datetime, Mapping[str, Any]]], *,
+                           data_version: int) -> dict[str, int]:
+        """Store KPI snapshots estimated from the spans' ``install_year`` (``points``:
+        ``(taken_at, kpis)``, the ``kpis.json`` shape), marked ``estimated``, in one
+        transaction; a measured snapshot is never changed.
+
+        The estimates are one series, written whole each time: a point at the instant of
+        a stored estimate replaces it in place (unchanged when its KPIs are the same), a
+        stored estimate at an instant no longer given is removed, and a point at or after
+        the first measured snapshot is not stored (measured history is not estimated).
+        Writing the same points twice changes nothing the second time.
+
+        Returns
+        -------
+        dict
+            Counts: ``inserted``, ``updated``, ``unchanged``, ``removed`` (stored estimates
+            no longer given) and ``skipped`` (points not before the first measured one).
+        """
+        table = KPI_SNAPSHOTS
+        wanted: dict[datetime, dict[str, Any]] = {}
+        for when, kpis in points:
+            if "network" not in kpis:
+                raise ValidationError([Problem("kpi_snapshots", None, "network",
+                                               "KPIs must have a 'network' object")])
+            # as the database gives JSON back, so that equal KPIs compare equal
+            wanted[_utc(when)] = json.loads(json.dumps(dict(kpis), allow_nan=False))
+        counts = dict.fromkeys(("inserted", "updated", "unchanged", "removed", "skipped"), 0)
+        with _storage_errors(), begin_write(self.engine) as conn:
+            first_measured = conn.execute(select(func.min(table.c.taken_at)).where(
+                table.c.estimated.is_(False))).scalar_one()
+            stored = {_aware(r.taken_at): r for r in conn.execute(
+                select(table.c.snapshot_id, table.c.taken_at, table.c.kpis).where(
+                    table.c.estimated.is_(True)))}
+            for when in sorted(wanted):
+                kpis = wanted[when]
+                if first_measured is not None and when >= _aware(first_measured):
+                    counts["skipped"] += 1
+                    continue
+                old = stored.pop(when, None)
+                if old is None:
+                    conn.execute(insert(table).values(taken_at=when, kpis=kpis, estimated=True,
+                                                      data_version=int(data_version)))
+                    counts["inserted"] += 1
+                elif old.kpis == kpis:
+                    counts["unchanged"] += 1
+                else:
+                    conn.execute(update(table).where(
+                        table.c.snapshot_id == old.snapshot_id).values(
+                        kpis=kpis, data_version=int(data_version)))
+                    counts["updated"] += 1
+            if stored:
+                conn.execute(delete(table).where(table.c.snapshot_id.in_(
+                    [r.snapshot_id for r in stored.values()])))
+                counts["removed"] = len(stored)
+        return counts
 
     def record_analysis_run(self, *, drop_m: float, data_version: int,
                             counts: Mapping[str, int], ran_at: datetime | None = None,

@@ -22,6 +22,7 @@ import pytest
 from netgis.api.app import create_app
 from netgis.generate import generate_city
 from netgis.maps import static_dir
+from netgis.products.names import PlaceNames, place_names
 from netgis.storage import Repository
 from tests.api.helpers import LiveServer, make_settings
 from tests.maps.helpers import dashboard_marks, run_axe
@@ -42,9 +43,10 @@ def _scaled(kpis: dict[str, Any], share: float) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[str]:
+def stack() -> Iterator[tuple[str, PlaceNames]]:
     """A live server whose database holds a generated city of 400 premises and a KPI
-    history of a year (three past snapshots, then today's)."""
+    history of a year (three past snapshots, then today's); and the street and area of
+    the plant the database holds."""
     folder = Path(tempfile.mkdtemp(prefix="netgis-dashboard-"))
     app = create_app(make_settings(f"sqlite:///{folder / 'dash.db'}", goal_date="2028-12-31"))
     with LiveServer(app) as server:
@@ -57,7 +59,12 @@ def served() -> Iterator[str]:
         for days, share in PAST:
             repo.save_kpi_snapshot(_scaled(today, share), data_version=0,
                                    taken_at=datetime.now(UTC) - timedelta(days=days))
-        yield server.url
+        yield server.url, place_names(repo.read_consistent()[1])
+
+
+@pytest.fixture(scope="module")
+def served(stack: tuple[str, PlaceNames]) -> str:
+    return stack[0]
 
 
 def _get(url: str, path: str, **params: str) -> httpx.Response:
@@ -84,9 +91,9 @@ def _load(browser_context: Any, url: str) -> tuple[Any, list[str], list[str]]:
 
 
 @pytest.mark.browser
-def test_dashboard_draws_every_chart_with_the_feeds(served: str,
+def test_dashboard_draws_every_chart_with_the_feeds(stack: tuple[str, PlaceNames],
                                                     browser_context: Any) -> None:
-    url = served
+    url, names = stack
     kpis = _get(url, "/kpis").json()["data"]
     history = _get(url, "/kpis/history").json()["data"]
     goal = _get(url, "/kpis/goal").json()["data"][0]
@@ -129,15 +136,19 @@ def test_dashboard_draws_every_chart_with_the_feeds(served: str,
                 p = f["properties"]
                 premises = p["cut_premises"] if kind == "span" else p["failure_premises"]
                 ranked_spof.append((-p[units], -premises, kind, f["id"]))
-        want = [f"{kind} {fid}: {-u} units ({-n} premises) cut off"
+        # each named by its street and area (the database's plant has areas)
+        want = [f"{names.label(kind, fid)}: {-u} units ({-n} premises) cut off"
                 for u, n, kind, fid in sorted(ranked_spof)[:10]]
+        assert all(w.split(": ")[0] in {a["name"] for a in areas} for w in want), want
         assert marks["spof"] == want
 
         # the top 10 builds of the gap ranking, with their cost per unit
         ranked = _get(url, "/analysis/gaps", view="clusters", limit="10").json()["features"]
         builds = [f"#{f['properties']['rank']} {f['properties']['cluster_id']}: "
                   f"{f['properties']['cost_per_unit']:,.0f} per unit" for f in ranked]
-        assert [m.split(", ")[0] for m in marks["builds"]] == [b.split(", ")[0] for b in builds]
+        shown = [m[m.index(": #") + 2:] for m in marks["builds"]]
+        assert [m.split(", ")[0] for m in shown] == [b.split(", ")[0] for b in builds]
+        assert {m[:m.index(": #")] for m in marks["builds"]} <= {a["name"] for a in areas}
         # each chart links to its map, and the maps exist
         links = page.eval_on_selector_all(".maplink a", "els => els.map(e => e.href)")
         assert [urlsplit(u).path for u in links] == [
