@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from netgis.cli.common import DatasetArg, DropOpt, _analyze, _echo_json, _progress, _split, app
+from netgis.cli.common import (
+    DatasetArg,
+    DropOpt,
+    _analyze,
+    _collector_paused,
+    _echo_json,
+    _progress,
+    _split,
+    app,
+)
 from netgis.schema import (
     DEFAULT_DROP_M,
     DEFAULT_SEARCH_LIMIT,
@@ -27,11 +36,12 @@ def validate(
     """Print every problem of DATASET as JSON; exit 2 if there is any error."""
     from netgis.io import validate_path
 
-    report = validate_path(str(dataset), snap_tolerance_m=snap_tolerance_m)
-    if report.dataset is not None and report.dataset.strands:
-        from netgis.engine.strands.outputs import traced_warnings
+    with _collector_paused():  # what is read lives to the end of the command
+        report = validate_path(str(dataset), snap_tolerance_m=snap_tolerance_m)
+        if report.dataset is not None and report.dataset.strands:
+            from netgis.engine.strands.outputs import traced_warnings
 
-        report.warnings.extend(traced_warnings(report.dataset))
+            report.warnings.extend(traced_warnings(report.dataset))
     _echo_json(report.as_dict())
     if report.errors:
         raise typer.Exit(2)

@@ -19,6 +19,7 @@ from netgis.cli.common import (
     PonClassOpt,
     SpliceOpt,
     _budget,
+    _collector_paused,
     _echo_json,
     _echo_warnings,
     app,
@@ -99,13 +100,14 @@ def trace(
     cut = CutSet(spans=frozenset(cut_spans or ()), nodes=frozenset(fail_nodes or ()),
                  ducts=frozenset(fail_ducts or ()),
                  strands=parse_cut_strands(cut_strands or ()))
-    ds, plant = _plant(dataset)
-    result = run_trace(plant, ds, options, ports=olt_port or (), premises=premise or (),
-                       cut=cut)
-    _echo_warnings(result.warnings)
-    write_trace(result, out)
-    typer.echo(f"wrote the trace files to {out}", err=True)
-    _echo_json(result.summary)
+    with _collector_paused():  # the plant's millions of tuples live to the end
+        ds, plant = _plant(dataset)
+        result = run_trace(plant, ds, options, ports=olt_port or (), premises=premise or (),
+                           cut=cut)
+        _echo_warnings(result.warnings)
+        write_trace(result, out)
+        typer.echo(f"wrote the trace files to {out}", err=True)
+        _echo_json(result.summary)
 
 
 @app.command()
@@ -130,13 +132,14 @@ def capacity(
     check_output_dir(out)
     options = _options(pon_class, budget_db, atten_db_per_km, splice_db, fixed_db,
                        connector_db, False)
-    ds, plant = _plant(dataset)
-    passed = passed_premises(ds, drop_m=drop_m)
-    cap, warnings = run_capacity(plant, ds, passed, drop_m=drop_m, options=options)
-    _echo_warnings(warnings)
-    write_capacity(cap, out)
-    typer.echo(f"wrote the capacity files to {out}", err=True)
-    _echo_json(cap.kpis)
+    with _collector_paused():  # the plant's millions of tuples live to the end
+        ds, plant = _plant(dataset)
+        passed = passed_premises(ds, drop_m=drop_m)
+        cap, warnings = run_capacity(plant, ds, passed, drop_m=drop_m, options=options)
+        _echo_warnings(warnings)
+        write_capacity(cap, out)
+        typer.echo(f"wrote the capacity files to {out}", err=True)
+        _echo_json(cap.kpis)
 
 
 @app.command()
@@ -158,6 +161,7 @@ def diversity(
 
     options = _options(pon_class, budget_db, atten_db_per_km, splice_db, fixed_db,
                        connector_db, include_planned)
-    _, plant = _plant(dataset)
-    tr = trace_network(plant, options)
-    _echo_json(run_diversity(plant, tr, a, b, options))
+    with _collector_paused():  # the plant's millions of tuples live to the end
+        _, plant = _plant(dataset)
+        tr = trace_network(plant, options)
+        _echo_json(run_diversity(plant, tr, a, b, options))
