@@ -6,7 +6,7 @@ Exit codes: 0 success, 2 invalid input (every problem listed on stderr),
 1 internal error. A user's mistake never prints a traceback.
 """
 
-from netgis.cli import data, analysis, bdc, strands, db, plans, pages  # noqa: I001 (the order of --help)
+from netgis.cli import data, analysis, bdc, strands, db, plans, pages, qgis  # noqa: I001 (the order of --help)
 from netgis.cli.common import app, main
 
-__all__ = ["analysis", "app", "bdc", "data", "db", "main", "pages", "plans", "strands"]
+__all__ = ["analysis", "app", "bdc", "data", "db", "main", "pages", "plans", "qgis", "strands"]
