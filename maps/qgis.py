@@ -196,13 +196,23 @@ def _get(client: httpx.Client, url: str, *, missing_ok: bool = False,
         raise ConfigError(f"{url} answered {answer.status_code}: the server wants a key with "
                           "read access (--api-key-env NAME names the variable holding it)")
     if answer.status_code != 200:
-        detail = answer.text[:300] if "json" in answer.headers.get("content-type", "") else ""
         raise ConfigError(f"{url} answered {answer.status_code} {answer.reason_phrase}"
-                          + (f": {detail}" if detail else ""))
+                          + _detail(answer))
     try:
         return answer.json()
     except ValueError:
         raise ConfigError(f"{url} did not answer JSON: is it a netgis server?") from None
+
+
+def _detail(answer: httpx.Response) -> str:
+    """``: DETAIL`` of a problem document (RFC 9457), shown on a terminal: quoted with
+    escapes when it holds a control character; empty for any other answer."""
+    try:
+        doc = answer.json()
+    except ValueError:
+        return ""
+    detail = str(doc.get("detail") or "")[:300] if isinstance(doc, dict) else ""
+    return f": {detail if detail.isprintable() else repr(detail)}" if detail else ""
 
 
 def _bbox(collection: Mapping[str, Any]) -> tuple[float, float, float, float] | None:

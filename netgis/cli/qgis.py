@@ -30,11 +30,6 @@ def qgis(
 ) -> None:
     """Write a QGIS project of the server at URL: its layers and result collections over OGC
     API - Features, its vector tiles and base map, styled as the web maps."""
-    import httpx
-
-    from netgis.maps.qgis import qgis_project, read_server
-    from netgis.maps.qgis_xml import write_qgz
-
     if out.suffix.lower() != ".qgz":
         raise ConfigError(f"--out must name a .qgz file, not {out}")
     headers = {}
@@ -44,6 +39,12 @@ def qgis(
             raise ConfigError(f"--api-key-env {api_key_env}: that environment variable is "
                               "not set or empty")
         headers["X-API-Key"] = key.strip()
+
+    import httpx
+
+    from netgis.maps.qgis import qgis_project, read_server
+    from netgis.maps.qgis_xml import write_qgz
+
     with httpx.Client(headers=headers, timeout=TIMEOUT_S, follow_redirects=False) as client:
         catalog = read_server(client, url)
     project = qgis_project(catalog, authcfg=authcfg)
