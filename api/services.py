@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from cachetools import LRUCache
@@ -893,11 +893,16 @@ class Services:
 
     def names(self, version: int, dataset: Dataset) -> PlaceNames:
         """The street and area of every span and node of data version ``version`` (whose
-        dataset is ``dataset``), found once per data version, to name spans and builds on
-        the dashboard, the report and the maps."""
+        dataset is ``dataset``; its streets, when it has none, those the database keeps),
+        found once per data version, to name spans and builds on the dashboard, the report
+        and the maps."""
         from netgis.products.names import place_names
 
-        return self._names.get(version, lambda: place_names(dataset))
+        def find() -> PlaceNames:
+            streets = dataset.streets if dataset.streets is not None else self.repo.read_streets()
+            return place_names(replace(dataset, streets=streets))
+
+        return self._names.get(version, find)
 
     def map_page(self, key: PageKey, render: Callable[[], MapPage],
                  shared: bool = False) -> MapPage:

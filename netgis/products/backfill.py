@@ -24,7 +24,7 @@ Examples
 >>> history = estimate_history(generate_city(premises=300, seed=1),
 ...                            before=datetime(2026, 1, 1, tzinfo=UTC))
 >>> history.points[0].year, history.points[-1].year
-(1988, 2025)
+(2004, 2025)
 >>> history.points[0].kpis["network"]["coverage_pct"] < history.points[-1].kpis[
 ...     "network"]["coverage_pct"]
 True

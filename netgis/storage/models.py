@@ -261,6 +261,18 @@ class KpiSnapshot(Base):
                                             server_default=false())
 
 
+class Street(Base):
+    """One line of the dataset's optional ``streets`` context layer (docs/data-model.md):
+    its ``name`` (None where unnamed) and its geometry as WKB in EPSG:4326. Context, not
+    plant: no id of the data model, no row version, no spatial index (revision 0011)."""
+
+    __tablename__ = "streets"
+
+    street_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str | None] = mapped_column(String)
+    geometry: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
 class AuditEntry(Base):
     """One write of features: who, when, what, and the features before and after.
 
@@ -413,6 +425,7 @@ ANALYSIS_RUNS = cast(Table, AnalysisRun.__table__)
 AUDIT_LOG = cast(Table, AuditEntry.__table__)
 AUDIT_IDS = cast(Table, AuditId.__table__)
 KPI_SNAPSHOTS = cast(Table, KpiSnapshot.__table__)
+STREETS = cast(Table, Street.__table__)
 META = cast(Table, Meta.__table__)
 PLANS = cast(Table, Plan.__table__)
 PLAN_FEATURES = cast(Table, PlanFeature.__table__)

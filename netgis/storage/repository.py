@@ -59,6 +59,7 @@ from netgis.products.tiles import TileAddress, TileAttributes, encode_features, 
 from netgis.schema import LAYER_NAMES, LAYERS, STRAND_LAYER_NAMES, STRAND_LAYERS, Field
 from netgis.storage import audit, changes, dialects, migrate
 from netgis.storage import strands as strand_rows
+from netgis.storage import streets as street_rows
 from netgis.storage.audit import DEFAULT_ACTOR
 from netgis.storage.changes import ChangeSet
 from netgis.storage.engine import (
@@ -288,6 +289,10 @@ class Repository:
         load leaves the strand tables as they are (still checked against the new
         route layers when they hold rows).
 
+        ``dataset.streets`` (the optional context layer) replaces the stored streets when
+        the dataset has one (counted as ``streets``); a ``replace`` load without one
+        removes them, any other load keeps them. Streets are not audited.
+
         The audit log gets one entry (``actor``, ``action``, the mode and, per
         layer, how many features were inserted, replaced and deleted; strand layers
         only when the load names or empties them); its ids, and the features it
@@ -357,6 +362,12 @@ class Repository:
             strand_counts, warnings = self._load_strands(conn, entry_id, strands, mode=mode,
                                                          version=version, route=route)
             audit.finish_bulk(conn, entry_id, [*LOAD_ORDER, *strand_counts])
+            # the optional streets context: replaced when the dataset brings some, removed
+            # by a replace without; a dataset without streets counts what it always did
+            if dataset.streets is not None or mode == "replace":
+                lines = street_rows.replace_streets(conn, dataset.streets)
+                if dataset.streets is not None:
+                    strand_counts = {**strand_counts, "streets": lines}
         self._written(version)
         return LoadCounts({**{name: len(frames[name]) for name in LOAD_ORDER},
                            **strand_counts}, version, warnings)
@@ -462,7 +473,8 @@ class Repository:
     def read_consistent_plant(self) -> tuple[int, Dataset]:
         """:meth:`read_consistent` with the strand layers: the data version and the dataset
         whose ``strands`` are the stored strand tables (:meth:`read_strand_tables`; ``{}``
-        when the database holds no strand row, as for a file without them), all read in one
+        when the database holds no strand row, as for a file without them) and whose
+        ``streets`` are the stored streets (:meth:`read_streets`), all read in one
         snapshot. (:meth:`read_consistent` reads the route layers alone.)
 
         Examples
@@ -477,10 +489,25 @@ class Repository:
             frames = {name: self._select_frame(conn, name, order_by=_key(name))
                       for name in LAYER_NAMES}
             tables = strand_rows.read_tables(conn) if strand_rows.migrated(conn) else {}
+            streets = street_rows.read_streets(conn)
         dataset = validate_frames(frames).dataset_or_raise()
         if any(len(frame) for frame in tables.values()):
             dataset.strands = tables
+        dataset.streets = streets
         return version, dataset
+
+    def read_streets(self) -> gpd.GeoDataFrame | None:
+        """The stored ``streets`` context layer (``name``, lines in EPSG:4326; loaded with a
+        dataset that has one), None when the database holds none.
+
+        Examples
+        --------
+        >>> repo = Repository.from_url("sqlite:///:memory:"); repo.init()
+        >>> repo.read_streets() is None
+        True
+        """
+        with _storage_errors(), begin_read(self.engine) as conn:
+            return street_rows.read_streets(conn)
 
     def changes_since(self, since: int, *, max_rows: int | None = None) -> ChangeSet | None:
         """What the writes after data version ``since`` changed, read in one snapshot.

@@ -25,6 +25,7 @@ from netgis.storage.models import (
     PLAN_FEATURES,
     PLANS,
     STRAND_TABLES,
+    STREETS,
 )
 from netgis.validate import validate_frames
 
@@ -35,7 +36,8 @@ BACKENDS = ["spatialite", pytest.param("postgis", marks=pytest.mark.postgis)]
 def clean_repo(repo: Repository) -> None:
     """Empty every table and reset the data version (the migrations stay)."""
     with repo.engine.begin() as conn:
-        for table in (PLAN_AUDIT, PLAN_FEATURES, PLANS, ANALYSIS_RUNS, KPI_SNAPSHOTS, AUDIT_LOG,
+        for table in (PLAN_AUDIT, PLAN_FEATURES, PLANS, ANALYSIS_RUNS, KPI_SNAPSHOTS, STREETS,
+                      AUDIT_LOG,
                       *STRAND_TABLES.values(),
                       *(LAYER_TABLES[n] for n in ("areas", "premises", "spans", "nodes"))):
             conn.execute(delete(table))
