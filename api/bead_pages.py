@@ -23,6 +23,7 @@ from netgis.errors import Problem
 if TYPE_CHECKING:
     from netgis.api.settings import Settings
     from netgis.engine.analysis import Analysis
+    from netgis.maps.basemap import Basemap
     from netgis.products.bead import BeadResult as BeadJoin
 
 
@@ -178,14 +179,15 @@ def _folder(tmp: str, name: str) -> Path:
     return folder
 
 
-def bead_map_page(settings: Settings, result: Analysis, answer: BeadJoin) -> tuple[str, str]:
+def bead_map_page(settings: Settings, result: Analysis, answer: BeadJoin,
+                  basemap: Basemap | None = None) -> tuple[str, str]:
     """The BEAD map of ``answer`` over the lit spans of ``result`` (the server's base map,
     assets from ``/static``): the page and its Content-Security-Policy."""
     from netgis.maps.bead import bead_map
     from netgis.maps.csp import secure_html
 
-    return secure_html(bead_map(answer, spans=result.spans, tiles_url=settings.tiles_url or None,
-                                base_url="/static"))
+    return secure_html(bead_map(answer, spans=result.spans, basemap=basemap,
+                                tiles_url=settings.tiles_url or None, base_url="/static"))
 
 
 def _run(result: Analysis, availability: list[Path], locations: Path, drop_m: float,

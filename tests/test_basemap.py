@@ -233,3 +233,28 @@ def test_generated_streets_follow_the_grid_and_the_addresses() -> None:
     gap = named.geometry.distance(gpd.GeoSeries(streets.loc[street_of].to_numpy(),
                                                 index=named.index, crs=one.crs))
     assert float(gap.max()) < 100.0
+
+
+def test_the_bead_map_page_draws_the_served_basemap(files: dict[str, Path]) -> None:
+    """The BEAD map of /maps/bead, as the server makes it, gets the server's base map."""
+    from netgis.api.bead_pages import bead_map_page
+    from netgis.engine.analysis import analyze
+    from netgis.io import read_dataset
+    from netgis.maps.basemap import Basemap
+    from netgis.products.bead import bead
+    from tests.api.helpers import make_settings
+
+    root = Path(__file__).resolve().parents[1]
+    result = analyze(read_dataset(root / "data" / "sample.gpkg"))
+    answer = bead(result.lit_spans, root / "data" / "bead" / "availability.csv",
+                  root / "data" / "bead" / "fabric.csv")
+    base = open_basemap(files["mbtiles"])
+    try:
+        served = Basemap.of(base.info)
+    finally:
+        base.close()
+    settings = make_settings("sqlite:///:memory:")
+    with_map, _ = bead_map_page(settings, result, answer, served)
+    without, _ = bead_map_page(settings, result, answer)
+    assert "/basemap/{z}/{x}/{y}.png" in with_map and "OpenStreetMap contributors" in with_map
+    assert "/basemap/" not in without

@@ -21,7 +21,13 @@ from netgis.api.bead_pages import (
     bead_join_of,
     bead_map_page,
 )
-from netgis.api.deps import MIN_VERSION, ServicesDep, SettingsDep, check_upload_length
+from netgis.api.deps import (
+    MIN_VERSION,
+    BasemapPageDep,
+    ServicesDep,
+    SettingsDep,
+    check_upload_length,
+)
 from netgis.api.errors import problem_responses
 from netgis.api.params import DropParam
 from netgis.schema import DEFAULT_REACH_M
@@ -76,7 +82,7 @@ def bead_map_form(drop_m: DropParam = None, reach_m: ReachParam = DEFAULT_REACH_
     openapi_extra=UPLOAD_BODY,
 )
 async def bead_map(
-    request: Request, services: ServicesDep, settings: SettingsDep,
+    request: Request, services: ServicesDep, settings: SettingsDep, basemap: BasemapPageDep,
     drop_m: DropParam = None, reach_m: ReachParam = DEFAULT_REACH_M,
 ) -> HTMLResponse:
     """Each location of the upload in the colour of its BEAD class and the shape of what the
@@ -84,6 +90,6 @@ async def bead_map(
     the same join as ``POST /analysis/bead``. Made for each request, never kept."""
     _, result, answer = await bead_join_of(request, settings, services.drop_m(drop_m),
                                            reach_m, services.analysis, services.admit)
-    page, policy = await run_in_threadpool(bead_map_page, settings, result, answer)
+    page, policy = await run_in_threadpool(bead_map_page, settings, result, answer, basemap)
     return HTMLResponse(page, headers={"Content-Security-Policy": policy,
                                        "Cache-Control": "no-store"})
