@@ -120,11 +120,13 @@ _MAX_LAT = 85.05112878
 
 @dataclass(frozen=True)
 class Collection:
-    """One OGC API - Features collection: its id, title and WGS84 box (None: empty)."""
+    """One OGC API - Features collection: its id, title, WGS84 box (None: empty) and the
+    largest page its items may be asked for in (None: unknown)."""
 
     id: str
     title: str
     bbox: tuple[float, float, float, float] | None
+    page_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,25 @@ def _bbox(collection: Mapping[str, Any]) -> tuple[float, float, float, float] | 
     return west, south, east, north
 
 
+def _page_sizes(client: httpx.Client, landing: Mapping[str, Any]) -> dict[str, int]:
+    """The largest ``limit`` of each collection's items, from the API definition the landing
+    page links to (``service-desc``). QGIS 3.22 pages by the documented default (100), so
+    a project names the maximum: a city's premises in 20 pages, not 2,000."""
+    link = next((link.get("href") for link in landing.get("links", [])
+                 if link.get("rel") == "service-desc"), None)
+    api = _get(client, str(link), missing_ok=True) if link else None
+    sizes: dict[str, int] = {}
+    for path, item in ((api or {}).get("paths") or {}).items():
+        found = re.fullmatch(r"/collections/([^/{}]+)/items", path)
+        if found is None:
+            continue
+        for parameter in (item.get("get") or {}).get("parameters", []):
+            maximum = (parameter.get("schema") or {}).get("maximum")
+            if parameter.get("name") == "limit" and isinstance(maximum, int) and maximum > 0:
+                sizes[found.group(1)] = maximum
+    return sizes
+
+
 def _tilejson(doc: Mapping[str, Any], url: str) -> TileSource:
     tiles = doc.get("tiles") or []
     if not tiles or not isinstance(tiles[0], str):
@@ -301,7 +322,9 @@ basemap=None, classes=Classes(span_impacts=(), node_impacts=(), gap_units=(), bu
         raise ConfigError(f"{root}/ is not an OGC API landing page (no 'data' link)")
     listed = _get(client, f"{root}/collections").get("collections", [])
     known = {*PLANT, *RESULTS}
-    collections = tuple(Collection(str(c["id"]), str(c.get("title") or c["id"]), _bbox(c))
+    limits = _page_sizes(client, landing)
+    collections = tuple(Collection(str(c["id"]), str(c.get("title") or c["id"]), _bbox(c),
+                                   limits.get(str(c["id"])))
                         for c in listed if c.get("id") in known)
     present = {c.id for c in collections}
     tiles = {}
@@ -626,7 +649,9 @@ def qgis_project(catalog: ServerCatalog, *, authcfg: str | None = None) -> Proje
     [('Results', ['Coverage: premises by optical margin', 'Premises not passed'])]
     """
     def source(collection: str, subset: str | None = None) -> str:
-        return oapif_source(catalog.url, collection, subset=subset, authcfg=authcfg)
+        found = catalog.collection(collection)
+        return oapif_source(catalog.url, collection, subset=subset, authcfg=authcfg,
+                            page_size=None if found is None else found.page_size)
 
     plant = []
     for layer in PLANT:

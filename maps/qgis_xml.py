@@ -288,10 +288,11 @@ def _uri_value(value: str) -> str:
 
 
 def oapif_source(url: str, collection: str, *, subset: str | None = None,
-                 authcfg: str | None = None) -> str:
+                 authcfg: str | None = None, page_size: int | None = None) -> str:
     """The data source of an OGC API - Features collection for QGIS's ``OAPIF`` provider:
     the landing page ``url``, the collection id, a QGIS expression filtering its features
-    (``subset``) and the id of a QGIS authentication configuration (``authcfg``).
+    (``subset``), the id of a QGIS authentication configuration (``authcfg``) and the
+    number of features QGIS asks for per page (``page_size``; QGIS's choice when None).
 
     Examples
     --------
@@ -303,6 +304,8 @@ def oapif_source(url: str, collection: str, *, subset: str | None = None,
         parts.append(f"filter={_uri_value(subset)}")
     if authcfg:
         parts.append(f"authcfg={_uri_value(authcfg)}")
+    if page_size:
+        parts.append(f"pageSize={_uri_value(str(int(page_size)))}")
     return " ".join(parts)
 
 

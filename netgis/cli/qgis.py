@@ -11,8 +11,10 @@ import typer
 from netgis.cli.common import _echo_json, app
 from netgis.errors import ConfigError
 
-#: How long one request to the server may take, in seconds (a first analysis can take a while).
-TIMEOUT_S = 120.0
+#: How long connecting to the server may take, and one answer (the first analysis of a large
+#: network, which the criticality ranking waits for, can take minutes), in seconds.
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 900.0
 
 
 @app.command("qgis")
@@ -45,7 +47,8 @@ def qgis(
     from netgis.maps.qgis import qgis_project, read_server
     from netgis.maps.qgis_xml import write_qgz
 
-    with httpx.Client(headers=headers, timeout=TIMEOUT_S, follow_redirects=False) as client:
+    timeout = httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+    with httpx.Client(headers=headers, timeout=timeout, follow_redirects=False) as client:
         catalog = read_server(client, url)
     project = qgis_project(catalog, authcfg=authcfg)
     write_qgz(project, out)

@@ -207,6 +207,8 @@ def test_qgis_reads_every_layer_with_the_counts_of_the_data(projects: dict[str, 
     assert invalid == []
     for name in (*PLANT, *RESULTS):
         assert layers[f"netgis_{name}"]["provider"] == "OAPIF"
+        # pages of the server's largest size (QGIS 3.22 would ask for its default, 100)
+        assert "pageSize='1000'" in layers[f"netgis_{name}"]["source"]
         assert layers[f"netgis_{name}"]["count"] == served.counts[name], name
     premises = _features(served.open_url, "premise_results")
     not_passed = layers["netgis_premise_results_not_passed"]
