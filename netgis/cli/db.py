@@ -75,6 +75,7 @@ def db_load(
     """
     from netgis.errors import ConflictError
     from netgis.io import read_raw
+    from netgis.io.read import with_streets
     from netgis.io.strands import read_strand_tables
     from netgis.storage.repository import WRITE_MODES
     from netgis.validate import validate_raw
@@ -84,7 +85,8 @@ def db_load(
         raise typer.Exit(2)
     # the route layers checked on their own; the strand layers as read, checked by the load
     # against what it leaves (with --mode insert or upsert, the stored plant merged in)
-    data = validate_raw(read_raw(dataset)).dataset_or_raise()
+    # and the optional streets context, kept by the database (warnings only)
+    data = with_streets(dataset, validate_raw(read_raw(dataset))).dataset_or_raise()
     strands = read_strand_tables(dataset)
     for w in data.warnings:
         typer.echo(f"warning: {w}", err=True)

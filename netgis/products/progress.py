@@ -577,7 +577,8 @@ def _spof_chart(alt: Any, board: Dashboard, width: int) -> Any:
         label="datum.item + ': ' + datum.units + ' units (' + datum.premises + "
               "' premises) cut off'"
     ).mark_bar().encode(
-        y=alt.Y("item:N", sort=[r["item"] for r in rows], title="Span or node"),
+        y=alt.Y("item:N", sort=[r["item"] for r in rows],
+                title=_row_title(board.spofs, "Span or node")),
         x=alt.X("units:Q", title="Units cut off when it fails"),
         color=alt.Color("kind:N", title="Kind", scale=alt.Scale(
             domain=["span", "node"], range=[PALETTE["vermillion"], PALETTE["purple"]])),
@@ -589,6 +590,12 @@ def _spof_chart(alt: Any, board: Dashboard, width: int) -> Any:
     return chart.properties(width=width, height=max(40, 24 * len(rows)), description=text)
 
 
+def _row_title(items: Sequence[Mapping[str, Any]], title: str) -> str | None:
+    """The title of a bar chart's rows: none where a row's label names its place ("Lindenstraße,
+    Nordend: span s05" says what it is, and Vega sets a title beside long labels over them)."""
+    return None if any("place" in item for item in items) else title
+
+
 def _builds_chart(alt: Any, board: Dashboard, width: int) -> Any:
     rows = [{**b, "build": place_label(b.get("place"), None, f"#{b['rank']} {b['cluster_id']}")}
             for b in board.builds]
@@ -596,7 +603,8 @@ def _builds_chart(alt: Any, board: Dashboard, width: int) -> Any:
         label="datum.build + ': ' + format(datum.cost_per_unit, ',.0f') + ' per unit, ' + "
               "datum.units + ' units, ' + format(datum.route_m, ',.0f') + ' m of route'"
     ).mark_bar(color=PALETTE["sky"], stroke=PALETTE["blue"]).encode(
-        y=alt.Y("build:N", sort=[r["build"] for r in rows], title="Build (rank, cluster)"),
+        y=alt.Y("build:N", sort=[r["build"] for r in rows],
+                title=_row_title(board.builds, "Build (rank, cluster)")),
         x=alt.X("cost_per_unit:Q", title="Cost per unit passed"),
         description="label:N", tooltip=alt.Tooltip("label:N", title="Build"),
     )

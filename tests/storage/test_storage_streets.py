@@ -4,7 +4,9 @@ replace without one, kept by other loads; a dataset without streets loads as bef
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import shapely
@@ -47,3 +49,25 @@ def test_loads_replace_keep_or_remove_the_streets(repo: Repository) -> None:
     # a replace without streets removes them: the database holds exactly that dataset
     repo.load_dataset(replace(city, streets=None), mode="replace")
     assert repo.read_streets() is None and repo.read_dataset().streets is None
+
+
+def test_db_load_keeps_the_files_streets_and_export_writes_them(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from netgis.cli import app
+    from netgis.generate import write_city
+    from netgis.io import read_dataset
+
+    write_city(tmp_path / "city.gpkg", premises=120, seed=3)
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    run = CliRunner().invoke(app, ["db", "load", str(tmp_path / "city.gpkg"),
+                                   "--database-url", url], catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    streets = read_dataset(tmp_path / "city.gpkg").streets
+    assert streets is not None
+    assert json.loads(run.stdout)["loaded"]["streets"] == len(streets)
+    run = CliRunner().invoke(app, ["db", "export", str(tmp_path / "back.gpkg"),
+                                   "--database-url", url], catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    back = read_dataset(tmp_path / "back.gpkg").streets
+    assert back is not None and back["name"].tolist() == streets["name"].tolist()
