@@ -52,7 +52,9 @@ class KpiHistory(BaseModel):
     """Stored KPI snapshots of the network or one area, oldest first."""
 
     data: list[dict[str, Any]] = Field(
-        description="Per snapshot: snapshot_id, taken_at, data_version and the KPIs.")
+        description="Per snapshot: snapshot_id, taken_at, data_version and the KPIs; "
+                    "\"estimated\": true for one estimated from the spans' install_year "
+                    "(netgis kpis backfill), no such member for a measured one.")
     area_id: str | None
     since: str | None
 
@@ -155,7 +157,9 @@ def kpis_history(
                     "(UTC if no offset) or a date YYYY-MM-DD (its start, UTC).")] = None,
 ) -> KpiHistory:
     """The series of KPI snapshots, oldest first: one after each bulk load or import, and one
-    per ``NETGIS_KPI_SNAPSHOT_INTERVAL_S`` (default an hour) of edits."""
+    per ``NETGIS_KPI_SNAPSHOT_INTERVAL_S`` (default an hour) of edits; before the first, the
+    yearly points ``netgis kpis backfill`` estimated from the spans' ``install_year``
+    (marked ``estimated``)."""
     since = _parse_instant(since_text)
     rows = repo.kpi_history(area_id=area_id, since=since)
     data = [{k: _iso(v) for k, v in row.items()} for row in rows]
