@@ -137,3 +137,10 @@ def test_builds_are_named_by_their_centroid(city: Dataset) -> None:
         parts = [p for p in (_brute_street(centre, city.streets, DEFAULT_STREET_TOLERANCE_M),
                              _brute_area(centre, city.areas)) if p]
         assert place == (", ".join(parts) or None)
+
+
+def test_a_bad_tolerance_is_refused_by_name(city: Dataset) -> None:
+    from netgis.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="tolerance_m"):
+        place_names(city, tolerance_m=float("nan"))

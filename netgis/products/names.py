@@ -41,6 +41,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
+from netgis.errors import Problem, ValidationError
 from netgis.geodesy import lonlat, transform_geoms, working_crs_for
 from netgis.products.gaps.rollup import area_members
 
@@ -107,9 +108,9 @@ def _metric_crs(crs: CRS, points: ObjArray) -> CRS:
 class PlaceIndex:
     """The named streets and the areas of one dataset, indexed once for :meth:`places`.
 
-    Build it with :meth:`of`. ``streets`` are the named street lines in ``work`` (a metric
-    CRS), ``names`` their names, ``tree`` their STRtree (None without named streets);
-    ``areas`` the dataset's areas with ``label`` (name, else id).
+    Build it with :meth:`of`. ``tree`` is the STRtree of the named street lines in
+    ``work`` (a metric CRS; None without any named street), ``names`` their names in the
+    tree's order; ``areas`` the dataset's areas with ``label`` (name, else id).
     """
 
     crs: CRS
@@ -131,8 +132,9 @@ class PlaceIndex:
         >>> len(index.names) > 0, index.work.to_epsg()
         (True, 32632)
         """
-        if not tolerance_m >= 0:
-            raise ValueError(f"tolerance_m must be 0 or more, not {tolerance_m!r}")
+        if not (np.isfinite(tolerance_m) and tolerance_m >= 0):
+            raise ValidationError([Problem("parameters", None, "tolerance_m",
+                                           f"must be a finite number >= 0, got {tolerance_m}")])
         crs = dataset.crs
         streets = dataset.streets
         named = (np.zeros(0, dtype=object), np.zeros(0, dtype=object))
