@@ -4,8 +4,8 @@ upstream trace over the API.
 A city of ``netgis generate --premises N --strands --seed 7`` (GeoParquet route layers,
 CSV strand layers) is written; then, each in its own process and timed end to end:
 ``netgis validate`` (route and strand layers), ``netgis trace`` (every OLT port: the three
-trace files), ``netgis capacity`` (the route analysis for ``passed``, then the three
-capacity files and KPIs). The same steps are timed inside one process too (reading and
+trace files), ``netgis capacity`` (which premises are passed, then the three capacity
+files and KPIs). The same steps are timed inside one process too (reading and
 checking, the walk alone, the files), so the figures say where the time goes. Last, the
 city is loaded into a SpatiaLite file, ``netgis serve`` is started, and one client asks
 ``GET /trace?premise=ID`` for random connected premises: the first request builds the
@@ -52,7 +52,7 @@ def _free_port() -> int:
 
 def _in_process(data: Path) -> dict[str, float]:
     """Where the time of a trace and of a capacity run goes, in one process."""
-    from netgis.engine.analysis import analyze
+    from netgis.engine.analysis import passed_premises
     from netgis.engine.strands.outputs import run_capacity, run_trace, write_trace
     from netgis.engine.strands.trace import TraceOptions, trace_network
     from netgis.io import read_dataset
@@ -77,8 +77,8 @@ def _in_process(data: Path) -> dict[str, float]:
         write_trace(result, Path(tmp) / "trace")
         out["write the trace files"] = time.perf_counter() - t
     t = time.perf_counter()
-    passed = analyze(ds).premises.set_index("premise_id")["passed"]
-    out["route analysis (passed)"] = time.perf_counter() - t
+    passed = passed_premises(ds)
+    out["passed premises (lit spans and the nearest-span search)"] = time.perf_counter() - t
     t = time.perf_counter()
     run_capacity(plant, ds, passed, drop_m=150.0, options=TraceOptions())
     out["walk + capacity + warnings"] = time.perf_counter() - t
@@ -133,6 +133,7 @@ def _api(data: Path, tmp: Path, requests: int) -> dict[str, float]:
 
 
 def main(premises: int = 1_000_000, requests: int = 500) -> None:
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="netgis-bench-strands-") as name:
         tmp = Path(name)
         data = tmp / "city.parquet"
@@ -150,7 +151,7 @@ def main(premises: int = 1_000_000, requests: int = 500) -> None:
         f"| `netgis validate` (route and strand layers; {warnings} warnings) | "
         f"{validate_s:.1f} s |",
         f"| `netgis trace` (every OLT port, three files) | {trace_s:.1f} s |",
-        f"| `netgis capacity` (route analysis, then capacity) | {capacity_s:.1f} s |",
+        f"| `netgis capacity` (passed premises, then capacity) | {capacity_s:.1f} s |",
         *(f"| in one process: {k} | " + (f"{v:,.0f} |" if k in ("paths", "hop vertices",
                                                                 "hop rows")
                                          else f"{v:.1f} s |") for k, v in inside.items()),
@@ -166,7 +167,8 @@ def main(premises: int = 1_000_000, requests: int = 500) -> None:
         "",
         f"`python -m benchmarks.bench_strands {premises} {requests}`. City of seed {SEED} "
         f"with strands: {counts}. Capacity KPIs: `{kpis.strip().replace(chr(10), ' ')}`. "
-        f"Machine: {os.cpu_count()} cores. Commands timed end to end (start-up, reading "
+        f"Machine: {os.cpu_count()} cores, load average {load_before:.1f} before the run and "
+        f"{os.getloadavg()[0]:.1f} after. Commands timed end to end (start-up, reading "
         f"and checking included); the API figures are {requests} sequential "
         "`GET /trace?premise=` requests for random premises with a drop, one client, "
         "keep-alive, `netgis serve` on SpatiaLite.",
