@@ -288,18 +288,23 @@ def _uri_value(value: str) -> str:
 
 
 def oapif_source(url: str, collection: str, *, subset: str | None = None,
-                 authcfg: str | None = None, page_size: int | None = None) -> str:
+                 authcfg: str | None = None, page_size: int | None = None,
+                 view_only: bool = True) -> str:
     """The data source of an OGC API - Features collection for QGIS's ``OAPIF`` provider:
     the landing page ``url``, the collection id, a QGIS expression filtering its features
-    (``subset``), the id of a QGIS authentication configuration (``authcfg``) and the
-    number of features QGIS asks for per page (``page_size``; QGIS's choice when None).
+    (``subset``), the id of a QGIS authentication configuration (``authcfg``), the
+    number of features QGIS asks for per page (``page_size``; QGIS's choice when None),
+    and whether QGIS asks only for the features in view (``view_only``; else it downloads
+    the whole collection the first time it draws the layer, wherever the view is).
 
     Examples
     --------
-    >>> oapif_source("http://127.0.0.1:8000", "premise_results", subset='NOT "passed"')
-    'url=\\'http://127.0.0.1:8000\\' typename=\\'premise_results\\' filter=\\'NOT "passed"\\''
+    >>> oapif_source("http://127.0.0.1:8000", "premises", page_size=10000)
+    "url='http://127.0.0.1:8000' typename='premises' restrictToRequestBBOX='1' pageSize='10000'"
     """
     parts = [f"url={_uri_value(url)}", f"typename={_uri_value(collection)}"]
+    if view_only:
+        parts.append("restrictToRequestBBOX='1'")
     if subset:
         parts.append(f"filter={_uri_value(subset)}")
     if authcfg:

@@ -59,6 +59,9 @@ from netgis.storage import Repository
 from tests.api.helpers import API_KEY, LiveServer, make_settings
 from tests.maps.test_basemap_browser import make_basemap, tile_range
 
+#: One worker runs the module: its server and QGIS run are made once.
+pytestmark = pytest.mark.xdist_group("qgis-project")
+
 #: Debian's Python, the one PyQGIS is installed for (scripts/install-system.sh).
 QGIS_PYTHON = "/usr/bin/python3"
 CHECK = Path(__file__).with_name("qgis_check.py")
@@ -160,8 +163,10 @@ def projects(served: Served, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     (root / "job.json").write_text(json.dumps(job))
     checked = subprocess.run([QGIS_PYTHON, str(CHECK), str(root / "job.json")],
                              capture_output=True, text=True, timeout=300,
+                             # a profile of its own: no user's QGIS settings change the run
                              env={**os.environ, "QT_QPA_PLATFORM": "offscreen",
-                                  "XDG_RUNTIME_DIR": str(root)})
+                                  "XDG_RUNTIME_DIR": str(root),
+                                  "QGIS_CUSTOM_CONFIG_PATH": str(root / "qgis-profile")})
     assert checked.returncode == 0, checked.stderr
     reports = json.loads(checked.stdout)
     return {"open": reports[0], "closed": reports[1], "made": json.loads(made.stdout),

@@ -81,7 +81,7 @@ def test_the_project_is_deterministic_and_names_are_data() -> None:
     assert root.findtext("title") == f"{odd} (http://127.0.0.1:8000)"
     assert root.findtext("projectlayers/maplayer[id='netgis_premises']/layername") == odd
     # a quote in a URL stays inside its value of the data source
-    assert oapif_source("http://h/it's", "premises") == \
+    assert oapif_source("http://h/it's", "premises", view_only=False) == \
         "url='http://h/it\\'s' typename='premises'"
     assert "&" not in xyz_source("http://h/t/{z}/{x}/{y}.mvt?a=1&b=2", 0, 1).split("url=")[1] \
         .split("&zmax")[0]
