@@ -95,6 +95,26 @@ def anchor_points(geoms: npt.ArrayLike) -> ObjArray:
     return out
 
 
+def _segments(lines: ObjArray) -> tuple[ObjArray, npt.NDArray[np.int64]]:
+    """Every straight piece (two vertices) of ``lines`` (LineString or MultiLineString) and
+    the row of the line each comes from.
+
+    Examples
+    --------
+    >>> pieces, rows = _segments(np.array([shapely.LineString([(0, 0), (1, 0), (1, 1)]),
+    ...                                    shapely.LineString([(5, 5), (6, 6)])]))
+    >>> [p.wkt for p in pieces], rows.tolist()
+    (['LINESTRING (0 0, 1 0)', 'LINESTRING (1 0, 1 1)', 'LINESTRING (5 5, 6 6)'], [0, 0, 1])
+    """
+    parts, part_row = shapely.get_parts(lines, return_index=True)
+    coords, owner = shapely.get_coordinates(parts, return_index=True)
+    # a piece joins two consecutive vertices of the same part
+    joined = np.flatnonzero(owner[1:] == owner[:-1])
+    pieces = shapely.linestrings(np.stack([coords[joined], coords[joined + 1]], axis=1))
+    return (np.asarray(pieces, dtype=object).reshape(-1),
+            np.asarray(part_row[owner[joined]], dtype=np.int64))
+
+
 def _metric_crs(crs: CRS, points: ObjArray) -> CRS:
     """``crs`` when it is projected in metres, else the UTM zone of the points' middle."""
     if crs.is_projected and all(a.unit_name in ("metre", "meter") for a in crs.axis_info):
@@ -109,8 +129,10 @@ class PlaceIndex:
     """The named streets and the areas of one dataset, indexed once for :meth:`places`.
 
     Build it with :meth:`of`. ``tree`` is the STRtree of the named street lines in
-    ``work`` (a metric CRS; None without any named street), ``names`` their names in the
-    tree's order; ``areas`` the dataset's areas with ``label`` (name, else id).
+    ``work`` (a metric CRS; None without any named street), cut into their straight pieces:
+    a whole street's box would hold half the city, and every point would be measured
+    against it; ``names`` is each piece's street name; ``areas`` the dataset's areas with
+    ``label`` (name, else id).
     """
 
     crs: CRS
@@ -118,6 +140,8 @@ class PlaceIndex:
     names: ObjArray
     tree: shapely.STRtree | None
     areas: gpd.GeoDataFrame
+    #: the row (among the named streets) of each piece of the tree
+    street: npt.NDArray[np.int64]
     tolerance_m: float
 
     @classmethod
@@ -146,15 +170,15 @@ class PlaceIndex:
                                  np.zeros(0, dtype=object),
                                  np.asarray(dataset.nodes.geometry.to_numpy(), dtype=object)])
         work = _metric_crs(crs, sample)
-        lines = transform_geoms(named[1], crs, work)
-        tree = shapely.STRtree(lines) if len(lines) else None
+        pieces, street = _segments(transform_geoms(named[1], crs, work))
+        tree = shapely.STRtree(pieces) if len(pieces) else None
         areas = dataset.areas
         label = (areas["name"].where(areas["name"].notna() & (areas["name"].astype(str) != ""),
                                      areas["area_id"]) if "name" in areas else areas["area_id"])
         indexed = gpd.GeoDataFrame({"label": label.astype(object)}, geometry=areas.geometry,
                                    crs=areas.crs)
-        return cls(crs=crs, work=work, names=named[0], tree=tree, areas=indexed,
-                   tolerance_m=float(tolerance_m))
+        return cls(crs=crs, work=work, names=named[0][street], tree=tree, areas=indexed,
+                   street=street, tolerance_m=float(tolerance_m))
 
     def places(self, geoms: npt.ArrayLike, *, own: pd.Series | None = None) -> pd.DataFrame:
         """The street and area of each geometry (given in the dataset's CRS).
@@ -172,7 +196,7 @@ class PlaceIndex:
             hit, line = self.tree.query_nearest(pts, max_distance=self.tolerance_m,
                                                 all_matches=True)
             # equally near streets: the first in the layer's order, for a stable answer
-            order = np.lexsort((line, hit))
+            order = np.lexsort((self.street[line], hit))
             hit, line = hit[order], line[order]
             first = np.r_[True, hit[1:] != hit[:-1]] if len(hit) else np.zeros(0, dtype=bool)
             street[usable[hit[first]]] = self.names[line[first]]
