@@ -99,8 +99,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with Repository.from_url(url) as repo:
         repo.init()
         repo.load_dataset(city)
-    lon, lat = city.premises.to_crs(4326).geometry.x, city.premises.to_crs(4326).geometry.y
-    bounds = (lon.min() - 0.01, lat.min() - 0.01, lon.max() + 0.01, lat.max() + 0.01)
+    west, south, east, north = city.premises.to_crs(4326).total_bounds
+    bounds = (west - 0.01, south - 0.01, east + 0.01, north + 0.01)
     png = _solid_png()
     raster = write_mbtiles(root / "raster.mbtiles",
                            {(z, x, y): png for z in range(12, 17)
