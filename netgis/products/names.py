@@ -192,14 +192,16 @@ class PlaceIndex:
         street = np.full(n, None, dtype=object)
         if self.tree is not None and n:
             usable = np.flatnonzero(~shapely.is_missing(anchors))
-            pts = transform_geoms(anchors[usable], self.crs, self.work)
-            hit, line = self.tree.query_nearest(pts, max_distance=self.tolerance_m,
-                                                all_matches=True)
+            pts = np.asarray(transform_geoms(anchors[usable], self.crs, self.work))
+            # every piece within the tolerance, then the nearest (a range query and one
+            # distance per pair: faster here than a nearest-neighbour search)
+            hit, piece = self.tree.query(pts, predicate="dwithin", distance=self.tolerance_m)
+            gap = shapely.distance(pts[hit], self.tree.geometries[piece])
             # equally near streets: the first in the layer's order, for a stable answer
-            order = np.lexsort((self.street[line], hit))
-            hit, line = hit[order], line[order]
+            order = np.lexsort((self.street[piece], gap, hit))
+            hit, piece = hit[order], piece[order]
             first = np.r_[True, hit[1:] != hit[:-1]] if len(hit) else np.zeros(0, dtype=bool)
-            street[usable[hit[first]]] = self.names[line[first]]
+            street[usable[hit[first]]] = self.names[piece[first]]
         if own is not None:
             mine = _text(own)
             given = mine.notna().to_numpy()
