@@ -438,7 +438,8 @@ def test_change_feed_migration_goes_both_ways(
     assert migrate.current_revision(engine) == "0006"
     assert not _indexes(engine) & NEW_INDEXES
     # the model has exactly these five indexes more than revision 0006 (and the plan
-    # tables of revision 0008, the strand tables of 0009)
+    # tables of revision 0008, the strand tables of 0009, kpi_snapshots.estimated of 0010
+    # and the streets of 0011)
     diffs = _missing_from_database(engine)
     later = {"plan_audit", *STRAND_LAYER_NAMES}
     indexes = [(d[0], d[1].table.name, d[1].name) for d in diffs if d[0] == "add_index"]
@@ -446,8 +447,9 @@ def test_change_feed_migration_goes_both_ways(
     columns = [(d[2], d[3].name) for d in diffs if d[0] == "add_column"]
     assert sorted(i for i in indexes if i[1] not in later) == sorted(
         ("add_index", table, name) for table, name in NEW_INDEXES)
-    assert tables == sorted(["plan_audit", "plan_features", "plans", *STRAND_LAYER_NAMES])
-    assert columns == [("audit_log", "plan")]
+    assert tables == sorted(["plan_audit", "plan_features", "plans", "streets",
+                             *STRAND_LAYER_NAMES])
+    assert sorted(columns) == [("audit_log", "plan"), ("kpi_snapshots", "estimated")]
     assert len(diffs) == len(indexes) + len(tables) + len(columns)
     # data and spatial indexes untouched
     assert repo.count("premises") == 2
