@@ -5,8 +5,10 @@ with only the spans installed by then, checked against an independent cut of the
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -90,3 +92,25 @@ def test_no_install_year_no_point(city: Dataset) -> None:
     none = estimate_history(replace(city, spans=spans))
     assert none.points == [] and none.analyses == 0
     assert none.spans_unknown_year == int((city.spans["status"] == "in_service").sum())
+
+
+def test_dry_run_stores_nothing_and_goes_with_backfill_only(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from netgis.cli import app
+    from netgis.storage import Repository
+
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    with Repository.from_url(url) as repo:
+        repo.init()
+        repo.load_dataset(generate_city(premises=80, seed=5))
+    run = CliRunner().invoke(app, ["kpis", "backfill", "--dry-run"],
+                             env={"NETGIS_DATABASE_URL": url}, catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    out = json.loads(run.stdout)
+    assert out["stored"] is False and out["years"] and out["first_measured"] is None
+    with Repository.from_url(url) as repo:
+        assert repo.kpi_history() == []
+    wrong = CliRunner().invoke(app, ["kpis", str(tmp_path / "x.gpkg"), "--dry-run"],
+                               catch_exceptions=False)
+    assert wrong.exit_code == 2 and "--dry-run goes with 'netgis kpis backfill'" in wrong.output
