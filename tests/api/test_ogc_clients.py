@@ -26,9 +26,9 @@ import shapely
 
 from netgis.api.app import create_app
 from netgis.api.geojson import frame_to_features
+from netgis.api.result_features import RESULT_COLLECTIONS
 from netgis.dataset import Dataset
 from netgis.generate import generate_city
-from netgis.api.result_features import RESULT_COLLECTIONS
 from netgis.schema import LAYERS, STRAND_LAYER_NAMES
 from netgis.storage import Repository
 from tests.api.helpers import API_KEY, LiveServer, make_settings
