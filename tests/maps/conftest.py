@@ -14,7 +14,7 @@ from netgis.engine.analysis import Analysis, analyze
 from netgis.generate import generate_city
 from netgis.io import read_dataset
 from tests.helpers import EXAMPLES_DIR
-from tests.maps.helpers import PageServer
+from tests.maps.helpers import PageServer, chromium
 
 
 @pytest.fixture(scope="session")
@@ -42,19 +42,5 @@ def server() -> Iterator[PageServer]:
 @pytest.fixture(scope="session")
 def browser_context() -> Iterator[Any]:
     """Headless /usr/bin/chromium with a fresh, empty profile and no background traffic."""
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.fail("/usr/bin/chromium is missing: run scripts/install-system.sh")
-    profile = tempfile.mkdtemp(prefix="netgis-chromium-")
-    with playwright.sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            profile,
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
-            viewport={"width": 1200, "height": 800},
-        )
+    with chromium() as ctx:
         yield ctx
-        ctx.close()
-    shutil.rmtree(profile, ignore_errors=True)

@@ -184,26 +184,49 @@ def page_layers(html: str) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
+#: The one Playwright driver of this test process (see :func:`playwright_driver`).
+_DRIVER: list[Any] = []
+
+
+def playwright_driver() -> Any:
+    """The test process's one Playwright driver, started at first use, stopped at exit.
+
+    The sync API runs its own event loop: a second ``sync_playwright()`` started while
+    one is open (the session's ``browser_context`` of tests/maps, then a test elsewhere
+    that wants a browser of its own) fails with "Sync API inside the asyncio loop". So
+    every browser of the process is launched from this one driver.
+    """
+    import atexit
+
+    import pytest
+
+    if not _DRIVER:
+        sync_api = pytest.importorskip("playwright.sync_api")
+        driver = sync_api.sync_playwright().start()
+        atexit.register(driver.stop)
+        _DRIVER.append(driver)
+    return _DRIVER[0]
+
+
 @contextlib.contextmanager
 def chromium() -> Iterator[Any]:
     """A headless /usr/bin/chromium context with a fresh profile and no background traffic
-    (what the ``browser_context`` fixture gives, for test modules outside tests/maps)."""
+    (the ``browser_context`` fixture's, and for test modules outside tests/maps)."""
     import pytest
 
-    playwright = pytest.importorskip("playwright.sync_api")
     if not Path("/usr/bin/chromium").exists():
         pytest.fail("/usr/bin/chromium is missing: run scripts/install-system.sh")
+    driver = playwright_driver()
     profile = tempfile.mkdtemp(prefix="netgis-chromium-")
     try:
-        with playwright.sync_playwright() as p:
-            ctx = p.chromium.launch_persistent_context(
-                profile, executable_path="/usr/bin/chromium", headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                      "--disable-component-update", "--no-first-run"],
-                viewport={"width": 1200, "height": 800})
-            try:
-                yield ctx
-            finally:
-                ctx.close()
+        ctx = driver.chromium.launch_persistent_context(
+            profile, executable_path="/usr/bin/chromium", headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"],
+            viewport={"width": 1200, "height": 800})
+        try:
+            yield ctx
+        finally:
+            ctx.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
