@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from netgis.api.result_features import RESULT_COLLECTIONS
 from netgis.schema import LAYER_NAMES
 
 GEOJSON = "application/geo+json"
@@ -19,7 +20,8 @@ def test_landing_conformance_and_collections(client: TestClient) -> None:
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conf
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in conf
     cols = client.get("/collections").json()["collections"]
-    assert [c["id"] for c in cols] == list(LAYER_NAMES)
+    # the four data layers, then the read-only results of their analysis
+    assert [c["id"] for c in cols] == [*LAYER_NAMES, *RESULT_COLLECTIONS]
     for c in cols:
         items = next(link for link in c["links"] if link["rel"] == "items")
         assert items["href"].endswith(f"/collections/{c['id']}/items")
