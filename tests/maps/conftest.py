@@ -39,8 +39,12 @@ def server() -> Iterator[PageServer]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_context() -> Iterator[Any]:
-    """Headless /usr/bin/chromium with a fresh, empty profile and no background traffic."""
+    """Headless /usr/bin/chromium with a fresh, empty profile and no background traffic.
+
+    One per module, not per session: Playwright's sync API keeps an event loop running
+    while its driver is open, and a later test of the same worker that calls
+    ``asyncio.run`` would find it."""
     with chromium() as ctx:
         yield ctx

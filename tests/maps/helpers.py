@@ -184,28 +184,32 @@ def page_layers(html: str) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
-#: The one Playwright driver of this test process (see :func:`playwright_driver`).
+#: The Playwright driver open in this test process, if any (see :func:`playwright_driver`).
 _DRIVER: list[Any] = []
 
 
-def playwright_driver() -> Any:
-    """The test process's one Playwright driver, started at first use, stopped at exit.
+@contextlib.contextmanager
+def playwright_driver() -> Iterator[Any]:
+    """The open Playwright driver, or a new one for the ``with`` block.
 
-    The sync API runs its own event loop: a second ``sync_playwright()`` started while
-    one is open (the session's ``browser_context`` of tests/maps, then a test elsewhere
-    that wants a browser of its own) fails with "Sync API inside the asyncio loop". So
-    every browser of the process is launched from this one driver.
+    The sync API runs an event loop of its own: a second ``sync_playwright()`` started
+    while one is open (the session's ``browser_context`` of tests/maps, then a test
+    elsewhere that wants a browser) fails with "Sync API inside the asyncio loop". So a
+    browser is launched from the open driver when there is one; else a driver is started
+    for the block and stopped after it, leaving no loop behind for later tests.
     """
-    import atexit
-
     import pytest
 
-    if not _DRIVER:
-        sync_api = pytest.importorskip("playwright.sync_api")
-        driver = sync_api.sync_playwright().start()
-        atexit.register(driver.stop)
+    if _DRIVER:
+        yield _DRIVER[-1]
+        return
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as driver:
         _DRIVER.append(driver)
-    return _DRIVER[0]
+        try:
+            yield driver
+        finally:
+            _DRIVER.pop()
 
 
 @contextlib.contextmanager
@@ -216,17 +220,17 @@ def chromium() -> Iterator[Any]:
 
     if not Path("/usr/bin/chromium").exists():
         pytest.fail("/usr/bin/chromium is missing: run scripts/install-system.sh")
-    driver = playwright_driver()
     profile = tempfile.mkdtemp(prefix="netgis-chromium-")
     try:
-        ctx = driver.chromium.launch_persistent_context(
-            profile, executable_path="/usr/bin/chromium", headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
-            viewport={"width": 1200, "height": 800})
-        try:
-            yield ctx
-        finally:
-            ctx.close()
+        with playwright_driver() as driver:
+            ctx = driver.chromium.launch_persistent_context(
+                profile, executable_path="/usr/bin/chromium", headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                      "--disable-component-update", "--no-first-run"],
+                viewport={"width": 1200, "height": 800})
+            try:
+                yield ctx
+            finally:
+                ctx.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
