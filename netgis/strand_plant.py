@@ -710,23 +710,33 @@ def _clean_terminals(plant: StrandPlant, warnings: list[Problem]) -> bool:
     plant.conn_at.update(zip(b, zip(rows, a, strict=True), strict=True))
     plant.drop_at.update(zip(src, range(len(src)), strict=True))
     for cid, x, y in zip(conns["connection_id"].tolist(), a, b, strict=True):
-        if x[0] == "strand" and y[0] == "strand" and x[1] == y[1]:
-            warnings.append(Problem("connections", cid, None,
-                                    f"a splice between two strands of one cable ({x[1]})"))
+        _same_cable(cid, x, y, warnings)
+    _set_cuts(plant, every)
+    return True
+
+
+def _same_cable(cid: str, a: Terminal, b: Terminal, warnings: list[Problem]) -> None:
+    """The warning for a connection that splices two strands of one cable."""
+    if a[0] == "strand" and b[0] == "strand" and a[1] == b[1]:
+        warnings.append(Problem("connections", cid, None,
+                                f"a splice between two strands of one cable ({a[1]})"))
+
+
+def _set_cuts(plant: StrandPlant, terminals: Iterable[Terminal]) -> None:
+    """``plant.cuts``: where each strand the ``terminals`` name is cut (its ends too)."""
     named: dict[tuple[str, int], set[int]] = defaultdict(set)
-    for term in every:
+    for term in terminals:
         if term[0] == "strand":
             named[(term[1], term[2])].add(term[3])
     for (c, k), positions in named.items():
         plant.cuts[(c, k)] = sorted({0, plant.cables[c].last, *positions})
-    return True
 
 
-def _terminals_by_row(plant: StrandPlant, errors: list[Problem],  # noqa: C901 (checks)
+def _terminals_by_row(plant: StrandPlant, errors: list[Problem],
                       warnings: list[Problem]) -> None:
     t = plant.tables
     used: dict[Terminal, tuple[str, str]] = {}
-    named: dict[tuple[str, int], set[int]] = defaultdict(set)
+    resolved: list[Terminal] = []  # every terminal named, used twice or not
     node_ok = plant.node_status
 
     def taken(term: Terminal, layer: str, rid: str, fld: str) -> bool:
@@ -758,13 +768,8 @@ def _terminals_by_row(plant: StrandPlant, errors: list[Problem],  # noqa: C901 (
         if not (bad_a or bad_b):
             plant.conn_at[a] = (i, b)
             plant.conn_at[b] = (i, a)
-        if at == "strand":
-            named[(a[1], a[2])].add(a[3])
-        if bt == "strand":
-            named[(b[1], b[2])].add(b[3])
-            if at == "strand" and a[1] == b[1]:
-                warnings.append(Problem("connections", cid, None,
-                                        f"a splice between two strands of one cable ({a[1]})"))
+        resolved += (a, b)
+        _same_cable(cid, a, b, warnings)
     dcols = ("drop_id", "node_id", "src_type", "src_id", "src_num", "src_side")
     for i, (did, node, st, sid, snum, sside) in enumerate(_rows(t["drops"], *dcols)):
         if node not in node_ok:
@@ -774,11 +779,8 @@ def _terminals_by_row(plant: StrandPlant, errors: list[Problem],  # noqa: C901 (
             continue
         if not taken(src, "drops", did, "src_id"):
             plant.drop_at[src] = i
-        if st == "strand":
-            named[(src[1], src[2])].add(src[3])
-    for (c, k), positions in named.items():
-        last = plant.cables[c].last
-        plant.cuts[(c, k)] = sorted({0, last, *positions})
+        resolved.append(src)
+    _set_cuts(plant, resolved)
 
 
 def _loops(plant: StrandPlant, errors: list[Problem]) -> None:
