@@ -23,14 +23,19 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from netgis.api.auth import ApiKey, parse_api_keys
 from netgis.engine.optics import LossBudget
 from netgis.io.isolation import Limits
 from netgis.products.feeds import DEFAULT_MIN_SPAN_DAYS, DEFAULT_PACE_WINDOW_DAYS, Goal
-from netgis.schema import DEFAULT_DROP_M, DEFAULT_MAX_CLUSTER_EXTENT_M, DEFAULT_MAX_CLUSTER_UNITS
+from netgis.schema import (
+    DEFAULT_DROP_M,
+    DEFAULT_MAX_CLUSTER_EXTENT_M,
+    DEFAULT_MAX_CLUSTER_UNITS,
+    DEFAULT_REACH_M,
+)
 
 
 class Settings(BaseSettings):
@@ -141,6 +146,17 @@ class Settings(BaseSettings):
         "Base map served by this server (GET /basemap.json, /basemap/{z}/{x}/{y}.{ext}) and "
         "drawn under every map: an MBTiles or PMTiles file of raster (png, jpg, webp) or "
         "vector (mvt) tiles (docs/basemap.md); unset: none."))] = None
+    #: unset by default: the bead_classes collection is there only with both files
+    bead_availability: Annotated[list[Path], NoDecode, Field(description=(
+        "FCC BDC availability CSV files (comma separated) the bead_classes result collection "
+        "classes the Fabric locations of NETGIS_BEAD_LOCATIONS by (docs/spec.md §2.11); "
+        "unset: no such collection."))] = []
+    bead_locations: Annotated[Path | None, Field(description=(
+        "FCC Fabric locations CSV (location_id, latitude, longitude) of the bead_classes "
+        "result collection; set with NETGIS_BEAD_AVAILABILITY or not at all."))] = None
+    bead_reach_m: Annotated[float, Field(ge=0, description=(
+        "An unpassed BEAD location this close to lit plant (m) is 'reachable' in "
+        "bead_classes, else 'beyond'."))] = DEFAULT_REACH_M
     portal_messages: Annotated[str | None, Field(
         description="JSON file with every text of the /portal page (a translation of "
                     "maps/static/portal/messages.json); unset: English.")] = None
@@ -190,6 +206,26 @@ class Settings(BaseSettings):
     def _no_basemap_when_empty(cls, value: Any) -> Any:
         # NETGIS_BASEMAP= (empty) means none, not the current directory
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("bead_availability", mode="before")
+    @classmethod
+    def _split_paths(cls, value: Any) -> Any:
+        # NETGIS_BEAD_AVAILABILITY=a.csv,b.csv; empty: none
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("bead_locations", mode="before")
+    @classmethod
+    def _no_locations_when_empty(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _bead_files_together(self) -> Settings:
+        if bool(self.bead_availability) != (self.bead_locations is not None):
+            raise ValueError("NETGIS_BEAD_AVAILABILITY and NETGIS_BEAD_LOCATIONS go together: "
+                             "set both (the bead_classes collection) or neither")
+        return self
 
     @field_validator("api_keys", mode="before")
     @classmethod
