@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -138,6 +138,11 @@ class Settings(BaseSettings):
         30.0
     keep_alive_s: Annotated[int, Field(ge=1, description=(
         "Seconds an idle keep-alive connection is kept open."))] = 5
+    #: json: one JSON object per log line, a line per request (api/request_log.py), and no
+    #: uvicorn access line
+    log_format: Annotated[Literal["text", "json"], Field(description=(
+        "Log lines as plain text (uvicorn's access log) or as JSON objects, one per request "
+        "with its request id, route, status, duration and principal."))] = "text"
     #: empty by default: maps work offline and show the plant without a base map
     tiles_url: Annotated[str, Field(description="Basemap tiles for maps ({z}/{x}/{y} URL); "
                                                 "empty for none.")] = ""
