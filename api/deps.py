@@ -144,7 +144,11 @@ async def identify_client(request: Request) -> None:
     A key that is not valid counts as none; it is not refused here (reads need no key).
     """
     key = request.headers.get("x-api-key")
-    keyed = bool(key) and authenticate(get_settings(request).api_keys, key or "") is not None
+    found = authenticate(get_settings(request).api_keys, key) if key else None
+    keyed = found is not None
+    if found is not None:
+        # who asks, by the key's name (never its secret), for the request log
+        request.state.principal = found.name
     address = request.client.host if request.client is not None else "unknown"
     set_current_client(Client(address, keyed))
 

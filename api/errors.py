@@ -175,7 +175,10 @@ async def _request_validation_handler(request: Request, exc: Exception) -> Probl
 
 async def _unexpected_handler(request: Request, exc: Exception) -> ProblemResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(500, "internal server error")
+    # sent from outside every middleware: the request id (api.request_log) is added here
+    request_id = getattr(request.state, "request_id", None)
+    return problem(500, "internal server error",
+                   headers={"X-Request-ID": request_id} if isinstance(request_id, str) else None)
 
 
 def install_error_handlers(app: FastAPI,
