@@ -27,6 +27,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from netgis.api.auth import ApiKey, parse_api_keys
+from netgis.api.oidc import check_jwks_source
 from netgis.engine.optics import LossBudget
 from netgis.io.isolation import Limits
 from netgis.products.feeds import DEFAULT_MIN_SPAN_DAYS, DEFAULT_PACE_WINDOW_DAYS, Goal
@@ -61,6 +62,22 @@ class Settings(BaseSettings):
     open_reads: Annotated[bool, Field(
         description="Reads need no key; false: every read but /health needs a key with "
                     "the read scope. The audit log always needs one.")] = True
+    #: single sign-on (api/oidc.py): on when issuer, audience and JWKS are all set
+    oidc_issuer: Annotated[str | None, Field(description=(
+        "OpenID Connect: the iss a bearer token must carry; set with NETGIS_OIDC_AUDIENCE "
+        "and NETGIS_OIDC_JWKS, or none of them (no bearer tokens)."))] = None
+    oidc_audience: Annotated[str | None, Field(description=(
+        "OpenID Connect: the audience a bearer token's aud must hold."))] = None
+    oidc_jwks: Annotated[str | None, Field(description=(
+        "OpenID Connect: the provider's signing keys, a JWKS URL (https) or file."))] = None
+    oidc_roles_claim: Annotated[str, Field(min_length=1, description=(
+        "Claim (or dotted path, e.g. realm_access.roles) of a token's roles: a list or a "
+        "space separated string."))] = "roles"
+    oidc_write_roles: Annotated[list[str], NoDecode, Field(min_length=1, description=(
+        "Roles (comma separated) of which a token needs one to write."))] = ["netgis-write"]
+    oidc_jwks_min_refresh_s: Annotated[float, Field(ge=0, description=(
+        "Least seconds between two reads of the JWKS (a token with an unknown kid reads it "
+        "again)."))] = 30.0
     drop_m: Annotated[float, Field(gt=0, description="Default maximum drop length (m).")] = \
         DEFAULT_DROP_M
     pon_class: Annotated[str | None, Field(
@@ -231,6 +248,35 @@ class Settings(BaseSettings):
             raise ValueError("NETGIS_BEAD_AVAILABILITY and NETGIS_BEAD_LOCATIONS go together: "
                              "set both (the bead_classes collection) or neither")
         return self
+
+    @field_validator("oidc_issuer", "oidc_audience", "oidc_jwks", mode="before")
+    @classmethod
+    def _no_oidc_when_empty(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("oidc_write_roles", mode="before")
+    @classmethod
+    def _split_roles(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_together(self) -> Settings:
+        given = {"NETGIS_OIDC_ISSUER": self.oidc_issuer, "NETGIS_OIDC_AUDIENCE":
+                 self.oidc_audience, "NETGIS_OIDC_JWKS": self.oidc_jwks}
+        missing = [name for name, value in given.items() if value is None]
+        if missing and len(missing) < len(given):
+            raise ValueError("single sign-on needs NETGIS_OIDC_ISSUER, NETGIS_OIDC_AUDIENCE "
+                             "and NETGIS_OIDC_JWKS together; missing: " + ", ".join(missing))
+        if self.oidc_jwks is not None:
+            self.oidc_jwks = check_jwks_source(self.oidc_jwks)
+        return self
+
+    @property
+    def oidc(self) -> bool:
+        """Whether bearer tokens are accepted (NETGIS_OIDC_ISSUER, _AUDIENCE, _JWKS set)."""
+        return self.oidc_issuer is not None
 
     @field_validator("api_keys", mode="before")
     @classmethod
