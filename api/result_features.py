@@ -4,7 +4,10 @@
 The collections (:data:`RESULT_COLLECTIONS`) are ``premise_results``, ``span_results``
 and ``node_results`` (the rows of ``netgis analyze``'s CSVs with geometry, premises with
 address and area) and ``gap_clusters`` and ``h3_gaps`` (those of ``netgis gaps`` at the
-server's gap parameters). Each is made once per data version the live analysis
+server's gap parameters); with the FCC files set (``NETGIS_BEAD_AVAILABILITY`` and
+``NETGIS_BEAD_LOCATIONS``, read once when the app is made) also ``bead_classes`` (the rows
+of ``netgis bead``: each Fabric location's class and whether the lit plant passes it).
+Each is made once per data version the live analysis
 publishes, on first use, in WGS84 and in id order; a page is a selection of row
 positions: property equalities, a ``bbox`` and CQL2 (:func:`netgis.storage.filters.frame_mask`,
 the same language and checks as the stored layers) give a row mask, keyset paging a
@@ -28,11 +31,14 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
+from netgis.api.errors import ApiError
 from netgis.api.live import note_version
 from netgis.errors import NotFoundError
+from netgis.products.bead import bead_join, read_availability, read_locations
 from netgis.products.gaps import rollup_h3
 from netgis.products.result_layers import (
     RESULT_LAYERS,
+    bead_layer,
     gap_clusters,
     h3_gaps,
     node_results,
@@ -42,7 +48,10 @@ from netgis.products.result_layers import (
 from netgis.storage.filters import ParsedFilter, frame_mask
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from netgis.api.services import Services, SingleFlight
+    from netgis.api.settings import Settings
     from netgis.engine.analysis import Analysis
     from netgis.schema import Layer
 
@@ -51,6 +60,9 @@ IntArray = npt.NDArray[np.int64]
 #: The analysis result collections the API serves, in the order /collections lists them.
 RESULT_COLLECTIONS = ("premise_results", "span_results", "node_results", "gap_clusters",
                       "h3_gaps")
+#: The BEAD classes of the FCC locations: a result collection only on a server given the
+#: FCC files (:class:`BeadInputs`), listed after :data:`RESULT_COLLECTIONS` then.
+BEAD_COLLECTION = "bead_classes"
 #: The plant layer whose features each result collection has one row of (its extent too).
 PLANT_LAYER = {"premise_results": "premises", "span_results": "spans",
                "node_results": "nodes"}
@@ -181,6 +193,50 @@ def _objects(column: Any) -> npt.NDArray[np.object_]:
     return values
 
 
+@dataclass(frozen=True)
+class BeadInputs:
+    """The FCC files of the ``bead_classes`` collection, read once: the Fabric locations
+    (points) and the best BEAD class code of each location in the availability files.
+
+    Examples
+    --------
+    >>> from netgis.api.settings import Settings
+    >>> inputs = BeadInputs.of_settings(Settings(
+    ...     bead_availability="data/bead/availability.csv",
+    ...     bead_locations="data/bead/fabric.csv"))
+    >>> len(inputs.locations), inputs.bbox is not None
+    (36, True)
+    >>> BeadInputs.of_settings(Settings()) is None
+    True
+    """
+
+    locations: gpd.GeoDataFrame
+    best: pd.Series
+    reach_m: float
+    bbox: tuple[float, float, float, float] | None
+
+    @classmethod
+    def of_settings(cls, settings: Settings) -> BeadInputs | None:
+        """The files ``settings`` name, read and checked (a ValidationError naming every
+        malformed row, as ``netgis bead``); None when they name none."""
+        if settings.bead_locations is None or not settings.bead_availability:
+            return None
+        locations = read_locations(settings.bead_locations).to_crs(4326)
+        best = read_availability(settings.bead_availability).best
+        bbox = None
+        if len(locations):
+            minx, miny, maxx, maxy = (float(v) for v in locations.total_bounds)
+            bbox = (minx, miny, maxx, maxy)
+        return cls(locations, best, float(settings.bead_reach_m), bbox)
+
+    def layer(self, analysis: Analysis) -> gpd.GeoDataFrame:
+        """Every location's class and plant answer against ``analysis``'s lit spans (the
+        rows ``netgis bead`` writes at the analysis's drop length)."""
+        joined = bead_join(self.locations, self.best, analysis.lit_spans,
+                           drop_m=analysis.drop_m, reach_m=self.reach_m)
+        return bead_layer(joined, self.locations)[BEAD_COLLECTION]
+
+
 class ResultStates:
     """The result collections of the live analysis (the server's default parameters), each
     made once per data version on first use.
@@ -191,21 +247,41 @@ class ResultStates:
         The application's services: the live analysis and its build plan.
     cache
         Where the made collections are kept, keyed by (data version, collection).
+    bead
+        The FCC files of ``bead_classes``; None: the server serves no such collection.
     """
 
     def __init__(self, services: Services,
-                 cache: SingleFlight[tuple[int, str], ResultLayer]) -> None:
+                 cache: SingleFlight[tuple[int, str], ResultLayer],
+                 bead: BeadInputs | None = None) -> None:
         self.services = services
         self.cache = cache
+        self.bead = bead
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The result collections this server serves, in the order /collections lists them."""
+        return RESULT_COLLECTIONS if self.bead is None else (*RESULT_COLLECTIONS,
+                                                              BEAD_COLLECTION)
+
+    def check_served(self, name: str) -> None:
+        """A 404 problem for ``bead_classes`` on a server without the FCC files."""
+        if name == BEAD_COLLECTION and self.bead is None:
+            raise ApiError(404, "this server has no BEAD files: bead_classes is served when "
+                                "NETGIS_BEAD_AVAILABILITY and NETGIS_BEAD_LOCATIONS are set "
+                                "(docs/ogc-api.md, Result collections)")
 
     def layer(self, name: str) -> ResultLayer:
         """The collection ``name`` of the data version the live analysis reflects now (its
         version noted for the ``X-Data-Version`` header)."""
+        self.check_served(name)
         published = self.services.live.current()
         version, analysis = published.version, published.analysis
 
         def make() -> ResultLayer:
-            if name == "gap_clusters":
+            if name == BEAD_COLLECTION and self.bead is not None:
+                frame = self.bead.layer(analysis)
+            elif name == "gap_clusters":
                 frame = gap_clusters(self.services.plan(version, analysis))
             elif name == "h3_gaps":
                 frame = h3_gaps(rollup_h3(analysis.premises,

@@ -27,13 +27,13 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from cachetools import LRUCache
 
 from netgis.api.limits import RateLimiter, current_client
 from netgis.api.live import LiveState, Published, note_version
-from netgis.api.result_features import RESULT_COLLECTIONS, ResultStates
+from netgis.api.result_features import RESULT_COLLECTIONS, BeadInputs, ResultStates
 from netgis.api.strand_states import STATES_KEPT, StrandState, StrandStates, with_capacity
 from netgis.errors import NetgisError, ParameterError, Problem, StorageError
 
@@ -73,6 +73,15 @@ RECONNECT_INTERVAL_S = 1.0
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+
+class CacheStats(NamedTuple):
+    """How a cache has served since it was made: lookups answered from it, lookups that
+    computed the value (or found nothing), and the values it holds now (/metrics)."""
+
+    hits: int
+    misses: int
+    entries: int
 
 
 def analysis_key(version: int, drop_m: float, *extra: Hashable) -> AnalysisKey:
@@ -118,6 +127,9 @@ class SingleFlight(Generic[K, V]):
         self._lock = threading.Lock()
         self._done: LRUCache[K, V] = LRUCache(maxsize=size)
         self._running: dict[K, Future[V]] = {}
+        # a caller waiting for another's computation counts as a hit: it computes nothing
+        self._hits = 0
+        self._misses = 0
 
     def get(self, key: K, compute: Callable[[], V],
             admit: Callable[[], None] | None = None) -> V:
@@ -128,6 +140,7 @@ class SingleFlight(Generic[K, V]):
         """
         with self._lock:
             if key in self._done:
+                self._hits += 1
                 return self._done[key]
             future = self._running.get(key)
             if future is None:
@@ -136,8 +149,10 @@ class SingleFlight(Generic[K, V]):
                 future = Future()
                 self._running[key] = future
                 owner = True
+                self._misses += 1
             else:
                 owner = False
+                self._hits += 1
         if not owner:
             return future.result()
         try:
@@ -173,6 +188,11 @@ class SingleFlight(Generic[K, V]):
         with self._lock:
             for key in [k for k in self._done if not wanted(k)]:
                 del self._done[key]
+
+    def stats(self) -> CacheStats:
+        """Hits, misses (computations started) and values kept."""
+        with self._lock:
+            return CacheStats(self._hits, self._misses, len(self._done))
 
 
 def _version_of(key: AnalysisKey) -> int:
@@ -221,6 +241,8 @@ class AnalysisCache:
         self.failure: AnalysisFailure | None = None
         #: analyses this process computed (not served from the cache or stored results)
         self.computed = 0
+        #: called with the seconds of each analysis computed here (api.routers.metrics)
+        self.on_analysed: Callable[[float], None] | None = None
 
     def dataset(self, repo: Repository) -> tuple[int, Dataset]:
         """The repository's dataset (WGS84) and the data version it belongs to."""
@@ -241,9 +263,12 @@ class AnalysisCache:
             from netgis.engine.analysis import analyze
 
             read_version, dataset = self._dataset_of(repo, version)
+            started = time.perf_counter()
             result = analyze(dataset, drop_m=float(drop_m), budget=budget)
             with self._lock:
                 self.computed += 1
+            if self.on_analysed is not None:
+                self.on_analysed(time.perf_counter() - started)
             if read_version != version:
                 # written to meanwhile: the result belongs to the newer version as well
                 self._analyses.put(analysis_key(read_version, drop_m, *optics),
@@ -284,6 +309,10 @@ class AnalysisCache:
     def kept(self) -> list[AnalysisKey]:
         """The keys of the analyses kept, least recently used first."""
         return self._analyses.keys()
+
+    def stats(self) -> CacheStats:
+        """How the analyses were served (computed: misses)."""
+        return self._analyses.stats()
 
     def _dataset_of(self, repo: Repository, version: int) -> tuple[int, Dataset]:
         def read() -> tuple[int, Dataset]:
@@ -330,6 +359,10 @@ class PlanCache:
     def kept(self) -> list[PlanKey]:
         """The keys of the plans kept, least recently used first."""
         return self._plans.keys()
+
+    def stats(self) -> CacheStats:
+        """How the plans were served (computed: misses)."""
+        return self._plans.stats()
 
 
 @dataclass(frozen=True)
@@ -389,6 +422,10 @@ class PageCache:
         """The keys of the pages kept, least recently used first."""
         return self._pages.keys()
 
+    def stats(self) -> CacheStats:
+        """How the pages were served (rendered: misses)."""
+        return self._pages.stats()
+
 
 @dataclass(frozen=True)
 class TileAnswer:
@@ -415,11 +452,29 @@ class TileCache:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._tiles: LRUCache[Hashable, bytes] = LRUCache(maxsize=max_bytes, getsizeof=len)
+        self._hits = 0
+        self._misses = 0
 
     def get(self, key: Hashable) -> bytes | None:
         """The kept tile of ``key`` (marked as used), or None."""
         with self._lock:
-            return self._tiles.get(key)
+            body = self._tiles.get(key)
+            if body is None:
+                self._misses += 1
+            else:
+                self._hits += 1
+            return body
+
+    def stats(self) -> CacheStats:
+        """Tiles found, tiles not found (encoded by the caller) and tiles kept."""
+        with self._lock:
+            return CacheStats(self._hits, self._misses, len(self._tiles))
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of the tiles kept."""
+        with self._lock:
+            return int(self._tiles.currsize)
 
     def put(self, key: Hashable, body: bytes) -> None:
         """Keep ``body`` for ``key``, dropping the least recently used tiles beyond the budget
@@ -662,7 +717,9 @@ class Services:
         #: the strand plant per data version and its traces (api/strand_states.py)
         self.strand_states = StrandStates(self, SingleFlight(1), SingleFlight(STATES_KEPT))
         #: the analysis result collections of the live analysis (api/result_features.py)
-        self.result_states = ResultStates(self, SingleFlight(len(RESULT_COLLECTIONS)))
+        #: and bead_classes when the FCC files are set (read now: a bad file stops the start)
+        self.result_states = ResultStates(self, SingleFlight(len(RESULT_COLLECTIONS) + 1),
+                                          BeadInputs.of_settings(settings))
         self._last_snapshot = -float("inf")
         self._repo: Repository | None = None
         self._ready = False

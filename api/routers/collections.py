@@ -64,7 +64,12 @@ from netgis.api.params import (
     parse_bbox,
     parse_cursor,
 )
-from netgis.api.result_features import PLANT_LAYER, RESULT_COLLECTIONS, ResultLayer
+from netgis.api.result_features import (
+    BEAD_COLLECTION,
+    PLANT_LAYER,
+    RESULT_COLLECTIONS,
+    ResultLayer,
+)
 from netgis.api.routers.common import (
     GEOJSON,
     GeoJSONResponse,
@@ -217,13 +222,14 @@ def _crumbs(request: Request, *parts: tuple[str, str]) -> list[tuple[str, str]]:
 def collections(request: Request, services: ServicesDep, f: FormatParam = None) -> Any:
     """nodes, spans, premises and areas as OGC API feature collections, with their extents;
     the analysis results (read-only: premise_results, span_results, node_results,
-    gap_clusters, h3_gaps); and the strand layers (features without geometry) while the
+    gap_clusters, h3_gaps, and bead_classes on a server given the FCC files); and the
+    strand layers (features without geometry) while the
     database holds any strand row."""
     found = services.extents(YEAR_FIELDS)
     strands = [_collection(request, STRAND_LAYERS[name], None) for name in STRAND_LAYER_NAMES] \
         if StrandStore.of(services.repo).present() else []
     results = [_result_collection(request, name, _listed_extent(services, name, found))
-               for name in RESULT_COLLECTIONS]
+               for name in services.result_states.names]
     result = Collections(
         links=[Link(href=url_for(request, "/collections"), rel="self", type="application/json"),
                Link(href=page_url(url_for(request, "/collections")), rel="alternate",
@@ -1016,6 +1022,9 @@ def _listed_extent(services: Any, name: str, found: dict[str, LayerExtent]
     plant layer it has a row per feature of, or of the collection if it is made already."""
     if name in PLANT_LAYER:
         return found[PLANT_LAYER[name]].bbox
+    bead = services.result_states.bead
+    if name == BEAD_COLLECTION and bead is not None:
+        return bead.bbox  # type: ignore[no-any-return]
     kept = services.result_states.kept(name)
     return None if kept is None else kept.bbox
 
@@ -1078,18 +1087,21 @@ class ResultEndpoints:
         item_path = f"{path}/items/{{featureId}}"
         add = self.router.add_api_route
         reads = [MIN_VERSION]
+        # bead_classes is a 404 on a server without the FCC files
+        absent = problem_responses(404) if name == BEAD_COLLECTION else {}
         add(path, self.collection, methods=["GET"], response_model=Collection,
-            response_model_exclude_none=True, responses=HTML_RESPONSE, dependencies=reads,
+            response_model_exclude_none=True, responses={**HTML_RESPONSE, **absent},
+            dependencies=reads,
             summary=f"The {name} collection (analysis results, read-only)",
             name=f"{name}_collection")
         add(f"{path}/queryables", self.queryables, methods=["GET"], response_class=JSONResponse,
-            responses=_QUERYABLES_RESPONSES, summary=f"What {name} can be filtered on",
-            name=f"{name}_queryables")
+            responses={**_QUERYABLES_RESPONSES, **absent},
+            summary=f"What {name} can be filtered on", name=f"{name}_queryables")
         add(f"{path}/items", self._items_endpoint(), methods=["GET"],
             response_class=GeoJSONResponse, dependencies=reads,
             responses={200: {"content": {GEOJSON: {"schema": {"type": "object"}}},
                              "description": "A FeatureCollection"},
-                       **HTML_RESPONSE, **problem_responses(400, 503)},
+                       **HTML_RESPONSE, **problem_responses(400, 503), **absent},
             summary=f"{self.title}, one page", name=f"{name}_items")
         add(item_path, self.item, methods=["GET"], response_class=GeoJSONResponse,
             dependencies=reads, responses={**HTML_RESPONSE, **problem_responses(404)},
@@ -1119,6 +1131,7 @@ class ResultEndpoints:
     def queryables(self, request: Request, f: FormatParam = None) -> Response:
         """The columns of the results, as a JSON Schema, for ``filter`` and query
         parameters."""
+        request.app.state.services.result_states.check_served(self.name)
         schema = queryables_schema(request, self.layer)
         if not wants_html(request, f):
             return JSONResponse(schema, media_type="application/schema+json")
@@ -1212,5 +1225,5 @@ class ResultEndpoints:
         return _crumbs(request, ("Collections", "/collections"), (self.title, self.path), *parts)
 
 
-for _name in RESULT_COLLECTIONS:
+for _name in (*RESULT_COLLECTIONS, BEAD_COLLECTION):
     ResultEndpoints(router, _name)
