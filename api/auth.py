@@ -41,7 +41,7 @@ import hmac
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 Scope = Literal["read", "write"]
 SCOPES: tuple[Scope, ...] = ("read", "write")
@@ -50,6 +50,18 @@ RESERVED_NAMES = frozenset({"cli", "local"})
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DIGEST = re.compile(r"sha256=([0-9A-Fa-f]{64})")
 _DIGEST_PREFIX = "sha256="
+
+
+class Principal(Protocol):
+    """Who a request speaks for: an :class:`ApiKey`, or the subject of a bearer token
+    (:class:`api.oidc.TokenPrincipal`)."""
+
+    @property
+    def name(self) -> str:
+        """The name audit entries and the request log carry."""
+
+    def allows(self, scope: Scope) -> bool:
+        """Whether it may do what ``scope`` names."""
 
 
 @dataclass(frozen=True)

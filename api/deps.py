@@ -6,19 +6,30 @@ reads need none unless ``NETGIS_OPEN_READS=false``, when every route but
 installed on the whole app); the audit log always needs one
 (:func:`require_read_key`). No key: 401; an unknown key or one without the
 scope: 403. Keys are parsed and checked in :mod:`api.auth`.
+
+Single sign-on: when ``NETGIS_OIDC_*`` is set, an ``Authorization: Bearer``
+token of the OpenID Connect provider (checked in :mod:`api.oidc`) may stand
+in for a key wherever one is asked for: any valid token reads, one with a
+write role writes. An invalid token: 401 (``Bearer error="invalid_token"``);
+a valid one without a write role on a write: 403; a request with both a key
+and a token: 400. The principal's name (a key's name, ``oidc:<sub>`` for a
+token) is put on ``request.state.principal`` for the request log.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Security
 from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
 
-from netgis.api.auth import ApiKey, Scope, authenticate
+from netgis.api.auth import Principal, Scope, authenticate
 from netgis.api.errors import ApiError
 from netgis.api.limits import Client, set_current_client
+from netgis.api.oidc import InvalidToken, KeysUnavailable, TokenPrincipal, TokenVerifier
 from netgis.api.services import Services
 from netgis.api.settings import Settings
 from netgis.io.basemap import BasemapFile
@@ -73,14 +84,78 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 RepoDep = Annotated[Repository, Depends(get_repo)]
 
 
-def _authorize(settings: Settings, key: str | None, scope: Scope, missing: str) -> ApiKey:
-    """The configured key sent in ``key`` if it has ``scope``; else a 401 or 403 problem.
+#: A request without credentials is told it may send a key or, with single sign-on, a token.
+_KEY_CHALLENGE = 'ApiKey header="X-API-Key"'
+_BEARER_CHALLENGE = 'Bearer realm="netgis"'
+_verifier_lock = threading.Lock()
 
-    ``missing`` is the detail of the 401 (it names the X-API-Key header).
-    """
+
+def token_verifier(request: Request) -> TokenVerifier | None:
+    """The application's checker of bearer tokens, made at first use; None without single
+    sign-on (NETGIS_OIDC_* unset)."""
+    settings = get_settings(request)
+    if not settings.oidc:
+        return None
+    state = request.app.state
+    verifier: TokenVerifier | None = getattr(state, "oidc_verifier", None)
+    if verifier is None:
+        with _verifier_lock:
+            verifier = getattr(state, "oidc_verifier", None)
+            if verifier is None:
+                verifier = TokenVerifier.of(settings)
+                state.oidc_verifier = verifier
+    return verifier
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header (possibly empty); None without one."""
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _verified(request: Request, verifier: TokenVerifier,
+              token: str) -> TokenPrincipal | InvalidToken | KeysUnavailable:
+    """The principal of ``token``, or why it is refused; checked once per request."""
+    cached = getattr(request.state, "oidc_checked", None)
+    if cached is not None and cached[0] == token:
+        result: TokenPrincipal | InvalidToken | KeysUnavailable = cached[1]
+        return result
+    try:
+        result = verifier.verify(token)
+    except (InvalidToken, KeysUnavailable) as error:
+        result = error
+    request.state.oidc_checked = (token, result)
+    return result
+
+
+def _token_principal(request: Request, verifier: TokenVerifier, token: str,
+                     scope: Scope) -> TokenPrincipal:
+    """The principal of a valid ``token`` with ``scope``; else a 401, 403 or 503 problem."""
+    result = _verified(request, verifier, token)
+    if isinstance(result, KeysUnavailable):
+        raise ApiError(503, str(result))
+    if isinstance(result, InvalidToken):
+        # the token itself is never logged or echoed
+        log.info("refused a bearer token: %s", result)
+        raise ApiError(401, str(result),
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    if not result.allows(scope):
+        roles = ", ".join(verifier.write_roles)
+        log.info("refused token %r: it has none of the write roles", result.name)
+        raise ApiError(403, f"this request changes data and needs a token with the role "
+                       f"{roles!r} (or one of them) in its {verifier.roles_claim!r} claim; "
+                       f"this token has none of them",
+                       headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
+    return result
+
+
+def _key_principal(settings: Settings, key: str | None, scope: Scope, missing: str,
+                   oidc: bool) -> Principal:
+    """The configured key sent in ``key`` if it has ``scope``; else a 401 or 403 problem."""
     if not key:
-        raise ApiError(401, missing,
-                       headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'})
+        challenge = f"{_KEY_CHALLENGE}, {_BEARER_CHALLENGE}" if oidc else _KEY_CHALLENGE
+        raise ApiError(401, missing + (" or an Authorization: Bearer token" if oidc else ""),
+                       headers={"WWW-Authenticate": challenge})
     found = authenticate(settings.api_keys, key)
     if found is None:
         # the presented value is never logged or echoed: it may be a real key mistyped
@@ -93,21 +168,48 @@ def _authorize(settings: Settings, key: str | None, scope: Scope, missing: str) 
     return found
 
 
+def _authorize(request: Request, settings: Settings, key: str | None, scope: Scope,
+               missing: str) -> Principal:
+    """The key sent in ``key``, or the bearer token, if it has ``scope``; else a 400, 401,
+    403 (or 503: the provider's keys cannot be read) problem.
+
+    ``missing`` is the detail of the 401 without credentials (it names the X-API-Key
+    header). The principal's name goes on ``request.state.principal``.
+    """
+    verifier = token_verifier(request)
+    token = bearer_token(request) if verifier is not None else None
+    if verifier is not None and token is not None:
+        if key:
+            # two credentials: which one the audit log should name is anyone's guess
+            raise ApiError(400, "send an X-API-Key header or an Authorization: Bearer token, "
+                           "not both",
+                           headers={"WWW-Authenticate": 'Bearer error="invalid_request"'})
+        found: Principal = _token_principal(request, verifier, token, scope)
+    else:
+        found = _key_principal(settings, key, scope, missing, verifier is not None)
+    request.state.principal = found.name
+    return found
+
+
 def require_api_key(
+    request: Request,
     settings: SettingsDep,
     key: Annotated[str | None, Security(_api_key_header)] = None,
-) -> ApiKey:
-    """The writing key: 401 without a key, 403 for an unknown key or one without write scope."""
-    return _authorize(settings, key, "write",
+) -> Principal:
+    """The writer: 401 without a key (or token), 403 for an unknown key or one without write
+    scope (a token without a write role)."""
+    return _authorize(request, settings, key, "write",
                       "this request changes data and needs an X-API-Key header")
 
 
 def require_read_key(
+    request: Request,
     settings: SettingsDep,
     key: Annotated[str | None, Security(_api_key_header)] = None,
-) -> ApiKey:
-    """A key with the read scope, whether reads are open or not (for the audit log)."""
-    return _authorize(settings, key, "read",
+) -> Principal:
+    """A key with the read scope (or a valid token), whether reads are open or not (for the
+    audit log)."""
+    return _authorize(request, settings, key, "read",
                       "the audit log tells who changed what and needs an X-API-Key header")
 
 
@@ -116,13 +218,14 @@ def _closed_reads(
     settings: SettingsDep,
     key: Annotated[str | None, Security(_api_key_header)] = None,
 ) -> None:
-    """With closed reads: a key with the read scope for every route but PUBLIC_PATHS."""
+    """With closed reads: a key with the read scope (or a valid token) for every route but
+    PUBLIC_PATHS."""
     # the matched route's path template (e.g. /collections/nodes/items/{featureId}); when a
     # framework does not say, the request is treated as closed
     route = request.scope.get("route")
     if getattr(route, "path", None) in PUBLIC_PATHS:
         return
-    _authorize(settings, key, "read",
+    _authorize(request, settings, key, "read",
                "reads are closed on this server: every request needs an X-API-Key header")
 
 
@@ -137,20 +240,27 @@ def read_access(settings: Settings) -> list[Any]:
 
 
 async def identify_client(request: Request) -> None:
-    """Record who asks (address, valid key or not) for the limits on new analyses.
+    """Record who asks (address, valid key or token or not) for the limits on new analyses.
 
     An application-wide dependency. It is async so that it runs in the request's
     own context, which the route's thread inherits (see :func:`api.limits.current_client`).
-    A key that is not valid counts as none; it is not refused here (reads need no key).
+    A key or token that is not valid counts as none; it is not refused here (reads need
+    none). A token is checked in a worker thread (reading the provider's keys may wait on
+    the network), once per request.
     """
     key = request.headers.get("x-api-key")
-    found = authenticate(get_settings(request).api_keys, key) if key else None
-    keyed = found is not None
+    found: Principal | None = authenticate(get_settings(request).api_keys, key) if key else None
+    verifier = token_verifier(request)
+    token = bearer_token(request) if verifier is not None else None
+    if found is None and verifier is not None and token is not None:
+        checked = await run_in_threadpool(_verified, request, verifier, token)
+        found = checked if isinstance(checked, TokenPrincipal) else None
     if found is not None:
-        # who asks, by the key's name (never its secret), for the request log
+        # who asks, by the key's name (never its secret) or the token's subject, for the
+        # request log
         request.state.principal = found.name
     address = request.client.host if request.client is not None else "unknown"
-    set_current_client(Client(address, keyed))
+    set_current_client(Client(address, found is not None))
 
 
 async def require_json_body(request: Request, settings: SettingsDep) -> None:
@@ -178,9 +288,9 @@ def check_upload_length(request: Request, settings: SettingsDep) -> None:
 
 WriteAccess = [Depends(require_api_key)]
 JsonWrite = [Depends(require_api_key), Depends(require_json_body)]
-#: The key of a write, for its audit entry (the same call as in WriteAccess: FastAPI runs it
-#: once per request).
-WriterDep = Annotated[ApiKey, Depends(require_api_key)]
+#: The key (or bearer token) of a write, for its audit entry (the same call as in
+#: WriteAccess: FastAPI runs it once per request).
+WriterDep = Annotated[Principal, Depends(require_api_key)]
 #: A key with the read scope, whatever NETGIS_OPEN_READS says (the audit log tells who
 #: changed what).
 AuditAccess = [Depends(require_read_key)]

@@ -32,7 +32,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from netgis.api.auth import ApiKey
+from netgis.api.auth import Principal
 from netgis.api.deps import (
     JSON_MEDIA_TYPES,
     MIN_VERSION,
@@ -699,7 +699,7 @@ class LayerEndpoints:
 
     def _write(self, request: Request, repo: Repository, write: Callable[..., int],
                feature_id: str, value: Any, if_match: str | None,
-               writer: ApiKey) -> Response:
+               writer: Principal) -> Response:
         """``write`` one feature if its version is one ``if_match`` names (412 if not), then
         answer with the feature as stored and its new ETag."""
         write(self.name, feature_id, value, if_match=if_match_versions(if_match),
