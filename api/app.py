@@ -33,6 +33,7 @@ from netgis.api.live import LiveVersions
 from netgis.api.openapi import install_openapi
 from netgis.api.params import reject_unknown_query
 from netgis.api.plan_states import PlanStates
+from netgis.api.request_log import RequestLog
 from netgis.api.routers import analysis, audit, collections, docs, health, imports, landing
 from netgis.api.routers import basemap as base_map
 from netgis.api.routers import bead as bead_router
@@ -176,6 +177,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "SwitchOnIn": SwitchOnIn, "CutIn": CutIn,
         **STRAND_BODY_SCHEMAS,
     }, public_paths=PUBLIC_PATHS, item_limits=(settings.default_limit, settings.max_limit))
+    # the request id (X-Request-ID) of every answer; with JSON logs, a line per request
+    # (inside PublicOrigin, which hands on a copy of the scope: this one sees the route)
+    app.add_middleware(RequestLog, log_requests=settings.log_format == "json")
     # outermost: every answer gets the headers, and nothing sees the client's Host header
     app.add_middleware(PublicOrigin, public_url=settings.public_url)
     app.add_middleware(SecurityHeaders)

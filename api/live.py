@@ -142,6 +142,9 @@ class LiveState:
         #: analyses made from scratch and changes applied, since the start
         self.full_runs = 0
         self.applied = 0
+        #: called (in the thread) with the path and seconds of each new analysis published
+        #: (api.routers.metrics)
+        self.on_analysed: Callable[[str, float], None] | None = None
 
     # -------------------------------------------------------------- lifecycle
 
@@ -286,6 +289,8 @@ class LiveState:
                 self.failure = None
             self._cond.notify_all()
         log.info("data version %s reflected (%s, %.3f s)", new.version, new.path, new.seconds)
+        if self.on_analysed is not None and new.path != "none":
+            self.on_analysed(new.path, new.seconds)
         if self._on_published is not None:
             try:
                 self._on_published(new)

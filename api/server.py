@@ -15,9 +15,10 @@ nothing, or a header line every few seconds, held its connection for minutes.
 their limit in :class:`api.limits.BodyLimit`, idle keep-alive connections uvicorn's
 ``timeout_keep_alive``. :func:`uvicorn_options` gathers them from the settings.
 
-:class:`RedactSecrets` keeps keys out of the log: the API takes a key only in the
-X-API-Key header and refuses ``?api_key=`` (400), but the access log prints the request
-line as sent.
+:func:`log_config` writes plain text or, with ``NETGIS_LOG_FORMAT=json``, one JSON object
+per line (api/request_log.py). :class:`RedactSecrets` keeps keys out of the log: the API
+takes a key only in the X-API-Key header and refuses ``?api_key=`` (400), but the access
+log prints the request line as sent.
 """
 
 from __future__ import annotations
@@ -147,10 +148,24 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def log_config() -> dict[str, Any]:
-    """uvicorn's logging configuration with :class:`RedactSecrets` on every handler."""
+def log_config(log_format: str = "text") -> dict[str, Any]:
+    """uvicorn's logging configuration with :class:`RedactSecrets` on every handler.
+
+    ``log_format="json"``: every line a JSON object (:class:`api.request_log.JsonFormatter`),
+    the ``netgis`` loggers (the request lines among them) written at INFO too, and no
+    access handler (the request lines take its place: :func:`uvicorn_options` turns
+    uvicorn's access log off).
+    """
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["redact_secrets"] = {"()": RedactSecrets}
+    if log_format == "json":
+        config["formatters"] = {"json": {"()": "netgis.api.request_log.JsonFormatter"}}
+        config["handlers"] = {"default": {"class": "logging.StreamHandler",
+                                          "stream": "ext://sys.stderr", "formatter": "json"}}
+        config["loggers"] = {
+            "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},
+            "netgis": {"handlers": ["default"], "level": "INFO", "propagate": False}}
     for handler in config["handlers"].values():
         handler.setdefault("filters", []).append("redact_secrets")
     return config
@@ -158,7 +173,10 @@ def log_config() -> dict[str, Any]:
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """What ``uvicorn.run`` is given besides the app, host, port and workers."""
-    return {"http": NoDelayH11Protocol, "log_level": "info", "log_config": log_config(),
+    return {"http": NoDelayH11Protocol, "log_level": "info",
+            "log_config": log_config(settings.log_format),
+            # JSON: the request log (api.request_log) says what the access log would
+            "access_log": settings.log_format != "json",
             "timeout_keep_alive": settings.keep_alive_s,
             "timeout_graceful_shutdown": settings.shutdown_timeout_s,
             "h11_max_incomplete_event_size": MAX_HEADER_BYTES}
