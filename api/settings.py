@@ -19,6 +19,7 @@ False
 from __future__ import annotations
 
 from datetime import date
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -147,6 +148,15 @@ class Settings(BaseSettings):
     public_url: Annotated[str | None, Field(description=(
         "http(s)://host[:port] clients reach the server by, for absolute links; unset: the "
         "server's own address."))] = None
+    #: behind a reverse proxy (api/transport.py): the peers whose forwarded headers count
+    forwarded_allow_ips: Annotated[list[str], NoDecode, Field(description=(
+        "Reverse proxies (IP addresses or networks, comma separated; * for any peer) whose "
+        "X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host are honoured; empty (the "
+        "default): none, every client's forwarded headers are ignored."))] = []
+    hsts_max_age: Annotated[int, Field(ge=0, description=(
+        "max-age in seconds of the Strict-Transport-Security header of every response "
+        "over https (netgis serve --ssl-certfile, or https forwarded by a trusted proxy); "
+        "0: no such header."))] = 31_536_000
     header_timeout_s: Annotated[float, Field(gt=0, description=(
         "Seconds a client has to send a request's headers (from its first byte, or from "
         "the connection); then it is disconnected."))] = 10.0
@@ -222,6 +232,23 @@ class Settings(BaseSettings):
                 parts.path.strip("/") or parts.query or parts.fragment or "@" in parts.netloc:
             raise ValueError(f"public_url must be http(s)://host[:port], not {value!r}")
         return f"{parts.scheme}://{parts.netloc}"
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        # NETGIS_FORWARDED_ALLOW_IPS=10.0.0.5,192.168.1.0/24; each checked, * alone
+        items = [p.strip() for p in value.split(",") if p.strip()] \
+            if isinstance(value, str) else value
+        if isinstance(items, list):
+            for item in items:
+                if item == "*":
+                    continue
+                try:
+                    ip_network(str(item), strict=False)
+                except ValueError:
+                    raise ValueError(f"forwarded_allow_ips: {item!r} is not an IP address, "
+                                     "a network (10.0.0.0/8) or *") from None
+        return items
 
     @field_validator("basemap", mode="before")
     @classmethod
