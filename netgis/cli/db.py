@@ -184,3 +184,45 @@ def db_stats(database_url: DatabaseUrlOpt = None) -> None:
     """Print the feature count per layer and the data version as JSON."""
     with _repository(database_url) as repo:
         _echo_json(repo.stats())
+
+
+@db_app.command("backup")
+def db_backup(
+    out: Annotated[Path, typer.Argument(help="The backup file to write.")],
+    database_url: DatabaseUrlOpt = None,
+    overwrite: Annotated[bool, typer.Option(
+        help="Replace OUT if it exists (atomically, once the new backup is checked).")] = False,
+) -> None:
+    """Back up the database to OUT while it serves: a consistent copy, checked before it is
+    put in place (SpatiaLite: SQLite's online backup API; PostGIS: pg_dump -Fc).
+
+    Prints a JSON summary: rows per table, data version, audit entries, bytes, seconds.
+    See docs/operations.md.
+    """
+    from netgis.storage.backup import backup
+
+    _echo_json(backup(database_url, out, overwrite=overwrite))
+
+
+@db_app.command("restore")
+def db_restore(
+    backup_file: Annotated[Path, typer.Argument(
+        metavar="IN", help="A file written by `netgis db backup`.")],
+    database_url: DatabaseUrlOpt = None,
+    replace: Annotated[bool, typer.Option(
+        help="Overwrite a database that holds data (by default only an empty one is "
+             "restored into).")] = False,
+) -> None:
+    """Restore a backup into the database, all or nothing, and check that the database then
+    holds exactly the backup's rows, data version and audit log.
+
+    A backup of an older schema revision is restored as it is; run `netgis db upgrade`
+    after it (the summary says so). See docs/operations.md.
+    """
+    from netgis.storage.backup import restore
+
+    summary = restore(database_url, backup_file, replace=replace)
+    _echo_json(summary)
+    if summary["upgrade_needed"]:
+        typer.echo(f"note: the backup is at schema revision {summary['revision']}; run "
+                   "`netgis db upgrade` before serving it", err=True)
