@@ -147,6 +147,26 @@ def _problems_for_keys(doc: dict[str, Any], public_paths: Collection[str]) -> No
                 })
 
 
+#: The security scheme of single sign-on's bearer tokens (api/oidc.py).
+BEARER_SCHEME = "HTTPBearer"
+
+
+def _bearer_tokens(doc: dict[str, Any]) -> None:
+    # with single sign-on, a token of the OpenID Connect provider may stand in for a key:
+    # every operation that takes a key takes one or the other (two requirements: either)
+    doc.setdefault("components", {}).setdefault("securitySchemes", {})[BEARER_SCHEME] = {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "An access token of the OpenID Connect provider (NETGIS_OIDC_*): any "
+                       "valid token reads, one with a write role (NETGIS_OIDC_WRITE_ROLES) "
+                       "writes. Send it or an X-API-Key, not both.",
+    }
+    for path_item in doc.get("paths", {}).values():
+        for operation in path_item.values():
+            security = operation.get("security")
+            if security and {BEARER_SCHEME: []} not in security:
+                security.append({BEARER_SCHEME: []})
+
+
 def _item_limits(doc: dict[str, Any], default: int, maximum: int) -> None:
     # GDAL 3.8+ and QGIS take their page size from the maximum of the items' limit
     for path, path_item in doc.get("paths", {}).items():
@@ -167,7 +187,8 @@ def install_openapi(app: FastAPI, extra_schemas: dict[str, type[BaseModel]],
     """Serve a cached OpenAPI 3.0 document that also holds ``extra_schemas`` components.
 
     Operations under ``public_paths`` are shown without a key requirement; every
-    other operation that takes a key is shown with its 401 and 403 answers.
+    other operation that takes a key is shown with its 401 and 403 answers, and,
+    with single sign-on (the app's settings say so), takes a bearer token instead.
     ``item_limits`` (default, maximum) documents the ``limit`` of every items
     endpoint.
     """
@@ -184,6 +205,8 @@ def install_openapi(app: FastAPI, extra_schemas: dict[str, type[BaseModel]],
             _problems_for_bad_parameters(doc)
             _rate_limit_responses(doc)
             _problems_for_keys(doc, public_paths)
+            if getattr(getattr(app.state, "settings", None), "oidc", False):
+                _bearer_tokens(doc)
             if item_limits is not None:
                 _item_limits(doc, *item_limits)
             app.openapi_schema = to_openapi_30(doc)
