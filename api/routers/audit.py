@@ -46,8 +46,9 @@ class AuditEntry(BaseModel):
 
     id: int = Field(description="Grows with every entry.")
     time: datetime = Field(description="When the write committed its transaction (UTC).")
-    actor: str = Field(description="The name of the API key that wrote; `cli` for the "
-                       "command line, `local` for Python callers.")
+    actor: str = Field(description="The name of the API key that wrote, or `oidc:` and the "
+                       "subject of its bearer token; `cli` for the command line, `local` for "
+                       "Python callers.")
     action: Action = Field(description="create, replace, patch, delete; import (upload "
                                "over HTTP) or load (command line) for bulk loads; merge "
                                "for a design plan applied to the data (see plan).")
@@ -132,7 +133,8 @@ def audit_log(
     since: Annotated[datetime | None, Query(
         description="Only writes at or after this time (ISO 8601; without an offset: UTC).",
         examples=["2026-12-01T00:00:00Z"])] = None,
-    actor: Annotated[str | None, Query(description="Only writes by this key name.")] = None,
+    actor: Annotated[str | None, Query(description=(
+        "Only writes by this key name (or oidc:<subject>)."))] = None,
     action: Annotated[Action | None, Query(description="Only writes of this kind.")] = None,
     limit: Annotated[int | None, Query(ge=1, description=(
         "Entries per page; larger values are clamped to the server's maximum."))] = None,
