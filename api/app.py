@@ -54,6 +54,7 @@ from netgis.api.security import PublicOrigin, SecurityHeaders
 from netgis.api.services import Services
 from netgis.api.settings import Settings
 from netgis.api.strand_features import BODY_SCHEMAS as STRAND_BODY_SCHEMAS
+from netgis.api.transport import Transport
 from netgis.errors import StorageError
 from netgis.maps.assets import static_dir
 from netgis.maps.portal import load_messages
@@ -183,6 +184,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # outermost: every answer gets the headers, and nothing sees the client's Host header
     app.add_middleware(PublicOrigin, public_url=settings.public_url)
     app.add_middleware(SecurityHeaders)
+    # before everything: the client, scheme and host a trusted reverse proxy forwards, and
+    # Strict-Transport-Security over https (api/transport.py)
+    app.add_middleware(Transport, trusted=settings.forwarded_allow_ips,
+                       hsts_max_age=settings.hsts_max_age)
     build_route_models(app)
     return app
 

@@ -179,4 +179,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
             "access_log": settings.log_format != "json",
             "timeout_keep_alive": settings.keep_alive_s,
             "timeout_graceful_shutdown": settings.shutdown_timeout_s,
-            "h11_max_incomplete_event_size": MAX_HEADER_BYTES}
+            "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+            # forwarded headers are the app's (api.transport, NETGIS_FORWARDED_ALLOW_IPS), not
+            # uvicorn's, which trusts 127.0.0.1 by default
+            "proxy_headers": False}

@@ -209,8 +209,20 @@ def serve(
     basemap: Annotated[Path | None, typer.Option(
         "--basemap", help="MBTiles or PMTiles file served as the maps' base map "
                           "(/basemap.json, docs/basemap.md); default NETGIS_BASEMAP.")] = None,
+    ssl_certfile: Annotated[Path | None, typer.Option(
+        "--ssl-certfile", envvar="NETGIS_SSL_CERTFILE", exists=True, dir_okay=False,
+        help="Serve https: the server's certificate chain (PEM), with its key unless "
+             "--ssl-keyfile is given (docs/deploy.md).")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(
+        "--ssl-keyfile", envvar="NETGIS_SSL_KEYFILE", exists=True, dir_okay=False,
+        help="The private key (PEM, unencrypted) of --ssl-certfile.")] = None,
 ) -> None:
-    """Serve the HTTP API (OGC API - Features, analysis, KPI feeds) on HOST:PORT; Ctrl-C stops."""
+    """Serve the HTTP API (OGC API - Features, analysis, KPI feeds) on HOST:PORT; Ctrl-C stops.
+
+    With --ssl-certfile it serves https, and every response says Strict-Transport-Security
+    (NETGIS_HSTS_MAX_AGE). Behind a reverse proxy, set NETGIS_FORWARDED_ALLOW_IPS to its
+    address so that its X-Forwarded-* headers count.
+    """
     import os
 
     import uvicorn
@@ -222,9 +234,10 @@ def serve(
     # NETGIS_* settings come from the environment; --database-url and --basemap win over it
     given: dict[str, Any] = {"database_url": database_url, "basemap": basemap}
     settings = Settings(**{k: v for k, v in given.items() if v is not None})
+    tls = _tls_options(ssl_certfile, ssl_keyfile)
     # the URLs below only once the port is known to be free: not before "address in use"
     _check_port(host, port)
-    base = f"http://{host}:{port}"
+    base = f"{'https' if tls else 'http'}://{host}:{port}"
     typer.echo(f"netgis serves {settings.database_url} on {base}/", err=True)
     for what, path in (("OGC API - Features", "/collections"), ("API docs", "/docs"),
                        ("coverage KPIs", "/analysis/coverage"), ("dashboard", "/dashboard"),
@@ -239,14 +252,36 @@ def serve(
             os.environ["NETGIS_BASEMAP"] = str(settings.basemap)
         typer.echo(f"  {'workers':<20} {workers}", err=True)
         uvicorn.run("netgis.api.main:app", host=host, port=port, workers=workers,
-                    **uvicorn_options(settings))
+                    **uvicorn_options(settings), **tls)
         return
     configure(settings)
     app = create_app(settings)
     # everything loaded so far lives as long as the server: kept out of the garbage
     # collector's full passes, which would rescan it while big pages (10,000 features) are built
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings))
+    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings), **tls)
+
+
+def _tls_options(certfile: Path | None, keyfile: Path | None) -> dict[str, Any]:
+    """uvicorn's TLS options (none for plain http); exit 2 naming the problem when the
+    certificate and key cannot be loaded together (checked now, not when uvicorn starts)."""
+    import ssl
+
+    if certfile is None:
+        if keyfile is not None:
+            typer.echo("error: --ssl-keyfile needs --ssl-certfile", err=True)
+            raise typer.Exit(2)
+        return {}
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            certfile, keyfile)
+    except (ssl.SSLError, OSError) as exc:
+        given = f"{certfile}" + (f" with key {keyfile}" if keyfile is not None else "")
+        typer.echo(f"error: --ssl-certfile {given}: not a PEM certificate chain and its "
+                   f"private key ({exc})", err=True)
+        raise typer.Exit(2) from None
+    return {"ssl_certfile": str(certfile),
+            **({"ssl_keyfile": str(keyfile)} if keyfile is not None else {})}
 
 
 def _check_port(host: str, port: int) -> None:
