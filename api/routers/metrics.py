@@ -14,15 +14,16 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.routing import APIRoute
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.pool import QueuePool
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from netgis.api.deps import MIN_VERSION, ServicesDep
@@ -124,15 +125,17 @@ class ServiceMetrics:
         self.analyses.labels(trigger, kind).inc()
         self.analysis_duration.labels(trigger, kind).observe(seconds)
 
-    def know_writes(self, routes: Iterable[object]) -> None:
-        """Learn the write routes of an app and start their series at 0."""
-        for route in routes:
-            if not isinstance(route, APIRoute) or not route.include_in_schema:
+    def know_writes(self, routes: Sequence[BaseRoute]) -> None:
+        """Learn the write routes of an app (its routers' included) and start their series
+        at 0."""
+        for route in iter_route_contexts(routes):
+            path = route.path
+            if path is None or not getattr(route, "include_in_schema", True):
                 continue  # the result collections' read-only answers (405) are no writes
             for method in route.methods or ():
-                found = write_of(method, route.path)
+                found = write_of(method, path)
                 if found is not None:
-                    self.write_routes[method, route.path] = found
+                    self.write_routes[method, path] = found
         for layer, action in self.write_routes.values():
             self.writes.labels(layer, action)
             for status in CONFLICT_STATUSES:
@@ -248,7 +251,7 @@ def install(app: FastAPI) -> None:
     app.state.service_metrics = metrics
     app.include_router(router)
     # every route is there by now (create_app installs this after the routers)
-    metrics.know_writes(app.routes)
+    metrics.know_writes(app.router.routes)
     metrics.registry.register(ServiceState(app, services))
     services.live.on_analysed = lambda kind, seconds: metrics.analysed("live", kind, seconds)
     services.analyses.on_analysed = lambda seconds: metrics.analysed("request", "full", seconds)
