@@ -25,7 +25,6 @@ import pandas as pd
 import pytest
 import shapely
 import sqlalchemy
-from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import JSON, DateTime, bindparam, text
 from typer.testing import CliRunner
@@ -34,7 +33,6 @@ from netgis.cli import app
 from netgis.io import read_dataset
 from netgis.schema import LAYER_NAMES, LAYERS
 from netgis.storage import Repository, create_engine, migrate
-from netgis.storage.engine import begin_write
 from tests.helpers import EXAMPLES_DIR, PostgresDatabases
 
 BACKENDS = ["spatialite", pytest.param("postgis", marks=pytest.mark.postgis)]
@@ -268,9 +266,12 @@ def test_upgrade_with_data(backend: str, rev: str, databases: Any) -> None:
         assert repo.audit_log(feature_id=PATCHED)[0][0]["actor"] == "bob"
 
 
-def _downgrade(engine: sqlalchemy.Engine, rev: str) -> None:
-    with begin_write(engine) as conn:
-        command.downgrade(migrate.alembic_config(conn), rev)
+def _netgis_downgrade(url: str, rev: str) -> None:
+    """``netgis db downgrade REV`` through the real command line."""
+    result = CliRunner().invoke(app, ["db", "downgrade", rev, "--database-url", url],
+                                env={"NETGIS_DATABASE_URL": None})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"revision": rev}
 
 
 def _ids(engine: sqlalchemy.Engine) -> dict[str, list[str]]:
@@ -301,8 +302,7 @@ def test_downgrade_to_each_revision_and_back(backend: str, databases: Any) -> No
             assert len(repo.kpi_history()) == 2 and repo.read_streets() is not None
         want = _ids(engine)
         for rev in reversed(EARLIER):
-            _downgrade(engine, rev)
-            assert migrate.current_revision(engine) == rev
+            _netgis_downgrade(url, rev)
             assert _ids(engine) == want, rev
             assert _netgis_upgrade(url) == {"revision": HEAD}
             with Repository.from_url(url) as repo:
@@ -316,3 +316,16 @@ def test_downgrade_to_each_revision_and_back(backend: str, databases: Any) -> No
     finally:
         engine.dispose()
 
+
+
+def test_a_revision_that_cannot_be_reached_is_a_clear_error(databases: Any) -> None:
+    url = databases("spatialite")
+    runner = CliRunner()
+    unknown = runner.invoke(app, ["db", "upgrade", "--revision", "0099", "--database-url", url])
+    assert unknown.exit_code == 2 and "no migration revision '0099'" in unknown.stderr
+    assert runner.invoke(app, ["db", "upgrade", "--revision", "0005", "--database-url",
+                               url]).exit_code == 0
+    # down to a revision above the database's own: refused, naming where it is
+    up = runner.invoke(app, ["db", "downgrade", "0009", "--database-url", url])
+    assert up.exit_code == 2 and "the database is at 0005" in up.stderr
+    assert up.exception is None or isinstance(up.exception, SystemExit)

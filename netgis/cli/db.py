@@ -52,9 +52,41 @@ def db_upgrade(
     """Run the database migrations up to REVISION (default: the newest)."""
     from netgis.storage import migrate
 
+    _check_revision(revision)
     with _repository(database_url) as repo:
         migrate.upgrade(repo.engine, revision)
         _echo_json({"revision": repo.revision()})
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="The earlier revision to go down to.")],
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Take the database down to REVISION, in one transaction; what that revision has no
+    column or table for is lost (back up first; docs/deploy.md). Run it with this netgis
+    version, before installing the older one."""
+    from alembic.util import CommandError
+
+    from netgis.storage import migrate
+
+    _check_revision(revision)
+    with _repository(database_url) as repo:
+        try:
+            migrate.downgrade(repo.engine, revision)
+        except CommandError as exc:
+            typer.echo(f"error: {exc} (the database is at {repo.revision()})", err=True)
+            raise typer.Exit(2) from None
+        _echo_json({"revision": repo.revision()})
+
+
+def _check_revision(revision: str) -> None:
+    from netgis.storage import migrate
+
+    if not migrate.known_revision(revision):
+        typer.echo(f"error: no migration revision {revision!r}; this netgis has 0001 to "
+                   f"{migrate.head_revision()} (and head)", err=True)
+        raise typer.Exit(2)
 
 
 @db_app.command("load")

@@ -59,6 +59,25 @@ def upgrade(engine: sqlalchemy.Engine, revision: str = "head") -> None:
         command.upgrade(alembic_config(conn), revision)
 
 
+def downgrade(engine: sqlalchemy.Engine, revision: str) -> None:
+    """Take the database down to ``revision`` (an earlier one), in one write transaction.
+
+    Every revision has a downgrade; what ``revision`` has no place for is dropped with the
+    columns and tables that held it (each migration's docstring says what). Run it with
+    the netgis version that upgraded the database: an older one lacks the newer scripts.
+    """
+    with begin_write(engine) as conn:
+        command.downgrade(alembic_config(conn), revision)
+
+
+def known_revision(revision: str) -> bool:
+    """Whether ``revision`` names a migration shipped with netgis (or is ``head``/``base``)."""
+    if revision in ("head", "base"):
+        return True
+    script = ScriptDirectory.from_config(alembic_config())
+    return any(s.revision == revision for s in script.walk_revisions())
+
+
 def current_revision(engine: sqlalchemy.Engine) -> str | None:
     """The revision the database is at, or None for a database never migrated."""
     with engine.connect() as conn:
