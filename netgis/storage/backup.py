@@ -416,7 +416,7 @@ def _pg_program(name: str) -> str:
 def _pg_env(url: URL) -> dict[str, str]:
     """The libpq environment naming the database of ``url``: the password goes here, not
     into a program's arguments (where other users of the machine could read it)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env = dict(os.environ)  # the user's own PG* settings (certificates...) stay
     values = {"PGHOST": url.host or url.query.get("host"), "PGPORT": url.port,
               "PGUSER": url.username, "PGPASSWORD": url.password, "PGDATABASE": url.database,
               "PGSSLMODE": url.query.get("sslmode"), "PGTZ": "UTC",
