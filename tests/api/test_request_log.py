@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from fastapi.testclient import TestClient
 
+from netgis.api.app import create_app
 from netgis.api.request_log import request_id_of
-from tests.api.helpers import ServerProcess
+from tests.api.helpers import ServerProcess, make_settings
 
 SECRET = "k3y-s3cret-0f-the-editor"
 WRONG = "n0t-a-key-but-secret-too"
@@ -84,3 +87,26 @@ def test_one_json_line_per_request_and_no_secret(tmp_path: Path) -> None:
         assert secret not in log
     # uvicorn's access line is off: it would repeat each request in another form
     assert '"GET /health HTTP/1.1"' not in log and "HTTP/1.1\" 200" not in log
+
+
+@pytest.mark.parametrize("db_url", ["spatialite"], indirect=True)
+def test_a_500_carries_the_request_id_and_is_logged_once(
+        db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    app = create_app(make_settings(db_url, log_format="json"))
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internal detail")
+
+    with TestClient(app, raise_server_exceptions=False) as client, \
+            caplog.at_level("INFO", logger="netgis.api.access"):
+        sent = client.get("/boom", headers={"X-Request-ID": "boom-1"})
+        made = client.get("/boom")
+    # the 500 is sent from outside every middleware: the error handler adds the id
+    assert (sent.status_code, made.status_code) == (500, 500)
+    assert sent.headers["X-Request-ID"] == "boom-1"
+    assert uuid.UUID(made.headers["X-Request-ID"]).version == 4
+    logged = [r.request for r in caplog.records  # type: ignore[attr-defined]
+              if r.name == "netgis.api.access"]
+    assert [(f["request_id"], f["route"], f["status"]) for f in logged] == [
+        ("boom-1", "/boom", 500), (made.headers["X-Request-ID"], "/boom", 500)]
