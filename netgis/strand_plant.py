@@ -791,41 +791,75 @@ def _loops(plant: StrandPlant, errors: list[Problem]) -> None:
     from a splitter's output to a splitter's input is an edge of a directed graph of
     splitters, in which a cycle is a path entering a splitter it has passed.
     """
-    seen: set[Terminal] = set()
-
-    def chain(start: Terminal) -> tuple[list[Terminal], bool]:
-        """Walk from ``start`` alternately across its piece and connection; True: a ring."""
-        path = [start]
-        cur, via_piece = start, True
-        while True:
-            if via_piece:
-                nxt = _other_end(plant, cur)
-            else:
-                got = plant.conn_at.get(cur)
-                nxt = got[1] if got else None
-            if nxt is None:
-                return path, False
-            if nxt == start:
-                return path, True
-            path.append(nxt)
-            cur, via_piece = nxt, not via_piece
-
-    for c, cab in plant.cables.items():
-        for k in range(1, cab.fiber_count + 1):
-            if (c, k) not in plant.cuts:
-                continue
-            for i0, _ in plant.pieces(c, k):
-                term = ("strand", c, k, i0, "to")
-                if term in seen:
-                    continue
-                path, ring = chain(term)
-                seen.update(path)
-                if ring:
-                    errors.append(Problem("connections", None, None,
-                                          f"a closed loop of glass through "
-                                          f"{terminal_text(term)} at node {cab.nodes[i0]}"))
-                    return
+    ring = _first_ring(plant)
+    if ring is not None:
+        cable, strand, start = ring
+        term = ("strand", cable, strand, start, "to")
+        errors.append(Problem("connections", None, None,
+                              f"a closed loop of glass through {terminal_text(term)} at node "
+                              f"{plant.cables[cable].nodes[start]}"))
+        return
     _splitter_cycles(plant, errors)
+
+
+def _first_ring(plant: StrandPlant) -> tuple[str, int, int] | None:
+    """The first piece (cable, strand, start position; cables in the layer's order, then
+    strands and pieces in order) that lies on a ring of glass, None when none does.
+
+    Pieces and connections are the vertices of a graph, and each end of a piece that a
+    connection names joins the two. No piece has more than two joins (its two ends), no
+    connection more than two (its two terminals), so each connected part is a chain or a
+    ring, and it is a ring exactly when it has as many joins as vertices. One pass of
+    connected components (scipy) over piece and connection numbers finds them all; only
+    the connections' strand terminals are looked up, by (cable, strand) and position, never
+    hashed whole.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rank = {c: i for i, c in enumerate(plant.cables)}
+    strands = sorted(((c, k) for c, k in plant.cuts
+                      if c in rank and 1 <= k <= plant.cables[c].fiber_count),
+                     key=lambda ck: (rank[ck[0]], ck[1]))
+    # the pieces of a strand are numbered in order from its first: base + cut index
+    first: dict[tuple[str, int], int] = {}
+    n_pieces = 0
+    for ck in strands:
+        first[ck] = n_pieces
+        n_pieces += len(plant.cuts[ck]) - 1
+    if not n_pieces:
+        return None
+    cuts, left = plant.cuts, bisect.bisect_left
+    piece: list[int] = []
+    row: list[int] = []
+    for t, (i, _) in plant.conn_at.items():
+        if t[0] != "strand":
+            continue  # a splitter port or an OLT port ends its chain
+        ck = (t[1], t[2])
+        base = first.get(ck)
+        if base is None:
+            continue
+        at = left(cuts[ck], t[3])
+        # "to" begins the piece at this cut, "from" ends the one before it
+        piece.append(base + at if t[4] == "to" else base + at - 1)
+        row.append(i)
+    n = n_pieces + (max(row) + 1 if row else 0)
+    src = np.asarray(piece, dtype=np.int64)
+    dst = n_pieces + np.asarray(row, dtype=np.int64)
+    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n))
+    parts, label = connected_components(graph, directed=False)
+    vertices = np.bincount(label, minlength=parts)
+    joins = np.bincount(label[src], minlength=parts)
+    # connection numbers no strand terminal names are lone vertices: never a ring
+    on_ring = (joins == vertices)[label[:n_pieces]] & (joins > 0)[label[:n_pieces]]
+    found = np.flatnonzero(on_ring)
+    if not len(found):
+        return None
+    at = int(found[0])
+    for ck in strands:  # the strand of piece number ``at``, and which of its pieces
+        if first[ck] <= at < first[ck] + len(cuts[ck]) - 1:
+            return ck[0], ck[1], cuts[ck][at - first[ck]]
+    return None
 
 
 def _splitter_cycles(plant: StrandPlant, errors: list[Problem]) -> None:
