@@ -34,7 +34,9 @@ def _table(frame: pd.DataFrame, columns: tuple[str, ...]) -> pa.Table:
         s = frame[col]
         if col in _DECIMALS:
             s = s.round(_DECIMALS[col])
-        if s.dtype == bool:
+        if isinstance(s.dtype, pd.ArrowDtype) and pa.types.is_string(s.dtype.pyarrow_dtype):
+            arrays[col] = pa.array(s.array)  # Arrow strings as they are
+        elif s.dtype == bool:
             arrays[col] = pa.array(s.to_numpy(), type=pa.bool_())
         elif isinstance(s.dtype, pd.BooleanDtype):  # booleans that may be null
             arrays[col] = pa.array(s.astype(object).where(s.notna(), None).tolist(),

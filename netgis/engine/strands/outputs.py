@@ -151,7 +151,7 @@ def run_trace(plant: StrandPlant, dataset: Dataset, options: TraceOptions, *,
         keep &= np.array([d >= 0 and walker.drop_premise[d] in wanted for d in after.drop_row],
                          dtype=bool)
     paths = path_frame(after, options, keep)
-    hops = hop_rows(after, np.flatnonzero(keep))
+    hops = hop_rows(after, np.flatnonzero(keep), arrow=True)
     upstream = upstream_frame(after, options, best, set(premises) if premises else None)
     cut_rows = None
     summary: dict[str, Any] = {"paths": int(keep.sum()),

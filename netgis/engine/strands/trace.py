@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from netgis.engine.optics import LossBudget
 from netgis.geodesy import geodesic_distance_m
@@ -436,9 +437,31 @@ def _objects(columns: dict[str, Any]) -> pd.DataFrame:
                          and v.dtype == object else v for k, v in columns.items()})
 
 
-def hop_rows(trace: Trace, paths: np.ndarray | None = None) -> pd.DataFrame:
+#: The hop columns that are text, kept per trace as Arrow arrays for :func:`hop_rows`.
+_HOP_TEXT = ("hop_type", "ref_id", "cable_id", "colour", "node_from", "node_to", "span_ids")
+
+
+def _arrow_text(trace: Trace) -> dict[str, pa.Array]:
+    """The hop vertices' text columns as Arrow strings, made once per trace."""
+    got = getattr(trace, "_arrow_text", None)
+    if got is not None:
+        return got  # type: ignore[no-any-return]
+    arr = trace_arrays(trace)
+    made = {name: pa.array(arr[name], type=pa.string(), from_pandas=True)
+            for name in _HOP_TEXT}
+    trace._arrow_text = made  # type: ignore[attr-defined]
+    return made
+
+
+def hop_rows(trace: Trace, paths: np.ndarray | None = None, *,
+             arrow: bool = False) -> pd.DataFrame:
     """``trace_hops.csv``: the hops of each path (all, or those numbered in ``paths``),
-    expanded from the vertex tree."""
+    expanded from the vertex tree.
+
+    Text columns are Python objects (None for a null); with ``arrow`` they are Arrow
+    strings taken from the vertices' columns in C++ (what the file writer wants: a
+    million rows are not made into Python strings and back).
+    """
     arr = trace_arrays(trace)
     parent, leaf_all = arr["parent"], arr["leaf"]
     chosen = np.arange(len(leaf_all)) if paths is None else np.asarray(paths, dtype=np.int64)
@@ -458,18 +481,28 @@ def hop_rows(trace: Trace, paths: np.ndarray | None = None) -> pd.DataFrame:
         vert[move] = parent[vert[move]]
         step += 1
     ids = np.array([trace.path_id(p) for p in chosen.tolist()], dtype=object)
+    text: dict[str, Any]
+    if arrow:
+        at = pa.array(vert, type=pa.int64())
+        text = {name: pd.arrays.ArrowExtensionArray(column.take(at))
+                for name, column in _arrow_text(trace).items()}
+        text["path_id"] = pd.arrays.ArrowExtensionArray(
+            pa.array(ids, type=pa.string()).take(pa.array(row_path, type=pa.int64())))
+    else:
+        text = {name: arr[name][vert] for name in _HOP_TEXT}
+        text["path_id"] = ids[row_path] if total else np.zeros(0, dtype=object)
     return _objects({
-        "path_id": ids[row_path] if total else np.zeros(0, dtype=object),
+        "path_id": text["path_id"],
         "seq": offset + 1,
-        "hop_type": arr["hop_type"][vert],
-        "ref_id": arr["ref_id"][vert],
-        "cable_id": arr["cable_id"][vert],
+        "hop_type": text["hop_type"],
+        "ref_id": text["ref_id"],
+        "cable_id": text["cable_id"],
         "strand": pd.array(arr["strand"][vert], dtype="Int64"),
         "tube": pd.array(arr["tube"][vert], dtype="Int64"),
-        "colour": arr["colour"][vert],
-        "node_from": arr["node_from"][vert],
-        "node_to": arr["node_to"][vert],
-        "span_ids": arr["span_ids"][vert],
+        "colour": text["colour"],
+        "node_from": text["node_from"],
+        "node_to": text["node_to"],
+        "span_ids": text["span_ids"],
         "length_m": np.round(arr["length_m"][vert], DECIMALS),
         "loss_db": np.round(arr["loss_db"][vert], DECIMALS),
         "cum_loss_db": np.round(arr["cum_db"][vert], DECIMALS),
