@@ -334,8 +334,12 @@ class RowValues(Mapping[str, _V]):
     """id -> value over one shared id -> row index and a per-row getter: a premise's units
     and position for a million premises without a dict and a tuple per value each."""
 
-    def __init__(self, rows: dict[str, int], at: Callable[[int], _V]) -> None:
+    def __init__(self, rows: dict[str, int], at: Callable[[int], _V],
+                 array: npt.NDArray[Any] | None = None) -> None:
         self.rows, self.at = rows, at
+        #: every value as one array (n, or n x 2 for positions), when the maker has one;
+        #: then the i-th key is row i, and whole-column work needs no lookup per id
+        self.array = array
 
     def __getitem__(self, key: str) -> _V:
         return self.at(self.rows[key])
@@ -376,8 +380,10 @@ def _route_maps(dataset: Dataset) -> dict[str, Any]:
         "span_ends": dict(zip(span_ids, zip(spans["from_node"].astype(str).tolist(),
                                             spans["to_node"].astype(str).tolist(),
                                             strict=True), strict=True)),
-        "premise_lonlat": RowValues(prem_rows, lambda i: (lon[i], lat[i])),
-        "premise_units": RowValues(prem_rows, units.__getitem__),
+        "premise_lonlat": RowValues(prem_rows, lambda i: (lon[i], lat[i]),
+                                    np.asarray(pxy, dtype=float).reshape(-1, 2)),
+        "premise_units": RowValues(prem_rows, units.__getitem__,
+                                   np.asarray(units, dtype=np.int64)),
     }
 
 

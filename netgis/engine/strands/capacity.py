@@ -5,7 +5,9 @@ ports of every splitter, and whether each premise is connected or connectable.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +23,7 @@ from netgis.engine.strands.trace import (
 )
 from netgis.geodesy import geodesic_distance_m
 from netgis.schema import IN_SERVICE
-from netgis.strand_plant import StrandPlant
+from netgis.strand_plant import RowValues, StrandPlant
 
 #: Mean earth radius for the candidate search (a sphere); the test is geodesic.
 _R = 6_371_008.8
@@ -151,15 +153,21 @@ def capacity(plant: StrandPlant, passed: pd.Series, *, drop_m: float,
     losses = path_losses(trace, options)
     best = best_paths(trace, losses)
     prem_ids = list(plant.premise_units)
-    connected = np.array([p in best.premise_path for p in prem_ids], dtype=bool)
-    loss = np.array([float(losses[best.premise_path[p]]) if p in best.premise_path else np.nan
-                     for p in prem_ids], dtype=float)
+    rows = _premise_rows(plant)
+    # the premises reached, by row: their best path's loss
+    reached = np.fromiter((rows[p] for p in best.premise_path), dtype=np.int64,
+                          count=len(best.premise_path))
+    connected = np.zeros(len(prem_ids), dtype=bool)
+    connected[reached] = True
+    loss = np.full(len(prem_ids), np.nan)
+    loss[reached] = np.asarray(losses, dtype=float)[
+        np.fromiter(best.premise_path.values(), dtype=np.int64, count=len(reached))]
     budget = options.budget
     connectable, nearest = _connectable(plant, walker, trace, prem_ids, connected, splitters,
                                         drop_m=drop_m, options=options)
     premises = pd.DataFrame({
         "premise_id": pd.Series(prem_ids, dtype=object),
-        "units": np.array([plant.premise_units[p] for p in prem_ids], dtype=np.int64),
+        "units": _in_row_order(plant.premise_units, prem_ids, np.int64),
         "passed": passed.reindex(prem_ids).fillna(False).astype(bool).to_numpy(),
         "connected": connected,
         "loss_db": np.round(loss, DECIMALS),
@@ -178,6 +186,21 @@ def capacity(plant: StrandPlant, passed: pd.Series, *, drop_m: float,
         "strands_free_km": free_km,
     }
     return Capacity(spans, splitters, premises, kpis, used_per_span(spans))
+
+
+def _premise_rows(plant: StrandPlant) -> Mapping[str, int]:
+    """premise id -> its position in ``plant.premise_units`` (the premises' order)."""
+    units = plant.premise_units
+    if isinstance(units, RowValues) and units.array is not None:
+        return units.rows  # with an array, the i-th key is row i
+    return {p: i for i, p in enumerate(units)}
+
+
+def _in_row_order(values: Mapping[str, Any], ids: list[str], dtype: Any) -> np.ndarray:
+    """The values of ``ids`` (every key of ``values``, in its order) as one array."""
+    if isinstance(values, RowValues) and values.array is not None:
+        return np.asarray(values.array, dtype=dtype)
+    return np.array([values[p] for p in ids], dtype=dtype)
 
 
 def _xyz(lonlat: np.ndarray) -> np.ndarray:
@@ -200,7 +223,7 @@ def _connectable(plant: StrandPlant, walker: object, trace: Trace, prem_ids: lis
     sid = cand["splitter_id"].tolist()
     node_ll = np.array([plant.node_lonlat[x] for x in cand["node_id"]], dtype=float)
     base = np.array([trace.input_loss[s] + split_loss[s] for s in sid], dtype=float)
-    prem_ll = np.array([plant.premise_lonlat[prem_ids[i]] for i in todo], dtype=float)
+    prem_ll = _in_row_order(plant.premise_lonlat, prem_ids, float).reshape(-1, 2)[todo]
     tree = cKDTree(_xyz(node_ll))
     hits = tree.query_ball_point(_xyz(prem_ll), r=drop_m * _SLACK)
     pi = np.repeat(np.arange(len(todo)), [len(h) for h in hits])

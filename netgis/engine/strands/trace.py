@@ -401,9 +401,12 @@ def trace_arrays(trace: Trace) -> dict[str, np.ndarray]:
         return got  # type: ignore[no-any-return]
     walker = trace.walker
     cables = walker.plant.cables
-    strand = np.asarray([np.nan if k is None else k for k in trace.strand], dtype=float)
-    per_tube = np.asarray([np.nan if c is None else cables[c].fibers_per_tube
-                           for c in trace.cable_id], dtype=float)
+    # None -> NaN (numpy does it when asked for floats)
+    strand = np.array(trace.strand, dtype=float)
+    # fibers per tube of each hop's cable: per distinct cable, then by code (-1: none)
+    codes, uniques = pd.factorize(np.asarray(trace.cable_id, dtype=object))
+    per_cable = np.array([*(cables[c].fibers_per_tube for c in uniques), np.nan], dtype=float)
+    per_tube = per_cable[codes] if len(codes) else np.zeros(0)
     has = ~np.isnan(strand)
     tube = np.full(len(strand), np.nan)
     tube[has] = (strand[has] - 1) // per_tube[has] + 1
@@ -421,8 +424,7 @@ def trace_arrays(trace: Trace) -> dict[str, np.ndarray]:
         "node_from": np.asarray(trace.node_from, dtype=object),
         "node_to": np.asarray(trace.node_to, dtype=object),
         "span_ids": np.asarray(trace.span_ids, dtype=object),
-        "length_m": np.asarray([np.nan if x is None else x for x in trace.length_m],
-                               dtype=float),
+        "length_m": np.array(trace.length_m, dtype=float),
         "loss_db": np.asarray(trace.loss_db, dtype=float),
         "cum_db": np.asarray(trace.cum_db, dtype=float),
     }
