@@ -658,12 +658,16 @@ def _side_terminals(plant: StrandPlant, frame: pd.DataFrame, prefix: str,
     strand, olt = kind == "strand", kind == "olt"
     device = ~strand & ~olt
     ids = tid.tolist()
+    # each distinct id is looked up once (a cable is named by thousands of rows)
+    codes, distinct = pd.factorize(tid)
+    distinct_ids = distinct.tolist()
 
     def per_row(values: Mapping[str, Any]) -> npt.NDArray[Any]:
-        return np.asarray([values.get(x) for x in ids], dtype=object)
+        return np.asarray([*(values.get(x) for x in distinct_ids), None], dtype=object)[codes]
 
     def numbers(values: Mapping[str, Any]) -> npt.NDArray[np.float64]:
-        return np.asarray([values.get(x, np.nan) for x in ids], dtype=float)
+        return np.asarray([*(values.get(x, np.nan) for x in distinct_ids), np.nan],
+                          dtype=float)[codes]
 
     # strands: a built cable that visits the node, a strand number it has, a side it has
     fibers = numbers({c: cab.fiber_count for c, cab in plant.cables.items()})
