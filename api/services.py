@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
+import numpy as np
 from cachetools import LRUCache
 
 from netgis.api.limits import RateLimiter, current_client
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from netgis.engine.optics import LossBudget
     from netgis.engine.strands.trace import TraceOptions
     from netgis.products.gaps import BuildPlan, GapParams
-    from netgis.products.names import PlaceNames
+    from netgis.products.names import PlaceIndex, PlaceNames
     from netgis.products.search import PremiseSearch
     from netgis.products.tiles import TileAddress, TileAttributes
     from netgis.storage import Repository
@@ -705,6 +706,8 @@ class Services:
         self._extents: SingleFlight[int, dict[str, LayerExtent]] = SingleFlight(1)
         #: the street and area of the plant per data version (products/names.py)
         self._names: SingleFlight[int, PlaceNames] = SingleFlight(2)
+        #: the streets and areas indexed per data version, to name the features of a tile
+        self._place_index: SingleFlight[int, PlaceIndex] = SingleFlight(2)
         # the newest tile attributes per layer, whose id index a new state may reuse
         self._tile_reuse: dict[str, TileAttributes] = {}
         #: the server's default analysis, kept current edit by edit (api/live.py)
@@ -961,6 +964,38 @@ class Services:
 
         return self._names.get(version, find)
 
+    def place_index(self, version: int, dataset: Dataset) -> PlaceIndex:
+        """The streets and areas of data version ``version`` indexed to name features (that
+        of :meth:`names` when it is found already), once per data version."""
+        from netgis.products.names import PlaceIndex
+
+        named = self._names.peek(version)
+        if named is not None:
+            return named.index
+
+        def make() -> PlaceIndex:
+            streets = dataset.streets if dataset.streets is not None else self.repo.read_streets()
+            return PlaceIndex.of(replace(dataset, streets=streets))
+
+        return self._place_index.get(version, make)
+
+    def tile_places(self, version: int, dataset: Dataset
+                    ) -> Callable[[np.ndarray], np.ndarray]:
+        """What names the spans and nodes of a tile of data version ``version``: each WGS84
+        geometry's "street, area" (None where neither is known), by the rules and the index
+        that name them on the dashboard and in the map pages (docs/spec.md §2.12)."""
+        from netgis.geodesy import WGS84, transform_geoms
+        from netgis.products.names import places_text
+
+        index = self.place_index(version, dataset)
+
+        def places(geoms: np.ndarray) -> np.ndarray:
+            own = geoms if index.crs is None or index.crs == WGS84 else \
+                np.asarray(transform_geoms(geoms, WGS84, index.crs))
+            return np.asarray(places_text(index.places(own)), dtype=object)
+
+        return places
+
     def map_page(self, key: PageKey, render: Callable[[], MapPage],
                  shared: bool = False) -> MapPage:
         """A map page, cached per data version (``key[0]``) and normalised parameters.
@@ -1140,9 +1175,12 @@ class Services:
         Returns the analysis key (data version and parameters) the values belong
         to, and the frame (None for a layer without analysis columns).
         """
-        from netgis.products.tiles import tile_attributes
-
         key, result = self.analysis_for_tiles(drop_m, budget)
+        return key, self._tile_attributes_of(key, result, layer)
+
+    def _tile_attributes_of(self, key: AnalysisKey, result: Analysis, layer: str
+                            ) -> TileAttributes | None:
+        from netgis.products.tiles import tile_attributes
 
         def make() -> TileAttributes | None:
             before = self._tile_reuse.get(layer)
@@ -1151,14 +1189,17 @@ class Services:
                 self._tile_reuse[layer] = made
             return made
 
-        return key, self._tile_attributes.get((key, layer), make)
+        return self._tile_attributes.get((key, layer), make)
 
     def tile(self, address: TileAddress, drop_m: float | None = None,
              budget: LossBudget | None = None, if_none_match: str | None = None) -> TileAnswer:
         """The vector tile ``address`` of the current data, cached per data version and
         analysis parameters; no body when ``if_none_match`` names its ETag."""
+        from netgis.products.tiles import PLACE_LAYERS
+
         for _ in range(TILE_READ_ATTEMPTS):
-            key, attributes = self.tile_attributes(address.layer, drop_m, budget)
+            key, result = self.analysis_for_tiles(drop_m, budget)
+            attributes = self._tile_attributes_of(key, result, address.layer)
             etag = tile_etag(key, address)
             if etag_matches(if_none_match, etag):
                 return TileAnswer(etag, None)
@@ -1166,7 +1207,9 @@ class Services:
             body = self.tiles.get(cache_key)
             if body is not None:
                 return TileAnswer(etag, body)
-            version, body = self.repo.versioned_vector_tile(address, attributes)
+            places = self.tile_places(_version_of(key), result.dataset) \
+                if address.layer in PLACE_LAYERS else None
+            version, body = self.repo.versioned_vector_tile(address, attributes, places)
             if version == _version_of(key):
                 self.tiles.put(cache_key, body)
                 return TileAnswer(etag, body)

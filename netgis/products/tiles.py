@@ -73,6 +73,9 @@ TILE_RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "nodes": ("failure_premises", "failure_units"),
     "areas": (),
 }
+#: The layers whose tiles also carry each feature's ``place`` ("street, area", docs/spec.md
+#: §2.12), found for the tile's own features when it is made.
+PLACE_LAYERS = ("spans", "nodes")
 #: MVT geometry types.
 _POINT, _LINESTRING, _POLYGON = 1, 2, 3
 
@@ -135,6 +138,8 @@ def tile_fields(layer: str) -> dict[str, str]:
     results = {f.name: f.type for f in RESULT_FIELDS.get(layer, ())}
     for name in TILE_RESULT_COLUMNS[layer]:
         out[name] = results[name]
+    if layer in PLACE_LAYERS:
+        out["place"] = "text"
     return out
 
 

@@ -244,3 +244,27 @@ def test_empty_tiles_etags_and_not_modified(city_client: tuple[TestClient, FastA
     after = client.get(url, headers={"If-None-Match": etag})
     assert after.status_code in (200, 204)
     assert after.headers["etag"] != etag
+
+
+@pytest.mark.parametrize("layer", ["spans", "nodes"])
+def test_span_and_node_tiles_name_each_feature_by_street_and_area(
+        city_client: tuple[TestClient, FastAPI], layer: str) -> None:
+    """The popups of tiles say where a span or node is as the dashboard and the map pages
+    do: a tile's ``place`` of each feature is the one the server names it by elsewhere."""
+    client, app = city_client
+    services = app.state.services
+    version, result = services.analysis()
+    names = services.names(version, result.dataset)
+    z = 14 if layer == "spans" else 15
+    x, y = busiest_tile(result, z)
+    response = client.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt")
+    assert response.status_code == 200
+    features = decode(response.content)[layer]["features"]
+    kind, id_field = layer[:-1], LAYERS[layer].id_field
+    got = {f["properties"][id_field]: f["properties"].get("place") for f in features}
+    expected = {fid: names.place(kind, fid) for fid in got}
+    assert got == expected
+    # the city has named streets and areas: the check is about something
+    assert sum(place is not None and ", " in place for place in got.values()) > len(got) // 2
+    tilejson = client.get(f"/tiles/{layer}.json").json()
+    assert tilejson["vector_layers"][0]["fields"]["place"] == "String"
