@@ -26,7 +26,7 @@ import shapely
 
 from netgis.api.app import create_app
 from netgis.api.geojson import frame_to_features
-from netgis.api.result_features import RESULT_COLLECTIONS
+from netgis.api.result_features import BEAD_COLLECTION, RESULT_COLLECTIONS
 from netgis.dataset import Dataset
 from netgis.generate import generate_city
 from netgis.schema import LAYERS, STRAND_LAYER_NAMES
@@ -123,11 +123,13 @@ def test_pages_written_as_text_equal_the_features_as_dicts(live: LiveServer) -> 
 def test_the_document_gives_limit_a_default_and_a_maximum(live: LiveServer) -> None:
     paths = _get(live, "/openapi.json").json()["paths"]
     items = [p for p in paths if p.endswith("/items")]
-    # the four collections, the analysis results' (read-only), the seven strand layers'
+    # the four collections, the analysis results' (read-only; bead_classes is documented
+    # always and served with the FCC files), the seven strand layers'
     # (docs/access-and-audit.md), and a design plan's (docs/plans.md)
     assert sorted(items) == sorted([*(f"/collections/{layer}/items" for layer in
                                       ("nodes", "spans", "premises", "areas",
-                                       *RESULT_COLLECTIONS, *STRAND_LAYER_NAMES)),
+                                       *RESULT_COLLECTIONS, BEAD_COLLECTION,
+                                       *STRAND_LAYER_NAMES)),
                                     "/plans/{name}/collections/{layer}/items"])
     for path in items:
         limit = next(p for p in paths[path]["get"]["parameters"] if p["name"] == "limit")
