@@ -20,6 +20,7 @@ Nothing here is kept by object identity: every key starts with the data version.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable, Hashable, Mapping
@@ -100,6 +101,26 @@ class StrandBase:
         return np.asarray(shapely.get_coordinates(geom), dtype=float)
 
 
+#: The parts of a state made of hundreds of thousands of Python objects or more (the walk
+#: of every OLT port, the paths of each premise and port).
+_LARGE_PARTS = frozenset({"trace", "by_premise", "by_port"})
+
+
+def settle_heap() -> None:
+    """Collect the garbage once, then keep every object alive now out of the cyclic garbage
+    collector's full passes (``gc.freeze``).
+
+    A trace of a large plant is millions of lists and tuples that live as long as their
+    data version. Left to the collector, each of its full passes walks them all: measured
+    at 1 M premises, 2.6 M objects, 0.1-0.2 s with every thread stopped, a few times per
+    thousand requests (the p99 of ``GET /trace``). The objects frozen before are thawed
+    first, so the states of older data versions, dropped since, are collected now.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 class StrandState:
     """A base traced at one set of loss parameters; every part computed once, on demand."""
 
@@ -124,6 +145,8 @@ class StrandState:
             if got is None:
                 got = make()
                 self._parts[key] = got
+                if key in _LARGE_PARTS:
+                    settle_heap()
             return got
 
     @property
