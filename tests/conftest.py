@@ -21,6 +21,30 @@ from netgis.storage import Repository
 from tests.helpers import POSTGRES_URL, PostgresDatabases
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep the tests of one ``xdist_group`` on one worker (``make test`` runs
+    ``pytest -n 3 --dist loadgroup``).
+
+    pytest-xdist groups a worker's tests by a suffix of their node ids, ``@GROUP``. Its
+    3.8 release writes that suffix to ``Node._nodeid``, which pytest 9 no longer reads (a
+    node's id is ``Node._id``), so every group was spread over the workers like any test:
+    the module fixtures the groups exist for (a 200 k-premise city, a served database)
+    were built once per worker that ran one of the tests. The suffix is written here where
+    pytest reads it; nothing is done when xdist did it already, or without loadgroup.
+    """
+    if not hasattr(config, "workerinput") or not config.getvalue("loadgroup"):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix):
+            item._id = coerce_node_id(item.nodeid + suffix)
+
+
 @pytest.fixture(scope="session")
 def pg_databases() -> Iterator[PostgresDatabases]:
     """The PostGIS provisioner: ``create()`` makes a throwaway database with the postgis
