@@ -135,7 +135,8 @@ class PlanStates:
     def tiles(self, name: str, layer: str) -> tuple[PlanState, LayerTiles]:
         """The plan's current state and the vector tiles of its ``layer`` (made once per
         state of the plan: an STRtree of the layer's features)."""
-        from netgis.products.tiles import LayerTiles
+        from netgis.api.services import places_of
+        from netgis.products.tiles import PLACE_LAYERS, LayerTiles
 
         state = self.state(name)
         key = (name, layer)
@@ -146,7 +147,10 @@ class PlanStates:
             return state, kept[1]
         frame = state.analysis.dataset.areas if layer == "areas" \
             else getattr(state.analysis, layer)
-        made = LayerTiles(frame, layer)
+        places = None
+        if layer in PLACE_LAYERS:  # named as main's are, by the plan's own streets and areas
+            places = places_of(self.services.new_place_index(state.analysis.dataset))
+        made = LayerTiles(frame, layer, places)
         with self._lock:
             self._tiles[key] = (stamp, made)
         return state, made

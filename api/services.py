@@ -967,34 +967,26 @@ class Services:
     def place_index(self, version: int, dataset: Dataset) -> PlaceIndex:
         """The streets and areas of data version ``version`` indexed to name features (that
         of :meth:`names` when it is found already), once per data version."""
-        from netgis.products.names import PlaceIndex
-
         named = self._names.peek(version)
         if named is not None:
             return named.index
 
-        def make() -> PlaceIndex:
-            streets = dataset.streets if dataset.streets is not None else self.repo.read_streets()
-            return PlaceIndex.of(replace(dataset, streets=streets))
+        return self._place_index.get(version, lambda: self.new_place_index(dataset))
 
-        return self._place_index.get(version, make)
+    def new_place_index(self, dataset: Dataset) -> PlaceIndex:
+        """``dataset``'s streets (when it has none, those the database keeps) and areas
+        indexed to name features (a design plan's, which have no data version)."""
+        from netgis.products.names import PlaceIndex
+
+        streets = dataset.streets if dataset.streets is not None else self.repo.read_streets()
+        return PlaceIndex.of(replace(dataset, streets=streets))
 
     def tile_places(self, version: int, dataset: Dataset
                     ) -> Callable[[np.ndarray], np.ndarray]:
         """What names the spans and nodes of a tile of data version ``version``: each WGS84
         geometry's "street, area" (None where neither is known), by the rules and the index
         that name them on the dashboard and in the map pages (docs/spec.md §2.12)."""
-        from netgis.geodesy import WGS84, transform_geoms
-        from netgis.products.names import places_text
-
-        index = self.place_index(version, dataset)
-
-        def places(geoms: np.ndarray) -> np.ndarray:
-            own = geoms if index.crs is None or index.crs == WGS84 else \
-                np.asarray(transform_geoms(geoms, WGS84, index.crs))
-            return np.asarray(places_text(index.places(own)), dtype=object)
-
-        return places
+        return places_of(self.place_index(version, dataset))
 
     def map_page(self, key: PageKey, render: Callable[[], MapPage],
                  shared: bool = False) -> MapPage:
@@ -1218,6 +1210,19 @@ class Services:
         # the data kept changing: rows and analysis values of different versions, sent
         # once under an ETag of its own and never kept
         return TileAnswer(tile_etag(key, address, rows_version=version), body)
+
+
+def places_of(index: PlaceIndex) -> Callable[[np.ndarray], np.ndarray]:
+    """Each WGS84 geometry's "street, area" by ``index`` (None where neither is known)."""
+    from netgis.geodesy import WGS84, transform_geoms
+    from netgis.products.names import places_text
+
+    def places(geoms: np.ndarray) -> np.ndarray:
+        own = geoms if index.crs is None or index.crs == WGS84 else \
+            np.asarray(transform_geoms(geoms, WGS84, index.crs))
+        return np.asarray(places_text(index.places(own)), dtype=object)
+
+    return places
 
 
 @contextmanager

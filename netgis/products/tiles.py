@@ -510,10 +510,14 @@ class LayerTiles:
     b''
     """
 
-    def __init__(self, frame: gpd.GeoDataFrame, layer: str) -> None:
+    def __init__(self, frame: gpd.GeoDataFrame, layer: str,
+                 places: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         wgs = frame if frame.crs is not None and frame.crs.to_epsg() == 4326 \
             else frame.to_crs(4326)
         self.layer = check_layer(layer)
+        #: each WGS84 geometry's place, for the spans and nodes of a tile (as the
+        #: repository's tiles carry it)
+        self.places = places if layer in PLACE_LAYERS else None
         self.geoms = np.asarray(wgs.geometry.values, dtype=object)
         self.ids = wgs[LAYERS[layer].id_field].astype(str).to_numpy(dtype=object)
         self.columns = {c: _plain(wgs[c]) for c in tile_fields(layer) if c in wgs.columns}
@@ -531,8 +535,10 @@ class LayerTiles:
             rows = rows[shapely.intersects(self.geoms[rows], shapely.box(*box))]
             if not len(rows):
                 return b""
-            return encode_features(self.geoms[rows],
-                                   {c: v[rows] for c, v in self.columns.items()}, tile)
+            columns = {c: v[rows] for c, v in self.columns.items()}
+            if self.places is not None:
+                columns["place"] = self.places(self.geoms[rows])
+            return encode_features(self.geoms[rows], columns, tile)
 
         return render_tile(address, encode)
 
