@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from netgis.engine.analysis import Analysis
     from netgis.engine.optics import LossBudget
     from netgis.products.gaps import BuildPlan, GapParams
+    from netgis.products.names import PlaceIndex
     from netgis.products.tiles import LayerTiles
 
 
@@ -69,6 +70,8 @@ class PlanStates:
         self._locks: dict[str, threading.Lock] = {}
         self._states: dict[str, PlanState] = {}
         self._tiles: dict[tuple[str, str], tuple[tuple[int, int, int], LayerTiles]] = {}
+        #: per plan, its streets and areas indexed for the places of its tiles (one per state)
+        self._places: dict[str, tuple[tuple[int, int, int], PlaceIndex]] = {}
         self._other: dict[tuple[object, ...], Analysis] = {}
         self._builds: dict[tuple[object, ...], BuildPlan] = {}
 
@@ -80,6 +83,7 @@ class PlanStates:
         """Drop a plan's analysis (the plan was discarded or merged)."""
         with self._lock:
             self._states.pop(name, None)
+            self._places.pop(name, None)
             for key in [k for k in self._tiles if k[0] == name]:
                 del self._tiles[key]
 
@@ -149,7 +153,13 @@ class PlanStates:
             else getattr(state.analysis, layer)
         places = None
         if layer in PLACE_LAYERS:  # named as main's are, by the plan's own streets and areas
-            places = places_of(self.services.new_place_index(state.analysis.dataset))
+            with self._lock:
+                indexed = self._places.get(name)
+            if indexed is None or indexed[0] != stamp:
+                indexed = (stamp, self.services.new_place_index(state.analysis.dataset))
+                with self._lock:
+                    self._places[name] = indexed
+            places = places_of(indexed[1])
         made = LayerTiles(frame, layer, places)
         with self._lock:
             self._tiles[key] = (stamp, made)

@@ -52,7 +52,9 @@ def request_id_of(sent: str | None) -> str:
     return str(uuid.uuid4())
 
 
-def _route(scope: Scope) -> str | None:
+def route_template(scope: Scope) -> str | None:
+    """The matched route's path template (``/collections/{layer}/items``), None when no
+    route matched."""
     path = getattr(scope.get("route"), "path", None)
     return path if isinstance(path, str) else None
 
@@ -100,7 +102,7 @@ class RequestLog:
         principal = state.get("principal")
         fields = {
             "request_id": state["request_id"], "method": scope["method"],
-            "route": _route(scope), "path": scope["path"], "status": status,
+            "route": route_template(scope), "path": scope["path"], "status": status,
             "duration_ms": round(seconds * 1000, 3),
             "client": client[0] if client else None,
             "principal": principal if isinstance(principal, str) else None,

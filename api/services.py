@@ -958,11 +958,13 @@ class Services:
         and the maps."""
         from netgis.products.names import place_names
 
-        def find() -> PlaceNames:
-            streets = dataset.streets if dataset.streets is not None else self.repo.read_streets()
-            return place_names(replace(dataset, streets=streets))
+        return self._names.get(version, lambda: place_names(self._with_streets(dataset)))
 
-        return self._names.get(version, find)
+    def _with_streets(self, dataset: Dataset) -> Dataset:
+        """``dataset`` with its streets, or when it has none those the database keeps."""
+        if dataset.streets is not None:
+            return dataset
+        return replace(dataset, streets=self.repo.read_streets())
 
     def place_index(self, version: int, dataset: Dataset) -> PlaceIndex:
         """The streets and areas of data version ``version`` indexed to name features (that
@@ -978,8 +980,7 @@ class Services:
         indexed to name features (a design plan's, which have no data version)."""
         from netgis.products.names import PlaceIndex
 
-        streets = dataset.streets if dataset.streets is not None else self.repo.read_streets()
-        return PlaceIndex.of(replace(dataset, streets=streets))
+        return PlaceIndex.of(self._with_streets(dataset))
 
     def tile_places(self, version: int, dataset: Dataset
                     ) -> Callable[[np.ndarray], np.ndarray]:
@@ -1156,22 +1157,16 @@ class Services:
         version, result = self._analysis(drop, optics)
         return analysis_key(version, drop, *optics.key()), result
 
-    def tile_attributes(self, layer: str, drop_m: float | None = None,
-                        budget: LossBudget | None = None
-                        ) -> tuple[AnalysisKey, TileAttributes | None]:
-        """The analysis columns vector tiles of ``layer`` carry, indexed by the layer's id.
+    def tile_attributes(self, key: AnalysisKey, result: Analysis, layer: str
+                        ) -> TileAttributes | None:
+        """The analysis columns vector tiles of ``layer`` carry, indexed by the layer's id,
+        from ``result`` (the analysis of ``key``: data version and parameters, as
+        :meth:`analysis_for_tiles` gives them); None for a layer without analysis columns.
 
         The one place tiles get analysis values from: today the cached in-memory
         analysis (computed once per data version and parameters); stored result
         tables can take its place here.
-        Returns the analysis key (data version and parameters) the values belong
-        to, and the frame (None for a layer without analysis columns).
         """
-        key, result = self.analysis_for_tiles(drop_m, budget)
-        return key, self._tile_attributes_of(key, result, layer)
-
-    def _tile_attributes_of(self, key: AnalysisKey, result: Analysis, layer: str
-                            ) -> TileAttributes | None:
         from netgis.products.tiles import tile_attributes
 
         def make() -> TileAttributes | None:
@@ -1191,7 +1186,7 @@ class Services:
 
         for _ in range(TILE_READ_ATTEMPTS):
             key, result = self.analysis_for_tiles(drop_m, budget)
-            attributes = self._tile_attributes_of(key, result, address.layer)
+            attributes = self.tile_attributes(key, result, address.layer)
             etag = tile_etag(key, address)
             if etag_matches(if_none_match, etag):
                 return TileAnswer(etag, None)

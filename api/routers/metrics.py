@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from netgis.api.deps import MIN_VERSION, ServicesDep
+from netgis.api.request_log import route_template
 from netgis.api.services import CacheStats, Services
 from netgis.errors import NetgisError
 from netgis.products.feeds import prometheus_text
@@ -205,9 +206,7 @@ class ServiceState(Collector):
 
 
 def _route_label(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
+    return route_template(scope) or "unmatched"
 
 
 class RequestMetrics:
