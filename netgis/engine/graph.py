@@ -30,6 +30,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, cast
 
 import geopandas as gpd
@@ -156,6 +157,15 @@ class AnalysisGraph:
     def n_edges(self) -> int:
         """Number of edges of G (the spans in ``edge_span``)."""
         return len(self.edge_span)
+
+    @cached_property
+    def vertex_node(self) -> npt.NDArray[np.object_]:
+        """The node_id of every vertex of G (None at S), made once per graph: a path's
+        nodes are then looked up by position."""
+        out = np.full(self.n_vertices, None, dtype=object)
+        non_core = ~np.asarray(self.is_core, dtype=bool)
+        out[np.asarray(self.node_vertex)[non_core]] = np.asarray(self.node_ids)[non_core]
+        return out
 
     def vertex_of(self) -> dict[str, int]:
         """node_id -> vertex for every in-service node."""

@@ -1447,19 +1447,45 @@ def _coerce_filter(layer: str, key: str, value: str) -> int | bool | str:
     return text
 
 
+#: The plant box of each database as last computed: (engine URL, the data version its
+#: tables reflected then, the box). See :func:`_plant_bounds`.
+_PLANT_BOX: dict[str, tuple[int, tuple[float, float, float, float] | None]] = {}
+
+
 def _plant_bounds(conn: Connection) -> tuple[float, float, float, float] | None:
     """The WGS84 box of the stored nodes and spans (None when there are none): a written
-    feature far from it whose swapped coordinates fall near it is refused."""
+    feature far from it whose swapped coordinates fall near it is refused.
+
+    Every write of a premise asks for it, inside its write transaction: the extent is a
+    scan of every node and span (~70 ms at 1 M premises, holding SpatiaLite's one write
+    lock), so it is kept per database and taken again only when the audit log shows a
+    write of nodes or spans, or a bulk load (no layer), after the data version it was
+    taken at: one index range scan of the entries since then.
+    """
+    key = conn.engine.url.render_as_string(hide_password=True)
+    now = _read_version(conn)
+    kept = _PLANT_BOX.get(key)
+    if kept is not None and kept[0] <= now:
+        log = AUDIT_LOG
+        touched = conn.execute(
+            select(log.c.id).where(log.c.data_version > kept[0],
+                                   or_(log.c.layer.in_(("nodes", "spans")),
+                                       log.c.layer.is_(None))).limit(1)).first()
+        if touched is None:
+            return kept[1]
     boxes = []
     for name in ("nodes", "spans"):
         row = conn.execute(select(*dialects.extent_columns(
             conn.dialect, LAYER_TABLES[name].c.geometry))).one()
         if row[0] is not None:
             boxes.append([float(v) for v in row[:4]])
-    if not boxes:
-        return None
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
-            max(b[3] for b in boxes))
+    box = None if not boxes else (
+        min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+        max(b[3] for b in boxes))
+    # inside a write the version is already the new one while its own audit entry is not
+    # written yet: the box is kept as of the version before, so that entry is seen next time
+    _PLANT_BOX[key] = (now - 1, box)
+    return box
 
 
 def _check_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
