@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -102,6 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # the live analysis waits for the interpreter lock after every call that freed it
+        sys.setswitchinterval(settings.thread_switch_ms / 1000.0)
         # upload folders a killed server left behind (never those of a running one)
         await asyncio.to_thread(imports.sweep_abandoned_uploads)
         with services.opened() as repo:

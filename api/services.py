@@ -717,6 +717,8 @@ class Services:
                               before_publish=self._snapshot_if_due)
         self._search_kept: tuple[int, Analysis, PremiseSearch] | None = None
         self._search_lock = threading.Lock()
+        #: the first search index is being made (in a thread of its own)
+        self._search_warming = threading.Event()
         #: the strand plant per data version and its traces (api/strand_states.py)
         self.strand_states = StrandStates(self, SingleFlight(1), SingleFlight(STATES_KEPT))
         #: the analysis result collections of the live analysis (api/result_features.py)
@@ -1132,10 +1134,15 @@ class Services:
     def _after_publish(self, published: Published) -> None:
         """In the live analysis's thread, once readers see a new state: its stored results
         brought up to date in the background (``NETGIS_STORED_RESULTS``; PostGIS only).
-        The first state's search index is made ready here; later ones on demand (from the
-        one before, without indexing the addresses again)."""
-        if self._search_kept is None and published.path != "none":
-            self._search_of(published)
+        The first state's search index is made ready in a thread started here; later
+        ones on demand (from the one before, without indexing the addresses again)."""
+        if self._search_kept is None and published.path != "none" \
+                and not self._search_warming.is_set():
+            # in a thread of its own: indexing a million addresses takes seconds, which
+            # the live analysis would otherwise spend before it looks at the next edit
+            self._search_warming.set()
+            threading.Thread(target=self._search_of, args=(published,),
+                             name="netgis-search-index", daemon=True).start()
         repo = self.repo
         # SpatiaLite has one writer: a store of a million rows would hold every edit back
         # for its whole transaction, so there the live analysis is not stored (docs/scale.md)

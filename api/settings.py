@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     live_poll_s: Annotated[float, Field(gt=0, le=60, description=(
         "Seconds between two looks at the data version by the live analysis (writes made "
         "through this process are seen at once; others within this)."))] = 0.05
+    thread_switch_ms: Annotated[float, Field(gt=0, le=100, description=(
+        "Longest time (ms) one thread of the server runs Python before another may "
+        "(sys.setswitchinterval; Python's default is 5). The live analysis gives way "
+        "whenever numpy, GEOS or the database work outside the interpreter lock, and must "
+        "then wait for it again: behind busy request threads each such wait lasts up to "
+        "this long (docs/architecture.md, \"Live analysis\")."))] = 1.0
     write_visible_timeout_s: Annotated[float, Field(ge=0, description=(
         "A write through the API answers once the live analysis reflects it, or after this "
         "many seconds (then its X-Data-Version-Visible header says false)."))] = 30.0

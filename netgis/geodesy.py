@@ -13,6 +13,7 @@ Examples
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -57,9 +58,25 @@ def working_crs_for(lon: npt.ArrayLike, lat: npt.ArrayLike) -> CRS:
     return CRS.from_epsg(utm_epsg(float(np.median(lon_arr)), float(np.median(lat_arr))))
 
 
+#: Transformers made by this thread, by (source, target): making one costs ~1 ms, which
+#: every small edit and single-premise answer paid several times.
+_THREAD = threading.local()
+_TRANSFORMERS_KEPT = 64
+
+
 def transformer(src: CRS | str | int, dst: CRS | str | int) -> Transformer:
-    """An always_xy transformer between two CRSs."""
-    return Transformer.from_crs(pyproj.CRS(src), pyproj.CRS(dst), always_xy=True)
+    """An always_xy transformer between two CRSs (made once per thread and pair)."""
+    kept: dict[tuple[object, object], Transformer] | None = getattr(_THREAD, "kept", None)
+    if kept is None:
+        kept = _THREAD.kept = {}
+    key = (src, dst)
+    made = kept.get(key)
+    if made is None:
+        if len(kept) >= _TRANSFORMERS_KEPT:
+            kept.clear()
+        made = kept[key] = Transformer.from_crs(pyproj.CRS(src), pyproj.CRS(dst),
+                                                always_xy=True)
+    return made
 
 
 def transform_geoms(

@@ -197,13 +197,21 @@ def _edit(ds: Dataset, kind: str, pick: int, value: int) -> Changes:  # noqa: C9
                                   dtype=span["status"].dtype)
         return Changes.of(rows={"premises": row, "spans": span},
                           deleted={"premises": [prem["premise_id"].iloc[(pick + 7) % len(prem)]]})
+    if kind == "mixed_moves" and len(prem) and len(spans):
+        # a premise moved and one inserted while a span changes status: the network path
+        # with premise rows renumbered (per-area sums by difference)
+        moved = _edit(ds, "premise_move", pick, value).rows["premises"]
+        added = _edit(ds, "premise_insert", pick + 1, value).rows.get("premises")
+        rows = moved if added is None else pd.concat([moved, added], ignore_index=True)
+        span = _edit(ds, "span_status", value, pick).rows["spans"]
+        return Changes.of(rows={"premises": rows, "spans": span})
     return Changes()
 
 
 KINDS = ["premise_units", "premise_connected", "premise_move", "premise_insert",
          "premise_delete", "span_status", "span_duct", "span_delete", "span_insert",
          "span_parallel", "span_move", "node_status", "node_move", "node_delete", "area_move",
-         "area_delete", "mixed"]
+         "area_delete", "mixed", "mixed_moves"]
 
 edits = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 10_000),
                            st.integers(0, 10_000)), min_size=1, max_size=8)
@@ -258,3 +266,18 @@ def test_cutting_a_span_relocates_the_premises_it_served() -> None:
     ref = analyze(apply_plain(ds, changes))
     assert got.kpis["network"]["units_passed"] < live.analysis.kpis["network"]["units_total"]
     assert_same_analysis(got, ref)
+
+
+@pytest.mark.parametrize("pick", [0, 3, 11, 29])
+def test_premise_and_span_edits_in_one_change_keep_the_area_sums(pick: int) -> None:
+    # the per-area sums of a network step with premise edits are kept by difference: each
+    # step is compared whole, areas included
+    ds = city(1 + pick % 3)
+    assert len(ds.areas)
+    live = LiveAnalysis(ds)
+    for step in range(3):
+        changes = _edit(ds, "mixed_moves", pick + step, 37 * step + pick)
+        ds = apply_plain(ds, changes)
+        live.apply(changes)
+        assert live.last_path in ("network", "full")
+        assert_same_analysis(live.analysis, analyze(ds))

@@ -216,7 +216,6 @@ class LineTotals:
         changed = set(changed)
         if not changed:
             return
-        self._dirty = True
         ids = spans["span_id"].to_numpy(dtype=object)
         index = id_index(ids)
         at = index.get_indexer(id_index(sorted(changed)))
@@ -235,6 +234,9 @@ class LineTotals:
             else:
                 self.geom[k] = new
         if moved:
+            # the rows of per-span values (_rows_of) change only with lines: a change of
+            # status, ducts or fibers keeps them
+            self._dirty = True
             there = [k for k in moved if k in self.geom]
             rows = index.get_indexer(id_index(there))
             self._clip(np.asarray(there, dtype=object), spans.geometry.to_numpy()[rows],
