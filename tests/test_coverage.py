@@ -220,3 +220,37 @@ def test_passed_alone_is_the_analysis_passed(name: str, make: Callable[[], Datas
     assert got.tolist() == want.astype(bool).tolist()
     if name == "generated" and drop_m == 150.0:
         assert 0 < int(got.sum()) < len(got)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_far_points_are_settled_by_a_halo_as_wide_as_their_found_span(seed: int) -> None:
+    """Points farther from every lit span than both halos are searched a third time over
+    the spans within the farthest distance found for them: the same answers as the index
+    of all spans, ties included, without building it when that search covers part of
+    the network."""
+    from netgis.engine.coverage import SpanIndex
+
+    rng = np.random.default_rng(seed)
+    # a grid of short spans over ~20 x 20 km near (8.6, 50.1), some parallel (ties)
+    n = 40
+    x0, y0 = rng.uniform(0, 0.28, n * n // 4), rng.uniform(0, 0.18, n * n // 4)
+    dx = rng.choice([0.002, 0.0], len(x0))
+    dy = np.where(dx == 0, 0.002, 0.0)
+    lines = shapely.linestrings(np.stack([np.column_stack([8.6 + x0, 50.1 + y0]),
+                                          np.column_stack([8.6 + x0 + dx, 50.1 + y0 + dy])],
+                                         axis=1))
+    lines = np.concatenate([lines, lines[:25]])  # 25 exact duplicates: ties by span_id
+    lit = gpd.GeoDataFrame({"span_id": [f"s{i:05d}" for i in range(len(lines))]},
+                           geometry=lines, crs=4326)
+    # clusters of points beyond the east edge, 2-6 km away, and a few within the grid
+    far = np.column_stack([8.6 + 0.28 + rng.uniform(0.03, 0.08, 300),
+                           50.1 + rng.uniform(0.0, 0.05, 300)])
+    near = np.column_stack([8.6 + rng.uniform(0, 0.28, 50), 50.1 + rng.uniform(0, 0.18, 50)])
+    points = gpd.GeoSeries(shapely.points(np.vstack([far, near])), crs=4326)
+    want = locate(points, SpanIndex(lit))
+    index = SpanIndex(lit)
+    got = locate(points.iloc[:300], index, halo_m=50.0)
+    pd.testing.assert_frame_equal(got, want.iloc[:300])
+    zone = int(working_zones(far[:1, 0], far[:1, 1])[0])
+    assert not index.built(zone)  # settled over a part of the network
+    pd.testing.assert_frame_equal(locate(points, SpanIndex(lit), halo_m=50.0), want)

@@ -626,9 +626,10 @@ def _nearest_with_halo(
     therefore has it as its nearest span of all, with every tie (the tie
     limit is below ``halo_m``). The spans keep their order (span_id), so ties
     go the same way. Points with no span that near are searched again with a
-    halo 8 times wider, then against all spans; the index of all spans
-    (:meth:`SpanIndex.in_zone`) is built only when a point needs it, or used when
-    it is built already and the points spread over most of the network.
+    halo 8 times wider, then with a halo as wide as the farthest span found for
+    them (which bounds each one's nearest span), then against all spans; the
+    index of all spans (:meth:`SpanIndex.in_zone`) is built only when the spans
+    to search are most of the network, or used when it is built already.
     """
     spans, b = index.projected(zone)
     xy_pts = np.asarray(shapely.get_coordinates(pts), dtype=float)
@@ -636,19 +637,31 @@ def _nearest_with_halo(
     att = np.full((len(pts), 2), np.nan)
     frac = np.full(len(pts), np.nan)
     rest = np.arange(len(pts))
-    for halo in (halo_m, 8 * halo_m):
+    halos: list[float] = [halo_m, 8 * halo_m]
+    while halos:
+        halo = halos.pop(0)
         x0, y0 = xy_pts[rest].min(axis=0) - halo
         x1, y1 = xy_pts[rest].max(axis=0) + halo
         near = np.flatnonzero((b[:, 0] <= x1) & (b[:, 2] >= x0)
                               & (b[:, 1] <= y1) & (b[:, 3] >= y0))
-        if len(near) > len(spans) // 2 and index.built(zone):
+        if len(near) > len(spans) // 2 and (index.built(zone) or not halos):
             break  # points spread over most of the network: its own index serves them best
-        if len(near):
-            sub, att[rest], frac[rest] = _nearest_in_zone(pts[rest], ZoneIndex(spans[near]),
-                                                          tie_within_m=tie_within_m)
-            idx[rest] = near[sub]
-            far = np.hypot(*(att[rest] - xy_pts[rest]).T) > halo
-            rest = rest[far]
+        if not len(near):
+            if not halos:
+                halos.append(8 * halo)  # no span yet to bound the search: wider still
+            continue
+        sub, att[rest], frac[rest] = _nearest_in_zone(pts[rest], ZoneIndex(spans[near]),
+                                                      tie_within_m=tie_within_m)
+        idx[rest] = near[sub]
+        gap = np.hypot(*(att[rest] - xy_pts[rest]).T)
+        far = gap > halo
+        if not halos and far.any():
+            # the last halo: each point left has a span found at gap[p], so its nearest
+            # span (and every tie of it) lies within max(gap) + the tie limit of it: one
+            # more search over the spans that near the points' box settles them all,
+            # usually over a part of the network rather than all of it
+            halos.append(float(gap[far].max()) + tie_within_m + 1.0)
+        rest = rest[far]
         if not len(rest):
             return idx, att, frac
     idx[rest], att[rest], frac[rest] = _nearest_in_zone(pts[rest], index.in_zone(zone),

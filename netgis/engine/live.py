@@ -218,6 +218,16 @@ def _same_values(a: Any, b: Any, *, geometry: bool) -> bool:
     if geometry:
         return bool(shapely.equals_identical(np.asarray(a, dtype=object),
                                              np.asarray(b, dtype=object)).all())
+    if len(a) <= _FEW:
+        # a few values (an edit's rows): compared one by one, without building series
+        for u, v in zip(list(a), list(b), strict=True):
+            missing_u, missing_v = _missing(u), _missing(v)
+            if missing_u or missing_v:
+                if missing_u != missing_v:
+                    return False
+            elif not bool(u == v):
+                return False
+        return True
     x, y = pd.Series(a), pd.Series(b)
     missing_x, missing_y = x.isna().to_numpy(), y.isna().to_numpy()
     if not np.array_equal(missing_x, missing_y):
@@ -230,6 +240,16 @@ def _same_values(a: Any, b: Any, *, geometry: bool) -> bool:
         return bool(all(u == v for u, v in zip(x[both].tolist(), y[both].tolist(),
                                                 strict=True)))
     return bool(equal.all())
+
+
+#: Up to this many values, :func:`_same_values` compares them one by one.
+_FEW = 64
+
+
+def _missing(value: Any) -> bool:
+    """Whether a scalar is a missing value (None, NaN, pd.NA, NaT)."""
+    return value is None or value is pd.NA or value is pd.NaT or (
+        isinstance(value, float) and value != value)
 
 
 def _concat(frame: gpd.GeoDataFrame, more: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -444,6 +464,12 @@ class LiveAnalysis:
         ll_rows = lonlat(rows.geometry.to_numpy(), self.dataset.crs) if len(rows) \
             else np.zeros((0, 2))
         moved = bool(len(gone)) or bool((~old).any())
+        # rows written at the place they were: their analysis stays, only their fields change
+        same_place = np.zeros(len(rows), dtype=bool)
+        if old.any():
+            same_place[old] = shapely.equals_identical(
+                self.dataset.premises.geometry.to_numpy()[pos[old]],
+                rows.geometry.to_numpy()[old])
         ll = state.lonlat
         if old.any() and not np.array_equal(ll[pos[old]], ll_rows[old]):
             # positions changed: a new array (the old state keeps its own)
@@ -468,6 +494,7 @@ class LiveAnalysis:
         n_before = len(a.premises)
         # rows to locate: the written ones, at their new positions
         located = np.concatenate([pos[old], n_before + np.arange(len(new))]).astype(np.int64)
+        unmoved = np.concatenate([same_place[old], np.zeros(len(new), dtype=bool)])
         if len(gone):
             full_keep = np.concatenate([keep, np.ones(len(new), dtype=bool)])
             remap = np.cumsum(full_keep) - 1
@@ -482,7 +509,7 @@ class LiveAnalysis:
                 self._pos[str(k)] = n_before + i
         return _PremiseEdit(premises=prem, results=res, lonlat=ll, located=located,
                             old_rows=old_rows, moved=moved, served_edge=served_edge,
-                            frac_from=frac_from, nearest=nearest)
+                            frac_from=frac_from, nearest=nearest, unmoved=unmoved)
 
     def _locate(self, stage: NetworkStage, premises: gpd.GeoDataFrame, rows: IntArray,
                 ll: FloatArray) -> Any:
@@ -501,12 +528,18 @@ class LiveAnalysis:
         stage = self._stage
         res = edit.results
         rows = edit.located
-        if len(rows):
-            chunk = self._locate(stage, edit.premises, rows, edit.lonlat)
-            res = _set_rows(res, rows, chunk.premises, columns=list(chunk.premises.columns))
-            edit.served_edge[rows] = chunk.served_edge
-            edit.frac_from[rows] = chunk.frac_from
-            edit.nearest[rows] = self._codes.of(chunk.nearest_span_id)
+        # a premise's analysis follows from its place and the network alone: rows written
+        # where they were keep theirs and take the fields written (units, connected, ...)
+        move, stay = rows[~edit.unmoved], rows[edit.unmoved]
+        if len(move):
+            chunk = self._locate(stage, edit.premises, move, edit.lonlat)
+            res = _set_rows(res, move, chunk.premises, columns=list(chunk.premises.columns))
+            edit.served_edge[move] = chunk.served_edge
+            edit.frac_from[move] = chunk.frac_from
+            edit.nearest[move] = self._codes.of(chunk.nearest_span_id)
+        if len(stay):
+            res = _set_rows(res, stay, edit.premises.iloc[stay],
+                            columns=list(edit.premises.columns))
         state = _PremiseRows(edit.served_edge, edit.frac_from, edit.nearest, edit.lonlat)
         return _Result(stage, res, state, rows, edit.old_rows, res.iloc[rows])
 
@@ -837,6 +870,8 @@ class _PremiseEdit:
     served_edge: IntArray
     frac_from: FloatArray
     nearest: IntArray
+    #: per entry of ``located``: written at the place it had (its analysis stays)
+    unmoved: BoolArray
 
 
 @dataclass
