@@ -18,6 +18,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.staticfiles import StaticFiles
@@ -90,6 +91,10 @@ async def _prepare_when_back(repo: Repository, services: Services) -> None:
     services.live.start()
 
 
+#: Threads that may wait for a data version at once (per server process).
+WAIT_THREADS = 256
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: read from the ``NETGIS_`` environment).
 
@@ -105,6 +110,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # the live analysis waits for the interpreter lock after every call that freed it
         sys.setswitchinterval(settings.thread_switch_ms / 1000.0)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+        # waits for a data version (min_version, a write until it shows) take tokens of
+        # their own: they never hold a request thread's
+        services.waiters = anyio.CapacityLimiter(WAIT_THREADS)
         # upload folders a killed server left behind (never those of a running one)
         await asyncio.to_thread(imports.sweep_abandoned_uploads)
         with services.opened() as repo:

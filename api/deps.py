@@ -22,6 +22,7 @@ import logging
 import threading
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Query, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
@@ -296,7 +297,7 @@ WriterDep = Annotated[Principal, Depends(require_api_key)]
 AuditAccess = [Depends(require_read_key)]
 
 
-def wait_for_min_version(
+async def wait_for_min_version(
     services: ServicesDep,
     min_version: Annotated[int | None, Query(
         ge=0, description="Answer once the analysis reflects at least this data version "
@@ -307,7 +308,8 @@ def wait_for_min_version(
     waits until the live analysis reflects that data version (503 after
     ``NETGIS_MIN_VERSION_TIMEOUT_S``; 400 for a version the database has not reached)."""
     if min_version is not None:
-        services.wait_for_version(min_version)
+        await anyio.to_thread.run_sync(services.wait_for_version, min_version,
+                                       limiter=services.waiters)
 
 
 #: Router dependency of the routers whose answers come from the analysis.

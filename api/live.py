@@ -400,7 +400,8 @@ class LiveVersions:
                 headers = MutableHeaders(scope=message)
                 status = int(message["status"])
                 if writes and 200 <= status < 300:
-                    version, visible = await anyio.to_thread.run_sync(self._visible)
+                    version, visible = await anyio.to_thread.run_sync(
+                        self._visible, limiter=self.services.waiters)
                     if version is not None:
                         headers[VERSION_HEADER] = str(version)
                         headers["X-Data-Version-Visible"] = "true" if visible else "false"

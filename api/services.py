@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
+import anyio
 import numpy as np
 from cachetools import LRUCache
 
@@ -715,6 +716,9 @@ class Services:
                               budget=settings.loss_budget(), poll_s=settings.live_poll_s,
                               on_published=self._after_publish,
                               before_publish=self._snapshot_if_due)
+        #: the tokens of threads that only wait for the live analysis to reflect a data
+        #: version (made by the app's start, in its event loop; None: the request threads')
+        self.waiters: anyio.CapacityLimiter | None = None
         self._search_kept: tuple[int, Analysis, PremiseSearch] | None = None
         self._search_lock = threading.Lock()
         #: the first search index is being made (in a thread of its own)

@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     live_poll_s: Annotated[float, Field(gt=0, le=60, description=(
         "Seconds between two looks at the data version by the live analysis (writes made "
         "through this process are seen at once; others within this)."))] = 0.05
+    request_threads: Annotated[int, Field(ge=1, le=1000, description=(
+        "Requests whose handlers run at once in each server process (the others wait "
+        "their turn). Each one takes the interpreter lock in turn with the live analysis: "
+        "fewer keep more of it for applying edits (docs/architecture.md, \"Live "
+        "analysis\"). Waits for a data version do not count."))] = 40
     thread_switch_ms: Annotated[float, Field(gt=0, le=100, description=(
         "Longest time (ms) one thread of the server runs Python before another may "
         "(sys.setswitchinterval; Python's default is 5). The live analysis gives way "

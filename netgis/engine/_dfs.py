@@ -93,3 +93,28 @@ def dfs_arrays(n: int, m: int, nbr: Any, eid: Any, start: Any, end: Any,
                 if low[x] > disc[w]:
                     is_bridge[pe] = True
     return disc, low, parent, parent_edge, block, is_bridge, tree_edge, post[:n_post], n_blocks
+
+
+@njit(cache=True, nogil=True)
+def subtree_sums(post: Any, parent: Any, low: Any, disc: Any, w_p: Any, w_u: Any,
+                 root: int) -> tuple[Any, ...]:
+    """Premises and units below each vertex of the DFS tree, and what each vertex's
+    failure cuts off: the subtrees of the children ``x`` it separates
+    (``low[x] >= disc[w]``), never at ``root`` (S). One pass in post-order.
+    """
+    n = len(w_p)
+    sub_p = w_p.copy()
+    sub_u = w_u.copy()
+    fail_p = np.zeros(n, dtype=np.int64)
+    fail_u = np.zeros(n, dtype=np.int64)
+    for i in range(len(post)):
+        x = post[i]
+        w = parent[x]
+        if w < 0:
+            continue
+        sub_p[w] += sub_p[x]
+        sub_u[w] += sub_u[x]
+        if w != root and low[x] >= disc[w]:
+            fail_p[w] += sub_p[x]
+            fail_u[w] += sub_u[x]
+    return sub_p, sub_u, fail_p, fail_u

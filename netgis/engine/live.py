@@ -622,18 +622,46 @@ class LiveAnalysis:
             state.frac_from[rows] = chunk.frac_from
             state.nearest[rows] = self._codes.of(chunk.nearest_span_id)
             served[rows] = chunk.served_edge
+        # a premise's protections and loss follow from its served edge alone: one not located
+        # again whose edge kept its flags, its length and the loss at its ends keeps them
+        before_edge = state.served_edge
+        stable = self._stable_edges(old, stage, edge_map, touched)
+        keep = np.zeros(len(res), dtype=bool)
+        was_served = before_edge >= 0
+        keep[was_served] = (served[was_served] >= 0) & stable[np.maximum(served[was_served], 0)]
+        keep |= ~was_served & (served < 0)  # unserved before and after: nothing to take
+        keep[rows] = False
+        redo = np.flatnonzero(~keep)
         state.served_edge = served
         cols: dict[str, Any] = {}
         prot = stage.protection
         for name, per_edge in zip(_FLAGS, (prot.span, prot.node, prot.duct), strict=True):
-            cols[name] = _scatter(served, per_edge, bool)
-        optics = replace(stage.optics, frac_from=state.frac_from)
-        cols.update(_loss_columns(optics, stage.graph, served,
-                                  res["distance_m"].to_numpy(dtype=float)))
+            cols[name] = _patched(res[name], redo, _scatter(served[redo], per_edge, bool))
+        optics = replace(stage.optics, frac_from=state.frac_from[redo])
+        loss = _loss_columns(optics, stage.graph, served[redo],
+                             res["distance_m"].to_numpy(dtype=float)[redo])
+        cols.update({name: _patched(res[name], redo, values) for name, values in loss.items()})
         res = res.assign(**cols)
         # the rows whose KPI inputs changed, for the per-area sums by difference
         changed, was, now = self._kpi_changes(before_rows, res, edit)
         return _Result(stage, res, state, changed, was, now)
+
+    def _stable_edges(self, old: Analysis, stage: NetworkStage, edge_map: IntArray,
+                      touched: set[str]) -> BoolArray:
+        """Per edge of the new G: whether it is an old edge (of a span not touched) with the
+        same flags, length and least loss, splices and splitters at both ends."""
+        stable = np.zeros(stage.graph.n_edges, dtype=bool)
+        ok = np.flatnonzero(edge_map >= 0)
+        if not len(ok):
+            return stable
+        before = _edge_signature(old.optics, old.protection, old.graph)[ok]
+        after = _edge_signature(stage.optics, stage.protection, stage.graph)[edge_map[ok]]
+        same = (before == after).all(axis=1)
+        stable[edge_map[ok][same]] = True
+        if touched:
+            edges = stage.graph.edge_span
+            stable &= ~id_index(edges).isin(list(touched))
+        return stable
 
     @staticmethod
     def _edge_map(old_g: AnalysisGraph, old_spans: gpd.GeoDataFrame, at: IntArray,
@@ -882,6 +910,26 @@ class _Result:
     changed: IntArray
     before: gpd.GeoDataFrame
     after: gpd.GeoDataFrame
+
+
+def _edge_signature(optics: Any, prot: Any, g: AnalysisGraph) -> FloatArray:
+    """Per edge of ``g``: what a premise's protections and loss on it follow from (its
+    flags, its length, and the least loss, splices and splitters at its two ends)."""
+    loss = optics.loss
+    splice, split = loss.path_losses
+    eu, ev = g.eu, g.ev
+    out: FloatArray = np.column_stack([
+        loss.dist_db[eu], loss.dist_db[ev], splice[eu], split[eu], splice[ev], split[ev],
+        np.asarray(optics.edge_length_m, dtype=float), prot.span, prot.node, prot.duct,
+    ]).astype(float) if len(eu) else np.zeros((0, 10))
+    return out
+
+
+def _patched(column: pd.Series, rows: IntArray, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """A copy of ``column``'s values with ``rows`` set to ``values``."""
+    out: npt.NDArray[Any] = column.to_numpy(copy=True)
+    out[rows] = values
+    return out
 
 
 def _blank_results(like: gpd.GeoDataFrame, rows: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
