@@ -122,7 +122,7 @@ class Settings(BaseSettings):
         "(sys.setswitchinterval; Python's default is 5). The live analysis gives way "
         "whenever numpy, GEOS or the database work outside the interpreter lock, and must "
         "then wait for it again: behind busy request threads each such wait lasts up to "
-        "this long (docs/architecture.md, \"Live analysis\")."))] = 1.0
+        "this long (docs/architecture.md, \"Live analysis\")."))] = 5.0
     write_visible_timeout_s: Annotated[float, Field(ge=0, description=(
         "A write through the API answers once the live analysis reflects it, or after this "
         "many seconds (then its X-Data-Version-Visible header says false)."))] = 30.0

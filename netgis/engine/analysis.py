@@ -272,7 +272,8 @@ def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
                   lengths_m: npt.NDArray[np.float64] | None = None,
                   starts: npt.NDArray[np.object_] | None = None,
                   memo: DuctMemo | None = None,
-                  previous: SpanIndex | None = None) -> NetworkStage:
+                  previous: SpanIndex | None = None,
+                  end_rows: tuple[IntArray, IntArray] | None = None) -> NetworkStage:
     """The premise-free part of :func:`analyze` of validated ``nodes`` and ``spans``.
 
     ``lengths_m`` and ``starts``: the geodesic length and the first vertex of each span
@@ -280,13 +281,15 @@ def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
     keeps them). ``memo``: duct protection kept from the stage before (see
     :class:`netgis.engine.redundancy.DuctMemo`). ``previous``: the lit-span index of the
     state before an edit, whose projected spans the new index takes where unchanged.
+    ``end_rows``: the nodes row of each span's ends, when known
+    (:func:`netgis.engine.graph.analysis_graph_from_gdfs`).
     """
     check_drop(drop_m)
     step = progress or (lambda _name: None)
     step("graph")
     warnings: list[Problem] = []
     lengths = span_lengths_m(spans) if lengths_m is None else lengths_m
-    g = analysis_graph_from_gdfs(nodes, spans)
+    g = analysis_graph_from_gdfs(nodes, spans, end_rows=end_rows)
     st = structure(g)
     if not g.has_core:
         # the validation's warning too: nodes built in memory may not have been validated

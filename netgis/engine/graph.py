@@ -172,12 +172,16 @@ class AnalysisGraph:
         return dict(zip(self.node_ids.tolist(), self.node_vertex.tolist(), strict=True))
 
 
-def analysis_graph_from_gdfs(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame) -> AnalysisGraph:
+def analysis_graph_from_gdfs(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
+                             end_rows: tuple[IntArray, IntArray] | None = None
+                             ) -> AnalysisGraph:
     """The analysis graph of docs/spec.md §2.2 straight from validated layers, vectorized.
 
     The same graph as ``analysis_graph(network_from_gdfs(nodes, spans))`` with
     the edges in the order of ``spans`` rows; no networkx graph is built, which
-    at a million spans saves seconds and a gigabyte.
+    at a million spans saves seconds and a gigabyte. ``end_rows``: the row of ``nodes``
+    of each span's from_node and to_node (-1: no such node), when the caller keeps
+    them (the live analysis); otherwise the ends are looked up by id.
 
     Examples
     --------
@@ -203,10 +207,16 @@ def analysis_graph_from_gdfs(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame) -
     vertex = np.zeros(len(node_ids), dtype=np.int64)
     vertex[~is_core] = np.arange(first, first + int((~is_core).sum()))
     n_vertices = first + int((~is_core).sum())
-    where = id_index(node_ids)
     froms = spans["from_node"].to_numpy(dtype=object)
     tos = spans["to_node"].to_numpy(dtype=object)
-    at_from, at_to = where.get_indexer(id_index(froms)), where.get_indexer(id_index(tos))
+    if end_rows is None:
+        where = id_index(node_ids)
+        at_from, at_to = where.get_indexer(id_index(froms)), where.get_indexer(id_index(tos))
+    else:
+        # the caller knows the nodes frame row of each span's ends: positions, no hashing
+        entry = np.full(len(nodes) + 1, -1, dtype=np.int64)  # the last one: no such node
+        entry[np.flatnonzero(in_service)] = np.arange(len(node_ids))
+        at_from, at_to = entry[end_rows[0]], entry[end_rows[1]]
     span_status = spans["status"].to_numpy(dtype=object) if "status" in spans.columns \
         else np.full(len(spans), IN_SERVICE, dtype=object)
     keep = (span_status == IN_SERVICE) & (at_from >= 0) & (at_to >= 0)

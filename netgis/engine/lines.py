@@ -269,7 +269,8 @@ class LineTotals:
         count = spans["fiber_count"].to_numpy(dtype=float, na_value=np.nan)
         used = spans["fibers_used"].to_numpy(dtype=float, na_value=np.nan)
         lone = is_in & ~rows.grouped
-        groups = {gid: self._group_lengths(
+        # kept group lengths are taken as they are (a set of members per group otherwise)
+        groups = {gid: self._group_km[gid] if gid in self._group_km else self._group_lengths(
             gid, {k for k in self.members[gid] if k in rows.at and is_in[rows.at[k]]})
             for gid in self.members}
         route_m = (float(lengths_all[lone].sum()) + sum(v[0] for v in groups.values())) \

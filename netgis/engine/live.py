@@ -367,6 +367,10 @@ class LiveAnalysis:
             str(k): i for i, k in enumerate(_ids(dataset.premises, "premises").tolist())}
         self._duct_memo = DuctMemo()
         self._starts: tuple[gpd.GeoDataFrame, npt.NDArray[np.object_]] | None = None
+        #: the nodes frame and spans frame of the last network step, with the nodes row of
+        #: each span's ends (:meth:`_end_rows`), and node id -> row of a nodes frame
+        self._ends: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, IntArray, IntArray] | None = None
+        self._node_rows: tuple[gpd.GeoDataFrame, dict[str, int]] | None = None
         self._next_starts: tuple[gpd.GeoDataFrame, npt.NDArray[np.object_]] | None = None
         self._lines: LineKpis = _line_kpis_of(a)
         self._totals = LineTotals(dataset.spans, stage.lengths_m, self._areas, a.home_zone)
@@ -572,9 +576,17 @@ class LiveAnalysis:
         else:
             todo = np.ones(len(spans), dtype=bool)
         starts[todo] = shapely.get_point(spans.geometry.to_numpy()[todo], 0)
+        ends_changed = np.zeros(len(spans), dtype=bool)
+        if len(old_spans):
+            ok = at >= 0
+            for col in ("from_node", "to_node"):
+                ends_changed[ok] |= (old_spans[col].to_numpy(dtype=object)[at[ok]]
+                                     != spans[col].to_numpy(dtype=object)[ok])
         stage = network_stage(dataset.nodes, spans, drop_m=self.drop_m, budget=self.budget,
                               lengths_m=lengths, starts=starts, memo=self._duct_memo,
-                              previous=old.span_index)
+                              previous=old.span_index,
+                              end_rows=self._end_rows(dataset.nodes, spans, old_spans, at,
+                                                      ends_changed))
         self._next_starts = (spans, starts)
         # spans whose lit geometry or end nodes changed: gone from the old index, new in the new
         touched = set(new_ids[~same].tolist())
@@ -582,13 +594,7 @@ class LiveAnalysis:
         if changed_nodes:
             ends = spans["from_node"].isin(changed_nodes) | spans["to_node"].isin(changed_nodes)
             touched |= set(new_ids[ends.to_numpy()].tolist())
-        if len(old_spans):
-            ends_changed = np.zeros(len(spans), dtype=bool)
-            ok = at >= 0
-            for col in ("from_node", "to_node"):
-                ends_changed[ok] |= (old_spans[col].to_numpy(dtype=object)[at[ok]]
-                                     != spans[col].to_numpy(dtype=object)[ok])
-            touched |= set(new_ids[ends_changed].tolist())
+        touched |= set(new_ids[ends_changed].tolist())
         lit_before = set(old.span_index.span_ids.tolist())
         lit_after = set(stage.span_index.span_ids.tolist())
         removed = (lit_before - lit_after) | (touched & lit_before)
@@ -645,6 +651,32 @@ class LiveAnalysis:
         # the rows whose KPI inputs changed, for the per-area sums by difference
         changed, was, now = self._kpi_changes(before_rows, res, edit)
         return _Result(stage, res, state, changed, was, now)
+
+    def _end_rows(self, nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame,
+                  old_spans: gpd.GeoDataFrame, at: IntArray, ends_changed: BoolArray
+                  ) -> tuple[IntArray, IntArray]:
+        """The nodes row of each span's from_node and to_node (-1: none), kept between
+        edits: spans that were there with the same ends, in the same nodes frame, keep
+        theirs; the others are looked up (a lookup of every end hashed ~200 k ids)."""
+        n = len(spans)
+        ends = (np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64))
+        todo = np.ones(n, dtype=bool)
+        kept = self._ends
+        if kept is not None and kept[0] is nodes and kept[1] is old_spans:
+            same = (at >= 0) & ~ends_changed
+            for out, before in zip(ends, kept[2:], strict=True):
+                out[same] = before[at[same]]
+            todo = ~same
+        if todo.any():
+            if self._node_rows is None or self._node_rows[0] is not nodes:
+                self._node_rows = (nodes, {str(k): i for i, k in enumerate(
+                    nodes["node_id"].to_numpy(dtype=object).tolist())})
+            row_of = self._node_rows[1]
+            for out, col in zip(ends, ("from_node", "to_node"), strict=True):
+                ids = spans[col].to_numpy(dtype=object)[todo].tolist()
+                out[todo] = [row_of.get(str(k), -1) if k is not None else -1 for k in ids]
+        self._ends = (nodes, spans, ends[0], ends[1])
+        return ends
 
     def _stable_edges(self, old: Analysis, stage: NetworkStage, edge_map: IntArray,
                       touched: set[str]) -> BoolArray:

@@ -150,3 +150,53 @@ def test_edits_of_every_kind_keep_the_kpis_equal_to_a_fresh_analysis(
         served = client.get("/kpis")
         assert served.headers["X-Data-Version"] == str(repo.data_version())
         assert_kpis_equal(served.json()["data"], kpi_rows(analyze(repo.read_dataset()).kpis))
+
+
+def test_a_wait_for_a_version_holds_no_request_thread(db_url: str) -> None:
+    """With one request thread (NETGIS_REQUEST_THREADS=1), a read waiting for a data version
+    (``min_version``) leaves it to the others: they answer while it waits. The server also
+    applies its interpreter switch interval (NETGIS_THREAD_SWITCH_MS)."""
+    import sys
+    import threading
+    import time
+
+    import anyio
+
+    app = create_app(make_settings(db_url, live_poll_s=30, request_threads=1,
+                                   thread_switch_ms=2.0, min_version_timeout_s=20))
+    with TestClient(app) as client:
+        assert sys.getswitchinterval() == pytest.approx(0.002)
+        tokens = client.portal.call(
+            lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
+        assert tokens == 1
+        repo: Repository = app.state.repo
+        repo.load_dataset(read_dataset(EXAMPLES_DIR / "ring_spur" / "dataset.gpkg"))
+        assert client.get("/kpis", params={"min_version": repo.data_version()}).status_code \
+            == 200
+        live = app.state.services.live
+        live.stop()  # the live analysis pauses: a wait for a newer version lasts
+        try:
+            with Repository.from_url(db_url) as other:
+                new_version = other.patch_item("premises", "p_far", {"units": 6})
+            waited: dict[str, Any] = {}
+
+            def wait() -> None:
+                waited["answer"] = client.get("/analysis/premises/p_far",
+                                              params={"min_version": new_version})
+
+            waiter = threading.Thread(target=wait)
+            waiter.start()
+            time.sleep(0.5)
+            assert waiter.is_alive()  # still waiting for the version
+            started = time.monotonic()
+            other_read = client.get("/analysis/coverage")
+            assert other_read.status_code == 200
+            assert time.monotonic() - started < 5.0
+            assert waiter.is_alive()
+        finally:
+            live.start()
+        waiter.join(20)
+        answer = waited["answer"]
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["properties"]["units"] == 6
+    sys.setswitchinterval(0.005)
