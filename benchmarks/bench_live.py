@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -87,6 +88,22 @@ def _log_notes(log: Path) -> str:
     return f"{len(found)} warning/error lines, e.g. " + " / ".join(distinct[:3])
 
 
+def live_steps(url: str, key: str) -> dict[str, tuple[int, float]]:
+    """Per path of the live analysis (premises, network, ...): steps applied and their mean
+    seconds, from the server's ``netgis_analysis_duration_seconds`` (one process's)."""
+    import httpx
+
+    text = httpx.get(f"{url}/metrics", headers={"X-API-Key": key}, timeout=30).text
+    found: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        m = re.match(r'netgis_analysis_duration_seconds_(sum|count)\{kind="(\w+)",'
+                     r'trigger="live"\} (\S+)', line)
+        if m:
+            found.setdefault(m.group(2), {})[m.group(1)] = float(m.group(3))
+    return {kind: (int(v.get("count", 0)), v.get("sum", 0.0) / v["count"])
+            for kind, v in found.items() if v.get("count")}
+
+
 def _ms(values: list[float], q: float) -> str:
     value = percentile(values, q)
     return "n/a" if value != value else f"{value * 1000:,.0f} ms"
@@ -94,7 +111,8 @@ def _ms(values: list[float], q: float) -> str:
 
 def _markdown(args: argparse.Namespace, timings: dict[str, float], plan: LivePlan,
               served: Served, result: LiveResult, consistency: Consistency,
-              final: FinalCheck, workers: int, notes: str) -> str:
+              final: FinalCheck, workers: int, notes: str,
+              steps: dict[str, tuple[int, float]]) -> str:
     spans = ", ".join(f"{s.span_id} (cut {s.cut_units:,}, out of service {s.effect_units:,})"
                       for s in plan.spans)
     lines = [
@@ -139,6 +157,9 @@ def _markdown(args: argparse.Namespace, timings: dict[str, float], plan: LivePla
         lines.append(f"| {label}: count / p50 / p99 | {len(values):,} / {_ms(values, 50)} / "
                      f"{_ms(values, 99)} |")
     lines += [
+        "| live analysis steps applied (one process's `/metrics`): count / mean by path | "
+        + ("; ".join(f"{kind} {n} / {mean * 1000:,.0f} ms" for kind, (n, mean)
+                     in sorted(steps.items())) or "n/a") + " |",
         f"| errors (5xx or no answer) / 4xx | {len(result.errors)} / {len(result.refused)} |",
         f"| answers at the write's version without the span edit | "
         f"{result.span_mismatches} |",
@@ -198,6 +219,7 @@ def main(argv: list[str] | None = None) -> None:
                               seconds=args.seconds, visible_timeout_s=args.visible_timeout)
             print(result.summary(), flush=True)
             consistency = result.consistency(plan)
+            steps = live_steps(served.url, KEY)
             final = final_check(served.url, url, Path(tmp) / "analyze-out")
         notes = _log_notes(Path(tmp) / "serve.log")
         if args.keep_log is not None:
@@ -205,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         print(consistency.summary(), final.summary(), f"server log: {notes}", sep="\n",
               flush=True)
     record(f"live_{args.db}", _markdown(args, timings, plan, served, result, consistency,
-                                        final, workers, notes))
+                                        final, workers, notes, steps))
 
 
 if __name__ == "__main__":

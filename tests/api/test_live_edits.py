@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from benchmarks.bench_live import live_steps
 from benchmarks.live import (
     PREMISE,
     SPAN,
@@ -50,7 +51,8 @@ def test_every_edit_shows_and_the_served_kpis_match_the_database(tmp_path: Path)
                           span_every=4, visible_timeout_s=120, timeout_s=120)
         print(result.summary())
         final = final_check(served.url, url, tmp_path / "analyze-out", timeout_s=300)
-    print(final.summary())
+        steps = live_steps(served.url, KEY)
+    print(final.summary(), steps)
 
     assert result.errors == [] and result.refused == [], result.summary()
     acknowledged = [e for e in result.edits if 200 <= e.status < 300 and e.version is not None]
@@ -75,6 +77,12 @@ def test_every_edit_shows_and_the_served_kpis_match_the_database(tmp_path: Path)
     assert len(set(versions)) == len(versions) and versions[0] > loaded_version
     assert final.db_version == versions[-1]
     assert final.kpis_diffs == [] and final.coverage_diffs == [], final.summary()
+    # the live analysis applied the edits step by step (a burst may be one step), never
+    # analysing everything again after the start
+    assert steps["full"][0] == 1, steps
+    applied = sum(n for kind, (n, _) in steps.items() if kind != "full")
+    assert 0 < applied <= len(result.edits), steps
+    assert steps["network"][0] >= 1 and steps["premises"][0] >= 1, steps
 
 
 def _plan() -> LivePlan:
