@@ -246,8 +246,10 @@ def test_halo_search_answers_as_the_whole_network(city: Path) -> None:
 
 def test_halo_search_widens_then_falls_back_to_every_span(city: Path) -> None:
     """Points near one span, a few hundred metres off the network (found by the wider
-    halo) and far away (only the index of every span has them): the answers of the whole
-    network, and that index is built only when a point needs it."""
+    halo), far away on one side (settled by a halo as wide as the span found for them,
+    over the network's edge) and far away on both sides (that halo covers the whole
+    network: the index of every span): the answers of the whole network, and that index
+    is built only when the search would cover most of the network."""
     ds = read_dataset(city)
     lit = ds.spans[ds.spans["status"] == "in_service"]
     x1 = lit.total_bounds[2]
@@ -259,8 +261,11 @@ def test_halo_search_widens_then_falls_back_to_every_span(city: Path) -> None:
     off = gpd.GeoSeries(shapely.points([ex + 400.0], [ey]), crs=ds.crs)
     far = gpd.GeoSeries(shapely.points(np.full(3, x1 + 50_000.0), [ey, ey + 10, ey + 20]),
                         crs=ds.crs)
+    x0 = lit.total_bounds[0]
+    west = gpd.GeoSeries(shapely.points([x0 - 50_000.0], [ey]), crs=ds.crs)
     for points, builds_all in ((near, False), (off, False),
-                               (pd.concat([near, off, far]), True)):
+                               (pd.concat([near, off, far]), False),
+                               (pd.concat([near, off, far, west]), True)):
         points = points.reset_index(drop=True)
         index = SpanIndex(lit[["span_id", "geometry"]])
         got = locate(points, index, drop_m=30.0, halo_m=150.0)

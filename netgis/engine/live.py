@@ -191,8 +191,8 @@ def _python_strings(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return frame.astype(dict.fromkeys(text, object))
 
 
-def _one_chunk(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """``frame`` with each Arrow column held in one chunk.
+def _one_chunk(frame: gpd.GeoDataFrame, *, most: int = 1) -> gpd.GeoDataFrame:
+    """``frame`` with each Arrow column held in one chunk (when it has more than ``most``).
 
     Taking a few rows of a chunked Arrow string array concatenates its chunks first
     (~1.5 ms per column of a million rows, each time); of one chunk it costs
@@ -203,7 +203,7 @@ def _one_chunk(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     for col in frame.columns:
         arr = frame[col].array
         chunked = getattr(arr, "_pa_array", None)
-        if chunked is not None and getattr(chunked, "num_chunks", 1) > 1:
+        if chunked is not None and getattr(chunked, "num_chunks", 1) > most:
             arr = type(arr)(chunked.combine_chunks())
             changed = True
         data[col] = arr
@@ -242,6 +242,9 @@ def _same_values(a: Any, b: Any, *, geometry: bool) -> bool:
     return bool(equal.all())
 
 
+#: Chunks an Arrow column of the live frames may gather from inserts before they are
+#: joined (:func:`_one_chunk`).
+_MOST_CHUNKS = 8
 #: Up to this many values, :func:`_same_values` compares them one by one.
 _FEW = 64
 
@@ -257,7 +260,9 @@ def _concat(frame: gpd.GeoDataFrame, more: pd.DataFrame) -> gpd.GeoDataFrame:
     more = more[list(frame.columns)]
     data = {col: pd.concat([frame[col], more[col]], ignore_index=True).array
             for col in frame.columns}
-    return _one_chunk(_frame(data, frame))
+    # an insert adds a chunk; they are joined once there are a few (joining copies
+    # every string of the column, which each insert would otherwise pay)
+    return _one_chunk(_frame(data, frame), most=_MOST_CHUNKS)
 
 
 def _take(frame: gpd.GeoDataFrame, keep: BoolArray) -> gpd.GeoDataFrame:
