@@ -376,6 +376,8 @@ class LiveAnalysis:
         #: each span's ends (:meth:`_end_rows`), and node id -> row of a nodes frame
         self._ends: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, IntArray, IntArray] | None = None
         self._node_rows: tuple[gpd.GeoDataFrame, dict[str, int]] | None = None
+        #: the graph of the last network step and its edges' :func:`_edge_signature`
+        self._edge_sig: tuple[AnalysisGraph, FloatArray] | None = None
         self._next_starts: tuple[gpd.GeoDataFrame, npt.NDArray[np.object_]] | None = None
         self._lines: LineKpis = _line_kpis_of(a)
         self._totals = LineTotals(dataset.spans, stage.lengths_m, self._areas, a.home_zone)
@@ -594,12 +596,12 @@ class LiveAnalysis:
                                                       ends_changed))
         self._next_starts = (spans, starts)
         # spans whose lit geometry or end nodes changed: gone from the old index, new in the new
-        touched = set(new_ids[~same].tolist())
+        touched_rows = ~same | ends_changed
         changed_nodes = self._changed_nodes(dataset.nodes)
         if changed_nodes:
-            ends = spans["from_node"].isin(changed_nodes) | spans["to_node"].isin(changed_nodes)
-            touched |= set(new_ids[ends.to_numpy()].tolist())
-        touched |= set(new_ids[ends_changed].tolist())
+            touched_rows |= (spans["from_node"].isin(changed_nodes)
+                             | spans["to_node"].isin(changed_nodes)).to_numpy()
+        touched = set(new_ids[touched_rows].tolist())
         lit_before = set(old.span_index.span_ids.tolist())
         lit_after = set(stage.span_index.span_ids.tolist())
         removed = (lit_before - lit_after) | (touched & lit_before)
@@ -636,7 +638,7 @@ class LiveAnalysis:
         # a premise's protections and loss follow from its served edge alone: one not located
         # again whose edge kept its flags, its length and the loss at its ends keeps them
         before_edge = state.served_edge
-        stable = self._stable_edges(old, stage, edge_map, touched)
+        stable = self._stable_edges(old, stage, edge_map, touched_rows)
         keep = np.zeros(len(res), dtype=bool)
         was_served = before_edge >= 0
         keep[was_served] = (served[was_served] >= 0) & stable[np.maximum(served[was_served], 0)]
@@ -684,20 +686,24 @@ class LiveAnalysis:
         return ends
 
     def _stable_edges(self, old: Analysis, stage: NetworkStage, edge_map: IntArray,
-                      touched: set[str]) -> BoolArray:
+                      touched_rows: BoolArray) -> BoolArray:
         """Per edge of the new G: whether it is an old edge (of a span not touched) with the
         same flags, length and least loss, splices and splitters at both ends."""
         stable = np.zeros(stage.graph.n_edges, dtype=bool)
         ok = np.flatnonzero(edge_map >= 0)
         if not len(ok):
             return stable
-        before = _edge_signature(old.optics, old.protection, old.graph)[ok]
-        after = _edge_signature(stage.optics, stage.protection, stage.graph)[edge_map[ok]]
-        same = (before == after).all(axis=1)
+        # the new stage's signature is the old one of the next step: made once per stage
+        kept = self._edge_sig
+        before = kept[1] if kept is not None and kept[0] is old.graph else \
+            _edge_signature(old.optics, old.protection, old.graph)
+        now = _edge_signature(stage.optics, stage.protection, stage.graph)
+        self._edge_sig = (stage.graph, now)
+        same = (before[ok] == now[edge_map[ok]]).all(axis=1)
         stable[edge_map[ok][same]] = True
-        if touched:
-            edges = stage.graph.edge_span
-            stable &= ~id_index(edges).isin(list(touched))
+        # the edges of spans written, or whose ends changed, by row (no lookup by id)
+        edges = stage.span_edge[touched_rows]
+        stable[edges[edges >= 0]] = False
         return stable
 
     @staticmethod
