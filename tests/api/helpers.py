@@ -119,6 +119,21 @@ class ServerProcess:
                     raise RuntimeError("netgis serve did not start") from None
                 time.sleep(0.1)
 
+    def wait_live(self, timeout: float = 90) -> dict[str, Any]:
+        """``/health`` once the live analysis has published its first state: the server's
+        start-up work (the first analysis, its imports) is over, so that what a test
+        measures next is its own requests' doing."""
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while True:
+            health: dict[str, Any] = httpx.get(f"{self.url}/health", timeout=30).json()
+            if health.get("live") is not None:
+                return health
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no live analysis after {timeout} s: {health}")
+            time.sleep(0.1)
+
     def __exit__(self, *exc: object) -> None:
         if self.proc is None:
             return

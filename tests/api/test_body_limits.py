@@ -36,6 +36,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
            "NETGIS_API_KEYS": API_KEY, "NETGIS_MAX_BODY_BYTES": str(LIMIT),
            "NETGIS_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT), "TMPDIR": str(tmp)}
     with ServerProcess(env, root / "server.log") as live:
+        # the first analysis runs in the background after start: done before any sampling
+        live.wait_live()
         yield live, tmp
 
 
