@@ -7,17 +7,19 @@ Exit codes: 0 success, 2 invalid input (every problem listed on stderr),
 
 from __future__ import annotations
 
+import functools
 import gc
 import io
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
+import typer.main
 
 from netgis.errors import NetgisError, Problem, ValidationError
 from netgis.schema import (
@@ -119,6 +121,13 @@ def _report_problems(exc: ValidationError) -> None:
         typer.echo(f"  {p}", err=True)
 
 
+@functools.cache
+def _command() -> Callable[..., Any]:
+    """The click command of :data:`app`, built once per process (building it takes ~90 ms:
+    every in-process call of :func:`main` paid it, as ``app()`` builds it each time)."""
+    return typer.main.get_command(app)
+
+
 def main() -> None:
     """Entry point: run the typer app and map errors to exit codes."""
     for stream in (sys.stdout, sys.stderr):
@@ -126,7 +135,7 @@ def main() -> None:
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(encoding="utf-8")
     try:
-        rc = app(standalone_mode=False)
+        rc = _command()(standalone_mode=False)
         # without standalone mode click returns the code of typer.Exit instead of exiting
         sys.exit(rc if isinstance(rc, int) else 0)
     except ValidationError as exc:
