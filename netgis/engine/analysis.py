@@ -273,7 +273,9 @@ def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
                   starts: npt.NDArray[np.object_] | None = None,
                   memo: DuctMemo | None = None,
                   previous: SpanIndex | None = None,
-                  end_rows: tuple[IntArray, IntArray] | None = None) -> NetworkStage:
+                  end_rows: tuple[IntArray, IntArray] | None = None,
+                  by_id: IntArray | None = None,
+                  previous_rows: IntArray | None = None) -> NetworkStage:
     """The premise-free part of :func:`analyze` of validated ``nodes`` and ``spans``.
 
     ``lengths_m`` and ``starts``: the geodesic length and the first vertex of each span
@@ -282,7 +284,10 @@ def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
     :class:`netgis.engine.redundancy.DuctMemo`). ``previous``: the lit-span index of the
     state before an edit, whose projected spans the new index takes where unchanged.
     ``end_rows``: the nodes row of each span's ends, when known
-    (:func:`netgis.engine.graph.analysis_graph_from_gdfs`).
+    (:func:`netgis.engine.graph.analysis_graph_from_gdfs`). ``by_id``: the span rows
+    sorted by span_id (as text), when known. ``previous_rows``: the row of each span row
+    in the spans ``previous`` was made of (-1: new), so that the two indexes are matched
+    by row, not by id.
     """
     check_drop(drop_m)
     step = progress or (lambda _name: None)
@@ -296,9 +301,14 @@ def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
         warnings.append(NO_CORE_WARNING)
     span_edge, span_lit = _lit(spans, g, st)
     lit_rows = np.flatnonzero(span_lit)
-    span_index = SpanIndex(spans.iloc[lit_rows][["span_id", "geometry"]])
+    order = None
+    if by_id is not None:
+        # the lit rows in span_id order, as positions among the lit rows
+        order = (np.cumsum(span_lit) - 1)[by_id[span_lit[by_id]]]
+    span_index = SpanIndex(spans.iloc[lit_rows][["span_id", "geometry"]], order=order)
+    span_index.source_rows = lit_rows[span_index.order]
     if previous is not None:
-        span_index.adopt(previous)
+        span_index.adopt(previous, at=_entries_before(span_index, previous, previous_rows))
     step("optics")
     budget = budget or LossBudget()
     edge_length_m = np.zeros(g.n_edges)
@@ -313,6 +323,21 @@ def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
                         optics=optics, span_index=span_index,
                         lit_edge=span_edge[lit_rows][span_index.order], drop_m=drop_m,
                         warnings=warnings)
+
+
+def _entries_before(index: SpanIndex, previous: SpanIndex, previous_rows: IntArray | None
+                    ) -> IntArray | None:
+    """The entry of ``previous`` holding each span of ``index`` (-1: none), by span row;
+    None when the rows are not known (the ids are looked up then)."""
+    rows, before = index.source_rows, getattr(previous, "source_rows", None)
+    if previous_rows is None or rows is None or before is None:
+        return None
+    old_row = previous_rows[rows]
+    size = max(int(before.max(initial=-1)), int(old_row.max(initial=-1))) + 1
+    entry_of_row = np.full(size + 1, -1, dtype=np.int64)  # the last entry: -1 for "new"
+    entry_of_row[before] = np.arange(len(before), dtype=np.int64)
+    out: IntArray = entry_of_row[old_row]
+    return out
 
 
 @dataclass(frozen=True)

@@ -244,10 +244,17 @@ class SpanIndex:
     serviceability lookups); a plain GeoDataFrame works too but is indexed anew.
     """
 
-    def __init__(self, lit_spans: gpd.GeoDataFrame) -> None:
-        order = np.argsort(lit_spans["span_id"].to_numpy().astype(str), kind="stable")
-        #: the row of ``lit_spans`` of each span here
-        self.order = order.astype(np.int64)
+    def __init__(self, lit_spans: gpd.GeoDataFrame, *,
+                 order: npt.NDArray[np.int64] | None = None) -> None:
+        if order is None:
+            order = np.argsort(lit_spans["span_id"].to_numpy().astype(str), kind="stable")
+        #: the row of ``lit_spans`` of each span here (``order``, when the caller knows it:
+        #: sorting a hundred thousand ids as text takes ~20 ms)
+        self.order = np.asarray(order, dtype=np.int64)
+        #: per span here, its row in a larger frame ``lit_spans`` was taken from, when the
+        #: builder says (:func:`netgis.engine.analysis.network_stage`): what lets the index
+        #: of the next edit find its spans here by row (:meth:`adopt`)
+        self.source_rows: npt.NDArray[np.int64] | None = None
         self.span_ids = lit_spans["span_id"].to_numpy()[order]
         self.geoms = lit_spans.geometry.to_numpy()[order]
         self.crs = CRS(lit_spans.crs)
@@ -277,16 +284,20 @@ class SpanIndex:
                 self._zones[zone] = ZoneIndex(self._project(zone)[0])
             return self._zones[zone]
 
-    def adopt(self, other: SpanIndex) -> None:
+    def adopt(self, other: SpanIndex, *, at: npt.NDArray[np.int64] | None = None) -> None:
         """Take from ``other`` (the index of the lit spans before an edit) the projections of
-        the spans both hold with identical geometry: only the others are projected again."""
+        the spans both hold with identical geometry: only the others are projected again.
+
+        ``at``: the entry of ``other`` holding each span here (-1: none), when the caller
+        knows it; otherwise the span ids are looked up."""
         if self.crs != other.crs or not len(self) or not len(other):
             return
         with other._lock:
             projected = dict(other._projected)
         if not projected:
             return
-        at = id_index(other.span_ids).get_indexer(id_index(self.span_ids))
+        if at is None:
+            at = id_index(other.span_ids).get_indexer(id_index(self.span_ids))
         same = at >= 0
         same[same] = shapely.equals_identical(other.geoms[at[same]], self.geoms[same])
         todo = np.flatnonzero(~same)

@@ -91,6 +91,10 @@ NEAR_SLACK_REL = 0.01
 #: first (then 8 times that, then all: :func:`netgis.engine.coverage.locate`'s halo).
 LOCATE_HALO_M = 250.0
 _FLAGS = ("span_protected", "node_protected", "duct_protected")
+#: The premise columns that follow from the served edge (protections and optical loss): a
+#: network step sets them for every premise whose edge changed, located again or not.
+_PER_EDGE = frozenset((*_FLAGS, "loss_db", "in_budget", "margin_db", "loss_fiber_km",
+                       "loss_splitter_db", "loss_splice_db"))
 #: The km KPIs and utilization (:func:`netgis.engine.kpis.line_kpis`), by scope.
 _LINE_KEYS = ("cable_km", "route_km", "fiber_km", "utilization_pct")
 
@@ -376,6 +380,8 @@ class LiveAnalysis:
         #: each span's ends (:meth:`_end_rows`), and node id -> row of a nodes frame
         self._ends: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, IntArray, IntArray] | None = None
         self._node_rows: tuple[gpd.GeoDataFrame, dict[str, int]] | None = None
+        #: a spans frame and its rows sorted by span_id (:meth:`_by_id_of`)
+        self._by_id: tuple[gpd.GeoDataFrame, IntArray] | None = None
         #: the graph of the last network step and its edges' :func:`_edge_signature`
         self._edge_sig: tuple[AnalysisGraph, FloatArray] | None = None
         self._next_starts: tuple[gpd.GeoDataFrame, npt.NDArray[np.object_]] | None = None
@@ -593,7 +599,9 @@ class LiveAnalysis:
                               lengths_m=lengths, starts=starts, memo=self._duct_memo,
                               previous=old.span_index,
                               end_rows=self._end_rows(dataset.nodes, spans, old_spans, at,
-                                                      ends_changed))
+                                                      ends_changed),
+                              by_id=self._by_id_of(spans, old_spans, at, new_ids),
+                              previous_rows=at)
         self._next_starts = (spans, starts)
         # spans whose lit geometry or end nodes changed: gone from the old index, new in the new
         touched_rows = ~same | ends_changed
@@ -601,11 +609,19 @@ class LiveAnalysis:
         if changed_nodes:
             touched_rows |= (spans["from_node"].isin(changed_nodes)
                              | spans["to_node"].isin(changed_nodes)).to_numpy()
-        touched = set(new_ids[touched_rows].tolist())
-        lit_before = set(old.span_index.span_ids.tolist())
-        lit_after = set(stage.span_index.span_ids.tolist())
-        removed = (lit_before - lit_after) | (touched & lit_before)
-        added = (lit_after - lit_before) | (touched & lit_after)
+        # by span row, not by id (sets of ~100 k lit span ids cost ~20 ms each step):
+        # removed, the spans lit before that are gone, unlit or touched; added, the spans
+        # lit now that were not lit before or are touched
+        lit_old = old.spans["lit"].to_numpy(dtype=bool)
+        lit_new = np.asarray(stage.span_lit, dtype=bool)
+        lit_then = np.zeros(len(spans), dtype=bool)
+        has_old = at >= 0
+        lit_then[has_old] = lit_old[at[has_old]]
+        added_rows = lit_new & (~lit_then | touched_rows)
+        going = lit_then & (~lit_new | touched_rows)
+        gone_old = lit_old.copy()  # old rows lit whose span is gone or leaves the lit set
+        gone_old[at[has_old]] &= going[has_old]
+        removed = set(_ids(old_spans, "spans")[gone_old].tolist())
         if edit is not None:
             prem, res, ll = edit.premises, edit.results, edit.lonlat
             state = _PremiseRows(edit.served_edge, edit.frac_from, edit.nearest, ll)
@@ -620,8 +636,8 @@ class LiveAnalysis:
         again[forced] = True
         if removed:
             again |= np.isin(state.nearest, self._codes.known(removed))
-        if added:
-            again |= self._near_added(stage, added, dist, state)
+        if added_rows.any():
+            again |= self._near_added(stage, added_rows, dist, state)
         rows = np.flatnonzero(again)
         before_rows = res  # the flags before, for the per-area differences
         # every premise not located again keeps its span: its edge in the new G
@@ -631,7 +647,10 @@ class LiveAnalysis:
         served[kept] = edge_map[state.served_edge[kept]]
         if len(rows):
             chunk = self._locate(stage, prem, rows, state.lonlat)
-            res = _set_rows(res, rows, chunk.premises, columns=list(chunk.premises.columns))
+            # the flags and loss columns are set below for every row located (and others):
+            # copied once there, not here as well
+            res = _set_rows(res, rows, chunk.premises,
+                            columns=[c for c in chunk.premises.columns if c not in _PER_EDGE])
             state.frac_from[rows] = chunk.frac_from
             state.nearest[rows] = self._codes.of(chunk.nearest_span_id)
             served[rows] = chunk.served_edge
@@ -654,10 +673,24 @@ class LiveAnalysis:
         loss = _loss_columns(optics, stage.graph, served[redo],
                              res["distance_m"].to_numpy(dtype=float)[redo])
         cols.update({name: _patched(res[name], redo, values) for name, values in loss.items()})
-        res = res.assign(**cols)
+        res = _frame({**{c: res[c].array for c in res.columns}, **cols}, res)
         # the rows whose KPI inputs changed, for the per-area sums by difference
         changed, was, now = self._kpi_changes(before_rows, res, edit)
         return _Result(stage, res, state, changed, was, now)
+
+    def _by_id_of(self, spans: gpd.GeoDataFrame, old_spans: gpd.GeoDataFrame, at: IntArray,
+                  ids: npt.NDArray[np.object_]) -> IntArray:
+        """The rows of ``spans`` sorted by span_id (as text), kept while the span ids stay
+        in their rows (an edit of a span's fields or geometry): sorting ~200 k ids as text
+        took ~20 ms each step."""
+        kept = self._by_id
+        if kept is not None and kept[0] is old_spans and len(at) == len(old_spans) \
+                and bool((at == np.arange(len(at))).all()):
+            by_id = kept[1]
+        else:
+            by_id = np.argsort(ids.astype(str), kind="stable").astype(np.int64)
+        self._by_id = (spans, by_id)
+        return by_id
 
     def _end_rows(self, nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame,
                   old_spans: gpd.GeoDataFrame, at: IntArray, ends_changed: BoolArray
@@ -740,9 +773,10 @@ class LiveAnalysis:
             out |= set(common[moved].tolist())
         return out
 
-    def _near_added(self, stage: NetworkStage, added: set[str], dist: FloatArray,
+    def _near_added(self, stage: NetworkStage, added_rows: BoolArray, dist: FloatArray,
                     state: _PremiseRows) -> BoolArray:
-        """Premises a newly lit span may be nearest to (a superset, never missing one)."""
+        """Premises a newly lit span (``added_rows``: by span row) may be nearest to (a
+        superset, never missing one)."""
         n = len(dist)
         if n == 0:
             return np.zeros(0, dtype=bool)
@@ -750,7 +784,9 @@ class LiveAnalysis:
             return np.ones(n, dtype=bool)
         crs = CRS.from_epsg(self._plan.epsg)
         index = stage.span_index
-        pick = id_index(index.span_ids).isin(list(added))
+        rows = index.source_rows
+        assert rows is not None, "network_stage gives every index its span rows"
+        pick = added_rows[rows]
         lines = transform_geoms(index.geoms[pick], index.crs, crs)
         keys, inverse, kx, ky = self._cells(state.lonlat, crs)
         reach = dist * (1 + NEAR_SLACK_REL) + NEAR_SLACK_M
@@ -835,10 +871,12 @@ class LiveAnalysis:
             edge_p = np.bincount(state.served_edge[has], minlength=g.n_edges).astype(np.int64)
             edge_u = np.bincount(state.served_edge[has], weights=units[has],
                                  minlength=g.n_edges).astype(np.int64)
-            sums = premise_sums(res)
             if area_change or len(r.changed) == len(res):
+                sums = premise_sums(res)
                 area_sums = self._areas.premise_sums(res)
             else:
+                # integer sums: by the rows whose KPI inputs changed, exactly
+                sums = self._sums + premise_sums(r.after) - premise_sums(r.before)
                 area_sums = np.asarray(self._area_sums, dtype=np.int64) \
                     + self._areas.premise_sums(r.after) - self._areas.premise_sums(r.before)
             imp = impacts(g, stage.structure, edge_p, edge_u)
