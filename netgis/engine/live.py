@@ -153,6 +153,23 @@ def _merge_small(frame: gpd.GeoDataFrame, layer: str, rows: gpd.GeoDataFrame | N
     return out
 
 
+def _same_column(a: pd.DataFrame, b: pd.DataFrame, col: str) -> bool:
+    """Whether two frames hold column ``col`` in the same memory (:func:`_set_rows` shares
+    a column whose values it does not change): then they hold the same values."""
+    if len(a) != len(b):
+        return False
+    x, y = a[col].array, b[col].array
+    if x is y:
+        return True
+    xs, ys = getattr(x, "_pa_array", None), getattr(y, "_pa_array", None)
+    if xs is not None and ys is not None:
+        return bool(xs is ys)
+    xa, ya = getattr(x, "_ndarray", None), getattr(y, "_ndarray", None)
+    return xa is not None and ya is not None and (xa is ya or (
+        xa.shape == ya.shape and xa.ctypes.data == ya.ctypes.data
+        and xa.strides == ya.strides and xa.dtype == ya.dtype))
+
+
 def _set_rows(frame: gpd.GeoDataFrame, pos: IntArray, rows: pd.DataFrame,
               columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
     """A new frame: ``frame`` with rows ``pos`` taken from ``rows`` (same columns).
@@ -568,16 +585,17 @@ class LiveAnalysis:
         old = self.analysis
         old_spans = self.dataset.spans
         # geodesic lengths of unchanged spans are kept
-        known = pd.Series(old.spans["length_m"].to_numpy(dtype=float),
-                          index=id_index(_ids(old_spans, "spans")))
-        old_geom = pd.Series(old_spans.geometry.to_numpy(), index=known.index)
+        known = old.spans["length_m"].to_numpy(dtype=float)
         new_ids = _ids(spans, "spans")
-        at = known.index.get_indexer(id_index(new_ids))
+        # the old row of each span row: the rows themselves when the ids column is the old
+        # one (spans only written in place share it), else by id
+        at = np.arange(len(spans), dtype=np.int64) if _same_column(spans, old_spans, "span_id") \
+            else id_index(_ids(old_spans, "spans")).get_indexer(id_index(new_ids))
         same = at >= 0
-        same[same] = shapely.equals_identical(old_geom.to_numpy()[at[same]],
+        same[same] = shapely.equals_identical(old_spans.geometry.to_numpy()[at[same]],
                                               spans.geometry.to_numpy()[same])
         lengths = np.empty(len(spans))
-        lengths[same] = known.to_numpy()[at[same]]
+        lengths[same] = known[at[same]]
         if (~same).any():
             lengths[~same] = span_lengths_m(spans.iloc[np.flatnonzero(~same)])
         # first vertices of unchanged spans are kept too (the direction test of the optics)
