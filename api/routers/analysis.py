@@ -23,6 +23,7 @@ from netgis.api.geojson import (
     feature_model,
     frame_to_features,
     properties_model,
+    row_feature,
 )
 from netgis.api.params import DropParam, OpticsParam
 from netgis.api.routers.common import (
@@ -177,8 +178,7 @@ def premise(premise_id: str, services: ServicesDep, optics: OpticsParam,
     at = result.premise_position(premise_id)
     if at is None:
         raise NotFoundError("premises", premise_id)
-    rows = result.premises.iloc[[at]]
-    feature = frame_to_features(rows.to_crs(4326), LAYERS["premises"], _premise_columns())[0]
+    feature = row_feature(result.premises, at, LAYERS["premises"], _premise_columns())
     feature["properties"]["loss"] = json_safe(premise_optics(result, at)["loss"])
     return GeoJSONResponse(feature)
 
