@@ -52,21 +52,35 @@ PUBLIC_PATHS = frozenset({"/health", "/portal", "/portal/addresses", "/portal/pl
 log = logging.getLogger("netgis.api")
 
 
-def get_settings(request: Request) -> Settings:
-    """The settings the application was created with (dependency of :data:`SettingsDep`)."""
+def settings_of(request: Request) -> Settings:
+    """The settings the application was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_services(request: Request) -> Services:
-    """The application's shared state (dependency of :data:`ServicesDep`)."""
+def services_of(request: Request) -> Services:
+    """The application's shared state."""
     services: Services = request.app.state.services
     return services
 
 
-def get_repo(request: Request) -> Repository:
+# The dependencies below only look up application state: coroutines, so that FastAPI runs
+# them in the event loop instead of sending each to a worker thread and back (a request
+# with three such dependencies took four turns of the thread pool).
+
+async def get_settings(request: Request) -> Settings:
+    """The settings the application was created with (dependency of :data:`SettingsDep`)."""
+    return settings_of(request)
+
+
+async def get_services(request: Request) -> Services:
+    """The application's shared state (dependency of :data:`ServicesDep`)."""
+    return services_of(request)
+
+
+async def get_repo(request: Request) -> Repository:
     """The repository of the application's database (dependency of :data:`RepoDep`)."""
-    return get_services(request).repo
+    return services_of(request).repo
 
 
 def page_basemap(request: Request) -> Basemap | None:
@@ -94,7 +108,7 @@ _verifier_lock = threading.Lock()
 def token_verifier(request: Request) -> TokenVerifier | None:
     """The application's checker of bearer tokens, made at first use; None without single
     sign-on (NETGIS_OIDC_* unset)."""
-    settings = get_settings(request)
+    settings = settings_of(request)
     if not settings.oidc:
         return None
     state = request.app.state
@@ -250,7 +264,7 @@ async def identify_client(request: Request) -> None:
     the network), once per request.
     """
     key = request.headers.get("x-api-key")
-    found: Principal | None = authenticate(get_settings(request).api_keys, key) if key else None
+    found: Principal | None = authenticate(settings_of(request).api_keys, key) if key else None
     verifier = token_verifier(request)
     token = bearer_token(request) if verifier is not None else None
     if found is None and verifier is not None and token is not None:

@@ -40,7 +40,7 @@ DropParam = Annotated[float | None, Query(
     gt=0, le=100_000, description="Maximum drop length in meters (default: the server's).")]
 
 
-def optics_params(
+async def optics_params(
     budget_db: Annotated[float | None, Query(
         ge=0, le=100, description="Optical budget in dB (default: the server's).")] = None,
     pon_class: Annotated[Literal["gpon-b+", "gpon-c+", "xgs-pon-n1", "xgs-pon-n2"] | None, Query(
@@ -52,7 +52,8 @@ def optics_params(
     fixed_db: Annotated[float | None, Query(
         ge=0, le=50, description="Connector loss at both ends in dB (default 1.0).")] = None,
 ) -> LossBudget | None:
-    """The optical parameters a request asks for; None keeps the server's (settings)."""
+    """The optical parameters a request asks for; None keeps the server's (settings).
+    A coroutine: only arithmetic, run in the event loop rather than in a worker thread."""
     if pon_class is None and all(v is None for v in (budget_db, atten_db_per_km, splice_db,
                                                      fixed_db)):
         return None

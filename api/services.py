@@ -855,6 +855,18 @@ class Services:
             self.results.schedule(self.repo, version, result)
         return version, result
 
+    def live_default(self, drop_m: float | None = None,
+                     budget: LossBudget | None = None) -> Published | None:
+        """The live analysis when it answers a read at these parameters at once: the
+        server's defaults, once its first state is published (the version is noted for the
+        answer). None otherwise: the caller takes :meth:`analysis`, which may wait."""
+        if not self.is_default(self.drop_m(drop_m), self.budget(budget)):
+            return None
+        published = self.live.published
+        if published is not None:
+            note_version(published.version)
+        return published
+
     def is_default(self, drop: float, optics: LossBudget) -> bool:
         """Whether these are the server's analysis parameters (the live analysis's)."""
         # however asked for: a budget equal to the settings' one is the default

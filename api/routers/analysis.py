@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import geopandas as gpd
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from netgis.api.deps import MIN_VERSION, ServicesDep, SettingsDep, require_json_body
@@ -158,12 +159,34 @@ def _premise_columns() -> list[str]:
 @router.get("/premises/{premise_id}", response_model=PremiseResult,
             response_class=GeoJSONResponse, responses=problem_responses(400, 404),
             summary="One premise's coverage")
-def premise(premise_id: str, services: ServicesDep, optics: OpticsParam,
-            drop_m: DropParam = None) -> Response:
+async def premise(premise_id: str, services: ServicesDep, optics: OpticsParam,
+                  drop_m: DropParam = None) -> Response:
     """Whether the premise is passed, by which span, how far, its protections, its optical
     loss and where that loss goes (``loss``)."""
+    published = services.live_default(drop_m, optics)
+    if published is not None:
+        # the live analysis at the server's parameters: a row of memory, answered in the
+        # event loop (a worker thread would be one more thread holding the live analysis's
+        # interpreter back, docs/architecture.md)
+        return _premise_of(published.analysis, premise_id)
+    return await run_in_threadpool(_premise_read, premise_id, services, optics, drop_m)
+
+
+def _premise_of(result: Any, premise_id: str) -> Response:
+    """One premise's feature with its loss breakdown from the analysis ``result``."""
     from netgis.engine.analysis import premise_optics
 
+    at = result.premise_position(premise_id)
+    if at is None:
+        raise NotFoundError("premises", premise_id)
+    feature = row_feature(result.premises, at, LAYERS["premises"], _premise_columns())
+    feature["properties"]["loss"] = json_safe(premise_optics(result, at)["loss"])
+    return GeoJSONResponse(feature)
+
+
+def _premise_read(premise_id: str, services: Any, optics: Any, drop_m: float | None
+                  ) -> Response:
+    """:func:`premise` from stored results or an analysis that may have to be made."""
     run = services.stored(drop_m, optics)
     stored = None if run is None else services.stored_premise(run, premise_id)
     if stored is not None:
@@ -175,12 +198,7 @@ def premise(premise_id: str, services: ServicesDep, optics: OpticsParam,
         feature["properties"]["loss"] = json_safe(loss)
         return GeoJSONResponse(feature)
     _, result = services.analysis(drop_m, optics)
-    at = result.premise_position(premise_id)
-    if at is None:
-        raise NotFoundError("premises", premise_id)
-    feature = row_feature(result.premises, at, LAYERS["premises"], _premise_columns())
-    feature["properties"]["loss"] = json_safe(premise_optics(result, at)["loss"])
-    return GeoJSONResponse(feature)
+    return _premise_of(result, premise_id)
 
 
 @router.get("/serviceability", response_model=Serviceability,
