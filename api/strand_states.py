@@ -251,6 +251,12 @@ class StrandStates:
         """Whether ``options`` are the server's (a trace every client shares)."""
         return options_key(options) == options_key(self.default_options())
 
+    def known_absent(self, version: int) -> bool:
+        """Whether data version ``version`` is known to hold no strand row (no query: False
+        when not known yet)."""
+        with self._lock:
+            return self._present.get(version) is False
+
     def present(self, version: int | None = None) -> bool:
         """Whether the database holds a strand row (at data version ``version``: known
         without a query once asked for that version)."""
