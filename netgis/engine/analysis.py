@@ -305,8 +305,8 @@ def network_stage(nodes: gpd.GeoDataFrame, spans: gpd.GeoDataFrame, *,
     if by_id is not None:
         # the lit rows in span_id order, as positions among the lit rows
         order = (np.cumsum(span_lit) - 1)[by_id[span_lit[by_id]]]
-    span_index = SpanIndex(spans.iloc[lit_rows][["span_id", "geometry"]], order=order)
-    span_index.source_rows = lit_rows[span_index.order]
+    span_index = SpanIndex(spans.iloc[lit_rows][["span_id", "geometry"]], order=order,
+                           rows=lit_rows)
     if previous is not None:
         span_index.adopt(previous, at=_entries_before(span_index, previous, previous_rows))
     step("optics")

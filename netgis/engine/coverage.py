@@ -245,16 +245,17 @@ class SpanIndex:
     """
 
     def __init__(self, lit_spans: gpd.GeoDataFrame, *,
-                 order: npt.NDArray[np.int64] | None = None) -> None:
+                 order: npt.NDArray[np.int64] | None = None,
+                 rows: npt.NDArray[np.int64] | None = None) -> None:
         if order is None:
             order = np.argsort(lit_spans["span_id"].to_numpy().astype(str), kind="stable")
         #: the row of ``lit_spans`` of each span here (``order``, when the caller knows it:
         #: sorting a hundred thousand ids as text takes ~20 ms)
         self.order = np.asarray(order, dtype=np.int64)
-        #: per span here, its row in a larger frame ``lit_spans`` was taken from, when the
-        #: builder says (:func:`netgis.engine.analysis.network_stage`): what lets the index
-        #: of the next edit find its spans here by row (:meth:`adopt`)
-        self.source_rows: npt.NDArray[np.int64] | None = None
+        #: per span here, its row in the larger frame ``lit_spans`` was taken from (``rows``:
+        #: that row of each row of ``lit_spans``, when the builder gives it): what lets the
+        #: index of the next edit find its spans here by row (:meth:`adopt`)
+        self.source_rows = None if rows is None else np.asarray(rows, np.int64)[self.order]
         self.span_ids = lit_spans["span_id"].to_numpy()[order]
         self.geoms = lit_spans.geometry.to_numpy()[order]
         self.crs = CRS(lit_spans.crs)

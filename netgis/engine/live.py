@@ -589,7 +589,8 @@ class LiveAnalysis:
         new_ids = _ids(spans, "spans")
         # the old row of each span row: the rows themselves when the ids column is the old
         # one (spans only written in place share it), else by id
-        at = np.arange(len(spans), dtype=np.int64) if _same_column(spans, old_spans, "span_id") \
+        in_place = _same_column(spans, old_spans, "span_id")
+        at = np.arange(len(spans), dtype=np.int64) if in_place \
             else id_index(_ids(old_spans, "spans")).get_indexer(id_index(new_ids))
         same = at >= 0
         same[same] = shapely.equals_identical(old_spans.geometry.to_numpy()[at[same]],
@@ -618,7 +619,7 @@ class LiveAnalysis:
                               previous=old.span_index,
                               end_rows=self._end_rows(dataset.nodes, spans, old_spans, at,
                                                       ends_changed),
-                              by_id=self._by_id_of(spans, old_spans, at, new_ids),
+                              by_id=self._by_id_of(spans, old_spans, in_place, new_ids),
                               previous_rows=at)
         self._next_starts = (spans, starts)
         # spans whose lit geometry or end nodes changed: gone from the old index, new in the new
@@ -696,14 +697,13 @@ class LiveAnalysis:
         changed, was, now = self._kpi_changes(before_rows, res, edit)
         return _Result(stage, res, state, changed, was, now)
 
-    def _by_id_of(self, spans: gpd.GeoDataFrame, old_spans: gpd.GeoDataFrame, at: IntArray,
+    def _by_id_of(self, spans: gpd.GeoDataFrame, old_spans: gpd.GeoDataFrame, in_place: bool,
                   ids: npt.NDArray[np.object_]) -> IntArray:
         """The rows of ``spans`` sorted by span_id (as text), kept while the span ids stay
-        in their rows (an edit of a span's fields or geometry): sorting ~200 k ids as text
-        took ~20 ms each step."""
+        in their rows (``in_place``: spans only written in place, an edit of their fields or
+        geometry): sorting ~200 k ids as text took ~20 ms each step."""
         kept = self._by_id
-        if kept is not None and kept[0] is old_spans and len(at) == len(old_spans) \
-                and bool((at == np.arange(len(at))).all()):
+        if in_place and kept is not None and kept[0] is old_spans:
             by_id = kept[1]
         else:
             by_id = np.argsort(ids.astype(str), kind="stable").astype(np.int64)
